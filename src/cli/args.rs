@@ -1,0 +1,235 @@
+//! Argument parsing with lexopt: exact names, a clear message and exit 2 for anything
+//! unknown or malformed.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use lexopt::prelude::*;
+use weir::backend::Mode;
+use weir::config::{resolve, BalancerKind};
+use weir::Upstream;
+
+pub enum Command {
+    Serve(ServeArgs),
+    Check(ServeArgs),
+    Backend {
+        listen: SocketAddr,
+        mode: Mode,
+        threads: usize,
+    },
+    Demo {
+        listen: SocketAddr,
+    },
+    Version,
+}
+
+#[derive(Default)]
+pub struct ServeArgs {
+    pub config: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub upstreams: Vec<Upstream>,
+    pub balancer: Option<BalancerKind>,
+    pub threads: Option<usize>,
+}
+
+/// Not a command to run: help text to print, or a usage error (message, subcommand).
+pub enum Usage {
+    Help(String),
+    Error(String, &'static str),
+}
+
+const TOP: &str = "\
+weir: a small, fast HTTP/1.1 reverse proxy and load balancer
+
+Usage:
+  weir [serve] [--config FILE] [--listen ADDR] [--upstream ADDR]... [--balancer NAME] [--threads N]
+  weir check --config FILE
+  weir backend --listen ADDR [--name TEXT | --echo | --dir PATH]
+  weir demo [--listen ADDR]
+
+Run 'weir COMMAND --help' for one command's options. 'weir --version' prints the version.
+";
+
+const SERVE: &str = "\
+weir serve: run the proxy (the default command)
+
+Usage: weir serve [--config FILE] [--listen ADDR] [--upstream ADDR]... [--balancer NAME] [--threads N]
+
+Options:
+  -c, --config FILE     read settings from a TOML file; flags given beside it override it
+  -l, --listen ADDR     address to listen on (default 127.0.0.1:8080)
+  -u, --upstream ADDR   an origin server host:port; repeat for several (replaces the file's list)
+  -b, --balancer NAME   balancing algorithm: round-robin (default)
+  -t, --threads N       executor threads; 0 = one per CPU (default)
+  -h, --help            this text
+";
+
+const CHECK: &str = "\
+weir check: validate a config and print a summary; exit 0 if valid, 1 if not
+
+Usage: weir check --config FILE [--listen ADDR] [--upstream ADDR]... [--balancer NAME] [--threads N]
+";
+
+const BACKEND: &str = "\
+weir backend: a simple origin server for labs and tests
+
+Usage: weir backend --listen ADDR [--name TEXT | --echo | --dir PATH] [--threads N]
+
+Options:
+  -l, --listen ADDR   address to listen on (required)
+  --name TEXT         answer every request with 200 and body TEXT (the default: \"weir backend\")
+  --echo              answer with the request head exactly as received, then its body
+  --dir PATH          serve files from PATH, with directory listings (GET and HEAD)
+  -t, --threads N     executor threads (default 1)
+  -h, --help          this text
+";
+
+const DEMO: &str = "\
+weir demo: three backends with unique answers behind a round-robin proxy, in one process
+
+Usage: weir demo [--listen ADDR]
+
+Options:
+  -l, --listen ADDR   the proxy's address (default 127.0.0.1:8080); the backends take free ports
+  -h, --help          this text
+";
+
+fn err(sub: &'static str) -> impl Fn(String) -> Usage {
+    move |m| Usage::Error(m, sub)
+}
+
+fn addr(p: &mut lexopt::Parser, flag: &str, sub: &'static str) -> Result<SocketAddr, Usage> {
+    let v = p.value().map_err(|e| Usage::Error(e.to_string(), sub))?;
+    let s = v.to_string_lossy();
+    resolve(&s).map_err(|why| Usage::Error(format!("{flag}: {why}"), sub))
+}
+
+fn number(p: &mut lexopt::Parser, flag: &str, sub: &'static str) -> Result<usize, Usage> {
+    let v = p.value().map_err(|e| Usage::Error(e.to_string(), sub))?;
+    v.to_string_lossy()
+        .parse()
+        .map_err(|_| Usage::Error(format!("{flag}: {:?} is not a whole number", v), sub))
+}
+
+fn serve_args(p: &mut lexopt::Parser, sub: &'static str, help: &str) -> Result<ServeArgs, Usage> {
+    let mut a = ServeArgs::default();
+    while let Some(arg) = p.next().map_err(|e| err(sub)(e.to_string()))? {
+        match arg {
+            Short('c') | Long("config") => {
+                a.config = Some(p.value().map_err(|e| err(sub)(e.to_string()))?.into());
+            }
+            Short('l') | Long("listen") => a.listen = Some(addr(p, "--listen", sub)?),
+            Short('u') | Long("upstream") => a.upstreams.push(Upstream {
+                addr: addr(p, "--upstream", sub)?,
+                weight: 1,
+            }),
+            Short('b') | Long("balancer") => {
+                let v = p.value().map_err(|e| err(sub)(e.to_string()))?;
+                let name = v.to_string_lossy();
+                a.balancer = Some(BalancerKind::parse(&name).ok_or_else(|| {
+                    Usage::Error(
+                        format!("--balancer: unknown balancer {name:?} (expected: round-robin)"),
+                        sub,
+                    )
+                })?);
+            }
+            Short('t') | Long("threads") => a.threads = Some(number(p, "--threads", sub)?),
+            Short('h') | Long("help") => return Err(Usage::Help(help.into())),
+            other => return Err(Usage::Error(other.unexpected().to_string(), sub)),
+        }
+    }
+    Ok(a)
+}
+
+fn backend(p: &mut lexopt::Parser) -> Result<Command, Usage> {
+    const SUB: &str = "backend ";
+    let mut listen = None;
+    let mut mode = None;
+    let mut threads = 1;
+    let set_mode = |m: Mode, mode: &mut Option<Mode>| {
+        if mode.replace(m).is_some() {
+            return Err(Usage::Error(
+                "--name, --echo and --dir exclude each other".into(),
+                SUB,
+            ));
+        }
+        Ok(())
+    };
+    while let Some(arg) = p.next().map_err(|e| err(SUB)(e.to_string()))? {
+        match arg {
+            Short('l') | Long("listen") => listen = Some(addr(p, "--listen", SUB)?),
+            Long("name") => {
+                let v = p.value().map_err(|e| err(SUB)(e.to_string()))?;
+                set_mode(Mode::Name(v.to_string_lossy().into_owned()), &mut mode)?;
+            }
+            Long("echo") => set_mode(Mode::Echo, &mut mode)?,
+            Long("dir") => {
+                let v = p.value().map_err(|e| err(SUB)(e.to_string()))?;
+                set_mode(Mode::Dir(v.into()), &mut mode)?;
+            }
+            Short('t') | Long("threads") => threads = number(p, "--threads", SUB)?,
+            Short('h') | Long("help") => return Err(Usage::Help(BACKEND.into())),
+            other => return Err(Usage::Error(other.unexpected().to_string(), SUB)),
+        }
+    }
+    let listen = listen.ok_or_else(|| Usage::Error("--listen ADDR is required".into(), SUB))?;
+    Ok(Command::Backend {
+        listen,
+        mode: mode.unwrap_or_else(|| Mode::Name("weir backend".into())),
+        threads,
+    })
+}
+
+fn demo(p: &mut lexopt::Parser) -> Result<Command, Usage> {
+    const SUB: &str = "demo ";
+    let mut listen = weir::config::DEFAULT_LISTEN.parse().expect("valid default");
+    while let Some(arg) = p.next().map_err(|e| err(SUB)(e.to_string()))? {
+        match arg {
+            Short('l') | Long("listen") => listen = addr(p, "--listen", SUB)?,
+            Short('h') | Long("help") => return Err(Usage::Help(DEMO.into())),
+            other => return Err(Usage::Error(other.unexpected().to_string(), SUB)),
+        }
+    }
+    Ok(Command::Demo { listen })
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Usage> {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let first = args.first().and_then(|a| a.to_str()).unwrap_or("");
+    let (sub, rest) = match first {
+        "serve" | "check" | "backend" | "demo" => (first.to_string(), &args[1..]),
+        "-h" | "--help" | "help" => return Err(Usage::Help(TOP.into())),
+        "-V" | "--version" => return Ok(Command::Version),
+        s if s.is_empty() || s.starts_with('-') => ("serve".to_string(), &args[..]),
+        s => {
+            return Err(Usage::Error(
+                format!("unknown command {s:?} (expected serve, check, backend or demo)"),
+                "",
+            ))
+        }
+    };
+    let mut p = lexopt::Parser::from_args(rest.iter().cloned());
+    match sub.as_str() {
+        "check" => {
+            let a = serve_args(&mut p, "check ", CHECK)?;
+            if a.config.is_none() {
+                return Err(Usage::Error("check needs --config FILE".into(), "check "));
+            }
+            Ok(Command::Check(a))
+        }
+        "backend" => backend(&mut p),
+        "demo" => demo(&mut p),
+        _ => {
+            let a = serve_args(&mut p, "serve ", SERVE)?;
+            if a.config.is_none() && a.upstreams.is_empty() {
+                return Err(Usage::Error(
+                    "give --upstream ADDR (one or more) or --config FILE".into(),
+                    "serve ",
+                ));
+            }
+            Ok(Command::Serve(a))
+        }
+    }
+}

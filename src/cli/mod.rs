@@ -1,0 +1,98 @@
+//! Command-line entry: parses argv, runs the subcommand, maps failures to exit codes
+//! (2 for usage errors, 1 for config and start-up errors, like `nginx -t`).
+
+mod args;
+mod check;
+mod demo;
+
+use std::process::ExitCode;
+
+use weir::backend::Backend;
+use weir::{Config, Proxy};
+
+pub use args::{Command, ServeArgs, Usage};
+
+/// Loads the config file (if any) and applies the flags given beside it.
+pub fn config_from(a: &ServeArgs) -> Result<Config, weir::ConfigError> {
+    let mut config = match &a.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(l) = a.listen {
+        config.listen = l;
+    }
+    if !a.upstreams.is_empty() {
+        config.upstreams = a.upstreams.clone();
+    }
+    if let Some(b) = a.balancer {
+        config.balancer = b;
+    }
+    if let Some(t) = a.threads {
+        config.threads = t;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn serve(a: &ServeArgs) -> ExitCode {
+    let config = match config_from(a) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let server = match Proxy::new(config).bind() {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    eprintln!(
+        "weir: listening on http://{} (chain: {})",
+        server.local_addr(),
+        server.chain_names().join(" → ")
+    );
+    match server.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("weir: {e}");
+    ExitCode::FAILURE
+}
+
+pub fn main() -> ExitCode {
+    let command = match args::parse(std::env::args_os().skip(1)) {
+        Ok(c) => c,
+        Err(Usage::Help(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(Usage::Error(msg, sub)) => {
+            eprintln!("weir: {msg}");
+            eprintln!("Try 'weir {sub}--help' for more.");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Version => {
+            println!("weir {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Serve(a) => serve(&a),
+        Command::Check(a) => check::run(&a),
+        Command::Backend {
+            listen,
+            mode,
+            threads,
+        } => match Backend::bind(listen, mode) {
+            Ok(b) => {
+                eprintln!("weir backend: listening on http://{}", b.local_addr());
+                match b.run(threads) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => fail(&e),
+                }
+            }
+            Err(e) => fail(&format!("backend: cannot listen on {listen}: {e}")),
+        },
+        Command::Demo { listen } => demo::run(listen),
+    }
+}

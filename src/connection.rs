@@ -1,0 +1,95 @@
+//! One client connection: keep-alive, pipelining, head timeouts, graceful close.
+//!
+//! Requests are read one after another from the same buffer, so pipelined requests are
+//! answered in order by construction. The first request's head must arrive within
+//! `timeouts.header` of the accept; later ones may idle for `timeouts.idle` before their
+//! first byte, then get `timeouts.header` for the rest of the head.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_lite::FutureExt;
+
+use crate::error::{Error, Kind};
+use crate::http::conn::Conn;
+use crate::http::parse::{self, ReadHead};
+use crate::proxy::{self, Client, Engine, Next, Scratch};
+use crate::rt::{self, TcpStream};
+use crate::upstream::pool::BUFFER;
+
+/// Initial client read buffer: enough for most heads; grows on demand.
+const CLIENT_BUFFER: usize = 4096;
+/// After an error reply, how long and how much we keep reading before the close.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1024 * 1024;
+
+enum Wake {
+    Data(io::Result<usize>),
+    Stop,
+}
+
+/// Serves one accepted connection until it closes, idles out, or weir shuts down.
+pub(crate) async fn serve(e: Arc<Engine>, stream: TcpStream, peer: SocketAddr) {
+    let mut client = Conn::new(stream, CLIENT_BUFFER, e.limits.max_bytes.max(BUFFER));
+    let mut s = Scratch::default();
+    let t = e.config.timeouts;
+    let mut first = true;
+    let next = loop {
+        if client.buffered().is_empty() {
+            let wait = if first { t.header } else { t.idle };
+            let data = async { Wake::Data(client.fill().await) };
+            let stop = async {
+                e.stop.fired().await;
+                Wake::Stop
+            };
+            match rt::timeout(wait, data.or(stop)).await {
+                Some(Wake::Data(Ok(n))) if n > 0 => {}
+                _ => break Next::Close, // idle timeout, EOF, error or shutdown: close quietly
+            }
+        }
+        first = false;
+        let head = rt::timeout(
+            t.header,
+            parse::read_request(&mut client, e.limits, &mut s.req),
+        )
+        .await;
+        let err = match head {
+            Some(Ok(n)) => match proxy::exchange(&e, &mut client, peer, n, &mut s).await {
+                Next::KeepAlive if !e.stop.is_fired() => continue,
+                Next::KeepAlive => break Next::Close,
+                other => break other,
+            },
+            Some(Err(ReadHead::Closed)) => break Next::Close,
+            Some(Err(ReadHead::Failed(err))) if err.kind == Kind::ClientGone => break Next::Close,
+            Some(Err(ReadHead::Failed(err))) => err,
+            None => Error::new(Kind::HeaderTimeout, "request head timed out"),
+        };
+        proxy::reject(&e, &mut client, peer, &mut s, err).await;
+        break Next::CloseAfterError;
+    };
+    if next == Next::CloseAfterError {
+        linger(&mut client).await;
+    }
+}
+
+/// Half-closes, then reads and drops what the client still sends for a short while, so
+/// the kernel does not answer unread bytes with a reset that destroys our error reply.
+async fn linger(client: &mut Client) {
+    rt::shutdown_write(&client.io);
+    let drain = async {
+        let mut seen = 0;
+        while seen < LINGER_BYTES {
+            match client.fill().await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    seen += n;
+                    let len = client.buffered().len();
+                    client.consume(len);
+                }
+            }
+        }
+    };
+    rt::timeout(LINGER_TIME, drain).await;
+}

@@ -1,0 +1,83 @@
+//! A stream with a read buffer that survives between messages.
+//!
+//! Heads are parsed in place from the buffer; bytes past a head (a body, or the next
+//! pipelined request) stay in it for whoever reads next. The same buffer doubles as the
+//! body copy buffer, so relaying costs no second allocation.
+
+use std::io;
+
+use futures_lite::{AsyncRead, AsyncReadExt};
+
+pub struct Conn<S> {
+    pub io: S,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    max: usize,
+}
+
+impl<S> Conn<S> {
+    /// `cap` bytes to begin with, growing up to `max` when one head needs it.
+    pub fn new(io: S, cap: usize, max: usize) -> Self {
+        Conn {
+            io,
+            buf: vec![0; cap.min(max)],
+            start: 0,
+            end: 0,
+            max: max.max(cap),
+        }
+    }
+
+    /// Bytes read but not yet consumed.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    pub fn consume(&mut self, n: usize) {
+        debug_assert!(n <= self.end - self.start);
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// True when the unconsumed bytes fill the largest buffer allowed.
+    pub fn is_full(&self) -> bool {
+        self.end - self.start >= self.max
+    }
+
+    /// Lets the buffer grow to at least `max` (bodies copy better in larger pieces).
+    pub fn allow(&mut self, max: usize) {
+        self.max = self.max.max(max);
+    }
+
+    /// Makes room after the buffered bytes: compact first, then grow up to `max`.
+    fn make_room(&mut self) {
+        if self.end < self.buf.len() {
+            return;
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        } else if self.buf.len() < self.max {
+            let grown = (self.buf.len() * 2).clamp(1024, self.max);
+            self.buf.resize(grown, 0);
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> Conn<S> {
+    /// Reads more bytes into the buffer; `Ok(0)` at end of stream. Call only when not
+    /// [`is_full`](Self::is_full).
+    pub async fn fill(&mut self) -> io::Result<usize> {
+        self.make_room();
+        if self.end == self.buf.len() {
+            return Err(io::Error::other("read buffer full"));
+        }
+        let n = self.io.read(&mut self.buf[self.end..]).await?;
+        self.end += n;
+        Ok(n)
+    }
+}

@@ -1,0 +1,87 @@
+//! Request and response heads as the middleware chain sees them.
+//!
+//! Both are reused across the requests of one connection (`clear` keeps capacity), so
+//! the hot path does not allocate once a connection has warmed up.
+
+use super::headers::Headers;
+
+/// A parsed request head: what middleware reads and rewrites.
+#[derive(Clone, Debug, Default)]
+pub struct RequestHead {
+    pub method: String,
+    /// The request target in origin-form (`/path?query`).
+    pub target: String,
+    /// HTTP minor version: 0 or 1.
+    pub minor: u8,
+    pub headers: Headers,
+}
+
+impl RequestHead {
+    pub fn clear(&mut self) {
+        self.method.clear();
+        self.target.clear();
+        self.minor = 1;
+        self.headers.clear();
+    }
+
+    /// The path part of the target, without the query.
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+
+    pub fn is_head(&self) -> bool {
+        self.method == "HEAD"
+    }
+}
+
+/// A parsed (or locally built) response head.
+#[derive(Clone, Debug, Default)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub reason: String,
+    pub minor: u8,
+    pub headers: Headers,
+}
+
+impl ResponseHead {
+    pub fn clear(&mut self) {
+        self.status = 0;
+        self.reason.clear();
+        self.minor = 1;
+        self.headers.clear();
+    }
+}
+
+/// The canonical reason phrase for the statuses weir itself writes.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        417 => "Expectation Failed",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
+}

@@ -1,0 +1,226 @@
+//! A header list that is safe by construction and cheap to reuse.
+//!
+//! Names and values live in one byte buffer; the list holds offsets into it. A connection
+//! keeps its `Headers` across requests and `clear()`s them, so a warmed-up connection
+//! parses and rewrites heads without allocating. Every value that enters through
+//! [`Headers::set`] or [`Headers::add`] is checked: no CR, LF or NUL can ever be written
+//! out, and names must be RFC 9110 tokens.
+
+use std::fmt;
+use std::ops::Range;
+
+/// A header name that is not a token, or a value holding CR, LF or NUL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidHeader {
+    pub name: String,
+    pub reason: &'static str,
+}
+
+impl fmt::Display for InvalidHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "header {:?}: {}", self.name, self.reason)
+    }
+}
+
+impl std::error::Error for InvalidHeader {}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    name: Range<u32>,
+    value: Range<u32>,
+}
+
+/// An ordered, case-insensitive header list.
+#[derive(Clone, Default)]
+pub struct Headers {
+    bytes: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+/// RFC 9110 §5.6.2 `tchar`.
+pub fn is_token(s: &[u8]) -> bool {
+    !s.is_empty()
+        && s.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
+}
+
+/// A field value a proxy may write: no CR, LF or NUL (RFC 9110 §5.5).
+pub fn is_safe_value(v: &[u8]) -> bool {
+    !v.iter().any(|&c| c == b'\r' || c == b'\n' || c == 0)
+}
+
+/// Checks a name/value pair the way [`Headers::add`] does, for config-time validation.
+pub fn check(name: &str, value: &[u8]) -> Result<(), InvalidHeader> {
+    if !is_token(name.as_bytes()) {
+        return Err(InvalidHeader {
+            name: name.into(),
+            reason: "name is not a valid token",
+        });
+    }
+    if !is_safe_value(value) {
+        return Err(InvalidHeader {
+            name: name.into(),
+            reason: "value contains CR, LF or NUL",
+        });
+    }
+    Ok(())
+}
+
+impl Headers {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Empties the list, keeping its memory for the next message.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.entries.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn slice(&self, r: &Range<u32>) -> &[u8] {
+        &self.bytes[r.start as usize..r.end as usize]
+    }
+
+    fn name_of(&self, e: &Entry) -> &str {
+        // Names are only ever stored after a token check, so they are ASCII.
+        std::str::from_utf8(self.slice(&e.name)).unwrap_or("")
+    }
+
+    /// All entries in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.entries
+            .iter()
+            .map(|e| (self.name_of(e), self.slice(&e.value)))
+    }
+
+    /// The first value of `name`, case-insensitively.
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// The first value of `name` as text, if it is UTF-8.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Every value of `name`, in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Appends an entry without checks; only for bytes httparse has already validated.
+    pub(crate) fn push_parsed(&mut self, name: &str, value: &[u8]) {
+        let start = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(name.as_bytes());
+        let mid = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(value);
+        let end = self.bytes.len() as u32;
+        self.entries.push(Entry {
+            name: start..mid,
+            value: mid..end,
+        });
+    }
+
+    /// Appends `name: value`, keeping any existing values.
+    pub fn add(&mut self, name: &str, value: impl AsRef<[u8]>) -> Result<(), InvalidHeader> {
+        let value = value.as_ref();
+        check(name, value)?;
+        self.push_parsed(name, value);
+        Ok(())
+    }
+
+    /// Replaces every value of `name` with one.
+    pub fn set(&mut self, name: &str, value: impl AsRef<[u8]>) -> Result<(), InvalidHeader> {
+        let value = value.as_ref();
+        check(name, value)?;
+        self.remove(name);
+        self.push_parsed(name, value);
+        Ok(())
+    }
+
+    /// Removes every value of `name`; true if any was there.
+    pub fn remove(&mut self, name: &str) -> bool {
+        let before = self.entries.len();
+        let bytes = &self.bytes;
+        self.entries.retain(|e| {
+            !bytes[e.name.start as usize..e.name.end as usize].eq_ignore_ascii_case(name.as_bytes())
+        });
+        before != self.entries.len()
+    }
+
+    /// Keeps only the entries for which `keep(name, value)` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &[u8]) -> bool) {
+        let bytes = &self.bytes;
+        self.entries.retain(|e| {
+            let name = std::str::from_utf8(&bytes[e.name.start as usize..e.name.end as usize])
+                .unwrap_or("");
+            keep(name, &bytes[e.value.start as usize..e.value.end as usize])
+        });
+    }
+
+    /// True if any comma-separated element of any `name` value equals `token`
+    /// (case-insensitive), as for `Connection: keep-alive, Upgrade`.
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.get_all(name).any(|v| {
+            v.split(|&c| c == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        })
+    }
+}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.iter().map(|(n, v)| (n, String::from_utf8_lossy(v))))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_replaces_and_add_appends() {
+        let mut h = Headers::new();
+        h.add("X-A", "1").unwrap();
+        h.add("x-a", "2").unwrap();
+        assert_eq!(h.get_all("X-A").count(), 2);
+        h.set("X-A", "3").unwrap();
+        assert_eq!(h.get_all("x-a").collect::<Vec<_>>(), vec![b"3".as_slice()]);
+    }
+
+    #[test]
+    fn refuses_crlf_nul_and_bad_names() {
+        let mut h = Headers::new();
+        assert!(h.add("X", "a\r\nEvil: 1").is_err());
+        assert!(h.add("X", "a\0").is_err());
+        assert!(h.add("Bad Name", "v").is_err());
+        assert!(h.add("", "v").is_err());
+        assert!(h.is_empty());
+    }
+
+    #[test]
+    fn tokens_in_lists() {
+        let mut h = Headers::new();
+        h.add("Connection", "keep-alive, Upgrade").unwrap();
+        assert!(h.has_token("connection", "upgrade"));
+        assert!(!h.has_token("connection", "close"));
+    }
+}

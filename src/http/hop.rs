@@ -1,0 +1,79 @@
+//! Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, so a proxy
+//! removes them, and every header the `Connection` field names, before adding its own.
+//! Framing headers go too: weir writes its own from the framing it decided.
+
+use super::headers::Headers;
+
+/// Always connection-specific, whatever `Connection` says.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+    "content-length",
+];
+
+/// What the client or origin said about the connection, read before stripping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionOptions {
+    pub close: bool,
+    pub keep_alive: bool,
+}
+
+/// Removes hop-by-hop and framing headers (keeping `Content-Length` when `keep_length`,
+/// as for HEAD and 304 responses where it describes the representation, not this
+/// message) and returns the `Connection` options.
+pub fn strip(headers: &mut Headers, keep_length: bool) -> ConnectionOptions {
+    let options = ConnectionOptions {
+        close: headers.has_token("connection", "close"),
+        keep_alive: headers.has_token("connection", "keep-alive"),
+    };
+    // The names listed in Connection, gathered before anything is removed.
+    let mut named: Vec<String> = Vec::new();
+    for value in headers.get_all("connection") {
+        for token in value.split(|&c| c == b',') {
+            let token = token.trim_ascii();
+            if !token.is_empty()
+                && !token.eq_ignore_ascii_case(b"close")
+                && !token.eq_ignore_ascii_case(b"keep-alive")
+            {
+                named.push(String::from_utf8_lossy(token).into_owned());
+            }
+        }
+    }
+    headers.retain(|name, _| {
+        let hop = HOP_BY_HOP
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h) && !(keep_length && *h == "content-length"));
+        !hop && !named.iter().any(|n| n.eq_ignore_ascii_case(name))
+    });
+    options
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_listed_and_fixed_hop_headers() {
+        let mut h = Headers::new();
+        for (n, v) in [
+            ("Connection", "close, X-Secret"),
+            ("X-Secret", "1"),
+            ("Keep-Alive", "timeout=5"),
+            ("TE", "trailers"),
+            ("Upgrade", "h2c"),
+            ("Content-Length", "3"),
+            ("Accept", "*/*"),
+        ] {
+            h.add(n, v).unwrap();
+        }
+        let opts = strip(&mut h, false);
+        assert!(opts.close);
+        assert_eq!(h.iter().map(|(n, _)| n).collect::<Vec<_>>(), vec!["Accept"]);
+    }
+}

@@ -1,0 +1,13 @@
+//! HTTP/1.1 on the wire: heads, framing, bodies.
+
+pub mod body;
+pub mod conn;
+pub mod framing;
+pub mod head;
+pub mod headers;
+pub mod hop;
+pub mod parse;
+pub mod write;
+
+pub use head::{RequestHead, ResponseHead};
+pub use headers::Headers;

@@ -1,0 +1,188 @@
+//! Reading and parsing heads with httparse, the production way.
+//!
+//! A fixed, uninitialised header array (no per-parse zeroing), `Partial` means "read
+//! more", and hard caps on head size and header count. The parsed slices are copied into
+//! the connection's reusable [`RequestHead`], so the read buffer is free for the body.
+
+use std::mem::MaybeUninit;
+
+use futures_lite::AsyncRead;
+
+use super::conn::Conn;
+use super::head::{RequestHead, ResponseHead};
+use crate::error::{Error, Kind};
+
+/// The most headers any head may carry; `limits.max_headers` may only lower it.
+pub const MAX_HEADERS: usize = 256;
+
+/// Size and count caps on one head.
+#[derive(Clone, Copy, Debug)]
+pub struct HeadLimits {
+    pub max_bytes: usize,
+    pub max_headers: usize,
+}
+
+type Slots<'b> = [MaybeUninit<httparse::Header<'b>>; MAX_HEADERS];
+
+fn slots<'b>() -> Slots<'b> {
+    [const { MaybeUninit::uninit() }; MAX_HEADERS]
+}
+
+/// Parses a request head from the front of `buf`: `Ok(Some(len))` when complete,
+/// `Ok(None)` when more bytes are needed.
+pub fn request(
+    buf: &[u8],
+    limits: HeadLimits,
+    head: &mut RequestHead,
+) -> Result<Option<usize>, Error> {
+    let mut storage = slots();
+    let mut req = httparse::Request::new(&mut []);
+    let n = match httparse::ParserConfig::default().parse_request_with_uninit_headers(
+        &mut req,
+        buf,
+        &mut storage[..limits.max_headers.min(MAX_HEADERS)],
+    )? {
+        httparse::Status::Complete(n) => n,
+        httparse::Status::Partial => return Ok(None),
+    };
+    head.clear();
+    head.method.push_str(req.method.unwrap_or_default());
+    head.target.push_str(req.path.unwrap_or_default());
+    head.minor = req.version.unwrap_or(1);
+    for h in req.headers.iter() {
+        head.headers.push_parsed(h.name, h.value);
+    }
+    Ok(Some(n))
+}
+
+/// Parses a response head from the front of `buf`, like [`request`].
+pub fn response(
+    buf: &[u8],
+    limits: HeadLimits,
+    head: &mut ResponseHead,
+) -> Result<Option<usize>, Error> {
+    let mut storage = slots();
+    let mut res = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut res,
+        buf,
+        &mut storage[..limits.max_headers.min(MAX_HEADERS)],
+    );
+    let n = match parsed.map_err(|_| Error::new(Kind::BadGateway, "malformed response head"))? {
+        httparse::Status::Complete(n) => n,
+        httparse::Status::Partial => return Ok(None),
+    };
+    head.clear();
+    head.status = res.code.unwrap_or(0);
+    head.reason.push_str(res.reason.unwrap_or_default());
+    head.minor = res.version.unwrap_or(1);
+    for h in res.headers.iter() {
+        head.headers.push_parsed(h.name, h.value);
+    }
+    Ok(Some(n))
+}
+
+/// Why a head could not be read.
+#[derive(Debug)]
+pub enum ReadHead {
+    /// The peer closed before sending any byte of a head: a normal end of keep-alive.
+    Closed,
+    Failed(Error),
+}
+
+impl From<Error> for ReadHead {
+    fn from(e: Error) -> Self {
+        ReadHead::Failed(e)
+    }
+}
+
+/// Reads until a whole request head is buffered; returns its length in bytes. The head's
+/// raw bytes are `conn.buffered()[..len]` until the caller consumes them.
+pub async fn read_request<S: AsyncRead + Unpin>(
+    conn: &mut Conn<S>,
+    limits: HeadLimits,
+    head: &mut RequestHead,
+) -> Result<usize, ReadHead> {
+    loop {
+        if !conn.buffered().is_empty() {
+            if let Some(n) = request(conn.buffered(), limits, head)? {
+                return Ok(n);
+            }
+            if conn.buffered().len() >= limits.max_bytes || conn.is_full() {
+                // nginx's rule: a request line that alone does not fit is 414, else 431.
+                let kind = if conn.buffered().contains(&b'\n') {
+                    Kind::HeadersTooLarge
+                } else {
+                    Kind::UriTooLong
+                };
+                return Err(Error::new(kind, "request head too large").into());
+            }
+        }
+        match conn.fill().await {
+            Ok(0) if conn.buffered().is_empty() => return Err(ReadHead::Closed),
+            Ok(0) => return Err(Error::new(Kind::BadRequest, "connection closed mid-head").into()),
+            Ok(_) => {}
+            Err(e) => return Err(Error::io(Kind::ClientGone, "read error", e).into()),
+        }
+    }
+}
+
+/// Reads until a whole response head is buffered; returns its length. A response head
+/// that never completes, or a close before it does, is the upstream's fault (502).
+pub async fn read_response<S: AsyncRead + Unpin>(
+    conn: &mut Conn<S>,
+    limits: HeadLimits,
+    head: &mut ResponseHead,
+) -> Result<usize, ReadHead> {
+    loop {
+        if !conn.buffered().is_empty() {
+            if let Some(n) = response(conn.buffered(), limits, head)? {
+                return Ok(n);
+            }
+            if conn.buffered().len() >= limits.max_bytes || conn.is_full() {
+                return Err(Error::new(Kind::BadGateway, "response head too large").into());
+            }
+        }
+        match conn.fill().await {
+            Ok(0) if conn.buffered().is_empty() => return Err(ReadHead::Closed),
+            Ok(0) => return Err(Error::new(Kind::BadGateway, "upstream closed mid-head").into()),
+            Ok(_) => {}
+            Err(e) => return Err(Error::io(Kind::BadGateway, "upstream read error", e).into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: HeadLimits = HeadLimits {
+        max_bytes: 1024,
+        max_headers: 4,
+    };
+
+    #[test]
+    fn partial_then_complete() {
+        let mut head = RequestHead::default();
+        assert!(request(b"GET / HTTP/1.1\r\nHo", LIMITS, &mut head)
+            .unwrap()
+            .is_none());
+        let raw = b"GET /a?b HTTP/1.0\r\nHost: x\r\n\r\nrest";
+        assert_eq!(
+            request(raw, LIMITS, &mut head).unwrap(),
+            Some(raw.len() - 4)
+        );
+        assert_eq!(
+            (head.method.as_str(), head.path(), head.minor),
+            ("GET", "/a", 0)
+        );
+    }
+
+    #[test]
+    fn header_count_cap_is_431() {
+        let mut head = RequestHead::default();
+        let raw = b"GET / HTTP/1.1\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\ne: 1\r\n\r\n";
+        let err = request(raw, LIMITS, &mut head).unwrap_err();
+        assert_eq!(err.status(), 431);
+    }
+}

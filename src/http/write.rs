@@ -1,0 +1,146 @@
+//! Serialising heads: one buffer, one write.
+//!
+//! Heads are rebuilt from the parsed form, never copied from the wire, and the framing
+//! header is always the one weir decided on. The output buffer belongs to the
+//! connection and is reused, so writing a head allocates nothing once warm.
+
+use super::framing::Body;
+use super::head::{reason, RequestHead, ResponseHead};
+use super::headers::Headers;
+
+/// Appends the decimal form of `n`.
+pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+fn push_headers(out: &mut Vec<u8>, headers: &Headers) {
+    for (name, value) in headers.iter() {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn push_framing(out: &mut Vec<u8>, body: Framing) {
+    match body {
+        Framing::Length(n) => {
+            out.extend_from_slice(b"Content-Length: ");
+            push_u64(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        Framing::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        Framing::None => {}
+    }
+}
+
+/// The framing header a written head carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    Length(u64),
+    Chunked,
+    /// No framing header: no body, the headers already say, or the end is a close.
+    None,
+}
+
+impl From<Body> for Framing {
+    fn from(b: Body) -> Self {
+        match b {
+            Body::Length(n) => Framing::Length(n),
+            Body::Chunked => Framing::Chunked,
+            Body::Empty | Body::UntilClose => Framing::None,
+        }
+    }
+}
+
+/// Writes an HTTP/1.1 request head for an upstream, framed as `framing`.
+pub fn request_head(out: &mut Vec<u8>, req: &RequestHead, framing: Framing) {
+    out.clear();
+    out.extend_from_slice(req.method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(req.target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    push_headers(out, &req.headers);
+    push_framing(out, framing);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes an HTTP/1.1 response head with the given framing and an optional
+/// `Connection` value (`close`, or `keep-alive` for an HTTP/1.0 client).
+pub fn response_head(
+    out: &mut Vec<u8>,
+    res: &ResponseHead,
+    framing: Framing,
+    connection: Option<&str>,
+) {
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_u64(out, u64::from(res.status));
+    out.push(b' ');
+    let text = if res.reason.is_empty() {
+        reason(res.status)
+    } else {
+        &res.reason
+    };
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    push_headers(out, &res.headers);
+    push_framing(out, framing);
+    if let Some(c) = connection {
+        out.extend_from_slice(b"Connection: ");
+        out.extend_from_slice(c.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_regenerated_framing() {
+        let mut req = RequestHead {
+            method: "POST".into(),
+            target: "/up".into(),
+            minor: 0,
+            ..Default::default()
+        };
+        req.headers.add("Host", "x").unwrap();
+        let mut out = Vec::new();
+        request_head(&mut out, &req, Framing::Chunked);
+        assert_eq!(
+            out,
+            b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        let res = ResponseHead {
+            status: 404,
+            ..Default::default()
+        };
+        response_head(&mut out, &res, Framing::Length(0), Some("close"));
+        assert_eq!(
+            out,
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn decimal() {
+        let mut out = Vec::new();
+        for n in [0, 7, 10, 1234567890123, u64::MAX] {
+            out.clear();
+            push_u64(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+    }
+}

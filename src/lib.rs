@@ -1,0 +1,53 @@
+//! weir: a small, fast HTTP/1.1 reverse proxy and load balancer on smol.
+//!
+//! Each request runs through a chain of [`Middleware`] — access log, header rewrite,
+//! balancer, and any you add — then streams to the chosen upstream over a pooled
+//! keep-alive connection. Middleware sees heads only; bodies stream through bounded
+//! buffers and never sit whole in memory.
+//!
+//! Embedding, with a middleware written in Rust:
+//!
+//! ```no_run
+//! use weir::{Config, Ctx, Flow, Middleware, Proxy, RequestHead, Response};
+//!
+//! struct Deny;
+//! impl Middleware for Deny {
+//!     fn name(&self) -> &str { "deny-admin" }
+//!     fn on_request(&self, _cx: &mut Ctx, req: &mut RequestHead) -> Flow {
+//!         if req.path().starts_with("/admin") {
+//!             return Flow::Respond(Response::text(403, "no\n"));
+//!         }
+//!         Flow::Continue
+//!     }
+//! }
+//!
+//! let config = Config::load("weir.toml".as_ref()).unwrap();
+//! Proxy::new(config).middleware(Deny).bind().unwrap().run().unwrap();
+//! ```
+//!
+//! A key design decision: only [`rt`] names the async runtime. The rest is written
+//! against `futures-lite`'s I/O traits, so weir can be rebuilt on another executor and
+//! measured against itself.
+
+#![deny(unsafe_code)]
+
+pub mod backend;
+pub mod balance;
+pub mod config;
+mod connection;
+pub mod error;
+pub mod http;
+pub mod middleware;
+mod proxy;
+mod request;
+pub mod rt;
+mod server;
+mod shutdown;
+pub mod upstream;
+
+pub use config::{Config, ConfigError};
+pub use error::Error;
+pub use http::{Headers, RequestHead, ResponseHead};
+pub use middleware::{Chain, Ctx, Flow, Middleware, Response, Summary};
+pub use server::{Handle, Proxy, Server, StartError};
+pub use upstream::{Upstream, Upstreams};

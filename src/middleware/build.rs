@@ -1,0 +1,130 @@
+//! Turning `[[middleware]]` entries into a chain.
+//!
+//! The default chain, when the config lists none, is `log` (combined, stdout) then
+//! `balancer`. Middleware added from code goes after the configured entries. If no
+//! entry is a balancer, one is appended at the end, so every chain can route.
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use super::balance::Balancer;
+use super::headers::{self, HeaderRewrite};
+use super::log::{self, AccessLog};
+use super::{Chain, Middleware};
+use crate::config::{Config, ConfigError, MiddlewareSpec};
+use crate::upstream::Upstreams;
+
+/// The built-in names accepted by `builtin = "..."`.
+pub const BUILTINS: [&str; 3] = ["log", "headers", "balancer"];
+
+fn settings<T: DeserializeOwned>(
+    config: &Config,
+    i: usize,
+    spec: &MiddlewareSpec,
+) -> Result<T, ConfigError> {
+    let value = toml::Value::Table(spec.config.clone());
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let key = if path == "." {
+            format!("middleware[{i}].config")
+        } else {
+            format!("middleware[{i}].config.{path}")
+        };
+        ConfigError::new(
+            &config.source,
+            key,
+            e.into_inner().message().trim().to_string(),
+        )
+    })
+}
+
+fn builtin(
+    config: &Config,
+    upstreams: &Upstreams,
+    i: usize,
+    spec: &MiddlewareSpec,
+    kind: &str,
+) -> Result<Arc<dyn Middleware>, ConfigError> {
+    let name = spec.name.clone().unwrap_or_else(|| kind.to_string());
+    let err = |key: &str, why: String| {
+        ConfigError::new(&config.source, format!("middleware[{i}].{key}"), why)
+    };
+    Ok(match kind {
+        "log" => {
+            let c: log::Config = settings(config, i, spec)?;
+            let log = AccessLog::new(name, &c)
+                .map_err(|e| err("config.path", format!("cannot open {:?}: {e}", c.path)))?;
+            Arc::new(log)
+        }
+        "headers" => {
+            let c: headers::Config = settings(config, i, spec)?;
+            Arc::new(HeaderRewrite::new(name, c).map_err(|e| err("config", e.to_string()))?)
+        }
+        "balancer" => {
+            if !spec.config.is_empty() {
+                return Err(err(
+                    "config",
+                    "the balancer takes its settings from [upstream]".into(),
+                ));
+            }
+            Arc::new(Balancer::round_robin(upstreams))
+        }
+        other => {
+            return Err(err(
+                "builtin",
+                format!(
+                    "unknown built-in {other:?} (expected one of: {})",
+                    BUILTINS.join(", ")
+                ),
+            ))
+        }
+    })
+}
+
+/// Builds the chain for `config`, with `extra` middleware from code after the
+/// configured entries and a balancer appended if none is present.
+pub fn chain(
+    config: &Config,
+    upstreams: &Upstreams,
+    extra: &[Arc<dyn Middleware>],
+) -> Result<Chain, ConfigError> {
+    let mut list: Vec<Arc<dyn Middleware>> = Vec::new();
+    let mut has_balancer = false;
+    if config.middleware.is_empty() {
+        list.push(Arc::new(
+            AccessLog::new("log".into(), &log::Config::default())
+                .map_err(|e| ConfigError::new(&config.source, "", e.to_string()))?,
+        ));
+    }
+    for (i, spec) in config.middleware.iter().enumerate() {
+        match (&spec.builtin, &spec.plugin) {
+            (Some(kind), _) => {
+                has_balancer |= kind == "balancer";
+                list.push(builtin(config, upstreams, i, spec, kind)?);
+            }
+            (None, Some(path)) => {
+                return Err(ConfigError::new(
+                    &config.source,
+                    format!("middleware[{i}].plugin"),
+                    format!(
+                        "{}: plugins are not supported by this build yet",
+                        path.display()
+                    ),
+                ))
+            }
+            (None, None) => {
+                return Err(ConfigError::new(
+                    &config.source,
+                    format!("middleware[{i}]"),
+                    "needs `builtin` or `plugin`",
+                ))
+            }
+        }
+    }
+    list.extend(extra.iter().cloned());
+    if !has_balancer {
+        list.push(Arc::new(Balancer::round_robin(upstreams)));
+    }
+    Ok(Chain::new(list))
+}

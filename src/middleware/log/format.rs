@@ -1,0 +1,127 @@
+//! The two line formats.
+
+use std::io::Write;
+
+use super::time::{self, MONTHS};
+use crate::middleware::{Ctx, Summary};
+
+fn version(minor: u8) -> &'static str {
+    if minor == 0 {
+        "HTTP/1.0"
+    } else {
+        "HTTP/1.1"
+    }
+}
+
+/// `client - - [23/Nov/2026:20:10:00 +0000] "GET / HTTP/1.1" 200 12 "ref" "ua" upstream=… rt=…`
+pub fn combined(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
+    let t = time::now();
+    let req = s.request;
+    let header = |name| {
+        req.headers
+            .get(name)
+            .map_or("-".into(), String::from_utf8_lossy)
+    };
+    let _ = write!(
+        line,
+        "{} - - [{:02}/{}/{}:{:02}:{:02}:{:02} +0000] \"",
+        cx.client.ip(),
+        t.day,
+        MONTHS[t.month as usize - 1],
+        t.year,
+        t.hour,
+        t.minute,
+        t.second,
+    );
+    if req.method.is_empty() {
+        line.push(b'-');
+    } else {
+        let _ = write!(
+            line,
+            "{} {} {}",
+            req.method,
+            req.target.escape_default(),
+            version(req.minor)
+        );
+    }
+    let _ = write!(
+        line,
+        "\" {} {} \"{}\" \"{}\" upstream=",
+        s.status,
+        s.bytes_out,
+        header("referer").escape_default(),
+        header("user-agent").escape_default(),
+    );
+    match s.upstream {
+        Some(addr) => {
+            let _ = write!(line, "{addr}");
+        }
+        None => line.push(b'-'),
+    }
+    let _ = write!(line, " rt={:.3}", s.duration.as_secs_f64());
+}
+
+/// Appends `v` as a JSON string.
+fn json_str(line: &mut Vec<u8>, v: &[u8]) {
+    line.push(b'"');
+    for ch in String::from_utf8_lossy(v).chars() {
+        match ch {
+            '"' => line.extend_from_slice(b"\\\""),
+            '\\' => line.extend_from_slice(b"\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(line, "\\u{:04x}", c as u32);
+            }
+            c => {
+                let mut b = [0; 4];
+                line.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            }
+        }
+    }
+    line.push(b'"');
+}
+
+/// One JSON object per line.
+pub fn json(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
+    let t = time::now();
+    let req = s.request;
+    let _ = write!(
+        line,
+        "{{\"time\":\"{}-{:02}-{:02}T{:02}:{:02}:{:02}Z\",\"client\":\"{}\",\"method\":",
+        t.year,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
+        cx.client.ip()
+    );
+    json_str(line, req.method.as_bytes());
+    line.extend_from_slice(b",\"target\":");
+    json_str(line, req.target.as_bytes());
+    let _ = write!(
+        line,
+        ",\"version\":\"{}\",\"status\":{},\"bytes_in\":{},\"bytes_out\":{},\"duration_ms\":{:.3},\"upstream\":",
+        version(req.minor),
+        s.status,
+        s.bytes_in,
+        s.bytes_out,
+        s.duration.as_secs_f64() * 1000.0
+    );
+    match s.upstream {
+        Some(a) => json_str(line, a.to_string().as_bytes()),
+        None => line.extend_from_slice(b"null"),
+    }
+    for (key, name) in [("referer", "referer"), ("user_agent", "user-agent")] {
+        let _ = write!(line, ",\"{key}\":");
+        match req.headers.get(name) {
+            Some(v) => json_str(line, v),
+            None => line.extend_from_slice(b"null"),
+        }
+    }
+    line.extend_from_slice(b",\"error\":");
+    match s.error {
+        Some(e) => json_str(line, e.why.as_bytes()),
+        None => line.extend_from_slice(b"null"),
+    }
+    line.push(b'}');
+}

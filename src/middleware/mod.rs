@@ -1,0 +1,192 @@
+//! The middleware chain: every request's way through weir.
+//!
+//! A chain is an ordered list of [`Middleware`], built once at start-up from config
+//! order. Requests run front to back, responses back to front, and `on_complete` runs
+//! exactly once per request, whatever happened: a local reply, an upstream error, a
+//! client that went away. Hooks see **heads only**; bodies stream through the core and
+//! never sit whole in memory. Hooks are synchronous and must not block: all I/O,
+//! timeouts and retries belong to the core.
+//!
+//! ```text
+//!            on_request            select_upstream          on_response
+//! client ──► m0 ──► m1 ──► m2 ──► (first Some wins) ──► ... ──► m2 ──► m1 ──► m0 ──► client
+//!                                                             on_complete: m0, m1, m2
+//! ```
+
+pub mod balance;
+pub mod build;
+pub mod headers;
+pub mod log;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::http::{Headers, RequestHead, ResponseHead};
+use crate::upstream::Upstreams;
+
+/// Per-request facts every hook can read.
+#[derive(Debug)]
+pub struct Ctx {
+    /// The client's address.
+    pub client: SocketAddr,
+    /// When the request head was complete.
+    pub started: Instant,
+    /// The upstream index chosen for this request, once chosen.
+    pub upstream: Option<usize>,
+}
+
+/// What `on_request` decides.
+pub enum Flow {
+    /// Pass the request on to the next middleware.
+    Continue,
+    /// Answer the client locally; the upstream is never contacted.
+    Respond(Response),
+}
+
+/// A response made by middleware (or by weir for an error).
+#[derive(Clone, Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// An empty response with `status`.
+    pub fn new(status: u16) -> Self {
+        Response {
+            status,
+            headers: Headers::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A `text/plain` response.
+    pub fn text(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        let mut r = Response::new(status);
+        r.body = body.into();
+        let _ = r.headers.set("Content-Type", "text/plain; charset=utf-8");
+        r
+    }
+
+    /// Adds a header; values with CR, LF or NUL (and bad names) are dropped, never sent.
+    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
+        let _ = self.headers.add(name, value);
+        self
+    }
+}
+
+/// What happened to one request, for `on_complete` (access logs, metrics).
+#[derive(Debug)]
+pub struct Summary<'a> {
+    /// The request as forwarded (after middleware rewrites); empty if it never parsed.
+    pub request: &'a RequestHead,
+    /// The status sent to the client; 0 if none could be sent.
+    pub status: u16,
+    /// The upstream the request went to, if any.
+    pub upstream: Option<SocketAddr>,
+    /// Request body bytes received from the client.
+    pub bytes_in: u64,
+    /// Response body bytes sent to the client.
+    pub bytes_out: u64,
+    /// From a complete request head to the end of the response.
+    pub duration: Duration,
+    /// The error that ended the request early, if one did.
+    pub error: Option<&'a Error>,
+}
+
+/// A step in the chain. Every hook has a no-op default, so a middleware implements only
+/// the phases it cares about.
+pub trait Middleware: Send + Sync {
+    /// A short name for logs and `weir check`.
+    fn name(&self) -> &str;
+
+    /// Runs front to back once the request head is parsed and hop-by-hop headers are
+    /// gone. May rewrite the head. [`Flow::Respond`] answers locally: later middleware
+    /// and the upstream are skipped, and the reply passes back through the
+    /// `on_response` of the middleware in front of this one.
+    fn on_request(&self, _cx: &mut Ctx, _req: &mut RequestHead) -> Flow {
+        Flow::Continue
+    }
+
+    /// Picks an upstream by index into `upstreams`. The first middleware (front to back)
+    /// that returns `Some` decides; `None` passes. If none decides, weir answers 503.
+    fn select_upstream(
+        &self,
+        _cx: &mut Ctx,
+        _req: &RequestHead,
+        _upstreams: &Upstreams,
+    ) -> Option<usize> {
+        None
+    }
+
+    /// Runs back to front on the response head before it is written to the client,
+    /// for upstream responses and local replies alike (not for weir's own error replies).
+    fn on_response(&self, _cx: &mut Ctx, _res: &mut ResponseHead) {}
+
+    /// Runs exactly once per request, front to back, after the last byte was sent or the
+    /// request failed. Must not block.
+    fn on_complete(&self, _cx: &Ctx, _summary: &Summary<'_>) {}
+}
+
+/// The ordered middleware list, shared by every connection.
+#[derive(Clone, Default)]
+pub struct Chain {
+    list: Arc<[Arc<dyn Middleware>]>,
+}
+
+impl Chain {
+    pub fn new(list: Vec<Arc<dyn Middleware>>) -> Self {
+        Chain { list: list.into() }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Middleware>> {
+        self.list.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Runs `on_request` front to back. `Err((i, reply))` when middleware `i` answered.
+    pub fn on_request(&self, cx: &mut Ctx, req: &mut RequestHead) -> Result<(), (usize, Response)> {
+        for (i, m) in self.list.iter().enumerate() {
+            if let Flow::Respond(r) = m.on_request(cx, req) {
+                return Err((i, r));
+            }
+        }
+        Ok(())
+    }
+
+    /// The first `Some` from `select_upstream`, front to back.
+    pub fn select_upstream(
+        &self,
+        cx: &mut Ctx,
+        req: &RequestHead,
+        upstreams: &Upstreams,
+    ) -> Option<usize> {
+        self.list
+            .iter()
+            .find_map(|m| m.select_upstream(cx, req, upstreams))
+            .filter(|&i| i < upstreams.len())
+    }
+
+    /// Runs `on_response` back to front over the first `upto` middleware.
+    pub fn on_response(&self, cx: &mut Ctx, res: &mut ResponseHead, upto: usize) {
+        for m in self.list[..upto.min(self.list.len())].iter().rev() {
+            m.on_response(cx, res);
+        }
+    }
+
+    pub fn on_complete(&self, cx: &Ctx, summary: &Summary<'_>) {
+        for m in self.list.iter() {
+            m.on_complete(cx, summary);
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Request checks and rewrites done before the chain sees a request:
+//! target form, Host, Expect, and the `X-Forwarded-*` headers.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use crate::config::Forwarded;
+use crate::error::{Error, Kind};
+use crate::http::RequestHead;
+
+/// What the client asked about the exchange itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Asks {
+    /// `Expect: 100-continue`: the client waits for a go-ahead before sending the body.
+    pub continue_100: bool,
+}
+
+fn bad(why: &'static str) -> Error {
+    Error::new(Kind::BadRequest, why)
+}
+
+/// Brings the target to origin-form (RFC 9112 §3.2): absolute-form is rewritten with
+/// `Host` taken from its authority (§3.2.2); `*` is only for OPTIONS.
+fn normalise_target(req: &mut RequestHead) -> Result<(), Error> {
+    if req.target.starts_with('/') || (req.target == "*" && req.method == "OPTIONS") {
+        return Ok(());
+    }
+    let lower = req.target.get(..7).map(str::to_ascii_lowercase);
+    if lower.as_deref() != Some("http://") {
+        return Err(bad("request target is not in origin or absolute form"));
+    }
+    let rest = &req.target[7..];
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    if authority.is_empty() || authority.contains('@') {
+        return Err(bad("bad authority in absolute-form target"));
+    }
+    let path = match path.chars().next() {
+        Some('/') => path.to_string(),
+        _ => format!("/{path}"),
+    };
+    req.headers
+        .set("Host", authority)
+        .map_err(|_| bad("bad authority in absolute-form target"))?;
+    req.target = path;
+    Ok(())
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request carries exactly one valid Host.
+fn check_host(req: &RequestHead) -> Result<(), Error> {
+    let mut hosts = req.headers.get_all("host");
+    match (hosts.next(), hosts.next()) {
+        (None, _) if req.minor == 0 => Ok(()),
+        (None, _) => Err(bad("missing Host header")),
+        (Some(_), Some(_)) => Err(bad("more than one Host header")),
+        (Some(h), None) => {
+            let ok = !h.is_empty()
+                && h.iter()
+                    .all(|&c| c.is_ascii_graphic() && !b"/\\@,\"<>{}|^`".contains(&c));
+            if ok {
+                Ok(())
+            } else {
+                Err(bad("invalid Host header"))
+            }
+        }
+    }
+}
+
+/// Checks a freshly parsed request (before hop-by-hop headers are stripped).
+pub fn check(req: &mut RequestHead) -> Result<Asks, Error> {
+    normalise_target(req)?;
+    check_host(req)?;
+    let mut asks = Asks::default();
+    for value in req.headers.get_all("expect") {
+        if value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
+            asks.continue_100 = true;
+        } else {
+            return Err(Error::new(
+                Kind::ExpectationFailed,
+                "unsupported expectation",
+            ));
+        }
+    }
+    // weir answers the expectation itself; the origin gets the body without waiting.
+    req.headers.remove("expect");
+    Ok(asks)
+}
+
+/// Adds `X-Forwarded-For` (appended to any list already there), `-Proto` and `-Host`.
+/// `scratch` is a reusable buffer, so this allocates nothing once warm.
+pub fn add_forwarded(
+    req: &mut RequestHead,
+    client: SocketAddr,
+    opts: Forwarded,
+    scratch: &mut Vec<u8>,
+) {
+    if opts.for_ {
+        scratch.clear();
+        for v in req.headers.get_all("x-forwarded-for") {
+            scratch.extend_from_slice(v);
+            scratch.extend_from_slice(b", ");
+        }
+        let _ = write!(scratch, "{}", client.ip());
+        let _ = req.headers.set("X-Forwarded-For", &scratch[..]);
+    }
+    if opts.proto {
+        let _ = req.headers.set("X-Forwarded-Proto", "http");
+    }
+    if opts.host {
+        scratch.clear();
+        if let Some(h) = req.headers.get("host") {
+            scratch.extend_from_slice(h);
+            let _ = req.headers.set("X-Forwarded-Host", &scratch[..]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(target: &str, headers: &[(&str, &str)]) -> RequestHead {
+        let mut r = RequestHead {
+            method: "GET".into(),
+            target: target.into(),
+            minor: 1,
+            ..Default::default()
+        };
+        for (n, v) in headers {
+            r.headers.add(n, v).unwrap();
+        }
+        r
+    }
+
+    #[test]
+    fn absolute_form_becomes_origin_form() {
+        let mut r = req("http://example.com:81?q", &[("Host", "other")]);
+        check(&mut r).unwrap();
+        assert_eq!(r.target, "/?q");
+        assert_eq!(r.headers.get_str("host"), Some("example.com:81"));
+    }
+
+    #[test]
+    fn host_rules() {
+        assert!(check(&mut req("/", &[])).is_err());
+        assert!(check(&mut req("/", &[("Host", "a"), ("Host", "b")])).is_err());
+        assert!(check(&mut req("/", &[("Host", "a b")])).is_err());
+        assert!(check(&mut req("*", &[("Host", "a")])).is_err());
+        assert!(check(&mut req("/", &[("Host", "[::1]:80")])).is_ok());
+    }
+
+    #[test]
+    fn expectations() {
+        let mut r = req("/", &[("Host", "a"), ("Expect", "100-Continue")]);
+        assert!(check(&mut r).unwrap().continue_100);
+        assert!(!r.headers.contains("expect"));
+        let err = check(&mut req("/", &[("Host", "a"), ("Expect", "x")])).unwrap_err();
+        assert_eq!(err.status(), 417);
+    }
+}

@@ -1,0 +1,139 @@
+//! The runtime boundary: the only module that names smol / async-io.
+//!
+//! Everything else is written against `futures-lite`'s `AsyncRead`/`AsyncWrite` and the
+//! functions here (spawn, listen, connect, timers, signals), so the proxy core can be
+//! rebuilt on another executor and compared like for like.
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use futures_lite::{FutureExt, StreamExt};
+
+/// A non-blocking TCP stream; `&TcpStream` is both `AsyncRead` and `AsyncWrite`.
+pub type TcpStream = smol::Async<StdStream>;
+/// A non-blocking TCP listener.
+pub type TcpListener = smol::Async<StdListener>;
+/// An async counting semaphore (bounds open connections).
+pub type Semaphore = smol::lock::Semaphore;
+/// A handle to a spawned task; dropping it cancels the task unless it was detached.
+pub type Task<T> = smol::Task<T>;
+
+/// Binds a listener (SO_REUSEADDR is set by std on Unix).
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    smol::Async::<StdListener>::bind(addr)
+}
+
+/// Accepts one connection, with Nagle off: heads and small bodies go out at once.
+pub async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+    let (stream, peer) = listener.accept().await?;
+    stream.get_ref().set_nodelay(true)?;
+    Ok((stream, peer))
+}
+
+/// Connects to an upstream, with Nagle off.
+pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let stream = smol::Async::<StdStream>::connect(addr).await?;
+    stream.get_ref().set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// The local address a listener is bound to (port 0 resolved).
+pub fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+    listener.get_ref().local_addr()
+}
+
+/// True when an idle pooled connection has neither been closed by its peer nor sent
+/// unsolicited bytes: a non-blocking peek that would block means "still quiet".
+pub fn is_quiet(stream: &TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(stream.get_ref().peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+/// Half-closes a stream: the peer sees EOF, and we can still read what it sends.
+pub fn shutdown_write(stream: &TcpStream) {
+    let _ = stream.get_ref().shutdown(std::net::Shutdown::Write);
+}
+
+/// Sleeps for `d`.
+pub async fn sleep(d: Duration) {
+    smol::Timer::after(d).await;
+}
+
+/// Runs `fut` for at most `d`; `None` when the time ran out first.
+pub async fn timeout<T>(d: Duration, fut: impl Future<Output = T>) -> Option<T> {
+    async { Some(fut.await) }
+        .or(async {
+            smol::Timer::after(d).await;
+            None
+        })
+        .await
+}
+
+/// Resolves when the process receives SIGTERM or SIGINT (Ctrl-C).
+pub async fn termination() -> io::Result<()> {
+    use async_signal::{Signal, Signals};
+    let mut signals = Signals::new([Signal::Term, Signal::Int])?;
+    signals.next().await;
+    Ok(())
+}
+
+/// An executor shared by a fixed set of OS threads.
+///
+/// We own the executor instead of leaning on smol's global one, so the `threads` setting
+/// means exactly what it says and an embedding program keeps its own runtime apart.
+#[derive(Clone)]
+pub struct Runtime {
+    ex: Arc<smol::Executor<'static>>,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Runtime {
+    pub fn new() -> Self {
+        Runtime {
+            ex: Arc::new(smol::Executor::new()),
+        }
+    }
+
+    /// Spawns a task onto this runtime's executor.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = T> + Send + 'static,
+    ) -> Task<T> {
+        self.ex.spawn(fut)
+    }
+
+    /// Runs `fut` to completion on the current thread, with `threads - 1` more OS threads
+    /// driving the executor alongside it (`threads = 0` means one per CPU).
+    pub fn block_on<T>(&self, threads: usize, fut: impl Future<Output = T>) -> T {
+        let threads = match threads {
+            0 => thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let (stop, stopped) = async_channel::bounded::<()>(1);
+        let workers: Vec<_> = (1..threads)
+            .map(|i| {
+                let ex = self.ex.clone();
+                let stopped = stopped.clone();
+                thread::Builder::new()
+                    .name(format!("weir-worker-{i}"))
+                    .spawn(move || smol::block_on(ex.run(stopped.recv())))
+                    .expect("spawn worker thread")
+            })
+            .collect();
+        let out = smol::block_on(self.ex.run(fut));
+        stop.close();
+        for w in workers {
+            let _ = w.join();
+        }
+        out
+    }
+}
