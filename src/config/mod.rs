@@ -298,8 +298,21 @@ impl Config {
         raw.validate(file)
     }
 
-    /// Checks the rules that types alone cannot express.
+    /// Checks everything a runnable config needs, at least one upstream included
+    /// (flags may still supply those after the file is read, so `parse` does not).
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.upstreams.is_empty() {
+            return Err(ConfigError::new(
+                &self.source,
+                "upstream.servers",
+                "at least one server is required",
+            ));
+        }
+        self.validate_settings()
+    }
+
+    /// Checks the rules that types alone cannot express.
+    fn validate_settings(&self) -> Result<(), ConfigError> {
         let err = |key: &str, why: &str| Err(ConfigError::new(&self.source, key, why));
         let l = &self.limits;
         if !(1..=MAX_HEADERS).contains(&l.max_headers) {
@@ -378,7 +391,7 @@ impl File {
             forwarded: self.forwarded,
             middleware: self.middleware,
         };
-        config.validate()?;
+        config.validate_settings()?;
         Ok(config)
     }
 }

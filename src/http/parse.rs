@@ -105,12 +105,16 @@ pub async fn read_request<S: AsyncRead + Unpin>(
 ) -> Result<usize, ReadHead> {
     loop {
         if !conn.buffered().is_empty() {
-            if let Some(n) = request(conn.buffered(), limits, head)? {
-                return Ok(n);
-            }
-            if conn.buffered().len() >= limits.max_bytes || conn.is_full() {
+            let parsed = request(conn.buffered(), limits, head)?;
+            let too_large = match parsed {
+                Some(n) if n <= limits.max_bytes => return Ok(n),
+                Some(_) => true,
+                None => conn.buffered().len() >= limits.max_bytes || conn.is_full(),
+            };
+            if too_large {
                 // nginx's rule: a request line that alone does not fit is 414, else 431.
-                let kind = if conn.buffered().contains(&b'\n') {
+                let line_end = conn.buffered().iter().position(|&c| c == b'\n');
+                let kind = if line_end.is_some_and(|i| i < limits.max_bytes) {
                     Kind::HeadersTooLarge
                 } else {
                     Kind::UriTooLong

@@ -1,0 +1,160 @@
+//! The `weir` binary as a user meets it: demo, check, config errors, flags, backend.
+
+mod util;
+
+use std::fs;
+
+use util::bin::{run, signal, spawn, temp_dir};
+use util::client::{get, once};
+
+#[test]
+fn demo_rotates_over_three_backends_and_stops_on_ctrl_c() {
+    let mut demo = spawn(&["demo", "--listen", "127.0.0.1:0"], "stdout", "proxy");
+    let answers: Vec<String> = (0..4).map(|_| once(demo.addr, &get("/")).text()).collect();
+    assert_eq!(
+        answers,
+        ["backend 1\n", "backend 2\n", "backend 3\n", "backend 1\n"]
+    );
+    assert!(
+        demo.preamble.iter().any(|l| l.contains("backend 3")),
+        "{:?}",
+        demo.preamble
+    );
+    signal(&demo.child, "INT");
+    assert!(demo.child.wait().unwrap().success());
+}
+
+fn write_config(name: &str, text: &str) -> String {
+    let path = temp_dir(name).join("weir.toml");
+    fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn config_errors_name_the_file_the_key_and_the_reason() {
+    let cases = [
+        ("unknown-key", "lissten = \"127.0.0.1:1\"\n", "unknown field `lissten`"),
+        ("bad-duration", "[timeouts]\nheader = \"ten seconds\"\n", "timeouts.header: invalid duration"),
+        ("bad-address", "[upstream]\nservers = [\"127.0.0.1:9001\", \"no-port\"]\n", "upstream.servers[1]: invalid address"),
+        ("bad-type", "[limits]\nmax_headers = \"many\"\n", "limits.max_headers: invalid type"),
+        ("bad-header", "[upstream]\nservers = [\"127.0.0.1:1\"]\n[[middleware]]\nbuiltin = \"headers\"\nconfig = { request = { set = { \"X\" = \"a\\r\\nb\" } } }\n", "middleware[0].config"),
+        ("no-servers", "listen = \"127.0.0.1:0\"\n", "upstream.servers: at least one server"),
+    ];
+    for (name, text, want) in cases {
+        let path = write_config(name, text);
+        for cmd in ["check", "serve"] {
+            let out = run(&[cmd, "--config", &path]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{cmd} {name}: {err}");
+            assert!(err.contains(&path), "{cmd} {name}: names the file: {err}");
+            assert!(err.contains(want), "{cmd} {name}: wanted {want:?} in {err}");
+        }
+    }
+}
+
+#[test]
+fn check_prints_a_summary_of_a_valid_config() {
+    let path = write_config(
+        "valid",
+        "listen = \"127.0.0.1:8089\"\n[upstream]\nservers = [\"127.0.0.1:9001\", { addr = \"127.0.0.1:9002\", weight = 2 }]\n",
+    );
+    let out = run(&["check", "--config", &path]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("127.0.0.1:8089"), "{text}");
+    assert!(text.contains("127.0.0.1:9002  weight 2"), "{text}");
+    assert!(text.contains("log → balancer"), "{text}");
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_exits_0() {
+    for args in [
+        &["serve", "--bogus"][..],
+        &["serve", "--upstream", "nowhere"],
+        &["serve", "--threads", "many", "--upstream", "127.0.0.1:1"],
+        &["serve"],
+        &["frobnicate"],
+        &["backend"],
+        &[
+            "backend",
+            "--listen",
+            "127.0.0.1:0",
+            "--echo",
+            "--name",
+            "x",
+        ],
+    ] {
+        let out = run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.stderr.is_empty(), "{args:?} says what is wrong");
+    }
+    for sub in ["serve", "check", "backend", "demo"] {
+        let out = run(&[sub, "--help"]);
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("weir {sub}")));
+    }
+}
+
+#[test]
+fn backend_dir_serves_files_and_refuses_traversal() {
+    let dir = temp_dir("dir");
+    fs::create_dir_all(dir.join("root/sub")).unwrap();
+    fs::write(dir.join("root/hello.txt"), "hello file\n").unwrap();
+    fs::write(dir.join("secret.txt"), "SECRET").unwrap();
+    let root = dir.join("root");
+    let backend = spawn(
+        &[
+            "backend",
+            "--listen",
+            "127.0.0.1:0",
+            "--dir",
+            root.to_str().unwrap(),
+        ],
+        "stderr",
+        "listening on",
+    );
+    let r = once(backend.addr, &get("/hello.txt"));
+    assert_eq!((r.status, r.text().as_str()), (200, "hello file\n"));
+    assert_eq!(r.header("content-length"), Some("11"));
+    let listing = once(backend.addr, &get("/")).text();
+    assert!(
+        listing.contains("hello.txt") && listing.contains("sub/"),
+        "{listing}"
+    );
+    assert_eq!(once(backend.addr, &get("/missing")).status, 404);
+    assert_eq!(once(backend.addr, &get("/sub")).status, 301);
+    let head = util::client::Conn::open(backend.addr)
+        .roundtrip(b"HEAD /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    for evil in [
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E%2Fsecret.txt",
+        "/sub/../../secret.txt",
+        "/..%5csecret.txt",
+    ] {
+        let r = once(backend.addr, &get(evil));
+        assert!(matches!(r.status, 403 | 404), "{evil}: {}", r.status);
+        assert!(!r.text().contains("SECRET"), "{evil} leaked");
+    }
+}
+
+#[test]
+fn backend_echo_shows_the_head_as_received_then_the_body() {
+    let backend = spawn(
+        &["backend", "--listen", "127.0.0.1:0", "--echo"],
+        "stderr",
+        "listening on",
+    );
+    let raw = b"POST /e?x=1 HTTP/1.1\r\nHost: t\r\nX-Odd-Case: A  b\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+    let r = once(backend.addr, raw);
+    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let mut want = raw[..head_end].to_vec();
+    want.extend_from_slice(b"abcde");
+    assert_eq!(r.body, want);
+}

@@ -1,0 +1,75 @@
+//! Keep-alive on both sides, pipelining, and HTTP/1.0 clients.
+
+mod util;
+
+use util::client::{get, Conn};
+use util::origin::{ok, origin};
+
+#[test]
+fn sequential_requests_on_one_client_connection_use_one_upstream_connection() {
+    let o = origin(|r| ok(r.target.as_bytes()));
+    let proxy = util::start(util::config(&[o.addr]));
+    let mut c = Conn::open(proxy.addr);
+    for i in 0..20 {
+        let r = c.roundtrip(&get(&format!("/n{i}")));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), format!("/n{i}"));
+    }
+    assert_eq!(o.accepts(), 1, "the origin saw one connection");
+    assert_eq!(proxy.handle.upstream_connections_opened(), 1);
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let o = origin(|r| ok(r.target.as_bytes()));
+    let proxy = util::start(util::config(&[o.addr]));
+    let mut c = Conn::open(proxy.addr);
+    let mut burst = Vec::new();
+    for i in 0..5 {
+        burst.extend_from_slice(&get(&format!("/p{i}")));
+    }
+    c.send(&burst);
+    for i in 0..5 {
+        assert_eq!(c.read(false).unwrap().text(), format!("/p{i}"));
+    }
+}
+
+#[test]
+fn http10_client_gets_keep_alive_only_when_it_asks() {
+    let o = origin(|_| ok(b"hi"));
+    let proxy = util::start(util::config(&[o.addr]));
+
+    let mut c = Conn::open(proxy.addr);
+    let r = c.roundtrip(b"GET / HTTP/1.0\r\n\r\n");
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(c.is_closed());
+
+    let mut c = Conn::open(proxy.addr);
+    let ka = b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+    let r = c.roundtrip(ka);
+    assert_eq!(r.header("connection"), Some("keep-alive"));
+    assert_eq!(c.roundtrip(ka).text(), "hi");
+    // The origin got a proper HTTP/1.1 request with a Host, whatever the client spoke.
+    let seen = o.next_request();
+    assert!(
+        seen.raw_head.starts_with("GET / HTTP/1.1\r\n"),
+        "{}",
+        seen.raw_head
+    );
+    assert!(seen.header("host").is_some());
+}
+
+#[test]
+fn client_connection_close_is_honoured() {
+    let o = origin(|_| ok(b"x"));
+    let proxy = util::start(util::config(&[o.addr]));
+    let mut c = Conn::open(proxy.addr);
+    let r = c.roundtrip(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\nGET /ignored HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(c.is_closed());
+    assert_eq!(o.next_request().target, "/");
+    assert!(
+        o.try_request().is_none(),
+        "nothing after Connection: close is processed"
+    );
+}
