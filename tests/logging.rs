@@ -1,0 +1,84 @@
+//! The `log` built-in: one line per request in combined or JSON form, errors included.
+
+mod util;
+
+use std::fs;
+
+use util::bin::temp_dir;
+use util::client::{get, once, Conn};
+use util::origin::{ok, origin};
+use weir::config::MiddlewareSpec;
+
+fn log_config(
+    upstream: std::net::SocketAddr,
+    format: &str,
+    path: &std::path::Path,
+) -> weir::Config {
+    let mut config = util::config(&[upstream]);
+    let entry = format!(
+        "builtin = \"log\"\nconfig = {{ format = \"{format}\", path = {:?} }}\n",
+        path.display().to_string()
+    );
+    let spec: MiddlewareSpec = toml::from_str(&entry).unwrap();
+    config.middleware.insert(0, spec);
+    config
+}
+
+/// The log's lines; callers stop the proxy first, so every `on_complete` has run.
+fn lines(path: &std::path::Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn combined_format_records_request_status_bytes_and_upstream() {
+    let o = origin(|_| ok(b"12345"));
+    let path = temp_dir("combined").join("access.log");
+    let proxy = util::start(log_config(o.addr, "combined", &path));
+    let mut c = Conn::open(proxy.addr);
+    c.roundtrip(
+        b"GET /page?q=1 HTTP/1.1\r\nHost: t\r\nReferer: http://r/\r\nUser-Agent: tester/1\r\n\r\n",
+    );
+    once(proxy.addr, b"GET / HTTP/1.1\r\n\r\n"); // 400: no Host
+    proxy.stop().unwrap();
+    let lines = lines(&path);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let ok_line = &lines[0];
+    assert!(ok_line.starts_with("127.0.0.1 - - ["), "{ok_line}");
+    assert!(
+        ok_line.contains("\"GET /page?q=1 HTTP/1.1\" 200 5 \"http://r/\" \"tester/1\""),
+        "{ok_line}"
+    );
+    assert!(
+        ok_line.contains(&format!("upstream={}", o.addr)),
+        "{ok_line}"
+    );
+    assert!(lines[1].contains("\" 400 "), "{}", lines[1]);
+    assert!(lines[1].contains("upstream=-"), "{}", lines[1]);
+}
+
+#[test]
+fn json_format_is_one_object_per_line() {
+    let o = origin(|_| ok(b"abc"));
+    let path = temp_dir("json").join("access.log");
+    let proxy = util::start(log_config(o.addr, "json", &path));
+    once(proxy.addr, &get("/j\"quote"));
+    proxy.stop().unwrap();
+    let lines = lines(&path);
+    assert_eq!(lines.len(), 1);
+    let l = &lines[0];
+    assert!(l.starts_with('{') && l.ends_with('}'), "{l}");
+    for field in [
+        "\"method\":\"GET\"",
+        "\"target\":\"/j\\\"quote\"",
+        "\"status\":200",
+        "\"bytes_out\":3",
+        "\"error\":null",
+    ] {
+        assert!(l.contains(field), "{field} in {l}");
+    }
+    assert!(l.contains(&format!("\"upstream\":\"{}\"", o.addr)), "{l}");
+}
