@@ -43,6 +43,7 @@ mod request;
 pub mod rt;
 mod server;
 mod shutdown;
+mod tunnel;
 pub mod upstream;
 
 pub use config::{Config, ConfigError};

@@ -20,6 +20,7 @@ use crate::middleware::{Chain, Ctx, Response, Summary};
 use crate::request;
 use crate::rt::{self, TcpStream};
 use crate::shutdown::Signal;
+use crate::tunnel;
 use crate::upstream::pool::{Pool, UpstreamConn, BUFFER};
 use crate::upstream::Upstreams;
 
@@ -252,7 +253,12 @@ async fn run(e: &Engine, client: &mut Client, cx: &mut Ctx, s: &mut Scratch, o: 
         )
         .await;
     }
+    let websocket = request::wants_websocket(req, body);
     let said = hop::strip(&mut req.headers, false);
+    if websocket {
+        let _ = req.headers.add("Connection", "Upgrade");
+        let _ = req.headers.add("Upgrade", "websocket");
+    }
     let client_keep = if req.minor == 0 {
         said.keep_alive
     } else {
@@ -326,7 +332,7 @@ async fn run(e: &Engine, client: &mut Client, cx: &mut Ctx, s: &mut Scratch, o: 
                 return fail(e, client, out, o, request_copy_error(err), keep).await;
             }
         }
-        match read_final_head(e, &mut up, res).await {
+        match read_final_head(e, &mut up, res, websocket).await {
             Ok(()) => break up,
             Err(None) if reused && may_retry => may_retry = false,
             Err(None) => {
@@ -337,6 +343,9 @@ async fn run(e: &Engine, client: &mut Client, cx: &mut Ctx, s: &mut Scratch, o: 
         }
     };
 
+    if res.status == 101 {
+        return upgrade(e, client, cx, res, out, o, up).await;
+    }
     let rbody = match framing::response(req.is_head(), res) {
         Ok(b) => b,
         Err(err) => return fail(e, client, out, o, err, client_keep).await,
@@ -402,6 +411,7 @@ async fn read_final_head(
     e: &Engine,
     up: &mut UpstreamConn,
     res: &mut ResponseHead,
+    websocket: bool,
 ) -> Result<(), Option<Error>> {
     let mut first = true;
     loop {
@@ -429,6 +439,7 @@ async fn read_final_head(
                 up.consume(n);
                 first = false;
                 match res.status {
+                    101 if websocket => return Ok(()),
                     101 => {
                         return Err(Some(Error::new(
                             Kind::BadGateway,
@@ -440,6 +451,41 @@ async fn read_final_head(
                 }
             }
         }
+    }
+}
+
+/// Completes a WebSocket upgrade: the origin must have answered 101 with
+/// `Upgrade: websocket` and a `Sec-WebSocket-Accept`, else 502. Then bytes flow both
+/// ways until one side closes or the tunnel idles out.
+async fn upgrade(
+    e: &Engine,
+    client: &mut Client,
+    cx: &mut Ctx,
+    res: &mut ResponseHead,
+    out: &mut Vec<u8>,
+    o: &mut Outcome,
+    mut up: UpstreamConn,
+) {
+    if !res.headers.contains("sec-websocket-accept")
+        || !res.headers.has_token("upgrade", "websocket")
+    {
+        let err = Error::new(Kind::BadGateway, "101 without a WebSocket handshake");
+        return fail(e, client, out, o, err, false).await;
+    }
+    hop::strip(&mut res.headers, false);
+    let _ = res.headers.add("Connection", "Upgrade");
+    let _ = res.headers.add("Upgrade", "websocket");
+    e.chain.on_response(cx, res, e.chain.len());
+    write::response_head(out, res, Framing::None, None);
+    o.status = 101;
+    o.next = Next::Close;
+    let sent = rt::timeout(
+        e.config.timeouts.client_body,
+        body::write_all_vectored(&mut client.io, &mut [std::io::IoSlice::new(out)]),
+    )
+    .await;
+    if sent.is_some_and(|r| r.is_ok()) {
+        o.bytes_out = tunnel::run(client, &mut up, e.config.timeouts.tunnel).await;
     }
 }
 

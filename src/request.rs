@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use crate::config::Forwarded;
 use crate::error::{Error, Kind};
+use crate::http::framing::Body;
 use crate::http::RequestHead;
 
 /// What the client asked about the exchange itself.
@@ -84,6 +85,19 @@ pub fn check(req: &mut RequestHead) -> Result<Asks, Error> {
     // weir answers the expectation itself; the origin gets the body without waiting.
     req.headers.remove("expect");
     Ok(asks)
+}
+
+/// A WebSocket opening handshake weir will tunnel (RFC 6455 §4.1): GET on HTTP/1.1 with
+/// no body, `Connection: upgrade`, `Upgrade: websocket` and a `Sec-WebSocket-Key`. Any
+/// other upgrade (`h2c`, ...) is stripped with the hop-by-hop headers and the request
+/// goes on as plain HTTP/1.1.
+pub fn wants_websocket(req: &RequestHead, body: Body) -> bool {
+    req.method == "GET"
+        && req.minor == 1
+        && body == Body::Empty
+        && req.headers.has_token("connection", "upgrade")
+        && req.headers.has_token("upgrade", "websocket")
+        && req.headers.contains("sec-websocket-key")
 }
 
 /// Adds `X-Forwarded-For` (appended to any list already there), `-Proto` and `-Host`.

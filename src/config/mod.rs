@@ -66,6 +66,9 @@ pub struct Timeouts {
     /// On SIGTERM/SIGINT, how long in-flight requests get to finish.
     #[serde(deserialize_with = "duration::de")]
     pub drain: Duration,
+    /// A WebSocket tunnel with no bytes either way for this long is closed.
+    #[serde(deserialize_with = "duration::de")]
+    pub tunnel: Duration,
 }
 
 impl Default for Timeouts {
@@ -77,6 +80,7 @@ impl Default for Timeouts {
             upstream_read: Duration::from_secs(60),
             client_body: Duration::from_secs(60),
             drain: Duration::from_secs(10),
+            tunnel: Duration::from_secs(3600),
         }
     }
 }
@@ -337,6 +341,7 @@ impl Config {
             ("timeouts.connect", t.connect),
             ("timeouts.upstream_read", t.upstream_read),
             ("timeouts.client_body", t.client_body),
+            ("timeouts.tunnel", t.tunnel),
         ] {
             if d.is_zero() {
                 return err(key, "must be greater than 0");
