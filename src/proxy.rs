@@ -6,7 +6,6 @@
 //! Every path, error or not, ends in exactly one `on_complete`.
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use crate::config::Config;
 use crate::error::{Error, Kind};
@@ -87,11 +86,7 @@ pub(crate) async fn exchange(
     s: &mut Scratch,
 ) -> Next {
     client.consume(head_len);
-    let mut cx = Ctx {
-        client: peer,
-        started: Instant::now(),
-        upstream: None,
-    };
+    let mut cx = Ctx::new(peer);
     let mut o = Outcome::new();
     run(e, client, &mut cx, s, &mut o).await;
     complete(e, &cx, &s.req, &o);
@@ -108,11 +103,7 @@ pub(crate) async fn reject(
 ) {
     s.req.clear();
     s.req.method.clear();
-    let cx = Ctx {
-        client: peer,
-        started: Instant::now(),
-        upstream: None,
-    };
+    let cx = Ctx::new(peer);
     let mut o = Outcome::new();
     fail(e, client, &mut s.out, &mut o, err, false).await;
     complete(e, &cx, &s.req, &o);

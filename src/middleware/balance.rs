@@ -1,23 +1,35 @@
-//! The `balancer` built-in: picks an upstream with the configured algorithm.
-//! If a chain has none, one is appended at the end, so every chain can route.
+//! The `balancer` built-in: picks an upstream with the configured algorithm and says why.
+//!
+//! Only healthy servers not yet tried for this request are offered to the algorithm.
+//! When none is left, weir fails open: it tries the least recently failed server not yet
+//! tried, rather than failing every request (Envoy's panic threshold at 0%), and says
+//! `fail-open` in the log. If a chain has no balancer, one is appended at the end.
 
 use super::{Ctx, Middleware};
-use crate::balance::RoundRobin;
+use crate::balance::{Algorithm, Reason, RoundRobin};
 use crate::http::RequestHead;
 use crate::upstream::Upstreams;
 
 pub struct Balancer {
-    rr: RoundRobin,
+    algorithm: Box<dyn Algorithm>,
 }
 
 impl Balancer {
-    /// Round-robin over `upstreams`, honouring their weights.
-    pub fn round_robin(upstreams: &Upstreams) -> Self {
-        let weights: Vec<u32> = upstreams.iter().map(|u| u.weight).collect();
-        Balancer {
-            rr: RoundRobin::new(&weights),
-        }
+    pub fn new(algorithm: Box<dyn Algorithm>) -> Self {
+        Balancer { algorithm }
     }
+
+    /// Smooth weighted round-robin.
+    pub fn round_robin() -> Self {
+        Balancer::new(Box::new(RoundRobin::new()))
+    }
+}
+
+/// The least recently failed server not yet tried; `None` when all were tried.
+fn fail_open(upstreams: &Upstreams, tried: u64) -> Option<usize> {
+    (0..upstreams.len())
+        .filter(|&i| i >= 64 || tried & (1 << i) == 0)
+        .min_by_key(|&i| upstreams.state(i).last_fail())
 }
 
 impl Middleware for Balancer {
@@ -27,10 +39,17 @@ impl Middleware for Balancer {
 
     fn select_upstream(
         &self,
-        _cx: &mut Ctx,
+        cx: &mut Ctx,
         _req: &RequestHead,
-        _upstreams: &Upstreams,
+        upstreams: &Upstreams,
     ) -> Option<usize> {
-        self.rr.pick()
+        let view = upstreams.view(cx.tried);
+        if let Some((i, reason)) = self.algorithm.pick(&view, None) {
+            cx.reason = Some(reason);
+            return Some(i);
+        }
+        let i = fail_open(upstreams, cx.tried)?;
+        cx.reason = Some(Reason::FailOpen);
+        Some(i)
     }
 }

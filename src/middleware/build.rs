@@ -41,7 +41,6 @@ fn settings<T: DeserializeOwned>(
 
 fn builtin(
     config: &Config,
-    upstreams: &Upstreams,
     i: usize,
     spec: &MiddlewareSpec,
     kind: &str,
@@ -68,7 +67,7 @@ fn builtin(
                     "the balancer takes its settings from [upstream]".into(),
                 ));
             }
-            Arc::new(Balancer::round_robin(upstreams))
+            Arc::new(Balancer::round_robin())
         }
         other => {
             return Err(err(
@@ -101,7 +100,7 @@ pub fn chain(
         match (&spec.builtin, &spec.plugin) {
             (Some(kind), _) => {
                 has_balancer |= kind == "balancer";
-                list.push(builtin(config, upstreams, i, spec, kind)?);
+                list.push(builtin(config, i, spec, kind)?);
             }
             (None, Some(path)) => {
                 return Err(ConfigError::new(
@@ -124,7 +123,7 @@ pub fn chain(
     }
     list.extend(extra.iter().cloned());
     if !has_balancer {
-        list.push(Arc::new(Balancer::round_robin(upstreams)));
+        list.push(Arc::new(Balancer::round_robin()));
     }
     Ok(Chain::new(list))
 }

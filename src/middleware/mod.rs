@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::balance::Reason;
 use crate::error::Error;
 use crate::http::{Headers, RequestHead, ResponseHead};
 use crate::upstream::Upstreams;
@@ -35,6 +36,23 @@ pub struct Ctx {
     pub started: Instant,
     /// The upstream index chosen for this request, once chosen.
     pub upstream: Option<usize>,
+    /// Why the balancer chose it (for the access log and debug headers).
+    pub reason: Option<Reason>,
+    /// Upstream indices already tried for this request (bit set; retries skip them).
+    pub tried: u64,
+}
+
+impl Ctx {
+    /// A context for a request from `client`, starting now.
+    pub fn new(client: SocketAddr) -> Self {
+        Ctx {
+            client,
+            started: Instant::now(),
+            upstream: None,
+            reason: None,
+            tried: 0,
+        }
+    }
 }
 
 /// What `on_request` decides.

@@ -1,9 +1,15 @@
-//! The upstream servers and the connections kept open to them.
+//! The upstream servers, their live state, and the connections kept open to them.
 
 pub mod pool;
+pub mod state;
 
 use std::net::SocketAddr;
 use std::ops::Deref;
+use std::time::Instant;
+
+use state::ServerState;
+
+use crate::balance::View;
 
 /// One origin server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,15 +20,31 @@ pub struct Upstream {
     pub weight: u32,
 }
 
-/// The ordered upstream list that balancers pick indices from.
-#[derive(Clone, Debug, Default)]
+/// The ordered upstream list that balancers pick indices from, with live state.
+#[derive(Default)]
 pub struct Upstreams {
     list: Vec<Upstream>,
+    state: Vec<ServerState>,
 }
 
 impl Upstreams {
     pub fn new(list: Vec<Upstream>) -> Self {
-        Upstreams { list }
+        let state = list.iter().map(|_| ServerState::default()).collect();
+        Upstreams { list, state }
+    }
+
+    /// Live state of server `i`.
+    pub fn state(&self, i: usize) -> &ServerState {
+        &self.state[i]
+    }
+
+    /// A balancer's view for one request: healthy servers not yet tried.
+    pub fn view(&self, tried: u64) -> Eligible<'_> {
+        Eligible {
+            upstreams: self,
+            tried,
+            now: Instant::now(),
+        }
     }
 }
 
@@ -31,5 +53,36 @@ impl Deref for Upstreams {
 
     fn deref(&self) -> &[Upstream] {
         &self.list
+    }
+}
+
+/// Servers that are up and not already tried (`tried` is a bit set by index; servers
+/// past 64 are never excluded by it).
+pub struct Eligible<'a> {
+    upstreams: &'a Upstreams,
+    tried: u64,
+    now: Instant,
+}
+
+impl Eligible<'_> {
+    /// Whether any server at all is up, ignoring what was tried.
+    pub fn any_up(&self) -> bool {
+        self.upstreams.state.iter().any(|s| s.is_up(self.now))
+    }
+}
+
+impl View for Eligible<'_> {
+    fn len(&self) -> usize {
+        self.upstreams.list.len()
+    }
+    fn weight(&self, i: usize) -> u32 {
+        self.upstreams.list[i].weight
+    }
+    fn in_flight(&self, i: usize) -> u32 {
+        self.upstreams.state[i].in_flight()
+    }
+    fn eligible(&self, i: usize) -> bool {
+        let tried = i < 64 && self.tried & (1 << i) != 0;
+        !tried && self.upstreams.state[i].is_up(self.now)
     }
 }

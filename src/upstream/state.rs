@@ -1,0 +1,166 @@
+//! Live per-server state: requests in flight and passive health.
+//!
+//! Passive health follows nginx: `max_fails` failures (connect error, timeout, or a 5xx
+//! when `fail_on_5xx`) within `fail_timeout` take a server out of rotation for
+//! `fail_timeout`; after that it is eligible again, and one more failure takes it out
+//! again at once, while a success restores it fully. Active checks (when configured)
+//! also mark a server down or up.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Passive health settings from `[upstream]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Passive {
+    pub max_fails: u32,
+    pub fail_timeout: Duration,
+    pub fail_on_5xx: bool,
+}
+
+impl Default for Passive {
+    fn default() -> Self {
+        Passive {
+            max_fails: 1,
+            fail_timeout: Duration::from_secs(10),
+            fail_on_5xx: false,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Fails {
+    count: u32,
+    window_start: Option<Instant>,
+    down_until: Option<Instant>,
+    last_fail: Option<Instant>,
+}
+
+/// One server's live state.
+#[derive(Default)]
+pub struct ServerState {
+    in_flight: AtomicU32,
+    fails: Mutex<Fails>,
+    /// False while active health checks say the server is down.
+    checked_up: AtomicBool,
+    checked: AtomicBool,
+}
+
+/// Decrements the in-flight count when a request's use of a server ends.
+pub struct InFlight<'a>(&'a ServerState);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Relaxed);
+    }
+}
+
+impl ServerState {
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Relaxed)
+    }
+
+    /// Counts a request in flight until the guard drops.
+    pub fn start(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Relaxed);
+        InFlight(self)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Fails> {
+        self.fails.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether passive and active health both allow this server now.
+    pub fn is_up(&self, now: Instant) -> bool {
+        if self.checked.load(Relaxed) && !self.checked_up.load(Relaxed) {
+            return false;
+        }
+        self.lock().down_until.is_none_or(|t| now >= t)
+    }
+
+    /// When this server last failed (for fail-open: the least recently failed wins).
+    pub fn last_fail(&self) -> Option<Instant> {
+        self.lock().last_fail
+    }
+
+    /// Records a failure; true if it took the server out of rotation just now.
+    pub fn fail(&self, now: Instant, p: Passive) -> bool {
+        let mut f = self.lock();
+        f.last_fail = Some(now);
+        let was_down = f.down_until.is_some_and(|t| now < t);
+        let in_window = f
+            .window_start
+            .is_some_and(|s| now.duration_since(s) < p.fail_timeout);
+        if !in_window {
+            f.window_start = Some(now);
+            f.count = 0;
+        }
+        f.count += 1;
+        // A server on its trial after a down period goes down again on one failure.
+        let trial = f.down_until.is_some_and(|t| now >= t);
+        if f.count >= p.max_fails.max(1) || trial {
+            f.down_until = Some(now + p.fail_timeout);
+            return !was_down;
+        }
+        false
+    }
+
+    /// Records a success: the failure count and any down mark are cleared.
+    pub fn succeed(&self) {
+        let mut f = self.lock();
+        if f.count != 0 || f.down_until.is_some() {
+            *f = Fails {
+                last_fail: f.last_fail,
+                ..Fails::default()
+            };
+        }
+    }
+
+    /// Sets the active health verdict; true if it changed.
+    pub fn set_checked(&self, up: bool) -> bool {
+        let was_checked = self.checked.swap(true, Relaxed);
+        let was_up = self.checked_up.swap(up, Relaxed);
+        !was_checked && !up || was_checked && was_up != up
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nginx_passive_semantics() {
+        let s = ServerState::default();
+        let p = Passive {
+            max_fails: 2,
+            fail_timeout: Duration::from_secs(10),
+            fail_on_5xx: false,
+        };
+        let t0 = Instant::now();
+        assert!(!s.fail(t0, p), "one of two failures");
+        assert!(s.is_up(t0));
+        assert!(
+            s.fail(t0 + Duration::from_secs(1), p),
+            "second failure in the window"
+        );
+        assert!(!s.is_up(t0 + Duration::from_secs(2)));
+        let later = t0 + Duration::from_secs(12);
+        assert!(s.is_up(later), "back for a trial after fail_timeout");
+        assert!(s.fail(later, p), "a failed trial takes it out at once");
+        s.succeed();
+        assert!(s.is_up(later));
+    }
+
+    #[test]
+    fn failures_outside_the_window_do_not_add_up() {
+        let s = ServerState::default();
+        let p = Passive {
+            max_fails: 2,
+            ..Passive::default()
+        };
+        let t0 = Instant::now();
+        s.fail(t0, p);
+        assert!(!s.fail(t0 + Duration::from_secs(11), p));
+        assert!(s.is_up(t0 + Duration::from_secs(11)));
+    }
+}
