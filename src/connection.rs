@@ -15,7 +15,8 @@ use futures_lite::FutureExt;
 use crate::error::{Error, Kind};
 use crate::http::conn::Conn;
 use crate::http::parse::{self, ReadHead};
-use crate::proxy::{self, Client, Engine, Next, Scratch};
+use crate::live::Live;
+use crate::proxy::{self, Client, Next, Scratch};
 use crate::rt::{self, TcpStream};
 use crate::upstream::pool::BUFFER;
 
@@ -31,12 +32,16 @@ enum Wake {
 }
 
 /// Serves one accepted connection until it closes, idles out, or weir shuts down.
-pub(crate) async fn serve(e: Arc<Engine>, stream: TcpStream, peer: SocketAddr) {
-    let mut client = Conn::new(stream, CLIENT_BUFFER, e.limits.max_bytes.max(BUFFER));
+pub(crate) async fn serve(live: Arc<Live>, stream: TcpStream, peer: SocketAddr) {
+    let max = live.get().limits.max_bytes.max(BUFFER);
+    let mut client = Conn::new(stream, CLIENT_BUFFER, max);
     let mut s = Scratch::default();
-    let t = e.config.timeouts;
     let mut first = true;
     let next = loop {
+        // Each request runs on the engine in force when it starts (see `live`).
+        let e = live.get();
+        let t = e.config.timeouts;
+        client.allow(e.limits.max_bytes);
         if client.buffered().is_empty() {
             let wait = if first { t.header } else { t.idle };
             let data = async { Wake::Data(client.fill().await) };

@@ -5,22 +5,24 @@
 //! head + body upstream, response head, `on_response`, body back, `on_complete`.
 //! Every path, error or not, ends in exactly one `on_complete`.
 
+use std::io::Write;
 use std::net::SocketAddr;
 
 use crate::config::Config;
 use crate::error::{Error, Kind};
+use crate::forward;
 use crate::http::body::{self, Copy, CopyError, Out, ReadError};
 use crate::http::conn::Conn;
 use crate::http::framing::{self, Body};
-use crate::http::parse::{self, HeadLimits, ReadHead};
+use crate::http::parse::HeadLimits;
 use crate::http::write::{self, Framing};
 use crate::http::{hop, RequestHead, ResponseHead};
 use crate::middleware::{Chain, Ctx, Response, Summary};
 use crate::request;
 use crate::rt::{self, TcpStream};
-use crate::shutdown::Signal;
+use crate::shutdown::{Signal, Trigger};
 use crate::tunnel;
-use crate::upstream::pool::{Pool, UpstreamConn, BUFFER};
+use crate::upstream::pool::{Pool, UpstreamConn};
 use crate::upstream::Upstreams;
 
 /// Everything a connection task needs, shared by all of them.
@@ -30,7 +32,11 @@ pub(crate) struct Engine {
     pub upstreams: Upstreams,
     pub pool: Pool,
     pub limits: HeadLimits,
+    /// Fires when weir shuts down.
     pub stop: Signal,
+    /// Fires when a reload replaces this engine (stops its health checks).
+    pub retire: Trigger,
+    pub retired: Signal,
 }
 
 /// Per-connection buffers, reused by every request on the connection.
@@ -172,40 +178,6 @@ async fn fail(
     };
 }
 
-async fn connect(e: &Engine, addr: SocketAddr) -> Result<UpstreamConn, Error> {
-    match rt::timeout(e.config.timeouts.connect, rt::connect(addr)).await {
-        None => Err(Error::new(
-            Kind::GatewayTimeout,
-            "upstream connect timed out",
-        )),
-        Some(Err(err)) => Err(Error::io(Kind::BadGateway, "upstream connect failed", err)),
-        Some(Ok(stream)) => {
-            e.pool.count_open();
-            Ok(Conn::new(stream, BUFFER, BUFFER))
-        }
-    }
-}
-
-fn body_out(body: Body) -> Out {
-    match body {
-        Body::Chunked => Out::Chunked,
-        _ => Out::Raw,
-    }
-}
-
-/// Classifies a failed request-body relay.
-fn request_copy_error(err: CopyError) -> Error {
-    match err {
-        CopyError::Read(ReadError::BadChunk(why)) => Error::new(Kind::BadRequest, why),
-        CopyError::Read(ReadError::Io(err)) => {
-            Error::io(Kind::ClientGone, "client read failed mid-body", err)
-        }
-        CopyError::Read(_) => Error::new(Kind::ClientGone, "client stalled or left mid-body"),
-        CopyError::TooLarge => Error::new(Kind::BodyTooLarge, "request body too large"),
-        CopyError::Write(err) => Error::io(Kind::BadGateway, "upstream write failed", err),
-    }
-}
-
 /// Classifies a failed response-body relay (the head is already on its way).
 fn response_copy_error(err: CopyError) -> Error {
     match err {
@@ -262,78 +234,84 @@ async fn run(e: &Engine, client: &mut Client, cx: &mut Ctx, s: &mut Scratch, o: 
     if let Err((i, reply)) = e.chain.on_request(cx, req) {
         return local_reply(e, client, cx, res, out, o, i, reply, req, keep_on_error).await;
     }
-    let Some(idx) = e.chain.select_upstream(cx, req, &e.upstreams) else {
-        return fail(
-            e,
-            client,
-            out,
-            o,
-            Error::new(Kind::NoUpstream, "no upstream selected"),
-            keep_on_error,
-        )
-        .await;
+    let idempotent = matches!(
+        req.method.as_str(),
+        "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+    );
+    let retries = e
+        .config
+        .retries
+        .unwrap_or(e.upstreams.len().saturating_sub(1));
+    let host_from_upstream = !req.headers.contains("host");
+    let mut continue_100 = asks.continue_100 && !body.is_empty() && req.minor == 1;
+    let mut tries = 0;
+    let (mut up, idx) = loop {
+        let Some(idx) = e.chain.select_upstream(cx, req, &e.upstreams) else {
+            let err = Error::new(Kind::NoUpstream, "no upstream selected");
+            return fail(e, client, out, o, err, keep_on_error).await;
+        };
+        cx.upstream = Some(idx);
+        if idx < 64 {
+            cx.tried |= 1 << idx;
+        }
+        let addr = e.upstreams[idx].addr;
+        o.upstream = Some(addr);
+        if host_from_upstream {
+            tmp.clear();
+            tmp.extend_from_slice(addr.to_string().as_bytes());
+            let _ = req.headers.set("Host", &tmp[..]);
+        }
+        write::request_head(out, req, body.into());
+        let state = e.upstreams.state(idx);
+        let _in_flight = state.start();
+        let mut attempt = forward::Request {
+            head: out,
+            body,
+            continue_100,
+            websocket,
+        };
+        let result = forward::attempt(e, client, idx, &mut attempt, res).await;
+        continue_100 = attempt.continue_100;
+        match result {
+            Ok((up, sent)) => {
+                o.bytes_in = sent;
+                let failed = res.status >= 500 && e.config.passive.fail_on_5xx;
+                if failed {
+                    mark_failed(e, idx);
+                } else {
+                    state.succeed();
+                }
+                break (up, idx);
+            }
+            Err(f) => {
+                if f.upstream_fault {
+                    mark_failed(e, idx);
+                }
+                let replay_ok = !f.sent || (idempotent && body.is_empty());
+                if f.upstream_fault && f.retryable && replay_ok && tries < retries {
+                    tries += 1;
+                    cx.retried = Some((addr, f.cause));
+                    continue;
+                }
+                let keep = client_keep && f.client_clean;
+                return fail(e, client, out, o, f.err, keep).await;
+            }
+        }
     };
-    cx.upstream = Some(idx);
-    let addr = e.upstreams[idx].addr;
-    o.upstream = Some(addr);
-    if !req.headers.contains("host") {
+
+    if e.config.debug_headers {
         tmp.clear();
-        tmp.extend_from_slice(addr.to_string().as_bytes());
-        let _ = req.headers.set("Host", &tmp[..]);
+        if let Some(reason) = &cx.reason {
+            let _ = write!(tmp, "{reason}");
+        }
+        if let Some((addr, cause)) = cx.retried {
+            let _ = write!(tmp, "; retry after {cause} from {addr}");
+        }
+        let _ = res
+            .headers
+            .set("X-Weir-Upstream", e.upstreams[idx].addr.to_string());
+        let _ = res.headers.set("X-Weir-Reason", &tmp[..]);
     }
-    write::request_head(out, req, body.into());
-
-    // A pooled connection may have been closed by the origin just as we picked it; an
-    // empty-bodied request that got no byte back is then sent once more on a new one.
-    let mut may_retry = body.is_empty();
-    let mut up = loop {
-        let (mut up, reused) = match e.pool.checkout(idx) {
-            Some(c) => (c, true),
-            None => match connect(e, addr).await {
-                Ok(c) => (c, false),
-                Err(err) => return fail(e, client, out, o, err, keep_on_error).await,
-            },
-        };
-        if asks.continue_100 && !body.is_empty() && req.minor == 1 && o.bytes_in == 0 {
-            let mut go = [std::io::IoSlice::new(b"HTTP/1.1 100 Continue\r\n\r\n")];
-            let sent = rt::timeout(
-                t.client_body,
-                body::write_all_vectored(&mut client.io, &mut go),
-            )
-            .await;
-            if sent.is_none_or(|r| r.is_err()) {
-                o.error = Some(Error::new(Kind::ClientGone, "client gone before body"));
-                return;
-            }
-        }
-        let opts = Copy {
-            read_timeout: t.client_body,
-            write_timeout: t.upstream_read,
-            limit,
-            prefix: out,
-        };
-        match body::copy(client, body, &mut up.io, body_out(body), opts).await {
-            Ok(n) => o.bytes_in = n,
-            Err(CopyError::Write(_)) if reused && may_retry => {
-                may_retry = false;
-                continue;
-            }
-            Err(err) => {
-                let keep = matches!(err, CopyError::Write(_)) && keep_on_error;
-                return fail(e, client, out, o, request_copy_error(err), keep).await;
-            }
-        }
-        match read_final_head(e, &mut up, res, websocket).await {
-            Ok(()) => break up,
-            Err(None) if reused && may_retry => may_retry = false,
-            Err(None) => {
-                let err = Error::new(Kind::BadGateway, "upstream closed without a response");
-                return fail(e, client, out, o, err, client_keep).await;
-            }
-            Err(Some(err)) => return fail(e, client, out, o, err, client_keep).await,
-        }
-    };
-
     if res.status == 101 {
         return upgrade(e, client, cx, res, out, o, up).await;
     }
@@ -386,6 +364,19 @@ async fn run(e: &Engine, client: &mut Client, cx: &mut Ctx, s: &mut Scratch, o: 
     }
 }
 
+/// Records a failure against server `idx`; says so once when it leaves rotation.
+fn mark_failed(e: &Engine, idx: usize) {
+    let p = e.config.passive;
+    if e.upstreams.state(idx).fail(std::time::Instant::now(), p) {
+        eprintln!(
+            "weir: upstream {} is down for {} after {} failure(s)",
+            e.upstreams[idx].addr,
+            crate::config::duration::show(p.fail_timeout),
+            p.max_fails.max(1)
+        );
+    }
+}
+
 /// `Connection` value for a response: `close` when the connection ends, `keep-alive` for
 /// an HTTP/1.0 client that asked for it.
 fn connection_value(keep: bool, minor: u8) -> Option<&'static str> {
@@ -393,55 +384,6 @@ fn connection_value(keep: bool, minor: u8) -> Option<&'static str> {
         (false, _) => Some("close"),
         (true, 0) => Some("keep-alive"),
         (true, _) => None,
-    }
-}
-
-/// Reads the final (non-1xx) response head. `Err(None)`: the upstream closed before
-/// sending any byte; `Err(Some)`: timeout or a malformed head.
-async fn read_final_head(
-    e: &Engine,
-    up: &mut UpstreamConn,
-    res: &mut ResponseHead,
-    websocket: bool,
-) -> Result<(), Option<Error>> {
-    let mut first = true;
-    loop {
-        match rt::timeout(
-            e.config.timeouts.upstream_read,
-            parse::read_response(up, e.limits, res),
-        )
-        .await
-        {
-            None => {
-                return Err(Some(Error::new(
-                    Kind::GatewayTimeout,
-                    "upstream response timed out",
-                )))
-            }
-            Some(Err(ReadHead::Closed)) if first => return Err(None),
-            Some(Err(ReadHead::Closed)) => {
-                return Err(Some(Error::new(
-                    Kind::BadGateway,
-                    "upstream closed after 1xx",
-                )))
-            }
-            Some(Err(ReadHead::Failed(err))) => return Err(Some(err)),
-            Some(Ok(n)) => {
-                up.consume(n);
-                first = false;
-                match res.status {
-                    101 if websocket => return Ok(()),
-                    101 => {
-                        return Err(Some(Error::new(
-                            Kind::BadGateway,
-                            "unexpected 101 from upstream",
-                        )))
-                    }
-                    100..=199 => continue, // interim; weir answered Expect itself
-                    _ => return Ok(()),
-                }
-            }
-        }
     }
 }
 

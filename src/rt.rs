@@ -81,6 +81,16 @@ pub async fn termination() -> io::Result<()> {
     Ok(())
 }
 
+/// Calls `on_hangup` for every SIGHUP, for as long as the future is polled.
+pub async fn hangups(mut on_hangup: impl FnMut()) -> io::Result<()> {
+    use async_signal::{Signal, Signals};
+    let mut signals = Signals::new([Signal::Hup])?;
+    while signals.next().await.is_some() {
+        on_hangup();
+    }
+    Ok(())
+}
+
 /// An executor shared by a fixed set of OS threads.
 ///
 /// We own the executor instead of leaning on smol's global one, so the `threads` setting

@@ -19,12 +19,10 @@ use futures_lite::FutureExt;
 
 use crate::config::{Config, ConfigError};
 use crate::connection;
-use crate::http::parse::HeadLimits;
+use crate::live::{self, Live, Source};
 use crate::middleware::{build, Chain, Middleware};
-use crate::proxy::Engine;
 use crate::rt::{self, Runtime, TcpListener};
 use crate::shutdown::{self, Trigger};
-use crate::upstream::pool::Pool;
 use crate::upstream::Upstreams;
 
 /// A proxy being put together: a config plus middleware written in Rust.
@@ -32,6 +30,7 @@ pub struct Proxy {
     config: Config,
     extra: Vec<Arc<dyn Middleware>>,
     signals: bool,
+    source: Option<Source>,
 }
 
 /// Why a proxy could not start.
@@ -66,6 +65,7 @@ impl Proxy {
             config,
             extra: Vec::new(),
             signals: true,
+            source: None,
         }
     }
 
@@ -75,10 +75,21 @@ impl Proxy {
         self
     }
 
-    /// Whether `run` also stops on SIGTERM / SIGINT (default: yes). Embedders with their
-    /// own signal handling, and tests, turn it off and use a [`Handle`].
+    /// Whether `run` also stops on SIGTERM / SIGINT and reloads on SIGHUP (default:
+    /// yes). Embedders with their own signal handling, and tests, turn it off and use a
+    /// [`Handle`].
     pub fn handle_signals(mut self, yes: bool) -> Self {
         self.signals = yes;
+        self
+    }
+
+    /// Where a reload (SIGHUP or [`Handle::reload`]) gets its new config, e.g. a closure
+    /// that re-reads the config file. Without one, reloads are refused with a message.
+    pub fn reload_from(
+        mut self,
+        source: impl Fn() -> Result<Config, ConfigError> + Send + Sync + 'static,
+    ) -> Self {
+        self.source = Some(Box::new(source));
         self
     }
 
@@ -94,52 +105,41 @@ impl Proxy {
 
     /// Validates, builds the chain and binds the listener.
     pub fn bind(self) -> Result<Server, StartError> {
-        let chain = self.chain()?;
-        let listener =
-            rt::bind(self.config.listen).map_err(|e| StartError::Bind(self.config.listen, e))?;
-        let local =
-            rt::local_addr(&listener).map_err(|e| StartError::Bind(self.config.listen, e))?;
         let (trigger, stop) = shutdown::pair();
-        let upstreams = Upstreams::new(self.config.upstreams.clone());
-        let engine = Engine {
-            pool: Pool::new(
-                upstreams.len(),
-                self.config.keepalive,
-                self.config.keepalive_timeout,
-            ),
-            limits: HeadLimits {
-                max_bytes: self.config.limits.max_header_bytes,
-                max_headers: self.config.limits.max_headers,
-            },
-            config: self.config,
-            chain,
-            upstreams,
-            stop,
-        };
+        let listen = self.config.listen;
+        let engine = live::engine(self.config, &self.extra, stop)?;
+        let listener = rt::bind(listen).map_err(|e| StartError::Bind(listen, e))?;
+        let local = rt::local_addr(&listener).map_err(|e| StartError::Bind(listen, e))?;
+        let (reload, reloads) = async_channel::unbounded();
         Ok(Server {
-            engine: Arc::new(engine),
+            live: Arc::new(Live::new(engine, self.extra, self.source)),
             listener,
             local,
             trigger,
             signals: self.signals,
+            reload,
+            reloads,
         })
     }
 }
 
 /// A bound proxy, ready to run.
 pub struct Server {
-    engine: Arc<Engine>,
+    live: Arc<Live>,
     listener: TcpListener,
     local: SocketAddr,
     trigger: Trigger,
     signals: bool,
+    reload: async_channel::Sender<()>,
+    reloads: async_channel::Receiver<()>,
 }
 
-/// Stops a running server from another thread or task.
+/// Stops or reloads a running server from another thread or task.
 #[derive(Clone)]
 pub struct Handle {
     trigger: Trigger,
-    engine: Arc<Engine>,
+    live: Arc<Live>,
+    reload: async_channel::Sender<()>,
 }
 
 impl Handle {
@@ -149,9 +149,15 @@ impl Handle {
         self.trigger.fire();
     }
 
-    /// Upstream connections opened so far (a measure of keep-alive reuse).
+    /// Asks for a reload, as SIGHUP does.
+    pub fn reload(&self) {
+        let _ = self.reload.try_send(());
+    }
+
+    /// Upstream connections opened so far by the engine in force (a measure of
+    /// keep-alive reuse).
     pub fn upstream_connections_opened(&self) -> u64 {
-        self.engine.pool.opened()
+        self.live.get().pool.opened()
     }
 }
 
@@ -164,13 +170,15 @@ impl Server {
     pub fn handle(&self) -> Handle {
         Handle {
             trigger: self.trigger.clone(),
-            engine: self.engine.clone(),
+            live: self.live.clone(),
+            reload: self.reload.clone(),
         }
     }
 
     /// The chain's middleware names, front to back.
     pub fn chain_names(&self) -> Vec<String> {
-        self.engine
+        self.live
+            .get()
             .chain
             .iter()
             .map(|m| m.name().to_string())
@@ -180,20 +188,23 @@ impl Server {
     /// Serves until a [`Handle::stop`] or (if enabled) SIGTERM / SIGINT, then drains.
     pub fn run(self) -> io::Result<()> {
         let runtime = Runtime::new();
-        let threads = self.engine.config.threads;
+        let threads = self.live.get().config.threads;
         runtime.clone().block_on(threads, self.serve(runtime))
     }
 
     async fn serve(self, runtime: Runtime) -> io::Result<()> {
         let Server {
-            engine,
+            live,
             listener,
             trigger,
             signals,
+            reload: ask_reload,
+            reloads,
             ..
         } = self;
         let (busy, drained) = shutdown::wait_group();
-        let permits = Arc::new(rt::Semaphore::new(engine.config.limits.max_connections));
+        live.start_checks(&runtime);
+        let permits = Arc::new(rt::Semaphore::new(live.get().config.limits.max_connections));
         let accept = async {
             loop {
                 let permit = permits.acquire_arc().await;
@@ -206,11 +217,11 @@ impl Server {
                         continue;
                     }
                 };
-                let engine = engine.clone();
+                let live = live.clone();
                 let busy = busy.clone();
                 runtime
                     .spawn(async move {
-                        let served = AssertUnwindSafe(connection::serve(engine, stream, peer))
+                        let served = AssertUnwindSafe(connection::serve(live, stream, peer))
                             .catch_unwind()
                             .await;
                         if served.is_err() {
@@ -223,8 +234,30 @@ impl Server {
                     .detach();
             }
         };
+        let reload = async {
+            let hangups = async {
+                if signals {
+                    if let Err(e) = rt::hangups(|| {
+                        let _ = ask_reload.try_send(());
+                    })
+                    .await
+                    {
+                        eprintln!("weir: cannot watch SIGHUP: {e}");
+                    }
+                }
+                std::future::pending::<()>().await;
+            };
+            let asked = async {
+                while reloads.recv().await.is_ok() {
+                    live.reload(&runtime);
+                }
+                std::future::pending::<()>().await;
+            };
+            hangups.or(asked).await;
+            Ok::<(), io::Error>(())
+        };
         let stop = async {
-            let stopped = engine.stop.clone();
+            let stopped = live.stop().clone();
             if signals {
                 let signal = async {
                     if let Err(e) = rt::termination().await {
@@ -238,11 +271,11 @@ impl Server {
             }
             Ok::<(), io::Error>(())
         };
-        accept.or(stop).await?;
+        accept.or(reload).or(stop).await?;
         trigger.fire();
         drop(listener);
         drop(busy);
-        if rt::timeout(engine.config.timeouts.drain, drained.wait())
+        if rt::timeout(live.get().config.timeouts.drain, drained.wait())
             .await
             .is_none()
         {

@@ -113,8 +113,17 @@ fn run_case(c: &Case) -> Result<(), String> {
             return Err(format!("{h} reached the client"));
         }
     }
-    // A second request shows whether the first upstream connection was kept.
-    let mut again = Conn::open(proxy.addr);
+    // A second request shows whether the first upstream connection was kept. It goes
+    // on the same client connection when that is still open: the same task then checks
+    // the upstream connection in before it reads the next request.
+    let client_open = got
+        .as_ref()
+        .is_some_and(|r| r.header("connection") != Some("close"));
+    let mut again = if client_open {
+        conn
+    } else {
+        Conn::open(proxy.addr)
+    };
     again.send(&get("/again"));
     let _ = again.read(false);
     let reused = o.accepts() == 1;

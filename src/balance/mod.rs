@@ -15,6 +15,9 @@ pub use round_robin::RoundRobin;
 pub trait View {
     /// Number of servers (eligible or not).
     fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Configured weight of server `i`, at least 1.
     fn weight(&self, i: usize) -> u32;
     /// Requests currently in flight to server `i`.

@@ -24,7 +24,7 @@ pub enum Command {
     Version,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct ServeArgs {
     pub config: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
@@ -60,7 +60,7 @@ Options:
   -c, --config FILE     read settings from a TOML file; flags given beside it override it
   -l, --listen ADDR     address to listen on (default 127.0.0.1:8080)
   -u, --upstream ADDR   an origin server host:port; repeat for several (replaces the file's list)
-  -b, --balancer NAME   balancing algorithm: round-robin (default)
+  -b, --balancer NAME   round-robin (default), least-conn, p2c, random or hash
   -t, --threads N       executor threads; 0 = one per CPU (default)
   -h, --help            this text
 ";

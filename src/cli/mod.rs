@@ -39,7 +39,12 @@ fn serve(a: &ServeArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    let server = match Proxy::new(config).bind() {
+    // SIGHUP re-reads the same file and re-applies the same flags.
+    let args = a.clone();
+    let server = match Proxy::new(config)
+        .reload_from(move || config_from(&args))
+        .bind()
+    {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };

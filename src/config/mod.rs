@@ -19,6 +19,7 @@ pub use error::ConfigError;
 use server::ServerSpec;
 
 use crate::http::parse::MAX_HEADERS;
+use crate::upstream::state::Passive;
 use crate::upstream::Upstream;
 
 /// The balancing algorithm for `[upstream] balancer`.
@@ -27,20 +28,117 @@ use crate::upstream::Upstream;
 pub enum BalancerKind {
     #[default]
     RoundRobin,
+    LeastConn,
+    P2c,
+    Random,
+    Hash,
 }
 
 impl BalancerKind {
+    pub const ALL: [BalancerKind; 5] = [
+        BalancerKind::RoundRobin,
+        BalancerKind::LeastConn,
+        BalancerKind::P2c,
+        BalancerKind::Random,
+        BalancerKind::Hash,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             BalancerKind::RoundRobin => "round-robin",
+            BalancerKind::LeastConn => "least-conn",
+            BalancerKind::P2c => "p2c",
+            BalancerKind::Random => "random",
+            BalancerKind::Hash => "hash",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Where `balancer = "hash"` takes its key from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HashKey {
+    ClientIp,
+    Path,
+    Header(String),
+    Cookie(String),
+}
+
+impl HashKey {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let named = |prefix: &str| {
+            s.strip_prefix(prefix)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+        };
         match s {
-            "round-robin" => Some(BalancerKind::RoundRobin),
-            _ => None,
+            "client-ip" => Ok(HashKey::ClientIp),
+            "path" => Ok(HashKey::Path),
+            _ => named("header:")
+                .map(HashKey::Header)
+                .or_else(|| named("cookie:").map(HashKey::Cookie))
+                .ok_or_else(|| {
+                    format!("invalid hash key {s:?}: expected client-ip, path, header:NAME or cookie:NAME")
+                }),
         }
+    }
+}
+
+/// `[upstream.health]`: active checks, off unless the table is present.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Health {
+    /// The path requested with GET.
+    pub path: String,
+    /// Time between checks of one server.
+    #[serde(deserialize_with = "duration::de")]
+    pub interval: Duration,
+    /// A check not answered within this is a failure.
+    #[serde(deserialize_with = "duration::de")]
+    pub timeout: Duration,
+    /// Consecutive failures that take a server out of rotation.
+    pub fails: u32,
+    /// Consecutive successes that bring it back.
+    pub passes: u32,
+    /// Statuses that count as healthy, e.g. "200-399" or "200".
+    pub expect_status: String,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            path: "/".into(),
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(2),
+            fails: 3,
+            passes: 2,
+            expect_status: "200-399".into(),
+        }
+    }
+}
+
+impl Health {
+    /// The accepted status range, from `expect_status`.
+    pub fn statuses(&self) -> Result<std::ops::RangeInclusive<u16>, String> {
+        let bad = || {
+            format!(
+                "invalid status range {:?}: expected like \"200\" or \"200-399\"",
+                self.expect_status
+            )
+        };
+        let (lo, hi) = self
+            .expect_status
+            .split_once('-')
+            .unwrap_or((&self.expect_status, &self.expect_status));
+        let lo: u16 = lo.trim().parse().map_err(|_| bad())?;
+        let hi: u16 = hi.trim().parse().map_err(|_| bad())?;
+        if !(100..=599).contains(&lo) || !(lo..=599).contains(&hi) {
+            return Err(bad());
+        }
+        Ok(lo..=hi)
     }
 }
 
@@ -162,6 +260,25 @@ struct UpstreamFile {
         deserialize_with = "duration::de"
     )]
     keepalive_timeout: Duration,
+    hash_key: Option<String>,
+    #[serde(default = "default_max_fails")]
+    max_fails: u32,
+    #[serde(default = "default_fail_timeout", deserialize_with = "duration::de")]
+    fail_timeout: Duration,
+    #[serde(default)]
+    fail_on_5xx: bool,
+    retries: Option<usize>,
+    #[serde(default)]
+    debug_headers: bool,
+    health: Option<Health>,
+}
+
+fn default_max_fails() -> u32 {
+    1
+}
+
+fn default_fail_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn default_keepalive() -> usize {
@@ -179,6 +296,13 @@ impl Default for UpstreamFile {
             balancer: BalancerKind::default(),
             keepalive: default_keepalive(),
             keepalive_timeout: default_keepalive_timeout(),
+            hash_key: None,
+            max_fails: default_max_fails(),
+            fail_timeout: default_fail_timeout(),
+            fail_on_5xx: false,
+            retries: None,
+            debug_headers: false,
+            health: None,
         }
     }
 }
@@ -215,6 +339,17 @@ pub struct Config {
     pub keepalive: usize,
     /// How long an idle upstream connection is kept.
     pub keepalive_timeout: Duration,
+    /// For `balancer = "hash"`: what to hash.
+    pub hash_key: Option<HashKey>,
+    /// Passive health: failures that take a server out, and for how long.
+    pub passive: Passive,
+    /// How many other servers a failed request may be retried on; `None` means
+    /// "all the others" (servers - 1).
+    pub retries: Option<usize>,
+    /// Add `X-Weir-Upstream` and `X-Weir-Reason` to responses.
+    pub debug_headers: bool,
+    /// Active health checks, when configured.
+    pub health: Option<Health>,
     pub timeouts: Timeouts,
     pub limits: Limits,
     pub forwarded: Forwarded,
@@ -234,6 +369,11 @@ impl Default for Config {
             balancer: file.balancer,
             keepalive: file.keepalive,
             keepalive_timeout: file.keepalive_timeout,
+            hash_key: None,
+            passive: Passive::default(),
+            retries: None,
+            debug_headers: false,
+            health: None,
             timeouts: Timeouts::default(),
             limits: Limits::default(),
             forwarded: Forwarded::default(),
@@ -383,14 +523,41 @@ impl File {
                 ));
             }
         }
+        let u = self.upstream;
+        let hash_key = u
+            .hash_key
+            .as_deref()
+            .map(HashKey::parse)
+            .transpose()
+            .map_err(|why| ConfigError::new(file, "upstream.hash_key", why))?;
+        if let Some(h) = &u.health {
+            h.statuses()
+                .map_err(|why| ConfigError::new(file, "upstream.health.expect_status", why))?;
+            if !h.path.starts_with('/') {
+                return Err(ConfigError::new(
+                    file,
+                    "upstream.health.path",
+                    "must start with /",
+                ));
+            }
+        }
         let config = Config {
             source: file.into(),
             listen,
             threads: self.threads,
             upstreams,
-            balancer: self.upstream.balancer,
-            keepalive: self.upstream.keepalive,
-            keepalive_timeout: self.upstream.keepalive_timeout,
+            balancer: u.balancer,
+            keepalive: u.keepalive,
+            keepalive_timeout: u.keepalive_timeout,
+            hash_key,
+            passive: Passive {
+                max_fails: u.max_fails,
+                fail_timeout: u.fail_timeout,
+                fail_on_5xx: u.fail_on_5xx,
+            },
+            retries: u.retries,
+            debug_headers: u.debug_headers,
+            health: u.health,
             timeouts: self.timeouts,
             limits: self.limits,
             forwarded: self.forwarded,

@@ -85,7 +85,7 @@ fn builtin(
 /// configured entries and a balancer appended if none is present.
 pub fn chain(
     config: &Config,
-    upstreams: &Upstreams,
+    _upstreams: &Upstreams,
     extra: &[Arc<dyn Middleware>],
 ) -> Result<Chain, ConfigError> {
     let mut list: Vec<Arc<dyn Middleware>> = Vec::new();

@@ -40,6 +40,8 @@ pub struct Ctx {
     pub reason: Option<Reason>,
     /// Upstream indices already tried for this request (bit set; retries skip them).
     pub tried: u64,
+    /// The last failed try before this one: server and cause (`refused`, `timeout`, ...).
+    pub retried: Option<(SocketAddr, &'static str)>,
 }
 
 impl Ctx {
@@ -51,6 +53,7 @@ impl Ctx {
             upstream: None,
             reason: None,
             tried: 0,
+            retried: None,
         }
     }
 }

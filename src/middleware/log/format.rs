@@ -13,7 +13,21 @@ fn version(minor: u8) -> &'static str {
     }
 }
 
-/// `client - - [23/Nov/2026:20:10:00 +0000] "GET / HTTP/1.1" 200 12 "ref" "ua" upstream=… rt=…`
+/// Why the upstream was chosen: the balancer's reason, then any retry, e.g.
+/// `rr; retry after refused from 127.0.0.1:9002`; `-` when no upstream was chosen.
+fn reason(line: &mut Vec<u8>, cx: &Ctx) {
+    match &cx.reason {
+        Some(r) => {
+            let _ = write!(line, "{r}");
+        }
+        None => line.push(b'-'),
+    }
+    if let Some((addr, cause)) = cx.retried {
+        let _ = write!(line, "; retry after {cause} from {addr}");
+    }
+}
+
+/// `client - - [23/Nov/2026:20:10:00 +0000] "GET / HTTP/1.1" 200 12 "ref" "ua" upstream=… rt=… reason="…"`
 pub fn combined(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     let t = time::now();
     let req = s.request;
@@ -58,7 +72,9 @@ pub fn combined(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
         }
         None => line.push(b'-'),
     }
-    let _ = write!(line, " rt={:.3}", s.duration.as_secs_f64());
+    let _ = write!(line, " rt={:.3} reason=\"", s.duration.as_secs_f64());
+    reason(line, cx);
+    line.push(b'"');
 }
 
 /// Appends `v` as a JSON string.
@@ -118,7 +134,9 @@ pub fn json(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
             None => line.extend_from_slice(b"null"),
         }
     }
-    line.extend_from_slice(b",\"error\":");
+    line.extend_from_slice(b",\"reason\":\"");
+    reason(line, cx);
+    line.extend_from_slice(b"\",\"error\":");
     match s.error {
         Some(e) => json_str(line, e.why.as_bytes()),
         None => line.extend_from_slice(b"null"),

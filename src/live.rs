@@ -1,0 +1,116 @@
+//! The engine in force, swappable at run time: how `SIGHUP` reloads work.
+//!
+//! Every request takes the current [`Engine`] when it starts and keeps it to the end,
+//! so a reload applies to new requests while in-flight ones finish on the old chain and
+//! upstreams. The listener, the connection limit and the shutdown signal outlive
+//! reloads; `listen` and `threads` need a restart. A config that fails validation is
+//! refused with a message, and the old one keeps serving (nginx's reload promise).
+
+use std::sync::{Arc, RwLock};
+
+use crate::config::{Config, ConfigError};
+use crate::http::parse::HeadLimits;
+use crate::middleware::{build, Middleware};
+use crate::proxy::Engine;
+use crate::rt::Runtime;
+use crate::shutdown::{self, Signal};
+use crate::upstream::health;
+use crate::upstream::pool::Pool;
+use crate::upstream::Upstreams;
+
+/// Where a reload gets its new config (the CLI re-reads the file and re-applies flags).
+pub type Source = Box<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>;
+
+/// Builds an engine: chain, upstream state, pool.
+pub(crate) fn engine(
+    config: Config,
+    extra: &[Arc<dyn Middleware>],
+    stop: Signal,
+) -> Result<Engine, ConfigError> {
+    config.validate()?;
+    let upstreams = Upstreams::new(config.upstreams.clone());
+    let chain = build::chain(&config, &upstreams, extra)?;
+    let (retire, retired) = shutdown::pair();
+    Ok(Engine {
+        pool: Pool::new(upstreams.len(), config.keepalive, config.keepalive_timeout),
+        limits: HeadLimits {
+            max_bytes: config.limits.max_header_bytes,
+            max_headers: config.limits.max_headers,
+        },
+        config,
+        chain,
+        upstreams,
+        stop,
+        retire,
+        retired,
+    })
+}
+
+/// The current engine plus what a reload needs to build the next one.
+pub(crate) struct Live {
+    current: RwLock<Arc<Engine>>,
+    extra: Vec<Arc<dyn Middleware>>,
+    source: Option<Source>,
+    stop: Signal,
+}
+
+impl Live {
+    pub fn new(engine: Engine, extra: Vec<Arc<dyn Middleware>>, source: Option<Source>) -> Self {
+        Live {
+            stop: engine.stop.clone(),
+            current: RwLock::new(Arc::new(engine)),
+            extra,
+            source,
+        }
+    }
+
+    /// The engine for a request starting now.
+    pub fn get(&self) -> Arc<Engine> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn stop(&self) -> &Signal {
+        &self.stop
+    }
+
+    /// Starts the active health checks of the current engine, if configured.
+    pub fn start_checks(&self, runtime: &Runtime) {
+        let engine = self.get();
+        if let Some(h) = &engine.config.health {
+            for i in 0..engine.upstreams.len() {
+                let task = health::watch(engine.clone(), i, h.clone());
+                runtime.spawn(task).detach();
+            }
+        }
+    }
+
+    /// Re-reads the config and swaps engines; on any error the old engine stays.
+    pub fn reload(&self, runtime: &Runtime) {
+        let Some(source) = &self.source else {
+            eprintln!("weir: reload requested, but this proxy was not started from a config file");
+            return;
+        };
+        let next = source().and_then(|config| engine(config, &self.extra, self.stop.clone()));
+        match next {
+            Ok(next) => {
+                let chain: Vec<&str> = next.chain.iter().map(|m| m.name()).collect();
+                eprintln!(
+                    "weir: reloaded {}: {} upstream(s), chain: {}",
+                    next.config.source,
+                    next.upstreams.len(),
+                    chain.join(" → ")
+                );
+                let old = std::mem::replace(
+                    &mut *self.current.write().unwrap_or_else(|p| p.into_inner()),
+                    Arc::new(next),
+                );
+                old.retire.fire();
+                self.start_checks(runtime);
+            }
+            Err(e) => eprintln!("weir: reload failed, still serving the previous config: {e}"),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Active health checks: a GET to each server every `interval`, off the request path.
+//!
+//! A server leaves rotation after `fails` consecutive failed checks (no connection, no
+//! answer within `timeout`, or a status outside `expect_status`) and comes back after
+//! `passes` consecutive good ones. Until its first verdict a server counts as up, so
+//! start-up does not wait for checks. Each change is logged once.
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+
+use futures_lite::AsyncWriteExt;
+
+use crate::config::Health;
+use crate::http::conn::Conn;
+use crate::http::parse::{self, HeadLimits};
+use crate::http::ResponseHead;
+use crate::proxy::Engine;
+use crate::rt;
+
+const LIMITS: HeadLimits = HeadLimits {
+    max_bytes: 16 * 1024,
+    max_headers: 100,
+};
+
+/// One check: the status if the server answered in time.
+async fn probe(addr: SocketAddr, path: &str) -> Option<u16> {
+    let stream = rt::connect(addr).await.ok()?;
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: weir-health-check\r\nConnection: close\r\n\r\n");
+    (&stream).write_all(head.as_bytes()).await.ok()?;
+    let mut conn = Conn::new(&stream, 4096, LIMITS.max_bytes);
+    let mut res = ResponseHead::default();
+    parse::read_response(&mut conn, LIMITS, &mut res)
+        .await
+        .ok()?;
+    Some(res.status)
+}
+
+async fn healthy(addr: SocketAddr, h: &Health, statuses: &RangeInclusive<u16>) -> bool {
+    let status = rt::timeout(h.timeout, probe(addr, &h.path)).await.flatten();
+    status.is_some_and(|s| statuses.contains(&s))
+}
+
+/// Checks server `i` of `engine` forever (the task ends with the runtime, or when the
+/// engine is retired by a reload).
+pub(crate) async fn watch(engine: Arc<Engine>, i: usize, h: Health) {
+    let Ok(statuses) = h.statuses() else { return };
+    let addr = engine.upstreams[i].addr;
+    let (mut good, mut bad) = (0u32, 0u32);
+    loop {
+        if healthy(addr, &h, &statuses).await {
+            good += 1;
+            bad = 0;
+        } else {
+            bad += 1;
+            good = 0;
+        }
+        let state = engine.upstreams.state(i);
+        if bad == h.fails.max(1) && state.set_checked(false) {
+            eprintln!(
+                "weir: upstream {addr} is down: {bad} failed health check(s) on {}",
+                h.path
+            );
+        }
+        if good == h.passes.max(1) && state.set_checked(true) {
+            eprintln!("weir: upstream {addr} is up again: {good} good health check(s)");
+        }
+        let retired = async {
+            engine.retired.fired().await;
+            true
+        };
+        let slept = async {
+            rt::sleep(h.interval).await;
+            false
+        };
+        if futures_lite::FutureExt::or(retired, slept).await {
+            return;
+        }
+    }
+}
