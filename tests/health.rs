@@ -1,0 +1,202 @@
+//! Upstream failure handling: retries that never replay a sent POST, passive marking
+//! down, fail-open, active checks, and a killed origin under concurrent load.
+
+mod util;
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::channel;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use util::bin::spawn;
+use util::client::{get, once, Conn};
+use util::origin::{ok, origin, Reply};
+
+fn refused_addr() -> std::net::SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+#[test]
+fn a_killed_origin_under_concurrent_load_costs_no_get() {
+    let backends: Vec<_> = (1..=3)
+        .map(|i| {
+            spawn(
+                &[
+                    "backend",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--name",
+                    &format!("b{i}"),
+                ],
+                "stderr",
+                "listening on",
+            )
+        })
+        .collect();
+    let addrs: Vec<_> = backends.iter().map(|b| b.addr).collect();
+    let proxy = util::start(util::config(&addrs));
+    let (halfway, reached) = channel();
+    let failures = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (addr, halfway, failures) = (proxy.addr, halfway.clone(), failures.clone());
+            thread::spawn(move || {
+                let mut c = Conn::open(addr);
+                for i in 0..300 {
+                    if i == 100 {
+                        halfway.send(()).unwrap();
+                    }
+                    c.send(&get("/"));
+                    match c.read(false) {
+                        Some(r) if r.status == 200 => {}
+                        _ => {
+                            failures.fetch_add(1, Ordering::SeqCst);
+                            c = Conn::open(addr);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for _ in 0..4 {
+        reached.recv().unwrap();
+    }
+    let mut backends = backends;
+    let mut killed = backends.remove(1);
+    killed.child.kill().unwrap();
+    killed.child.wait().unwrap();
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(
+        failures.load(Ordering::SeqCst),
+        0,
+        "a client saw a failed GET"
+    );
+}
+
+#[test]
+fn a_post_is_never_replayed_once_its_bytes_were_sent_but_a_get_is() {
+    // A reads each request, then closes without answering.
+    let a = origin(|_| Reply::Close);
+    let b = origin(|_| ok(b"from b"));
+    let mut config = util::config(&[a.addr, b.addr]);
+    config.passive.max_fails = 100; // keep A in rotation
+    config.debug_headers = true;
+    let proxy = util::start(config);
+    let post = b"POST /pay HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc";
+    assert_eq!(
+        once(proxy.addr, post).status,
+        502,
+        "the POST went to A and is not retried"
+    );
+    assert_eq!(a.next_request().method, "POST");
+    assert_eq!(once(proxy.addr, &get("/1")).text(), "from b"); // round-robin: B
+    let r = once(proxy.addr, &get("/2")); // A: closed without an answer, so retried on B
+    assert_eq!(r.text(), "from b");
+    let reason = r.header("x-weir-reason").unwrap();
+    assert_eq!(reason, format!("rr; retry after closed from {}", a.addr));
+    let at_b: Vec<String> = std::iter::from_fn(|| b.try_request())
+        .map(|r| r.method)
+        .collect();
+    assert_eq!(at_b, ["GET", "GET"], "B never saw the POST");
+}
+
+#[test]
+fn a_refused_server_is_retried_elsewhere_then_left_out() {
+    let down = refused_addr();
+    let b = origin(|_| ok(b"b"));
+    let mut config = util::config(&[down, b.addr]);
+    config.debug_headers = true;
+    let proxy = util::start(config);
+    let r = once(proxy.addr, &get("/"));
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("x-weir-reason").unwrap(),
+        format!("rr; retry after refused from {down}")
+    );
+    assert_eq!(r.header("x-weir-upstream").unwrap(), b.addr.to_string());
+    for _ in 0..3 {
+        let r = once(proxy.addr, &get("/"));
+        assert_eq!(
+            r.header("x-weir-reason"),
+            Some("rr"),
+            "the down server is not tried again"
+        );
+    }
+}
+
+#[test]
+fn when_every_server_is_down_weir_fails_open() {
+    let first = Arc::new(AtomicBool::new(true));
+    let o = origin(move |_| {
+        if first.swap(false, Ordering::SeqCst) {
+            Reply::Bytes(b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n".to_vec())
+        } else {
+            ok(b"recovered")
+        }
+    });
+    let mut config = util::config(&[o.addr]);
+    config.passive.fail_on_5xx = true;
+    config.debug_headers = true;
+    let proxy = util::start(config);
+    assert_eq!(
+        once(proxy.addr, &get("/")).status,
+        500,
+        "a 5xx is relayed, and marks the server down"
+    );
+    let r = once(proxy.addr, &get("/"));
+    assert_eq!((r.status, r.text().as_str()), (200, "recovered"));
+    assert_eq!(r.header("x-weir-reason"), Some("fail-open"));
+}
+
+#[test]
+fn active_checks_take_a_server_out_and_bring_it_back() {
+    let healthy = Arc::new(AtomicBool::new(true));
+    let flag = healthy.clone();
+    let a = origin(move |r| {
+        if r.target == "/health" {
+            let status = if flag.load(Ordering::SeqCst) {
+                "200 OK"
+            } else {
+                "503 Down"
+            };
+            Reply::Bytes(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").into_bytes())
+        } else {
+            ok(b"a")
+        }
+    });
+    let b = origin(|_| ok(b"b"));
+    let mut config = util::config(&[a.addr, b.addr]);
+    config.health = Some(weir::config::Health {
+        path: "/health".into(),
+        interval: Duration::from_millis(20),
+        timeout: Duration::from_millis(500),
+        fails: 2,
+        passes: 2,
+        expect_status: "200-299".into(),
+    });
+    let proxy = util::start(config);
+    // Waits (by asking, up to 2,000 requests) until the answers settle as wanted.
+    let settles = |want_a: bool| {
+        let mut streak = 0;
+        for _ in 0..2000 {
+            let body = once(proxy.addr, &get("/")).text();
+            let ok = if want_a { body == "a" } else { body == "b" };
+            streak = if ok { streak + 1 } else { 0 };
+            if (want_a && streak >= 1) || (!want_a && streak >= 20) {
+                return true;
+            }
+        }
+        false
+    };
+    healthy.store(false, Ordering::SeqCst);
+    assert!(settles(false), "A left rotation after failed checks");
+    healthy.store(true, Ordering::SeqCst);
+    assert!(settles(true), "A came back after good checks");
+}
