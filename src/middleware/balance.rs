@@ -5,23 +5,26 @@
 //! tried, rather than failing every request (Envoy's panic threshold at 0%), and says
 //! `fail-open` in the log. If a chain has no balancer, one is appended at the end.
 
-use super::{Ctx, Middleware};
+use super::{hash_key, Ctx, Middleware};
 use crate::balance::{Algorithm, Reason, RoundRobin};
+use crate::config::HashKey;
 use crate::http::RequestHead;
 use crate::upstream::Upstreams;
 
 pub struct Balancer {
     algorithm: Box<dyn Algorithm>,
+    key: Option<HashKey>,
 }
 
 impl Balancer {
-    pub fn new(algorithm: Box<dyn Algorithm>) -> Self {
-        Balancer { algorithm }
+    /// A balancer with `algorithm`, hashing `key` when the algorithm uses one.
+    pub fn new(algorithm: Box<dyn Algorithm>, key: Option<HashKey>) -> Self {
+        Balancer { algorithm, key }
     }
 
     /// Smooth weighted round-robin.
     pub fn round_robin() -> Self {
-        Balancer::new(Box::new(RoundRobin::new()))
+        Balancer::new(Box::new(RoundRobin::new()), None)
     }
 }
 
@@ -40,11 +43,16 @@ impl Middleware for Balancer {
     fn select_upstream(
         &self,
         cx: &mut Ctx,
-        _req: &RequestHead,
+        req: &RequestHead,
         upstreams: &Upstreams,
     ) -> Option<usize> {
         let view = upstreams.view(cx.tried);
-        if let Some((i, reason)) = self.algorithm.pick(&view, None) {
+        let mut ip = [0u8; 48];
+        let key = self
+            .key
+            .as_ref()
+            .and_then(|k| hash_key::extract(k, cx, req, &mut ip));
+        if let Some((i, reason)) = self.algorithm.pick(&view, key) {
             cx.reason = Some(reason);
             return Some(i);
         }

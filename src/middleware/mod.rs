@@ -15,6 +15,7 @@
 
 pub mod balance;
 pub mod build;
+pub mod hash_key;
 pub mod headers;
 pub mod log;
 
