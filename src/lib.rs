@@ -38,6 +38,7 @@ mod connection;
 pub mod error;
 pub mod http;
 pub mod middleware;
+pub mod plugin;
 mod proxy;
 mod request;
 pub mod rt;

@@ -6,7 +6,6 @@
 //! Every path, error or not, ends in exactly one `on_complete`.
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use crate::config::Config;
 use crate::error::{Error, Kind};
@@ -86,11 +85,7 @@ pub(crate) async fn exchange(
     s: &mut Scratch,
 ) -> Next {
     client.consume(head_len);
-    let mut cx = Ctx {
-        client: peer,
-        started: Instant::now(),
-        upstream: None,
-    };
+    let mut cx = Ctx::new(peer);
     let mut o = Outcome::new();
     run(e, client, &mut cx, s, &mut o).await;
     complete(e, &cx, &s.req, &o);
@@ -107,11 +102,7 @@ pub(crate) async fn reject(
 ) {
     s.req.clear();
     s.req.method.clear();
-    let cx = Ctx {
-        client: peer,
-        started: Instant::now(),
-        upstream: None,
-    };
+    let cx = Ctx::new(peer);
     let mut o = Outcome::new();
     fail(e, client, &mut s.out, &mut o, err, false).await;
     complete(e, &cx, &s.req, &o);
@@ -178,6 +169,11 @@ async fn fail(
         Some(Ok(())) => Next::CloseAfterError,
         _ => Next::Close,
     };
+}
+
+/// The error for a request a middleware failed with [`Ctx::fail`].
+fn middleware_failed() -> Error {
+    Error::new(Kind::Internal, "a middleware failed the request")
 }
 
 async fn connect(e: &Engine, addr: SocketAddr) -> Result<UpstreamConn, Error> {
@@ -262,10 +258,18 @@ async fn run(e: &Engine, client: &mut Client, cx: &mut Ctx, s: &mut Scratch, o: 
     let keep_on_error = client_keep && body.is_empty();
     request::add_forwarded(req, cx.client, e.config.forwarded, tmp);
 
-    if let Err((i, reply)) = e.chain.on_request(cx, req) {
+    let replied = e.chain.on_request(cx, req);
+    if cx.failed() {
+        return fail(e, client, out, o, middleware_failed(), keep_on_error).await;
+    }
+    if let Err((i, reply)) = replied {
         return local_reply(e, client, cx, res, out, o, i, reply, req, keep_on_error).await;
     }
-    let Some(idx) = e.chain.select_upstream(cx, req, &e.upstreams) else {
+    let picked = e.chain.select_upstream(cx, req, &e.upstreams);
+    if cx.failed() {
+        return fail(e, client, out, o, middleware_failed(), keep_on_error).await;
+    }
+    let Some(idx) = picked else {
         return fail(
             e,
             client,
@@ -351,6 +355,10 @@ async fn run(e: &Engine, client: &mut Client, cx: &mut Ctx, s: &mut Scratch, o: 
             !up_said.close
         };
     e.chain.on_response(cx, res, e.chain.len());
+    if cx.failed() {
+        // Nothing was sent yet; the upstream connection, its body unread, is dropped.
+        return fail(e, client, out, o, middleware_failed(), client_keep).await;
+    }
     let (framing, out_kind, client_keep) = match rbody {
         Body::Empty => (Framing::None, Out::Raw, client_keep),
         Body::Length(n) => (Framing::Length(n), Out::Raw, client_keep),
@@ -465,6 +473,9 @@ async fn local_reply(
     res.headers = reply.headers;
     hop::strip(&mut res.headers, false);
     e.chain.on_response(cx, res, responder);
+    if cx.failed() {
+        return fail(e, client, out, o, middleware_failed(), keep).await;
+    }
     let keep = keep && !e.stop.is_fired();
     write::response_head(
         out,

@@ -21,13 +21,15 @@ pub fn run(listen: SocketAddr) -> ExitCode {
         }
     }
     let addrs: Vec<SocketAddr> = backends.iter().map(Backend::local_addr).collect();
-    let mut config = Config::default();
-    config.listen = listen;
-    config.threads = 1;
-    config.upstreams = addrs
-        .iter()
-        .map(|&addr| Upstream { addr, weight: 1 })
-        .collect();
+    let config = Config {
+        listen,
+        threads: 1,
+        upstreams: addrs
+            .iter()
+            .map(|&addr| Upstream { addr, weight: 1 })
+            .collect(),
+        ..Config::default()
+    };
     let server = match Proxy::new(config).bind() {
         Ok(s) => s,
         Err(e) => return fail(&format!("demo: {e} (try --listen 127.0.0.1:0)")),

@@ -119,9 +119,9 @@ impl<W: AsyncWrite + Unpin> Sink<'_, '_, W> {
 /// Formats `{len:x}\r\n` into `buf`, returning its length.
 fn chunk_size_line(len: usize, buf: &mut [u8; 20]) -> usize {
     let digits = (usize::BITS - len.leading_zeros()).div_ceil(4).max(1) as usize;
-    for i in 0..digits {
+    for (i, b) in buf[..digits].iter_mut().enumerate() {
         let nibble = (len >> (4 * (digits - 1 - i))) & 0xf;
-        buf[i] = b"0123456789abcdef"[nibble];
+        *b = b"0123456789abcdef"[nibble];
     }
     buf[digits] = b'\r';
     buf[digits + 1] = b'\n';
