@@ -64,3 +64,42 @@ impl Plugin for AddHeader {
 }
 
 weir_plugin::export!(AddHeader);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_plugin::testing::{FakeRequest, Harness, Outcome};
+
+    #[test]
+    fn sets_the_request_header() {
+        let h = Harness::<AddHeader>::new(r#"{"header":"X-Env","value":"prod"}"#).unwrap();
+        let mut req = FakeRequest::get("/").with_header("x-env", "dev");
+        assert_eq!(h.on_request(&mut req), Outcome::Continue);
+        assert_eq!(req.headers, [("X-Env".to_string(), "prod".to_string())]);
+    }
+
+    #[test]
+    fn sets_the_response_header_only_on_response() {
+        let config = r#"{"header":"X-Served-By","value":"weir","on":"response"}"#;
+        let h = Harness::<AddHeader>::new(config).unwrap();
+        let mut req = FakeRequest::get("/");
+        assert_eq!(h.on_request(&mut req), Outcome::Continue);
+        assert!(req.headers.is_empty());
+        req.respond_with(200, &[]);
+        assert_eq!(h.on_response(&mut req), Ok(()));
+        assert_eq!(req.response_header("x-served-by"), Some("weir"));
+    }
+
+    #[test]
+    fn refuses_bad_config() {
+        let bad_name = Harness::<AddHeader>::new(r#"{"header":"A B","value":"v"}"#);
+        assert!(bad_name.err().unwrap().contains("not a valid header name"));
+        let crlf = Harness::<AddHeader>::new(r#"{"header":"A","value":"v\r\nX: y"}"#);
+        assert!(crlf.err().unwrap().contains("CR, LF or NUL"));
+        let unknown = Harness::<AddHeader>::new(r#"{"header":"A","value":"v","x":1}"#);
+        assert!(unknown
+            .err()
+            .unwrap()
+            .starts_with("bad config: unknown field `x`"));
+    }
+}

@@ -39,3 +39,33 @@ impl Plugin for RouteHeader {
 }
 
 weir_plugin::export!(RouteHeader);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_plugin::testing::{FakeRequest, Harness};
+
+    #[test]
+    fn routes_by_header_and_passes_otherwise() {
+        let config = r#"{"header":"X-Route","routes":{"blue":0,"green":1,"gone":7}}"#;
+        let h = Harness::<RouteHeader>::new(config).unwrap();
+        let pick = |req: &mut FakeRequest| h.choose_upstream(req).unwrap();
+        assert_eq!(
+            pick(&mut FakeRequest::get("/").with_header("x-route", "green")),
+            Some(1)
+        );
+        assert_eq!(
+            pick(&mut FakeRequest::get("/").with_header("X-Route", "blue")),
+            Some(0)
+        );
+        assert_eq!(
+            pick(&mut FakeRequest::get("/").with_header("X-Route", "red")),
+            None
+        );
+        assert_eq!(
+            pick(&mut FakeRequest::get("/").with_header("X-Route", "gone")),
+            None
+        );
+        assert_eq!(pick(&mut FakeRequest::get("/")), None);
+    }
+}

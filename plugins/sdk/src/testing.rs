@@ -1,1 +1,0 @@
-//! An in-process fake host (feature `testing`).
