@@ -119,6 +119,48 @@ fn abi_major_mismatch_is_refused_without_calling_init() {
 }
 
 #[test]
+fn a_newer_minor_than_the_host_is_refused() {
+    let p = plugins();
+    let err = try_proxy(&entry(&p.newer_minor, ""), &[origin(Mode::Echo)])
+        .err()
+        .expect("refused");
+    assert!(
+        err.contains("ABI mismatch (plugin 1.1 vs host 1.0)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_rust_mirror_matches_the_c_header_layout() {
+    use std::mem::{offset_of, size_of};
+    use weir::plugin::abi::{Header, Host, Plugin, Str, Summary};
+    let out = std::process::Command::new(&plugins().layout)
+        .output()
+        .expect("run the layout program");
+    let c = String::from_utf8(out.stdout).unwrap();
+    let rust = [
+        ("weir_str", size_of::<Str>()),
+        ("weir_header", size_of::<Header>()),
+        ("weir_summary", size_of::<Summary>()),
+        ("weir_host", size_of::<Host>()),
+        ("weir_plugin", size_of::<Plugin>()),
+        ("weir_summary.bytes_in", offset_of!(Summary, bytes_in)),
+        ("weir_summary.duration_us", offset_of!(Summary, duration_us)),
+        ("weir_host.method", offset_of!(Host, method)),
+        ("weir_host.header_get", offset_of!(Host, header_get)),
+        ("weir_host.respond", offset_of!(Host, respond)),
+        ("weir_host.upstream_count", offset_of!(Host, upstream_count)),
+        ("weir_plugin.name", offset_of!(Plugin, name)),
+        ("weir_plugin.instance_new", offset_of!(Plugin, instance_new)),
+        ("weir_plugin.request_new", offset_of!(Plugin, request_new)),
+        ("weir_plugin.on_request", offset_of!(Plugin, on_request)),
+        ("weir_plugin.on_complete", offset_of!(Plugin, on_complete)),
+    ];
+    let rust: String = rust.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
+    assert_eq!(c, rust);
+}
+
+#[test]
 fn a_library_without_weir_symbols_is_not_a_plugin() {
     let p = plugins();
     let err = try_proxy(&entry(&p.no_symbols, ""), &[origin(Mode::Echo)])

@@ -23,6 +23,9 @@ pub struct Plugins {
     pub route: PathBuf,
     pub abi_mismatch: PathBuf,
     pub no_symbols: PathBuf,
+    pub newer_minor: PathBuf,
+    /// A C program printing the header's sizes and offsets.
+    pub layout: PathBuf,
 }
 
 fn run(cmd: &mut Command) {
@@ -60,6 +63,8 @@ pub fn plugins() -> &'static Plugins {
             route: rel.join("libroute_header.so"),
             abi_mismatch: root.join("plugins/fixtures/libabi_mismatch.so"),
             no_symbols: root.join("plugins/fixtures/libno_symbols.so"),
+            newer_minor: root.join("plugins/fixtures/libnewer_minor.so"),
+            layout: root.join("plugins/fixtures/layout"),
         }
     })
 }
