@@ -101,10 +101,8 @@ fn plugin(
     let json = serde_json::to_string(&spec.config)
         .map_err(|e| err(format!("{}: config as JSON: {e}", path.display())))?;
     let m = FfiMiddleware::new(lib, name, &json, slot, upstreams.len()).map_err(|why| {
-        err(format!(
-            "{}: instance refused its config: {why}",
-            path.display()
-        ))
+        let why = format!("{}: instance refused its config: {why}", path.display());
+        ConfigError::new(&config.source, format!("middleware[{i}].config"), why)
     })?;
     Ok(Arc::new(m))
 }
