@@ -4,12 +4,14 @@
 //! adapter's stack: the heads this phase may touch, and room for a local reply. The
 //! services check the phase (a plugin cannot edit the request once it was forwarded)
 //! and run every value through [`Headers`], so CR, LF and NUL can never reach the wire.
+//! Hop-by-hop and framing headers (`Content-Length`, `Transfer-Encoding`, `Connection`…)
+//! are weir's alone: a plugin that could set them could desynchronise the framing.
 
 use std::io::Write;
 use std::net::IpAddr;
 
 use super::abi::{self, Header, RawRequest, Str};
-use crate::http::{Headers, RequestHead, ResponseHead};
+use crate::http::{hop, Headers, RequestHead, ResponseHead};
 use crate::middleware::Response;
 
 /// The request head as this phase may see it.
@@ -200,7 +202,7 @@ unsafe fn edit(
     let Some(h) = c.headers_mut(part) else {
         return abi::EPHASE;
     };
-    let Some(name) = name else {
+    let Some(name) = name.filter(|n| !hop::is_hop_by_hop(n)) else {
         return abi::EINVAL;
     };
     let done = if replace {
@@ -246,7 +248,7 @@ unsafe extern "C" fn header_remove(
     let Some(h) = c.headers_mut(part) else {
         return abi::EPHASE;
     };
-    let Some(name) = name else {
+    let Some(name) = name.filter(|n| !hop::is_hop_by_hop(n)) else {
         return abi::EINVAL;
     };
     let mut n = 0;
@@ -304,6 +306,7 @@ unsafe extern "C" fn respond(
     for h in list {
         // SAFETY: each entry's views are readable for their lengths (ABI).
         let (name, value) = unsafe { (text(h.name, h.name_len), bytes(h.value, h.value_len)) };
+        let name = name.filter(|n| !hop::is_hop_by_hop(n));
         match name.map(|name| reply.headers.add(name, value)) {
             Some(Ok(())) => {}
             _ => return abi::EINVAL,

@@ -22,6 +22,8 @@ pub mod ffi_middleware;
 mod host;
 pub mod load;
 mod state;
+#[cfg(test)]
+mod tests;
 
 pub use ffi_middleware::FfiMiddleware;
 pub use load::{load, LoadError};

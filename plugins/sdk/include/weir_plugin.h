@@ -121,8 +121,11 @@ typedef struct weir_host {
     int32_t (*header_get)(const weir_request *r, uint32_t part, const uint8_t *name,
                           size_t name_len, size_t index, weir_str *out);
     /* Replaces every value of `name` with one / appends one / removes all.
-     * WEIR_OK, WEIR_EINVAL, WEIR_EPHASE (the response before on_response, or anything
-     * in on_complete). header_remove returns the count removed, or WEIR_EPHASE. */
+     * WEIR_OK, WEIR_EINVAL, WEIR_EPHASE (the response before on_response, the request
+     * after on_request, anything in on_complete). header_remove returns the count
+     * removed, or WEIR_EINVAL / WEIR_EPHASE. Hop-by-hop and framing headers
+     * (Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade,
+     * Proxy-Authorization, Content-Length) belong to weir: WEIR_EINVAL, also in respond. */
     int32_t (*header_set)(weir_request *r, uint32_t part, const uint8_t *name,
                           size_t name_len, const uint8_t *value, size_t value_len);
     int32_t (*header_add)(weir_request *r, uint32_t part, const uint8_t *name,

@@ -27,6 +27,24 @@ fn view(s: &str) -> Str {
     }
 }
 
+/// Headers weir keeps to itself, as the real host does.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+    "content-length",
+];
+
+fn valid_name(n: &str) -> bool {
+    let token = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
+    !n.is_empty() && n.bytes().all(token) && !HOP_BY_HOP.iter().any(|h| n.eq_ignore_ascii_case(h))
+}
+
 fn valid_value(v: &str) -> bool {
     !v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
 }
@@ -101,7 +119,7 @@ unsafe fn edit(
     let (Some(name), Some(value)) = (name, value) else {
         return abi::EINVAL;
     };
-    if name.is_empty() || name.contains([' ', ':']) || !valid_value(value) {
+    if !valid_name(name) || !valid_value(value) {
         return abi::EINVAL;
     }
     if replace {
@@ -138,7 +156,9 @@ unsafe extern "C" fn header_remove(r: *mut RawRequest, part: u32, n: *const u8, 
     let Some(list) = f.list_mut(part) else {
         return abi::EPHASE;
     };
-    let Some(name) = name else { return abi::EINVAL };
+    let Some(name) = name.filter(|n| valid_name(n)) else {
+        return abi::EINVAL;
+    };
     let before = list.len();
     list.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
     (before - list.len()) as i32
@@ -182,7 +202,9 @@ unsafe extern "C" fn respond(
     for e in list {
         // SAFETY: each entry's views are readable (ABI).
         match unsafe { (text(e.name, e.name_len), text(e.value, e.value_len)) } {
-            (Some(k), Some(v)) if valid_value(v) => headers.push((k.to_string(), v.to_string())),
+            (Some(k), Some(v)) if valid_name(k) && valid_value(v) => {
+                headers.push((k.to_string(), v.to_string()))
+            }
             _ => return abi::EINVAL,
         }
     }
