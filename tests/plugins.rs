@@ -119,6 +119,15 @@ fn abi_major_mismatch_is_refused_without_calling_init() {
 }
 
 #[test]
+fn a_plugin_built_against_the_1_0_layout_loads_and_runs() {
+    let p = plugins();
+    let proxy = proxy(&entry(&p.v1_0, ""), &[origin(Mode::Echo)]);
+    let r = get(proxy.addr, "/", "");
+    assert_eq!(r.status, 200);
+    assert_eq!(echoed(&r, "x-abi"), Some("1.0"));
+}
+
+#[test]
 fn a_newer_minor_than_the_host_is_refused() {
     let p = plugins();
     let err = try_proxy(&entry(&p.newer_minor, ""), &[origin(Mode::Echo)])

@@ -338,12 +338,17 @@ unsafe extern "C" fn log(r: *const RawRequest, level: u32, msg: *const u8, len: 
 
 unsafe extern "C" fn client_ip(r: *const RawRequest, buf: *mut u8, cap: usize) -> usize {
     // SAFETY: `r` is the hook's request.
-    let ip = unsafe { call(r) }.client.to_string();
-    if ip.len() <= cap && !buf.is_null() {
-        // SAFETY: `buf` is writable for `cap` bytes (ABI) and `ip` fits.
-        unsafe { std::ptr::copy_nonoverlapping(ip.as_ptr(), buf, ip.len()) };
+    let ip = unsafe { call(r) }.client;
+    // The longest IPv6 text is 45 bytes; format on the stack, not the heap.
+    let mut text = [0u8; 64];
+    let mut cursor = &mut text[..];
+    let _ = write!(cursor, "{ip}");
+    let len = 64 - cursor.len();
+    if len <= cap && !buf.is_null() {
+        // SAFETY: `buf` is writable for `cap` bytes (ABI) and the text fits.
+        unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), buf, len) };
     }
-    ip.len()
+    len
 }
 
 unsafe extern "C" fn upstream_count(r: *const RawRequest) -> usize {

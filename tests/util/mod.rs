@@ -24,6 +24,7 @@ pub struct Plugins {
     pub abi_mismatch: PathBuf,
     pub no_symbols: PathBuf,
     pub newer_minor: PathBuf,
+    pub v1_0: PathBuf,
     /// A C program printing the header's sizes and offsets.
     pub layout: PathBuf,
 }
@@ -64,6 +65,7 @@ pub fn plugins() -> &'static Plugins {
             abi_mismatch: root.join("plugins/fixtures/libabi_mismatch.so"),
             no_symbols: root.join("plugins/fixtures/libno_symbols.so"),
             newer_minor: root.join("plugins/fixtures/libnewer_minor.so"),
+            v1_0: root.join("plugins/fixtures/libv1_0.so"),
             layout: root.join("plugins/fixtures/layout"),
         }
     })
