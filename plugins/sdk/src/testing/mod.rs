@@ -310,6 +310,40 @@ mod tests {
         }
     }
 
+    /// Its per-request state cannot even be made.
+    struct NoState;
+
+    struct Unmakeable(#[allow(dead_code, reason = "a size makes it real state")] u8);
+
+    impl Default for Unmakeable {
+        fn default() -> Self {
+            panic!("no state today")
+        }
+    }
+
+    impl Plugin for NoState {
+        const NAME: &'static std::ffi::CStr = c"no-state";
+        type Config = ();
+        type State = Unmakeable;
+        fn new((): ()) -> Result<Self, String> {
+            Ok(NoState)
+        }
+    }
+
+    #[test]
+    fn a_panic_making_request_state_fails_the_request() {
+        let h = Harness::<NoState>::new("null").unwrap();
+        let mut r = FakeRequest::get("/");
+        assert_eq!(h.on_request(&mut r), Outcome::Fail);
+        assert!(r.logs[0].contains("request_new panicked"), "{:?}", r.logs);
+    }
+
+    #[test]
+    fn a_bad_config_is_refused_with_serdes_message() {
+        let err = Harness::<NoState>::new("{\"x\": 1}").err().unwrap();
+        assert!(err.starts_with("bad config: invalid type: map"), "{err}");
+    }
+
     #[test]
     fn a_panic_becomes_a_failure_and_one_log_line() {
         let h = Harness::<Boom>::new("null").unwrap();
