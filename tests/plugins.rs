@@ -182,6 +182,30 @@ fn a_library_without_weir_symbols_is_not_a_plugin() {
 }
 
 #[test]
+fn a_failing_init_stops_startup_with_the_plugins_message() {
+    let p = plugins();
+    let err = try_proxy(&entry(&p.init_fails, ""), &[origin(Mode::Echo)])
+        .err()
+        .expect("refused");
+    assert!(
+        err.contains("init failed: no licence key found in WEIR_FIXTURE_KEY"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_descriptor_too_small_for_1_0_is_refused() {
+    let p = plugins();
+    let err = try_proxy(&entry(&p.bad_descriptor, ""), &[origin(Mode::Echo)])
+        .err()
+        .expect("refused");
+    assert!(
+        err.contains("bad descriptor: struct_size smaller than ABI 1.0"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_missing_file_is_named() {
     let err = try_proxy(
         "[[middleware]]\nplugin = \"/nonexistent/libnothing.so\"\n",
