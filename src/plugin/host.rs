@@ -123,18 +123,27 @@ fn view(b: &[u8]) -> Str {
     }
 }
 
+/// # Safety
+/// Called by a plugin during a hook, with that hook's handle and views valid as
+/// `weir_plugin.h` requires for this service.
 unsafe extern "C" fn method(r: *const RawRequest) -> Str {
     // SAFETY: `r` is the hook's request (ABI rule for every service).
     let c = unsafe { call(r) };
     view(c.request().map_or(&b""[..], |q| q.method.as_bytes()))
 }
 
+/// # Safety
+/// Called by a plugin during a hook, with that hook's handle and views valid as
+/// `weir_plugin.h` requires for this service.
 unsafe extern "C" fn target(r: *const RawRequest) -> Str {
     // SAFETY: `r` is the hook's request.
     let c = unsafe { call(r) };
     view(c.request().map_or(&b""[..], |q| q.target.as_bytes()))
 }
 
+/// # Safety
+/// Called by a plugin during a hook, with that hook's handle and views valid as
+/// `weir_plugin.h` requires for this service.
 unsafe extern "C" fn path(r: *const RawRequest) -> Str {
     // SAFETY: `r` is the hook's request.
     let c = unsafe { call(r) };
@@ -147,6 +156,9 @@ fn valid_path(p: &str) -> bool {
             .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')
 }
 
+/// # Safety
+/// Called by a plugin during a hook, with that hook's handle and views valid as
+/// `weir_plugin.h` requires for this service.
 unsafe extern "C" fn set_path(r: *mut RawRequest, ptr: *const u8, len: usize) -> i32 {
     // SAFETY: `r` is the hook's request; `ptr` is readable for `len` (ABI).
     let (c, p) = unsafe { (call_mut(r), text(ptr, len)) };
@@ -163,6 +175,9 @@ unsafe extern "C" fn set_path(r: *mut RawRequest, ptr: *const u8, len: usize) ->
     abi::OK
 }
 
+/// # Safety
+/// Called by a plugin during a hook, with that hook's handle and views valid as
+/// `weir_plugin.h` requires for this service.
 unsafe extern "C" fn header_get(
     r: *const RawRequest,
     part: u32,
@@ -213,6 +228,9 @@ unsafe fn edit(
     done.map_or(abi::EINVAL, |()| abi::OK)
 }
 
+/// # Safety
+/// Called by a plugin during a hook, with that hook's handle and views valid as
+/// `weir_plugin.h` requires for this service.
 unsafe extern "C" fn header_set(
     r: *mut RawRequest,
     part: u32,
@@ -225,6 +243,9 @@ unsafe extern "C" fn header_set(
     unsafe { edit(r, part, (name, name_len), (value, value_len), true) }
 }
 
+/// # Safety
+/// Called by a plugin during a hook, with that hook's handle and views valid as
+/// `weir_plugin.h` requires for this service.
 unsafe extern "C" fn header_add(
     r: *mut RawRequest,
     part: u32,
@@ -237,6 +258,9 @@ unsafe extern "C" fn header_add(
     unsafe { edit(r, part, (name, name_len), (value, value_len), false) }
 }
 
+/// # Safety
+/// Called by a plugin during a hook, with that hook's handle and views valid as
+/// `weir_plugin.h` requires for this service.
 unsafe extern "C" fn header_remove(
     r: *mut RawRequest,
     part: u32,
@@ -260,12 +284,18 @@ unsafe extern "C" fn header_remove(
     n
 }
 
+/// # Safety
+/// Called by a plugin during a hook, with that hook's handle and views valid as
+/// `weir_plugin.h` requires for this service.
 unsafe extern "C" fn status(r: *const RawRequest) -> u32 {
     // SAFETY: `r` is the hook's request.
     let c = unsafe { call(r) };
     u32::from(c.res.as_deref().map_or(c.status, |r| r.status))
 }
 
+/// # Safety
+/// Called by a plugin during a hook, with that hook's handle and views valid as
+/// `weir_plugin.h` requires for this service.
 unsafe extern "C" fn set_status(r: *mut RawRequest, status: u32) -> i32 {
     // SAFETY: `r` is the hook's request.
     let c = unsafe { call_mut(r) };
@@ -280,6 +310,9 @@ unsafe extern "C" fn set_status(r: *mut RawRequest, status: u32) -> i32 {
     abi::OK
 }
 
+/// # Safety
+/// Called by a plugin during a hook, with that hook's handle and views valid as
+/// `weir_plugin.h` requires for this service.
 unsafe extern "C" fn respond(
     r: *mut RawRequest,
     status: u32,
@@ -318,6 +351,9 @@ unsafe extern "C" fn respond(
     abi::OK
 }
 
+/// # Safety
+/// Called by a plugin during a hook, with that hook's handle and views valid as
+/// `weir_plugin.h` requires for this service.
 unsafe extern "C" fn log(r: *const RawRequest, level: u32, msg: *const u8, len: usize) {
     // SAFETY: `msg` is readable for `len` (ABI).
     let msg = String::from_utf8_lossy(unsafe { bytes(msg, len) });
@@ -336,6 +372,9 @@ unsafe extern "C" fn log(r: *const RawRequest, level: u32, msg: *const u8, len: 
     let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
+/// # Safety
+/// Called by a plugin during a hook, with that hook's handle and views valid as
+/// `weir_plugin.h` requires for this service.
 unsafe extern "C" fn client_ip(r: *const RawRequest, buf: *mut u8, cap: usize) -> usize {
     // SAFETY: `r` is the hook's request.
     let ip = unsafe { call(r) }.client;
@@ -351,6 +390,9 @@ unsafe extern "C" fn client_ip(r: *const RawRequest, buf: *mut u8, cap: usize) -
     len
 }
 
+/// # Safety
+/// Called by a plugin during a hook, with that hook's handle and views valid as
+/// `weir_plugin.h` requires for this service.
 unsafe extern "C" fn upstream_count(r: *const RawRequest) -> usize {
     // SAFETY: `r` is the hook's request.
     unsafe { call(r) }.upstreams

@@ -138,8 +138,9 @@ typedef struct weir_host {
     uint32_t (*status)(const weir_request *r);
     int32_t (*set_status)(weir_request *r, uint32_t status);
 
-    /* Records a local reply; on_request only, then return WEIR_RESPOND. All views are
-     * copied. A later call replaces an earlier one. WEIR_OK, WEIR_EINVAL, WEIR_EPHASE. */
+    /* Records a local reply; on_request only, then return WEIR_RESPOND. `status` is
+     * 200..=999; weir writes Content-Length itself. All views are copied. A later call
+     * replaces an earlier one. WEIR_OK, WEIR_EINVAL, WEIR_EPHASE. */
     int32_t (*respond)(weir_request *r, uint32_t status, const weir_header *headers,
                        size_t n_headers, const uint8_t *body, size_t body_len);
 

@@ -125,6 +125,8 @@ pub unsafe fn init(
     desc
 }
 
+/// # Safety
+/// Called by the host as `weir_plugin.h` requires for this entry point.
 unsafe extern "C" fn instance_new<P: Plugin>(
     host: *const Host,
     json: *const u8,
@@ -173,6 +175,8 @@ unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
     unsafe { std::slice::from_raw_parts(ptr, len) }
 }
 
+/// # Safety
+/// Called by the host as `weir_plugin.h` requires for this entry point.
 unsafe extern "C" fn instance_free<P: Plugin>(instance: *mut c_void) {
     // SAFETY: made by `instance_new::<P>`; the host frees it once, after its last hook.
     let instance = unsafe { Box::from_raw(instance.cast::<Instance<P>>()) };
@@ -202,6 +206,8 @@ unsafe fn with_state<P: Plugin, R>(state: *mut c_void, f: impl FnOnce(&mut P::St
     f(unsafe { &mut *state.cast::<P::State>() })
 }
 
+/// # Safety
+/// Called by the host as `weir_plugin.h` requires for this entry point.
 unsafe extern "C" fn request_new<P: Plugin>(
     instance: *mut c_void,
     r: *mut RawRequest,
@@ -222,6 +228,8 @@ unsafe extern "C" fn request_new<P: Plugin>(
     }
 }
 
+/// # Safety
+/// Called by the host as `weir_plugin.h` requires for this entry point.
 unsafe extern "C" fn request_free<P: Plugin>(instance: *mut c_void, state: *mut c_void) {
     // SAFETY: a live instance; `state` from `request_new::<P>`, freed once (ABI).
     let (i, state) = unsafe { (get::<P>(instance), Box::from_raw(state.cast::<P::State>())) };
@@ -230,6 +238,8 @@ unsafe extern "C" fn request_free<P: Plugin>(instance: *mut c_void, state: *mut 
     });
 }
 
+/// # Safety
+/// Called by the host as `weir_plugin.h` requires for this entry point.
 unsafe extern "C" fn on_request<P: Plugin>(
     instance: *mut c_void,
     state: *mut c_void,
@@ -247,6 +257,8 @@ unsafe extern "C" fn on_request<P: Plugin>(
     })
 }
 
+/// # Safety
+/// Called by the host as `weir_plugin.h` requires for this entry point.
 unsafe extern "C" fn choose_upstream<P: Plugin>(
     instance: *mut c_void,
     state: *mut c_void,
@@ -262,6 +274,8 @@ unsafe extern "C" fn choose_upstream<P: Plugin>(
     })
 }
 
+/// # Safety
+/// Called by the host as `weir_plugin.h` requires for this entry point.
 unsafe extern "C" fn on_response<P: Plugin>(
     instance: *mut c_void,
     state: *mut c_void,
@@ -278,6 +292,8 @@ unsafe extern "C" fn on_response<P: Plugin>(
     })
 }
 
+/// # Safety
+/// Called by the host as `weir_plugin.h` requires for this entry point.
 unsafe extern "C" fn on_complete<P: Plugin>(
     instance: *mut c_void,
     state: *mut c_void,

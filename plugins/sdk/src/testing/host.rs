@@ -49,20 +49,28 @@ fn valid_value(v: &str) -> bool {
     !v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
 }
 
+/// # Safety
+/// Called by the plugin under test during a hook, as `weir_plugin.h` requires.
 unsafe extern "C" fn method(r: *const RawRequest) -> Str {
     // SAFETY: the running hook's handle (same for every service below).
     view(&unsafe { req(r) }.method)
 }
+/// # Safety
+/// Called by the plugin under test during a hook, as `weir_plugin.h` requires.
 unsafe extern "C" fn target(r: *const RawRequest) -> Str {
     // SAFETY: the running hook's handle.
     view(&unsafe { req(r) }.target)
 }
+/// # Safety
+/// Called by the plugin under test during a hook, as `weir_plugin.h` requires.
 unsafe extern "C" fn path(r: *const RawRequest) -> Str {
     // SAFETY: the running hook's handle.
     let f = unsafe { req(r) };
     f.path_buf = f.target.split('?').next().unwrap_or("").to_string();
     view(&f.path_buf)
 }
+/// # Safety
+/// Called by the plugin under test during a hook, as `weir_plugin.h` requires.
 unsafe extern "C" fn set_path(r: *mut RawRequest, p: *const u8, n: usize) -> i32 {
     // SAFETY: the running hook's handle; `p` readable for `n`.
     let (f, p) = unsafe { (req(r), text(p, n)) };
@@ -80,6 +88,8 @@ unsafe extern "C" fn set_path(r: *mut RawRequest, p: *const u8, n: usize) -> i32
     f.target = format!("{p}{query}");
     abi::OK
 }
+/// # Safety
+/// Called by the plugin under test during a hook, as `weir_plugin.h` requires.
 unsafe extern "C" fn header_get(
     r: *const RawRequest,
     part: u32,
@@ -128,6 +138,8 @@ unsafe fn edit(
     list.push((name.into(), value.into()));
     abi::OK
 }
+/// # Safety
+/// Called by the plugin under test during a hook, as `weir_plugin.h` requires.
 unsafe extern "C" fn header_set(
     r: *mut RawRequest,
     p: u32,
@@ -139,6 +151,8 @@ unsafe extern "C" fn header_set(
     // SAFETY: forwarded under the same contract.
     unsafe { edit(r, p, (n, nl), (v, vl), true) }
 }
+/// # Safety
+/// Called by the plugin under test during a hook, as `weir_plugin.h` requires.
 unsafe extern "C" fn header_add(
     r: *mut RawRequest,
     p: u32,
@@ -150,6 +164,8 @@ unsafe extern "C" fn header_add(
     // SAFETY: forwarded under the same contract.
     unsafe { edit(r, p, (n, nl), (v, vl), false) }
 }
+/// # Safety
+/// Called by the plugin under test during a hook, as `weir_plugin.h` requires.
 unsafe extern "C" fn header_remove(r: *mut RawRequest, part: u32, n: *const u8, nl: usize) -> i32 {
     // SAFETY: the running hook's handle; `n` readable.
     let (f, name) = unsafe { (req(r), text(n, nl)) };
@@ -163,10 +179,14 @@ unsafe extern "C" fn header_remove(r: *mut RawRequest, part: u32, n: *const u8, 
     list.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
     (before - list.len()) as i32
 }
+/// # Safety
+/// Called by the plugin under test during a hook, as `weir_plugin.h` requires.
 unsafe extern "C" fn status(r: *const RawRequest) -> u32 {
     // SAFETY: the running hook's handle.
     u32::from(unsafe { req(r) }.status)
 }
+/// # Safety
+/// Called by the plugin under test during a hook, as `weir_plugin.h` requires.
 unsafe extern "C" fn set_status(r: *mut RawRequest, s: u32) -> i32 {
     // SAFETY: the running hook's handle.
     let f = unsafe { req(r) };
@@ -179,6 +199,8 @@ unsafe extern "C" fn set_status(r: *mut RawRequest, s: u32) -> i32 {
         _ => abi::EPHASE,
     }
 }
+/// # Safety
+/// Called by the plugin under test during a hook, as `weir_plugin.h` requires.
 unsafe extern "C" fn respond(
     r: *mut RawRequest,
     s: u32,
@@ -221,6 +243,8 @@ unsafe extern "C" fn respond(
     });
     abi::OK
 }
+/// # Safety
+/// Called by the plugin under test during a hook, as `weir_plugin.h` requires.
 unsafe extern "C" fn log(r: *const RawRequest, _level: u32, m: *const u8, n: usize) {
     // SAFETY: `m` readable for `n` (ABI).
     let msg = String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(m, n) }).into_owned();
@@ -231,6 +255,8 @@ unsafe extern "C" fn log(r: *const RawRequest, _level: u32, m: *const u8, n: usi
         unsafe { req(r) }.logs.push(msg);
     }
 }
+/// # Safety
+/// Called by the plugin under test during a hook, as `weir_plugin.h` requires.
 unsafe extern "C" fn client_ip(r: *const RawRequest, buf: *mut u8, cap: usize) -> usize {
     // SAFETY: the running hook's handle.
     let ip = unsafe { req(r) }.client.to_string();
@@ -240,6 +266,8 @@ unsafe extern "C" fn client_ip(r: *const RawRequest, buf: *mut u8, cap: usize) -
     }
     ip.len()
 }
+/// # Safety
+/// Called by the plugin under test during a hook, as `weir_plugin.h` requires.
 unsafe extern "C" fn upstream_count(r: *const RawRequest) -> usize {
     // SAFETY: the running hook's handle.
     unsafe { req(r) }.upstreams
