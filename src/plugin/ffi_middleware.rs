@@ -1,6 +1,6 @@
 //! The adapter that makes one plugin instance a [`Middleware`].
 //!
-//! Each hook builds a [`Call`] on the stack with exactly what its phase may touch, hands
+//! Each hook builds a `Call` on the stack with exactly what its phase may touch, hands
 //! the plugin a pointer to it, and maps the plugin's answer back: `WEIR_RESPOND` into
 //! [`Flow::Respond`], `WEIR_FAIL` (also what the SDK returns after a panic) into
 //! [`Ctx::fail`], which weir answers with 500.
@@ -9,7 +9,8 @@ use std::ffi::{c_char, c_void};
 use std::ptr::null_mut;
 
 use super::abi;
-use super::host::{Call, Req, HOST};
+use super::call::{Call, Req};
+use super::host::HOST;
 use super::load::Library;
 use crate::http::{RequestHead, ResponseHead};
 use crate::middleware::{Ctx, Flow, Middleware, Summary};

@@ -1,68 +1,18 @@
-//! The host services table (`weir_host`) and the per-hook view it works on.
+//! The host services table (`weir_host`).
 //!
 //! A hook receives a `weir_request*` that is really a pointer to a [`Call`] on the
 //! adapter's stack: the heads this phase may touch, and room for a local reply. The
 //! services check the phase (a plugin cannot edit the request once it was forwarded)
-//! and run every value through [`Headers`], so CR, LF and NUL can never reach the wire.
+//! and run every value through [`Headers`](crate::http::Headers), so CR, LF and NUL can never reach the wire.
 //! Hop-by-hop and framing headers (`Content-Length`, `Transfer-Encoding`, `Connection`…)
 //! are weir's alone: a plugin that could set them could desynchronise the framing.
 
 use std::io::Write;
-use std::net::IpAddr;
 
 use super::abi::{self, Header, RawRequest, Str};
-use crate::http::{hop, Headers, RequestHead, ResponseHead};
+use super::call::{Call, Req};
+use crate::http::hop;
 use crate::middleware::Response;
-
-/// The request head as this phase may see it.
-pub(super) enum Req<'a> {
-    None,
-    Read(&'a RequestHead),
-    Write(&'a mut RequestHead),
-}
-
-/// What a plugin hook may see and change.
-pub(super) struct Call<'a> {
-    pub name: &'a str,
-    pub req: Req<'a>,
-    pub res: Option<&'a mut ResponseHead>,
-    /// The status in `on_complete`, where there is no response head.
-    pub status: u16,
-    pub client: IpAddr,
-    pub upstreams: usize,
-    /// Set by `respond` in `on_request`.
-    pub reply: Option<Response>,
-}
-
-impl Call<'_> {
-    pub fn raw(&mut self) -> *mut RawRequest {
-        (self as *mut Self).cast()
-    }
-
-    fn request(&self) -> Option<&RequestHead> {
-        match &self.req {
-            Req::None => None,
-            Req::Read(r) => Some(r),
-            Req::Write(r) => Some(r),
-        }
-    }
-
-    fn headers(&self, part: u32) -> Option<&Headers> {
-        match part {
-            abi::PART_REQUEST => self.request().map(|r| &r.headers),
-            abi::PART_RESPONSE => self.res.as_deref().map(|r| &r.headers),
-            _ => None,
-        }
-    }
-
-    fn headers_mut(&mut self, part: u32) -> Option<&mut Headers> {
-        match (part, &mut self.req) {
-            (abi::PART_REQUEST, Req::Write(r)) => Some(&mut r.headers),
-            (abi::PART_RESPONSE, _) => self.res.as_deref_mut().map(|r| &mut r.headers),
-            _ => None,
-        }
-    }
-}
 
 /// The table handed to every plugin's init; it lives for the whole process.
 pub static HOST: abi::Host = abi::Host {

@@ -7,10 +7,11 @@
 //! This is the one place in weir with `unsafe`; every block says why it is sound.
 //!
 //! - [`abi`]: the `#[repr(C)]` mirror of the header, with layout assertions.
-//! - [`load`]: open, version-check, init, validate; libraries are never unloaded.
-//! - [`host`]: the services weir offers plugins, and the per-hook view they act on.
+//! - [`load`](mod@load): open, version-check, init, validate; libraries are never unloaded.
+//! - `host`: the services weir offers plugins; `call`: the per-hook view they act on.
 //! - [`ffi_middleware`]: the adapter that makes a plugin instance a `Middleware`.
-//! - [`state`]: per-request plugin state, balanced even when a request is abandoned.
+//! - [`RequestStates`]: per-request plugin state, balanced even when a request is
+//!   abandoned.
 
 #![allow(
     unsafe_code,
@@ -18,6 +19,7 @@
 )]
 
 pub mod abi;
+mod call;
 pub mod ffi_middleware;
 mod host;
 pub mod load;

@@ -3,7 +3,8 @@
 use std::net::IpAddr;
 
 use super::abi::{self, Str};
-use super::host::{Call, Req, HOST};
+use super::call::{Call, Req};
+use super::host::HOST;
 use crate::http::{RequestHead, ResponseHead};
 
 fn request() -> RequestHead {

@@ -1,6 +1,6 @@
 //! The `extern "C"` functions behind [`crate::export!`], generic over the plugin type.
 //!
-//! Every one runs its body through [`guard`]: a panic becomes the hook's failure value
+//! Every one runs its body through `guard`: a panic becomes the hook's failure value
 //! and one log line through the host, never an unwind into weir (which would abort).
 
 use std::any::Any;
