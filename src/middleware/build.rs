@@ -3,6 +3,10 @@
 //! The default chain, when the config lists none, is `log` (combined, stdout) then
 //! `balancer`. Middleware added from code goes after the configured entries. If no
 //! entry is a balancer, one is appended at the end, so every chain can route.
+//!
+//! A `plugin = "path"` entry loads its library (once per file, however many entries
+//! name it) and makes an instance from the entry's `config`, handed over as JSON. Any
+//! failure stops start-up with `middleware[i].plugin` (or `.config`), the file, and why.
 
 use std::path::Path;
 use std::sync::Arc;
