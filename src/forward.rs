@@ -163,12 +163,15 @@ pub(crate) async fn attempt(
         };
         match read_final_head(e, &mut up, res, req.websocket).await {
             Ok(()) => return Ok((up, sent)),
-            Err(None) if reused && may_resend => may_resend = false,
-            Err(None) => {
+            // Closed or reset before a response: on a reused connection this is the
+            // origin's keep-alive close racing our request, so send it once more fresh.
+            Err(Gone::Closed | Gone::Reset(_)) if reused && may_resend => may_resend = false,
+            Err(Gone::Closed) => {
                 let err = Error::new(Kind::BadGateway, "upstream closed without a response");
                 return Err(Failed::upstream(err, true, "closed", true));
             }
-            Err(Some(err)) => {
+            Err(Gone::Reset(err)) => return Err(Failed::upstream(err, true, "reset", true)),
+            Err(Gone::Failed(err)) => {
                 let cause = if err.kind == Kind::GatewayTimeout {
                     "timeout"
                 } else {
@@ -180,47 +183,42 @@ pub(crate) async fn attempt(
     }
 }
 
-/// Reads the final (non-1xx) response head. `Err(None)`: the upstream closed before
-/// sending any byte; `Err(Some)`: timeout or a malformed head.
+/// How reading a response head failed.
+enum Gone {
+    /// Closed before sending any byte.
+    Closed,
+    /// A connection error (reset) while reading.
+    Reset(Error),
+    /// A timeout or a malformed head.
+    Failed(Error),
+}
+
+/// Reads the final (non-1xx) response head.
 async fn read_final_head(
     e: &Engine,
     up: &mut UpstreamConn,
     res: &mut ResponseHead,
     websocket: bool,
-) -> Result<(), Option<Error>> {
+) -> Result<(), Gone> {
+    let bad = |why| Gone::Failed(Error::new(Kind::BadGateway, why));
     let mut first = true;
     loop {
-        match rt::timeout(
-            e.config.timeouts.upstream_read,
-            parse::read_response(up, e.limits, res),
-        )
-        .await
-        {
+        let head = parse::read_response(up, e.limits, res);
+        match rt::timeout(e.config.timeouts.upstream_read, head).await {
             None => {
-                return Err(Some(Error::new(
-                    Kind::GatewayTimeout,
-                    "upstream response timed out",
-                )))
+                let err = Error::new(Kind::GatewayTimeout, "upstream response timed out");
+                return Err(Gone::Failed(err));
             }
-            Some(Err(ReadHead::Closed)) if first => return Err(None),
-            Some(Err(ReadHead::Closed)) => {
-                return Err(Some(Error::new(
-                    Kind::BadGateway,
-                    "upstream closed after 1xx",
-                )))
-            }
-            Some(Err(ReadHead::Failed(err))) => return Err(Some(err)),
+            Some(Err(ReadHead::Closed)) if first => return Err(Gone::Closed),
+            Some(Err(ReadHead::Closed)) => return Err(bad("upstream closed after 1xx")),
+            Some(Err(ReadHead::Failed(err))) if err.io.is_some() => return Err(Gone::Reset(err)),
+            Some(Err(ReadHead::Failed(err))) => return Err(Gone::Failed(err)),
             Some(Ok(n)) => {
                 up.consume(n);
                 first = false;
                 match res.status {
                     101 if websocket => return Ok(()),
-                    101 => {
-                        return Err(Some(Error::new(
-                            Kind::BadGateway,
-                            "unexpected 101 from upstream",
-                        )))
-                    }
+                    101 => return Err(bad("unexpected 101 from upstream")),
                     100..=199 => continue, // interim; weir answered Expect itself
                     _ => return Ok(()),
                 }

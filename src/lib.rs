@@ -40,6 +40,7 @@ mod forward;
 pub mod http;
 mod live;
 pub mod middleware;
+pub mod plugin;
 mod proxy;
 mod request;
 pub mod rt;

@@ -178,6 +178,11 @@ async fn fail(
     };
 }
 
+/// The error for a request a middleware failed with [`Ctx::fail`].
+fn middleware_failed() -> Error {
+    Error::new(Kind::Internal, "a middleware failed the request")
+}
+
 /// Classifies a failed response-body relay (the head is already on its way).
 fn response_copy_error(err: CopyError) -> Error {
     match err {
@@ -231,7 +236,11 @@ async fn run(e: &Engine, client: &mut Client, cx: &mut Ctx, s: &mut Scratch, o: 
     let keep_on_error = client_keep && body.is_empty();
     request::add_forwarded(req, cx.client, e.config.forwarded, tmp);
 
-    if let Err((i, reply)) = e.chain.on_request(cx, req) {
+    let replied = e.chain.on_request(cx, req);
+    if cx.failed() {
+        return fail(e, client, out, o, middleware_failed(), keep_on_error).await;
+    }
+    if let Err((i, reply)) = replied {
         return local_reply(e, client, cx, res, out, o, i, reply, req, keep_on_error).await;
     }
     let idempotent = matches!(
@@ -246,7 +255,11 @@ async fn run(e: &Engine, client: &mut Client, cx: &mut Ctx, s: &mut Scratch, o: 
     let mut continue_100 = asks.continue_100 && !body.is_empty() && req.minor == 1;
     let mut tries = 0;
     let (mut up, idx) = loop {
-        let Some(idx) = e.chain.select_upstream(cx, req, &e.upstreams) else {
+        let picked = e.chain.select_upstream(cx, req, &e.upstreams);
+        if cx.failed() {
+            return fail(e, client, out, o, middleware_failed(), keep_on_error).await;
+        }
+        let Some(idx) = picked else {
             let err = Error::new(Kind::NoUpstream, "no upstream selected");
             return fail(e, client, out, o, err, keep_on_error).await;
         };
@@ -329,6 +342,10 @@ async fn run(e: &Engine, client: &mut Client, cx: &mut Ctx, s: &mut Scratch, o: 
             !up_said.close
         };
     e.chain.on_response(cx, res, e.chain.len());
+    if cx.failed() {
+        // Nothing was sent yet; the upstream connection, its body unread, is dropped.
+        return fail(e, client, out, o, middleware_failed(), client_keep).await;
+    }
     let (framing, out_kind, client_keep) = match rbody {
         Body::Empty => (Framing::None, Out::Raw, client_keep),
         Body::Length(n) => (Framing::Length(n), Out::Raw, client_keep),
@@ -444,6 +461,9 @@ async fn local_reply(
     res.headers = reply.headers;
     hop::strip(&mut res.headers, false);
     e.chain.on_response(cx, res, responder);
+    if cx.failed() {
+        return fail(e, client, out, o, middleware_failed(), keep).await;
+    }
     let keep = keep && !e.stop.is_fired();
     write::response_head(
         out,

@@ -239,7 +239,7 @@ pub struct MiddlewareSpec {
     pub builtin: Option<String>,
     /// A plugin library path.
     pub plugin: Option<PathBuf>,
-    /// Instance name for logs; defaults to the built-in's name or the file stem.
+    /// Instance name for logs; defaults to the built-in's or the plugin's own name.
     pub name: Option<String>,
     /// The entry's own settings.
     #[serde(default)]

@@ -17,6 +17,12 @@ const HOP_BY_HOP: [&str; 9] = [
     "content-length",
 ];
 
+/// Whether `name` is one of the headers a proxy owns: hop-by-hop or framing. Middleware
+/// that could set these could desynchronise the framing weir decided.
+pub fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
+}
+
 /// What the client or origin said about the connection, read before stripping.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnectionOptions {

@@ -3,7 +3,12 @@
 //! The default chain, when the config lists none, is `log` (combined, stdout) then
 //! `balancer`. Middleware added from code goes after the configured entries. If no
 //! entry is a balancer, one is appended at the end, so every chain can route.
+//!
+//! A `plugin = "path"` entry loads its library (once per file, however many entries
+//! name it) and makes an instance from the entry's `config`, handed over as JSON. Any
+//! failure stops start-up with `middleware[i].plugin` (or `.config`), the file, and why.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -13,6 +18,7 @@ use super::headers::{self, HeaderRewrite};
 use super::log::{self, AccessLog};
 use super::{Chain, Middleware};
 use crate::config::{Config, ConfigError, MiddlewareSpec};
+use crate::plugin::FfiMiddleware;
 use crate::upstream::Upstreams;
 
 /// The built-in names accepted by `builtin = "..."`.
@@ -81,15 +87,39 @@ fn builtin(
     })
 }
 
+/// Loads the plugin library for entry `i` and makes an instance of it; `slot` numbers
+/// the instance's per-request state.
+fn plugin(
+    config: &Config,
+    upstreams: &Upstreams,
+    i: usize,
+    spec: &MiddlewareSpec,
+    path: &Path,
+    slot: usize,
+) -> Result<Arc<dyn Middleware>, ConfigError> {
+    let err =
+        |why: String| ConfigError::new(&config.source, format!("middleware[{i}].plugin"), why);
+    let lib = crate::plugin::load(path).map_err(|e| err(e.to_string()))?;
+    let name = spec.name.clone().unwrap_or_else(|| lib.name.clone());
+    let json = serde_json::to_string(&spec.config)
+        .map_err(|e| err(format!("{}: config as JSON: {e}", path.display())))?;
+    let m = FfiMiddleware::new(lib, name, &json, slot, upstreams.len()).map_err(|why| {
+        let why = format!("{}: instance refused its config: {why}", path.display());
+        ConfigError::new(&config.source, format!("middleware[{i}].config"), why)
+    })?;
+    Ok(Arc::new(m))
+}
+
 /// Builds the chain for `config`, with `extra` middleware from code after the
 /// configured entries and a balancer appended if none is present.
 pub fn chain(
     config: &Config,
-    _upstreams: &Upstreams,
+    upstreams: &Upstreams,
     extra: &[Arc<dyn Middleware>],
 ) -> Result<Chain, ConfigError> {
     let mut list: Vec<Arc<dyn Middleware>> = Vec::new();
     let mut has_balancer = false;
+    let mut plugins = 0; // each plugin instance gets its own per-request state slot
     if config.middleware.is_empty() {
         list.push(Arc::new(
             AccessLog::new("log".into(), &log::Config::default())
@@ -103,14 +133,8 @@ pub fn chain(
                 list.push(builtin(config, i, spec, kind)?);
             }
             (None, Some(path)) => {
-                return Err(ConfigError::new(
-                    &config.source,
-                    format!("middleware[{i}].plugin"),
-                    format!(
-                        "{}: plugins are not supported by this build yet",
-                        path.display()
-                    ),
-                ))
+                list.push(plugin(config, upstreams, i, spec, path, plugins)?);
+                plugins += 1;
             }
             (None, None) => {
                 return Err(ConfigError::new(

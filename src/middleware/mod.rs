@@ -43,10 +43,15 @@ pub struct Ctx {
     pub tried: u64,
     /// The last failed try before this one: server and cause (`refused`, `timeout`, ...).
     pub retried: Option<(SocketAddr, &'static str)>,
+    /// Set by [`Ctx::fail`]: the request ends with 500 after the current hook.
+    failed: bool,
+    /// Per-request state of plugin instances; empty (no allocation) unless a plugin
+    /// asks for it.
+    pub(crate) plugins: crate::plugin::RequestStates,
 }
 
 impl Ctx {
-    /// A context for a request from `client`, starting now.
+    /// The context of a request from `client` whose head just completed.
     pub fn new(client: SocketAddr) -> Self {
         Ctx {
             client,
@@ -55,7 +60,21 @@ impl Ctx {
             reason: None,
             tried: 0,
             retried: None,
+            failed: false,
+            plugins: Default::default(),
         }
+    }
+
+    /// Fails this request: the rest of the current phase is skipped and weir answers
+    /// 500 (unless the response head is already on its way). For a middleware whose
+    /// own machinery broke, such as a plugin that returned `WEIR_FAIL` or panicked.
+    pub fn fail(&mut self) {
+        self.failed = true;
+    }
+
+    /// Whether [`Ctx::fail`] was called.
+    pub fn failed(&self) -> bool {
+        self.failed
     }
 }
 
@@ -176,10 +195,15 @@ impl Chain {
         self.list.is_empty()
     }
 
-    /// Runs `on_request` front to back. `Err((i, reply))` when middleware `i` answered.
+    /// Runs `on_request` front to back. `Err((i, reply))` when middleware `i` answered;
+    /// stops early when a middleware calls [`Ctx::fail`].
     pub fn on_request(&self, cx: &mut Ctx, req: &mut RequestHead) -> Result<(), (usize, Response)> {
         for (i, m) in self.list.iter().enumerate() {
-            if let Flow::Respond(r) = m.on_request(cx, req) {
+            let flow = m.on_request(cx, req);
+            if cx.failed() {
+                break; // the caller sees `cx.failed()` and answers 500
+            }
+            if let Flow::Respond(r) = flow {
                 return Err((i, r));
             }
         }
@@ -193,16 +217,25 @@ impl Chain {
         req: &RequestHead,
         upstreams: &Upstreams,
     ) -> Option<usize> {
-        self.list
-            .iter()
-            .find_map(|m| m.select_upstream(cx, req, upstreams))
-            .filter(|&i| i < upstreams.len())
+        for m in self.list.iter() {
+            let pick = m.select_upstream(cx, req, upstreams);
+            if cx.failed() {
+                return None;
+            }
+            if let Some(i) = pick {
+                return Some(i).filter(|&i| i < upstreams.len());
+            }
+        }
+        None
     }
 
     /// Runs `on_response` back to front over the first `upto` middleware.
     pub fn on_response(&self, cx: &mut Ctx, res: &mut ResponseHead, upto: usize) {
         for m in self.list[..upto.min(self.list.len())].iter().rev() {
             m.on_response(cx, res);
+            if cx.failed() {
+                break;
+            }
         }
     }
 

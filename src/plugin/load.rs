@@ -1,0 +1,175 @@
+//! Opening a plugin library: find it, check its ABI version, call its init, check the
+//! descriptor it hands back.
+//!
+//! The version is a data symbol read before any plugin function runs, so a library
+//! built for another major version is refused without executing a line of it (only
+//! the platform loader's own initialisers run). Libraries are never unloaded: a Rust
+//! cdylib's thread-local destructors would run into unmapped code after `dlclose`. A
+//! library named twice is opened and initialised once and backs both instances.
+
+use std::ffi::{c_char, CStr};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::abi::{self, Init, Plugin};
+use super::host;
+
+/// A plugin library, loaded for good.
+pub struct Library {
+    /// The path as configured.
+    pub path: PathBuf,
+    /// The descriptor's `name`.
+    pub name: String,
+    /// A copy of the descriptor's 1.0 part (the table itself is static in the plugin).
+    pub desc: Plugin,
+}
+
+// SAFETY: the descriptor holds only function pointers and a pointer to a static string
+// in a library that is never unloaded; the ABI makes every hook callable from any thread.
+unsafe impl Send for Library {}
+// SAFETY: as above; nothing in it is ever mutated after loading.
+unsafe impl Sync for Library {}
+
+/// Why a plugin could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    NotFound,
+    /// The platform loader refused the file (not a shared library, missing dependency…).
+    CannotOpen(String),
+    /// A required symbol is missing.
+    NotAPlugin(&'static str),
+    /// The plugin's `weir_abi_version` does not fit this host.
+    AbiMismatch {
+        plugin: u32,
+    },
+    /// `weir_plugin_init_v1` returned NULL; the plugin's message.
+    InitFailed(String),
+    BadDescriptor(&'static str),
+}
+
+/// A load error: the path and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    pub path: PathBuf,
+    pub reason: Reason,
+}
+
+fn version(v: u32) -> String {
+    format!("{}.{}", v >> 16, v & 0xffff)
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = self.path.display();
+        match &self.reason {
+            Reason::NotFound => write!(f, "{p}: file not found"),
+            Reason::CannotOpen(why) => write!(f, "{p}: cannot be loaded: {why}"),
+            Reason::NotAPlugin(sym) => {
+                write!(f, "{p}: not a weir plugin (missing symbol `{sym}`)")
+            }
+            Reason::AbiMismatch { plugin } => write!(
+                f,
+                "{p}: ABI mismatch (plugin {} vs host {})",
+                version(*plugin),
+                version(abi::VERSION)
+            ),
+            Reason::InitFailed(why) => write!(f, "{p}: init failed: {why}"),
+            Reason::BadDescriptor(why) => write!(f, "{p}: bad descriptor: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Libraries loaded so far, by canonical path.
+static LOADED: Mutex<Vec<(PathBuf, &'static Library)>> = Mutex::new(Vec::new());
+
+/// Loads (or finds already loaded) the plugin at `path`.
+pub fn load(path: &Path) -> Result<&'static Library, LoadError> {
+    let err = |reason| LoadError {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let canonical = path.canonicalize().map_err(|_| err(Reason::NotFound))?;
+    let mut loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, lib)) = loaded.iter().find(|(p, _)| *p == canonical) {
+        return Ok(lib);
+    }
+    let lib = open(&canonical).map_err(err)?;
+    let lib: &'static Library = Box::leak(Box::new(Library {
+        path: path.to_path_buf(),
+        ..lib
+    }));
+    loaded.push((canonical, lib));
+    Ok(lib)
+}
+
+fn open(path: &Path) -> Result<Library, Reason> {
+    // SAFETY: loading runs the library's platform initialisers. That is the one piece of
+    // plugin code weir cannot avoid before checking the version; the ABI asks plugins
+    // to keep such initialisers trivial.
+    let lib =
+        unsafe { libloading::Library::new(path) }.map_err(|e| Reason::CannotOpen(e.to_string()))?;
+    // SAFETY: `weir_abi_version` is declared by the ABI as a `const uint32_t`; we read
+    // it through the symbol's address and call nothing.
+    let plugin_version = unsafe {
+        let sym = lib
+            .get::<*const u32>(abi::VERSION_SYMBOL.as_bytes())
+            .map_err(|_| Reason::NotAPlugin(abi::VERSION_SYMBOL))?;
+        std::ptr::read_unaligned(*sym)
+    };
+    if plugin_version >> 16 != abi::MAJOR || plugin_version & 0xffff > abi::MINOR {
+        return Err(Reason::AbiMismatch {
+            plugin: plugin_version,
+        });
+    }
+    // SAFETY: the symbol has the signature `weir_plugin_init_v1` in the header; the
+    // version check above established that the library follows this major's header.
+    let init: Init = unsafe {
+        *lib.get::<Init>(abi::INIT_SYMBOL.as_bytes())
+            .map_err(|_| Reason::NotAPlugin(abi::INIT_SYMBOL))?
+    };
+    let mut msg = [0u8; 512];
+    // SAFETY: `HOST` is a static table; `msg` is writable for its full length, which we
+    // pass as the capacity.
+    let desc = unsafe { init(&host::HOST, msg.as_mut_ptr().cast::<c_char>(), msg.len()) };
+    if desc.is_null() {
+        let end = msg.iter().position(|&b| b == 0).unwrap_or(msg.len());
+        let why = String::from_utf8_lossy(&msg[..end]).into_owned();
+        return Err(Reason::InitFailed(if why.is_empty() {
+            "no reason given".into()
+        } else {
+            why
+        }));
+    }
+    // SAFETY: non-NULL and, per the ABI, pointing at a table that lives forever and
+    // starts with `struct_size`; we read the size first and the rest only when it covers
+    // the 1.0 layout.
+    let desc = unsafe {
+        let size = std::ptr::read(desc.cast::<u32>()) as usize;
+        if size < abi::PLUGIN_1_0_SIZE {
+            return Err(Reason::BadDescriptor("struct_size smaller than ABI 1.0"));
+        }
+        std::ptr::read(desc)
+    };
+    if desc.instance_new.is_none() {
+        return Err(Reason::BadDescriptor("instance_new is NULL"));
+    }
+    if desc.name.is_null() {
+        return Err(Reason::BadDescriptor("name is NULL"));
+    }
+    // SAFETY: non-NULL, and the ABI says a static NUL-terminated string.
+    let name = unsafe { CStr::from_ptr(desc.name) };
+    let name = match name.to_str() {
+        Ok(n) if !n.is_empty() => n.to_string(),
+        _ => return Err(Reason::BadDescriptor("name is empty or not UTF-8")),
+    };
+    // Never unloaded: see the module docs.
+    std::mem::forget(lib);
+    Ok(Library {
+        path: path.to_path_buf(),
+        name,
+        desc,
+    })
+}

@@ -1,0 +1,270 @@
+//! Dynamic plugins, end to end: fixture libraries built once per run (see
+//! `plugin_util::plugins`), loaded into a real proxy on 127.0.0.1:0, spoken to over sockets.
+
+mod plugin_util;
+
+use std::path::Path;
+use std::thread;
+
+use plugin_util::{echoed, get, origin, plugins, proxy, try_proxy, Client};
+use weir::backend::Mode;
+
+fn entry(path: &Path, config: &str) -> String {
+    format!(
+        "[[middleware]]\nplugin = \"{}\"\nconfig = {{ {config} }}\n",
+        path.display()
+    )
+}
+
+#[test]
+fn add_header_two_instances_request_and_response() {
+    let p = plugins();
+    let up = origin(Mode::Echo);
+    let chain = entry(&p.add_header, r#"header = "X-Req", value = "one""#)
+        + &entry(
+            &p.add_header,
+            r#"header = "X-Res", value = "two", on = "response""#,
+        );
+    let proxy = proxy(&chain, &[up]);
+    let r = get(proxy.addr, "/", "");
+    assert_eq!(r.status, 200);
+    assert_eq!(echoed(&r, "x-req"), Some("one"));
+    assert_eq!(echoed(&r, "x-res"), None);
+    assert_eq!(r.header("x-res"), Some("two"));
+}
+
+#[test]
+fn deny_c_answers_matching_paths_and_two_configs_coexist() {
+    let p = plugins();
+    let up = origin(Mode::Name("origin".into()));
+    let chain = entry(&p.deny, r#"prefix = "/admin", status = 403"#)
+        + &entry(&p.deny, r#"prefix = "/private", status = 404"#);
+    let proxy = proxy(&chain, &[up]);
+    let r = get(proxy.addr, "/admin/users", "");
+    assert_eq!((r.status, r.body.as_str()), (403, "denied\n"));
+    assert_eq!(get(proxy.addr, "/private", "").status, 404);
+    let r = get(proxy.addr, "/public", "");
+    assert_eq!((r.status, r.body.as_str()), (200, "origin\n"));
+}
+
+#[test]
+fn ratelimit_lets_exactly_burst_through_under_concurrency() {
+    let p = plugins();
+    let up = origin(Mode::Name("ok".into()));
+    let proxy = proxy(&entry(&p.ratelimit, "rate = 0.001, burst = 5"), &[up]);
+    let addr = proxy.addr;
+    let replies: Vec<_> = (0..20)
+        .map(|_| thread::spawn(move || get(addr, "/", "")))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    let ok = replies.iter().filter(|r| r.status == 200).count();
+    let limited: Vec<_> = replies.iter().filter(|r| r.status == 429).collect();
+    assert_eq!((ok, limited.len()), (5, 15));
+    assert!(limited.iter().all(|r| r.header("retry-after").is_some()));
+}
+
+#[test]
+fn route_header_chooses_the_upstream() {
+    let p = plugins();
+    let one = origin(Mode::Name("one".into()));
+    let two = origin(Mode::Name("two".into()));
+    let config = r#"header = "X-Route", routes = { blue = 0, green = 1 }"#;
+    let proxy = proxy(&entry(&p.route, config), &[one, two]);
+    for _ in 0..4 {
+        assert_eq!(get(proxy.addr, "/", "X-Route: green\r\n").body, "two\n");
+        assert_eq!(get(proxy.addr, "/", "X-Route: blue\r\n").body, "one\n");
+    }
+    // Without the header the round robin decides: both answer.
+    let mut seen: Vec<_> = (0..2).map(|_| get(proxy.addr, "/", "").body).collect();
+    seen.sort();
+    assert_eq!(seen, ["one\n", "two\n"]);
+}
+
+#[test]
+fn a_panicking_hook_fails_that_request_only() {
+    let p = plugins();
+    let up = origin(Mode::Echo);
+    for hook in [
+        "on_request",
+        "choose_upstream",
+        "on_response",
+        "on_complete",
+    ] {
+        let proxy = proxy(&entry(&p.panic, &format!("panic_in = \"{hook}\"")), &[up]);
+        let failed = get(proxy.addr, "/panic", "");
+        let want = if hook == "on_complete" { 200 } else { 500 };
+        assert_eq!(failed.status, want, "{hook}");
+        let next = get(proxy.addr, "/", "");
+        assert_eq!(next.status, 200, "{hook}");
+        // Only this request's state is alive: the panicked request's was freed.
+        assert_eq!(echoed(&next, "x-live-states"), Some("1"), "{hook}");
+        assert_eq!(echoed(&next, "x-completes"), Some("1"), "{hook}");
+    }
+}
+
+#[test]
+fn abi_major_mismatch_is_refused_without_calling_init() {
+    let p = plugins();
+    let err = try_proxy(&entry(&p.abi_mismatch, ""), &[origin(Mode::Echo)])
+        .err()
+        .expect("refused");
+    assert!(err.contains("middleware[0].plugin"), "{err}");
+    assert!(err.contains("libabi_mismatch.so"), "{err}");
+    assert!(
+        err.contains("ABI mismatch (plugin 2.0 vs host 1.0)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_plugin_built_against_the_1_0_layout_loads_and_runs() {
+    let p = plugins();
+    let proxy = proxy(&entry(&p.v1_0, ""), &[origin(Mode::Echo)]);
+    let r = get(proxy.addr, "/", "");
+    assert_eq!(r.status, 200);
+    assert_eq!(echoed(&r, "x-abi"), Some("1.0"));
+}
+
+#[test]
+fn a_newer_minor_than_the_host_is_refused() {
+    let p = plugins();
+    let err = try_proxy(&entry(&p.newer_minor, ""), &[origin(Mode::Echo)])
+        .err()
+        .expect("refused");
+    assert!(
+        err.contains("ABI mismatch (plugin 1.1 vs host 1.0)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_rust_mirror_matches_the_c_header_layout() {
+    use std::mem::{offset_of, size_of};
+    use weir::plugin::abi::{Header, Host, Plugin, Str, Summary};
+    let out = std::process::Command::new(&plugins().layout)
+        .output()
+        .expect("run the layout program");
+    let c = String::from_utf8(out.stdout).unwrap();
+    let rust = [
+        ("weir_str", size_of::<Str>()),
+        ("weir_header", size_of::<Header>()),
+        ("weir_summary", size_of::<Summary>()),
+        ("weir_host", size_of::<Host>()),
+        ("weir_plugin", size_of::<Plugin>()),
+        ("weir_summary.bytes_in", offset_of!(Summary, bytes_in)),
+        ("weir_summary.duration_us", offset_of!(Summary, duration_us)),
+        ("weir_host.method", offset_of!(Host, method)),
+        ("weir_host.header_get", offset_of!(Host, header_get)),
+        ("weir_host.respond", offset_of!(Host, respond)),
+        ("weir_host.upstream_count", offset_of!(Host, upstream_count)),
+        ("weir_plugin.name", offset_of!(Plugin, name)),
+        ("weir_plugin.instance_new", offset_of!(Plugin, instance_new)),
+        ("weir_plugin.request_new", offset_of!(Plugin, request_new)),
+        ("weir_plugin.on_request", offset_of!(Plugin, on_request)),
+        ("weir_plugin.on_complete", offset_of!(Plugin, on_complete)),
+    ];
+    let rust: String = rust.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
+    assert_eq!(c, rust);
+}
+
+#[test]
+fn a_library_without_weir_symbols_is_not_a_plugin() {
+    let p = plugins();
+    let err = try_proxy(&entry(&p.no_symbols, ""), &[origin(Mode::Echo)])
+        .err()
+        .expect("refused");
+    assert!(
+        err.contains("not a weir plugin (missing symbol `weir_abi_version`)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_failing_init_stops_startup_with_the_plugins_message() {
+    let p = plugins();
+    let err = try_proxy(&entry(&p.init_fails, ""), &[origin(Mode::Echo)])
+        .err()
+        .expect("refused");
+    assert!(
+        err.contains("init failed: no licence key found in WEIR_FIXTURE_KEY"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_descriptor_too_small_for_1_0_is_refused() {
+    let p = plugins();
+    let err = try_proxy(&entry(&p.bad_descriptor, ""), &[origin(Mode::Echo)])
+        .err()
+        .expect("refused");
+    assert!(
+        err.contains("bad descriptor: struct_size smaller than ABI 1.0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let err = try_proxy(
+        "[[middleware]]\nplugin = \"/nonexistent/libnothing.so\"\n",
+        &[origin(Mode::Echo)],
+    )
+    .err()
+    .expect("refused");
+    assert!(
+        err.contains("middleware[0].plugin: /nonexistent/libnothing.so: file not found"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_instance_that_refuses_its_config_stops_startup_with_its_message() {
+    let p = plugins();
+    let up = origin(Mode::Echo);
+    let err = try_proxy(
+        &entry(&p.add_header, r#"header = "Bad Name", value = "v""#),
+        &[up],
+    )
+    .err()
+    .expect("refused");
+    assert!(
+        err.contains("\"Bad Name\" is not a valid header name"),
+        "{err}"
+    );
+    let err = try_proxy(&entry(&p.deny, "status = 99"), &[up])
+        .err()
+        .expect("refused");
+    assert!(err.contains("status must be 200..=599, got 99"), "{err}");
+}
+
+#[test]
+fn thousand_requests_on_fifty_connections_complete_once_each() {
+    let p = plugins();
+    let up = origin(Mode::Echo);
+    let chain = entry(&p.add_header, r#"header = "X-A", value = "a""#)
+        + &entry(&p.ratelimit, "rate = 1000000.0, burst = 1000000")
+        + &entry(&p.panic, "");
+    let proxy = proxy(&chain, &[up]);
+    let addr = proxy.addr;
+    let workers: Vec<_> = (0..50)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                let all_ok = (0..19).all(|_| {
+                    let r = c.get("/");
+                    r.status == 200 && echoed(&r, "x-a") == Some("a")
+                });
+                all_ok && c.close("/") == 200
+            })
+        })
+        .collect();
+    for w in workers {
+        assert!(w.join().unwrap());
+    }
+    // Every connection was read to its close, so every exchange on it has completed.
+    let probe = get(addr, "/", "");
+    assert_eq!(echoed(&probe, "x-completes"), Some("1000"));
+    assert_eq!(echoed(&probe, "x-live-states"), Some("1"));
+}
