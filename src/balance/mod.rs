@@ -5,10 +5,13 @@
 //! and returns an index with a [`Reason`], so every choice can be explained in the
 //! access log and, on request, in response headers.
 
+mod random;
+mod rng;
 mod round_robin;
 
 use std::fmt;
 
+pub use random::WeightedRandom;
 pub use round_robin::RoundRobin;
 
 /// What an algorithm may know about the servers when it picks.
