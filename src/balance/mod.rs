@@ -5,12 +5,14 @@
 //! and returns an index with a [`Reason`], so every choice can be explained in the
 //! access log and, on request, in response headers.
 
+mod least_conn;
 mod random;
 mod rng;
 mod round_robin;
 
 use std::fmt;
 
+pub use least_conn::LeastConn;
 pub use random::WeightedRandom;
 pub use round_robin::RoundRobin;
 
