@@ -6,6 +6,7 @@
 //! access log and, on request, in response headers.
 
 mod least_conn;
+mod p2c;
 mod random;
 mod rng;
 mod round_robin;
@@ -13,6 +14,7 @@ mod round_robin;
 use std::fmt;
 
 pub use least_conn::LeastConn;
+pub use p2c::PowerOfTwo;
 pub use random::WeightedRandom;
 pub use round_robin::RoundRobin;
 
