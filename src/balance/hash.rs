@@ -2,21 +2,22 @@
 //! same key keeps reaching the same server while the server set changes little.
 //!
 //! A ring hash, ketama-style, rather than Maglev. Each server owns points on a 64-bit
-//! ring, as many as its share of the total weight; a key goes to the first point at or
-//! after its hash. Why the ring: a server that is down or
-//! already tried is stepped over to the next point, which is exactly where its keys
-//! would go if it were removed from the config, so only its keys move, the same way
-//! whether it fails or is deleted, and they come back when it does; a server added to
-//! the config takes keys only for itself. Maglev's table balances more evenly (about
-//! 1% instead of a few percent here) with O(1) lookups, but a rebuilt table also
-//! shuffles some keys between servers that stayed, and probing past a down server in
-//! the table does not land where a rebuild without it would. For the tens of servers
-//! an upstream has, a binary search over a few thousand points costs nothing.
+//! ring, as many as its weight over the average weight times [`POINTS_PER_SERVER`]; a
+//! key goes to the first point at or after its hash. Why the ring: a server that is
+//! down or already tried is stepped over to the next point, so only its keys move,
+//! spread over the others by their points, and they come back when it does; a server
+//! appended to servers of its own weight takes keys for itself only. Maglev's balances
+//! more evenly (about 1% off) with O(1) lookups, but stepping past a down server means
+//! probing the table or rebuilding it per change in eligibility, and a rebuild also
+//! shuffles some keys between servers that stayed. For the tens of servers an upstream
+//! has, a binary search over some thousands of points costs nothing.
 //!
 //! Hashes are FNV-1a 64 followed by a 64-bit finalizer (FNV alone mixes short, similar
 //! keys poorly into the high bits). Both are written here, not std's `DefaultHasher`,
 //! whose output may change between Rust releases and would remap every key on upgrade.
-//! Points are named by server position, so reordering servers in the config moves keys.
+//! Points are named by server position, and their count depends on the average weight,
+//! so reordering servers, removing one that is not last, or changing weights moves
+//! more keys than the minimum; marking a server down or appending one does not.
 
 use super::{Algorithm, Reason, RoundRobin, View};
 
