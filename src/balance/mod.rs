@@ -5,10 +5,19 @@
 //! and returns an index with a [`Reason`], so every choice can be explained in the
 //! access log and, on request, in response headers.
 
+mod hash;
+mod least_conn;
+mod p2c;
+mod random;
+mod rng;
 mod round_robin;
 
 use std::fmt;
 
+pub use hash::ConsistentHash;
+pub use least_conn::LeastConn;
+pub use p2c::PowerOfTwo;
+pub use random::WeightedRandom;
 pub use round_robin::RoundRobin;
 
 /// What an algorithm may know about the servers when it picks.
