@@ -37,3 +37,86 @@ fn weights_are_smooth_not_bursty() {
     // nginx's smooth weighted round-robin: 3:1 is A A B A, never A A A B.
     assert_eq!(picks, "AABAAABA");
 }
+
+fn debug_config(
+    backends: &[std::net::SocketAddr],
+    kind: weir::config::BalancerKind,
+) -> weir::Config {
+    let mut config = util::config(backends);
+    config.balancer = kind;
+    config.debug_headers = true;
+    config
+}
+
+#[test]
+fn least_conn_avoids_a_server_busy_with_a_slow_request() {
+    use std::sync::mpsc::channel;
+    use std::sync::Mutex;
+    let (release, held) = channel::<()>();
+    let (arrived_tx, arrived) = channel::<()>();
+    let (held, arrived_tx) = (Mutex::new(held), Mutex::new(arrived_tx));
+    let slow = util::origin::origin(move |_| {
+        arrived_tx.lock().unwrap().send(()).unwrap();
+        held.lock().unwrap().recv().unwrap();
+        util::origin::ok(b"slow")
+    });
+    let fast = util::origin::origin(|_| util::origin::ok(b"fast"));
+    let proxy = util::start(debug_config(
+        &[slow.addr, fast.addr],
+        weir::config::BalancerKind::LeastConn,
+    ));
+    let mut busy = Conn::open(proxy.addr);
+    busy.send(&get("/slow")); // ties rotate from the first server: this one goes to `slow`
+    arrived.recv().unwrap();
+    for _ in 0..5 {
+        let r = util::client::once(proxy.addr, &get("/"));
+        assert_eq!(r.text(), "fast");
+        assert_eq!(r.header("x-weir-reason"), Some("least-conn in_flight=0"));
+    }
+    release.send(()).unwrap();
+    assert_eq!(busy.read(false).unwrap().text(), "slow");
+}
+
+#[test]
+fn hash_keeps_a_key_on_one_server_and_says_so() {
+    let backends = util::named_backends(3);
+    let mut config = debug_config(&backends, weir::config::BalancerKind::Hash);
+    config.hash_key = Some(weir::config::HashKey::Header("X-User".into()));
+    let proxy = util::start(config);
+    for user in ["alice", "bob", "carol"] {
+        let ask = format!("GET / HTTP/1.1\r\nHost: t\r\nX-User: {user}\r\n\r\n");
+        let first = util::client::once(proxy.addr, ask.as_bytes());
+        assert_eq!(
+            first.header("x-weir-reason"),
+            Some(format!("hash key={user}").as_str())
+        );
+        for _ in 0..5 {
+            assert_eq!(
+                util::client::once(proxy.addr, ask.as_bytes()).text(),
+                first.text()
+            );
+        }
+    }
+    let keyless = util::client::once(proxy.addr, &get("/"));
+    assert_eq!(keyless.header("x-weir-reason"), Some("hash key absent, rr"));
+}
+
+#[test]
+fn p2c_and_random_serve_and_explain() {
+    let backends = util::named_backends(2);
+    for (kind, prefix) in [
+        (weir::config::BalancerKind::P2c, "p2c in_flight="),
+        (weir::config::BalancerKind::Random, "random"),
+    ] {
+        let proxy = util::start(debug_config(&backends, kind));
+        for _ in 0..10 {
+            let r = util::client::once(proxy.addr, &get("/"));
+            assert_eq!(r.status, 200);
+            assert!(
+                r.header("x-weir-reason").unwrap().starts_with(prefix),
+                "{:?}",
+                r.header("x-weir-reason")
+            );
+        }
+    }
+}

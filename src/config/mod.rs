@@ -458,6 +458,12 @@ impl Config {
     /// Checks the rules that types alone cannot express.
     fn validate_settings(&self) -> Result<(), ConfigError> {
         let err = |key: &str, why: &str| Err(ConfigError::new(&self.source, key, why));
+        if (self.balancer == BalancerKind::Hash) != self.hash_key.is_some() {
+            return err(
+                "upstream.hash_key",
+                "is required with balancer = \"hash\" (and only then): client-ip, path, header:NAME or cookie:NAME",
+            );
+        }
         let l = &self.limits;
         if !(1..=MAX_HEADERS).contains(&l.max_headers) {
             return err(

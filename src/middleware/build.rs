@@ -17,9 +17,25 @@ use super::balance::Balancer;
 use super::headers::{self, HeaderRewrite};
 use super::log::{self, AccessLog};
 use super::{Chain, Middleware};
-use crate::config::{Config, ConfigError, MiddlewareSpec};
+use crate::balance::{
+    Algorithm, ConsistentHash, LeastConn, PowerOfTwo, RoundRobin, WeightedRandom,
+};
+use crate::config::{BalancerKind, Config, ConfigError, MiddlewareSpec};
 use crate::plugin::FfiMiddleware;
 use crate::upstream::Upstreams;
+
+/// The balancer `[upstream]` asks for.
+fn balancer(config: &Config) -> Balancer {
+    let weights: Vec<u32> = config.upstreams.iter().map(|u| u.weight).collect();
+    let algorithm: Box<dyn Algorithm> = match config.balancer {
+        BalancerKind::RoundRobin => Box::new(RoundRobin::new()),
+        BalancerKind::LeastConn => Box::new(LeastConn::new()),
+        BalancerKind::P2c => Box::new(PowerOfTwo::new()),
+        BalancerKind::Random => Box::new(WeightedRandom::new()),
+        BalancerKind::Hash => Box::new(ConsistentHash::new(&weights)),
+    };
+    Balancer::new(algorithm, config.hash_key.clone())
+}
 
 /// The built-in names accepted by `builtin = "..."`.
 pub const BUILTINS: [&str; 3] = ["log", "headers", "balancer"];
@@ -73,7 +89,7 @@ fn builtin(
                     "the balancer takes its settings from [upstream]".into(),
                 ));
             }
-            Arc::new(Balancer::round_robin())
+            Arc::new(balancer(config))
         }
         other => {
             return Err(err(
@@ -147,7 +163,7 @@ pub fn chain(
     }
     list.extend(extra.iter().cloned());
     if !has_balancer {
-        list.push(Arc::new(Balancer::round_robin()));
+        list.push(Arc::new(balancer(config)));
     }
     Ok(Chain::new(list))
 }
