@@ -8,6 +8,7 @@
 pub mod bin;
 pub mod client;
 pub mod origin;
+pub mod plugins;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,19 +62,31 @@ pub fn config(upstreams: &[SocketAddr]) -> Config {
 
 /// Starts weir in-process with `config` and extra middleware.
 pub fn start_with(config: Config, extra: Vec<Arc<dyn Middleware>>) -> TestProxy {
+    try_start_with(config, extra).expect("proxy starts")
+}
+
+/// Starts weir in-process, or says why it cannot start.
+pub fn try_start(config: Config) -> Result<TestProxy, weir::StartError> {
+    try_start_with(config, Vec::new())
+}
+
+fn try_start_with(
+    config: Config,
+    extra: Vec<Arc<dyn Middleware>>,
+) -> Result<TestProxy, weir::StartError> {
     let mut proxy = Proxy::new(config).handle_signals(false);
     for m in extra {
         proxy = proxy.middleware(ArcMiddleware(m));
     }
-    let server = proxy.bind().expect("proxy binds");
+    let server = proxy.bind()?;
     let addr = server.local_addr();
     let handle = server.handle();
     let thread = Some(thread::spawn(move || server.run()));
-    TestProxy {
+    Ok(TestProxy {
         addr,
         handle,
         thread,
-    }
+    })
 }
 
 pub fn start(config: Config) -> TestProxy {
