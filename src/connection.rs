@@ -43,6 +43,7 @@ pub(crate) async fn serve(live: Arc<Live>, stream: TcpStream, peer: SocketAddr) 
         let t = e.config.timeouts;
         client.allow(e.limits.max_bytes);
         if client.buffered().is_empty() {
+            client.shrink_to(CLIENT_BUFFER);
             let wait = if first { t.header } else { t.idle };
             let data = async { Wake::Data(client.fill().await) };
             let stop = async {

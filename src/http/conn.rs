@@ -52,6 +52,29 @@ impl<S> Conn<S> {
         self.max = self.max.max(max);
     }
 
+    /// The buffer's current size.
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Grows the buffer to at least `size` now: a large body then moves in large pieces.
+    pub fn grow_to(&mut self, size: usize) {
+        self.max = self.max.max(size);
+        if self.buf.len() < size {
+            self.buf.resize(size, 0);
+        }
+    }
+
+    /// Gives back memory grown for a body, once nothing is buffered: an idle keep-alive
+    /// connection should cost a few KiB, not the largest body it ever carried.
+    pub fn shrink_to(&mut self, size: usize) {
+        if self.buf.len() > size && self.start == self.end {
+            self.buf = vec![0; size];
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
     /// Makes room after the buffered bytes: compact first, then grow up to `max`.
     fn make_room(&mut self) {
         if self.end < self.buf.len() {

@@ -53,10 +53,11 @@ impl Pool {
     }
 
     /// Gives back a connection that finished a clean exchange.
-    pub fn checkin(&self, i: usize, conn: UpstreamConn) {
+    pub fn checkin(&self, i: usize, mut conn: UpstreamConn) {
         if !conn.buffered().is_empty() {
             return; // bytes past the response: the stream is out of step, never reuse
         }
+        conn.shrink_to(BUFFER);
         let mut list = self.idle[i].lock().unwrap_or_else(|p| p.into_inner());
         if list.len() >= self.max_idle {
             list.remove(0); // drop the oldest
