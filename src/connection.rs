@@ -45,7 +45,10 @@ pub(crate) async fn serve(live: Arc<Live>, stream: TcpStream, peer: SocketAddr) 
         if client.buffered().is_empty() {
             client.shrink_to(CLIENT_BUFFER);
             let wait = if first { t.header } else { t.idle };
-            let data = async { Wake::Data(client.fill().await) };
+            let data = async {
+                rt::readable(&client.io).await;
+                Wake::Data(client.fill().await)
+            };
             let stop = async {
                 e.stop.fired().await;
                 Wake::Stop

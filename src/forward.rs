@@ -102,7 +102,7 @@ pub(crate) async fn attempt(
     // empty-bodied request that got no byte back is then sent once more on a new one.
     let mut may_resend = req.body.is_empty();
     loop {
-        let (mut up, reused) = match e.pool.checkout(idx) {
+        let (mut up, reused) = match e.pool.checkout(idx, may_resend) {
             Some(c) => (c, true),
             None => match connect(e, addr).await {
                 Ok(c) => (c, false),
@@ -161,6 +161,7 @@ pub(crate) async fn attempt(
                 })
             }
         };
+        rt::readable(&up.io).await; // the answer cannot be there yet
         match read_final_head(e, &mut up, res, req.websocket).await {
             Ok(()) => return Ok((up, sent)),
             // Closed or reset before a response: on a reused connection this is the

@@ -53,6 +53,13 @@ pub fn is_quiet(stream: &TcpStream) -> bool {
     matches!(stream.get_ref().peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
 
+/// Waits until `stream` has bytes (or EOF) to read. Before a read that would almost
+/// surely find nothing yet (the next keep-alive request, a response just asked for), this
+/// saves the speculative `recv` that would return EAGAIN.
+pub async fn readable(stream: &TcpStream) {
+    let _ = stream.readable().await;
+}
+
 /// Half-closes a stream: the peer sees EOF, and we can still read what it sends.
 pub fn shutdown_write(stream: &TcpStream) {
     let _ = stream.get_ref().shutdown(std::net::Shutdown::Write);

@@ -4,7 +4,7 @@
 //! fully read by its own framing, neither side asked to close) is given back. On
 //! checkout the newest idle connection is taken (LIFO keeps a hot few and lets the rest
 //! age out), and one that has idled past the timeout, or that the origin has closed or
-//! written to while idle, is dropped instead of used.
+//! written to while idle, is dropped instead of used (see [`Pool::checkout`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -17,6 +17,9 @@ use crate::rt::{self, TcpStream};
 pub const BUFFER: usize = 16 * 1024;
 
 pub type UpstreamConn = Conn<TcpStream>;
+
+/// Idle connections younger than this skip the liveness peek for resendable requests.
+pub const PEEK_AFTER: Duration = Duration::from_secs(1);
 
 struct Idle {
     conn: UpstreamConn,
@@ -42,10 +45,20 @@ impl Pool {
     }
 
     /// A usable idle connection to server `i`, if one is kept.
-    pub fn checkout(&self, i: usize) -> Option<UpstreamConn> {
+    ///
+    /// A non-blocking peek makes sure the origin has not closed the connection or
+    /// written to it (a late `408`, say) while it idled. The peek is one syscall, so it
+    /// is skipped when `resendable` (the request has no body and is re-sent on a fresh
+    /// connection if this one proves closed) and the connection idled under
+    /// [`PEEK_AFTER`]: origins do not write to connections that young.
+    pub fn checkout(&self, i: usize, resendable: bool) -> Option<UpstreamConn> {
         let mut list = self.idle[i].lock().unwrap_or_else(|p| p.into_inner());
         while let Some(idle) = list.pop() {
-            if idle.since.elapsed() < self.idle_timeout && rt::is_quiet(&idle.conn.io) {
+            let idled = idle.since.elapsed();
+            if idled >= self.idle_timeout {
+                continue;
+            }
+            if (resendable && idled < PEEK_AFTER) || rt::is_quiet(&idle.conn.io) {
                 return Some(idle.conn);
             }
         }
