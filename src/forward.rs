@@ -161,7 +161,6 @@ pub(crate) async fn attempt(
                 })
             }
         };
-        rt::readable(&up.io).await; // the answer cannot be there yet
         match read_final_head(e, &mut up, res, req.websocket).await {
             Ok(()) => return Ok((up, sent)),
             // Closed or reset before a response: on a reused connection this is the
@@ -204,7 +203,12 @@ async fn read_final_head(
     let bad = |why| Gone::Failed(Error::new(Kind::BadGateway, why));
     let mut first = true;
     loop {
-        let head = parse::read_response(up, e.limits, res);
+        let head = async {
+            if first && up.buffered().is_empty() {
+                rt::readable(&up.io).await; // the answer cannot be there yet
+            }
+            parse::read_response(up, e.limits, res).await
+        };
         match rt::timeout(e.config.timeouts.upstream_read, head).await {
             None => {
                 let err = Error::new(Kind::GatewayTimeout, "upstream response timed out");
