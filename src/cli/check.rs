@@ -34,16 +34,42 @@ pub fn run(a: &ServeArgs) -> ExitCode {
     for u in &config.upstreams {
         println!("              {}  weight {}", u.addr, u.weight);
     }
+    if let Some(key) = &config.hash_key {
+        println!("hash key    {key}");
+    }
+    let p = &config.passive;
+    let retries = match config.retries {
+        Some(n) => n.to_string(),
+        None => format!("{} (servers - 1)", config.upstreams.len().saturating_sub(1)),
+    };
+    println!(
+        "health      passive: {} failure(s) in {} (5xx counts: {}); retries {retries}",
+        p.max_fails,
+        show(p.fail_timeout),
+        p.fail_on_5xx
+    );
+    if let Some(h) = &config.health {
+        println!(
+            "            active: GET {} every {}, timeout {}, down after {}, up after {}, healthy {}",
+            h.path,
+            show(h.interval),
+            show(h.timeout),
+            h.fails,
+            h.passes,
+            h.expect_status
+        );
+    }
     let names: Vec<&str> = chain.iter().map(|m| m.name()).collect();
     println!("chain       {}", names.join(" → "));
     println!(
-        "timeouts    header {}, idle {}, connect {}, upstream_read {}, client_body {}, drain {}",
+        "timeouts    header {}, idle {}, connect {}, upstream_read {}, client_body {}, drain {}, tunnel {}",
         show(t.header),
         show(t.idle),
         show(t.connect),
         show(t.upstream_read),
         show(t.client_body),
-        show(t.drain)
+        show(t.drain),
+        show(t.tunnel)
     );
     let body = match l.max_body_bytes {
         0 => "unlimited".to_string(),

@@ -67,6 +67,17 @@ pub enum HashKey {
     Cookie(String),
 }
 
+impl std::fmt::Display for HashKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HashKey::ClientIp => f.write_str("client-ip"),
+            HashKey::Path => f.write_str("path"),
+            HashKey::Header(n) => write!(f, "header:{n}"),
+            HashKey::Cookie(n) => write!(f, "cookie:{n}"),
+        }
+    }
+}
+
 impl HashKey {
     pub fn parse(s: &str) -> Result<Self, String> {
         let named = |prefix: &str| {
