@@ -12,8 +12,8 @@ LIB=$HERE/lib
 PY="python3 $LIB/benchlib.py"
 
 THREADS=1
-DURATION=4
-REPEATS=3
+DURATION=3
+REPEATS=4
 IDLE_CONNS=5000
 WRK_THREADS=1
 KEEPALIVE=32
@@ -290,11 +290,16 @@ for r in $(seq "$REPEATS"); do
     for t in "${order[@]}"; do
       if [ "$sc" = idle ]; then
         [ "$t" = direct ] && continue
-        line=$($PY idle --port "${PORT_OF[$t]}" --pid "${PID_OF[$t]}" --count "$IDLE_CONNS" \
+        # a fresh instance each time: allocators keep freed memory, so a proxy that has
+        # already served load (or held connections before) would hide the cost
+        port=$($PY freeport 1); dir=$WORK/idle-$t-$r; mkdir -p "$dir"
+        PROXY_NAME=$t "start_$t" "$port" "$THREADS" "$dir"
+        $PY wait "$port" --path /small
+        line=$($PY idle --port "$port" --pid "$PROXY_PID" --count "$IDLE_CONNS" \
           --meta "{\"kind\":\"idle\",\"proxy\":\"$t\",\"repeat\":$r,\"count\":$IDLE_CONNS}")
+        stop_pid "$PROXY_PID"
         echo "$line" >>"$RAW"
         log "r$r idle $t: $(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("added %.1f MiB, %d/%d open" % (r["delta_kib"]/1024, r["alive"], r["count"]))' "$line")"
-        sleep 1
         continue
       fi
       line=$(run_wrk "$sc" "$t" "$r")
@@ -305,7 +310,7 @@ r=json.loads(sys.argv[1])
 if "requests" not in r: print("FAILED", r.get("error","")); sys.exit()
 s=r["duration_us"]/1e6
 print("%.0f req/s, %.1f MB/s, p99 %.2f ms, cpu %s%%, errors %d" % (r["requests"]/s, (r["bytes"]+r["requests"]*r["upload_bytes"])/s/1e6, r["p99_us"]/1000, r["cpu_pct"], r["errors_connect"]+r["errors_read"]+r["errors_write"]+r["errors_status"]+r["errors_timeout"]))' "$line")"
-      sleep 0.5
+      sleep 0.2
     done
   done
 done
