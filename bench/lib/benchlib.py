@@ -204,7 +204,8 @@ def cmd_measure(a):
     wall = time.monotonic() - w0
     rss_end, t1 = procstat(pids)
     rec = dict(json.loads(a.meta)) if a.meta else {}
-    rec.update(rss_kib=max(peak[0], rss_end), cpu_pct=round(100.0 * (t1 - t0) / CLK_TCK / wall, 1), rc=rc)
+    rec.update(rss_kib=max(peak[0], rss_end), cpu_pct=round(100.0 * (t1 - t0) / CLK_TCK / wall, 1),
+               cpu_s=round((t1 - t0) / CLK_TCK, 3), rc=rc)
     for line in out.splitlines():
         if line.startswith("WRKJSON "):
             rec.update(json.loads(line[8:]))
@@ -353,6 +354,7 @@ def aggregate(records):
             "p99": med([r["p99_us"] / 1000 for r in ok]),
             "rss": med([r["rss_kib"] / 1024 for r in ok]),
             "cpu": med([r["cpu_pct"] for r in ok]),
+            "cpu_req": med([r["cpu_s"] * 1e6 / r["requests"] for r in ok if r.get("cpu_s") is not None and r["requests"]]),
             "errors": errs, "requests": sum(r["requests"] for r in ok),
         }
     iagg = {}
@@ -381,16 +383,17 @@ def build_markdown(agg, iagg, meta):
              "for req/s and MB/s higher is better; for latency, RSS and CPU lower is better. "
              "`spread` = (max − min) / median of throughput across repeats. "
              "RSS = peak resident set of the proxy's whole process tree during the run (MiB); "
-             "CPU = proxy CPU time / wall time (100% = one core).")
+             "CPU = proxy CPU time / wall time (100% = one core); CPU µs/req = proxy CPU time per request "
+             "(the least noise-sensitive figure on a shared machine).")
     L.append("")
-    L.append("| scenario | proxy | req/s | MB/s | p50 ms | p99 ms | RSS MiB | CPU % | spread | errors |")
-    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    L.append("| scenario | proxy | req/s | MB/s | p50 ms | p99 ms | RSS MiB | CPU % | CPU µs/req | spread | errors |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for sc in ["small", "large", "upload", "close"]:
         if not any((sc, p) in agg for p in proxies + ["direct"]):
             continue
         name = SCEN[sc][0]
         best = {}
-        for m, hi in (("rps", True), ("mbs", True), ("p50", False), ("p99", False), ("rss", False), ("cpu", False)):
+        for m, hi in (("rps", True), ("mbs", True), ("p50", False), ("p99", False), ("rss", False), ("cpu", False), ("cpu_req", False)):
             vals = [agg[(sc, a)][m] for a in anchors if (sc, a) in agg and agg[(sc, a)].get(m) is not None]
             best[m] = (max(vals) if hi else min(vals)) if vals else None
         for p in proxies + ["direct"]:
@@ -398,7 +401,7 @@ def build_markdown(agg, iagg, meta):
             if not a:
                 continue
             if a["n"] == 0:
-                L.append(f"| {name} | {p} | failed | | | | | | | {a['errors']} runs |")
+                L.append(f"| {name} | {p} | failed | | | | | | | | {a['errors']} runs |")
                 continue
             is_subj = p == subject
             def cell(m, nd=0):
@@ -407,7 +410,7 @@ def build_markdown(agg, iagg, meta):
             spread_key = "mbs_spread" if SCEN[sc][1] == "MB/s" else "rps_spread"
             label = f"**{p}**" if is_subj else (p + (" (ceiling)" if p == "direct" else ""))
             L.append(f"| {name} | {label} | {cell('rps')} | {cell('mbs', 1)} | {cell('p50', 2)} | {cell('p99', 2)} | "
-                     f"{cell('rss', 1)} | {cell('cpu')} | {a[spread_key] * 100:.0f}% | {a['errors']} |")
+                     f"{cell('rss', 1)} | {cell('cpu')} | {cell('cpu_req', 1)} | {a[spread_key] * 100:.0f}% | {a['errors']} |")
     if iagg:
         L.append("")
         cnt = next(iter(iagg.values())).get("count")
