@@ -1,0 +1,623 @@
+#!/usr/bin/env python3
+"""Helpers for bench/run.sh (python 3 standard library only).
+
+Subcommands:
+  freeport N                      print N free loopback TCP ports
+  wait PORT [--path P]            wait until GET P on 127.0.0.1:PORT answers 200
+  probe PORT --ready FILE         start-up probe: poll-connect, then GET /small; prints
+                                  the wall-clock ns of the first connect and first reply
+  procstat PID                    RSS (KiB) and CPU ticks of PID and its descendants
+  measure --pid P -- CMD...       run CMD (wrk), sampling P's RSS and CPU; print JSON
+  idle --port N --pid P --count C open C keep-alive connections, hold them, report RSS
+  report --raw FILE --out DIR     median the raw results into results.md + chart.svg
+
+Everything talks to binaries over loopback sockets; nothing here knows which proxy or
+runtime it is measuring.
+"""
+
+import argparse
+import errno
+import json
+import math
+import os
+import selectors
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+# ---------------------------------------------------------------- processes
+
+def _children_map():
+    kids = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        kids.setdefault(ppid, []).append(int(name))
+    return kids
+
+
+def tree(pid):
+    """pid and all its descendants (nginx: master + workers)."""
+    kids = _children_map()
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def procstat(pids):
+    """(rss_kib, cpu_ticks) summed over pids; missing processes count as zero."""
+    rss = ticks = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                stat = f.read()
+            fields = stat[stat.rindex(")") + 2:].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime + stime (all threads)
+            with open(f"/proc/{p}/statm") as f:
+                rss += int(f.read().split()[1]) * PAGE_KIB
+        except (OSError, IndexError, ValueError):
+            pass
+    return rss, ticks
+
+
+# ---------------------------------------------------------------- HTTP bits
+
+def http_get(port, path="/small", timeout=2.0):
+    """One GET on a fresh connection; returns the status code (or raises)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while b"\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return int(data.split(b" ", 2)[1])
+
+
+def read_response(sock, buf=b""):
+    """Read one Content-Length-framed response head+body from a blocking socket."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before response head")
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            length = int(v.strip())
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed inside response body")
+        rest += chunk
+    return int(head.split(b" ", 2)[1]), rest[length:]
+
+
+# ---------------------------------------------------------------- subcommands
+
+def cmd_freeport(a):
+    socks = []
+    for _ in range(a.n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    print(" ".join(str(s.getsockname()[1]) for s in socks))
+    for s in socks:
+        s.close()
+
+
+def cmd_wait(a):
+    deadline = time.monotonic() + a.timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            status = http_get(a.port, a.path, timeout=1.0)
+            if status == 200:
+                return 0
+            last = f"status {status}"
+        except OSError as e:
+            last = str(e)
+        time.sleep(0.02)
+    print(f"port {a.port} did not answer 200 on {a.path} within {a.timeout}s ({last})", file=sys.stderr)
+    return 1
+
+
+def cmd_probe(a):
+    """Start-up probe. Started before the proxy; the caller launches the proxy once FILE
+    exists. Reports wall-clock (CLOCK_REALTIME) ns so bash's $EPOCHREALTIME can be
+    subtracted."""
+    open(a.ready, "w").close()
+    deadline = time.monotonic() + a.timeout
+    t_conn = t_resp = None
+    while time.monotonic() < deadline:
+        s = socket.socket()
+        try:
+            s.connect(("127.0.0.1", a.port))
+        except OSError:
+            s.close()
+            time.sleep(0.0001)
+            continue
+        t_conn = time.time_ns()
+        try:
+            s.settimeout(max(0.1, deadline - time.monotonic()))
+            s.sendall(b"GET /small HTTP/1.1\r\nHost: bench\r\n\r\n")
+            status, _ = read_response(s)
+            t_resp = time.time_ns()
+        except OSError as e:
+            print(json.dumps({"error": str(e), "t_conn_ns": t_conn}))
+            return 1
+        finally:
+            s.close()
+        print(json.dumps({"t_conn_ns": t_conn, "t_resp_ns": t_resp, "status": status}))
+        return 0
+    print(json.dumps({"error": "timeout"}))
+    return 1
+
+
+def cmd_procstat(a):
+    rss, ticks = procstat(tree(a.pid))
+    print(json.dumps({"rss_kib": rss, "cpu_ticks": ticks}))
+
+
+def cmd_measure(a):
+    """Run wrk (or any load command that prints a 'WRKJSON {...}' line), sampling the
+    proxy's process tree for peak RSS and CPU time spent during the run."""
+    pids = tree(a.pid)
+    _, t0 = procstat(pids)
+    w0 = time.monotonic()
+    peak = [0]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], procstat(pids)[0])
+            stop.wait(0.1)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    try:
+        proc = subprocess.run(a.cmd, capture_output=True, text=True, timeout=a.timeout)
+        out, rc = proc.stdout, proc.returncode
+        err = proc.stderr
+    except subprocess.TimeoutExpired as e:
+        out, rc, err = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or ""), -1, "timeout"
+    stop.set()
+    th.join()
+    wall = time.monotonic() - w0
+    rss_end, t1 = procstat(pids)
+    rec = dict(json.loads(a.meta)) if a.meta else {}
+    rec.update(rss_kib=max(peak[0], rss_end), cpu_pct=round(100.0 * (t1 - t0) / CLK_TCK / wall, 1),
+               cpu_s=round((t1 - t0) / CLK_TCK, 3), rc=rc)
+    for line in out.splitlines():
+        if line.startswith("WRKJSON "):
+            rec.update(json.loads(line[8:]))
+    if "requests" not in rec:
+        rec["error"] = (err or out)[-500:]
+    print(json.dumps(rec))
+
+
+def cmd_idle(a):
+    """Open COUNT client connections, send one small request on each (so each becomes an
+    idle keep-alive connection), hold them, and report the proxy's RSS before/after."""
+    pids = tree(a.pid)
+    deadline = time.monotonic() + a.timeout
+    base, _ = procstat(pids)
+    req = b"GET /small HTTP/1.1\r\nHost: bench\r\n\r\n"
+    socks, answered, failed = [], 0, 0
+    sel = selectors.DefaultSelector()
+    batch = a.batch
+    while len(socks) + failed < a.count and time.monotonic() < deadline:
+        n = min(batch, a.count - len(socks) - failed)
+        pending = {}
+        for _ in range(n):
+            s = socket.socket()
+            s.setblocking(False)
+            err = s.connect_ex(("127.0.0.1", a.port))
+            if err not in (0, errno.EINPROGRESS):
+                s.close()
+                failed += 1
+                continue
+            pending[s] = [b"", False]  # received bytes, request sent
+            sel.register(s, selectors.EVENT_WRITE)
+        while pending and time.monotonic() < deadline:
+            for key, ev in sel.select(timeout=1.0):
+                s = key.fileobj
+                st = pending[s]
+                if ev & selectors.EVENT_WRITE and not st[1]:
+                    if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                        sel.unregister(s); s.close(); del pending[s]; failed += 1
+                        continue
+                    s.send(req)
+                    st[1] = True
+                    sel.modify(s, selectors.EVENT_READ)
+                elif ev & selectors.EVENT_READ:
+                    try:
+                        chunk = s.recv(65536)
+                    except OSError:
+                        chunk = b""
+                    if not chunk:
+                        sel.unregister(s); s.close(); del pending[s]; failed += 1
+                        continue
+                    st[0] += chunk
+                    head, sep, body = st[0].partition(b"\r\n\r\n")
+                    if sep:
+                        length = 0
+                        for line in head.split(b"\r\n")[1:]:
+                            k, _, v = line.partition(b":")
+                            if k.strip().lower() == b"content-length":
+                                length = int(v)
+                        if len(body) >= length:
+                            sel.unregister(s)
+                            del pending[s]
+                            socks.append(s)
+                            answered += 1
+        for s in list(pending):
+            sel.unregister(s); s.close(); failed += 1
+    time.sleep(a.hold)
+    # all held connections must still be open (the proxy did not drop them)
+    alive = 0
+    for s in socks:
+        try:
+            alive += s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+        except BlockingIOError:
+            alive += 1
+        except OSError:
+            pass
+    loaded, _ = procstat(pids)
+    for s in socks:
+        s.close()
+    rec = dict(json.loads(a.meta)) if a.meta else {}
+    rec.update(base_kib=base, loaded_kib=loaded, delta_kib=loaded - base,
+               opened=len(socks), alive=alive, failed=failed,
+               per_conn_bytes=round((loaded - base) * 1024 / max(1, alive)))
+    print(json.dumps(rec))
+
+
+# ---------------------------------------------------------------- report
+
+SCEN = {
+    "small":  ("Small responses", "req/s"),
+    "large":  ("1 MiB responses", "MB/s"),
+    "upload": ("1 MiB uploads", "MB/s"),
+    "close":  ("New connection per request", "req/s"),
+}
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt_num(x, nd=0):
+    if x is None:
+        return "–"
+    if nd == 0:
+        return f"{x:,.0f}"
+    return f"{x:,.{nd}f}"
+
+
+def fmt_ratio(r):
+    return "" if r is None else f" ({r:.2f}×)"
+
+
+def ratio(w, best):
+    if w is None or not best:
+        return None
+    return w / best
+
+
+def aggregate(records):
+    runs, idles, meta = {}, {}, {}
+    for r in records:
+        k = r.get("kind")
+        if k == "wrk":
+            runs.setdefault((r["scenario"], r["proxy"]), []).append(r)
+        elif k == "idle":
+            idles.setdefault(r["proxy"], []).append(r)
+        elif k == "meta":
+            meta.update(r)
+        elif k in ("startup", "footprint"):
+            meta.setdefault(k, []).append(r)
+    agg = {}
+    for key, rs in runs.items():
+        ok = [r for r in rs if "requests" in r and r.get("duration_us")]
+        if not ok:
+            agg[key] = {"n": 0, "errors": len(rs)}
+            continue
+        rps = [r["requests"] / (r["duration_us"] / 1e6) for r in ok]
+        mbs = [(r["bytes"] + r["requests"] * r.get("upload_bytes", 0)) / (r["duration_us"] / 1e6) / 1e6 for r in ok]
+        errs = sum(r.get("errors_connect", 0) + r.get("errors_read", 0) + r.get("errors_write", 0)
+                   + r.get("errors_status", 0) + r.get("errors_timeout", 0) for r in ok)
+        agg[key] = {
+            "n": len(ok), "rps": med(rps), "mbs": med(mbs),
+            "rps_spread": (max(rps) - min(rps)) / med(rps) if med(rps) else None,
+            "mbs_spread": (max(mbs) - min(mbs)) / med(mbs) if med(mbs) else None,
+            "p50": med([r["p50_us"] / 1000 for r in ok]),
+            "p99": med([r["p99_us"] / 1000 for r in ok]),
+            "rss": med([r["rss_kib"] / 1024 for r in ok]),
+            "cpu": med([r["cpu_pct"] for r in ok]),
+            "cpu_req": med([r["cpu_s"] * 1e6 / r["requests"] for r in ok if r.get("cpu_s") is not None and r["requests"]]),
+            "errors": errs, "requests": sum(r["requests"] for r in ok),
+        }
+    iagg = {}
+    for p, rs in idles.items():
+        iagg[p] = {
+            "base": med([r["base_kib"] / 1024 for r in rs]),
+            "loaded": med([r["loaded_kib"] / 1024 for r in rs]),
+            "delta": med([r["delta_kib"] / 1024 for r in rs]),
+            "per_conn": med([r["per_conn_bytes"] / 1024 for r in rs]),
+            "alive": min(r["alive"] for r in rs), "count": rs[0].get("count"),
+        }
+    return agg, iagg, meta
+
+
+def build_markdown(agg, iagg, meta):
+    proxies = meta.get("proxies", [])
+    anchors = [p for p in meta.get("anchors", []) if p in proxies]
+    subject = meta.get("subject", "weir")
+    L = []
+    L.append(f"Run {meta.get('date', '?')} on {meta.get('cpu', '?')} ({meta.get('ncpu', '?')} CPUs), "
+             f"kernel {meta.get('kernel', '?')}; {meta.get('threads')} worker thread(s)/process(es) per proxy; "
+             f"wrk {meta.get('wrk_threads')} thread(s), {meta.get('duration')} s × {meta.get('repeats')} repeats per cell, "
+             f"interleaved; medians shown. Versions: {meta.get('versions', '?')}.")
+    L.append("")
+    L.append(f"Ratios in brackets are {subject} ÷ the best anchor ({' / '.join(anchors)}) in this run: "
+             "for req/s and MB/s higher is better; for latency, RSS and CPU lower is better. "
+             "`spread` = (max − min) / median of throughput across repeats. "
+             "RSS = peak resident set of the proxy's whole process tree during the run (MiB); "
+             "CPU = proxy CPU time / wall time (100% = one core); CPU µs/req = proxy CPU time per request "
+             "(the least noise-sensitive figure on a shared machine).")
+    L.append("")
+    L.append("| scenario | proxy | req/s | MB/s | p50 ms | p99 ms | RSS MiB | CPU % | CPU µs/req | spread | errors |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for sc in ["small", "large", "upload", "close"]:
+        if not any((sc, p) in agg for p in proxies + ["direct"]):
+            continue
+        name = SCEN[sc][0]
+        best = {}
+        for m, hi in (("rps", True), ("mbs", True), ("p50", False), ("p99", False), ("rss", False), ("cpu", False), ("cpu_req", False)):
+            vals = [agg[(sc, a)][m] for a in anchors if (sc, a) in agg and agg[(sc, a)].get(m) is not None]
+            best[m] = (max(vals) if hi else min(vals)) if vals else None
+        for p in proxies + ["direct"]:
+            a = agg.get((sc, p))
+            if not a:
+                continue
+            if a["n"] == 0:
+                L.append(f"| {name} | {p} | failed | | | | | | | | {a['errors']} runs |")
+                continue
+            is_subj = p == subject
+            def cell(m, nd=0):
+                v = fmt_num(a[m], nd)
+                return v + (fmt_ratio(ratio(a[m], best[m])) if is_subj else "")
+            spread_key = "mbs_spread" if SCEN[sc][1] == "MB/s" else "rps_spread"
+            label = f"**{p}**" if is_subj else (p + (" (ceiling)" if p == "direct" else ""))
+            L.append(f"| {name} | {label} | {cell('rps')} | {cell('mbs', 1)} | {cell('p50', 2)} | {cell('p99', 2)} | "
+                     f"{cell('rss', 1)} | {cell('cpu')} | {cell('cpu_req', 1)} | {a[spread_key] * 100:.0f}% | {a['errors']} |")
+    if iagg:
+        L.append("")
+        cnt = next(iter(iagg.values())).get("count")
+        L.append(f"**Idle keep-alive connections** ({cnt} client connections opened, one request each, then held):")
+        L.append("")
+        L.append("| proxy | RSS before MiB | RSS holding MiB | added MiB | per connection KiB | still open |")
+        L.append("|---|---:|---:|---:|---:|---:|")
+        bd = min([iagg[a]["delta"] for a in anchors if a in iagg] or [0]) or None
+        for p in proxies:
+            i = iagg.get(p)
+            if not i:
+                continue
+            r = fmt_ratio(ratio(i["delta"], bd)) if p == subject else ""
+            label = f"**{p}**" if p == subject else p
+            L.append(f"| {label} | {i['base']:.1f} | {i['loaded']:.1f} | {i['delta']:.1f}{r} | {i['per_conn']:.2f} | {i['alive']} |")
+    st = meta.get("startup") or []
+    fp = meta.get("footprint") or []
+    if st or fp:
+        L.append("")
+        L.append("**Footprint and start-up** (start-up: median of "
+                 f"{meta.get('startup_runs', '?')} launches; from exec to the first TCP connect succeeding, "
+                 "and to the first proxied response on it; idle RSS: whole process tree after that one request):")
+        L.append("")
+        L.append("| proxy | binary bytes | idle RSS MiB | first connect ms | first response ms |")
+        L.append("|---|---:|---:|---:|---:|")
+        for p in proxies:
+            sr = [r for r in st if r["proxy"] == p and "conn_ms" in r]
+            fr = [r for r in fp if r["proxy"] == p]
+            label = f"**{p}**" if p == subject else p
+            size = fr[0].get("binary_bytes") if fr else None
+            L.append(f"| {label} | {fmt_num(size)} | {fmt_num(med([r['idle_rss_kib'] / 1024 for r in sr]), 2)} | "
+                     f"{fmt_num(med([r['conn_ms'] for r in sr]), 2)} | {fmt_num(med([r['resp_ms'] for r in sr]), 2)} |")
+        L.append("")
+        L.append("Binary bytes for nginx/HAProxy are the executable alone (they also load shared libraries).")
+    # targets
+    L.append("")
+    L.append(f"**Issue-3 targets for {subject}** (same run):")
+    L.append("")
+    L.append("| target | measured | holds? |")
+    L.append("|---|---|---|")
+
+    def tgt(name, measured, ok):
+        L.append(f"| {name} | {measured} | {'yes' if ok else ('**no**' if ok is not None else 'n/a')} |")
+
+    def cmp(sc, m, hi):
+        w = agg.get((sc, subject), {}).get(m)
+        vals = [agg[(sc, a)][m] for a in anchors if (sc, a) in agg and agg[(sc, a)].get(m) is not None]
+        if w is None or not vals:
+            return "not measured", None
+        b = max(vals) if hi else min(vals)
+        return f"{w:,.2f} vs {b:,.2f} ({w / b:.2f}×)", (w >= b if hi else w <= b)
+
+    tgt("small responses req/s ≥ best anchor", *cmp("small", "rps", True))
+    tgt("small responses p99 ≤ best anchor", *cmp("small", "p99", False))
+    tgt("1 MiB responses MB/s ≥ best anchor", *cmp("large", "mbs", True))
+    sr = [r for r in st if r["proxy"] == subject and "conn_ms" in r]
+    irss = med([r["idle_rss_kib"] / 1024 for r in sr])
+    tgt("idle RSS ≤ 4 MiB", f"{irss:.2f} MiB" if irss is not None else "not measured",
+        (irss <= 4) if irss is not None else None)
+    i = iagg.get(subject)
+    tgt(f"{(i or {}).get('count', 5000)} idle keep-alive conns add ≤ 64 MiB",
+        f"{i['delta']:.1f} MiB ({i['per_conn']:.2f} KiB/conn, {i['alive']} still open)" if i else "not measured",
+        (i["delta"] <= 64 and i["alive"] == i["count"]) if i else None)
+    fr = [r for r in fp if r["proxy"] == subject]
+    size = fr[0].get("binary_bytes") if fr else None
+    tgt("binary ≤ 3 MiB (stripped)", f"{size:,} bytes ({size / 1048576:.2f} MiB)" if size else "not measured",
+        (size <= 3 * 1048576) if size else None)
+    resp = med([r["resp_ms"] for r in sr])
+    conn = med([r["conn_ms"] for r in sr])
+    tgt("start-up to first accepted connection ≤ 20 ms",
+        f"{conn:.2f} ms to connect, {resp:.2f} ms to first proxied response" if resp is not None else "not measured",
+        (resp <= 20) if resp is not None else None)
+    return "\n".join(L) + "\n"
+
+
+def nice(x):
+    """The smallest 1, 2, 2.5 or 5 × 10^k at or above x (a tidy axis maximum)."""
+    if x <= 0:
+        return 1
+    k = 10 ** math.floor(math.log10(x))
+    for m in (1, 2, 2.5, 5, 10):
+        if m * k >= x:
+            return m * k
+    return 10 * k
+
+
+def build_svg(agg, iagg, meta):
+    proxies = meta.get("proxies", []) + ["direct"]
+    colors = {}
+    palette = ["#d9480f", "#1971c2", "#2f9e44", "#7048e8", "#e8590c", "#0c8599"]
+    for i, p in enumerate(meta.get("proxies", [])):
+        colors[p] = palette[i % len(palette)]
+    colors["direct"] = "#868e96"
+    panels = []
+    for sc in ["small", "large", "upload", "close"]:
+        key = "rps" if SCEN[sc][1] == "req/s" else "mbs"
+        bars = [(p, agg[(sc, p)][key], agg[(sc, p)]["p50"], agg[(sc, p)]["p99"])
+                for p in proxies if (sc, p) in agg and agg[(sc, p)].get("n")]
+        if bars:
+            panels.append((f"{SCEN[sc][0]} ({SCEN[sc][1]})", bars, True))
+    if iagg:
+        bars = [(p, iagg[p]["delta"], None, None) for p in proxies if p in iagg]
+        panels.append((f"{next(iter(iagg.values())).get('count')} idle conns: added RSS (MiB)", bars, False))
+    pw, ph, pad = 300, 270, 20
+    cols = 3
+    rows = (len(panels) + cols - 1) // cols
+    W, H = cols * pw + pad, rows * ph + 70
+    o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+         'font-family="sans-serif" font-size="11">',
+         f'<rect width="{W}" height="{H}" fill="white"/>',
+         f'<text x="{pad}" y="20" font-size="14" font-weight="bold">{meta.get("subject", "weir")} vs anchors — '
+         f'{meta.get("threads")} worker(s) each, {meta.get("date", "")}</text>',
+         f'<text x="{pad}" y="36" fill="#495057">bars: median throughput (left axis); black whisker: p50→p99 latency '
+         f'(right axis, ms, p99 value on top); higher bars and shorter whiskers are better</text>']
+    for idx, (title, bars, lat) in enumerate(panels):
+        x0 = pad + (idx % cols) * pw
+        y0 = 50 + (idx // cols) * ph
+        ax_l, ax_r, ax_t, ax_b = x0 + 45, x0 + pw - 45, y0 + 25, y0 + ph - 40
+        o.append(f'<text x="{x0 + pw / 2 - 10}" y="{y0 + 14}" text-anchor="middle" font-weight="bold">{title}</text>')
+        vmax = nice(max(b[1] for b in bars) * 1.05)
+        lmax = nice(max([b[3] for b in bars if b[3] is not None] or [1]) * 1.15)
+        o.append(f'<line x1="{ax_l}" y1="{ax_b}" x2="{ax_r}" y2="{ax_b}" stroke="#adb5bd"/>')
+        for t in range(0, 5):
+            v = vmax * t / 4
+            y = ax_b - (ax_b - ax_t) * t / 4
+            o.append(f'<line x1="{ax_l}" y1="{y:.1f}" x2="{ax_r}" y2="{y:.1f}" stroke="#f1f3f5"/>')
+            o.append(f'<text x="{ax_l - 4}" y="{y + 4:.1f}" text-anchor="end" fill="#495057">{v:,.6g}</text>')
+            if lat:
+                lv = lmax * t / 4
+                o.append(f'<text x="{ax_r + 4}" y="{y + 4:.1f}" fill="#495057">{lv:.4g}</text>')
+        n = len(bars)
+        slot = (ax_r - ax_l) / n
+        for j, (p, v, p50, p99) in enumerate(bars):
+            bx = ax_l + j * slot + slot * 0.15
+            bw = slot * 0.7
+            bh = (ax_b - ax_t) * (v / vmax)
+            o.append(f'<rect x="{bx:.1f}" y="{ax_b - bh:.1f}" width="{bw:.1f}" height="{bh:.1f}" fill="{colors.get(p, "#999")}">'
+                     f'<title>{p}: {v:,.1f}</title></rect>')
+            o.append(f'<text x="{bx + bw / 2:.1f}" y="{ax_b + 13}" text-anchor="middle">{p}</text>')
+            o.append(f'<text x="{bx + bw / 2:.1f}" y="{ax_b + 25}" text-anchor="middle" font-size="9" '
+                     f'fill="#495057">{v:,.0f}</text>')
+            if lat and p99 is not None:
+                cx = bx + bw / 2
+                ya = ax_b - (ax_b - ax_t) * (p50 / lmax)
+                yb = ax_b - (ax_b - ax_t) * (p99 / lmax)
+                o.append(f'<line x1="{cx:.1f}" y1="{ya:.1f}" x2="{cx:.1f}" y2="{yb:.1f}" stroke="black" stroke-width="1.5">'
+                         f'<title>{p}: p50 {p50:.2f} ms, p99 {p99:.2f} ms</title></line>')
+                for yy in (ya, yb):
+                    o.append(f'<line x1="{cx - 6:.1f}" y1="{yy:.1f}" x2="{cx + 6:.1f}" y2="{yy:.1f}" stroke="black" stroke-width="1.5"/>')
+                o.append(f'<text x="{cx:.1f}" y="{yb - 4:.1f}" text-anchor="middle" font-size="9">{p99:.1f}</text>')
+        if lat:
+            o.append(f'<text x="{ax_r + 30}" y="{ax_t - 8}" text-anchor="end" fill="#495057" font-size="9">ms</text>')
+    o.append("</svg>")
+    return "\n".join(o) + "\n"
+
+
+def cmd_report(a):
+    records = []
+    with open(a.raw) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                records.append(json.loads(line))
+    agg, iagg, meta = aggregate(records)
+    md = build_markdown(agg, iagg, meta)
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "results.md"), "w") as f:
+        f.write("# weir benchmark results\n\n")
+        if meta.get("command"):
+            f.write(f"Command: `{meta['command']}`\n\n")
+        f.write(md)
+    with open(os.path.join(a.out, "chart.svg"), "w") as f:
+        f.write(build_svg(agg, iagg, meta))
+    if a.readme and os.path.exists(a.readme):
+        begin, end = "<!-- results:begin -->", "<!-- results:end -->"
+        text = open(a.readme).read()
+        if begin in text and end in text:
+            head, rest = text.split(begin, 1)
+            _, tail = rest.split(end, 1)
+            with open(a.readme, "w") as f:
+                f.write(head + begin + "\n" + md + end + tail)
+    sys.stdout.write(md)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("freeport"); p.add_argument("n", type=int); p.set_defaults(f=cmd_freeport)
+    p = sub.add_parser("wait"); p.add_argument("port", type=int); p.add_argument("--path", default="/small")
+    p.add_argument("--timeout", type=float, default=10); p.set_defaults(f=cmd_wait)
+    p = sub.add_parser("probe"); p.add_argument("port", type=int); p.add_argument("--ready", required=True)
+    p.add_argument("--timeout", type=float, default=5); p.set_defaults(f=cmd_probe)
+    p = sub.add_parser("procstat"); p.add_argument("pid", type=int); p.set_defaults(f=cmd_procstat)
+    p = sub.add_parser("measure"); p.add_argument("--pid", type=int, required=True)
+    p.add_argument("--meta", default=""); p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("cmd", nargs="+"); p.set_defaults(f=cmd_measure)
+    p = sub.add_parser("idle"); p.add_argument("--port", type=int, required=True)
+    p.add_argument("--pid", type=int, required=True); p.add_argument("--count", type=int, default=5000)
+    p.add_argument("--batch", type=int, default=100); p.add_argument("--hold", type=float, default=2.0)
+    p.add_argument("--timeout", type=float, default=60); p.add_argument("--meta", default="")
+    p.set_defaults(f=cmd_idle)
+    p = sub.add_parser("report"); p.add_argument("--raw", required=True); p.add_argument("--out", required=True)
+    p.add_argument("--readme", default=""); p.set_defaults(f=cmd_report)
+    a = ap.parse_args()
+    sys.exit(a.f(a) or 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+# nginx as a round-robin reverse proxy: streaming both ways, no disk buffering, no log.
+needs nginx nginx "apt-get install nginx-light"
+
+start_nginx() {  # $1 port, $2 worker processes, $3 scratch dir
+  local o servers=""
+  for o in "${ORIGINS[@]}"; do servers+="    server $o;"$'\n'; done
+  cat >"$3/nginx.conf" <<CONF
+user $(id -un) $(id -gn);
+worker_processes $2;
+worker_rlimit_nofile 20000;
+pid $3/nginx.pid;
+error_log $3/error.log warn;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  client_body_temp_path $3/body; proxy_temp_path $3/proxy;
+  fastcgi_temp_path $3/fcgi; uwsgi_temp_path $3/uwsgi; scgi_temp_path $3/scgi;
+  keepalive_timeout 300s;
+  keepalive_requests 1000000;
+  client_max_body_size 0;
+  upstream origins {
+$servers    keepalive $KEEPALIVE;
+    keepalive_requests 1000000;
+    keepalive_timeout 60s;
+  }
+  server {
+    listen 127.0.0.1:$1;
+    location / {
+      proxy_pass http://origins;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_request_buffering off;
+      proxy_max_temp_file_size 0;
+    }
+  }
+}
+CONF
+  launch nginx -p "$3" -e "$3/error.log" -c "$3/nginx.conf" -g "daemon off;"
+}

@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+# weir vs nginx vs HAProxy, side by side on the same three origins. See bench/README.md.
+#
+# Installs nothing. Starts every process itself on loopback high ports under a private
+# temp directory, and stops them all on exit. Proxies are defined in bench/proxies/*.sh.
+set -euo pipefail
+export LC_ALL=C
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+LIB=$HERE/lib
+PY="python3 $LIB/benchlib.py"
+
+THREADS=1
+DURATION=3
+REPEATS=4
+IDLE_CONNS=5000
+WRK_THREADS=1
+KEEPALIVE=32
+STARTUP_RUNS=5
+PROXY_LIST="weir nginx haproxy"
+ANCHORS="nginx haproxy"
+SCENARIOS="small large upload close idle"
+OUT=$HERE/results
+WEIR=""
+KEEP=0
+README=$HERE/README.md
+
+usage() {
+  cat <<EOF
+Usage: bench/run.sh [options]
+
+  --threads N        worker threads/processes per proxy (default $THREADS)
+  --duration S       seconds per wrk run (default $DURATION)
+  --repeats R        interleaved repeats of every cell (default $REPEATS)
+  --scenarios LIST   subset of: small large upload close idle (default: all)
+  --proxies LIST     proxies to run, from bench/proxies/ (default: "$PROXY_LIST")
+  --anchors LIST     proxies weir's ratios are taken against (default: "$ANCHORS")
+  --idle-conns N     connections held in the idle scenario (default $IDLE_CONNS)
+  --wrk-threads N    wrk threads (default $WRK_THREADS)
+  --weir PATH        use this weir binary instead of building target/release/weir
+  --out DIR          where results.md and chart.svg go (default bench/results)
+  --no-readme        do not write the table into bench/README.md
+  --keep             keep the temp directory (configs, logs, raw results)
+EOF
+}
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --threads) THREADS=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --repeats) REPEATS=$2; shift 2 ;;
+    --scenarios) SCENARIOS=$2; shift 2 ;;
+    --proxies) PROXY_LIST=$2; shift 2 ;;
+    --anchors) ANCHORS=$2; shift 2 ;;
+    --idle-conns) IDLE_CONNS=$2; shift 2 ;;
+    --wrk-threads) WRK_THREADS=$2; shift 2 ;;
+    --weir) WEIR=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --no-readme) README=""; shift ;;
+    --keep) KEEP=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+COMMAND="bench/run.sh --threads $THREADS --duration $DURATION --repeats $REPEATS"
+COMMAND+=" --idle-conns $IDLE_CONNS --scenarios '$SCENARIOS' --proxies '$PROXY_LIST'"
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+# ------------------------------------------------------------------ proxy registry
+# A proxy file calls `needs NAME CMD HINT` and defines `start_NAME PORT THREADS DIR`,
+# which writes its config into DIR and ends with `launch CMD ARGS...`.
+declare -A NEED_CMD NEED_HINT
+needs() { NEED_CMD[$1]=$2; NEED_HINT[$1]=$3; }
+
+PIDS=()
+PROXY_PID=""
+T_LAUNCH=""
+launch() {
+  T_LAUNCH=$EPOCHREALTIME
+  "$@" >>"$WORK/logs/${PROXY_NAME:-proc}.log" 2>&1 &
+  PROXY_PID=$!
+  PIDS+=("$PROXY_PID")
+}
+
+stop_pid() {  # TERM a process (and its children), wait briefly, then KILL what is left
+  local pid=$1 kids i
+  kids=$(pgrep -P "$pid" 2>/dev/null || true)
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL "$pid" $kids 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  if [ -n "${WORK:-}" ] && [ -d "$WORK" ]; then
+    if [ "$KEEP" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+  fi
+}
+
+for f in "$HERE"/proxies/*.sh; do
+  # shellcheck source=/dev/null
+  . "$f"
+done
+
+# ------------------------------------------------------------------ requirements
+if [ -z "$WEIR" ]; then
+  command -v cargo >/dev/null || { echo "run.sh: cargo not found (needed to build weir; or pass --weir PATH)" >&2; exit 1; }
+  log "building weir (cargo build --release)"
+  (cd "$ROOT" && cargo build --release --quiet)
+  WEIR=$ROOT/target/release/weir
+  NEED_CMD[weir]=$WEIR
+fi
+missing=() hints=()
+for t in wrk python3 nginx; do   # wrk drives the load; nginx also serves the origins
+  command -v "$t" >/dev/null || { missing+=("$t"); hints+=("apt-get install ${t/nginx/nginx-light}"); }
+done
+for p in $PROXY_LIST; do
+  declare -F "start_$p" >/dev/null || { echo "run.sh: no bench/proxies/$p.sh defining start_$p" >&2; exit 2; }
+  cmd=${NEED_CMD[$p]:-}
+  if [ -n "$cmd" ] && ! command -v "$cmd" >/dev/null; then
+    missing+=("$p ($cmd)"); hints+=("${NEED_HINT[$p]}")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "run.sh: missing: ${missing[*]}" >&2
+  printf '  %s\n' "${hints[@]}" | sort -u >&2
+  echo "  (everything at once: apt-get install nginx-light haproxy wrk)" >&2
+  exit 1
+fi
+
+WORK=$(mktemp -d /tmp/weir-bench.XXXXXX)
+chmod 755 "$WORK"
+mkdir -p "$WORK/logs" "$WORK/data"
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+RAW=$WORK/raw.jsonl
+: >"$RAW"
+log "work dir $WORK"
+
+# ------------------------------------------------------------------ origins
+# Three nginx origins, one worker each: /small (a short text), /1m (a 1 MiB file),
+# /upload (reads a POST body in full, then answers "ok").
+head -c 1048576 /dev/zero | tr '\0' 'w' >"$WORK/data/1m"
+read -r -a PORTS <<<"$($PY freeport 12)"
+ORIGINS=()
+ORIGIN_PIDS=()
+for i in 1 2 3; do
+  port=${PORTS[$((i - 1))]}
+  dir=$WORK/origin$i
+  mkdir -p "$dir"
+  cat >"$dir/nginx.conf" <<CONF
+user $(id -un) $(id -gn);
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  client_body_temp_path $dir/body; proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fcgi; uwsgi_temp_path $dir/uwsgi; scgi_temp_path $dir/scgi;
+  keepalive_timeout 300s;
+  keepalive_requests 1000000;
+  sendfile on;
+  server {
+    listen 127.0.0.1:$port;
+    root $WORK/data;
+    location = /small { default_type text/plain; return 200 "hello from origin $i\n"; }
+    location = /1m { default_type application/octet-stream; }
+    # /upload must read the whole body before answering (a bare "return" answers early
+    # and discards the body, which makes nginx-as-proxy close the client connection):
+    # the mirror module reads the body in memory first, then the 404 becomes a 200 "ok".
+    location = /upload {
+      client_max_body_size 2m; client_body_buffer_size 2m;
+      mirror /sink; mirror_request_body on;
+      log_not_found off; error_page 404 =200 @ok;
+    }
+    location = /sink { internal; return 204; }
+    location @ok { default_type text/plain; return 200 "ok\n"; }
+  }
+}
+CONF
+  PROXY_NAME=origin$i launch nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" -g "daemon off;"
+  ORIGINS+=("127.0.0.1:$port")
+  ORIGIN_PIDS+=("$PROXY_PID")
+done
+for o in "${ORIGINS[@]}"; do $PY wait "${o##*:}" --path /small; $PY wait "${o##*:}" --path /1m; done
+log "origins up: ${ORIGINS[*]}"
+
+# ------------------------------------------------------------------ meta
+first_line() { "$@" 2>&1 | sed -n 1p || true; }   # sed reads all: no SIGPIPE under pipefail
+versions="weir $(first_line "$WEIR" --version | awk '{print $NF}')"
+versions+=", nginx $(first_line nginx -v | sed 's|.*nginx/||')"
+command -v haproxy >/dev/null && versions+=", HAProxy $(first_line haproxy -v | awk '{print $3}')"
+versions+=", $(first_line wrk -v | awk '{print $1, $2}')"
+python3 - "$RAW" <<PYEOF
+import json, os, platform, sys, time
+cpu = "?"
+for line in open("/proc/cpuinfo"):
+    if line.startswith("model name"):
+        cpu = line.split(":", 1)[1].strip(); break
+meta = {"kind": "meta", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu,
+        "ncpu": os.cpu_count(), "kernel": platform.release(), "threads": $THREADS,
+        "duration": $DURATION, "repeats": $REPEATS, "wrk_threads": $WRK_THREADS,
+        "proxies": "$PROXY_LIST".split(), "anchors": "$ANCHORS".split(), "subject": "weir",
+        "versions": "$versions", "startup_runs": $STARTUP_RUNS, "command": """$COMMAND"""}
+open(sys.argv[1], "a").write(json.dumps(meta) + "\n")
+PYEOF
+
+# ------------------------------------------------------------------ footprint, start-up
+# Each proxy is launched STARTUP_RUNS times on a fresh port. A probe started beforehand
+# polls connect() every 0.1 ms; we record exec → first successful connect and → first
+# proxied response, then the process tree's RSS as it sits idle after that request.
+for p in $PROXY_LIST; do
+  bin=$(command -v "${NEED_CMD[$p]:-}" 2>/dev/null || true)
+  size=0; [ -n "$bin" ] && size=$(stat -L -c %s "$bin")
+  echo "{\"kind\":\"footprint\",\"proxy\":\"$p\",\"binary\":\"$bin\",\"binary_bytes\":$size}" >>"$RAW"
+  for run in $(seq "$STARTUP_RUNS"); do
+    dir=$WORK/startup-$p-$run; mkdir -p "$dir"
+    port=$($PY freeport 1)
+    $PY probe "$port" --ready "$dir/ready" >"$dir/probe.json" &
+    probe=$!
+    for _ in $(seq 500); do [ -e "$dir/ready" ] && break; sleep 0.01; done
+    PROXY_NAME=$p "start_$p" "$port" "$THREADS" "$dir"
+    wait "$probe" || true
+    sleep 0.3
+    rss=$($PY procstat "$PROXY_PID")
+    stop_pid "$PROXY_PID"
+    python3 - "$dir/probe.json" "$T_LAUNCH" "$p" "$rss" >>"$RAW" <<'PYEOF'
+import json, sys
+probe = json.load(open(sys.argv[1])); t0 = float(sys.argv[2]); rss = json.loads(sys.argv[4])
+rec = {"kind": "startup", "proxy": sys.argv[3], "idle_rss_kib": rss["rss_kib"]}
+if "t_conn_ns" in probe and "t_resp_ns" in probe:
+    rec.update(conn_ms=round(probe["t_conn_ns"] / 1e6 - t0 * 1e3, 3),
+               resp_ms=round(probe["t_resp_ns"] / 1e6 - t0 * 1e3, 3))
+else:
+    rec["error"] = probe.get("error", "?")
+print(json.dumps(rec))
+PYEOF
+  done
+  log "start-up $p: $(grep "\"startup\", \"proxy\": \"$p\"" "$RAW" | python3 -c 'import json,sys; print(", ".join("%.1f/%.1f ms" % (r.get("conn_ms", -1), r.get("resp_ms", -1)) for r in map(json.loads, sys.stdin)))')"
+done
+
+# ------------------------------------------------------------------ the proxies under load
+declare -A PORT_OF PID_OF
+i=3
+for p in $PROXY_LIST; do
+  port=${PORTS[$i]}; i=$((i + 1))
+  dir=$WORK/$p; mkdir -p "$dir"
+  PROXY_NAME=$p "start_$p" "$port" "$THREADS" "$dir"
+  PORT_OF[$p]=$port; PID_OF[$p]=$PROXY_PID
+  $PY wait "$port" --path /small || { echo "run.sh: $p did not come up; see $WORK/logs/$p.log" >&2; KEEP=1; exit 1; }
+done
+PORT_OF[direct]=${ORIGINS[0]##*:}; PID_OF[direct]=${ORIGIN_PIDS[0]}
+log "proxies up: $(for p in $PROXY_LIST; do printf '%s=%s ' "$p" "${PORT_OF[$p]}"; done)"
+
+cat "$LIB/report.lua" >"$WORK/plain.lua"
+cat "$LIB/upload.lua" "$LIB/report.lua" >"$WORK/upload.lua"
+
+run_wrk() {  # scenario target repeat
+  local sc=$1 t=$2 r=$3 conns path script=$WORK/plain.lua up=0 extra=()
+  case $sc in
+    small)  conns=50; path=/small ;;
+    large)  conns=10; path=/1m ;;
+    upload) conns=10; path=/upload; script=$WORK/upload.lua; up=1048576 ;;
+    close)  conns=50; path=/small; extra=(-H "Connection: close") ;;
+    warmup) conns=10; path=/small ;;
+  esac
+  local d=$DURATION; [ "$sc" = warmup ] && d=1
+  $PY measure --pid "${PID_OF[$t]}" --timeout $((d + 30)) \
+    --meta "{\"kind\":\"wrk\",\"scenario\":\"$sc\",\"proxy\":\"$t\",\"repeat\":$r,\"upload_bytes\":$up,\"conns\":$conns}" \
+    -- wrk -t "$WRK_THREADS" -c "$conns" -d "${d}s" --timeout 5s -s "$script" "${extra[@]}" \
+    "http://127.0.0.1:${PORT_OF[$t]}$path"
+}
+
+for p in $PROXY_LIST direct; do run_wrk warmup "$p" 0 >/dev/null; done
+log "warm-up done"
+
+TARGETS=($PROXY_LIST direct)
+for r in $(seq "$REPEATS"); do
+  # rotate the order every repeat so no proxy always runs first or last
+  order=()
+  n=${#TARGETS[@]}
+  for k in $(seq 0 $((n - 1))); do order+=("${TARGETS[$(((k + r - 1) % n))]}"); done
+  for sc in $SCENARIOS; do
+    for t in "${order[@]}"; do
+      if [ "$sc" = idle ]; then
+        [ "$t" = direct ] && continue
+        # a fresh instance each time: allocators keep freed memory, so a proxy that has
+        # already served load (or held connections before) would hide the cost
+        port=$($PY freeport 1); dir=$WORK/idle-$t-$r; mkdir -p "$dir"
+        PROXY_NAME=$t "start_$t" "$port" "$THREADS" "$dir"
+        $PY wait "$port" --path /small
+        line=$($PY idle --port "$port" --pid "$PROXY_PID" --count "$IDLE_CONNS" \
+          --meta "{\"kind\":\"idle\",\"proxy\":\"$t\",\"repeat\":$r,\"count\":$IDLE_CONNS}")
+        stop_pid "$PROXY_PID"
+        echo "$line" >>"$RAW"
+        log "r$r idle $t: $(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("added %.1f MiB, %d/%d open" % (r["delta_kib"]/1024, r["alive"], r["count"]))' "$line")"
+        continue
+      fi
+      line=$(run_wrk "$sc" "$t" "$r")
+      echo "$line" >>"$RAW"
+      log "r$r $sc $t: $(python3 -c '
+import json,sys
+r=json.loads(sys.argv[1])
+if "requests" not in r: print("FAILED", r.get("error","")); sys.exit()
+s=r["duration_us"]/1e6
+print("%.0f req/s, %.1f MB/s, p99 %.2f ms, cpu %s%%, errors %d" % (r["requests"]/s, (r["bytes"]+r["requests"]*r["upload_bytes"])/s/1e6, r["p99_us"]/1000, r["cpu_pct"], r["errors_connect"]+r["errors_read"]+r["errors_write"]+r["errors_status"]+r["errors_timeout"]))' "$line")"
+      sleep 0.2
+    done
+  done
+done
+
+# ------------------------------------------------------------------ report
+mkdir -p "$OUT/raw"
+cp "$RAW" "$OUT/raw/raw-$(date -u +%Y%m%dT%H%M%SZ).jsonl"
+$PY report --raw "$RAW" --out "$OUT" ${README:+--readme "$README"}
+log "wrote $OUT/results.md and $OUT/chart.svg"
