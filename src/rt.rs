@@ -71,7 +71,15 @@ pub async fn sleep(d: Duration) {
 }
 
 /// Runs `fut` for at most `d`; `None` when the time ran out first.
+///
+/// Most reads and writes complete on their first poll, so the future is polled once
+/// before a timer is armed: arming one is not free in async-io (it wakes the reactor
+/// thread to recompute its deadline), and on the hot path it was a timer per syscall.
 pub async fn timeout<T>(d: Duration, fut: impl Future<Output = T>) -> Option<T> {
+    let mut fut = std::pin::pin!(fut);
+    if let Some(done) = futures_lite::future::poll_once(fut.as_mut()).await {
+        return Some(done);
+    }
     async { Some(fut.await) }
         .or(async {
             smol::Timer::after(d).await;
