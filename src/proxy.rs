@@ -5,7 +5,7 @@
 //! head + body upstream, response head, `on_response`, body back, `on_complete`.
 //! Every path, error or not, ends in exactly one `on_complete`.
 
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::net::SocketAddr;
 
 use crate::config::Config;
@@ -130,6 +130,25 @@ fn complete(e: &Engine, cx: &Ctx, req: &RequestHead, o: &Outcome) {
     );
 }
 
+/// Writes a whole reply to the client within `timeouts.client_body`; false if it failed.
+async fn send(e: &Engine, client: &mut Client, bufs: &mut [IoSlice<'_>]) -> bool {
+    let write = body::write_all_vectored(&mut client.io, bufs);
+    matches!(
+        rt::timeout(e.config.timeouts.client_body, write).await,
+        Some(Ok(()))
+    )
+}
+
+/// What follows a reply weir wrote itself: keep-alive if allowed, else a close that
+/// lingers (the client may still be sending a body we did not read).
+fn after_reply(sent: bool, keep: bool) -> Next {
+    match (sent, keep) {
+        (true, true) => Next::KeepAlive,
+        (true, false) => Next::CloseAfterError,
+        (false, _) => Next::Close,
+    }
+}
+
 /// Writes weir's own small error reply for `err` and records it in `o`.
 async fn fail(
     e: &Engine,
@@ -163,19 +182,11 @@ async fn fail(
         (!keep).then_some("close"),
     );
     out.extend_from_slice(&body);
-    let sent = rt::timeout(
-        e.config.timeouts.client_body,
-        body::write_all_vectored(&mut client.io, &mut [std::io::IoSlice::new(out)]),
-    )
-    .await;
+    let sent = send(e, client, &mut [IoSlice::new(out)]).await;
     o.status = status;
     o.bytes_out = body.len() as u64;
     o.error = Some(err);
-    o.next = match sent {
-        Some(Ok(())) if keep => Next::KeepAlive,
-        Some(Ok(())) => Next::CloseAfterError,
-        _ => Next::Close,
-    };
+    o.next = after_reply(sent, keep);
 }
 
 /// The error for a request a middleware failed with [`Ctx::fail`].
@@ -429,12 +440,7 @@ async fn upgrade(
     write::response_head(out, res, Framing::None, None);
     o.status = 101;
     o.next = Next::Close;
-    let sent = rt::timeout(
-        e.config.timeouts.client_body,
-        body::write_all_vectored(&mut client.io, &mut [std::io::IoSlice::new(out)]),
-    )
-    .await;
-    if sent.is_some_and(|r| r.is_ok()) {
+    if send(e, client, &mut [IoSlice::new(out)]).await {
         o.bytes_out = tunnel::run(client, &mut up, e.config.timeouts.tunnel).await;
     }
 }
@@ -472,17 +478,9 @@ async fn local_reply(
         connection_value(keep, req.minor),
     );
     let body: &[u8] = if req.is_head() { b"" } else { &reply.body };
-    let mut bufs = [std::io::IoSlice::new(out), std::io::IoSlice::new(body)];
-    let sent = rt::timeout(
-        e.config.timeouts.client_body,
-        body::write_all_vectored(&mut client.io, &mut bufs),
-    )
-    .await;
+    let mut bufs = [IoSlice::new(out), IoSlice::new(body)];
+    let sent = send(e, client, &mut bufs).await;
     o.status = res.status;
     o.bytes_out = body.len() as u64;
-    o.next = match sent {
-        Some(Ok(())) if keep => Next::KeepAlive,
-        Some(Ok(())) => Next::CloseAfterError,
-        _ => Next::Close,
-    };
+    o.next = after_reply(sent, keep);
 }
