@@ -40,7 +40,7 @@ Usage: bench/run.sh [options]
   --wrk-threads N    wrk threads (default $WRK_THREADS)
   --weir PATH        use this weir binary instead of building target/release/weir
   --out DIR          where results.md and chart.svg go (default bench/results)
-  --no-readme        do not write the table into bench/README.md
+  --no-readme        do not write the table into bench/README.md and README.md
   --keep             keep the temp directory (configs, logs, raw results)
 EOF
 }
@@ -318,5 +318,5 @@ done
 # ------------------------------------------------------------------ report
 mkdir -p "$OUT/raw"
 cp "$RAW" "$OUT/raw/raw-$(date -u +%Y%m%dT%H%M%SZ).jsonl"
-$PY report --raw "$RAW" --out "$OUT" ${README:+--readme "$README"}
+$PY report --raw "$RAW" --out "$OUT" ${README:+--readme "$README" --readme "$HERE/../README.md"}
 log "wrote $OUT/results.md and $OUT/chart.svg"

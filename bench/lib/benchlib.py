@@ -585,13 +585,17 @@ def cmd_report(a):
         f.write(md)
     with open(os.path.join(a.out, "chart.svg"), "w") as f:
         f.write(build_svg(agg, iagg, meta))
-    if a.readme and os.path.exists(a.readme):
+    # The latest table goes between the markers of every README named (bench's and the
+    # project's own).
+    for readme in a.readme:
+        if not os.path.exists(readme):
+            continue
         begin, end = "<!-- results:begin -->", "<!-- results:end -->"
-        text = open(a.readme).read()
+        text = open(readme).read()
         if begin in text and end in text:
             head, rest = text.split(begin, 1)
             _, tail = rest.split(end, 1)
-            with open(a.readme, "w") as f:
+            with open(readme, "w") as f:
                 f.write(head + begin + "\n" + md + end + tail)
     sys.stdout.write(md)
 
@@ -614,7 +618,7 @@ def main():
     p.add_argument("--timeout", type=float, default=60); p.add_argument("--meta", default="")
     p.set_defaults(f=cmd_idle)
     p = sub.add_parser("report"); p.add_argument("--raw", required=True); p.add_argument("--out", required=True)
-    p.add_argument("--readme", default=""); p.set_defaults(f=cmd_report)
+    p.add_argument("--readme", action="append", default=[]); p.set_defaults(f=cmd_report)
     a = ap.parse_args()
     sys.exit(a.f(a) or 0)
 
