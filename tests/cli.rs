@@ -39,6 +39,7 @@ fn config_errors_name_the_file_the_key_and_the_reason() {
         ("bad-type", "[limits]\nmax_headers = \"many\"\n", "limits.max_headers: invalid type"),
         ("bad-header", "[upstream]\nservers = [\"127.0.0.1:1\"]\n[[middleware]]\nbuiltin = \"headers\"\nconfig = { request = { set = { \"X\" = \"a\\r\\nb\" } } }\n", "middleware[0].config"),
         ("no-servers", "listen = \"127.0.0.1:0\"\n", "upstream.servers: at least one server"),
+        ("framing-header", "[upstream]\nservers = [\"127.0.0.1:1\"]\n[[middleware]]\nbuiltin = \"headers\"\nconfig = { request = { set = { \"Content-Length\" = \"5\" } } }\n", "managed by weir"),
     ];
     for (name, text, want) in cases {
         let path = write_config(name, text);

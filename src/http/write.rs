@@ -23,8 +23,21 @@ pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&digits[i..]);
 }
 
-fn push_headers(out: &mut Vec<u8>, headers: &Headers) {
+/// A framing header weir writes itself when it frames the message.
+fn is_framing(name: &str) -> bool {
+    (name.len() == 14 && name.eq_ignore_ascii_case("content-length"))
+        || (name.len() == 17 && name.eq_ignore_ascii_case("transfer-encoding"))
+}
+
+/// Writes the header list; when weir frames the message itself, any framing header in the
+/// list (left by middleware, say) is skipped, so the framing on the wire is only ever the
+/// one weir decided.
+fn push_headers(out: &mut Vec<u8>, headers: &Headers, framing: Framing) {
+    let own_framing = framing != Framing::None;
     for (name, value) in headers.iter() {
+        if own_framing && is_framing(name) {
+            continue;
+        }
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value);
@@ -70,7 +83,7 @@ pub fn request_head(out: &mut Vec<u8>, req: &RequestHead, framing: Framing) {
     out.push(b' ');
     out.extend_from_slice(req.target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    push_headers(out, &req.headers);
+    push_headers(out, &req.headers, framing);
     push_framing(out, framing);
     out.extend_from_slice(b"\r\n");
 }
@@ -94,7 +107,7 @@ pub fn response_head(
     };
     out.extend_from_slice(text.as_bytes());
     out.extend_from_slice(b"\r\n");
-    push_headers(out, &res.headers);
+    push_headers(out, &res.headers, framing);
     push_framing(out, framing);
     if let Some(c) = connection {
         out.extend_from_slice(b"Connection: ");
@@ -132,6 +145,20 @@ mod tests {
             out,
             b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn framing_in_the_list_never_doubles_weirs_own() {
+        let mut req = RequestHead {
+            method: "POST".into(),
+            target: "/".into(),
+            ..Default::default()
+        };
+        req.headers.add("Content-Length", "999").unwrap();
+        req.headers.add("Transfer-Encoding", "chunked").unwrap();
+        let mut out = Vec::new();
+        request_head(&mut out, &req, Framing::Length(3));
+        assert_eq!(out, b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\n");
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!            response = { add = { "Cache-Control" = "no-store" } } }
 //! ```
 //! Each side applies `remove`, then `set` (replace), then `add` (append). Names and
-//! values are checked when the config loads: a value with CR, LF or NUL never gets in.
+//! values are checked when the config loads: a value with CR, LF or NUL never gets in,
+//! and framing or hop-by-hop names (Content-Length, Connection, ...) are refused.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use serde::Deserialize;
 
 use super::{Ctx, Flow, Middleware};
 use crate::http::headers::{check, InvalidHeader};
+use crate::http::hop::is_hop_by_hop;
 use crate::http::{Headers, RequestHead, ResponseHead};
 
 /// Edits for one side (request or response).
@@ -41,6 +43,17 @@ pub struct Config {
 
 impl Edits {
     fn validate(&self) -> Result<(), InvalidHeader> {
+        let names = self.set.keys().chain(self.add.keys()).chain(&self.remove);
+        for n in names {
+            // weir writes framing and connection headers itself; a configured one would
+            // sit beside weir's own (two Content-Lengths is a smuggling hole).
+            if is_hop_by_hop(n) {
+                return Err(InvalidHeader {
+                    name: n.clone(),
+                    reason: "framing and hop-by-hop headers are managed by weir",
+                });
+            }
+        }
         for (n, v) in self.set.iter().chain(&self.add) {
             check(n, v.as_bytes())?;
         }
