@@ -43,7 +43,7 @@ pub(crate) async fn serve(live: Arc<Live>, stream: TcpStream, peer: SocketAddr) 
         let t = e.config.timeouts;
         client.allow(e.limits.max_bytes);
         if client.buffered().is_empty() {
-            client.shrink_to(CLIENT_BUFFER);
+            client.release(); // an idle connection holds no read buffer
             let wait = if first { t.header } else { t.idle };
             let data = async {
                 rt::readable(&client.io).await;

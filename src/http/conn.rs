@@ -14,6 +14,8 @@ pub struct Conn<S> {
     start: usize,
     end: usize,
     max: usize,
+    /// The size the buffer starts at, and comes back at after a [`release`](Self::release).
+    initial: usize,
 }
 
 impl<S> Conn<S> {
@@ -25,6 +27,7 @@ impl<S> Conn<S> {
             start: 0,
             end: 0,
             max: max.max(cap),
+            initial: cap.min(max),
         }
     }
 
@@ -75,8 +78,22 @@ impl<S> Conn<S> {
         }
     }
 
+    /// Frees the buffer while nothing is buffered: a connection that only waits for
+    /// its next request then holds no buffer at all (nginx does the same). The next read
+    /// allocates it again.
+    pub fn release(&mut self) {
+        if self.start == self.end {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
     /// Makes room after the buffered bytes: compact first, then grow up to `max`.
     fn make_room(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = vec![0; self.initial];
+        }
         if self.end < self.buf.len() {
             return;
         }
