@@ -68,6 +68,22 @@ fn check_prints_a_summary_of_a_valid_config() {
 }
 
 #[test]
+fn plain_weir_with_config_serves_and_flags_override_the_file() {
+    let backend = util::named_backends(1)[0];
+    // The file says port 1 (unusable); --listen beside --config wins.
+    let path = write_config(
+        "plain",
+        &format!("listen = \"127.0.0.1:1\"\n[upstream]\nservers = [\"{backend}\"]\n"),
+    );
+    let weir = spawn(
+        &["--config", &path, "--listen", "127.0.0.1:0"],
+        "stderr",
+        "listening on",
+    );
+    assert_eq!(once(weir.addr, &get("/")).text(), "backend 1\n");
+}
+
+#[test]
 fn usage_errors_exit_2_and_help_exits_0() {
     for args in [
         &["serve", "--bogus"][..],
