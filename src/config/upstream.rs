@@ -1,0 +1,201 @@
+//! The `[upstream]` section: servers, balancer, hash key, passive and active health.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::duration;
+use super::server::ServerSpec;
+
+/// The balancing algorithm for `[upstream] balancer`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum BalancerKind {
+    #[default]
+    RoundRobin,
+    LeastConn,
+    P2c,
+    Random,
+    Hash,
+}
+
+impl BalancerKind {
+    pub const ALL: [BalancerKind; 5] = [
+        BalancerKind::RoundRobin,
+        BalancerKind::LeastConn,
+        BalancerKind::P2c,
+        BalancerKind::Random,
+        BalancerKind::Hash,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BalancerKind::RoundRobin => "round-robin",
+            BalancerKind::LeastConn => "least-conn",
+            BalancerKind::P2c => "p2c",
+            BalancerKind::Random => "random",
+            BalancerKind::Hash => "hash",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Where `balancer = "hash"` takes its key from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HashKey {
+    ClientIp,
+    Path,
+    Header(String),
+    Cookie(String),
+}
+
+impl std::fmt::Display for HashKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HashKey::ClientIp => f.write_str("client-ip"),
+            HashKey::Path => f.write_str("path"),
+            HashKey::Header(n) => write!(f, "header:{n}"),
+            HashKey::Cookie(n) => write!(f, "cookie:{n}"),
+        }
+    }
+}
+
+impl HashKey {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let named = |prefix: &str| {
+            s.strip_prefix(prefix)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+        };
+        match s {
+            "client-ip" => Ok(HashKey::ClientIp),
+            "path" => Ok(HashKey::Path),
+            _ => named("header:")
+                .map(HashKey::Header)
+                .or_else(|| named("cookie:").map(HashKey::Cookie))
+                .ok_or_else(|| {
+                    format!("invalid hash key {s:?}: expected client-ip, path, header:NAME or cookie:NAME")
+                }),
+        }
+    }
+}
+
+/// `[upstream.health]`: active checks, off unless the table is present.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Health {
+    /// The path requested with GET.
+    pub path: String,
+    /// Time between checks of one server.
+    #[serde(deserialize_with = "duration::de")]
+    pub interval: Duration,
+    /// A check not answered within this is a failure.
+    #[serde(deserialize_with = "duration::de")]
+    pub timeout: Duration,
+    /// Consecutive failures that take a server out of rotation.
+    pub fails: u32,
+    /// Consecutive successes that bring it back.
+    pub passes: u32,
+    /// Statuses that count as healthy, e.g. "200-399" or "200".
+    pub expect_status: String,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            path: "/".into(),
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(2),
+            fails: 3,
+            passes: 2,
+            expect_status: "200-399".into(),
+        }
+    }
+}
+
+impl Health {
+    /// The accepted status range, from `expect_status`.
+    pub fn statuses(&self) -> Result<std::ops::RangeInclusive<u16>, String> {
+        let bad = || {
+            format!(
+                "invalid status range {:?}: expected like \"200\" or \"200-399\"",
+                self.expect_status
+            )
+        };
+        let (lo, hi) = self
+            .expect_status
+            .split_once('-')
+            .unwrap_or((&self.expect_status, &self.expect_status));
+        let lo: u16 = lo.trim().parse().map_err(|_| bad())?;
+        let hi: u16 = hi.trim().parse().map_err(|_| bad())?;
+        if !(100..=599).contains(&lo) || !(lo..=599).contains(&hi) {
+            return Err(bad());
+        }
+        Ok(lo..=hi)
+    }
+}
+
+/// The `[upstream]` table as written; `Config` is built from it after validation.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpstreamFile {
+    #[serde(default)]
+    pub(super) servers: Vec<ServerSpec>,
+    #[serde(default)]
+    pub(super) balancer: BalancerKind,
+    #[serde(default = "default_keepalive")]
+    pub(super) keepalive: usize,
+    #[serde(
+        default = "default_keepalive_timeout",
+        deserialize_with = "duration::de"
+    )]
+    pub(super) keepalive_timeout: Duration,
+    pub(super) hash_key: Option<String>,
+    #[serde(default = "default_max_fails")]
+    pub(super) max_fails: u32,
+    #[serde(default = "default_fail_timeout", deserialize_with = "duration::de")]
+    pub(super) fail_timeout: Duration,
+    #[serde(default)]
+    pub(super) fail_on_5xx: bool,
+    pub(super) retries: Option<usize>,
+    #[serde(default)]
+    pub(super) debug_headers: bool,
+    pub(super) health: Option<Health>,
+}
+
+fn default_max_fails() -> u32 {
+    1
+}
+
+fn default_fail_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_keepalive() -> usize {
+    32
+}
+
+fn default_keepalive_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Default for UpstreamFile {
+    fn default() -> Self {
+        UpstreamFile {
+            servers: Vec::new(),
+            balancer: BalancerKind::default(),
+            keepalive: default_keepalive(),
+            keepalive_timeout: default_keepalive_timeout(),
+            hash_key: None,
+            max_fails: default_max_fails(),
+            fail_timeout: default_fail_timeout(),
+            fail_on_5xx: false,
+            retries: None,
+            debug_headers: false,
+            health: None,
+        }
+    }
+}
