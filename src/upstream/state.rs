@@ -41,6 +41,9 @@ struct Fails {
 pub struct ServerState {
     in_flight: AtomicU32,
     fails: Mutex<Fails>,
+    /// True while `fails` holds a count or a down mark. Healthy servers are the common
+    /// case, so every pick and every success checks this flag instead of the lock.
+    troubled: AtomicBool,
     /// False while active health checks say the server is down.
     checked_up: AtomicBool,
     checked: AtomicBool,
@@ -75,6 +78,9 @@ impl ServerState {
         if self.checked.load(Relaxed) && !self.checked_up.load(Relaxed) {
             return false;
         }
+        if !self.troubled.load(Relaxed) {
+            return true;
+        }
         self.lock().down_until.is_none_or(|t| now >= t)
     }
 
@@ -86,6 +92,7 @@ impl ServerState {
     /// Records a failure; true if it took the server out of rotation just now.
     pub fn fail(&self, now: Instant, p: Passive) -> bool {
         let mut f = self.lock();
+        self.troubled.store(true, Relaxed);
         f.last_fail = Some(now);
         let was_down = f.down_until.is_some_and(|t| now < t);
         let in_window = f
@@ -107,7 +114,11 @@ impl ServerState {
 
     /// Records a success: the failure count and any down mark are cleared.
     pub fn succeed(&self) {
+        if !self.troubled.load(Relaxed) {
+            return;
+        }
         let mut f = self.lock();
+        self.troubled.store(false, Relaxed);
         if f.count != 0 || f.down_until.is_some() {
             *f = Fails {
                 last_fail: f.last_fail,
