@@ -265,7 +265,8 @@ async fn run(e: &Engine, client: &mut Client, cx: &mut Ctx, s: &mut Scratch, o: 
     let host_from_upstream = !req.headers.contains("host");
     let mut continue_100 = asks.continue_100 && !body.is_empty() && req.minor == 1;
     let mut tries = 0;
-    let (mut up, idx) = loop {
+    // The in-flight guard covers the whole exchange, body included (least-conn, p2c).
+    let (mut up, idx, _in_flight) = loop {
         let picked = e.chain.select_upstream(cx, req, &e.upstreams);
         if cx.failed() {
             return fail(e, client, out, o, middleware_failed(), keep_on_error).await;
@@ -282,12 +283,12 @@ async fn run(e: &Engine, client: &mut Client, cx: &mut Ctx, s: &mut Scratch, o: 
         o.upstream = Some(addr);
         if host_from_upstream {
             tmp.clear();
-            tmp.extend_from_slice(addr.to_string().as_bytes());
+            let _ = write!(tmp, "{addr}");
             let _ = req.headers.set("Host", &tmp[..]);
         }
         write::request_head(out, req, body.into());
         let state = e.upstreams.state(idx);
-        let _in_flight = state.start();
+        let in_flight = state.start();
         let mut attempt = forward::Request {
             head: out,
             body,
@@ -305,7 +306,7 @@ async fn run(e: &Engine, client: &mut Client, cx: &mut Ctx, s: &mut Scratch, o: 
                 } else {
                     state.succeed();
                 }
-                break (up, idx);
+                break (up, idx, in_flight);
             }
             Err(f) => {
                 if f.upstream_fault {

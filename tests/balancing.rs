@@ -120,3 +120,47 @@ fn p2c_and_random_serve_and_explain() {
         }
     }
 }
+
+#[test]
+fn least_conn_counts_a_request_until_its_body_is_done() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::mpsc::channel;
+    // Sends the head and half the body at once, the rest only when released.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let slow = listener.local_addr().unwrap();
+    let (headed, head_sent) = channel();
+    let (release, released) = channel::<()>();
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 2 {
+            line.clear();
+        }
+        let mut out = stream;
+        out.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nsl")
+            .unwrap();
+        headed.send(()).unwrap();
+        released.recv().unwrap();
+        out.write_all(b"ow").unwrap();
+    });
+    let fast = util::origin::origin(|_| util::origin::ok(b"fast"));
+    let proxy = util::start(debug_config(
+        &[slow, fast.addr],
+        weir::config::BalancerKind::LeastConn,
+    ));
+    let mut busy = Conn::open(proxy.addr);
+    busy.send(&get("/slow")); // ties rotate from the first server: this one goes to `slow`
+    head_sent.recv().unwrap();
+    for _ in 0..5 {
+        let r = util::client::once(proxy.addr, &get("/"));
+        assert_eq!(
+            r.text(),
+            "fast",
+            "the server still streaming a body is busy"
+        );
+    }
+    release.send(()).unwrap();
+    assert_eq!(busy.read(false).unwrap().text(), "slow");
+}
