@@ -108,7 +108,6 @@ pub(crate) async fn reject(
     err: Error,
 ) {
     s.req.clear();
-    s.req.method.clear();
     let cx = Ctx::new(peer);
     let mut o = Outcome::new();
     fail(e, client, &mut s.out, &mut o, err, false).await;

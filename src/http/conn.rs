@@ -19,11 +19,12 @@ pub struct Conn<S> {
 }
 
 impl<S> Conn<S> {
-    /// `cap` bytes to begin with, growing up to `max` when one head needs it.
+    /// `cap` bytes to begin with (allocated on the first read), growing up to `max`
+    /// when one head needs it.
     pub fn new(io: S, cap: usize, max: usize) -> Self {
         Conn {
             io,
-            buf: vec![0; cap.min(max)],
+            buf: Vec::new(),
             start: 0,
             end: 0,
             max: max.max(cap),
