@@ -22,6 +22,7 @@ use crate::request;
 use crate::rt::{self, TcpStream};
 use crate::shutdown::{Signal, Trigger};
 use crate::tunnel;
+use crate::upstream;
 use crate::upstream::pool::{Pool, UpstreamConn};
 use crate::upstream::Upstreams;
 
@@ -275,9 +276,7 @@ async fn run(e: &Engine, client: &mut Client, cx: &mut Ctx, s: &mut Scratch, o: 
             return fail(e, client, out, o, err, keep_on_error).await;
         };
         cx.upstream = Some(idx);
-        if idx < 64 {
-            cx.tried |= 1 << idx;
-        }
+        upstream::mark_tried(&mut cx.tried, idx);
         let addr = e.upstreams[idx].addr;
         o.upstream = Some(addr);
         if host_from_upstream {

@@ -6,10 +6,10 @@
 //! `fail-open` in the log. If a chain has no balancer, one is appended at the end.
 
 use super::{hash_key, Ctx, Middleware};
-use crate::balance::{Algorithm, Reason, RoundRobin};
+use crate::balance::{Algorithm, Reason};
 use crate::config::HashKey;
 use crate::http::RequestHead;
-use crate::upstream::Upstreams;
+use crate::upstream::{was_tried, Upstreams};
 
 pub struct Balancer {
     algorithm: Box<dyn Algorithm>,
@@ -21,17 +21,12 @@ impl Balancer {
     pub fn new(algorithm: Box<dyn Algorithm>, key: Option<HashKey>) -> Self {
         Balancer { algorithm, key }
     }
-
-    /// Smooth weighted round-robin.
-    pub fn round_robin() -> Self {
-        Balancer::new(Box::new(RoundRobin::new()), None)
-    }
 }
 
 /// The least recently failed server not yet tried; `None` when all were tried.
 fn fail_open(upstreams: &Upstreams, tried: u64) -> Option<usize> {
     (0..upstreams.len())
-        .filter(|&i| i >= 64 || tried & (1 << i) == 0)
+        .filter(|&i| !was_tried(tried, i))
         .min_by_key(|&i| upstreams.state(i).last_fail())
 }
 

@@ -57,6 +57,19 @@ impl Deref for Upstreams {
     }
 }
 
+/// Whether server `i` is in the `tried` bit set. Servers past index 63 are never
+/// recorded, so retries may pick one of them again.
+pub fn was_tried(tried: u64, i: usize) -> bool {
+    i < 64 && tried & (1 << i) != 0
+}
+
+/// Adds server `i` to the `tried` bit set (a no-op past index 63).
+pub fn mark_tried(tried: &mut u64, i: usize) {
+    if i < 64 {
+        *tried |= 1 << i;
+    }
+}
+
 /// Servers that are up and not already tried (`tried` is a bit set by index; servers
 /// past 64 are never excluded by it).
 pub struct Eligible<'a> {
@@ -83,7 +96,6 @@ impl View for Eligible<'_> {
         self.upstreams.state[i].in_flight()
     }
     fn eligible(&self, i: usize) -> bool {
-        let tried = i < 64 && self.tried & (1 << i) != 0;
-        !tried && self.upstreams.state[i].is_up(self.now)
+        !was_tried(self.tried, i) && self.upstreams.state[i].is_up(self.now)
     }
 }
