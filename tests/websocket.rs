@@ -66,6 +66,9 @@ fn origin_closing_the_tunnel_closes_the_client_side() {
     let proxy = util::start(util::config(&[addr]));
     let ws = connect(proxy.addr);
     let mut raw = ws.into_inner();
+    // A tunnel left half-open would block here; the timeout turns that into a failure.
+    raw.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
     let mut rest = Vec::new();
     raw.read_to_end(&mut rest)
         .expect("EOF, not a hang or reset");
