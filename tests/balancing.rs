@@ -68,8 +68,12 @@ fn least_conn_avoids_a_server_busy_with_a_slow_request() {
     let mut busy = Conn::open(proxy.addr);
     busy.send(&get("/slow")); // ties rotate from the first server: this one goes to `slow`
     arrived.recv().unwrap();
+    // One keep-alive connection: each request is read only after the previous exchange
+    // has ended, so its in-flight count is back to 0 (on separate connections another
+    // worker thread may pick before this one has finished its bookkeeping).
+    let mut quick = Conn::open(proxy.addr);
     for _ in 0..5 {
-        let r = util::client::once(proxy.addr, &get("/"));
+        let r = quick.roundtrip(&get("/"));
         assert_eq!(r.text(), "fast");
         assert_eq!(r.header("x-weir-reason"), Some("least-conn in_flight=0"));
     }
@@ -153,8 +157,9 @@ fn least_conn_counts_a_request_until_its_body_is_done() {
     let mut busy = Conn::open(proxy.addr);
     busy.send(&get("/slow")); // ties rotate from the first server: this one goes to `slow`
     head_sent.recv().unwrap();
+    let mut quick = Conn::open(proxy.addr); // one connection: see the test above
     for _ in 0..5 {
-        let r = util::client::once(proxy.addr, &get("/"));
+        let r = quick.roundtrip(&get("/"));
         assert_eq!(
             r.text(),
             "fast",

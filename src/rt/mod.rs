@@ -1,45 +1,37 @@
-//! The runtime boundary: the only module that names smol / async-io.
+//! The runtime boundary: the only module that names smol, async-io or epoll.
 //!
 //! Everything else is written against `futures-lite`'s `AsyncRead`/`AsyncWrite` and the
 //! functions here (spawn, listen, connect, timers, signals), so the proxy core can be
 //! rebuilt on another executor and compared like for like.
+//!
+//! Tasks run on smol's executor. Sockets and timers run, on Linux, on weir's own
+//! edge-triggered epoll reactor (`epoll/`), one per worker thread, which spends no
+//! system call to re-arm a socket between reads; elsewhere, or with the
+//! `portable-runtime` feature, on smol's portable one (`portable.rs`). Signals always go
+//! through async-signal, on smol's reactor.
+
+#[cfg(all(target_os = "linux", not(feature = "portable-runtime")))]
+#[path = "epoll/mod.rs"]
+mod imp;
+#[cfg(any(not(target_os = "linux"), feature = "portable-runtime"))]
+#[path = "portable.rs"]
+mod imp;
+
+pub use imp::{accept, bind, connect, readable, TcpListener, TcpStream};
 
 use std::future::Future;
 use std::io;
-use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use futures_lite::{FutureExt, StreamExt};
 
-/// A non-blocking TCP stream; `&TcpStream` is both `AsyncRead` and `AsyncWrite`.
-pub type TcpStream = smol::Async<StdStream>;
-/// A non-blocking TCP listener.
-pub type TcpListener = smol::Async<StdListener>;
 /// An async counting semaphore (bounds open connections).
 pub type Semaphore = smol::lock::Semaphore;
 /// A handle to a spawned task; dropping it cancels the task unless it was detached.
 pub type Task<T> = smol::Task<T>;
-
-/// Binds a listener (SO_REUSEADDR is set by std on Unix).
-pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    smol::Async::<StdListener>::bind(addr)
-}
-
-/// Accepts one connection, with Nagle off: heads and small bodies go out at once.
-pub async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
-    let (stream, peer) = listener.accept().await?;
-    stream.get_ref().set_nodelay(true)?;
-    Ok((stream, peer))
-}
-
-/// Connects to an upstream, with Nagle off.
-pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-    let stream = smol::Async::<StdStream>::connect(addr).await?;
-    stream.get_ref().set_nodelay(true)?;
-    Ok(stream)
-}
 
 /// The local address a listener is bound to (port 0 resolved).
 pub fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
@@ -53,13 +45,6 @@ pub fn is_quiet(stream: &TcpStream) -> bool {
     matches!(stream.get_ref().peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
 
-/// Waits until `stream` has bytes (or EOF) to read. Before a read that would almost
-/// surely find nothing yet (the next keep-alive request, a response just asked for), this
-/// saves the speculative `recv` that would return EAGAIN.
-pub async fn readable(stream: &TcpStream) {
-    let _ = stream.readable().await;
-}
-
 /// Half-closes a stream: the peer sees EOF, and we can still read what it sends.
 pub fn shutdown_write(stream: &TcpStream) {
     let _ = stream.get_ref().shutdown(std::net::Shutdown::Write);
@@ -67,14 +52,15 @@ pub fn shutdown_write(stream: &TcpStream) {
 
 /// Sleeps for `d`.
 pub async fn sleep(d: Duration) {
-    smol::Timer::after(d).await;
+    imp::Timer::after(d).await;
 }
 
 /// Runs `fut` for at most `d`; `None` when the time ran out first.
 ///
 /// Most reads and writes complete on their first poll, so the future is polled once
-/// before a timer is armed: arming one is not free in async-io (it wakes the reactor
-/// thread to recompute its deadline), and on the hot path it was a timer per syscall.
+/// before a timer is filed: that is not free (a lock and a tree insert on the epoll
+/// reactor; a wake of the reactor thread in async-io), and on the hot path it was a
+/// timer per system call.
 pub async fn timeout<T>(d: Duration, fut: impl Future<Output = T>) -> Option<T> {
     let mut fut = std::pin::pin!(fut);
     if let Some(done) = futures_lite::future::poll_once(fut.as_mut()).await {
@@ -82,7 +68,7 @@ pub async fn timeout<T>(d: Duration, fut: impl Future<Output = T>) -> Option<T> 
     }
     async { Some(fut.await) }
         .or(async {
-            smol::Timer::after(d).await;
+            imp::Timer::after(d).await;
             None
         })
         .await
@@ -150,11 +136,11 @@ impl Runtime {
                 let stopped = stopped.clone();
                 thread::Builder::new()
                     .name(format!("weir-worker-{i}"))
-                    .spawn(move || smol::block_on(ex.run(stopped.recv())))
+                    .spawn(move || imp::block_on(ex.run(stopped.recv())))
                     .expect("spawn worker thread")
             })
             .collect();
-        let out = smol::block_on(self.ex.run(fut));
+        let out = imp::block_on(self.ex.run(fut));
         stop.close();
         for w in workers {
             let _ = w.join();

@@ -1,0 +1,14 @@
+//! weir's own reactor for Linux: epoll, edge-triggered, one per runtime thread.
+//!
+//! Why not async-io's: see `reactor`. The executor stays smol's; only readiness, timers
+//! and the thread's blocking loop live here. Everything is safe code over `rustix`.
+
+mod block_on;
+mod net;
+mod reactor;
+mod source;
+mod timer;
+
+pub use block_on::block_on;
+pub use net::{accept, bind, connect, readable, TcpListener, TcpStream};
+pub use timer::Timer;

@@ -1,0 +1,39 @@
+//! The portable runtime: smol's reactor (async-io), used off Linux, or on Linux with the
+//! `portable-runtime` feature. It registers sockets one-shot, so every wait for
+//! readiness costs an `epoll_ctl`/`kevent` re-arm; see `epoll` for the Linux one.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+
+/// A non-blocking TCP stream; `&TcpStream` is both `AsyncRead` and `AsyncWrite`.
+pub type TcpStream = smol::Async<StdStream>;
+/// A non-blocking TCP listener.
+pub type TcpListener = smol::Async<StdListener>;
+/// Resolves after a duration.
+pub type Timer = smol::Timer;
+
+pub use smol::block_on;
+
+/// Binds a listener (SO_REUSEADDR is set by std on Unix).
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    smol::Async::<StdListener>::bind(addr)
+}
+
+/// Accepts one connection, with Nagle off.
+pub async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+    let (stream, peer) = listener.accept().await?;
+    stream.get_ref().set_nodelay(true)?;
+    Ok((stream, peer))
+}
+
+/// Connects to an upstream, with Nagle off.
+pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let stream = smol::Async::<StdStream>::connect(addr).await?;
+    stream.get_ref().set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Waits until `stream` has bytes (or EOF) to read.
+pub async fn readable(stream: &TcpStream) {
+    let _ = stream.readable().await;
+}

@@ -1,0 +1,73 @@
+//! The runtime boundary (`weir::rt`) on its own, over real loopback sockets: the cases
+//! the proxy tests reach only by chance.
+
+use std::time::{Duration, Instant};
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use weir::rt::{self, Runtime};
+
+/// Sends `len` patterned bytes through a socket pair and back, far more than the socket
+/// buffers hold, so writes hit EAGAIN and must be woken by the peer draining.
+async fn echo_roundtrip(len: usize) -> Vec<u8> {
+    let listener = rt::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = rt::local_addr(&listener).unwrap();
+    let (client, (server, _)) = futures_lite::future::zip(rt::connect(addr), async {
+        rt::accept(&listener).await.unwrap()
+    })
+    .await;
+    let client = client.unwrap();
+    let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    let echo = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = (&server).read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            (&server).write_all(&buf[..n]).await.unwrap();
+        }
+        rt::shutdown_write(&server);
+    };
+    let send = async {
+        (&client).write_all(&data).await.unwrap();
+        rt::shutdown_write(&client);
+    };
+    let receive = async {
+        let mut back = Vec::new();
+        (&client).read_to_end(&mut back).await.unwrap();
+        back
+    };
+    let ((), ((), back)) =
+        futures_lite::future::zip(echo, futures_lite::future::zip(send, receive)).await;
+    assert_eq!(back.len(), data.len());
+    assert!(back == data, "bytes came back changed");
+    back
+}
+
+#[test]
+fn a_large_transfer_survives_full_socket_buffers_across_two_threads() {
+    let runtime = Runtime::new();
+    let spawner = runtime.clone();
+    runtime.block_on(2, async move {
+        // Two tasks at once, so both worker threads (and their reactors) take part.
+        let a = spawner.spawn(echo_roundtrip(8 << 20));
+        let b = spawner.spawn(echo_roundtrip(8 << 20));
+        let both = futures_lite::future::zip(a, b);
+        let done = rt::timeout(Duration::from_secs(30), both).await;
+        assert!(done.is_some(), "a transfer stalled: a lost wake-up");
+    });
+}
+
+#[test]
+fn sockets_and_timers_work_outside_a_runtime_thread() {
+    // No `Runtime` here: everything registers with the fallback reactor, whose thread
+    // sleeps in epoll_wait while this one files timers (it must be woken to honour them).
+    futures_lite::future::block_on(async {
+        echo_roundtrip(1 << 20).await;
+        let start = Instant::now();
+        rt::sleep(Duration::from_millis(20)).await;
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        let never = futures_lite::future::pending::<()>();
+        assert_eq!(rt::timeout(Duration::from_millis(10), never).await, None);
+    });
+}
