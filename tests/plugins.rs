@@ -8,7 +8,7 @@ use std::thread;
 
 use util::backend as origin;
 use util::client::Conn;
-use util::plugins::{echoed, get, plugins, proxy, try_proxy};
+use util::plugins::{echoed, get, get_done, plugins, proxy, try_proxy};
 use weir::backend::Mode;
 
 fn entry(path: &Path, config: &str) -> String {
@@ -95,7 +95,7 @@ fn a_panicking_hook_fails_that_request_only() {
         "on_complete",
     ] {
         let proxy = proxy(&entry(&p.panic, &format!("panic_in = \"{hook}\"")), &[up]);
-        let failed = get(proxy.addr, "/panic", "");
+        let failed = get_done(proxy.addr, "/panic", "");
         let want = if hook == "on_complete" { 200 } else { 500 };
         assert_eq!(failed.status, want, "{hook}");
         let next = get(proxy.addr, "/", "");
@@ -260,7 +260,7 @@ fn thousand_requests_on_fifty_connections_complete_once_each() {
                 });
                 let last =
                     c.roundtrip(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
-                all_ok && last.status == 200
+                all_ok && last.status == 200 && c.is_closed()
             })
         })
         .collect();

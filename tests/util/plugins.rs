@@ -99,6 +99,16 @@ pub fn get(addr: SocketAddr, path: &str, extra: &str) -> Resp {
     Conn::open(addr).roundtrip(req.as_bytes())
 }
 
+/// Like [`get`], then waits for weir to close the connection: weir closes only after
+/// the exchange is over, `on_complete` included, so its effects are visible next.
+pub fn get_done(addr: SocketAddr, path: &str, extra: &str) -> Resp {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\n{extra}Connection: close\r\n\r\n");
+    let mut c = Conn::open(addr);
+    let r = c.roundtrip(req.as_bytes());
+    assert!(c.is_closed(), "weir closes after Connection: close");
+    r
+}
+
 /// A header as an echo origin saw it (the echo body holds the forwarded head).
 pub fn echoed<'a>(r: &'a Resp, name: &str) -> Option<&'a str> {
     std::str::from_utf8(&r.body).ok()?.lines().find_map(|l| {

@@ -32,6 +32,8 @@ use super::source::{Readiness, Source};
 const NOTIFY: u64 = u64::MAX;
 /// Events taken per `epoll_wait`; more simply wait for the next turn.
 const EVENTS: usize = 256;
+/// The longest single `epoll_wait`.
+const MAX_SLEEP: Duration = Duration::from_secs(3600);
 
 pub(crate) struct Reactor {
     epoll: OwnedFd,
@@ -193,11 +195,14 @@ impl Reactor {
     /// wakes whatever became ready. Events are taken even when not blocking, so a busy
     /// executor cannot starve sockets and timers.
     pub(crate) fn turn(&self, woken: &AtomicBool, turn: &mut Turn) {
+        // Capped so the wait fits plain `epoll_pwait`'s milliseconds (kernels before 5.11
+        // have no `epoll_pwait2`); waking once an hour for nothing costs nothing.
         let timeout = self.sleep_for(woken).map(|d| {
-            Timespec::try_from(d).unwrap_or(Timespec {
-                tv_sec: i64::from(i32::MAX),
-                tv_nsec: 0,
-            })
+            let d = d.min(MAX_SLEEP);
+            Timespec {
+                tv_sec: d.as_secs() as i64,
+                tv_nsec: i64::from(d.subsec_nanos()) as _,
+            }
         });
         let waited = epoll::wait(
             &self.epoll,
