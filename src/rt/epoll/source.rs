@@ -8,9 +8,9 @@
 //! enough never to miss data, and a task that waits for readiness already known pays
 //! no system call at all.
 //!
-//! The closed bits are never cleared: a FIN that arrives with the last data comes in
-//! the same single event, so after the short read that clears `READ` nothing would
-//! ever announce the EOF still to be read.
+//! A short transfer never clears the closed bits: a FIN that arrives with the last data
+//! comes in the same single event, so after the short read that clears `READ` nothing
+//! would ever announce the EOF still to be read. Only EAGAIN clears them.
 //!
 //! One task may wait per direction at a time (a second waiter replaces the first); the
 //! proxy reads a socket from one task and writes it from one task.
@@ -120,24 +120,26 @@ impl Source {
             match op() {
                 Ok(r) => {
                     if drained(&r) {
-                        self.clear(seen, dir);
+                        self.clear(seen, dir.bit());
                     }
                     return Poll::Ready(Ok(r));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(seen, dir),
+                // The kernel says there is nothing: a "closed" bit was not final either
+                // (this never happens after a real FIN or error, but must not spin).
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(seen, dir.ready()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
 
-    /// Forgets readiness in `dir`, unless an event arrived since `seen` was read.
-    fn clear(&self, seen: usize, dir: Dir) {
+    /// Forgets the readiness `bits`, unless an event arrived since `seen` was read.
+    fn clear(&self, seen: usize, bits: usize) {
         let mut now = seen;
         while now & !READINESS == seen & !READINESS {
             match self
                 .state
-                .compare_exchange(now, now & !dir.bit(), SeqCst, SeqCst)
+                .compare_exchange(now, now & !bits, SeqCst, SeqCst)
             {
                 Ok(_) => return,
                 Err(actual) => now = actual,
