@@ -116,8 +116,7 @@ impl TcpStream {
 
     /// Waits until the socket is known ready in `dir` (free when it already is).
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Dir) -> Poll<io::Result<()>> {
-        let source = self.reg.source(self.io.as_fd())?;
-        source.poll_io(cx, dir, || Ok(()), |_| false)
+        self.poll_op(cx, dir, || Ok(()), |_| false)
     }
 
     fn poll_op<R>(
