@@ -17,6 +17,8 @@ mod imp;
 #[path = "portable.rs"]
 mod imp;
 
+mod gate;
+
 pub use imp::{accept, bind, connect, readable, TcpListener, TcpStream};
 
 use std::future::Future;
@@ -140,7 +142,8 @@ impl Runtime {
                     .expect("spawn worker thread")
             })
             .collect();
-        let out = imp::block_on(self.ex.run(fut));
+        // Gated: `run` would poll `fut` after every reactor turn, woken or not.
+        let out = imp::block_on(self.ex.run(gate::Gated::new(fut)));
         stop.close();
         for w in workers {
             let _ = w.join();
