@@ -140,6 +140,8 @@ pub(crate) async fn attempt(
             limit: e.config.limits.max_body_bytes,
             prefix: req.head,
         };
+        // Sent with the rest of this turn's writes (see `rt::end_of_batch`).
+        rt::end_of_batch().await;
         let sent = match body::copy(client, req.body, &mut up.io, out, opts).await {
             Ok(n) => n,
             Err(CopyError::Write(_)) if reused && may_resend => {

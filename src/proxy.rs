@@ -371,6 +371,8 @@ async fn run(e: &Engine, client: &mut Client, cx: &mut Ctx, s: &mut Scratch, o: 
         limit: 0,
         prefix: out,
     };
+    // Sent with the rest of this turn's writes (see `rt::end_of_batch`).
+    rt::end_of_batch().await;
     match body::copy(&mut up, rbody, &mut client.io, out_kind, opts).await {
         Ok(n) => {
             o.bytes_out = n;

@@ -1,6 +1,8 @@
 //! The runtime boundary (`weir::rt`) on its own, over real loopback sockets: the cases
 //! the proxy tests reach only by chance.
 
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -69,4 +71,54 @@ fn sockets_and_timers_work_outside_a_runtime_thread() {
         let never = futures_lite::future::pending::<()>();
         assert_eq!(rt::timeout(Duration::from_millis(10), never).await, None);
     });
+}
+
+#[test]
+fn end_of_batch_lets_every_ready_task_run_first() {
+    let runtime = Runtime::new();
+    let spawner = runtime.clone();
+    let order = runtime.block_on(1, async move {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let tasks: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|name| {
+                let log = log.clone();
+                spawner.spawn(async move {
+                    log.lock().unwrap().push(format!("{name} reads"));
+                    rt::end_of_batch().await;
+                    log.lock().unwrap().push(format!("{name} writes"));
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await;
+        }
+        let order = log.lock().unwrap().clone();
+        order
+    });
+    assert_eq!(order, ["a reads", "b reads", "a writes", "b writes"]);
+}
+
+#[test]
+fn a_task_that_keeps_deferring_does_not_starve_sockets_or_timers() {
+    let (done, finished) = mpsc::channel();
+    // On a thread of its own, so a starved runtime fails the test instead of hanging it.
+    thread::spawn(move || {
+        let runtime = Runtime::new();
+        let spawner = runtime.clone();
+        runtime.block_on(1, async move {
+            let _spinner = spawner.spawn(async {
+                loop {
+                    rt::end_of_batch().await;
+                }
+            });
+            echo_roundtrip(1 << 20).await;
+            rt::sleep(Duration::from_millis(5)).await;
+        });
+        let _ = done.send(());
+    });
+    assert!(
+        finished.recv_timeout(Duration::from_secs(30)).is_ok(),
+        "sockets or timers starved behind a task deferring to the end of the batch"
+    );
 }

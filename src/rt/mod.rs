@@ -19,7 +19,7 @@ mod imp;
 
 mod gate;
 
-pub use imp::{accept, bind, connect, readable, TcpListener, TcpStream};
+pub use imp::{accept, bind, connect, end_of_batch, readable, TcpListener, TcpStream};
 
 use std::future::Future;
 use std::io;

@@ -33,6 +33,12 @@ pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
+/// Yields to the other ready tasks: smol's reactor has no hook at the end of a batch,
+/// so this is the nearest to the epoll runtime's `end_of_batch`.
+pub async fn end_of_batch() {
+    futures_lite::future::yield_now().await;
+}
+
 /// Waits until `stream` has bytes (or EOF) to read.
 pub async fn readable(stream: &TcpStream) {
     let _ = stream.readable().await;

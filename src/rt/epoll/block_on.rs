@@ -1,6 +1,8 @@
 //! Driving a future on the calling thread, with that thread's own reactor.
 
-use std::future::Future;
+use std::cell::RefCell;
+use std::future::{self, Future};
+use std::mem;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
@@ -28,6 +30,41 @@ impl Wake for Parker {
     }
 }
 
+thread_local! {
+    /// Wakers of tasks waiting in [`end_of_batch`]; `None` off a `block_on` thread.
+    static DEFERRED: RefCell<Option<Vec<Waker>>> = const { RefCell::new(None) };
+}
+
+/// Resumes once every task that is ready now on this thread has run.
+///
+/// weir calls this before writing a request upstream and a response to a client, so a
+/// reactor turn reads everything it was given first and then writes, as HAProxy does.
+/// The writes of one turn then leave together: each origin and each client finds several
+/// answers per wake-up instead of one, which halved wrk's sleeps behind weir and cut the
+/// tail latency of small responses (bench/profiling.md). Off a runtime thread it returns
+/// at once.
+pub async fn end_of_batch() {
+    let mut deferred = false;
+    future::poll_fn(|cx| {
+        if deferred {
+            return Poll::Ready(());
+        }
+        deferred = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+            Some(wakers) => {
+                wakers.push(cx.waker().clone());
+                true
+            }
+            None => false,
+        });
+        if deferred {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await
+}
+
 /// Polls `fut` until it completes. Between polls the thread takes I/O events and due
 /// timers from its reactor, sleeping in `epoll_wait` only when `fut` has not asked to be
 /// polled again.
@@ -42,11 +79,41 @@ pub fn block_on<T>(fut: impl Future<Output = T>) -> T {
     let mut cx = Context::from_waker(&waker);
     let mut fut = pin!(fut);
     let mut turn = Turn::new();
+    let _deferred = Deferring::start();
+    let mut later = Vec::new();
+    let mut skipped_turn = false;
     loop {
         parker.woken.store(false, SeqCst);
         if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
             return out;
         }
+        // Tasks deferred to the end of the batch run before the next `epoll_wait`, but a
+        // task that keeps deferring cannot hold I/O off for more than one pass.
+        DEFERRED.with(|d| mem::swap(d.borrow_mut().get_or_insert_default(), &mut later));
+        if !later.is_empty() && !skipped_turn {
+            later.drain(..).for_each(Waker::wake);
+            skipped_turn = true;
+            continue;
+        }
+        later.drain(..).for_each(Waker::wake);
+        skipped_turn = false;
         reactor.turn(&parker.woken, &mut turn);
+    }
+}
+
+/// Marks the thread as one that runs [`end_of_batch`]'s deferred wakers, until dropped
+/// (then wakes any left, so no task is lost).
+struct Deferring(Option<Vec<Waker>>);
+
+impl Deferring {
+    fn start() -> Deferring {
+        Deferring(DEFERRED.with(|d| d.replace(Some(Vec::new()))))
+    }
+}
+
+impl Drop for Deferring {
+    fn drop(&mut self) {
+        let left = DEFERRED.with(|d| d.replace(self.0.take()));
+        left.into_iter().flatten().for_each(Waker::wake);
     }
 }

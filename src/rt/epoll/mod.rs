@@ -9,6 +9,6 @@ mod reactor;
 mod source;
 mod timer;
 
-pub use block_on::block_on;
+pub use block_on::{block_on, end_of_batch};
 pub use net::{accept, bind, connect, readable, TcpListener, TcpStream};
 pub use timer::Timer;
