@@ -2,6 +2,8 @@
 
 mod util;
 
+use std::sync::{Arc, Barrier};
+
 use util::client::{get, Conn};
 use util::origin::{ok, origin};
 
@@ -72,4 +74,47 @@ fn client_connection_close_is_honoured() {
         o.try_request().is_none(),
         "nothing after Connection: close is processed"
     );
+}
+
+#[test]
+fn keepalive_zero_closes_each_upstream_connection_and_serves_on() {
+    let o = origin(|_| ok(b"hi"));
+    let mut config = util::config(&[o.addr]);
+    config.keepalive = 0;
+    let proxy = util::start(config);
+    let mut c = Conn::open(proxy.addr);
+    for _ in 0..3 {
+        assert_eq!(c.roundtrip(&get("/")).text(), "hi");
+    }
+    assert_eq!(o.accepts(), 3, "no upstream connection is pooled");
+}
+
+/// A burst above `keepalive` leaves surplus idle connections; the next burst, moments
+/// later, reuses them instead of reconnecting.
+#[test]
+fn a_burst_above_the_allowance_reuses_its_connections_on_the_next_burst() {
+    const BURST: usize = 6;
+    // The origin answers only when the whole burst is in flight, so weir needs BURST
+    // upstream connections at once.
+    let together = Arc::new(Barrier::new(BURST));
+    let o = origin(move |_| {
+        together.wait();
+        ok(b"hi")
+    });
+    let mut config = util::config(&[o.addr]);
+    config.keepalive = 2;
+    let proxy = util::start(config);
+    let mut clients: Vec<Conn> = (0..BURST).map(|_| Conn::open(proxy.addr)).collect();
+    for round in 0..2 {
+        for c in &mut clients {
+            c.send(&get(&format!("/r{round}")));
+        }
+        for c in &mut clients {
+            assert_eq!(c.read(false).expect("a response").text(), "hi");
+        }
+    }
+    // Each client's second request is read only after its first exchange gave its
+    // upstream connection back, so the second burst always finds one idle per request.
+    assert_eq!(o.accepts(), BURST, "the second burst reconnected");
+    assert_eq!(proxy.handle.upstream_connections_opened(), BURST as u64);
 }
