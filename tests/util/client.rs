@@ -1,6 +1,6 @@
 //! A blocking raw HTTP/1.1 client: bytes out, parsed response in, nothing hidden.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -58,7 +58,11 @@ impl Conn {
     /// True once the server has closed the connection (EOF, not a timeout).
     pub fn is_closed(&mut self) -> bool {
         let mut b = [0u8; 1];
-        matches!(self.reader.read(&mut b), Ok(0) | Err(_))
+        match self.reader.read(&mut b) {
+            Ok(n) => n == 0,
+            // A reset is a close too; a read timeout is not.
+            Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        }
     }
 }
 
