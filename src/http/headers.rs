@@ -101,11 +101,14 @@ impl Headers {
             .map(|e| (self.name_of(e), self.slice(&e.value)))
     }
 
-    /// The first value of `name`, case-insensitively.
+    /// The first value of `name`, case-insensitively. Names are compared as bytes here
+    /// and in `get_all`: lookups run several times per request, and the UTF-8 check
+    /// `iter` makes on every name showed up in profiles.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.entries
+            .iter()
+            .find(|e| self.slice(&e.name).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|e| self.slice(&e.value))
     }
 
     /// The first value of `name` as text, if it is UTF-8.
@@ -115,9 +118,10 @@ impl Headers {
 
     /// Every value of `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.entries
+            .iter()
+            .filter(move |e| self.slice(&e.name).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|e| self.slice(&e.value))
     }
 
     pub fn contains(&self, name: &str) -> bool {
