@@ -12,10 +12,10 @@ use crate::config::{Config, ConfigError};
 use crate::http::parse::HeadLimits;
 use crate::middleware::{build, Middleware};
 use crate::proxy::Engine;
-use crate::rt::Runtime;
+use crate::rt::{self, Runtime};
 use crate::shutdown::{self, Signal};
 use crate::upstream::health;
-use crate::upstream::pool::Pool;
+use crate::upstream::pool::{self, Pool};
 use crate::upstream::Upstreams;
 
 /// Where a reload gets its new config (the CLI re-reads the file and re-applies flags).
@@ -76,9 +76,11 @@ impl Live {
         &self.stop
     }
 
-    /// Starts the active health checks of the current engine, if configured.
-    pub fn start_checks(&self, runtime: &Runtime) {
+    /// Starts the current engine's background tasks: the pool's reaper, and the active
+    /// health checks if configured. They end when the engine is retired by a reload.
+    pub fn start_background(&self, runtime: &Runtime) {
         let engine = self.get();
+        runtime.spawn(reap(engine.clone())).detach();
         if let Some(h) = &engine.config.health {
             for i in 0..engine.upstreams.len() {
                 let task = health::watch(engine.clone(), i, h.clone());
@@ -108,9 +110,28 @@ impl Live {
                     Arc::new(next),
                 );
                 old.retire.fire();
-                self.start_checks(runtime);
+                self.start_background(runtime);
             }
             Err(e) => eprintln!("weir: reload failed, still serving the previous config: {e}"),
         }
+    }
+}
+
+/// Reaps `engine`'s idle upstream connections every [`pool::REAP_EVERY`] until it is
+/// retired.
+async fn reap(engine: Arc<Engine>) {
+    loop {
+        let retired = async {
+            engine.retired.fired().await;
+            true
+        };
+        let slept = async {
+            rt::sleep(pool::REAP_EVERY).await;
+            false
+        };
+        if futures_lite::FutureExt::or(retired, slept).await {
+            return;
+        }
+        engine.pool.reap();
     }
 }

@@ -203,7 +203,7 @@ impl Server {
             ..
         } = self;
         let (busy, drained) = shutdown::wait_group();
-        live.start_checks(&runtime);
+        live.start_background(&runtime);
         let permits = Arc::new(rt::Semaphore::new(live.get().config.limits.max_connections));
         let accept = async {
             loop {

@@ -3,6 +3,7 @@
 mod util;
 
 use std::sync::{Arc, Barrier};
+use std::time::Duration;
 
 use util::client::{get, Conn};
 use util::origin::{ok, origin};
@@ -117,4 +118,43 @@ fn a_burst_above_the_allowance_reuses_its_connections_on_the_next_burst() {
     // upstream connection back, so the second burst always finds one idle per request.
     assert_eq!(o.accepts(), BURST, "the second burst reconnected");
     assert_eq!(proxy.handle.upstream_connections_opened(), BURST as u64);
+}
+
+#[test]
+fn an_idle_upstream_connection_closes_at_keepalive_timeout_without_further_traffic() {
+    let o = origin(|_| ok(b"hi"));
+    let mut config = util::config(&[o.addr]);
+    config.keepalive_timeout = Duration::from_millis(100);
+    let proxy = util::start(config);
+    assert_eq!(Conn::open(proxy.addr).roundtrip(&get("/")).text(), "hi");
+    assert!(o.wait_closes(1), "the idle connection was never closed");
+    assert_eq!(proxy.handle.upstream_connections_opened(), 1);
+}
+
+#[test]
+fn a_bursts_surplus_closes_after_the_grace_and_the_allowance_stays() {
+    const BURST: usize = 6;
+    let together = Arc::new(Barrier::new(BURST));
+    let o = origin(move |r| {
+        if r.target == "/burst" {
+            together.wait();
+        }
+        ok(b"hi")
+    });
+    let mut config = util::config(&[o.addr]);
+    config.keepalive = 2;
+    let proxy = util::start(config);
+    let mut clients: Vec<Conn> = (0..BURST).map(|_| Conn::open(proxy.addr)).collect();
+    for c in &mut clients {
+        c.send(&get("/burst"));
+    }
+    for c in &mut clients {
+        assert_eq!(c.read(false).expect("a response").text(), "hi");
+    }
+    // With no more traffic, the background reaper closes the four above `keepalive`.
+    assert!(o.wait_closes(BURST - 2), "the surplus was never closed");
+    // The two kept are still good: the next request reuses one.
+    assert_eq!(clients[0].roundtrip(&get("/after")).text(), "hi");
+    assert_eq!(o.accepts(), BURST);
+    assert_eq!(o.closes(), BURST - 2);
 }

@@ -14,6 +14,9 @@
 //! nginx does, meant reconnecting on the next swing: ~150 connects a second in the
 //! small-response benchmark, where HAProxy, which purges surplus gradually
 //! (`pool-purge-delay`), made 2.
+//!
+//! A background task calls [`Pool::reap`] every [`REAP_EVERY`], so idle connections past
+//! either limit close even when no request comes to their server.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -32,6 +35,9 @@ pub const PEEK_AFTER: Duration = Duration::from_secs(1);
 
 /// How long an idle connection above a server's `keepalive` allowance is kept.
 pub const SURPLUS_GRACE: Duration = Duration::from_secs(1);
+
+/// How often the background reaper looks for idle connections to close.
+pub const REAP_EVERY: Duration = Duration::from_secs(1);
 
 struct Idle {
     conn: UpstreamConn,
@@ -88,6 +94,23 @@ impl Pool {
         list.push(Idle { conn, since: now });
         let stale = surplus_to_close(list.iter().map(|idle| idle.since), self.max_idle, now);
         list.drain(..stale);
+    }
+
+    /// Closes the idle connections past `keepalive_timeout`, and the surplus idle past
+    /// [`SURPLUS_GRACE`]. Checkout and checkin trim as they go; this is for servers no
+    /// request reaches for a while, whose connections would otherwise stay open.
+    pub fn reap(&self) {
+        let now = Instant::now();
+        for list in &self.idle {
+            let mut list = list.lock().unwrap_or_else(|p| p.into_inner());
+            let expired = list
+                .iter()
+                .take_while(|idle| now.saturating_duration_since(idle.since) >= self.idle_timeout)
+                .count();
+            list.drain(..expired);
+            let stale = surplus_to_close(list.iter().map(|idle| idle.since), self.max_idle, now);
+            list.drain(..stale);
+        }
     }
 
     /// Notes a newly opened upstream connection (for tests and stats).

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::client::read_chunked;
 
@@ -51,6 +51,7 @@ pub fn ok(body: &[u8]) -> Reply {
 pub struct Origin {
     pub addr: SocketAddr,
     accepts: Arc<AtomicUsize>,
+    closes: Arc<AtomicUsize>,
     seen: Receiver<Req>,
 }
 
@@ -58,6 +59,23 @@ impl Origin {
     /// Connections accepted so far.
     pub fn accepts(&self) -> usize {
         self.accepts.load(Ordering::SeqCst)
+    }
+
+    /// Connections that have ended so far (closed by either side).
+    pub fn closes(&self) -> usize {
+        self.closes.load(Ordering::SeqCst)
+    }
+
+    /// Waits up to 20 s for `closes()` to reach `n`; false if it never did.
+    pub fn wait_closes(&self, n: usize) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.closes() < n {
+            if Instant::now() > deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        true
     }
 
     /// The next request the origin read (waits for it, up to 20 s).
@@ -83,6 +101,8 @@ pub fn origin(handler: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> Origin
     let (tx, seen) = channel();
     let handler: Arc<Handler> = Arc::new(handler);
     let count = accepts.clone();
+    let closes = Arc::new(AtomicUsize::new(0));
+    let ended = closes.clone();
     let tx = Arc::new(Mutex::new(tx));
     thread::spawn(move || {
         for stream in listener.incoming() {
@@ -90,12 +110,17 @@ pub fn origin(handler: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> Origin
             count.fetch_add(1, Ordering::SeqCst);
             let handler = handler.clone();
             let tx = tx.lock().unwrap().clone();
-            thread::spawn(move || serve(stream, &*handler, tx));
+            let ended = ended.clone();
+            thread::spawn(move || {
+                serve(stream, &*handler, tx);
+                ended.fetch_add(1, Ordering::SeqCst);
+            });
         }
     });
     Origin {
         addr,
         accepts,
+        closes,
         seen,
     }
 }
