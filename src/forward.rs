@@ -140,8 +140,9 @@ pub(crate) async fn attempt(
             limit: e.config.limits.max_body_bytes,
             prefix: req.head,
         };
-        // Sent with the rest of this turn's writes (see `rt::end_of_batch`).
-        rt::end_of_batch().await;
+        // Sent with the rest of this turn's writes, next to the others for this server
+        // (see `rt::end_of_batch`).
+        rt::end_of_batch(idx as u64).await;
         let sent = match body::copy(client, req.body, &mut up.io, out, opts).await {
             Ok(n) => n,
             Err(CopyError::Write(_)) if reused && may_resend => {

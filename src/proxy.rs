@@ -371,8 +371,9 @@ async fn run(e: &Engine, client: &mut Client, cx: &mut Ctx, s: &mut Scratch, o: 
         limit: 0,
         prefix: out,
     };
-    // Sent with the rest of this turn's writes (see `rt::end_of_batch`).
-    rt::end_of_batch().await;
+    // Sent with the rest of this turn's writes, after the requests going upstream
+    // (see `rt::end_of_batch`).
+    rt::end_of_batch(u64::MAX).await;
     match body::copy(&mut up, rbody, &mut client.io, out_kind, opts).await {
         Ok(n) => {
             o.bytes_out = n;

@@ -85,7 +85,7 @@ fn end_of_batch_lets_every_ready_task_run_first() {
                 let log = log.clone();
                 spawner.spawn(async move {
                     log.lock().unwrap().push(format!("{name} reads"));
-                    rt::end_of_batch().await;
+                    rt::end_of_batch(0).await;
                     log.lock().unwrap().push(format!("{name} writes"));
                 })
             })
@@ -99,6 +99,34 @@ fn end_of_batch_lets_every_ready_task_run_first() {
     assert_eq!(order, ["a reads", "b reads", "a writes", "b writes"]);
 }
 
+/// Deferred tasks resume by group, in arrival order within one (the epoll runtime only:
+/// the portable one keeps plain arrival order).
+#[cfg(all(target_os = "linux", not(feature = "portable-runtime")))]
+#[test]
+fn end_of_batch_resumes_by_group() {
+    let runtime = Runtime::new();
+    let spawner = runtime.clone();
+    let order = runtime.block_on(1, async move {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let tasks: Vec<_> = [(2, "a"), (1, "b"), (2, "c"), (1, "d")]
+            .into_iter()
+            .map(|(group, name)| {
+                let log = log.clone();
+                spawner.spawn(async move {
+                    rt::end_of_batch(group).await;
+                    log.lock().unwrap().push(name);
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await;
+        }
+        let order = log.lock().unwrap().clone();
+        order
+    });
+    assert_eq!(order, ["b", "d", "a", "c"]);
+}
+
 #[test]
 fn a_task_that_keeps_deferring_does_not_starve_sockets_or_timers() {
     let (done, finished) = mpsc::channel();
@@ -109,7 +137,7 @@ fn a_task_that_keeps_deferring_does_not_starve_sockets_or_timers() {
         runtime.block_on(1, async move {
             let _spinner = spawner.spawn(async {
                 loop {
-                    rt::end_of_batch().await;
+                    rt::end_of_batch(0).await;
                 }
             });
             echo_roundtrip(1 << 20).await;

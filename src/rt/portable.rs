@@ -34,8 +34,9 @@ pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
 }
 
 /// Yields to the other ready tasks: smol's reactor has no hook at the end of a batch,
-/// so this is the nearest to the epoll runtime's `end_of_batch`.
-pub async fn end_of_batch() {
+/// so this is the nearest to the epoll runtime's `end_of_batch` (which also orders the
+/// waiting tasks by group; here they keep their order).
+pub async fn end_of_batch(_group: u64) {
     futures_lite::future::yield_now().await;
 }
 
