@@ -6,7 +6,8 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use util::client::{get, Conn};
-use util::origin::{ok, origin};
+use util::origin::{ok, origin, Origin};
+use util::TestProxy;
 
 #[test]
 fn sequential_requests_on_one_client_connection_use_one_upstream_connection() {
@@ -90,30 +91,41 @@ fn keepalive_zero_closes_each_upstream_connection_and_serves_on() {
     assert_eq!(o.accepts(), 3, "no upstream connection is pooled");
 }
 
-/// A burst above `keepalive` leaves surplus idle connections; the next burst, moments
-/// later, reuses them instead of reconnecting.
-#[test]
-fn a_burst_above_the_allowance_reuses_its_connections_on_the_next_burst() {
-    const BURST: usize = 6;
-    // The origin answers only when the whole burst is in flight, so weir needs BURST
-    // upstream connections at once.
-    let together = Arc::new(Barrier::new(BURST));
-    let o = origin(move |_| {
-        together.wait();
+/// An origin that answers `/burst` only once `n` of them are in flight (so weir needs `n`
+/// upstream connections at once), weir over it with `keepalive = 2`, and `n` clients.
+fn burst_setup(n: usize) -> (Origin, TestProxy, Vec<Conn>) {
+    let together = Arc::new(Barrier::new(n));
+    let o = origin(move |r| {
+        if r.target == "/burst" {
+            together.wait();
+        }
         ok(b"hi")
     });
     let mut config = util::config(&[o.addr]);
     config.keepalive = 2;
     let proxy = util::start(config);
-    let mut clients: Vec<Conn> = (0..BURST).map(|_| Conn::open(proxy.addr)).collect();
-    for round in 0..2 {
-        for c in &mut clients {
-            c.send(&get(&format!("/r{round}")));
-        }
-        for c in &mut clients {
-            assert_eq!(c.read(false).expect("a response").text(), "hi");
-        }
+    let clients = (0..n).map(|_| Conn::open(proxy.addr)).collect();
+    (o, proxy, clients)
+}
+
+/// Sends `/burst` on every client at once, then reads every answer.
+fn burst(clients: &mut [Conn]) {
+    for c in clients.iter_mut() {
+        c.send(&get("/burst"));
     }
+    for c in clients.iter_mut() {
+        assert_eq!(c.read(false).expect("a response").text(), "hi");
+    }
+}
+
+/// A burst above `keepalive` leaves surplus idle connections; the next burst, moments
+/// later, reuses them instead of reconnecting.
+#[test]
+fn a_burst_above_the_allowance_reuses_its_connections_on_the_next_burst() {
+    const BURST: usize = 6;
+    let (o, proxy, mut clients) = burst_setup(BURST);
+    burst(&mut clients);
+    burst(&mut clients);
     // Each client's second request is read only after its first exchange gave its
     // upstream connection back, so the second burst always finds one idle per request.
     assert_eq!(o.accepts(), BURST, "the second burst reconnected");
@@ -134,23 +146,8 @@ fn an_idle_upstream_connection_closes_at_keepalive_timeout_without_further_traff
 #[test]
 fn a_bursts_surplus_closes_after_the_grace_and_the_allowance_stays() {
     const BURST: usize = 6;
-    let together = Arc::new(Barrier::new(BURST));
-    let o = origin(move |r| {
-        if r.target == "/burst" {
-            together.wait();
-        }
-        ok(b"hi")
-    });
-    let mut config = util::config(&[o.addr]);
-    config.keepalive = 2;
-    let proxy = util::start(config);
-    let mut clients: Vec<Conn> = (0..BURST).map(|_| Conn::open(proxy.addr)).collect();
-    for c in &mut clients {
-        c.send(&get("/burst"));
-    }
-    for c in &mut clients {
-        assert_eq!(c.read(false).expect("a response").text(), "hi");
-    }
+    let (o, _proxy, mut clients) = burst_setup(BURST);
+    burst(&mut clients);
     // With no more traffic, the background reaper closes the four above `keepalive`.
     assert!(o.wait_closes(BURST - 2), "the surplus was never closed");
     // The two kept are still good: the next request reuses one.

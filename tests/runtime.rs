@@ -73,13 +73,26 @@ fn sockets_and_timers_work_outside_a_runtime_thread() {
     });
 }
 
-#[test]
-fn end_of_batch_lets_every_ready_task_run_first() {
+type Log = Arc<Mutex<Vec<String>>>;
+
+/// Runs the tasks `start` spawns on a one-thread runtime; returns what they logged.
+fn logged_run(start: impl FnOnce(&Runtime, &Log) -> Vec<rt::Task<()>>) -> Vec<String> {
     let runtime = Runtime::new();
     let spawner = runtime.clone();
-    let order = runtime.block_on(1, async move {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let tasks: Vec<_> = ["a", "b"]
+    runtime.block_on(1, async move {
+        let log = Log::default();
+        for task in start(&spawner, &log) {
+            task.await;
+        }
+        let logged = log.lock().unwrap().clone();
+        logged
+    })
+}
+
+#[test]
+fn end_of_batch_lets_every_ready_task_run_first() {
+    let order = logged_run(|spawner, log| {
+        ["a", "b"]
             .into_iter()
             .map(|name| {
                 let log = log.clone();
@@ -89,12 +102,7 @@ fn end_of_batch_lets_every_ready_task_run_first() {
                     log.lock().unwrap().push(format!("{name} writes"));
                 })
             })
-            .collect();
-        for t in tasks {
-            t.await;
-        }
-        let order = log.lock().unwrap().clone();
-        order
+            .collect()
     });
     assert_eq!(order, ["a reads", "b reads", "a writes", "b writes"]);
 }
@@ -104,25 +112,17 @@ fn end_of_batch_lets_every_ready_task_run_first() {
 #[cfg(all(target_os = "linux", not(feature = "portable-runtime")))]
 #[test]
 fn end_of_batch_resumes_by_group() {
-    let runtime = Runtime::new();
-    let spawner = runtime.clone();
-    let order = runtime.block_on(1, async move {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let tasks: Vec<_> = [(2, "a"), (1, "b"), (2, "c"), (1, "d")]
+    let order = logged_run(|spawner, log| {
+        [(2, "a"), (1, "b"), (2, "c"), (1, "d")]
             .into_iter()
             .map(|(group, name)| {
                 let log = log.clone();
                 spawner.spawn(async move {
                     rt::end_of_batch(group).await;
-                    log.lock().unwrap().push(name);
+                    log.lock().unwrap().push(name.to_string());
                 })
             })
-            .collect();
-        for t in tasks {
-            t.await;
-        }
-        let order = log.lock().unwrap().clone();
-        order
+            .collect()
     });
     assert_eq!(order, ["b", "d", "a", "c"]);
 }
