@@ -6,9 +6,9 @@
 //! age out), and one that has idled past the timeout, or that the origin has closed or
 //! written to while idle, is dropped instead of used (see [`Pool::checkout`]).
 //!
-//! `keepalive` idle connections per server are kept for good. A burst can leave more
-//! idle than that: those are kept while they keep being used, and closed once they have
-//! idled [`SURPLUS_GRACE`]. Round-robin over busy origins swings one server's share of
+//! `keepalive` idle connections per server are kept until `keepalive_timeout`. A burst
+//! can leave more idle than that: those are kept while they keep being used, and closed
+//! once they have idled [`SURPLUS_GRACE`]. Round-robin over busy origins swings one server's share of
 //! the requests in flight well above its even share for a few milliseconds at a time
 //! (all clients pile onto whichever origin stalls); closing the surplus at once, as
 //! nginx does, meant reconnecting on the next swing: ~150 connects a second in the
