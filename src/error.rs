@@ -31,6 +31,8 @@ pub enum Kind {
     UnknownCoding,
     /// An `Expect` value other than `100-continue`: 417.
     ExpectationFailed,
+    /// A well-formed request line naming an HTTP major version other than 1: 505.
+    VersionNotSupported,
     /// The client went away or stalled mid-request; nobody to answer.
     ClientGone,
     /// Upstream refused, reset, or sent a malformed response: 502.
@@ -53,6 +55,7 @@ impl Kind {
             Kind::HeadersTooLarge => 431,
             Kind::UnknownCoding => 501,
             Kind::ExpectationFailed => 417,
+            Kind::VersionNotSupported => 505,
             Kind::BadGateway => 502,
             Kind::NoUpstream => 503,
             Kind::GatewayTimeout => 504,
@@ -69,6 +72,7 @@ impl Kind {
             | Kind::HeadersTooLarge
             | Kind::UnknownCoding
             | Kind::ExpectationFailed
+            | Kind::VersionNotSupported
             | Kind::ClientGone => Source::Client,
             Kind::BadGateway | Kind::NoUpstream | Kind::GatewayTimeout => Source::Upstream,
             Kind::Internal => Source::Internal,

@@ -78,7 +78,9 @@ const CASES: &[Case] = &[
     case("RFC 9110 §5.5: leading and trailing OWS is trimmed", b"GET / HTTP/1.1\r\nHost: t\r\nX-A: \t v \t\r\n\r\n", Forwarded("GET / HTTP/1.1\r\nHost: t\r\nX-A: v\r\n\r\n", b"")),
     // ---- Request line and target (RFC 9112 §3) ----
     case("RFC 9112 §2.3: HTTP/0.9 simple request", b"GET /\r\n\r\n", Refused(400)),
-    case("RFC 9112 §2.3: HTTP/2.0 in an HTTP/1 request line", b"GET / HTTP/2.0\r\nHost: t\r\n\r\n", Refused(400)),
+    case("RFC 9110 §15.6.6: HTTP/2.0 in an HTTP/1 request line", b"GET / HTTP/2.0\r\nHost: t\r\n\r\n", Refused(505)),
+    case("RFC 9110 §2.5: HTTP/1.2 is served as HTTP/1.1", b"GET /v HTTP/1.2\r\nHost: t\r\n\r\n", Forwarded("GET /v HTTP/1.1\r\nHost: t\r\n\r\n", b"")),
+    case("RFC 9112 §2.3: version without a minor digit", b"GET / HTTP/2\r\nHost: t\r\n\r\n", Refused(400)),
     case("RFC 9112 §2.3: version is case-sensitive", b"GET / http/1.1\r\nHost: t\r\n\r\n", Refused(400)),
     case("RFC 9112 §3: two spaces between method and target", b"GET  / HTTP/1.1\r\nHost: t\r\n\r\n", Refused(400)),
     case("RFC 9112 §3: trailing space after the version", b"GET / HTTP/1.1 \r\nHost: t\r\n\r\n", Refused(400)),

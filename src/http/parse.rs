@@ -35,6 +35,17 @@ pub fn request(
     limits: HeadLimits,
     head: &mut RequestHead,
 ) -> Result<Option<usize>, Error> {
+    match parse_request(buf, limits, head) {
+        Err(httparse::Error::Version) => other_version(buf, limits, head),
+        parsed => Ok(parsed?),
+    }
+}
+
+fn parse_request(
+    buf: &[u8],
+    limits: HeadLimits,
+    head: &mut RequestHead,
+) -> Result<Option<usize>, httparse::Error> {
     let mut storage = slots();
     let mut req = httparse::Request::new(&mut []);
     let n = match httparse::ParserConfig::default().parse_request_with_uninit_headers(
@@ -53,6 +64,46 @@ pub fn request(
         head.headers.push_parsed(h.name, h.value);
     }
     Ok(Some(n))
+}
+
+/// httparse knows `HTTP/1.0` and `HTTP/1.1` only. RFC 9110 §2.5 and §15.6.6 ask more, and
+/// nginx does it: a later HTTP/1 minor version is served as HTTP/1.1, and another major
+/// version (`HTTP/2.0` sent as text) gets 505. A version token that is not `HTTP/D.D`
+/// stays a 400. The request line must be complete to tell, so this may ask for more.
+fn other_version(
+    buf: &[u8],
+    limits: HeadLimits,
+    head: &mut RequestHead,
+) -> Result<Option<usize>, Error> {
+    let bad = || Error::from(httparse::Error::Version);
+    let Some(line_end) = buf.iter().position(|&c| c == b'\n') else {
+        return Ok(None);
+    };
+    let line = &buf[..line_end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let Some(at) = line.len().checked_sub(9) else {
+        return Err(bad());
+    };
+    let (major, minor) = match line[at..] {
+        [b' ', b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            (major, minor)
+        }
+        _ => return Err(bad()),
+    };
+    if major != b'1' {
+        return Err(Error::new(
+            Kind::VersionNotSupported,
+            "HTTP major version other than 1",
+        ));
+    }
+    if minor < b'2' {
+        return Err(bad()); // 1.0 and 1.1 failed for another reason
+    }
+    let mut as_11 = buf.to_vec();
+    as_11[at + 8] = b'1';
+    Ok(parse_request(&as_11, limits, head)?)
 }
 
 /// Parses a response head from the front of `buf`, like [`request`].
@@ -188,5 +239,27 @@ mod tests {
         let raw = b"GET / HTTP/1.1\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\ne: 1\r\n\r\n";
         let err = request(raw, LIMITS, &mut head).unwrap_err();
         assert_eq!(err.status(), 431);
+    }
+
+    #[test]
+    fn other_versions() {
+        let mut head = RequestHead::default();
+        let err = request(b"GET / HTTP/3.0\r\n\r\n", LIMITS, &mut head).unwrap_err();
+        assert_eq!(err.status(), 505);
+        // The line is not complete yet: 505 or 400 cannot be told apart.
+        assert!(request(b"GET / HTTP/3", LIMITS, &mut head)
+            .unwrap()
+            .is_none());
+        let raw = b"GET /n HTTP/1.9\r\nHost: x\r\n\r\n";
+        assert_eq!(request(raw, LIMITS, &mut head).unwrap(), Some(raw.len()));
+        assert_eq!((head.path(), head.minor), ("/n", 1));
+        for raw in [
+            &b"GET / HTTP/1.x\r\n\r\n"[..],
+            b"GET / HTTP/22.0\r\n\r\n",
+            b"GET /\r\n",
+        ] {
+            let err = request(raw, LIMITS, &mut head).unwrap_err();
+            assert_eq!(err.status(), 400, "{}", String::from_utf8_lossy(raw));
+        }
     }
 }
