@@ -11,7 +11,9 @@ use crate::error::{Error, Kind};
 use crate::http::body::{self, Copy, CopyError, Out, ReadError};
 use crate::http::conn::Conn;
 use crate::http::framing::Body;
+use crate::http::hop;
 use crate::http::parse::{self, ReadHead};
+use crate::http::write::{self, Framing};
 use crate::http::ResponseHead;
 use crate::proxy::{Client, Engine};
 use crate::rt;
@@ -24,6 +26,8 @@ pub(crate) struct Request<'a> {
     pub body: Body,
     /// The client asked for `100-continue` and weir has not answered it yet.
     pub continue_100: bool,
+    /// The client speaks HTTP/1.1, so interim (1xx) responses are relayed to it.
+    pub relay_1xx: bool,
     pub websocket: bool,
 }
 
@@ -164,7 +168,8 @@ pub(crate) async fn attempt(
                 })
             }
         };
-        match read_final_head(e, &mut up, res, req.websocket).await {
+        let relay = req.relay_1xx.then_some(&mut *client);
+        match read_final_head(e, &mut up, res, req.websocket, relay).await {
             Ok(()) => return Ok((up, sent)),
             // Closed or reset before a response: on a reused connection this is the
             // origin's keep-alive close racing our request, so send it once more fresh.
@@ -186,6 +191,23 @@ pub(crate) async fn attempt(
     }
 }
 
+/// Writes an interim response (`103 Early Hints`, say) to the client, as RFC 9110 §15.2
+/// asks of a proxy and HAProxy does (nginx 1.22 takes a 103 for the final response and
+/// relays the real one as its body). Hop-by-hop fields are removed as from a final
+/// response; middleware does not see it. Returns false if the client could not take it:
+/// weir then stops relaying, and the final response meets the same fate.
+async fn relay_interim(e: &Engine, client: &mut Client, res: &mut ResponseHead) -> bool {
+    hop::strip(&mut res.headers, false);
+    let mut out = Vec::new();
+    write::response_head(&mut out, res, Framing::None, None);
+    let sent = rt::timeout(
+        e.config.timeouts.client_body,
+        body::write_all_vectored(&mut client.io, &mut [IoSlice::new(&out)]),
+    )
+    .await;
+    sent.is_some_and(|r| r.is_ok())
+}
+
 /// How reading a response head failed.
 enum Gone {
     /// Closed before sending any byte.
@@ -196,12 +218,13 @@ enum Gone {
     Failed(Error),
 }
 
-/// Reads the final (non-1xx) response head.
+/// Reads the final (non-1xx) response head, relaying interim ones to `relay`.
 async fn read_final_head(
     e: &Engine,
     up: &mut UpstreamConn,
     res: &mut ResponseHead,
     websocket: bool,
+    mut relay: Option<&mut Client>,
 ) -> Result<(), Gone> {
     let bad = |why| Gone::Failed(Error::new(Kind::BadGateway, why));
     let mut first = true;
@@ -227,7 +250,14 @@ async fn read_final_head(
                 match res.status {
                     101 if websocket => return Ok(()),
                     101 => return Err(bad("unexpected 101 from upstream")),
-                    100..=199 => continue, // interim; weir answered Expect itself
+                    100 => continue, // weir answered `Expect` itself
+                    102..=199 => {
+                        if let Some(client) = relay.as_deref_mut() {
+                            if !relay_interim(e, client, res).await {
+                                relay = None;
+                            }
+                        }
+                    }
                     _ => return Ok(()),
                 }
             }

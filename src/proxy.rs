@@ -291,6 +291,7 @@ async fn run(e: &Engine, client: &mut Client, cx: &mut Ctx, s: &mut Scratch, o: 
             head: out,
             body,
             continue_100,
+            relay_1xx: req.minor >= 1,
             websocket,
         };
         let result = forward::attempt(e, client, idx, &mut attempt, res).await;

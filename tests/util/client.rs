@@ -10,6 +10,8 @@ pub struct Resp {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The interim (1xx) responses received before this one, in order.
+    pub interim: Vec<Resp>,
 }
 
 impl Resp {
@@ -102,9 +104,12 @@ pub fn read_response(r: &mut impl BufRead, head_request: bool) -> Option<Resp> {
         status,
         headers,
         body: Vec::new(),
+        interim: Vec::new(),
     };
     if (100..200).contains(&status) {
-        return read_response(r, head_request); // interim: read the final one
+        let mut last = read_response(r, head_request)?; // interim: read the final one
+        last.interim.insert(0, resp);
+        return Some(last);
     }
     if head_request || status == 204 || status == 304 {
         return Some(resp);
