@@ -175,3 +175,28 @@ fn backend_echo_shows_the_head_as_received_then_the_body() {
     want.extend_from_slice(b"abcde");
     assert_eq!(r.body, want);
 }
+
+#[test]
+fn check_shows_each_plugin_with_its_abi_version() {
+    let p = util::plugins::plugins();
+    let path = write_config(
+        "plugins",
+        &format!(
+            "[upstream]\nservers = [\"127.0.0.1:9001\"]\n\
+             [[middleware]]\nplugin = \"{}\"\n\
+             [[middleware]]\nplugin = \"{}\"\nconfig = {{ header = \"X-A\", value = \"1\" }}\n",
+            p.v1_0.display(),
+            p.add_header.display()
+        ),
+    );
+    let out = run(&["check", "--config", &path]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for lib in [&p.v1_0, &p.add_header] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("plugin") && l.contains(&*lib.display().to_string()))
+            .unwrap_or_else(|| panic!("no line for {}:\n{text}", lib.display()));
+        assert!(line.contains("ABI 1.0 (weir speaks 1.0)"), "{line}");
+    }
+}

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use weir::config::duration::show;
+use weir::plugin::{self, abi};
 use weir::Proxy;
 
 use super::{config_from, fail, ServeArgs};
@@ -61,6 +62,20 @@ pub fn run(a: &ServeArgs) -> ExitCode {
     }
     let names: Vec<&str> = chain.iter().map(|m| m.name()).collect();
     println!("chain       {}", names.join(" → "));
+    for path in config.middleware.iter().filter_map(|m| m.plugin.as_deref()) {
+        // Already loaded (and checked) by `chain()`: this only looks the library up.
+        if let Ok(lib) = plugin::load(path) {
+            println!(
+                "plugin      {}: \"{}\", ABI {}.{} (weir speaks {}.{})",
+                path.display(),
+                lib.name,
+                lib.abi >> 16,
+                lib.abi & 0xffff,
+                abi::MAJOR,
+                abi::MINOR
+            );
+        }
+    }
     println!(
         "timeouts    header {}, idle {}, connect {}, upstream_read {}, client_body {}, drain {}, tunnel {}",
         show(t.header),

@@ -21,6 +21,8 @@ pub struct Library {
     pub path: PathBuf,
     /// The descriptor's `name`.
     pub name: String,
+    /// The plugin's `weir_abi_version` (major << 16 | minor), shown by `weir check`.
+    pub abi: u32,
     /// A copy of the descriptor's 1.0 part (the table itself is static in the plugin).
     pub desc: Plugin,
 }
@@ -170,6 +172,7 @@ fn open(path: &Path) -> Result<Library, Reason> {
     Ok(Library {
         path: path.to_path_buf(),
         name,
+        abi: plugin_version,
         desc,
     })
 }
