@@ -21,7 +21,8 @@ STARTUP_RUNS=5
 PROXY_LIST="weir nginx haproxy"
 ANCHORS="nginx haproxy"
 SCENARIOS="small large upload close idle"
-OUT=$HERE/results
+OUT=""
+PIN=0
 WEIR=""
 KEEP=0
 README=$HERE/README.md
@@ -39,6 +40,9 @@ Usage: bench/run.sh [options]
   --idle-conns N     connections held in the idle scenario (default $IDLE_CONNS)
   --wrk-threads N    wrk threads (default $WRK_THREADS)
   --weir PATH        use this weir binary instead of building target/release/weir
+  --pin              pin every proxy alike to the first N CPUs (N = --threads), and wrk
+                     and the origins to the rest; the table goes to bench/results/pinned
+                     and to its own section of the READMEs
   --out DIR          where results.md and chart.svg go (default bench/results)
   --no-readme        do not write the table into bench/README.md and README.md
   --keep             keep the temp directory (configs, logs, raw results)
@@ -56,6 +60,7 @@ while [ $# -gt 0 ]; do
     --idle-conns) IDLE_CONNS=$2; shift 2 ;;
     --wrk-threads) WRK_THREADS=$2; shift 2 ;;
     --weir) WEIR=$2; shift 2 ;;
+    --pin) PIN=1; shift ;;
     --out) OUT=$2; shift 2 ;;
     --no-readme) README=""; shift ;;
     --keep) KEEP=1; shift ;;
@@ -65,6 +70,26 @@ while [ $# -gt 0 ]; do
 done
 COMMAND="bench/run.sh --threads $THREADS --duration $DURATION --repeats $REPEATS"
 COMMAND+=" --idle-conns $IDLE_CONNS --scenarios '$SCENARIOS' --proxies '$PROXY_LIST'"
+
+# ------------------------------------------------------------------ CPU layout
+# By default the kernel places every process: proxy, wrk and origins share the CPUs, as
+# they would on a small box. --pin gives the proxy its own CPUs, the same for every
+# proxy, so the load generator and the origins do not compete with it for a CPU (nor
+# does the scheduler's placement of them differ from one proxy to the next).
+PROXY_CPUS=() LOAD_CPUS=() MARKER=results
+LAYOUT="not pinned: the kernel places the proxy, wrk and the origins"
+if [ "$PIN" = 1 ]; then
+  ncpu=$(nproc)
+  command -v taskset >/dev/null || { echo "run.sh: --pin needs taskset (apt-get install util-linux)" >&2; exit 1; }
+  [ "$ncpu" -gt "$THREADS" ] || { echo "run.sh: --pin needs more CPUs ($ncpu) than --threads ($THREADS)" >&2; exit 2; }
+  span() { if [ "$1" = "$2" ]; then echo "$1"; else echo "$1-$2"; fi; }
+  proxy_cpus=$(span 0 $((THREADS - 1))) load_cpus=$(span "$THREADS" $((ncpu - 1)))
+  PROXY_CPUS=(taskset -c "$proxy_cpus") LOAD_CPUS=(taskset -c "$load_cpus")
+  LAYOUT="pinned: the proxy on CPU(s) $proxy_cpus, wrk and the origins on CPU(s) $load_cpus"
+  OUT=${OUT:-$HERE/results/pinned} MARKER=results-pinned
+  COMMAND+=" --pin"
+fi
+OUT=${OUT:-$HERE/results}
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
@@ -77,9 +102,10 @@ needs() { NEED_CMD[$1]=$2; NEED_HINT[$1]=$3; }
 PIDS=()
 PROXY_PID=""
 T_LAUNCH=""
+ON_CPUS=()   # the taskset prefix for what `launch` starts (empty unless --pin)
 launch() {
   T_LAUNCH=$EPOCHREALTIME
-  "$@" >>"$WORK/logs/${PROXY_NAME:-proc}.log" 2>&1 &
+  "${ON_CPUS[@]}" "$@" >>"$WORK/logs/${PROXY_NAME:-proc}.log" 2>&1 &
   PROXY_PID=$!
   PIDS+=("$PROXY_PID")
 }
@@ -145,6 +171,7 @@ log "work dir $WORK"
 # Three nginx origins, one worker each: /small (a short text), /1m (a 1 MiB file),
 # /upload (reads a POST body in full, then answers "ok").
 head -c 1048576 /dev/zero | tr '\0' 'w' >"$WORK/data/1m"
+ON_CPUS=("${LOAD_CPUS[@]}")
 read -r -a PORTS <<<"$($PY freeport 12)"
 ORIGINS=()
 ORIGIN_PIDS=()
@@ -190,6 +217,8 @@ CONF
 done
 for o in "${ORIGINS[@]}"; do $PY wait "${o##*:}" --path /small; $PY wait "${o##*:}" --path /1m; done
 log "origins up: ${ORIGINS[*]}"
+ON_CPUS=("${PROXY_CPUS[@]}")   # every proxy from here on
+log "CPU layout: $LAYOUT"
 
 # ------------------------------------------------------------------ meta
 first_line() { "$@" 2>&1 | sed -n 1p || true; }   # sed reads all: no SIGPIPE under pipefail
@@ -207,7 +236,8 @@ meta = {"kind": "meta", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(
         "ncpu": os.cpu_count(), "kernel": platform.release(), "threads": $THREADS,
         "duration": $DURATION, "repeats": $REPEATS, "wrk_threads": $WRK_THREADS,
         "proxies": "$PROXY_LIST".split(), "anchors": "$ANCHORS".split(), "subject": "weir",
-        "versions": "$versions", "startup_runs": $STARTUP_RUNS, "command": """$COMMAND"""}
+        "versions": "$versions", "startup_runs": $STARTUP_RUNS, "command": """$COMMAND""",
+        "layout": "$LAYOUT"}
 open(sys.argv[1], "a").write(json.dumps(meta) + "\n")
 PYEOF
 
@@ -222,7 +252,7 @@ for p in $PROXY_LIST; do
   for run in $(seq "$STARTUP_RUNS"); do
     dir=$WORK/startup-$p-$run; mkdir -p "$dir"
     port=$($PY freeport 1)
-    $PY probe "$port" --ready "$dir/ready" >"$dir/probe.json" &
+    "${LOAD_CPUS[@]}" $PY probe "$port" --ready "$dir/ready" >"$dir/probe.json" &
     probe=$!
     for _ in $(seq 500); do [ -e "$dir/ready" ] && break; sleep 0.01; done
     PROXY_NAME=$p "start_$p" "$port" "$THREADS" "$dir"
@@ -273,7 +303,7 @@ run_wrk() {  # scenario target repeat
   local d=$DURATION; [ "$sc" = warmup ] && d=1
   $PY measure --pid "${PID_OF[$t]}" --timeout $((d + 30)) \
     --meta "{\"kind\":\"wrk\",\"scenario\":\"$sc\",\"proxy\":\"$t\",\"repeat\":$r,\"upload_bytes\":$up,\"conns\":$conns}" \
-    -- wrk -t "$WRK_THREADS" -c "$conns" -d "${d}s" --timeout 5s -s "$script" "${extra[@]}" \
+    -- "${LOAD_CPUS[@]}" wrk -t "$WRK_THREADS" -c "$conns" -d "${d}s" --timeout 5s -s "$script" "${extra[@]}" \
     "http://127.0.0.1:${PORT_OF[$t]}$path"
 }
 
@@ -295,7 +325,7 @@ for r in $(seq "$REPEATS"); do
         port=$($PY freeport 1); dir=$WORK/idle-$t-$r; mkdir -p "$dir"
         PROXY_NAME=$t "start_$t" "$port" "$THREADS" "$dir"
         $PY wait "$port" --path /small
-        line=$($PY idle --port "$port" --pid "$PROXY_PID" --count "$IDLE_CONNS" \
+        line=$("${LOAD_CPUS[@]}" $PY idle --port "$port" --pid "$PROXY_PID" --count "$IDLE_CONNS" \
           --meta "{\"kind\":\"idle\",\"proxy\":\"$t\",\"repeat\":$r,\"count\":$IDLE_CONNS}")
         stop_pid "$PROXY_PID"
         echo "$line" >>"$RAW"
@@ -318,5 +348,5 @@ done
 # ------------------------------------------------------------------ report
 mkdir -p "$OUT/raw"
 cp "$RAW" "$OUT/raw/raw-$(date -u +%Y%m%dT%H%M%SZ).jsonl"
-$PY report --raw "$RAW" --out "$OUT" ${README:+--readme "$README" --readme "$HERE/../README.md"}
+$PY report --raw "$RAW" --out "$OUT" --marker "$MARKER" ${README:+--readme "$README" --readme "$HERE/../README.md"}
 log "wrote $OUT/results.md and $OUT/chart.svg"

@@ -378,7 +378,8 @@ def build_markdown(agg, iagg, meta):
     L.append(f"Run {meta.get('date', '?')} on {meta.get('cpu', '?')} ({meta.get('ncpu', '?')} CPUs), "
              f"kernel {meta.get('kernel', '?')}; {meta.get('threads')} worker thread(s)/process(es) per proxy; "
              f"wrk {meta.get('wrk_threads')} thread(s), {meta.get('duration')} s × {meta.get('repeats')} repeats per cell, "
-             f"interleaved; medians shown. Versions: {meta.get('versions', '?')}.")
+             f"interleaved; medians shown. CPUs {meta.get('layout', 'not pinned')}. "
+             f"Versions: {meta.get('versions', '?')}.")
     L.append("")
     L.append(f"Ratios in brackets are {subject} ÷ the best anchor ({' / '.join(anchors)}) in this run: "
              "for req/s and MB/s higher is better; for latency, RSS and CPU lower is better. "
@@ -523,7 +524,8 @@ def build_svg(agg, iagg, meta):
          'font-family="sans-serif" font-size="11">',
          f'<rect width="{W}" height="{H}" fill="white"/>',
          f'<text x="{pad}" y="20" font-size="14" font-weight="bold">{meta.get("subject", "weir")} vs anchors — '
-         f'{meta.get("threads")} worker(s) each, {meta.get("date", "")}</text>',
+         f'{meta.get("threads")} worker(s) each{", pinned" if meta.get("layout", "").startswith("pinned") else ""}, '
+         f'{meta.get("date", "")}</text>',
          f'<text x="{pad}" y="36" fill="#495057">bars: median throughput (left axis); black whisker: p50→p99 latency '
          f'(right axis, ms, p99 value on top); higher bars and shorter whiskers are better</text>']
     for idx, (title, bars, lat) in enumerate(panels):
@@ -590,7 +592,7 @@ def cmd_report(a):
     for readme in a.readme:
         if not os.path.exists(readme):
             continue
-        begin, end = "<!-- results:begin -->", "<!-- results:end -->"
+        begin, end = f"<!-- {a.marker}:begin -->", f"<!-- {a.marker}:end -->"
         text = open(readme).read()
         if begin in text and end in text:
             head, rest = text.split(begin, 1)
@@ -618,7 +620,9 @@ def main():
     p.add_argument("--timeout", type=float, default=60); p.add_argument("--meta", default="")
     p.set_defaults(f=cmd_idle)
     p = sub.add_parser("report"); p.add_argument("--raw", required=True); p.add_argument("--out", required=True)
-    p.add_argument("--readme", action="append", default=[]); p.set_defaults(f=cmd_report)
+    p.add_argument("--readme", action="append", default=[])
+    p.add_argument("--marker", default="results", help="README section markers: <!-- NAME:begin/end -->")
+    p.set_defaults(f=cmd_report)
     a = ap.parse_args()
     sys.exit(a.f(a) or 0)
 
