@@ -65,17 +65,23 @@ pub(crate) async fn serve(live: Arc<Live>, stream: TcpStream, peer: SocketAddr) 
         )
         .await;
         let err = match head {
-            Some(Ok(n)) => match proxy::exchange(&e, &mut client, peer, n, &mut s).await {
-                Next::KeepAlive if !e.stop.is_fired() => continue,
-                Next::KeepAlive => break Next::Close,
-                other => break other,
-            },
+            // Boxed, like `reject` below: a future holds room for its largest await
+            // point, and an exchange in flight is most of this task's. Unboxed, every
+            // idle connection carried it (4.1 KiB each, against 2.5 KiB now; one small
+            // allocation per request instead).
+            Some(Ok(n)) => {
+                match Box::pin(proxy::exchange(&e, &mut client, peer, n, &mut s)).await {
+                    Next::KeepAlive if !e.stop.is_fired() => continue,
+                    Next::KeepAlive => break Next::Close,
+                    other => break other,
+                }
+            }
             Some(Err(ReadHead::Closed)) => break Next::Close,
             Some(Err(ReadHead::Failed(err))) if err.kind == Kind::ClientGone => break Next::Close,
             Some(Err(ReadHead::Failed(err))) => err,
             None => Error::new(Kind::HeaderTimeout, "request head timed out"),
         };
-        proxy::reject(&e, &mut client, peer, &mut s, err).await;
+        Box::pin(proxy::reject(&e, &mut client, peer, &mut s, err)).await;
         break Next::CloseAfterError;
     };
     if next == Next::CloseAfterError {
