@@ -20,7 +20,7 @@ KEEPALIVE=32
 STARTUP_RUNS=5
 PROXY_LIST="weir nginx haproxy"
 ANCHORS="nginx haproxy"
-SCENARIOS="small large upload close idle"
+SCENARIOS="small paced large upload close idle"
 OUT=""
 PIN=0
 WEIR=""
@@ -34,7 +34,7 @@ Usage: bench/run.sh [options]
   --threads N        worker threads/processes per proxy (default $THREADS)
   --duration S       seconds per wrk run (default $DURATION)
   --repeats R        interleaved repeats of every cell (default $REPEATS)
-  --scenarios LIST   subset of: small large upload close idle (default: all)
+  --scenarios LIST   subset of: small paced large upload close idle (default: all)
   --proxies LIST     proxies to run, from bench/proxies/ (default: "$PROXY_LIST")
   --anchors LIST     proxies weir's ratios are taken against (default: "$ANCHORS")
   --idle-conns N     connections held in the idle scenario (default $IDLE_CONNS)
@@ -290,11 +290,13 @@ log "proxies up: $(for p in $PROXY_LIST; do printf '%s=%s ' "$p" "${PORT_OF[$p]}
 
 cat "$LIB/report.lua" >"$WORK/plain.lua"
 cat "$LIB/upload.lua" "$LIB/report.lua" >"$WORK/upload.lua"
+cat "$LIB/paced.lua" "$LIB/report.lua" >"$WORK/paced.lua"
 
 run_wrk() {  # scenario target repeat
   local sc=$1 t=$2 r=$3 conns path script=$WORK/plain.lua up=0 extra=()
   case $sc in
     small)  conns=50; path=/small ;;
+    paced)  conns=50; path=/small; script=$WORK/paced.lua ;;
     large)  conns=10; path=/1m ;;
     upload) conns=10; path=/upload; script=$WORK/upload.lua; up=1048576 ;;
     close)  conns=50; path=/small; extra=(-H "Connection: close") ;;

@@ -296,6 +296,7 @@ def cmd_idle(a):
 
 SCEN = {
     "small":  ("Small responses", "req/s"),
+    "paced":  ("Small responses, paced", "req/s"),
     "large":  ("1 MiB responses", "MB/s"),
     "upload": ("1 MiB uploads", "MB/s"),
     "close":  ("New connection per request", "req/s"),
@@ -390,7 +391,7 @@ def build_markdown(agg, iagg, meta):
     L.append("")
     L.append("| scenario | proxy | req/s | MB/s | p50 ms | p99 ms | RSS MiB | CPU % | CPU µs/req | spread | errors |")
     L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for sc in ["small", "large", "upload", "close"]:
+    for sc in SCEN:
         if not any((sc, p) in agg for p in proxies + ["direct"]):
             continue
         name = SCEN[sc][0]
@@ -507,7 +508,7 @@ def build_svg(agg, iagg, meta):
         colors[p] = palette[i % len(palette)]
     colors["direct"] = "#868e96"
     panels = []
-    for sc in ["small", "large", "upload", "close"]:
+    for sc in SCEN:
         key = "rps" if SCEN[sc][1] == "req/s" else "mbs"
         bars = [(p, agg[(sc, p)][key], agg[(sc, p)]["p50"], agg[(sc, p)]["p99"])
                 for p in proxies if (sc, p) in agg and agg[(sc, p)].get("n")]
