@@ -67,7 +67,7 @@ pub(crate) async fn serve(live: Arc<Live>, stream: TcpStream, peer: SocketAddr) 
         let err = match head {
             // Boxed, like `reject` below: a future holds room for its largest await
             // point, and an exchange in flight is most of this task's. Unboxed, every
-            // idle connection carried it (4.1 KiB each, against 2.5 KiB now; one small
+            // idle connection carried it (4.1 KiB each, against 2.5 KiB now; one 2 KiB
             // allocation per request instead).
             Some(Ok(n)) => {
                 match Box::pin(proxy::exchange(&e, &mut client, peer, n, &mut s)).await {
