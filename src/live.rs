@@ -12,7 +12,7 @@ use crate::config::{Config, ConfigError};
 use crate::http::parse::HeadLimits;
 use crate::middleware::{build, Middleware};
 use crate::proxy::Engine;
-use crate::rt::{self, Runtime};
+use crate::rt::Runtime;
 use crate::shutdown::{self, Signal};
 use crate::upstream::health;
 use crate::upstream::pool::{self, Pool};
@@ -120,18 +120,7 @@ impl Live {
 /// Reaps `engine`'s idle upstream connections every [`pool::REAP_EVERY`] until it is
 /// retired.
 async fn reap(engine: Arc<Engine>) {
-    loop {
-        let retired = async {
-            engine.retired.fired().await;
-            true
-        };
-        let slept = async {
-            rt::sleep(pool::REAP_EVERY).await;
-            false
-        };
-        if futures_lite::FutureExt::or(retired, slept).await {
-            return;
-        }
+    while !engine.retired.fires_within(pool::REAP_EVERY).await {
         engine.pool.reap();
     }
 }

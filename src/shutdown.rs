@@ -4,7 +4,12 @@
 //! waiter at once, and a channel whose senders are all dropped tells its receiver so.
 //! No polling, no counters to race on.
 
+use std::time::Duration;
+
 use async_channel::{Receiver, Sender};
+use futures_lite::FutureExt;
+
+use crate::rt;
 
 /// The sending half: trigger once, every [`Signal`] clone wakes.
 #[derive(Clone)]
@@ -34,6 +39,21 @@ impl Signal {
 
     pub fn is_fired(&self) -> bool {
         self.0.is_closed()
+    }
+
+    /// Sleeps for `d`, or less if the trigger fires first; returns whether it fired.
+    /// Periodic background tasks (health checks, the pool's reaper) wait with it so a
+    /// retired engine's tasks end at once.
+    pub async fn fires_within(&self, d: Duration) -> bool {
+        let fired = async {
+            self.fired().await;
+            true
+        };
+        let slept = async {
+            rt::sleep(d).await;
+            false
+        };
+        fired.or(slept).await
     }
 }
 

@@ -89,6 +89,11 @@ impl Headers {
         &self.bytes[r.start as usize..r.end as usize]
     }
 
+    /// Whether `e` is named `name`, case-insensitively, compared as bytes (no UTF-8 check).
+    fn is_named(&self, e: &Entry, name: &str) -> bool {
+        self.slice(&e.name).eq_ignore_ascii_case(name.as_bytes())
+    }
+
     fn name_of(&self, e: &Entry) -> &str {
         // Names are only ever stored after a token check, so they are ASCII.
         std::str::from_utf8(self.slice(&e.name)).unwrap_or("")
@@ -107,7 +112,7 @@ impl Headers {
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         self.entries
             .iter()
-            .find(|e| self.slice(&e.name).eq_ignore_ascii_case(name.as_bytes()))
+            .find(|e| self.is_named(e, name))
             .map(|e| self.slice(&e.value))
     }
 
@@ -120,7 +125,7 @@ impl Headers {
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.entries
             .iter()
-            .filter(move |e| self.slice(&e.name).eq_ignore_ascii_case(name.as_bytes()))
+            .filter(move |e| self.is_named(e, name))
             .map(|e| self.slice(&e.value))
     }
 

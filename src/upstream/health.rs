@@ -65,15 +65,7 @@ pub(crate) async fn watch(engine: Arc<Engine>, i: usize, h: Health) {
         if good == h.passes.max(1) && state.set_checked(true) {
             eprintln!("weir: upstream {addr} is up again: {good} good health check(s)");
         }
-        let retired = async {
-            engine.retired.fired().await;
-            true
-        };
-        let slept = async {
-            rt::sleep(h.interval).await;
-            false
-        };
-        if futures_lite::FutureExt::or(retired, slept).await {
+        if engine.retired.fires_within(h.interval).await {
             return;
         }
     }

@@ -8,9 +8,9 @@
 //!
 //! `keepalive` idle connections per server are kept until `keepalive_timeout`. A burst
 //! can leave more idle than that: those are kept while they keep being used, and closed
-//! once they have idled [`SURPLUS_GRACE`]. Round-robin over busy origins swings one server's share of
-//! the requests in flight well above its even share for a few milliseconds at a time
-//! (all clients pile onto whichever origin stalls); closing the surplus at once, as
+//! once they have idled [`SURPLUS_GRACE`]. Round-robin over busy origins swings one
+//! server's share of the requests in flight well above its even share for a few
+//! milliseconds at a time (all clients pile onto whichever origin stalls); closing the surplus at once, as
 //! nginx does, meant reconnecting on the next swing: ~150 connects a second in the
 //! small-response benchmark, where HAProxy, which purges surplus gradually
 //! (`pool-purge-delay`), made 2.
@@ -92,8 +92,7 @@ impl Pool {
         let now = Instant::now();
         let mut list = self.idle[i].lock().unwrap_or_else(|p| p.into_inner());
         list.push(Idle { conn, since: now });
-        let stale = surplus_to_close(list.iter().map(|idle| idle.since), self.max_idle, now);
-        list.drain(..stale);
+        self.close_stale_surplus(&mut list, now);
     }
 
     /// Closes the idle connections past `keepalive_timeout`, and the surplus idle past
@@ -108,9 +107,14 @@ impl Pool {
                 .take_while(|idle| now.saturating_duration_since(idle.since) >= self.idle_timeout)
                 .count();
             list.drain(..expired);
-            let stale = surplus_to_close(list.iter().map(|idle| idle.since), self.max_idle, now);
-            list.drain(..stale);
+            self.close_stale_surplus(&mut list, now);
         }
+    }
+
+    /// Drops the oldest idle connections above `keepalive` that are past the grace.
+    fn close_stale_surplus(&self, list: &mut Vec<Idle>, now: Instant) {
+        let stale = surplus_to_close(list.iter().map(|idle| idle.since), self.max_idle, now);
+        list.drain(..stale);
     }
 
     /// Notes a newly opened upstream connection (for tests and stats).
