@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
+use super::give_way::GiveWay;
 use super::reactor::{self, Reactor, Turn};
 
 /// The waker of the future being driven: it marks the future for another poll and, if
@@ -85,6 +86,7 @@ pub fn block_on<T>(fut: impl Future<Output = T>) -> T {
     let _deferred = Deferring::start();
     let mut later = Vec::new();
     let mut skipped_turn = false;
+    let mut give_way = GiveWay::default();
     loop {
         parker.woken.store(false, SeqCst);
         if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
@@ -99,6 +101,10 @@ pub fn block_on<T>(fut: impl Future<Output = T>) -> T {
         if deferred && !skipped_turn {
             skipped_turn = true;
             continue;
+        }
+        if skipped_turn {
+            // The pass just run was the batch's writes: let what they woke answer first.
+            give_way.after_writes();
         }
         skipped_turn = false;
         reactor.turn(&parker.woken, &mut turn);

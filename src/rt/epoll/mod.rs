@@ -4,6 +4,7 @@
 //! and the thread's blocking loop live here. Everything is safe code over `rustix`.
 
 mod block_on;
+mod give_way;
 mod net;
 mod reactor;
 mod source;

@@ -1,0 +1,91 @@
+//! Giving the CPU away after a batch's writes, while doing so is cheap.
+//!
+//! A write to a loopback socket wakes its reader. When the other CPUs are busy, Linux puts
+//! the woken process on the writer's CPU (a synchronous wake-up), behind the writer. weir
+//! would then go on to its next `epoll_wait` and next batch, and the origin it just handed
+//! a request to would wait for weir's time slice to run out before it could answer. So
+//! after the deferred writes of a batch ([`super::end_of_batch`]) the thread calls
+//! `sched_yield`: whatever it woke on its own CPU answers now, and the answers are there
+//! for the next batch. Where nothing else is runnable, the call returns at once.
+//!
+//! On the small-response bench (two shared cores: wrk, three origins and the proxy), p99
+//! went from 1.0–1.1× HAProxy's to 0.82–0.85× over 32 paired rounds, at 1.04–1.10×
+//! HAProxy's requests per second (bench/profiling.md).
+//!
+//! The cost falls where the CPU is shared with processes weir did not wake: a yield then
+//! hands a busy neighbour (a batch job, say) a whole time slice, milliseconds, with weir's
+//! batch waiting behind it. With two CPU hogs beside the bench, yielding after every
+//! batch took weir from 1.08× to 0.70× HAProxy's rate. Yields to the processes weir woke
+//! take microseconds (under 0.5 ms in that bench), so a yield that takes longer than
+//! [`LONG_YIELD`] means a neighbour like that, and weir stops yielding for [`PAUSE`]:
+//! at most one long wait a second where that is so.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Longer than a yield to the processes a batch woke should take.
+const LONG_YIELD: Duration = Duration::from_millis(1);
+
+/// How long weir stops yielding after a long one.
+const PAUSE: Duration = Duration::from_secs(1);
+
+/// One runtime thread's yield-after-writes state.
+#[derive(Default)]
+pub(super) struct GiveWay {
+    paused_until: Option<Instant>,
+}
+
+impl GiveWay {
+    /// Called after a pass that ran deferred writes: yields the CPU unless paused.
+    pub(super) fn after_writes(&mut self) {
+        let start = Instant::now();
+        if self.paused_at(start) {
+            return;
+        }
+        thread::yield_now();
+        self.took(start, Instant::now());
+    }
+
+    fn paused_at(&mut self, now: Instant) -> bool {
+        match self.paused_until {
+            Some(until) if now < until => true,
+            Some(_) => {
+                self.paused_until = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Notes a yield from `start` to `end`: pauses yielding if it was long.
+    fn took(&mut self, start: Instant, end: Instant) {
+        if end.saturating_duration_since(start) >= LONG_YIELD {
+            self.paused_until = Some(end + PAUSE);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_yield_keeps_yielding() {
+        let mut g = GiveWay::default();
+        let t0 = Instant::now();
+        g.took(t0, t0 + Duration::from_micros(300));
+        assert!(!g.paused_at(t0 + Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn a_long_yield_pauses_yielding_for_a_while() {
+        let mut g = GiveWay::default();
+        let t0 = Instant::now();
+        let end = t0 + LONG_YIELD;
+        g.took(t0, end);
+        assert!(g.paused_at(end));
+        assert!(g.paused_at(end + PAUSE - Duration::from_millis(1)));
+        assert!(!g.paused_at(end + PAUSE));
+        assert!(!g.paused_at(end + PAUSE + Duration::from_millis(1)));
+    }
+}
