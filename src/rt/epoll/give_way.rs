@@ -9,8 +9,8 @@
 //! for the next batch. Where nothing else is runnable, the call returns at once.
 //!
 //! On the small-response bench (two shared cores: wrk, three origins and the proxy), p99
-//! went from 1.0–1.1× HAProxy's to 0.82–0.85× over 32 paired rounds, at 1.04–1.10×
-//! HAProxy's requests per second (bench/profiling.md).
+//! went from 0.93–1.11× HAProxy's to 0.79–0.86× (six sets of 10–12 paired rounds), at
+//! 1.04–1.11× HAProxy's requests per second (bench/profiling.md).
 //!
 //! The cost falls where the CPU is shared with processes weir did not wake: a yield then
 //! hands a busy neighbour (a batch job, say) a whole time slice, milliseconds, with weir's
