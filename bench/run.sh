@@ -133,12 +133,13 @@ for f in "$HERE"/proxies/*.sh; do
 done
 
 # ------------------------------------------------------------------ requirements
+# Everything is checked before weir is built, so a missing tool is named at once.
+BUILD=0
 if [ -z "$WEIR" ]; then
   command -v cargo >/dev/null || { echo "run.sh: cargo not found (needed to build weir; or pass --weir PATH)" >&2; exit 1; }
-  log "building weir (cargo build --release)"
-  (cd "$ROOT" && cargo build --release --quiet)
   WEIR=$ROOT/target/release/weir
   NEED_CMD[weir]=$WEIR
+  BUILD=1
 fi
 missing=() hints=()
 for t in wrk python3 nginx; do   # wrk drives the load; nginx also serves the origins
@@ -147,6 +148,7 @@ done
 for p in $PROXY_LIST; do
   declare -F "start_$p" >/dev/null || { echo "run.sh: no bench/proxies/$p.sh defining start_$p" >&2; exit 2; }
   cmd=${NEED_CMD[$p]:-}
+  [ "$p" = weir ] && [ "$BUILD" = 1 ] && continue   # built below
   if [ -n "$cmd" ] && ! command -v "$cmd" >/dev/null; then
     missing+=("$p ($cmd)"); hints+=("${NEED_HINT[$p]}")
   fi
@@ -156,6 +158,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   printf '  %s\n' "${hints[@]}" | sort -u >&2
   echo "  (everything at once: apt-get install nginx-light haproxy wrk)" >&2
   exit 1
+fi
+if [ "$BUILD" = 1 ]; then
+  log "building weir (cargo build --release)"
+  (cd "$ROOT" && cargo build --release --quiet)
 fi
 
 WORK=$(mktemp -d /tmp/weir-bench.XXXXXX)
