@@ -10,9 +10,9 @@
 //! can leave more idle than that: those are kept while they keep being used, and closed
 //! once they have idled [`SURPLUS_GRACE`]. Round-robin over busy origins swings one
 //! server's share of the requests in flight well above its even share for a few
-//! milliseconds at a time (all clients pile onto whichever origin stalls); closing the surplus at once, as
-//! nginx does, meant reconnecting on the next swing: ~150 connects a second in the
-//! small-response benchmark, where HAProxy, which purges surplus gradually
+//! milliseconds at a time (all clients pile onto whichever origin stalls); closing the
+//! surplus at once, as nginx does, meant reconnecting on the next swing: ~150 connects a
+//! second in the small-response benchmark, where HAProxy, which purges surplus gradually
 //! (`pool-purge-delay`), made 2.
 //!
 //! A background task calls [`Pool::reap`] every [`REAP_EVERY`], so idle connections past

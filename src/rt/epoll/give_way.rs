@@ -46,15 +46,8 @@ impl GiveWay {
         self.took(start, Instant::now());
     }
 
-    fn paused_at(&mut self, now: Instant) -> bool {
-        match self.paused_until {
-            Some(until) if now < until => true,
-            Some(_) => {
-                self.paused_until = None;
-                false
-            }
-            None => false,
-        }
+    fn paused_at(&self, now: Instant) -> bool {
+        self.paused_until.is_some_and(|until| now < until)
     }
 
     /// Notes a yield from `start` to `end`: pauses yielding if it was long.
