@@ -8,23 +8,16 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_lite::FutureExt;
 
+use crate::downstream::Downstream;
 use crate::error::{Error, Kind};
-use crate::http::conn::Conn;
-use crate::http::parse::{self, ReadHead};
+use crate::exchange::{self, Next, Scratch};
+use crate::http::parse::ReadHead;
 use crate::live::Live;
-use crate::proxy::{self, Client, Next, Scratch};
 use crate::rt::{self, TcpStream};
 use crate::upstream::pool::BUFFER;
-
-/// Initial client read buffer: enough for most heads; grows on demand.
-const CLIENT_BUFFER: usize = 4096;
-/// After an error reply, how long and how much we keep reading before the close.
-const LINGER_TIME: Duration = Duration::from_secs(2);
-const LINGER_BYTES: usize = 1024 * 1024;
 
 enum Wake {
     Data(io::Result<usize>),
@@ -34,7 +27,7 @@ enum Wake {
 /// Serves one accepted connection until it closes, idles out, or weir shuts down.
 pub(crate) async fn serve(live: Arc<Live>, stream: TcpStream, peer: SocketAddr) {
     let max = live.get().limits.max_bytes.max(BUFFER);
-    let mut client = Conn::new(stream, CLIENT_BUFFER, max);
+    let mut client = Downstream::new(stream, peer, max);
     let mut s = Scratch::default();
     let mut first = true;
     let next = loop {
@@ -43,12 +36,8 @@ pub(crate) async fn serve(live: Arc<Live>, stream: TcpStream, peer: SocketAddr) 
         let t = e.config.timeouts;
         client.allow(e.limits.max_bytes);
         if client.buffered().is_empty() {
-            client.release(); // an idle connection holds no read buffer
             let wait = if first { t.header } else { t.idle };
-            let data = async {
-                rt::readable(&client.io).await;
-                Wake::Data(client.fill().await)
-            };
+            let data = async { Wake::Data(client.wait_for_request().await) };
             let stop = async {
                 e.stop.fired().await;
                 Wake::Stop
@@ -59,52 +48,26 @@ pub(crate) async fn serve(live: Arc<Live>, stream: TcpStream, peer: SocketAddr) 
             }
         }
         first = false;
-        let head = rt::timeout(
-            t.header,
-            parse::read_request(&mut client, e.limits, &mut s.req),
-        )
-        .await;
+        let head = rt::timeout(t.header, client.read_request(e.limits, &mut s.req)).await;
         let err = match head {
             // Boxed, like `reject` below: a future holds room for its largest await
             // point, and an exchange in flight is most of this task's. Unboxed, every
             // idle connection carried it (4.1 KiB each, against 2.5 KiB now; one 2 KiB
             // allocation per request instead).
-            Some(Ok(n)) => {
-                match Box::pin(proxy::exchange(&e, &mut client, peer, n, &mut s)).await {
-                    Next::KeepAlive if !e.stop.is_fired() => continue,
-                    Next::KeepAlive => break Next::Close,
-                    other => break other,
-                }
-            }
+            Some(Ok(())) => match Box::pin(exchange::exchange(&e, &mut client, &mut s)).await {
+                Next::KeepAlive if !e.stop.is_fired() => continue,
+                Next::KeepAlive => break Next::Close,
+                other => break other,
+            },
             Some(Err(ReadHead::Closed)) => break Next::Close,
             Some(Err(ReadHead::Failed(err))) if err.kind == Kind::ClientGone => break Next::Close,
             Some(Err(ReadHead::Failed(err))) => err,
             None => Error::new(Kind::HeaderTimeout, "request head timed out"),
         };
-        Box::pin(proxy::reject(&e, &mut client, peer, &mut s, err)).await;
+        Box::pin(exchange::reject(&e, &mut client, &mut s, err)).await;
         break Next::CloseAfterError;
     };
     if next == Next::CloseAfterError {
-        linger(&mut client).await;
+        client.linger().await;
     }
-}
-
-/// Half-closes, then reads and drops what the client still sends for a short while, so
-/// the kernel does not answer unread bytes with a reset that destroys our error reply.
-async fn linger(client: &mut Client) {
-    rt::shutdown_write(&client.io);
-    let drain = async {
-        let mut seen = 0;
-        while seen < LINGER_BYTES {
-            match client.fill().await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    seen += n;
-                    let len = client.buffered().len();
-                    client.consume(len);
-                }
-            }
-        }
-    };
-    rt::timeout(LINGER_TIME, drain).await;
 }

@@ -9,42 +9,15 @@
 use std::sync::{Arc, RwLock};
 
 use crate::config::{Config, ConfigError};
-use crate::http::parse::HeadLimits;
-use crate::middleware::{build, Middleware};
-use crate::proxy::Engine;
+use crate::engine::Engine;
+use crate::middleware::Middleware;
 use crate::rt::Runtime;
-use crate::shutdown::{self, Signal};
+use crate::shutdown::Signal;
 use crate::upstream::health;
-use crate::upstream::pool::{self, Pool};
-use crate::upstream::Upstreams;
+use crate::upstream::pool;
 
 /// Where a reload gets its new config (the CLI re-reads the file and re-applies flags).
 pub type Source = Box<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>;
-
-/// Builds an engine: chain, upstream state, pool.
-pub(crate) fn engine(
-    config: Config,
-    extra: &[Arc<dyn Middleware>],
-    stop: Signal,
-) -> Result<Engine, ConfigError> {
-    config.validate()?;
-    let upstreams = Upstreams::new(config.upstreams.clone());
-    let chain = build::chain(&config, &upstreams, extra)?;
-    let (retire, retired) = shutdown::pair();
-    Ok(Engine {
-        pool: Pool::new(upstreams.len(), config.keepalive, config.keepalive_timeout),
-        limits: HeadLimits {
-            max_bytes: config.limits.max_header_bytes,
-            max_headers: config.limits.max_headers,
-        },
-        config,
-        chain,
-        upstreams,
-        stop,
-        retire,
-        retired,
-    })
-}
 
 /// The current engine plus what a reload needs to build the next one.
 pub(crate) struct Live {
@@ -95,7 +68,8 @@ impl Live {
             eprintln!("weir: reload requested, but this proxy was not started from a config file");
             return;
         };
-        let next = source().and_then(|config| engine(config, &self.extra, self.stop.clone()));
+        let next =
+            source().and_then(|config| Engine::build(config, &self.extra, self.stop.clone()));
         match next {
             Ok(next) => {
                 let chain: Vec<&str> = next.chain.iter().map(|m| m.name()).collect();

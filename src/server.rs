@@ -19,7 +19,8 @@ use futures_lite::FutureExt;
 
 use crate::config::{Config, ConfigError};
 use crate::connection;
-use crate::live::{self, Live, Source};
+use crate::engine::Engine;
+use crate::live::{Live, Source};
 use crate::middleware::{build, Chain, Middleware};
 use crate::rt::{self, Runtime, TcpListener};
 use crate::shutdown::{self, Trigger};
@@ -107,7 +108,7 @@ impl Proxy {
     pub fn bind(self) -> Result<Server, StartError> {
         let (trigger, stop) = shutdown::pair();
         let listen = self.config.listen;
-        let engine = live::engine(self.config, &self.extra, stop)?;
+        let engine = Engine::build(self.config, &self.extra, stop)?;
         let listener = rt::bind(listen).map_err(|e| StartError::Bind(listen, e))?;
         let local = rt::local_addr(&listener).map_err(|e| StartError::Bind(listen, e))?;
         let (reload, reloads) = async_channel::unbounded();

@@ -9,6 +9,28 @@
 //! system call to re-arm a socket between reads; elsewhere, or with the
 //! `portable-runtime` feature, on smol's portable one (`portable.rs`). Signals always go
 //! through async-signal, on smol's reactor.
+//!
+//! # The backend contract
+//!
+//! A backend is a module picked by `cfg` below as `imp`. It must provide exactly these
+//! items (the build checks the names and types; this list says what they must *do*):
+//!
+//! | item | what it must do |
+//! | --- | --- |
+//! | `type TcpStream` | a non-blocking TCP stream such that `&TcpStream` is `AsyncRead + AsyncWrite`, with `get_ref() -> &std::net::TcpStream` for socket options and peeks |
+//! | `type TcpListener` | a non-blocking listener with `get_ref() -> &std::net::TcpListener` |
+//! | `fn bind(SocketAddr) -> io::Result<TcpListener>` | bind and listen, `SO_REUSEADDR` set |
+//! | `async fn accept(&TcpListener) -> io::Result<(TcpStream, SocketAddr)>` | one connection, Nagle off |
+//! | `async fn connect(SocketAddr) -> io::Result<TcpStream>` | one connection, Nagle off |
+//! | `async fn readable(&TcpStream)` | resolves once a read would not block (bytes or EOF); it may wake spuriously |
+//! | `async fn end_of_batch(group: u64)` | parks the task until the current batch of ready tasks has run, so writes leave grouped; a plain yield is a correct implementation |
+//! | `type Timer` with `Timer::after(Duration)` | a future that resolves after the duration |
+//! | `fn block_on(impl Future) -> T` | drives the backend's reactor on this thread while polling the future |
+//!
+//! Everything else here (`timeout`, `sleep`, [`Runtime`], [`Task`], signals) is built
+//! on those items and on smol's executor, and stays the same for every backend. The
+//! public API names no smol type: [`Task`] is weir's own handle, and the connection
+//! limit's semaphore (async-lock's, which runs on any executor) is internal.
 
 #[cfg(all(target_os = "linux", not(feature = "portable-runtime")))]
 #[path = "epoll/mod.rs"]
@@ -30,10 +52,32 @@ use std::time::Duration;
 
 use futures_lite::{FutureExt, StreamExt};
 
-/// An async counting semaphore (bounds open connections).
-pub type Semaphore = smol::lock::Semaphore;
-/// A handle to a spawned task; dropping it cancels the task unless it was detached.
-pub type Task<T> = smol::Task<T>;
+/// An async counting semaphore (bounds open connections). Internal: async-lock's
+/// semaphore is runtime-neutral, so no backend has to provide one.
+pub(crate) type Semaphore = smol::lock::Semaphore;
+
+/// A handle to a spawned task: await it for the task's output. Dropping it cancels the
+/// task unless it was [detached](Task::detach).
+#[must_use = "dropping a Task cancels it; call detach() to let it run on"]
+pub struct Task<T>(smol::Task<T>);
+
+impl<T> Task<T> {
+    /// Lets the task run to its end without anyone awaiting it.
+    pub fn detach(self) {
+        self.0.detach();
+    }
+}
+
+impl<T> std::future::Future for Task<T> {
+    type Output = T;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<T> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
 
 /// The local address a listener is bound to (port 0 resolved).
 pub fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
@@ -121,7 +165,7 @@ impl Runtime {
         &self,
         fut: impl Future<Output = T> + Send + 'static,
     ) -> Task<T> {
-        self.ex.spawn(fut)
+        Task(self.ex.spawn(fut))
     }
 
     /// Runs `fut` to completion on the current thread, with `threads - 1` more OS threads

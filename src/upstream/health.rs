@@ -12,10 +12,10 @@ use std::sync::Arc;
 use futures_lite::AsyncWriteExt;
 
 use crate::config::Health;
+use crate::engine::Engine;
 use crate::http::conn::Conn;
 use crate::http::parse::{self, HeadLimits};
 use crate::http::ResponseHead;
-use crate::proxy::Engine;
 use crate::rt;
 
 const LIMITS: HeadLimits = HeadLimits {

@@ -1,23 +1,24 @@
 //! One attempt to send a request to one upstream and read its response head.
 //!
 //! The attempt reports how it failed in enough detail for the caller to decide on a
-//! retry (was any byte of the request sent?), on passive health (was it the upstream's
-//! fault?) and on the client connection (was the request fully read?).
+//! retry (was any byte of the request sent? see [`Cause`]), on passive health (was it
+//! the upstream's fault?) and on the client connection (was the request fully read?).
 
-use std::io::IoSlice;
 use std::net::SocketAddr;
 
+use crate::downstream::Downstream;
+use crate::engine::Engine;
 use crate::error::{Error, Kind};
 use crate::http::body::{self, Copy, CopyError, Out, ReadError};
 use crate::http::conn::Conn;
 use crate::http::framing::Body;
 use crate::http::hop;
 use crate::http::parse::{self, ReadHead};
-use crate::http::write::{self, Framing};
 use crate::http::ResponseHead;
-use crate::proxy::{Client, Engine};
 use crate::rt;
 use crate::upstream::pool::{UpstreamConn, BUFFER};
+
+use super::cause::Cause;
 
 /// What one attempt needs to know about the request.
 pub(crate) struct Request<'a> {
@@ -26,50 +27,39 @@ pub(crate) struct Request<'a> {
     pub body: Body,
     /// The client asked for `100-continue` and weir has not answered it yet.
     pub continue_100: bool,
-    /// The client speaks HTTP/1.1, so interim (1xx) responses are relayed to it.
-    pub relay_1xx: bool,
     pub websocket: bool,
 }
 
 /// How an attempt failed.
 pub(crate) struct Failed {
     pub err: Error,
+    pub cause: Cause,
     /// Some request bytes may have reached the upstream.
     pub sent: bool,
-    /// The upstream's fault (counts against its health).
-    pub upstream_fault: bool,
-    /// Worth trying another server (subject to the idempotency rule).
-    pub retryable: bool,
     /// The client's request was read completely, so its connection can go on.
     pub client_clean: bool,
-    /// A word for the log: `refused`, `connect timeout`, `timeout`, `closed`, ...
-    pub cause: &'static str,
 }
 
 impl Failed {
-    fn upstream(err: Error, sent: bool, cause: &'static str, client_clean: bool) -> Self {
-        let retryable = !matches!(err.kind, Kind::BadGateway)
-            || matches!(cause, "refused" | "closed" | "reset");
+    fn new(err: Error, cause: Cause, sent: bool, client_clean: bool) -> Self {
         Failed {
             err,
-            sent,
-            upstream_fault: true,
-            retryable,
-            client_clean,
             cause,
+            sent,
+            client_clean,
         }
     }
 }
 
-async fn connect(e: &Engine, addr: SocketAddr) -> Result<UpstreamConn, (Error, &'static str)> {
+async fn connect(e: &Engine, addr: SocketAddr) -> Result<UpstreamConn, (Error, Cause)> {
     match rt::timeout(e.config.timeouts.connect, rt::connect(addr)).await {
         None => Err((
             Error::new(Kind::GatewayTimeout, "upstream connect timed out"),
-            "connect timeout",
+            Cause::ConnectTimeout,
         )),
         Some(Err(err)) => Err((
             Error::io(Kind::BadGateway, "upstream connect failed", err),
-            "refused",
+            Cause::Refused,
         )),
         Some(Ok(stream)) => {
             e.pool.count_open();
@@ -90,64 +80,69 @@ fn request_copy_error(err: CopyError) -> Error {
     }
 }
 
+/// A pooled connection to server `idx` (if `may_resend` allows a stale one), or a new
+/// one. The flag says whether it was reused.
+async fn open(
+    e: &Engine,
+    idx: usize,
+    may_resend: bool,
+) -> Result<(UpstreamConn, bool), (Error, Cause)> {
+    if let Some(c) = e.pool.checkout(idx, may_resend) {
+        return Ok((c, true));
+    }
+    Ok((connect(e, e.upstreams[idx].addr).await?, false))
+}
+
+/// Writes the head and streams the body to `up`; returns the body bytes sent.
+async fn send(
+    e: &Engine,
+    client: &mut Downstream,
+    idx: usize,
+    req: &Request<'_>,
+    up: &mut UpstreamConn,
+) -> Result<u64, CopyError> {
+    let out = match req.body {
+        Body::Chunked => Out::Chunked,
+        _ => Out::Raw,
+    };
+    let t = &e.config.timeouts;
+    let opts = Copy {
+        read_timeout: t.client_body,
+        write_timeout: t.upstream_read,
+        limit: e.config.limits.max_body_bytes,
+        prefix: req.head,
+    };
+    // Sent with the rest of this turn's writes, next to the others for this server
+    // (see `rt::end_of_batch`).
+    rt::end_of_batch(idx as u64).await;
+    body::copy(client.reader(), req.body, &mut up.io, out, opts).await
+}
+
 /// Sends the request to server `idx` and reads the final response head into `res`.
 /// Returns the connection and the request body bytes sent.
 pub(crate) async fn attempt(
     e: &Engine,
-    client: &mut Client,
+    client: &mut Downstream,
     idx: usize,
     req: &mut Request<'_>,
     res: &mut ResponseHead,
 ) -> Result<(UpstreamConn, u64), Failed> {
-    let addr = e.upstreams[idx].addr;
-    let t = &e.config.timeouts;
     let nothing_unread = req.body.is_empty();
     // A pooled connection may have been closed by the origin just as we picked it; an
     // empty-bodied request that got no byte back is then sent once more on a new one.
     let mut may_resend = req.body.is_empty();
     loop {
-        let (mut up, reused) = match e.pool.checkout(idx, may_resend) {
-            Some(c) => (c, true),
-            None => match connect(e, addr).await {
-                Ok(c) => (c, false),
-                Err((err, cause)) => {
-                    return Err(Failed::upstream(err, false, cause, nothing_unread))
-                }
-            },
-        };
+        let (mut up, reused) = open(e, idx, may_resend)
+            .await
+            .map_err(|(err, cause)| Failed::new(err, cause, false, nothing_unread))?;
         if req.continue_100 {
             req.continue_100 = false;
-            let mut go = [IoSlice::new(b"HTTP/1.1 100 Continue\r\n\r\n")];
-            let sent = rt::timeout(
-                t.client_body,
-                body::write_all_vectored(&mut client.io, &mut go),
-            )
-            .await;
-            if sent.is_none_or(|r| r.is_err()) {
-                return Err(Failed {
-                    err: Error::new(Kind::ClientGone, "client gone before body"),
-                    sent: false,
-                    upstream_fault: false,
-                    retryable: false,
-                    client_clean: false,
-                    cause: "client gone",
-                });
+            if !client.write_continue(e.config.timeouts.client_body).await {
+                let err = Error::new(Kind::ClientGone, "client gone before body");
+                return Err(Failed::new(err, Cause::ClientGone, false, false));
             }
         }
-        let out = match req.body {
-            Body::Chunked => Out::Chunked,
-            _ => Out::Raw,
-        };
-        let opts = Copy {
-            read_timeout: t.client_body,
-            write_timeout: t.upstream_read,
-            limit: e.config.limits.max_body_bytes,
-            prefix: req.head,
-        };
-        // Sent with the rest of this turn's writes, next to the others for this server
-        // (see `rt::end_of_batch`).
-        rt::end_of_batch(idx as u64).await;
-        let sent = match body::copy(client, req.body, &mut up.io, out, opts).await {
+        let sent = match send(e, client, idx, req, &mut up).await {
             Ok(n) => n,
             Err(CopyError::Write(_)) if reused && may_resend => {
                 may_resend = false;
@@ -155,57 +150,21 @@ pub(crate) async fn attempt(
             }
             Err(CopyError::Write(err)) => {
                 let err = Error::io(Kind::BadGateway, "upstream write failed", err);
-                return Err(Failed::upstream(err, true, "reset", nothing_unread));
+                return Err(Failed::new(err, Cause::Reset, true, nothing_unread));
             }
             Err(err) => {
-                return Err(Failed {
-                    err: request_copy_error(err),
-                    sent: true,
-                    upstream_fault: false,
-                    retryable: false,
-                    client_clean: false,
-                    cause: "client",
-                })
+                let err = request_copy_error(err);
+                return Err(Failed::new(err, Cause::Client, true, false));
             }
         };
-        let relay = req.relay_1xx.then_some(&mut *client);
-        match read_final_head(e, &mut up, res, req.websocket, relay).await {
+        match read_final_head(e, &mut up, res, req.websocket, client).await {
             Ok(()) => return Ok((up, sent)),
             // Closed or reset before a response: on a reused connection this is the
             // origin's keep-alive close racing our request, so send it once more fresh.
             Err(Gone::Closed | Gone::Reset(_)) if reused && may_resend => may_resend = false,
-            Err(Gone::Closed) => {
-                let err = Error::new(Kind::BadGateway, "upstream closed without a response");
-                return Err(Failed::upstream(err, true, "closed", true));
-            }
-            Err(Gone::Reset(err)) => return Err(Failed::upstream(err, true, "reset", true)),
-            Err(Gone::Failed(err)) => {
-                let cause = if err.kind == Kind::GatewayTimeout {
-                    "timeout"
-                } else {
-                    "bad response"
-                };
-                return Err(Failed::upstream(err, true, cause, true));
-            }
+            Err(gone) => return Err(gone.into_failed()),
         }
     }
-}
-
-/// Writes an interim response (`103 Early Hints`, say) to the client, as RFC 9110 §15.2
-/// asks of a proxy and HAProxy does (nginx 1.22 takes a 103 for the final response and
-/// relays the real one as its body). Hop-by-hop fields are removed as from a final
-/// response; middleware does not see it. Returns false if the client could not take it:
-/// weir then stops relaying, and the final response meets the same fate.
-async fn relay_interim(e: &Engine, client: &mut Client, res: &mut ResponseHead) -> bool {
-    hop::strip(&mut res.headers, false);
-    let mut out = Vec::new();
-    write::response_head(&mut out, res, Framing::None, None);
-    let sent = rt::timeout(
-        e.config.timeouts.client_body,
-        body::write_all_vectored(&mut client.io, &mut [IoSlice::new(&out)]),
-    )
-    .await;
-    sent.is_some_and(|r| r.is_ok())
 }
 
 /// How reading a response head failed.
@@ -218,16 +177,38 @@ enum Gone {
     Failed(Error),
 }
 
-/// Reads the final (non-1xx) response head, relaying interim ones to `relay`.
+impl Gone {
+    /// The attempt's failure: the whole request was sent, so the client is clean.
+    fn into_failed(self) -> Failed {
+        let (err, cause) = match self {
+            Gone::Closed => (
+                Error::new(Kind::BadGateway, "upstream closed without a response"),
+                Cause::Closed,
+            ),
+            Gone::Reset(err) => (err, Cause::Reset),
+            Gone::Failed(err) if err.kind == Kind::GatewayTimeout => (err, Cause::Timeout),
+            Gone::Failed(err) => (err, Cause::BadResponse),
+        };
+        Failed::new(err, cause, true, true)
+    }
+}
+
+/// Reads the final (non-1xx) response head. Interim ones (`103 Early Hints`, say) are
+/// relayed to the client, as RFC 9110 §15.2 asks of a proxy and HAProxy does (nginx 1.22
+/// takes a 103 for the final response and relays the real one as its body); hop-by-hop
+/// fields are removed as from a final response, and middleware does not see them. If
+/// the client cannot take one, weir stops relaying, and the final response meets the
+/// same fate.
 async fn read_final_head(
     e: &Engine,
     up: &mut UpstreamConn,
     res: &mut ResponseHead,
     websocket: bool,
-    mut relay: Option<&mut Client>,
+    client: &mut Downstream,
 ) -> Result<(), Gone> {
     let bad = |why| Gone::Failed(Error::new(Kind::BadGateway, why));
     let mut first = true;
+    let mut relay = true;
     loop {
         let head = async {
             if first && up.buffered().is_empty() {
@@ -251,13 +232,13 @@ async fn read_final_head(
                     101 if websocket => return Ok(()),
                     101 => return Err(bad("unexpected 101 from upstream")),
                     100 => continue, // weir answered `Expect` itself
-                    102..=199 => {
-                        if let Some(client) = relay.as_deref_mut() {
-                            if !relay_interim(e, client, res).await {
-                                relay = None;
-                            }
-                        }
+                    102..=199 if relay => {
+                        hop::strip(&mut res.headers, false);
+                        relay = client
+                            .write_interim(res, e.config.timeouts.client_body)
+                            .await;
                     }
+                    102..=199 => {}
                     _ => return Ok(()),
                 }
             }

@@ -1,0 +1,246 @@
+//! HTTP/1.x to the client over one TCP stream.
+
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::http::body::{self, Copy, CopyError, Out};
+use crate::http::conn::Conn;
+use crate::http::framing::Body;
+use crate::http::parse::{self, HeadLimits, ReadHead};
+use crate::http::write::{self, Framing};
+use crate::http::{RequestHead, ResponseHead};
+use crate::rt::{self, TcpStream};
+use crate::tunnel;
+use crate::upstream::pool::UpstreamConn;
+
+/// Initial client read buffer: enough for most heads; grows on demand.
+const CLIENT_BUFFER: usize = 4096;
+/// After an error reply, how long and how much we keep reading before the close.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1024 * 1024;
+
+/// One client connection's HTTP/1.x session: its read buffer, the buffer replies are
+/// serialised into, and the HTTP version of the request being answered.
+pub(crate) struct Downstream {
+    conn: Conn<TcpStream>,
+    out: Vec<u8>,
+    /// The minor version of the current request (0 for HTTP/1.0): it picks the
+    /// `Connection` header and how a body of unknown length is framed.
+    minor: u8,
+    pub peer: SocketAddr,
+}
+
+/// How a relayed response ended.
+pub(crate) struct Relayed {
+    /// Body bytes sent to the client.
+    pub bytes: u64,
+    /// The client connection may carry another request.
+    pub keep_alive: bool,
+}
+
+impl Downstream {
+    /// A session over an accepted stream whose head buffer may grow to `max_head`.
+    pub fn new(stream: TcpStream, peer: SocketAddr, max_head: usize) -> Self {
+        Downstream {
+            conn: Conn::new(stream, CLIENT_BUFFER, max_head),
+            out: Vec::new(),
+            minor: 1,
+            peer,
+        }
+    }
+
+    // ---- The read side ----
+
+    /// The client connection as a buffered reader: the request body is read from it.
+    pub fn reader(&mut self) -> &mut Conn<TcpStream> {
+        &mut self.conn
+    }
+
+    /// Bytes read but not yet consumed (a head, a body, a pipelined request).
+    pub fn buffered(&self) -> &[u8] {
+        self.conn.buffered()
+    }
+
+    /// Lets the read buffer grow to `max` (a reload may raise the head limit).
+    pub fn allow(&mut self, max: usize) {
+        self.conn.allow(max);
+    }
+
+    /// Waits until the client sends something (or closes) and reads it; `Ok(0)` at EOF.
+    /// While it waits the connection holds no read buffer at all (nginx does the same).
+    pub async fn wait_for_request(&mut self) -> std::io::Result<usize> {
+        self.conn.release();
+        rt::readable(&self.conn.io).await;
+        self.conn.fill().await
+    }
+
+    /// Reads one request head into `req`, and consumes it from the buffer.
+    pub async fn read_request(
+        &mut self,
+        limits: HeadLimits,
+        req: &mut RequestHead,
+    ) -> Result<(), ReadHead> {
+        let n = parse::read_request(&mut self.conn, limits, req).await?;
+        self.conn.consume(n);
+        self.minor = req.minor;
+        Ok(())
+    }
+
+    // ---- The write side ----
+
+    /// Writes `self.out` plus `body` within `timeout`; false if the client did not take it.
+    async fn send(&mut self, body: &[u8], timeout: Duration) -> bool {
+        let mut bufs = [IoSlice::new(&self.out), IoSlice::new(body)];
+        let bufs = if body.is_empty() {
+            &mut bufs[..1]
+        } else {
+            &mut bufs[..]
+        };
+        let write = body::write_all_vectored(&mut self.conn.io, bufs);
+        matches!(rt::timeout(timeout, write).await, Some(Ok(())))
+    }
+
+    /// `Connection` value for a response: `close` when the connection ends,
+    /// `keep-alive` for an HTTP/1.0 client that asked for it.
+    fn connection_value(&self, keep: bool) -> Option<&'static str> {
+        match (keep, self.minor) {
+            (false, _) => Some("close"),
+            (true, 0) => Some("keep-alive"),
+            (true, _) => None,
+        }
+    }
+
+    /// Says `100 Continue`: the client may send the body it held back.
+    pub async fn write_continue(&mut self, timeout: Duration) -> bool {
+        self.out.clear();
+        self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        self.send(b"", timeout).await
+    }
+
+    /// Relays an interim (1xx) response; HTTP/1.0 clients do not get them.
+    pub async fn write_interim(&mut self, res: &ResponseHead, timeout: Duration) -> bool {
+        if self.minor == 0 {
+            return true;
+        }
+        write::response_head(&mut self.out, res, Framing::None, None);
+        self.send(b"", timeout).await
+    }
+
+    /// Writes weir's own small `text/plain` error reply. The connection stays open only
+    /// if `keep` says so.
+    pub async fn write_error(&mut self, status: u16, keep: bool, timeout: Duration) -> (bool, u64) {
+        let mut res = ResponseHead {
+            status,
+            ..Default::default()
+        };
+        let _ = res.headers.add("Content-Type", "text/plain; charset=utf-8");
+        let mut text = Vec::with_capacity(40);
+        write::push_u64(&mut text, u64::from(status));
+        text.push(b' ');
+        text.extend_from_slice(crate::http::head::reason(status).as_bytes());
+        text.push(b'\n');
+        write::response_head(
+            &mut self.out,
+            &res,
+            Framing::Length(text.len() as u64),
+            (!keep).then_some("close"),
+        );
+        let sent = self.send(&text, timeout).await;
+        (sent, text.len() as u64)
+    }
+
+    /// Writes a whole reply a middleware built (`body` is empty for a HEAD request).
+    pub async fn write_local(
+        &mut self,
+        res: &ResponseHead,
+        length: usize,
+        body: &[u8],
+        keep: bool,
+        timeout: Duration,
+    ) -> bool {
+        let connection = self.connection_value(keep);
+        write::response_head(
+            &mut self.out,
+            res,
+            Framing::Length(length as u64),
+            connection,
+        );
+        self.send(body, timeout).await
+    }
+
+    /// Relays an upstream response: its head, then its body streamed from `up` and
+    /// re-framed for this client (chunked for HTTP/1.1 when the length is unknown; for
+    /// HTTP/1.0 the end is our close).
+    pub async fn relay(
+        &mut self,
+        res: &ResponseHead,
+        body: Body,
+        keep: bool,
+        up: &mut UpstreamConn,
+        timeouts: (Duration, Duration),
+    ) -> Result<Relayed, CopyError> {
+        let (framing, out, keep) = match body {
+            Body::Empty => (Framing::None, Out::Raw, keep),
+            Body::Length(n) => (Framing::Length(n), Out::Raw, keep),
+            _ if self.minor == 1 => (Framing::Chunked, Out::Chunked, keep),
+            _ => (Framing::None, Out::Raw, false),
+        };
+        let connection = self.connection_value(keep);
+        write::response_head(&mut self.out, res, framing, connection);
+        let (read_timeout, write_timeout) = timeouts;
+        let opts = Copy {
+            read_timeout,
+            write_timeout,
+            limit: 0,
+            prefix: &self.out,
+        };
+        // Sent with the rest of this turn's writes, after the requests going upstream
+        // (see `rt::end_of_batch`).
+        rt::end_of_batch(u64::MAX).await;
+        let bytes = body::copy(up, body, &mut self.conn.io, out, opts).await?;
+        Ok(Relayed {
+            bytes,
+            keep_alive: keep,
+        })
+    }
+
+    /// Completes an upgrade: writes the `101` head, then tunnels bytes both ways until
+    /// one side closes or nothing moves for `idle`. Returns the bytes sent to the
+    /// client, or `None` if the head could not be written.
+    pub async fn upgrade(
+        &mut self,
+        res: &ResponseHead,
+        up: &mut UpstreamConn,
+        write_timeout: Duration,
+        idle: Duration,
+    ) -> Option<u64> {
+        write::response_head(&mut self.out, res, Framing::None, None);
+        if !self.send(b"", write_timeout).await {
+            return None;
+        }
+        Some(tunnel::run(&mut self.conn, up, idle).await)
+    }
+
+    /// Half-closes, then reads and drops what the client still sends for a short while,
+    /// so the kernel does not answer unread bytes with a reset that destroys our error
+    /// reply.
+    pub async fn linger(&mut self) {
+        rt::shutdown_write(&self.conn.io);
+        let conn = &mut self.conn;
+        let drain = async {
+            let mut seen = 0;
+            while seen < LINGER_BYTES {
+                match conn.fill().await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        seen += n;
+                        let len = conn.buffered().len();
+                        conn.consume(len);
+                    }
+                }
+            }
+        };
+        rt::timeout(LINGER_TIME, drain).await;
+    }
+}

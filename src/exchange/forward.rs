@@ -1,0 +1,118 @@
+//! Select a server, send the request, and retry on another server when the cause of a
+//! failure allows it.
+//!
+//! A failure is retried when its [`Cause`] is retryable, the upstream was to blame, a
+//! try is left (`retries`, by default one per other server), and replaying is safe:
+//! nothing was sent, or the request is idempotent and has no body (RFC 9110 §9.2.2).
+
+use std::io::Write;
+
+use crate::error::{Error, Kind};
+use crate::http::write;
+use crate::upstream::pool::UpstreamConn;
+use crate::upstream::{self, state::InFlight};
+
+use super::attempt::{self, Failed};
+use super::{reply, End, Exchange, Intent};
+
+/// The server that answered, and the connection its response is on.
+pub(crate) struct Picked<'a> {
+    pub up: UpstreamConn,
+    pub idx: usize,
+    /// Counts the request against the server (least-conn, p2c) until the body is done.
+    _in_flight: InFlight<'a>,
+}
+
+fn idempotent(method: &str) -> bool {
+    matches!(
+        method,
+        "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+    )
+}
+
+impl<'a> Exchange<'a> {
+    /// Picks a server with the chain's `select_upstream`, within the untried ones.
+    fn select(&mut self, intent: &Intent) -> Result<usize, End> {
+        let keep = intent.keep_after_error();
+        let picked = self
+            .e
+            .chain
+            .select_upstream(&mut self.cx, self.req, &self.e.upstreams);
+        if self.cx.failed() {
+            return Err(End::error(reply::middleware_failed(), keep));
+        }
+        let Some(idx) = picked else {
+            let err = Error::new(Kind::NoUpstream, "no upstream selected");
+            return Err(End::error(err, keep));
+        };
+        self.cx.upstream = Some(idx);
+        upstream::mark_tried(&mut self.cx.tried, idx);
+        self.o.upstream = Some(self.e.upstreams[idx].addr);
+        Ok(idx)
+    }
+
+    /// Forwards the request until a server answers with a response head, or no retry
+    /// is left.
+    pub(super) async fn forward(&mut self, intent: &Intent) -> Result<Picked<'a>, End> {
+        let e = self.e;
+        let retries = e
+            .config
+            .retries
+            .unwrap_or(e.upstreams.len().saturating_sub(1));
+        let may_replay = idempotent(&self.req.method) && intent.body.is_empty();
+        let host_from_upstream = !self.req.headers.contains("host");
+        let mut continue_100 = intent.continue_100;
+        let mut tries = 0;
+        loop {
+            let idx = self.select(intent)?;
+            let addr = e.upstreams[idx].addr;
+            if host_from_upstream {
+                self.bytes.clear();
+                let _ = write!(self.bytes, "{addr}");
+                let _ = self.req.headers.set("Host", &self.bytes[..]);
+            }
+            write::request_head(self.bytes, self.req, intent.body.into());
+            let in_flight = e.upstreams.state(idx).start();
+            let mut request = attempt::Request {
+                head: self.bytes,
+                body: intent.body,
+                continue_100,
+                websocket: intent.websocket,
+            };
+            let result = attempt::attempt(e, self.client, idx, &mut request, self.res).await;
+            continue_100 = request.continue_100;
+            let failed = match result {
+                Ok((up, sent)) => {
+                    self.o.bytes_in = sent;
+                    if self.res.status >= 500 && e.config.passive.fail_on_5xx {
+                        e.record_failure(idx);
+                    } else {
+                        e.record_success(idx);
+                    }
+                    return Ok(Picked {
+                        up,
+                        idx,
+                        _in_flight: in_flight,
+                    });
+                }
+                Err(failed) => failed,
+            };
+            if failed.cause.upstream_fault() {
+                e.record_failure(idx);
+            }
+            if should_retry(&failed, may_replay, tries < retries) {
+                tries += 1;
+                self.cx.retried = Some((addr, failed.cause.as_str()));
+                continue;
+            }
+            let keep = intent.keep_alive && failed.client_clean;
+            return Err(End::error(failed.err, keep));
+        }
+    }
+}
+
+/// Whether a failed attempt goes to another server.
+fn should_retry(f: &Failed, may_replay: bool, tries_left: bool) -> bool {
+    let replay_ok = !f.sent || may_replay;
+    f.cause.upstream_fault() && f.cause.retryable() && replay_ok && tries_left
+}

@@ -1,0 +1,181 @@
+//! One exchange: a parsed request through the chain, to an upstream, and back.
+//!
+//! [`Exchange::run`] is the request's way from DESIGN.md, one call per phase:
+//!
+//! ```text
+//! prepare (what the head says) → chain.on_request → route (next) → select + forward,
+//! retrying by typed cause → chain.on_response → body back (or the upgrade tunnel)
+//! ```
+//!
+//! A phase that cannot go on returns an [`End`] (an error, or a middleware's local
+//! reply), and [`Exchange::end`] answers it: the one error path. Whatever happened,
+//! the exchange then runs `on_complete` exactly once. Every byte for the client goes
+//! through the [`Downstream`]; the exchange decides what to answer, never how it is
+//! spelled on the wire.
+
+mod attempt;
+mod cause;
+mod forward;
+mod prepare;
+mod reply;
+mod respond;
+
+use std::net::SocketAddr;
+
+use crate::downstream::Downstream;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::http::{RequestHead, ResponseHead};
+use crate::middleware::{Ctx, Response, Summary};
+
+pub(crate) use prepare::Intent;
+
+/// Per-connection buffers, reused by every request on the connection.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    pub req: RequestHead,
+    pub res: ResponseHead,
+    /// One short-lived byte string at a time: a header value being built, then the
+    /// head serialised for the upstream.
+    bytes: Vec<u8>,
+}
+
+/// What to do with the client connection after an exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    KeepAlive,
+    Close,
+    /// Close after reading (and dropping) what the client may still be sending, so the
+    /// error reply is not destroyed by a TCP reset.
+    CloseAfterError,
+}
+
+/// What happened, for `on_complete` and the connection loop.
+struct Outcome {
+    status: u16,
+    upstream: Option<SocketAddr>,
+    bytes_in: u64,
+    bytes_out: u64,
+    error: Option<Error>,
+    next: Next,
+}
+
+/// Why a phase stopped the exchange early.
+pub(crate) enum End {
+    /// Answer with the error's status; keep the connection only if `keep`.
+    Error { err: Error, keep: bool },
+    /// Middleware `responder` answered locally.
+    Local {
+        responder: usize,
+        reply: Response,
+        keep: bool,
+    },
+}
+
+impl End {
+    fn error(err: Error, keep: bool) -> Self {
+        End::Error { err, keep }
+    }
+}
+
+/// One request on one client connection, from its parsed head to `on_complete`.
+struct Exchange<'a> {
+    e: &'a Engine,
+    client: &'a mut Downstream,
+    cx: Ctx,
+    req: &'a mut RequestHead,
+    res: &'a mut ResponseHead,
+    bytes: &'a mut Vec<u8>,
+    o: Outcome,
+}
+
+/// Runs one request whose head was just read into `s.req`.
+pub(crate) async fn exchange(e: &Engine, client: &mut Downstream, s: &mut Scratch) -> Next {
+    let mut x = Exchange::new(e, client, s);
+    if let Err(end) = x.run().await {
+        x.end(end).await;
+    }
+    x.complete()
+}
+
+/// Answers a request that could not be read (bad or slow head) and logs it.
+pub(crate) async fn reject(e: &Engine, client: &mut Downstream, s: &mut Scratch, err: Error) {
+    s.req.clear();
+    let mut x = Exchange::new(e, client, s);
+    x.end(End::error(err, false)).await;
+    x.complete();
+}
+
+impl<'a> Exchange<'a> {
+    fn new(e: &'a Engine, client: &'a mut Downstream, s: &'a mut Scratch) -> Self {
+        Exchange {
+            e,
+            cx: Ctx::new(client.peer),
+            client,
+            req: &mut s.req,
+            res: &mut s.res,
+            bytes: &mut s.bytes,
+            o: Outcome {
+                status: 0,
+                upstream: None,
+                bytes_in: 0,
+                bytes_out: 0,
+                error: None,
+                next: Next::Close,
+            },
+        }
+    }
+
+    /// The request's way, one phase per line.
+    async fn run(&mut self) -> Result<(), End> {
+        let intent = self.prepare()?;
+        self.on_request(&intent)?;
+        // route (next): host, path, method, headers → route → upstream group
+        let picked = self.forward(&intent).await?;
+        self.add_debug_headers(picked.idx);
+        if self.res.status == 101 {
+            return self.upgrade(picked).await;
+        }
+        let said = self.on_response(&intent)?;
+        self.body_back(&intent, said, picked).await;
+        Ok(())
+    }
+
+    /// Decides what the head says (see [`prepare`]); a bad head ends the exchange.
+    fn prepare(&mut self) -> Result<Intent, End> {
+        prepare::prepare(self.req, &self.e.config, self.cx.client, self.bytes)
+            .map_err(|err| End::error(err, false))
+    }
+
+    /// The chain's `on_request`, front to back; any middleware may answer locally.
+    fn on_request(&mut self, intent: &Intent) -> Result<(), End> {
+        let keep = intent.keep_after_error();
+        let replied = self.e.chain.on_request(&mut self.cx, self.req);
+        if self.cx.failed() {
+            return Err(End::error(reply::middleware_failed(), keep));
+        }
+        replied.map_err(|(responder, reply)| End::Local {
+            responder,
+            reply,
+            keep,
+        })
+    }
+
+    /// Runs `on_complete` for every middleware and says what follows on the connection.
+    fn complete(self) -> Next {
+        let o = &self.o;
+        self.e.chain.on_complete(
+            &self.cx,
+            &Summary {
+                request: self.req,
+                status: o.status,
+                upstream: o.upstream,
+                bytes_in: o.bytes_in,
+                bytes_out: o.bytes_out,
+                duration: self.cx.started.elapsed(),
+                error: o.error.as_ref(),
+            },
+        );
+        o.next
+    }
+}

@@ -1,0 +1,150 @@
+//! The way back: the response head through the chain, then the body (or the upgrade
+//! tunnel) to the client.
+
+use std::io::Write;
+
+use crate::error::{Error, Kind};
+use crate::http::body::{CopyError, ReadError};
+use crate::http::framing::{self, Body};
+use crate::http::hop;
+
+use super::forward::Picked;
+use super::{reply, End, Exchange, Intent, Next};
+
+/// What the upstream's response head says about its body and its connection.
+pub(super) struct ResponseIntent {
+    pub body: Body,
+    /// The upstream connection may go back to the pool once the body is read.
+    pub reuse_upstream: bool,
+}
+
+/// Classifies a failed response-body relay (the head is already on its way).
+fn response_copy_error(err: CopyError) -> Error {
+    match err {
+        CopyError::Read(ReadError::TimedOut) => {
+            Error::new(Kind::GatewayTimeout, "upstream body timed out")
+        }
+        CopyError::Read(ReadError::Io(err)) => {
+            Error::io(Kind::BadGateway, "upstream body read failed", err)
+        }
+        CopyError::Read(_) => Error::new(Kind::BadGateway, "upstream body truncated or malformed"),
+        CopyError::TooLarge => Error::new(Kind::Internal, "response limit"),
+        CopyError::Write(err) => Error::io(Kind::ClientGone, "client write failed", err),
+    }
+}
+
+impl Exchange<'_> {
+    /// `X-Weir-Upstream` and `X-Weir-Reason` when `debug_headers` is on: which server
+    /// answered, why the balancer chose it, and any retry before it.
+    pub(super) fn add_debug_headers(&mut self, idx: usize) {
+        if !self.e.config.debug_headers {
+            return;
+        }
+        self.bytes.clear();
+        if let Some(reason) = &self.cx.reason {
+            let _ = write!(self.bytes, "{reason}");
+        }
+        if let Some((addr, cause)) = self.cx.retried {
+            let _ = write!(self.bytes, "; retry after {cause} from {addr}");
+        }
+        let headers = &mut self.res.headers;
+        let _ = headers.set("X-Weir-Upstream", self.e.upstreams[idx].addr.to_string());
+        let _ = headers.set("X-Weir-Reason", &self.bytes[..]);
+    }
+
+    /// Reads the response head's framing, strips its hop-by-hop fields, and runs the
+    /// chain's `on_response`, back to front.
+    pub(super) fn on_response(&mut self, intent: &Intent) -> Result<ResponseIntent, End> {
+        let keep = intent.keep_alive;
+        let res = &mut *self.res;
+        let body = framing::response(intent.head, res).map_err(|err| End::error(err, keep))?;
+        // HEAD and 304 keep their Content-Length: it describes the resource, not this
+        // message.
+        let keep_length = body == Body::Empty && (intent.head || res.status == 304);
+        let said = hop::strip(&mut res.headers, keep_length);
+        let upstream_keeps = if res.minor == 0 {
+            said.keep_alive
+        } else {
+            !said.close
+        };
+        self.e
+            .chain
+            .on_response(&mut self.cx, res, self.e.chain.len());
+        if self.cx.failed() {
+            // Nothing was sent yet; the upstream connection, its body unread, is dropped.
+            return Err(End::error(reply::middleware_failed(), keep));
+        }
+        Ok(ResponseIntent {
+            body,
+            reuse_upstream: body != Body::UntilClose && upstream_keeps,
+        })
+    }
+
+    /// Streams the response to the client; the upstream connection goes back to the
+    /// pool only if the exchange was clean.
+    pub(super) async fn body_back(
+        &mut self,
+        intent: &Intent,
+        said: ResponseIntent,
+        picked: Picked<'_>,
+    ) {
+        let Picked { mut up, idx, .. } = picked;
+        let t = &self.e.config.timeouts;
+        let keep = intent.keep_alive && !self.e.stop.is_fired();
+        self.o.status = self.res.status;
+        let timeouts = (t.upstream_read, t.client_body);
+        match self
+            .client
+            .relay(self.res, said.body, keep, &mut up, timeouts)
+            .await
+        {
+            Ok(relayed) => {
+                self.o.bytes_out = relayed.bytes;
+                if said.reuse_upstream {
+                    self.e.pool.checkin(idx, up);
+                }
+                self.o.next = if relayed.keep_alive {
+                    Next::KeepAlive
+                } else {
+                    Next::Close
+                };
+            }
+            Err(err) => {
+                // The head may be out already: the only honest signal left is a close.
+                self.o.error = Some(response_copy_error(err));
+                self.o.next = Next::Close;
+            }
+        }
+    }
+
+    /// Completes a WebSocket upgrade: the origin must have answered 101 with
+    /// `Upgrade: websocket` and a `Sec-WebSocket-Accept`, else 502. Then bytes flow both
+    /// ways until one side closes or the tunnel idles out.
+    pub(super) async fn upgrade(&mut self, picked: Picked<'_>) -> Result<(), End> {
+        let Picked { mut up, .. } = picked;
+        let res = &mut *self.res;
+        if !res.headers.contains("sec-websocket-accept")
+            || !res.headers.has_token("upgrade", "websocket")
+        {
+            let err = Error::new(Kind::BadGateway, "101 without a WebSocket handshake");
+            return Err(End::error(err, false));
+        }
+        hop::strip(&mut res.headers, false);
+        let _ = res.headers.add("Connection", "Upgrade");
+        let _ = res.headers.add("Upgrade", "websocket");
+        self.e
+            .chain
+            .on_response(&mut self.cx, res, self.e.chain.len());
+        self.o.status = 101;
+        self.o.next = Next::Close;
+        let t = &self.e.config.timeouts;
+        let tunnelled = self
+            .client
+            .upgrade(self.res, &mut up, t.client_body, t.tunnel)
+            .await;
+        if let Some(bytes) = tunnelled {
+            self.o.bytes_out = bytes;
+        }
+        Ok(())
+    }
+}
