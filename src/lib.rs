@@ -43,6 +43,7 @@ pub mod middleware;
 pub mod plugin;
 mod proxy;
 mod request;
+pub mod route;
 pub mod rt;
 mod server;
 mod shutdown;
