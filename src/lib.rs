@@ -44,6 +44,7 @@ mod live;
 pub mod middleware;
 pub mod plugin;
 mod request;
+pub mod route;
 pub mod rt;
 mod server;
 mod shutdown;

@@ -1,0 +1,115 @@
+//! What choosing a route costs per request, with 10 routes and with 10,000 (1,000 hosts ×
+//! 10 paths): path normalisation plus table lookup, over a mix of exact-host hits,
+//! wildcard hits and misses. Prints the median ns per match over several rounds, with the
+//! fastest and slowest round.
+//!
+//! Run: `cargo run --release --example route_match`
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use weir::http::Headers;
+use weir::route::{normalize, PathRule, Request, RouteSpec, Table};
+
+const LOOKUPS: usize = 1_000_000;
+const ROUNDS: usize = 9;
+
+fn route(host: &str, path: PathRule) -> RouteSpec {
+    RouteSpec {
+        hosts: vec![host.into()],
+        path,
+        ..RouteSpec::default()
+    }
+}
+
+/// `hosts` sites of ten prefix routes each, a wildcard site and a catch-all.
+fn table(hosts: usize) -> Table {
+    let mut routes = Vec::new();
+    for h in 0..hosts {
+        for p in 0..10 {
+            let path = PathRule::Prefix(format!("/svc{p}/v1"));
+            routes.push(route(&format!("site{h}.example.com"), path));
+        }
+    }
+    routes.push(route(
+        "*.cdn.example.com",
+        PathRule::Prefix("/static/".into()),
+    ));
+    routes.push(route("*", PathRule::Exact("/health".into())));
+    let (table, warnings) = Table::build(&routes).expect("routes build");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    table
+}
+
+/// Requests as (Host, target): exact hits (some with port and capitals), wildcard hits,
+/// catch-all hits and misses of each kind.
+fn requests(hosts: usize) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for i in 0..64 {
+        let h = (i * 7919) % hosts;
+        let p = i % 10;
+        out.push(match i % 8 {
+            0 | 1 => (
+                format!("site{h}.example.com"),
+                format!("/svc{p}/v1/users/{i}"),
+            ),
+            2 => (
+                format!("Site{h}.Example.com:8080"),
+                format!("/svc{p}/v1?q={i}"),
+            ),
+            3 => (
+                format!("site{h}.example.com"),
+                format!("/svc{p}/./v1/items/{i}/detail"),
+            ),
+            4 => (
+                format!("img{i}.cdn.example.com"),
+                format!("/static/app-{i}.js"),
+            ),
+            5 => ("other.org".into(), "/health".into()),
+            6 => (format!("site{h}.example.com"), format!("/nope/{i}")), // miss in the site
+            _ => ("unknown.example.net".into(), format!("/svc{p}/v1")),  // miss: no site
+        });
+    }
+    out
+}
+
+/// Median, min and max ns per match over `ROUNDS` rounds of `LOOKUPS` matches.
+fn measure(table: &Table, reqs: &[(String, String)]) -> (f64, f64, f64, usize) {
+    let headers = Headers::new();
+    let mut path = Vec::with_capacity(256);
+    let mut found = 0;
+    let mut rounds = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        found = 0;
+        let start = Instant::now();
+        for k in 0..LOOKUPS {
+            let (host, target) = &reqs[k % reqs.len()];
+            normalize(black_box(target.as_bytes()), &mut path).expect("valid path");
+            let req = Request {
+                host: Some(black_box(host.as_bytes())),
+                path: &path,
+                method: "GET",
+                headers: &headers,
+            };
+            found += usize::from(black_box(table.find(&req)).is_some());
+        }
+        rounds.push(start.elapsed().as_nanos() as f64 / LOOKUPS as f64);
+    }
+    rounds.sort_by(f64::total_cmp);
+    (rounds[ROUNDS / 2], rounds[0], rounds[ROUNDS - 1], found)
+}
+
+fn main() {
+    println!("{LOOKUPS} matches per round, {ROUNDS} rounds; ns per match (normalise + find)");
+    for hosts in [1, 1000] {
+        let t = table(hosts);
+        let reqs = requests(hosts);
+        let (median, min, max, found) = measure(&t, &reqs);
+        println!(
+            "{:>6} routes ({hosts} hosts x 10, a wildcard, a catch-all): median {median:5.1} ns \
+             (min {min:.1}, max {max:.1}), {:.0}% found",
+            t.len(),
+            100.0 * found as f64 / LOOKUPS as f64
+        );
+    }
+}

@@ -1,0 +1,175 @@
+//! The route table: which route a request takes, by host, path, method and headers.
+//!
+//! ```
+//! use weir::http::Headers;
+//! use weir::route::{normalize, PathRule, Request, RouteSpec, Table};
+//!
+//! let routes = [
+//!     RouteSpec { hosts: vec!["api.example.com".into()], path: PathRule::Prefix("/v2/".into()), ..Default::default() },
+//!     RouteSpec::default(), // no conditions: the catch-all
+//! ];
+//! let (table, warnings) = Table::build(&routes).unwrap();
+//! assert!(warnings.is_empty());
+//!
+//! let mut path = Vec::new(); // kept per connection: no allocation once warm
+//! normalize(b"/v2/../v2/users?id=7", &mut path).unwrap(); // Err means 400
+//! let headers = Headers::new();
+//! let req = Request { host: Some(b"API.example.com:8443"), path: &path, method: "GET", headers: &headers };
+//! assert_eq!(table.find(&req), Some(0)); // None means 404
+//! ```
+//!
+//! # Priority, exactly
+//!
+//! 1. **Host first, and only once.** The request's host (the `Host` header, or the
+//!    absolute-form target's authority) is lowercased, its port and one trailing dot
+//!    dropped (`Api.Example.com.:8080` is `api.example.com`; `[::1]:8080` is `[::1]`).
+//!    It selects exactly one *site*, the set of routes that list the first of these to
+//!    match: the exact host; else the longest `*.` wildcard; else `*` (routes that list
+//!    `*` or no hosts at all, which is also where requests without a host go).
+//! 2. **No fallback between sites.** If the chosen site has no route for the request's
+//!    path, method and headers, the answer is `None` (404): a request for
+//!    `api.example.com` never falls through to the catch-all's routes. This is nginx's
+//!    rule (`server_name` picks the server block, then `location`s inside it) and
+//!    Envoy's (the virtual host, then its routes); it keeps a site's routes from being
+//!    reached under another site's rules by a path the site forgot.
+//! 3. **Within the site, the exact path** (`path_exact`), then **the longest prefix**
+//!    (`path`), then `PathRule::Any`, which is the shortest prefix of all.
+//! 4. **At the same path, file order**: the first route whose methods and headers the
+//!    request satisfies. If none does, the next shorter path is tried, within the site:
+//!    a `POST`-only `/login` does not hide the site's `/` from a `GET /login`.
+//!
+//! A `*.example.com` wildcard matches any depth of subdomain (`a.example.com`,
+//! `a.b.example.com`) but not `example.com` itself: nginx's rule, and what people mean by
+//! "every site under example.com"; list `example.com` too to have both. A longer suffix is
+//! more specific: `*.api.example.com` beats `*.example.com`.
+//!
+//! # Paths
+//!
+//! Matching is on the [normalised](normalize()) path; see that module for the rules and
+//! the attacks it defeats. A prefix matches on segment boundaries:
+//!
+//! - a prefix not ending in `/` matches itself and itself followed by `/`: `/api` matches
+//!   `/api`, `/api/` and `/api/x`, never `/apix`;
+//! - a prefix ending in `/` matches the paths beginning with it: `/api/` matches `/api/`
+//!   and `/api/x` but not `/api` (nginx's `location /api/` does the same, less its
+//!   redirect);
+//! - an encoded slash is data, not a boundary: `/api%2Fx` matches neither.
+//!
+//! Route paths in the config must already be in normal form (`/api/%7Ex` is refused with
+//! "write /api/~x"), so what the operator wrote is exactly what is compared.
+//!
+//! # Methods and headers
+//!
+//! Methods are compared exactly: they are case-sensitive (RFC 9110 §9.1), so `get` never
+//! equals `GET`; a lowercase spelling of a standard method draws a [`Warning`]. A header
+//! condition holds when any field line of that name (case-insensitive) has exactly that
+//! value; all of a route's header conditions must hold.
+//!
+//! # Why this structure
+//!
+//! Matching must not cost more with 10,000 routes than with 10 (nginx's does not). So the
+//! table is hashes all the way down (see [`table`](self::Table)): a hash probe for the
+//! exact host, one per label for wildcard suffixes (longest first), then in the site a
+//! probe for the exact path and one per segment-boundary prefix of the request path,
+//! longest first; only keys' lengths that exist are probed. A trie would do the same in
+//! more code; a list scanned in order (HAProxy's ACLs, Traefik's rules) grows with the
+//! table. Only routes sharing the request's host and path key are checked for methods
+//! and headers, in file order.
+
+mod host;
+mod matcher;
+mod normalize;
+mod table;
+
+use std::fmt;
+
+use crate::http::Headers;
+
+pub use host::{normalize_host, MAX_HOST};
+pub use normalize::{has_encoded_slash, normalize, NormalizeError};
+pub use table::{Describe, Table};
+
+/// One route's match conditions, as the config gives them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteSpec {
+    /// Shown by [`Table::describe`].
+    pub name: Option<String>,
+    /// `api.example.com`, `*.example.com` or `*`; empty means `*`.
+    pub hosts: Vec<String>,
+    pub path: PathRule,
+    /// Empty means any method.
+    pub methods: Vec<String>,
+    /// Name (case-insensitive) and exact value; all must hold.
+    pub headers: Vec<(String, String)>,
+}
+
+/// A route's path condition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PathRule {
+    /// Any path, and the asterisk-form `*`.
+    #[default]
+    Any,
+    /// `path = "/api/"`: on segment boundaries, see the module docs.
+    Prefix(String),
+    /// `path_exact = "/health"`.
+    Exact(String),
+}
+
+/// What routing reads of a request.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    /// The `Host` value or absolute-form authority, as received (port and case allowed).
+    pub host: Option<&'a [u8]>,
+    /// The path as [`normalize`] wrote it.
+    pub path: &'a [u8],
+    pub method: &'a str,
+    pub headers: &'a Headers,
+}
+
+/// A route that cannot be built; `Display` names the key: `routes[2].hosts[1]: ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteError {
+    /// The route's index in file order.
+    pub index: usize,
+    /// The key within the route (`hosts[1]`, `path`, `headers.x-canary`), or empty when
+    /// the route as a whole is at fault.
+    pub key: String,
+    pub reason: String,
+}
+
+impl fmt::Display for RouteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "routes[{}]", self.index)?;
+        if !self.key.is_empty() {
+            write!(f, ".{}", self.key)?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+impl std::error::Error for RouteError {}
+
+/// Something legal but almost surely a mistake: `routes[3] can never match: ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub index: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "routes[{}] {}", self.index, self.message)
+    }
+}
+
+/// The rest of a normalised `path` after `prefix` (on a segment boundary, as routes
+/// match), for a route's `strip_prefix`: `/v2/users` less `/v2` or `/v2/` is `/users`.
+/// The rest is empty when the path was the prefix itself: forward `/` then.
+pub fn strip_prefix<'p>(path: &'p [u8], prefix: &[u8]) -> Option<&'p [u8]> {
+    let prefix = prefix.strip_suffix(b"/").unwrap_or(prefix);
+    let rest = path.strip_prefix(prefix)?;
+    (rest.is_empty() || rest[0] == b'/').then_some(rest)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,236 @@
+//! Path normalisation (RFC 3986 §6.2.2), so that one resource has one spelling when routed.
+//!
+//! Routing on the bytes the client sent would let `/%2e%2e/admin`, `/api/../admin` or
+//! `//admin` reach a route (or skip one) that the plain spelling would not. [`normalize`]
+//! rewrites the path once, in a single pass into a reused buffer:
+//!
+//! - **Percent-decoding of unreserved characters only** (`ALPHA DIGIT - . _ ~`): `%41` is
+//!   `A`, `%2e` is `.`, `%7E` is `~`. Every other escape stays encoded with its hex digits
+//!   uppercased (`%2f` becomes `%2F`), because decoding a reserved character changes what
+//!   the URI means (RFC 3986 §2.2).
+//! - **An encoded slash is not a separator.** `%2F` is data inside a segment, as it is to
+//!   most origins: `/api%2Fx` is one segment, so it matches neither prefix `/api/` nor
+//!   `/api`, and `/api%2F..%2Fadmin` contains no dot segment at all. (Envoy's default,
+//!   `KEEP_UNCHANGED`.) An embedder that wants to refuse such paths can use
+//!   [`has_encoded_slash`].
+//! - **Dot segments removed** (RFC 3986 §5.2.4): `/a/./b` is `/a/b`, `/a/b/..` is `/a/`.
+//! - **Empty segments merged**: `//admin` is `/admin` (nginx `merge_slashes on`).
+//! - **`..` above the root is refused** ([`NormalizeError::AboveRoot`], a 400), as nginx
+//!   does, rather than clamped as RFC 3986 does: no honest client sends it, and clamping
+//!   would quietly route a probe.
+//! - **A raw backslash is refused** ([`NormalizeError::Backslash`], a 400). It is not a URI
+//!   character at all (RFC 3986 §2), and some origins treat it as a separator, so
+//!   `/api/..\admin` could mean `/admin` to the origin while the router saw `/api/…`.
+//!   The encoded form `%5C` is kept encoded, as data.
+//! - **Malformed escapes are refused** (`%4`, `%zz`), as nginx does.
+//! - **The query is not part of the path**: input stops at the first `?` or `#`.
+//!
+//! The asterisk-form target `*` (`OPTIONS *`) passes unchanged; any other target that does
+//! not begin with `/` is refused: absolute-form is turned into origin-form before routing.
+
+use std::fmt;
+
+/// Why a request path cannot be normalised: each is the client's fault (400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NormalizeError {
+    /// Neither `*` nor a path beginning with `/`.
+    NotOriginForm,
+    /// A `%` not followed by two hex digits.
+    BadEscape,
+    /// A `..` segment that would climb above `/`.
+    AboveRoot,
+    /// A raw `\` byte.
+    Backslash,
+}
+
+impl fmt::Display for NormalizeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotOriginForm => "path does not begin with '/'",
+            Self::BadEscape => "'%' not followed by two hex digits",
+            Self::AboveRoot => "'..' climbs above the root",
+            Self::Backslash => "raw '\\' in path",
+        })
+    }
+}
+
+impl std::error::Error for NormalizeError {}
+
+/// Writes the normal form of `path` (a request target; anything from `?` is ignored) into
+/// `out`, which is cleared first. Reusing `out` across requests means no allocation once
+/// it has grown to the longest path seen.
+pub fn normalize(path: &[u8], out: &mut Vec<u8>) -> Result<(), NormalizeError> {
+    out.clear();
+    let end = path
+        .iter()
+        .position(|&b| b == b'?' || b == b'#')
+        .unwrap_or(path.len());
+    let path = &path[..end];
+    if path == b"*" {
+        out.push(b'*');
+        return Ok(());
+    }
+    if path.first() != Some(&b'/') {
+        return Err(NormalizeError::NotOriginForm);
+    }
+    out.push(b'/');
+    let mut i = 1;
+    loop {
+        // `out` ends with '/' here: copy one segment after it, decoding as we go.
+        let start = out.len();
+        i = segment(path, i, out)?;
+        let last = i >= path.len();
+        match &out[start..] {
+            b"" => {}
+            b"." => out.truncate(start),
+            b".." => {
+                if start == 1 {
+                    return Err(NormalizeError::AboveRoot);
+                }
+                // Drop this segment and the one before it, keeping that one's leading '/'.
+                let prev = out[..start - 1].iter().rposition(|&b| b == b'/');
+                out.truncate(prev.map_or(1, |p| p + 1));
+            }
+            _ if !last => out.push(b'/'),
+            _ => {}
+        }
+        if last {
+            return Ok(());
+        }
+        i += 1; // the '/'
+    }
+}
+
+/// Copies the segment of `path` starting at `i` into `out`, decoding unreserved escapes
+/// and uppercasing the rest; returns the index of the '/' that ends it (or the length).
+fn segment(path: &[u8], mut i: usize, out: &mut Vec<u8>) -> Result<usize, NormalizeError> {
+    while let Some(&b) = path.get(i) {
+        match b {
+            b'/' => break,
+            b'\\' => return Err(NormalizeError::Backslash),
+            b'%' => {
+                let (hi, lo) = match (path.get(i + 1), path.get(i + 2)) {
+                    (Some(&h), Some(&l)) => (hex(h)?, hex(l)?),
+                    _ => return Err(NormalizeError::BadEscape),
+                };
+                let c = hi << 4 | lo;
+                if is_unreserved(c) {
+                    out.push(c);
+                } else {
+                    out.extend_from_slice(&[b'%', HEX[hi as usize], HEX[lo as usize]]);
+                }
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Ok(i)
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+fn hex(c: u8) -> Result<u8, NormalizeError> {
+    match c {
+        b'0'..=b'9' => Ok(c - b'0'),
+        b'a'..=b'f' => Ok(c - b'a' + 10),
+        b'A'..=b'F' => Ok(c - b'A' + 10),
+        _ => Err(NormalizeError::BadEscape),
+    }
+}
+
+/// RFC 3986 §2.3.
+fn is_unreserved(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Whether a normalised path holds an encoded slash (`%2F`), for an embedder that would
+/// rather refuse such paths than pass them on as data.
+pub fn has_encoded_slash(normalized: &[u8]) -> bool {
+    normalized.windows(3).any(|w| w == b"%2F")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(p: &str) -> Result<String, NormalizeError> {
+        let mut out = Vec::new();
+        normalize(p.as_bytes(), &mut out).map(|()| String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn normal_forms() {
+        let cases = [
+            ("/", "/"),
+            ("*", "*"),
+            ("/a/b", "/a/b"),
+            ("/a/b/", "/a/b/"),
+            ("/a/b?x=/../y", "/a/b"),
+            ("/a#frag", "/a"),
+            ("/%41%62%7e%2D%5f", "/Ab~-_"),
+            ("/a%2fb", "/a%2Fb"),
+            ("/a%2Fb", "/a%2Fb"),
+            ("/%c3%a9", "/%C3%A9"),
+            ("/%00", "/%00"),
+            ("/a/./b", "/a/b"),
+            ("/a/b/.", "/a/b/"),
+            ("/a/b/..", "/a/"),
+            ("/a/b/../", "/a/"),
+            ("/a/b/../c", "/a/c"),
+            ("/a/../..x", "/..x"),
+            ("/a/.b/c.", "/a/.b/c."),
+            ("/a/...", "/a/..."),
+            ("//a///b//", "/a/b/"),
+            ("/a//../b", "/b"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(norm(input).as_deref(), Ok(want), "{input}");
+        }
+    }
+
+    #[test]
+    fn attacks() {
+        let cases: [(&str, Result<&str, NormalizeError>); 14] = [
+            ("/%2e%2e/admin", Err(NormalizeError::AboveRoot)),
+            ("/..", Err(NormalizeError::AboveRoot)),
+            ("/a/../../admin", Err(NormalizeError::AboveRoot)),
+            ("/api/../admin", Ok("/admin")),
+            ("//admin", Ok("/admin")),
+            ("/api/%2e%2e/admin", Ok("/admin")),
+            ("/api/.%2E/admin", Ok("/admin")),
+            ("/api%2f..%2fadmin", Ok("/api%2F..%2Fadmin")),
+            ("/./admin", Ok("/admin")),
+            ("/%2e/admin", Ok("/admin")),
+            ("\\admin", Err(NormalizeError::NotOriginForm)),
+            ("/api/..\\admin", Err(NormalizeError::Backslash)),
+            ("/api/..%5cadmin", Ok("/api/..%5Cadmin")),
+            ("/api/%2", Err(NormalizeError::BadEscape)),
+        ];
+        for (input, want) in cases {
+            assert_eq!(norm(input), want.map(String::from), "{input}");
+        }
+        assert_eq!(norm("/%zz"), Err(NormalizeError::BadEscape));
+        assert_eq!(norm("http://a/b"), Err(NormalizeError::NotOriginForm));
+        assert_eq!(norm(""), Err(NormalizeError::NotOriginForm));
+    }
+
+    #[test]
+    fn reuses_the_buffer() {
+        let mut out = Vec::with_capacity(64);
+        let ptr = out.as_ptr();
+        for p in ["/a/b/c", "/x/../y", "//z"] {
+            normalize(p.as_bytes(), &mut out).unwrap();
+        }
+        assert_eq!(out, b"/z");
+        assert_eq!(out.as_ptr(), ptr);
+    }
+
+    #[test]
+    fn encoded_slash_is_visible() {
+        assert!(has_encoded_slash(b"/a%2Fb"));
+        assert!(!has_encoded_slash(b"/a/b%2E"));
+    }
+}
