@@ -16,8 +16,7 @@ const N: u32 = 1_000_000;
 fn chain_for(middleware: &str) -> weir::Chain {
     let text = format!("[upstream]\nservers = [\"127.0.0.1:9\"]\n{middleware}");
     let config = Config::parse(&text, "bench.toml").expect("valid config");
-    let upstreams = Upstreams::new(config.upstreams.clone());
-    build::chain(&config, &upstreams, &[]).expect("chain builds")
+    build::chain(&config, &[]).expect("chain builds")
 }
 
 /// Nanoseconds per request through every phase of `chain`.
@@ -48,6 +47,8 @@ fn per_request(chain: &weir::Chain) -> f64 {
             bytes_out: 0,
             duration: start.elapsed(),
             error: None,
+            route: "default",
+            upstream_group: "default",
         };
         chain.on_complete(&cx, &summary);
     }

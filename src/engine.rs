@@ -1,27 +1,46 @@
 //! The engine: everything a request needs that outlives it, built from one config.
 //!
-//! An engine holds the config, the middleware chain, the upstream servers with their
-//! live state, the keep-alive pool and the signals. It is built at start-up and on
-//! every reload ([`crate::live`] swaps it); a request takes the engine in force when it
-//! starts and keeps it to the end. Nothing here knows about one exchange: the exchange
-//! reads the engine, never the other way round.
+//! An engine holds the config, the global middleware chain, the route table, the
+//! upstream groups (servers with live state, and their pools) and the signals. It is
+//! built at start-up and on every reload ([`crate::live`] swaps it); a request takes the
+//! engine in force when it starts and keeps it to the end. Nothing here knows about one
+//! exchange: the exchange reads the engine, never the other way round.
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use crate::config::{duration, Config, ConfigError};
+use crate::config::{Config, ConfigError};
 use crate::http::parse::HeadLimits;
 use crate::middleware::{build, Chain, Middleware};
+use crate::route::{self, Table};
 use crate::shutdown::{self, Signal, Trigger};
-use crate::upstream::pool::Pool;
-use crate::upstream::Upstreams;
+use crate::upstream::group::Group;
+
+/// What a matched route does.
+pub(crate) struct Route {
+    /// For logs and debug headers: the route's `name`, or `routes[i]`.
+    pub name: String,
+    /// Index into [`Engine::groups`].
+    pub group: usize,
+    /// Removed from the front of the path before forwarding.
+    pub strip_prefix: Option<Box<[u8]>>,
+}
+
+/// The route table and what each route does.
+pub(crate) struct Routes {
+    pub table: Table,
+    pub list: Vec<Route>,
+    /// No `[[routes]]` were configured: every request takes route 0, unmatched and
+    /// unnormalised, exactly as before routing existed.
+    pub implicit: bool,
+}
 
 /// Everything a connection task needs, shared by all of them.
 pub(crate) struct Engine {
     pub config: Config,
+    /// The global chain: runs for every request, before routing.
     pub chain: Chain,
-    pub upstreams: Upstreams,
-    pub pool: Pool,
+    pub routes: Routes,
+    pub groups: Vec<Arc<Group>>,
     pub limits: HeadLimits,
     /// Fires when weir shuts down.
     pub stop: Signal,
@@ -31,48 +50,81 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    /// Validates `config` and builds its chain, upstream state and pool. `extra` are the
-    /// middleware an embedding program added in code.
+    /// Validates `config` and builds its chain, routes and groups. `extra` are the
+    /// middleware an embedding program added in code. Groups whose definition is the
+    /// same as in `previous` are taken over with their pools and health state.
     pub fn build(
         config: Config,
         extra: &[Arc<dyn Middleware>],
         stop: Signal,
+        previous: Option<&Engine>,
     ) -> Result<Engine, ConfigError> {
         config.validate()?;
-        let upstreams = Upstreams::new(config.upstreams.clone());
-        let chain = build::chain(&config, &upstreams, extra)?;
+        let groups: Vec<Arc<Group>> = config
+            .upstream_groups()
+            .iter()
+            .map(|g| {
+                let same = previous.and_then(|p| p.groups.iter().find(|old| old.config == *g));
+                same.cloned()
+                    .unwrap_or_else(|| Arc::new(Group::new(g.clone())))
+            })
+            .collect();
+        let chain = build::chain(&config, extra)?;
+        let routes = routes(&config, &groups)?;
         let (retire, retired) = shutdown::pair();
         Ok(Engine {
-            pool: Pool::new(upstreams.len(), config.keepalive, config.keepalive_timeout),
             limits: HeadLimits {
                 max_bytes: config.limits.max_header_bytes,
                 max_headers: config.limits.max_headers,
             },
             config,
             chain,
-            upstreams,
+            routes,
+            groups,
             stop,
             retire,
             retired,
         })
     }
+}
 
-    /// Records a failure against server `idx` (passive health); says so once when it
-    /// leaves rotation.
-    pub fn record_failure(&self, idx: usize) {
-        let p = self.config.passive;
-        if self.upstreams.state(idx).fail(Instant::now(), p) {
-            eprintln!(
-                "weir: upstream {} is down for {} after {} failure(s)",
-                self.upstreams[idx].addr,
-                duration::show(p.fail_timeout),
-                p.max_fails.max(1)
-            );
-        }
-    }
+/// Builds the route table (checked already by `Config::validate`).
+fn routes(config: &Config, groups: &[Arc<Group>]) -> Result<Routes, ConfigError> {
+    let (table, _warnings) = Table::build(&config.route_specs()).map_err(|e| {
+        ConfigError::new(
+            &config.source,
+            format!("routes[{}].{}", e.index, e.key),
+            e.reason,
+        )
+    })?;
+    let list = config
+        .route_list()
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let group = match &r.upstream {
+                Some(name) => groups.iter().position(|g| g.name() == name),
+                None => Some(0),
+            };
+            let name = match config.routes.is_empty() {
+                true => crate::config::DEFAULT_GROUP.to_string(),
+                false => r.display_name(i),
+            };
+            Route {
+                name,
+                group: group.expect("validated: routes name known groups"),
+                strip_prefix: r.strip_prefix.as_deref().map(|p| p.as_bytes().into()),
+            }
+        })
+        .collect();
+    Ok(Routes {
+        table,
+        list,
+        implicit: config.routes.is_empty(),
+    })
+}
 
-    /// Records a good answer from server `idx` (passive health).
-    pub fn record_success(&self, idx: usize) {
-        self.upstreams.state(idx).succeed();
-    }
+/// Whether `prefix` is removed from `path`; the rest, or `/` when nothing is left.
+pub(crate) fn strip<'p>(path: &'p [u8], prefix: &[u8]) -> Option<&'p [u8]> {
+    route::strip_prefix(path, prefix).map(|rest| if rest.is_empty() { &b"/"[..] } else { rest })
 }

@@ -33,6 +33,8 @@ pub enum Kind {
     ExpectationFailed,
     /// A well-formed request line naming an HTTP major version other than 1: 505.
     VersionNotSupported,
+    /// No route matches the request's host, path, method and headers: 404.
+    NoRoute,
     /// The client went away or stalled mid-request; nobody to answer.
     ClientGone,
     /// Upstream refused, reset, or sent a malformed response: 502.
@@ -56,6 +58,7 @@ impl Kind {
             Kind::UnknownCoding => 501,
             Kind::ExpectationFailed => 417,
             Kind::VersionNotSupported => 505,
+            Kind::NoRoute => 404,
             Kind::BadGateway => 502,
             Kind::NoUpstream => 503,
             Kind::GatewayTimeout => 504,
@@ -73,6 +76,7 @@ impl Kind {
             | Kind::UnknownCoding
             | Kind::ExpectationFailed
             | Kind::VersionNotSupported
+            | Kind::NoRoute
             | Kind::ClientGone => Source::Client,
             Kind::BadGateway | Kind::NoUpstream | Kind::GatewayTimeout => Source::Upstream,
             Kind::Internal => Source::Internal,

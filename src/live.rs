@@ -54,9 +54,12 @@ impl Live {
     pub fn start_background(&self, runtime: &Runtime) {
         let engine = self.get();
         runtime.spawn(reap(engine.clone())).detach();
-        if let Some(h) = &engine.config.health {
-            for i in 0..engine.upstreams.len() {
-                let task = health::watch(engine.clone(), i, h.clone());
+        for group in &engine.groups {
+            let Some(h) = &group.config.health else {
+                continue;
+            };
+            for i in 0..group.upstreams.len() {
+                let task = health::watch(group.clone(), i, h.clone(), engine.retired.clone());
                 runtime.spawn(task).detach();
             }
         }
@@ -68,15 +71,19 @@ impl Live {
             eprintln!("weir: reload requested, but this proxy was not started from a config file");
             return;
         };
-        let next =
-            source().and_then(|config| Engine::build(config, &self.extra, self.stop.clone()));
+        let next = source().and_then(|config| {
+            Engine::build(config, &self.extra, self.stop.clone(), Some(&self.get()))
+        });
         match next {
             Ok(next) => {
                 let chain: Vec<&str> = next.chain.iter().map(|m| m.name()).collect();
+                let servers: usize = next.groups.iter().map(|g| g.upstreams.len()).sum();
                 eprintln!(
-                    "weir: reloaded {}: {} upstream(s), chain: {}",
+                    "weir: reloaded {}: {} upstream(s) in {} group(s), {} route(s), chain: {}",
                     next.config.source,
-                    next.upstreams.len(),
+                    servers,
+                    next.groups.len(),
+                    next.routes.list.len(),
                     chain.join(" → ")
                 );
                 let old = std::mem::replace(
@@ -95,6 +102,8 @@ impl Live {
 /// retired.
 async fn reap(engine: Arc<Engine>) {
     while !engine.retired.fires_within(pool::REAP_EVERY).await {
-        engine.pool.reap();
+        for group in &engine.groups {
+            group.pool.reap();
+        }
     }
 }

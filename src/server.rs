@@ -24,7 +24,6 @@ use crate::live::{Live, Source};
 use crate::middleware::{build, Chain, Middleware};
 use crate::rt::{self, Runtime, TcpListener};
 use crate::shutdown::{self, Trigger};
-use crate::upstream::Upstreams;
 
 /// A proxy being put together: a config plus middleware written in Rust.
 pub struct Proxy {
@@ -97,18 +96,14 @@ impl Proxy {
     /// Builds the chain without binding: what `weir check` runs.
     pub fn chain(&self) -> Result<Chain, ConfigError> {
         self.config.validate()?;
-        build::chain(
-            &self.config,
-            &Upstreams::new(self.config.upstreams.clone()),
-            &self.extra,
-        )
+        build::chain(&self.config, &self.extra)
     }
 
     /// Validates, builds the chain and binds the listener.
     pub fn bind(self) -> Result<Server, StartError> {
         let (trigger, stop) = shutdown::pair();
         let listen = self.config.listen;
-        let engine = Engine::build(self.config, &self.extra, stop)?;
+        let engine = Engine::build(self.config, &self.extra, stop, None)?;
         let listener = rt::bind(listen).map_err(|e| StartError::Bind(listen, e))?;
         let local = rt::local_addr(&listener).map_err(|e| StartError::Bind(listen, e))?;
         let (reload, reloads) = async_channel::unbounded();
@@ -155,10 +150,10 @@ impl Handle {
         let _ = self.reload.try_send(());
     }
 
-    /// Upstream connections opened so far by the engine in force (a measure of
-    /// keep-alive reuse).
+    /// Upstream connections opened so far by the groups of the engine in force (a
+    /// measure of keep-alive reuse; a group kept across a reload keeps its count).
     pub fn upstream_connections_opened(&self) -> u64 {
-        self.live.get().pool.opened()
+        self.live.get().groups.iter().map(|g| g.pool.opened()).sum()
     }
 }
 

@@ -3,8 +3,10 @@
 use std::process::ExitCode;
 
 use weir::config::duration::show;
+use weir::config::GroupConfig;
 use weir::plugin::{self, abi};
-use weir::Proxy;
+use weir::route::Table;
+use weir::{Config, Proxy};
 
 use super::{config_from, fail, ServeArgs};
 
@@ -25,41 +27,10 @@ pub fn run(a: &ServeArgs) -> ExitCode {
         n => n.to_string(),
     };
     println!("listen      {} (threads: {threads})", config.listen);
-    println!(
-        "upstream    {} over {} server(s), keepalive {} per server for {}",
-        config.balancer.as_str(),
-        config.upstreams.len(),
-        config.keepalive,
-        show(config.keepalive_timeout)
-    );
-    for u in &config.upstreams {
-        println!("              {}  weight {}", u.addr, u.weight);
+    for group in config.upstream_groups().iter() {
+        print_group(group, !config.groups.is_empty());
     }
-    if let Some(key) = &config.hash_key {
-        println!("hash key    {key}");
-    }
-    let p = &config.passive;
-    let retries = match config.retries {
-        Some(n) => n.to_string(),
-        None => format!("{} (servers - 1)", config.upstreams.len().saturating_sub(1)),
-    };
-    println!(
-        "health      passive: {} failure(s) in {} (5xx counts: {}); retries {retries}",
-        p.max_fails,
-        show(p.fail_timeout),
-        p.fail_on_5xx
-    );
-    if let Some(h) = &config.health {
-        println!(
-            "            active: GET {} every {}, timeout {}, down after {}, up after {}, healthy {}",
-            h.path,
-            show(h.interval),
-            show(h.timeout),
-            h.fails,
-            h.passes,
-            h.expect_status
-        );
-    }
+    print_routes(&config);
     let names: Vec<&str> = chain.iter().map(|m| m.name()).collect();
     println!("chain       {}", names.join(" → "));
     for path in config.middleware.iter().filter_map(|m| m.plugin.as_deref()) {
@@ -100,4 +71,78 @@ pub fn run(a: &ServeArgs) -> ExitCode {
         f.for_, f.proto, f.host
     );
     ExitCode::SUCCESS
+}
+
+/// One upstream group: servers, balancer, pool, health and retries.
+fn print_group(g: &GroupConfig, named: bool) {
+    let title = match named {
+        true => format!("upstream    {}: ", g.name),
+        false => "upstream    ".to_string(),
+    };
+    println!(
+        "{title}{} over {} server(s), keepalive {} per server for {}",
+        g.balancer.as_str(),
+        g.servers.len(),
+        g.keepalive,
+        show(g.keepalive_timeout)
+    );
+    for u in &g.servers {
+        println!("              {}  weight {}", u.addr, u.weight);
+    }
+    if let Some(key) = &g.hash_key {
+        println!("hash key    {key}");
+    }
+    let p = &g.passive;
+    let retries = match g.retries {
+        Some(n) => n.to_string(),
+        None => format!("{} (servers - 1)", g.retries()),
+    };
+    println!(
+        "health      passive: {} failure(s) in {} (5xx counts: {}); retries {retries}",
+        p.max_fails,
+        show(p.fail_timeout),
+        p.fail_on_5xx
+    );
+    if let Some(h) = &g.health {
+        println!(
+            "            active: GET {} every {}, timeout {}, down after {}, up after {}, healthy {}",
+            h.path,
+            show(h.interval),
+            show(h.timeout),
+            h.fails,
+            h.passes,
+            h.expect_status
+        );
+    }
+}
+
+/// The routes in match order (the table's own listing), what each does, and warnings
+/// for routes that can never match. Nothing when no `[[routes]]` are configured.
+fn print_routes(config: &Config) {
+    if config.routes.is_empty() {
+        return;
+    }
+    let Ok((table, warnings)) = Table::build(&config.route_specs()) else {
+        return; // validated already
+    };
+    println!("routes      in match order:");
+    for line in table.describe().to_string().lines() {
+        println!("              {line}");
+    }
+    for (i, r) in config.routes.iter().enumerate() {
+        let strip = r
+            .strip_prefix
+            .as_deref()
+            .map(|p| format!(", strip_prefix {p}"))
+            .unwrap_or_default();
+        let first = &config.upstream_groups()[0].name;
+        let group = r.upstream.as_deref().unwrap_or(first);
+        println!(
+            "route       routes[{i}] {} → {group}{strip}",
+            r.display_name(i)
+        );
+    }
+    for w in warnings {
+        println!("warning     {w}");
+    }
 }

@@ -21,6 +21,14 @@ pub fn config_from(a: &ServeArgs) -> Result<Config, weir::ConfigError> {
     if let Some(l) = a.listen {
         config.listen = l;
     }
+    let groups = !config.groups.is_empty();
+    if groups && (!a.upstreams.is_empty() || a.balancer.is_some()) {
+        return Err(weir::ConfigError::new(
+            &config.source,
+            "upstreams",
+            "--upstream and --balancer apply to a single [upstream]; this file defines [upstreams.NAME] groups",
+        ));
+    }
     if !a.upstreams.is_empty() {
         config.upstreams = a.upstreams.clone();
     }

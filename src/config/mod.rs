@@ -6,9 +6,13 @@
 
 pub mod duration;
 mod error;
+mod group;
+mod route;
 mod server;
 mod upstream;
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fs;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -17,6 +21,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use error::ConfigError;
+pub use group::{GroupConfig, DEFAULT_GROUP};
+pub use route::RouteConfig;
 use upstream::UpstreamFile;
 pub use upstream::{BalancerKind, HashKey, Health};
 
@@ -134,8 +140,11 @@ struct File {
     listen: Option<String>,
     #[serde(default)]
     threads: usize,
+    upstream: Option<UpstreamFile>,
     #[serde(default)]
-    upstream: UpstreamFile,
+    upstreams: BTreeMap<String, UpstreamFile>,
+    #[serde(default)]
+    routes: Vec<RouteConfig>,
     #[serde(default)]
     timeouts: Timeouts,
     #[serde(default)]
@@ -175,6 +184,11 @@ pub struct Config {
     pub limits: Limits,
     pub forwarded: Forwarded,
     pub middleware: Vec<MiddlewareSpec>,
+    /// `[upstreams.NAME]` groups. When empty, the `[upstream]` fields above are the one
+    /// group, named `default` (see [`Config::upstream_groups`]).
+    pub groups: Vec<GroupConfig>,
+    /// `[[routes]]` in file order. When empty, every request goes to the one group.
+    pub routes: Vec<RouteConfig>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -199,6 +213,8 @@ impl Default for Config {
             limits: Limits::default(),
             forwarded: Forwarded::default(),
             middleware: Vec::new(),
+            groups: Vec::new(),
+            routes: Vec::new(),
         }
     }
 }
@@ -266,25 +282,142 @@ impl Config {
     /// Checks everything a runnable config needs, at least one upstream included
     /// (flags may still supply those after the file is read, so `parse` does not).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.upstreams.is_empty() {
+        if self.groups.is_empty() && self.upstreams.is_empty() {
             return Err(ConfigError::new(
                 &self.source,
                 "upstream.servers",
                 "at least one server is required",
             ));
         }
+        if let Some(g) = self.groups.iter().find(|g| g.servers.is_empty()) {
+            let key = format!("upstreams.{}.servers", g.name);
+            let why = "at least one server is required";
+            return Err(ConfigError::new(&self.source, key, why));
+        }
         self.validate_settings()
+    }
+
+    /// The upstream groups: `[upstreams.NAME]` in name order, or `[upstream]` as the
+    /// one group `default`.
+    pub fn upstream_groups(&self) -> Cow<'_, [GroupConfig]> {
+        if !self.groups.is_empty() {
+            return Cow::Borrowed(&self.groups);
+        }
+        Cow::Owned(vec![GroupConfig {
+            name: DEFAULT_GROUP.to_string(),
+            servers: self.upstreams.clone(),
+            balancer: self.balancer,
+            keepalive: self.keepalive,
+            keepalive_timeout: self.keepalive_timeout,
+            hash_key: self.hash_key.clone(),
+            passive: self.passive,
+            retries: self.retries,
+            debug_headers: self.debug_headers,
+            health: self.health.clone(),
+        }])
+    }
+
+    /// The routes in file order, or one catch-all to the only group when none are
+    /// configured.
+    pub fn route_list(&self) -> Cow<'_, [RouteConfig]> {
+        if !self.routes.is_empty() {
+            return Cow::Borrowed(&self.routes);
+        }
+        let groups = self.upstream_groups();
+        Cow::Owned(vec![RouteConfig::catch_all(&groups[0].name)])
+    }
+
+    /// The group key prefix for messages: `upstream` or `upstreams.NAME`.
+    fn group_key(&self, g: &GroupConfig) -> String {
+        if self.groups.is_empty() {
+            "upstream".to_string()
+        } else {
+            format!("upstreams.{}", g.name)
+        }
+    }
+
+    /// Routes name known groups, and a config with several groups has routes.
+    fn validate_routes(&self) -> Result<(), ConfigError> {
+        let groups = self.upstream_groups();
+        if self.routes.is_empty() && groups.len() > 1 {
+            return Err(ConfigError::new(
+                &self.source,
+                "routes",
+                "several [upstreams.*] groups need [[routes]] to say which requests go where",
+            ));
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            let err = |key: &str, why: String| {
+                Err(ConfigError::new(
+                    &self.source,
+                    format!("routes[{i}].{key}"),
+                    why,
+                ))
+            };
+            let known: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+            match r.upstream.as_deref() {
+                None if groups.len() == 1 => {}
+                None => {
+                    return err(
+                        "upstream",
+                        format!("is required; known: {}", known.join(", ")),
+                    )
+                }
+                Some(name) if known.contains(&name) => {}
+                Some(name) => {
+                    return err(
+                        "upstream",
+                        format!("no upstream group {name:?}; known: {}", known.join(", ")),
+                    )
+                }
+            }
+            if r.path.is_some() && r.path_exact.is_some() {
+                return err(
+                    "path_exact",
+                    "give `path` (a prefix) or `path_exact`, not both".into(),
+                );
+            }
+            for (key, p) in [
+                ("path", &r.path),
+                ("path_exact", &r.path_exact),
+                ("strip_prefix", &r.strip_prefix),
+            ] {
+                if p.as_deref().is_some_and(|p| !p.starts_with('/')) {
+                    return err(
+                        key,
+                        format!("{:?} must start with /", p.as_deref().unwrap_or("")),
+                    );
+                }
+            }
+        }
+        crate::route::Table::build(&self.route_specs())
+            .map(|_| ())
+            .map_err(|e| {
+                ConfigError::new(
+                    &self.source,
+                    format!("routes[{}].{}", e.index, e.key),
+                    e.reason,
+                )
+            })
+    }
+
+    /// The match conditions of every route, for [`crate::route::Table::build`].
+    pub fn route_specs(&self) -> Vec<crate::route::RouteSpec> {
+        self.route_list().iter().map(RouteConfig::spec).collect()
     }
 
     /// Checks the rules that types alone cannot express.
     fn validate_settings(&self) -> Result<(), ConfigError> {
         let err = |key: &str, why: &str| Err(ConfigError::new(&self.source, key, why));
-        if (self.balancer == BalancerKind::Hash) != self.hash_key.is_some() {
-            return err(
-                "upstream.hash_key",
-                "is required with balancer = \"hash\" (and only then): client-ip, path, header:NAME or cookie:NAME",
-            );
+        for g in self.upstream_groups().iter() {
+            if (g.balancer == BalancerKind::Hash) != g.hash_key.is_some() {
+                return err(
+                    &format!("{}.hash_key", self.group_key(g)),
+                    "is required with balancer = \"hash\" (and only then): client-ip, path, header:NAME or cookie:NAME",
+                );
+            }
         }
+        self.validate_routes()?;
         let l = &self.limits;
         if !(1..=MAX_HEADERS).contains(&l.max_headers) {
             return err(
@@ -324,23 +457,6 @@ impl File {
             Some(l) => resolve(l).map_err(|why| ConfigError::new(file, "listen", why))?,
             None => DEFAULT_LISTEN.parse().expect("valid default"),
         };
-        let upstreams = self
-            .upstream
-            .servers
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let key = format!("upstream.servers[{i}]");
-                if s.weight == 0 {
-                    return Err(ConfigError::new(file, key, "weight must be at least 1"));
-                }
-                let addr = resolve(&s.addr).map_err(|why| ConfigError::new(file, &key, why))?;
-                Ok(Upstream {
-                    addr,
-                    weight: s.weight,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         for (i, m) in self.middleware.iter().enumerate() {
             if m.builtin.is_some() == m.plugin.is_some() {
                 return Err(ConfigError::new(
@@ -350,45 +466,42 @@ impl File {
                 ));
             }
         }
-        let u = self.upstream;
-        let hash_key = u
-            .hash_key
-            .as_deref()
-            .map(HashKey::parse)
-            .transpose()
-            .map_err(|why| ConfigError::new(file, "upstream.hash_key", why))?;
-        if let Some(h) = &u.health {
-            h.statuses()
-                .map_err(|why| ConfigError::new(file, "upstream.health.expect_status", why))?;
-            if !h.path.starts_with('/') {
-                return Err(ConfigError::new(
-                    file,
-                    "upstream.health.path",
-                    "must start with /",
-                ));
-            }
+        if self.upstream.is_some() && !self.upstreams.is_empty() {
+            return Err(ConfigError::new(
+                file,
+                "upstream",
+                "use either [upstream] (one group) or [upstreams.NAME] (several), not both",
+            ));
         }
+        let mut groups = Vec::with_capacity(self.upstreams.len());
+        for (name, table) in self.upstreams {
+            let key = format!("upstreams.{name}");
+            group::check_name(&name).map_err(|why| ConfigError::new(file, &key, why))?;
+            groups.push(table.into_group(&name, file, &key)?);
+        }
+        let single =
+            self.upstream
+                .unwrap_or_default()
+                .into_group(DEFAULT_GROUP, file, "upstream")?;
         let config = Config {
             source: file.into(),
             listen,
             threads: self.threads,
-            upstreams,
-            balancer: u.balancer,
-            keepalive: u.keepalive,
-            keepalive_timeout: u.keepalive_timeout,
-            hash_key,
-            passive: Passive {
-                max_fails: u.max_fails,
-                fail_timeout: u.fail_timeout,
-                fail_on_5xx: u.fail_on_5xx,
-            },
-            retries: u.retries,
-            debug_headers: u.debug_headers,
-            health: u.health,
+            upstreams: single.servers,
+            balancer: single.balancer,
+            keepalive: single.keepalive,
+            keepalive_timeout: single.keepalive_timeout,
+            hash_key: single.hash_key,
+            passive: single.passive,
+            retries: single.retries,
+            debug_headers: single.debug_headers,
+            health: single.health,
             timeouts: self.timeouts,
             limits: self.limits,
             forwarded: self.forwarded,
             middleware: self.middleware,
+            groups,
+            routes: self.routes,
         };
         config.validate_settings()?;
         Ok(config)

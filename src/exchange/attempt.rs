@@ -16,6 +16,7 @@ use crate::http::hop;
 use crate::http::parse::{self, ReadHead};
 use crate::http::ResponseHead;
 use crate::rt;
+use crate::upstream::group::Group;
 use crate::upstream::pool::{UpstreamConn, BUFFER};
 
 use super::cause::Cause;
@@ -51,7 +52,11 @@ impl Failed {
     }
 }
 
-async fn connect(e: &Engine, addr: SocketAddr) -> Result<UpstreamConn, (Error, Cause)> {
+async fn connect(
+    e: &Engine,
+    group: &Group,
+    addr: SocketAddr,
+) -> Result<UpstreamConn, (Error, Cause)> {
     match rt::timeout(e.config.timeouts.connect, rt::connect(addr)).await {
         None => Err((
             Error::new(Kind::GatewayTimeout, "upstream connect timed out"),
@@ -62,7 +67,7 @@ async fn connect(e: &Engine, addr: SocketAddr) -> Result<UpstreamConn, (Error, C
             Cause::Refused,
         )),
         Some(Ok(stream)) => {
-            e.pool.count_open();
+            group.pool.count_open();
             Ok(Conn::new(stream, BUFFER, BUFFER))
         }
     }
@@ -84,13 +89,14 @@ fn request_copy_error(err: CopyError) -> Error {
 /// one. The flag says whether it was reused.
 async fn open(
     e: &Engine,
+    group: &Group,
     idx: usize,
     may_resend: bool,
 ) -> Result<(UpstreamConn, bool), (Error, Cause)> {
-    if let Some(c) = e.pool.checkout(idx, may_resend) {
+    if let Some(c) = group.pool.checkout(idx, may_resend) {
         return Ok((c, true));
     }
-    Ok((connect(e, e.upstreams[idx].addr).await?, false))
+    Ok((connect(e, group, group.upstreams[idx].addr).await?, false))
 }
 
 /// Writes the head and streams the body to `up`; returns the body bytes sent.
@@ -122,6 +128,7 @@ async fn send(
 /// Returns the connection and the request body bytes sent.
 pub(crate) async fn attempt(
     e: &Engine,
+    group: &Group,
     client: &mut Downstream,
     idx: usize,
     req: &mut Request<'_>,
@@ -132,7 +139,7 @@ pub(crate) async fn attempt(
     // empty-bodied request that got no byte back is then sent once more on a new one.
     let mut may_resend = req.body.is_empty();
     loop {
-        let (mut up, reused) = open(e, idx, may_resend)
+        let (mut up, reused) = open(e, group, idx, may_resend)
             .await
             .map_err(|(err, cause)| Failed::new(err, cause, false, nothing_unread))?;
         if req.continue_100 {

@@ -9,6 +9,7 @@ use std::io::Write;
 
 use crate::error::{Error, Kind};
 use crate::http::write;
+use crate::upstream::group::Group;
 use crate::upstream::pool::UpstreamConn;
 use crate::upstream::{self, state::InFlight};
 
@@ -18,6 +19,7 @@ use super::{reply, End, Exchange, Intent};
 /// The server that answered, and the connection its response is on.
 pub(crate) struct Picked<'a> {
     pub up: UpstreamConn,
+    pub group: &'a Group,
     pub idx: usize,
     /// Counts the request against the server (least-conn, p2c) until the body is done.
     _in_flight: InFlight<'a>,
@@ -32,12 +34,12 @@ fn idempotent(method: &str) -> bool {
 
 impl<'a> Exchange<'a> {
     /// Picks a server with the chain's `select_upstream`, within the untried ones.
-    fn select(&mut self, intent: &Intent) -> Result<usize, End> {
+    fn select(&mut self, intent: &Intent, group: &Group) -> Result<usize, End> {
         let keep = intent.keep_after_error();
         let picked = self
             .e
             .chain
-            .select_upstream(&mut self.cx, self.req, &self.e.upstreams);
+            .select_upstream(&mut self.cx, self.req, &group.upstreams);
         if self.cx.failed() {
             return Err(End::error(reply::middleware_failed(), keep));
         }
@@ -47,50 +49,52 @@ impl<'a> Exchange<'a> {
         };
         self.cx.upstream = Some(idx);
         upstream::mark_tried(&mut self.cx.tried, idx);
-        self.o.upstream = Some(self.e.upstreams[idx].addr);
+        self.o.upstream = Some(group.upstreams[idx].addr);
         Ok(idx)
     }
 
     /// Forwards the request until a server answers with a response head, or no retry
     /// is left.
-    pub(super) async fn forward(&mut self, intent: &Intent) -> Result<Picked<'a>, End> {
+    pub(super) async fn forward(
+        &mut self,
+        intent: &Intent,
+        group: &'a Group,
+    ) -> Result<Picked<'a>, End> {
         let e = self.e;
-        let retries = e
-            .config
-            .retries
-            .unwrap_or(e.upstreams.len().saturating_sub(1));
+        let retries = group.config.retries();
         let may_replay = idempotent(&self.req.method) && intent.body.is_empty();
         let host_from_upstream = !self.req.headers.contains("host");
         let mut continue_100 = intent.continue_100;
         let mut tries = 0;
         loop {
-            let idx = self.select(intent)?;
-            let addr = e.upstreams[idx].addr;
+            let idx = self.select(intent, group)?;
+            let addr = group.upstreams[idx].addr;
             if host_from_upstream {
                 self.bytes.clear();
                 let _ = write!(self.bytes, "{addr}");
                 let _ = self.req.headers.set("Host", &self.bytes[..]);
             }
             write::request_head(self.bytes, self.req, intent.body.into());
-            let in_flight = e.upstreams.state(idx).start();
+            let in_flight = group.upstreams.state(idx).start();
             let mut request = attempt::Request {
                 head: self.bytes,
                 body: intent.body,
                 continue_100,
                 websocket: intent.websocket,
             };
-            let result = attempt::attempt(e, self.client, idx, &mut request, self.res).await;
+            let result = attempt::attempt(e, group, self.client, idx, &mut request, self.res).await;
             continue_100 = request.continue_100;
             let failed = match result {
                 Ok((up, sent)) => {
                     self.o.bytes_in = sent;
-                    if self.res.status >= 500 && e.config.passive.fail_on_5xx {
-                        e.record_failure(idx);
+                    if self.res.status >= 500 && group.config.passive.fail_on_5xx {
+                        group.record_failure(idx);
                     } else {
-                        e.record_success(idx);
+                        group.record_success(idx);
                     }
                     return Ok(Picked {
                         up,
+                        group,
                         idx,
                         _in_flight: in_flight,
                     });
@@ -98,7 +102,7 @@ impl<'a> Exchange<'a> {
                 Err(failed) => failed,
             };
             if failed.cause.upstream_fault() {
-                e.record_failure(idx);
+                group.record_failure(idx);
             }
             if should_retry(&failed, may_replay, tries < retries) {
                 tries += 1;

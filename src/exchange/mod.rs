@@ -3,8 +3,8 @@
 //! [`Exchange::run`] is the request's way from DESIGN.md, one call per phase:
 //!
 //! ```text
-//! prepare (what the head says) → chain.on_request → route (next) → select + forward,
-//! retrying by typed cause → chain.on_response → body back (or the upgrade tunnel)
+//! prepare (what the head says) → chain.on_request → route → select + forward, retrying
+//! by typed cause → chain.on_response → body back (or the upgrade tunnel)
 //! ```
 //!
 //! A phase that cannot go on returns an [`End`] (an error, or a middleware's local
@@ -19,6 +19,7 @@ mod forward;
 mod prepare;
 mod reply;
 mod respond;
+mod route;
 
 use std::net::SocketAddr;
 
@@ -38,6 +39,8 @@ pub(crate) struct Scratch {
     /// One short-lived byte string at a time: a header value being built, then the
     /// head serialised for the upstream.
     bytes: Vec<u8>,
+    /// The request path in normal form, for routing.
+    path: Vec<u8>,
 }
 
 /// What to do with the client connection after an exchange.
@@ -86,6 +89,7 @@ struct Exchange<'a> {
     req: &'a mut RequestHead,
     res: &'a mut ResponseHead,
     bytes: &'a mut Vec<u8>,
+    path: &'a mut Vec<u8>,
     o: Outcome,
 }
 
@@ -115,6 +119,7 @@ impl<'a> Exchange<'a> {
             req: &mut s.req,
             res: &mut s.res,
             bytes: &mut s.bytes,
+            path: &mut s.path,
             o: Outcome {
                 status: 0,
                 upstream: None,
@@ -130,9 +135,9 @@ impl<'a> Exchange<'a> {
     async fn run(&mut self) -> Result<(), End> {
         let intent = self.prepare()?;
         self.on_request(&intent)?;
-        // route (next): host, path, method, headers → route → upstream group
-        let picked = self.forward(&intent).await?;
-        self.add_debug_headers(picked.idx);
+        let group = self.route(&intent)?;
+        let picked = self.forward(&intent, group).await?;
+        self.add_debug_headers(&picked);
         if self.res.status == 101 {
             return self.upgrade(picked).await;
         }
@@ -164,6 +169,8 @@ impl<'a> Exchange<'a> {
     /// Runs `on_complete` for every middleware and says what follows on the connection.
     fn complete(self) -> Next {
         let o = &self.o;
+        let routes = &self.e.routes;
+        let route = self.cx.route.map(|i| &routes.list[i]);
         self.e.chain.on_complete(
             &self.cx,
             &Summary {
@@ -174,6 +181,8 @@ impl<'a> Exchange<'a> {
                 bytes_out: o.bytes_out,
                 duration: self.cx.started.elapsed(),
                 error: o.error.as_ref(),
+                route: route.map_or("-", |r| &r.name),
+                upstream_group: route.map_or("-", |r| self.e.groups[r.group].name()),
             },
         );
         o.next

@@ -36,8 +36,9 @@ fn response_copy_error(err: CopyError) -> Error {
 impl Exchange<'_> {
     /// `X-Weir-Upstream` and `X-Weir-Reason` when `debug_headers` is on: which server
     /// answered, why the balancer chose it, and any retry before it.
-    pub(super) fn add_debug_headers(&mut self, idx: usize) {
-        if !self.e.config.debug_headers {
+    pub(super) fn add_debug_headers(&mut self, picked: &Picked<'_>) {
+        let group = picked.group;
+        if !group.config.debug_headers {
             return;
         }
         self.bytes.clear();
@@ -48,8 +49,15 @@ impl Exchange<'_> {
             let _ = write!(self.bytes, "; retry after {cause} from {addr}");
         }
         let headers = &mut self.res.headers;
-        let _ = headers.set("X-Weir-Upstream", self.e.upstreams[idx].addr.to_string());
+        let _ = headers.set(
+            "X-Weir-Upstream",
+            group.upstreams[picked.idx].addr.to_string(),
+        );
         let _ = headers.set("X-Weir-Reason", &self.bytes[..]);
+        if let Some(route) = self.cx.route {
+            let _ = headers.set("X-Weir-Route", &self.e.routes.list[route].name);
+        }
+        let _ = headers.set("X-Weir-Upstream-Group", group.name());
     }
 
     /// Reads the response head's framing, strips its hop-by-hop fields, and runs the
@@ -88,7 +96,9 @@ impl Exchange<'_> {
         said: ResponseIntent,
         picked: Picked<'_>,
     ) {
-        let Picked { mut up, idx, .. } = picked;
+        let Picked {
+            mut up, group, idx, ..
+        } = picked;
         let t = &self.e.config.timeouts;
         let keep = intent.keep_alive && !self.e.stop.is_fired();
         self.o.status = self.res.status;
@@ -101,7 +111,7 @@ impl Exchange<'_> {
             Ok(relayed) => {
                 self.o.bytes_out = relayed.bytes;
                 if said.reuse_upstream {
-                    self.e.pool.checkin(idx, up);
+                    group.pool.checkin(idx, up);
                 }
                 self.o.next = if relayed.keep_alive {
                     Next::KeepAlive

@@ -11,15 +11,23 @@ use crate::config::HashKey;
 use crate::http::RequestHead;
 use crate::upstream::{was_tried, Upstreams};
 
+/// One algorithm per upstream group, each with its own state (a round-robin position
+/// per group), picked by the request's [`Ctx::group`].
 pub struct Balancer {
-    algorithm: Box<dyn Algorithm>,
-    key: Option<HashKey>,
+    groups: Vec<(Box<dyn Algorithm>, Option<HashKey>)>,
 }
 
 impl Balancer {
     /// A balancer with `algorithm`, hashing `key` when the algorithm uses one.
     pub fn new(algorithm: Box<dyn Algorithm>, key: Option<HashKey>) -> Self {
-        Balancer { algorithm, key }
+        Balancer {
+            groups: vec![(algorithm, key)],
+        }
+    }
+
+    /// A balancer for several groups, in group order.
+    pub fn per_group(groups: Vec<(Box<dyn Algorithm>, Option<HashKey>)>) -> Self {
+        Balancer { groups }
     }
 }
 
@@ -41,13 +49,13 @@ impl Middleware for Balancer {
         req: &RequestHead,
         upstreams: &Upstreams,
     ) -> Option<usize> {
+        let (algorithm, key) = self.groups.get(cx.group)?;
         let view = upstreams.view(cx.tried);
         let mut ip = [0u8; 48];
-        let key = self
-            .key
+        let key = key
             .as_ref()
             .and_then(|k| hash_key::extract(k, cx, req, &mut ip));
-        if let Some((i, reason)) = self.algorithm.pick(&view, key) {
+        if let Some((i, reason)) = algorithm.pick(&view, key) {
             cx.reason = Some(reason);
             return Some(i);
         }

@@ -20,21 +20,25 @@ use super::{Chain, Middleware};
 use crate::balance::{
     Algorithm, ConsistentHash, LeastConn, PowerOfTwo, RoundRobin, WeightedRandom,
 };
-use crate::config::{BalancerKind, Config, ConfigError, MiddlewareSpec};
+use crate::config::{BalancerKind, Config, ConfigError, GroupConfig, HashKey, MiddlewareSpec};
 use crate::plugin::FfiMiddleware;
-use crate::upstream::Upstreams;
 
-/// The balancer `[upstream]` asks for.
-fn balancer(config: &Config) -> Balancer {
-    let weights: Vec<u32> = config.upstreams.iter().map(|u| u.weight).collect();
-    let algorithm: Box<dyn Algorithm> = match config.balancer {
+/// The algorithm one group asks for, with its hash key.
+fn algorithm(group: &GroupConfig) -> (Box<dyn Algorithm>, Option<HashKey>) {
+    let weights: Vec<u32> = group.servers.iter().map(|u| u.weight).collect();
+    let algorithm: Box<dyn Algorithm> = match group.balancer {
         BalancerKind::RoundRobin => Box::new(RoundRobin::new()),
         BalancerKind::LeastConn => Box::new(LeastConn::new()),
         BalancerKind::P2c => Box::new(PowerOfTwo::new()),
         BalancerKind::Random => Box::new(WeightedRandom::new()),
         BalancerKind::Hash => Box::new(ConsistentHash::new(&weights)),
     };
-    Balancer::new(algorithm, config.hash_key.clone())
+    (algorithm, group.hash_key.clone())
+}
+
+/// The balancer: one algorithm per upstream group.
+fn balancer(config: &Config) -> Balancer {
+    Balancer::per_group(config.upstream_groups().iter().map(algorithm).collect())
 }
 
 /// The built-in names accepted by `builtin = "..."`.
@@ -107,7 +111,7 @@ fn builtin(
 /// the instance's per-request state.
 fn plugin(
     config: &Config,
-    upstreams: &Upstreams,
+    servers: usize,
     i: usize,
     spec: &MiddlewareSpec,
     path: &Path,
@@ -119,7 +123,7 @@ fn plugin(
     let name = spec.name.clone().unwrap_or_else(|| lib.name.clone());
     let json = serde_json::to_string(&spec.config)
         .map_err(|e| err(format!("{}: config as JSON: {e}", path.display())))?;
-    let m = FfiMiddleware::new(lib, name, &json, slot, upstreams.len()).map_err(|why| {
+    let m = FfiMiddleware::new(lib, name, &json, slot, servers).map_err(|why| {
         let why = format!("{}: instance refused its config: {why}", path.display());
         ConfigError::new(&config.source, format!("middleware[{i}].config"), why)
     })?;
@@ -128,14 +132,13 @@ fn plugin(
 
 /// Builds the chain for `config`, with `extra` middleware from code after the
 /// configured entries and a balancer appended if none is present.
-pub fn chain(
-    config: &Config,
-    upstreams: &Upstreams,
-    extra: &[Arc<dyn Middleware>],
-) -> Result<Chain, ConfigError> {
+pub fn chain(config: &Config, extra: &[Arc<dyn Middleware>]) -> Result<Chain, ConfigError> {
     let mut list: Vec<Arc<dyn Middleware>> = Vec::new();
     let mut has_balancer = false;
     let mut plugins = 0; // each plugin instance gets its own per-request state slot
+                         // What a plugin sees as the server count before routing: the first group's (the
+                         // only one, unless routes are configured); `choose_upstream` sees the request's.
+    let servers = config.upstream_groups()[0].servers.len();
     if config.middleware.is_empty() {
         list.push(Arc::new(
             AccessLog::new("log".into(), &log::Config::default())
@@ -149,7 +152,7 @@ pub fn chain(
                 list.push(builtin(config, i, spec, kind)?);
             }
             (None, Some(path)) => {
-                list.push(plugin(config, upstreams, i, spec, path, plugins)?);
+                list.push(plugin(config, servers, i, spec, path, plugins)?);
                 plugins += 1;
             }
             (None, None) => {

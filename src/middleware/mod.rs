@@ -35,7 +35,12 @@ pub struct Ctx {
     pub client: SocketAddr,
     /// When the request head was complete.
     pub started: Instant,
-    /// The upstream index chosen for this request, once chosen.
+    /// The index of the upstream group the request's route sends it to (0 when there
+    /// is one group); the index [`Chain::select_upstream`]'s servers come from.
+    pub group: usize,
+    /// The index of the matched route (file order), once routed.
+    pub route: Option<usize>,
+    /// The upstream index chosen for this request (within its group), once chosen.
     pub upstream: Option<usize>,
     /// Why the balancer chose it (for the access log and debug headers).
     pub reason: Option<Reason>,
@@ -56,6 +61,8 @@ impl Ctx {
         Ctx {
             client,
             started: Instant::now(),
+            group: 0,
+            route: None,
             upstream: None,
             reason: None,
             tried: 0,
@@ -136,6 +143,10 @@ pub struct Summary<'a> {
     pub duration: Duration,
     /// The error that ended the request early, if one did.
     pub error: Option<&'a Error>,
+    /// The matched route's name (`default` without `[[routes]]`); `-` before routing.
+    pub route: &'a str,
+    /// The upstream group's name (`default` for `[upstream]`); `-` before routing.
+    pub upstream_group: &'a str,
 }
 
 /// A step in the chain. Every hook has a no-op default, so a middleware implements only

@@ -12,11 +12,12 @@ use std::sync::Arc;
 use futures_lite::AsyncWriteExt;
 
 use crate::config::Health;
-use crate::engine::Engine;
 use crate::http::conn::Conn;
 use crate::http::parse::{self, HeadLimits};
 use crate::http::ResponseHead;
 use crate::rt;
+use crate::shutdown::Signal;
+use crate::upstream::group::Group;
 
 const LIMITS: HeadLimits = HeadLimits {
     max_bytes: 16 * 1024,
@@ -41,11 +42,12 @@ async fn healthy(addr: SocketAddr, h: &Health, statuses: &RangeInclusive<u16>) -
     status.is_some_and(|s| statuses.contains(&s))
 }
 
-/// Checks server `i` of `engine` forever (the task ends with the runtime, or when the
-/// engine is retired by a reload).
-pub(crate) async fn watch(engine: Arc<Engine>, i: usize, h: Health) {
+/// Checks server `i` of `group` until `retired` fires (a reload replaced the engine
+/// that started the task; the next engine starts its own, and the group's state, if
+/// the group was kept, carries over).
+pub(crate) async fn watch(group: Arc<Group>, i: usize, h: Health, retired: Signal) {
     let Ok(statuses) = h.statuses() else { return };
-    let addr = engine.upstreams[i].addr;
+    let addr = group.upstreams[i].addr;
     let (mut good, mut bad) = (0u32, 0u32);
     loop {
         if healthy(addr, &h, &statuses).await {
@@ -55,7 +57,7 @@ pub(crate) async fn watch(engine: Arc<Engine>, i: usize, h: Health) {
             bad += 1;
             good = 0;
         }
-        let state = engine.upstreams.state(i);
+        let state = group.upstreams.state(i);
         if bad == h.fails.max(1) && state.set_checked(false) {
             eprintln!(
                 "weir: upstream {addr} is down: {bad} failed health check(s) on {}",
@@ -65,7 +67,7 @@ pub(crate) async fn watch(engine: Arc<Engine>, i: usize, h: Health) {
         if good == h.passes.max(1) && state.set_checked(true) {
             eprintln!("weir: upstream {addr} is up again: {good} good health check(s)");
         }
-        if engine.retired.fires_within(h.interval).await {
+        if retired.fires_within(h.interval).await {
             return;
         }
     }

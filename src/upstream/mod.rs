@@ -1,5 +1,6 @@
 //! The upstream servers, their live state, and the connections kept open to them.
 
+pub(crate) mod group;
 pub(crate) mod health;
 pub mod pool;
 pub mod state;

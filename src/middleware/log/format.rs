@@ -27,7 +27,7 @@ fn reason(line: &mut Vec<u8>, cx: &Ctx) {
     }
 }
 
-/// `client - - [23/Nov/2026:20:10:00 +0000] "GET / HTTP/1.1" 200 12 "ref" "ua" upstream=… rt=… reason="…"`
+/// `client - - [23/Nov/2026:20:10:00 +0000] "GET / HTTP/1.1" 200 12 "ref" "ua" upstream=… rt=… reason="…" route=… upstream_group=…`
 pub fn combined(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     let t = time::now();
     let req = s.request;
@@ -74,7 +74,12 @@ pub fn combined(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     }
     let _ = write!(line, " rt={:.3} reason=\"", s.duration.as_secs_f64());
     reason(line, cx);
-    line.push(b'"');
+    let _ = write!(
+        line,
+        "\" route={} upstream_group={}",
+        s.route.escape_default(),
+        s.upstream_group
+    );
 }
 
 /// Appends `v` as a JSON string.
@@ -136,7 +141,11 @@ pub fn json(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     }
     line.extend_from_slice(b",\"reason\":\"");
     reason(line, cx);
-    line.extend_from_slice(b"\",\"error\":");
+    line.extend_from_slice(b"\",\"route\":");
+    json_str(line, s.route.as_bytes());
+    line.extend_from_slice(b",\"upstream_group\":");
+    json_str(line, s.upstream_group.as_bytes());
+    line.extend_from_slice(b",\"error\":");
     match s.error {
         Some(e) => json_str(line, e.why.as_bytes()),
         None => line.extend_from_slice(b"null"),

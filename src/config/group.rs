@@ -1,0 +1,119 @@
+//! Upstream groups: `[upstream]` (the one group, named `default`) or `[upstreams.NAME]`.
+//!
+//! Every key of `[upstream]` works per group: servers, balancer, keep-alive pool,
+//! passive and active health, retries and `debug_headers`. A group is the unit a route
+//! sends requests to, and retries stay within it.
+
+use std::time::Duration;
+
+use super::upstream::{BalancerKind, HashKey, Health, UpstreamFile};
+use super::{resolve, ConfigError};
+use crate::upstream::state::Passive;
+use crate::upstream::Upstream;
+
+/// The name `[upstream]` goes by when routes or logs need one.
+pub const DEFAULT_GROUP: &str = "default";
+
+/// One validated upstream group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupConfig {
+    pub name: String,
+    pub servers: Vec<Upstream>,
+    pub balancer: BalancerKind,
+    /// Idle keep-alive connections kept per server.
+    pub keepalive: usize,
+    /// How long an idle upstream connection is kept.
+    pub keepalive_timeout: Duration,
+    /// For `balancer = "hash"`: what to hash.
+    pub hash_key: Option<HashKey>,
+    /// Passive health: failures that take a server out, and for how long.
+    pub passive: Passive,
+    /// How many other servers of the group a failed request may be retried on; `None`
+    /// means "all the others" (servers - 1).
+    pub retries: Option<usize>,
+    /// Add `X-Weir-Upstream` and `X-Weir-Reason` to responses.
+    pub debug_headers: bool,
+    /// Active health checks, when configured.
+    pub health: Option<Health>,
+}
+
+impl GroupConfig {
+    /// The retries a failed request gets in this group.
+    pub fn retries(&self) -> usize {
+        self.retries.unwrap_or(self.servers.len().saturating_sub(1))
+    }
+}
+
+impl UpstreamFile {
+    /// Validates one upstream table; `key` is where it stands in the file
+    /// (`upstream` or `upstreams.NAME`), for messages.
+    pub(super) fn into_group(
+        self,
+        name: &str,
+        file: &str,
+        key: &str,
+    ) -> Result<GroupConfig, ConfigError> {
+        let servers = self
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let key = format!("{key}.servers[{i}]");
+                if s.weight == 0 {
+                    return Err(ConfigError::new(file, key, "weight must be at least 1"));
+                }
+                let addr = resolve(&s.addr).map_err(|why| ConfigError::new(file, &key, why))?;
+                Ok(Upstream {
+                    addr,
+                    weight: s.weight,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let hash_key = self
+            .hash_key
+            .as_deref()
+            .map(HashKey::parse)
+            .transpose()
+            .map_err(|why| ConfigError::new(file, format!("{key}.hash_key"), why))?;
+        if let Some(h) = &self.health {
+            h.statuses().map_err(|why| {
+                ConfigError::new(file, format!("{key}.health.expect_status"), why)
+            })?;
+            if !h.path.starts_with('/') {
+                let key = format!("{key}.health.path");
+                return Err(ConfigError::new(file, key, "must start with /"));
+            }
+        }
+        Ok(GroupConfig {
+            name: name.to_string(),
+            servers,
+            balancer: self.balancer,
+            keepalive: self.keepalive,
+            keepalive_timeout: self.keepalive_timeout,
+            hash_key,
+            passive: Passive {
+                max_fails: self.max_fails,
+                fail_timeout: self.fail_timeout,
+                fail_on_5xx: self.fail_on_5xx,
+            },
+            retries: self.retries,
+            debug_headers: self.debug_headers,
+            health: self.health,
+        })
+    }
+}
+
+/// A group name must read well in logs, metrics labels and `routes[i].upstream`.
+pub(super) fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid group name {name:?}: use letters, digits, '-', '_' and '.'"
+        ))
+    }
+}

@@ -1,0 +1,71 @@
+//! `[[routes]]`: which requests go to which upstream group.
+//!
+//! The conditions (hosts, path, methods, headers) are matched by [`crate::route`]; this
+//! file only reads and checks what the config says. Priority rules are documented
+//! there and in the README's "Routing" section.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::route::{PathRule, RouteSpec};
+
+/// One `[[routes]]` entry as written.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Shown in logs, debug headers and `weir check`; defaults to `routes[i]`.
+    pub name: Option<String>,
+    /// Host patterns: `example.com`, `*.example.com`, or `*`; none means any host.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// A path prefix, matched on segment boundaries (`/api` matches `/api/x`, not `/apix`).
+    pub path: Option<String>,
+    /// An exact path.
+    pub path_exact: Option<String>,
+    /// Methods (case-sensitive, as HTTP methods are); none means any.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Headers that must be present with exactly this value (names case-insensitive).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The upstream group: a `[upstreams.NAME]` name, or `default` for `[upstream]`.
+    pub upstream: Option<String>,
+    /// Removed from the front of the path before forwarding (on a segment boundary).
+    pub strip_prefix: Option<String>,
+}
+
+impl RouteConfig {
+    /// The catch-all route to `group`: what a config without `[[routes]]` gets.
+    pub fn catch_all(group: &str) -> Self {
+        RouteConfig {
+            upstream: Some(group.to_string()),
+            ..Default::default()
+        }
+    }
+
+    /// The match conditions, for the route table.
+    pub(crate) fn spec(&self) -> RouteSpec {
+        let path = match (&self.path, &self.path_exact) {
+            (_, Some(exact)) => PathRule::Exact(exact.clone()),
+            (Some(prefix), None) => PathRule::Prefix(prefix.clone()),
+            (None, None) => PathRule::Any,
+        };
+        RouteSpec {
+            name: self.name.clone(),
+            hosts: self.hosts.clone(),
+            path,
+            methods: self.methods.clone(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    /// The route's name for logs: its `name`, or `routes[i]`.
+    pub fn display_name(&self, i: usize) -> String {
+        self.name.clone().unwrap_or_else(|| format!("routes[{i}]"))
+    }
+}

@@ -1,0 +1,57 @@
+//! One upstream group at run time: its servers with their live state, and its pool.
+//!
+//! A group outlives the engine that built it when a reload leaves its definition
+//! unchanged: the next engine takes the same `Arc<Group>`, so pooled connections and
+//! passive and active health carry over (Caddy loses health state on reload; weir does
+//! not).
+
+use std::time::Instant;
+
+use crate::config::{duration, GroupConfig};
+use crate::upstream::pool::Pool;
+use crate::upstream::Upstreams;
+
+pub(crate) struct Group {
+    /// The definition it was built from; a reload compares it to decide on reuse.
+    pub config: GroupConfig,
+    pub upstreams: Upstreams,
+    pub pool: Pool,
+}
+
+impl Group {
+    pub fn new(config: GroupConfig) -> Self {
+        Group {
+            upstreams: Upstreams::new(config.servers.clone()),
+            pool: Pool::new(
+                config.servers.len(),
+                config.keepalive,
+                config.keepalive_timeout,
+            ),
+            config,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Records a failure against server `idx` (passive health); says so once when it
+    /// leaves rotation.
+    pub fn record_failure(&self, idx: usize) {
+        let p = self.config.passive;
+        if self.upstreams.state(idx).fail(Instant::now(), p) {
+            eprintln!(
+                "weir: upstream {} ({}) is down for {} after {} failure(s)",
+                self.upstreams[idx].addr,
+                self.config.name,
+                duration::show(p.fail_timeout),
+                p.max_fails.max(1)
+            );
+        }
+    }
+
+    /// Records a good answer from server `idx` (passive health).
+    pub fn record_success(&self, idx: usize) {
+        self.upstreams.state(idx).succeed();
+    }
+}
