@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
 
 pub use error::ConfigError;
 use upstream::UpstreamFile;
@@ -131,7 +132,8 @@ pub struct MiddlewareSpec {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
-    listen: Option<String>,
+    /// Spanned, like every value checked after parsing, so its error can name its line.
+    listen: Option<Spanned<String>>,
     #[serde(default)]
     threads: usize,
     #[serde(default)]
@@ -218,6 +220,7 @@ pub fn resolve(addr: &str) -> Result<SocketAddr, String> {
     }
 }
 
+/// ` (line N)` for a byte span of `text`, or nothing when the span is unknown.
 fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     span.map(|s| {
         format!(
@@ -260,7 +263,7 @@ impl Config {
                 format!("{}{}", inner.message().trim(), line_of(text, inner.span())),
             )
         })?;
-        raw.validate(file)
+        raw.validate(file, text)
     }
 
     /// Checks everything a runnable config needs, at least one upstream included
@@ -319,9 +322,13 @@ impl Config {
 }
 
 impl File {
-    fn validate(self, file: &str) -> Result<Config, ConfigError> {
+    /// Resolves and checks what serde could not; `text` gives each error its line.
+    fn validate(self, file: &str, text: &str) -> Result<Config, ConfigError> {
+        let at = |key: &str, why: String, span: std::ops::Range<usize>| {
+            ConfigError::new(file, key, format!("{why}{}", line_of(text, Some(span))))
+        };
         let listen = match &self.listen {
-            Some(l) => resolve(l).map_err(|why| ConfigError::new(file, "listen", why))?,
+            Some(l) => resolve(l.get_ref()).map_err(|why| at("listen", why, l.span()))?,
             None => DEFAULT_LISTEN.parse().expect("valid default"),
         };
         let upstreams = self
@@ -331,10 +338,11 @@ impl File {
             .enumerate()
             .map(|(i, s)| {
                 let key = format!("upstream.servers[{i}]");
+                let (span, s) = (s.span(), s.get_ref());
                 if s.weight == 0 {
-                    return Err(ConfigError::new(file, key, "weight must be at least 1"));
+                    return Err(at(&key, "weight must be at least 1".into(), span));
                 }
-                let addr = resolve(&s.addr).map_err(|why| ConfigError::new(file, &key, why))?;
+                let addr = resolve(&s.addr).map_err(|why| at(&key, why, span))?;
                 Ok(Upstream {
                     addr,
                     weight: s.weight,
@@ -353,10 +361,10 @@ impl File {
         let u = self.upstream;
         let hash_key = u
             .hash_key
-            .as_deref()
-            .map(HashKey::parse)
-            .transpose()
-            .map_err(|why| ConfigError::new(file, "upstream.hash_key", why))?;
+            .map(|k| {
+                HashKey::parse(k.get_ref()).map_err(|why| at("upstream.hash_key", why, k.span()))
+            })
+            .transpose()?;
         if let Some(h) = &u.health {
             h.statuses()
                 .map_err(|why| ConfigError::new(file, "upstream.health.expect_status", why))?;
@@ -442,5 +450,15 @@ config = { format = "combined", path = "-" }
         assert!(e.to_string().contains("unknown field `max_bodyy`"), "{e}");
         let e = Config::parse("[upstream]\nservers = [\"nope\"]\n", "w.toml").unwrap_err();
         assert_eq!(e.key, "upstream.servers[0]");
+        assert!(e.reason.ends_with(" (line 2)"), "{e}");
+        let text = "listen = \"127.0.0.1:1\"\n[upstream]\nservers = [\n  \"127.0.0.1:2\",\n  { addr = \"127.0.0.1:3\", weight = 0 },\n]\n";
+        let e = Config::parse(text, "w.toml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "w.toml: upstream.servers[1]: weight must be at least 1 (line 5)"
+        );
+        let e = Config::parse("\n\nlisten = \"nowhere\"\n", "w.toml").unwrap_err();
+        assert_eq!(e.key, "listen");
+        assert!(e.reason.ends_with(" (line 3)"), "{e}");
     }
 }
