@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::time::{self, MONTHS};
+use crate::http::time::{self, MONTHS};
 use crate::middleware::{Ctx, Summary};
 
 fn version(minor: u8) -> &'static str {
