@@ -1,7 +1,8 @@
 //! Embedding weir as a library, with a middleware written right here.
 //!
-//! Run: `cargo run --example embed`, then `curl -i http://127.0.0.1:8081/` and
-//! `curl -i http://127.0.0.1:8081/admin`. Ctrl-C stops it.
+//! Run: `cargo run --example embed` (or `... -- 127.0.0.1:9090` to listen elsewhere),
+//! then `curl -i http://127.0.0.1:8081/` and `curl -i http://127.0.0.1:8081/admin`.
+//! Ctrl-C stops it.
 //!
 //! The middleware numbers each request, tags the response with that number, and answers
 //! `/admin` locally with 403 so the upstream never sees it.
@@ -66,8 +67,15 @@ fn main() {
         })
     });
 
+    // The proxy's address: the first argument, else 127.0.0.1:8081.
+    let listen = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8081".into());
     let config = Config {
-        listen: "127.0.0.1:8081".parse().unwrap(),
+        listen: weir::config::resolve(&listen).unwrap_or_else(|why| {
+            eprintln!("embed: {why}");
+            std::process::exit(2)
+        }),
         upstreams,
         ..Config::default()
     };

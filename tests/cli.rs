@@ -35,7 +35,9 @@ fn config_errors_name_the_file_the_key_and_the_reason() {
     let cases = [
         ("unknown-key", "lissten = \"127.0.0.1:1\"\n", "unknown field `lissten`"),
         ("bad-duration", "[timeouts]\nheader = \"ten seconds\"\n", "timeouts.header: invalid duration"),
-        ("bad-address", "[upstream]\nservers = [\"127.0.0.1:9001\", \"no-port\"]\n", "upstream.servers[1]: invalid address"),
+        ("bad-address", "[upstream]\nservers = [\"127.0.0.1:9001\", \"no-port\"]\n", "upstream.servers[1]: invalid address \"no-port\""),
+        ("bad-address-line", "[upstream]\nservers = [\n  \"127.0.0.1:9001\",\n  \"no-port\",\n]\n", "(expected host:port) (line 4)"),
+        ("bad-listen", "listen = \"localhost\"\n", "listen: invalid address \"localhost\""),
         ("bad-type", "[limits]\nmax_headers = \"many\"\n", "limits.max_headers: invalid type"),
         ("bad-header", "[upstream]\nservers = [\"127.0.0.1:1\"]\n[[middleware]]\nbuiltin = \"headers\"\nconfig = { request = { set = { \"X\" = \"a\\r\\nb\" } } }\n", "middleware[0].config"),
         ("no-servers", "listen = \"127.0.0.1:0\"\n", "upstream.servers: at least one server"),
@@ -199,4 +201,121 @@ fn check_shows_each_plugin_with_its_abi_version() {
             .unwrap_or_else(|| panic!("no line for {}:\n{text}", lib.display()));
         assert!(line.contains("ABI 1.0 (weir speaks 1.0)"), "{line}");
     }
+}
+
+#[test]
+fn an_unknown_balancer_lists_every_balancer_there_is() {
+    let out = run(&["serve", "--balancer", "rr", "--upstream", "127.0.0.1:1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("(expected one of: round-robin, least-conn, p2c, random, hash)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn hash_key_flag_makes_the_command_line_hash_balancer_usable() {
+    let path = write_config("hash-flag", "[upstream]\nservers = [\"127.0.0.1:9001\"]\n");
+    let out = run(&[
+        "check",
+        "--config",
+        &path,
+        "--balancer",
+        "hash",
+        "--hash-key",
+        "header:X-User",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("upstream    hash over 1 server(s)"), "{text}");
+    assert!(text.contains("hash key    header:X-User"), "{text}");
+
+    let out = run(&["serve", "--hash-key", "nope", "--upstream", "127.0.0.1:1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--hash-key: invalid hash key \"nope\""),
+        "{err}"
+    );
+
+    // Served: one key stays on one backend, where round-robin would rotate.
+    let b = util::named_backends(3);
+    let (b0, b1, b2) = (b[0].to_string(), b[1].to_string(), b[2].to_string());
+    let weir = spawn(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "-u",
+            &b0,
+            "-u",
+            &b1,
+            "-u",
+            &b2,
+        ]
+        .iter()
+        .chain(&["--hash-key", "header:X-User"])
+        .copied()
+        .collect::<Vec<_>>(),
+        "stderr",
+        "listening on",
+    );
+    let req = b"GET / HTTP/1.1\r\nHost: t\r\nX-User: ada\r\n\r\n";
+    let answers: Vec<String> = (0..4).map(|_| once(weir.addr, req).text()).collect();
+    assert!(answers.iter().all(|a| a == &answers[0]), "{answers:?}");
+}
+
+#[test]
+fn check_help_lists_its_options_like_serve() {
+    let out = run(&["check", "--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for flag in [
+        "--config FILE",
+        "--listen ADDR",
+        "--upstream ADDR",
+        "--balancer NAME",
+        "--hash-key KEY",
+        "--threads N",
+        "--help",
+    ] {
+        assert!(
+            text.contains(&format!("{flag} ")),
+            "check --help lacks {flag}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_plugin_config_error_names_the_toml_key_not_a_json_position() {
+    let p = util::plugins::plugins();
+    let path = write_config(
+        "plugin-config",
+        &format!(
+            "[upstream]\nservers = [\"127.0.0.1:9001\"]\n\
+             [[middleware]]\nbuiltin = \"log\"\n\
+             [[middleware]]\nplugin = \"{}\"\nconfig = {{ header = \"X-A\", value = 5 }}\n",
+            p.add_header.display()
+        ),
+    );
+    let out = run(&["check", "--config", &path]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{path}: middleware[1].config: ")),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad config: value: invalid type: integer `5`, expected a string"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("column"),
+        "no position in JSON the user never wrote: {err}"
+    );
 }

@@ -86,3 +86,20 @@ fn json_format_is_one_object_per_line() {
     }
     assert!(l.contains(&format!("\"upstream\":\"{}\"", o.addr)), "{l}");
 }
+
+#[test]
+fn a_505_is_logged_with_the_request_line_as_received() {
+    let o = origin(|_| ok(b"x"));
+    let path = temp_dir("received").join("access.log");
+    let proxy = util::start(log_config(o.addr, "combined", &path));
+    let r = once(proxy.addr, b"GET /x\"y HTTP/2.0\r\nHost: a\r\n\r\n");
+    assert_eq!(r.status, 505);
+    proxy.stop().unwrap();
+    let lines = lines(&path);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains(" \"GET /x\\x22y HTTP/2.0\" 505 "),
+        "{}",
+        lines[0]
+    );
+}

@@ -161,7 +161,7 @@ pub async fn serve(
                 ..Default::default()
             };
             let _ = res.headers.add("Location", format!("{shown}/"));
-            write::response_head(out, &res, Framing::Length(0), (!keep).then_some("close"));
+            write::local_response_head(out, &res, Framing::Length(0), (!keep).then_some("close"));
             return write_all_vectored(&mut &*stream, &mut [IoSlice::new(out)]).await;
         }
         let index = path.join("index.html");
@@ -199,7 +199,7 @@ async fn send_file(
         ..Default::default()
     };
     let _ = res.headers.add("Content-Type", content_type(path));
-    write::response_head(out, &res, Framing::Length(len), (!keep).then_some("close"));
+    write::local_response_head(out, &res, Framing::Length(len), (!keep).then_some("close"));
     write_all_vectored(&mut &*stream, &mut [IoSlice::new(out)]).await?;
     if head_only {
         return Ok(());

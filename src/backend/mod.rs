@@ -199,7 +199,7 @@ pub(crate) async fn reply(
         ..Default::default()
     };
     let _ = res.headers.add("Content-Type", content_type);
-    write::response_head(
+    write::local_response_head(
         out,
         &res,
         Framing::Length(body.len() as u64),
@@ -229,7 +229,7 @@ async fn echo(
         Body::Empty => (Framing::Length(raw_head.len() as u64), Out::Raw),
         _ => (Framing::Chunked, Out::Chunked),
     };
-    write::response_head(out, &res, framing, (!keep).then_some("close"));
+    write::local_response_head(out, &res, framing, (!keep).then_some("close"));
     if kind == Out::Chunked {
         let mut size = Vec::new();
         size.extend_from_slice(format!("{:x}\r\n", raw_head.len()).as_bytes());

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use lexopt::prelude::*;
 use weir::backend::Mode;
-use weir::config::{resolve, BalancerKind};
+use weir::config::{resolve, BalancerKind, HashKey};
 use weir::Upstream;
 
 pub enum Command {
@@ -30,6 +30,7 @@ pub struct ServeArgs {
     pub listen: Option<SocketAddr>,
     pub upstreams: Vec<Upstream>,
     pub balancer: Option<BalancerKind>,
+    pub hash_key: Option<HashKey>,
     pub threads: Option<usize>,
 }
 
@@ -43,32 +44,44 @@ const TOP: &str = "\
 weir: a small, fast HTTP/1.1 reverse proxy and load balancer
 
 Usage:
-  weir [serve] [--config FILE] [--listen ADDR] [--upstream ADDR]... [--balancer NAME] [--threads N]
-  weir check --config FILE
+  weir [serve] [--config FILE] [--listen ADDR] [--upstream ADDR]... [--balancer NAME]
+               [--hash-key KEY] [--threads N]
+  weir check --config FILE [the options of serve]
   weir backend --listen ADDR [--name TEXT | --echo | --dir PATH]
   weir demo [--listen ADDR]
 
 Run 'weir COMMAND --help' for one command's options. 'weir --version' prints the version.
 ";
 
-const SERVE: &str = "\
-weir serve: run the proxy (the default command)
-
-Usage: weir serve [--config FILE] [--listen ADDR] [--upstream ADDR]... [--balancer NAME] [--threads N]
-
+/// The options `serve` and `check` share, so the two help texts cannot drift apart.
+const SERVE_OPTIONS: &str = "
 Options:
   -c, --config FILE     read settings from a TOML file; flags given beside it override it
   -l, --listen ADDR     address to listen on (default 127.0.0.1:8080)
   -u, --upstream ADDR   an origin server host:port; repeat for several (replaces the file's list)
   -b, --balancer NAME   round-robin (default), least-conn, p2c, random or hash
+  -k, --hash-key KEY    what to hash (implies --balancer hash): client-ip, path,
+                        header:NAME or cookie:NAME
   -t, --threads N       executor threads; 0 = one per CPU (default)
   -h, --help            this text
+";
+
+const SERVE: &str = "\
+weir serve: run the proxy (the default command)
+
+Usage: weir serve [--config FILE] [--listen ADDR] [--upstream ADDR]... [--balancer NAME]
+                  [--hash-key KEY] [--threads N]
 ";
 
 const CHECK: &str = "\
 weir check: validate a config and print a summary; exit 0 if valid, 1 if not
 
-Usage: weir check --config FILE [--listen ADDR] [--upstream ADDR]... [--balancer NAME] [--threads N]
+Usage: weir check --config FILE [--listen ADDR] [--upstream ADDR]... [--balancer NAME]
+                  [--hash-key KEY] [--threads N]
+
+Checks what 'weir serve' with the same options would run: the file, then the flags
+over it, then the chain (plugin libraries are loaded and given their config). Nothing
+listens and no upstream is contacted.
 ";
 
 const BACKEND: &str = "\
@@ -113,6 +126,7 @@ fn number(p: &mut lexopt::Parser, flag: &str, sub: &'static str) -> Result<usize
 }
 
 fn serve_args(p: &mut lexopt::Parser, sub: &'static str, help: &str) -> Result<ServeArgs, Usage> {
+    let help = format!("{help}{SERVE_OPTIONS}");
     let mut a = ServeArgs::default();
     while let Some(arg) = p.next().map_err(|e| err(sub)(e.to_string()))? {
         match arg {
@@ -128,14 +142,24 @@ fn serve_args(p: &mut lexopt::Parser, sub: &'static str, help: &str) -> Result<S
                 let v = p.value().map_err(|e| err(sub)(e.to_string()))?;
                 let name = v.to_string_lossy();
                 a.balancer = Some(BalancerKind::parse(&name).ok_or_else(|| {
+                    let all: Vec<&str> = BalancerKind::ALL.iter().map(|k| k.as_str()).collect();
                     Usage::Error(
-                        format!("--balancer: unknown balancer {name:?} (expected: round-robin)"),
+                        format!(
+                            "--balancer: unknown balancer {name:?} (expected one of: {})",
+                            all.join(", ")
+                        ),
                         sub,
                     )
                 })?);
             }
+            Short('k') | Long("hash-key") => {
+                let v = p.value().map_err(|e| err(sub)(e.to_string()))?;
+                let key = HashKey::parse(&v.to_string_lossy())
+                    .map_err(|why| Usage::Error(format!("--hash-key: {why}"), sub))?;
+                a.hash_key = Some(key);
+            }
             Short('t') | Long("threads") => a.threads = Some(number(p, "--threads", sub)?),
-            Short('h') | Long("help") => return Err(Usage::Help(help.into())),
+            Short('h') | Long("help") => return Err(Usage::Help(help)),
             other => return Err(Usage::Error(other.unexpected().to_string(), sub)),
         }
     }

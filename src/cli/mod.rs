@@ -8,6 +8,7 @@ mod demo;
 use std::process::ExitCode;
 
 use weir::backend::Backend;
+use weir::config::BalancerKind;
 use weir::{Config, Proxy};
 
 pub use args::{Command, ServeArgs, Usage};
@@ -34,6 +35,18 @@ pub fn config_from(a: &ServeArgs) -> Result<Config, weir::ConfigError> {
     }
     if let Some(b) = a.balancer {
         config.balancer = b;
+        // The file's hash key belonged to the file's balancer; a flag that picks
+        // another balancer replaces both.
+        if b != BalancerKind::Hash {
+            config.hash_key = None;
+        }
+    }
+    if let Some(k) = &a.hash_key {
+        // `--hash-key` alone means hashing, as nginx's `hash KEY;` is the balancer.
+        if a.balancer.is_none() {
+            config.balancer = BalancerKind::Hash;
+        }
+        config.hash_key = Some(k.clone());
     }
     if let Some(t) = a.threads {
         config.threads = t;

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::upstream::{BalancerKind, HashKey, Health, UpstreamFile};
-use super::{resolve, ConfigError};
+use super::{line_of, resolve, ConfigError};
 use crate::upstream::state::Passive;
 use crate::upstream::Upstream;
 
@@ -51,18 +51,24 @@ impl UpstreamFile {
         self,
         name: &str,
         file: &str,
+        text: &str,
         key: &str,
     ) -> Result<GroupConfig, ConfigError> {
+        // Errors name the key and the line of the value at fault.
+        let at = |key: &str, why: String, span: std::ops::Range<usize>| {
+            ConfigError::new(file, key, format!("{why}{}", line_of(text, Some(span))))
+        };
         let servers = self
             .servers
             .iter()
             .enumerate()
             .map(|(i, s)| {
                 let key = format!("{key}.servers[{i}]");
+                let (span, s) = (s.span(), s.get_ref());
                 if s.weight == 0 {
-                    return Err(ConfigError::new(file, key, "weight must be at least 1"));
+                    return Err(at(&key, "weight must be at least 1".into(), span));
                 }
-                let addr = resolve(&s.addr).map_err(|why| ConfigError::new(file, &key, why))?;
+                let addr = resolve(&s.addr).map_err(|why| at(&key, why, span))?;
                 Ok(Upstream {
                     addr,
                     weight: s.weight,
@@ -71,10 +77,11 @@ impl UpstreamFile {
             .collect::<Result<Vec<_>, _>>()?;
         let hash_key = self
             .hash_key
-            .as_deref()
-            .map(HashKey::parse)
-            .transpose()
-            .map_err(|why| ConfigError::new(file, format!("{key}.hash_key"), why))?;
+            .map(|k| {
+                let key = format!("{key}.hash_key");
+                HashKey::parse(k.get_ref()).map_err(|why| at(&key, why, k.span()))
+            })
+            .transpose()?;
         if let Some(h) = &self.health {
             h.statuses().map_err(|why| {
                 ConfigError::new(file, format!("{key}.health.expect_status"), why)

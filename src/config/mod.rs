@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
 
 pub use error::ConfigError;
 pub use group::{GroupConfig, DEFAULT_GROUP};
@@ -137,7 +138,8 @@ pub struct MiddlewareSpec {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
-    listen: Option<String>,
+    /// Spanned, like every value checked after parsing, so its error can name its line.
+    listen: Option<Spanned<String>>,
     #[serde(default)]
     threads: usize,
     upstream: Option<UpstreamFile>,
@@ -234,7 +236,8 @@ pub fn resolve(addr: &str) -> Result<SocketAddr, String> {
     }
 }
 
-fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+/// ` (line N)` for a byte span of `text`, or nothing when the span is unknown.
+pub(super) fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     span.map(|s| {
         format!(
             " (line {})",
@@ -276,7 +279,7 @@ impl Config {
                 format!("{}{}", inner.message().trim(), line_of(text, inner.span())),
             )
         })?;
-        raw.validate(file)
+        raw.validate(file, text)
     }
 
     /// Checks everything a runnable config needs, at least one upstream included
@@ -452,9 +455,13 @@ impl Config {
 }
 
 impl File {
-    fn validate(self, file: &str) -> Result<Config, ConfigError> {
+    /// Resolves and checks what serde could not; `text` gives each error its line.
+    fn validate(self, file: &str, text: &str) -> Result<Config, ConfigError> {
+        let at = |key: &str, why: String, span: std::ops::Range<usize>| {
+            ConfigError::new(file, key, format!("{why}{}", line_of(text, Some(span))))
+        };
         let listen = match &self.listen {
-            Some(l) => resolve(l).map_err(|why| ConfigError::new(file, "listen", why))?,
+            Some(l) => resolve(l.get_ref()).map_err(|why| at("listen", why, l.span()))?,
             None => DEFAULT_LISTEN.parse().expect("valid default"),
         };
         for (i, m) in self.middleware.iter().enumerate() {
@@ -477,12 +484,12 @@ impl File {
         for (name, table) in self.upstreams {
             let key = format!("upstreams.{name}");
             group::check_name(&name).map_err(|why| ConfigError::new(file, &key, why))?;
-            groups.push(table.into_group(&name, file, &key)?);
+            groups.push(table.into_group(&name, file, text, &key)?);
         }
         let single =
             self.upstream
                 .unwrap_or_default()
-                .into_group(DEFAULT_GROUP, file, "upstream")?;
+                .into_group(DEFAULT_GROUP, file, text, "upstream")?;
         let config = Config {
             source: file.into(),
             listen,
@@ -555,5 +562,15 @@ config = { format = "combined", path = "-" }
         assert!(e.to_string().contains("unknown field `max_bodyy`"), "{e}");
         let e = Config::parse("[upstream]\nservers = [\"nope\"]\n", "w.toml").unwrap_err();
         assert_eq!(e.key, "upstream.servers[0]");
+        assert!(e.reason.ends_with(" (line 2)"), "{e}");
+        let text = "listen = \"127.0.0.1:1\"\n[upstream]\nservers = [\n  \"127.0.0.1:2\",\n  { addr = \"127.0.0.1:3\", weight = 0 },\n]\n";
+        let e = Config::parse(text, "w.toml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "w.toml: upstream.servers[1]: weight must be at least 1 (line 5)"
+        );
+        let e = Config::parse("\n\nlisten = \"nowhere\"\n", "w.toml").unwrap_err();
+        assert_eq!(e.key, "listen");
+        assert!(e.reason.ends_with(" (line 3)"), "{e}");
     }
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
 
 use super::duration;
 use super::server::ServerSpec;
@@ -143,7 +144,7 @@ impl Health {
 #[serde(deny_unknown_fields)]
 pub(super) struct UpstreamFile {
     #[serde(default)]
-    pub(super) servers: Vec<ServerSpec>,
+    pub(super) servers: Vec<Spanned<ServerSpec>>,
     #[serde(default)]
     pub(super) balancer: BalancerKind,
     #[serde(default = "default_keepalive")]
@@ -153,7 +154,7 @@ pub(super) struct UpstreamFile {
         deserialize_with = "duration::de"
     )]
     pub(super) keepalive_timeout: Duration,
-    pub(super) hash_key: Option<String>,
+    pub(super) hash_key: Option<Spanned<String>>,
     #[serde(default = "default_max_fails")]
     pub(super) max_fails: u32,
     #[serde(default = "default_fail_timeout", deserialize_with = "duration::de")]

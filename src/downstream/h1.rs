@@ -140,7 +140,7 @@ impl Downstream {
         text.push(b' ');
         text.extend_from_slice(crate::http::head::reason(status).as_bytes());
         text.push(b'\n');
-        write::response_head(
+        write::local_response_head(
             &mut self.out,
             &res,
             Framing::Length(text.len() as u64),

@@ -106,6 +106,8 @@ pub(crate) async fn exchange(e: &Engine, client: &mut Downstream, s: &mut Scratc
 pub(crate) async fn reject(e: &Engine, client: &mut Downstream, s: &mut Scratch, err: Error) {
     s.req.clear();
     let mut x = Exchange::new(e, client, s);
+    // The log shows what was received, since no request head could be parsed from it.
+    x.cx = Ctx::rejected(x.client.peer, x.client.buffered());
     x.end(End::error(err, false)).await;
     x.complete();
 }

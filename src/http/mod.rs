@@ -2,11 +2,13 @@
 
 pub mod body;
 pub mod conn;
+pub(crate) mod date;
 pub mod framing;
 pub mod head;
 pub mod headers;
 pub mod hop;
 pub mod parse;
+pub(crate) mod time;
 pub mod write;
 
 pub use head::{RequestHead, ResponseHead};

@@ -106,6 +106,33 @@ fn other_version(
     Ok(parse_request(&as_11, limits, head)?)
 }
 
+/// The longest request line [`received_line`] keeps; a 414's line can be megabytes.
+const RECEIVED_MAX: usize = 1024;
+
+/// The first line of what a client sent, for the access log when its head could not be
+/// parsed (a 400, 505, 414...), so the log shows what was refused rather than `-`.
+///
+/// Sanitised as nginx escapes `$request`: any byte outside printable ASCII, and `"` and
+/// `\`, becomes `\xHH`, so the result is safe inside a quoted log field and a hostile
+/// client cannot forge log lines. The CR/LF ending is dropped; past 1 KiB the line is
+/// cut and ends in `...`. Empty when nothing was received.
+pub fn received_line(buf: &[u8]) -> String {
+    let line = buf.split(|&c| c == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut out = String::with_capacity(line.len().min(RECEIVED_MAX) + 3);
+    for &c in &line[..line.len().min(RECEIVED_MAX)] {
+        match c {
+            b'"' | b'\\' => out.push_str(&format!("\\x{c:02X}")),
+            0x20..=0x7e => out.push(char::from(c)),
+            _ => out.push_str(&format!("\\x{c:02X}")),
+        }
+    }
+    if line.len() > RECEIVED_MAX {
+        out.push_str("...");
+    }
+    out
+}
+
 /// Parses a response head from the front of `buf`, like [`request`].
 pub fn response(
     buf: &[u8],
@@ -261,5 +288,23 @@ mod tests {
             let err = request(raw, LIMITS, &mut head).unwrap_err();
             assert_eq!(err.status(), 400, "{}", String::from_utf8_lossy(raw));
         }
+    }
+
+    #[test]
+    fn received_line_is_the_first_line_escaped_and_capped() {
+        assert_eq!(
+            received_line(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n"),
+            "GET / HTTP/2.0"
+        );
+        assert_eq!(received_line(b"GET /partial"), "GET /partial");
+        assert_eq!(received_line(b""), "");
+        assert_eq!(
+            received_line(b"GET /\"a\\b\xff\x1b[31m HTTP/1.1\n"),
+            "GET /\\x22a\\x5Cb\\xFF\\x1B[31m HTTP/1.1"
+        );
+        let long = [b'a'; 5000];
+        let got = received_line(&long);
+        assert_eq!(got.len(), RECEIVED_MAX + 3);
+        assert!(got.ends_with("aaa..."));
     }
 }

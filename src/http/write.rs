@@ -96,6 +96,33 @@ pub fn response_head(
     framing: Framing,
     connection: Option<&str>,
 ) {
+    response_fields(out, res, framing, connection);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Like [`response_head`], for a reply weir authors itself (the built-in backend, an
+/// error, a middleware's local reply): it also carries `Date` (RFC 9110 §6.6.1), unless
+/// the head already has one. A relayed response keeps the origin's `Date` and gets none.
+pub fn local_response_head(
+    out: &mut Vec<u8>,
+    res: &ResponseHead,
+    framing: Framing,
+    connection: Option<&str>,
+) {
+    response_fields(out, res, framing, connection);
+    if res.headers.get("date").is_none() {
+        super::date::push_date_header(out);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A response head up to, not including, the empty line that ends it.
+fn response_fields(
+    out: &mut Vec<u8>,
+    res: &ResponseHead,
+    framing: Framing,
+    connection: Option<&str>,
+) {
     out.clear();
     out.extend_from_slice(b"HTTP/1.1 ");
     push_u64(out, u64::from(res.status));
@@ -114,7 +141,6 @@ pub fn response_head(
         out.extend_from_slice(c.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]

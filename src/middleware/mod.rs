@@ -48,6 +48,9 @@ pub struct Ctx {
     pub tried: u64,
     /// The last failed try before this one: server and cause (`refused`, `timeout`, ...).
     pub retried: Option<(SocketAddr, &'static str)>,
+    /// The client's request line as received, sanitised, when its head could not be
+    /// parsed (see [`Ctx::rejected`]); `None` for every request that parsed.
+    pub received: Option<String>,
     /// Set by [`Ctx::fail`]: the request ends with 500 after the current hook.
     failed: bool,
     /// Per-request state of plugin instances; empty (no allocation) unless a plugin
@@ -67,8 +70,19 @@ impl Ctx {
             reason: None,
             tried: 0,
             retried: None,
+            received: None,
             failed: false,
             plugins: Default::default(),
+        }
+    }
+
+    /// The context of a request whose head could not be parsed; `buffered` is what the
+    /// client sent, so the access log can show its request line instead of `-`.
+    pub fn rejected(client: SocketAddr, buffered: &[u8]) -> Self {
+        let line = crate::http::parse::received_line(buffered);
+        Ctx {
+            received: (!line.is_empty()).then_some(line),
+            ..Ctx::new(client)
         }
     }
 

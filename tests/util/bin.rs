@@ -32,12 +32,18 @@ impl Drop for Running {
 /// Spawns weir and reads `stream` ("stdout" or "stderr") until a line holding `marker`
 /// followed by `http://ADDR` appears.
 pub fn spawn(args: &[&str], stream: &str, marker: &str) -> Running {
-    let mut child = weir()
-        .args(args)
+    let mut cmd = weir();
+    cmd.args(args);
+    spawn_command(cmd, stream, marker)
+}
+
+/// Like [`spawn`], for any program that announces `http://ADDR` the same way.
+pub fn spawn_command(mut cmd: Command, stream: &str, marker: &str) -> Running {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("weir starts");
+        .unwrap_or_else(|e| panic!("{cmd:?} starts: {e}"));
     let out: Box<dyn std::io::Read + Send> = if stream == "stdout" {
         Box::new(child.stdout.take().unwrap())
     } else {
@@ -48,7 +54,7 @@ pub fn spawn(args: &[&str], stream: &str, marker: &str) -> Running {
     let addr = loop {
         let line = lines
             .next()
-            .unwrap_or_else(|| panic!("weir exited before announcing; saw {preamble:?}"))
+            .unwrap_or_else(|| panic!("{cmd:?} exited before announcing; saw {preamble:?}"))
             .unwrap();
         if line.contains(marker) {
             if let Some(rest) = line.split("http://").nth(1) {

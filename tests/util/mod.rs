@@ -7,6 +7,7 @@
 
 pub mod bin;
 pub mod client;
+pub mod examples;
 pub mod origin;
 pub mod plugins;
 

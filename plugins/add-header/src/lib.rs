@@ -100,6 +100,6 @@ mod tests {
         assert!(unknown
             .err()
             .unwrap()
-            .starts_with("bad config: unknown field `x`"));
+            .starts_with("bad config: x: unknown field `x`"));
     }
 }

@@ -145,8 +145,7 @@ unsafe extern "C" fn instance_new<P: Plugin>(
         || {
             // SAFETY: `json` readable for `len` (ABI).
             let text = unsafe { bytes(json, len) };
-            let config: P::Config =
-                serde_json::from_slice(text).map_err(|e| format!("bad config: {e}"))?;
+            let config: P::Config = crate::config::parse(text)?;
             P::new(config)
         },
     );

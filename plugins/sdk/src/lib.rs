@@ -38,6 +38,7 @@ compile_error!(
 );
 
 pub mod abi;
+mod config;
 #[doc(hidden)]
 pub mod ffi;
 mod request;

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::time::{self, MONTHS};
+use crate::http::time::{self, MONTHS};
 use crate::middleware::{Ctx, Summary};
 
 fn version(minor: u8) -> &'static str {
@@ -48,7 +48,8 @@ pub fn combined(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
         t.second,
     );
     if req.method.is_empty() {
-        line.push(b'-');
+        // A head that never parsed: what arrived (already escaped), as nginx logs it.
+        line.extend_from_slice(cx.received.as_deref().unwrap_or("-").as_bytes());
     } else {
         let _ = write!(
             line,
@@ -139,6 +140,11 @@ pub fn json(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
             None => line.extend_from_slice(b"null"),
         }
     }
+    line.extend_from_slice(b",\"received\":");
+    match &cx.received {
+        Some(r) => json_str(line, r.as_bytes()),
+        None => line.extend_from_slice(b"null"),
+    }
     line.extend_from_slice(b",\"reason\":\"");
     reason(line, cx);
     line.extend_from_slice(b"\",\"route\":");
@@ -151,4 +157,50 @@ pub fn json(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
         None => line.extend_from_slice(b"null"),
     }
     line.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{Error, Kind};
+    use crate::http::RequestHead;
+
+    fn lines(cx: &Ctx) -> (String, String) {
+        let req = RequestHead::default();
+        let err = Error::new(Kind::VersionNotSupported, "HTTP major version other than 1");
+        let s = Summary {
+            request: &req,
+            status: 505,
+            upstream: None,
+            bytes_in: 0,
+            bytes_out: 27,
+            duration: std::time::Duration::ZERO,
+            error: Some(&err),
+            route: "-",
+            upstream_group: "-",
+        };
+        let (mut c, mut j) = (Vec::new(), Vec::new());
+        combined(&mut c, cx, &s);
+        json(&mut j, cx, &s);
+        (String::from_utf8(c).unwrap(), String::from_utf8(j).unwrap())
+    }
+
+    #[test]
+    fn a_refused_head_is_logged_as_received() {
+        let peer = "127.0.0.1:5000".parse().unwrap();
+        let cx = Ctx::rejected(peer, b"GET /\"x HTTP/2.0\r\nHost: a\r\n\r\n");
+        let (combined, json) = lines(&cx);
+        assert!(
+            combined.contains(" \"GET /\\x22x HTTP/2.0\" 505 27 "),
+            "{combined}"
+        );
+        assert!(
+            json.contains(r#""received":"GET /\\x22x HTTP/2.0""#),
+            "{json}"
+        );
+
+        let (combined, json) = lines(&Ctx::rejected(peer, b""));
+        assert!(combined.contains(" \"-\" 505 "), "{combined}");
+        assert!(json.contains(r#""received":null"#), "{json}");
+    }
 }

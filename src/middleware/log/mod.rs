@@ -11,7 +11,6 @@
 //! line. Lines are written whole under a lock, so concurrent requests never interleave.
 
 mod format;
-mod time;
 
 use std::cell::RefCell;
 use std::fs::OpenOptions;

@@ -1,5 +1,6 @@
-//! UTC timestamps for log lines, from the system clock, without a date crate: the
-//! civil-from-days conversion is a dozen lines (Howard Hinnant's algorithm).
+//! UTC timestamps for log lines and the `Date` header, from the system clock, without a
+//! date crate: the civil-from-days conversion is a dozen lines (Howard Hinnant's
+//! algorithm).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,6 +12,8 @@ pub struct Utc {
     pub hour: u32,
     pub minute: u32,
     pub second: u32,
+    /// 0 = Sunday .. 6 = Saturday.
+    pub weekday: u32,
 }
 
 pub fn now() -> Utc {
@@ -39,12 +42,16 @@ pub fn from_unix(secs: i64) -> Utc {
         hour: rem / 3600,
         minute: rem / 60 % 60,
         second: rem % 60,
+        // 1970-01-01 was a Thursday.
+        weekday: (days + 4).rem_euclid(7) as u32,
     }
 }
 
 pub const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
+
+pub const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 
 #[cfg(test)]
 mod tests {
@@ -58,5 +65,11 @@ mod tests {
         let t = from_unix(1_709_210_096);
         assert_eq!((t.year, t.month, t.day), (2024, 2, 29));
         assert_eq!((t.hour, t.minute, t.second), (12, 34, 56));
+        assert_eq!(WEEKDAYS[t.weekday as usize], "Thu");
+        assert_eq!(WEEKDAYS[from_unix(0).weekday as usize], "Thu");
+        // Before the epoch: 1969-12-31T23:59:59Z, a Wednesday.
+        let t = from_unix(-1);
+        assert_eq!((t.year, t.month, t.day, t.second), (1969, 12, 31, 59));
+        assert_eq!(WEEKDAYS[t.weekday as usize], "Wed");
     }
 }
