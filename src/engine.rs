@@ -23,6 +23,8 @@ pub(crate) struct Route {
     pub group: usize,
     /// Removed from the front of the path before forwarding.
     pub strip_prefix: Option<Box<[u8]>>,
+    /// The route's own middleware, run after the global chain (often empty).
+    pub chain: Chain,
 }
 
 /// The route table and what each route does.
@@ -69,8 +71,9 @@ impl Engine {
                     .unwrap_or_else(|| Arc::new(Group::new(g.clone())))
             })
             .collect();
-        let chain = build::chain(&config, extra)?;
-        let routes = routes(&config, &groups)?;
+        let chains = build::chains(&config, extra)?;
+        let routes = routes(&config, &groups, chains.routes)?;
+        let chain = chains.global;
         let (retire, retired) = shutdown::pair();
         Ok(Engine {
             limits: HeadLimits {
@@ -89,7 +92,11 @@ impl Engine {
 }
 
 /// Builds the route table (checked already by `Config::validate`).
-fn routes(config: &Config, groups: &[Arc<Group>]) -> Result<Routes, ConfigError> {
+fn routes(
+    config: &Config,
+    groups: &[Arc<Group>],
+    chains: Vec<Chain>,
+) -> Result<Routes, ConfigError> {
     let (table, _warnings) = Table::build(&config.route_specs()).map_err(|e| {
         ConfigError::new(
             &config.source,
@@ -100,8 +107,9 @@ fn routes(config: &Config, groups: &[Arc<Group>]) -> Result<Routes, ConfigError>
     let list = config
         .route_list()
         .iter()
+        .zip(chains)
         .enumerate()
-        .map(|(i, r)| {
+        .map(|(i, (r, chain))| {
             let group = match &r.upstream {
                 Some(name) => groups.iter().position(|g| g.name() == name),
                 None => Some(0),
@@ -114,6 +122,7 @@ fn routes(config: &Config, groups: &[Arc<Group>]) -> Result<Routes, ConfigError>
                 name,
                 group: group.expect("validated: routes name known groups"),
                 strip_prefix: r.strip_prefix.as_deref().map(|p| p.as_bytes().into()),
+                chain,
             }
         })
         .collect();

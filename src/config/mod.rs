@@ -133,6 +133,16 @@ pub struct MiddlewareSpec {
     /// The entry's own settings.
     #[serde(default)]
     pub config: toml::Table,
+    /// `false`: not part of the global chain; routes that list its `name` in their
+    /// `middleware` run it, after the global chain. Absent means `true`.
+    pub global: Option<bool>,
+}
+
+impl MiddlewareSpec {
+    /// Whether the entry runs for every request (the global chain).
+    pub fn is_global(&self) -> bool {
+        self.global != Some(false)
+    }
 }
 
 #[derive(Deserialize)]
@@ -374,6 +384,36 @@ impl Config {
                     )
                 }
             }
+            for (j, name) in r.middleware.iter().enumerate() {
+                let entry = self
+                    .middleware
+                    .iter()
+                    .find(|m| m.name.as_deref() == Some(name));
+                match entry {
+                    Some(m) if !m.is_global() => {}
+                    Some(_) => {
+                        let why = format!("middleware {name:?} is global (it runs for every request already); give it `global = false` to run it per route");
+                        return err(&format!("middleware[{j}]"), why);
+                    }
+                    None => {
+                        let known: Vec<&str> = self
+                            .middleware
+                            .iter()
+                            .filter(|m| !m.is_global())
+                            .filter_map(|m| m.name.as_deref())
+                            .collect();
+                        let why = format!(
+                            "no middleware named {name:?} with `global = false`; known: {}",
+                            if known.is_empty() {
+                                "none".to_string()
+                            } else {
+                                known.join(", ")
+                            }
+                        );
+                        return err(&format!("middleware[{j}]"), why);
+                    }
+                }
+            }
             if r.path.is_some() && r.path_exact.is_some() {
                 return err(
                     "path_exact",
@@ -471,6 +511,25 @@ impl File {
                     format!("middleware[{i}]"),
                     "needs exactly one of `builtin` or `plugin`",
                 ));
+            }
+            if m.is_global() {
+                continue;
+            }
+            let key = format!("middleware[{i}]");
+            let Some(name) = &m.name else {
+                let why = "needs a `name` with `global = false`: routes pick it by name";
+                return Err(ConfigError::new(file, format!("{key}.name"), why));
+            };
+            if m.builtin.as_deref() == Some("balancer") {
+                let why = "the balancer runs for every request; it cannot be per route";
+                return Err(ConfigError::new(file, format!("{key}.global"), why));
+            }
+            let same = self.middleware[..i]
+                .iter()
+                .any(|o| o.name.as_deref() == Some(name));
+            if same {
+                let why = format!("another entry is named {name:?}; routes pick by name");
+                return Err(ConfigError::new(file, format!("{key}.name"), why));
             }
         }
         if self.upstream.is_some() && !self.upstreams.is_empty() {

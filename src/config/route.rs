@@ -33,6 +33,10 @@ pub struct RouteConfig {
     pub upstream: Option<String>,
     /// Removed from the front of the path before forwarding (on a segment boundary).
     pub strip_prefix: Option<String>,
+    /// Names of `[[middleware]]` entries with `global = false`, run in this order after
+    /// the global chain, for this route's requests only.
+    #[serde(default)]
+    pub middleware: Vec<String>,
 }
 
 impl RouteConfig {

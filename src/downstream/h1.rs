@@ -160,12 +160,8 @@ impl Downstream {
         timeout: Duration,
     ) -> bool {
         let connection = self.connection_value(keep);
-        write::response_head(
-            &mut self.out,
-            res,
-            Framing::Length(length as u64),
-            connection,
-        );
+        let framing = Framing::Length(length as u64);
+        write::local_response_head(&mut self.out, res, framing, connection);
         self.send(body, timeout).await
     }
 

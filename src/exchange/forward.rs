@@ -36,10 +36,16 @@ impl<'a> Exchange<'a> {
     /// Picks a server with the chain's `select_upstream`, within the untried ones.
     fn select(&mut self, intent: &Intent, group: &Group) -> Result<usize, End> {
         let keep = intent.keep_after_error();
-        let picked = self
-            .e
-            .chain
-            .select_upstream(&mut self.cx, self.req, &group.upstreams);
+        // The route's middleware may pick first; the global chain ends in the balancer.
+        let route = self.route_chain.filter(|c| !c.is_empty());
+        let mut picked =
+            route.and_then(|c| c.select_upstream(&mut self.cx, self.req, &group.upstreams));
+        if picked.is_none() && !self.cx.failed() {
+            picked = self
+                .e
+                .chain
+                .select_upstream(&mut self.cx, self.req, &group.upstreams);
+        }
         if self.cx.failed() {
             return Err(End::error(reply::middleware_failed(), keep));
         }

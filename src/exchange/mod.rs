@@ -27,7 +27,7 @@ use crate::downstream::Downstream;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::http::{RequestHead, ResponseHead};
-use crate::middleware::{Ctx, Response, Summary};
+use crate::middleware::{Chain, Ctx, Response, Summary};
 
 pub(crate) use prepare::Intent;
 
@@ -67,12 +67,22 @@ struct Outcome {
 pub(crate) enum End {
     /// Answer with the error's status; keep the connection only if `keep`.
     Error { err: Error, keep: bool },
-    /// Middleware `responder` answered locally.
+    /// Middleware `responder` of the `stage` chain answered locally.
     Local {
+        stage: Stage,
         responder: usize,
         reply: Response,
         keep: bool,
     },
+}
+
+/// Which chain a middleware is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// The global chain, before routing.
+    Global,
+    /// The matched route's own chain, after the global one.
+    Route,
 }
 
 impl End {
@@ -90,6 +100,8 @@ struct Exchange<'a> {
     res: &'a mut ResponseHead,
     bytes: &'a mut Vec<u8>,
     path: &'a mut Vec<u8>,
+    /// The matched route's chain, once routed: its middleware have seen the request.
+    route_chain: Option<&'a Chain>,
     o: Outcome,
 }
 
@@ -122,6 +134,7 @@ impl<'a> Exchange<'a> {
             res: &mut s.res,
             bytes: &mut s.bytes,
             path: &mut s.path,
+            route_chain: None,
             o: Outcome {
                 status: 0,
                 upstream: None,
@@ -138,6 +151,7 @@ impl<'a> Exchange<'a> {
         let intent = self.prepare()?;
         self.on_request(&intent)?;
         let group = self.route(&intent)?;
+        self.route_on_request(&intent)?;
         let picked = self.forward(&intent, group).await?;
         self.add_debug_headers(&picked);
         if self.res.status == 101 {
@@ -154,18 +168,65 @@ impl<'a> Exchange<'a> {
             .map_err(|err| End::error(err, false))
     }
 
-    /// The chain's `on_request`, front to back; any middleware may answer locally.
+    /// The global chain's `on_request`, front to back; any middleware may answer
+    /// locally.
     fn on_request(&mut self, intent: &Intent) -> Result<(), End> {
+        self.run_on_request(intent, Stage::Global)
+    }
+
+    /// The route's own chain's `on_request`, after the global chain's.
+    fn route_on_request(&mut self, intent: &Intent) -> Result<(), End> {
+        self.run_on_request(intent, Stage::Route)
+    }
+
+    fn run_on_request(&mut self, intent: &Intent, stage: Stage) -> Result<(), End> {
         let keep = intent.keep_after_error();
-        let replied = self.e.chain.on_request(&mut self.cx, self.req);
+        let Some(chain) = self.chain(stage) else {
+            return Ok(());
+        };
+        let replied = chain.on_request(&mut self.cx, self.req);
         if self.cx.failed() {
             return Err(End::error(reply::middleware_failed(), keep));
         }
         replied.map_err(|(responder, reply)| End::Local {
+            stage,
             responder,
             reply,
             keep,
         })
+    }
+
+    /// The chain of `stage`: the route's exists once the request is routed.
+    fn chain(&self, stage: Stage) -> Option<&'a Chain> {
+        match stage {
+            Stage::Global => Some(&self.e.chain),
+            Stage::Route => self.route_chain,
+        }
+    }
+
+    /// `on_response` back to front: the route's chain, then the global chain, stopping
+    /// when a middleware fails the request. `from` is where a local reply came from.
+    fn run_on_response(&mut self, from: Option<(Stage, usize)>) {
+        let res = &mut *self.res;
+        let global = &self.e.chain;
+        match from {
+            Some((Stage::Global, responder)) => {
+                return global.on_response(&mut self.cx, res, responder);
+            }
+            Some((Stage::Route, responder)) => {
+                if let Some(route) = self.route_chain {
+                    route.on_response(&mut self.cx, res, responder);
+                }
+            }
+            None => {
+                if let Some(route) = self.route_chain {
+                    route.on_response(&mut self.cx, res, route.len());
+                }
+            }
+        }
+        if !self.cx.failed() {
+            global.on_response(&mut self.cx, res, global.len());
+        }
     }
 
     /// Runs `on_complete` for every middleware and says what follows on the connection.
@@ -173,20 +234,21 @@ impl<'a> Exchange<'a> {
         let o = &self.o;
         let routes = &self.e.routes;
         let route = self.cx.route.map(|i| &routes.list[i]);
-        self.e.chain.on_complete(
-            &self.cx,
-            &Summary {
-                request: self.req,
-                status: o.status,
-                upstream: o.upstream,
-                bytes_in: o.bytes_in,
-                bytes_out: o.bytes_out,
-                duration: self.cx.started.elapsed(),
-                error: o.error.as_ref(),
-                route: route.map_or("-", |r| &r.name),
-                upstream_group: route.map_or("-", |r| self.e.groups[r.group].name()),
-            },
-        );
+        let summary = Summary {
+            request: self.req,
+            status: o.status,
+            upstream: o.upstream,
+            bytes_in: o.bytes_in,
+            bytes_out: o.bytes_out,
+            duration: self.cx.started.elapsed(),
+            error: o.error.as_ref(),
+            route: route.map_or("-", |r| &r.name),
+            upstream_group: route.map_or("-", |r| self.e.groups[r.group].name()),
+        };
+        self.e.chain.on_complete(&self.cx, &summary);
+        if let Some(chain) = self.route_chain {
+            chain.on_complete(&self.cx, &summary);
+        }
         o.next
     }
 }

@@ -9,7 +9,7 @@ use crate::error::{Error, Kind};
 use crate::http::hop;
 use crate::middleware::Response;
 
-use super::{End, Exchange, Next};
+use super::{End, Exchange, Next, Stage};
 
 /// The error for a request a middleware failed with [`crate::Ctx::fail`].
 pub(super) fn middleware_failed() -> Error {
@@ -31,10 +31,11 @@ impl Exchange<'_> {
         match end {
             End::Error { err, keep } => self.fail(err, keep).await,
             End::Local {
+                stage,
                 responder,
                 reply,
                 keep,
-            } => self.local_reply(responder, reply, keep).await,
+            } => self.local_reply((stage, responder), reply, keep).await,
         }
     }
 
@@ -55,14 +56,15 @@ impl Exchange<'_> {
         self.o.next = after_reply(sent, keep);
     }
 
-    /// Sends a middleware's local reply back through the middleware in front of it.
-    async fn local_reply(&mut self, responder: usize, reply: Response, keep: bool) {
+    /// Sends a middleware's local reply back through the middleware in front of it (a
+    /// route's middleware: the route's chain in front of it, then the global chain).
+    async fn local_reply(&mut self, from: (Stage, usize), reply: Response, keep: bool) {
         let res = &mut *self.res;
         res.clear();
         res.status = reply.status;
         res.headers = reply.headers;
         hop::strip(&mut res.headers, false);
-        self.e.chain.on_response(&mut self.cx, res, responder);
+        self.run_on_response(Some(from));
         if self.cx.failed() {
             return self.fail(middleware_failed(), keep).await;
         }

@@ -75,9 +75,7 @@ impl Exchange<'_> {
         } else {
             !said.close
         };
-        self.e
-            .chain
-            .on_response(&mut self.cx, res, self.e.chain.len());
+        self.run_on_response(None);
         if self.cx.failed() {
             // Nothing was sent yet; the upstream connection, its body unread, is dropped.
             return Err(End::error(reply::middleware_failed(), keep));
@@ -142,9 +140,7 @@ impl Exchange<'_> {
         hop::strip(&mut res.headers, false);
         let _ = res.headers.add("Connection", "Upgrade");
         let _ = res.headers.add("Upgrade", "websocket");
-        self.e
-            .chain
-            .on_response(&mut self.cx, res, self.e.chain.len());
+        self.run_on_response(None);
         self.o.status = 101;
         self.o.next = Next::Close;
         let t = &self.e.config.timeouts;

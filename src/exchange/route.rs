@@ -34,6 +34,7 @@ impl<'a> Exchange<'a> {
         let route = &e.routes.list[index];
         self.cx.route = Some(index);
         self.cx.group = route.group;
+        self.route_chain = Some(&route.chain);
         if let Some(prefix) = &route.strip_prefix {
             self.strip_prefix(prefix);
         }

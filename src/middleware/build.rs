@@ -133,27 +133,44 @@ fn plugin(
 /// Builds the chain for `config`, with `extra` middleware from code after the
 /// configured entries and a balancer appended if none is present.
 pub fn chain(config: &Config, extra: &[Arc<dyn Middleware>]) -> Result<Chain, ConfigError> {
+    Ok(chains(config, extra)?.global)
+}
+
+/// The global chain, and one chain per route (in [`Config::route_list`] order).
+pub(crate) struct Chains {
+    pub global: Chain,
+    pub routes: Vec<Chain>,
+}
+
+/// Builds every `[[middleware]]` entry once: `global = false` entries become the named
+/// instances routes pick from, the rest the global chain.
+pub(crate) fn chains(
+    config: &Config,
+    extra: &[Arc<dyn Middleware>],
+) -> Result<Chains, ConfigError> {
     let mut list: Vec<Arc<dyn Middleware>> = Vec::new();
+    let mut named: Vec<(&str, Arc<dyn Middleware>)> = Vec::new();
     let mut has_balancer = false;
-    let mut plugins = 0; // each plugin instance gets its own per-request state slot
-                         // What a plugin sees as the server count before routing: the first group's (the
-                         // only one, unless routes are configured); `choose_upstream` sees the request's.
+    // Each plugin instance gets its own per-request state slot.
+    let mut plugins = 0;
+    // What a plugin sees as the server count before routing: the first group's (the
+    // only one, unless routes are configured); `choose_upstream` sees the request's.
     let servers = config.upstream_groups()[0].servers.len();
-    if config.middleware.is_empty() {
+    if config.middleware.iter().all(|m| !m.is_global()) {
         list.push(Arc::new(
             AccessLog::new("log".into(), &log::Config::default())
                 .map_err(|e| ConfigError::new(&config.source, "", e.to_string()))?,
         ));
     }
     for (i, spec) in config.middleware.iter().enumerate() {
-        match (&spec.builtin, &spec.plugin) {
+        let m = match (&spec.builtin, &spec.plugin) {
             (Some(kind), _) => {
                 has_balancer |= kind == "balancer";
-                list.push(builtin(config, i, spec, kind)?);
+                builtin(config, i, spec, kind)?
             }
             (None, Some(path)) => {
-                list.push(plugin(config, servers, i, spec, path, plugins)?);
                 plugins += 1;
+                plugin(config, servers, i, spec, path, plugins - 1)?
             }
             (None, None) => {
                 return Err(ConfigError::new(
@@ -162,11 +179,31 @@ pub fn chain(config: &Config, extra: &[Arc<dyn Middleware>]) -> Result<Chain, Co
                     "needs `builtin` or `plugin`",
                 ))
             }
+        };
+        match spec.is_global() {
+            true => list.push(m),
+            false => named.push((spec.name.as_deref().unwrap_or_default(), m)),
         }
     }
     list.extend(extra.iter().cloned());
     if !has_balancer {
         list.push(Arc::new(balancer(config)));
     }
-    Ok(Chain::new(list))
+    let routes = config
+        .route_list()
+        .iter()
+        .map(|r| {
+            let picked = r.middleware.iter().filter_map(|name| {
+                named
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, m)| m.clone())
+            });
+            Chain::new(picked.collect())
+        })
+        .collect();
+    Ok(Chains {
+        global: Chain::new(list),
+        routes,
+    })
 }
