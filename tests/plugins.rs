@@ -115,7 +115,7 @@ fn abi_major_mismatch_is_refused_without_calling_init() {
     assert!(err.contains("middleware[0].plugin"), "{err}");
     assert!(err.contains("libabi_mismatch.so"), "{err}");
     assert!(
-        err.contains("ABI mismatch (plugin 2.0 vs host 1.0)"),
+        err.contains("ABI mismatch (plugin 2.0 vs host 1.1)"),
         "{err}"
     );
 }
@@ -129,6 +129,66 @@ fn a_plugin_built_against_the_1_0_layout_loads_and_runs() {
     assert_eq!(echoed(&r, "x-abi"), Some("1.0"));
 }
 
+/// Two groups behind routes, with `middleware` (TOML) in the config.
+fn routed_proxy(
+    middleware: &str,
+    a: std::net::SocketAddr,
+    b: std::net::SocketAddr,
+) -> util::TestProxy {
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\nthreads = 2\n{middleware}\n\
+         [upstreams.alpha]\nservers = [\"{a}\"]\n[upstreams.beta]\nservers = [\"{b}\"]\n\
+         [[routes]]\nname = \"to-alpha\"\npath = \"/a\"\nupstream = \"alpha\"\nmiddleware = {}\n\
+         [[routes]]\nupstream = \"beta\"\n",
+        if middleware.contains("global = false") {
+            "[\"abi\"]"
+        } else {
+            "[]"
+        }
+    );
+    let config = weir::Config::parse(&text, "test.toml").unwrap();
+    util::start(config)
+}
+
+#[test]
+fn a_1_1_plugin_reads_the_route_and_the_upstream_group() {
+    let p = plugins();
+    let (a, b) = (
+        origin(Mode::Name("a".into())),
+        origin(Mode::Name("b".into())),
+    );
+    // In the global chain: on_request runs before routing, so it sees no route yet.
+    let proxy = routed_proxy(&entry(&p.v1_1, ""), a, b);
+    let r = get(proxy.addr, "/a/x", "");
+    assert_eq!(r.text(), "a\n");
+    assert_eq!(r.header("x-route"), Some("to-alpha"));
+    assert_eq!(r.header("x-upstream-group"), Some("alpha"));
+    assert_eq!(r.header("x-route-on-request"), Some("-"));
+    let r = get(proxy.addr, "/other", "");
+    assert_eq!(r.text(), "b\n");
+    assert_eq!(r.header("x-route"), Some("routes[1]"));
+    assert_eq!(r.header("x-upstream-group"), Some("beta"));
+
+    // As a route's own middleware: on_request runs after routing and sees it.
+    let own = format!("{}name = \"abi\"\nglobal = false\n", entry(&p.v1_1, ""));
+    let proxy = routed_proxy(&own, a, b);
+    let r = get(proxy.addr, "/a", "");
+    assert_eq!(r.header("x-route-on-request"), Some("to-alpha"));
+    assert_eq!(r.header("x-upstream-group"), Some("alpha"));
+    let r = get(proxy.addr, "/b", "");
+    assert_eq!(r.text(), "b\n");
+    assert_eq!(r.header("x-route"), None, "not on this route's chain");
+}
+
+#[test]
+fn a_1_1_plugin_without_routes_sees_the_default_route_and_group() {
+    let p = plugins();
+    let proxy = proxy(&entry(&p.v1_1, ""), &[origin(Mode::Echo)]);
+    let r = get(proxy.addr, "/", "");
+    assert_eq!(r.header("x-route"), Some("default"));
+    assert_eq!(r.header("x-upstream-group"), Some("default"));
+}
+
 #[test]
 fn a_newer_minor_than_the_host_is_refused() {
     let p = plugins();
@@ -136,7 +196,7 @@ fn a_newer_minor_than_the_host_is_refused() {
         .err()
         .expect("refused");
     assert!(
-        err.contains("ABI mismatch (plugin 1.1 vs host 1.0)"),
+        err.contains("ABI mismatch (plugin 1.2 vs host 1.1)"),
         "{err}"
     );
 }
@@ -161,6 +221,8 @@ fn the_rust_mirror_matches_the_c_header_layout() {
         ("weir_host.header_get", offset_of!(Host, header_get)),
         ("weir_host.respond", offset_of!(Host, respond)),
         ("weir_host.upstream_count", offset_of!(Host, upstream_count)),
+        ("weir_host.route", offset_of!(Host, route)),
+        ("weir_host.upstream_group", offset_of!(Host, upstream_group)),
         ("weir_plugin.name", offset_of!(Plugin, name)),
         ("weir_plugin.instance_new", offset_of!(Plugin, instance_new)),
         ("weir_plugin.request_new", offset_of!(Plugin, request_new)),

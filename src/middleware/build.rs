@@ -20,7 +20,9 @@ use super::{Chain, Middleware};
 use crate::balance::{
     Algorithm, ConsistentHash, LeastConn, PowerOfTwo, RoundRobin, WeightedRandom,
 };
-use crate::config::{BalancerKind, Config, ConfigError, GroupConfig, HashKey, MiddlewareSpec};
+use crate::config::{
+    BalancerKind, Config, ConfigError, GroupConfig, HashKey, MiddlewareSpec, DEFAULT_GROUP,
+};
 use crate::plugin::FfiMiddleware;
 
 /// The algorithm one group asks for, with its hash key.
@@ -39,6 +41,23 @@ fn algorithm(group: &GroupConfig) -> (Box<dyn Algorithm>, Option<HashKey>) {
 /// The balancer: one algorithm per upstream group.
 fn balancer(config: &Config) -> Balancer {
     Balancer::per_group(config.upstream_groups().iter().map(algorithm).collect())
+}
+
+/// Each route's name and its upstream group's name, by route index: what plugins read
+/// through the ABI 1.1 `route` and `upstream_group` services.
+fn route_names(config: &Config) -> Arc<[(String, String)]> {
+    let groups = config.upstream_groups();
+    let implicit = config.routes.is_empty();
+    let routes = config.route_list();
+    let names = routes.iter().enumerate().map(|(i, r)| {
+        let route = match implicit {
+            true => DEFAULT_GROUP.to_string(),
+            false => r.display_name(i),
+        };
+        let group = r.upstream.clone().unwrap_or_else(|| groups[0].name.clone());
+        (route, group)
+    });
+    names.collect()
 }
 
 /// The built-in names accepted by `builtin = "..."`.
@@ -127,7 +146,7 @@ fn plugin(
         let why = format!("{}: instance refused its config: {why}", path.display());
         ConfigError::new(&config.source, format!("middleware[{i}].config"), why)
     })?;
-    Ok(Arc::new(m))
+    Ok(Arc::new(m.with_routes(route_names(config))))
 }
 
 /// Builds the chain for `config`, with `extra` middleware from code after the

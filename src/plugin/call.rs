@@ -26,6 +26,9 @@ pub(super) struct Call<'a> {
     pub status: u16,
     pub client: IpAddr,
     pub upstreams: usize,
+    /// The matched route's name and its upstream group's (ABI 1.1); empty before routing.
+    pub route: &'a str,
+    pub upstream_group: &'a str,
     /// Set by `respond` in `on_request`.
     pub reply: Option<Response>,
 }

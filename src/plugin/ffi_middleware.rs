@@ -7,6 +7,7 @@
 
 use std::ffi::{c_char, c_void};
 use std::ptr::null_mut;
+use std::sync::Arc;
 
 use super::abi;
 use super::call::{Call, Req};
@@ -24,6 +25,8 @@ pub struct FfiMiddleware {
     /// This instance's index into [`Ctx`]'s per-request plugin states.
     slot: usize,
     upstreams: usize,
+    /// Each route's name and its upstream group's name, by route index (ABI 1.1).
+    routes: Arc<[(String, String)]>,
 }
 
 // SAFETY: the ABI requires instance hooks to be callable concurrently from any thread.
@@ -70,11 +73,22 @@ impl FfiMiddleware {
             instance,
             slot,
             upstreams,
+            routes: Arc::from([]),
         })
     }
 
+    /// Gives the instance the names of the routes and their groups, for the ABI 1.1
+    /// `route` and `upstream_group` services (empty without: every name reads "").
+    pub fn with_routes(mut self, routes: Arc<[(String, String)]>) -> Self {
+        self.routes = routes;
+        self
+    }
+
     fn call<'a>(&'a self, cx: &Ctx, req: Req<'a>, res: Option<&'a mut ResponseHead>) -> Call<'a> {
+        let names = cx.route.and_then(|i| self.routes.get(i));
         Call {
+            route: names.map_or("", |(route, _)| route),
+            upstream_group: names.map_or("", |(_, group)| group),
             name: &self.name,
             req,
             res,

@@ -32,6 +32,8 @@ pub static HOST: abi::Host = abi::Host {
     log,
     client_ip,
     upstream_count,
+    route,
+    upstream_group,
 };
 
 /// # Safety
@@ -346,4 +348,18 @@ unsafe extern "C" fn client_ip(r: *const RawRequest, buf: *mut u8, cap: usize) -
 unsafe extern "C" fn upstream_count(r: *const RawRequest) -> usize {
     // SAFETY: `r` is the hook's request.
     unsafe { call(r) }.upstreams
+}
+
+/// # Safety
+/// `r` is the hook's request.
+unsafe extern "C" fn route(r: *const RawRequest) -> Str {
+    // SAFETY: `r` is the hook's request.
+    view(unsafe { call(r) }.route.as_bytes())
+}
+
+/// # Safety
+/// `r` is the hook's request.
+unsafe extern "C" fn upstream_group(r: *const RawRequest) -> Str {
+    // SAFETY: `r` is the hook's request.
+    view(unsafe { call(r) }.upstream_group.as_bytes())
 }

@@ -26,6 +26,8 @@ fn call<'a>(req: Req<'a>, res: Option<&'a mut ResponseHead>) -> Call<'a> {
         status: 0,
         client: IpAddr::from([192, 0, 2, 7]),
         upstreams: 3,
+        route: "api-v2",
+        upstream_group: "api",
         reply: None,
     }
 }
@@ -76,6 +78,8 @@ fn reads_the_request_line_and_every_header_value() {
         let n = (HOST.client_ip)(r, buf.as_mut_ptr(), buf.len());
         assert_eq!(&buf[..n], b"192.0.2.7");
         assert_eq!((HOST.upstream_count)(r), 3);
+        assert_eq!(text((HOST.route)(r)), "api-v2");
+        assert_eq!(text((HOST.upstream_group)(r)), "api");
     }
 }
 

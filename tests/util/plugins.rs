@@ -21,6 +21,7 @@ pub struct Plugins {
     pub no_symbols: PathBuf,
     pub newer_minor: PathBuf,
     pub v1_0: PathBuf,
+    pub v1_1: PathBuf,
     pub init_fails: PathBuf,
     pub bad_descriptor: PathBuf,
     /// A C program printing the header's sizes and offsets.
@@ -64,6 +65,7 @@ pub fn plugins() -> &'static Plugins {
             no_symbols: root.join("plugins/fixtures/libno_symbols.so"),
             newer_minor: root.join("plugins/fixtures/libnewer_minor.so"),
             v1_0: root.join("plugins/fixtures/libv1_0.so"),
+            v1_1: root.join("plugins/fixtures/libv1_1.so"),
             init_fails: root.join("plugins/fixtures/libinit_fails.so"),
             bad_descriptor: root.join("plugins/fixtures/libbad_descriptor.so"),
             layout: root.join("plugins/fixtures/layout"),

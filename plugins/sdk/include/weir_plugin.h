@@ -1,7 +1,7 @@
 /*
  * weir_plugin.h — the contract between weir and a dynamically loaded middleware plugin.
  *
- * ABI 1.0. C99 and C++ clean. This header is the contract: the Rust SDK (crate
+ * ABI 1.1. C99 and C++ clean. This header is the contract: the Rust SDK (crate
  * `weir-plugin`) and weir's loader (src/plugin/abi.rs) mirror it and assert the layout.
  *
  * A plugin is a shared library that exports two symbols:
@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 #define WEIR_ABI_MAJOR 1
-#define WEIR_ABI_MINOR 0
+#define WEIR_ABI_MINOR 1
 #define WEIR_ABI_VERSION ((uint32_t)((WEIR_ABI_MAJOR << 16) | WEIR_ABI_MINOR))
 
 /* Hook results for on_request and on_response. */
@@ -151,8 +151,18 @@ typedef struct weir_host {
     /* The client's IP address as text ("192.0.2.1", "2001:db8::1") written to `buf`;
      * returns its full length (write nothing when it exceeds `cap`; 46 always fits). */
     size_t (*client_ip)(const weir_request *r, uint8_t *buf, size_t cap);
-    /* How many upstreams choose_upstream may pick from. */
+    /* How many upstreams choose_upstream may pick from: the servers of the request's
+     * upstream group once it is routed (choose_upstream indexes into that group). */
     size_t (*upstream_count)(const weir_request *r);
+
+    /* ---- 1.1: check host->struct_size covers a field before calling it. ---- */
+
+    /* The matched route's name (its `name`, `routes[i]`, or `default` without routes)
+     * and its upstream group's name (`default` for [upstream]). Empty views before the
+     * request is routed: in on_request of the global chain, and for a request refused
+     * before routing. Static for the life of the hook. */
+    weir_str (*route)(const weir_request *r);
+    weir_str (*upstream_group)(const weir_request *r);
 } weir_host;
 
 /*

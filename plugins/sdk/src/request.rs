@@ -254,10 +254,39 @@ impl Request<'_> {
         std::str::from_utf8(buf.get(..n)?).ok()?.parse().ok()
     }
 
-    /// How many upstreams [`crate::Plugin::choose_upstream`] may pick from.
+    /// How many upstreams [`crate::Plugin::choose_upstream`] may pick from: the servers
+    /// of the request's upstream group.
     pub fn upstream_count(&self) -> usize {
         // SAFETY: the hook's handle.
         unsafe { (self.host.upstream_count)(self.raw) }
+    }
+
+    /// Whether the host's table reaches the 1.1 services (weir checks the plugin's
+    /// version against its own, so this holds wherever a 1.1 plugin loads; checked all
+    /// the same, as the header asks).
+    fn has_1_1(&self) -> bool {
+        self.host.struct_size as usize >= std::mem::size_of::<Host>()
+    }
+
+    /// The matched route's name (ABI 1.1): its `name`, `routes[i]`, or `default` when
+    /// no routes are configured. `None` before routing: in `on_request` of the global
+    /// chain.
+    pub fn route(&self) -> Option<&str> {
+        if !self.has_1_1() {
+            return None;
+        }
+        // SAFETY: the hook's handle; the table is long enough (checked above).
+        Some(self.text(unsafe { (self.host.route)(self.raw) })).filter(|s| !s.is_empty())
+    }
+
+    /// The request's upstream group (ABI 1.1): a `[upstreams.NAME]` name, or `default`.
+    /// `None` before routing.
+    pub fn upstream_group(&self) -> Option<&str> {
+        if !self.has_1_1() {
+            return None;
+        }
+        // SAFETY: the hook's handle; the table is long enough (checked above).
+        Some(self.text(unsafe { (self.host.upstream_group)(self.raw) })).filter(|s| !s.is_empty())
     }
 
     /// Writes a line to weir's log, prefixed with this instance's name.

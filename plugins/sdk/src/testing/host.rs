@@ -273,6 +273,19 @@ unsafe extern "C" fn upstream_count(r: *const RawRequest) -> usize {
     unsafe { req(r) }.upstreams
 }
 
+/// # Safety
+/// Called by the plugin under test during a hook, as `weir_plugin.h` requires.
+unsafe extern "C" fn route(r: *const RawRequest) -> Str {
+    // SAFETY: the running hook's handle.
+    view(unsafe { req(r) }.route.as_deref().unwrap_or(""))
+}
+/// # Safety
+/// Called by the plugin under test during a hook, as `weir_plugin.h` requires.
+unsafe extern "C" fn upstream_group(r: *const RawRequest) -> Str {
+    // SAFETY: the running hook's handle.
+    view(unsafe { req(r) }.upstream_group.as_deref().unwrap_or(""))
+}
+
 pub(super) static FAKE: Host = Host {
     struct_size: std::mem::size_of::<Host>() as u32,
     abi_version: abi::VERSION,
@@ -290,4 +303,6 @@ pub(super) static FAKE: Host = Host {
     log,
     client_ip,
     upstream_count,
+    route,
+    upstream_group,
 };

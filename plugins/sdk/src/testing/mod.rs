@@ -71,6 +71,9 @@ pub struct FakeRequest {
     pub response_headers: Vec<(String, String)>,
     pub client: IpAddr,
     pub upstreams: usize,
+    /// The matched route and its upstream group (ABI 1.1); `None` before routing.
+    pub route: Option<String>,
+    pub upstream_group: Option<String>,
     /// Lines the plugin logged.
     pub logs: Vec<String>,
     reply: Option<Reply>,
@@ -90,6 +93,8 @@ impl FakeRequest {
             response_headers: Vec::new(),
             client: IpAddr::from([127, 0, 0, 1]),
             upstreams: 2,
+            route: None,
+            upstream_group: None,
             logs: Vec::new(),
             reply: None,
             phase: Phase::Request,
