@@ -73,25 +73,15 @@ fn requests(hosts: usize) -> Vec<(String, String)> {
     out
 }
 
-/// Median, min and max ns per match over `ROUNDS` rounds of `LOOKUPS` matches.
-fn measure(table: &Table, reqs: &[(String, String)]) -> (f64, f64, f64, usize) {
-    let headers = Headers::new();
-    let mut path = Vec::with_capacity(256);
+/// Median, min and max of per-round ns per call of `f`, over `ROUNDS` rounds.
+fn rounds(mut f: impl FnMut(usize) -> bool) -> (f64, f64, f64, usize) {
     let mut found = 0;
     let mut rounds = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
         found = 0;
         let start = Instant::now();
         for k in 0..LOOKUPS {
-            let (host, target) = &reqs[k % reqs.len()];
-            normalize(black_box(target.as_bytes()), &mut path).expect("valid path");
-            let req = Request {
-                host: Some(black_box(host.as_bytes())),
-                path: &path,
-                method: "GET",
-                headers: &headers,
-            };
-            found += usize::from(black_box(table.find(&req)).is_some());
+            found += usize::from(f(k));
         }
         rounds.push(start.elapsed().as_nanos() as f64 / LOOKUPS as f64);
     }
@@ -99,17 +89,64 @@ fn measure(table: &Table, reqs: &[(String, String)]) -> (f64, f64, f64, usize) {
     (rounds[ROUNDS / 2], rounds[0], rounds[ROUNDS - 1], found)
 }
 
+fn report(what: &str, (median, min, max, found): (f64, f64, f64, usize)) {
+    println!(
+        "  {what:<18} median {median:6.1} ns  (min {min:.1}, max {max:.1})  {:.0}% found",
+        100.0 * found as f64 / LOOKUPS as f64
+    );
+}
+
 fn main() {
-    println!("{LOOKUPS} matches per round, {ROUNDS} rounds; ns per match (normalise + find)");
+    println!("{LOOKUPS} calls per round, {ROUNDS} rounds; ns per call");
+    let headers = Headers::new();
+    let mut path = Vec::with_capacity(256);
     for hosts in [1, 1000] {
         let t = table(hosts);
         let reqs = requests(hosts);
-        let (median, min, max, found) = measure(&t, &reqs);
         println!(
-            "{:>6} routes ({hosts} hosts x 10, a wildcard, a catch-all): median {median:5.1} ns \
-             (min {min:.1}, max {max:.1}), {:.0}% found",
-            t.len(),
-            100.0 * found as f64 / LOOKUPS as f64
+            "{} routes ({hosts} hosts x 10, a wildcard, a catch-all):",
+            t.len()
+        );
+        let normalised: Vec<Vec<u8>> = reqs
+            .iter()
+            .map(|(_, target)| {
+                let mut p = Vec::new();
+                normalize(target.as_bytes(), &mut p).expect("valid path");
+                p
+            })
+            .collect();
+        report(
+            "normalise + find",
+            rounds(|k| {
+                let (host, target) = &reqs[k % reqs.len()];
+                normalize(black_box(target.as_bytes()), &mut path).expect("valid path");
+                let req = Request {
+                    host: Some(black_box(host.as_bytes())),
+                    path: &path,
+                    method: "GET",
+                    headers: &headers,
+                };
+                black_box(t.find(&req)).is_some()
+            }),
+        );
+        report(
+            "find",
+            rounds(|k| {
+                let req = Request {
+                    host: Some(black_box(reqs[k % reqs.len()].0.as_bytes())),
+                    path: black_box(&normalised[k % reqs.len()]),
+                    method: "GET",
+                    headers: &headers,
+                };
+                black_box(t.find(&req)).is_some()
+            }),
+        );
+        report(
+            "normalise",
+            rounds(|k| {
+                let target = &reqs[k % reqs.len()].1;
+                normalize(black_box(target.as_bytes()), &mut path).is_ok()
+            }),
         );
     }
 }

@@ -68,7 +68,7 @@
 //! # Why this structure
 //!
 //! Matching must not cost more with 10,000 routes than with 10 (nginx's does not). So the
-//! table is hashes all the way down (see [`table`](self::Table)): a hash probe for the
+//! [`Table`] is hashes all the way down: a hash probe for the
 //! exact host, one per label for wildcard suffixes (longest first), then in the site a
 //! probe for the exact path and one per segment-boundary prefix of the request path,
 //! longest first; only keys' lengths that exist are probed. A trie would do the same in
@@ -77,6 +77,7 @@
 //! and headers, in file order.
 
 mod host;
+mod keys;
 mod matcher;
 mod normalize;
 mod table;

@@ -122,8 +122,13 @@ fn segment(path: &[u8], mut i: usize, out: &mut Vec<u8>) -> Result<usize, Normal
                 i += 3;
             }
             _ => {
-                out.push(b);
-                i += 1;
+                // Copy the run of plain bytes up to the next one that needs a look.
+                let run = path[i..]
+                    .iter()
+                    .position(|&b| matches!(b, b'/' | b'\\' | b'%'))
+                    .map_or(path.len(), |n| i + n);
+                out.extend_from_slice(&path[i..run]);
+                i = run;
             }
         }
     }
