@@ -84,7 +84,7 @@ mod table;
 
 use std::fmt;
 
-use crate::http::Headers;
+use crate::http::{Headers, RequestHead};
 
 pub use host::{normalize_host, MAX_HOST};
 pub use normalize::{has_encoded_slash, normalize, NormalizeError};
@@ -119,12 +119,27 @@ pub enum PathRule {
 /// What routing reads of a request.
 #[derive(Clone, Copy)]
 pub struct Request<'a> {
-    /// The `Host` value or absolute-form authority, as received (port and case allowed).
+    /// The `Host` value (or absolute-form authority), `host[:port]` as received: port,
+    /// case and a trailing dot are allowed.
     pub host: Option<&'a [u8]>,
     /// The path as [`normalize`] wrote it.
     pub path: &'a [u8],
     pub method: &'a str,
     pub headers: &'a Headers,
+}
+
+impl<'a> Request<'a> {
+    /// What routing reads of a checked head: the target is origin-form by then, with an
+    /// absolute-form authority moved into `Host`, so `Host` is the host. `path` is the
+    /// head's target after [`normalize`].
+    pub fn from_head(head: &'a RequestHead, path: &'a [u8]) -> Self {
+        Request {
+            host: head.headers.get("host"),
+            path,
+            method: &head.method,
+            headers: &head.headers,
+        }
+    }
 }
 
 /// A route that cannot be built; `Display` names the key: `routes[2].hosts[1]: ...`.

@@ -411,3 +411,21 @@ fn ten_thousand_routes() {
     assert_eq!(find(&t, "h1000.example.com", "/p1"), Some(10_000));
     assert_eq!(find(&t, "example.org", "/p1"), None);
 }
+
+#[test]
+fn from_a_request_head() {
+    let t = build(&[route(&["a.com"], prefix("/x")), route(&[], PathRule::Any)]);
+    let mut head = crate::http::RequestHead::default();
+    head.method.push_str("GET");
+    head.target.push_str("/x/../x/y?q");
+    head.headers.add("Host", "A.com:80").unwrap();
+    let mut path = Vec::new();
+    normalize(head.target.as_bytes(), &mut path).unwrap();
+    assert_eq!(t.find(&Request::from_head(&head, &path)), Some(0));
+    head.headers.clear();
+    assert_eq!(
+        t.find(&Request::from_head(&head, &path)),
+        Some(1),
+        "HTTP/1.0, no Host"
+    );
+}
