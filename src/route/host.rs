@@ -96,9 +96,10 @@ fn ipv6(s: &str) -> Result<Box<[u8]>, String> {
 /// form in `buf`: port and one trailing dot removed, ASCII lowercased. `None` for an
 /// empty host or one longer than [`MAX_HOST`], which can only match the catch-all.
 ///
-/// It does not validate the host: a malformed one simply equals no pattern. Copying into a
-/// stack buffer keeps the lookup free of allocation; hosts are short.
-pub fn normalize_host<'b>(raw: &[u8], buf: &'b mut [u8; MAX_HOST]) -> Option<&'b [u8]> {
+/// It does not validate the host: a malformed one simply equals no pattern. A host that is
+/// already lowercase (most are) is returned in place; otherwise it is lowercased into the
+/// stack buffer, so lookup never allocates.
+pub fn normalize_host<'a>(raw: &'a [u8], buf: &'a mut [u8; MAX_HOST]) -> Option<&'a [u8]> {
     let host = if raw.first() == Some(&b'[') {
         // IPv6 literal: the port, if any, follows the ']'.
         match raw.iter().position(|&b| b == b']') {
@@ -112,6 +113,9 @@ pub fn normalize_host<'b>(raw: &[u8], buf: &'b mut [u8; MAX_HOST]) -> Option<&'b
     };
     if host.is_empty() || host.len() > MAX_HOST {
         return None;
+    }
+    if !host.iter().any(u8::is_ascii_uppercase) {
+        return Some(host);
     }
     let out = &mut buf[..host.len()];
     for (o, &b) in out.iter_mut().zip(host) {
