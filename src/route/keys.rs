@@ -54,10 +54,6 @@ impl<V> Keys<V> {
         self.lens.len().checked_sub(1)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
         self.map.iter().map(|(k, v)| (&**k, v))
     }

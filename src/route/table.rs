@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use super::host::{normalize_host, Pattern, MAX_HOST};
+use super::host::{host_part, lowercase, Pattern, MAX_HOST};
 use super::keys::Keys;
 use super::matcher::{Matcher, PathKey};
 use super::{Request, RouteError, RouteSpec, Warning};
@@ -91,19 +91,27 @@ impl Table {
     /// The site for a host: exact, else the longest wildcard suffix, else the catch-all.
     #[inline]
     fn site(&self, host: Option<&[u8]>) -> Option<&Site> {
-        let mut buf = [0; MAX_HOST];
-        if let Some(host) = host.and_then(|h| normalize_host(h, &mut buf)) {
-            if let Some(site) = self.exact.get(host) {
+        let Some(host) = host.and_then(host_part) else {
+            return self.any.as_ref();
+        };
+        if host.iter().any(u8::is_ascii_uppercase) {
+            // Only here, rarely, a stack buffer is needed (and zeroed).
+            return self.site_of(lowercase(host, &mut [0; MAX_HOST]));
+        }
+        self.site_of(host)
+    }
+
+    /// [`site`](Self::site) for a host in pattern form.
+    #[inline]
+    fn site_of(&self, host: &[u8]) -> Option<&Site> {
+        if let Some(site) = self.exact.get(host) {
+            return Some(site);
+        }
+        let mut rest = host;
+        while let Some(dot) = rest.iter().position(|&b| b == b'.') {
+            rest = &rest[dot + 1..];
+            if let Some(site) = self.wildcard.get(rest) {
                 return Some(site);
-            }
-            if !self.wildcard.is_empty() {
-                let mut rest = host;
-                while let Some(dot) = rest.iter().position(|&b| b == b'.') {
-                    rest = &rest[dot + 1..];
-                    if let Some(site) = self.wildcard.get(rest) {
-                        return Some(site);
-                    }
-                }
             }
         }
         self.any.as_ref()
