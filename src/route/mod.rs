@@ -5,16 +5,25 @@
 //! use weir::route::{normalize, PathRule, Request, RouteSpec, Table};
 //!
 //! let routes = [
-//!     RouteSpec { hosts: vec!["api.example.com".into()], path: PathRule::Prefix("/v2/".into()), ..Default::default() },
+//!     RouteSpec {
+//!         hosts: vec!["api.example.com".into()],
+//!         path: PathRule::Prefix("/v2/".into()),
+//!         ..Default::default()
+//!     },
 //!     RouteSpec::default(), // no conditions: the catch-all
 //! ];
-//! let (table, warnings) = Table::build(&routes).unwrap();
+//! let (table, warnings) = Table::build(&routes).unwrap(); // Err names routes[i].key
 //! assert!(warnings.is_empty());
 //!
 //! let mut path = Vec::new(); // kept per connection: no allocation once warm
 //! normalize(b"/v2/../v2/users?id=7", &mut path).unwrap(); // Err means 400
 //! let headers = Headers::new();
-//! let req = Request { host: Some(b"API.example.com:8443"), path: &path, method: "GET", headers: &headers };
+//! let req = Request {
+//!     host: Some(b"API.example.com:8443"),
+//!     path: &path,
+//!     method: "GET",
+//!     headers: &headers,
+//! };
 //! assert_eq!(table.find(&req), Some(0)); // None means 404
 //! ```
 //!
@@ -45,8 +54,8 @@
 //!
 //! # Paths
 //!
-//! Matching is on the [normalised](normalize()) path; see that module for the rules and
-//! the attacks it defeats. A prefix matches on segment boundaries:
+//! Matching is on the path as [`normalize()`] writes it (its docs give the rules and the
+//! attacks they defeat). A prefix matches on segment boundaries:
 //!
 //! - a prefix not ending in `/` matches itself and itself followed by `/`: `/api` matches
 //!   `/api`, `/api/` and `/api/x`, never `/apix`;
@@ -67,14 +76,19 @@
 //!
 //! # Why this structure
 //!
-//! Matching must not cost more with 10,000 routes than with 10 (nginx's does not). So the
-//! [`Table`] is hashes all the way down: a hash probe for the
-//! exact host, one per label for wildcard suffixes (longest first), then in the site a
-//! probe for the exact path and one per segment-boundary prefix of the request path,
-//! longest first; only keys' lengths that exist are probed. A trie would do the same in
-//! more code; a list scanned in order (HAProxy's ACLs, Traefik's rules) grows with the
-//! table. Only routes sharing the request's host and path key are checked for methods
-//! and headers, in file order.
+//! Matching must not cost more with 10,000 routes than with 10 (nginx's does not). So
+//! [`Table`] is hashes all the way down: a probe for the exact host, one per label for
+//! wildcard suffixes (longest first), then within the site a probe for the exact path and
+//! one per segment-boundary prefix of the request path, longest first, skipping lengths no
+//! key has. A segment trie would do the same in more code; rules tried in order (HAProxy's
+//! `use_backend` lines, Traefik's routers) cost more as the table grows. Methods and
+//! headers are checked only for the routes that share the request's host and path key.
+//!
+//! # What to forward
+//!
+//! Routing judged the normalised path; forwarding it (with the original query) means the
+//! upstream sees exactly what was routed, whatever it makes of `..` or `%2e`. The caller
+//! decides; [`strip_prefix`] cuts a route's prefix on the same segment boundary.
 
 mod host;
 mod keys;

@@ -1,32 +1,8 @@
 //! Path normalisation (RFC 3986 §6.2.2), so that one resource has one spelling when routed.
 //!
 //! Routing on the bytes the client sent would let `/%2e%2e/admin`, `/api/../admin` or
-//! `//admin` reach a route (or skip one) that the plain spelling would not. [`normalize`]
-//! rewrites the path once, in a single pass into a reused buffer:
-//!
-//! - **Percent-decoding of unreserved characters only** (`ALPHA DIGIT - . _ ~`): `%41` is
-//!   `A`, `%2e` is `.`, `%7E` is `~`. Every other escape stays encoded with its hex digits
-//!   uppercased (`%2f` becomes `%2F`), because decoding a reserved character changes what
-//!   the URI means (RFC 3986 §2.2).
-//! - **An encoded slash is not a separator.** `%2F` is data inside a segment, as it is to
-//!   most origins: `/api%2Fx` is one segment, so it matches neither prefix `/api/` nor
-//!   `/api`, and `/api%2F..%2Fadmin` contains no dot segment at all. (Envoy's default,
-//!   `KEEP_UNCHANGED`.) An embedder that wants to refuse such paths can use
-//!   [`has_encoded_slash`].
-//! - **Dot segments removed** (RFC 3986 §5.2.4): `/a/./b` is `/a/b`, `/a/b/..` is `/a/`.
-//! - **Empty segments merged**: `//admin` is `/admin` (nginx `merge_slashes on`).
-//! - **`..` above the root is refused** ([`NormalizeError::AboveRoot`], a 400), as nginx
-//!   does, rather than clamped as RFC 3986 does: no honest client sends it, and clamping
-//!   would quietly route a probe.
-//! - **A raw backslash is refused** ([`NormalizeError::Backslash`], a 400). It is not a URI
-//!   character at all (RFC 3986 §2), and some origins treat it as a separator, so
-//!   `/api/..\admin` could mean `/admin` to the origin while the router saw `/api/…`.
-//!   The encoded form `%5C` is kept encoded, as data.
-//! - **Malformed escapes are refused** (`%4`, `%zz`), as nginx does.
-//! - **The query is not part of the path**: input stops at the first `?` or `#`.
-//!
-//! The asterisk-form target `*` (`OPTIONS *`) passes unchanged; any other target that does
-//! not begin with `/` is refused: absolute-form is turned into origin-form before routing.
+//! `//admin` reach a route (or skip one) that the plain spelling would not. The rules, and
+//! why each, are on [`normalize`].
 
 use std::fmt;
 
@@ -58,7 +34,32 @@ impl std::error::Error for NormalizeError {}
 
 /// Writes the normal form of `path` (a request target; anything from `?` is ignored) into
 /// `out`, which is cleared first. Reusing `out` across requests means no allocation once
-/// it has grown to the longest path seen.
+/// it has grown to the longest path seen. One pass:
+///
+/// - **Percent-decoding of unreserved characters only** (`ALPHA DIGIT - . _ ~`): `%41` is
+///   `A`, `%2e` is `.`, `%7E` is `~`. Every other escape stays encoded with its hex digits
+///   uppercased (`%2f` becomes `%2F`), because decoding a reserved character changes what
+///   the URI means (RFC 3986 §2.2).
+/// - **An encoded slash is not a separator.** `%2F` is data inside a segment, as it is to
+///   most origins: `/api%2Fx` is one segment, so it matches neither prefix `/api/` nor
+///   `/api`, and `/api%2F..%2Fadmin` holds no dot segment at all (Envoy's default,
+///   `KEEP_UNCHANGED`). An embedder that would rather refuse such paths can use
+///   [`has_encoded_slash`].
+/// - **Dot segments removed** (RFC 3986 §5.2.4): `/a/./b` is `/a/b`, `/a/b/..` is `/a/`.
+/// - **Empty segments merged**: `//admin` is `/admin` (nginx's `merge_slashes on`), before
+///   dot segments count: `/a//../b` is `/b`.
+/// - **`..` above the root is refused** ([`NormalizeError::AboveRoot`], a 400), as nginx
+///   does, rather than clamped as RFC 3986 does: no honest client sends it, and clamping
+///   would quietly route a probe.
+/// - **A raw backslash is refused** ([`NormalizeError::Backslash`], a 400). It is not a URI
+///   character (RFC 3986 §2), and some origins treat it as a separator, so `/api/..\admin`
+///   could mean `/admin` to the origin while the router saw `/api/…`. The encoded form
+///   `%5C` is kept encoded, as data.
+/// - **Malformed escapes are refused** (`%4`, `%zz`), as nginx does.
+/// - **The query is not part of the path**: input stops at the first `?` or `#`.
+///
+/// The asterisk-form target `*` (`OPTIONS *`) passes unchanged; any other target that does
+/// not begin with `/` is refused: absolute-form is turned into origin-form before routing.
 pub fn normalize(path: &[u8], out: &mut Vec<u8>) -> Result<(), NormalizeError> {
     out.clear();
     if let Some(end) = plain(path) {
