@@ -429,3 +429,35 @@ fn from_a_request_head() {
         "HTTP/1.0, no Host"
     );
 }
+
+#[test]
+fn a_route_may_sit_in_several_sites() {
+    let t = build(&[
+        route(&["a.com"], exact("/x")),                 // 0
+        route(&["*", "a.com", "*.b.com"], prefix("/")), // 1
+        route(&["*.c.b.com"], prefix("/y")),            // 2
+    ]);
+    let cases = [
+        ("a.com", "/x", Some(0)),
+        ("a.com", "/z", Some(1)),
+        ("other", "/z", Some(1)),
+        ("q.b.com", "/z", Some(1)),
+        ("q.c.b.com", "/y/1", Some(2)),
+        ("q.c.b.com", "/z", None),
+    ];
+    for (host, path, want) in cases {
+        assert_eq!(find(&t, host, path), want, "{host} {path}");
+    }
+    assert_eq!(
+        t.describe().to_string(),
+        "host a.com\n\
+         \x20 = /x                 -> routes[0]\n\
+         \x20 /                    -> routes[1]\n\
+         host *.c.b.com\n\
+         \x20 /y                   -> routes[2]\n\
+         host *.b.com\n\
+         \x20 /                    -> routes[1]\n\
+         any host\n\
+         \x20 /                    -> routes[1]\n"
+    );
+}
