@@ -93,12 +93,23 @@ fn ipv6(s: &str) -> Result<Box<[u8]>, String> {
 }
 
 /// Brings a request's host (a `Host` value or an absolute-form authority) into pattern
-/// form in `buf`: port and one trailing dot removed, ASCII lowercased. `None` for an
-/// empty host or one longer than [`MAX_HOST`], which can only match the catch-all.
+/// form: port and one trailing dot removed, ASCII lowercased. `None` for an empty host or
+/// one longer than [`MAX_HOST`], which can only match the catch-all.
 ///
-/// It does not validate the host: a malformed one simply equals no pattern. Copying into a
-/// stack buffer keeps the lookup free of allocation; hosts are short.
-pub fn normalize_host<'b>(raw: &[u8], buf: &'b mut [u8; MAX_HOST]) -> Option<&'b [u8]> {
+/// It does not validate the host: a malformed one simply equals no pattern. A host that is
+/// already lowercase (most are) is returned in place; otherwise it is lowercased into the
+/// stack buffer `buf`, so lookup never allocates.
+pub fn normalize_host<'a>(raw: &'a [u8], buf: &'a mut [u8; MAX_HOST]) -> Option<&'a [u8]> {
+    let host = host_part(raw)?;
+    if !host.iter().any(u8::is_ascii_uppercase) {
+        return Some(host);
+    }
+    Some(lowercase(host, buf))
+}
+
+/// The host without its port and trailing dot, if it has a length a pattern can have.
+#[inline]
+pub(crate) fn host_part(raw: &[u8]) -> Option<&[u8]> {
     let host = if raw.first() == Some(&b'[') {
         // IPv6 literal: the port, if any, follows the ']'.
         match raw.iter().position(|&b| b == b']') {
@@ -110,14 +121,16 @@ pub fn normalize_host<'b>(raw: &[u8], buf: &'b mut [u8; MAX_HOST]) -> Option<&'b
         let host = &raw[..end];
         host.strip_suffix(b".").unwrap_or(host)
     };
-    if host.is_empty() || host.len() > MAX_HOST {
-        return None;
-    }
+    (!host.is_empty() && host.len() <= MAX_HOST).then_some(host)
+}
+
+/// `host` (at most [`MAX_HOST`] bytes) lowercased into `buf`.
+#[inline]
+pub(crate) fn lowercase<'b>(host: &[u8], buf: &'b mut [u8; MAX_HOST]) -> &'b [u8] {
     let out = &mut buf[..host.len()];
-    for (o, &b) in out.iter_mut().zip(host) {
-        *o = b.to_ascii_lowercase();
-    }
-    Some(out)
+    out.copy_from_slice(host);
+    out.make_ascii_lowercase();
+    out
 }
 
 #[cfg(test)]

@@ -5,16 +5,25 @@
 //! use weir::route::{normalize, PathRule, Request, RouteSpec, Table};
 //!
 //! let routes = [
-//!     RouteSpec { hosts: vec!["api.example.com".into()], path: PathRule::Prefix("/v2/".into()), ..Default::default() },
+//!     RouteSpec {
+//!         hosts: vec!["api.example.com".into()],
+//!         path: PathRule::Prefix("/v2/".into()),
+//!         ..Default::default()
+//!     },
 //!     RouteSpec::default(), // no conditions: the catch-all
 //! ];
-//! let (table, warnings) = Table::build(&routes).unwrap();
+//! let (table, warnings) = Table::build(&routes).unwrap(); // Err names routes[i].key
 //! assert!(warnings.is_empty());
 //!
 //! let mut path = Vec::new(); // kept per connection: no allocation once warm
 //! normalize(b"/v2/../v2/users?id=7", &mut path).unwrap(); // Err means 400
 //! let headers = Headers::new();
-//! let req = Request { host: Some(b"API.example.com:8443"), path: &path, method: "GET", headers: &headers };
+//! let req = Request {
+//!     host: Some(b"API.example.com:8443"),
+//!     path: &path,
+//!     method: "GET",
+//!     headers: &headers,
+//! };
 //! assert_eq!(table.find(&req), Some(0)); // None means 404
 //! ```
 //!
@@ -45,8 +54,8 @@
 //!
 //! # Paths
 //!
-//! Matching is on the [normalised](normalize()) path; see that module for the rules and
-//! the attacks it defeats. A prefix matches on segment boundaries:
+//! Matching is on the path as [`normalize()`] writes it (its docs give the rules and the
+//! attacks they defeat). A prefix matches on segment boundaries:
 //!
 //! - a prefix not ending in `/` matches itself and itself followed by `/`: `/api` matches
 //!   `/api`, `/api/` and `/api/x`, never `/apix`;
@@ -67,23 +76,29 @@
 //!
 //! # Why this structure
 //!
-//! Matching must not cost more with 10,000 routes than with 10 (nginx's does not). So the
-//! table is hashes all the way down (see [`table`](self::Table)): a hash probe for the
-//! exact host, one per label for wildcard suffixes (longest first), then in the site a
-//! probe for the exact path and one per segment-boundary prefix of the request path,
-//! longest first; only keys' lengths that exist are probed. A trie would do the same in
-//! more code; a list scanned in order (HAProxy's ACLs, Traefik's rules) grows with the
-//! table. Only routes sharing the request's host and path key are checked for methods
-//! and headers, in file order.
+//! Matching must not cost more with 10,000 routes than with 10 (nginx's does not). So
+//! [`Table`] is hashes all the way down: a probe for the exact host, one per label for
+//! wildcard suffixes (longest first), then within the site a probe for the exact path and
+//! one per segment-boundary prefix of the request path, longest first, skipping lengths no
+//! key has. A segment trie would do the same in more code; rules tried in order (HAProxy's
+//! `use_backend` lines, Traefik's routers) cost more as the table grows. Methods and
+//! headers are checked only for the routes that share the request's host and path key.
+//!
+//! # What to forward
+//!
+//! Routing judged the normalised path; forwarding it (with the original query) means the
+//! upstream sees exactly what was routed, whatever it makes of `..` or `%2e`. The caller
+//! decides; [`strip_prefix`] cuts a route's prefix on the same segment boundary.
 
 mod host;
+mod keys;
 mod matcher;
 mod normalize;
 mod table;
 
 use std::fmt;
 
-use crate::http::Headers;
+use crate::http::{Headers, RequestHead};
 
 pub use host::{normalize_host, MAX_HOST};
 pub use normalize::{has_encoded_slash, normalize, NormalizeError};
@@ -118,12 +133,27 @@ pub enum PathRule {
 /// What routing reads of a request.
 #[derive(Clone, Copy)]
 pub struct Request<'a> {
-    /// The `Host` value or absolute-form authority, as received (port and case allowed).
+    /// The `Host` value (or absolute-form authority), `host[:port]` as received: port,
+    /// case and a trailing dot are allowed.
     pub host: Option<&'a [u8]>,
     /// The path as [`normalize`] wrote it.
     pub path: &'a [u8],
     pub method: &'a str,
     pub headers: &'a Headers,
+}
+
+impl<'a> Request<'a> {
+    /// What routing reads of a checked head: the target is origin-form by then, with an
+    /// absolute-form authority moved into `Host`, so `Host` is the host. `path` is the
+    /// head's target after [`normalize`].
+    pub fn from_head(head: &'a RequestHead, path: &'a [u8]) -> Self {
+        Request {
+            host: head.headers.get("host"),
+            path,
+            method: &head.method,
+            headers: &head.headers,
+        }
+    }
 }
 
 /// A route that cannot be built; `Display` names the key: `routes[2].hosts[1]: ...`.

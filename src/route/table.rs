@@ -4,59 +4,35 @@
 //! patterns) one probe per dot for wildcard suffixes, longest first; then, within the
 //! chosen site, one probe for its exact path and one per candidate prefix length, longest
 //! first. The number of routes never enters: 10 routes and 10,000 cost the same probes.
-//! Only probe lengths that some key has are hashed (`lens`), and none longer than the
-//! longest key, so a deep path or a long prefix list costs no more than the table needs.
+//! [`Keys`] refuses a probe whose length no key has before hashing it, so a deep path or a
+//! host of many labels costs no more than the table's own keys allow.
 
 use std::collections::HashMap;
 use std::fmt;
 
-use super::host::{normalize_host, Pattern, MAX_HOST};
+use super::host::{host_part, lowercase, Pattern, MAX_HOST};
+use super::keys::Keys;
 use super::matcher::{Matcher, PathKey};
 use super::{Request, RouteError, RouteSpec, Warning};
 
 /// Routes in match order, looked up by host and path; see the [module docs](super).
 #[derive(Debug, Clone)]
 pub struct Table {
-    exact: HashMap<Box<[u8]>, Site>,
+    exact: Keys<Site>,
     /// Keyed by the suffix after `*.`.
-    wildcard: HashMap<Box<[u8]>, Site>,
+    wildcard: Keys<Site>,
     /// `*` and routes without hosts.
     any: Option<Site>,
     routes: Vec<Matcher>,
     names: Vec<Option<String>>,
 }
 
-/// The routes of one host pattern (nginx's server block, Envoy's virtual host).
+/// The routes of one host pattern (nginx's server block, Envoy's virtual host): path keys
+/// to route indices in file order.
 #[derive(Debug, Clone, Default)]
 struct Site {
-    exact: Keys,
-    prefix: Keys,
-}
-
-/// Path keys to route indices in file order, and which key lengths exist.
-#[derive(Debug, Clone, Default)]
-struct Keys {
-    map: HashMap<Box<[u8]>, Vec<u32>>,
-    /// `lens[n]`: some key is `n` bytes long. Its length is one more than the longest key.
-    lens: Vec<bool>,
-}
-
-impl Keys {
-    fn insert(&mut self, key: &[u8], route: u32) {
-        if self.lens.len() <= key.len() {
-            self.lens.resize(key.len() + 1, false);
-        }
-        self.lens[key.len()] = true;
-        self.map.entry(key.into()).or_default().push(route);
-    }
-
-    #[inline]
-    fn get(&self, key: &[u8]) -> Option<&[u32]> {
-        if !self.lens.get(key.len()).copied().unwrap_or(false) {
-            return None;
-        }
-        self.map.get(key).map(Vec::as_slice)
-    }
+    exact: Keys<Vec<u32>>,
+    prefix: Keys<Vec<u32>>,
 }
 
 impl Table {
@@ -82,8 +58,8 @@ impl Table {
         drop(seen);
 
         let mut table = Table {
-            exact: HashMap::new(),
-            wildcard: HashMap::new(),
+            exact: Keys::default(),
+            wildcard: Keys::default(),
             any: None,
             routes: matchers,
             names: routes.iter().map(|r| r.name.clone()).collect(),
@@ -92,12 +68,12 @@ impl Table {
             for host in &m.hosts {
                 let site = match host {
                     Pattern::Any => table.any.get_or_insert_with(Site::default),
-                    Pattern::Exact(h) => table.exact.entry(h.clone()).or_default(),
-                    Pattern::Wildcard(s) => table.wildcard.entry(s.clone()).or_default(),
+                    Pattern::Exact(h) => table.exact.entry(h),
+                    Pattern::Wildcard(s) => table.wildcard.entry(s),
                 };
                 match &m.path {
-                    PathKey::Exact(p) => site.exact.insert(p, i as u32),
-                    PathKey::Prefix(p) => site.prefix.insert(p, i as u32),
+                    PathKey::Exact(p) => site.exact.entry(p).push(i as u32),
+                    PathKey::Prefix(p) => site.prefix.entry(p).push(i as u32),
                 }
             }
         }
@@ -115,19 +91,27 @@ impl Table {
     /// The site for a host: exact, else the longest wildcard suffix, else the catch-all.
     #[inline]
     fn site(&self, host: Option<&[u8]>) -> Option<&Site> {
-        let mut buf = [0; MAX_HOST];
-        if let Some(host) = host.and_then(|h| normalize_host(h, &mut buf)) {
-            if let Some(site) = self.exact.get(host) {
+        let Some(host) = host.and_then(host_part) else {
+            return self.any.as_ref();
+        };
+        if host.iter().any(u8::is_ascii_uppercase) {
+            // Only here, rarely, a stack buffer is needed (and zeroed).
+            return self.site_of(lowercase(host, &mut [0; MAX_HOST]));
+        }
+        self.site_of(host)
+    }
+
+    /// [`site`](Self::site) for a host in pattern form.
+    #[inline]
+    fn site_of(&self, host: &[u8]) -> Option<&Site> {
+        if let Some(site) = self.exact.get(host) {
+            return Some(site);
+        }
+        let mut rest = host;
+        while let Some(dot) = rest.iter().position(|&b| b == b'.') {
+            rest = &rest[dot + 1..];
+            if let Some(site) = self.wildcard.get(rest) {
                 return Some(site);
-            }
-            if !self.wildcard.is_empty() {
-                let mut rest = host;
-                while let Some(dot) = rest.iter().position(|&b| b == b'.') {
-                    rest = &rest[dot + 1..];
-                    if let Some(site) = self.wildcard.get(rest) {
-                        return Some(site);
-                    }
-                }
             }
         }
         self.any.as_ref()
@@ -142,6 +126,11 @@ impl Table {
         self.routes.is_empty()
     }
 
+    /// Route `i`'s name, if the config gave one.
+    pub fn name(&self, i: usize) -> Option<&str> {
+        self.names.get(i)?.as_deref()
+    }
+
     /// The routes in match order, one line each, for `weir check`.
     pub fn describe(&self) -> Describe<'_> {
         Describe(self)
@@ -153,7 +142,7 @@ impl Table {
         let mut by: Vec<Vec<u32>> = vec![Vec::new(); self.routes.len()];
         let mut count = vec![0usize; self.routes.len()];
         for site in self.sites().map(|(_, s)| s) {
-            for list in site.exact.map.values().chain(site.prefix.map.values()) {
+            for (_, list) in site.exact.iter().chain(site.prefix.iter()) {
                 for (k, &later) in list.iter().enumerate() {
                     let m = &self.routes[later as usize];
                     if let Some(&first) = list[..k]
@@ -191,10 +180,10 @@ impl Table {
         wild.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(b.0)));
         let exact = exact
             .into_iter()
-            .map(|(h, s)| (Pattern::Exact(h.clone()), s));
+            .map(|(h, s)| (Pattern::Exact(h.into()), s));
         let wild = wild
             .into_iter()
-            .map(|(h, s)| (Pattern::Wildcard(h.clone()), s));
+            .map(|(h, s)| (Pattern::Wildcard(h.into()), s));
         let any = self.any.iter().map(|s| (Pattern::Any, s));
         exact.chain(wild).chain(any)
     }
@@ -204,12 +193,12 @@ impl Site {
     /// The first accepted route at the exact path, else at the longest matching prefix.
     #[inline]
     fn find(&self, path: &[u8], accepts: impl Fn(u32) -> bool) -> Option<usize> {
-        let pick = |list: &[u32]| list.iter().copied().find(|&i| accepts(i));
+        let pick = |list: &Vec<u32>| list.iter().copied().find(|&i| accepts(i));
         if let Some(i) = self.exact.get(path).and_then(pick) {
             return Some(i as usize);
         }
         let keys = &self.prefix;
-        let longest = keys.lens.len().checked_sub(1)?;
+        let longest = keys.longest()?;
         let probe = |key: &[u8]| keys.get(key).and_then(pick).map(|i| i as usize);
         // A prefix without a trailing '/' matches the path itself...
         if path.last() != Some(&b'/') && path.len() <= longest {
@@ -251,9 +240,9 @@ impl fmt::Display for Describe<'_> {
                 Pattern::Any => writeln!(f, "any host")?,
                 _ => writeln!(f, "host {host}")?,
             }
-            let mut exact: Vec<_> = site.exact.map.iter().collect();
+            let mut exact: Vec<_> = site.exact.iter().collect();
             exact.sort();
-            let mut prefix: Vec<_> = site.prefix.map.iter().collect();
+            let mut prefix: Vec<_> = site.prefix.iter().collect();
             prefix.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(b.0)));
             let exact = exact.into_iter().map(|(p, l)| (true, p, l));
             for (is_exact, path, list) in

@@ -411,3 +411,53 @@ fn ten_thousand_routes() {
     assert_eq!(find(&t, "h1000.example.com", "/p1"), Some(10_000));
     assert_eq!(find(&t, "example.org", "/p1"), None);
 }
+
+#[test]
+fn from_a_request_head() {
+    let t = build(&[route(&["a.com"], prefix("/x")), route(&[], PathRule::Any)]);
+    let mut head = crate::http::RequestHead::default();
+    head.method.push_str("GET");
+    head.target.push_str("/x/../x/y?q");
+    head.headers.add("Host", "A.com:80").unwrap();
+    let mut path = Vec::new();
+    normalize(head.target.as_bytes(), &mut path).unwrap();
+    assert_eq!(t.find(&Request::from_head(&head, &path)), Some(0));
+    head.headers.clear();
+    assert_eq!(
+        t.find(&Request::from_head(&head, &path)),
+        Some(1),
+        "HTTP/1.0, no Host"
+    );
+}
+
+#[test]
+fn a_route_may_sit_in_several_sites() {
+    let t = build(&[
+        route(&["a.com"], exact("/x")),                 // 0
+        route(&["*", "a.com", "*.b.com"], prefix("/")), // 1
+        route(&["*.c.b.com"], prefix("/y")),            // 2
+    ]);
+    let cases = [
+        ("a.com", "/x", Some(0)),
+        ("a.com", "/z", Some(1)),
+        ("other", "/z", Some(1)),
+        ("q.b.com", "/z", Some(1)),
+        ("q.c.b.com", "/y/1", Some(2)),
+        ("q.c.b.com", "/z", None),
+    ];
+    for (host, path, want) in cases {
+        assert_eq!(find(&t, host, path), want, "{host} {path}");
+    }
+    assert_eq!(
+        t.describe().to_string(),
+        "host a.com\n\
+         \x20 = /x                 -> routes[0]\n\
+         \x20 /                    -> routes[1]\n\
+         host *.c.b.com\n\
+         \x20 /y                   -> routes[2]\n\
+         host *.b.com\n\
+         \x20 /                    -> routes[1]\n\
+         any host\n\
+         \x20 /                    -> routes[1]\n"
+    );
+}
