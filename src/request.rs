@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use crate::config::Forwarded;
 use crate::error::{Error, Kind};
 use crate::http::framing::Body;
-use crate::http::RequestHead;
+use crate::http::{ows, RequestHead};
 
 /// What the client asked about the exchange itself.
 #[derive(Clone, Copy, Debug, Default)]
@@ -73,7 +73,7 @@ pub fn check(req: &mut RequestHead) -> Result<Asks, Error> {
     check_host(req)?;
     let mut asks = Asks::default();
     for value in req.headers.get_all("expect") {
-        if value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
+        if ows::trim(value).eq_ignore_ascii_case(b"100-continue") {
             asks.continue_100 = true;
         } else {
             return Err(Error::new(

@@ -6,6 +6,7 @@ pub mod framing;
 pub mod head;
 pub mod headers;
 pub mod hop;
+pub mod ows;
 pub mod parse;
 pub mod write;
 
