@@ -107,12 +107,31 @@ pub fn load(path: &Path) -> Result<&'static Library, LoadError> {
     Ok(lib)
 }
 
-fn open(path: &Path) -> Result<Library, Reason> {
+/// Opens the library with every symbol bound now (`RTLD_NOW`), not on first call.
+///
+/// With lazy binding (the libloading default) a library that needs a symbol nothing
+/// defines loads fine and passes `weir check`, then the dynamic linker kills the whole
+/// process ("symbol lookup error", exit 127) on the first request that calls it.
+/// Binding now moves that failure to load time, where it is refused with its name.
+/// `RTLD_LOCAL` keeps one plugin's symbols from satisfying another's.
+#[cfg(unix)]
+fn dlopen(path: &Path) -> Result<libloading::Library, libloading::Error> {
+    use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
     // SAFETY: loading runs the library's platform initialisers. That is the one piece of
     // plugin code weir cannot avoid before checking the version; the ABI asks plugins
     // to keep such initialisers trivial.
-    let lib =
-        unsafe { libloading::Library::new(path) }.map_err(|e| Reason::CannotOpen(e.to_string()))?;
+    unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }.map(Into::into)
+}
+
+/// Windows resolves a DLL's imports when it loads: there is no lazy binding to avoid.
+#[cfg(not(unix))]
+fn dlopen(path: &Path) -> Result<libloading::Library, libloading::Error> {
+    // SAFETY: as the unix version: only the library's initialisers run.
+    unsafe { libloading::Library::new(path) }
+}
+
+fn open(path: &Path) -> Result<Library, Reason> {
+    let lib = dlopen(path).map_err(|e| Reason::CannotOpen(e.to_string()))?;
     // SAFETY: `weir_abi_version` is declared by the ABI as a `const uint32_t`; we read
     // it through the symbol's address and call nothing.
     let plugin_version = unsafe {

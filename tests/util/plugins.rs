@@ -23,6 +23,11 @@ pub struct Plugins {
     pub v1_0: PathBuf,
     pub init_fails: PathBuf,
     pub bad_descriptor: PathBuf,
+    /// Valid but for one fault each (plugins/fixtures/faults.c).
+    pub unresolved: PathBuf,
+    pub ctor_abort: PathBuf,
+    pub init_segv: PathBuf,
+    pub init_hang: PathBuf,
     /// A C program printing the header's sizes and offsets.
     pub layout: PathBuf,
 }
@@ -66,6 +71,10 @@ pub fn plugins() -> &'static Plugins {
             v1_0: root.join("plugins/fixtures/libv1_0.so"),
             init_fails: root.join("plugins/fixtures/libinit_fails.so"),
             bad_descriptor: root.join("plugins/fixtures/libbad_descriptor.so"),
+            unresolved: root.join("plugins/fixtures/libunresolved.so"),
+            ctor_abort: root.join("plugins/fixtures/libctor_abort.so"),
+            init_segv: root.join("plugins/fixtures/libinit_segv.so"),
+            init_hang: root.join("plugins/fixtures/libinit_hang.so"),
             layout: root.join("plugins/fixtures/layout"),
         }
     })
