@@ -40,3 +40,39 @@ fn an_unresolved_symbol_fails_check_at_load_time() {
     assert!(err.contains(&*lib.display().to_string()), "{err}");
     assert!(err.contains("cannot be loaded"), "{err}");
 }
+
+/// `weir check` on `plugin` fails, naming the file and the loader's reason `why`.
+fn refused_with(name: &str, plugin: &Path, why: &str) {
+    let out = check(name, plugin);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "weir check passed {}",
+        plugin.display()
+    );
+    let line = format!("{}: cannot be loaded: ", plugin.display());
+    assert!(err.contains(&line), "no `{line}` in {err}");
+    assert!(err.contains(why), "no `{why}` in {err}");
+    assert!(!err.contains("dlopen failed"), "{err}");
+}
+
+#[test]
+fn the_loaders_own_reason_is_shown() {
+    let dir = temp_dir("not-libraries");
+    let empty = dir.join("empty.so");
+    fs::write(&empty, b"").unwrap();
+    let text = dir.join("text.so");
+    fs::write(&text, "this is not an ELF file, just words\n".repeat(40)).unwrap();
+    let subdir = dir.join("dir.so");
+    fs::create_dir(&subdir).unwrap();
+    refused_with("empty", &empty, "file too short");
+    refused_with("text", &text, "invalid ELF header");
+    refused_with("dir", &subdir, "Is a directory");
+    // A position-independent executable is an ELF object, but not one dlopen takes.
+    refused_with("exe", Path::new("/bin/true"), "executable");
+    refused_with(
+        "undefined",
+        &plugins().unresolved,
+        "undefined symbol: weir_fixture_missing_symbol",
+    );
+}

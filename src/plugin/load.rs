@@ -130,8 +130,25 @@ fn dlopen(path: &Path) -> Result<libloading::Library, libloading::Error> {
     unsafe { libloading::Library::new(path) }
 }
 
+/// The platform loader's own reason ("invalid ELF header", "file too short",
+/// "undefined symbol: foo"). libloading's `Display` says only "dlopen failed"; the
+/// `dlerror()` text is the error's source. The loader starts it with the path it was
+/// given, which [`LoadError`] already shows, so that prefix is dropped.
+fn loader_says(e: &libloading::Error, path: &Path) -> String {
+    let mut deepest: &dyn std::error::Error = e;
+    while let Some(next) = deepest.source() {
+        deepest = next;
+    }
+    let text = deepest.to_string();
+    let prefix = format!("{}: ", path.display());
+    match text.strip_prefix(&prefix) {
+        Some(rest) if !rest.is_empty() => rest.to_string(),
+        _ => text,
+    }
+}
+
 fn open(path: &Path) -> Result<Library, Reason> {
-    let lib = dlopen(path).map_err(|e| Reason::CannotOpen(e.to_string()))?;
+    let lib = dlopen(path).map_err(|e| Reason::CannotOpen(loader_says(&e, path)))?;
     // SAFETY: `weir_abi_version` is declared by the ABI as a `const uint32_t`; we read
     // it through the symbol's address and call nothing.
     let plugin_version = unsafe {
