@@ -100,10 +100,12 @@ unsafe extern "C" fn path(r: *const RawRequest) -> Str {
     view(c.request().map_or(&b""[..], |q| q.path().as_bytes()))
 }
 
+/// A path a plugin may set: what a client's target may carry (see `request`'s docs),
+/// without a query.
 fn valid_path(p: &str) -> bool {
     p.starts_with('/')
         && p.bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')
+            .all(|b| b.is_ascii_graphic() && !b"?#\"<>".contains(&b))
 }
 
 /// # Safety
