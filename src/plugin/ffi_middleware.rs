@@ -12,6 +12,7 @@ use super::abi;
 use super::call::{Call, Req};
 use super::host::HOST;
 use super::load::Library;
+use super::throttle::{self, Hook, LogThrottle};
 use crate::http::{RequestHead, ResponseHead};
 use crate::middleware::{Ctx, Flow, Middleware, Summary};
 use crate::upstream::Upstreams;
@@ -24,6 +25,8 @@ pub struct FfiMiddleware {
     /// This instance's index into [`Ctx`]'s per-request plugin states.
     slot: usize,
     upstreams: usize,
+    /// Holds back repeated error lines (a hook panicking on every request).
+    throttle: LogThrottle,
 }
 
 // SAFETY: the ABI requires instance hooks to be callable concurrently from any thread.
@@ -70,10 +73,17 @@ impl FfiMiddleware {
             instance,
             slot,
             upstreams,
+            throttle: LogThrottle::new(throttle::SUMMARY_EVERY),
         })
     }
 
-    fn call<'a>(&'a self, cx: &Ctx, req: Req<'a>, res: Option<&'a mut ResponseHead>) -> Call<'a> {
+    fn call<'a>(
+        &'a self,
+        hook: Hook,
+        cx: &Ctx,
+        req: Req<'a>,
+        res: Option<&'a mut ResponseHead>,
+    ) -> Call<'a> {
         Call {
             name: &self.name,
             req,
@@ -82,6 +92,7 @@ impl FfiMiddleware {
             client: cx.client.ip(),
             upstreams: self.upstreams,
             reply: None,
+            throttle: Some((&self.throttle, hook)),
         }
     }
 
@@ -126,7 +137,7 @@ impl Middleware for FfiMiddleware {
     }
 
     fn on_request(&self, cx: &mut Ctx, req: &mut RequestHead) -> Flow {
-        let mut call = self.call(cx, Req::Write(req), None);
+        let mut call = self.call(Hook::OnRequest, cx, Req::Write(req), None);
         let Ok(state) = self.state(cx, &mut call) else {
             cx.fail();
             return Flow::Continue;
@@ -154,7 +165,7 @@ impl Middleware for FfiMiddleware {
         upstreams: &Upstreams,
     ) -> Option<usize> {
         let hook = self.lib.desc.choose_upstream?;
-        let mut call = self.call(cx, Req::Read(req), None);
+        let mut call = self.call(Hook::ChooseUpstream, cx, Req::Read(req), None);
         call.upstreams = upstreams.len();
         let Ok(state) = self.state(cx, &mut call) else {
             cx.fail();
@@ -177,7 +188,7 @@ impl Middleware for FfiMiddleware {
     }
 
     fn on_response(&self, cx: &mut Ctx, res: &mut ResponseHead) {
-        let mut call = self.call(cx, Req::None, Some(res));
+        let mut call = self.call(Hook::OnResponse, cx, Req::None, Some(res));
         let Ok(state) = self.state(cx, &mut call) else {
             return cx.fail();
         };
@@ -195,7 +206,7 @@ impl Middleware for FfiMiddleware {
         if d.on_complete.is_none() && d.request_new.is_none() {
             return;
         }
-        let mut call = self.call(cx, Req::Read(summary.request), None);
+        let mut call = self.call(Hook::OnComplete, cx, Req::Read(summary.request), None);
         call.status = summary.status;
         let state = match (cx.plugins.take(self.slot), d.request_new) {
             (Some(s), _) => s,

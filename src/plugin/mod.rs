@@ -12,6 +12,8 @@
 //! - [`ffi_middleware`]: the adapter that makes a plugin instance a `Middleware`.
 //! - [`RequestStates`]: per-request plugin state, balanced even when a request is
 //!   abandoned.
+//! - `throttle`: one instance's error lines (panics, failures) held back per hook, so
+//!   a hook failing on every request cannot flood the log.
 
 #![allow(
     unsafe_code,
@@ -26,6 +28,7 @@ pub mod load;
 mod state;
 #[cfg(test)]
 mod tests;
+mod throttle;
 
 pub use ffi_middleware::FfiMiddleware;
 pub use load::{load, LoadError};

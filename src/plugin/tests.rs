@@ -27,6 +27,7 @@ fn call<'a>(req: Req<'a>, res: Option<&'a mut ResponseHead>) -> Call<'a> {
         client: IpAddr::from([192, 0, 2, 7]),
         upstreams: 3,
         reply: None,
+        throttle: None,
     }
 }
 
