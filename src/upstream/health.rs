@@ -63,7 +63,7 @@ pub(crate) async fn watch(engine: Arc<Engine>, i: usize, h: Health) {
             );
         }
         if good == h.passes.max(1) && state.set_checked(true) {
-            eprintln!("weir: upstream {addr} is up again: {good} good health check(s)");
+            super::log_back_up(addr, &format!("{good} good health check(s)"));
         }
         if engine.retired.fires_within(h.interval).await {
             return;
