@@ -249,7 +249,7 @@ impl Server {
             };
             let asked = async {
                 while reloads.recv().await.is_ok() {
-                    live.reload(&runtime);
+                    live.reload(&runtime).await;
                 }
                 std::future::pending::<()>().await;
             };

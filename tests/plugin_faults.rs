@@ -1,16 +1,20 @@
 //! Plugins that fail in ways weir's ABI checks cannot see, through the `weir` binary:
 //! unresolved symbols and files that are not libraries (each refused at load time with
-//! the loader's own reason and the file), and a hook that panics on every request
-//! (its log lines throttled).
+//! the loader's own reason and the file), libraries that crash or hang while loading
+//! (refused at start-up and on reload, with weir still serving: the child-process
+//! check), and a hook that panics on every request (its log lines throttled).
 
 mod util;
 
 use std::fs;
+use std::io::Read;
 use std::path::Path;
-use std::process::Output;
+use std::process::{ExitStatus, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use util::bin::{run, signal, spawn, temp_dir};
+use util::bin::{run, signal, spawn, temp_dir, weir};
+use util::client::once;
 use util::plugins::{get, plugins};
 use weir::backend::Mode;
 
@@ -122,4 +126,126 @@ fn a_hook_panicking_on_every_request_logs_a_bounded_number_of_lines() {
     );
     let held = lines.iter().filter(|l| l.contains("held back")).count();
     assert_eq!(held, panics - 1, "{lines:?}");
+}
+
+/// A real plugin cut to half its size, in a fresh file: the loader maps it, then
+/// faults on the missing pages (SIGBUS), as in issue 14.
+fn truncated(name: &str) -> std::path::PathBuf {
+    let whole = fs::read(&plugins().add_header).unwrap();
+    let path = temp_dir(name).join("libtruncated.so");
+    fs::write(&path, &whole[..whole.len() / 2]).unwrap();
+    path
+}
+
+/// Runs weir with `args` for at most 30 s (killed after): its exit status, if it
+/// exited, and its stderr. Bounded, so a weir that hangs fails the test.
+fn run_bounded(args: &[&str]) -> (Option<ExitStatus>, String) {
+    let mut child = weir()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(text) => (Some(child.wait().unwrap()), text),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            (None, "(killed after 30 s)".into())
+        }
+    }
+}
+
+/// A config file with `plugin` as its only middleware and `extra` TOML after it.
+fn config_file(name: &str, upstream: &str, plugin: Option<&Path>, extra: &str) -> String {
+    let path = temp_dir(name).join("weir.toml");
+    let chain = match plugin {
+        Some(p) => format!("[[middleware]]\nplugin = \"{}\"\n", p.display()),
+        None => "[[middleware]]\nbuiltin = \"balancer\"\n".into(),
+    };
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\n{extra}\n[upstream]\nservers = [\"{upstream}\"]\n{chain}"
+    );
+    fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// `weir CMD --config` with `plugin` exits 1 (not killed), naming the file and `why`.
+fn refused_at_start(cmd: &str, name: &str, plugin: &Path, extra: &str, why: &str) {
+    let config = config_file(name, "127.0.0.1:9", Some(plugin), extra);
+    let (status, err) = run_bounded(&[cmd, "--config", &config]);
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(1),
+        "weir {cmd} with {}: {status:?}\n{err}",
+        plugin.display()
+    );
+    assert!(err.contains(&*plugin.display().to_string()), "{err}");
+    assert!(err.contains(why), "no `{why}` in {err}");
+}
+
+#[test]
+fn libraries_that_crash_or_hang_while_loading_are_refused_at_start_up() {
+    let p = plugins();
+    let trunc = truncated("trunc-start");
+    for cmd in ["check", "serve"] {
+        refused_at_start(
+            cmd,
+            "trunc",
+            &trunc,
+            "",
+            "crashed the check process with SIGBUS",
+        );
+        refused_at_start(cmd, "abort", &p.ctor_abort, "", "with SIGABRT");
+        refused_at_start(cmd, "segv", &p.init_segv, "", "with SIGSEGV");
+        let short = "[timeouts]\nplugin_check = \"1s\"\n";
+        refused_at_start(cmd, "hang", &p.init_hang, short, "still loading after 1s");
+    }
+    // An ordinary refusal still reads as before: the child exits 1, the parent loads
+    // the library itself to say why.
+    refused_at_start(
+        "check",
+        "init-fails",
+        &p.init_fails,
+        "",
+        "init failed: no licence key found in WEIR_FIXTURE_KEY",
+    );
+}
+
+#[test]
+fn a_reload_naming_a_crashing_library_is_refused_and_weir_keeps_serving() {
+    let up = util::backend(Mode::Name("old config".into()));
+    let config = config_file("reload-bad", &up.to_string(), None, "");
+    let weir = spawn(&["serve", "--config", &config], "stderr", "listening on");
+    let trunc = truncated("trunc-reload");
+    for (lib, why) in [(&trunc, "SIGBUS"), (&plugins().ctor_abort, "SIGABRT")] {
+        let text = fs::read_to_string(&config).unwrap().replace(
+            "builtin = \"balancer\"",
+            &format!("plugin = \"{}\"", lib.display()),
+        );
+        let bad = temp_dir("reload-bad-next").join("weir.toml");
+        fs::write(&bad, text).unwrap();
+        fs::rename(&bad, &config).unwrap();
+        let before = weir.later.snapshot().len();
+        signal(&weir.child, "HUP");
+        let line = weir
+            .later
+            .wait_for(&lib.display().to_string(), Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("no reload verdict: {:?}", weir.later.snapshot()));
+        assert!(line.contains("reload failed, still serving"), "{line}");
+        assert!(line.contains(why), "{line}");
+        assert!(weir.later.snapshot().len() > before);
+        let r = once(weir.addr, &util::client::get("/"));
+        assert_eq!((r.status, r.text().as_str()), (200, "old config\n"));
+        // Put the good config back for the next case.
+        let good = config_file("reload-good", &up.to_string(), None, "");
+        fs::rename(good, &config).unwrap();
+    }
 }

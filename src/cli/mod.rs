@@ -65,6 +65,9 @@ fn fail(e: &dyn std::fmt::Display) -> ExitCode {
 }
 
 pub fn main() -> ExitCode {
+    // This binary is weir, so it can re-execute itself to load a new plugin library in
+    // a child first: one that crashes or hangs there is refused, weir stays up.
+    weir::plugin::vet::set_checker(std::env::current_exe().ok());
     let command = match args::parse(std::env::args_os().skip(1)) {
         Ok(c) => c,
         Err(Usage::Help(text)) => {
@@ -99,5 +102,13 @@ pub fn main() -> ExitCode {
             Err(e) => fail(&format!("backend: cannot listen on {listen}: {e}")),
         },
         Command::Demo { listen } => demo::run(listen),
+        Command::CheckPlugin {
+            path,
+            configs,
+            upstreams,
+        } => match weir::plugin::vet::check_here(&path, &configs, upstreams) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
     }
 }

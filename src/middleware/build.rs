@@ -7,6 +7,8 @@
 //! A `plugin = "path"` entry loads its library (once per file, however many entries
 //! name it) and makes an instance from the entry's `config`, handed over as JSON. Any
 //! failure stops start-up with `middleware[i].plugin` (or `.config`), the file, and why.
+//! A library this process has not loaded yet is first loaded in a child process when
+//! that check is on (`plugin::vet`), so a crash or hang there refuses the config.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use crate::balance::{
     Algorithm, ConsistentHash, LeastConn, PowerOfTwo, RoundRobin, WeightedRandom,
 };
 use crate::config::{BalancerKind, Config, ConfigError, MiddlewareSpec};
-use crate::plugin::FfiMiddleware;
+use crate::plugin::{load, vet, FfiMiddleware};
 use crate::upstream::Upstreams;
 
 /// The balancer `[upstream]` asks for.
@@ -126,6 +128,41 @@ fn plugin(
     Ok(Arc::new(m))
 }
 
+/// Runs each plugin library this process has not loaded yet through the child-process
+/// check, when it is on (see [`vet`]), with the configs of every entry naming it.
+fn vet_new_plugins(config: &Config, upstreams: usize) -> Result<(), ConfigError> {
+    let Some(exe) = vet::checker() else {
+        return Ok(());
+    };
+    // (first entry naming it, path as written, canonical path, instance configs)
+    let mut libs: Vec<(usize, &Path, std::path::PathBuf, Vec<String>)> = Vec::new();
+    for (i, spec) in config.middleware.iter().enumerate() {
+        let (None, Some(path)) = (&spec.builtin, &spec.plugin) else {
+            continue;
+        };
+        let Some(canonical) = load::not_yet_loaded(path) else {
+            continue;
+        };
+        // A config that is not JSON is reported when the instance is made.
+        let configs: Vec<String> = serde_json::to_string(&spec.config).into_iter().collect();
+        match libs.iter_mut().find(|l| l.2 == canonical) {
+            Some(l) => l.3.extend(configs),
+            None => libs.push((i, path, canonical, configs)),
+        }
+    }
+    for (i, path, _, configs) in libs {
+        let timeout = config.timeouts.plugin_check;
+        vet::vet(&exe, path, &configs, upstreams, timeout).map_err(|why| {
+            ConfigError::new(
+                &config.source,
+                format!("middleware[{i}].plugin"),
+                format!("{}: {why}", path.display()),
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// Builds the chain for `config`, with `extra` middleware from code after the
 /// configured entries and a balancer appended if none is present.
 pub fn chain(
@@ -136,6 +173,7 @@ pub fn chain(
     let mut list: Vec<Arc<dyn Middleware>> = Vec::new();
     let mut has_balancer = false;
     let mut plugins = 0; // each plugin instance gets its own per-request state slot
+    vet_new_plugins(config, upstreams.len())?;
     if config.middleware.is_empty() {
         list.push(Arc::new(
             AccessLog::new("log".into(), &log::Config::default())

@@ -87,6 +87,14 @@ impl std::error::Error for LoadError {}
 /// Libraries loaded so far, by canonical path.
 static LOADED: Mutex<Vec<(PathBuf, &'static Library)>> = Mutex::new(Vec::new());
 
+/// The canonical path of `path` if it names a file this process has not loaded yet
+/// (`None` if it is loaded, or cannot be found: `load` reports that).
+pub(crate) fn not_yet_loaded(path: &Path) -> Option<PathBuf> {
+    let canonical = path.canonicalize().ok()?;
+    let loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
+    (!loaded.iter().any(|(p, _)| *p == canonical)).then_some(canonical)
+}
+
 /// Loads (or finds already loaded) the plugin at `path`.
 pub fn load(path: &Path) -> Result<&'static Library, LoadError> {
     let err = |reason| LoadError {
