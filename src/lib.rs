@@ -36,6 +36,7 @@ pub mod balance;
 pub mod config;
 mod connection;
 pub mod error;
+mod fds;
 mod forward;
 pub mod http;
 mod live;

@@ -19,6 +19,7 @@ use futures_lite::FutureExt;
 
 use crate::config::{Config, ConfigError};
 use crate::connection;
+use crate::fds;
 use crate::live::{self, Live, Source};
 use crate::middleware::{build, Chain, Middleware};
 use crate::rt::{self, Runtime, TcpListener};
@@ -103,8 +104,10 @@ impl Proxy {
         )
     }
 
-    /// Validates, builds the chain and binds the listener.
+    /// Validates, builds the chain and binds the listener. Raises the open-file limit
+    /// first (and warns if `max_connections` cannot fit in it): see `fds`.
     pub fn bind(self) -> Result<Server, StartError> {
+        fds::prepare(&self.config);
         let (trigger, stop) = shutdown::pair();
         let listen = self.config.listen;
         let engine = live::engine(self.config, &self.extra, stop)?;
@@ -206,17 +209,19 @@ impl Server {
         live.start_background(&runtime);
         let permits = Arc::new(rt::Semaphore::new(live.get().config.limits.max_connections));
         let accept = async {
+            let mut pause = fds::AcceptPause::default();
             loop {
                 let permit = permits.acquire_arc().await;
                 let (stream, peer) = match rt::accept(&listener).await {
                     Ok(pair) => pair,
                     Err(e) => {
-                        // EMFILE and friends: back off briefly instead of spinning.
-                        eprintln!("weir: accept failed: {e}");
-                        rt::sleep(std::time::Duration::from_millis(50)).await;
+                        // EMFILE and friends: wait a little instead of spinning.
+                        pause.failed(&e);
+                        rt::sleep(fds::ACCEPT_PAUSE).await;
                         continue;
                     }
                 };
+                pause.worked();
                 let live = live.clone();
                 let busy = busy.clone();
                 runtime

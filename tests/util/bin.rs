@@ -55,16 +55,29 @@ impl Lines {
     /// Waits until a line holding `text` has arrived (returning it), the stream ends, or
     /// `limit` passes (both `None`): woken by each new line, never polling.
     pub fn wait_for(&self, text: &str, limit: Duration) -> Option<String> {
+        let mut found = None;
+        self.wait_until(limit, |lines| {
+            found = lines.iter().find(|l| l.contains(text)).cloned();
+            found.is_some()
+        });
+        found
+    }
+
+    /// Waits until `done(lines so far)` holds (true), the stream ends or `limit` passes
+    /// (false), checking again on each new line.
+    pub fn wait_until(&self, limit: Duration, mut done: impl FnMut(&[String]) -> bool) -> bool {
         let (m, cv) = &*self.0;
         let deadline = Instant::now() + limit;
         let mut s = m.lock().unwrap();
         loop {
-            if let Some(l) = s.lines.iter().find(|l| l.contains(text)) {
-                return Some(l.clone());
+            if done(&s.lines) {
+                return true;
             }
-            let left = deadline.checked_duration_since(Instant::now())?;
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
             if s.closed {
-                return None;
+                return false;
             }
             s = cv.wait_timeout(s, left).unwrap().0;
         }
@@ -91,8 +104,14 @@ impl Drop for Running {
 /// Spawns weir and reads `stream` ("stdout" or "stderr") until a line holding `marker`
 /// followed by `http://ADDR` appears.
 pub fn spawn(args: &[&str], stream: &str, marker: &str) -> Running {
-    let mut child = weir()
-        .args(args)
+    let mut cmd = weir();
+    cmd.args(args);
+    spawn_command(cmd, stream, marker)
+}
+
+/// [`spawn`] for a command already put together (weir under `prlimit`, say).
+pub fn spawn_command(mut cmd: Command, stream: &str, marker: &str) -> Running {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
