@@ -13,7 +13,7 @@ use std::process::{ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use util::bin::{run, signal, spawn, temp_dir, weir};
+use util::bin::{run, signal, spawn, spawn_command, temp_dir, weir};
 use util::client::once;
 use util::plugins::{get, plugins};
 use weir::backend::Mode;
@@ -248,4 +248,44 @@ fn a_reload_naming_a_crashing_library_is_refused_and_weir_keeps_serving() {
         let good = config_file("reload-good", &up.to_string(), None, "");
         fs::rename(good, &config).unwrap();
     }
+}
+
+#[test]
+fn plugins_are_still_checked_after_the_binary_on_disk_is_gone() {
+    // A package upgrade replaces the binary under a running weir; the check must still
+    // run this weir (Linux: /proc/self/exe), not fail for want of the old path.
+    let dir = temp_dir("deleted-binary");
+    let exe = dir.join("weir");
+    fs::copy(env!("CARGO_BIN_EXE_weir"), &exe).unwrap();
+    let up = util::backend(Mode::Echo);
+    let config = config_file("deleted-binary-config", &up.to_string(), None, "");
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args(["serve", "--config", &config]);
+    let weir = spawn_command(cmd, "stderr", "listening on");
+    fs::remove_file(&exe).unwrap();
+    let with_plugin = fs::read_to_string(&config).unwrap().replace(
+        "builtin = \"balancer\"",
+        &format!(
+            "plugin = \"{}\"\nconfig = {{ header = \"X-Checked\", value = \"yes\" }}",
+            plugins().add_header.display()
+        ),
+    );
+    let next = temp_dir("deleted-binary-next").join("weir.toml");
+    fs::write(&next, with_plugin).unwrap();
+    fs::rename(&next, &config).unwrap();
+    signal(&weir.child, "HUP");
+    let verdict = weir.later.wait_until(Duration::from_secs(30), |lines| {
+        lines.iter().any(|l| l.contains("reload"))
+    });
+    let lines = weir.later.snapshot();
+    assert!(verdict, "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("weir: reloaded")),
+        "{lines:?}"
+    );
+    let r = get(weir.addr, "/", "");
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("X-Checked: yes"),
+        "{r:?}"
+    );
 }

@@ -21,7 +21,8 @@
 //! weir binary, and `std::env::current_exe()` is weir only in the `weir` command; in a
 //! program that embeds weir as a library it is that program, which knows nothing of
 //! `check-plugin`. So the `weir` binary turns the check on for itself with
-//! [`set_checker`]; an embedding program may point it at an installed `weir` binary,
+//! [`set_checker`] (on Linux as `/proc/self/exe`, which still runs this very binary
+//! after an upgrade has replaced the file on disk); an embedding program may point it at an installed `weir` binary,
 //! or answer the hidden mode itself with [`check_here`], or leave it off (the default)
 //! and load plugins in-process as before.
 //!
