@@ -204,6 +204,7 @@ fn libraries_that_crash_or_hang_while_loading_are_refused_at_start_up() {
             "crashed the check process with SIGBUS",
         );
         refused_at_start(cmd, "abort", &p.ctor_abort, "", "with SIGABRT");
+        refused_at_start(cmd, "exit", &p.ctor_exit, "", "called exit()");
         refused_at_start(cmd, "segv", &p.init_segv, "", "with SIGSEGV");
         let short = "[timeouts]\nplugin_check = \"1s\"\n";
         refused_at_start(cmd, "hang", &p.init_hang, short, "still loading after 1s");
@@ -225,7 +226,12 @@ fn a_reload_naming_a_crashing_library_is_refused_and_weir_keeps_serving() {
     let config = config_file("reload-bad", &up.to_string(), None, "");
     let weir = spawn(&["serve", "--config", &config], "stderr", "listening on");
     let trunc = truncated("trunc-reload");
-    for (lib, why) in [(&trunc, "SIGBUS"), (&plugins().ctor_abort, "SIGABRT")] {
+    let p = plugins();
+    for (lib, why) in [
+        (&trunc, "SIGBUS"),
+        (&p.ctor_abort, "SIGABRT"),
+        (&p.ctor_exit, "called exit()"),
+    ] {
         let text = fs::read_to_string(&config).unwrap().replace(
             "builtin = \"balancer\"",
             &format!("plugin = \"{}\"", lib.display()),

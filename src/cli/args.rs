@@ -21,13 +21,6 @@ pub enum Command {
     Demo {
         listen: SocketAddr,
     },
-    /// Hidden: load one plugin library and make its instances, in a child process that
-    /// a parent weir watches (see `weir::plugin::vet`).
-    CheckPlugin {
-        path: PathBuf,
-        configs: Vec<String>,
-        upstreams: usize,
-    },
     Version,
 }
 
@@ -201,36 +194,12 @@ fn demo(p: &mut lexopt::Parser) -> Result<Command, Usage> {
     Ok(Command::Demo { listen })
 }
 
-fn check_plugin(p: &mut lexopt::Parser) -> Result<Command, Usage> {
-    const SUB: &str = "check-plugin ";
-    let (mut path, mut configs, mut upstreams) = (None, Vec::new(), 1);
-    while let Some(arg) = p.next().map_err(|e| err(SUB)(e.to_string()))? {
-        match arg {
-            Long("config-json") => {
-                let v = p.value().map_err(|e| err(SUB)(e.to_string()))?;
-                configs.push(v.to_string_lossy().into_owned());
-            }
-            Long("upstreams") => upstreams = number(p, "--upstreams", SUB)?,
-            Value(v) if path.is_none() => path = Some(PathBuf::from(v)),
-            other => return Err(Usage::Error(other.unexpected().to_string(), SUB)),
-        }
-    }
-    let path = path.ok_or_else(|| Usage::Error("a library path is required".into(), SUB))?;
-    Ok(Command::CheckPlugin {
-        path,
-        configs,
-        upstreams,
-    })
-}
-
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Usage> {
     let args: Vec<OsString> = args.into_iter().collect();
     let first = args.first().and_then(|a| a.to_str()).unwrap_or("");
     let (sub, rest) = match first {
-        "serve" | "check" | "backend" | "demo" | weir::plugin::vet::MODE => {
-            (first.to_string(), &args[1..])
-        }
+        "serve" | "check" | "backend" | "demo" => (first.to_string(), &args[1..]),
         "-h" | "--help" | "help" => return Err(Usage::Help(TOP.into())),
         "-V" | "--version" => return Ok(Command::Version),
         s if s.is_empty() || s.starts_with('-') => ("serve".to_string(), &args[..]),
@@ -252,7 +221,6 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Usage>
         }
         "backend" => backend(&mut p),
         "demo" => demo(&mut p),
-        weir::plugin::vet::MODE => check_plugin(&mut p),
         _ => {
             let a = serve_args(&mut p, "serve ", SERVE)?;
             if a.config.is_none() && a.upstreams.is_empty() {

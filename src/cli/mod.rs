@@ -76,6 +76,11 @@ fn fail(e: &dyn std::fmt::Display) -> ExitCode {
 }
 
 pub fn main() -> ExitCode {
+    // Hidden: `weir check-plugin ...`, the child a parent weir runs to load a new
+    // plugin library before it loads it itself (see `weir::plugin::vet`).
+    if let Some(code) = weir::plugin::vet::child_mode(std::env::args_os().skip(1)) {
+        return code;
+    }
     // This binary is weir, so it can re-execute itself to load a new plugin library in
     // a child first: one that crashes or hangs there is refused, weir stays up.
     weir::plugin::vet::set_checker(this_executable());
@@ -113,13 +118,5 @@ pub fn main() -> ExitCode {
             Err(e) => fail(&format!("backend: cannot listen on {listen}: {e}")),
         },
         Command::Demo { listen } => demo::run(listen),
-        Command::CheckPlugin {
-            path,
-            configs,
-            upstreams,
-        } => match weir::plugin::vet::check_here(&path, &configs, upstreams) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(&e),
-        },
     }
 }

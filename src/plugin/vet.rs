@@ -13,18 +13,21 @@
 //! asks for (and frees it), and exits. Only a child that exits cleanly lets the parent
 //! load the library itself; one that dies is reported with the signal's name and the
 //! file, and one still running after `timeouts.plugin_check` is killed and reported.
-//! A child that exits with status 1 met an ordinary refusal (ABI mismatch, init or
-//! config refused); the parent then loads the library itself, which cannot crash
-//! either, to give that refusal its usual message.
+//! The child says how it ended in its last line; one that exits without saying so was
+//! ended by the library's own code (a constructor calling `exit()`), which would have
+//! ended weir too, and is refused. A child that met an ordinary refusal (ABI mismatch,
+//! init or config refused) says so; the parent then loads the library itself, which
+//! did not crash in the child either, to give that refusal its usual message.
 //!
 //! A key design decision: the checker is opt-in, process-wide. The child must be a
 //! weir binary, and `std::env::current_exe()` is weir only in the `weir` command; in a
 //! program that embeds weir as a library it is that program, which knows nothing of
 //! `check-plugin`. So the `weir` binary turns the check on for itself with
 //! [`set_checker`] (on Linux as `/proc/self/exe`, which still runs this very binary
-//! after an upgrade has replaced the file on disk); an embedding program may point it at an installed `weir` binary,
-//! or answer the hidden mode itself with [`check_here`], or leave it off (the default)
-//! and load plugins in-process as before.
+//! after an upgrade has replaced the file on disk). An embedding program may point it
+//! at an installed `weir` binary, or answer the hidden mode itself by calling
+//! [`child_mode`] first thing in `main`, or leave it off (the default) and load
+//! plugins in-process as before.
 //!
 //! What the check cannot cover: a library replaced in place (truncated or rewritten
 //! over the same inode) while this process has it mapped faults in code that is
@@ -32,9 +35,10 @@
 //! one; and since a path already loaded is never loaded again (libraries are never
 //! unloaded), a new version at the same path needs a restart.
 
+use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::RwLock;
 use std::time::Duration;
@@ -47,6 +51,11 @@ static CHECKER: RwLock<Option<PathBuf>> = RwLock::new(None);
 /// The hidden subcommand the checker runs.
 pub const MODE: &str = "check-plugin";
 
+/// The child's last line when the library loaded and every instance was made.
+const LOADED: &str = "weir: check-plugin: loaded";
+/// The child's last line when the library or an instance was refused, in words.
+const REFUSED: &str = "weir: check-plugin: refused";
+
 /// Turns the child-process check on (with the weir binary to run) or off (`None`).
 pub fn set_checker(exe: Option<PathBuf>) {
     *CHECKER.write().unwrap_or_else(|p| p.into_inner()) = exe;
@@ -55,6 +64,57 @@ pub fn set_checker(exe: Option<PathBuf>) {
 /// The checker in force, if any.
 pub(crate) fn checker() -> Option<PathBuf> {
     CHECKER.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// The hidden mode, for a binary's `main`: when `args` (after the program name) are
+/// `check-plugin PATH [--upstreams N] [--config-json JSON]...`, runs the check in this
+/// process and returns the exit code to end with; otherwise `None`.
+pub fn child_mode(args: impl IntoIterator<Item = OsString>) -> Option<ExitCode> {
+    let mut args = args.into_iter();
+    if args.next()? != MODE {
+        return None;
+    }
+    let mut configs = Vec::new();
+    let mut upstreams = 1;
+    let mut parse = || -> Result<PathBuf, String> {
+        let path = PathBuf::from(args.next().ok_or("a library path is required")?);
+        while let Some(flag) = args.next() {
+            let value = args
+                .next()
+                .ok_or_else(|| format!("{flag:?} needs a value"))?;
+            let value = value
+                .into_string()
+                .map_err(|v| format!("{flag:?}: {v:?} is not UTF-8"))?;
+            match flag.to_str() {
+                Some("--config-json") => configs.push(value),
+                Some("--upstreams") => {
+                    upstreams = value
+                        .parse()
+                        .map_err(|_| format!("--upstreams: {value:?} is not a number"))?;
+                }
+                _ => return Err(format!("unknown argument {flag:?}")),
+            }
+        }
+        Ok(path)
+    };
+    let path = match parse() {
+        Ok(p) => p,
+        Err(usage) => {
+            eprintln!("weir: {MODE}: {usage}");
+            return Some(ExitCode::from(2));
+        }
+    };
+    Some(match check_here(&path, &configs, upstreams) {
+        Ok(()) => {
+            eprintln!("{LOADED}");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("weir: {why}");
+            eprintln!("{REFUSED}");
+            ExitCode::FAILURE
+        }
+    })
 }
 
 /// What the child mode does, in the child: load `path`, then make and free one
@@ -124,9 +184,12 @@ fn wait(child: &mut Child, timeout: Duration) -> Option<(ExitStatus, String)> {
 }
 
 fn verdict(status: ExitStatus, stderr: &str) -> Result<(), String> {
-    if status.success() || status.code() == Some(1) {
-        // 1: an ordinary refusal, which the parent's own load reports as usual.
-        return Ok(());
+    let last = stderr.lines().last().unwrap_or("");
+    match (status.code(), last) {
+        (Some(0), LOADED) => return Ok(()),
+        // An ordinary refusal, which the parent's own load reports as usual.
+        (Some(1), REFUSED) => return Ok(()),
+        _ => {}
     }
     if let Some(sig) = signal(status) {
         return Err(format!(
@@ -134,8 +197,14 @@ fn verdict(status: ExitStatus, stderr: &str) -> Result<(), String> {
             signal_name(sig)
         ));
     }
-    let last = stderr.lines().last().unwrap_or("no message");
-    Err(format!("the plugin check failed ({status}): {last}"))
+    match status.code() {
+        Some(2) => Err(format!("the plugin check could not run: {last}")),
+        Some(code) => Err(format!(
+            "ended the check process (exit status {code}) before it finished loading: \
+             the library's own code called exit()?; not loaded"
+        )),
+        None => Err(format!("the plugin check failed ({status}); not loaded")),
+    }
 }
 
 #[cfg(unix)]

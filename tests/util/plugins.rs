@@ -26,6 +26,7 @@ pub struct Plugins {
     /// Valid but for one fault each (plugins/fixtures/faults.c).
     pub unresolved: PathBuf,
     pub ctor_abort: PathBuf,
+    pub ctor_exit: PathBuf,
     pub init_segv: PathBuf,
     pub init_hang: PathBuf,
     /// A C program printing the header's sizes and offsets.
@@ -73,6 +74,7 @@ pub fn plugins() -> &'static Plugins {
             bad_descriptor: root.join("plugins/fixtures/libbad_descriptor.so"),
             unresolved: root.join("plugins/fixtures/libunresolved.so"),
             ctor_abort: root.join("plugins/fixtures/libctor_abort.so"),
+            ctor_exit: root.join("plugins/fixtures/libctor_exit.so"),
             init_segv: root.join("plugins/fixtures/libinit_segv.so"),
             init_hang: root.join("plugins/fixtures/libinit_hang.so"),
             layout: root.join("plugins/fixtures/layout"),
