@@ -10,7 +10,7 @@
 //! A library this process has not loaded yet is first loaded in a child process when
 //! that check is on (`plugin::vet`), so a crash or hang there refuses the config.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -128,15 +128,25 @@ fn plugin(
     Ok(Arc::new(m))
 }
 
+/// A library the config names that this process has not loaded yet.
+struct NewLibrary<'c> {
+    /// The first entry naming it, for the error's key.
+    entry: usize,
+    /// As written in that entry.
+    path: &'c Path,
+    canonical: PathBuf,
+    /// The `config` of every entry naming it, as JSON.
+    configs: Vec<String>,
+}
+
 /// Runs each plugin library this process has not loaded yet through the child-process
 /// check, when it is on (see [`vet`]), with the configs of every entry naming it.
 fn vet_new_plugins(config: &Config, upstreams: usize) -> Result<(), ConfigError> {
     let Some(exe) = vet::checker() else {
         return Ok(());
     };
-    // (first entry naming it, path as written, canonical path, instance configs)
-    let mut libs: Vec<(usize, &Path, std::path::PathBuf, Vec<String>)> = Vec::new();
-    for (i, spec) in config.middleware.iter().enumerate() {
+    let mut libs: Vec<NewLibrary<'_>> = Vec::new();
+    for (entry, spec) in config.middleware.iter().enumerate() {
         let (None, Some(path)) = (&spec.builtin, &spec.plugin) else {
             continue;
         };
@@ -144,19 +154,24 @@ fn vet_new_plugins(config: &Config, upstreams: usize) -> Result<(), ConfigError>
             continue;
         };
         // A config that is not JSON is reported when the instance is made.
-        let configs: Vec<String> = serde_json::to_string(&spec.config).into_iter().collect();
-        match libs.iter_mut().find(|l| l.2 == canonical) {
-            Some(l) => l.3.extend(configs),
-            None => libs.push((i, path, canonical, configs)),
+        let json = serde_json::to_string(&spec.config).into_iter();
+        match libs.iter_mut().find(|l| l.canonical == canonical) {
+            Some(lib) => lib.configs.extend(json),
+            None => libs.push(NewLibrary {
+                entry,
+                path,
+                canonical,
+                configs: json.collect(),
+            }),
         }
     }
-    for (i, path, _, configs) in libs {
+    for lib in libs {
         let timeout = config.timeouts.plugin_check;
-        vet::vet(&exe, path, &configs, upstreams, timeout).map_err(|why| {
+        vet::vet(&exe, lib.path, &lib.configs, upstreams, timeout).map_err(|why| {
             ConfigError::new(
                 &config.source,
-                format!("middleware[{i}].plugin"),
-                format!("{}: {why}", path.display()),
+                format!("middleware[{}].plugin", lib.entry),
+                format!("{}: {why}", lib.path.display()),
             )
         })?;
     }
