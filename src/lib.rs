@@ -39,6 +39,7 @@ mod downstream;
 mod engine;
 pub mod error;
 mod exchange;
+mod fds;
 pub mod http;
 mod live;
 pub mod middleware;

@@ -66,14 +66,36 @@ impl Live {
     }
 
     /// Re-reads the config and swaps engines; on any error the old engine stays.
-    pub fn reload(&self, runtime: &Runtime) {
-        let Some(source) = &self.source else {
+    ///
+    /// The new engine is built on a thread of its own: reading files, loading plugins
+    /// and their child-process check (up to `timeouts.plugin_check`) block, and must not
+    /// hold up the accept loop or the connections sharing the executor.
+    pub async fn reload(self: &Arc<Self>, runtime: &Runtime) {
+        if self.source.is_none() {
             eprintln!("weir: reload requested, but this proxy was not started from a config file");
             return;
+        }
+        let (tx, rx) = async_channel::bounded(1);
+        let live = self.clone();
+        let build = move || {
+            let source = live.source.as_ref().expect("checked above");
+            let previous = live.get();
+            let next = source().and_then(|config| {
+                Engine::build(config, &live.extra, live.stop.clone(), Some(&previous))
+            });
+            let _ = tx.send_blocking(next);
         };
-        let next = source().and_then(|config| {
-            Engine::build(config, &self.extra, self.stop.clone(), Some(&self.get()))
-        });
+        if let Err(e) = std::thread::Builder::new()
+            .name("weir-reload".into())
+            .spawn(build)
+        {
+            eprintln!("weir: reload failed, still serving the previous config: no thread: {e}");
+            return;
+        }
+        let Ok(next) = rx.recv().await else {
+            eprintln!("weir: reload failed, still serving the previous config: the build panicked");
+            return;
+        };
         match next {
             Ok(next) => {
                 let chain: Vec<&str> = next.chain.iter().map(|m| m.name()).collect();

@@ -1,5 +1,22 @@
 //! Request checks and rewrites done before the chain sees a request:
-//! target form, Host, Expect, and the `X-Forwarded-*` headers.
+//! target form and characters, Host, Expect, and the `X-Forwarded-*` headers.
+//!
+//! Which characters a target may carry. httparse takes any visible byte, but RFC 3986
+//! allows fewer, and a fragment (`#…`) is never part of a request target (RFC 9112
+//! §3.2). weir refuses with 400:
+//!
+//! - `#`, as HAProxy does: an origin or cache that cuts the target at `#` sees another
+//!   resource than one that does not, and a plugin routing on the path sees a third.
+//! - `"`, `<` and `>`: every browser percent-encodes them in the path and the query
+//!   alike (the WHATWG URL standard's query percent-encode set), so no real client sends
+//!   them raw, and they are what reflected-markup attacks need. HAProxy refuses them too.
+//!
+//! The other characters RFC 3986 leaves out (`{`, `}`, `|`, `^`, `` ` ``, `\`) are
+//! forwarded unchanged, as nginx does: browsers send them raw in the query (and `|`,
+//! `^` in the path), so refusing them, HAProxy's default, breaks real traffic; it is
+//! why HAProxy users turn on `accept-invalid-http-request`. Non-ASCII UTF-8 is
+//! forwarded for the same reason (curl sends it raw); bytes that are not UTF-8 are
+//! refused by the parser.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -7,7 +24,7 @@ use std::net::SocketAddr;
 use crate::config::Forwarded;
 use crate::error::{Error, Kind};
 use crate::http::framing::Body;
-use crate::http::RequestHead;
+use crate::http::{ows, RequestHead};
 
 /// What the client asked about the exchange itself.
 #[derive(Clone, Copy, Debug, Default)]
@@ -23,6 +40,7 @@ fn bad(why: &'static str) -> Error {
 /// Brings the target to origin-form (RFC 9112 §3.2): absolute-form is rewritten with
 /// `Host` taken from its authority (§3.2.2); `*` is only for OPTIONS.
 fn normalise_target(req: &mut RequestHead) -> Result<(), Error> {
+    check_target_chars(&req.target)?;
     if req.target.starts_with('/') || (req.target == "*" && req.method == "OPTIONS") {
         return Ok(());
     }
@@ -45,6 +63,15 @@ fn normalise_target(req: &mut RequestHead) -> Result<(), Error> {
         .map_err(|_| bad("bad authority in absolute-form target"))?;
     req.target = path;
     Ok(())
+}
+
+/// Refuses the characters the module docs say why: a fragment, and `"`, `<`, `>`.
+fn check_target_chars(target: &str) -> Result<(), Error> {
+    match target.bytes().find(|c| b"#\"<>".contains(c)) {
+        Some(b'#') => Err(bad("fragment (#) in the request target")),
+        Some(_) => Err(bad("\", < or > in the request target")),
+        None => Ok(()),
+    }
 }
 
 /// RFC 9112 §3.2: an HTTP/1.1 request carries exactly one valid Host.
@@ -73,7 +100,7 @@ pub fn check(req: &mut RequestHead) -> Result<Asks, Error> {
     check_host(req)?;
     let mut asks = Asks::default();
     for value in req.headers.get_all("expect") {
-        if value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
+        if ows::trim(value).eq_ignore_ascii_case(b"100-continue") {
             asks.continue_100 = true;
         } else {
             return Err(Error::new(

@@ -20,6 +20,7 @@ use futures_lite::FutureExt;
 use crate::config::{Config, ConfigError};
 use crate::connection;
 use crate::engine::Engine;
+use crate::fds;
 use crate::live::{Live, Source};
 use crate::middleware::{build, Chain, Middleware};
 use crate::rt::{self, Runtime, TcpListener};
@@ -99,8 +100,10 @@ impl Proxy {
         build::chain(&self.config, &self.extra)
     }
 
-    /// Validates, builds the chain and binds the listener.
+    /// Validates, builds the chain and binds the listener. Raises the open-file limit
+    /// first (and warns if `max_connections` cannot fit in it): see `fds`.
     pub fn bind(self) -> Result<Server, StartError> {
+        fds::prepare(&self.config);
         let (trigger, stop) = shutdown::pair();
         let listen = self.config.listen;
         let engine = Engine::build(self.config, &self.extra, stop, None)?;
@@ -202,17 +205,19 @@ impl Server {
         live.start_background(&runtime);
         let permits = Arc::new(rt::Semaphore::new(live.get().config.limits.max_connections));
         let accept = async {
+            let mut pause = fds::AcceptPause::default();
             loop {
                 let permit = permits.acquire_arc().await;
                 let (stream, peer) = match rt::accept(&listener).await {
                     Ok(pair) => pair,
                     Err(e) => {
-                        // EMFILE and friends: back off briefly instead of spinning.
-                        eprintln!("weir: accept failed: {e}");
-                        rt::sleep(std::time::Duration::from_millis(50)).await;
+                        // EMFILE and friends: wait a little instead of spinning.
+                        pause.failed(&e);
+                        rt::sleep(fds::ACCEPT_PAUSE).await;
                         continue;
                     }
                 };
+                pause.worked();
                 let live = live.clone();
                 let busy = busy.clone();
                 runtime
@@ -245,7 +250,7 @@ impl Server {
             };
             let asked = async {
                 while reloads.recv().await.is_ok() {
-                    live.reload(&runtime);
+                    live.reload(&runtime).await;
                 }
                 std::future::pending::<()>().await;
             };

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use util::bin::spawn;
+use util::bin::{spawn, temp_dir};
 use util::client::{get, once, Conn};
 use util::origin::{ok, origin, Reply};
 
@@ -153,6 +153,53 @@ fn when_every_server_is_down_weir_fails_open() {
     let r = once(proxy.addr, &get("/"));
     assert_eq!((r.status, r.text().as_str()), (200, "recovered"));
     assert_eq!(r.header("x-weir-reason"), Some("fail-open"));
+}
+
+#[test]
+fn a_server_back_after_a_passive_down_mark_is_logged() {
+    // Issue 14: the README says each change of state is logged, but a server that came
+    // back after being marked down never was.
+    let first = Arc::new(AtomicBool::new(true));
+    let o = origin(move |_| {
+        if first.swap(false, Ordering::SeqCst) {
+            Reply::Bytes(b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n".to_vec())
+        } else {
+            ok(b"recovered")
+        }
+    });
+    let path = temp_dir("back-up").join("weir.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen = \"127.0.0.1:0\"\n[upstream]\nservers = [\"{}\"]\nfail_on_5xx = true\n",
+            o.addr
+        ),
+    )
+    .unwrap();
+    let weir = spawn(
+        &["serve", "--config", path.to_str().unwrap()],
+        "stderr",
+        "listening on",
+    );
+    let wait = Duration::from_secs(10);
+    assert_eq!(once(weir.addr, &get("/")).status, 500);
+    let down = weir.later.wait_for("is down", wait);
+    assert!(down.is_some_and(|l| l.contains(&o.addr.to_string())));
+    // The only server, down: weir fails open to it, and it answers.
+    assert_eq!(once(weir.addr, &get("/")).text(), "recovered");
+    let up = weir.later.wait_for("is up again", wait);
+    assert_eq!(
+        up.as_deref(),
+        Some(&*format!(
+            "weir: upstream {} is up again: a request succeeded after it was marked down",
+            o.addr
+        )),
+        "{:?}",
+        weir.later.snapshot()
+    );
+    assert_eq!(once(weir.addr, &get("/")).text(), "recovered");
+    let ups = weir.later.snapshot();
+    assert_eq!(ups.iter().filter(|l| l.contains("is up again")).count(), 1);
 }
 
 #[test]

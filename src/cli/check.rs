@@ -48,14 +48,15 @@ pub fn run(a: &ServeArgs) -> ExitCode {
         }
     }
     println!(
-        "timeouts    header {}, idle {}, connect {}, upstream_read {}, client_body {}, drain {}, tunnel {}",
+        "timeouts    header {}, idle {}, connect {}, upstream_read {}, client_body {}, drain {}, tunnel {}, plugin_check {}",
         show(t.header),
         show(t.idle),
         show(t.connect),
         show(t.upstream_read),
         show(t.client_body),
         show(t.drain),
-        show(t.tunnel)
+        show(t.tunnel),
+        show(t.plugin_check)
     );
     let body = match l.max_body_bytes {
         0 => "unlimited".to_string(),

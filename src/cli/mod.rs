@@ -80,12 +80,31 @@ fn serve(a: &ServeArgs) -> ExitCode {
     }
 }
 
+/// The running binary, to re-execute. On Linux `/proc/self/exe`: it still runs this
+/// very binary after a package upgrade has replaced or deleted the file on disk, where
+/// `current_exe()` would name a path that is gone or holds another version.
+fn this_executable() -> Option<std::path::PathBuf> {
+    let proc_self = std::path::Path::new("/proc/self/exe");
+    if cfg!(target_os = "linux") && proc_self.exists() {
+        return Some(proc_self.to_path_buf());
+    }
+    std::env::current_exe().ok()
+}
+
 fn fail(e: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("weir: {e}");
     ExitCode::FAILURE
 }
 
 pub fn main() -> ExitCode {
+    // Hidden: `weir check-plugin ...`, the child a parent weir runs to load a new
+    // plugin library before it loads it itself (see `weir::plugin::vet`).
+    if let Some(code) = weir::plugin::vet::child_mode(std::env::args_os().skip(1)) {
+        return code;
+    }
+    // This binary is weir, so it can re-execute itself to load a new plugin library in
+    // a child first: one that crashes or hangs there is refused, weir stays up.
+    weir::plugin::vet::set_checker(this_executable());
     let command = match args::parse(std::env::args_os().skip(1)) {
         Ok(c) => c,
         Err(Usage::Help(text)) => {

@@ -56,6 +56,10 @@ pub struct Timeouts {
     /// A WebSocket tunnel with no bytes either way for this long is closed.
     #[serde(deserialize_with = "duration::de")]
     pub tunnel: Duration,
+    /// Longest a plugin library may take to load in the check process (see
+    /// `plugin::vet`) before it is refused as hanging.
+    #[serde(deserialize_with = "duration::de")]
+    pub plugin_check: Duration,
 }
 
 impl Default for Timeouts {
@@ -68,6 +72,7 @@ impl Default for Timeouts {
             client_body: Duration::from_secs(60),
             drain: Duration::from_secs(10),
             tunnel: Duration::from_secs(3600),
+            plugin_check: Duration::from_secs(10),
         }
     }
 }
@@ -485,6 +490,7 @@ impl Config {
             ("timeouts.upstream_read", t.upstream_read),
             ("timeouts.client_body", t.client_body),
             ("timeouts.tunnel", t.tunnel),
+            ("timeouts.plugin_check", t.plugin_check),
         ] {
             if d.is_zero() {
                 return err(key, "must be greater than 0");

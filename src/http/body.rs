@@ -13,6 +13,7 @@ use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::conn::Conn;
 use super::framing::Body;
+use super::ows;
 use crate::rt;
 
 /// How the destination is framed.
@@ -176,7 +177,8 @@ async fn read_line<S: AsyncRead + Unpin>(
 }
 
 /// Parses `chunk-size [ chunk-ext ] CRLF` strictly: hex digits only (no sign, no `0x`,
-/// no spaces before them), at most 16 of them, CRLF and never a bare LF.
+/// no spaces before them), at most 16 of them, then only SP or HTAB (BWS) before a `;`,
+/// and CRLF exactly: never a bare LF, and never a bare CR or form feed taken for space.
 fn parse_chunk_size(line: &[u8]) -> Result<u64, CopyError> {
     let bad = |why| CopyError::Read(ReadError::BadChunk(why));
     let line = line
@@ -190,7 +192,7 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, CopyError> {
         return Err(bad("chunk size overflows"));
     }
     let rest = &line[digits..];
-    let ext = rest.trim_ascii_start();
+    let ext = ows::trim_start(rest);
     if !rest.is_empty() && !ext.starts_with(b";") {
         return Err(bad("junk after chunk size"));
     }

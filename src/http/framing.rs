@@ -34,7 +34,7 @@ fn content_length(headers: &Headers) -> Result<Option<u64>, &'static str> {
     let mut found: Option<u64> = None;
     for value in headers.get_all("content-length") {
         for part in value.split(|&c| c == b',') {
-            let part = part.trim_ascii();
+            let part = super::ows::trim(part);
             if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
                 return Err("Content-Length is not a number");
             }
@@ -60,7 +60,7 @@ fn transfer_encoding(headers: &Headers) -> Option<Result<(), Kind>> {
     let codings: Vec<&[u8]> = headers
         .get_all("transfer-encoding")
         .flat_map(|v| v.split(|&c| c == b','))
-        .map(<[u8]>::trim_ascii)
+        .map(super::ows::trim)
         .filter(|c| !c.is_empty())
         .collect();
     let is_chunked = |c: &[u8]| c.eq_ignore_ascii_case(b"chunked");

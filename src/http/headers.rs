@@ -188,7 +188,7 @@ impl Headers {
     pub fn has_token(&self, name: &str, token: &str) -> bool {
         self.get_all(name).any(|v| {
             v.split(|&c| c == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+                .any(|t| super::ows::trim(t).eq_ignore_ascii_case(token.as_bytes()))
         })
     }
 }

@@ -42,7 +42,7 @@ pub fn strip(headers: &mut Headers, keep_length: bool) -> ConnectionOptions {
     let mut named: Vec<String> = Vec::new();
     for value in headers.get_all("connection") {
         for token in value.split(|&c| c == b',') {
-            let token = token.trim_ascii();
+            let token = super::ows::trim(token);
             if !token.is_empty()
                 && !token.eq_ignore_ascii_case(b"close")
                 && !token.eq_ignore_ascii_case(b"keep-alive")

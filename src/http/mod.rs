@@ -7,6 +7,7 @@ pub mod framing;
 pub mod head;
 pub mod headers;
 pub mod hop;
+pub mod ows;
 pub mod parse;
 pub(crate) mod time;
 pub mod write;

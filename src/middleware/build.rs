@@ -7,8 +7,10 @@
 //! A `plugin = "path"` entry loads its library (once per file, however many entries
 //! name it) and makes an instance from the entry's `config`, handed over as JSON. Any
 //! failure stops start-up with `middleware[i].plugin` (or `.config`), the file, and why.
+//! A library this process has not loaded yet is first loaded in a child process when
+//! that check is on (`plugin::vet`), so a crash or hang there refuses the config.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -23,7 +25,7 @@ use crate::balance::{
 use crate::config::{
     BalancerKind, Config, ConfigError, GroupConfig, HashKey, MiddlewareSpec, DEFAULT_GROUP,
 };
-use crate::plugin::FfiMiddleware;
+use crate::plugin::{load, vet, FfiMiddleware};
 
 /// The algorithm one group asks for, with its hash key.
 fn algorithm(group: &GroupConfig) -> (Box<dyn Algorithm>, Option<HashKey>) {
@@ -149,6 +151,56 @@ fn plugin(
     Ok(Arc::new(m.with_routes(route_names(config))))
 }
 
+/// A library the config names that this process has not loaded yet.
+struct NewLibrary<'c> {
+    /// The first entry naming it, for the error's key.
+    entry: usize,
+    /// As written in that entry.
+    path: &'c Path,
+    canonical: PathBuf,
+    /// The `config` of every entry naming it, as JSON.
+    configs: Vec<String>,
+}
+
+/// Runs each plugin library this process has not loaded yet through the child-process
+/// check, when it is on (see [`vet`]), with the configs of every entry naming it.
+fn vet_new_plugins(config: &Config, upstreams: usize) -> Result<(), ConfigError> {
+    let Some(exe) = vet::checker() else {
+        return Ok(());
+    };
+    let mut libs: Vec<NewLibrary<'_>> = Vec::new();
+    for (entry, spec) in config.middleware.iter().enumerate() {
+        let (None, Some(path)) = (&spec.builtin, &spec.plugin) else {
+            continue;
+        };
+        let Some(canonical) = load::not_yet_loaded(path) else {
+            continue;
+        };
+        // A config that is not JSON is reported when the instance is made.
+        let json = serde_json::to_string(&spec.config).into_iter();
+        match libs.iter_mut().find(|l| l.canonical == canonical) {
+            Some(lib) => lib.configs.extend(json),
+            None => libs.push(NewLibrary {
+                entry,
+                path,
+                canonical,
+                configs: json.collect(),
+            }),
+        }
+    }
+    for lib in libs {
+        let timeout = config.timeouts.plugin_check;
+        vet::vet(&exe, lib.path, &lib.configs, upstreams, timeout).map_err(|why| {
+            ConfigError::new(
+                &config.source,
+                format!("middleware[{}].plugin", lib.entry),
+                format!("{}: {why}", lib.path.display()),
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// Builds the chain for `config`, with `extra` middleware from code after the
 /// configured entries and a balancer appended if none is present.
 pub fn chain(config: &Config, extra: &[Arc<dyn Middleware>]) -> Result<Chain, ConfigError> {
@@ -175,6 +227,7 @@ pub(crate) fn chains(
     // What a plugin sees as the server count before routing: the first group's (the
     // only one, unless routes are configured); `choose_upstream` sees the request's.
     let servers = config.upstream_groups()[0].servers.len();
+    vet_new_plugins(config, servers)?;
     if config.middleware.iter().all(|m| !m.is_global()) {
         list.push(Arc::new(
             AccessLog::new("log".into(), &log::Config::default())

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use super::Ctx;
 use crate::config::HashKey;
-use crate::http::RequestHead;
+use crate::http::{ows, RequestHead};
 
 /// Room for the longest IPv6 address text.
 pub type IpBuf = [u8; 48];
@@ -16,7 +16,7 @@ fn cookie<'r>(req: &'r RequestHead, name: &str) -> Option<&'r [u8]> {
         .get_all("cookie")
         .flat_map(|v| v.split(|&c| c == b';'))
         .find_map(|pair| {
-            let pair = pair.trim_ascii();
+            let pair = ows::trim(pair);
             let eq = pair.iter().position(|&c| c == b'=')?;
             (&pair[..eq] == name.as_bytes()).then(|| &pair[eq + 1..])
         })

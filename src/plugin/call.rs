@@ -7,6 +7,7 @@
 use std::net::IpAddr;
 
 use super::abi::{self, RawRequest};
+use super::throttle::{Hook, LogThrottle};
 use crate::http::{Headers, RequestHead, ResponseHead};
 use crate::middleware::Response;
 
@@ -31,6 +32,9 @@ pub(super) struct Call<'a> {
     pub upstream_group: &'a str,
     /// Set by `respond` in `on_request`.
     pub reply: Option<Response>,
+    /// The instance's error-line throttle and the hook being called (`None`: never
+    /// throttled).
+    pub throttle: Option<(&'a LogThrottle, Hook)>,
 }
 
 impl Call<'_> {

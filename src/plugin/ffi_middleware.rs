@@ -13,6 +13,7 @@ use super::abi;
 use super::call::{Call, Req};
 use super::host::HOST;
 use super::load::Library;
+use super::throttle::{self, Hook, LogThrottle};
 use crate::http::{RequestHead, ResponseHead};
 use crate::middleware::{Ctx, Flow, Middleware, Summary};
 use crate::upstream::Upstreams;
@@ -27,6 +28,8 @@ pub struct FfiMiddleware {
     upstreams: usize,
     /// Each route's name and its upstream group's name, by route index (ABI 1.1).
     routes: Arc<[(String, String)]>,
+    /// Holds back repeated error lines (a hook panicking on every request).
+    throttle: LogThrottle,
 }
 
 // SAFETY: the ABI requires instance hooks to be callable concurrently from any thread.
@@ -74,6 +77,7 @@ impl FfiMiddleware {
             slot,
             upstreams,
             routes: Arc::from([]),
+            throttle: LogThrottle::new(throttle::SUMMARY_EVERY),
         })
     }
 
@@ -84,7 +88,13 @@ impl FfiMiddleware {
         self
     }
 
-    fn call<'a>(&'a self, cx: &Ctx, req: Req<'a>, res: Option<&'a mut ResponseHead>) -> Call<'a> {
+    fn call<'a>(
+        &'a self,
+        hook: Hook,
+        cx: &Ctx,
+        req: Req<'a>,
+        res: Option<&'a mut ResponseHead>,
+    ) -> Call<'a> {
         let names = cx.route.and_then(|i| self.routes.get(i));
         Call {
             route: names.map_or("", |(route, _)| route),
@@ -96,6 +106,7 @@ impl FfiMiddleware {
             client: cx.client.ip(),
             upstreams: self.upstreams,
             reply: None,
+            throttle: Some((&self.throttle, hook)),
         }
     }
 
@@ -140,7 +151,7 @@ impl Middleware for FfiMiddleware {
     }
 
     fn on_request(&self, cx: &mut Ctx, req: &mut RequestHead) -> Flow {
-        let mut call = self.call(cx, Req::Write(req), None);
+        let mut call = self.call(Hook::OnRequest, cx, Req::Write(req), None);
         let Ok(state) = self.state(cx, &mut call) else {
             cx.fail();
             return Flow::Continue;
@@ -168,7 +179,7 @@ impl Middleware for FfiMiddleware {
         upstreams: &Upstreams,
     ) -> Option<usize> {
         let hook = self.lib.desc.choose_upstream?;
-        let mut call = self.call(cx, Req::Read(req), None);
+        let mut call = self.call(Hook::ChooseUpstream, cx, Req::Read(req), None);
         call.upstreams = upstreams.len();
         let Ok(state) = self.state(cx, &mut call) else {
             cx.fail();
@@ -191,7 +202,7 @@ impl Middleware for FfiMiddleware {
     }
 
     fn on_response(&self, cx: &mut Ctx, res: &mut ResponseHead) {
-        let mut call = self.call(cx, Req::None, Some(res));
+        let mut call = self.call(Hook::OnResponse, cx, Req::None, Some(res));
         let Ok(state) = self.state(cx, &mut call) else {
             return cx.fail();
         };
@@ -209,7 +220,7 @@ impl Middleware for FfiMiddleware {
         if d.on_complete.is_none() && d.request_new.is_none() {
             return;
         }
-        let mut call = self.call(cx, Req::Read(summary.request), None);
+        let mut call = self.call(Hook::OnComplete, cx, Req::Read(summary.request), None);
         call.status = summary.status;
         let state = match (cx.plugins.take(self.slot), d.request_new) {
             (Some(s), _) => s,

@@ -8,9 +8,11 @@
 //! are weir's alone: a plugin that could set them could desynchronise the framing.
 
 use std::io::Write;
+use std::time::Instant;
 
 use super::abi::{self, Header, RawRequest, Str};
 use super::call::{Call, Req};
+use super::throttle::Verdict;
 use crate::http::hop;
 use crate::middleware::Response;
 
@@ -102,10 +104,12 @@ unsafe extern "C" fn path(r: *const RawRequest) -> Str {
     view(c.request().map_or(&b""[..], |q| q.path().as_bytes()))
 }
 
+/// A path a plugin may set: what a client's target may carry (see `request`'s docs),
+/// without a query.
 fn valid_path(p: &str) -> bool {
     p.starts_with('/')
         && p.bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')
+            .all(|b| b.is_ascii_graphic() && !b"?#\"<>".contains(&b))
 }
 
 /// # Safety
@@ -307,6 +311,27 @@ unsafe extern "C" fn respond(
 /// Called by a plugin during a hook, with that hook's handle and views valid as
 /// `weir_plugin.h` requires for this service.
 unsafe extern "C" fn log(r: *const RawRequest, level: u32, msg: *const u8, len: usize) {
+    let (name, throttle) = if r.is_null() {
+        ("plugin", None)
+    } else {
+        // SAFETY: non-NULL, so the hook's request.
+        let c = unsafe { call(r) };
+        (c.name, c.throttle)
+    };
+    let mut line = String::new();
+    if let (abi::LOG_ERROR, Some((throttle, hook))) = (level, throttle) {
+        match throttle.admit(hook, Instant::now()) {
+            Verdict::Hold => return,
+            Verdict::Write { held: 0, .. } => {}
+            Verdict::Write { held, over } => {
+                line = format!(
+                    "weir: {name}: error: {held} more error line(s) from {} held back in the last {:.1}s\n",
+                    hook.name(),
+                    over.as_secs_f64()
+                );
+            }
+        }
+    }
     // SAFETY: `msg` is readable for `len` (ABI).
     let msg = String::from_utf8_lossy(unsafe { bytes(msg, len) });
     let level = match level {
@@ -314,13 +339,7 @@ unsafe extern "C" fn log(r: *const RawRequest, level: u32, msg: *const u8, len: 
         abi::LOG_WARN => "warn",
         _ => "info",
     };
-    let name = if r.is_null() {
-        "plugin"
-    } else {
-        // SAFETY: non-NULL, so the hook's request.
-        unsafe { call(r) }.name
-    };
-    let line = format!("weir: {name}: {level}: {}\n", msg.trim_end());
+    line += &format!("weir: {name}: {level}: {}\n", msg.trim_end());
     let _ = std::io::stderr().write_all(line.as_bytes());
 }
 

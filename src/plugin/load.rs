@@ -87,6 +87,14 @@ impl std::error::Error for LoadError {}
 /// Libraries loaded so far, by canonical path.
 static LOADED: Mutex<Vec<(PathBuf, &'static Library)>> = Mutex::new(Vec::new());
 
+/// The canonical path of `path` if it names a file this process has not loaded yet
+/// (`None` if it is loaded, or cannot be found: `load` reports that).
+pub(crate) fn not_yet_loaded(path: &Path) -> Option<PathBuf> {
+    let canonical = path.canonicalize().ok()?;
+    let loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
+    (!loaded.iter().any(|(p, _)| *p == canonical)).then_some(canonical)
+}
+
 /// Loads (or finds already loaded) the plugin at `path`.
 pub fn load(path: &Path) -> Result<&'static Library, LoadError> {
     let err = |reason| LoadError {
@@ -107,12 +115,48 @@ pub fn load(path: &Path) -> Result<&'static Library, LoadError> {
     Ok(lib)
 }
 
-fn open(path: &Path) -> Result<Library, Reason> {
+/// Opens the library with every symbol bound now (`RTLD_NOW`), not on first call.
+///
+/// With lazy binding (the libloading default) a library that needs a symbol nothing
+/// defines loads fine and passes `weir check`, then the dynamic linker kills the whole
+/// process ("symbol lookup error", exit 127) on the first request that calls it.
+/// Binding now moves that failure to load time, where it is refused with its name.
+/// `RTLD_LOCAL` keeps one plugin's symbols from satisfying another's.
+#[cfg(unix)]
+fn dlopen(path: &Path) -> Result<libloading::Library, libloading::Error> {
+    use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
     // SAFETY: loading runs the library's platform initialisers. That is the one piece of
     // plugin code weir cannot avoid before checking the version; the ABI asks plugins
     // to keep such initialisers trivial.
-    let lib =
-        unsafe { libloading::Library::new(path) }.map_err(|e| Reason::CannotOpen(e.to_string()))?;
+    unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }.map(Into::into)
+}
+
+/// Windows resolves a DLL's imports when it loads: there is no lazy binding to avoid.
+#[cfg(not(unix))]
+fn dlopen(path: &Path) -> Result<libloading::Library, libloading::Error> {
+    // SAFETY: as the unix version: only the library's initialisers run.
+    unsafe { libloading::Library::new(path) }
+}
+
+/// The platform loader's own reason ("invalid ELF header", "file too short",
+/// "undefined symbol: foo"). libloading's `Display` says only "dlopen failed"; the
+/// `dlerror()` text is the error's source. The loader starts it with the path it was
+/// given, which [`LoadError`] already shows, so that prefix is dropped.
+fn loader_says(e: &libloading::Error, path: &Path) -> String {
+    let mut deepest: &dyn std::error::Error = e;
+    while let Some(next) = deepest.source() {
+        deepest = next;
+    }
+    let text = deepest.to_string();
+    let prefix = format!("{}: ", path.display());
+    match text.strip_prefix(&prefix) {
+        Some(rest) if !rest.is_empty() => rest.to_string(),
+        _ => text,
+    }
+}
+
+fn open(path: &Path) -> Result<Library, Reason> {
+    let lib = dlopen(path).map_err(|e| Reason::CannotOpen(loader_says(&e, path)))?;
     // SAFETY: `weir_abi_version` is declared by the ABI as a `const uint32_t`; we read
     // it through the symbol's address and call nothing.
     let plugin_version = unsafe {

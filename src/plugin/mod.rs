@@ -12,6 +12,10 @@
 //! - [`ffi_middleware`]: the adapter that makes a plugin instance a `Middleware`.
 //! - [`RequestStates`]: per-request plugin state, balanced even when a request is
 //!   abandoned.
+//! - [`vet`]: a library new to this process is loaded first in a short-lived child
+//!   process, so one that crashes or hangs while loading cannot take weir down.
+//! - `throttle`: one instance's error lines (panics, failures) held back per hook, so
+//!   a hook failing on every request cannot flood the log.
 
 #![allow(
     unsafe_code,
@@ -26,6 +30,8 @@ pub mod load;
 mod state;
 #[cfg(test)]
 mod tests;
+mod throttle;
+pub mod vet;
 
 pub use ffi_middleware::FfiMiddleware;
 pub use load::{load, LoadError};

@@ -29,6 +29,7 @@ fn call<'a>(req: Req<'a>, res: Option<&'a mut ResponseHead>) -> Call<'a> {
         route: "api-v2",
         upstream_group: "api",
         reply: None,
+        throttle: None,
     }
 }
 

@@ -40,8 +40,10 @@ mod imp;
 mod imp;
 
 mod gate;
+mod limits;
 
 pub use imp::{accept, bind, connect, end_of_batch, readable, TcpListener, TcpStream};
+pub use limits::{is_local_resource_error, local_shortage, raise_fd_limit, FdLimit};
 
 use std::future::Future;
 use std::io;

@@ -65,7 +65,7 @@ pub(crate) async fn watch(group: Arc<Group>, i: usize, h: Health, retired: Signa
             );
         }
         if good == h.passes.max(1) && state.set_checked(true) {
-            eprintln!("weir: upstream {addr} is up again: {good} good health check(s)");
+            super::log_back_up(addr, &format!("{good} good health check(s)"));
         }
         if retired.fires_within(h.interval).await {
             return;

@@ -5,7 +5,12 @@
 //! `fail_timeout`; after that it is eligible again, and one more failure takes it out
 //! again at once, while a success restores it fully. Active checks (when configured)
 //! also mark a server down or up.
+//!
+//! Each change is logged once. The success that ends a down mark is seen here, under
+//! the lock that also takes the mark away, so it is logged exactly once however many
+//! requests succeed at the same moment.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -37,8 +42,9 @@ struct Fails {
 }
 
 /// One server's live state.
-#[derive(Default)]
 pub struct ServerState {
+    /// The server's address, for the log line when it comes back.
+    addr: SocketAddr,
     in_flight: AtomicU32,
     fails: Mutex<Fails>,
     /// True while `fails` holds a count or a down mark. Healthy servers are the common
@@ -59,6 +65,17 @@ impl Drop for InFlight<'_> {
 }
 
 impl ServerState {
+    pub fn new(addr: SocketAddr) -> Self {
+        ServerState {
+            addr,
+            in_flight: AtomicU32::new(0),
+            fails: Mutex::default(),
+            troubled: AtomicBool::new(false),
+            checked_up: AtomicBool::new(false),
+            checked: AtomicBool::new(false),
+        }
+    }
+
     pub fn in_flight(&self) -> u32 {
         self.in_flight.load(Relaxed)
     }
@@ -112,19 +129,26 @@ impl ServerState {
         false
     }
 
-    /// Records a success: the failure count and any down mark are cleared.
-    pub fn succeed(&self) {
+    /// Records a success: the failure count and any down mark are cleared. True (and
+    /// logged) when the server had been marked down: it is back.
+    pub fn succeed(&self) -> bool {
         if !self.troubled.load(Relaxed) {
-            return;
+            return false;
         }
         let mut f = self.lock();
         self.troubled.store(false, Relaxed);
-        if f.count != 0 || f.down_until.is_some() {
+        let back = f.down_until.is_some();
+        if f.count != 0 || back {
             *f = Fails {
                 last_fail: f.last_fail,
                 ..Fails::default()
             };
         }
+        drop(f);
+        if back {
+            super::log_back_up(self.addr, "a request succeeded after it was marked down");
+        }
+        back
     }
 
     /// Sets the active health verdict; true if it changed.
@@ -141,7 +165,7 @@ mod tests {
 
     #[test]
     fn nginx_passive_semantics() {
-        let s = ServerState::default();
+        let s = ServerState::new(([127, 0, 0, 1], 9).into());
         let p = Passive {
             max_fails: 2,
             fail_timeout: Duration::from_secs(10),
@@ -158,13 +182,16 @@ mod tests {
         let later = t0 + Duration::from_secs(12);
         assert!(s.is_up(later), "back for a trial after fail_timeout");
         assert!(s.fail(later, p), "a failed trial takes it out at once");
-        s.succeed();
+        assert!(s.succeed(), "a success after a down mark is a comeback");
         assert!(s.is_up(later));
+        assert!(!s.succeed(), "and only once");
+        assert!(!s.fail(later, p), "one failure of two again");
+        assert!(!s.succeed(), "clearing a count alone is no comeback");
     }
 
     #[test]
     fn failures_outside_the_window_do_not_add_up() {
-        let s = ServerState::default();
+        let s = ServerState::new(([127, 0, 0, 1], 9).into());
         let p = Passive {
             max_fails: 2,
             ..Passive::default()

@@ -4,6 +4,8 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 pub fn weir() -> Command {
     Command::new(env!("CARGO_BIN_EXE_weir"))
@@ -20,6 +22,76 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Lines read from the announcing stream before the address was found.
     pub preamble: Vec<String>,
+    /// Lines of the announcing stream after the address, as they arrive.
+    pub later: Lines,
+}
+
+/// Lines a child writes, shared with the thread that reads them.
+#[derive(Clone, Default)]
+pub struct Lines(Arc<(Mutex<LinesSoFar>, Condvar)>);
+
+#[derive(Default)]
+struct LinesSoFar {
+    lines: Vec<String>,
+    closed: bool,
+}
+
+impl Lines {
+    fn push(&self, line: Option<String>) {
+        let (m, cv) = &*self.0;
+        let mut s = m.lock().unwrap();
+        match line {
+            Some(l) => s.lines.push(l),
+            None => s.closed = true,
+        }
+        cv.notify_all();
+    }
+
+    /// Every line so far.
+    pub fn snapshot(&self) -> Vec<String> {
+        self.0 .0.lock().unwrap().lines.clone()
+    }
+
+    /// Waits until a line holding `text` has arrived (returning it), the stream ends, or
+    /// `limit` passes (both `None`): woken by each new line, never polling.
+    pub fn wait_for(&self, text: &str, limit: Duration) -> Option<String> {
+        let mut found = None;
+        self.wait_until(limit, |lines| {
+            found = lines.iter().find(|l| l.contains(text)).cloned();
+            found.is_some()
+        });
+        found
+    }
+
+    /// Waits until `done(lines so far)` holds (true), the stream ends or `limit` passes
+    /// (false), checking again on each new line.
+    pub fn wait_until(&self, limit: Duration, mut done: impl FnMut(&[String]) -> bool) -> bool {
+        let (m, cv) = &*self.0;
+        let deadline = Instant::now() + limit;
+        let mut s = m.lock().unwrap();
+        loop {
+            if done(&s.lines) {
+                return true;
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            if s.closed {
+                return false;
+            }
+            s = cv.wait_timeout(s, left).unwrap().0;
+        }
+    }
+
+    /// Waits until the stream ends (the child exited), at most `limit`.
+    pub fn wait_closed(&self, limit: Duration) -> bool {
+        let (m, cv) = &*self.0;
+        let s = m.lock().unwrap();
+        !cv.wait_timeout_while(s, limit, |s| !s.closed)
+            .unwrap()
+            .1
+            .timed_out()
+    }
 }
 
 impl Drop for Running {
@@ -37,7 +109,7 @@ pub fn spawn(args: &[&str], stream: &str, marker: &str) -> Running {
     spawn_command(cmd, stream, marker)
 }
 
-/// Like [`spawn`], for any program that announces `http://ADDR` the same way.
+/// [`spawn`] for a command already put together (weir under `prlimit`, an example).
 pub fn spawn_command(mut cmd: Command, stream: &str, marker: &str) -> Running {
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -70,11 +142,19 @@ pub fn spawn_command(mut cmd: Command, stream: &str, marker: &str) -> Running {
         preamble.push(line);
     };
     // Keep draining the stream so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let later = Lines::default();
+    let sink = later.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            sink.push(Some(line));
+        }
+        sink.push(None);
+    });
     Running {
         child,
         addr,
         preamble,
+        later,
     }
 }
 

@@ -24,6 +24,12 @@ pub struct Plugins {
     pub v1_1: PathBuf,
     pub init_fails: PathBuf,
     pub bad_descriptor: PathBuf,
+    /// Valid but for one fault each (plugins/fixtures/faults.c).
+    pub unresolved: PathBuf,
+    pub ctor_abort: PathBuf,
+    pub ctor_exit: PathBuf,
+    pub init_segv: PathBuf,
+    pub init_hang: PathBuf,
     /// A C program printing the header's sizes and offsets.
     pub layout: PathBuf,
 }
@@ -68,6 +74,11 @@ pub fn plugins() -> &'static Plugins {
             v1_1: root.join("plugins/fixtures/libv1_1.so"),
             init_fails: root.join("plugins/fixtures/libinit_fails.so"),
             bad_descriptor: root.join("plugins/fixtures/libbad_descriptor.so"),
+            unresolved: root.join("plugins/fixtures/libunresolved.so"),
+            ctor_abort: root.join("plugins/fixtures/libctor_abort.so"),
+            ctor_exit: root.join("plugins/fixtures/libctor_exit.so"),
+            init_segv: root.join("plugins/fixtures/libinit_segv.so"),
+            init_hang: root.join("plugins/fixtures/libinit_hang.so"),
             layout: root.join("plugins/fixtures/layout"),
         }
     })
