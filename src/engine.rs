@@ -14,6 +14,7 @@ use crate::middleware::{build, Chain, Middleware};
 use crate::route::{self, Table};
 use crate::shutdown::{self, Signal, Trigger};
 use crate::upstream::group::Group;
+use crate::upstream::shortage::Shortage;
 
 /// What a matched route does.
 pub(crate) struct Route {
@@ -43,6 +44,9 @@ pub(crate) struct Engine {
     pub chain: Chain,
     pub routes: Routes,
     pub groups: Vec<Arc<Group>>,
+    /// Connects refused for want of local resources; shared by the engines a reload
+    /// makes, so the count and the episode outlive them.
+    pub shortage: Arc<Shortage>,
     pub limits: HeadLimits,
     /// Fires when weir shuts down.
     pub stop: Signal,
@@ -84,6 +88,7 @@ impl Engine {
             chain,
             routes,
             groups,
+            shortage: previous.map_or_else(Default::default, |p| p.shortage.clone()),
             stop,
             retire,
             retired,

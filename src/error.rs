@@ -41,6 +41,9 @@ pub enum Kind {
     BadGateway,
     /// No upstream to send to: 503.
     NoUpstream,
+    /// This host ran short of a resource (file descriptors, local ports) while
+    /// connecting upstream: 503, and no fault of the server.
+    LocalShortage,
     /// Upstream connect or read timed out: 504.
     GatewayTimeout,
     /// A bug or a failed middleware: 500.
@@ -60,7 +63,7 @@ impl Kind {
             Kind::VersionNotSupported => 505,
             Kind::NoRoute => 404,
             Kind::BadGateway => 502,
-            Kind::NoUpstream => 503,
+            Kind::NoUpstream | Kind::LocalShortage => 503,
             Kind::GatewayTimeout => 504,
             Kind::Internal => 500,
         }
@@ -79,7 +82,7 @@ impl Kind {
             | Kind::NoRoute
             | Kind::ClientGone => Source::Client,
             Kind::BadGateway | Kind::NoUpstream | Kind::GatewayTimeout => Source::Upstream,
-            Kind::Internal => Source::Internal,
+            Kind::Internal | Kind::LocalShortage => Source::Internal,
         }
     }
 }

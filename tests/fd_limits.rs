@@ -92,3 +92,71 @@ fn out_of_descriptors_weir_pauses_accepting_then_serves_again() {
     );
     assert_eq!(once(weir.addr, &get("/")).text(), "fine\n");
 }
+
+#[test]
+fn out_of_descriptors_for_upstream_connects_is_503_and_no_servers_fault() {
+    // An origin that holds every request until the test opens the gate, so each
+    // request in flight keeps an upstream connection (and its descriptor) busy.
+    let gate = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let held = gate.clone();
+    let origin = util::origin::origin(move |_| {
+        let (open, cv) = &*held;
+        let _open = cv.wait_while(open.lock().unwrap(), |o| !*o).unwrap();
+        util::origin::ok(b"held")
+    });
+    let path = temp_dir("connect-emfile").join("weir.toml");
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\nthreads = 1\n[upstream]\nservers = [\"{}\"]\n\
+         max_fails = 1\nfail_timeout = \"60s\"\nretries = 0\n\
+         [[middleware]]\nbuiltin = \"balancer\"\n",
+        origin.addr
+    );
+    fs::write(&path, text).unwrap();
+    let mut cmd = Command::new("prlimit");
+    cmd.arg("--nofile=64:64")
+        .arg(env!("CARGO_BIN_EXE_weir"))
+        .args(["serve", "--config"])
+        .arg(&path);
+    let weir = spawn_command(cmd, "stderr", "listening on");
+    let addr = weir.addr;
+    // More concurrent requests than descriptors for both their sides.
+    let clients: Vec<_> = (0..80)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let r = util::client::Conn::open(addr)
+                    .roundtrip(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+                r.status
+            })
+        })
+        .collect();
+    let wait = Duration::from_secs(20);
+    let shortage = weir.later.wait_for("while connecting upstream", wait);
+    let shortage = shortage.unwrap_or_else(|| panic!("no shortage: {:?}", weir.later.snapshot()));
+    assert!(
+        shortage.contains("local: too many open files"),
+        "{shortage}"
+    );
+    {
+        let (open, cv) = &*gate;
+        *open.lock().unwrap() = true;
+        cv.notify_all();
+    }
+    let statuses: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    assert!(statuses.contains(&503), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "only served or refused locally: {statuses:?}"
+    );
+    // The server was never blamed: it is not down, and the next request reaches it.
+    assert_eq!(once(addr, &get("/")).text(), "held");
+    let lines = weir.later.snapshot();
+    assert!(!lines.iter().any(|l| l.contains("is down")), "{lines:?}");
+    // Logged when an episode begins and when it ends, not once per refused request.
+    let count = |text: &str| lines.iter().filter(|l| l.contains(text)).count();
+    let (begun, ended) = (
+        count("while connecting upstream"),
+        count("connects work again"),
+    );
+    let refused = statuses.iter().filter(|s| **s == 503).count();
+    assert!(begun - ended <= 1 && begun < refused.max(2), "{lines:?}");
+}

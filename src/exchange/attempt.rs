@@ -62,11 +62,18 @@ async fn connect(
             Error::new(Kind::GatewayTimeout, "upstream connect timed out"),
             Cause::ConnectTimeout,
         )),
-        Some(Err(err)) => Err((
-            Error::io(Kind::BadGateway, "upstream connect failed", err),
-            Cause::Refused,
-        )),
+        Some(Err(err)) => match rt::local_shortage(&err) {
+            Some(what) => {
+                e.shortage.hit(what);
+                Err((Error::io(Kind::LocalShortage, what, err), Cause::Local))
+            }
+            None => Err((
+                Error::io(Kind::BadGateway, "upstream connect failed", err),
+                Cause::Refused,
+            )),
+        },
         Some(Ok(stream)) => {
+            e.shortage.clear();
             group.pool.count_open();
             Ok(Conn::new(stream, BUFFER, BUFFER))
         }

@@ -26,12 +26,15 @@ pub(crate) enum Cause {
     ClientGone,
     /// The client's request body failed (malformed, too large, stalled).
     Client,
+    /// This host ran short of file descriptors, ports or buffers while connecting: no
+    /// fault of the server, and another would fare no better.
+    Local,
 }
 
 impl Cause {
     /// The upstream is to blame: the failure counts against its health.
     pub fn upstream_fault(self) -> bool {
-        !matches!(self, Cause::ClientGone | Cause::Client)
+        !matches!(self, Cause::ClientGone | Cause::Client | Cause::Local)
     }
 
     /// Another server may do better (subject to the idempotency rule). A bad response
@@ -54,6 +57,7 @@ impl Cause {
             Cause::BadResponse => "bad response",
             Cause::ClientGone => "client gone",
             Cause::Client => "client",
+            Cause::Local => "local",
         }
     }
 }

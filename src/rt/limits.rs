@@ -44,11 +44,11 @@ pub fn raise_fd_limit() -> Option<FdLimit> {
 /// What this host ran short of, when `e` says it did: EMFILE, ENFILE, ENOBUFS, ENOMEM
 /// or EADDRNOTAVAIL (no free local port). Such an error is no fault of the server
 /// being connected to, or of the client being accepted, and must not count against
-/// either; the text names it for the log, e.g. `local: too many open files`.
+/// either; the text names it for the log and the error, e.g. `local: too many open files`.
 pub fn local_shortage(e: &io::Error) -> Option<&'static str> {
     match e.kind() {
-        io::ErrorKind::OutOfMemory => return Some("out of memory"),
-        io::ErrorKind::AddrNotAvailable => return Some("no local address or port free"),
+        io::ErrorKind::OutOfMemory => return Some("local: out of memory"),
+        io::ErrorKind::AddrNotAvailable => return Some("local: no local address or port free"),
         _ => {}
     }
     shortage_by_errno(e)
@@ -58,11 +58,11 @@ pub fn local_shortage(e: &io::Error) -> Option<&'static str> {
 fn shortage_by_errno(e: &io::Error) -> Option<&'static str> {
     use rustix::io::Errno;
     match Errno::from_io_error(e)? {
-        Errno::MFILE => Some("too many open files"),
-        Errno::NFILE => Some("too many open files in the system"),
-        Errno::NOBUFS => Some("no buffer space"),
-        Errno::NOMEM => Some("out of memory"),
-        Errno::ADDRNOTAVAIL => Some("no local address or port free"),
+        Errno::MFILE => Some("local: too many open files"),
+        Errno::NFILE => Some("local: too many open files in the system"),
+        Errno::NOBUFS => Some("local: no buffer space"),
+        Errno::NOMEM => Some("local: out of memory"),
+        Errno::ADDRNOTAVAIL => Some("local: no local address or port free"),
         _ => None,
     }
 }
@@ -87,16 +87,16 @@ mod tests {
     #[cfg(target_os = "linux")]
     fn local_shortages_are_named() {
         let e = |n| io::Error::from_raw_os_error(n);
-        assert_eq!(local_shortage(&e(24)), Some("too many open files"));
+        assert_eq!(local_shortage(&e(24)), Some("local: too many open files"));
         assert_eq!(
             local_shortage(&e(23)),
-            Some("too many open files in the system")
+            Some("local: too many open files in the system")
         );
-        assert_eq!(local_shortage(&e(105)), Some("no buffer space"));
-        assert_eq!(local_shortage(&e(12)), Some("out of memory"));
+        assert_eq!(local_shortage(&e(105)), Some("local: no buffer space"));
+        assert_eq!(local_shortage(&e(12)), Some("local: out of memory"));
         assert_eq!(
             local_shortage(&e(99)),
-            Some("no local address or port free")
+            Some("local: no local address or port free")
         );
         assert!(
             !is_local_resource_error(&e(111)),

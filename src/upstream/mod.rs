@@ -3,6 +3,7 @@
 pub(crate) mod group;
 pub(crate) mod health;
 pub mod pool;
+pub mod shortage;
 pub mod state;
 
 use std::net::SocketAddr;
