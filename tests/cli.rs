@@ -320,3 +320,31 @@ fn a_plugin_config_error_names_the_toml_key_not_a_json_position() {
         "no position in JSON the user never wrote: {err}"
     );
 }
+
+#[test]
+fn demo_routes_sends_hosts_and_paths_to_two_groups() {
+    let mut demo = spawn(
+        &["demo", "--routes", "--listen", "127.0.0.1:0"],
+        "stdout",
+        "proxy",
+    );
+    let host = |h: &str| format!("GET / HTTP/1.1\r\nHost: {h}\r\n\r\n").into_bytes();
+    let site: Vec<String> = (0..3).map(|_| once(demo.addr, &get("/")).text()).collect();
+    assert_eq!(site, ["web 1\n", "web 2\n", "web 1\n"]);
+    assert!(once(demo.addr, &get("/api/users"))
+        .text()
+        .starts_with("api "));
+    assert!(once(demo.addr, &host("api.localhost"))
+        .text()
+        .starts_with("api "));
+    assert!(once(demo.addr, &get("/x/../api/users"))
+        .text()
+        .starts_with("api "));
+    // The tour prints the config that does it, with the address actually bound.
+    let printed = demo
+        .later
+        .wait_for("[upstreams.api]", std::time::Duration::from_secs(10));
+    assert!(printed.is_some(), "{:?}", demo.later.snapshot());
+    signal(&demo.child, "INT");
+    assert!(demo.child.wait().unwrap().success());
+}

@@ -20,6 +20,8 @@ pub enum Command {
     },
     Demo {
         listen: SocketAddr,
+        /// Two groups behind host and path routes instead of one round-robin group.
+        routes: bool,
     },
     Version,
 }
@@ -48,7 +50,7 @@ Usage:
                [--hash-key KEY] [--threads N]
   weir check --config FILE [the options of serve]
   weir backend --listen ADDR [--name TEXT | --echo | --dir PATH]
-  weir demo [--listen ADDR]
+  weir demo [--listen ADDR] [--routes]
 
 Run 'weir COMMAND --help' for one command's options. 'weir --version' prints the version.
 ";
@@ -101,10 +103,11 @@ Options:
 const DEMO: &str = "\
 weir demo: three backends with unique answers behind a round-robin proxy, in one process
 
-Usage: weir demo [--listen ADDR]
+Usage: weir demo [--listen ADDR] [--routes]
 
 Options:
   -l, --listen ADDR   the proxy's address (default 127.0.0.1:8080); the backends take free ports
+  -r, --routes        two upstream groups (web, api) behind host and path routes instead
   -h, --help          this text
 ";
 
@@ -208,14 +211,16 @@ fn backend(p: &mut lexopt::Parser) -> Result<Command, Usage> {
 fn demo(p: &mut lexopt::Parser) -> Result<Command, Usage> {
     const SUB: &str = "demo ";
     let mut listen = weir::config::DEFAULT_LISTEN.parse().expect("valid default");
+    let mut routes = false;
     while let Some(arg) = p.next().map_err(|e| err(SUB)(e.to_string()))? {
         match arg {
             Short('l') | Long("listen") => listen = addr(p, "--listen", SUB)?,
+            Short('r') | Long("routes") => routes = true,
             Short('h') | Long("help") => return Err(Usage::Help(DEMO.into())),
             other => return Err(Usage::Error(other.unexpected().to_string(), SUB)),
         }
     }
-    Ok(Command::Demo { listen })
+    Ok(Command::Demo { listen, routes })
 }
 
 /// Parses the arguments after the program name.

@@ -1,5 +1,7 @@
-//! `weir demo`: the lab in one command. Three backends with unique answers on free
-//! ports, a round-robin proxy in front, the access log on stdout.
+//! `weir demo`: the lab in one command. Backends with unique answers on free ports, a
+//! proxy in front, the access log on stdout. Plain: three backends, round-robin.
+//! `--routes`: two groups (`web`, `api`) behind host and path routes, with the config
+//! that does it printed, so the next step (a `weir.toml` of your own) is a copy away.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -11,17 +13,21 @@ use weir::{Config, Proxy, Upstream};
 
 use super::fail;
 
-pub fn run(listen: SocketAddr) -> ExitCode {
-    let mut backends = Vec::new();
-    for i in 1..=3 {
-        let any: SocketAddr = "127.0.0.1:0".parse().expect("valid address");
-        match Backend::bind(any, Mode::Name(format!("backend {i}"))) {
-            Ok(b) => backends.push(b),
-            Err(e) => return fail(&format!("demo: cannot start backend {i}: {e}")),
-        }
-    }
-    let addrs: Vec<SocketAddr> = backends.iter().map(Backend::local_addr).collect();
-    let config = Config {
+/// Starts one named backend per name on a free port.
+fn backends(names: &[&str]) -> Result<Vec<Backend>, String> {
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("valid address");
+    names
+        .iter()
+        .map(|name| {
+            Backend::bind(any, Mode::Name(name.to_string()))
+                .map_err(|e| format!("demo: cannot start {name}: {e}"))
+        })
+        .collect()
+}
+
+/// Three backends behind one round-robin group.
+fn plain(listen: SocketAddr, addrs: &[SocketAddr]) -> Config {
+    Config {
         listen,
         threads: 1,
         upstreams: addrs
@@ -29,11 +35,86 @@ pub fn run(listen: SocketAddr) -> ExitCode {
             .map(|&addr| Upstream { addr, weight: 1 })
             .collect(),
         ..Config::default()
+    }
+}
+
+/// The `--routes` config, as TOML a user can copy.
+fn routes_toml(listen: SocketAddr, a: &[SocketAddr]) -> String {
+    format!(
+        r#"listen = "{listen}"
+threads = 1
+
+[upstreams.web]
+servers = ["{}", "{}"]
+
+[upstreams.api]
+servers = ["{}", "{}"]
+balancer = "least-conn"
+
+[[routes]]
+name = "api-host"
+hosts = ["api.localhost"]
+upstream = "api"
+
+[[routes]]
+name = "api-path"
+path = "/api/"
+strip_prefix = "/api"
+upstream = "api"
+
+[[routes]]
+name = "site"
+upstream = "web"
+"#,
+        a[0], a[1], a[2], a[3]
+    )
+}
+
+pub fn run(listen: SocketAddr, routes: bool) -> ExitCode {
+    let names: &[&str] = match routes {
+        true => &["web 1", "web 2", "api 1", "api 2"],
+        false => &["backend 1", "backend 2", "backend 3"],
+    };
+    let backends = match backends(names) {
+        Ok(b) => b,
+        Err(e) => return fail(&e),
+    };
+    let addrs: Vec<SocketAddr> = backends.iter().map(Backend::local_addr).collect();
+    let config = match routes {
+        true => match Config::parse(&routes_toml(listen, &addrs), "demo.toml") {
+            Ok(c) => c,
+            Err(e) => return fail(&e),
+        },
+        false => plain(listen, &addrs),
     };
     let server = match Proxy::new(config).bind() {
         Ok(s) => s,
         Err(e) => return fail(&format!("demo: {e} (try --listen 127.0.0.1:0)")),
     };
+    serve_backends(backends);
+    let url = format!("http://{}", server.local_addr());
+    for (name, a) in names.iter().zip(&addrs) {
+        println!("  {name:<10} http://{a}");
+    }
+    println!("  proxy      {url}/");
+    println!();
+    match routes {
+        // The config as it runs: with the port bound, should `--listen` have said 0.
+        true => print_routes_tour(&url, &routes_toml(server.local_addr(), &addrs)),
+        false => print_tour(&url),
+    }
+    println!("Ctrl-C stops everything. Access log follows.");
+    match server.run() {
+        Ok(()) => {
+            println!("weir demo: stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// Runs the backends on a runtime of their own, on a thread of their own.
+fn serve_backends(backends: Vec<Backend>) {
     let runtime = Runtime::new();
     thread::spawn(move || {
         let rt = runtime.clone();
@@ -47,21 +128,26 @@ pub fn run(listen: SocketAddr) -> ExitCode {
             }
         })
     });
-    let url = format!("http://{}", server.local_addr());
+}
+
+fn print_tour(url: &str) {
     println!("weir demo: three backends behind a round-robin proxy");
-    for (i, a) in addrs.iter().enumerate() {
-        println!("  backend {}   http://{a}", i + 1);
-    }
-    println!("  proxy       {url}/");
-    println!();
     println!("Try it (each request goes to the next backend: 1, 2, 3, 1, ...):");
     println!("  curl {url}/");
-    println!("Ctrl-C stops everything. Access log follows.");
-    match server.run() {
-        Ok(()) => {
-            println!("weir demo: stopped");
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&e),
+}
+
+fn print_routes_tour(url: &str, toml: &str) {
+    println!(
+        "weir demo --routes: two upstream groups behind host and path routes, from this config:"
+    );
+    println!();
+    for line in toml.lines() {
+        println!("    {line}");
     }
+    println!();
+    println!("Try it (the access log's route= and upstream_group= say what matched):");
+    println!("  curl {url}/                               # site: web 1, web 2, web 1, ...");
+    println!("  curl {url}/api/users                      # api-path: an api backend, path /users");
+    println!("  curl -H 'Host: api.localhost' {url}/      # api-host: by host, any path");
+    println!("  curl --path-as-is {url}/x/../api/users    # normalised first: api-path again");
 }

@@ -138,6 +138,6 @@ pub fn main() -> ExitCode {
             }
             Err(e) => fail(&format!("backend: cannot listen on {listen}: {e}")),
         },
-        Command::Demo { listen } => demo::run(listen),
+        Command::Demo { listen, routes } => demo::run(listen, routes),
     }
 }
