@@ -90,13 +90,8 @@ impl Engine {
 
 /// Builds the route table (checked already by `Config::validate`).
 fn routes(config: &Config, groups: &[Arc<Group>]) -> Result<Routes, ConfigError> {
-    let (table, _warnings) = Table::build(&config.route_specs()).map_err(|e| {
-        ConfigError::new(
-            &config.source,
-            format!("routes[{}].{}", e.index, e.key),
-            e.reason,
-        )
-    })?;
+    let (table, _warnings) = Table::build(&config.route_specs())
+        .map_err(|e| ConfigError::new(&config.source, e.config_key(), e.reason))?;
     let list = config
         .route_list()
         .iter()

@@ -392,13 +392,7 @@ impl Config {
         }
         crate::route::Table::build(&self.route_specs())
             .map(|_| ())
-            .map_err(|e| {
-                ConfigError::new(
-                    &self.source,
-                    format!("routes[{}].{}", e.index, e.key),
-                    e.reason,
-                )
-            })
+            .map_err(|e| ConfigError::new(&self.source, e.config_key(), e.reason))
     }
 
     /// The match conditions of every route, for [`crate::route::Table::build`].
