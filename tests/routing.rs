@@ -215,8 +215,39 @@ fn priority_rules_pick_exactly_one_route() {
         (get(shop, "/loginx"), Some("shop-root")),
         // Methods are case-sensitive: "get" is not GET.
         (request("get", shop, "/login", ""), Some("shop-root")),
+        // The asterisk-form `OPTIONS *` has no path: only a route for any path takes it.
+        (request("OPTIONS", "other.test", "*", ""), Some("catch-all")),
+        (request("OPTIONS", api, "*", ""), Some("api-any")),
+        (request("OPTIONS", "only.example.com", "*", ""), None),
     ];
     expect_routes(proxy.addr, &cases);
+}
+
+#[test]
+fn routing_sees_what_the_global_chain_rewrote() {
+    // The global chain runs before routing: a header it sets is a header routes match.
+    let proxy = start(&format!(
+        r#"
+[upstreams.g]
+servers = ["{}"]
+debug_headers = true
+[[routes]]
+name = "canary"
+headers = {{ "X-Canary" = "1" }}
+[[routes]]
+name = "stable"
+[[middleware]]
+builtin = "headers"
+config = {{ request = {{ set = {{ "X-Canary" = "1" }} }} }}
+[[middleware]]
+builtin = "balancer"
+"#,
+        named("g")
+    ));
+    for extra in ["", "X-Canary: 0\r\n"] {
+        let r = once(proxy.addr, &request("GET", "t", "/", extra));
+        assert_eq!(r.header("x-weir-route"), Some("canary"), "{extra:?}");
+    }
 }
 
 #[test]
@@ -410,11 +441,72 @@ upstream = "web"
         assert_eq!((r.status, r.text().as_str()), (200, want), "{sent}");
         assert_eq!(v2.next_request().target, want, "{sent}");
     }
+    // An absolute-form target is origin-form before routing, then stripped the same.
+    let r = c.roundtrip(b"GET http://t/v2/users?id=1 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(r.text(), "/users?id=1");
+    assert_eq!(v2.next_request().target, "/users?id=1");
     // "/v2" is not under "/v2/": the catch-all gets it, unstripped and as sent.
     let r = c.roundtrip(&get("t", "/v2"));
     assert_eq!(r.text(), "/v2");
     assert_eq!(web.next_request().target, "/v2");
     assert!(v2.try_request().is_none());
+}
+
+#[test]
+fn pipelined_requests_each_take_their_own_route() {
+    let a = origin(|r| ok(format!("a {}", r.target).as_bytes()));
+    let b = origin(|r| ok(format!("b {}", r.target).as_bytes()));
+    let proxy = start(&format!(
+        r#"
+[upstreams.a]
+servers = ["{}"]
+[upstreams.b]
+servers = ["{}"]
+[[routes]]
+path = "/a/"
+strip_prefix = "/a"
+upstream = "a"
+[[routes]]
+hosts = ["b.test"]
+upstream = "b"
+"#,
+        a.addr, b.addr
+    ));
+    // One write, five requests: the path buffer and the rewrite are per request.
+    let mut wire = Vec::new();
+    for (host, target) in [
+        ("t", "/a/one/../x"),
+        ("b.test", "/a/two"),
+        ("t", "/nothing"),
+        ("t", "/a/%74hree"),
+        ("b.test", "/../x"),
+    ] {
+        wire.extend_from_slice(&get(host, target));
+    }
+    let mut c = Conn::open(proxy.addr);
+    c.send(&wire);
+    let answers: Vec<(u16, String)> = (0..5)
+        .map(|_| c.read(false).expect("a response"))
+        .map(|r| {
+            (
+                r.status,
+                if r.status == 200 {
+                    r.text()
+                } else {
+                    String::new()
+                },
+            )
+        })
+        .collect();
+    let want = [
+        (200, "a /x"),
+        (200, "b /a/two"),
+        (404, ""),
+        (200, "a /three"),
+        (400, ""),
+    ];
+    let want: Vec<(u16, String)> = want.iter().map(|&(s, t)| (s, t.to_string())).collect();
+    assert_eq!(answers, want);
 }
 
 // ---------------------------------------------------------------------------------------
