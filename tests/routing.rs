@@ -914,6 +914,21 @@ fn route_config_errors_name_the_key_and_the_reason() {
             "routes[0].path_exact: give `path` (a prefix) or `path_exact`, not both",
         ),
         (
+            "group-name",
+            "[upstreams.\"a b\"]\nservers = [\"127.0.0.1:9201\"]\n[[routes]]\nupstream = \"api\"\n",
+            "upstreams.a b: invalid group name \"a b\"",
+        ),
+        (
+            "no-group",
+            "[[routes]]\npath = \"/a\"\nupstream = \"api\"\n[[routes]]\npath = \"/b\"\n",
+            "routes[1].upstream: is required; known: api, web",
+        ),
+        (
+            "relative-path",
+            "[[routes]]\npath = \"api\"\nupstream = \"api\"\n",
+            "routes[0].path: \"api\" must start with /",
+        ),
+        (
             "no-routes",
             "",
             "routes: several [upstreams.*] groups need [[routes]]",
@@ -941,6 +956,43 @@ fn route_config_errors_name_the_key_and_the_reason() {
         err.contains("[upstream]") && err.contains("[upstreams.NAME]"),
         "names both keys: {err}"
     );
+    // The quick flags configure the one [upstream]; beside groups they are refused.
+    let groups = write_config(
+        "flags",
+        &format!("{TWO_GROUPS}[[routes]]\nupstream = \"web\"\n"),
+    );
+    for flag in [["--upstream", "127.0.0.1:1"], ["--balancer", "random"]] {
+        let out = run(&["check", "--config", &groups, flag[0], flag[1]]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flag:?}: {err}");
+        assert!(
+            err.contains("upstreams: --upstream and --balancer apply to a single [upstream]"),
+            "{flag:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn upstream_table_with_routes_is_the_group_default() {
+    let proxy = start(&format!(
+        "[upstream]\nservers = [\"{}\"]\ndebug_headers = true\n\
+         [[routes]]\nname = \"api\"\npath = \"/api\"\n\
+         [[routes]]\nname = \"health\"\npath_exact = \"/healthz\"\nupstream = \"default\"\n",
+        named("d")
+    ));
+    for (path, route) in [
+        ("/api/x", "api"),
+        ("/healthz", "health"),
+        ("/x/../api", "api"),
+    ] {
+        let r = once(proxy.addr, &get("t", path));
+        assert_eq!((r.status, r.text().as_str()), (200, "d\n"), "{path}");
+        assert_eq!(r.header("x-weir-route"), Some(route), "{path}");
+        assert_eq!(r.header("x-weir-upstream-group"), Some("default"), "{path}");
+    }
+    // With [[routes]], the routing rules hold for [upstream] too: 404 and 400.
+    assert_eq!(once(proxy.addr, &get("t", "/other")).status, 404);
+    assert_eq!(once(proxy.addr, &get("t", "/../api")).status, 400);
 }
 
 #[test]
