@@ -794,6 +794,61 @@ fn reload_keeps_an_unchanged_groups_health_state() {
 }
 
 #[test]
+fn reload_keeps_a_server_that_active_checks_took_out_out() {
+    // `sick` fails every health check; real requests it would answer "sick".
+    let sick = origin(|r| match r.target.as_str() {
+        "/healthz" => Reply::Bytes(b"HTTP/1.1 503 Down\r\nContent-Length: 0\r\n\r\n".to_vec()),
+        _ => ok(b"sick"),
+    });
+    let well = origin(|_| ok(b"well"));
+    let new = naming_origin("new");
+    let (s, w, n) = (sick.addr, well.addr, new.addr);
+    let proxy = Reloading::start(move |generation| {
+        // Three failed checks 50 ms apart take a server out: a group built afresh would
+        // send it requests for ~100 ms after the reload.
+        let web = format!(
+            "[upstreams.web]\nservers = [\"{s}\", \"{w}\"]\n\
+             health = {{ path = \"/healthz\", interval = \"50ms\", fails = 3 }}\n"
+        );
+        match generation {
+            0 => format!("{web}[[routes]]\nupstream = \"web\"\n"),
+            _ => format!(
+                "{web}[upstreams.new]\nservers = [\"{n}\"]\n\
+                 [[routes]]\nhosts = [\"new.test\"]\nupstream = \"new\"\n\
+                 [[routes]]\nupstream = \"web\"\n"
+            ),
+        }
+    });
+    let addr = proxy.addr;
+    // Waits (by asking, bounded) until twenty answers in a row are "well".
+    let mut streak = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while streak < 20 {
+        assert!(Instant::now() < deadline, "the checks never took sick out");
+        streak = match once(addr, &get("t", "/")).text().as_str() {
+            "well" => streak + 1,
+            _ => 0,
+        };
+    }
+    while sick.try_request().is_some() {} // what it saw before the reload
+
+    proxy.reload_to(1);
+    assert!(until(addr, &get("new.test", "/"), |r| r.text() == "new"));
+    for _ in 0..10 {
+        assert_eq!(once(addr, &get("t", "/")).text(), "well");
+    }
+    let served_after: Vec<String> = std::iter::from_fn(|| sick.try_request())
+        .map(|r| r.target)
+        .filter(|t| t != "/healthz")
+        .collect();
+    assert_eq!(
+        served_after,
+        Vec::<String>::new(),
+        "sick served after the reload"
+    );
+}
+
+#[test]
 fn ten_reloads_adding_and_removing_routes_and_groups_fail_no_request() {
     let base = [named("base-a"), named("base-b")];
     let extra = named("extra");
