@@ -984,6 +984,16 @@ fn route_config_errors_name_the_key_and_the_reason() {
             "routes[0].path: \"api\" must start with /",
         ),
         (
+            "strip-not-normal",
+            "[[routes]]\npath = \"/a%2Fb/\"\nstrip_prefix = \"/a%2fb\"\nupstream = \"api\"\n",
+            "routes[0].strip_prefix: \"/a%2fb\" is not in normal form (write \"/a%2Fb\")",
+        ),
+        (
+            "strip-never-applies",
+            "[[routes]]\npath = \"/v2/\"\nstrip_prefix = \"/v3\"\nupstream = \"api\"\n",
+            "routes[0].strip_prefix: \"/v3\" is not a prefix of path \"/v2/\"",
+        ),
+        (
             "no-routes",
             "",
             "routes: several [upstreams.*] groups need [[routes]]",
