@@ -215,6 +215,24 @@ fn priority_rules_pick_exactly_one_route() {
         (get(shop, "/loginx"), Some("shop-root")),
         // Methods are case-sensitive: "get" is not GET.
         (request("get", shop, "/login", ""), Some("shop-root")),
+        // A header condition: name case-insensitive, any one field line with exactly
+        // the value (a list in one line is not the value).
+        (
+            request("PUT", shop, "/login", "x-canary: 1\r\n"),
+            Some("login-canary"),
+        ),
+        (
+            request("PUT", shop, "/login", "X-Canary: 2\r\nX-Canary: 1\r\n"),
+            Some("login-canary"),
+        ),
+        (
+            request("PUT", shop, "/login", "X-Canary: 1, 2\r\n"),
+            Some("shop-root"),
+        ),
+        (
+            request("PUT", shop, "/login", "X-Canary: 11\r\n"),
+            Some("shop-root"),
+        ),
         // The asterisk-form `OPTIONS *` has no path: only a route for any path takes it.
         (request("OPTIONS", "other.test", "*", ""), Some("catch-all")),
         (request("OPTIONS", api, "*", ""), Some("api-any")),
@@ -1109,6 +1127,23 @@ fn check_prints_the_route_table_in_match_order_and_warns_of_shadowed_routes() {
     );
     assert!(
         text.contains("warning     routes[3] can never match: routes[1]"),
+        "{text}"
+    );
+
+    let path = write_config(
+        "lowercase-method",
+        &format!("{TWO_GROUPS}[[routes]]\nmethods = [\"get\"]\nupstream = \"api\"\n"),
+    );
+    let out = run(&["check", "--config", &path]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "a lowercase method is a warning: {text}"
+    );
+    assert!(
+        text.contains(
+            "warning     routes[0] methods[0] is \"get\", which never equals \"GET\": methods are case-sensitive"
+        ),
         "{text}"
     );
 }
