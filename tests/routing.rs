@@ -313,6 +313,14 @@ fn no_route_is_a_404_with_a_small_text_body_and_the_connection_kept() {
     // The 404 is the proxy's own answer: the connection serves the next request.
     let r = c.roundtrip(&get("only.example.com", "/v1"));
     assert_eq!(r.header("x-weir-route"), Some("only-v1"));
+    // To HEAD, a 404 without a body: the next response still parses in step.
+    let r = c.roundtrip(&request("HEAD", "only.example.com", "/nothing", ""));
+    assert_eq!((r.status, r.body.len()), (404, 0));
+    // A path with no normal form is a 400 and the head was read whole: still in step.
+    let r = c.roundtrip(&get("only.example.com", "/%2e%2e/v1"));
+    assert_eq!(r.status, 400);
+    let r = c.roundtrip(&get("only.example.com", "/v1"));
+    assert_eq!(r.header("x-weir-route"), Some("only-v1"));
 }
 
 #[test]
