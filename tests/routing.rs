@@ -614,6 +614,7 @@ upstream = "hashed"
 fn retries_stay_within_the_group() {
     let dead = refused_addr();
     let live_a = named("a-live");
+    let (dead0, live0) = (refused_addr(), named("live0"));
     let proxy = start(&format!(
         r#"
 [upstreams.a]
@@ -625,12 +626,19 @@ debug_headers = true
 [upstreams.all-dead]
 servers = ["{}"]
 debug_headers = true
+[upstreams.no-retry]
+servers = ["{dead0}", "{live0}"]
+retries = 0
+debug_headers = true
 [[routes]]
 hosts = ["a.test"]
 upstream = "a"
 [[routes]]
 hosts = ["dead.test"]
 upstream = "all-dead"
+[[routes]]
+hosts = ["no-retry.test"]
+upstream = "no-retry"
 [[routes]]
 upstream = "b"
 "#,
@@ -656,6 +664,12 @@ upstream = "b"
         assert_ne!(r.text(), "b\n");
     }
     assert_eq!(once(proxy.addr, &get("other", "/")).text(), "b\n");
+    // `retries` is the group's own: with 0, the refused first pick is not retried.
+    let r = once(proxy.addr, &get("no-retry.test", "/"));
+    assert_eq!(r.status, 502, "{r:?}");
+    let r = once(proxy.addr, &get("no-retry.test", "/"));
+    assert_eq!((r.status, r.text().as_str()), (200, "live0\n"));
+    assert_eq!(r.header("x-weir-reason"), Some("rr"));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1286,4 +1300,25 @@ fn access_log_names_route_and_group_in_both_formats() {
             assert!(line.contains(&status), "{status} in {line}");
         }
     }
+}
+
+#[test]
+fn a_route_name_cannot_inject_a_header_or_a_log_line() {
+    let o = origin(|_| ok(b"ok"));
+    let log = temp_dir("routing-inject").join("access.log");
+    let proxy = start(&format!(
+        "[upstreams.g]\nservers = [\"{}\"]\ndebug_headers = true\n\
+         [[routes]]\nname = \"evil\\r\\nX-Evil: 1\"\n\
+         [[middleware]]\nbuiltin = \"log\"\nconfig = {{ format = \"combined\", path = {:?} }}\n",
+        o.addr,
+        log.display().to_string()
+    ));
+    let r = once(proxy.addr, &get("t", "/"));
+    assert_eq!((r.status, r.text().as_str()), (200, "ok"));
+    assert_eq!(r.header("x-evil"), None, "{r:?}");
+    assert_eq!(r.header("x-weir-upstream-group"), Some("g"));
+    proxy.stop().unwrap();
+    let lines = log_lines(&log);
+    assert_eq!(lines.len(), 1, "one request, one line: {lines:?}");
+    assert!(lines[0].ends_with("upstream_group=g"), "{lines:?}");
 }
