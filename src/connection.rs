@@ -31,15 +31,12 @@ pub(crate) async fn serve(live: Arc<Live>, stream: TcpStream, peer: SocketAddr) 
     let mut s = Scratch::default();
     let mut first = true;
     let next = loop {
-        // Each request runs on the engine in force when it starts (see `live`).
-        let e = live.get();
-        let t = e.config.timeouts;
-        client.allow(e.limits.max_bytes);
         if client.buffered().is_empty() {
+            let t = live.get().config.timeouts;
             let wait = if first { t.header } else { t.idle };
             let data = async { Wake::Data(client.wait_for_request().await) };
             let stop = async {
-                e.stop.fired().await;
+                live.stop().fired().await;
                 Wake::Stop
             };
             match rt::timeout(wait, data.or(stop)).await {
@@ -48,6 +45,12 @@ pub(crate) async fn serve(live: Arc<Live>, stream: TcpStream, peer: SocketAddr) 
             }
         }
         first = false;
+        // Each request runs on the engine in force when it starts (see `live`): taken
+        // once its first bytes are here, not before the wait, or a connection idle
+        // across a reload would serve its next request on the retired engine.
+        let e = live.get();
+        let t = e.config.timeouts;
+        client.allow(e.limits.max_bytes);
         let head = rt::timeout(t.header, client.read_request(e.limits, &mut s.req)).await;
         let err = match head {
             // Boxed, like `reject` below: a future holds room for its largest await

@@ -102,13 +102,8 @@ fn routes(
     groups: &[Arc<Group>],
     chains: Vec<Chain>,
 ) -> Result<Routes, ConfigError> {
-    let (table, _warnings) = Table::build(&config.route_specs()).map_err(|e| {
-        ConfigError::new(
-            &config.source,
-            format!("routes[{}].{}", e.index, e.key),
-            e.reason,
-        )
-    })?;
+    let (table, _warnings) = Table::build(&config.route_specs())
+        .map_err(|e| ConfigError::new(&config.source, e.config_key(), e.reason))?;
     let list = config
         .route_list()
         .iter()

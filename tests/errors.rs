@@ -190,3 +190,25 @@ fn a_panicking_connection_task_does_not_take_the_proxy_down() {
     // The panicked request never completed; the next one did, and it is the first reported.
     assert_eq!(done.recv_timeout(Duration::from_secs(20)).unwrap(), "/");
 }
+
+#[test]
+fn regression_an_error_reply_to_head_has_no_body() {
+    // Nothing listens there: every request is a 502 weir writes itself, and the
+    // connection stays open after it.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let proxy = util::start(util::config(&[dead]));
+    let mut c = Conn::open(proxy.addr);
+    let head = c.roundtrip(b"HEAD /x HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(head.status, 502);
+    assert_eq!(
+        head.header("content-length"),
+        Some("16"),
+        "the GET's length"
+    );
+    // A body after the HEAD reply would be read here as the next status line.
+    let r = c.roundtrip(&get("/x"));
+    assert_eq!((r.status, r.text().as_str()), (502, "502 Bad Gateway\n"));
+}

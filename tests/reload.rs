@@ -126,3 +126,33 @@ fn sighup_rereads_the_file_and_refuses_a_broken_one() {
     signal(&weir.child, "TERM");
     assert!(weir.child.wait().unwrap().success());
 }
+
+#[test]
+fn regression_a_connection_idle_across_a_reload_serves_its_next_request_on_the_new_config() {
+    let backends = util::named_backends(2);
+    let generation = Arc::new(AtomicUsize::new(0));
+    let source = {
+        let (backends, generation) = (backends.clone(), generation.clone());
+        move || Ok(util::config(&[backends[generation.load(Ordering::SeqCst)]]))
+    };
+    let server = Proxy::new(source().unwrap())
+        .handle_signals(false)
+        .reload_from(source)
+        .bind()
+        .unwrap();
+    let (addr, handle) = (server.local_addr(), server.handle());
+    let runner = thread::spawn(move || server.run());
+
+    let mut idle = Conn::open(addr);
+    assert_eq!(idle.roundtrip(&get("/")).text(), "backend 1\n");
+    generation.store(1, Ordering::SeqCst);
+    handle.reload();
+    // The reload is asynchronous: ask on fresh connections until it is in force.
+    let applied = (0..5000).any(|_| once(addr, &get("/")).text() == "backend 2\n");
+    assert!(applied, "the reload was applied");
+    // The connection idled through the reload: its next request starts now, so it runs
+    // on the engine in force now (it used to keep the one from before its wait).
+    assert_eq!(idle.roundtrip(&get("/")).text(), "backend 2\n");
+    handle.stop();
+    runner.join().unwrap().unwrap();
+}

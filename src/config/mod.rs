@@ -437,16 +437,13 @@ impl Config {
                     );
                 }
             }
+            if let Err(why) = r.check_strip_prefix() {
+                return err("strip_prefix", why);
+            }
         }
         crate::route::Table::build(&self.route_specs())
             .map(|_| ())
-            .map_err(|e| {
-                ConfigError::new(
-                    &self.source,
-                    format!("routes[{}].{}", e.index, e.key),
-                    e.reason,
-                )
-            })
+            .map_err(|e| ConfigError::new(&self.source, e.config_key(), e.reason))
     }
 
     /// The match conditions of every route, for [`crate::route::Table::build`].
@@ -615,6 +612,39 @@ config = { format = "combined", path = "-" }
         assert_eq!(c.upstreams[1].weight, 2);
         assert_eq!(c.timeouts.upstream_read, Duration::from_millis(150));
         assert_eq!(c.middleware[0].name.as_deref(), Some("access"));
+    }
+
+    #[test]
+    fn strip_prefix_is_in_normal_form_and_can_apply() {
+        let parse = |route: &str| {
+            let text = format!("[upstreams.a]\nservers = [\"127.0.0.1:1\"]\n[[routes]]\n{route}\n");
+            Config::parse(&text, "w.toml")
+        };
+        for good in [
+            "path = \"/v2/\"\nstrip_prefix = \"/v2\"",
+            "path = \"/v2\"\nstrip_prefix = \"/v2/\"",
+            "path = \"/v2/\"\nstrip_prefix = \"/v2/x\"",
+            "path_exact = \"/v2/ping\"\nstrip_prefix = \"/v2\"",
+            "strip_prefix = \"/anything\"",
+        ] {
+            assert!(parse(good).is_ok(), "{good}: {:?}", parse(good).err());
+        }
+        for (bad, why) in [
+            ("path = \"/v\"\nstrip_prefix = \"/v2\"", "would never apply"),
+            (
+                "path_exact = \"/v2\"\nstrip_prefix = \"/v2/x\"",
+                "would never apply",
+            ),
+            (
+                "strip_prefix = \"/a/../b\"",
+                "not in normal form (write \"/b\")",
+            ),
+            ("strip_prefix = \"/..\"", "climbs above the root"),
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.key, "routes[0].strip_prefix", "{bad}");
+            assert!(e.reason.contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

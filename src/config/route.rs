@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::route::{PathRule, RouteSpec};
+use crate::route::{normalize, strip_prefix, PathRule, RouteSpec};
 
 /// One `[[routes]]` entry as written.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -65,6 +65,40 @@ impl RouteConfig {
                 .iter()
                 .map(|(n, v)| (n.clone(), v.clone()))
                 .collect(),
+        }
+    }
+
+    /// Checks `strip_prefix`, given that it starts with '/': in normal form, as route
+    /// paths must be (it is removed from the normalised path, so another spelling would
+    /// never match), and able to apply to some path the route matches.
+    pub(super) fn check_strip_prefix(&self) -> Result<(), String> {
+        let Some(strip) = self.strip_prefix.as_deref() else {
+            return Ok(());
+        };
+        let mut normal = Vec::new();
+        normalize(strip.as_bytes(), &mut normal).map_err(|e| format!("{strip:?}: {e}"))?;
+        if normal != strip.as_bytes() {
+            return Err(format!(
+                "{strip:?} is not in normal form (write {:?}): it is removed from the normalised path",
+                String::from_utf8_lossy(&normal)
+            ));
+        }
+        let applies = match (&self.path, &self.path_exact) {
+            (_, Some(exact)) => strip_prefix(exact.as_bytes(), strip.as_bytes()).is_some(),
+            // Under prefix `p`, `strip` applies when it is a prefix of `p` or lies under it.
+            (Some(p), None) => {
+                let trimmed = strip.strip_suffix('/').unwrap_or(strip);
+                strip_prefix(p.as_bytes(), strip.as_bytes()).is_some()
+                    || strip_prefix(trimmed.as_bytes(), p.as_bytes()).is_some()
+            }
+            (None, None) => true,
+        };
+        let path = self.path.as_deref().or(self.path_exact.as_deref());
+        match (applies, path) {
+            (false, Some(path)) => Err(format!(
+                "{strip:?} is not a prefix of path {path:?}: it would never apply"
+            )),
+            _ => Ok(()),
         }
     }
 

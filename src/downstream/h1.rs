@@ -127,9 +127,17 @@ impl Downstream {
         self.send(b"", timeout).await
     }
 
-    /// Writes weir's own small `text/plain` error reply. The connection stays open only
-    /// if `keep` says so.
-    pub async fn write_error(&mut self, status: u16, keep: bool, timeout: Duration) -> (bool, u64) {
+    /// Writes weir's own small `text/plain` error reply; to a `HEAD` request (`head`) the
+    /// head alone, with the length the body would have (RFC 9110 §9.3.2), so the next
+    /// response on the connection stays in step. The connection stays open only if
+    /// `keep` says so. Returns whether it was sent, and the body bytes written.
+    pub async fn write_error(
+        &mut self,
+        status: u16,
+        head: bool,
+        keep: bool,
+        timeout: Duration,
+    ) -> (bool, u64) {
         let mut res = ResponseHead {
             status,
             ..Default::default()
@@ -146,8 +154,9 @@ impl Downstream {
             Framing::Length(text.len() as u64),
             (!keep).then_some("close"),
         );
-        let sent = self.send(&text, timeout).await;
-        (sent, text.len() as u64)
+        let body = if head { &[][..] } else { &text[..] };
+        let sent = self.send(body, timeout).await;
+        (sent, body.len() as u64)
     }
 
     /// Writes a whole reply a middleware built (`body` is empty for a HEAD request).

@@ -49,7 +49,8 @@ impl Exchange<'_> {
         }
         let status = err.status();
         let timeout = self.e.config.timeouts.client_body;
-        let (sent, bytes) = self.client.write_error(status, keep, timeout).await;
+        let head = self.req.is_head();
+        let (sent, bytes) = self.client.write_error(status, head, keep, timeout).await;
         self.o.status = status;
         self.o.bytes_out = bytes;
         self.o.error = Some(err);

@@ -167,13 +167,19 @@ pub struct RouteError {
     pub reason: String,
 }
 
+impl RouteError {
+    /// The config key at fault: `routes[2].hosts[1]`, or `routes[2]` for the whole route.
+    pub fn config_key(&self) -> String {
+        match self.key.is_empty() {
+            true => format!("routes[{}]", self.index),
+            false => format!("routes[{}].{}", self.index, self.key),
+        }
+    }
+}
+
 impl fmt::Display for RouteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "routes[{}]", self.index)?;
-        if !self.key.is_empty() {
-            write!(f, ".{}", self.key)?;
-        }
-        write!(f, ": {}", self.reason)
+        write!(f, "{}: {}", self.config_key(), self.reason)
     }
 }
 
