@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Instructions per proxied request, counted by valgrind's callgrind: a figure that does
+# not swing with the load of a shared machine, unlike req/s and CPU time. Use it to
+# compare two builds, or one build under two configs, request for request.
+#
+#   bench/instructions.sh WEIR [CONFIG.toml]
+#
+# Runs WEIR under callgrind twice, with N1 and then N2 sequential keep-alive requests
+# (GET $REQ_PATH with Host: $REQ_HOST) to one built-in origin, and prints
+# (Ir(N2) - Ir(N1)) / (N2 - N1): start-up and shutdown cancel out. A CONFIG may say
+# {proxy} and {origin} for the two loopback addresses; without one, quick mode is used.
+# Needs valgrind and python3. Loopback only; bounded (N2 requests).
+set -euo pipefail
+WEIR=$1
+CONF=${2:-}
+N1=${N1:-500}
+N2=${N2:-2500}
+REQ_HOST=${REQ_HOST:-a.example}
+REQ_PATH=${REQ_PATH:-/}
+command -v valgrind >/dev/null || { echo "instructions.sh: needs valgrind (apt-get install valgrind)" >&2; exit 1; }
+WORK=$(mktemp -d /tmp/weir-ir.XXXXXX)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ORIGIN=127.0.0.1:$(free_port)
+PROXY=127.0.0.1:$(free_port)
+"$WEIR" backend --listen "$ORIGIN" --name origin >/dev/null 2>&1 &
+ORIGIN_PID=$!
+trap 'kill $ORIGIN_PID 2>/dev/null; rm -rf "$WORK"' EXIT
+if [ -n "$CONF" ]; then
+  sed "s/{proxy}/$PROXY/g; s/{origin}/$ORIGIN/g" "$CONF" >"$WORK/weir.toml"
+  ARGS=(serve --config "$WORK/weir.toml")
+else
+  ARGS=(serve --listen "$PROXY" --upstream "$ORIGIN" --threads 1)
+fi
+
+# Sends $1 sequential keep-alive requests and reads each response by its length.
+requests() {
+  python3 - "$1" "$PROXY" "$REQ_HOST" "$REQ_PATH" <<'PY'
+import socket, sys
+n, addr, host, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ip, port = addr.rsplit(":", 1)
+s = socket.create_connection((ip, int(port)))
+req = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+buf = b""
+for _ in range(n):
+    s.sendall(req)
+    while True:
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            head = buf[:end].decode()
+            if not head.startswith("HTTP/1.1 200"):
+                sys.exit(f"unexpected answer: {head.splitlines()[0]}")
+            length = next(int(l.split(":")[1]) for l in head.split("\r\n")
+                          if l.lower().startswith("content-length"))
+            if len(buf) >= end + 4 + length:
+                buf = buf[end + 4 + length:]
+                break
+        buf += s.recv(65536)
+PY
+}
+
+# Instructions of one weir run serving $1 requests.
+count() {
+  local out=$WORK/run-$1
+  valgrind --tool=callgrind --callgrind-out-file="$out.cg" "$WEIR" "${ARGS[@]}" >"$out.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 150); do
+    python3 -c "import socket,sys; socket.create_connection(('${PROXY%:*}', ${PROXY##*:}), 1)" 2>/dev/null && break
+    sleep 0.2
+  done
+  requests "$1"
+  kill -INT "$pid"
+  wait "$pid" || true
+  awk '/^summary:/ {print $2}' "$out.cg"
+}
+
+a=$(count "$N1")
+b=$(count "$N2")
+echo "$(( (b - a) / (N2 - N1) )) instructions/request (Ir $a at $N1 requests, $b at $N2)"
