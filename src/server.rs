@@ -115,10 +115,21 @@ impl Proxy {
             listener,
             local,
             trigger,
-            signals: self.signals,
+            signals: self.signals.then(catch_signals).flatten(),
             reload,
             reloads,
         })
+    }
+}
+
+/// SIGTERM/SIGINT and SIGHUP, caught from now on (see [`rt::Caught`]).
+fn catch_signals() -> Option<(rt::Caught, rt::Caught)> {
+    match (rt::Caught::termination(), rt::Caught::hangups()) {
+        (Ok(term), Ok(hup)) => Some((term, hup)),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("weir: cannot watch signals: {e}");
+            None
+        }
     }
 }
 
@@ -128,7 +139,8 @@ pub struct Server {
     listener: TcpListener,
     local: SocketAddr,
     trigger: Trigger,
-    signals: bool,
+    /// SIGTERM/SIGINT and SIGHUP, when the proxy handles signals.
+    signals: Option<(rt::Caught, rt::Caught)>,
     reload: async_channel::Sender<()>,
     reloads: async_channel::Receiver<()>,
 }
@@ -235,15 +247,13 @@ impl Server {
                     .detach();
             }
         };
+        let (mut term, mut hup) = signals.unzip();
         let reload = async {
             let hangups = async {
-                if signals {
-                    if let Err(e) = rt::hangups(|| {
+                if let Some(hup) = &mut hup {
+                    loop {
+                        hup.next().await;
                         let _ = ask_reload.try_send(());
-                    })
-                    .await
-                    {
-                        eprintln!("weir: cannot watch SIGHUP: {e}");
                     }
                 }
                 std::future::pending::<()>().await;
@@ -259,16 +269,9 @@ impl Server {
         };
         let stop = async {
             let stopped = live.stop().clone();
-            if signals {
-                let signal = async {
-                    if let Err(e) = rt::termination().await {
-                        eprintln!("weir: cannot watch signals: {e}");
-                        std::future::pending::<()>().await;
-                    }
-                };
-                signal.or(stopped.fired()).await;
-            } else {
-                stopped.fired().await;
+            match &mut term {
+                Some(term) => term.next().or(stopped.fired()).await,
+                None => stopped.fired().await,
             }
             Ok::<(), io::Error>(())
         };

@@ -156,3 +156,28 @@ fn regression_a_connection_idle_across_a_reload_serves_its_next_request_on_the_n
     handle.stop();
     runner.join().unwrap().unwrap();
 }
+
+#[test]
+fn regression_a_sighup_right_after_listening_reloads_instead_of_killing_weir() {
+    // SIGHUP's default action ends a process: weir must catch it before it says it is
+    // listening, not once its serving task first runs.
+    let backend = util::named_backends(1)[0];
+    let path = temp_dir("early-hup").join("weir.toml");
+    let text = format!("listen = \"127.0.0.1:0\"\n[upstream]\nservers = [\"{backend}\"]\n");
+    fs::write(&path, text).unwrap();
+    for _ in 0..5 {
+        let mut weir = spawn(
+            &["serve", "--config", path.to_str().unwrap()],
+            "stderr",
+            "listening on",
+        );
+        signal(&weir.child, "HUP");
+        let reloaded = weir
+            .later
+            .wait_for("weir: reloaded", std::time::Duration::from_secs(20));
+        assert!(reloaded.is_some(), "{:?}", weir.later.snapshot());
+        assert_eq!(once(weir.addr, &get("/")).text(), "backend 1\n");
+        signal(&weir.child, "TERM");
+        assert!(weir.child.wait().unwrap().success());
+    }
+}

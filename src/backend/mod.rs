@@ -83,13 +83,11 @@ impl Backend {
 
     /// Serves on the current thread (plus `threads - 1`) until SIGTERM / SIGINT.
     pub fn run(self, threads: usize) -> io::Result<()> {
+        let mut term = rt::Caught::termination()?;
         let runtime = Runtime::new();
         runtime.clone().block_on(threads, async move {
-            let serve = async {
-                self.serve(runtime).await;
-                Ok(())
-            };
-            serve.or(rt::termination()).await
+            self.serve(runtime).or(term.next()).await;
+            Ok(())
         })
     }
 }

@@ -122,22 +122,32 @@ pub async fn timeout<T>(d: Duration, fut: impl Future<Output = T>) -> Option<T> 
         .await
 }
 
-/// Resolves when the process receives SIGTERM or SIGINT (Ctrl-C).
-pub async fn termination() -> io::Result<()> {
-    use async_signal::{Signal, Signals};
-    let mut signals = Signals::new([Signal::Term, Signal::Int])?;
-    signals.next().await;
-    Ok(())
-}
+/// Signals caught from the moment this is made until it is dropped.
+///
+/// Made before weir says it is listening: SIGHUP's and SIGTERM's default action ends
+/// the process, so a reload asked for just after start-up must find them caught
+/// already, not when the serving task first gets to run.
+pub struct Caught(async_signal::Signals);
 
-/// Calls `on_hangup` for every SIGHUP, for as long as the future is polled.
-pub async fn hangups(mut on_hangup: impl FnMut()) -> io::Result<()> {
-    use async_signal::{Signal, Signals};
-    let mut signals = Signals::new([Signal::Hup])?;
-    while signals.next().await.is_some() {
-        on_hangup();
+impl Caught {
+    /// SIGTERM and SIGINT (Ctrl-C).
+    pub fn termination() -> io::Result<Self> {
+        use async_signal::{Signal, Signals};
+        Signals::new([Signal::Term, Signal::Int]).map(Caught)
     }
-    Ok(())
+
+    /// SIGHUP.
+    pub fn hangups() -> io::Result<Self> {
+        use async_signal::{Signal, Signals};
+        Signals::new([Signal::Hup]).map(Caught)
+    }
+
+    /// Resolves at the next signal.
+    pub async fn next(&mut self) {
+        if self.0.next().await.is_none() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// An executor shared by a fixed set of OS threads.
