@@ -138,10 +138,16 @@ fn print_routes(config: &Config) {
             .unwrap_or_default();
         let first = &config.upstream_groups()[0].name;
         let group = r.upstream.as_deref().unwrap_or(first);
-        println!(
-            "route       routes[{i}] {} → {group}{strip}",
-            r.display_name(i)
-        );
+        let name = r
+            .name
+            .as_deref()
+            .map(|n| format!(" {n}"))
+            .unwrap_or_default();
+        let chain = match r.middleware.is_empty() {
+            true => String::new(),
+            false => format!(", middleware {}", r.middleware.join(" → ")),
+        };
+        println!("route       routes[{i}]{name} → {group}{strip}{chain}");
     }
     for w in warnings {
         println!("warning     {w}");
