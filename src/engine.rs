@@ -6,13 +6,17 @@
 //! engine in force when it starts and keeps it to the end. Nothing here knows about one
 //! exchange: the exchange reads the engine, never the other way round.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+
+use futures_rustls::rustls::ServerConfig;
 
 use crate::config::{Config, ConfigError};
 use crate::http::parse::HeadLimits;
 use crate::middleware::{build, Chain, Middleware};
 use crate::route::{self, Table};
 use crate::shutdown::{self, Signal, Trigger};
+use crate::tls::{self, Handshakes};
 use crate::upstream::group::Group;
 use crate::upstream::shortage::Shortage;
 
@@ -47,6 +51,11 @@ pub(crate) struct Engine {
     /// Connects refused for want of local resources; shared by the engines a reload
     /// makes, so the count and the episode outlive them.
     pub shortage: Arc<Shortage>,
+    /// The TLS config of each listener (`None` for plain), in the order of `listen`:
+    /// handshakes use the engine in force when the connection is accepted.
+    pub tls: Vec<Option<Arc<ServerConfig>>>,
+    /// TLS handshake failures; shared by the engines a reload makes, like `shortage`.
+    pub handshakes: Arc<Handshakes>,
     pub limits: HeadLimits,
     /// Fires when weir shuts down.
     pub stop: Signal,
@@ -75,6 +84,7 @@ impl Engine {
                     .unwrap_or_else(|| Arc::new(Group::new(g.clone())))
             })
             .collect();
+        let tls = server_tls(&config)?;
         let chains = build::chains(&config, extra)?;
         let routes = routes(&config, &groups, chains.routes)?;
         let chain = chains.global;
@@ -89,11 +99,45 @@ impl Engine {
             routes,
             groups,
             shortage: previous.map_or_else(Default::default, |p| p.shortage.clone()),
+            tls,
+            handshakes: previous.map_or_else(Default::default, |p| p.handshakes.clone()),
             stop,
             retire,
             retired,
         })
     }
+}
+
+impl Engine {
+    /// The TLS config for listener `i` of `listen`, configured at `addr`: `None` if it
+    /// is plain, or if this engine's config has no such listener (a reload changed
+    /// `listen`, which needs a restart).
+    pub fn tls_for(&self, i: usize, addr: SocketAddr) -> Option<Arc<ServerConfig>> {
+        let same = self.config.listen.get(i).is_some_and(|l| l.addr == addr);
+        same.then(|| self.tls[i].clone()).flatten()
+    }
+}
+
+/// Reads the certificates and keys of every TLS listener.
+fn server_tls(config: &Config) -> Result<Vec<Option<Arc<ServerConfig>>>, ConfigError> {
+    let many = config.listen.len() > 1;
+    let mut out = Vec::new();
+    for (i, l) in config.listen.iter().enumerate() {
+        let Some(t) = &l.tls else {
+            out.push(None);
+            continue;
+        };
+        let server = tls::server_config(t).map_err(|(key, why)| {
+            let at = if many {
+                format!("listen[{i}]")
+            } else {
+                "listen".into()
+            };
+            ConfigError::new(&config.source, format!("{at}.tls.{key}"), why)
+        })?;
+        out.push(Some(server));
+    }
+    Ok(out)
 }
 
 /// Builds the route table (checked already by `Config::validate`).

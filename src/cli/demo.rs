@@ -22,7 +22,7 @@ pub fn run(listen: SocketAddr) -> ExitCode {
     }
     let addrs: Vec<SocketAddr> = backends.iter().map(Backend::local_addr).collect();
     let config = Config {
-        listen,
+        listen: vec![listen.into()],
         threads: 1,
         upstreams: addrs
             .iter()

@@ -7,6 +7,7 @@
 pub mod duration;
 mod error;
 mod group;
+mod listen;
 mod route;
 mod server;
 mod upstream;
@@ -23,6 +24,7 @@ use toml::Spanned;
 
 pub use error::ConfigError;
 pub use group::{GroupConfig, DEFAULT_GROUP};
+pub use listen::{CertFiles, Listener, ServerTls, TlsVersion};
 pub use route::RouteConfig;
 use upstream::UpstreamFile;
 pub use upstream::{BalancerKind, HashKey, Health};
@@ -154,7 +156,7 @@ impl MiddlewareSpec {
 #[serde(deny_unknown_fields)]
 struct File {
     /// Spanned, like every value checked after parsing, so its error can name its line.
-    listen: Option<Spanned<String>>,
+    listen: Option<Spanned<listen::ListenFile>>,
     #[serde(default)]
     threads: usize,
     upstream: Option<UpstreamFile>,
@@ -177,7 +179,8 @@ struct File {
 pub struct Config {
     /// Where the config came from, for messages (`command line` for quick mode).
     pub source: String,
-    pub listen: SocketAddr,
+    /// The listeners, plain or TLS; at least one.
+    pub listen: Vec<Listener>,
     /// Executor threads; 0 means one per CPU.
     pub threads: usize,
     pub upstreams: Vec<Upstream>,
@@ -210,12 +213,16 @@ pub struct Config {
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
+fn default_listen() -> Listener {
+    Listener::from(DEFAULT_LISTEN.parse::<SocketAddr>().expect("valid default"))
+}
+
 impl Default for Config {
     fn default() -> Self {
         let file = UpstreamFile::default();
         Config {
             source: "command line".into(),
-            listen: DEFAULT_LISTEN.parse().expect("valid default"),
+            listen: vec![default_listen()],
             threads: 0,
             upstreams: Vec::new(),
             balancer: file.balancer,
@@ -457,6 +464,9 @@ impl Config {
     /// Checks the rules that types alone cannot express.
     fn validate_settings(&self) -> Result<(), ConfigError> {
         let err = |key: &str, why: &str| Err(ConfigError::new(&self.source, key, why));
+        if self.listen.is_empty() {
+            return err("listen", "needs at least one address");
+        }
         for g in self.upstream_groups().iter() {
             if (g.balancer == BalancerKind::Hash) != g.hash_key.is_some() {
                 return err(
@@ -503,12 +513,12 @@ impl Config {
 impl File {
     /// Resolves and checks what serde could not; `text` gives each error its line.
     fn validate(self, file: &str, text: &str) -> Result<Config, ConfigError> {
-        let at = |key: &str, why: String, span: std::ops::Range<usize>| {
-            ConfigError::new(file, key, format!("{why}{}", line_of(text, Some(span))))
-        };
-        let listen = match &self.listen {
-            Some(l) => resolve(l.get_ref()).map_err(|why| at("listen", why, l.span()))?,
-            None => DEFAULT_LISTEN.parse().expect("valid default"),
+        let listen = match self.listen {
+            Some(l) => {
+                let line = line_of(text, Some(l.span()));
+                l.into_inner().validate(file, &line)?
+            }
+            None => vec![default_listen()],
         };
         for (i, m) in self.middleware.iter().enumerate() {
             if m.builtin.is_some() == m.plugin.is_some() {

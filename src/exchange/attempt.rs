@@ -75,7 +75,7 @@ async fn connect(
         Some(Ok(stream)) => {
             e.shortage.clear();
             group.pool.count_open();
-            Ok(Conn::new(stream, BUFFER, BUFFER))
+            Ok(Conn::new(stream.into(), BUFFER, BUFFER))
         }
     }
 }
@@ -226,7 +226,7 @@ async fn read_final_head(
     loop {
         let head = async {
             if first && up.buffered().is_empty() {
-                rt::readable(&up.io).await; // the answer cannot be there yet
+                up.io.readable().await; // the answer cannot be there yet
             }
             parse::read_response(up, e.limits, res).await
         };
