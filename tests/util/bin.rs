@@ -134,7 +134,7 @@ pub fn spawn_command(mut cmd: Command, stream: &str, marker: &str) -> Running {
                 preamble.push(line.clone());
                 break rest
                     .trim_end_matches('/')
-                    .split([' ', '/'])
+                    .split([' ', '/', ','])
                     .next()
                     .unwrap()
                     .parse()

@@ -56,7 +56,19 @@ impl Ca {
     /// A leaf for `names`, written to `dir/<file>.pem` and `dir/<file>.key`.
     pub fn leaf(&self, dir: &Path, file: &str, names: &[&str]) -> Leaf {
         let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-        let params = CertificateParams::new(names).unwrap();
+        self.sign(dir, file, CertificateParams::new(names).unwrap())
+    }
+
+    /// A leaf for `names` that expired in 2020.
+    pub fn expired_leaf(&self, dir: &Path, file: &str, names: &[&str]) -> Leaf {
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let mut params = CertificateParams::new(names).unwrap();
+        params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+        self.sign(dir, file, params)
+    }
+
+    fn sign(&self, dir: &Path, file: &str, params: CertificateParams) -> Leaf {
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         let leaf = Leaf {
