@@ -75,15 +75,15 @@ impl Engine {
         previous: Option<&Engine>,
     ) -> Result<Engine, ConfigError> {
         config.validate()?;
-        let groups: Vec<Arc<Group>> = config
-            .upstream_groups()
-            .iter()
-            .map(|g| {
-                let same = previous.and_then(|p| p.groups.iter().find(|old| old.config == *g));
-                same.cloned()
-                    .unwrap_or_else(|| Arc::new(Group::new(g.clone())))
-            })
-            .collect();
+        let mut groups: Vec<Arc<Group>> = Vec::new();
+        for g in config.upstream_groups().iter() {
+            let same = previous.and_then(|p| p.groups.iter().find(|old| old.config == *g));
+            let group = match same {
+                Some(old) => old.clone(),
+                None => Arc::new(Group::new(g.clone(), client_tls(&config, g)?)),
+            };
+            groups.push(group);
+        }
         let tls = server_tls(&config)?;
         let chains = build::chains(&config, extra)?;
         let routes = routes(&config, &groups, chains.routes)?;
@@ -116,6 +116,30 @@ impl Engine {
         let same = self.config.listen.get(i).is_some_and(|l| l.addr == addr);
         same.then(|| self.tls[i].clone()).flatten()
     }
+}
+
+/// A group's TLS client config, read from its files.
+fn client_tls(
+    config: &Config,
+    g: &crate::config::GroupConfig,
+) -> Result<Option<Arc<futures_rustls::rustls::ClientConfig>>, ConfigError> {
+    let Some(t) = &g.tls else { return Ok(None) };
+    let at = match config.groups.is_empty() {
+        true => "upstream.tls".to_string(),
+        false => format!("upstreams.{}.tls", g.name),
+    };
+    if !t.verify {
+        eprintln!("weir: WARNING: {at}: verify = false: the servers of group {:?} are not authenticated; anyone on the path can impersonate them", g.name);
+    }
+    let c = tls::client_config(t).map_err(|(key, why)| {
+        let key = if key.is_empty() {
+            at.clone()
+        } else {
+            format!("{at}.{key}")
+        };
+        ConfigError::new(&config.source, key, why)
+    })?;
+    Ok(Some(c))
 }
 
 /// Reads the certificates and keys of every TLS listener.

@@ -376,3 +376,49 @@ fn websocket_over_tls() {
     }
     let _ = ws.close(None);
 }
+
+/// A TLS origin: a second weir with a TLS listener in front of an echo backend.
+fn tls_origin(leaf: &Leaf) -> util::TestProxy {
+    let mut config = util::config(&[util::backend(Mode::Echo)]);
+    config.listen = vec![tls_listener(ServerTls::single(&leaf.cert, &leaf.key))];
+    util::start(config)
+}
+
+#[test]
+fn upstream_tls_with_a_private_ca_pools_and_a_wrong_ca_is_502() {
+    let dir = temp_dir("tls-upstream");
+    let ca = Ca::new();
+    let origin = tls_origin(&ca.leaf(&dir, "origin", &["origin.test"]));
+
+    let mut config = util::config(&[origin.addr]);
+    config.upstream_tls = Some(weir::config::UpstreamTls {
+        sni: Some("origin.test".into()),
+        ca: Some(ca.write(&dir)),
+        verify: true,
+        ..Default::default()
+    });
+    let proxy = util::start(config.clone());
+    for _ in 0..3 {
+        let resp = util::client::once(proxy.addr, GET);
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        // The origin saw the request arrive over TLS.
+        assert!(
+            resp.text().contains("X-Forwarded-Proto: https\r\n"),
+            "{}",
+            resp.text()
+        );
+    }
+    assert_eq!(
+        proxy.handle.upstream_connections_opened(),
+        1,
+        "TLS connections are pooled"
+    );
+    drop(proxy);
+
+    // Another CA: verification fails, 502, and nothing is sent in plain text.
+    let other = Ca::new();
+    let other_dir = temp_dir("tls-upstream-other");
+    config.upstream_tls.as_mut().unwrap().ca = Some(other.write(&other_dir));
+    let proxy = util::start(config);
+    assert_eq!(util::client::once(proxy.addr, GET).status, 502);
+}

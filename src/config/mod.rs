@@ -11,6 +11,7 @@ mod listen;
 mod route;
 mod server;
 mod upstream;
+mod upstream_tls;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -28,6 +29,7 @@ pub use listen::{CertFiles, Listener, ServerTls, TlsVersion};
 pub use route::RouteConfig;
 use upstream::UpstreamFile;
 pub use upstream::{BalancerKind, HashKey, Health};
+pub use upstream_tls::UpstreamTls;
 
 use crate::http::parse::MAX_HEADERS;
 use crate::upstream::state::Passive;
@@ -200,6 +202,8 @@ pub struct Config {
     pub debug_headers: bool,
     /// Active health checks, when configured.
     pub health: Option<Health>,
+    /// TLS to the servers of `[upstream]`, when configured.
+    pub upstream_tls: Option<UpstreamTls>,
     pub timeouts: Timeouts,
     pub limits: Limits,
     pub forwarded: Forwarded,
@@ -233,6 +237,7 @@ impl Default for Config {
             retries: None,
             debug_headers: false,
             health: None,
+            upstream_tls: None,
             timeouts: Timeouts::default(),
             limits: Limits::default(),
             forwarded: Forwarded::default(),
@@ -339,6 +344,7 @@ impl Config {
             retries: self.retries,
             debug_headers: self.debug_headers,
             health: self.health.clone(),
+            tls: self.upstream_tls.clone(),
         }])
     }
 
@@ -578,6 +584,7 @@ impl File {
             retries: single.retries,
             debug_headers: single.debug_headers,
             health: single.health,
+            upstream_tls: single.tls,
             timeouts: self.timeouts,
             limits: self.limits,
             forwarded: self.forwarded,

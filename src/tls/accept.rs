@@ -56,6 +56,18 @@ impl Handshakes {
 
     fn fail(&self, peer: SocketAddr, why: &dyn std::fmt::Display) {
         self.failed.fetch_add(1, Relaxed);
+        self.log(format_args!("TLS handshake from {peer} failed: {why}"));
+    }
+
+    /// Logs a failed handshake with an upstream (rate-limited like client failures,
+    /// not counted with them: the request's 502 or 504 counts it).
+    pub fn upstream_failed(&self, addr: SocketAddr, why: &dyn std::fmt::Display) {
+        self.log(format_args!(
+            "TLS handshake with upstream {addr} failed: {why}"
+        ));
+    }
+
+    fn log(&self, what: std::fmt::Arguments<'_>) {
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         if log.last.is_some_and(|t| now.duration_since(t) < LOG_EVERY) {
@@ -66,8 +78,8 @@ impl Handshakes {
         log.last = Some(now);
         drop(log);
         match unsaid {
-            0 => eprintln!("weir: TLS handshake from {peer} failed: {why}"),
-            n => eprintln!("weir: TLS handshake from {peer} failed: {why} ({n} more failures since the last line)"),
+            0 => eprintln!("weir: {what}"),
+            n => eprintln!("weir: {what} ({n} more TLS failures since the last line)"),
         }
     }
 }

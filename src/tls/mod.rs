@@ -14,11 +14,13 @@
 
 mod accept;
 pub mod cert;
+mod client;
 mod pem;
 mod server;
 mod sni;
 
 pub(crate) use accept::{accept, Accepted, Handshakes};
+pub(crate) use client::{client_config, server_name};
 pub(crate) use server::server_config;
 
 use std::sync::Arc;
