@@ -14,6 +14,19 @@ use weir::backend::Mode;
 use weir::config::{CertFiles, Listener, ServerTls, TlsVersion};
 use weir::{Config, Proxy};
 
+/// Waits up to 10 s for `done` (the server counts a failure just after the client
+/// sees it).
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+    true
+}
+
 const GET: &[u8] = b"GET /hello HTTP/1.1\r\nHost: a.test\r\n\r\n";
 
 fn tls_listener(tls: ServerTls) -> Listener {
@@ -95,6 +108,7 @@ fn sni_picks_exact_then_wildcard_then_default() {
         certs,
         sni_strict: false,
         min_version: TlsVersion::Tls12,
+        client_ca: None,
     };
     let proxy = util::start(plain_and_tls(tls));
     let addr = proxy.addrs[1];
@@ -131,6 +145,7 @@ fn sni_strict_refuses_unknown_names() {
         certs,
         sni_strict: true,
         min_version: TlsVersion::Tls12,
+        client_ca: None,
     };
     let proxy = util::start(plain_and_tls(tls));
     let addr = proxy.addrs[1];
@@ -138,7 +153,7 @@ fn sni_strict_refuses_unknown_names() {
     assert!(shown(&s) == leaves[1].der);
     let err = connect(addr, "unknown.test", util::tls::client_trusting_anything()).unwrap_err();
     assert!(err.to_string().contains("alert"), "{err}");
-    assert!(proxy.handle.tls_handshake_failures() >= 1);
+    assert!(eventually(|| proxy.handle.tls_handshake_failures() >= 1));
 }
 
 #[test]
@@ -189,7 +204,7 @@ fn plain_http_to_the_tls_port_gets_a_plain_400_and_a_close() {
         resp.text()
     );
     assert!(c.is_closed());
-    assert_eq!(proxy.handle.tls_handshake_failures(), 1);
+    assert!(eventually(|| proxy.handle.tls_handshake_failures() == 1));
 }
 
 #[test]
@@ -222,7 +237,7 @@ fn a_stalled_or_garbage_handshake_closes_within_the_header_timeout() {
     // The server still works, and counted all four.
     let s = connect(addr, "a.test", ca.client(&[])).unwrap();
     assert_eq!(roundtrip(s, GET).0.status, 200);
-    assert_eq!(proxy.handle.tls_handshake_failures(), 4);
+    assert!(eventually(|| proxy.handle.tls_handshake_failures() == 4));
 }
 
 #[test]
@@ -419,6 +434,39 @@ fn upstream_tls_with_a_private_ca_pools_and_a_wrong_ca_is_502() {
     let other = Ca::new();
     let other_dir = temp_dir("tls-upstream-other");
     config.upstream_tls.as_mut().unwrap().ca = Some(other.write(&other_dir));
+    let proxy = util::start(config);
+    assert_eq!(util::client::once(proxy.addr, GET).status, 502);
+}
+
+#[test]
+fn upstream_mutual_tls_presents_the_client_certificate() {
+    let dir = temp_dir("tls-upstream-mtls");
+    let ca = Ca::new();
+    let ca_file = ca.write(&dir);
+    let leaf = ca.leaf(&dir, "origin", &["origin.test"]);
+    let client = ca.leaf(&dir, "client", &["weir.client.test"]);
+    // The origin asks for a client certificate from the CA.
+    let mut tls = ServerTls::single(&leaf.cert, &leaf.key);
+    tls.client_ca = Some(ca_file.clone());
+    let mut origin_config = util::config(&[util::backend(Mode::Echo)]);
+    origin_config.listen = vec![tls_listener(tls)];
+    let origin = util::start(origin_config);
+
+    let upstream_tls = |cert: Option<&Leaf>| weir::config::UpstreamTls {
+        sni: Some("origin.test".into()),
+        ca: Some(ca_file.clone()),
+        cert: cert.map(|c| c.cert.clone()),
+        key: cert.map(|c| c.key.clone()),
+        verify: true,
+    };
+    let mut config = util::config(&[origin.addr]);
+    config.upstream_tls = Some(upstream_tls(Some(&client)));
+    let proxy = util::start(config.clone());
+    let resp = util::client::once(proxy.addr, GET);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    drop(proxy);
+
+    config.upstream_tls = Some(upstream_tls(None));
     let proxy = util::start(config);
     assert_eq!(util::client::once(proxy.addr, GET).status, 502);
 }

@@ -8,7 +8,8 @@
 //! A TLS table holds one certificate (`cert` and `key`) or several (`certs = [{ cert,
 //! key }, ...]`, chosen by SNI; the first is the default), `sni_strict` (refuse names
 //! no certificate carries instead of answering with the default) and `min_version`
-//! (`"1.2"`, the default, or `"1.3"`). Paths are taken as written, relative to the
+//! (`"1.2"`, the default, or `"1.3"`), and `client_ca` (require a client certificate
+//! from these CAs: mutual TLS). Paths are taken as written, relative to the
 //! working directory, as plugin paths are.
 
 use std::fmt;
@@ -42,6 +43,9 @@ pub struct ServerTls {
     /// Refuse (handshake alert) a client asking for a name no certificate carries.
     pub sni_strict: bool,
     pub min_version: TlsVersion,
+    /// CA certificates (PEM) a client must present a certificate from (mutual TLS);
+    /// `None` asks clients for none.
+    pub client_ca: Option<PathBuf>,
 }
 
 impl ServerTls {
@@ -54,6 +58,7 @@ impl ServerTls {
             }],
             sni_strict: false,
             min_version: TlsVersion::Tls12,
+            client_ca: None,
         }
     }
 }
@@ -98,6 +103,7 @@ struct TlsTable {
     #[serde(default)]
     sni_strict: bool,
     min_version: Option<String>,
+    client_ca: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -236,6 +242,7 @@ impl TlsTable {
             certs,
             sni_strict: self.sni_strict,
             min_version,
+            client_ca: self.client_ca,
         })
     }
 }

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
+use futures_rustls::rustls::server::WebPkiClientVerifier;
 use futures_rustls::rustls::sign::CertifiedKey;
 use futures_rustls::rustls::version::{TLS12, TLS13};
-use futures_rustls::rustls::{self, ServerConfig};
+use futures_rustls::rustls::{self, RootCertStore, ServerConfig};
 
 use super::sni::SniResolver;
 use super::{cert, pem, provider, ALPN};
@@ -43,11 +44,26 @@ pub fn server_config(tls: &ServerTls) -> Result<Arc<ServerConfig>, (String, Stri
         TlsVersion::Tls12 => &[&TLS13, &TLS12],
         TlsVersion::Tls13 => &[&TLS13],
     };
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
-        .map_err(|e| ("min_version".to_string(), e.to_string()))?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(SniResolver::new(certs, tls.sni_strict)));
+        .map_err(|e| ("min_version".to_string(), e.to_string()))?;
+    let builder = match &tls.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let at = || "client_ca".to_string();
+            let mut roots = RootCertStore::empty();
+            let (added, _) =
+                roots.add_parsable_certificates(pem::chain(ca).map_err(|w| (at(), w))?);
+            if added == 0 {
+                return Err((at(), format!("{}: no usable CA certificate", ca.display())));
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| (at(), format!("{}: {e}", ca.display())))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(SniResolver::new(certs, tls.sni_strict)));
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
