@@ -26,6 +26,8 @@ pub(crate) struct Route {
     pub name: String,
     /// Index into [`Engine::groups`].
     pub group: usize,
+    /// `redirect = "https"`: plain HTTP requests get a 308 to https.
+    pub redirect_https: bool,
     /// Removed from the front of the path before forwarding.
     pub strip_prefix: Option<Box<[u8]>>,
     /// The route's own middleware, run after the global chain (often empty).
@@ -194,6 +196,7 @@ fn routes(
             Route {
                 name,
                 group: group.expect("validated: routes name known groups"),
+                redirect_https: r.redirect.as_deref() == Some("https"),
                 strip_prefix: r.strip_prefix.as_deref().map(|p| p.as_bytes().into()),
                 chain,
             }

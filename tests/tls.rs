@@ -470,3 +470,28 @@ fn upstream_mutual_tls_presents_the_client_certificate() {
     let proxy = util::start(config);
     assert_eq!(util::client::once(proxy.addr, GET).status, 502);
 }
+
+#[test]
+fn a_redirect_https_route_sends_plain_http_to_https_with_308() {
+    let dir = temp_dir("tls-redirect");
+    let ca = Ca::new();
+    let leaf = ca.leaf(&dir, "a", &["a.test"]);
+    let mut config = plain_and_tls(ServerTls::single(&leaf.cert, &leaf.key));
+    config.routes = vec![weir::config::RouteConfig {
+        redirect: Some("https".into()),
+        ..Default::default()
+    }];
+    let proxy = util::start(config);
+    let resp = util::client::once(
+        proxy.addrs[0],
+        b"POST /form?x=1 HTTP/1.1\r\nHost: a.test:8080\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(resp.status, 308);
+    assert_eq!(resp.header("location"), Some("https://a.test/form?x=1"));
+    // Over TLS the same route forwards.
+    let s = connect(proxy.addrs[1], "a.test", ca.client(&[])).unwrap();
+    assert_eq!(roundtrip(s, GET).0.status, 200);
+    // No Host: nothing to redirect to.
+    let resp = util::client::once(proxy.addrs[0], b"GET / HTTP/1.0\r\n\r\n");
+    assert_eq!(resp.status, 400);
+}

@@ -432,6 +432,9 @@ impl Config {
                     }
                 }
             }
+            if r.redirect.as_deref().is_some_and(|to| to != "https") {
+                return err("redirect", "the only redirect is \"https\"".into());
+            }
             if r.path.is_some() && r.path_exact.is_some() {
                 return err(
                     "path_exact",
