@@ -72,10 +72,12 @@ fn main() {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8081".into());
     let config = Config {
-        listen: weir::config::resolve(&listen).unwrap_or_else(|why| {
-            eprintln!("embed: {why}");
-            std::process::exit(2)
-        }),
+        listen: vec![weir::config::resolve(&listen)
+            .unwrap_or_else(|why| {
+                eprintln!("embed: {why}");
+                std::process::exit(2)
+            })
+            .into()],
         upstreams,
         ..Config::default()
     };

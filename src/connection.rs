@@ -10,22 +10,54 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures_lite::FutureExt;
+use futures_rustls::rustls::ServerConfig;
 
 use crate::downstream::Downstream;
 use crate::error::{Error, Kind};
 use crate::exchange::{self, Next, Scratch};
 use crate::http::parse::ReadHead;
 use crate::live::Live;
-use crate::rt::{self, TcpStream};
+use crate::rt;
+use crate::stream::Stream;
+use crate::tls::{self, Accepted};
 use crate::upstream::pool::BUFFER;
+
+/// What a plain HTTP client that reached a TLS listener is told (nginx says the same).
+const PLAIN_HTTP_TO_TLS: &[u8] =
+    b"400 Bad Request: the plain HTTP request was sent to an HTTPS port; use https://\n";
 
 enum Wake {
     Data(io::Result<usize>),
     Stop,
 }
 
+/// Runs the TLS handshake on a connection accepted by a TLS listener, then serves it.
+pub(crate) async fn serve_tls(
+    live: Arc<Live>,
+    tcp: rt::TcpStream,
+    peer: SocketAddr,
+    config: Arc<ServerConfig>,
+) {
+    let e = live.get();
+    let limit = e.config.timeouts.header;
+    match tls::accept(tcp, config, limit, peer, &e.handshakes).await {
+        Accepted::Tls(stream) => {
+            drop(e);
+            serve(live, stream, peer).await
+        }
+        Accepted::PlainHttp(tcp) => {
+            let mut client = Downstream::new(tcp.into(), peer, BUFFER);
+            client
+                .write_text(400, PLAIN_HTTP_TO_TLS, false, false, limit)
+                .await;
+            client.linger().await;
+        }
+        Accepted::Closed => {}
+    }
+}
+
 /// Serves one accepted connection until it closes, idles out, or weir shuts down.
-pub(crate) async fn serve(live: Arc<Live>, stream: TcpStream, peer: SocketAddr) {
+pub(crate) async fn serve(live: Arc<Live>, stream: Stream, peer: SocketAddr) {
     let max = live.get().limits.max_bytes.max(BUFFER);
     let mut client = Downstream::new(stream, peer, max);
     let mut s = Scratch::default();

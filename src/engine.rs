@@ -6,13 +6,17 @@
 //! engine in force when it starts and keeps it to the end. Nothing here knows about one
 //! exchange: the exchange reads the engine, never the other way round.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+
+use futures_rustls::rustls::ServerConfig;
 
 use crate::config::{Config, ConfigError};
 use crate::http::parse::HeadLimits;
 use crate::middleware::{build, Chain, Middleware};
 use crate::route::{self, Table};
 use crate::shutdown::{self, Signal, Trigger};
+use crate::tls::{self, Handshakes};
 use crate::upstream::group::Group;
 use crate::upstream::shortage::Shortage;
 
@@ -22,6 +26,8 @@ pub(crate) struct Route {
     pub name: String,
     /// Index into [`Engine::groups`].
     pub group: usize,
+    /// `redirect = "https"`: plain HTTP requests get a 308 to https.
+    pub redirect_https: bool,
     /// Removed from the front of the path before forwarding.
     pub strip_prefix: Option<Box<[u8]>>,
     /// The route's own middleware, run after the global chain (often empty).
@@ -47,6 +53,11 @@ pub(crate) struct Engine {
     /// Connects refused for want of local resources; shared by the engines a reload
     /// makes, so the count and the episode outlive them.
     pub shortage: Arc<Shortage>,
+    /// The TLS config of each listener (`None` for plain), in the order of `listen`:
+    /// handshakes use the engine in force when the connection is accepted.
+    pub tls: Vec<Option<Arc<ServerConfig>>>,
+    /// TLS handshake failures; shared by the engines a reload makes, like `shortage`.
+    pub handshakes: Arc<Handshakes>,
     pub limits: HeadLimits,
     /// Fires when weir shuts down.
     pub stop: Signal,
@@ -66,15 +77,16 @@ impl Engine {
         previous: Option<&Engine>,
     ) -> Result<Engine, ConfigError> {
         config.validate()?;
-        let groups: Vec<Arc<Group>> = config
-            .upstream_groups()
-            .iter()
-            .map(|g| {
-                let same = previous.and_then(|p| p.groups.iter().find(|old| old.config == *g));
-                same.cloned()
-                    .unwrap_or_else(|| Arc::new(Group::new(g.clone())))
-            })
-            .collect();
+        let mut groups: Vec<Arc<Group>> = Vec::new();
+        for g in config.upstream_groups().iter() {
+            let same = previous.and_then(|p| p.groups.iter().find(|old| old.config == *g));
+            let group = match same {
+                Some(old) => old.clone(),
+                None => Arc::new(Group::new(g.clone(), client_tls(&config, g)?)),
+            };
+            groups.push(group);
+        }
+        let tls = server_tls(&config)?;
         let chains = build::chains(&config, extra)?;
         let routes = routes(&config, &groups, chains.routes)?;
         let chain = chains.global;
@@ -89,11 +101,69 @@ impl Engine {
             routes,
             groups,
             shortage: previous.map_or_else(Default::default, |p| p.shortage.clone()),
+            tls,
+            handshakes: previous.map_or_else(Default::default, |p| p.handshakes.clone()),
             stop,
             retire,
             retired,
         })
     }
+}
+
+impl Engine {
+    /// The TLS config for listener `i` of `listen`, configured at `addr`: `None` if it
+    /// is plain, or if this engine's config has no such listener (a reload changed
+    /// `listen`, which needs a restart).
+    pub fn tls_for(&self, i: usize, addr: SocketAddr) -> Option<Arc<ServerConfig>> {
+        let same = self.config.listen.get(i).is_some_and(|l| l.addr == addr);
+        same.then(|| self.tls[i].clone()).flatten()
+    }
+}
+
+/// A group's TLS client config, read from its files.
+fn client_tls(
+    config: &Config,
+    g: &crate::config::GroupConfig,
+) -> Result<Option<Arc<futures_rustls::rustls::ClientConfig>>, ConfigError> {
+    let Some(t) = &g.tls else { return Ok(None) };
+    let at = match config.groups.is_empty() {
+        true => "upstream.tls".to_string(),
+        false => format!("upstreams.{}.tls", g.name),
+    };
+    if !t.verify {
+        eprintln!("weir: WARNING: {at}: verify = false: the servers of group {:?} are not authenticated; anyone on the path can impersonate them", g.name);
+    }
+    let c = tls::client_config(t).map_err(|(key, why)| {
+        let key = if key.is_empty() {
+            at.clone()
+        } else {
+            format!("{at}.{key}")
+        };
+        ConfigError::new(&config.source, key, why)
+    })?;
+    Ok(Some(c))
+}
+
+/// Reads the certificates and keys of every TLS listener.
+fn server_tls(config: &Config) -> Result<Vec<Option<Arc<ServerConfig>>>, ConfigError> {
+    let many = config.listen.len() > 1;
+    let mut out = Vec::new();
+    for (i, l) in config.listen.iter().enumerate() {
+        let Some(t) = &l.tls else {
+            out.push(None);
+            continue;
+        };
+        let server = tls::server_config(t).map_err(|(key, why)| {
+            let at = if many {
+                format!("listen[{i}]")
+            } else {
+                "listen".into()
+            };
+            ConfigError::new(&config.source, format!("{at}.tls.{key}"), why)
+        })?;
+        out.push(Some(server));
+    }
+    Ok(out)
 }
 
 /// Builds the route table (checked already by `Config::validate`).
@@ -121,6 +191,7 @@ fn routes(
             Route {
                 name,
                 group: group.expect("validated: routes name known groups"),
+                redirect_https: r.redirect.as_deref() == Some("https"),
                 strip_prefix: r.strip_prefix.as_deref().map(|p| p.as_bytes().into()),
                 chain,
             }

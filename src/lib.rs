@@ -49,6 +49,8 @@ pub mod route;
 pub mod rt;
 mod server;
 mod shutdown;
+mod stream;
+pub mod tls;
 mod tunnel;
 pub mod upstream;
 

@@ -2,8 +2,9 @@
 //!
 //! Every request takes the current [`Engine`] when it starts and keeps it to the end,
 //! so a reload applies to new requests while in-flight ones finish on the old chain and
-//! upstreams. The listener, the connection limit and the shutdown signal outlive
-//! reloads; `listen` and `threads` need a restart. A config that fails validation is
+//! upstreams. The listeners, the connection limit and the shutdown signal outlive
+//! reloads; `listen` and `threads` need a restart, but a TLS listener's certificates,
+//! keys and settings are reloaded (new handshakes use them). A config that fails validation is
 //! refused with a message, and the old one keeps serving (nginx's reload promise).
 
 use std::sync::{Arc, RwLock};
@@ -100,7 +101,9 @@ impl Live {
             Ok(next) => {
                 let chain: Vec<&str> = next.chain.iter().map(|m| m.name()).collect();
                 let servers: usize = next.groups.iter().map(|g| g.upstreams.len()).sum();
-                eprintln!(
+                // Said once it is true: a request that starts after the line is on the
+                // new engine.
+                let said = format!(
                     "weir: reloaded {}: {} upstream(s) in {} group(s), {} route(s), chain: {}",
                     next.config.source,
                     servers,
@@ -108,15 +111,33 @@ impl Live {
                     next.routes.list.len(),
                     chain.join(" → ")
                 );
+                warn_listen_changed(&self.get(), &next);
                 let old = std::mem::replace(
                     &mut *self.current.write().unwrap_or_else(|p| p.into_inner()),
                     Arc::new(next),
                 );
+                eprintln!("{said}");
                 old.retire.fire();
                 self.start_background(runtime);
             }
             Err(e) => eprintln!("weir: reload failed, still serving the previous config: {e}"),
         }
+    }
+}
+
+/// Says so when a reload changed `listen`: the sockets stay as they were bound.
+fn warn_listen_changed(old: &Engine, new: &Engine) {
+    let shape = |e: &Engine| -> Vec<(std::net::SocketAddr, bool)> {
+        e.config
+            .listen
+            .iter()
+            .map(|l| (l.addr, l.tls.is_some()))
+            .collect()
+    };
+    if shape(old) != shape(new) {
+        eprintln!(
+            "weir: reload: `listen` changed, which needs a restart; the listeners stay as started (TLS listeners whose address is unchanged use the new certificates)"
+        );
     }
 }
 

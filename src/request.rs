@@ -131,11 +131,13 @@ pub fn wants_websocket(req: &RequestHead, body: Body) -> bool {
         && req.headers.contains("sec-websocket-key")
 }
 
-/// Adds `X-Forwarded-For` (appended to any list already there), `-Proto` and `-Host`.
-/// `scratch` is a reusable buffer, so this allocates nothing once warm.
+/// Adds `X-Forwarded-For` (appended to any list already there), `-Proto` (`https` when
+/// the client came over TLS) and `-Host`. `scratch` is a reusable buffer, so this
+/// allocates nothing once warm.
 pub fn add_forwarded(
     req: &mut RequestHead,
     client: SocketAddr,
+    https: bool,
     opts: Forwarded,
     scratch: &mut Vec<u8>,
 ) {
@@ -149,7 +151,8 @@ pub fn add_forwarded(
         let _ = req.headers.set("X-Forwarded-For", &scratch[..]);
     }
     if opts.proto {
-        let _ = req.headers.set("X-Forwarded-Proto", "http");
+        let proto = if https { "https" } else { "http" };
+        let _ = req.headers.set("X-Forwarded-Proto", proto);
     }
     if opts.host {
         scratch.clear();

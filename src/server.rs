@@ -3,7 +3,7 @@
 //! ```no_run
 //! use weir::{Config, Proxy};
 //! let mut config = Config::default();
-//! config.listen = "127.0.0.1:8080".parse().unwrap();
+//! config.listen = vec!["127.0.0.1:8080".parse::<std::net::SocketAddr>().unwrap().into()];
 //! config.upstreams.push(weir::Upstream { addr: "127.0.0.1:9001".parse().unwrap(), weight: 1 });
 //! let server = Proxy::new(config).bind().unwrap();
 //! server.run().unwrap(); // until SIGTERM / SIGINT
@@ -105,15 +105,27 @@ impl Proxy {
     pub fn bind(self) -> Result<Server, StartError> {
         fds::prepare(&self.config);
         let (trigger, stop) = shutdown::pair();
-        let listen = self.config.listen;
+        let listen: Vec<SocketAddr> = self.config.listen.iter().map(|l| l.addr).collect();
         let engine = Engine::build(self.config, &self.extra, stop, None)?;
-        let listener = rt::bind(listen).map_err(|e| StartError::Bind(listen, e))?;
-        let local = rt::local_addr(&listener).map_err(|e| StartError::Bind(listen, e))?;
+        let mut listeners = Vec::with_capacity(listen.len());
+        for (index, addr) in listen.into_iter().enumerate() {
+            let bind = |addr| {
+                let listener = rt::bind(addr)?;
+                let local = rt::local_addr(&listener)?;
+                Ok::<_, io::Error>((listener, local))
+            };
+            let (listener, local) = bind(addr).map_err(|e| StartError::Bind(addr, e))?;
+            listeners.push(Bound {
+                listener,
+                index,
+                addr,
+                local,
+            });
+        }
         let (reload, reloads) = async_channel::unbounded();
         Ok(Server {
             live: Arc::new(Live::new(engine, self.extra, self.source)),
-            listener,
-            local,
+            listeners,
             trigger,
             signals: self.signals.then(catch_signals).flatten(),
             reload,
@@ -136,13 +148,23 @@ fn catch_signals() -> Option<(rt::Caught, rt::Caught)> {
 /// A bound proxy, ready to run.
 pub struct Server {
     live: Arc<Live>,
-    listener: TcpListener,
-    local: SocketAddr,
+    listeners: Vec<Bound>,
     trigger: Trigger,
     /// SIGTERM/SIGINT and SIGHUP, when the proxy handles signals.
     signals: Option<(rt::Caught, rt::Caught)>,
     reload: async_channel::Sender<()>,
     reloads: async_channel::Receiver<()>,
+}
+
+/// One bound listener.
+struct Bound {
+    listener: TcpListener,
+    /// Its place in `listen`.
+    index: usize,
+    /// The address as configured (port 0 stays 0): TLS settings are looked up by it.
+    addr: SocketAddr,
+    /// The address actually bound.
+    local: SocketAddr,
 }
 
 /// Stops or reloads a running server from another thread or task.
@@ -165,6 +187,12 @@ impl Handle {
         let _ = self.reload.try_send(());
     }
 
+    /// TLS handshakes that failed since start-up (timeouts, alerts, plain HTTP sent to
+    /// a TLS listener, garbage).
+    pub fn tls_handshake_failures(&self) -> u64 {
+        self.live.get().handshakes.failed()
+    }
+
     /// Upstream connections opened so far by the groups of the engine in force (a
     /// measure of keep-alive reuse; a group kept across a reload keeps its count).
     pub fn upstream_connections_opened(&self) -> u64 {
@@ -173,9 +201,14 @@ impl Handle {
 }
 
 impl Server {
-    /// The address actually bound (port 0 resolved).
+    /// The address the first listener actually bound (port 0 resolved).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local
+        self.listeners[0].local
+    }
+
+    /// Every listener's bound address, in the order of `listen`.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().map(|b| b.local).collect()
     }
 
     pub fn handle(&self) -> Handle {
@@ -206,7 +239,7 @@ impl Server {
     async fn serve(self, runtime: Runtime) -> io::Result<()> {
         let Server {
             live,
-            listener,
+            listeners,
             trigger,
             signals,
             reload: ask_reload,
@@ -216,37 +249,20 @@ impl Server {
         let (busy, drained) = shutdown::wait_group();
         live.start_background(&runtime);
         let permits = Arc::new(rt::Semaphore::new(live.get().config.limits.max_connections));
-        let accept = async {
-            let mut pause = fds::AcceptPause::default();
-            loop {
-                let permit = permits.acquire_arc().await;
-                let (stream, peer) = match rt::accept(&listener).await {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        // EMFILE and friends: wait a little instead of spinning.
-                        pause.failed(&e);
-                        rt::sleep(fds::ACCEPT_PAUSE).await;
-                        continue;
-                    }
-                };
-                pause.worked();
-                let live = live.clone();
-                let busy = busy.clone();
-                runtime
-                    .spawn(async move {
-                        let served = AssertUnwindSafe(connection::serve(live, stream, peer))
-                            .catch_unwind()
-                            .await;
-                        if served.is_err() {
-                            eprintln!(
-                                "weir: a connection task from {peer} panicked; connection closed"
-                            );
-                        }
-                        drop((busy, permit));
-                    })
-                    .detach();
-            }
-        };
+        // One task per listener, all sharing the connection limit.
+        let accepting: Vec<rt::Task<()>> = listeners
+            .into_iter()
+            .map(|bound| {
+                let accept = accept_loop(
+                    bound,
+                    live.clone(),
+                    permits.clone(),
+                    busy.clone(),
+                    runtime.clone(),
+                );
+                runtime.spawn(accept)
+            })
+            .collect();
         let (mut term, mut hup) = signals.unzip();
         let reload = async {
             let hangups = async {
@@ -275,9 +291,12 @@ impl Server {
             }
             Ok::<(), io::Error>(())
         };
-        accept.or(reload).or(stop).await?;
+        reload.or(stop).await?;
         trigger.fire();
-        drop(listener);
+        // Cancelling an accept task drops its listener.
+        for task in accepting {
+            task.cancel().await;
+        }
         drop(busy);
         if rt::timeout(live.get().config.timeouts.drain, drained.wait())
             .await
@@ -286,5 +305,55 @@ impl Server {
             eprintln!("weir: drain timeout reached; closing remaining connections");
         }
         Ok(())
+    }
+}
+
+/// Accepts connections on one listener until cancelled, each served on a task of its
+/// own: a TLS listener's connections begin with the handshake, under the TLS config of
+/// the engine in force (a reload's new certificates apply to the next handshake).
+async fn accept_loop(
+    bound: Bound,
+    live: Arc<Live>,
+    permits: Arc<rt::Semaphore>,
+    busy: shutdown::Busy,
+    runtime: Runtime,
+) {
+    let mut pause = fds::AcceptPause::default();
+    // The listener's last TLS config: kept if a reload drops this listener from the
+    // config (it keeps serving until a restart, see `live`).
+    let mut tls = live.get().tls_for(bound.index, bound.addr);
+    loop {
+        let permit = permits.acquire_arc().await;
+        let (stream, peer) = match rt::accept(&bound.listener).await {
+            Ok(pair) => pair,
+            Err(e) => {
+                // EMFILE and friends: wait a little instead of spinning.
+                pause.failed(&e);
+                rt::sleep(fds::ACCEPT_PAUSE).await;
+                continue;
+            }
+        };
+        pause.worked();
+        if tls.is_some() {
+            tls = live.get().tls_for(bound.index, bound.addr).or(tls);
+        }
+        let live = live.clone();
+        let busy = busy.clone();
+        let tls = tls.clone();
+        runtime
+            .spawn(async move {
+                let serve = async {
+                    match tls {
+                        Some(config) => connection::serve_tls(live, stream, peer, config).await,
+                        None => connection::serve(live, stream.into(), peer).await,
+                    }
+                };
+                let served = AssertUnwindSafe(serve).catch_unwind().await;
+                if served.is_err() {
+                    eprintln!("weir: a connection task from {peer} panicked; connection closed");
+                }
+                drop((busy, permit));
+            })
+            .detach();
     }
 }

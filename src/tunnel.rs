@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
 
 use crate::http::conn::Conn;
-use crate::rt::{self, TcpStream};
+use crate::rt;
+use crate::stream::Stream;
 
 const PIECE: usize = 16 * 1024;
 
@@ -23,7 +24,7 @@ where
     W: AsyncWrite + Unpin,
 {
     if !early.is_empty() {
-        if to.write_all(early).await.is_err() {
+        if to.write_all(early).await.is_err() || to.flush().await.is_err() {
             return;
         }
         moved.fetch_add(early.len() as u64, Relaxed);
@@ -34,7 +35,7 @@ where
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        if to.write_all(&buf[..n]).await.is_err() {
+        if to.write_all(&buf[..n]).await.is_err() || to.flush().await.is_err() {
             return;
         }
         clock.touch();
@@ -74,21 +75,26 @@ async fn watchdog(idle: Duration, clock: &Clock) {
 }
 
 /// Runs the tunnel to its end; returns the bytes relayed upstream → client.
-pub async fn run(
-    client: &mut Conn<TcpStream>,
-    upstream: &mut Conn<TcpStream>,
-    idle: Duration,
-) -> u64 {
+///
+/// Each side is split into a read half and a write half (a TLS stream, unlike a TCP
+/// socket, cannot be read and written through shared references at once); both
+/// directions run in this one task, so the halves never contend.
+pub async fn run(client: &mut Conn<Stream>, upstream: &mut Conn<Stream>, idle: Duration) -> u64 {
     let clock = Clock {
         start: Instant::now(),
         last_ms: AtomicU64::new(0),
     };
     let (down_bytes, up_bytes) = (AtomicU64::new(0), AtomicU64::new(0));
-    let (c, u) = (&client.io, &upstream.io);
-    let down = pump(upstream.buffered(), u, c, &clock, &down_bytes);
-    let up = pump(client.buffered(), c, u, &clock, &up_bytes);
-    down.or(up).or(watchdog(idle, &clock)).await;
-    rt::shutdown_write(c);
-    rt::shutdown_write(u);
+    {
+        let (c_early, c) = client.parts();
+        let (u_early, u) = upstream.parts();
+        let (c_read, c_write) = futures_lite::io::split(c);
+        let (u_read, u_write) = futures_lite::io::split(u);
+        let down = pump(u_early, u_read, c_write, &clock, &down_bytes);
+        let up = pump(c_early, c_read, u_write, &clock, &up_bytes);
+        down.or(up).or(watchdog(idle, &clock)).await;
+    }
+    client.io.shutdown_write().await;
+    upstream.io.shutdown_write().await;
     down_bytes.load(Relaxed)
 }

@@ -34,6 +34,9 @@ pub struct ServeArgs {
     pub balancer: Option<BalancerKind>,
     pub hash_key: Option<HashKey>,
     pub threads: Option<usize>,
+    /// `--tls-cert` and `--tls-key`: HTTPS on the (first) listener.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Not a command to run: help text to print, or a usage error (message, subcommand).
@@ -47,7 +50,7 @@ weir: a small, fast HTTP/1.1 reverse proxy and load balancer
 
 Usage:
   weir [serve] [--config FILE] [--listen ADDR] [--upstream ADDR]... [--balancer NAME]
-               [--hash-key KEY] [--threads N]
+               [--hash-key KEY] [--threads N] [--tls-cert FILE --tls-key FILE]
   weir check --config FILE [the options of serve]
   weir backend --listen ADDR [--name TEXT | --echo | --dir PATH]
   weir demo [--listen ADDR] [--routes]
@@ -65,6 +68,8 @@ Options:
   -k, --hash-key KEY    what to hash (implies --balancer hash): client-ip, path,
                         header:NAME or cookie:NAME
   -t, --threads N       executor threads; 0 = one per CPU (default)
+  --tls-cert FILE       serve HTTPS on the listener: certificate chain (PEM, leaf first)
+  --tls-key FILE        ... and its private key (PEM: PKCS#8, PKCS#1 or SEC1)
   -h, --help            this text
 ";
 
@@ -72,7 +77,7 @@ const SERVE: &str = "\
 weir serve: run the proxy (the default command)
 
 Usage: weir serve [--config FILE] [--listen ADDR] [--upstream ADDR]... [--balancer NAME]
-                  [--hash-key KEY] [--threads N]
+                  [--hash-key KEY] [--threads N] [--tls-cert FILE --tls-key FILE]
 ";
 
 const CHECK: &str = "\
@@ -162,9 +167,21 @@ fn serve_args(p: &mut lexopt::Parser, sub: &'static str, help: &str) -> Result<S
                 a.hash_key = Some(key);
             }
             Short('t') | Long("threads") => a.threads = Some(number(p, "--threads", sub)?),
+            Long("tls-cert") => {
+                a.tls_cert = Some(p.value().map_err(|e| err(sub)(e.to_string()))?.into());
+            }
+            Long("tls-key") => {
+                a.tls_key = Some(p.value().map_err(|e| err(sub)(e.to_string()))?.into());
+            }
             Short('h') | Long("help") => return Err(Usage::Help(help)),
             other => return Err(Usage::Error(other.unexpected().to_string(), sub)),
         }
+    }
+    if a.tls_cert.is_some() != a.tls_key.is_some() {
+        return Err(Usage::Error(
+            "--tls-cert and --tls-key go together".into(),
+            sub,
+        ));
     }
     Ok(a)
 }

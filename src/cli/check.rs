@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use weir::config::duration::show;
-use weir::config::GroupConfig;
+use weir::config::{GroupConfig, TlsVersion};
 use weir::plugin::{self, abi};
 use weir::route::Table;
 use weir::{Config, Proxy};
@@ -26,7 +26,18 @@ pub fn run(a: &ServeArgs) -> ExitCode {
         0 => "one per CPU".to_string(),
         n => n.to_string(),
     };
-    println!("listen      {} (threads: {threads})", config.listen);
+    let addrs: Vec<String> = config
+        .listen
+        .iter()
+        .map(|l| match l.tls {
+            Some(_) => format!("{} (TLS)", l.addr),
+            None => l.addr.to_string(),
+        })
+        .collect();
+    println!("listen      {} (threads: {threads})", addrs.join(", "));
+    if !print_tls(&config) {
+        return ExitCode::FAILURE;
+    }
     for group in config.upstream_groups().iter() {
         print_group(group, !config.groups.is_empty());
     }
@@ -72,6 +83,61 @@ pub fn run(a: &ServeArgs) -> ExitCode {
         f.for_, f.proto, f.host
     );
     ExitCode::SUCCESS
+}
+
+/// Days left under which a certificate's expiry is a warning.
+const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// Each TLS listener's certificates: file, names, issuer, expiry; a warning for one
+/// that expires within 30 days. False (after an error line) when a listener's
+/// certificates or keys cannot be loaded, as a start would fail.
+fn print_tls(config: &Config) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let many = config.listen.len() > 1;
+    for (i, l) in config.listen.iter().enumerate() {
+        let Some(t) = &l.tls else { continue };
+        let key = if many {
+            format!("listen[{i}]")
+        } else {
+            "listen".into()
+        };
+        if let Err((k, why)) = weir::tls::check(t) {
+            eprintln!("weir: {}: {key}.tls.{k}: {why}", config.source);
+            return false;
+        }
+        let strict = if t.sni_strict { ", sni_strict" } else { "" };
+        let min = match t.min_version {
+            TlsVersion::Tls12 => "1.2",
+            TlsVersion::Tls13 => "1.3",
+        };
+        println!("tls         {}: TLS {min}+, ALPN http/1.1{strict}", l.addr);
+        for (j, files) in t.certs.iter().enumerate() {
+            let Ok(c) = weir::tls::cert::read(&files.cert) else {
+                continue; // loaded just above
+            };
+            let default = if j == 0 && !t.sni_strict {
+                " (default)"
+            } else {
+                ""
+            };
+            println!("cert        {}{default}", files.cert.display());
+            println!("              names {}", c.names.join(", "));
+            println!("              issuer {}", c.issuer);
+            println!("              not after {}", c.not_after_text);
+            let days = (c.not_after - now).div_euclid(86_400);
+            if c.not_after <= now {
+                println!("warning     {} has expired", files.cert.display());
+            } else if days < EXPIRY_WARNING_DAYS {
+                println!(
+                    "warning     {} expires in {days} day(s)",
+                    files.cert.display()
+                );
+            }
+        }
+    }
+    true
 }
 
 /// One upstream group: servers, balancer, pool, health and retries.

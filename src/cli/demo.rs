@@ -28,7 +28,7 @@ fn backends(names: &[&str]) -> Result<Vec<Backend>, String> {
 /// Three backends behind one round-robin group.
 fn plain(listen: SocketAddr, addrs: &[SocketAddr]) -> Config {
     Config {
-        listen,
+        listen: vec![listen.into()],
         threads: 1,
         upstreams: addrs
             .iter()

@@ -8,7 +8,7 @@ mod demo;
 use std::process::ExitCode;
 
 use weir::backend::Backend;
-use weir::config::BalancerKind;
+use weir::config::{BalancerKind, ServerTls};
 use weir::{Config, Proxy};
 
 pub use args::{Command, ServeArgs, Usage};
@@ -20,7 +20,10 @@ pub fn config_from(a: &ServeArgs) -> Result<Config, weir::ConfigError> {
         None => Config::default(),
     };
     if let Some(l) = a.listen {
-        config.listen = l;
+        config.listen = vec![l.into()];
+    }
+    if let (Some(cert), Some(key)) = (&a.tls_cert, &a.tls_key) {
+        config.listen[0].tls = Some(ServerTls::single(cert, key));
     }
     let groups = !config.groups.is_empty();
     if groups && (!a.upstreams.is_empty() || a.balancer.is_some()) {
@@ -60,6 +63,7 @@ fn serve(a: &ServeArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
+    let config_listen = config.listen.clone();
     // SIGHUP re-reads the same file and re-applies the same flags.
     let args = a.clone();
     let server = match Proxy::new(config)
@@ -69,9 +73,18 @@ fn serve(a: &ServeArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
+    let urls: Vec<String> = server
+        .local_addrs()
+        .iter()
+        .zip(&config_listen)
+        .map(|(addr, l)| match l.tls {
+            Some(_) => format!("https://{addr}"),
+            None => format!("http://{addr}"),
+        })
+        .collect();
     eprintln!(
-        "weir: listening on http://{} (chain: {})",
-        server.local_addr(),
+        "weir: listening on {} (chain: {})",
+        urls.join(", "),
         server.chain_names().join(" → ")
     );
     match server.run() {

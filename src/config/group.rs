@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::upstream::{BalancerKind, HashKey, Health, UpstreamFile};
-use super::{line_of, resolve, ConfigError};
+use super::{line_of, resolve, ConfigError, UpstreamTls};
 use crate::upstream::state::Passive;
 use crate::upstream::Upstream;
 
@@ -35,6 +35,8 @@ pub struct GroupConfig {
     pub debug_headers: bool,
     /// Active health checks, when configured.
     pub health: Option<Health>,
+    /// TLS to the group's servers; `None` for plain HTTP.
+    pub tls: Option<UpstreamTls>,
 }
 
 impl GroupConfig {
@@ -106,6 +108,7 @@ impl UpstreamFile {
             retries: self.retries,
             debug_headers: self.debug_headers,
             health: self.health,
+            tls: self.tls.and_then(|t| t.0),
         })
     }
 }

@@ -7,9 +7,11 @@
 pub mod duration;
 mod error;
 mod group;
+mod listen;
 mod route;
 mod server;
 mod upstream;
+mod upstream_tls;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -23,9 +25,11 @@ use toml::Spanned;
 
 pub use error::ConfigError;
 pub use group::{GroupConfig, DEFAULT_GROUP};
+pub use listen::{CertFiles, Listener, ServerTls, TlsVersion};
 pub use route::RouteConfig;
 use upstream::UpstreamFile;
 pub use upstream::{BalancerKind, HashKey, Health};
+pub use upstream_tls::UpstreamTls;
 
 use crate::http::parse::MAX_HEADERS;
 use crate::upstream::state::Passive;
@@ -154,7 +158,7 @@ impl MiddlewareSpec {
 #[serde(deny_unknown_fields)]
 struct File {
     /// Spanned, like every value checked after parsing, so its error can name its line.
-    listen: Option<Spanned<String>>,
+    listen: Option<Spanned<listen::ListenFile>>,
     #[serde(default)]
     threads: usize,
     upstream: Option<UpstreamFile>,
@@ -177,7 +181,8 @@ struct File {
 pub struct Config {
     /// Where the config came from, for messages (`command line` for quick mode).
     pub source: String,
-    pub listen: SocketAddr,
+    /// The listeners, plain or TLS; at least one.
+    pub listen: Vec<Listener>,
     /// Executor threads; 0 means one per CPU.
     pub threads: usize,
     pub upstreams: Vec<Upstream>,
@@ -197,6 +202,8 @@ pub struct Config {
     pub debug_headers: bool,
     /// Active health checks, when configured.
     pub health: Option<Health>,
+    /// TLS to the servers of `[upstream]`, when configured.
+    pub upstream_tls: Option<UpstreamTls>,
     pub timeouts: Timeouts,
     pub limits: Limits,
     pub forwarded: Forwarded,
@@ -210,12 +217,16 @@ pub struct Config {
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
+fn default_listen() -> Listener {
+    Listener::from(DEFAULT_LISTEN.parse::<SocketAddr>().expect("valid default"))
+}
+
 impl Default for Config {
     fn default() -> Self {
         let file = UpstreamFile::default();
         Config {
             source: "command line".into(),
-            listen: DEFAULT_LISTEN.parse().expect("valid default"),
+            listen: vec![default_listen()],
             threads: 0,
             upstreams: Vec::new(),
             balancer: file.balancer,
@@ -226,6 +237,7 @@ impl Default for Config {
             retries: None,
             debug_headers: false,
             health: None,
+            upstream_tls: None,
             timeouts: Timeouts::default(),
             limits: Limits::default(),
             forwarded: Forwarded::default(),
@@ -332,6 +344,7 @@ impl Config {
             retries: self.retries,
             debug_headers: self.debug_headers,
             health: self.health.clone(),
+            tls: self.upstream_tls.clone(),
         }])
     }
 
@@ -419,6 +432,9 @@ impl Config {
                     }
                 }
             }
+            if r.redirect.as_deref().is_some_and(|to| to != "https") {
+                return err("redirect", "the only redirect is \"https\"".into());
+            }
             if r.path.is_some() && r.path_exact.is_some() {
                 return err(
                     "path_exact",
@@ -454,6 +470,9 @@ impl Config {
     /// Checks the rules that types alone cannot express.
     fn validate_settings(&self) -> Result<(), ConfigError> {
         let err = |key: &str, why: &str| Err(ConfigError::new(&self.source, key, why));
+        if self.listen.is_empty() {
+            return err("listen", "needs at least one address");
+        }
         for g in self.upstream_groups().iter() {
             if (g.balancer == BalancerKind::Hash) != g.hash_key.is_some() {
                 return err(
@@ -500,12 +519,12 @@ impl Config {
 impl File {
     /// Resolves and checks what serde could not; `text` gives each error its line.
     fn validate(self, file: &str, text: &str) -> Result<Config, ConfigError> {
-        let at = |key: &str, why: String, span: std::ops::Range<usize>| {
-            ConfigError::new(file, key, format!("{why}{}", line_of(text, Some(span))))
-        };
-        let listen = match &self.listen {
-            Some(l) => resolve(l.get_ref()).map_err(|why| at("listen", why, l.span()))?,
-            None => DEFAULT_LISTEN.parse().expect("valid default"),
+        let listen = match self.listen {
+            Some(l) => {
+                let line = line_of(text, Some(l.span()));
+                l.into_inner().validate(file, &line)?
+            }
+            None => vec![default_listen()],
         };
         for (i, m) in self.middleware.iter().enumerate() {
             if m.builtin.is_some() == m.plugin.is_some() {
@@ -565,6 +584,7 @@ impl File {
             retries: single.retries,
             debug_headers: single.debug_headers,
             health: single.health,
+            upstream_tls: single.tls,
             timeouts: self.timeouts,
             limits: self.limits,
             forwarded: self.forwarded,

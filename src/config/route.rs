@@ -37,6 +37,10 @@ pub struct RouteConfig {
     /// the global chain, for this route's requests only.
     #[serde(default)]
     pub middleware: Vec<String>,
+    /// `"https"`: a request that came over plain HTTP gets a `308` to the same host
+    /// (without its port) and target over https; one that came over TLS goes on to the
+    /// route's upstream as usual.
+    pub redirect: Option<String>,
 }
 
 impl RouteConfig {

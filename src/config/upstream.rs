@@ -165,6 +165,7 @@ pub(super) struct UpstreamFile {
     #[serde(default)]
     pub(super) debug_headers: bool,
     pub(super) health: Option<Health>,
+    pub(super) tls: Option<super::upstream_tls::TlsFile>,
 }
 
 fn default_max_fails() -> u32 {
@@ -197,6 +198,7 @@ impl Default for UpstreamFile {
             retries: None,
             debug_headers: false,
             health: None,
+            tls: None,
         }
     }
 }

@@ -10,7 +10,8 @@ use crate::http::framing::Body;
 use crate::http::parse::{self, HeadLimits, ReadHead};
 use crate::http::write::{self, Framing};
 use crate::http::{RequestHead, ResponseHead};
-use crate::rt::{self, TcpStream};
+use crate::rt;
+use crate::stream::Stream;
 use crate::tunnel;
 use crate::upstream::pool::UpstreamConn;
 
@@ -23,7 +24,7 @@ const LINGER_BYTES: usize = 1024 * 1024;
 /// One client connection's HTTP/1.x session: its read buffer, the buffer replies are
 /// serialised into, and the HTTP version of the request being answered.
 pub(crate) struct Downstream {
-    conn: Conn<TcpStream>,
+    conn: Conn<Stream>,
     out: Vec<u8>,
     /// The minor version of the current request (0 for HTTP/1.0): it picks the
     /// `Connection` header and how a body of unknown length is framed.
@@ -41,7 +42,7 @@ pub(crate) struct Relayed {
 
 impl Downstream {
     /// A session over an accepted stream whose head buffer may grow to `max_head`.
-    pub fn new(stream: TcpStream, peer: SocketAddr, max_head: usize) -> Self {
+    pub fn new(stream: Stream, peer: SocketAddr, max_head: usize) -> Self {
         Downstream {
             conn: Conn::new(stream, CLIENT_BUFFER, max_head),
             out: Vec::new(),
@@ -50,10 +51,15 @@ impl Downstream {
         }
     }
 
+    /// Whether the client speaks to us over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.conn.io.is_tls()
+    }
+
     // ---- The read side ----
 
     /// The client connection as a buffered reader: the request body is read from it.
-    pub fn reader(&mut self) -> &mut Conn<TcpStream> {
+    pub fn reader(&mut self) -> &mut Conn<Stream> {
         &mut self.conn
     }
 
@@ -71,7 +77,7 @@ impl Downstream {
     /// While it waits the connection holds no read buffer at all (nginx does the same).
     pub async fn wait_for_request(&mut self) -> std::io::Result<usize> {
         self.conn.release();
-        rt::readable(&self.conn.io).await;
+        self.conn.io.readable().await;
         self.conn.fill().await
     }
 
@@ -138,23 +144,35 @@ impl Downstream {
         keep: bool,
         timeout: Duration,
     ) -> (bool, u64) {
-        let mut res = ResponseHead {
-            status,
-            ..Default::default()
-        };
-        let _ = res.headers.add("Content-Type", "text/plain; charset=utf-8");
         let mut text = Vec::with_capacity(40);
         write::push_u64(&mut text, u64::from(status));
         text.push(b' ');
         text.extend_from_slice(crate::http::head::reason(status).as_bytes());
         text.push(b'\n');
+        self.write_text(status, &text, head, keep, timeout).await
+    }
+
+    /// Writes a `text/plain` reply with `text` for its body (none to a `HEAD` request).
+    pub async fn write_text(
+        &mut self,
+        status: u16,
+        text: &[u8],
+        head: bool,
+        keep: bool,
+        timeout: Duration,
+    ) -> (bool, u64) {
+        let mut res = ResponseHead {
+            status,
+            ..Default::default()
+        };
+        let _ = res.headers.add("Content-Type", "text/plain; charset=utf-8");
         write::local_response_head(
             &mut self.out,
             &res,
             Framing::Length(text.len() as u64),
             (!keep).then_some("close"),
         );
-        let body = if head { &[][..] } else { &text[..] };
+        let body = if head { &[][..] } else { text };
         let sent = self.send(body, timeout).await;
         (sent, body.len() as u64)
     }
@@ -231,7 +249,7 @@ impl Downstream {
     /// so the kernel does not answer unread bytes with a reset that destroys our error
     /// reply.
     pub async fn linger(&mut self) {
-        rt::shutdown_write(&self.conn.io);
+        self.conn.io.shutdown_write().await;
         let conn = &mut self.conn;
         let drain = async {
             let mut seen = 0;

@@ -5,7 +5,12 @@
 //! the upstream's fault?) and on the client connection (was the request fully read?).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use futures_rustls::rustls::ClientConfig;
+use futures_rustls::TlsConnector;
+
+use crate::config::UpstreamTls;
 use crate::downstream::Downstream;
 use crate::engine::Engine;
 use crate::error::{Error, Kind};
@@ -16,6 +21,8 @@ use crate::http::hop;
 use crate::http::parse::{self, ReadHead};
 use crate::http::ResponseHead;
 use crate::rt;
+use crate::stream::Stream;
+use crate::tls;
 use crate::upstream::group::Group;
 use crate::upstream::pool::{UpstreamConn, BUFFER};
 
@@ -75,8 +82,39 @@ async fn connect(
         Some(Ok(stream)) => {
             e.shortage.clear();
             group.pool.count_open();
+            let stream = match (&group.tls, &group.config.tls) {
+                (Some(config), Some(t)) => handshake(e, config, t, addr, stream).await?,
+                _ => stream.into(),
+            };
             Ok(Conn::new(stream, BUFFER, BUFFER))
         }
+    }
+}
+
+/// The TLS handshake with an upstream, within `timeouts.connect`. A certificate that
+/// fails verification is a 502 with the reason logged, never a plaintext fallback.
+async fn handshake(
+    e: &Engine,
+    config: &Arc<ClientConfig>,
+    t: &UpstreamTls,
+    addr: SocketAddr,
+    tcp: rt::TcpStream,
+) -> Result<Stream, (Error, Cause)> {
+    let name = tls::server_name(t, addr);
+    let connect = TlsConnector::from(config.clone()).connect(name, tcp);
+    match rt::timeout(e.config.timeouts.connect, connect).await {
+        None => Err((
+            Error::new(Kind::GatewayTimeout, "upstream TLS handshake timed out"),
+            Cause::ConnectTimeout,
+        )),
+        Some(Err(err)) => {
+            e.handshakes.upstream_failed(addr, &err);
+            Err((
+                Error::io(Kind::BadGateway, "upstream TLS handshake failed", err),
+                Cause::Refused,
+            ))
+        }
+        Some(Ok(s)) => Ok(Stream::Client(Box::new(s))),
     }
 }
 
@@ -226,7 +264,7 @@ async fn read_final_head(
     loop {
         let head = async {
             if first && up.buffered().is_empty() {
-                rt::readable(&up.io).await; // the answer cannot be there yet
+                up.io.readable().await; // the answer cannot be there yet
             }
             parse::read_response(up, e.limits, res).await
         };

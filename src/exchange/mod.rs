@@ -164,7 +164,8 @@ impl<'a> Exchange<'a> {
 
     /// Decides what the head says (see [`prepare`]); a bad head ends the exchange.
     fn prepare(&mut self) -> Result<Intent, End> {
-        prepare::prepare(self.req, &self.e.config, self.cx.client, self.bytes)
+        let https = self.client.is_tls();
+        prepare::prepare(self.req, &self.e.config, self.cx.client, https, self.bytes)
             .map_err(|err| End::error(err, false))
     }
 

@@ -41,6 +41,7 @@ pub(crate) fn prepare(
     req: &mut RequestHead,
     config: &Config,
     client: SocketAddr,
+    https: bool,
     scratch: &mut Vec<u8>,
 ) -> Result<Intent, Error> {
     let asks = request::check(req)?;
@@ -60,7 +61,7 @@ pub(crate) fn prepare(
     } else {
         !said.close
     };
-    request::add_forwarded(req, client, config.forwarded, scratch);
+    request::add_forwarded(req, client, https, config.forwarded, scratch);
     Ok(Intent {
         body,
         keep_alive,

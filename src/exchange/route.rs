@@ -11,7 +11,8 @@ use crate::error::{Error, Kind};
 use crate::route::{self, NormalizeError};
 use crate::upstream::group::Group;
 
-use super::{End, Exchange, Intent};
+use super::{End, Exchange, Intent, Stage};
+use crate::middleware::Response;
 
 fn bad_path(e: NormalizeError) -> Error {
     let why = match e {
@@ -35,6 +36,9 @@ impl<'a> Exchange<'a> {
         self.cx.route = Some(index);
         self.cx.group = route.group;
         self.route_chain = Some(&route.chain);
+        if route.redirect_https && !self.client.is_tls() {
+            return Err(self.redirect_https(intent));
+        }
         if let Some(prefix) = &route.strip_prefix {
             self.strip_prefix(prefix);
         }
@@ -55,6 +59,30 @@ impl<'a> Exchange<'a> {
         };
         let found = self.e.routes.table.find(&request);
         found.ok_or_else(|| End::error(Error::new(Kind::NoRoute, "no route matches"), keep))
+    }
+
+    /// A `308 Permanent Redirect` to the same host (less its port: https has its own)
+    /// and target over https; 308 keeps the method and body, unlike 301. Answered as if
+    /// by the route's chain before its first middleware: the global chain's
+    /// `on_response` sees it.
+    fn redirect_https(&mut self, intent: &Intent) -> End {
+        let keep = intent.keep_after_error();
+        let host = self.req.headers.get("host").and_then(route::host_part);
+        let Some(host) = host.and_then(|h| std::str::from_utf8(h).ok()) else {
+            let err = Error::new(Kind::BadRequest, "no Host to redirect to https");
+            return End::error(err, keep);
+        };
+        let mut reply = Response::new(308);
+        let location = format!("https://{host}{}", self.req.target);
+        if reply.headers.set("Location", location.as_bytes()).is_err() {
+            return End::error(Error::new(Kind::BadRequest, "bad Host"), keep);
+        }
+        End::Local {
+            stage: Stage::Route,
+            responder: 0,
+            reply,
+            keep,
+        }
     }
 
     /// Replaces the target with the normalised path less `prefix`, keeping the query.

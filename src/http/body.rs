@@ -148,7 +148,8 @@ pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
         }
         IoSlice::advance_slices(&mut bufs, n);
     }
-    Ok(())
+    // A TLS stream holds what it was given until flushed; plain TCP returns at once.
+    w.flush().await
 }
 
 async fn read_more<S: AsyncRead + Unpin>(src: &mut Conn<S>, t: Duration) -> Result<(), CopyError> {

@@ -37,6 +37,12 @@ impl<S> Conn<S> {
         &self.buf[self.start..self.end]
     }
 
+    /// The unconsumed bytes and the stream at once (a tunnel relays the first, then
+    /// reads the second).
+    pub fn parts(&mut self) -> (&[u8], &mut S) {
+        (&self.buf[self.start..self.end], &mut self.io)
+    }
+
     pub fn consume(&mut self, n: usize) {
         debug_assert!(n <= self.end - self.start);
         self.start += n;

@@ -100,6 +100,7 @@ use std::fmt;
 
 use crate::http::{Headers, RequestHead};
 
+pub(crate) use host::host_part;
 pub use host::{normalize_host, MAX_HOST};
 pub use normalize::{has_encoded_slash, normalize, NormalizeError};
 pub use table::{Describe, Table};

@@ -68,6 +68,12 @@ impl<T> Task<T> {
     pub fn detach(self) {
         self.0.detach();
     }
+
+    /// Cancels the task and waits until it has stopped (its future dropped); the
+    /// output if it had finished first.
+    pub async fn cancel(self) -> Option<T> {
+        self.0.cancel().await
+    }
 }
 
 impl<T> std::future::Future for Task<T> {

@@ -5,7 +5,10 @@
 //! passive and active health carry over (Caddy loses health state on reload; weir does
 //! not).
 
+use std::sync::Arc;
 use std::time::Instant;
+
+use futures_rustls::rustls::ClientConfig;
 
 use crate::config::{duration, GroupConfig};
 use crate::upstream::pool::Pool;
@@ -14,13 +17,16 @@ use crate::upstream::Upstreams;
 pub(crate) struct Group {
     /// The definition it was built from; a reload compares it to decide on reuse.
     pub config: GroupConfig,
+    /// The TLS client config for the group's servers, when `tls` is set.
+    pub tls: Option<Arc<ClientConfig>>,
     pub upstreams: Upstreams,
     pub pool: Pool,
 }
 
 impl Group {
-    pub fn new(config: GroupConfig) -> Self {
+    pub fn new(config: GroupConfig, tls: Option<Arc<ClientConfig>>) -> Self {
         Group {
+            tls,
             upstreams: Upstreams::new(config.servers.clone()),
             pool: Pool::new(
                 config.servers.len(),

@@ -10,6 +10,7 @@ use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use futures_lite::AsyncWriteExt;
+use futures_rustls::TlsConnector;
 
 use crate::config::Health;
 use crate::http::conn::Conn;
@@ -17,6 +18,8 @@ use crate::http::parse::{self, HeadLimits};
 use crate::http::ResponseHead;
 use crate::rt;
 use crate::shutdown::Signal;
+use crate::stream::Stream;
+use crate::tls;
 use crate::upstream::group::Group;
 
 const LIMITS: HeadLimits = HeadLimits {
@@ -24,12 +27,25 @@ const LIMITS: HeadLimits = HeadLimits {
     max_headers: 100,
 };
 
-/// One check: the status if the server answered in time.
-async fn probe(addr: SocketAddr, path: &str) -> Option<u16> {
-    let stream = rt::connect(addr).await.ok()?;
+/// One check: the status if the server answered in time. A group with `tls` is
+/// checked over TLS, as its requests go.
+async fn probe(group: &Group, addr: SocketAddr, path: &str) -> Option<u16> {
+    let tcp = rt::connect(addr).await.ok()?;
+    let mut stream = match (&group.tls, &group.config.tls) {
+        (Some(config), Some(t)) => {
+            let name = tls::server_name(t, addr);
+            let s = TlsConnector::from(config.clone())
+                .connect(name, tcp)
+                .await
+                .ok()?;
+            Stream::Client(Box::new(s))
+        }
+        _ => Stream::Plain(tcp),
+    };
     let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: weir-health-check\r\nConnection: close\r\n\r\n");
-    (&stream).write_all(head.as_bytes()).await.ok()?;
-    let mut conn = Conn::new(&stream, 4096, LIMITS.max_bytes);
+    stream.write_all(head.as_bytes()).await.ok()?;
+    stream.flush().await.ok()?;
+    let mut conn = Conn::new(stream, 4096, LIMITS.max_bytes);
     let mut res = ResponseHead::default();
     parse::read_response(&mut conn, LIMITS, &mut res)
         .await
@@ -37,8 +53,15 @@ async fn probe(addr: SocketAddr, path: &str) -> Option<u16> {
     Some(res.status)
 }
 
-async fn healthy(addr: SocketAddr, h: &Health, statuses: &RangeInclusive<u16>) -> bool {
-    let status = rt::timeout(h.timeout, probe(addr, &h.path)).await.flatten();
+async fn healthy(
+    group: &Group,
+    addr: SocketAddr,
+    h: &Health,
+    statuses: &RangeInclusive<u16>,
+) -> bool {
+    let status = rt::timeout(h.timeout, probe(group, addr, &h.path))
+        .await
+        .flatten();
     status.is_some_and(|s| statuses.contains(&s))
 }
 
@@ -50,7 +73,7 @@ pub(crate) async fn watch(group: Arc<Group>, i: usize, h: Health, retired: Signa
     let addr = group.upstreams[i].addr;
     let (mut good, mut bad) = (0u32, 0u32);
     loop {
-        if healthy(addr, &h, &statuses).await {
+        if healthy(&group, addr, &h, &statuses).await {
             good += 1;
             bad = 0;
         } else {

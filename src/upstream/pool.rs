@@ -23,12 +23,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::http::conn::Conn;
-use crate::rt::{self, TcpStream};
+use crate::stream::Stream;
 
 /// Read buffer per upstream connection: also the body relay's piece size.
 pub const BUFFER: usize = 16 * 1024;
 
-pub type UpstreamConn = Conn<TcpStream>;
+pub type UpstreamConn = Conn<Stream>;
 
 /// Idle connections younger than this skip the liveness peek for resendable requests.
 pub const PEEK_AFTER: Duration = Duration::from_secs(1);
@@ -76,7 +76,7 @@ impl Pool {
             if idled >= self.idle_timeout {
                 continue;
             }
-            if (resendable && idled < PEEK_AFTER) || rt::is_quiet(&idle.conn.io) {
+            if (resendable && idled < PEEK_AFTER) || idle.conn.io.is_quiet() {
                 return Some(idle.conn);
             }
         }

@@ -102,7 +102,7 @@ impl Drop for Running {
 }
 
 /// Spawns weir and reads `stream` ("stdout" or "stderr") until a line holding `marker`
-/// followed by `http://ADDR` appears.
+/// followed by `http://ADDR` (or `https://ADDR`) appears; that line ends the preamble.
 pub fn spawn(args: &[&str], stream: &str, marker: &str) -> Running {
     let mut cmd = weir();
     cmd.args(args);
@@ -129,10 +129,12 @@ pub fn spawn_command(mut cmd: Command, stream: &str, marker: &str) -> Running {
             .unwrap_or_else(|| panic!("{cmd:?} exited before announcing; saw {preamble:?}"))
             .unwrap();
         if line.contains(marker) {
-            if let Some(rest) = line.split("http://").nth(1) {
+            // The first `http://` or `https://` address on the line.
+            if let Some(rest) = line.split("://").nth(1).filter(|_| line.contains("http")) {
+                preamble.push(line.clone());
                 break rest
                     .trim_end_matches('/')
-                    .split([' ', '/'])
+                    .split([' ', '/', ','])
                     .next()
                     .unwrap()
                     .parse()

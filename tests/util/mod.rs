@@ -10,6 +10,7 @@ pub mod client;
 pub mod examples;
 pub mod origin;
 pub mod plugins;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +22,10 @@ use weir::{Config, Handle, Middleware, Proxy, Upstream};
 
 /// A weir proxy running in this process on its own threads; stopped on drop.
 pub struct TestProxy {
+    /// The first listener's address.
     pub addr: SocketAddr,
+    /// Every listener's address, in the order of `listen`.
+    pub addrs: Vec<SocketAddr>,
     pub handle: Handle,
     thread: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -47,7 +51,7 @@ impl Drop for TestProxy {
 /// the balancer), two executor threads (so cross-thread paths are exercised).
 pub fn config(upstreams: &[SocketAddr]) -> Config {
     Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
+        listen: vec!["127.0.0.1:0".parse::<SocketAddr>().unwrap().into()],
         threads: 2,
         upstreams: upstreams
             .iter()
@@ -81,10 +85,12 @@ fn try_start_with(
     }
     let server = proxy.bind()?;
     let addr = server.local_addr();
+    let addrs = server.local_addrs();
     let handle = server.handle();
     let thread = Some(thread::spawn(move || server.run()));
     Ok(TestProxy {
         addr,
+        addrs,
         handle,
         thread,
     })

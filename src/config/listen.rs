@@ -1,0 +1,311 @@
+//! `listen`: one address, or several listeners, plain and TLS side by side.
+//!
+//! ```toml
+//! listen = "0.0.0.0:80"                                  # one plain listener
+//! listen = ["0.0.0.0:80", { addr = "0.0.0.0:443", tls = { cert = "site.pem", key = "site.key" } }]
+//! ```
+//!
+//! A TLS table holds one certificate (`cert` and `key`) or several (`certs = [{ cert,
+//! key }, ...]`, chosen by SNI; the first is the default), `sni_strict` (refuse names
+//! no certificate carries instead of answering with the default) and `min_version`
+//! (`"1.2"`, the default, or `"1.3"`), and `client_ca` (require a client certificate
+//! from these CAs: mutual TLS). Paths are taken as written, relative to the
+//! working directory, as plugin paths are.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use super::{resolve, ConfigError};
+
+/// One listening socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    pub addr: SocketAddr,
+    /// TLS settings; `None` for plain HTTP.
+    pub tls: Option<ServerTls>,
+}
+
+impl From<SocketAddr> for Listener {
+    fn from(addr: SocketAddr) -> Self {
+        Listener { addr, tls: None }
+    }
+}
+
+/// TLS on a listener: the certificates it offers and what it accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerTls {
+    /// At least one; the first answers clients whose name no certificate carries.
+    pub certs: Vec<CertFiles>,
+    /// Refuse (handshake alert) a client asking for a name no certificate carries.
+    pub sni_strict: bool,
+    pub min_version: TlsVersion,
+    /// CA certificates (PEM) a client must present a certificate from (mutual TLS);
+    /// `None` asks clients for none.
+    pub client_ca: Option<PathBuf>,
+}
+
+impl ServerTls {
+    /// One certificate and its key.
+    pub fn single(cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        ServerTls {
+            certs: vec![CertFiles {
+                cert: cert.into(),
+                key: key.into(),
+            }],
+            sni_strict: false,
+            min_version: TlsVersion::Tls12,
+            client_ca: None,
+        }
+    }
+}
+
+/// A certificate chain (leaf first, then intermediates) and its private key, in PEM.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The oldest TLS version a listener accepts. Older than 1.2 is never offered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TlsVersion {
+    #[default]
+    Tls12,
+    Tls13,
+}
+
+/// `listen` as written: a string, a table, or a list of either.
+pub(super) struct ListenFile(pub Vec<Entry>);
+
+pub(super) enum Entry {
+    Addr(String),
+    Table(Table),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Table {
+    addr: String,
+    tls: Option<TlsTable>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsTable {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    #[serde(default)]
+    certs: Vec<CertTable>,
+    #[serde(default)]
+    sni_strict: bool,
+    min_version: Option<String>,
+    client_ca: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertTable {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+const EXPECTING: &str = "\"host:port\", { addr = \"host:port\", tls = { ... } }, or a list of them";
+
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entry;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(EXPECTING)
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Entry, E> {
+                Ok(Entry::Addr(s.into()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {
+                Table::deserialize(de::value::MapAccessDeserializer::new(map)).map(Entry::Table)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for ListenFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ListenFile;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(EXPECTING)
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<ListenFile, E> {
+                Ok(ListenFile(vec![Entry::Addr(s.into())]))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ListenFile, A::Error> {
+                let t = Table::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(ListenFile(vec![Entry::Table(t)]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ListenFile, A::Error> {
+                let mut all = Vec::new();
+                while let Some(e) = seq.next_element()? {
+                    all.push(e);
+                }
+                Ok(ListenFile(all))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl ListenFile {
+    /// Resolves the addresses and checks the TLS tables. `line` gives an error the line
+    /// of the `listen` value.
+    pub(super) fn validate(self, file: &str, line: &str) -> Result<Vec<Listener>, ConfigError> {
+        let many = self.0.len() > 1;
+        let mut out: Vec<Listener> = Vec::with_capacity(self.0.len());
+        if self.0.is_empty() {
+            return Err(ConfigError::new(
+                file,
+                "listen",
+                format!("needs at least one address{line}"),
+            ));
+        }
+        for (i, entry) in self.0.into_iter().enumerate() {
+            let key = if many {
+                format!("listen[{i}]")
+            } else {
+                "listen".to_string()
+            };
+            let err = |k: &str, why: String| {
+                ConfigError::new(file, format!("{key}{k}"), format!("{why}{line}"))
+            };
+            let (addr, tls) = match entry {
+                Entry::Addr(a) => (a, None),
+                Entry::Table(t) => (t.addr, t.tls),
+            };
+            let addr = resolve(&addr).map_err(|why| err("", why))?;
+            if addr.port() != 0 && out.iter().any(|l| l.addr == addr) {
+                return Err(err("", format!("{addr} is listed twice")));
+            }
+            let tls = tls
+                .map(|t| t.validate().map_err(|(k, why)| err(k, why)))
+                .transpose()?;
+            out.push(Listener { addr, tls });
+        }
+        Ok(out)
+    }
+}
+
+impl TlsTable {
+    fn validate(self) -> Result<ServerTls, (&'static str, String)> {
+        let mut certs: Vec<CertFiles> = self
+            .certs
+            .into_iter()
+            .map(|c| CertFiles {
+                cert: c.cert,
+                key: c.key,
+            })
+            .collect();
+        match (self.cert, self.key) {
+            (Some(cert), Some(key)) if certs.is_empty() => certs.push(CertFiles { cert, key }),
+            (None, None) if !certs.is_empty() => {}
+            (None, None) => {
+                return Err((
+                    ".tls",
+                    "needs `cert` and `key`, or `certs = [{ cert, key }, ...]`".into(),
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err((
+                    ".tls.certs",
+                    "give `cert` and `key`, or `certs`, not both".into(),
+                ))
+            }
+            (Some(_), None) => return Err((".tls.key", "is required with `cert`".into())),
+            (None, Some(_)) => return Err((".tls.cert", "is required with `key`".into())),
+        }
+        let min_version = match self.min_version.as_deref() {
+            None | Some("1.2") => TlsVersion::Tls12,
+            Some("1.3") => TlsVersion::Tls13,
+            Some(v) => {
+                return Err((
+                    ".tls.min_version",
+                    format!("{v:?} is not \"1.2\" or \"1.3\" (older versions are never offered)"),
+                ))
+            }
+        };
+        Ok(ServerTls {
+            certs,
+            sni_strict: self.sni_strict,
+            min_version,
+            client_ca: self.client_ca,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, TlsVersion};
+
+    fn parse(listen: &str) -> Result<Config, crate::config::ConfigError> {
+        Config::parse(&format!("listen = {listen}\n"), "w.toml")
+    }
+
+    #[test]
+    fn every_shape_of_listen() {
+        let c = parse(r#""127.0.0.1:80""#).unwrap();
+        assert_eq!(c.listen.len(), 1);
+        assert!(c.listen[0].tls.is_none());
+        let c = parse(r#"{ addr = "127.0.0.1:443", tls = { cert = "a.pem", key = "a.key" } }"#)
+            .unwrap();
+        let tls = c.listen[0].tls.as_ref().unwrap();
+        assert_eq!(tls.certs.len(), 1);
+        assert_eq!(tls.min_version, TlsVersion::Tls12);
+        let c = parse(
+            r#"["127.0.0.1:80", { addr = "127.0.0.1:443", tls = { certs = [{ cert = "a.pem", key = "a.key" }, { cert = "b.pem", key = "b.key" }], sni_strict = true, min_version = "1.3" } }]"#,
+        )
+        .unwrap();
+        let tls = c.listen[1].tls.as_ref().unwrap();
+        assert_eq!(
+            (tls.certs.len(), tls.sni_strict, tls.min_version),
+            (2, true, TlsVersion::Tls13)
+        );
+    }
+
+    #[test]
+    fn listen_errors_name_the_key() {
+        for (listen, key, why) in [
+            (r#"[]"#, "listen", "at least one"),
+            (
+                r#"["127.0.0.1:80", "127.0.0.1:80"]"#,
+                "listen[1]",
+                "listed twice",
+            ),
+            (
+                r#"{ addr = "127.0.0.1:443", tls = { cert = "a.pem" } }"#,
+                "listen.tls.key",
+                "required",
+            ),
+            (
+                r#"{ addr = "127.0.0.1:443", tls = {} }"#,
+                "listen.tls",
+                "needs `cert` and `key`",
+            ),
+            (
+                r#"{ addr = "127.0.0.1:443", tls = { cert = "a", key = "b", min_version = "1.1" } }"#,
+                "listen.tls.min_version",
+                "never offered",
+            ),
+        ] {
+            let e = parse(listen).unwrap_err();
+            assert_eq!(e.key, key, "{listen}: {e}");
+            assert!(e.reason.contains(why), "{listen}: {e}");
+        }
+        let e = parse(r#"{ addr = "127.0.0.1:443", tls = { crt = "a" } }"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `crt`"), "{e}");
+    }
+}

@@ -1,0 +1,158 @@
+//! A connection's byte stream: plain TCP, or TLS over TCP, on either side of the proxy.
+//!
+//! The HTTP code reads and writes a [`Stream`] through `AsyncRead`/`AsyncWrite` and never
+//! asks which kind it holds; the few operations that need the socket itself (waiting for
+//! readability without a buffer, the pool's liveness peek, the half-close) are methods
+//! here, and each one does the right thing for TLS. An enum rather than a generic
+//! parameter: one connection type keeps the exchange, the pool and the tunnel
+//! monomorphic (one copy of the code, not one per stream kind), and the `match` per call
+//! costs nothing next to a system call.
+//!
+//! A TLS stream buffers what it writes until a flush: every writer in weir ends its
+//! writes with a flush (see [`crate::http::body::write_all_vectored`]), which on plain
+//! TCP is free.
+
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use futures_rustls::{client, server};
+
+use crate::rt::{self, TcpStream};
+
+/// Longest wait for a TLS `close_notify` to leave before the socket half-closes anyway.
+const CLOSE_NOTIFY_TIME: Duration = Duration::from_secs(1);
+
+/// A plain or TLS byte stream over one TCP connection.
+pub enum Stream {
+    Plain(TcpStream),
+    /// A TLS connection a client opened to one of weir's listeners. Boxed: the rustls
+    /// state is a few hundred bytes, which plain connections should not carry.
+    Server(Box<server::TlsStream<TcpStream>>),
+    /// A TLS connection weir opened to an upstream.
+    Client(Box<client::TlsStream<TcpStream>>),
+}
+
+impl From<TcpStream> for Stream {
+    fn from(s: TcpStream) -> Self {
+        Stream::Plain(s)
+    }
+}
+
+impl Stream {
+    /// The TCP socket under the stream.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Server(s) => s.get_ref().0,
+            Stream::Client(s) => s.get_ref().0,
+        }
+    }
+
+    /// Whether this is a TLS stream.
+    pub fn is_tls(&self) -> bool {
+        !matches!(self, Stream::Plain(_))
+    }
+
+    /// The ALPN protocol agreed in the handshake, if any.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Server(s) => s.get_ref().1.alpn_protocol(),
+            Stream::Client(s) => s.get_ref().1.alpn_protocol(),
+        }
+    }
+
+    /// The server name (SNI) a TLS client asked for.
+    pub fn server_name(&self) -> Option<&str> {
+        match self {
+            Stream::Server(s) => s.get_ref().1.server_name(),
+            _ => None,
+        }
+    }
+
+    /// True when decrypted bytes are already waiting inside the TLS state, so a read
+    /// would not block even though the socket has nothing new.
+    fn has_plaintext(&mut self) -> bool {
+        let state = match self {
+            Stream::Plain(_) => return false,
+            Stream::Server(s) => s.get_mut().1.process_new_packets(),
+            Stream::Client(s) => s.get_mut().1.process_new_packets(),
+        };
+        // An error is reported by the next read; it must not wait for the socket.
+        state.map_or(true, |s| {
+            s.plaintext_bytes_to_read() > 0 || s.peer_has_closed()
+        })
+    }
+
+    /// Resolves once a read would not block (bytes, EOF, or decrypted bytes already
+    /// held); it may wake spuriously.
+    pub async fn readable(&mut self) {
+        if !self.has_plaintext() {
+            rt::readable(self.tcp()).await;
+        }
+    }
+
+    /// True when an idle connection has neither been closed by its peer nor sent
+    /// anything: see [`rt::is_quiet`].
+    pub fn is_quiet(&self) -> bool {
+        rt::is_quiet(self.tcp())
+    }
+
+    /// Half-closes: the peer sees the end of the stream (after a TLS `close_notify`),
+    /// and we can still read what it sends.
+    pub async fn shutdown_write(&mut self) {
+        if self.is_tls() {
+            let _ = rt::timeout(CLOSE_NOTIFY_TIME, self.close()).await;
+        }
+        rt::shutdown_write(self.tcp());
+    }
+}
+
+macro_rules! each {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            Stream::Plain($s) => $e,
+            Stream::Server($s) => $e,
+            Stream::Client($s) => $e,
+        }
+    };
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        each!(self, s => Pin::new(s).poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        each!(self, s => Pin::new(s).poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        each!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each!(self, s => Pin::new(s).poll_flush(cx))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each!(self, s => Pin::new(s).poll_close(cx))
+    }
+}

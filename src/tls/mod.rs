@@ -1,0 +1,43 @@
+//! TLS with rustls: certificates from PEM, the SNI choice, listener handshakes, and
+//! the client side for upstreams.
+//!
+//! rustls runs on the **ring** provider, chosen explicitly in every config
+//! ([`provider`]): the build needs only a C compiler, and no process-wide default is
+//! installed behind an embedding program's back. TLS 1.2 and 1.3 only, with rustls'
+//! safe cipher suites; nothing older is ever offered.
+//!
+//! Certificates are read when an engine is built, at start-up and on every reload, so a
+//! reload picks up renewed files; a missing file or a key that does not match its
+//! certificate fails the build, and the old engine (with its certificates) keeps
+//! serving. Handshakes on a listener use the engine in force when the connection is
+//! accepted; established connections keep the keys they agreed.
+
+mod accept;
+pub mod cert;
+mod client;
+mod pem;
+mod server;
+mod sni;
+
+pub(crate) use accept::{accept, Accepted, Handshakes};
+pub(crate) use client::{client_config, server_name};
+pub(crate) use server::server_config;
+
+use std::sync::Arc;
+
+use futures_rustls::rustls::crypto::CryptoProvider;
+
+/// Loads every certificate and key of a listener's `tls` as a start or a reload
+/// would: `Err((key, reason))` names the setting at fault and why (a missing file, a key
+/// that does not match its certificate).
+pub fn check(tls: &crate::config::ServerTls) -> Result<(), (String, String)> {
+    server_config(tls).map(|_| ())
+}
+
+/// ALPN protocols offered, in preference order (`h2` joins when HTTP/2 lands).
+pub(crate) const ALPN: &[&[u8]] = &[b"http/1.1"];
+
+/// The crypto provider every TLS config uses: ring.
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    Arc::new(futures_rustls::rustls::crypto::ring::default_provider())
+}
