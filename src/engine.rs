@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, ConfigError};
 use crate::http::parse::HeadLimits;
+use crate::metrics::EngineStats;
 use crate::middleware::{build, Chain, Middleware};
 use crate::route::{self, Table};
 use crate::shutdown::{self, Signal, Trigger};
@@ -47,6 +48,8 @@ pub(crate) struct Engine {
     /// Connects refused for want of local resources; shared by the engines a reload
     /// makes, so the count and the episode outlive them.
     pub shortage: Arc<Shortage>,
+    /// What requests are counted into; its `Metrics` is shared like `shortage`.
+    pub stats: EngineStats,
     pub limits: HeadLimits,
     /// Fires when weir shuts down.
     pub stop: Signal,
@@ -78,6 +81,14 @@ impl Engine {
         let chains = build::chains(&config, extra)?;
         let routes = routes(&config, &groups, chains.routes)?;
         let chain = chains.global;
+        let stats = EngineStats::new(
+            previous.map_or_else(Default::default, |p| p.stats.metrics.clone()),
+            config.admin.is_some(),
+            routes
+                .list
+                .iter()
+                .map(|r| (&r.name[..], groups[r.group].name())),
+        );
         let (retire, retired) = shutdown::pair();
         Ok(Engine {
             limits: HeadLimits {
@@ -89,6 +100,7 @@ impl Engine {
             routes,
             groups,
             shortage: previous.map_or_else(Default::default, |p| p.shortage.clone()),
+            stats,
             stop,
             retire,
             retired,

@@ -31,6 +31,7 @@
 
 #![deny(unsafe_code)]
 
+mod admin;
 pub mod backend;
 pub mod balance;
 pub mod config;
@@ -42,6 +43,7 @@ mod exchange;
 mod fds;
 pub mod http;
 mod live;
+mod metrics;
 pub mod middleware;
 pub mod plugin;
 mod request;

@@ -65,15 +65,23 @@ impl Live {
         }
     }
 
-    /// Re-reads the config and swaps engines; on any error the old engine stays.
-    ///
+    /// Re-reads the config and swaps engines; on any error the old engine stays. Says
+    /// what it did (or why not), for the admin API, and counts it in the metrics.
+    pub async fn reload(self: &Arc<Self>, runtime: &Runtime) -> Result<String, String> {
+        let result = self.swap(runtime).await;
+        let metrics = &self.get().stats.metrics;
+        metrics.reloaded(&self.get().config.source, &result);
+        result
+    }
+
     /// The new engine is built on a thread of its own: reading files, loading plugins
     /// and their child-process check (up to `timeouts.plugin_check`) block, and must not
     /// hold up the accept loop or the connections sharing the executor.
-    pub async fn reload(self: &Arc<Self>, runtime: &Runtime) {
+    async fn swap(self: &Arc<Self>, runtime: &Runtime) -> Result<String, String> {
         if self.source.is_none() {
-            eprintln!("weir: reload requested, but this proxy was not started from a config file");
-            return;
+            let why = "reload requested, but this proxy was not started from a config file";
+            eprintln!("weir: {why}");
+            return Err(why.into());
         }
         let (tx, rx) = async_channel::bounded(1);
         let live = self.clone();
@@ -89,33 +97,39 @@ impl Live {
             .name("weir-reload".into())
             .spawn(build)
         {
-            eprintln!("weir: reload failed, still serving the previous config: no thread: {e}");
-            return;
+            let why = format!("no thread: {e}");
+            eprintln!("weir: reload failed, still serving the previous config: {why}");
+            return Err(why);
         }
         let Ok(next) = rx.recv().await else {
-            eprintln!("weir: reload failed, still serving the previous config: the build panicked");
-            return;
+            let why = "the build panicked";
+            eprintln!("weir: reload failed, still serving the previous config: {why}");
+            return Err(why.into());
         };
         match next {
             Ok(next) => {
                 let chain: Vec<&str> = next.chain.iter().map(|m| m.name()).collect();
                 let servers: usize = next.groups.iter().map(|g| g.upstreams.len()).sum();
-                eprintln!(
-                    "weir: reloaded {}: {} upstream(s) in {} group(s), {} route(s), chain: {}",
-                    next.config.source,
+                let what = format!(
+                    "{} upstream(s) in {} group(s), {} route(s), chain: {}",
                     servers,
                     next.groups.len(),
                     next.routes.list.len(),
                     chain.join(" → ")
                 );
+                eprintln!("weir: reloaded {}: {what}", next.config.source);
                 let old = std::mem::replace(
                     &mut *self.current.write().unwrap_or_else(|p| p.into_inner()),
                     Arc::new(next),
                 );
                 old.retire.fire();
                 self.start_background(runtime);
+                Ok(what)
             }
-            Err(e) => eprintln!("weir: reload failed, still serving the previous config: {e}"),
+            Err(e) => {
+                eprintln!("weir: reload failed, still serving the previous config: {e}");
+                Err(e.to_string())
+            }
         }
     }
 }

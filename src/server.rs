@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use futures_lite::FutureExt;
 
+use crate::admin;
 use crate::config::{Config, ConfigError};
 use crate::connection;
 use crate::engine::Engine;
@@ -109,11 +110,20 @@ impl Proxy {
         let engine = Engine::build(self.config, &self.extra, stop, None)?;
         let listener = rt::bind(listen).map_err(|e| StartError::Bind(listen, e))?;
         let local = rt::local_addr(&listener).map_err(|e| StartError::Bind(listen, e))?;
+        let admin = match &engine.config.admin {
+            Some(a) => {
+                let bound = rt::bind(a.listen).map_err(|e| StartError::Bind(a.listen, e))?;
+                let at = rt::local_addr(&bound).map_err(|e| StartError::Bind(a.listen, e))?;
+                Some((bound, at))
+            }
+            None => None,
+        };
         let (reload, reloads) = async_channel::unbounded();
         Ok(Server {
             live: Arc::new(Live::new(engine, self.extra, self.source)),
             listener,
             local,
+            admin,
             trigger,
             signals: self.signals,
             reload,
@@ -127,6 +137,8 @@ pub struct Server {
     live: Arc<Live>,
     listener: TcpListener,
     local: SocketAddr,
+    /// The `[admin]` listener and its bound address, when configured.
+    admin: Option<(TcpListener, SocketAddr)>,
     trigger: Trigger,
     signals: bool,
     reload: async_channel::Sender<()>,
@@ -166,6 +178,11 @@ impl Server {
         self.local
     }
 
+    /// The admin listener's bound address, when `[admin]` is configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(_, a)| *a)
+    }
+
     pub fn handle(&self) -> Handle {
         Handle {
             trigger: self.trigger.clone(),
@@ -199,11 +216,14 @@ impl Server {
             signals,
             reload: ask_reload,
             reloads,
+            admin,
             ..
         } = self;
         let (busy, drained) = shutdown::wait_group();
         live.start_background(&runtime);
         let permits = Arc::new(rt::Semaphore::new(live.get().config.limits.max_connections));
+        let metrics = live.get().stats.metrics.clone();
+        let admin = admin::serve(admin.map(|(l, _)| l), live.clone(), runtime.clone());
         let accept = async {
             let mut pause = fds::AcceptPause::default();
             loop {
@@ -220,6 +240,7 @@ impl Server {
                 pause.worked();
                 let live = live.clone();
                 let busy = busy.clone();
+                let counted = metrics.connection();
                 runtime
                     .spawn(async move {
                         let served = AssertUnwindSafe(connection::serve(live, stream, peer))
@@ -230,7 +251,7 @@ impl Server {
                                 "weir: a connection task from {peer} panicked; connection closed"
                             );
                         }
-                        drop((busy, permit));
+                        drop((busy, permit, counted));
                     })
                     .detach();
             }
@@ -250,7 +271,7 @@ impl Server {
             };
             let asked = async {
                 while reloads.recv().await.is_ok() {
-                    live.reload(&runtime).await;
+                    let _ = live.reload(&runtime).await;
                 }
                 std::future::pending::<()>().await;
             };
@@ -272,7 +293,7 @@ impl Server {
             }
             Ok::<(), io::Error>(())
         };
-        accept.or(reload).or(stop).await?;
+        accept.or(reload).or(admin).or(stop).await?;
         trigger.fire();
         drop(listener);
         drop(busy);

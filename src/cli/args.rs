@@ -32,6 +32,7 @@ pub struct ServeArgs {
     pub balancer: Option<BalancerKind>,
     pub hash_key: Option<HashKey>,
     pub threads: Option<usize>,
+    pub admin: Option<SocketAddr>,
 }
 
 /// Not a command to run: help text to print, or a usage error (message, subcommand).
@@ -45,7 +46,7 @@ weir: a small, fast HTTP/1.1 reverse proxy and load balancer
 
 Usage:
   weir [serve] [--config FILE] [--listen ADDR] [--upstream ADDR]... [--balancer NAME]
-               [--hash-key KEY] [--threads N]
+               [--hash-key KEY] [--threads N] [--admin ADDR]
   weir check --config FILE [the options of serve]
   weir backend --listen ADDR [--name TEXT | --echo | --dir PATH]
   weir demo [--listen ADDR]
@@ -63,6 +64,8 @@ Options:
   -k, --hash-key KEY    what to hash (implies --balancer hash): client-ip, path,
                         header:NAME or cookie:NAME
   -t, --threads N       executor threads; 0 = one per CPU (default)
+  --admin ADDR          admin listener: /metrics, status page, runtime API (loopback,
+                        or [admin] token in the file)
   -h, --help            this text
 ";
 
@@ -159,6 +162,7 @@ fn serve_args(p: &mut lexopt::Parser, sub: &'static str, help: &str) -> Result<S
                 a.hash_key = Some(key);
             }
             Short('t') | Long("threads") => a.threads = Some(number(p, "--threads", sub)?),
+            Long("admin") => a.admin = Some(addr(p, "--admin", sub)?),
             Short('h') | Long("help") => return Err(Usage::Help(help)),
             other => return Err(Usage::Error(other.unexpected().to_string(), sub)),
         }

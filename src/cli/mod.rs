@@ -51,6 +51,11 @@ pub fn config_from(a: &ServeArgs) -> Result<Config, weir::ConfigError> {
     if let Some(t) = a.threads {
         config.threads = t;
     }
+    if let Some(listen) = a.admin {
+        // The file's token (if any) still guards the address the flag gives.
+        let token = config.admin.take().and_then(|a| a.token);
+        config.admin = Some(weir::config::Admin { listen, token });
+    }
     config.validate()?;
     Ok(config)
 }
@@ -74,6 +79,9 @@ fn serve(a: &ServeArgs) -> ExitCode {
         server.local_addr(),
         server.chain_names().join(" → ")
     );
+    if let Some(admin) = server.admin_addr() {
+        eprintln!("weir: admin on http://{admin} (/metrics, /status, /api/)");
+    }
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),

@@ -4,6 +4,7 @@
 //! Unknown keys are errors (a typo must not silently fall back to a default). Addresses
 //! are resolved once, at load time, like nginx's `upstream` block.
 
+mod admin;
 pub mod duration;
 mod error;
 mod group;
@@ -21,6 +22,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use admin::Admin;
+use admin::AdminFile;
 pub use error::ConfigError;
 pub use group::{GroupConfig, DEFAULT_GROUP};
 pub use route::RouteConfig;
@@ -170,6 +173,7 @@ struct File {
     forwarded: Forwarded,
     #[serde(default)]
     middleware: Vec<MiddlewareSpec>,
+    admin: Option<AdminFile>,
 }
 
 /// A validated configuration.
@@ -206,6 +210,8 @@ pub struct Config {
     pub groups: Vec<GroupConfig>,
     /// `[[routes]]` in file order. When empty, every request goes to the one group.
     pub routes: Vec<RouteConfig>,
+    /// `[admin]`: the admin listener, and with it metrics counting; `None` is off.
+    pub admin: Option<Admin>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -232,6 +238,7 @@ impl Default for Config {
             middleware: Vec::new(),
             groups: Vec::new(),
             routes: Vec::new(),
+            admin: None,
         }
     }
 }
@@ -482,6 +489,9 @@ impl Config {
         if l.max_connections == 0 {
             return err("limits.max_connections", "must be at least 1");
         }
+        if let Some((key, why)) = self.admin.as_ref().and_then(Admin::problem) {
+            return err(key, why);
+        }
         let t = &self.timeouts;
         for (key, d) in [
             ("timeouts.header", t.header),
@@ -509,6 +519,14 @@ impl File {
         let listen = match &self.listen {
             Some(l) => resolve(l.get_ref()).map_err(|why| at("listen", why, l.span()))?,
             None => DEFAULT_LISTEN.parse().expect("valid default"),
+        };
+        let admin = match &self.admin {
+            Some(a) => Some(Admin {
+                listen: resolve(a.listen.get_ref())
+                    .map_err(|why| at("admin.listen", why, a.listen.span()))?,
+                token: a.token.clone(),
+            }),
+            None => None,
         };
         for (i, m) in self.middleware.iter().enumerate() {
             if m.builtin.is_some() == m.plugin.is_some() {
@@ -574,6 +592,7 @@ impl File {
             middleware: self.middleware,
             groups,
             routes: self.routes,
+            admin,
         };
         config.validate_settings()?;
         Ok(config)

@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use crate::config::{duration, GroupConfig};
+use crate::metrics::group::GroupStats;
 use crate::upstream::pool::Pool;
 use crate::upstream::Upstreams;
 
@@ -16,11 +17,14 @@ pub(crate) struct Group {
     pub config: GroupConfig,
     pub upstreams: Upstreams,
     pub pool: Pool,
+    /// Per-server counters and recent health changes (see `metrics::group`).
+    pub stats: GroupStats,
 }
 
 impl Group {
     pub fn new(config: GroupConfig) -> Self {
         Group {
+            stats: GroupStats::new(config.servers.len()),
             upstreams: Upstreams::new(config.servers.clone()),
             pool: Pool::new(
                 config.servers.len(),
@@ -40,6 +44,9 @@ impl Group {
     pub fn record_failure(&self, idx: usize) {
         let p = self.config.passive;
         if self.upstreams.state(idx).fail(Instant::now(), p) {
+            let addr = self.upstreams[idx].addr.to_string();
+            let why = format!("{} failure(s)", p.max_fails.max(1));
+            self.stats.events.note("down", addr, why);
             eprintln!(
                 "weir: upstream {} ({}) is down for {} after {} failure(s)",
                 self.upstreams[idx].addr,
@@ -52,6 +59,9 @@ impl Group {
 
     /// Records a good answer from server `idx` (passive health).
     pub fn record_success(&self, idx: usize) {
-        self.upstreams.state(idx).succeed();
+        if self.upstreams.state(idx).succeed() {
+            let addr = self.upstreams[idx].addr.to_string();
+            self.stats.events.note("up", addr, "a request succeeded");
+        }
     }
 }

@@ -5,6 +5,7 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod admin;
 pub mod bin;
 pub mod client;
 pub mod examples;
@@ -22,6 +23,8 @@ use weir::{Config, Handle, Middleware, Proxy, Upstream};
 /// A weir proxy running in this process on its own threads; stopped on drop.
 pub struct TestProxy {
     pub addr: SocketAddr,
+    /// The admin listener, when the config has `[admin]`.
+    pub admin: Option<SocketAddr>,
     pub handle: Handle,
     thread: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -81,10 +84,12 @@ fn try_start_with(
     }
     let server = proxy.bind()?;
     let addr = server.local_addr();
+    let admin = server.admin_addr();
     let handle = server.handle();
     let thread = Some(thread::spawn(move || server.run()));
     Ok(TestProxy {
         addr,
+        admin,
         handle,
         thread,
     })
