@@ -135,6 +135,7 @@ pub fn status(e: &Engine) -> Value {
     }
     events.sort_by_key(|ev| ev.at);
     let events: Vec<Value> = events.iter().rev().take(30).map(event).collect();
+    let routes = routes(e);
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "now_ms": millis(SystemTime::now()),
@@ -146,7 +147,8 @@ pub fn status(e: &Engine) -> Value {
         "bounds_us": BOUNDS_US.to_vec(),
         "requests": by_class.to_vec(),
         "duration": histogram(&total),
-        "routes": routes(e)["routes"].clone(),
+        "routes": routes["routes"].clone(),
+        "unrouted": routes["unrouted"].clone(),
         "groups": upstreams(e)["groups"].clone(),
         "events": events,
     })
