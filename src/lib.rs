@@ -47,6 +47,7 @@ mod metrics;
 pub mod middleware;
 pub mod plugin;
 mod request;
+mod request_id;
 pub mod route;
 pub mod rt;
 mod server;

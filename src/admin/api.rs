@@ -285,7 +285,7 @@ pub fn config(c: &Config) -> Value {
             "max_body_bytes": c.limits.max_body_bytes,
             "max_connections": c.limits.max_connections,
         },
-        "forwarded": { "for": c.forwarded.for_, "proto": c.forwarded.proto, "host": c.forwarded.host },
+        "forwarded": { "for": c.forwarded.for_, "proto": c.forwarded.proto, "host": c.forwarded.host, "request_id": c.forwarded.request_id },
         "upstreams": groups,
         "routes": routes,
         "middleware": middleware,

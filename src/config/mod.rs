@@ -116,6 +116,9 @@ pub struct Forwarded {
     pub proto: bool,
     /// Set `X-Forwarded-Host` to the client's `Host`.
     pub host: bool,
+    /// Keep the client's well-formed `X-Request-Id` or make one; forward it, return it
+    /// and log it.
+    pub request_id: bool,
 }
 
 impl Default for Forwarded {
@@ -124,6 +127,7 @@ impl Default for Forwarded {
             for_: true,
             proto: true,
             host: true,
+            request_id: true,
         }
     }
 }

@@ -157,6 +157,7 @@ impl<'a> Exchange<'a> {
         self.route_on_request(&intent)?;
         let picked = self.forward(&intent, group).await?;
         self.add_debug_headers(&picked);
+        self.return_request_id();
         if self.res.status == 101 {
             return self.upgrade(picked).await;
         }
@@ -229,6 +230,16 @@ impl<'a> Exchange<'a> {
         }
         if !self.cx.failed() {
             global.on_response(&mut self.cx, res, global.len());
+        }
+    }
+
+    /// Returns the request's id to the client (see `request_id`), when ids are on.
+    fn return_request_id(&mut self) {
+        if !self.e.config.forwarded.request_id {
+            return;
+        }
+        if let Some(id) = self.req.headers.get("x-request-id") {
+            let _ = self.res.headers.set(crate::request_id::HEADER, id);
         }
     }
 

@@ -61,6 +61,9 @@ pub(crate) fn prepare(
         !said.close
     };
     request::add_forwarded(req, client, config.forwarded, scratch);
+    if config.forwarded.request_id {
+        crate::request_id::ensure(req);
+    }
     Ok(Intent {
         body,
         keep_alive,

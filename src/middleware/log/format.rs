@@ -151,6 +151,11 @@ pub fn json(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     json_str(line, s.route.as_bytes());
     line.extend_from_slice(b",\"upstream_group\":");
     json_str(line, s.upstream_group.as_bytes());
+    line.extend_from_slice(b",\"request_id\":");
+    match req.headers.get("x-request-id") {
+        Some(v) => json_str(line, v),
+        None => line.extend_from_slice(b"null"),
+    }
     line.extend_from_slice(b",\"upstream_time\":");
     match s.upstream_time {
         Some(t) => {
