@@ -347,3 +347,38 @@ fn up_gauge_follows_a_killed_and_restarted_origin() {
         "{events:?}"
     );
 }
+
+#[test]
+fn the_admin_flag_follows_the_token_rule() {
+    let out = util::bin::run(&["serve", "--upstream", "127.0.0.1:1", "--admin", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("admin.token"), "{err}");
+    let weir = spawn(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "127.0.0.1:1",
+            "--admin",
+            "127.0.0.1:0",
+        ],
+        "stderr",
+        "listening on",
+    );
+    let line = weir
+        .later
+        .wait_for("admin on http://", LIMIT)
+        .expect("the admin address is announced");
+    let admin: std::net::SocketAddr = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(call(admin, "GET", "/api/upstreams", None).status, 200);
+}
