@@ -382,3 +382,76 @@ fn the_admin_flag_follows_the_token_rule() {
         .unwrap();
     assert_eq!(call(admin, "GET", "/api/upstreams", None).status, 200);
 }
+
+/// A free loopback port for a program that cannot report the one it bound (Prometheus
+/// logs the address it was given, not the port `:0` became).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_real_prometheus_scrapes_weir() {
+    let backends = util::named_backends(1);
+    let proxy = util::start(util::admin::config(&backends));
+    let admin = proxy.admin.unwrap();
+    for _ in 0..5 {
+        once(proxy.addr, &get("/"));
+    }
+    let ok = r#"weir_requests_total{route="default",upstream="default",code_class="2xx"}"#;
+    wait_for(admin, ok, 5.0, LIMIT);
+    let dir = util::bin::temp_dir("prometheus");
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 100ms\nscrape_configs:\n  - job_name: weir\n    static_configs:\n      - targets: [\"{admin}\"]\n"
+        ),
+    )
+    .unwrap();
+    let web = format!("127.0.0.1:{}", free_port());
+    let mut prom = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address={web}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus (Debian package `prometheus`; .ci/run installs it)");
+    let web: std::net::SocketAddr = web.parse().unwrap();
+    // Asks Prometheus until it has scraped weir and stored the series, up to LIMIT.
+    let query = "/api/v1/query?query=sum(weir_requests_total%7Bcode_class%3D%222xx%22%7D)";
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut last = String::new();
+    let seen = loop {
+        if let Ok(s) = std::net::TcpStream::connect(web) {
+            drop(s);
+            let req = format!("GET {query} HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n");
+            last = once(web, req.as_bytes()).text();
+            if last.contains(r#""5"]"#) {
+                break true;
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+        thread::yield_now();
+    };
+    let health = {
+        let req = "GET /api/v1/targets HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n";
+        once(web, req.as_bytes()).text()
+    };
+    let _ = prom.kill();
+    let _ = prom.wait();
+    assert!(
+        seen,
+        "Prometheus stored weir's 5 requests: {last}\n{health}"
+    );
+    assert!(health.contains(r#""health":"up""#), "{health}");
+}
