@@ -206,6 +206,12 @@ fn drain_and_enable_under_load_fail_no_request() {
     }
     assert!(back, "an enabled server is back in rotation");
     assert_eq!(failed.load(Ordering::SeqCst), 0, "a request failed");
+    // With every server drained, nothing is picked, not even by fail-open.
+    for b in &backends {
+        let drain = format!("/api/upstreams/default/servers/{b}/drain");
+        assert_eq!(call(admin, "POST", &drain, None).status, 200);
+    }
+    assert_eq!(once(addr, &get("/")).status, 503);
     let unknown = call(
         admin,
         "POST",
