@@ -3,7 +3,8 @@
 //! Every request takes the current [`Engine`] when it starts and keeps it to the end,
 //! so a reload applies to new requests while in-flight ones finish on the old chain and
 //! upstreams. The listener, the connection limit and the shutdown signal outlive
-//! reloads; `listen` and `threads` need a restart. A config that fails validation is
+//! reloads; `listen`, `threads` and `admin.listen` need a restart (a reload that changes
+//! them says so). A config that fails validation is
 //! refused with a message, and the old one keeps serving (nginx's reload promise).
 
 use std::sync::{Arc, RwLock};
@@ -118,6 +119,10 @@ impl Live {
                     chain.join(" → ")
                 );
                 eprintln!("weir: reloaded {}: {what}", next.config.source);
+                let admin = |c: &Config| c.admin.as_ref().map(|a| a.listen);
+                if admin(&self.get().config) != admin(&next.config) {
+                    eprintln!("weir: admin.listen changed; it takes effect on restart");
+                }
                 let old = std::mem::replace(
                     &mut *self.current.write().unwrap_or_else(|p| p.into_inner()),
                     Arc::new(next),
