@@ -118,6 +118,9 @@ fn a_non_loopback_admin_needs_a_token_and_the_token_is_checked() {
     assert_eq!(e.key, "admin.token", "{e}");
     let ok = format!("{text}token = \"s3cret\"\n");
     assert!(weir::Config::parse(&ok, "w.toml").is_ok());
+    let same = "listen = \"127.0.0.1:8080\"\n[upstream]\nservers = [\"127.0.0.1:1\"]\n[admin]\nlisten = \"127.0.0.1:8080\"\n";
+    let e = weir::Config::parse(same, "w.toml").unwrap_err();
+    assert_eq!(e.key, "admin.listen", "{e}");
 
     let backends = util::named_backends(1);
     let mut config = util::admin::config(&backends);

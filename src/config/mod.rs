@@ -496,6 +496,13 @@ impl Config {
         if let Some((key, why)) = self.admin.as_ref().and_then(Admin::problem) {
             return err(key, why);
         }
+        let shared = |a: &Admin| a.listen == self.listen && a.listen.port() != 0;
+        if self.admin.as_ref().is_some_and(shared) {
+            return err(
+                "admin.listen",
+                "must differ from listen: admin traffic never shares the proxy's port",
+            );
+        }
         let t = &self.timeouts;
         for (key, d) in [
             ("timeouts.header", t.header),
