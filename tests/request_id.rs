@@ -47,3 +47,26 @@ fn request_ids_can_be_turned_off() {
     assert_eq!(r.header("x-request-id"), None);
     assert_eq!(id_seen_by_origin(&r.text()), None);
 }
+
+struct Deny;
+
+impl weir::Middleware for Deny {
+    fn name(&self) -> &str {
+        "deny"
+    }
+    fn on_request(&self, _: &mut weir::Ctx, _: &mut weir::RequestHead) -> weir::Flow {
+        weir::Flow::Respond(weir::Response::text(403, "no\n"))
+    }
+}
+
+#[test]
+fn a_local_reply_returns_the_id_too() {
+    let config = util::config(&[util::backend(Mode::Echo)]);
+    let proxy = util::start_with(config, vec![std::sync::Arc::new(Deny)]);
+    let r = once(
+        proxy.addr,
+        b"GET / HTTP/1.1\r\nHost: t\r\nX-Request-Id: abc\r\n\r\n",
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(r.header("x-request-id"), Some("abc"));
+}
