@@ -464,3 +464,29 @@ fn a_real_prometheus_scrapes_weir() {
     );
     assert!(health.contains(r#""health":"up""#), "{health}");
 }
+
+#[test]
+fn the_admin_listener_is_bounded_like_the_proxy() {
+    let backends = util::named_backends(1);
+    let mut config = util::admin::config(&backends);
+    config.timeouts.header = Duration::from_millis(200);
+    let proxy = util::start(config);
+    let admin = proxy.admin.unwrap();
+    let big = format!(
+        "GET /metrics HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
+        "x".repeat(20_000)
+    );
+    assert_eq!(once(admin, big.as_bytes()).status, 431);
+    let body = b"POST /api/reload HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi";
+    assert_eq!(once(admin, body).status, 413);
+    // A head that never completes is answered 408 after timeouts.header.
+    let mut slow = Conn::open(admin);
+    slow.send(b"GET /metrics HTTP/1.1\r\n");
+    assert_eq!(slow.read(false).map(|r| r.status), Some(408));
+    // Keep-alive: two requests on one connection, HEAD without a body.
+    let mut c = Conn::open(admin);
+    assert_eq!(c.roundtrip(&get("/api/routes")).status, 200);
+    let head = c.roundtrip(b"HEAD /metrics HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    assert_eq!(call(admin, "GET", "/nope", None).status, 404);
+}
