@@ -46,6 +46,7 @@ fn per_request(chain: &weir::Chain) -> f64 {
             bytes_in: 0,
             bytes_out: 0,
             duration: start.elapsed(),
+            upstream_time: None,
             error: None,
             route: "default",
             upstream_group: "default",

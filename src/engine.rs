@@ -13,6 +13,7 @@ use futures_rustls::rustls::ServerConfig;
 
 use crate::config::{Config, ConfigError};
 use crate::http::parse::HeadLimits;
+use crate::metrics::EngineStats;
 use crate::middleware::{build, Chain, Middleware};
 use crate::route::{self, Table};
 use crate::shutdown::{self, Signal, Trigger};
@@ -58,6 +59,8 @@ pub(crate) struct Engine {
     pub tls: Vec<Option<Arc<ServerConfig>>>,
     /// TLS handshake failures; shared by the engines a reload makes, like `shortage`.
     pub handshakes: Arc<Handshakes>,
+    /// What requests are counted into; its `Metrics` is shared like `shortage`.
+    pub stats: EngineStats,
     pub limits: HeadLimits,
     /// Fires when weir shuts down.
     pub stop: Signal,
@@ -90,6 +93,14 @@ impl Engine {
         let chains = build::chains(&config, extra)?;
         let routes = routes(&config, &groups, chains.routes)?;
         let chain = chains.global;
+        let stats = EngineStats::new(
+            previous.map_or_else(Default::default, |p| p.stats.metrics.clone()),
+            config.admin.is_some(),
+            routes
+                .list
+                .iter()
+                .map(|r| (&r.name[..], groups[r.group].name())),
+        );
         let (retire, retired) = shutdown::pair();
         Ok(Engine {
             limits: HeadLimits {
@@ -103,6 +114,7 @@ impl Engine {
             shortage: previous.map_or_else(Default::default, |p| p.shortage.clone()),
             tls,
             handshakes: previous.map_or_else(Default::default, |p| p.handshakes.clone()),
+            stats,
             stop,
             retire,
             retired,

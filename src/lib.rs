@@ -31,6 +31,7 @@
 
 #![deny(unsafe_code)]
 
+mod admin;
 pub mod backend;
 pub mod balance;
 pub mod config;
@@ -42,9 +43,11 @@ mod exchange;
 mod fds;
 pub mod http;
 mod live;
+mod metrics;
 pub mod middleware;
 pub mod plugin;
 mod request;
+mod request_id;
 pub mod route;
 pub mod rt;
 mod server;

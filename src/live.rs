@@ -3,8 +3,9 @@
 //! Every request takes the current [`Engine`] when it starts and keeps it to the end,
 //! so a reload applies to new requests while in-flight ones finish on the old chain and
 //! upstreams. The listeners, the connection limit and the shutdown signal outlive
-//! reloads; `listen` and `threads` need a restart, but a TLS listener's certificates,
-//! keys and settings are reloaded (new handshakes use them). A config that fails validation is
+//! reloads; `listen`, `threads` and `admin.listen` need a restart (a reload that changes
+//! them says so), but a TLS listener's certificates, keys and settings are reloaded (new
+//! handshakes use them). A config that fails validation is
 //! refused with a message, and the old one keeps serving (nginx's reload promise).
 
 use std::sync::{Arc, RwLock};
@@ -66,15 +67,23 @@ impl Live {
         }
     }
 
-    /// Re-reads the config and swaps engines; on any error the old engine stays.
-    ///
+    /// Re-reads the config and swaps engines; on any error the old engine stays. Says
+    /// what it did (or why not), for the admin API, and counts it in the metrics.
+    pub async fn reload(self: &Arc<Self>, runtime: &Runtime) -> Result<String, String> {
+        let result = self.swap(runtime).await;
+        let metrics = &self.get().stats.metrics;
+        metrics.reloaded(&self.get().config.source, &result);
+        result
+    }
+
     /// The new engine is built on a thread of its own: reading files, loading plugins
     /// and their child-process check (up to `timeouts.plugin_check`) block, and must not
     /// hold up the accept loop or the connections sharing the executor.
-    pub async fn reload(self: &Arc<Self>, runtime: &Runtime) {
+    async fn swap(self: &Arc<Self>, runtime: &Runtime) -> Result<String, String> {
         if self.source.is_none() {
-            eprintln!("weir: reload requested, but this proxy was not started from a config file");
-            return;
+            let why = "reload requested, but this proxy was not started from a config file";
+            eprintln!("weir: {why}");
+            return Err(why.into());
         }
         let (tx, rx) = async_channel::bounded(1);
         let live = self.clone();
@@ -90,37 +99,47 @@ impl Live {
             .name("weir-reload".into())
             .spawn(build)
         {
-            eprintln!("weir: reload failed, still serving the previous config: no thread: {e}");
-            return;
+            let why = format!("no thread: {e}");
+            eprintln!("weir: reload failed, still serving the previous config: {why}");
+            return Err(why);
         }
         let Ok(next) = rx.recv().await else {
-            eprintln!("weir: reload failed, still serving the previous config: the build panicked");
-            return;
+            let why = "the build panicked";
+            eprintln!("weir: reload failed, still serving the previous config: {why}");
+            return Err(why.into());
         };
         match next {
             Ok(next) => {
                 let chain: Vec<&str> = next.chain.iter().map(|m| m.name()).collect();
                 let servers: usize = next.groups.iter().map(|g| g.upstreams.len()).sum();
-                // Said once it is true: a request that starts after the line is on the
-                // new engine.
-                let said = format!(
-                    "weir: reloaded {}: {} upstream(s) in {} group(s), {} route(s), chain: {}",
-                    next.config.source,
+                let what = format!(
+                    "{} upstream(s) in {} group(s), {} route(s), chain: {}",
                     servers,
                     next.groups.len(),
                     next.routes.list.len(),
                     chain.join(" → ")
                 );
                 warn_listen_changed(&self.get(), &next);
+                let admin = |c: &Config| c.admin.as_ref().map(|a| a.listen);
+                if admin(&self.get().config) != admin(&next.config) {
+                    eprintln!("weir: admin.listen changed; it takes effect on restart");
+                }
+                let source = next.config.source.clone();
                 let old = std::mem::replace(
                     &mut *self.current.write().unwrap_or_else(|p| p.into_inner()),
                     Arc::new(next),
                 );
-                eprintln!("{said}");
+                // Said once it is true: a request that starts after the line is on the
+                // new engine.
+                eprintln!("weir: reloaded {source}: {what}");
                 old.retire.fire();
                 self.start_background(runtime);
+                Ok(what)
             }
-            Err(e) => eprintln!("weir: reload failed, still serving the previous config: {e}"),
+            Err(e) => {
+                eprintln!("weir: reload failed, still serving the previous config: {e}");
+                Err(e.to_string())
+            }
         }
     }
 }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use futures_lite::FutureExt;
 
+use crate::admin;
 use crate::config::{Config, ConfigError};
 use crate::connection;
 use crate::engine::Engine;
@@ -122,10 +123,19 @@ impl Proxy {
                 local,
             });
         }
+        let admin = match &engine.config.admin {
+            Some(a) => {
+                let bound = rt::bind(a.listen).map_err(|e| StartError::Bind(a.listen, e))?;
+                let at = rt::local_addr(&bound).map_err(|e| StartError::Bind(a.listen, e))?;
+                Some((bound, at))
+            }
+            None => None,
+        };
         let (reload, reloads) = async_channel::unbounded();
         Ok(Server {
             live: Arc::new(Live::new(engine, self.extra, self.source)),
             listeners,
+            admin,
             trigger,
             signals: self.signals.then(catch_signals).flatten(),
             reload,
@@ -149,6 +159,8 @@ fn catch_signals() -> Option<(rt::Caught, rt::Caught)> {
 pub struct Server {
     live: Arc<Live>,
     listeners: Vec<Bound>,
+    /// The `[admin]` listener and its bound address, when configured.
+    admin: Option<(TcpListener, SocketAddr)>,
     trigger: Trigger,
     /// SIGTERM/SIGINT and SIGHUP, when the proxy handles signals.
     signals: Option<(rt::Caught, rt::Caught)>,
@@ -211,6 +223,11 @@ impl Server {
         self.listeners.iter().map(|b| b.local).collect()
     }
 
+    /// The admin listener's bound address, when `[admin]` is configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(_, a)| *a)
+    }
+
     pub fn handle(&self) -> Handle {
         Handle {
             trigger: self.trigger.clone(),
@@ -244,11 +261,13 @@ impl Server {
             signals,
             reload: ask_reload,
             reloads,
+            admin,
             ..
         } = self;
         let (busy, drained) = shutdown::wait_group();
         live.start_background(&runtime);
         let permits = Arc::new(rt::Semaphore::new(live.get().config.limits.max_connections));
+        let admin = admin::serve(admin.map(|(l, _)| l), live.clone(), runtime.clone());
         // One task per listener, all sharing the connection limit.
         let accepting: Vec<rt::Task<()>> = listeners
             .into_iter()
@@ -276,7 +295,7 @@ impl Server {
             };
             let asked = async {
                 while reloads.recv().await.is_ok() {
-                    live.reload(&runtime).await;
+                    let _ = live.reload(&runtime).await;
                 }
                 std::future::pending::<()>().await;
             };
@@ -291,7 +310,7 @@ impl Server {
             }
             Ok::<(), io::Error>(())
         };
-        reload.or(stop).await?;
+        reload.or(admin).or(stop).await?;
         trigger.fire();
         // Cancelling an accept task drops its listener.
         for task in accepting {
@@ -322,6 +341,8 @@ async fn accept_loop(
     // The listener's last TLS config: kept if a reload drops this listener from the
     // config (it keeps serving until a restart, see `live`).
     let mut tls = live.get().tls_for(bound.index, bound.addr);
+    // Shared by every engine a reload makes, so one handle serves for the loop's life.
+    let metrics = live.get().stats.metrics.clone();
     loop {
         let permit = permits.acquire_arc().await;
         let (stream, peer) = match rt::accept(&bound.listener).await {
@@ -340,6 +361,7 @@ async fn accept_loop(
         let live = live.clone();
         let busy = busy.clone();
         let tls = tls.clone();
+        let counted = metrics.connection();
         runtime
             .spawn(async move {
                 let serve = async {
@@ -352,7 +374,7 @@ async fn accept_loop(
                 if served.is_err() {
                     eprintln!("weir: a connection task from {peer} panicked; connection closed");
                 }
-                drop((busy, permit));
+                drop((busy, permit, counted));
             })
             .detach();
     }

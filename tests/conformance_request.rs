@@ -131,6 +131,7 @@ fn request_side_catalogue() {
     config.forwarded.for_ = false;
     config.forwarded.proto = false;
     config.forwarded.host = false;
+    config.forwarded.request_id = false;
     let proxy = util::start(config);
     assert!(CASES.len() >= 60, "{} cases", CASES.len());
     let mut failures = Vec::new();

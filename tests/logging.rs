@@ -94,6 +94,14 @@ fn json_format_is_one_object_per_line() {
         assert!(l.contains(field), "{field} in {l}");
     }
     assert!(l.contains(&format!("\"upstream\":\"{}\"", o.addr)), "{l}");
+    // The request's id (made by weir here) and the seconds to the response head.
+    assert!(l.contains("\"request_id\":\""), "{l}");
+    let upstream_time = l.split("\"upstream_time\":").nth(1).unwrap();
+    let upstream_time: f64 = upstream_time[..upstream_time.find([',', '}']).unwrap()]
+        .parse()
+        .unwrap();
+    assert!(upstream_time > 0.0 && upstream_time < 10.0, "{l}");
+    assert!(refused.contains("\"upstream_time\":null"), "{refused}");
 }
 
 #[test]

@@ -14,6 +14,7 @@ keepalive = $KEEPALIVE
 for = true
 proto = false
 host = false
+request_id = false
 [[middleware]]             # balancer only: no access log
 builtin = "balancer"
 CONF

@@ -37,6 +37,7 @@ pub struct ServeArgs {
     /// `--tls-cert` and `--tls-key`: HTTPS on the (first) listener.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub admin: Option<SocketAddr>,
 }
 
 /// Not a command to run: help text to print, or a usage error (message, subcommand).
@@ -51,6 +52,7 @@ weir: a small, fast HTTP/1.1 reverse proxy and load balancer
 Usage:
   weir [serve] [--config FILE] [--listen ADDR] [--upstream ADDR]... [--balancer NAME]
                [--hash-key KEY] [--threads N] [--tls-cert FILE --tls-key FILE]
+               [--admin ADDR]
   weir check --config FILE [the options of serve]
   weir backend --listen ADDR [--name TEXT | --echo | --dir PATH]
   weir demo [--listen ADDR] [--routes]
@@ -70,6 +72,8 @@ Options:
   -t, --threads N       executor threads; 0 = one per CPU (default)
   --tls-cert FILE       serve HTTPS on the listener: certificate chain (PEM, leaf first)
   --tls-key FILE        ... and its private key (PEM: PKCS#8, PKCS#1 or SEC1)
+  --admin ADDR          admin listener: /metrics, status page, runtime API (loopback,
+                        or [admin] token in the file)
   -h, --help            this text
 ";
 
@@ -173,6 +177,7 @@ fn serve_args(p: &mut lexopt::Parser, sub: &'static str, help: &str) -> Result<S
             Long("tls-key") => {
                 a.tls_key = Some(p.value().map_err(|e| err(sub)(e.to_string()))?.into());
             }
+            Long("admin") => a.admin = Some(addr(p, "--admin", sub)?),
             Short('h') | Long("help") => return Err(Usage::Help(help)),
             other => return Err(Usage::Error(other.unexpected().to_string(), sub)),
         }

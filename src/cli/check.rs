@@ -38,6 +38,14 @@ pub fn run(a: &ServeArgs) -> ExitCode {
     if !print_tls(&config) {
         return ExitCode::FAILURE;
     }
+    if let Some(a) = &config.admin {
+        let guard = if a.token.is_some() {
+            "token"
+        } else {
+            "loopback, no token"
+        };
+        println!("admin       {} ({guard}; metrics counted)", a.listen);
+    }
     for group in config.upstream_groups().iter() {
         print_group(group, !config.groups.is_empty());
     }

@@ -54,6 +54,11 @@ pub fn config_from(a: &ServeArgs) -> Result<Config, weir::ConfigError> {
     if let Some(t) = a.threads {
         config.threads = t;
     }
+    if let Some(listen) = a.admin {
+        // The file's token (if any) still guards the address the flag gives.
+        let token = config.admin.take().and_then(|a| a.token);
+        config.admin = Some(weir::config::Admin { listen, token });
+    }
     config.validate()?;
     Ok(config)
 }
@@ -87,6 +92,9 @@ fn serve(a: &ServeArgs) -> ExitCode {
         urls.join(", "),
         server.chain_names().join(" → ")
     );
+    if let Some(admin) = server.admin_addr() {
+        eprintln!("weir: admin on http://{admin} (/metrics, /status, /api/)");
+    }
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),

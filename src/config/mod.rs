@@ -4,6 +4,7 @@
 //! Unknown keys are errors (a typo must not silently fall back to a default). Addresses
 //! are resolved once, at load time, like nginx's `upstream` block.
 
+mod admin;
 pub mod duration;
 mod error;
 mod group;
@@ -23,6 +24,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use admin::Admin;
+use admin::AdminFile;
 pub use error::ConfigError;
 pub use group::{GroupConfig, DEFAULT_GROUP};
 pub use listen::{CertFiles, Listener, ServerTls, TlsVersion};
@@ -117,6 +120,9 @@ pub struct Forwarded {
     pub proto: bool,
     /// Set `X-Forwarded-Host` to the client's `Host`.
     pub host: bool,
+    /// Keep the client's well-formed `X-Request-Id` or make one; forward it, return it
+    /// and log it.
+    pub request_id: bool,
 }
 
 impl Default for Forwarded {
@@ -125,6 +131,7 @@ impl Default for Forwarded {
             for_: true,
             proto: true,
             host: true,
+            request_id: true,
         }
     }
 }
@@ -174,6 +181,7 @@ struct File {
     forwarded: Forwarded,
     #[serde(default)]
     middleware: Vec<MiddlewareSpec>,
+    admin: Option<AdminFile>,
 }
 
 /// A validated configuration.
@@ -213,6 +221,8 @@ pub struct Config {
     pub groups: Vec<GroupConfig>,
     /// `[[routes]]` in file order. When empty, every request goes to the one group.
     pub routes: Vec<RouteConfig>,
+    /// `[admin]`: the admin listener, and with it metrics counting; `None` is off.
+    pub admin: Option<Admin>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -244,6 +254,7 @@ impl Default for Config {
             middleware: Vec::new(),
             groups: Vec::new(),
             routes: Vec::new(),
+            admin: None,
         }
     }
 }
@@ -498,6 +509,17 @@ impl Config {
         if l.max_connections == 0 {
             return err("limits.max_connections", "must be at least 1");
         }
+        if let Some((key, why)) = self.admin.as_ref().and_then(Admin::problem) {
+            return err(key, why);
+        }
+        let shared =
+            |a: &Admin| a.listen.port() != 0 && self.listen.iter().any(|l| l.addr == a.listen);
+        if self.admin.as_ref().is_some_and(shared) {
+            return err(
+                "admin.listen",
+                "must differ from listen: admin traffic never shares the proxy's port",
+            );
+        }
         let t = &self.timeouts;
         for (key, d) in [
             ("timeouts.header", t.header),
@@ -525,6 +547,16 @@ impl File {
                 l.into_inner().validate(file, &line)?
             }
             None => vec![default_listen()],
+        };
+        let admin = match &self.admin {
+            Some(a) => Some(Admin {
+                listen: resolve(a.listen.get_ref()).map_err(|why| {
+                    let line = line_of(text, Some(a.listen.span()));
+                    ConfigError::new(file, "admin.listen", format!("{why}{line}"))
+                })?,
+                token: a.token.clone(),
+            }),
+            None => None,
         };
         for (i, m) in self.middleware.iter().enumerate() {
             if m.builtin.is_some() == m.plugin.is_some() {
@@ -591,6 +623,7 @@ impl File {
             middleware: self.middleware,
             groups,
             routes: self.routes,
+            admin,
         };
         config.validate_settings()?;
         Ok(config)

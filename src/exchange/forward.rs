@@ -54,6 +54,9 @@ impl<'a> Exchange<'a> {
             return Err(End::error(err, keep));
         };
         self.cx.upstream = Some(idx);
+        if self.e.stats.on {
+            group.stats.picked(idx, self.cx.reason.as_ref());
+        }
         upstream::mark_tried(&mut self.cx.tried, idx);
         self.o.upstream = Some(group.upstreams[idx].addr);
         Ok(idx)
@@ -82,6 +85,7 @@ impl<'a> Exchange<'a> {
             }
             write::request_head(self.bytes, self.req, intent.body.into());
             let in_flight = group.upstreams.state(idx).start();
+            let began = std::time::Instant::now();
             let mut request = attempt::Request {
                 head: self.bytes,
                 body: intent.body,
@@ -93,6 +97,11 @@ impl<'a> Exchange<'a> {
             let failed = match result {
                 Ok((up, sent)) => {
                     self.o.bytes_in = sent;
+                    let took = began.elapsed();
+                    self.o.upstream_time = Some(took);
+                    if e.stats.on {
+                        group.stats.responded(idx, self.res.status, took);
+                    }
                     if self.res.status >= 500 && group.config.passive.fail_on_5xx {
                         group.record_failure(idx);
                     } else {
@@ -110,7 +119,13 @@ impl<'a> Exchange<'a> {
             if failed.cause.upstream_fault() {
                 group.record_failure(idx);
             }
+            if e.stats.on {
+                count_failure(e, group, idx, &failed);
+            }
             if should_retry(&failed, may_replay, tries < retries) {
+                if e.stats.on {
+                    e.stats.metrics.retry(failed.cause.as_str());
+                }
                 tries += 1;
                 self.cx.retried = Some((addr, failed.cause.as_str()));
                 continue;
@@ -125,4 +140,19 @@ impl<'a> Exchange<'a> {
 fn should_retry(f: &Failed, may_replay: bool, tries_left: bool) -> bool {
     let replay_ok = !f.sent || may_replay;
     f.cause.upstream_fault() && f.cause.retryable() && replay_ok && tries_left
+}
+
+/// Counts a failed attempt against its server, and as a connect error when it is one.
+fn count_failure(e: &crate::engine::Engine, group: &Group, idx: usize, f: &Failed) {
+    use super::cause::Cause;
+    if f.cause.upstream_fault() {
+        group.stats.failed(idx);
+    }
+    if matches!(
+        f.cause,
+        Cause::Refused | Cause::ConnectTimeout | Cause::Local
+    ) {
+        let n = &e.stats.metrics.connect_errors;
+        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }

@@ -59,6 +59,8 @@ struct Outcome {
     upstream: Option<SocketAddr>,
     bytes_in: u64,
     bytes_out: u64,
+    /// From the start of the attempt that answered to its response head.
+    upstream_time: Option<std::time::Duration>,
     error: Option<Error>,
     next: Next,
 }
@@ -140,6 +142,7 @@ impl<'a> Exchange<'a> {
                 upstream: None,
                 bytes_in: 0,
                 bytes_out: 0,
+                upstream_time: None,
                 error: None,
                 next: Next::Close,
             },
@@ -154,6 +157,7 @@ impl<'a> Exchange<'a> {
         self.route_on_request(&intent)?;
         let picked = self.forward(&intent, group).await?;
         self.add_debug_headers(&picked);
+        self.return_request_id();
         if self.res.status == 101 {
             return self.upgrade(picked).await;
         }
@@ -230,18 +234,36 @@ impl<'a> Exchange<'a> {
         }
     }
 
+    /// Returns the request's id to the client (see `request_id`), when ids are on.
+    fn return_request_id(&mut self) {
+        if !self.e.config.forwarded.request_id {
+            return;
+        }
+        if let Some(id) = self.req.headers.get("x-request-id") {
+            let _ = self.res.headers.set(crate::request_id::HEADER, id);
+        }
+    }
+
     /// Runs `on_complete` for every middleware and says what follows on the connection.
     fn complete(self) -> Next {
         let o = &self.o;
         let routes = &self.e.routes;
         let route = self.cx.route.map(|i| &routes.list[i]);
+        let duration = self.cx.started.elapsed();
+        if self.e.stats.on && o.status != 0 {
+            let refused = o.status / 100 == 4 && o.error.is_some();
+            self.e
+                .stats
+                .request(self.cx.route, o.status, duration, refused);
+        }
         let summary = Summary {
             request: self.req,
             status: o.status,
             upstream: o.upstream,
             bytes_in: o.bytes_in,
             bytes_out: o.bytes_out,
-            duration: self.cx.started.elapsed(),
+            duration,
+            upstream_time: o.upstream_time,
             error: o.error.as_ref(),
             route: route.map_or("-", |r| &r.name),
             upstream_group: route.map_or("-", |r| self.e.groups[r.group].name()),

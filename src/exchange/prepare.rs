@@ -62,6 +62,9 @@ pub(crate) fn prepare(
         !said.close
     };
     request::add_forwarded(req, client, https, config.forwarded, scratch);
+    if config.forwarded.request_id {
+        crate::request_id::ensure(req);
+    }
     Ok(Intent {
         body,
         keep_alive,

@@ -65,6 +65,7 @@ impl Exchange<'_> {
         res.status = reply.status;
         res.headers = reply.headers;
         hop::strip(&mut res.headers, false);
+        self.return_request_id();
         self.run_on_response(Some(from));
         if self.cx.failed() {
             return self.fail(middleware_failed(), keep).await;

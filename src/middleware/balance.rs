@@ -31,10 +31,11 @@ impl Balancer {
     }
 }
 
-/// The least recently failed server not yet tried; `None` when all were tried.
+/// The least recently failed server not yet tried nor drained; `None` when none is left.
 fn fail_open(upstreams: &Upstreams, tried: u64) -> Option<usize> {
     (0..upstreams.len())
-        .filter(|&i| !was_tried(tried, i))
+        // A drained server takes no new request, even when every other one is down.
+        .filter(|&i| !was_tried(tried, i) && !upstreams.state(i).is_drained())
         .min_by_key(|&i| upstreams.state(i).last_fail())
 }
 

@@ -155,6 +155,9 @@ pub struct Summary<'a> {
     pub bytes_out: u64,
     /// From a complete request head to the end of the response.
     pub duration: Duration,
+    /// From the start of the upstream attempt that answered to its response head;
+    /// `None` when no upstream answered.
+    pub upstream_time: Option<Duration>,
     /// The error that ended the request early, if one did.
     pub error: Option<&'a Error>,
     /// The matched route's name (`default` without `[[routes]]`); `-` before routing.

@@ -11,6 +11,7 @@ use std::time::Instant;
 use futures_rustls::rustls::ClientConfig;
 
 use crate::config::{duration, GroupConfig};
+use crate::metrics::group::GroupStats;
 use crate::upstream::pool::Pool;
 use crate::upstream::Upstreams;
 
@@ -21,12 +22,15 @@ pub(crate) struct Group {
     pub tls: Option<Arc<ClientConfig>>,
     pub upstreams: Upstreams,
     pub pool: Pool,
+    /// Per-server counters and recent health changes (see `metrics::group`).
+    pub stats: GroupStats,
 }
 
 impl Group {
     pub fn new(config: GroupConfig, tls: Option<Arc<ClientConfig>>) -> Self {
         Group {
             tls,
+            stats: GroupStats::new(config.servers.len()),
             upstreams: Upstreams::new(config.servers.clone()),
             pool: Pool::new(
                 config.servers.len(),
@@ -46,6 +50,9 @@ impl Group {
     pub fn record_failure(&self, idx: usize) {
         let p = self.config.passive;
         if self.upstreams.state(idx).fail(Instant::now(), p) {
+            let addr = self.upstreams[idx].addr.to_string();
+            let why = format!("{} failure(s)", p.max_fails.max(1));
+            self.stats.events.note("down", addr, why);
             eprintln!(
                 "weir: upstream {} ({}) is down for {} after {} failure(s)",
                 self.upstreams[idx].addr,
@@ -58,6 +65,9 @@ impl Group {
 
     /// Records a good answer from server `idx` (passive health).
     pub fn record_success(&self, idx: usize) {
-        self.upstreams.state(idx).succeed();
+        if self.upstreams.state(idx).succeed() {
+            let addr = self.upstreams[idx].addr.to_string();
+            self.stats.events.note("up", addr, "a request succeeded");
+        }
     }
 }

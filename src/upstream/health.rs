@@ -82,12 +82,16 @@ pub(crate) async fn watch(group: Arc<Group>, i: usize, h: Health, retired: Signa
         }
         let state = group.upstreams.state(i);
         if bad == h.fails.max(1) && state.set_checked(false) {
+            let why = format!("{bad} failed health check(s)");
+            group.stats.events.note("down", addr.to_string(), why);
             eprintln!(
                 "weir: upstream {addr} is down: {bad} failed health check(s) on {}",
                 h.path
             );
         }
         if good == h.passes.max(1) && state.set_checked(true) {
+            let why = format!("{good} good health check(s)");
+            group.stats.events.note("up", addr.to_string(), why);
             super::log_back_up(addr, &format!("{good} good health check(s)"));
         }
         if retired.fires_within(h.interval).await {

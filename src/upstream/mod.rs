@@ -104,6 +104,7 @@ impl View for Eligible<'_> {
         self.upstreams.state[i].in_flight()
     }
     fn eligible(&self, i: usize) -> bool {
-        !was_tried(self.tried, i) && self.upstreams.state[i].is_up(self.now)
+        let s = &self.upstreams.state[i];
+        !was_tried(self.tried, i) && !s.is_drained() && s.is_up(self.now)
     }
 }

@@ -126,6 +126,11 @@ impl Pool {
     pub fn opened(&self) -> u64 {
         self.opened.load(Ordering::Relaxed)
     }
+
+    /// Idle connections kept to server `i` now (for metrics, at scrape time).
+    pub fn idle(&self, i: usize) -> usize {
+        self.idle[i].lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
 }
 
 /// How many of the oldest idle connections to close: those above `max_idle` that have

@@ -53,6 +53,9 @@ pub struct ServerState {
     /// False while active health checks say the server is down.
     checked_up: AtomicBool,
     checked: AtomicBool,
+    /// Set through the admin API: no new requests, in-flight ones finish (HAProxy's
+    /// `drain`). Kept across a reload that keeps the group.
+    drained: AtomicBool,
 }
 
 /// Decrements the in-flight count when a request's use of a server ends.
@@ -73,11 +76,22 @@ impl ServerState {
             troubled: AtomicBool::new(false),
             checked_up: AtomicBool::new(false),
             checked: AtomicBool::new(false),
+            drained: AtomicBool::new(false),
         }
     }
 
     pub fn in_flight(&self) -> u32 {
         self.in_flight.load(Relaxed)
+    }
+
+    /// Takes the server out of rotation for new requests (`true`) or back in; true if
+    /// that changed anything.
+    pub fn set_drained(&self, drained: bool) -> bool {
+        self.drained.swap(drained, Relaxed) != drained
+    }
+
+    pub fn is_drained(&self) -> bool {
+        self.drained.load(Relaxed)
     }
 
     /// Counts a request in flight until the guard drops.
@@ -99,6 +113,18 @@ impl ServerState {
             return true;
         }
         self.lock().down_until.is_none_or(|t| now >= t)
+    }
+
+    /// The active health verdict: `None` until a check has run (or without checks).
+    pub fn checked(&self) -> Option<bool> {
+        self.checked
+            .load(Relaxed)
+            .then(|| self.checked_up.load(Relaxed))
+    }
+
+    /// Whether passive health alone allows this server now.
+    pub fn passive_up(&self, now: Instant) -> bool {
+        !self.troubled.load(Relaxed) || self.lock().down_until.is_none_or(|t| now >= t)
     }
 
     /// When this server last failed (for fail-open: the least recently failed wins).

@@ -5,6 +5,7 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod admin;
 pub mod bin;
 pub mod client;
 pub mod examples;
@@ -26,6 +27,8 @@ pub struct TestProxy {
     pub addr: SocketAddr,
     /// Every listener's address, in the order of `listen`.
     pub addrs: Vec<SocketAddr>,
+    /// The admin listener, when the config has `[admin]`.
+    pub admin: Option<SocketAddr>,
     pub handle: Handle,
     thread: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -86,11 +89,13 @@ fn try_start_with(
     let server = proxy.bind()?;
     let addr = server.local_addr();
     let addrs = server.local_addrs();
+    let admin = server.admin_addr();
     let handle = server.handle();
     let thread = Some(thread::spawn(move || server.run()));
     Ok(TestProxy {
         addr,
         addrs,
+        admin,
         handle,
         thread,
     })

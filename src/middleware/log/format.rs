@@ -151,6 +151,18 @@ pub fn json(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     json_str(line, s.route.as_bytes());
     line.extend_from_slice(b",\"upstream_group\":");
     json_str(line, s.upstream_group.as_bytes());
+    line.extend_from_slice(b",\"request_id\":");
+    match req.headers.get("x-request-id") {
+        Some(v) => json_str(line, v),
+        None => line.extend_from_slice(b"null"),
+    }
+    line.extend_from_slice(b",\"upstream_time\":");
+    match s.upstream_time {
+        Some(t) => {
+            let _ = write!(line, "{:.6}", t.as_secs_f64());
+        }
+        None => line.extend_from_slice(b"null"),
+    }
     line.extend_from_slice(b",\"error\":");
     match s.error {
         Some(e) => json_str(line, e.why.as_bytes()),
@@ -175,6 +187,7 @@ mod tests {
             bytes_in: 0,
             bytes_out: 27,
             duration: std::time::Duration::ZERO,
+            upstream_time: None,
             error: Some(&err),
             route: "-",
             upstream_group: "-",

@@ -1,0 +1,27 @@
+# weir with its admin listener on, so every request is counted (metrics, status page):
+# what counting costs, against `weir` (counting off), same binary, same run:
+#   bench/run.sh --proxies 'weir weir-metrics' --anchors weir --scenarios small
+# The config is weir.sh's plus `[admin]`.
+needs weir-metrics "$WEIR" "cargo build --release (or pass --weir PATH)"
+
+start_weir-metrics() {  # $1 port, $2 worker threads, $3 scratch dir
+  local servers
+  servers=$(printf '"%s", ' "${ORIGINS[@]}")
+  cat >"$3/weir.toml" <<CONF
+listen = "127.0.0.1:$1"
+threads = $2
+[upstream]
+servers = [${servers%, }]
+keepalive = $KEEPALIVE
+[forwarded]
+for = true
+proto = false
+host = false
+request_id = false
+[[middleware]]
+builtin = "balancer"
+[admin]
+listen = "127.0.0.1:0"
+CONF
+  launch "$WEIR" serve --config "$3/weir.toml"
+}

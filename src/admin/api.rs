@@ -1,0 +1,297 @@
+//! The runtime API's JSON: what the engine in force is doing, and the calls that change
+//! it (drain and enable a server). `/api/status` is everything the status page polls.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Map, Value};
+
+use super::reply::Reply;
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::metrics::events::Event;
+use crate::metrics::group::REASONS;
+use crate::metrics::histogram::{Snapshot, BOUNDS_US};
+use crate::metrics::{RouteStats, CLASS_NAMES};
+use crate::upstream::group::Group;
+
+fn millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn classes(counts: &[std::sync::atomic::AtomicU64]) -> Value {
+    let mut m = Map::new();
+    for (c, n) in CLASS_NAMES.iter().zip(counts) {
+        m.insert((*c).into(), n.load(Relaxed).into());
+    }
+    Value::Object(m)
+}
+
+fn event(e: &Event) -> Value {
+    json!({ "at_ms": millis(e.at), "kind": e.kind, "subject": e.subject, "detail": e.detail })
+}
+
+fn server(g: &Group, i: usize, now: Instant) -> Value {
+    let u = &g.upstreams[i];
+    let state = g.upstreams.state(i);
+    let s = g.stats.server(i);
+    let mut picks = Map::new();
+    for (r, n) in REASONS.iter().zip(&s.picks) {
+        let n = n.load(Relaxed);
+        if n > 0 {
+            picks.insert((*r).into(), n.into());
+        }
+    }
+    let last = s.last_reason.load(Relaxed);
+    let requests: u64 = s.responses.iter().map(|n| n.load(Relaxed)).sum();
+    json!({
+        "addr": u.addr.to_string(),
+        "weight": u.weight,
+        "up": state.is_up(now),
+        "passive_up": state.passive_up(now),
+        "checked_up": state.checked(),
+        "drained": state.is_drained(),
+        "in_flight": state.in_flight(),
+        "requests": requests,
+        "responses": classes(&s.responses),
+        "errors": s.errors.load(Relaxed),
+        "picks": picks,
+        "last_reason": REASONS.get(usize::from(last).wrapping_sub(1)),
+        "idle_connections": g.pool.idle(i),
+    })
+}
+
+fn group(g: &Group) -> Value {
+    let now = Instant::now();
+    let c = &g.config;
+    json!({
+        "name": g.name(),
+        "balancer": c.balancer.as_str(),
+        "health_checks": c.health.as_ref().map(|h| h.path.clone()),
+        "connections_opened": g.pool.opened(),
+        "servers": (0..g.upstreams.len()).map(|i| server(g, i, now)).collect::<Vec<_>>(),
+    })
+}
+
+/// `GET /api/upstreams`.
+pub fn upstreams(e: &Engine) -> Value {
+    json!({ "groups": e.groups.iter().map(|g| group(g)).collect::<Vec<_>>() })
+}
+
+fn histogram(s: &Snapshot) -> Value {
+    json!({ "buckets": s.buckets.to_vec(), "sum_us": s.sum_us, "count": s.count() })
+}
+
+fn route_counts(stats: &RouteStats) -> Value {
+    let snap = stats.duration.snapshot();
+    json!({ "requests": classes(&stats.requests), "count": snap.count(), "sum_us": snap.sum_us })
+}
+
+/// `GET /api/routes`.
+pub fn routes(e: &Engine) -> Value {
+    let m = &e.stats.metrics;
+    let specs = e.config.route_list();
+    let list: Vec<Value> = e
+        .routes
+        .list
+        .iter()
+        .zip(specs.iter())
+        .map(|(r, spec)| {
+            let group = e.groups[r.group].name();
+            json!({
+                "name": r.name,
+                "upstream": group,
+                "hosts": spec.hosts,
+                "path": spec.path,
+                "path_exact": spec.path_exact,
+                "methods": spec.methods,
+                "strip_prefix": spec.strip_prefix,
+                "middleware": spec.middleware,
+                "stats": route_counts(&m.route(&r.name, group)),
+            })
+        })
+        .collect();
+    json!({ "routes": list, "unrouted": route_counts(&m.unrouted) })
+}
+
+/// `GET /api/status`: what the status page shows, in one poll.
+pub fn status(e: &Engine) -> Value {
+    let m = &e.stats.metrics;
+    let mut total = Snapshot::default();
+    let mut by_class = [0u64; CLASS_NAMES.len()];
+    let mut all = m.routes();
+    all.push(("-".into(), "-".into(), m.unrouted.clone()));
+    for (_, _, s) in &all {
+        total.add(&s.duration.snapshot());
+        for (t, n) in by_class.iter_mut().zip(&s.requests) {
+            *t += n.load(Relaxed);
+        }
+    }
+    let mut events: Vec<Event> = m.events.list();
+    for g in &e.groups {
+        events.extend(g.stats.events.list());
+    }
+    events.sort_by_key(|ev| ev.at);
+    let events: Vec<Value> = events.iter().rev().take(30).map(event).collect();
+    let routes = routes(e);
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "now_ms": millis(SystemTime::now()),
+        "started_ms": millis(m.started_at),
+        "uptime_s": m.started.elapsed().as_secs(),
+        "config": e.config.source,
+        "counting": e.stats.on,
+        "connections_active": m.connections_active.load(Relaxed),
+        "bounds_us": BOUNDS_US.to_vec(),
+        "requests": by_class.to_vec(),
+        "duration": histogram(&total),
+        "routes": routes["routes"].clone(),
+        "unrouted": routes["unrouted"].clone(),
+        "groups": upstreams(e)["groups"].clone(),
+        "events": events,
+    })
+}
+
+/// `POST /api/upstreams/{group}/servers/{addr}/drain` (or `/enable`).
+pub fn drain(e: &Engine, group: &str, server: &str, drain: bool, peer: SocketAddr) -> Reply {
+    let Some(g) = e.groups.iter().find(|g| g.name() == group) else {
+        return Reply::error(404, "no such upstream group");
+    };
+    let Some(i) = g
+        .upstreams
+        .iter()
+        .position(|u| u.addr.to_string() == server)
+    else {
+        return Reply::error(404, "no such server in this group");
+    };
+    let verb = if drain { "drain" } else { "enable" };
+    let changed = g.upstreams.state(i).set_drained(drain);
+    eprintln!("weir: admin: {verb} {server} in {group} asked by {peer} (changed: {changed})");
+    if changed {
+        g.stats.events.note(verb, server, format!("by {peer}"));
+    }
+    Reply::json(200, &server_json(g, i))
+}
+
+fn server_json(g: &Group, i: usize) -> Value {
+    server(g, i, Instant::now())
+}
+
+/// Keys whose values are secrets, whatever table they are in.
+fn secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "key",
+        "auth",
+        "credential",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
+        && k != "hash_key"
+}
+
+/// A middleware entry's own table as JSON, secrets replaced.
+fn redact(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let v = if secret(&k) {
+                        "<redacted>".into()
+                    } else {
+                        redact(v)
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(redact).collect()),
+        v => v,
+    }
+}
+
+fn secs(d: std::time::Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// `GET /api/config`: the effective config (file and flags), secrets redacted.
+pub fn config(c: &Config) -> Value {
+    let t = &c.timeouts;
+    let groups: Vec<Value> = c
+        .upstream_groups()
+        .iter()
+        .map(|g| {
+            json!({
+                "name": g.name,
+                "servers": g.servers.iter().map(|s| json!({"addr": s.addr.to_string(), "weight": s.weight})).collect::<Vec<_>>(),
+                "balancer": g.balancer.as_str(),
+                "hash_key": g.hash_key.as_ref().map(|k| format!("{k:?}")),
+                "keepalive": g.keepalive,
+                "keepalive_timeout": secs(g.keepalive_timeout),
+                "max_fails": g.passive.max_fails,
+                "fail_timeout": secs(g.passive.fail_timeout),
+                "fail_on_5xx": g.passive.fail_on_5xx,
+                "retries": g.retries,
+                "debug_headers": g.debug_headers,
+                "health": g.health.as_ref().map(|h| json!({
+                    "path": h.path, "interval": secs(h.interval), "timeout": secs(h.timeout),
+                    "fails": h.fails, "passes": h.passes,
+                })),
+            })
+        })
+        .collect();
+    let middleware: Vec<Value> = c
+        .middleware
+        .iter()
+        .map(|m| {
+            json!({
+                "builtin": m.builtin,
+                "plugin": m.plugin.as_ref().map(|p| p.display().to_string()),
+                "name": m.name,
+                "global": m.is_global(),
+                "config": redact(serde_json::to_value(&m.config).unwrap_or_default()),
+            })
+        })
+        .collect();
+    let routes: Vec<Value> = c
+        .routes
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.name, "hosts": r.hosts, "path": r.path, "path_exact": r.path_exact,
+                "methods": r.methods, "headers": redact(serde_json::to_value(&r.headers).unwrap_or_default()),
+                "upstream": r.upstream, "strip_prefix": r.strip_prefix, "middleware": r.middleware,
+            })
+        })
+        .collect();
+    json!({
+        "source": c.source,
+        "listen": c.listen.iter().map(|l| l.addr.to_string()).collect::<Vec<_>>(),
+        "threads": c.threads,
+        "timeouts": {
+            "header": secs(t.header), "idle": secs(t.idle), "connect": secs(t.connect),
+            "upstream_read": secs(t.upstream_read), "client_body": secs(t.client_body),
+            "drain": secs(t.drain), "tunnel": secs(t.tunnel), "plugin_check": secs(t.plugin_check),
+        },
+        "limits": {
+            "max_header_bytes": c.limits.max_header_bytes,
+            "max_headers": c.limits.max_headers,
+            "max_body_bytes": c.limits.max_body_bytes,
+            "max_connections": c.limits.max_connections,
+        },
+        "forwarded": { "for": c.forwarded.for_, "proto": c.forwarded.proto, "host": c.forwarded.host, "request_id": c.forwarded.request_id },
+        "upstreams": groups,
+        "routes": routes,
+        "middleware": middleware,
+        "admin": c.admin.as_ref().map(|a| json!({
+            "listen": a.listen.to_string(),
+            "token": a.token.as_ref().map(|_| "<redacted>"),
+        })),
+    })
+}

@@ -1,0 +1,302 @@
+//! The Prometheus text exposition format, version 0.0.4, written by hand: a few dozen
+//! lines do what a client library would, and keep the hot path free of its registry.
+//!
+//! Labels are only names from the config (routes, groups), server addresses from the
+//! config, status classes and fixed words: never a request path or a client address,
+//! so the number of series is bounded by the config.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use super::group::REASONS;
+use super::histogram::{Snapshot, BOUNDS_US};
+use super::CLASS_NAMES;
+use crate::engine::Engine;
+use crate::upstream::group::Group;
+
+/// The `Content-Type` of the exposition.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Escapes a label value (backslash, quote, newline).
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn head(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn seconds(us: u64) -> String {
+    format!("{}.{:06}", us / 1_000_000, us % 1_000_000)
+}
+
+fn histogram(out: &mut String, name: &str, labels: &str, s: &Snapshot) {
+    let mut cumulative = 0;
+    for (i, n) in s.buckets.iter().enumerate() {
+        cumulative += n;
+        let le = BOUNDS_US.get(i).map_or("+Inf".to_string(), |&b| seconds(b));
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {}", seconds(s.sum_us));
+    let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
+}
+
+/// The whole exposition for the engine in force.
+pub fn render(e: &Engine) -> String {
+    let m = &e.stats.metrics;
+    let mut out = String::with_capacity(8192);
+    head(
+        &mut out,
+        "weir_build_info",
+        "gauge",
+        "weir's version; always 1.",
+    );
+    let _ = writeln!(
+        out,
+        "weir_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    head(
+        &mut out,
+        "weir_start_time_seconds",
+        "gauge",
+        "When weir started, in seconds since the Unix epoch.",
+    );
+    let start = m
+        .started_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let _ = writeln!(out, "weir_start_time_seconds {}", start.as_secs());
+
+    let mut routes = m.routes();
+    routes.insert(0, ("-".into(), "-".into(), m.unrouted.clone()));
+    head(
+        &mut out,
+        "weir_requests_total",
+        "counter",
+        "Requests answered, by route, upstream group and status class; route=\"-\" for those refused before routing.",
+    );
+    for (route, group, s) in &routes {
+        for (c, n) in CLASS_NAMES.iter().zip(&s.requests) {
+            let _ = writeln!(
+                out,
+                "weir_requests_total{{route=\"{}\",upstream=\"{}\",code_class=\"{c}\"}} {}",
+                esc(route),
+                esc(group),
+                n.load(Relaxed)
+            );
+        }
+    }
+    head(
+        &mut out,
+        "weir_request_duration_seconds",
+        "histogram",
+        "From a complete request head to the end of the response, by route.",
+    );
+    for (route, group, s) in &routes {
+        let labels = format!("route=\"{}\",upstream=\"{}\"", esc(route), esc(group));
+        histogram(
+            &mut out,
+            "weir_request_duration_seconds",
+            &labels,
+            &s.duration.snapshot(),
+        );
+    }
+
+    upstreams(&mut out, e);
+
+    head(
+        &mut out,
+        "weir_upstream_connect_errors_total",
+        "counter",
+        "Upstream connects that failed (refused, timed out, or no local resources).",
+    );
+    let _ = writeln!(
+        out,
+        "weir_upstream_connect_errors_total {}",
+        m.connect_errors.load(Relaxed)
+    );
+    head(
+        &mut out,
+        "weir_upstream_local_shortage_total",
+        "counter",
+        "Upstream connects refused for want of local file descriptors, ports or buffers.",
+    );
+    let _ = writeln!(
+        out,
+        "weir_upstream_local_shortage_total {}",
+        e.shortage.count()
+    );
+    head(
+        &mut out,
+        "weir_retries_total",
+        "counter",
+        "Failed upstream attempts retried on another server, by cause.",
+    );
+    for (cause, n) in m.retries() {
+        let _ = writeln!(out, "weir_retries_total{{cause=\"{cause}\"}} {n}");
+    }
+    head(
+        &mut out,
+        "weir_connections_active",
+        "gauge",
+        "Client connections open now.",
+    );
+    let _ = writeln!(
+        out,
+        "weir_connections_active {}",
+        m.connections_active.load(Relaxed)
+    );
+    head(
+        &mut out,
+        "weir_connections_accepted_total",
+        "counter",
+        "Client connections accepted.",
+    );
+    let _ = writeln!(
+        out,
+        "weir_connections_accepted_total {}",
+        m.connections_accepted.load(Relaxed)
+    );
+    head(
+        &mut out,
+        "weir_client_errors_total",
+        "counter",
+        "Bad requests weir refused itself, by the status it answered (400, 408, 413, 414, 431, ...).",
+    );
+    for (status, n) in m.client_errors() {
+        let _ = writeln!(out, "weir_client_errors_total{{status=\"{status}\"}} {n}");
+    }
+    head(
+        &mut out,
+        "weir_config_reloads_total",
+        "counter",
+        "Config reloads (SIGHUP or the API), by result.",
+    );
+    let ok = m.reloads_ok.load(Relaxed);
+    let failed = m.reloads_failed.load(Relaxed);
+    let _ = writeln!(out, "weir_config_reloads_total{{result=\"ok\"}} {ok}");
+    let _ = writeln!(
+        out,
+        "weir_config_reloads_total{{result=\"error\"}} {failed}"
+    );
+    out
+}
+
+/// A per-server gauge read from the group at scrape time.
+type Gauge = fn(&Group, usize, Instant) -> u64;
+
+/// The per group and per server series, from the engine's groups.
+fn upstreams(out: &mut String, e: &Engine) {
+    let now = Instant::now();
+    let servers = || {
+        e.groups.iter().flat_map(|g| {
+            (0..g.upstreams.len()).map(move |i| {
+                let labels = format!(
+                    "upstream=\"{}\",server=\"{}\"",
+                    esc(g.name()),
+                    g.upstreams[i].addr
+                );
+                (g, i, labels)
+            })
+        })
+    };
+    head(
+        out,
+        "weir_upstream_response_seconds",
+        "histogram",
+        "From the start of an upstream attempt to its response head, by upstream group.",
+    );
+    for g in &e.groups {
+        let labels = format!("upstream=\"{}\"", esc(g.name()));
+        let s = g.stats.response.snapshot();
+        histogram(out, "weir_upstream_response_seconds", &labels, &s);
+    }
+    head(
+        out,
+        "weir_upstream_requests_total",
+        "counter",
+        "Response heads received from each server, by status class.",
+    );
+    for (g, i, labels) in servers() {
+        let s = g.stats.server(i);
+        for (c, n) in CLASS_NAMES.iter().zip(&s.responses) {
+            let _ = writeln!(
+                out,
+                "weir_upstream_requests_total{{{labels},code_class=\"{c}\"}} {}",
+                n.load(Relaxed)
+            );
+        }
+    }
+    head(
+        out,
+        "weir_upstream_errors_total",
+        "counter",
+        "Attempts on each server that failed (connect, reset, timeout, bad response).",
+    );
+    for (g, i, labels) in servers() {
+        let n = g.stats.server(i).errors.load(Relaxed);
+        let _ = writeln!(out, "weir_upstream_errors_total{{{labels}}} {n}");
+    }
+    head(
+        out,
+        "weir_upstream_picks_total",
+        "counter",
+        "Times the balancer picked each server, by its reason.",
+    );
+    for (g, i, labels) in servers() {
+        let s = g.stats.server(i);
+        for (r, n) in REASONS.iter().zip(&s.picks) {
+            let _ = writeln!(
+                out,
+                "weir_upstream_picks_total{{{labels},reason=\"{r}\"}} {}",
+                n.load(Relaxed)
+            );
+        }
+    }
+    let gauges: [(&str, &str, Gauge); 4] = [
+        (
+            "weir_upstream_server_up",
+            "1 while passive and active health let the server take requests.",
+            |g, i, now| u64::from(g.upstreams.state(i).is_up(now)),
+        ),
+        (
+            "weir_upstream_server_drained",
+            "1 while the server is drained through the API (no new requests).",
+            |g, i, _| u64::from(g.upstreams.state(i).is_drained()),
+        ),
+        (
+            "weir_upstream_in_flight",
+            "Requests using the server now.",
+            |g, i, _| u64::from(g.upstreams.state(i).in_flight()),
+        ),
+        (
+            "weir_pool_idle_connections",
+            "Idle keep-alive connections kept to the server.",
+            |g, i, _| g.pool.idle(i) as u64,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        head(out, name, "gauge", help);
+        for (g, i, labels) in servers() {
+            let _ = writeln!(out, "{name}{{{labels}}} {}", value(g, i, now));
+        }
+    }
+    head(
+        out,
+        "weir_pool_connections_opened_total",
+        "counter",
+        "Upstream connections opened, by upstream group.",
+    );
+    for g in &e.groups {
+        let _ = writeln!(
+            out,
+            "weir_pool_connections_opened_total{{upstream=\"{}\"}} {}",
+            esc(g.name()),
+            g.pool.opened()
+        );
+    }
+}
