@@ -78,8 +78,16 @@ fn ten_reloads_under_load_fail_no_request() {
         "requests failed across reloads"
     );
     // Generation 10 serves indices 10 % 3 and 11 % 3, "backend 2" and "backend 3":
-    // "backend 1" must be out of rotation once the last reload is in force.
-    let answers: Vec<String> = (0..6).map(|_| once(addr, &get("/")).text()).collect();
+    // "backend 1" must be out of rotation once the last reload is in force. Reloads are
+    // built off the serving threads, so the last one lands a moment after it was asked.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut answers: Vec<String> = Vec::new();
+    while std::time::Instant::now() < deadline {
+        answers = (0..6).map(|_| once(addr, &get("/")).text()).collect();
+        if answers.iter().all(|a| a != "backend 1\n") {
+            break;
+        }
+    }
     assert!(
         answers.iter().all(|a| a != "backend 1\n"),
         "old upstreams still used: {answers:?}"
