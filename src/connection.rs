@@ -12,7 +12,7 @@ use std::sync::Arc;
 use futures_lite::FutureExt;
 use futures_rustls::rustls::ServerConfig;
 
-use crate::downstream::Downstream;
+use crate::downstream::{Downstream, TextReply};
 use crate::error::{Error, Kind};
 use crate::exchange::{self, Next, Scratch};
 use crate::http::parse::ReadHead;
@@ -48,7 +48,7 @@ pub(crate) async fn serve_tls(
         Accepted::PlainHttp(tcp) => {
             let mut client = Downstream::new(tcp.into(), peer, BUFFER);
             client
-                .write_text(400, PLAIN_HTTP_TO_TLS, false, false, limit)
+                .write_text(400, PLAIN_HTTP_TO_TLS, TextReply::closing(limit))
                 .await;
             client.linger().await;
         }

@@ -70,3 +70,22 @@ fn a_local_reply_returns_the_id_too() {
     assert_eq!(r.status, 403);
     assert_eq!(r.header("x-request-id"), Some("abc"));
 }
+
+#[test]
+fn weirs_own_error_replies_return_the_id_too() {
+    // A closed port: the connect is refused, weir answers 502 itself.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = dead.local_addr().unwrap();
+    drop(dead);
+    let proxy = util::start(util::config(&[addr]));
+    let r = once(
+        proxy.addr,
+        b"GET / HTTP/1.1\r\nHost: t\r\nX-Request-Id: trace-502\r\n\r\n",
+    );
+    assert_eq!(r.status, 502);
+    assert_eq!(r.header("x-request-id"), Some("trace-502"));
+    // A made id, when the client sent none.
+    let r = once(proxy.addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(r.status, 502);
+    assert_eq!(r.header("x-request-id").map(str::len), Some(32));
+}

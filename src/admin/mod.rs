@@ -16,7 +16,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::downstream::Downstream;
+use crate::downstream::{Downstream, TextReply};
 use crate::error::Kind;
 use crate::http::parse::ReadHead;
 use crate::http::RequestHead;
@@ -111,7 +111,7 @@ async fn connection(admin: &Admin, stream: TcpStream, peer: SocketAddr) {
         };
         if status != 0 {
             client
-                .write_error(status, false, false, t.client_body)
+                .write_error(status, TextReply::closing(t.client_body))
                 .await;
             client.linger().await;
             return;

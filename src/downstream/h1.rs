@@ -32,6 +32,31 @@ pub(crate) struct Downstream {
     pub peer: SocketAddr,
 }
 
+/// How one of weir's own text replies goes out.
+#[derive(Clone, Copy)]
+pub(crate) struct TextReply<'a> {
+    /// The request was `HEAD`: the head alone.
+    pub head: bool,
+    /// The connection stays open after it.
+    pub keep: bool,
+    /// The request's `X-Request-Id`, returned to the client.
+    pub request_id: Option<&'a [u8]>,
+    /// For the write.
+    pub timeout: Duration,
+}
+
+impl TextReply<'_> {
+    /// A reply after which the connection closes, with no request to echo.
+    pub fn closing(timeout: Duration) -> Self {
+        TextReply {
+            head: false,
+            keep: false,
+            request_id: None,
+            timeout,
+        }
+    }
+}
+
 /// How a relayed response ended.
 pub(crate) struct Relayed {
     /// Body bytes sent to the client.
@@ -137,19 +162,13 @@ impl Downstream {
     /// head alone, with the length the body would have (RFC 9110 §9.3.2), so the next
     /// response on the connection stays in step. The connection stays open only if
     /// `keep` says so. Returns whether it was sent, and the body bytes written.
-    pub async fn write_error(
-        &mut self,
-        status: u16,
-        head: bool,
-        keep: bool,
-        timeout: Duration,
-    ) -> (bool, u64) {
+    pub async fn write_error(&mut self, status: u16, reply: TextReply<'_>) -> (bool, u64) {
         let mut text = Vec::with_capacity(40);
         write::push_u64(&mut text, u64::from(status));
         text.push(b' ');
         text.extend_from_slice(crate::http::head::reason(status).as_bytes());
         text.push(b'\n');
-        self.write_text(status, &text, head, keep, timeout).await
+        self.write_text(status, &text, reply).await
     }
 
     /// Writes a `text/plain` reply with `text` for its body (none to a `HEAD` request).
@@ -157,15 +176,22 @@ impl Downstream {
         &mut self,
         status: u16,
         text: &[u8],
-        head: bool,
-        keep: bool,
-        timeout: Duration,
+        reply: TextReply<'_>,
     ) -> (bool, u64) {
+        let TextReply {
+            head,
+            keep,
+            request_id,
+            timeout,
+        } = reply;
         let mut res = ResponseHead {
             status,
             ..Default::default()
         };
         let _ = res.headers.add("Content-Type", "text/plain; charset=utf-8");
+        if let Some(id) = request_id {
+            let _ = res.headers.add(crate::request_id::HEADER, id);
+        }
         write::local_response_head(
             &mut self.out,
             &res,

@@ -12,4 +12,4 @@
 
 mod h1;
 
-pub(crate) use h1::Downstream;
+pub(crate) use h1::{Downstream, TextReply};

@@ -5,6 +5,7 @@
 //! is not shutting down, and the reply was written; otherwise it closes, lingering so a
 //! body the client is still sending does not turn into a reset that destroys the reply.
 
+use crate::downstream::TextReply;
 use crate::error::{Error, Kind};
 use crate::http::hop;
 use crate::middleware::Response;
@@ -48,9 +49,14 @@ impl Exchange<'_> {
             return;
         }
         let status = err.status();
-        let timeout = self.e.config.timeouts.client_body;
-        let head = self.req.is_head();
-        let (sent, bytes) = self.client.write_error(status, head, keep, timeout).await;
+        let returns_id = self.e.config.forwarded.request_id;
+        let reply = TextReply {
+            head: self.req.is_head(),
+            keep,
+            request_id: self.req.headers.get("x-request-id").filter(|_| returns_id),
+            timeout: self.e.config.timeouts.client_body,
+        };
+        let (sent, bytes) = self.client.write_error(status, reply).await;
         self.o.status = status;
         self.o.bytes_out = bytes;
         self.o.error = Some(err);
