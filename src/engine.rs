@@ -111,12 +111,16 @@ impl Engine {
 }
 
 impl Engine {
-    /// The TLS config for listener `i` of `listen`, configured at `addr`: `None` if it
-    /// is plain, or if this engine's config has no such listener (a reload changed
-    /// `listen`, which needs a restart).
+    /// The TLS config for the listener bound as entry `i` of `listen` at `addr`: that
+    /// entry if it still has that address, else the first entry that does (a reload
+    /// reordered `listen`). `None` if it is plain or no longer listed.
     pub fn tls_for(&self, i: usize, addr: SocketAddr) -> Option<Arc<ServerConfig>> {
-        let same = self.config.listen.get(i).is_some_and(|l| l.addr == addr);
-        same.then(|| self.tls[i].clone()).flatten()
+        let here = |l: &crate::config::Listener| l.addr == addr && l.tls.is_some();
+        let i = match self.config.listen.get(i) {
+            Some(l) if here(l) => i,
+            _ => self.config.listen.iter().position(here)?,
+        };
+        self.tls[i].clone()
     }
 }
 

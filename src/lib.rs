@@ -41,6 +41,7 @@ pub mod error;
 mod exchange;
 mod fds;
 pub mod http;
+mod listeners;
 mod live;
 pub mod middleware;
 pub mod plugin;

@@ -2,9 +2,10 @@
 //!
 //! Every request takes the current [`Engine`] when it starts and keeps it to the end,
 //! so a reload applies to new requests while in-flight ones finish on the old chain and
-//! upstreams. The listeners, the connection limit and the shutdown signal outlive
-//! reloads; `listen` and `threads` need a restart, but a TLS listener's certificates,
-//! keys and settings are reloaded (new handshakes use them). A config that fails validation is
+//! upstreams. The connection limit and the shutdown signal outlive reloads, and
+//! `threads` needs a restart; the server then makes its listeners match the new
+//! `listen` (see `listeners`), and TLS listeners take the new certificates, keys and
+//! settings for their next handshakes. A config that fails validation is
 //! refused with a message, and the old one keeps serving (nginx's reload promise).
 
 use std::sync::{Arc, RwLock};
@@ -71,10 +72,11 @@ impl Live {
     /// The new engine is built on a thread of its own: reading files, loading plugins
     /// and their child-process check (up to `timeouts.plugin_check`) block, and must not
     /// hold up the accept loop or the connections sharing the executor.
-    pub async fn reload(self: &Arc<Self>, runtime: &Runtime) {
+    /// True when the new engine is in force.
+    pub async fn reload(self: &Arc<Self>, runtime: &Runtime) -> bool {
         if self.source.is_none() {
             eprintln!("weir: reload requested, but this proxy was not started from a config file");
-            return;
+            return false;
         }
         let (tx, rx) = async_channel::bounded(1);
         let live = self.clone();
@@ -91,11 +93,11 @@ impl Live {
             .spawn(build)
         {
             eprintln!("weir: reload failed, still serving the previous config: no thread: {e}");
-            return;
+            return false;
         }
         let Ok(next) = rx.recv().await else {
             eprintln!("weir: reload failed, still serving the previous config: the build panicked");
-            return;
+            return false;
         };
         match next {
             Ok(next) => {
@@ -109,32 +111,19 @@ impl Live {
                     next.routes.list.len(),
                     chain.join(" → ")
                 );
-                warn_listen_changed(&self.get(), &next);
                 let old = std::mem::replace(
                     &mut *self.current.write().unwrap_or_else(|p| p.into_inner()),
                     Arc::new(next),
                 );
                 old.retire.fire();
                 self.start_background(runtime);
+                true
             }
-            Err(e) => eprintln!("weir: reload failed, still serving the previous config: {e}"),
+            Err(e) => {
+                eprintln!("weir: reload failed, still serving the previous config: {e}");
+                false
+            }
         }
-    }
-}
-
-/// Says so when a reload changed `listen`: the sockets stay as they were bound.
-fn warn_listen_changed(old: &Engine, new: &Engine) {
-    let shape = |e: &Engine| -> Vec<(std::net::SocketAddr, bool)> {
-        e.config
-            .listen
-            .iter()
-            .map(|l| (l.addr, l.tls.is_some()))
-            .collect()
-    };
-    if shape(old) != shape(new) {
-        eprintln!(
-            "weir: reload: `listen` changed, which needs a restart; the listeners stay as started (TLS listeners whose address is unchanged use the new certificates)"
-        );
     }
 }
 

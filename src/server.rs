@@ -12,18 +12,17 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures_lite::FutureExt;
 
 use crate::config::{Config, ConfigError};
-use crate::connection;
 use crate::engine::Engine;
 use crate::fds;
+use crate::listeners::{Bound, Listeners, Shared};
 use crate::live::{Live, Source};
 use crate::middleware::{build, Chain, Middleware};
-use crate::rt::{self, Runtime, TcpListener};
+use crate::rt::{self, Runtime};
 use crate::shutdown::{self, Trigger};
 
 /// A proxy being put together: a config plus middleware written in Rust.
@@ -105,22 +104,11 @@ impl Proxy {
     pub fn bind(self) -> Result<Server, StartError> {
         fds::prepare(&self.config);
         let (trigger, stop) = shutdown::pair();
-        let listen: Vec<SocketAddr> = self.config.listen.iter().map(|l| l.addr).collect();
+        let listen = self.config.listen.clone();
         let engine = Engine::build(self.config, &self.extra, stop, None)?;
         let mut listeners = Vec::with_capacity(listen.len());
-        for (index, addr) in listen.into_iter().enumerate() {
-            let bind = |addr| {
-                let listener = rt::bind(addr)?;
-                let local = rt::local_addr(&listener)?;
-                Ok::<_, io::Error>((listener, local))
-            };
-            let (listener, local) = bind(addr).map_err(|e| StartError::Bind(addr, e))?;
-            listeners.push(Bound {
-                listener,
-                index,
-                addr,
-                local,
-            });
+        for (i, l) in listen.iter().enumerate() {
+            listeners.push(Bound::bind(i, l).map_err(|e| StartError::Bind(l.addr, e))?);
         }
         let (reload, reloads) = async_channel::unbounded();
         Ok(Server {
@@ -142,17 +130,6 @@ pub struct Server {
     signals: bool,
     reload: async_channel::Sender<()>,
     reloads: async_channel::Receiver<()>,
-}
-
-/// One bound listener.
-struct Bound {
-    listener: TcpListener,
-    /// Its place in `listen`.
-    index: usize,
-    /// The address as configured (port 0 stays 0): TLS settings are looked up by it.
-    addr: SocketAddr,
-    /// The address actually bound.
-    local: SocketAddr,
 }
 
 /// Stops or reloads a running server from another thread or task.
@@ -237,20 +214,14 @@ impl Server {
         let (busy, drained) = shutdown::wait_group();
         live.start_background(&runtime);
         let permits = Arc::new(rt::Semaphore::new(live.get().config.limits.max_connections));
-        // One task per listener, all sharing the connection limit.
-        let accepting: Vec<rt::Task<()>> = listeners
-            .into_iter()
-            .map(|bound| {
-                let accept = accept_loop(
-                    bound,
-                    live.clone(),
-                    permits.clone(),
-                    busy.clone(),
-                    runtime.clone(),
-                );
-                runtime.spawn(accept)
-            })
-            .collect();
+        // One accept task per listener, all sharing the connection limit.
+        let shared = Shared {
+            live: live.clone(),
+            permits,
+            busy: busy.clone(),
+            runtime: runtime.clone(),
+        };
+        let mut accepting = Listeners::start(listeners, shared);
         let reload = async {
             let hangups = async {
                 if signals {
@@ -266,7 +237,9 @@ impl Server {
             };
             let asked = async {
                 while reloads.recv().await.is_ok() {
-                    live.reload(&runtime).await;
+                    if live.reload(&runtime).await {
+                        accepting.apply(&live.get().config.listen).await;
+                    }
                 }
                 std::future::pending::<()>().await;
             };
@@ -290,10 +263,7 @@ impl Server {
         };
         reload.or(stop).await?;
         trigger.fire();
-        // Cancelling an accept task drops its listener.
-        for task in accepting {
-            task.cancel().await;
-        }
+        accepting.close().await;
         drop(busy);
         if rt::timeout(live.get().config.timeouts.drain, drained.wait())
             .await
@@ -302,55 +272,5 @@ impl Server {
             eprintln!("weir: drain timeout reached; closing remaining connections");
         }
         Ok(())
-    }
-}
-
-/// Accepts connections on one listener until cancelled, each served on a task of its
-/// own: a TLS listener's connections begin with the handshake, under the TLS config of
-/// the engine in force (a reload's new certificates apply to the next handshake).
-async fn accept_loop(
-    bound: Bound,
-    live: Arc<Live>,
-    permits: Arc<rt::Semaphore>,
-    busy: shutdown::Busy,
-    runtime: Runtime,
-) {
-    let mut pause = fds::AcceptPause::default();
-    // The listener's last TLS config: kept if a reload drops this listener from the
-    // config (it keeps serving until a restart, see `live`).
-    let mut tls = live.get().tls_for(bound.index, bound.addr);
-    loop {
-        let permit = permits.acquire_arc().await;
-        let (stream, peer) = match rt::accept(&bound.listener).await {
-            Ok(pair) => pair,
-            Err(e) => {
-                // EMFILE and friends: wait a little instead of spinning.
-                pause.failed(&e);
-                rt::sleep(fds::ACCEPT_PAUSE).await;
-                continue;
-            }
-        };
-        pause.worked();
-        if tls.is_some() {
-            tls = live.get().tls_for(bound.index, bound.addr).or(tls);
-        }
-        let live = live.clone();
-        let busy = busy.clone();
-        let tls = tls.clone();
-        runtime
-            .spawn(async move {
-                let serve = async {
-                    match tls {
-                        Some(config) => connection::serve_tls(live, stream, peer, config).await,
-                        None => connection::serve(live, stream.into(), peer).await,
-                    }
-                };
-                let served = AssertUnwindSafe(serve).catch_unwind().await;
-                if served.is_err() {
-                    eprintln!("weir: a connection task from {peer} panicked; connection closed");
-                }
-                drop((busy, permit));
-            })
-            .detach();
     }
 }

@@ -260,7 +260,8 @@ mod tests {
         let c = parse(r#""127.0.0.1:80""#).unwrap();
         assert_eq!(c.listen.len(), 1);
         assert!(c.listen[0].tls.is_none());
-        let c = parse(r#"{ addr = "127.0.0.1:443", tls = { cert = "a.pem", key = "a.key" } }"#).unwrap();
+        let c = parse(r#"{ addr = "127.0.0.1:443", tls = { cert = "a.pem", key = "a.key" } }"#)
+            .unwrap();
         let tls = c.listen[0].tls.as_ref().unwrap();
         assert_eq!(tls.certs.len(), 1);
         assert_eq!(tls.min_version, TlsVersion::Tls12);
@@ -269,16 +270,31 @@ mod tests {
         )
         .unwrap();
         let tls = c.listen[1].tls.as_ref().unwrap();
-        assert_eq!((tls.certs.len(), tls.sni_strict, tls.min_version), (2, true, TlsVersion::Tls13));
+        assert_eq!(
+            (tls.certs.len(), tls.sni_strict, tls.min_version),
+            (2, true, TlsVersion::Tls13)
+        );
     }
 
     #[test]
     fn listen_errors_name_the_key() {
         for (listen, key, why) in [
             (r#"[]"#, "listen", "at least one"),
-            (r#"["127.0.0.1:80", "127.0.0.1:80"]"#, "listen[1]", "listed twice"),
-            (r#"{ addr = "127.0.0.1:443", tls = { cert = "a.pem" } }"#, "listen.tls.key", "required"),
-            (r#"{ addr = "127.0.0.1:443", tls = {} }"#, "listen.tls", "needs `cert` and `key`"),
+            (
+                r#"["127.0.0.1:80", "127.0.0.1:80"]"#,
+                "listen[1]",
+                "listed twice",
+            ),
+            (
+                r#"{ addr = "127.0.0.1:443", tls = { cert = "a.pem" } }"#,
+                "listen.tls.key",
+                "required",
+            ),
+            (
+                r#"{ addr = "127.0.0.1:443", tls = {} }"#,
+                "listen.tls",
+                "needs `cert` and `key`",
+            ),
             (
                 r#"{ addr = "127.0.0.1:443", tls = { cert = "a", key = "b", min_version = "1.1" } }"#,
                 "listen.tls.min_version",
