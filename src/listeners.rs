@@ -12,7 +12,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_lite::FutureExt;
 
@@ -64,26 +64,32 @@ struct Running {
     task: Task<()>,
 }
 
-/// The accept tasks of a running server.
+/// The accept tasks of a running server. The list is locked only between awaits.
 pub(crate) struct Listeners {
     shared: Shared,
-    running: Vec<Running>,
+    running: Mutex<Vec<Running>>,
 }
 
 impl Listeners {
-    /// Starts accepting on every bound listener.
-    pub fn start(bound: Vec<Bound>, shared: Shared) -> Self {
-        let mut l = Listeners {
+    pub fn new(shared: Shared) -> Self {
+        Listeners {
             shared,
-            running: Vec::new(),
-        };
-        for b in bound {
-            l.spawn(b);
+            running: Mutex::new(Vec::new()),
         }
-        l
     }
 
-    fn spawn(&mut self, b: Bound) {
+    fn running(&self) -> MutexGuard<'_, Vec<Running>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts accepting on every bound listener.
+    pub fn start(&self, bound: Vec<Bound>) {
+        for b in bound {
+            self.spawn(b);
+        }
+    }
+
+    fn spawn(&self, b: Bound) {
         let s = &self.shared;
         let (addr, tls) = (b.addr, b.tls);
         let accept = accept_loop(
@@ -94,21 +100,23 @@ impl Listeners {
             s.runtime.clone(),
         );
         let task = s.runtime.spawn(accept);
-        self.running.push(Running { addr, tls, task });
+        self.running().push(Running { addr, tls, task });
     }
 
     /// Makes the listeners match `listen` (after a reload): closes those no longer
     /// listed, then binds the new ones.
-    pub async fn apply(&mut self, listen: &[Listener]) {
+    pub async fn apply(&self, listen: &[Listener]) {
         let wanted = |r: &Running| {
             listen
                 .iter()
                 .any(|l| l.addr == r.addr && l.tls.is_some() == r.tls)
         };
-        let (keep, gone): (Vec<Running>, Vec<Running>) = std::mem::take(&mut self.running)
-            .into_iter()
-            .partition(wanted);
-        self.running = keep;
+        let gone: Vec<Running> = {
+            let mut running = self.running();
+            let (keep, gone) = std::mem::take(&mut *running).into_iter().partition(wanted);
+            *running = keep;
+            gone
+        };
         for r in gone {
             r.task.cancel().await; // drops the listener: no more accepts
             eprintln!(
@@ -118,11 +126,11 @@ impl Listeners {
         }
         for (i, l) in listen.iter().enumerate() {
             let tls = l.tls.is_some();
-            if self
-                .running
+            let running = self
+                .running()
                 .iter()
-                .any(|r| r.addr == l.addr && r.tls == tls)
-            {
+                .any(|r| r.addr == l.addr && r.tls == tls);
+            if running {
                 continue;
             }
             match Bound::bind(i, l) {
@@ -139,8 +147,9 @@ impl Listeners {
     }
 
     /// Stops accepting everywhere (cancelling a task drops its listener).
-    pub async fn close(self) {
-        for r in self.running {
+    pub async fn close(&self) {
+        let all = std::mem::take(&mut *self.running());
+        for r in all {
             r.task.cancel().await;
         }
     }

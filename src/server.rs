@@ -111,11 +111,27 @@ impl Proxy {
             listeners.push(Bound::bind(i, l).map_err(|e| StartError::Bind(l.addr, e))?);
         }
         let (reload, reloads) = async_channel::unbounded();
+        // Caught from now on: the caller may announce the server right after `bind`.
+        let watch = |made: io::Result<rt::SignalWatch>, what: &str| match made {
+            Ok(w) => Some(w),
+            Err(e) => {
+                eprintln!("weir: cannot watch {what}: {e}");
+                None
+            }
+        };
+        let (hangups, terminations) = match self.signals {
+            true => (
+                watch(rt::SignalWatch::hangup(), "SIGHUP"),
+                watch(rt::SignalWatch::termination(), "SIGTERM and SIGINT"),
+            ),
+            false => (None, None),
+        };
         Ok(Server {
             live: Arc::new(Live::new(engine, self.extra, self.source)),
             listeners,
             trigger,
-            signals: self.signals,
+            hangups,
+            terminations,
             reload,
             reloads,
         })
@@ -127,7 +143,9 @@ pub struct Server {
     live: Arc<Live>,
     listeners: Vec<Bound>,
     trigger: Trigger,
-    signals: bool,
+    /// SIGHUP and SIGTERM/SIGINT, when the proxy handles signals.
+    hangups: Option<rt::SignalWatch>,
+    terminations: Option<rt::SignalWatch>,
     reload: async_channel::Sender<()>,
     reloads: async_channel::Receiver<()>,
 }
@@ -206,7 +224,8 @@ impl Server {
             live,
             listeners,
             trigger,
-            signals,
+            hangups,
+            terminations,
             reload: ask_reload,
             reloads,
             ..
@@ -221,16 +240,14 @@ impl Server {
             busy: busy.clone(),
             runtime: runtime.clone(),
         };
-        let mut accepting = Listeners::start(listeners, shared);
+        let accepting = Listeners::new(shared);
+        accepting.start(listeners);
         let reload = async {
             let hangups = async {
-                if signals {
-                    if let Err(e) = rt::hangups(|| {
+                if let Some(mut watch) = hangups {
+                    loop {
+                        watch.next().await;
                         let _ = ask_reload.try_send(());
-                    })
-                    .await
-                    {
-                        eprintln!("weir: cannot watch SIGHUP: {e}");
                     }
                 }
                 std::future::pending::<()>().await;
@@ -248,23 +265,16 @@ impl Server {
         };
         let stop = async {
             let stopped = live.stop().clone();
-            if signals {
-                let signal = async {
-                    if let Err(e) = rt::termination().await {
-                        eprintln!("weir: cannot watch signals: {e}");
-                        std::future::pending::<()>().await;
-                    }
-                };
-                signal.or(stopped.fired()).await;
-            } else {
-                stopped.fired().await;
+            match terminations {
+                Some(mut watch) => watch.next().or(stopped.fired()).await,
+                None => stopped.fired().await,
             }
             Ok::<(), io::Error>(())
         };
         reload.or(stop).await?;
         trigger.fire();
         accepting.close().await;
-        drop(busy);
+        drop((accepting, busy)); // the drain waits for every `Busy`, these included
         if rt::timeout(live.get().config.timeouts.drain, drained.wait())
             .await
             .is_none()

@@ -128,6 +128,37 @@ pub async fn timeout<T>(d: Duration, fut: impl Future<Output = T>) -> Option<T> 
         .await
 }
 
+/// Signals caught from the moment the watch is made (their default action, such as
+/// termination for SIGHUP and SIGTERM, no longer applies) and delivered by
+/// [`next`](Self::next). Made before a server announces itself, so a signal sent as
+/// soon as it says it is listening is never fatal.
+pub struct SignalWatch(async_signal::Signals);
+
+impl SignalWatch {
+    /// Watches SIGHUP.
+    pub fn hangup() -> io::Result<Self> {
+        Ok(SignalWatch(async_signal::Signals::new([
+            async_signal::Signal::Hup,
+        ])?))
+    }
+
+    /// Watches SIGTERM and SIGINT (Ctrl-C).
+    pub fn termination() -> io::Result<Self> {
+        use async_signal::Signal;
+        Ok(SignalWatch(async_signal::Signals::new([
+            Signal::Term,
+            Signal::Int,
+        ])?))
+    }
+
+    /// The next signal caught; pending forever if the watch has failed.
+    pub async fn next(&mut self) {
+        if self.0.next().await.is_none() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// Resolves when the process receives SIGTERM or SIGINT (Ctrl-C).
 pub async fn termination() -> io::Result<()> {
     use async_signal::{Signal, Signals};
