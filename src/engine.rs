@@ -78,11 +78,18 @@ impl Engine {
     ) -> Result<Engine, ConfigError> {
         config.validate()?;
         let mut groups: Vec<Arc<Group>> = Vec::new();
+        // Kept groups' TLS files are read again, and applied once the build succeeds.
+        let mut renew = Vec::new();
         for g in config.upstream_groups().iter() {
             let same = previous.and_then(|p| p.groups.iter().find(|old| old.config == *g));
-            let group = match same {
-                Some(old) => old.clone(),
-                None => Arc::new(Group::new(g.clone(), client_tls(&config, g)?)),
+            let tls = client_tls(&config, g)?;
+            let group = match (same, tls) {
+                (Some(old), Some(tls)) => {
+                    renew.push((old.clone(), tls));
+                    old.clone()
+                }
+                (Some(old), None) => old.clone(),
+                (None, tls) => Arc::new(Group::new(g.clone(), tls)),
             };
             groups.push(group);
         }
@@ -91,6 +98,9 @@ impl Engine {
         let routes = routes(&config, &groups, chains.routes)?;
         let chain = chains.global;
         let (retire, retired) = shutdown::pair();
+        for (group, tls) in renew {
+            group.renew_tls(tls);
+        }
         Ok(Engine {
             limits: HeadLimits {
                 max_bytes: config.limits.max_header_bytes,

@@ -551,3 +551,34 @@ fn reload_opens_new_listeners_and_closes_removed_ones() {
     handle.stop();
     thread.join().unwrap().unwrap();
 }
+
+#[test]
+fn a_reload_rereads_a_kept_groups_ca_file() {
+    let dir = temp_dir("tls-upstream-renew");
+    let ca = Ca::new();
+    let origin = tls_origin(&ca.leaf(&dir, "origin", &["origin.test"]));
+    let ca_file = ca.write(&dir);
+    let mut config = util::config(&[origin.addr]);
+    config.keepalive = 0; // every request connects, so every request verifies
+    config.upstream_tls = Some(weir::config::UpstreamTls {
+        sni: Some("origin.test".into()),
+        ca: Some(ca_file.clone()),
+        verify: true,
+        ..Default::default()
+    });
+    let source = config.clone();
+    let server = Proxy::new(config)
+        .handle_signals(false)
+        .reload_from(move || Ok(source.clone()))
+        .bind()
+        .unwrap();
+    let (addr, handle) = (server.local_addr(), server.handle());
+    let thread = std::thread::spawn(move || server.run());
+    assert_eq!(util::client::once(addr, GET).status, 200);
+    // The same group definition, but the CA file now holds another CA.
+    std::fs::write(&ca_file, Ca::new().pem()).unwrap();
+    handle.reload();
+    assert!(eventually(|| util::client::once(addr, GET).status == 502));
+    handle.stop();
+    thread.join().unwrap().unwrap();
+}
