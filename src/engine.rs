@@ -81,11 +81,18 @@ impl Engine {
     ) -> Result<Engine, ConfigError> {
         config.validate()?;
         let mut groups: Vec<Arc<Group>> = Vec::new();
+        // Kept groups' TLS files are read again, and applied once the build succeeds.
+        let mut renew = Vec::new();
         for g in config.upstream_groups().iter() {
             let same = previous.and_then(|p| p.groups.iter().find(|old| old.config == *g));
-            let group = match same {
-                Some(old) => old.clone(),
-                None => Arc::new(Group::new(g.clone(), client_tls(&config, g)?)),
+            let tls = client_tls(&config, g)?;
+            let group = match (same, tls) {
+                (Some(old), Some(tls)) => {
+                    renew.push((old.clone(), tls));
+                    old.clone()
+                }
+                (Some(old), None) => old.clone(),
+                (None, tls) => Arc::new(Group::new(g.clone(), tls)),
             };
             groups.push(group);
         }
@@ -102,6 +109,9 @@ impl Engine {
                 .map(|r| (&r.name[..], groups[r.group].name())),
         );
         let (retire, retired) = shutdown::pair();
+        for (group, tls) in renew {
+            group.renew_tls(tls);
+        }
         Ok(Engine {
             limits: HeadLimits {
                 max_bytes: config.limits.max_header_bytes,
@@ -123,12 +133,16 @@ impl Engine {
 }
 
 impl Engine {
-    /// The TLS config for listener `i` of `listen`, configured at `addr`: `None` if it
-    /// is plain, or if this engine's config has no such listener (a reload changed
-    /// `listen`, which needs a restart).
+    /// The TLS config for the listener bound as entry `i` of `listen` at `addr`: that
+    /// entry if it still has that address, else the first entry that does (a reload
+    /// reordered `listen`). `None` if it is plain or no longer listed.
     pub fn tls_for(&self, i: usize, addr: SocketAddr) -> Option<Arc<ServerConfig>> {
-        let same = self.config.listen.get(i).is_some_and(|l| l.addr == addr);
-        same.then(|| self.tls[i].clone()).flatten()
+        let here = |l: &crate::config::Listener| l.addr == addr && l.tls.is_some();
+        let i = match self.config.listen.get(i) {
+            Some(l) if here(l) => i,
+            _ => self.config.listen.iter().position(here)?,
+        };
+        self.tls[i].clone()
     }
 }
 

@@ -42,6 +42,7 @@ pub mod error;
 mod exchange;
 mod fds;
 pub mod http;
+mod listeners;
 mod live;
 mod metrics;
 pub mod middleware;

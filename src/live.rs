@@ -2,10 +2,11 @@
 //!
 //! Every request takes the current [`Engine`] when it starts and keeps it to the end,
 //! so a reload applies to new requests while in-flight ones finish on the old chain and
-//! upstreams. The listeners, the connection limit and the shutdown signal outlive
-//! reloads; `listen`, `threads` and `admin.listen` need a restart (a reload that changes
-//! them says so), but a TLS listener's certificates, keys and settings are reloaded (new
-//! handshakes use them). A config that fails validation is
+//! upstreams. The connection limit and the shutdown signal outlive reloads, and
+//! `threads` and `admin.listen` need a restart (a reload that changes them says so);
+//! the server then makes its listeners match the new `listen` (see `listeners`), and
+//! TLS listeners take the new certificates, keys and settings for their next
+//! handshakes. A config that fails validation is
 //! refused with a message, and the old one keeps serving (nginx's reload promise).
 
 use std::sync::{Arc, RwLock};
@@ -119,7 +120,6 @@ impl Live {
                     next.routes.list.len(),
                     chain.join(" → ")
                 );
-                warn_listen_changed(&self.get(), &next);
                 let admin = |c: &Config| c.admin.as_ref().map(|a| a.listen);
                 if admin(&self.get().config) != admin(&next.config) {
                     eprintln!("weir: admin.listen changed; it takes effect on restart");
@@ -141,22 +141,6 @@ impl Live {
                 Err(e.to_string())
             }
         }
-    }
-}
-
-/// Says so when a reload changed `listen`: the sockets stay as they were bound.
-fn warn_listen_changed(old: &Engine, new: &Engine) {
-    let shape = |e: &Engine| -> Vec<(std::net::SocketAddr, bool)> {
-        e.config
-            .listen
-            .iter()
-            .map(|l| (l.addr, l.tls.is_some()))
-            .collect()
-    };
-    if shape(old) != shape(new) {
-        eprintln!(
-            "weir: reload: `listen` changed, which needs a restart; the listeners stay as started (TLS listeners whose address is unchanged use the new certificates)"
-        );
     }
 }
 

@@ -12,16 +12,15 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures_lite::FutureExt;
 
 use crate::admin;
 use crate::config::{Config, ConfigError};
-use crate::connection;
 use crate::engine::Engine;
 use crate::fds;
+use crate::listeners::{Bound, Listeners, Shared};
 use crate::live::{Live, Source};
 use crate::middleware::{build, Chain, Middleware};
 use crate::rt::{self, Runtime, TcpListener};
@@ -106,22 +105,11 @@ impl Proxy {
     pub fn bind(self) -> Result<Server, StartError> {
         fds::prepare(&self.config);
         let (trigger, stop) = shutdown::pair();
-        let listen: Vec<SocketAddr> = self.config.listen.iter().map(|l| l.addr).collect();
+        let listen = self.config.listen.clone();
         let engine = Engine::build(self.config, &self.extra, stop, None)?;
         let mut listeners = Vec::with_capacity(listen.len());
-        for (index, addr) in listen.into_iter().enumerate() {
-            let bind = |addr| {
-                let listener = rt::bind(addr)?;
-                let local = rt::local_addr(&listener)?;
-                Ok::<_, io::Error>((listener, local))
-            };
-            let (listener, local) = bind(addr).map_err(|e| StartError::Bind(addr, e))?;
-            listeners.push(Bound {
-                listener,
-                index,
-                addr,
-                local,
-            });
+        for (i, l) in listen.iter().enumerate() {
+            listeners.push(Bound::bind(i, l).map_err(|e| StartError::Bind(l.addr, e))?);
         }
         let admin = match &engine.config.admin {
             Some(a) => {
@@ -132,26 +120,31 @@ impl Proxy {
             None => None,
         };
         let (reload, reloads) = async_channel::unbounded();
+        // Caught from now on: the caller may announce the server right after `bind`.
+        let watch = |made: io::Result<rt::Caught>, what: &str| match made {
+            Ok(w) => Some(w),
+            Err(e) => {
+                eprintln!("weir: cannot watch {what}: {e}");
+                None
+            }
+        };
+        let (hangups, terminations) = match self.signals {
+            true => (
+                watch(rt::Caught::hangups(), "SIGHUP"),
+                watch(rt::Caught::termination(), "SIGTERM and SIGINT"),
+            ),
+            false => (None, None),
+        };
         Ok(Server {
             live: Arc::new(Live::new(engine, self.extra, self.source)),
             listeners,
             admin,
             trigger,
-            signals: self.signals.then(catch_signals).flatten(),
+            hangups,
+            terminations,
             reload,
             reloads,
         })
-    }
-}
-
-/// SIGTERM/SIGINT and SIGHUP, caught from now on (see [`rt::Caught`]).
-fn catch_signals() -> Option<(rt::Caught, rt::Caught)> {
-    match (rt::Caught::termination(), rt::Caught::hangups()) {
-        (Ok(term), Ok(hup)) => Some((term, hup)),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("weir: cannot watch signals: {e}");
-            None
-        }
     }
 }
 
@@ -162,21 +155,11 @@ pub struct Server {
     /// The `[admin]` listener and its bound address, when configured.
     admin: Option<(TcpListener, SocketAddr)>,
     trigger: Trigger,
-    /// SIGTERM/SIGINT and SIGHUP, when the proxy handles signals.
-    signals: Option<(rt::Caught, rt::Caught)>,
+    /// SIGHUP and SIGTERM/SIGINT, when the proxy handles signals.
+    hangups: Option<rt::Caught>,
+    terminations: Option<rt::Caught>,
     reload: async_channel::Sender<()>,
     reloads: async_channel::Receiver<()>,
-}
-
-/// One bound listener.
-struct Bound {
-    listener: TcpListener,
-    /// Its place in `listen`.
-    index: usize,
-    /// The address as configured (port 0 stays 0): TLS settings are looked up by it.
-    addr: SocketAddr,
-    /// The address actually bound.
-    local: SocketAddr,
 }
 
 /// Stops or reloads a running server from another thread or task.
@@ -258,7 +241,8 @@ impl Server {
             live,
             listeners,
             trigger,
-            signals,
+            hangups,
+            terminations,
             reload: ask_reload,
             reloads,
             admin,
@@ -268,26 +252,20 @@ impl Server {
         live.start_background(&runtime);
         let permits = Arc::new(rt::Semaphore::new(live.get().config.limits.max_connections));
         let admin = admin::serve(admin.map(|(l, _)| l), live.clone(), runtime.clone());
-        // One task per listener, all sharing the connection limit.
-        let accepting: Vec<rt::Task<()>> = listeners
-            .into_iter()
-            .map(|bound| {
-                let accept = accept_loop(
-                    bound,
-                    live.clone(),
-                    permits.clone(),
-                    busy.clone(),
-                    runtime.clone(),
-                );
-                runtime.spawn(accept)
-            })
-            .collect();
-        let (mut term, mut hup) = signals.unzip();
+        // One accept task per listener, all sharing the connection limit.
+        let shared = Shared {
+            live: live.clone(),
+            permits,
+            busy: busy.clone(),
+            runtime: runtime.clone(),
+        };
+        let accepting = Listeners::new(shared);
+        accepting.start(listeners);
         let reload = async {
             let hangups = async {
-                if let Some(hup) = &mut hup {
+                if let Some(mut watch) = hangups {
                     loop {
-                        hup.next().await;
+                        watch.next().await;
                         let _ = ask_reload.try_send(());
                     }
                 }
@@ -295,7 +273,9 @@ impl Server {
             };
             let asked = async {
                 while reloads.recv().await.is_ok() {
-                    let _ = live.reload(&runtime).await;
+                    if live.reload(&runtime).await.is_ok() {
+                        accepting.apply(&live.get().config.listen).await;
+                    }
                 }
                 std::future::pending::<()>().await;
             };
@@ -304,19 +284,16 @@ impl Server {
         };
         let stop = async {
             let stopped = live.stop().clone();
-            match &mut term {
-                Some(term) => term.next().or(stopped.fired()).await,
+            match terminations {
+                Some(mut watch) => watch.next().or(stopped.fired()).await,
                 None => stopped.fired().await,
             }
             Ok::<(), io::Error>(())
         };
         reload.or(admin).or(stop).await?;
         trigger.fire();
-        // Cancelling an accept task drops its listener.
-        for task in accepting {
-            task.cancel().await;
-        }
-        drop(busy);
+        accepting.close().await;
+        drop((accepting, busy)); // the drain waits for every `Busy`, these included
         if rt::timeout(live.get().config.timeouts.drain, drained.wait())
             .await
             .is_none()
@@ -324,58 +301,5 @@ impl Server {
             eprintln!("weir: drain timeout reached; closing remaining connections");
         }
         Ok(())
-    }
-}
-
-/// Accepts connections on one listener until cancelled, each served on a task of its
-/// own: a TLS listener's connections begin with the handshake, under the TLS config of
-/// the engine in force (a reload's new certificates apply to the next handshake).
-async fn accept_loop(
-    bound: Bound,
-    live: Arc<Live>,
-    permits: Arc<rt::Semaphore>,
-    busy: shutdown::Busy,
-    runtime: Runtime,
-) {
-    let mut pause = fds::AcceptPause::default();
-    // The listener's last TLS config: kept if a reload drops this listener from the
-    // config (it keeps serving until a restart, see `live`).
-    let mut tls = live.get().tls_for(bound.index, bound.addr);
-    // Shared by every engine a reload makes, so one handle serves for the loop's life.
-    let metrics = live.get().stats.metrics.clone();
-    loop {
-        let permit = permits.acquire_arc().await;
-        let (stream, peer) = match rt::accept(&bound.listener).await {
-            Ok(pair) => pair,
-            Err(e) => {
-                // EMFILE and friends: wait a little instead of spinning.
-                pause.failed(&e);
-                rt::sleep(fds::ACCEPT_PAUSE).await;
-                continue;
-            }
-        };
-        pause.worked();
-        if tls.is_some() {
-            tls = live.get().tls_for(bound.index, bound.addr).or(tls);
-        }
-        let live = live.clone();
-        let busy = busy.clone();
-        let tls = tls.clone();
-        let counted = metrics.connection();
-        runtime
-            .spawn(async move {
-                let serve = async {
-                    match tls {
-                        Some(config) => connection::serve_tls(live, stream, peer, config).await,
-                        None => connection::serve(live, stream.into(), peer).await,
-                    }
-                };
-                let served = AssertUnwindSafe(serve).catch_unwind().await;
-                if served.is_err() {
-                    eprintln!("weir: a connection task from {peer} panicked; connection closed");
-                }
-                drop((busy, permit, counted));
-            })
-            .detach();
     }
 }

@@ -495,3 +495,90 @@ fn a_redirect_https_route_sends_plain_http_to_https_with_308() {
     let resp = util::client::once(proxy.addrs[0], b"GET / HTTP/1.0\r\n\r\n");
     assert_eq!(resp.status, 400);
 }
+
+/// A port free a moment ago: a reload test needs to know, before the reload, where a
+/// new listener will be.
+fn free_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Waits until connecting to `addr` succeeds (`true`) or is refused (`false`).
+fn until_connect(addr: SocketAddr, want: bool) -> bool {
+    eventually(|| TcpStream::connect(addr).is_ok() == want)
+}
+
+#[test]
+fn reload_opens_new_listeners_and_closes_removed_ones() {
+    let dir = temp_dir("tls-relisten");
+    let ca = Ca::new();
+    let leaf = ca.leaf(&dir, "a", &["a.test"]);
+    let config = util::config(&[util::backend(Mode::Echo)]);
+    let next = Arc::new(Mutex::new(config.clone()));
+    let source = next.clone();
+    let server = Proxy::new(config.clone())
+        .handle_signals(false)
+        .reload_from(move || Ok(source.lock().unwrap().clone()))
+        .bind()
+        .unwrap();
+    let plain = server.local_addr();
+    let handle = server.handle();
+    let thread = std::thread::spawn(move || server.run());
+
+    // Add a TLS listener.
+    let added = free_port();
+    next.lock().unwrap().listen.push(Listener {
+        addr: added,
+        tls: Some(ServerTls::single(&leaf.cert, &leaf.key)),
+    });
+    handle.reload();
+    assert!(until_connect(added, true), "the new listener never opened");
+    let s = connect(added, "a.test", ca.client(&[])).unwrap();
+    let (resp, s) = roundtrip(s, GET);
+    assert_eq!(resp.status, 200);
+
+    // Remove it again: no new connections; the open one finishes its next request.
+    next.lock().unwrap().listen.pop();
+    handle.reload();
+    assert!(
+        until_connect(added, false),
+        "the removed listener still accepts"
+    );
+    assert_eq!(roundtrip(s, GET).0.status, 200);
+    assert_eq!(util::client::once(plain, GET).status, 200);
+    handle.stop();
+    thread.join().unwrap().unwrap();
+}
+
+#[test]
+fn a_reload_rereads_a_kept_groups_ca_file() {
+    let dir = temp_dir("tls-upstream-renew");
+    let ca = Ca::new();
+    let origin = tls_origin(&ca.leaf(&dir, "origin", &["origin.test"]));
+    let ca_file = ca.write(&dir);
+    let mut config = util::config(&[origin.addr]);
+    config.keepalive = 0; // every request connects, so every request verifies
+    config.upstream_tls = Some(weir::config::UpstreamTls {
+        sni: Some("origin.test".into()),
+        ca: Some(ca_file.clone()),
+        verify: true,
+        ..Default::default()
+    });
+    let source = config.clone();
+    let server = Proxy::new(config)
+        .handle_signals(false)
+        .reload_from(move || Ok(source.clone()))
+        .bind()
+        .unwrap();
+    let (addr, handle) = (server.local_addr(), server.handle());
+    let thread = std::thread::spawn(move || server.run());
+    assert_eq!(util::client::once(addr, GET).status, 200);
+    // The same group definition, but the CA file now holds another CA.
+    std::fs::write(&ca_file, Ca::new().pem()).unwrap();
+    handle.reload();
+    assert!(eventually(|| util::client::once(addr, GET).status == 502));
+    handle.stop();
+    thread.join().unwrap().unwrap();
+}

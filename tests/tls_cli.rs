@@ -173,3 +173,39 @@ fn check_lists_certificates_and_warns_of_expiry_and_mismatch() {
     assert!(err.contains("listen.tls.certs[1].key"), "{err}");
     assert!(err.contains("does not match"), "{err}");
 }
+
+#[test]
+fn check_loads_upstream_tls_as_a_start_would() {
+    let dir = temp_dir("tls-cli-check-upstream");
+    let ca = Ca::new();
+    let ca_file = ca.write(&dir);
+    let config = dir.join("weir.toml");
+    let write = |ca: &std::path::Path| {
+        fs::write(
+            &config,
+            format!(
+                "[upstream]\nservers = [\"127.0.0.1:9001\"]\ntls = {{ sni = \"api.test\", ca = {:?} }}\n",
+                ca.display().to_string()
+            ),
+        )
+        .unwrap();
+    };
+    write(&ca_file);
+    let out = run(&["check", "--config", config.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("tls         to servers: SNI api.test, CA"),
+        "{text}"
+    );
+
+    write(&dir.join("missing.pem"));
+    let out = run(&["check", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("upstream.tls.ca: cannot read"), "{err}");
+}

@@ -48,6 +48,9 @@ pub fn run(a: &ServeArgs) -> ExitCode {
     }
     for group in config.upstream_groups().iter() {
         print_group(group, !config.groups.is_empty());
+        if !print_upstream_tls(&config, group) {
+            return ExitCode::FAILURE;
+        }
     }
     print_routes(&config);
     let names: Vec<&str> = chain.iter().map(|m| m.name()).collect();
@@ -144,6 +147,38 @@ fn print_tls(config: &Config) -> bool {
                 );
             }
         }
+    }
+    true
+}
+
+/// A group's TLS to its servers, loaded as a start would; false (after an error line)
+/// when its CA or client certificate cannot be used.
+fn print_upstream_tls(config: &Config, g: &GroupConfig) -> bool {
+    let Some(t) = &g.tls else { return true };
+    let key = match config.groups.is_empty() {
+        true => "upstream.tls".to_string(),
+        false => format!("upstreams.{}.tls", g.name),
+    };
+    if let Err((k, why)) = weir::tls::check_upstream(t) {
+        let k = if k.is_empty() {
+            key
+        } else {
+            format!("{key}.{k}")
+        };
+        eprintln!("weir: {}: {k}: {why}", config.source);
+        return false;
+    }
+    let sni = t.sni.as_deref().unwrap_or("the server's IP");
+    let ca =
+        t.ca.as_ref()
+            .map_or("system store".into(), |p| p.display().to_string());
+    let client = match &t.cert {
+        Some(c) => format!(", client certificate {}", c.display()),
+        None => String::new(),
+    };
+    println!("tls         to servers: SNI {sni}, CA {ca}{client}");
+    if !t.verify {
+        println!("warning     {key}: verify = false: the servers are not authenticated");
     }
     true
 }

@@ -82,8 +82,8 @@ async fn connect(
         Some(Ok(stream)) => {
             e.shortage.clear();
             group.pool.count_open();
-            let stream = match (&group.tls, &group.config.tls) {
-                (Some(config), Some(t)) => handshake(e, config, t, addr, stream).await?,
+            let stream = match (group.tls(), &group.config.tls) {
+                (Some(config), Some(t)) => handshake(e, &config, t, addr, stream).await?,
                 _ => stream.into(),
             };
             Ok(Conn::new(stream, BUFFER, BUFFER))

@@ -34,6 +34,12 @@ pub fn check(tls: &crate::config::ServerTls) -> Result<(), (String, String)> {
     server_config(tls).map(|_| ())
 }
 
+/// Loads an upstream group's `tls` (CA, client certificate) as a start or a reload
+/// would: `Err((key, reason))` names the setting at fault (empty for the table itself).
+pub fn check_upstream(tls: &crate::config::UpstreamTls) -> Result<(), (String, String)> {
+    client_config(tls).map(|_| ())
+}
+
 /// ALPN protocols offered, in preference order (`h2` joins when HTTP/2 lands).
 pub(crate) const ALPN: &[&[u8]] = &[b"http/1.1"];
 

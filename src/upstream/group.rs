@@ -5,7 +5,7 @@
 //! passive and active health carry over (Caddy loses health state on reload; weir does
 //! not).
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use futures_rustls::rustls::ClientConfig;
@@ -18,8 +18,9 @@ use crate::upstream::Upstreams;
 pub(crate) struct Group {
     /// The definition it was built from; a reload compares it to decide on reuse.
     pub config: GroupConfig,
-    /// The TLS client config for the group's servers, when `tls` is set.
-    pub tls: Option<Arc<ClientConfig>>,
+    /// The TLS client config for the group's servers, when `tls` is set; replaced when
+    /// a reload keeps the group, so renewed CA and client certificate files apply.
+    tls: RwLock<Option<Arc<ClientConfig>>>,
     pub upstreams: Upstreams,
     pub pool: Pool,
     /// Per-server counters and recent health changes (see `metrics::group`).
@@ -29,7 +30,7 @@ pub(crate) struct Group {
 impl Group {
     pub fn new(config: GroupConfig, tls: Option<Arc<ClientConfig>>) -> Self {
         Group {
-            tls,
+            tls: RwLock::new(tls),
             stats: GroupStats::new(config.servers.len()),
             upstreams: Upstreams::new(config.servers.clone()),
             pool: Pool::new(
@@ -39,6 +40,16 @@ impl Group {
             ),
             config,
         }
+    }
+
+    /// The TLS client config for a new connection, if the group speaks TLS.
+    pub fn tls(&self) -> Option<Arc<ClientConfig>> {
+        self.tls.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Takes the client config a reload read afresh.
+    pub fn renew_tls(&self, tls: Arc<ClientConfig>) {
+        *self.tls.write().unwrap_or_else(|p| p.into_inner()) = Some(tls);
     }
 
     pub fn name(&self) -> &str {

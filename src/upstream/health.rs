@@ -31,7 +31,7 @@ const LIMITS: HeadLimits = HeadLimits {
 /// checked over TLS, as its requests go.
 async fn probe(group: &Group, addr: SocketAddr, path: &str) -> Option<u16> {
     let tcp = rt::connect(addr).await.ok()?;
-    let mut stream = match (&group.tls, &group.config.tls) {
+    let mut stream = match (group.tls(), &group.config.tls) {
         (Some(config), Some(t)) => {
             let name = tls::server_name(t, addr);
             let s = TlsConnector::from(config.clone())

@@ -1,0 +1,218 @@
+//! The listening sockets of a running server, one accept task each, and how a reload
+//! changes them.
+//!
+//! At start-up every `listen` entry is bound (a failure stops the start). On a reload
+//! that changes `listen`, the listeners are made to match the new list: an entry that is
+//! gone (or switched between plain and TLS) stops accepting at once, and its open
+//! connections finish as they would in a drain; a new entry is bound and starts
+//! accepting. A new address that cannot be bound is logged and skipped, and the rest of
+//! the reload stands. Listeners are known by their configured address, so an entry on
+//! port 0 is the same listener across reloads. `threads` still needs a restart.
+
+use std::io;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures_lite::FutureExt;
+
+use crate::config::Listener;
+use crate::connection;
+use crate::fds;
+use crate::live::Live;
+use crate::rt::{self, Runtime, Task, TcpListener};
+use crate::shutdown::Busy;
+
+/// One bound listener, before its accept task starts.
+pub(crate) struct Bound {
+    pub listener: TcpListener,
+    /// Its place in `listen` when it was bound.
+    pub index: usize,
+    /// The address as configured (port 0 stays 0): its identity across reloads.
+    pub addr: SocketAddr,
+    pub tls: bool,
+    /// The address actually bound.
+    pub local: SocketAddr,
+}
+
+impl Bound {
+    /// Binds entry `index` of `listen`.
+    pub fn bind(index: usize, l: &Listener) -> io::Result<Bound> {
+        let listener = rt::bind(l.addr)?;
+        let local = rt::local_addr(&listener)?;
+        Ok(Bound {
+            listener,
+            index,
+            addr: l.addr,
+            tls: l.tls.is_some(),
+            local,
+        })
+    }
+}
+
+/// What every accept task shares.
+pub(crate) struct Shared {
+    pub live: Arc<Live>,
+    pub permits: Arc<rt::Semaphore>,
+    pub busy: Busy,
+    pub runtime: Runtime,
+}
+
+struct Running {
+    addr: SocketAddr,
+    tls: bool,
+    task: Task<()>,
+}
+
+/// The accept tasks of a running server. The list is locked only between awaits.
+pub(crate) struct Listeners {
+    shared: Shared,
+    running: Mutex<Vec<Running>>,
+}
+
+impl Listeners {
+    pub fn new(shared: Shared) -> Self {
+        Listeners {
+            shared,
+            running: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn running(&self) -> MutexGuard<'_, Vec<Running>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts accepting on every bound listener.
+    pub fn start(&self, bound: Vec<Bound>) {
+        for b in bound {
+            self.spawn(b);
+        }
+    }
+
+    fn spawn(&self, b: Bound) {
+        let s = &self.shared;
+        let (addr, tls) = (b.addr, b.tls);
+        let accept = accept_loop(
+            b,
+            s.live.clone(),
+            s.permits.clone(),
+            s.busy.clone(),
+            s.runtime.clone(),
+        );
+        let task = s.runtime.spawn(accept);
+        self.running().push(Running { addr, tls, task });
+    }
+
+    /// Makes the listeners match `listen` (after a reload): closes those no longer
+    /// listed, then binds the new ones.
+    pub async fn apply(&self, listen: &[Listener]) {
+        let wanted = |r: &Running| {
+            listen
+                .iter()
+                .any(|l| l.addr == r.addr && l.tls.is_some() == r.tls)
+        };
+        let gone: Vec<Running> = {
+            let mut running = self.running();
+            let (keep, gone) = std::mem::take(&mut *running).into_iter().partition(wanted);
+            *running = keep;
+            gone
+        };
+        for r in gone {
+            r.task.cancel().await; // drops the listener: no more accepts
+            eprintln!(
+                "weir: reload: stopped listening on {} (its open connections finish)",
+                show(r.addr, r.tls)
+            );
+        }
+        for (i, l) in listen.iter().enumerate() {
+            let tls = l.tls.is_some();
+            let running = self
+                .running()
+                .iter()
+                .any(|r| r.addr == l.addr && r.tls == tls);
+            if running {
+                continue;
+            }
+            match Bound::bind(i, l) {
+                Ok(b) => {
+                    eprintln!("weir: reload: listening on {}", show(b.local, tls));
+                    self.spawn(b);
+                }
+                Err(e) => eprintln!(
+                    "weir: reload: cannot listen on {}: {e}; the rest of the reload applies",
+                    show(l.addr, tls)
+                ),
+            }
+        }
+    }
+
+    /// Stops accepting everywhere (cancelling a task drops its listener).
+    pub async fn close(&self) {
+        let all = std::mem::take(&mut *self.running());
+        for r in all {
+            r.task.cancel().await;
+        }
+    }
+}
+
+fn show(addr: SocketAddr, tls: bool) -> String {
+    match tls {
+        true => format!("https://{addr}"),
+        false => format!("http://{addr}"),
+    }
+}
+
+/// Accepts connections on one listener until cancelled, each served on a task of its
+/// own: a TLS listener's connections begin with the handshake, under the TLS config of
+/// the engine in force (a reload's new certificates apply to the next handshake).
+async fn accept_loop(
+    bound: Bound,
+    live: Arc<Live>,
+    permits: Arc<rt::Semaphore>,
+    busy: Busy,
+    runtime: Runtime,
+) {
+    let mut pause = fds::AcceptPause::default();
+    // The listener's last TLS config, kept should an engine lack it.
+    let mut tls = match bound.tls {
+        true => live.get().tls_for(bound.index, bound.addr),
+        false => None,
+    };
+    // Shared by every engine a reload makes, so one handle serves for the loop's life.
+    let metrics = live.get().stats.metrics.clone();
+    loop {
+        let permit = permits.acquire_arc().await;
+        let (stream, peer) = match rt::accept(&bound.listener).await {
+            Ok(pair) => pair,
+            Err(e) => {
+                // EMFILE and friends: wait a little instead of spinning.
+                pause.failed(&e);
+                rt::sleep(fds::ACCEPT_PAUSE).await;
+                continue;
+            }
+        };
+        pause.worked();
+        if bound.tls {
+            tls = live.get().tls_for(bound.index, bound.addr).or(tls);
+        }
+        let live = live.clone();
+        let busy = busy.clone();
+        let tls = tls.clone();
+        let counted = metrics.connection();
+        runtime
+            .spawn(async move {
+                let serve = async {
+                    match tls {
+                        Some(config) => connection::serve_tls(live, stream, peer, config).await,
+                        None => connection::serve(live, stream.into(), peer).await,
+                    }
+                };
+                let served = AssertUnwindSafe(serve).catch_unwind().await;
+                if served.is_err() {
+                    eprintln!("weir: a connection task from {peer} panicked; connection closed");
+                }
+                drop((busy, permit, counted));
+            })
+            .detach();
+    }
+}
