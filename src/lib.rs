@@ -31,6 +31,7 @@
 
 #![deny(unsafe_code)]
 
+mod admission;
 pub mod backend;
 pub mod balance;
 pub mod config;

@@ -203,11 +203,9 @@ impl Server {
         } = self;
         let (busy, drained) = shutdown::wait_group();
         live.start_background(&runtime);
-        let permits = Arc::new(rt::Semaphore::new(live.get().config.limits.max_connections));
         let accept = async {
             let mut pause = fds::AcceptPause::default();
             loop {
-                let permit = permits.acquire_arc().await;
                 let (stream, peer) = match rt::accept(&listener).await {
                     Ok(pair) => pair,
                     Err(e) => {
@@ -218,11 +216,13 @@ impl Server {
                     }
                 };
                 pause.worked();
+                // At the limit this waits, and asks an idle keep-alive client to make room.
+                let seat = live.limit.admit().await;
                 let live = live.clone();
                 let busy = busy.clone();
                 runtime
                     .spawn(async move {
-                        let served = AssertUnwindSafe(connection::serve(live, stream, peer))
+                        let served = AssertUnwindSafe(connection::serve(live, stream, peer, seat))
                             .catch_unwind()
                             .await;
                         if served.is_err() {
@@ -230,7 +230,7 @@ impl Server {
                                 "weir: a connection task from {peer} panicked; connection closed"
                             );
                         }
-                        drop((busy, permit));
+                        drop(busy);
                     })
                     .detach();
             }

@@ -58,6 +58,9 @@ use futures_lite::{FutureExt, StreamExt};
 /// semaphore is runtime-neutral, so no backend has to provide one.
 pub(crate) type Semaphore = smol::lock::Semaphore;
 
+/// A held seat of a [`Semaphore`], given back on drop.
+pub(crate) type Permit = smol::lock::SemaphoreGuardArc;
+
 /// A handle to a spawned task: await it for the task's output. Dropping it cancels the
 /// task unless it was [detached](Task::detach).
 #[must_use = "dropping a Task cancels it; call detach() to let it run on"]
