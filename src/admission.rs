@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use futures_lite::FutureExt;
@@ -44,7 +45,7 @@ pub(crate) struct Limit {
 #[derive(Default)]
 struct Idle {
     next: u64,
-    waiting: BTreeMap<u64, async_channel::Sender<()>>,
+    waiting: BTreeMap<u64, Arc<Ask>>,
     owed: usize,
 }
 
@@ -52,8 +53,48 @@ struct Idle {
 pub(crate) struct Seat {
     limit: Arc<Limit>,
     _permit: rt::Permit,
-    asked: async_channel::Receiver<()>,
-    ask: async_channel::Sender<()>,
+    ask: Arc<Ask>,
+}
+
+/// The request to give up a seat: a flag and the waker of the connection's idle wait.
+/// (An async channel did the same at 768 bytes a connection; this is 64.)
+#[derive(Default)]
+struct Ask {
+    asked: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Ask {
+    fn waker(&self) -> std::sync::MutexGuard<'_, Option<Waker>> {
+        self.waker.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn ask(&self) {
+        self.asked.store(true, Ordering::SeqCst);
+        if let Some(w) = self.waker().take() {
+            w.wake();
+        }
+    }
+
+    /// Clears the flag after an ask was answered (or passed on).
+    fn clear(&self) {
+        self.asked.store(false, Ordering::SeqCst);
+    }
+
+    async fn asked(&self) {
+        std::future::poll_fn(|cx| {
+            if self.asked.load(Ordering::SeqCst) {
+                return Poll::Ready(());
+            }
+            *self.waker() = Some(cx.waker().clone());
+            if self.asked.load(Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
 }
 
 impl Limit {
@@ -92,12 +133,10 @@ impl Limit {
             }
         };
         self.open.fetch_add(1, Ordering::Relaxed);
-        let (ask, asked) = async_channel::bounded(1);
         Seat {
             limit: self.clone(),
             _permit: permit,
-            asked,
-            ask,
+            ask: Arc::default(),
         }
     }
 
@@ -110,9 +149,7 @@ impl Limit {
     fn ask_one(&self) {
         let mut idle = self.idle();
         match idle.waiting.pop_first() {
-            Some((_, ask)) => {
-                let _ = ask.try_send(());
-            }
+            Some((_, ask)) => ask.ask(),
             None => idle.owed += 1,
         }
     }
@@ -171,16 +208,17 @@ impl Seat {
             }
         };
         let asked = async {
-            let _ = self.asked.recv().await;
+            self.ask.asked().await;
             None
         };
         let woke = async { Some(wait.await) }.or(asked).await;
-        let still_listed = listed.leave();
-        if woke.is_some() && !still_listed {
-            // Asked, but the request came first: serve it, and pass the ask on. (The
-            // ask was sent under the lock, so it is in the channel by now.)
-            let _ = self.asked.try_recv();
-            self.limit.ask_one();
+        if !listed.leave() {
+            // Asked (under the lock, so the flag is set by now): answered below or by
+            // the caller. If the request came first, serve it and pass the ask on.
+            self.ask.clear();
+            if woke.is_some() {
+                self.limit.ask_one();
+            }
         }
         woke
     }

@@ -325,7 +325,7 @@ def _open_all(port, count, batch, deadline):
 
 def _round(socks, req, deadline):
     """Sends `req` on every socket at once, then reads every response; returns how many
-    got a whole 200 and the sockets still usable."""
+    got a whole 200, the sockets still usable, and what the others got."""
     sel = selectors.DefaultSelector()
     got = {}
     for s in socks:
@@ -335,7 +335,7 @@ def _round(socks, req, deadline):
             continue
         got[s] = b""
         sel.register(s, selectors.EVENT_READ)
-    ok, alive = 0, []
+    ok, alive, other = 0, [], {}
     while got and time.monotonic() < deadline:
         for key, _ in sel.select(timeout=1.0):
             s = key.fileobj
@@ -345,6 +345,7 @@ def _round(socks, req, deadline):
                 chunk = b""
             if not chunk:
                 sel.unregister(s); del got[s]
+                other["closed"] = other.get("closed", 0) + 1
                 continue
             got[s] += chunk
             head, sep, body = got[s].partition(b"\r\n\r\n")
@@ -358,13 +359,23 @@ def _round(socks, req, deadline):
             if len(body) >= length:
                 sel.unregister(s); del got[s]
                 alive.append(s)
-                ok += head.startswith(b"HTTP/1.1 200")
+                if head.startswith(b"HTTP/1.1 200"):
+                    ok += 1
+                else:
+                    status = head.split(b"\r\n", 1)[0].decode(errors="replace")
+                    other[status] = other.get(status, 0) + 1
+    if got:
+        other["no answer"] = len(got)
     sel.close()
-    return ok, alive
+    return ok, alive, other
 
 
 def cmd_burst(a):
     """COUNT keep-alive connections send a request at once (ROUNDS times), then close.
+    Each connection first makes one request as soon as it is open (BATCH at a time), so
+    the burst is of keep-alive connections, as in the field: opening thousands takes
+    seconds, and a proxy closes a connection that sends nothing for its first-request
+    timeout.
     Reports the process tree's RSS before, its peak during (sampled every 50 ms), with
     the connections open and idle after the last round, and AFTER seconds after the
     close (plus the lowest seen by then). The question is whether a proxy gives back
@@ -387,13 +398,22 @@ def cmd_burst(a):
 
     th = threading.Thread(target=sample, daemon=True)
     th.start()
-    socks, failed = _open_all(a.port, a.count, a.batch, deadline)
-    connected = len(socks)
+    t0 = time.monotonic()
+    socks, failed, first = [], 0, 0
+    while len(socks) + failed < a.count and time.monotonic() < deadline:
+        batch, lost = _open_all(a.port, min(a.batch, a.count - len(socks) - failed), a.batch, deadline)
+        ok, batch, _ = _round(batch, b"GET %s HTTP/1.1\r\nHost: bench\r\n\r\n" % a.path.encode(), deadline)
+        first += ok
+        socks += batch
+        failed += lost
+    connected, connect_s = len(socks), round(time.monotonic() - t0, 2)
     req = b"GET %s HTTP/1.1\r\nHost: bench\r\n\r\n" % a.path.encode()
-    oks = []
+    oks, others = [], {}
     for _ in range(a.rounds):
-        ok, socks = _round(socks, req, deadline)
+        ok, socks, other = _round(socks, req, time.monotonic() + a.timeout)
         oks.append(ok)
+        for k, v in other.items():
+            others[k] = others.get(k, 0) + v
     stop.set()
     th.join()
     held, _ = procstat(pids)
@@ -409,7 +429,7 @@ def cmd_burst(a):
         low = min(low, after)
     rec = dict(json.loads(a.meta)) if a.meta else {}
     rec.update(base_kib=base, peak_kib=peak[0], held_kib=held, after_kib=after, low_kib=low,
-               after_s=a.after, connected=connected, failed=failed, ok=oks,
+               after_s=a.after, connected=connected, failed=failed, first_ok=first, ok=oks, not_ok=others, connect_s=connect_s,
                per_conn_bytes=round((peak[0] - base) * 1024 / max(1, connected)))
     print(json.dumps(rec))
 
@@ -745,9 +765,9 @@ def main():
     p = sub.add_parser("burst"); p.add_argument("--port", type=int, required=True)
     p.add_argument("--pid", type=int, required=True); p.add_argument("--count", type=int, default=10000)
     p.add_argument("--rounds", type=int, default=3); p.add_argument("--path", default="/small")
-    p.add_argument("--batch", type=int, default=500); p.add_argument("--after", type=float, default=10.0)
-    p.add_argument("--timeout", type=float, default=60); p.add_argument("--meta", default="")
-    p.set_defaults(f=cmd_burst)
+    p.add_argument("--batch", type=int, default=100); p.add_argument("--after", type=float, default=10.0)
+    p.add_argument("--timeout", type=float, default=20, help="for the connects, and for each round")
+    p.add_argument("--meta", default=""); p.set_defaults(f=cmd_burst)
     p = sub.add_parser("report"); p.add_argument("--raw", required=True); p.add_argument("--out", required=True)
     p.add_argument("--readme", action="append", default=[])
     p.add_argument("--marker", default="results", help="README section markers: <!-- NAME:begin/end -->")

@@ -45,6 +45,13 @@ mod limits;
 pub use imp::{accept, bind, connect, end_of_batch, readable, TcpListener, TcpStream};
 pub use limits::{is_local_resource_error, local_shortage, raise_fd_limit, FdLimit};
 
+/// The allocator the `weir` binary installs with the `mimalloc` feature; an embedding
+/// program chooses its own. mimalloc returns freed pages to the system shortly after a
+/// burst, where glibc's malloc keeps most of the peak (bench/README.md, "Memory after a
+/// burst").
+#[cfg(feature = "mimalloc")]
+pub use mimalloc::MiMalloc as Allocator;
+
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
