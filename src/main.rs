@@ -11,5 +11,7 @@ use std::process::ExitCode;
 static ALLOCATOR: weir::rt::Allocator = weir::rt::Allocator;
 
 fn main() -> ExitCode {
+    #[cfg(all(feature = "mimalloc", unix))]
+    cli::alloc::tune();
     cli::main()
 }
