@@ -15,6 +15,11 @@ THREADS=1
 DURATION=3
 REPEATS=4
 IDLE_CONNS=5000
+# 8,000: each proxy needs two descriptors per request in flight, HAProxy's maxconn here is
+# 8,000 and nginx's worker_connections 16,384 counts both sides; past that the figures
+# measure refusals, not memory.
+BURST_CONNS=8000
+BURST_ROUNDS=3
 WRK_THREADS=1
 KEEPALIVE=32
 STARTUP_RUNS=5
@@ -34,10 +39,14 @@ Usage: bench/run.sh [options]
   --threads N        worker threads/processes per proxy (default $THREADS)
   --duration S       seconds per wrk run (default $DURATION)
   --repeats R        interleaved repeats of every cell (default $REPEATS)
-  --scenarios LIST   subset of: small paced large upload close idle (default: all)
+  --scenarios LIST   subset of: small paced large upload close idle burst
+                     (default: all but burst)
   --proxies LIST     proxies to run, from bench/proxies/ (default: "$PROXY_LIST")
   --anchors LIST     proxies weir's ratios are taken against (default: "$ANCHORS")
   --idle-conns N     connections held in the idle scenario (default $IDLE_CONNS)
+  --burst-conns N    connections in the burst scenario (default $BURST_CONNS; not in the
+                     default list: run it with --scenarios burst)
+  --burst-rounds N   requests each burst connection sends, all at once (default $BURST_ROUNDS)
   --wrk-threads N    wrk threads (default $WRK_THREADS)
   --weir PATH        use this weir binary instead of building target/release/weir
   --pin              pin every proxy alike to the first N CPUs (N = --threads), and wrk
@@ -58,6 +67,8 @@ while [ $# -gt 0 ]; do
     --proxies) PROXY_LIST=$2; shift 2 ;;
     --anchors) ANCHORS=$2; shift 2 ;;
     --idle-conns) IDLE_CONNS=$2; shift 2 ;;
+    --burst-conns) BURST_CONNS=$2; shift 2 ;;
+    --burst-rounds) BURST_ROUNDS=$2; shift 2 ;;
     --wrk-threads) WRK_THREADS=$2; shift 2 ;;
     --weir) WEIR=$2; shift 2 ;;
     --pin) PIN=1; shift ;;
@@ -90,6 +101,9 @@ if [ "$PIN" = 1 ]; then
   COMMAND+=" --pin"
 fi
 OUT=${OUT:-$HERE/results}
+# The burst scenario holds thousands of connections: the client, each proxy (a client
+# and an upstream socket per request) and the origins need that many descriptors.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
@@ -338,6 +352,21 @@ for r in $(seq "$REPEATS"); do
         stop_pid "$PROXY_PID"
         echo "$line" >>"$RAW"
         log "r$r idle $t: $(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("added %.1f MiB, %d/%d open" % (r["delta_kib"]/1024, r["alive"], r["count"]))' "$line")"
+        continue
+      fi
+      if [ "$sc" = burst ]; then
+        [ "$t" = direct ] && continue
+        # a fresh instance each time, as for idle: the question is what a burst leaves
+        # behind in a process that started small
+        port=$($PY freeport 1); dir=$WORK/burst-$t-$r; mkdir -p "$dir"
+        PROXY_NAME=$t "start_$t" "$port" "$THREADS" "$dir"
+        $PY wait "$port" --path /small
+        line=$("${LOAD_CPUS[@]}" $PY burst --port "$port" --pid "$PROXY_PID" --count "$BURST_CONNS" \
+          --rounds "$BURST_ROUNDS" \
+          --meta "{\"kind\":\"burst\",\"proxy\":\"$t\",\"repeat\":$r,\"count\":$BURST_CONNS}")
+        stop_pid "$PROXY_PID"
+        echo "$line" >>"$RAW"
+        log "r$r burst $t: $(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("RSS %.1f -> %.1f -> %.1f MiB (%gs after), %d connected, ok per round %s" % (r["base_kib"]/1024, r["peak_kib"]/1024, r["after_kib"]/1024, r["after_s"], r["connected"], r["ok"]))' "$line")"
         continue
       fi
       line=$(run_wrk "$sc" "$t" "$r")

@@ -3,7 +3,9 @@
 //! Requests are read one after another from the same buffer, so pipelined requests are
 //! answered in order by construction. The first request's head must arrive within
 //! `timeouts.header` of the accept; later ones may idle for `timeouts.idle` before their
-//! first byte, then get `timeouts.header` for the rest of the head.
+//! first byte, then get `timeouts.header` for the rest of the head. While it waits
+//! between requests, the connection may be asked to give up its seat to a new client
+//! at `max_connections` (see `admission`).
 
 use std::io;
 use std::net::SocketAddr;
@@ -12,6 +14,7 @@ use std::sync::Arc;
 use futures_lite::FutureExt;
 use futures_rustls::rustls::ServerConfig;
 
+use crate::admission::Seat;
 use crate::downstream::{Downstream, TextReply};
 use crate::error::{Error, Kind};
 use crate::exchange::{self, Next, Scratch};
@@ -37,13 +40,14 @@ pub(crate) async fn serve_tls(
     tcp: rt::TcpStream,
     peer: SocketAddr,
     config: Arc<ServerConfig>,
+    seat: Seat,
 ) {
     let e = live.get();
     let limit = e.config.timeouts.header;
     match tls::accept(tcp, config, limit, peer, &e.handshakes).await {
         Accepted::Tls(stream) => {
             drop(e);
-            serve(live, stream, peer).await
+            serve(live, stream, peer, seat).await
         }
         Accepted::PlainHttp(tcp) => {
             let mut client = Downstream::new(tcp.into(), peer, BUFFER);
@@ -57,7 +61,7 @@ pub(crate) async fn serve_tls(
 }
 
 /// Serves one accepted connection until it closes, idles out, or weir shuts down.
-pub(crate) async fn serve(live: Arc<Live>, stream: Stream, peer: SocketAddr) {
+pub(crate) async fn serve(live: Arc<Live>, stream: Stream, peer: SocketAddr, mut seat: Seat) {
     let max = live.get().limits.max_bytes.max(BUFFER);
     let mut client = Downstream::new(stream, peer, max);
     let mut s = Scratch::default();
@@ -71,9 +75,16 @@ pub(crate) async fn serve(live: Arc<Live>, stream: Stream, peer: SocketAddr) {
                 live.stop().fired().await;
                 Wake::Stop
             };
-            match rt::timeout(wait, data.or(stop)).await {
-                Some(Wake::Data(Ok(n))) if n > 0 => {}
-                _ => break Next::Close, // idle timeout, EOF, error or shutdown: close quietly
+            // An idle connection gives up its seat when a new client needs it.
+            match seat.idle(rt::timeout(wait, data.or(stop))).await {
+                Some(Some(Wake::Data(Ok(n)))) if n > 0 => {}
+                // Asked to make room, but a request is already on its way: read it.
+                None if !client.is_quiet() => seat.pass_on(),
+                None => {
+                    seat.give_up();
+                    break Next::Close;
+                }
+                _ => break Next::Close, // seat given up, idle timeout, EOF, error or shutdown
             }
         }
         first = false;

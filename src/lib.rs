@@ -32,6 +32,7 @@
 #![deny(unsafe_code)]
 
 mod admin;
+mod admission;
 pub mod backend;
 pub mod balance;
 pub mod config;

@@ -53,7 +53,6 @@ impl Bound {
 /// What every accept task shares.
 pub(crate) struct Shared {
     pub live: Arc<Live>,
-    pub permits: Arc<rt::Semaphore>,
     pub busy: Busy,
     pub runtime: Runtime,
 }
@@ -92,13 +91,7 @@ impl Listeners {
     fn spawn(&self, b: Bound) {
         let s = &self.shared;
         let (addr, tls) = (b.addr, b.tls);
-        let accept = accept_loop(
-            b,
-            s.live.clone(),
-            s.permits.clone(),
-            s.busy.clone(),
-            s.runtime.clone(),
-        );
+        let accept = accept_loop(b, s.live.clone(), s.busy.clone(), s.runtime.clone());
         let task = s.runtime.spawn(accept);
         self.running().push(Running { addr, tls, task });
     }
@@ -165,13 +158,7 @@ fn show(addr: SocketAddr, tls: bool) -> String {
 /// Accepts connections on one listener until cancelled, each served on a task of its
 /// own: a TLS listener's connections begin with the handshake, under the TLS config of
 /// the engine in force (a reload's new certificates apply to the next handshake).
-async fn accept_loop(
-    bound: Bound,
-    live: Arc<Live>,
-    permits: Arc<rt::Semaphore>,
-    busy: Busy,
-    runtime: Runtime,
-) {
+async fn accept_loop(bound: Bound, live: Arc<Live>, busy: Busy, runtime: Runtime) {
     let mut pause = fds::AcceptPause::default();
     // The listener's last TLS config, kept should an engine lack it.
     let mut tls = match bound.tls {
@@ -181,7 +168,6 @@ async fn accept_loop(
     // Shared by every engine a reload makes, so one handle serves for the loop's life.
     let metrics = live.get().stats.metrics.clone();
     loop {
-        let permit = permits.acquire_arc().await;
         let (stream, peer) = match rt::accept(&bound.listener).await {
             Ok(pair) => pair,
             Err(e) => {
@@ -192,6 +178,8 @@ async fn accept_loop(
             }
         };
         pause.worked();
+        // At the limit this waits, and asks an idle keep-alive client to make room.
+        let seat = live.limit.admit().await;
         if bound.tls {
             tls = live.get().tls_for(bound.index, bound.addr).or(tls);
         }
@@ -203,15 +191,17 @@ async fn accept_loop(
             .spawn(async move {
                 let serve = async {
                     match tls {
-                        Some(config) => connection::serve_tls(live, stream, peer, config).await,
-                        None => connection::serve(live, stream.into(), peer).await,
+                        Some(config) => {
+                            connection::serve_tls(live, stream, peer, config, seat).await
+                        }
+                        None => connection::serve(live, stream.into(), peer, seat).await,
                     }
                 };
                 let served = AssertUnwindSafe(serve).catch_unwind().await;
                 if served.is_err() {
                     eprintln!("weir: a connection task from {peer} panicked; connection closed");
                 }
-                drop((busy, permit, counted));
+                drop((busy, counted));
             })
             .detach();
     }

@@ -11,6 +11,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use crate::admission::Limit;
 use crate::config::{Config, ConfigError};
 use crate::engine::Engine;
 use crate::middleware::Middleware;
@@ -28,12 +29,15 @@ pub(crate) struct Live {
     extra: Vec<Arc<dyn Middleware>>,
     source: Option<Source>,
     stop: Signal,
+    /// `max_connections`, fixed at start-up: who gets a seat (see `admission`).
+    pub(crate) limit: Arc<Limit>,
 }
 
 impl Live {
     pub fn new(engine: Engine, extra: Vec<Arc<dyn Middleware>>, source: Option<Source>) -> Self {
         Live {
             stop: engine.stop.clone(),
+            limit: Limit::new(engine.config.limits.max_connections),
             current: RwLock::new(Arc::new(engine)),
             extra,
             source,

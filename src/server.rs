@@ -250,12 +250,10 @@ impl Server {
         } = self;
         let (busy, drained) = shutdown::wait_group();
         live.start_background(&runtime);
-        let permits = Arc::new(rt::Semaphore::new(live.get().config.limits.max_connections));
         let admin = admin::serve(admin.map(|(l, _)| l), live.clone(), runtime.clone());
         // One accept task per listener, all sharing the connection limit.
         let shared = Shared {
             live: live.clone(),
-            permits,
             busy: busy.clone(),
             runtime: runtime.clone(),
         };

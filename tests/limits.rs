@@ -77,14 +77,15 @@ fn an_origin_that_stalls_mid_body_is_cut_off_and_the_client_sees_a_close() {
 }
 
 #[test]
-fn past_max_connections_weir_stops_accepting_until_one_ends() {
+fn past_max_connections_a_client_waits_while_every_seat_is_mid_request() {
     let o = origin(|_| ok(b"hi"));
     let mut config = util::config(&[o.addr]);
     config.limits.max_connections = 1;
     let proxy = util::start(config);
+    // Mid-request: half a head sent. Such a connection is never asked to make room.
     let mut first = Conn::open(proxy.addr);
-    assert_eq!(first.roundtrip(&get("/")).text(), "hi");
-    let mut second = TcpStream::connect(proxy.addr).unwrap(); // sits in the backlog
+    first.send(b"GET / HTTP/1.1\r\nHo");
+    let mut second = TcpStream::connect(proxy.addr).unwrap(); // waits for a seat
     second.write_all(&get("/")).unwrap();
     second
         .set_read_timeout(Some(Duration::from_millis(300)))
@@ -92,11 +93,14 @@ fn past_max_connections_weir_stops_accepting_until_one_ends() {
     let mut byte = [0u8; 1];
     let waited = second.read(&mut byte);
     assert!(waited.is_err(), "served past the limit: {waited:?}");
-    drop(first); // frees the slot
+    // The first request completes, untouched; once it is done the seat is given up.
+    first.send(b"st: test\r\n\r\n");
+    assert_eq!(first.read(false).expect("first served").text(), "hi");
     second
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     let mut reader = std::io::BufReader::new(second);
-    let r = util::client::read_response(&mut reader, false).expect("served once a slot is free");
+    let r = util::client::read_response(&mut reader, false).expect("served once a seat is free");
     assert_eq!(r.body, b"hi");
+    assert!(first.is_closed(), "the idle first client gave up its seat");
 }

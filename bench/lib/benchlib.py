@@ -9,6 +9,9 @@ Subcommands:
   procstat PID                    RSS (KiB) and CPU ticks of PID and its descendants
   measure --pid P -- CMD...       run CMD (wrk), sampling P's RSS and CPU; print JSON
   idle --port N --pid P --count C open C keep-alive connections, hold them, report RSS
+  burst --port N --pid P --count C open C keep-alive connections, send a request on all
+                                  at once (ROUNDS times), close them; RSS before, peak
+                                  during, and AFTER seconds after the close
   report --raw FILE --out DIR     median the raw results into results.md + chart.svg
 
 Everything talks to binaries over loopback sockets; nothing here knows which proxy or
@@ -289,6 +292,145 @@ def cmd_idle(a):
     rec.update(base_kib=base, loaded_kib=loaded, delta_kib=loaded - base,
                opened=len(socks), alive=alive, failed=failed,
                per_conn_bytes=round((loaded - base) * 1024 / max(1, alive)))
+    print(json.dumps(rec))
+
+
+def _open_all(port, count, batch, deadline):
+    """Connect `count` sockets, `batch` handshakes in flight at a time; returns the open ones."""
+    socks, failed = [], 0
+    sel = selectors.DefaultSelector()
+    while len(socks) + failed < count and time.monotonic() < deadline:
+        pending = set()
+        for _ in range(min(batch, count - len(socks) - failed)):
+            s = socket.socket()
+            s.setblocking(False)
+            if s.connect_ex(("127.0.0.1", port)) not in (0, errno.EINPROGRESS):
+                s.close(); failed += 1
+                continue
+            pending.add(s)
+            sel.register(s, selectors.EVENT_WRITE)
+        while pending and time.monotonic() < deadline:
+            for key, _ in sel.select(timeout=1.0):
+                s = key.fileobj
+                sel.unregister(s); pending.discard(s)
+                if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                    s.close(); failed += 1
+                else:
+                    socks.append(s)
+        for s in pending:
+            sel.unregister(s); s.close(); failed += 1
+    sel.close()
+    return socks, failed
+
+
+def _round(socks, req, deadline):
+    """Sends `req` on every socket at once, then reads every response; returns how many
+    got a whole 200, the sockets still usable, and what the others got."""
+    sel = selectors.DefaultSelector()
+    got = {}
+    for s in socks:
+        try:
+            s.send(req)
+        except OSError:
+            continue
+        got[s] = b""
+        sel.register(s, selectors.EVENT_READ)
+    ok, alive, other = 0, [], {}
+    while got and time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=1.0):
+            s = key.fileobj
+            try:
+                chunk = s.recv(65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                sel.unregister(s); del got[s]
+                other["closed"] = other.get("closed", 0) + 1
+                continue
+            got[s] += chunk
+            head, sep, body = got[s].partition(b"\r\n\r\n")
+            if not sep:
+                continue
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                k, _, v = line.partition(b":")
+                if k.strip().lower() == b"content-length":
+                    length = int(v)
+            if len(body) >= length:
+                sel.unregister(s); del got[s]
+                alive.append(s)
+                if head.startswith(b"HTTP/1.1 200"):
+                    ok += 1
+                else:
+                    status = head.split(b"\r\n", 1)[0].decode(errors="replace")
+                    other[status] = other.get(status, 0) + 1
+    if got:
+        other["no answer"] = len(got)
+    sel.close()
+    return ok, alive, other
+
+
+def cmd_burst(a):
+    """COUNT keep-alive connections send a request at once (ROUNDS times), then close.
+    Each connection first makes one request as soon as it is open (BATCH at a time), so
+    the burst is of keep-alive connections, as in the field: opening thousands takes
+    seconds, and a proxy closes a connection that sends nothing for its first-request
+    timeout.
+    Reports the process tree's RSS before, its peak during (sampled every 50 ms), with
+    the connections open and idle after the last round, and AFTER seconds after the
+    close (plus the lowest seen by then). The question is whether a proxy gives back
+    what a burst took."""
+    import resource
+    need = a.count + 64
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
+    pids = tree(a.pid)
+    deadline = time.monotonic() + a.timeout
+    base, _ = procstat(pids)
+    peak = [base]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], procstat(pids)[0])
+            stop.wait(0.05)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    t0 = time.monotonic()
+    socks, failed, first = [], 0, 0
+    while len(socks) + failed < a.count and time.monotonic() < deadline:
+        batch, lost = _open_all(a.port, min(a.batch, a.count - len(socks) - failed), a.batch, deadline)
+        ok, batch, _ = _round(batch, b"GET %s HTTP/1.1\r\nHost: bench\r\n\r\n" % a.path.encode(), deadline)
+        first += ok
+        socks += batch
+        failed += lost
+    connected, connect_s = len(socks), round(time.monotonic() - t0, 2)
+    req = b"GET %s HTTP/1.1\r\nHost: bench\r\n\r\n" % a.path.encode()
+    oks, others = [], {}
+    for _ in range(a.rounds):
+        ok, socks, other = _round(socks, req, time.monotonic() + a.timeout)
+        oks.append(ok)
+        for k, v in other.items():
+            others[k] = others.get(k, 0) + v
+    stop.set()
+    th.join()
+    held, _ = procstat(pids)
+    peak[0] = max(peak[0], held)
+    for s in socks:
+        s.close()
+    t_close = time.monotonic()
+    low = held
+    after = held
+    while time.monotonic() - t_close < a.after:
+        time.sleep(0.25)
+        after, _ = procstat(pids)
+        low = min(low, after)
+    rec = dict(json.loads(a.meta)) if a.meta else {}
+    rec.update(base_kib=base, peak_kib=peak[0], held_kib=held, after_kib=after, low_kib=low,
+               after_s=a.after, connected=connected, failed=failed, first_ok=first, ok=oks, not_ok=others, connect_s=connect_s,
+               per_conn_bytes=round((peak[0] - base) * 1024 / max(1, connected)))
     print(json.dumps(rec))
 
 
@@ -620,6 +762,12 @@ def main():
     p.add_argument("--batch", type=int, default=100); p.add_argument("--hold", type=float, default=2.0)
     p.add_argument("--timeout", type=float, default=60); p.add_argument("--meta", default="")
     p.set_defaults(f=cmd_idle)
+    p = sub.add_parser("burst"); p.add_argument("--port", type=int, required=True)
+    p.add_argument("--pid", type=int, required=True); p.add_argument("--count", type=int, default=10000)
+    p.add_argument("--rounds", type=int, default=3); p.add_argument("--path", default="/small")
+    p.add_argument("--batch", type=int, default=100); p.add_argument("--after", type=float, default=10.0)
+    p.add_argument("--timeout", type=float, default=20, help="for the connects, and for each round")
+    p.add_argument("--meta", default=""); p.set_defaults(f=cmd_burst)
     p = sub.add_parser("report"); p.add_argument("--raw", required=True); p.add_argument("--out", required=True)
     p.add_argument("--readme", action="append", default=[])
     p.add_argument("--marker", default="results", help="README section markers: <!-- NAME:begin/end -->")

@@ -1,6 +1,8 @@
 //! Command-line entry: parses argv, runs the subcommand, maps failures to exit codes
 //! (2 for usage errors, 1 for config and start-up errors, like `nginx -t`).
 
+#[cfg(all(feature = "mimalloc", unix))]
+pub mod alloc;
 mod args;
 mod check;
 mod demo;

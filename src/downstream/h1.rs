@@ -106,6 +106,11 @@ impl Downstream {
         self.conn.fill().await
     }
 
+    /// True while the client has sent nothing unread (nor closed): really idle.
+    pub fn is_quiet(&self) -> bool {
+        rt::is_quiet(self.conn.io.tcp())
+    }
+
     /// Reads one request head into `req`, and consumes it from the buffer.
     pub async fn read_request(
         &mut self,

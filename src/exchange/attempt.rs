@@ -209,6 +209,9 @@ pub(crate) async fn attempt(
                 return Err(Failed::new(err, Cause::Client, true, false));
             }
         };
+        // The request is all upstream: while the answer is awaited (most of an
+        // exchange's life in a burst), the client's read buffer is not needed.
+        client.reader().release();
         match read_final_head(e, &mut up, res, req.websocket, client).await {
             Ok(()) => return Ok((up, sent)),
             // Closed or reset before a response: on a reused connection this is the

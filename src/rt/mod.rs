@@ -45,6 +45,13 @@ mod limits;
 pub use imp::{accept, bind, connect, end_of_batch, readable, TcpListener, TcpStream};
 pub use limits::{is_local_resource_error, local_shortage, raise_fd_limit, FdLimit};
 
+/// The allocator the `weir` binary installs with the `mimalloc` feature; an embedding
+/// program chooses its own. mimalloc returns freed pages to the system shortly after a
+/// burst, where glibc's malloc keeps most of the peak (bench/README.md, "Memory after a
+/// burst").
+#[cfg(feature = "mimalloc")]
+pub use mimalloc::MiMalloc as Allocator;
+
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -57,6 +64,9 @@ use futures_lite::{FutureExt, StreamExt};
 /// An async counting semaphore (bounds open connections). Internal: async-lock's
 /// semaphore is runtime-neutral, so no backend has to provide one.
 pub(crate) type Semaphore = smol::lock::Semaphore;
+
+/// A held seat of a [`Semaphore`], given back on drop.
+pub(crate) type Permit = smol::lock::SemaphoreGuardArc;
 
 /// A handle to a spawned task: await it for the task's output. Dropping it cancels the
 /// task unless it was [detached](Task::detach).

@@ -1,0 +1,264 @@
+//! `limits.max_connections`: who gets a seat, and who gives one up.
+//!
+//! The limit is a semaphore of seats, one per client connection. At the limit a new
+//! client would otherwise wait in the kernel's queue until some connection ends on its
+//! own, and keep-alive clients that only idle between requests can hold every seat for
+//! `timeouts.idle`: with the limit at 50, 50 idle clients locked out every new one.
+//! So, as nginx reuses idle keep-alive connections when it runs short of them, the
+//! accept loop then asks the connection that has idled longest to close and takes its
+//! seat. Only a connection waiting *between* requests (or for its first byte) can be
+//! asked; one reading a head, relaying a body or tunnelling is never cut.
+//!
+//! Reaching the limit is logged once per episode: when a client first has to wait for a
+//! seat, and when the open connections fall back to [`Limit::low_water`]. Both are
+//! counted in atomics a metrics endpoint can read.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
+use std::time::Instant;
+
+use futures_lite::FutureExt;
+
+use crate::rt::{self, Semaphore};
+
+/// The connection limit in force, its episodes, and the idle connections that may be
+/// asked to give up their seat.
+pub(crate) struct Limit {
+    max: usize,
+    seats: Arc<Semaphore>,
+    open: AtomicUsize,
+    at_limit: AtomicBool,
+    since: Mutex<Option<Instant>>,
+    idle: Mutex<Idle>,
+    /// Times the limit was reached (episodes, not clients).
+    pub(crate) reached: AtomicU64,
+    /// Clients that had to wait for a seat.
+    pub(crate) waited: AtomicU64,
+    /// Idle keep-alive connections closed to make room for a new client.
+    pub(crate) evicted: AtomicU64,
+}
+
+/// The connections idling now, longest first (ids only grow), and how many seats the
+/// accept loop is still owed when none was idle to give one up.
+#[derive(Default)]
+struct Idle {
+    next: u64,
+    waiting: BTreeMap<u64, Arc<Ask>>,
+    owed: usize,
+}
+
+/// One client's seat: held for the connection's life, given back on drop.
+pub(crate) struct Seat {
+    limit: Arc<Limit>,
+    _permit: rt::Permit,
+    ask: Arc<Ask>,
+}
+
+/// The request to give up a seat: a flag and the waker of the connection's idle wait.
+/// (An async channel did the same at 768 bytes a connection; this is 64.)
+#[derive(Default)]
+struct Ask {
+    asked: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Ask {
+    fn waker(&self) -> std::sync::MutexGuard<'_, Option<Waker>> {
+        self.waker.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn ask(&self) {
+        self.asked.store(true, Ordering::SeqCst);
+        if let Some(w) = self.waker().take() {
+            w.wake();
+        }
+    }
+
+    /// Clears the flag after an ask was answered (or passed on).
+    fn clear(&self) {
+        self.asked.store(false, Ordering::SeqCst);
+    }
+
+    async fn asked(&self) {
+        std::future::poll_fn(|cx| {
+            if self.asked.load(Ordering::SeqCst) {
+                return Poll::Ready(());
+            }
+            *self.waker() = Some(cx.waker().clone());
+            if self.asked.load(Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+impl Limit {
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Limit {
+            max,
+            seats: Arc::new(Semaphore::new(max)),
+            open: AtomicUsize::new(0),
+            at_limit: AtomicBool::new(false),
+            since: Mutex::new(None),
+            idle: Mutex::new(Idle::default()),
+            reached: AtomicU64::new(0),
+            waited: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
+        })
+    }
+
+    /// Open connections at or below which an episode at the limit is over: a tenth
+    /// below the limit, so a server hovering at it logs one episode, not one per client.
+    fn low_water(&self) -> usize {
+        self.max - (self.max / 10).max(1).min(self.max)
+    }
+
+    /// A seat for a client just accepted: at once if one is free; otherwise the longest
+    /// idle connection is asked to give up its own, and this waits for a seat.
+    pub async fn admit(self: &Arc<Self>) -> Seat {
+        let permit = match self.seats.try_acquire_arc() {
+            Some(p) => p,
+            None => {
+                self.begin_episode();
+                self.waited.fetch_add(1, Ordering::Relaxed);
+                self.ask_one();
+                let p = self.seats.acquire_arc().await;
+                self.idle().owed = 0;
+                p
+            }
+        };
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Seat {
+            limit: self.clone(),
+            _permit: permit,
+            ask: Arc::default(),
+        }
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Idle> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Asks the longest-idle connection to close; with none idle, the next connection
+    /// to go idle closes instead.
+    fn ask_one(&self) {
+        let mut idle = self.idle();
+        match idle.waiting.pop_first() {
+            Some((_, ask)) => ask.ask(),
+            None => idle.owed += 1,
+        }
+    }
+
+    fn begin_episode(&self) {
+        if self.at_limit.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.reached.fetch_add(1, Ordering::Relaxed);
+        *self.since.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        eprintln!(
+            "weir: limits.max_connections ({}) reached; closing the longest-idle keep-alive \
+             connections to admit new clients",
+            self.max
+        );
+    }
+
+    fn seat_freed(&self) {
+        let open = self.open.fetch_sub(1, Ordering::Relaxed) - 1;
+        if open > self.low_water() || !self.at_limit.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let since = self.since.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let ms = since.map_or(0, |t| t.elapsed().as_millis());
+        eprintln!(
+            "weir: below limits.max_connections ({}) again after {ms}ms: {open} open; {} \
+             client(s) waited for a seat and {} idle connection(s) were closed so far",
+            self.max,
+            self.waited.load(Ordering::Relaxed),
+            self.evicted.load(Ordering::Relaxed),
+        );
+    }
+}
+
+impl Seat {
+    /// Runs `wait` (a connection waiting for its next request) unless this connection is
+    /// asked to give up its seat first: then `None`, and the caller either closes it
+    /// ([`give_up`](Self::give_up)) or, if a request is arriving after all,
+    /// [`pass_on`](Self::pass_on)s the ask.
+    ///
+    /// If the request won a close race with the ask, the ask passes on to the next
+    /// longest-idle connection, so the new client is not left waiting.
+    pub async fn idle<T>(&mut self, wait: impl std::future::Future<Output = T>) -> Option<T> {
+        let listed = {
+            let mut idle = self.limit.idle();
+            if idle.owed > 0 {
+                idle.owed -= 1;
+                return None;
+            }
+            let id = idle.next;
+            idle.next += 1;
+            idle.waiting.insert(id, self.ask.clone());
+            Listed {
+                limit: &self.limit,
+                id,
+            }
+        };
+        let asked = async {
+            self.ask.asked().await;
+            None
+        };
+        let woke = async { Some(wait.await) }.or(asked).await;
+        if !listed.leave() {
+            // Asked (under the lock, so the flag is set by now): answered below or by
+            // the caller. If the request came first, serve it and pass the ask on.
+            self.ask.clear();
+            if woke.is_some() {
+                self.limit.ask_one();
+            }
+        }
+        woke
+    }
+
+    /// Closing because asked: counted.
+    pub fn give_up(&self) {
+        self.limit.evicted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Asked, but not idle after all: bytes (or a close) arrived that the wait had not
+    /// seen yet. The next longest-idle connection is asked instead.
+    pub fn pass_on(&self) {
+        self.limit.ask_one();
+    }
+}
+
+/// A connection's entry in the idle list, removed however the wait ends (a timeout
+/// or a shutdown may drop the wait mid-way).
+struct Listed<'a> {
+    limit: &'a Limit,
+    id: u64,
+}
+
+impl Listed<'_> {
+    /// Leaves the list; false if an ask had already taken this entry off it.
+    fn leave(self) -> bool {
+        let listed = self.limit.idle().waiting.remove(&self.id).is_some();
+        std::mem::forget(self);
+        listed
+    }
+}
+
+impl Drop for Listed<'_> {
+    fn drop(&mut self) {
+        self.limit.idle().waiting.remove(&self.id);
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.limit.seat_freed();
+    }
+}
