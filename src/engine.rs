@@ -57,6 +57,9 @@ pub(crate) struct Engine {
     /// The TLS config of each listener (`None` for plain), in the order of `listen`:
     /// handshakes use the engine in force when the connection is accepted.
     pub tls: Vec<Option<Arc<ServerConfig>>>,
+    /// Each listener certificate's expiry, read when this engine was built (what the
+    /// handshakes use), for the `weir_tls_certificate_expiry_timestamp_seconds` gauge.
+    pub cert_expiry: Vec<CertExpiry>,
     /// TLS handshake failures; shared by the engines a reload makes, like `shortage`.
     pub handshakes: Arc<Handshakes>,
     /// What requests are counted into; its `Metrics` is shared like `shortage`.
@@ -97,6 +100,7 @@ impl Engine {
             groups.push(group);
         }
         let tls = server_tls(&config)?;
+        let cert_expiry = cert_expiry(&config);
         let chains = build::chains(&config, extra)?;
         let routes = routes(&config, &groups, chains.routes)?;
         let chain = chains.global;
@@ -123,6 +127,7 @@ impl Engine {
             groups,
             shortage: previous.map_or_else(Default::default, |p| p.shortage.clone()),
             tls,
+            cert_expiry,
             handshakes: previous.map_or_else(Default::default, |p| p.handshakes.clone()),
             stats,
             stop,
@@ -144,6 +149,34 @@ impl Engine {
         };
         self.tls[i].clone()
     }
+}
+
+/// When one listener certificate expires.
+pub(crate) struct CertExpiry {
+    pub listener: SocketAddr,
+    /// The certificate file, as the config names it.
+    pub cert: String,
+    /// Seconds since the Unix epoch.
+    pub not_after: i64,
+}
+
+/// The expiry of every listener certificate (those that could be loaded at all: the
+/// TLS config was built from the same files a moment before).
+fn cert_expiry(config: &Config) -> Vec<CertExpiry> {
+    let certs = config.listen.iter().flat_map(|l| {
+        let certs = l.tls.iter().flat_map(|t| t.certs.iter());
+        certs.map(move |c| (l.addr, c.cert.clone()))
+    });
+    certs
+        .filter_map(|(listener, path)| {
+            let info = tls::cert::read(&path).ok()?;
+            Some(CertExpiry {
+                listener,
+                cert: path.display().to_string(),
+                not_after: info.not_after,
+            })
+        })
+        .collect()
 }
 
 /// A group's TLS client config, read from its files.

@@ -490,3 +490,24 @@ fn the_admin_listener_is_bounded_like_the_proxy() {
     assert_eq!((head.status, head.body.len()), (200, 0));
     assert_eq!(call(admin, "GET", "/nope", None).status, 404);
 }
+
+#[test]
+fn each_listener_certificates_expiry_is_a_gauge() {
+    let dir = util::bin::temp_dir("cert-expiry");
+    let ca = util::tls::Ca::new();
+    // Expired on 2020-01-01: a known not-after (weir serves it; `weir check` warns).
+    let leaf = ca.expired_leaf(&dir, "site", &["localhost"]);
+    let mut config = util::admin::config(&[util::backend(weir::backend::Mode::Echo)]);
+    let tls = weir::config::ServerTls::single(&leaf.cert, &leaf.key);
+    config.listen.push(weir::config::Listener {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        tls: Some(tls),
+    });
+    let proxy = util::start(config);
+    let text = scrape(proxy.admin.unwrap());
+    let series = format!(
+        "weir_tls_certificate_expiry_timestamp_seconds{{listener=\"127.0.0.1:0\",cert=\"{}\"}}",
+        leaf.cert.display()
+    );
+    assert_eq!(value(&text, &series), Some(1_577_836_800.0), "{text}");
+}

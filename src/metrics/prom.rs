@@ -183,7 +183,26 @@ pub fn render(e: &Engine) -> String {
         out,
         "weir_config_reloads_total{{result=\"error\"}} {failed}"
     );
+    cert_expiry(&mut out, e);
     out
+}
+
+/// When each listener certificate expires, so an alert can fire weeks ahead.
+fn cert_expiry(out: &mut String, e: &Engine) {
+    if e.cert_expiry.is_empty() {
+        return;
+    }
+    let name = "weir_tls_certificate_expiry_timestamp_seconds";
+    let help = "When each listener certificate in force expires (its not-after), in seconds since the Unix epoch.";
+    head(out, name, "gauge", help);
+    for c in &e.cert_expiry {
+        let (listener, cert) = (c.listener, esc(&c.cert));
+        let _ = writeln!(
+            out,
+            "{name}{{listener=\"{listener}\",cert=\"{cert}\"}} {}",
+            c.not_after
+        );
+    }
 }
 
 /// A per-server gauge read from the group at scrape time.
