@@ -64,6 +64,20 @@ impl<'a> Exchange<'a> {
 
     /// Forwards the request until a server answers with a response head, or no retry
     /// is left.
+    /// Records a response head from server `idx`, `took` after the attempt began: its
+    /// timing, and passive health (a 5xx counts as a failure with `fail_on_5xx`).
+    fn answered(&mut self, group: &Group, idx: usize, took: std::time::Duration) {
+        self.o.upstream_time = Some(took);
+        if self.e.stats.on {
+            group.stats.responded(idx, self.res.status, took);
+        }
+        if self.res.status >= 500 && group.config.passive.fail_on_5xx {
+            group.record_failure(idx);
+        } else {
+            group.record_success(idx);
+        }
+    }
+
     pub(super) async fn forward(
         &mut self,
         intent: &Intent,
@@ -97,16 +111,7 @@ impl<'a> Exchange<'a> {
             let failed = match result {
                 Ok((up, sent)) => {
                     self.o.bytes_in = sent;
-                    let took = began.elapsed();
-                    self.o.upstream_time = Some(took);
-                    if e.stats.on {
-                        group.stats.responded(idx, self.res.status, took);
-                    }
-                    if self.res.status >= 500 && group.config.passive.fail_on_5xx {
-                        group.record_failure(idx);
-                    } else {
-                        group.record_success(idx);
-                    }
+                    self.answered(group, idx, began.elapsed());
                     return Ok(Picked {
                         up,
                         group,
