@@ -10,15 +10,16 @@ mod error;
 mod group;
 mod listen;
 mod route;
+mod routing;
 mod server;
+mod settings;
 mod upstream;
 mod upstream_tls;
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -30,6 +31,7 @@ pub use error::ConfigError;
 pub use group::{GroupConfig, DEFAULT_GROUP};
 pub use listen::{CertFiles, Listener, ServerTls, TlsVersion};
 pub use route::RouteConfig;
+pub use settings::{Forwarded, Limits, MiddlewareSpec, Timeouts};
 use upstream::UpstreamFile;
 pub use upstream::{BalancerKind, HashKey, Health};
 pub use upstream_tls::UpstreamTls;
@@ -37,129 +39,6 @@ pub use upstream_tls::UpstreamTls;
 use crate::http::parse::MAX_HEADERS;
 use crate::upstream::state::Passive;
 use crate::upstream::Upstream;
-
-/// `[timeouts]`.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Timeouts {
-    /// The whole request head must arrive within this (slowloris guard), else 408.
-    #[serde(deserialize_with = "duration::de")]
-    pub header: Duration,
-    /// A keep-alive client connection idle longer than this is closed silently.
-    #[serde(deserialize_with = "duration::de")]
-    pub idle: Duration,
-    /// Connecting to an upstream, else 504.
-    #[serde(deserialize_with = "duration::de")]
-    pub connect: Duration,
-    /// Longest wait for upstream response bytes (head or body), else 504.
-    #[serde(deserialize_with = "duration::de")]
-    pub upstream_read: Duration,
-    /// Longest wait for client progress mid-message: body bytes in, response bytes out.
-    #[serde(deserialize_with = "duration::de")]
-    pub client_body: Duration,
-    /// On SIGTERM/SIGINT, how long in-flight requests get to finish.
-    #[serde(deserialize_with = "duration::de")]
-    pub drain: Duration,
-    /// A WebSocket tunnel with no bytes either way for this long is closed.
-    #[serde(deserialize_with = "duration::de")]
-    pub tunnel: Duration,
-    /// Longest a plugin library may take to load in the check process (see
-    /// `plugin::vet`) before it is refused as hanging.
-    #[serde(deserialize_with = "duration::de")]
-    pub plugin_check: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            header: Duration::from_secs(10),
-            idle: Duration::from_secs(60),
-            connect: Duration::from_secs(3),
-            upstream_read: Duration::from_secs(60),
-            client_body: Duration::from_secs(60),
-            drain: Duration::from_secs(10),
-            tunnel: Duration::from_secs(3600),
-            plugin_check: Duration::from_secs(10),
-        }
-    }
-}
-
-/// `[limits]`.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Limits {
-    /// Largest request head; larger is 431 (414 when the request line alone is too long).
-    pub max_header_bytes: usize,
-    /// Most header fields in a request, at most 256; more is 431.
-    pub max_headers: usize,
-    /// Largest request body; 0 means unlimited; larger is 413.
-    pub max_body_bytes: u64,
-    /// Most client connections open at once; past it weir stops accepting until one ends.
-    pub max_connections: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_header_bytes: 16 * 1024,
-            max_headers: 100,
-            max_body_bytes: 0,
-            max_connections: 10_000,
-        }
-    }
-}
-
-/// `[forwarded]`: which `X-Forwarded-*` headers weir adds to requests.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Forwarded {
-    /// Append the client address to `X-Forwarded-For`.
-    #[serde(rename = "for")]
-    pub for_: bool,
-    /// Set `X-Forwarded-Proto: http`.
-    pub proto: bool,
-    /// Set `X-Forwarded-Host` to the client's `Host`.
-    pub host: bool,
-    /// Keep the client's well-formed `X-Request-Id` or make one; forward it, return it
-    /// and log it.
-    pub request_id: bool,
-}
-
-impl Default for Forwarded {
-    fn default() -> Self {
-        Forwarded {
-            for_: true,
-            proto: true,
-            host: true,
-            request_id: true,
-        }
-    }
-}
-
-/// One `[[middleware]]` entry, checked further when the chain is built.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct MiddlewareSpec {
-    /// A built-in: `log`, `headers` or `balancer`.
-    pub builtin: Option<String>,
-    /// A plugin library path.
-    pub plugin: Option<PathBuf>,
-    /// Instance name for logs; defaults to the built-in's or the plugin's own name.
-    pub name: Option<String>,
-    /// The entry's own settings.
-    #[serde(default)]
-    pub config: toml::Table,
-    /// `false`: not part of the global chain; routes that list its `name` in their
-    /// `middleware` run it, after the global chain. Absent means `true`.
-    pub global: Option<bool>,
-}
-
-impl MiddlewareSpec {
-    /// Whether the entry runs for every request (the global chain).
-    pub fn is_global(&self) -> bool {
-        self.global != Some(false)
-    }
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -336,146 +215,6 @@ impl Config {
             return Err(ConfigError::new(&self.source, key, why));
         }
         self.validate_settings()
-    }
-
-    /// The upstream groups: `[upstreams.NAME]` in name order, or `[upstream]` as the
-    /// one group `default`.
-    pub fn upstream_groups(&self) -> Cow<'_, [GroupConfig]> {
-        if !self.groups.is_empty() {
-            return Cow::Borrowed(&self.groups);
-        }
-        Cow::Owned(vec![GroupConfig {
-            name: DEFAULT_GROUP.to_string(),
-            servers: self.upstreams.clone(),
-            balancer: self.balancer,
-            keepalive: self.keepalive,
-            keepalive_timeout: self.keepalive_timeout,
-            hash_key: self.hash_key.clone(),
-            passive: self.passive,
-            retries: self.retries,
-            debug_headers: self.debug_headers,
-            health: self.health.clone(),
-            tls: self.upstream_tls.clone(),
-        }])
-    }
-
-    /// The routes in file order, or one catch-all to the only group when none are
-    /// configured.
-    pub fn route_list(&self) -> Cow<'_, [RouteConfig]> {
-        if !self.routes.is_empty() {
-            return Cow::Borrowed(&self.routes);
-        }
-        let groups = self.upstream_groups();
-        Cow::Owned(vec![RouteConfig::catch_all(&groups[0].name)])
-    }
-
-    /// The group key prefix for messages: `upstream` or `upstreams.NAME`.
-    fn group_key(&self, g: &GroupConfig) -> String {
-        if self.groups.is_empty() {
-            "upstream".to_string()
-        } else {
-            format!("upstreams.{}", g.name)
-        }
-    }
-
-    /// Routes name known groups, and a config with several groups has routes.
-    fn validate_routes(&self) -> Result<(), ConfigError> {
-        let groups = self.upstream_groups();
-        if self.routes.is_empty() && groups.len() > 1 {
-            return Err(ConfigError::new(
-                &self.source,
-                "routes",
-                "several [upstreams.*] groups need [[routes]] to say which requests go where",
-            ));
-        }
-        for (i, r) in self.routes.iter().enumerate() {
-            let err = |key: &str, why: String| {
-                Err(ConfigError::new(
-                    &self.source,
-                    format!("routes[{i}].{key}"),
-                    why,
-                ))
-            };
-            let known: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
-            match r.upstream.as_deref() {
-                None if groups.len() == 1 => {}
-                None => {
-                    return err(
-                        "upstream",
-                        format!("is required; known: {}", known.join(", ")),
-                    )
-                }
-                Some(name) if known.contains(&name) => {}
-                Some(name) => {
-                    return err(
-                        "upstream",
-                        format!("no upstream group {name:?}; known: {}", known.join(", ")),
-                    )
-                }
-            }
-            for (j, name) in r.middleware.iter().enumerate() {
-                let entry = self
-                    .middleware
-                    .iter()
-                    .find(|m| m.name.as_deref() == Some(name));
-                match entry {
-                    Some(m) if !m.is_global() => {}
-                    Some(_) => {
-                        let why = format!("middleware {name:?} is global (it runs for every request already); give it `global = false` to run it per route");
-                        return err(&format!("middleware[{j}]"), why);
-                    }
-                    None => {
-                        let known: Vec<&str> = self
-                            .middleware
-                            .iter()
-                            .filter(|m| !m.is_global())
-                            .filter_map(|m| m.name.as_deref())
-                            .collect();
-                        let why = format!(
-                            "no middleware named {name:?} with `global = false`; known: {}",
-                            if known.is_empty() {
-                                "none".to_string()
-                            } else {
-                                known.join(", ")
-                            }
-                        );
-                        return err(&format!("middleware[{j}]"), why);
-                    }
-                }
-            }
-            if r.redirect.as_deref().is_some_and(|to| to != "https") {
-                return err("redirect", "the only redirect is \"https\"".into());
-            }
-            if r.path.is_some() && r.path_exact.is_some() {
-                return err(
-                    "path_exact",
-                    "give `path` (a prefix) or `path_exact`, not both".into(),
-                );
-            }
-            for (key, p) in [
-                ("path", &r.path),
-                ("path_exact", &r.path_exact),
-                ("strip_prefix", &r.strip_prefix),
-            ] {
-                if p.as_deref().is_some_and(|p| !p.starts_with('/')) {
-                    return err(
-                        key,
-                        format!("{:?} must start with /", p.as_deref().unwrap_or("")),
-                    );
-                }
-            }
-            if let Err(why) = r.check_strip_prefix() {
-                return err("strip_prefix", why);
-            }
-        }
-        crate::route::Table::build(&self.route_specs())
-            .map(|_| ())
-            .map_err(|e| ConfigError::new(&self.source, e.config_key(), e.reason))
-    }
-
-    /// The match conditions of every route, for [`crate::route::Table::build`].
-    pub fn route_specs(&self) -> Vec<crate::route::RouteSpec> {
-        self.route_list().iter().map(RouteConfig::spec).collect()
     }
 
     /// Checks the rules that types alone cannot express.

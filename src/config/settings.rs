@@ -1,0 +1,132 @@
+//! The plain settings tables: `[timeouts]`, `[limits]`, `[forwarded]`, and one
+//! `[[middleware]]` entry.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::duration;
+
+/// `[timeouts]`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timeouts {
+    /// The whole request head must arrive within this (slowloris guard), else 408.
+    #[serde(deserialize_with = "duration::de")]
+    pub header: Duration,
+    /// A keep-alive client connection idle longer than this is closed silently.
+    #[serde(deserialize_with = "duration::de")]
+    pub idle: Duration,
+    /// Connecting to an upstream, else 504.
+    #[serde(deserialize_with = "duration::de")]
+    pub connect: Duration,
+    /// Longest wait for upstream response bytes (head or body), else 504.
+    #[serde(deserialize_with = "duration::de")]
+    pub upstream_read: Duration,
+    /// Longest wait for client progress mid-message: body bytes in, response bytes out.
+    #[serde(deserialize_with = "duration::de")]
+    pub client_body: Duration,
+    /// On SIGTERM/SIGINT, how long in-flight requests get to finish.
+    #[serde(deserialize_with = "duration::de")]
+    pub drain: Duration,
+    /// A WebSocket tunnel with no bytes either way for this long is closed.
+    #[serde(deserialize_with = "duration::de")]
+    pub tunnel: Duration,
+    /// Longest a plugin library may take to load in the check process (see
+    /// `plugin::vet`) before it is refused as hanging.
+    #[serde(deserialize_with = "duration::de")]
+    pub plugin_check: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
+            connect: Duration::from_secs(3),
+            upstream_read: Duration::from_secs(60),
+            client_body: Duration::from_secs(60),
+            drain: Duration::from_secs(10),
+            tunnel: Duration::from_secs(3600),
+            plugin_check: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[limits]`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request head; larger is 431 (414 when the request line alone is too long).
+    pub max_header_bytes: usize,
+    /// Most header fields in a request, at most 256; more is 431.
+    pub max_headers: usize,
+    /// Largest request body; 0 means unlimited; larger is 413.
+    pub max_body_bytes: u64,
+    /// Most client connections open at once; past it weir stops accepting until one ends.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_header_bytes: 16 * 1024,
+            max_headers: 100,
+            max_body_bytes: 0,
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// `[forwarded]`: which `X-Forwarded-*` headers weir adds to requests.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Forwarded {
+    /// Append the client address to `X-Forwarded-For`.
+    #[serde(rename = "for")]
+    pub for_: bool,
+    /// Set `X-Forwarded-Proto: http`.
+    pub proto: bool,
+    /// Set `X-Forwarded-Host` to the client's `Host`.
+    pub host: bool,
+    /// Keep the client's well-formed `X-Request-Id` or make one; forward it, return it
+    /// and log it.
+    pub request_id: bool,
+}
+
+impl Default for Forwarded {
+    fn default() -> Self {
+        Forwarded {
+            for_: true,
+            proto: true,
+            host: true,
+            request_id: true,
+        }
+    }
+}
+
+/// One `[[middleware]]` entry, checked further when the chain is built.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MiddlewareSpec {
+    /// A built-in: `log`, `headers` or `balancer`.
+    pub builtin: Option<String>,
+    /// A plugin library path.
+    pub plugin: Option<PathBuf>,
+    /// Instance name for logs; defaults to the built-in's or the plugin's own name.
+    pub name: Option<String>,
+    /// The entry's own settings.
+    #[serde(default)]
+    pub config: toml::Table,
+    /// `false`: not part of the global chain; routes that list its `name` in their
+    /// `middleware` run it, after the global chain. Absent means `true`.
+    pub global: Option<bool>,
+}
+
+impl MiddlewareSpec {
+    /// Whether the entry runs for every request (the global chain).
+    pub fn is_global(&self) -> bool {
+        self.global != Some(false)
+    }
+}
