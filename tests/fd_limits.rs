@@ -119,17 +119,23 @@ fn out_of_descriptors_for_upstream_connects_is_503_and_no_servers_fault() {
         .arg(&path);
     let weir = spawn_command(cmd, "stderr", "listening on");
     let addr = weir.addr;
-    // More concurrent requests than descriptors for both their sides.
-    let clients: Vec<_> = (0..80)
-        .map(|_| {
+    // First more client connections than descriptors, so that the clients alone use
+    // them up: once weir says so, every upstream connect must fail for want of one.
+    // (Sending at once would race: a weir fast enough to serve each client as it
+    // comes uses the last descriptor in accept, and no connect ever fails.)
+    let conns: Vec<_> = (0..80).map(|_| util::client::Conn::open(addr)).collect();
+    let wait = Duration::from_secs(20);
+    let full = weir.later.wait_for("accept failed", wait);
+    full.unwrap_or_else(|| panic!("no EMFILE: {:?}", weir.later.snapshot()));
+    let clients: Vec<_> = conns
+        .into_iter()
+        .map(|mut conn| {
             std::thread::spawn(move || {
-                let r = util::client::Conn::open(addr)
-                    .roundtrip(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+                let r = conn.roundtrip(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
                 r.status
             })
         })
         .collect();
-    let wait = Duration::from_secs(20);
     let shortage = weir.later.wait_for("while connecting upstream", wait);
     let shortage = shortage.unwrap_or_else(|| panic!("no shortage: {:?}", weir.later.snapshot()));
     assert!(
