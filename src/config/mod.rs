@@ -8,6 +8,7 @@ mod admin;
 pub mod duration;
 mod error;
 mod group;
+mod key_path;
 mod listen;
 mod route;
 mod routing;
@@ -186,15 +187,10 @@ impl Config {
                 ),
             )
         })?;
-        let raw: File = serde_path_to_error::deserialize(de).map_err(|e| {
-            let key = e.path().to_string();
-            let inner = e.into_inner();
-            let key = if key == "." { String::new() } else { key };
-            ConfigError::new(
-                file,
-                key,
-                format!("{}{}", inner.message().trim(), line_of(text, inner.span())),
-            )
+        let raw = File::deserialize(de).map_err(|e| {
+            let key = e.span().map(|s| key_path::key_at(text, s));
+            let why = format!("{}{}", e.message().trim(), line_of(text, e.span()));
+            ConfigError::new(file, key.unwrap_or_default(), why)
         })?;
         raw.validate(file, text)
     }
