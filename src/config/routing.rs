@@ -1,10 +1,11 @@
 //! The config's upstream groups and routes: the one group `[upstream]` stands for when
 //! there are no `[upstreams.NAME]`, the implicit catch-all route, and the checks that
-//! routes name groups and middleware that exist.
+//! routes name groups, middleware and listeners that exist.
 
 use std::borrow::Cow;
 
 use super::{Config, ConfigError, GroupConfig, RouteConfig, DEFAULT_GROUP};
+use crate::route::{Scheme, Table, Warning};
 
 impl Config {
     /// The upstream groups: `[upstreams.NAME]` in name order, or `[upstream]` as the
@@ -115,6 +116,9 @@ impl Config {
             if r.redirect.as_deref().is_some_and(|to| to != "https") {
                 return err("redirect", "the only redirect is \"https\"".into());
             }
+            if let Some(s) = r.scheme.as_deref().filter(|s| Scheme::parse(s).is_none()) {
+                return err("scheme", format!("{s:?} is not \"http\" or \"https\""));
+            }
             if r.path.is_some() && r.path_exact.is_some() {
                 return err(
                     "path_exact",
@@ -137,13 +141,22 @@ impl Config {
                 return err("strip_prefix", why);
             }
         }
-        crate::route::Table::build(&self.route_specs())
-            .map(|_| ())
-            .map_err(|e| ConfigError::new(&self.source, e.config_key(), e.reason))
+        self.route_table().map(|_| ())
     }
 
-    /// The match conditions of every route, for [`crate::route::Table::build`].
+    /// The match conditions of every route, for [`crate::route::Table::build_for`].
     pub fn route_specs(&self) -> Vec<crate::route::RouteSpec> {
         self.route_list().iter().map(RouteConfig::spec).collect()
+    }
+
+    /// Each listener's `name`, in `listen` order: what routes' `listeners` may name.
+    pub fn listener_names(&self) -> Vec<Option<String>> {
+        self.listen.iter().map(|l| l.name.clone()).collect()
+    }
+
+    /// The route table and its warnings; an error names the route's key.
+    pub fn route_table(&self) -> Result<(Table, Vec<Warning>), ConfigError> {
+        Table::build_for(&self.route_specs(), &self.listener_names())
+            .map_err(|e| ConfigError::new(&self.source, e.config_key(), e.reason))
     }
 }
