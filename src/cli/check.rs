@@ -21,12 +21,7 @@ pub fn run(a: &ServeArgs) -> ExitCode {
     let t = &config.timeouts;
     let l = &config.limits;
     println!("{}: ok", config.source);
-    let threads = match config.threads {
-        0 => "one per CPU".to_string(),
-        n => n.to_string(),
-    };
-    let addrs: Vec<String> = config.listen.iter().map(show_listener).collect();
-    println!("listen      {} (threads: {threads})", addrs.join(", "));
+    print_listen(&config);
     if !print_tls(&config) {
         return ExitCode::FAILURE;
     }
@@ -86,6 +81,16 @@ pub fn run(a: &ServeArgs) -> ExitCode {
         f.for_, f.proto, f.host
     );
     ExitCode::SUCCESS
+}
+
+/// The listeners (with what routes may match on) and the executor threads.
+fn print_listen(config: &Config) {
+    let threads = match config.threads {
+        0 => "one per CPU".to_string(),
+        n => n.to_string(),
+    };
+    let addrs: Vec<String> = config.listen.iter().map(show_listener).collect();
+    println!("listen      {} (threads: {threads})", addrs.join(", "));
 }
 
 /// `127.0.0.1:8443 (TLS, name public)`: the address, and what routes may match on.

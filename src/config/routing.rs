@@ -58,90 +58,90 @@ impl Config {
                 "several [upstreams.*] groups need [[routes]] to say which requests go where",
             ));
         }
+        let known: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
         for (i, r) in self.routes.iter().enumerate() {
-            let err = |key: &str, why: String| {
-                Err(ConfigError::new(
-                    &self.source,
-                    format!("routes[{i}].{key}"),
-                    why,
-                ))
-            };
-            let known: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
-            match r.upstream.as_deref() {
-                None if groups.len() == 1 => {}
-                None => {
-                    return err(
-                        "upstream",
-                        format!("is required; known: {}", known.join(", ")),
-                    )
-                }
-                Some(name) if known.contains(&name) => {}
-                Some(name) => {
-                    return err(
-                        "upstream",
-                        format!("no upstream group {name:?}; known: {}", known.join(", ")),
-                    )
-                }
+            self.check_route(r, &known).map_err(|(key, why)| {
+                ConfigError::new(&self.source, format!("routes[{i}].{key}"), why)
+            })?;
+        }
+        // The conditions (hosts, paths, methods, headers, listeners) are the table's to
+        // check, and its errors name the key.
+        self.route_table().map(|_| ())
+    }
+
+    /// What one route says beyond its match conditions: its group, middleware,
+    /// redirect and scheme, and that its paths fit together. `groups` are the known
+    /// group names. An error is (key within the route, reason).
+    fn check_route(&self, r: &RouteConfig, groups: &[&str]) -> Result<(), (String, String)> {
+        let bad = |key: &str, why: String| Err((key.to_string(), why));
+        match r.upstream.as_deref() {
+            None if groups.len() == 1 => {}
+            None => {
+                return bad(
+                    "upstream",
+                    format!("is required; known: {}", groups.join(", ")),
+                )
             }
-            for (j, name) in r.middleware.iter().enumerate() {
-                let entry = self
-                    .middleware
-                    .iter()
-                    .find(|m| m.name.as_deref() == Some(name));
-                match entry {
-                    Some(m) if !m.is_global() => {}
-                    Some(_) => {
-                        let why = format!("middleware {name:?} is global (it runs for every request already); give it `global = false` to run it per route");
-                        return err(&format!("middleware[{j}]"), why);
-                    }
-                    None => {
-                        let known: Vec<&str> = self
-                            .middleware
-                            .iter()
-                            .filter(|m| !m.is_global())
-                            .filter_map(|m| m.name.as_deref())
-                            .collect();
-                        let why = format!(
-                            "no middleware named {name:?} with `global = false`; known: {}",
-                            if known.is_empty() {
-                                "none".to_string()
-                            } else {
-                                known.join(", ")
-                            }
-                        );
-                        return err(&format!("middleware[{j}]"), why);
-                    }
-                }
-            }
-            if r.redirect.as_deref().is_some_and(|to| to != "https") {
-                return err("redirect", "the only redirect is \"https\"".into());
-            }
-            if let Some(s) = r.scheme.as_deref().filter(|s| Scheme::parse(s).is_none()) {
-                return err("scheme", format!("{s:?} is not \"http\" or \"https\""));
-            }
-            if r.path.is_some() && r.path_exact.is_some() {
-                return err(
-                    "path_exact",
-                    "give `path` (a prefix) or `path_exact`, not both".into(),
-                );
-            }
-            for (key, p) in [
-                ("path", &r.path),
-                ("path_exact", &r.path_exact),
-                ("strip_prefix", &r.strip_prefix),
-            ] {
-                if p.as_deref().is_some_and(|p| !p.starts_with('/')) {
-                    return err(
-                        key,
-                        format!("{:?} must start with /", p.as_deref().unwrap_or("")),
-                    );
-                }
-            }
-            if let Err(why) = r.check_strip_prefix() {
-                return err("strip_prefix", why);
+            Some(name) if groups.contains(&name) => {}
+            Some(name) => {
+                let why = format!("no upstream group {name:?}; known: {}", groups.join(", "));
+                return bad("upstream", why);
             }
         }
-        self.route_table().map(|_| ())
+        for (j, name) in r.middleware.iter().enumerate() {
+            if let Err(why) = self.check_route_middleware(name) {
+                return bad(&format!("middleware[{j}]"), why);
+            }
+        }
+        if r.redirect.as_deref().is_some_and(|to| to != "https") {
+            return bad("redirect", "the only redirect is \"https\"".into());
+        }
+        if let Some(s) = r.scheme.as_deref().filter(|s| Scheme::parse(s).is_none()) {
+            return bad("scheme", format!("{s:?} is not \"http\" or \"https\""));
+        }
+        if r.path.is_some() && r.path_exact.is_some() {
+            let why = "give `path` (a prefix) or `path_exact`, not both";
+            return bad("path_exact", why.into());
+        }
+        for (key, p) in [
+            ("path", &r.path),
+            ("path_exact", &r.path_exact),
+            ("strip_prefix", &r.strip_prefix),
+        ] {
+            if let Some(p) = p.as_deref().filter(|p| !p.starts_with('/')) {
+                return bad(key, format!("{p:?} must start with /"));
+            }
+        }
+        r.check_strip_prefix()
+            .or_else(|why| bad("strip_prefix", why))
+    }
+
+    /// A route's middleware must be a `[[middleware]]` entry of that name with
+    /// `global = false`.
+    fn check_route_middleware(&self, name: &str) -> Result<(), String> {
+        let entry = self
+            .middleware
+            .iter()
+            .find(|m| m.name.as_deref() == Some(name));
+        match entry {
+            Some(m) if !m.is_global() => Ok(()),
+            Some(_) => Err(format!("middleware {name:?} is global (it runs for every request already); give it `global = false` to run it per route")),
+            None => {
+                let known: Vec<&str> = self
+                    .middleware
+                    .iter()
+                    .filter(|m| !m.is_global())
+                    .filter_map(|m| m.name.as_deref())
+                    .collect();
+                let known = match known.is_empty() {
+                    true => "none".to_string(),
+                    false => known.join(", "),
+                };
+                Err(format!(
+                    "no middleware named {name:?} with `global = false`; known: {known}"
+                ))
+            }
+        }
     }
 
     /// The match conditions of every route, for [`crate::route::Table::build_for`].
