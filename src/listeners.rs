@@ -8,6 +8,11 @@
 //! accepting. A new address that cannot be bound is logged and skipped, and the rest of
 //! the reload stands. Listeners are known by their configured address, so an entry on
 //! port 0 is the same listener across reloads. `threads` still needs a restart.
+//!
+//! Each connection carries the [`ListenerId`] of the listener that accepted it, a few
+//! copied words: routes with a `listeners` condition need to know where a request came
+//! in, and a name (a `String`) per connection would cost an allocation for a question
+//! most configs never ask.
 
 use std::io;
 use std::net::SocketAddr;

@@ -38,8 +38,8 @@
 //!    match: the exact host; else the longest `*.` wildcard; else `*` (routes that list
 //!    `*` or no hosts at all, which is also where requests without a host go).
 //! 2. **No fallback between sites.** If the chosen site has no route for the request's
-//!    path, method and headers, the answer is `None` (404): a request for
-//!    `api.example.com` never falls through to the catch-all's routes. This is nginx's
+//!    path, method, headers, scheme and listener, the answer is `None` (404): a request
+//!    for `api.example.com` never falls through to the catch-all's routes. This is nginx's
 //!    rule (`server_name` picks the server block, then `location`s inside it) and
 //!    Envoy's (the virtual host, then its routes); it keeps a site's routes from being
 //!    reached under another site's rules by a path the site forgot.
