@@ -250,7 +250,8 @@ fn check_prints_scheme_and_listener_conditions_and_warns_only_of_real_shadowing(
              [[routes]]\nscheme = \"http\"\nredirect = \"https\"\n\
              [[routes]]\npath = \"/admin\"\nlisteners = [\"internal\"]\nmethods = [\"GET\"]\n\
              [[routes]]\nname = \"site\"\n\
-             [[routes]]\nscheme = \"http\"\nlisteners = [\"internal\"]\n"
+             [[routes]]\nscheme = \"http\"\nlisteners = [\"internal\"]\n\
+             [[routes]]\npath = \"/secure\"\nscheme = \"https\"\n"
         ),
     );
     let out = run(&["check", "--config", &path]);
@@ -269,9 +270,10 @@ fn check_prints_scheme_and_listener_conditions_and_warns_only_of_real_shadowing(
         .position(|l| l == "routes in match order:")
         .unwrap_or_else(|| panic!("no route table in {text}"));
     assert_eq!(
-        lines[at + 1..at + 6],
+        lines[at + 1..at + 7],
         [
             "any host",
+            "/secure scheme https -> routes[4]",
             "/admin methods GET listeners internal -> routes[1]",
             "(any path) scheme http -> routes[0]",
             "(any path) -> routes[2] \"site\"",
@@ -283,11 +285,15 @@ fn check_prints_scheme_and_listener_conditions_and_warns_only_of_real_shadowing(
         text.contains("route       routes[0] → web, redirect plain HTTP to https"),
         "{text}"
     );
-    // routes[2] comes after a scheme route and is not shadowed by it; routes[3] is.
+    // routes[2] comes after a scheme route and is not shadowed by it; routes[3] is; no
+    // TLS listener can bring routes[4] a request.
     let warnings: Vec<&str> = text.lines().filter(|l| l.starts_with("warning")).collect();
     assert_eq!(
         warnings,
-        ["warning     routes[3] can never match: routes[0] matches every request it does, first"],
+        [
+            "warning     routes[3] can never match: routes[0] matches every request it does, first",
+            "warning     routes[4] can never match: it takes scheme = \"https\" and none of its listeners is TLS",
+        ],
         "{text}"
     );
 }

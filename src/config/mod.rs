@@ -475,6 +475,29 @@ config = { format = "combined", path = "-" }
     }
 
     #[test]
+    fn routes_no_listener_can_bring_a_request_to_are_warned_of() {
+        let text = "listen = [{ addr = \"127.0.0.1:0\", name = \"plain\" }, \
+                    { addr = \"127.0.0.1:0\", name = \"tls\", tls = { cert = \"c\", key = \"k\" } }]\n\
+                    [upstream]\nservers = [\"127.0.0.1:1\"]\n\
+                    [[routes]]\npath = \"/a\"\nscheme = \"https\"\nlisteners = [\"plain\"]\n\
+                    [[routes]]\npath = \"/b\"\nscheme = \"https\"\nredirect = \"https\"\n\
+                    [[routes]]\npath = \"/c\"\nlisteners = [\"tls\"]\nredirect = \"https\"\n\
+                    [[routes]]\nscheme = \"http\"\nredirect = \"https\"\n\
+                    [[routes]]\nscheme = \"https\"\n";
+        let c = Config::parse(text, "w.toml").unwrap();
+        let (_, warnings) = c.route_table().unwrap();
+        let text: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "routes[0] can never match: it takes scheme = \"https\" and none of its listeners is TLS",
+                "routes[1] never redirects: redirect = \"https\" is for requests over plain HTTP, and none reach this route",
+                "routes[2] never redirects: redirect = \"https\" is for requests over plain HTTP, and none reach this route",
+            ]
+        );
+    }
+
+    #[test]
     fn errors_name_file_key_and_reason() {
         let e = Config::parse("[timeouts]\nheader = \"5x\"\n", "w.toml").unwrap_err();
         assert_eq!(e.file, "w.toml");

@@ -1,10 +1,11 @@
 //! The config's upstream groups and routes: the one group `[upstream]` stands for when
-//! there are no `[upstreams.NAME]`, the implicit catch-all route, and the checks that
-//! routes name groups, middleware and listeners that exist.
+//! there are no `[upstreams.NAME]`, the implicit catch-all route, the checks that
+//! routes name groups, middleware and listeners that exist, and the warnings only the
+//! listeners' kinds (plain or TLS) reveal.
 
 use std::borrow::Cow;
 
-use super::{Config, ConfigError, GroupConfig, RouteConfig, DEFAULT_GROUP};
+use super::{Config, ConfigError, GroupConfig, Listener, RouteConfig, DEFAULT_GROUP};
 use crate::route::{Scheme, Table, Warning};
 
 impl Config {
@@ -156,7 +157,43 @@ impl Config {
 
     /// The route table and its warnings; an error names the route's key.
     pub fn route_table(&self) -> Result<(Table, Vec<Warning>), ConfigError> {
-        Table::build_for(&self.route_specs(), &self.listener_names())
-            .map_err(|e| ConfigError::new(&self.source, e.config_key(), e.reason))
+        let (table, mut warnings) =
+            Table::build_for(&self.route_specs(), &self.listener_names())
+                .map_err(|e| ConfigError::new(&self.source, e.config_key(), e.reason))?;
+        self.arrival_warnings(&mut warnings);
+        warnings.sort_by_key(|w| w.index);
+        Ok((table, warnings))
+    }
+
+    /// What the table cannot see, since it knows listeners by name only: a route whose
+    /// `scheme` none of its listeners speaks can never match, and `redirect = "https"`
+    /// on a route no plain request reaches never redirects.
+    fn arrival_warnings(&self, warnings: &mut Vec<Warning>) {
+        for (index, r) in self.routes.iter().enumerate() {
+            let on = |l: &&Listener| {
+                let named = |n: &String| r.listeners.contains(n);
+                r.listeners.is_empty() || l.name.as_ref().is_some_and(named)
+            };
+            let kinds: Vec<Scheme> = self
+                .listen
+                .iter()
+                .filter(on)
+                .map(|l| Scheme::of_tls(l.tls.is_some()))
+                .collect();
+            let scheme = r.scheme.as_deref().and_then(Scheme::parse);
+            if let Some(s) = scheme.filter(|s| !kinds.contains(s)) {
+                let kind = if s == Scheme::Https { "TLS" } else { "plain" };
+                let message = format!(
+                    "can never match: it takes scheme = \"{}\" and none of its listeners is {kind}",
+                    s.as_str()
+                );
+                warnings.push(Warning { index, message });
+            } else if r.redirect.is_some()
+                && (scheme == Some(Scheme::Https) || !kinds.contains(&Scheme::Http))
+            {
+                let message = "never redirects: redirect = \"https\" is for requests over plain HTTP, and none reach this route".into();
+                warnings.push(Warning { index, message });
+            }
+        }
     }
 }

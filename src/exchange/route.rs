@@ -71,10 +71,7 @@ impl<'a> Exchange<'a> {
     /// when some route names listeners (a config without them pays nothing for it).
     #[inline]
     fn arrival(&self) -> route::Arrival {
-        let scheme = match self.client.is_tls() {
-            true => route::Scheme::Https,
-            false => route::Scheme::Http,
-        };
+        let scheme = route::Scheme::of_tls(self.client.is_tls());
         let listener = match self.e.routes.table.by_listener() {
             true => self.client.listener.and_then(|id| self.e.listener(id)),
             false => None,

@@ -156,6 +156,15 @@ impl Scheme {
         }
     }
 
+    /// `Https` over TLS, else `Http`.
+    #[inline]
+    pub fn of_tls(tls: bool) -> Scheme {
+        match tls {
+            true => Scheme::Https,
+            false => Scheme::Http,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Scheme::Http => "http",
