@@ -47,6 +47,7 @@ impl Matcher {
         warnings: &mut Vec<Warning>,
     ) -> Result<Matcher, RouteError> {
         let err = |(key, reason): Bad| RouteError { index, key, reason };
+        let hosts = hosts(spec).map_err(err)?;
         let path = match &spec.path {
             PathRule::Any => PathKey::Prefix(Box::default()),
             PathRule::Prefix(p) => {
@@ -57,7 +58,7 @@ impl Matcher {
             }
         };
         Ok(Matcher {
-            hosts: hosts(spec).map_err(err)?,
+            hosts,
             path,
             methods: methods(index, spec, warnings).map_err(err)?,
             headers: headers(spec).map_err(err)?,
@@ -88,18 +89,18 @@ impl Matcher {
     /// satisfies ours too: then, at the same host and path key, we always win and `later`
     /// never does.
     pub fn covers(&self, later: &Matcher) -> bool {
-        let subset = |ours: &[Box<str>], theirs: &[Box<str>]| {
-            ours.is_empty() || (!theirs.is_empty() && theirs.iter().all(|m| ours.contains(m)))
-        };
-        let listeners = self.listeners.is_empty()
-            || (!later.listeners.is_empty()
-                && later.listeners.iter().all(|l| self.listeners.contains(l)));
         let scheme = self.scheme.is_none() || self.scheme == later.scheme;
-        subset(&self.methods, &later.methods)
+        scheme
+            && covers_list(&self.methods, &later.methods)
+            && covers_list(&self.listeners, &later.listeners)
             && self.headers.iter().all(|h| later.headers.contains(h))
-            && scheme
-            && listeners
     }
+}
+
+/// Whether a list condition (empty: anything) holds for everything `later`'s does: ours
+/// is empty, or theirs is not and lies within ours.
+fn covers_list<T: PartialEq>(ours: &[T], later: &[T]) -> bool {
+    ours.is_empty() || (!later.is_empty() && later.iter().all(|x| ours.contains(x)))
 }
 
 /// The host patterns, sorted; none means `*`.
