@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use weir::http::Headers;
-use weir::route::{normalize, PathRule, Request, RouteSpec, Table};
+use weir::route::{normalize, Arrival, PathRule, Request, RouteSpec, Table};
 
 const LOOKUPS: usize = 200_000;
 const ROUNDS: usize = 25;
@@ -129,6 +129,7 @@ fn main() {
                     path: &path,
                     method: "GET",
                     headers: &headers,
+                    arrival: Arrival::default(),
                 };
                 black_box(t.find(&req)).is_some()
             }),
@@ -141,6 +142,7 @@ fn main() {
                     path: black_box(&normalised[k % MIX]),
                     method: "GET",
                     headers: &headers,
+                    arrival: Arrival::default(),
                 };
                 black_box(t.find(&req)).is_some()
             }),

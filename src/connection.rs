@@ -19,6 +19,7 @@ use crate::downstream::{Downstream, TextReply};
 use crate::error::{Error, Kind};
 use crate::exchange::{self, Next, Scratch};
 use crate::http::parse::ReadHead;
+use crate::listeners::ListenerId;
 use crate::live::Live;
 use crate::rt;
 use crate::stream::Stream;
@@ -38,16 +39,17 @@ enum Wake {
 pub(crate) async fn serve_tls(
     live: Arc<Live>,
     tcp: rt::TcpStream,
-    peer: SocketAddr,
+    from: (SocketAddr, ListenerId),
     config: Arc<ServerConfig>,
     seat: Seat,
 ) {
+    let peer = from.0;
     let e = live.get();
     let limit = e.config.timeouts.header;
     match tls::accept(tcp, config, limit, peer, &e.handshakes).await {
         Accepted::Tls(stream) => {
             drop(e);
-            serve(live, stream, peer, seat).await
+            serve(live, stream, from, seat).await
         }
         Accepted::PlainHttp(tcp) => {
             let mut client = Downstream::new(tcp.into(), peer, BUFFER);
@@ -60,10 +62,16 @@ pub(crate) async fn serve_tls(
     }
 }
 
-/// Serves one accepted connection until it closes, idles out, or weir shuts down.
-pub(crate) async fn serve(live: Arc<Live>, stream: Stream, peer: SocketAddr, mut seat: Seat) {
+/// Serves one accepted connection, from `peer` on listener `id`, until it closes, idles
+/// out, or weir shuts down.
+pub(crate) async fn serve(
+    live: Arc<Live>,
+    stream: Stream,
+    (peer, id): (SocketAddr, ListenerId),
+    mut seat: Seat,
+) {
     let max = live.get().limits.max_bytes.max(BUFFER);
-    let mut client = Downstream::new(stream, peer, max);
+    let mut client = Downstream::new(stream, peer, max).on(id);
     let mut s = Scratch::default();
     let mut first = true;
     let next = loop {

@@ -13,6 +13,7 @@ use futures_rustls::rustls::ServerConfig;
 
 use crate::config::{Config, ConfigError};
 use crate::http::parse::HeadLimits;
+use crate::listeners::ListenerId;
 use crate::metrics::EngineStats;
 use crate::middleware::{build, Chain, Middleware};
 use crate::route::{self, Table};
@@ -138,16 +139,20 @@ impl Engine {
 }
 
 impl Engine {
-    /// The TLS config for the listener bound as entry `i` of `listen` at `addr`: that
-    /// entry if it still has that address, else the first entry that does (a reload
-    /// reordered `listen`). `None` if it is plain or no longer listed.
-    pub fn tls_for(&self, i: usize, addr: SocketAddr) -> Option<Arc<ServerConfig>> {
-        let here = |l: &crate::config::Listener| l.addr == addr && l.tls.is_some();
-        let i = match self.config.listen.get(i) {
-            Some(l) if here(l) => i,
-            _ => self.config.listen.iter().position(here)?,
-        };
-        self.tls[i].clone()
+    /// The index in this engine's `listen` of the listener `id`: the entry it was bound
+    /// as if that is still it (one comparison, the usual case), else the first entry with
+    /// its address and kind (a reload reordered `listen`). `None` if no longer listed.
+    #[inline]
+    pub fn listener(&self, id: ListenerId) -> Option<usize> {
+        match self.config.listen.get(id.index) {
+            Some(l) if id.is(l) => Some(id.index),
+            _ => self.config.listen.iter().position(|l| id.is(l)),
+        }
+    }
+
+    /// The TLS config for the listener `id`; `None` if it is plain or no longer listed.
+    pub fn tls_for(&self, id: ListenerId) -> Option<Arc<ServerConfig>> {
+        self.tls[self.listener(id)?].clone()
     }
 }
 
@@ -231,8 +236,7 @@ fn routes(
     groups: &[Arc<Group>],
     chains: Vec<Chain>,
 ) -> Result<Routes, ConfigError> {
-    let (table, _warnings) = Table::build(&config.route_specs())
-        .map_err(|e| ConfigError::new(&config.source, e.config_key(), e.reason))?;
+    let (table, _warnings) = config.route_table()?;
     let list = config
         .route_list()
         .iter()

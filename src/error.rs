@@ -33,7 +33,7 @@ pub enum Kind {
     ExpectationFailed,
     /// A well-formed request line naming an HTTP major version other than 1: 505.
     VersionNotSupported,
-    /// No route matches the request's host, path, method and headers: 404.
+    /// No route matches the request (host, path, method, headers, scheme, listener): 404.
     NoRoute,
     /// The client went away or stalled mid-request; nobody to answer.
     ClientGone,

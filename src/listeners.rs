@@ -8,6 +8,11 @@
 //! accepting. A new address that cannot be bound is logged and skipped, and the rest of
 //! the reload stands. Listeners are known by their configured address, so an entry on
 //! port 0 is the same listener across reloads. `threads` still needs a restart.
+//!
+//! Each connection carries the [`ListenerId`] of the listener that accepted it, a few
+//! copied words: routes with a `listeners` condition need to know where a request came
+//! in, and a name (a `String`) per connection would cost an allocation for a question
+//! most configs never ask.
 
 use std::io;
 use std::net::SocketAddr;
@@ -23,14 +28,30 @@ use crate::live::Live;
 use crate::rt::{self, Runtime, Task, TcpListener};
 use crate::shutdown::Busy;
 
-/// One bound listener, before its accept task starts.
-pub(crate) struct Bound {
-    pub listener: TcpListener,
+/// Which listener accepted a connection, carried by the connection (a few words, copied,
+/// never a name): a request finds its listener in the engine in force with
+/// [`Engine::listener`](crate::engine::Engine::listener), since a reload may have
+/// reordered `listen` while the connection was open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ListenerId {
     /// Its place in `listen` when it was bound.
     pub index: usize,
     /// The address as configured (port 0 stays 0): its identity across reloads.
     pub addr: SocketAddr,
     pub tls: bool,
+}
+
+impl ListenerId {
+    /// Whether `l` is this listener: same configured address, same plain or TLS.
+    pub fn is(&self, l: &Listener) -> bool {
+        l.addr == self.addr && l.tls.is_some() == self.tls
+    }
+}
+
+/// One bound listener, before its accept task starts.
+pub(crate) struct Bound {
+    pub listener: TcpListener,
+    pub id: ListenerId,
     /// The address actually bound.
     pub local: SocketAddr,
 }
@@ -40,11 +61,15 @@ impl Bound {
     pub fn bind(index: usize, l: &Listener) -> io::Result<Bound> {
         let listener = rt::bind(l.addr)?;
         let local = rt::local_addr(&listener)?;
-        Ok(Bound {
-            listener,
+        let tls = l.tls.is_some();
+        let id = ListenerId {
             index,
             addr: l.addr,
-            tls: l.tls.is_some(),
+            tls,
+        };
+        Ok(Bound {
+            listener,
+            id,
             local,
         })
     }
@@ -58,8 +83,7 @@ pub(crate) struct Shared {
 }
 
 struct Running {
-    addr: SocketAddr,
-    tls: bool,
+    id: ListenerId,
     task: Task<()>,
 }
 
@@ -90,20 +114,16 @@ impl Listeners {
 
     fn spawn(&self, b: Bound) {
         let s = &self.shared;
-        let (addr, tls) = (b.addr, b.tls);
+        let id = b.id;
         let accept = accept_loop(b, s.live.clone(), s.busy.clone(), s.runtime.clone());
         let task = s.runtime.spawn(accept);
-        self.running().push(Running { addr, tls, task });
+        self.running().push(Running { id, task });
     }
 
     /// Makes the listeners match `listen` (after a reload): closes those no longer
     /// listed, then binds the new ones.
     pub async fn apply(&self, listen: &[Listener]) {
-        let wanted = |r: &Running| {
-            listen
-                .iter()
-                .any(|l| l.addr == r.addr && l.tls.is_some() == r.tls)
-        };
+        let wanted = |r: &Running| listen.iter().any(|l| r.id.is(l));
         let gone: Vec<Running> = {
             let mut running = self.running();
             let (keep, gone) = std::mem::take(&mut *running).into_iter().partition(wanted);
@@ -114,16 +134,12 @@ impl Listeners {
             r.task.cancel().await; // drops the listener: no more accepts
             eprintln!(
                 "weir: reload: stopped listening on {} (its open connections finish)",
-                show(r.addr, r.tls)
+                show(r.id.addr, r.id.tls)
             );
         }
         for (i, l) in listen.iter().enumerate() {
             let tls = l.tls.is_some();
-            let running = self
-                .running()
-                .iter()
-                .any(|r| r.addr == l.addr && r.tls == tls);
-            if running {
+            if self.running().iter().any(|r| r.id.is(l)) {
                 continue;
             }
             match Bound::bind(i, l) {
@@ -161,8 +177,9 @@ fn show(addr: SocketAddr, tls: bool) -> String {
 async fn accept_loop(bound: Bound, live: Arc<Live>, busy: Busy, runtime: Runtime) {
     let mut pause = fds::AcceptPause::default();
     // The listener's last TLS config, kept should an engine lack it.
-    let mut tls = match bound.tls {
-        true => live.get().tls_for(bound.index, bound.addr),
+    let id = bound.id;
+    let mut tls = match id.tls {
+        true => live.get().tls_for(id),
         false => None,
     };
     // Shared by every engine a reload makes, so one handle serves for the loop's life.
@@ -180,8 +197,8 @@ async fn accept_loop(bound: Bound, live: Arc<Live>, busy: Busy, runtime: Runtime
         pause.worked();
         // At the limit this waits, and asks an idle keep-alive client to make room.
         let seat = live.limit.admit().await;
-        if bound.tls {
-            tls = live.get().tls_for(bound.index, bound.addr).or(tls);
+        if id.tls {
+            tls = live.get().tls_for(id).or(tls);
         }
         let live = live.clone();
         let busy = busy.clone();
@@ -192,9 +209,9 @@ async fn accept_loop(bound: Bound, live: Arc<Live>, busy: Busy, runtime: Runtime
                 let serve = async {
                     match tls {
                         Some(config) => {
-                            connection::serve_tls(live, stream, peer, config, seat).await
+                            connection::serve_tls(live, stream, (peer, id), config, seat).await
                         }
-                        None => connection::serve(live, stream.into(), peer, seat).await,
+                        None => connection::serve(live, stream.into(), (peer, id), seat).await,
                     }
                 };
                 let served = AssertUnwindSafe(serve).catch_unwind().await;

@@ -502,6 +502,7 @@ fn each_listener_certificates_expiry_is_a_gauge() {
     config.listen.push(weir::config::Listener {
         addr: "127.0.0.1:0".parse().unwrap(),
         tls: Some(tls),
+        name: None,
     });
     let proxy = util::start(config);
     let text = scrape(proxy.admin.unwrap());

@@ -33,6 +33,7 @@ fn tls_listener(tls: ServerTls) -> Listener {
     Listener {
         addr: "127.0.0.1:0".parse().unwrap(),
         tls: Some(tls),
+        name: None,
     }
 }
 
@@ -532,6 +533,7 @@ fn reload_opens_new_listeners_and_closes_removed_ones() {
     next.lock().unwrap().listen.push(Listener {
         addr: added,
         tls: Some(ServerTls::single(&leaf.cert, &leaf.key)),
+        name: None,
     });
     handle.reload();
     assert!(until_connect(added, true), "the new listener never opened");

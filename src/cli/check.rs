@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use weir::config::duration::show;
 use weir::config::{GroupConfig, TlsVersion};
 use weir::plugin::{self, abi};
-use weir::route::Table;
 use weir::{Config, Proxy};
 
 use super::{config_from, fail, ServeArgs};
@@ -22,19 +21,7 @@ pub fn run(a: &ServeArgs) -> ExitCode {
     let t = &config.timeouts;
     let l = &config.limits;
     println!("{}: ok", config.source);
-    let threads = match config.threads {
-        0 => "one per CPU".to_string(),
-        n => n.to_string(),
-    };
-    let addrs: Vec<String> = config
-        .listen
-        .iter()
-        .map(|l| match l.tls {
-            Some(_) => format!("{} (TLS)", l.addr),
-            None => l.addr.to_string(),
-        })
-        .collect();
-    println!("listen      {} (threads: {threads})", addrs.join(", "));
+    print_listen(&config);
     if !print_tls(&config) {
         return ExitCode::FAILURE;
     }
@@ -94,6 +81,28 @@ pub fn run(a: &ServeArgs) -> ExitCode {
         f.for_, f.proto, f.host
     );
     ExitCode::SUCCESS
+}
+
+/// The listeners (with what routes may match on) and the executor threads.
+fn print_listen(config: &Config) {
+    let threads = match config.threads {
+        0 => "one per CPU".to_string(),
+        n => n.to_string(),
+    };
+    let addrs: Vec<String> = config.listen.iter().map(show_listener).collect();
+    println!("listen      {} (threads: {threads})", addrs.join(", "));
+}
+
+/// `127.0.0.1:8443 (TLS, name public)`: the address, and what routes may match on.
+fn show_listener(l: &weir::config::Listener) -> String {
+    let tls = l.tls.as_ref().map(|_| "TLS");
+    let name = l.name.as_ref().map(|n| format!("name {n}"));
+    match (tls, name) {
+        (None, None) => l.addr.to_string(),
+        (Some(t), None) => format!("{} ({t})", l.addr),
+        (None, Some(n)) => format!("{} ({n})", l.addr),
+        (Some(t), Some(n)) => format!("{} ({t}, {n})", l.addr),
+    }
 }
 
 /// Days left under which a certificate's expiry is a warning.
@@ -232,7 +241,7 @@ fn print_routes(config: &Config) {
     if config.routes.is_empty() {
         return;
     }
-    let Ok((table, warnings)) = Table::build(&config.route_specs()) else {
+    let Ok((table, warnings)) = config.route_table() else {
         return; // validated already
     };
     println!("routes      in match order:");
@@ -256,7 +265,11 @@ fn print_routes(config: &Config) {
             true => String::new(),
             false => format!(", middleware {}", r.middleware.join(" → ")),
         };
-        println!("route       routes[{i}]{name} → {group}{strip}{chain}");
+        let redirect = match r.redirect.as_deref() {
+            Some(to) => format!(", redirect plain HTTP to {to}"),
+            None => String::new(),
+        };
+        println!("route       routes[{i}]{name} → {group}{redirect}{strip}{chain}");
     }
     for w in warnings {
         println!("warning     {w}");

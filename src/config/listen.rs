@@ -3,7 +3,16 @@
 //! ```toml
 //! listen = "0.0.0.0:80"                                  # one plain listener
 //! listen = ["0.0.0.0:80", { addr = "0.0.0.0:443", tls = { cert = "site.pem", key = "site.key" } }]
+//! listen = [{ addr = "0.0.0.0:80", name = "public" }, { addr = "10.0.0.1:80", name = "internal" }]
 //! ```
+//!
+//! A table may give the listener a `name` (unique among them), which routes name in
+//! `listeners = [...]`. Only a name does: an unnamed listener cannot be chosen by its
+//! address, because the address is not an identity. Two `127.0.0.1:0` entries are legal
+//! (and usual in tests), `localhost:80` and `127.0.0.1:80` are one socket spelled twice,
+//! and moving a listener to another port should not silently change which routes it
+//! serves. A name is explicit, survives an address change, and reads well in
+//! `weir check`.
 //!
 //! A TLS table holds one certificate (`cert` and `key`) or several (`certs = [{ cert,
 //! key }, ...]`, chosen by SNI; the first is the default), `sni_strict` (refuse names
@@ -27,11 +36,17 @@ pub struct Listener {
     pub addr: SocketAddr,
     /// TLS settings; `None` for plain HTTP.
     pub tls: Option<ServerTls>,
+    /// What routes call it in `listeners = [...]`; unique among the listeners.
+    pub name: Option<String>,
 }
 
 impl From<SocketAddr> for Listener {
     fn from(addr: SocketAddr) -> Self {
-        Listener { addr, tls: None }
+        Listener {
+            addr,
+            tls: None,
+            name: None,
+        }
     }
 }
 
@@ -90,6 +105,7 @@ pub(super) enum Entry {
 #[serde(deny_unknown_fields)]
 pub(super) struct Table {
     addr: String,
+    name: Option<String>,
     tls: Option<TlsTable>,
 }
 
@@ -113,7 +129,8 @@ struct CertTable {
     key: PathBuf,
 }
 
-const EXPECTING: &str = "\"host:port\", { addr = \"host:port\", tls = { ... } }, or a list of them";
+const EXPECTING: &str =
+    "\"host:port\", { addr = \"host:port\", name = \"...\", tls = { ... } }, or a list of them";
 
 impl<'de> Deserialize<'de> for Entry {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -183,20 +200,40 @@ impl ListenFile {
             let err = |k: &str, why: String| {
                 ConfigError::new(file, format!("{key}{k}"), format!("{why}{line}"))
             };
-            let (addr, tls) = match entry {
-                Entry::Addr(a) => (a, None),
-                Entry::Table(t) => (t.addr, t.tls),
+            let (addr, name, tls) = match entry {
+                Entry::Addr(a) => (a, None, None),
+                Entry::Table(t) => (t.addr, t.name, t.tls),
             };
             let addr = resolve(&addr).map_err(|why| err("", why))?;
             if addr.port() != 0 && out.iter().any(|l| l.addr == addr) {
                 return Err(err("", format!("{addr} is listed twice")));
             }
+            if let Some(name) = &name {
+                check_name(name, &out).map_err(|why| err(".name", why))?;
+            }
             let tls = tls
                 .map(|t| t.validate().map_err(|(k, why)| err(k, why)))
                 .transpose()?;
-            out.push(Listener { addr, tls });
+            out.push(Listener { addr, tls, name });
         }
         Ok(out)
+    }
+}
+
+/// A listener name is a word routes can spell in a list, and unique: a route that names
+/// it must mean one listener.
+fn check_name(name: &str, earlier: &[Listener]) -> Result<(), String> {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.';
+    if name.is_empty() || !name.bytes().all(word) {
+        return Err(format!(
+            "invalid listener name {name:?}: use letters, digits, '-', '_' and '.'"
+        ));
+    }
+    match earlier.iter().position(|l| l.name.as_deref() == Some(name)) {
+        Some(i) => Err(format!(
+            "listen[{i}] is named {name:?} already; routes pick listeners by name"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -274,6 +311,27 @@ mod tests {
             (tls.certs.len(), tls.sni_strict, tls.min_version),
             (2, true, TlsVersion::Tls13)
         );
+    }
+
+    #[test]
+    fn listeners_may_be_named_once_each() {
+        let c = parse(r#"["127.0.0.1:0", { addr = "127.0.0.1:0", name = "in-1" }]"#).unwrap();
+        assert_eq!(c.listen[0].name, None);
+        assert_eq!(c.listen[1].name.as_deref(), Some("in-1"));
+        for (listen, why) in [
+            (
+                r#"[{ addr = "127.0.0.1:0", name = "a" }, { addr = "127.0.0.1:0", name = "a" }]"#,
+                "listen[0] is named \"a\" already",
+            ),
+            (
+                r#"["127.0.0.1:0", { addr = "127.0.0.1:0", name = "a b" }]"#,
+                "invalid listener name",
+            ),
+        ] {
+            let e = parse(listen).unwrap_err();
+            assert_eq!(e.key, "listen[1].name", "{listen}: {e}");
+            assert!(e.reason.contains(why), "{listen}: {e}");
+        }
     }
 
     #[test]

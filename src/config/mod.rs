@@ -436,6 +436,64 @@ config = { format = "combined", path = "-" }
     }
 
     #[test]
+    fn scheme_and_listeners_are_checked_with_their_key() {
+        let parse = |route: &str| {
+            let text = format!(
+                "listen = [\"127.0.0.1:0\", {{ addr = \"127.0.0.1:0\", name = \"public\" }}]\n\
+                 [upstream]\nservers = [\"127.0.0.1:1\"]\n[[routes]]\n{route}\n"
+            );
+            Config::parse(&text, "w.toml")
+        };
+        let c = parse("scheme = \"http\"\nlisteners = [\"public\"]").unwrap();
+        assert_eq!(c.routes[0].scheme.as_deref(), Some("http"));
+        for (bad, key, why) in [
+            (
+                "scheme = \"ftp\"",
+                "routes[0].scheme",
+                "\"ftp\" is not \"http\" or \"https\"",
+            ),
+            ("scheme = \"HTTPS\"", "routes[0].scheme", "is not"),
+            (
+                "listeners = [\"internal\"]",
+                "routes[0].listeners[0]",
+                "no listener named \"internal\" (named: public)",
+            ),
+            (
+                "listeners = [\"127.0.0.1:0\"]",
+                "routes[0].listeners[0]",
+                "by name, not address",
+            ),
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.key, key, "{bad}: {e}");
+            assert!(e.reason.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn routes_no_listener_can_bring_a_request_to_are_warned_of() {
+        let text = "listen = [{ addr = \"127.0.0.1:0\", name = \"plain\" }, \
+                    { addr = \"127.0.0.1:0\", name = \"tls\", tls = { cert = \"c\", key = \"k\" } }]\n\
+                    [upstream]\nservers = [\"127.0.0.1:1\"]\n\
+                    [[routes]]\npath = \"/a\"\nscheme = \"https\"\nlisteners = [\"plain\"]\n\
+                    [[routes]]\npath = \"/b\"\nscheme = \"https\"\nredirect = \"https\"\n\
+                    [[routes]]\npath = \"/c\"\nlisteners = [\"tls\"]\nredirect = \"https\"\n\
+                    [[routes]]\nscheme = \"http\"\nredirect = \"https\"\n\
+                    [[routes]]\nscheme = \"https\"\n";
+        let c = Config::parse(text, "w.toml").unwrap();
+        let (_, warnings) = c.route_table().unwrap();
+        let text: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "routes[0] can never match: it takes scheme = \"https\" and none of its listeners is TLS",
+                "routes[1] never redirects: redirect = \"https\" is for requests over plain HTTP, and none reach this route",
+                "routes[2] never redirects: redirect = \"https\" is for requests over plain HTTP, and none reach this route",
+            ]
+        );
+    }
+
+    #[test]
     fn errors_name_file_key_and_reason() {
         let e = Config::parse("[timeouts]\nheader = \"5x\"\n", "w.toml").unwrap_err();
         assert_eq!(e.file, "w.toml");

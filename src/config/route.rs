@@ -1,14 +1,14 @@
 //! `[[routes]]`: which requests go to which upstream group.
 //!
-//! The conditions (hosts, path, methods, headers) are matched by [`crate::route`]; this
-//! file only reads and checks what the config says. Priority rules are documented
+//! The conditions (hosts, path, methods, headers, scheme, listeners) are matched by
+//! [`crate::route`]; this file only reads and checks what the config says. Priority rules are documented
 //! there and in the README's "Routing" section.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::route::{normalize, strip_prefix, PathRule, RouteSpec};
+use crate::route::{normalize, strip_prefix, PathRule, RouteSpec, Scheme};
 
 /// One `[[routes]]` entry as written.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -29,6 +29,14 @@ pub struct RouteConfig {
     /// Headers that must be present with exactly this value (names case-insensitive).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// `"http"` or `"https"`: only requests that came in on a plain (or TLS) listener.
+    /// With `redirect = "https"`, `scheme = "http"` gives plain HTTP a redirect route of
+    /// its own, and https requests go on to the routes after it.
+    pub scheme: Option<String>,
+    /// Names of listeners (`listen = [{ addr, name }]`): only requests that came in on
+    /// one of them. Empty means any listener.
+    #[serde(default)]
+    pub listeners: Vec<String>,
     /// The upstream group: a `[upstreams.NAME]` name, or `default` for `[upstream]`.
     pub upstream: Option<String>,
     /// Removed from the front of the path before forwarding (on a segment boundary).
@@ -69,6 +77,9 @@ impl RouteConfig {
                 .iter()
                 .map(|(n, v)| (n.clone(), v.clone()))
                 .collect(),
+            // Checked by `validate_routes` before any table is built.
+            scheme: self.scheme.as_deref().and_then(Scheme::parse),
+            listeners: self.listeners.clone(),
         }
     }
 

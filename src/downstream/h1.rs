@@ -10,6 +10,7 @@ use crate::http::framing::Body;
 use crate::http::parse::{self, HeadLimits, ReadHead};
 use crate::http::write::{self, Framing};
 use crate::http::{RequestHead, ResponseHead};
+use crate::listeners::ListenerId;
 use crate::rt;
 use crate::stream::Stream;
 use crate::tunnel;
@@ -30,6 +31,9 @@ pub(crate) struct Downstream {
     /// `Connection` header and how a body of unknown length is framed.
     minor: u8,
     pub peer: SocketAddr,
+    /// The proxy listener it came in on (`None` on the admin listener): what routes'
+    /// `listeners` conditions read.
+    pub listener: Option<ListenerId>,
 }
 
 /// How one of weir's own text replies goes out.
@@ -73,7 +77,14 @@ impl Downstream {
             out: Vec::new(),
             minor: 1,
             peer,
+            listener: None,
         }
+    }
+
+    /// The session as accepted by proxy listener `id`.
+    pub fn on(mut self, id: ListenerId) -> Self {
+        self.listener = Some(id);
+        self
     }
 
     /// Whether the client speaks to us over TLS.

@@ -1,5 +1,9 @@
 //! The route phase: which route, and so which upstream group, a request takes.
 //!
+//! Routing reads the request's head and where it came in (the [`route::Arrival`]: plain
+//! or TLS, and which listener), so a route may hold only for `http://` requests or for
+//! one listener.
+//!
 //! The global chain has run, so a middleware may have rewritten the host or path that
 //! routing sees. The path is matched in its normal form (see [`crate::route`]), so no
 //! spelling of `/admin` (`/%61dmin`, `/x/../admin`, `//admin`) reaches another route
@@ -56,9 +60,23 @@ impl<'a> Exchange<'a> {
             path: self.path,
             method: &self.req.method,
             headers: &self.req.headers,
+            arrival: self.arrival(),
         };
         let found = self.e.routes.table.find(&request);
         found.ok_or_else(|| End::error(Error::new(Kind::NoRoute, "no route matches"), keep))
+    }
+
+    /// Where the request came in: the scheme from the client stream itself (no header
+    /// can fake TLS), and the listener's index in the engine in force, looked up only
+    /// when some route names listeners (a config without them pays nothing for it).
+    #[inline]
+    fn arrival(&self) -> route::Arrival {
+        let scheme = route::Scheme::of_tls(self.client.is_tls());
+        let listener = match self.e.routes.table.by_listener() {
+            true => self.client.listener.and_then(|id| self.e.listener(id)),
+            false => None,
+        };
+        route::Arrival { scheme, listener }
     }
 
     /// A `308 Permanent Redirect` to the same host (less its port: https has its own)

@@ -1,4 +1,5 @@
-//! The route table: which route a request takes, by host, path, method and headers.
+//! The route table: which route a request takes, by host, path, method, headers, and
+//! where the request came in (the listener, and so plain HTTP or TLS).
 //!
 //! ```
 //! use weir::http::Headers;
@@ -23,6 +24,7 @@
 //!     path: &path,
 //!     method: "GET",
 //!     headers: &headers,
+//!     arrival: Default::default(), // plain HTTP, no named listener
 //! };
 //! assert_eq!(table.find(&req), Some(0)); // None means 404
 //! ```
@@ -36,16 +38,17 @@
 //!    match: the exact host; else the longest `*.` wildcard; else `*` (routes that list
 //!    `*` or no hosts at all, which is also where requests without a host go).
 //! 2. **No fallback between sites.** If the chosen site has no route for the request's
-//!    path, method and headers, the answer is `None` (404): a request for
-//!    `api.example.com` never falls through to the catch-all's routes. This is nginx's
+//!    path, method, headers, scheme and listener, the answer is `None` (404): a request
+//!    for `api.example.com` never falls through to the catch-all's routes. This is nginx's
 //!    rule (`server_name` picks the server block, then `location`s inside it) and
 //!    Envoy's (the virtual host, then its routes); it keeps a site's routes from being
 //!    reached under another site's rules by a path the site forgot.
 //! 3. **Within the site, the exact path** (`path_exact`), then **the longest prefix**
 //!    (`path`), then `PathRule::Any`, which is the shortest prefix of all.
-//! 4. **At the same path, file order**: the first route whose methods and headers the
-//!    request satisfies. If none does, the next shorter path is tried, within the site:
-//!    a `POST`-only `/login` does not hide the site's `/` from a `GET /login`.
+//! 4. **At the same path, file order**: the first route whose methods, headers, scheme
+//!    and listeners the request satisfies. If none does, the next shorter path is tried,
+//!    within the site: a `POST`-only `/login` does not hide the site's `/` from a
+//!    `GET /login`, nor a `scheme = "http"` route the catch-all from an https request.
 //!
 //! A `*.example.com` wildcard matches any depth of subdomain (`a.example.com`,
 //! `a.b.example.com`) but not `example.com` itself: nginx's rule, and what people mean by
@@ -74,6 +77,16 @@
 //! condition holds when any field line of that name (case-insensitive) has exactly that
 //! value; all of a route's header conditions must hold.
 //!
+//! # Scheme and listeners
+//!
+//! `scheme` (`Http` or `Https`) holds when the request came in over plain TCP or TLS;
+//! `listeners` holds when it came in on one of the named listeners. Both are read from
+//! the [`Arrival`], which the caller fills from the connection: no header a client sends
+//! (`X-Forwarded-Proto`, an `https://` absolute-form target) can pass for TLS. They are
+//! conditions on a candidate, exactly like methods and headers, not a level of the
+//! table: a site or path key is never chosen by them, and a request that fails them goes
+//! on to the next candidate.
+//!
 //! # Why this structure
 //!
 //! Matching must not cost more with 10,000 routes than with 10 (nginx's does not). So
@@ -81,8 +94,9 @@
 //! wildcard suffixes (longest first), then within the site a probe for the exact path and
 //! one per segment-boundary prefix of the request path, longest first, skipping lengths no
 //! key has. A segment trie would do the same in more code; rules tried in order (HAProxy's
-//! `use_backend` lines, Traefik's routers) cost more as the table grows. Methods and
-//! headers are checked only for the routes that share the request's host and path key.
+//! `use_backend` lines, Traefik's routers) cost more as the table grows. Methods,
+//! headers, scheme and listeners are checked only for the routes that share the
+//! request's host and path key; a route without them costs one empty-check each.
 //!
 //! # What to forward
 //!
@@ -117,6 +131,56 @@ pub struct RouteSpec {
     pub methods: Vec<String>,
     /// Name (case-insensitive) and exact value; all must hold.
     pub headers: Vec<(String, String)>,
+    /// Only requests that came in over this scheme; `None` means either.
+    pub scheme: Option<Scheme>,
+    /// Only requests that came in on one of these listeners, by name (see
+    /// [`Table::build_for`]); empty means any listener.
+    pub listeners: Vec<String>,
+}
+
+/// How a request reached weir: plain HTTP or HTTP over TLS.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scheme {
+    #[default]
+    Http,
+    Https,
+}
+
+impl Scheme {
+    /// `"http"` or `"https"`, as the config spells it.
+    pub fn parse(s: &str) -> Option<Scheme> {
+        match s {
+            "http" => Some(Scheme::Http),
+            "https" => Some(Scheme::Https),
+            _ => None,
+        }
+    }
+
+    /// `Https` over TLS, else `Http`.
+    #[inline]
+    pub fn of_tls(tls: bool) -> Scheme {
+        match tls {
+            true => Scheme::Https,
+            false => Scheme::Http,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+/// Where a request came in, as the connection knows it: two words, copied per request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Arrival {
+    pub scheme: Scheme,
+    /// The listener's index in the list given to [`Table::build_for`]; `None` when it is
+    /// not (or no longer, after a reload) in that list, and then no `listeners` condition
+    /// holds. Callers may leave it `None` when [`Table::by_listener`] is false.
+    pub listener: Option<usize>,
 }
 
 /// A route's path condition.
@@ -141,18 +205,21 @@ pub struct Request<'a> {
     pub path: &'a [u8],
     pub method: &'a str,
     pub headers: &'a Headers,
+    /// The listener and scheme it came in on.
+    pub arrival: Arrival,
 }
 
 impl<'a> Request<'a> {
     /// What routing reads of a checked head: the target is origin-form by then, with an
     /// absolute-form authority moved into `Host`, so `Host` is the host. `path` is the
     /// head's target after [`normalize`].
-    pub fn from_head(head: &'a RequestHead, path: &'a [u8]) -> Self {
+    pub fn from_head(head: &'a RequestHead, path: &'a [u8], arrival: Arrival) -> Self {
         Request {
             host: head.headers.get("host"),
             path,
             method: &head.method,
             headers: &head.headers,
+            arrival,
         }
     }
 }

@@ -25,6 +25,10 @@ pub struct Table {
     any: Option<Site>,
     routes: Vec<Matcher>,
     names: Vec<Option<String>>,
+    /// The listeners' names by index, as given to [`Table::build_for`].
+    listeners: Vec<Option<String>>,
+    /// Some route has a `listeners` condition: only then need a caller find the index.
+    by_listener: bool,
 }
 
 /// The routes of one host pattern (nginx's server block, Envoy's virtual host): path keys
@@ -38,13 +42,24 @@ struct Site {
 impl Table {
     /// Builds the table from routes in file order; route `i` is `routes[i]` and is what
     /// [`find`](Self::find) returns. Two routes with the same conditions are an error; a
-    /// route that an earlier one always beats is a [`Warning`].
+    /// route that an earlier one always beats is a [`Warning`]. No listener has a name
+    /// here, so a route with `listeners` is an error: see [`build_for`](Self::build_for).
     pub fn build(routes: &[RouteSpec]) -> Result<(Table, Vec<Warning>), RouteError> {
+        Table::build_for(routes, &[])
+    }
+
+    /// [`build`](Self::build) for a server whose listeners, by index, carry these names
+    /// (`None` for an unnamed one): what routes' `listeners` may name, and what
+    /// [`Arrival::listener`](super::Arrival) indexes.
+    pub fn build_for(
+        routes: &[RouteSpec],
+        listeners: &[Option<String>],
+    ) -> Result<(Table, Vec<Warning>), RouteError> {
         let mut warnings = Vec::new();
         let mut matchers = Vec::with_capacity(routes.len());
         let mut seen: HashMap<&Matcher, usize> = HashMap::with_capacity(routes.len());
         for (i, spec) in routes.iter().enumerate() {
-            matchers.push(Matcher::new(i, spec, &mut warnings)?);
+            matchers.push(Matcher::new(i, spec, listeners, &mut warnings)?);
         }
         for (i, m) in matchers.iter().enumerate() {
             if let Some(first) = seen.insert(m, i) {
@@ -61,8 +76,10 @@ impl Table {
             exact: Keys::default(),
             wildcard: Keys::default(),
             any: None,
+            by_listener: matchers.iter().any(|m| !m.listeners.is_empty()),
             routes: matchers,
             names: routes.iter().map(|r| r.name.clone()).collect(),
+            listeners: listeners.to_vec(),
         };
         for (i, m) in table.routes.iter().enumerate() {
             for host in &m.hosts {
@@ -84,8 +101,16 @@ impl Table {
 
     /// The index of the route for `req`, or `None` (a 404). Allocates nothing.
     pub fn find(&self, req: &Request<'_>) -> Option<usize> {
-        let accepts = |i: u32| self.routes[i as usize].accepts(req.method, req.headers);
+        let accepts = |i: u32| self.routes[i as usize].accepts(req);
         self.site(req.host)?.find(req.path, accepts)
+    }
+
+    /// Whether some route has a `listeners` condition, so that [`find`](Self::find)
+    /// reads [`Arrival::listener`](super::Arrival): when not, a caller need not look
+    /// its listener up.
+    #[inline]
+    pub fn by_listener(&self) -> bool {
+        self.by_listener
     }
 
     /// The site for a host: exact, else the longest wildcard suffix, else the catch-all.
@@ -229,6 +254,31 @@ impl Site {
     }
 }
 
+impl Table {
+    /// A route's conditions beyond host and path, as `weir check` shows them:
+    /// ` methods GET,HEAD x-canary="1" scheme http listeners public,internal`.
+    fn conditions(&self, f: &mut fmt::Formatter<'_>, m: &Matcher) -> fmt::Result {
+        if !m.methods.is_empty() {
+            write!(f, " methods {}", m.methods.join(","))?;
+        }
+        for (n, v) in &m.headers {
+            write!(f, " {n}={:?}", String::from_utf8_lossy(v))?;
+        }
+        if let Some(scheme) = m.scheme {
+            write!(f, " scheme {}", scheme.as_str())?;
+        }
+        let names = m
+            .listeners
+            .iter()
+            .filter_map(|&l| self.listeners[l].as_deref());
+        for (k, name) in names.enumerate() {
+            let sep = if k == 0 { " listeners " } else { "," };
+            write!(f, "{sep}{name}")?;
+        }
+        Ok(())
+    }
+}
+
 /// [`Table::describe`]: the route table in match order.
 pub struct Describe<'a>(&'a Table);
 
@@ -255,14 +305,8 @@ impl fmt::Display for Describe<'_> {
                     (false, false) => path.into_owned(),
                 };
                 for &i in list {
-                    let m = &t.routes[i as usize];
                     write!(f, "  {path:<20}")?;
-                    if !m.methods.is_empty() {
-                        write!(f, " methods {}", m.methods.join(","))?;
-                    }
-                    for (n, v) in &m.headers {
-                        write!(f, " {n}={:?}", String::from_utf8_lossy(v))?;
-                    }
+                    t.conditions(f, &t.routes[i as usize])?;
                     write!(f, " -> routes[{i}]")?;
                     if let Some(name) = &t.names[i as usize] {
                         write!(f, " {name:?}")?;
