@@ -111,11 +111,8 @@ pub fn spawn(args: &[&str], stream: &str, marker: &str) -> Running {
 
 /// [`spawn`] for a command already put together (weir under `prlimit`, an example).
 pub fn spawn_command(mut cmd: Command, stream: &str, marker: &str) -> Running {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{cmd:?} starts: {e}"));
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = spawn_when_not_busy(&mut cmd);
     let out: Box<dyn std::io::Read + Send> = if stream == "stdout" {
         Box::new(child.stdout.take().unwrap())
     } else {
@@ -177,4 +174,21 @@ pub fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Starts `cmd`, trying again while its executable is "busy" (ETXTBSY). A test that
+/// has just copied the binary can meet this: another test thread forking in the
+/// moment the copy's write descriptor was open holds it until that child's exec.
+fn spawn_when_not_busy(cmd: &mut Command) -> Child {
+    const ETXTBSY: i32 = 26;
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(ETXTBSY) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            started => return started.unwrap_or_else(|e| panic!("{cmd:?} starts: {e}")),
+        }
+    }
 }
