@@ -489,6 +489,16 @@ fn a_redirect_https_route_sends_plain_http_to_https_with_308() {
     );
     assert_eq!(resp.status, 308);
     assert_eq!(resp.header("location"), Some("https://a.test/form?x=1"));
+    // With its reason phrase, as nginx writes it.
+    let mut raw = std::net::TcpStream::connect(proxy.addrs[0]).unwrap();
+    let head = b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n";
+    std::io::Write::write_all(&mut raw, head).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut raw, &mut text).unwrap();
+    assert!(
+        text.starts_with("HTTP/1.1 308 Permanent Redirect\r\n"),
+        "{text}"
+    );
     // Over TLS the same route forwards.
     let s = connect(proxy.addrs[1], "a.test", ca.client(&[])).unwrap();
     assert_eq!(roundtrip(s, GET).0.status, 200);
