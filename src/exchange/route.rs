@@ -72,9 +72,10 @@ impl<'a> Exchange<'a> {
     #[inline]
     fn arrival(&self) -> route::Arrival {
         let scheme = route::Scheme::of_tls(self.client.is_tls());
-        let listener = match self.e.routes.table.by_listener() {
-            true => self.client.listener.and_then(|id| self.e.listener(id)),
-            false => None,
+        let listener = if self.e.routes.table.by_listener() {
+            self.client.listener.and_then(|id| self.e.listener(id))
+        } else {
+            None
         };
         route::Arrival { scheme, listener }
     }
