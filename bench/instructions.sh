@@ -9,7 +9,10 @@
 # (GET $REQ_PATH with Host: $REQ_HOST) to one built-in origin, and prints
 # (Ir(N2) - Ir(N1)) / (N2 - N1): start-up and shutdown cancel out. A CONFIG may say
 # {proxy} and {origin} for the two loopback addresses; without one, quick mode is used.
-# Needs valgrind and python3. Loopback only; bounded (N2 requests).
+# With TLS=1 the client speaks TLS 1.3 to weir (one connection, so one handshake in each
+# run, which cancels out like start-up): the script makes a P-256 certificate, which a
+# CONFIG names as {cert} and {key}; quick mode passes it with --tls-cert/--tls-key.
+# Needs valgrind and python3 (and openssl with TLS=1). Loopback only; bounded (N2 requests).
 set -euo pipefail
 WEIR=$1
 CONF=${2:-}
@@ -17,6 +20,7 @@ N1=${N1:-500}
 N2=${N2:-2500}
 REQ_HOST=${REQ_HOST:-a.example}
 REQ_PATH=${REQ_PATH:-/}
+TLS=${TLS:-0}
 command -v valgrind >/dev/null || { echo "instructions.sh: needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/weir-ir.XXXXXX)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -25,20 +29,31 @@ PROXY=127.0.0.1:$(free_port)
 "$WEIR" backend --listen "$ORIGIN" --name origin >/dev/null 2>&1 &
 ORIGIN_PID=$!
 trap 'kill $ORIGIN_PID 2>/dev/null; rm -rf "$WORK"' EXIT
+if [ "$TLS" = 1 ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
+    -subj /CN=bench.test -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+fi
 if [ -n "$CONF" ]; then
-  sed "s/{proxy}/$PROXY/g; s/{origin}/$ORIGIN/g" "$CONF" >"$WORK/weir.toml"
+  sed "s/{proxy}/$PROXY/g; s/{origin}/$ORIGIN/g; s|{cert}|$WORK/cert.pem|g; s|{key}|$WORK/key.pem|g" \
+    "$CONF" >"$WORK/weir.toml"
   ARGS=(serve --config "$WORK/weir.toml")
 else
   ARGS=(serve --listen "$PROXY" --upstream "$ORIGIN" --threads 1)
+  [ "$TLS" = 1 ] && ARGS+=(--tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem")
 fi
 
 # Sends $1 sequential keep-alive requests and reads each response by its length.
 requests() {
-  python3 - "$1" "$PROXY" "$REQ_HOST" "$REQ_PATH" <<'PY'
-import socket, sys
+  python3 - "$1" "$PROXY" "$REQ_HOST" "$REQ_PATH" "$TLS" <<'PY'
+import socket, ssl, sys
 n, addr, host, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 ip, port = addr.rsplit(":", 1)
 s = socket.create_connection((ip, int(port)))
+if sys.argv[5] == "1":
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    s = ctx.wrap_socket(s, server_hostname="bench.test")
 req = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
 buf = b""
 for _ in range(n):

@@ -40,7 +40,8 @@ Usage: bench/run.sh [options]
   --duration S       seconds per wrk run (default $DURATION)
   --repeats R        interleaved repeats of every cell (default $REPEATS)
   --scenarios LIST   subset of: small paced large upload close idle burst
-                     (default: all but burst)
+                     tls-small tls-handshake tls-big tls-idle (or "tls" for those four);
+                     spaces or commas (default: the plain ones but burst)
   --proxies LIST     proxies to run, from bench/proxies/ (default: "$PROXY_LIST")
   --anchors LIST     proxies weir's ratios are taken against (default: "$ANCHORS")
   --idle-conns N     connections held in the idle scenario (default $IDLE_CONNS)
@@ -79,6 +80,18 @@ while [ $# -gt 0 ]; do
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
 done
+# "a,b" and "a b" alike; "tls" stands for the four TLS scenarios
+SCENARIOS=$(for sc in ${SCENARIOS//,/ }; do
+  if [ "$sc" = tls ]; then echo tls-small tls-handshake tls-big tls-idle; else echo "$sc"; fi
+done | xargs)
+TLS_ONLY=1 WANT_TLS=0
+for sc in $SCENARIOS; do
+  case $sc in
+    small|paced|large|upload|close|idle|burst) TLS_ONLY=0 ;;
+    tls-small|tls-handshake|tls-big|tls-idle) WANT_TLS=1 ;;
+    *) echo "run.sh: unknown scenario $sc" >&2; usage >&2; exit 2 ;;
+  esac
+done
 COMMAND="bench/run.sh --threads $THREADS --duration $DURATION --repeats $REPEATS"
 COMMAND+=" --idle-conns $IDLE_CONNS --scenarios '$SCENARIOS' --proxies '$PROXY_LIST'"
 
@@ -100,9 +113,14 @@ if [ "$PIN" = 1 ]; then
   OUT=${OUT:-$HERE/results/pinned} MARKER=results-pinned
   COMMAND+=" --pin"
 fi
+# A run of TLS scenarios alone has its own table (bench/results/tls, and the results-tls
+# section of bench/README.md), so it does not replace the plain one.
+if [ "$TLS_ONLY" = 1 ] && [ "$PIN" = 0 ]; then OUT=${OUT:-$HERE/results/tls} MARKER=results-tls; fi
 OUT=${OUT:-$HERE/results}
-# The burst scenario holds thousands of connections: the client, each proxy (a client
-# and an upstream socket per request) and the origins need that many descriptors.
+# The idle, tls-idle and burst scenarios hold thousands of connections: the client, each
+# proxy (a client and an upstream socket per request) and the origins need that many
+# descriptors. (Each proxy's own limit is in its config: weir max_connections 10,000,
+# nginx worker_connections 16,384, HAProxy maxconn 8,000.)
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -156,7 +174,9 @@ if [ -z "$WEIR" ]; then
   BUILD=1
 fi
 missing=() hints=()
-for t in wrk python3 nginx; do   # wrk drives the load; nginx also serves the origins
+tools="wrk python3 nginx"   # wrk drives the load; nginx also serves the origins
+[ "$WANT_TLS" = 1 ] && tools+=" openssl"   # makes the TLS scenarios' certificate
+for t in $tools; do
   command -v "$t" >/dev/null || { missing+=("$t"); hints+=("apt-get install ${t/nginx/nginx-light}"); }
 done
 for p in $PROXY_LIST; do
@@ -308,12 +328,36 @@ done
 PORT_OF[direct]=${ORIGINS[0]##*:}; PID_OF[direct]=${ORIGIN_PIDS[0]}
 log "proxies up: $(for p in $PROXY_LIST; do printf '%s=%s ' "$p" "${PORT_OF[$p]}"; done)"
 
+# ------------------------------------------------------------------ TLS
+# The tls-* scenarios: a second instance of every proxy, its listener terminating TLS 1.3
+# with one certificate for all (ECDSA P-256, self-signed, made here), in front of the
+# same plain origins. A proxy file renders its TLS listener when TLS_CERT is set.
+start_tls() {  # proxy port threads dir
+  TLS_CERT=$WORK/tls/cert.pem TLS_KEY=$WORK/tls/key.pem TLS_PEM=$WORK/tls/haproxy.pem \
+    PROXY_NAME=$1-tls "start_$1" "$2" "$3" "$4"
+}
+if [ "$WANT_TLS" = 1 ]; then
+  mkdir -p "$WORK/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
+    -subj /CN=bench.test -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" 2>/dev/null
+  cat "$WORK/tls/cert.pem" "$WORK/tls/key.pem" >"$WORK/tls/haproxy.pem"
+  for p in $PROXY_LIST; do
+    port=$($PY freeport 1); dir=$WORK/$p-tls; mkdir -p "$dir"
+    start_tls "$p" "$port" "$THREADS" "$dir"
+    PORT_OF[tls-$p]=$port; PID_OF[tls-$p]=$PROXY_PID
+    $PY wait "$port" --path /small --tls || { echo "run.sh: $p (TLS) did not come up; see $WORK/logs/$p-tls.log" >&2; KEEP=1; exit 1; }
+  done
+  log "TLS proxies up: $(for p in $PROXY_LIST; do printf '%s=%s ' "$p" "${PORT_OF[tls-$p]}"; done)"
+fi
+
 cat "$LIB/report.lua" >"$WORK/plain.lua"
 cat "$LIB/upload.lua" "$LIB/report.lua" >"$WORK/upload.lua"
 cat "$LIB/paced.lua" "$LIB/report.lua" >"$WORK/paced.lua"
 
 run_wrk() {  # scenario target repeat
-  local sc=$1 t=$2 r=$3 conns path script=$WORK/plain.lua up=0 extra=()
+  local sc=$1 t=$2 r=$3 conns path script=$WORK/plain.lua up=0 extra=() url pid
+  url=http://127.0.0.1:${PORT_OF[$t]}
+  case $sc in tls-*) url=https://127.0.0.1:${PORT_OF[tls-$t]} pid=${PID_OF[tls-$t]} ;; *) pid=${PID_OF[$t]} ;; esac
   case $sc in
     small)  conns=50; path=/small ;;
     paced)  conns=50; path=/small; script=$WORK/paced.lua ;;
@@ -321,15 +365,22 @@ run_wrk() {  # scenario target repeat
     upload) conns=10; path=/upload; script=$WORK/upload.lua; up=1048576 ;;
     close)  conns=50; path=/small; extra=(-H "Connection: close") ;;
     warmup) conns=10; path=/small ;;
+    # over TLS: as small, close and large; wrk (OpenSSL) never resumes a session, so
+    # every connection of tls-handshake is a full TLS 1.3 handshake
+    tls-small) conns=50; path=/small ;;
+    tls-handshake) conns=50; path=/small; extra=(-H "Connection: close") ;;
+    tls-big) conns=10; path=/1m ;;
+    tls-warmup) conns=10; path=/small ;;
   esac
-  local d=$DURATION; [ "$sc" = warmup ] && d=1
-  $PY measure --pid "${PID_OF[$t]}" --timeout $((d + 30)) \
+  local d=$DURATION; case $sc in *warmup) d=1 ;; esac
+  $PY measure --pid "$pid" --timeout $((d + 30)) \
     --meta "{\"kind\":\"wrk\",\"scenario\":\"$sc\",\"proxy\":\"$t\",\"repeat\":$r,\"upload_bytes\":$up,\"conns\":$conns}" \
     -- "${LOAD_CPUS[@]}" wrk -t "$WRK_THREADS" -c "$conns" -d "${d}s" --timeout 5s -s "$script" "${extra[@]}" \
-    "http://127.0.0.1:${PORT_OF[$t]}$path"
+    "$url$path"
 }
 
 for p in $PROXY_LIST direct; do run_wrk warmup "$p" 0 >/dev/null; done
+if [ "$WANT_TLS" = 1 ]; then for p in $PROXY_LIST; do run_wrk tls-warmup "$p" 0 >/dev/null; done; fi
 log "warm-up done"
 
 TARGETS=($PROXY_LIST direct)
@@ -340,6 +391,20 @@ for r in $(seq "$REPEATS"); do
   for k in $(seq 0 $((n - 1))); do order+=("${TARGETS[$(((k + r - 1) % n))]}"); done
   for sc in $SCENARIOS; do
     for t in "${order[@]}"; do
+      case $sc in tls-*) [ "$t" = direct ] && continue ;; esac   # the origins speak plain HTTP
+      if [ "$sc" = tls-idle ]; then
+        # as idle, over TLS: a fresh TLS instance, 5,000 handshakes and one request
+        # each, held; VmRSS of the worker process (nginx: the worker, not the master)
+        port=$($PY freeport 1); dir=$WORK/tls-idle-$t-$r; mkdir -p "$dir"
+        start_tls "$t" "$port" "$THREADS" "$dir"
+        $PY wait "$port" --path /small --tls
+        line=$("${LOAD_CPUS[@]}" $PY tls-idle --port "$port" --pid "$PROXY_PID" --count "$IDLE_CONNS" \
+          --meta "{\"kind\":\"tls-idle\",\"proxy\":\"$t\",\"repeat\":$r,\"count\":$IDLE_CONNS}")
+        stop_pid "$PROXY_PID"
+        echo "$line" >>"$RAW"
+        log "r$r tls-idle $t: $(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("added %.1f MiB, %.1f KiB/conn, %d/%d open (%d failed), %.1f s to open" % (r["delta_kib"]/1024, r["per_conn_bytes"]/1024, r["alive"], r["count"], r["failed"], r["open_s"]))' "$line")"
+        continue
+      fi
       if [ "$sc" = idle ]; then
         [ "$t" = direct ] && continue
         # a fresh instance each time: allocators keep freed memory, so a proxy that has

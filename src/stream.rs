@@ -8,9 +8,13 @@
 //! monomorphic (one copy of the code, not one per stream kind), and the `match` per call
 //! costs nothing next to a system call.
 //!
-//! A TLS stream buffers what it writes until a flush: every writer in weir ends its
-//! writes with a flush (see [`crate::http::body::write_all_vectored`]), which on plain
-//! TCP is free.
+//! A TLS stream seals what it is given into records and writes them to the socket at
+//! once; it holds back only what the socket would not take, until the next write or a
+//! flush. So every writer in weir ends its writes with a flush (see
+//! [`crate::http::body::write_all_vectored`]), which costs no system call on plain TCP,
+//! nor on TLS when the socket took everything. A response's head and body, written
+//! together, leave as one TLS record in one `writev` (`bench/profiling.md`, "TLS small
+//! responses").
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;

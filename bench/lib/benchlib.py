@@ -3,12 +3,15 @@
 
 Subcommands:
   freeport N                      print N free loopback TCP ports
-  wait PORT [--path P]            wait until GET P on 127.0.0.1:PORT answers 200
+  wait PORT [--path P] [--tls]    wait until GET P on 127.0.0.1:PORT answers 200
   probe PORT --ready FILE         start-up probe: poll-connect, then GET /small; prints
                                   the wall-clock ns of the first connect and first reply
   procstat PID                    RSS (KiB) and CPU ticks of PID and its descendants
   measure --pid P -- CMD...       run CMD (wrk), sampling P's RSS and CPU; print JSON
   idle --port N --pid P --count C open C keep-alive connections, hold them, report RSS
+  tls-idle --port N --pid P --count C
+                                  the same over TLS (handshake + one request each); RSS
+                                  is VmRSS of the worker processes (the tree's leaves)
   burst --port N --pid P --count C open C keep-alive connections, send a request on all
                                   at once (ROUNDS times), close them; RSS before, peak
                                   during, and AFTER seconds after the close
@@ -23,8 +26,10 @@ import errno
 import json
 import math
 import os
+import asyncio
 import selectors
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -79,11 +84,44 @@ def procstat(pids):
     return rss, ticks
 
 
+def workers(pid):
+    """The processes of pid's tree that have no children: nginx's workers, or pid itself
+    for a single-process proxy (weir, HAProxy with -db)."""
+    kids = _children_map()
+    return [p for p in tree(pid) if not kids.get(p)]
+
+
+def vmrss_kib(pids):
+    """VmRSS (KiB) from /proc/PID/status, summed over pids."""
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            pass
+    return total
+
+
 # ---------------------------------------------------------------- HTTP bits
 
-def http_get(port, path="/small", timeout=2.0):
+def client_tls():
+    """The benchmark client's TLS: 1.3 only, no verification (a throwaway self-signed
+    certificate on loopback)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    return ctx
+
+
+def http_get(port, path="/small", timeout=2.0, tls=False):
     """One GET on a fresh connection; returns the status code (or raises)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+        s = client_tls().wrap_socket(raw, server_hostname="bench.test") if tls else raw
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
         data = b""
         while b"\r\n" not in data:
@@ -133,7 +171,7 @@ def cmd_wait(a):
     last = None
     while time.monotonic() < deadline:
         try:
-            status = http_get(a.port, a.path, timeout=1.0)
+            status = http_get(a.port, a.path, timeout=1.0, tls=a.tls)
             if status == 200:
                 return 0
             last = f"status {status}"
@@ -295,6 +333,72 @@ def cmd_idle(a):
     print(json.dumps(rec))
 
 
+async def _tls_idle_open(port, count, batch, deadline):
+    """Opens `count` TLS connections, `batch` at a time in flight; each completes the
+    handshake and one keep-alive GET /small whose whole response is read. Returns the
+    (reader, writer) pairs left open and how many failed."""
+    ctx = client_tls()
+    req = b"GET /small HTTP/1.1\r\nHost: bench\r\n\r\n"
+    gate = asyncio.Semaphore(batch)
+    failed = [0]
+
+    async def one():
+        async with gate:
+            try:
+                left = deadline - time.monotonic()
+                r, w = await asyncio.wait_for(asyncio.open_connection(
+                    "127.0.0.1", port, ssl=ctx, server_hostname="bench.test"), left)
+                w.write(req)
+                head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), deadline - time.monotonic())
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    k, _, v = line.partition(b":")
+                    if k.strip().lower() == b"content-length":
+                        length = int(v)
+                await asyncio.wait_for(r.readexactly(length), deadline - time.monotonic())
+                if int(head.split(b" ", 2)[1]) != 200:
+                    raise ConnectionError("status")
+                return r, w
+            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ssl.SSLError,
+                    ValueError, IndexError, ConnectionError):
+                failed[0] += 1
+                return None
+
+    conns = await asyncio.gather(*(one() for _ in range(count)))
+    return [c for c in conns if c], failed[0]
+
+
+async def _tls_idle(a):
+    deadline = time.monotonic() + a.timeout
+    proc = workers(a.pid)
+    base = vmrss_kib(proc)
+    t0 = time.monotonic()
+    conns, failed = await _tls_idle_open(a.port, a.count, a.batch, deadline)
+    open_s = round(time.monotonic() - t0, 2)
+    await asyncio.sleep(a.hold)
+    # still open: nothing to read (a closed connection reads EOF at once)
+    alive = sum(1 for r, w in conns if not r.at_eof() and not w.is_closing())
+    loaded = vmrss_kib(proc)
+    for _, w in conns:
+        w.transport.abort()
+    rec = dict(json.loads(a.meta)) if a.meta else {}
+    rec.update(base_kib=base, loaded_kib=loaded, delta_kib=loaded - base,
+               opened=len(conns), alive=alive, failed=failed, open_s=open_s,
+               processes=len(proc), per_conn_bytes=round((loaded - base) * 1024 / max(1, alive)))
+    return rec
+
+
+def cmd_tls_idle(a):
+    """Open COUNT TLS 1.3 connections (BATCH handshakes in flight at a time), one keep-alive
+    request each, hold them idle, and report the VmRSS of the proxy's worker process(es)
+    before and while holding: what each idle TLS connection costs."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < a.count + 64:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, a.count + 64), hard))
+    print(json.dumps(asyncio.run(_tls_idle(a))))
+
+
 def _open_all(port, count, batch, deadline):
     """Connect `count` sockets, `batch` handshakes in flight at a time; returns the open ones."""
     socks, failed = [], 0
@@ -442,6 +546,9 @@ SCEN = {
     "large":  ("1 MiB responses", "MB/s"),
     "upload": ("1 MiB uploads", "MB/s"),
     "close":  ("New connection per request", "req/s"),
+    "tls-small": ("TLS: small responses, keep-alive", "req/s"),
+    "tls-handshake": ("TLS: new connection per request (full handshake)", "req/s"),
+    "tls-big": ("TLS: 1 MiB responses", "MB/s"),
 }
 
 
@@ -468,14 +575,40 @@ def ratio(w, best):
     return w / best
 
 
+def rps_of(r):
+    return r["requests"] / (r["duration_us"] / 1e6)
+
+
+def mbs_of(r):
+    return (r["bytes"] + r["requests"] * r.get("upload_bytes", 0)) / (r["duration_us"] / 1e6) / 1e6
+
+
+def repeat_ratios(runs, sc, subject, anchors, metric):
+    """subject ÷ the best anchor, one ratio per repeat (the cells of a repeat are measured
+    minutes apart at most, so the machine's load hits them alike)."""
+    by = {}
+    for p in [subject] + anchors:
+        for r in runs.get((sc, p), []):
+            if "requests" in r and r.get("duration_us"):
+                by.setdefault(r["repeat"], {})[p] = metric(r)
+    out = []
+    for rep_, vals in sorted(by.items()):
+        best = [vals[a] for a in anchors if a in vals]
+        if subject in vals and best and max(best):
+            out.append(vals[subject] / max(best))
+    return out
+
+
 def aggregate(records):
-    runs, idles, meta = {}, {}, {}
+    runs, idles, tidles, meta = {}, {}, {}, {}
     for r in records:
         k = r.get("kind")
         if k == "wrk":
             runs.setdefault((r["scenario"], r["proxy"]), []).append(r)
         elif k == "idle":
             idles.setdefault(r["proxy"], []).append(r)
+        elif k == "tls-idle":
+            tidles.setdefault(r["proxy"], []).append(r)
         elif k == "meta":
             meta.update(r)
         elif k in ("startup", "footprint"):
@@ -486,8 +619,8 @@ def aggregate(records):
         if not ok:
             agg[key] = {"n": 0, "errors": len(rs)}
             continue
-        rps = [r["requests"] / (r["duration_us"] / 1e6) for r in ok]
-        mbs = [(r["bytes"] + r["requests"] * r.get("upload_bytes", 0)) / (r["duration_us"] / 1e6) / 1e6 for r in ok]
+        rps = [rps_of(r) for r in ok]
+        mbs = [mbs_of(r) for r in ok]
         errs = sum(r.get("errors_connect", 0) + r.get("errors_read", 0) + r.get("errors_write", 0)
                    + r.get("errors_status", 0) + r.get("errors_timeout", 0) for r in ok)
         agg[key] = {
@@ -501,15 +634,25 @@ def aggregate(records):
             "cpu_req": med([r["cpu_s"] * 1e6 / r["requests"] for r in ok if r.get("cpu_s") is not None and r["requests"]]),
             "errors": errs, "requests": sum(r["requests"] for r in ok),
         }
-    iagg = {}
-    for p, rs in idles.items():
-        iagg[p] = {
-            "base": med([r["base_kib"] / 1024 for r in rs]),
-            "loaded": med([r["loaded_kib"] / 1024 for r in rs]),
-            "delta": med([r["delta_kib"] / 1024 for r in rs]),
-            "per_conn": med([r["per_conn_bytes"] / 1024 for r in rs]),
-            "alive": min(r["alive"] for r in rs), "count": rs[0].get("count"),
-        }
+    def idle_agg(idles):
+        out = {}
+        for p, rs in idles.items():
+            pcs = [r["per_conn_bytes"] / 1024 for r in rs]
+            out[p] = {
+                "base": med([r["base_kib"] / 1024 for r in rs]),
+                "loaded": med([r["loaded_kib"] / 1024 for r in rs]),
+                "delta": med([r["delta_kib"] / 1024 for r in rs]),
+                "per_conn": med(pcs), "per_conn_min": min(pcs), "per_conn_max": max(pcs),
+                "alive": min(r["alive"] for r in rs), "count": rs[0].get("count"), "n": len(rs),
+            }
+        return out
+    iagg = idle_agg(idles)
+    meta["tls_idle"] = idle_agg(tidles)
+    subject = meta.get("subject", "weir")
+    anchors = [p for p in meta.get("anchors", []) if p in meta.get("proxies", [])]
+    meta["repeat_ratios"] = {
+        (sc, m): repeat_ratios(runs, sc, subject, anchors, fn)
+        for sc in SCEN for m, fn in (("rps", rps_of), ("mbs", mbs_of))}
     return agg, iagg, meta
 
 
@@ -571,6 +714,7 @@ def build_markdown(agg, iagg, meta):
             r = fmt_ratio(ratio(i["delta"], bd)) if p == subject else ""
             label = f"**{p}**" if p == subject else p
             L.append(f"| {label} | {i['base']:.1f} | {i['loaded']:.1f} | {i['delta']:.1f}{r} | {i['per_conn']:.2f} | {i['alive']} |")
+    L += tls_markdown(agg, meta, proxies, anchors, subject)
     st = meta.get("startup") or []
     fp = meta.get("footprint") or []
     if st or fp:
@@ -590,6 +734,8 @@ def build_markdown(agg, iagg, meta):
                      f"{fmt_num(med([r['conn_ms'] for r in sr]), 2)} | {fmt_num(med([r['resp_ms'] for r in sr]), 2)} |")
         L.append("")
         L.append("Binary bytes for nginx/HAProxy are the executable alone (they also load shared libraries).")
+    if not any(k[0] in ("small", "large") for k in agg) and not iagg:
+        return "\n".join(L) + "\n"   # a TLS-only run: issue 3's targets were not measured
     # targets
     L.append("")
     L.append(f"**Issue-3 targets for {subject}** (same run):")
@@ -631,6 +777,62 @@ def build_markdown(agg, iagg, meta):
     return "\n".join(L) + "\n"
 
 
+def tls_markdown(agg, meta, proxies, anchors, subject):
+    """The TLS scenarios' idle table and targets: each ratio also per repeat, since the
+    cells of one repeat run back to back."""
+    L = []
+    ti = meta.get("tls_idle") or {}
+    if ti:
+        cnt = next(iter(ti.values())).get("count")
+        L.append("")
+        L.append(f"**Idle TLS keep-alive connections** ({cnt} TLS 1.3 connections from Python's `ssl`, each "
+                 "completing the handshake and one request, then held 2 s; VmRSS of the worker process — nginx's "
+                 "worker, not its master — on a fresh instance, before and while holding; medians of "
+                 f"{next(iter(ti.values())).get('n')} repeats):")
+        L.append("")
+        L.append("| proxy | RSS before MiB | RSS holding MiB | added MiB | per connection KiB (min–max) | still open |")
+        L.append("|---|---:|---:|---:|---:|---:|")
+        for p in proxies:
+            i = ti.get(p)
+            if not i:
+                continue
+            label = f"**{p}**" if p == subject else p
+            L.append(f"| {label} | {i['base']:.1f} | {i['loaded']:.1f} | {i['delta']:.1f} | "
+                     f"{i['per_conn']:.1f} ({i['per_conn_min']:.1f}–{i['per_conn_max']:.1f}) | {i['alive']} |")
+    rows = [(sc, m) for sc, m in (("tls-small", "rps"), ("tls-handshake", "rps"), ("tls-big", "mbs"))
+            if (sc, subject) in agg and agg[(sc, subject)].get("n")]
+    if not rows and not ti:
+        return L
+    rr = meta.get("repeat_ratios", {})
+    L.append("")
+    L.append(f"**TLS targets for {subject}** (one worker each, same run; ratio per repeat = {subject} ÷ the better of "
+             f"{' / '.join(anchors)} in that repeat, median (min–max); CPU µs per request: {subject} / "
+             f"{' / '.join(anchors)}):")
+    L.append("")
+    head = " | ".join(proxies)
+    L.append(f"| target | {head} | ratio of medians | ratio per repeat | CPU µs/req | holds? |")
+    L.append("|---|" + "---:|" * len(proxies) + "---:|---:|---:|---|")
+    unit = {"rps": "req/s", "mbs": "MB/s"}
+    for sc, m in rows:
+        vals = {p: agg[(sc, p)][m] for p in proxies if (sc, p) in agg and agg[(sc, p)].get("n")}
+        best = max([vals[a] for a in anchors if a in vals] or [0]) or None
+        rat = ratio(vals.get(subject), best)
+        per = rr.get((sc, m)) or []
+        perf = f"{med(per):.2f}× ({min(per):.2f}–{max(per):.2f})" if per else "–"
+        cpu = " / ".join(fmt_num(agg[(sc, p)].get("cpu_req"), 1) for p in [subject] + anchors if (sc, p) in agg)
+        cells = " | ".join(fmt_num(vals.get(p), 1 if m == "mbs" else 0) for p in proxies)
+        ok = None if rat is None else rat >= 1.0
+        L.append(f"| {SCEN[sc][0]}: {unit[m]} ≥ 1.0× | {cells} | {fmt_ratio(rat).strip(' ()') or '–'} | {perf} | {cpu} | "
+                 f"{'yes' if ok else ('**no**' if ok is not None else 'n/a')} |")
+    if ti and subject in ti and "nginx" in ti:
+        cells = " | ".join(f"{ti[p]['per_conn']:.1f} KiB" if p in ti else "–" for p in proxies)
+        r = ti[subject]["per_conn"] / ti["nginx"]["per_conn"] if ti["nginx"]["per_conn"] else None
+        ok = r is not None and r <= 2.0 and ti[subject]["alive"] == ti[subject]["count"]
+        rs = f"{r:.2f}× nginx" if r is not None else "–"
+        L.append(f"| idle TLS connection ≤ 2× nginx's memory | {cells} | {rs} | | | {'yes' if ok else '**no**'} |")
+    return L
+
+
 def nice(x):
     """The smallest 1, 2, 2.5 or 5 × 10^k at or above x (a tidy axis maximum)."""
     if x <= 0:
@@ -659,6 +861,10 @@ def build_svg(agg, iagg, meta):
     if iagg:
         bars = [(p, iagg[p]["delta"], None, None) for p in proxies if p in iagg]
         panels.append((f"{next(iter(iagg.values())).get('count')} idle conns: added RSS (MiB)", bars, False))
+    ti = meta.get("tls_idle") or {}
+    if ti:
+        bars = [(p, ti[p]["per_conn"], None, None) for p in proxies if p in ti]
+        panels.append(("idle TLS conn: KiB each", bars, False))
     pw, ph, pad = 300, 270, 20
     cols = 3
     rows = (len(panels) + cols - 1) // cols
@@ -750,6 +956,7 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("freeport"); p.add_argument("n", type=int); p.set_defaults(f=cmd_freeport)
     p = sub.add_parser("wait"); p.add_argument("port", type=int); p.add_argument("--path", default="/small")
+    p.add_argument("--tls", action="store_true")
     p.add_argument("--timeout", type=float, default=10); p.set_defaults(f=cmd_wait)
     p = sub.add_parser("probe"); p.add_argument("port", type=int); p.add_argument("--ready", required=True)
     p.add_argument("--timeout", type=float, default=5); p.set_defaults(f=cmd_probe)
@@ -762,6 +969,11 @@ def main():
     p.add_argument("--batch", type=int, default=100); p.add_argument("--hold", type=float, default=2.0)
     p.add_argument("--timeout", type=float, default=60); p.add_argument("--meta", default="")
     p.set_defaults(f=cmd_idle)
+    p = sub.add_parser("tls-idle"); p.add_argument("--port", type=int, required=True)
+    p.add_argument("--pid", type=int, required=True); p.add_argument("--count", type=int, default=5000)
+    p.add_argument("--batch", type=int, default=100); p.add_argument("--hold", type=float, default=2.0)
+    p.add_argument("--timeout", type=float, default=120); p.add_argument("--meta", default="")
+    p.set_defaults(f=cmd_tls_idle)
     p = sub.add_parser("burst"); p.add_argument("--port", type=int, required=True)
     p.add_argument("--pid", type=int, required=True); p.add_argument("--count", type=int, default=10000)
     p.add_argument("--rounds", type=int, default=3); p.add_argument("--path", default="/small")

@@ -2,7 +2,10 @@
 needs haproxy haproxy "apt-get install haproxy"
 
 start_haproxy() {  # $1 port, $2 threads, $3 scratch dir
-  local i=0 o servers=""
+  local i=0 o servers="" tls=""
+  # With TLS_CERT set (run.sh's tls-* scenarios): TLS 1.3 only; HAProxy wants the
+  # certificate and key in one file, TLS_PEM.
+  [ -n "${TLS_CERT:-}" ] && tls=" ssl crt $TLS_PEM ssl-min-ver TLSv1.3 alpn http/1.1"
   for o in "${ORIGINS[@]}"; do
     i=$((i + 1))
     servers+="  server o$i $o pool-max-conn $KEEPALIVE"$'\n'
@@ -22,7 +25,7 @@ defaults
   timeout http-request 10s
   timeout http-keep-alive 60s
 frontend bench
-  bind 127.0.0.1:$1
+  bind 127.0.0.1:$1$tls
   default_backend origins
 backend origins
   balance roundrobin

@@ -2,8 +2,13 @@
 needs nginx nginx "apt-get install nginx-light"
 
 start_nginx() {  # $1 port, $2 worker processes, $3 scratch dir
-  local o servers=""
+  local o servers="" tls=""
   for o in "${ORIGINS[@]}"; do servers+="    server $o;"$'\n'; done
+  # With TLS_CERT set (run.sh's tls-* scenarios): TLS 1.3 only, nginx's other defaults.
+  [ -n "${TLS_CERT:-}" ] && tls="ssl;
+    ssl_certificate $TLS_CERT;
+    ssl_certificate_key $TLS_KEY;
+    ssl_protocols TLSv1.3"
   cat >"$3/nginx.conf" <<CONF
 user $(id -un) $(id -gn);
 worker_processes $2;
@@ -24,7 +29,7 @@ $servers    keepalive $KEEPALIVE;
     keepalive_timeout 60s;
   }
   server {
-    listen 127.0.0.1:$1;
+    listen 127.0.0.1:$1${tls:+ $tls};
     location / {
       proxy_pass http://origins;
       proxy_http_version 1.1;

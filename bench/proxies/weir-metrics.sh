@@ -5,10 +5,11 @@
 needs weir-metrics "$WEIR" "cargo build --release (or pass --weir PATH)"
 
 start_weir-metrics() {  # $1 port, $2 worker threads, $3 scratch dir
-  local servers
+  local servers listen
   servers=$(printf '"%s", ' "${ORIGINS[@]}")
+  listen=$(weir_listen "$1")
   cat >"$3/weir.toml" <<CONF
-listen = "127.0.0.1:$1"
+listen = $listen
 threads = $2
 [upstream]
 servers = [${servers%, }]

@@ -148,7 +148,7 @@ pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
         }
         IoSlice::advance_slices(&mut bufs, n);
     }
-    // A TLS stream holds what it was given until flushed; plain TCP returns at once.
+    // A TLS stream may still hold records the socket would not take; plain TCP holds none.
     w.flush().await
 }
 
