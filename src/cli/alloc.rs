@@ -1,9 +1,10 @@
 //! mimalloc's settings for a server that should give a burst's memory back.
 //!
-//! With the `mimalloc` feature the binary runs on mimalloc, whose defaults suit a
-//! program that stays busy: freed pages are purged a second later, but only when the
-//! allocator is next called, so a server that goes quiet after a burst keeps them; and
-//! its arena is committed eagerly, which starts weir at 9.9 MiB instead of 4. With
+//! With the `mimalloc` feature (on by default) the binary runs on mimalloc, whose
+//! defaults suit a program that stays busy: freed pages are purged a second later, but
+//! only when the allocator is next called, so a server that goes quiet after a burst
+//! keeps them; and its arena is committed eagerly, which starts weir at 9.9 MiB instead
+//! of 4. With
 //! `MIMALLOC_PURGE_DELAY=0` and `MIMALLOC_ARENA_EAGER_COMMIT=0`, 8,000 connections took
 //! weir from 4.1 to 97 MiB and back to 6.7 ten seconds later (bench/README.md).
 //!

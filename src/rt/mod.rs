@@ -45,7 +45,8 @@ mod limits;
 pub use imp::{accept, bind, connect, end_of_batch, readable, TcpListener, TcpStream};
 pub use limits::{is_local_resource_error, local_shortage, raise_fd_limit, FdLimit};
 
-/// The allocator the `weir` binary installs with the `mimalloc` feature; an embedding
+/// The allocator the `weir` binary installs with the `mimalloc` feature (on by default;
+/// `--no-default-features` leaves the system's); an embedding
 /// program chooses its own. mimalloc returns freed pages to the system shortly after a
 /// burst, where glibc's malloc keeps most of the peak (bench/README.md, "Memory after a
 /// burst").
