@@ -24,7 +24,7 @@ use crate::rt;
 use crate::stream::Stream;
 use crate::tls;
 use crate::upstream::group::Group;
-use crate::upstream::pool::{UpstreamConn, BUFFER};
+use crate::upstream::pool::{UpstreamConn, BUFFER, FIRST_READ};
 
 use super::cause::Cause;
 
@@ -86,7 +86,7 @@ async fn connect(
                 (Some(config), Some(t)) => handshake(e, &config, t, addr, stream).await?,
                 _ => stream.into(),
             };
-            Ok(Conn::new(stream, BUFFER, BUFFER))
+            Ok(Conn::new(stream, FIRST_READ, BUFFER))
         }
     }
 }

@@ -254,7 +254,13 @@ where
         Body::Chunked | Body::UntilClose => true,
     };
     if large {
-        src.grow_to(PIECE);
+        // Large pieces move a large body with fewer calls; a body smaller than a piece
+        // needs no more room than its own length.
+        let room = match body {
+            Body::Length(n) => PIECE.min(n.try_into().unwrap_or(PIECE)),
+            _ => PIECE,
+        };
+        src.grow_to(room);
     }
     let mut total = 0u64;
     match body {

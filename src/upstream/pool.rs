@@ -25,8 +25,15 @@ use std::time::{Duration, Instant};
 use crate::http::conn::Conn;
 use crate::stream::Stream;
 
-/// Read buffer per upstream connection: also the body relay's piece size.
+/// The most an upstream connection's read buffer grows to for a response head (and the
+/// client's, for a request head, unless `limits.max_header_bytes` asks for more).
 pub const BUFFER: usize = 16 * 1024;
+
+/// An upstream connection's read buffer until a head needs more: most response heads and
+/// small bodies fit, and a burst of requests in flight holds one per request (16 KiB
+/// each took a burst of 8,000 connections past HAProxy's memory). A body that does not
+/// fit grows it for the relay ([`crate::http::body`]).
+pub const FIRST_READ: usize = 4 * 1024;
 
 pub type UpstreamConn = Conn<Stream>;
 
@@ -99,7 +106,7 @@ impl Pool {
         if list.len() >= self.max_idle {
             conn.release();
         } else {
-            conn.shrink_to(BUFFER);
+            conn.shrink_to(FIRST_READ);
         }
         list.push(Idle { conn, since: now });
         self.close_stale_surplus(&mut list, now);
