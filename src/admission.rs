@@ -14,6 +14,8 @@
 //! counted in atomics a metrics endpoint can read.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
@@ -192,7 +194,11 @@ impl Seat {
     ///
     /// If the request won a close race with the ask, the ask passes on to the next
     /// longest-idle connection, so the new client is not left waiting.
-    pub async fn idle<T>(&mut self, wait: impl std::future::Future<Output = T>) -> Option<T> {
+    ///
+    /// `wait` is pinned by the caller: taken by value, it would be stored twice in this
+    /// future (as the argument, and moved into the race below), and every idle
+    /// connection would carry the copy.
+    pub async fn idle<T>(&mut self, wait: Pin<&mut impl Future<Output = T>>) -> Option<T> {
         let listed = {
             let mut idle = self.limit.idle();
             if idle.owed > 0 {

@@ -84,7 +84,11 @@ pub(crate) async fn serve(
                 Wake::Stop
             };
             // An idle connection gives up its seat when a new client needs it.
-            match seat.idle(rt::timeout(wait, data.or(stop))).await {
+            let woke = {
+                let waiting = std::pin::pin!(rt::timeout(wait, data.or(stop)));
+                seat.idle(waiting).await
+            };
+            match woke {
                 Some(Some(Wake::Data(Ok(n)))) if n > 0 => {}
                 // Asked to make room, but a request is already on its way: read it.
                 None if !client.is_quiet() => seat.pass_on(),

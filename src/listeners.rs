@@ -206,10 +206,13 @@ async fn accept_loop(bound: Bound, live: Arc<Live>, busy: Busy, runtime: Runtime
         let counted = metrics.connection();
         runtime
             .spawn(async move {
+                // The TLS path is boxed: its handshake future holds rustls' state
+                // inline (2.7 KiB), which every plain connection's task would carry too.
                 let serve = async {
                     match tls {
                         Some(config) => {
-                            connection::serve_tls(live, stream, (peer, id), config, seat).await
+                            let from = (peer, id);
+                            Box::pin(connection::serve_tls(live, stream, from, config, seat)).await
                         }
                         None => connection::serve(live, stream.into(), (peer, id), seat).await,
                     }
