@@ -1,0 +1,149 @@
+//! Loading and validating whole config files: every error names its key.
+
+use super::*;
+
+#[test]
+fn the_documented_example_parses() {
+    let c = Config::parse(
+        r#"
+listen = "127.0.0.1:8080"
+threads = 0
+[upstream]
+servers = ["127.0.0.1:9001", { addr = "127.0.0.1:9002", weight = 2 }]
+balancer = "round-robin"
+[timeouts]
+header = "10s"
+idle = "60s"
+connect = "3s"
+upstream_read = "150ms"
+[limits]
+max_header_bytes = 16384
+max_headers = 100
+max_body_bytes = 0
+max_connections = 10000
+[[middleware]]
+builtin = "log"
+name = "access"
+config = { format = "combined", path = "-" }
+"#,
+        "weir.toml",
+    )
+    .unwrap();
+    assert_eq!(c.upstreams.len(), 2);
+    assert_eq!(c.upstreams[1].weight, 2);
+    assert_eq!(c.timeouts.upstream_read, Duration::from_millis(150));
+    assert_eq!(c.middleware[0].name.as_deref(), Some("access"));
+}
+
+#[test]
+fn strip_prefix_is_in_normal_form_and_can_apply() {
+    let parse = |route: &str| {
+        let text = format!("[upstreams.a]\nservers = [\"127.0.0.1:1\"]\n[[routes]]\n{route}\n");
+        Config::parse(&text, "w.toml")
+    };
+    for good in [
+        "path = \"/v2/\"\nstrip_prefix = \"/v2\"",
+        "path = \"/v2\"\nstrip_prefix = \"/v2/\"",
+        "path = \"/v2/\"\nstrip_prefix = \"/v2/x\"",
+        "path_exact = \"/v2/ping\"\nstrip_prefix = \"/v2\"",
+        "strip_prefix = \"/anything\"",
+    ] {
+        assert!(parse(good).is_ok(), "{good}: {:?}", parse(good).err());
+    }
+    for (bad, why) in [
+        ("path = \"/v\"\nstrip_prefix = \"/v2\"", "would never apply"),
+        (
+            "path_exact = \"/v2\"\nstrip_prefix = \"/v2/x\"",
+            "would never apply",
+        ),
+        (
+            "strip_prefix = \"/a/../b\"",
+            "not in normal form (write \"/b\")",
+        ),
+        ("strip_prefix = \"/..\"", "climbs above the root"),
+    ] {
+        let e = parse(bad).unwrap_err();
+        assert_eq!(e.key, "routes[0].strip_prefix", "{bad}");
+        assert!(e.reason.contains(why), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn scheme_and_listeners_are_checked_with_their_key() {
+    let parse = |route: &str| {
+        let text = format!(
+            "listen = [\"127.0.0.1:0\", {{ addr = \"127.0.0.1:0\", name = \"public\" }}]\n\
+             [upstream]\nservers = [\"127.0.0.1:1\"]\n[[routes]]\n{route}\n"
+        );
+        Config::parse(&text, "w.toml")
+    };
+    let c = parse("scheme = \"http\"\nlisteners = [\"public\"]").unwrap();
+    assert_eq!(c.routes[0].scheme.as_deref(), Some("http"));
+    for (bad, key, why) in [
+        (
+            "scheme = \"ftp\"",
+            "routes[0].scheme",
+            "\"ftp\" is not \"http\" or \"https\"",
+        ),
+        ("scheme = \"HTTPS\"", "routes[0].scheme", "is not"),
+        (
+            "listeners = [\"internal\"]",
+            "routes[0].listeners[0]",
+            "no listener named \"internal\" (named: public)",
+        ),
+        (
+            "listeners = [\"127.0.0.1:0\"]",
+            "routes[0].listeners[0]",
+            "by name, not address",
+        ),
+    ] {
+        let e = parse(bad).unwrap_err();
+        assert_eq!(e.key, key, "{bad}: {e}");
+        assert!(e.reason.contains(why), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn routes_no_listener_can_bring_a_request_to_are_warned_of() {
+    let text = "listen = [{ addr = \"127.0.0.1:0\", name = \"plain\" }, \
+                { addr = \"127.0.0.1:0\", name = \"tls\", tls = { cert = \"c\", key = \"k\" } }]\n\
+                [upstream]\nservers = [\"127.0.0.1:1\"]\n\
+                [[routes]]\npath = \"/a\"\nscheme = \"https\"\nlisteners = [\"plain\"]\n\
+                [[routes]]\npath = \"/b\"\nscheme = \"https\"\nredirect = \"https\"\n\
+                [[routes]]\npath = \"/c\"\nlisteners = [\"tls\"]\nredirect = \"https\"\n\
+                [[routes]]\nscheme = \"http\"\nredirect = \"https\"\n\
+                [[routes]]\nscheme = \"https\"\n";
+    let c = Config::parse(text, "w.toml").unwrap();
+    let (_, warnings) = c.route_table().unwrap();
+    let text: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text,
+        [
+            "routes[0] can never match: it takes scheme = \"https\" and none of its listeners is TLS",
+            "routes[1] never redirects: redirect = \"https\" is for requests over plain HTTP, and none reach this route",
+            "routes[2] never redirects: redirect = \"https\" is for requests over plain HTTP, and none reach this route",
+        ]
+    );
+}
+
+#[test]
+fn errors_name_file_key_and_reason() {
+    let e = Config::parse("[timeouts]\nheader = \"5x\"\n", "w.toml").unwrap_err();
+    assert_eq!(e.file, "w.toml");
+    assert_eq!(e.key, "timeouts.header");
+    assert!(e.reason.contains("invalid duration"), "{e}");
+    let e = Config::parse("[limits]\nmax_bodyy = 1\n", "w.toml").unwrap_err();
+    assert!(e.to_string().contains("unknown field `max_bodyy`"), "{e}");
+    let e = Config::parse("[upstream]\nservers = [\"nope\"]\n", "w.toml").unwrap_err();
+    assert_eq!(e.key, "upstream.servers[0]");
+    assert!(e.reason.ends_with(" (line 2)"), "{e}");
+    let text = "listen = \"127.0.0.1:1\"\n[upstream]\nservers = [\n  \"127.0.0.1:2\",\n  { addr = \"127.0.0.1:3\", weight = 0 },\n]\n";
+    let e = Config::parse(text, "w.toml").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "w.toml: upstream.servers[1]: weight must be at least 1 (line 5)"
+    );
+    let e = Config::parse("\n\nlisten = \"nowhere\"\n", "w.toml").unwrap_err();
+    assert_eq!(e.key, "listen");
+    assert!(e.reason.ends_with(" (line 3)"), "{e}");
+}
