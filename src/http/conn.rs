@@ -2,11 +2,14 @@
 //!
 //! Heads are parsed in place from the buffer; bytes past a head (a body, or the next
 //! pipelined request) stay in it for whoever reads next. The same buffer doubles as the
-//! body copy buffer, so relaying costs no second allocation.
+//! body copy buffer, so relaying costs no second allocation. A buffer given up (idle,
+//! shrunk, or with the connection) goes back to the thread's [`spare`] list.
 
 use std::io;
 
 use futures_lite::{AsyncRead, AsyncReadExt};
+
+use super::spare;
 
 pub struct Conn<S> {
     pub io: S,
@@ -79,7 +82,7 @@ impl<S> Conn<S> {
     /// connection should cost a few KiB, not the largest body it ever carried.
     pub fn shrink_to(&mut self, size: usize) {
         if self.buf.len() > size && self.start == self.end {
-            self.buf = vec![0; size];
+            self.buf = spare::take(size);
             self.start = 0;
             self.end = 0;
         }
@@ -90,7 +93,7 @@ impl<S> Conn<S> {
     /// allocates it again.
     pub fn release(&mut self) {
         if self.start == self.end {
-            self.buf = Vec::new();
+            spare::give(std::mem::take(&mut self.buf));
             self.start = 0;
             self.end = 0;
         }
@@ -99,7 +102,7 @@ impl<S> Conn<S> {
     /// Makes room after the buffered bytes: compact first, then grow up to `max`.
     fn make_room(&mut self) {
         if self.buf.is_empty() {
-            self.buf = vec![0; self.initial];
+            self.buf = spare::take(self.initial);
         }
         if self.end < self.buf.len() {
             return;
@@ -112,6 +115,12 @@ impl<S> Conn<S> {
             let grown = (self.buf.len() * 2).clamp(1024, self.max);
             self.buf.resize(grown, 0);
         }
+    }
+}
+
+impl<S> Drop for Conn<S> {
+    fn drop(&mut self) {
+        spare::give(std::mem::take(&mut self.buf));
     }
 }
 

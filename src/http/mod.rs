@@ -9,6 +9,7 @@ pub mod headers;
 pub mod hop;
 pub mod ows;
 pub mod parse;
+pub(crate) mod spare;
 pub(crate) mod time;
 pub mod write;
 
