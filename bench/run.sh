@@ -262,7 +262,7 @@ log "CPU layout: $LAYOUT"
 
 # ------------------------------------------------------------------ meta
 first_line() { "$@" 2>&1 | sed -n 1p || true; }   # sed reads all: no SIGPIPE under pipefail
-versions="weir $(first_line "$WEIR" --version | awk '{print $NF}')"
+versions="weir $(first_line "$WEIR" --version | awk '{print $2}')"
 versions+=", nginx $(first_line nginx -v | sed 's|.*nginx/||')"
 command -v haproxy >/dev/null && versions+=", HAProxy $(first_line haproxy -v | awk '{print $3}')"
 versions+=", $(first_line wrk -v | awk '{print $1, $2}')"

@@ -83,6 +83,35 @@ fn a_client_without_alpn_still_gets_http_1_1() {
     assert!(connect(proxy.addrs[1], "a.test", ca.client(&[b"h2"])).is_err());
 }
 
+/// The key exchange a browser-like client gets, one that offers the post-quantum hybrid
+/// X25519MLKEM768 first and X25519 next. Built with the `aws-lc-rs` feature weir
+/// chooses the hybrid; on ring, which has no ML-KEM, the client can offer only X25519
+/// (and the NIST curves), and X25519 is chosen.
+#[test]
+fn key_exchange_is_post_quantum_on_aws_lc_rs_and_x25519_on_ring() {
+    use rustls::NamedGroup;
+    let dir = temp_dir("tls-kx");
+    let ca = Ca::new();
+    let leaf = ca.leaf(&dir, "a", &["a.test"]);
+    let proxy = util::start(plain_and_tls(ServerTls::single(&leaf.cert, &leaf.key)));
+
+    #[cfg(feature = "aws-lc-rs")]
+    let (provider, want) = {
+        use rustls::crypto::aws_lc_rs::{default_provider, kx_group};
+        let mut p = default_provider();
+        p.kx_groups = vec![kx_group::X25519MLKEM768, kx_group::X25519];
+        (p, NamedGroup::X25519MLKEM768)
+    };
+    #[cfg(not(feature = "aws-lc-rs"))]
+    let (provider, want) = (rustls::crypto::ring::default_provider(), NamedGroup::X25519);
+
+    let client = ca.client_on(provider, &[b"http/1.1"], &[&rustls::version::TLS13]);
+    let s = connect(proxy.addrs[1], "a.test", client).unwrap();
+    let group = s.conn.negotiated_key_exchange_group().map(|g| g.name());
+    assert_eq!(group, Some(want));
+    assert_eq!(roundtrip(s, GET).0.status, 200);
+}
+
 fn sni_certs(dir: &std::path::Path, ca: &Ca) -> (Vec<Leaf>, Vec<CertFiles>) {
     let leaves = vec![
         ca.leaf(dir, "default", &["default.test"]),

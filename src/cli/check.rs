@@ -132,7 +132,11 @@ fn print_tls(config: &Config) -> bool {
             TlsVersion::Tls12 => "1.2",
             TlsVersion::Tls13 => "1.3",
         };
-        println!("tls         {}: TLS {min}+, ALPN http/1.1{strict}", l.addr);
+        println!(
+            "tls         {}: TLS {min}+, ALPN http/1.1{strict}, {}",
+            l.addr,
+            weir::tls::PROVIDER
+        );
         for (j, files) in t.certs.iter().enumerate() {
             let Ok(c) = weir::tls::cert::read(&files.cert) else {
                 continue; // loaded just above

@@ -142,7 +142,11 @@ pub fn main() -> ExitCode {
     };
     match command {
         Command::Version => {
-            println!("weir {}", env!("CARGO_PKG_VERSION"));
+            println!(
+                "weir {} (TLS: {})",
+                env!("CARGO_PKG_VERSION"),
+                weir::tls::PROVIDER
+            );
             ExitCode::SUCCESS
         }
         Command::Serve(a) => serve(&a),

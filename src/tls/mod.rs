@@ -3,8 +3,11 @@
 //!
 //! rustls runs on the **ring** provider, chosen explicitly in every config
 //! ([`provider`]): the build needs only a C compiler, and no process-wide default is
-//! installed behind an embedding program's back. TLS 1.2 and 1.3 only, with rustls'
-//! safe cipher suites; nothing older is ever offered.
+//! installed behind an embedding program's back. The `aws-lc-rs` cargo feature switches
+//! to aws-lc-rs, for the hybrid post-quantum key exchange X25519MLKEM768 (offered first
+//! to upstreams, chosen first from clients that offer it); its build takes longer and a
+//! bigger binary. TLS 1.2 and 1.3 only, with rustls' safe cipher suites; nothing older is
+//! ever offered.
 //!
 //! Certificates are read when an engine is built, at start-up and on every reload, so a
 //! reload picks up renewed files; a missing file or a key that does not match its
@@ -43,7 +46,34 @@ pub fn check_upstream(tls: &crate::config::UpstreamTls) -> Result<(), (String, S
 /// ALPN protocols offered, in preference order (`h2` joins when HTTP/2 lands).
 pub(crate) const ALPN: &[&[u8]] = &[b"http/1.1"];
 
+/// The crypto provider every TLS config uses, by name: `weir --version` and `weir
+/// check` print it.
+pub const PROVIDER: &str = if cfg!(feature = "aws-lc-rs") {
+    "aws-lc-rs, X25519MLKEM768 first"
+} else {
+    "ring"
+};
+
 /// The crypto provider every TLS config uses: ring.
+#[cfg(not(feature = "aws-lc-rs"))]
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(futures_rustls::rustls::crypto::ring::default_provider())
+}
+
+/// The crypto provider every TLS config uses: aws-lc-rs, its key exchange groups
+/// reordered so the post-quantum hybrid comes first. rustls lists it last unless its
+/// `prefer-post-quantum` feature is on, and a server takes the first group in its own
+/// order that the client sent a share for: browsers send X25519MLKEM768 and X25519, so
+/// the default order would settle on X25519.
+#[cfg(feature = "aws-lc-rs")]
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    use futures_rustls::rustls::crypto::aws_lc_rs::{default_provider, kx_group};
+    let mut provider = default_provider();
+    provider.kx_groups = vec![
+        kx_group::X25519MLKEM768,
+        kx_group::X25519,
+        kx_group::SECP256R1,
+        kx_group::SECP384R1,
+    ];
+    Arc::new(provider)
 }

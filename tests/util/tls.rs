@@ -92,10 +92,21 @@ impl Ca {
         alpn: &[&[u8]],
         versions: &[&'static rustls::SupportedProtocolVersion],
     ) -> Arc<ClientConfig> {
+        let provider = rustls::crypto::ring::default_provider();
+        self.client_on(provider, alpn, versions)
+    }
+
+    /// A client config trusting this CA, on `provider` (its key exchange groups, in its
+    /// order).
+    pub fn client_on(
+        &self,
+        provider: rustls::crypto::CryptoProvider,
+        alpn: &[&[u8]],
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> Arc<ClientConfig> {
         let mut roots = RootCertStore::empty();
         roots.add(self.issuer.der().clone()).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut c = ClientConfig::builder_with_provider(provider)
+        let mut c = ClientConfig::builder_with_provider(Arc::new(provider))
             .with_protocol_versions(versions)
             .unwrap()
             .with_root_certificates(roots)
