@@ -2,8 +2,8 @@
 //!
 //! Heads are parsed in place from the buffer; bytes past a head (a body, or the next
 //! pipelined request) stay in it for whoever reads next. The same buffer doubles as the
-//! body copy buffer, so relaying costs no second allocation. A buffer given up (idle,
-//! shrunk, or with the connection) goes back to the thread's [`spare`] list.
+//! body copy buffer, so relaying costs no second allocation. A first-size buffer given
+//! up while idle goes to the thread's [`spare`] list, and a new one comes from there.
 
 use std::io;
 
@@ -118,9 +118,11 @@ impl<S> Conn<S> {
     }
 }
 
+/// A closing connection frees its buffer and one kept one, so that once a burst's
+/// connections have closed no kept buffer holds its memory ([`spare`]).
 impl<S> Drop for Conn<S> {
     fn drop(&mut self) {
-        spare::give(std::mem::take(&mut self.buf));
+        spare::drop_one();
     }
 }
 

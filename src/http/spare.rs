@@ -10,8 +10,14 @@
 //!
 //! A reused buffer still holds an earlier message's bytes. That is safe because a
 //! [`Conn`](super::conn::Conn) only ever hands out the bytes it read into the buffer
-//! itself (`start..end`); nginx reuses its buffers the same way. The list is bounded,
-//! so after a burst at most [`KEEP`] buffers per thread stay allocated.
+//! itself (`start..end`); nginx reuses its buffers the same way.
+//!
+//! Kept buffers must not outlive the traffic that needs them: a kept 4 KiB buffer holds
+//! on to the whole allocator page it sits in, so a list left full after a burst would
+//! keep up to [`KEEP`] pages that the burst's other buffers emptied. So a connection that
+//! closes takes one kept buffer with it ([`drop_one`]): keep-alive traffic, which closes
+//! nothing, reuses freely; traffic that closes connections keeps about as many as it
+//! gives; and once a burst's connections have closed, the list is empty.
 
 use std::cell::RefCell;
 
@@ -35,6 +41,11 @@ pub fn take(size: usize) -> Vec<u8> {
         }
     }
     vec![0; size]
+}
+
+/// Frees one kept buffer, if any: a connection closing (see the module's doc).
+pub fn drop_one() {
+    drop(SPARE.with_borrow_mut(Vec::pop));
 }
 
 /// Gives `buf` back: kept when it is of [`SIZE`] and the list has room, freed otherwise.
@@ -73,5 +84,10 @@ mod tests {
             give(vec![1; SIZE]);
         }
         assert_eq!(SPARE.with_borrow(Vec::len), KEEP);
+        for _ in 0..KEEP {
+            drop_one();
+        }
+        assert_eq!(SPARE.with_borrow(Vec::len), 0);
+        drop_one();
     }
 }
