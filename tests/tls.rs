@@ -1,4 +1,5 @@
 //! HTTPS to clients: real rustls clients over loopback, certificates made at test time.
+//! TLS to upstreams is in `tls_upstream.rs`.
 
 mod util;
 
@@ -9,33 +10,12 @@ use std::time::{Duration, Instant};
 
 use futures_rustls::rustls;
 use util::bin::temp_dir;
-use util::tls::{closes, connect, roundtrip, shown, Ca, Leaf};
+use util::tls::{closes, connect, eventually, roundtrip, shown, tls_listener, Ca, Leaf};
 use weir::backend::Mode;
 use weir::config::{CertFiles, Listener, ServerTls, TlsVersion};
 use weir::{Config, Proxy};
 
-/// Waits up to 10 s for `done` (the server counts a failure just after the client
-/// sees it).
-fn eventually(mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::yield_now();
-    }
-    true
-}
-
 const GET: &[u8] = b"GET /hello HTTP/1.1\r\nHost: a.test\r\n\r\n";
-
-fn tls_listener(tls: ServerTls) -> Listener {
-    Listener {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        tls: Some(tls),
-        name: None,
-    }
-}
 
 /// A config with a plain listener first and a TLS one second, over an echo origin.
 fn plain_and_tls(tls: ServerTls) -> Config {
@@ -423,84 +403,6 @@ fn websocket_over_tls() {
 }
 
 /// A TLS origin: a second weir with a TLS listener in front of an echo backend.
-fn tls_origin(leaf: &Leaf) -> util::TestProxy {
-    let mut config = util::config(&[util::backend(Mode::Echo)]);
-    config.listen = vec![tls_listener(ServerTls::single(&leaf.cert, &leaf.key))];
-    util::start(config)
-}
-
-#[test]
-fn upstream_tls_with_a_private_ca_pools_and_a_wrong_ca_is_502() {
-    let dir = temp_dir("tls-upstream");
-    let ca = Ca::new();
-    let origin = tls_origin(&ca.leaf(&dir, "origin", &["origin.test"]));
-
-    let mut config = util::config(&[origin.addr]);
-    config.upstream_tls = Some(weir::config::UpstreamTls {
-        sni: Some("origin.test".into()),
-        ca: Some(ca.write(&dir)),
-        verify: true,
-        ..Default::default()
-    });
-    let proxy = util::start(config.clone());
-    for _ in 0..3 {
-        let resp = util::client::once(proxy.addr, GET);
-        assert_eq!(resp.status, 200, "{}", resp.text());
-        // The origin saw the request arrive over TLS.
-        assert!(
-            resp.text().contains("X-Forwarded-Proto: https\r\n"),
-            "{}",
-            resp.text()
-        );
-    }
-    assert_eq!(
-        proxy.handle.upstream_connections_opened(),
-        1,
-        "TLS connections are pooled"
-    );
-    drop(proxy);
-
-    // Another CA: verification fails, 502, and nothing is sent in plain text.
-    let other = Ca::new();
-    let other_dir = temp_dir("tls-upstream-other");
-    config.upstream_tls.as_mut().unwrap().ca = Some(other.write(&other_dir));
-    let proxy = util::start(config);
-    assert_eq!(util::client::once(proxy.addr, GET).status, 502);
-}
-
-#[test]
-fn upstream_mutual_tls_presents_the_client_certificate() {
-    let dir = temp_dir("tls-upstream-mtls");
-    let ca = Ca::new();
-    let ca_file = ca.write(&dir);
-    let leaf = ca.leaf(&dir, "origin", &["origin.test"]);
-    let client = ca.leaf(&dir, "client", &["weir.client.test"]);
-    // The origin asks for a client certificate from the CA.
-    let mut tls = ServerTls::single(&leaf.cert, &leaf.key);
-    tls.client_ca = Some(ca_file.clone());
-    let mut origin_config = util::config(&[util::backend(Mode::Echo)]);
-    origin_config.listen = vec![tls_listener(tls)];
-    let origin = util::start(origin_config);
-
-    let upstream_tls = |cert: Option<&Leaf>| weir::config::UpstreamTls {
-        sni: Some("origin.test".into()),
-        ca: Some(ca_file.clone()),
-        cert: cert.map(|c| c.cert.clone()),
-        key: cert.map(|c| c.key.clone()),
-        verify: true,
-    };
-    let mut config = util::config(&[origin.addr]);
-    config.upstream_tls = Some(upstream_tls(Some(&client)));
-    let proxy = util::start(config.clone());
-    let resp = util::client::once(proxy.addr, GET);
-    assert_eq!(resp.status, 200, "{}", resp.text());
-    drop(proxy);
-
-    config.upstream_tls = Some(upstream_tls(None));
-    let proxy = util::start(config);
-    assert_eq!(util::client::once(proxy.addr, GET).status, 502);
-}
-
 #[test]
 fn a_redirect_https_route_sends_plain_http_to_https_with_308() {
     let dir = temp_dir("tls-redirect");
@@ -589,37 +491,6 @@ fn reload_opens_new_listeners_and_closes_removed_ones() {
     );
     assert_eq!(roundtrip(s, GET).0.status, 200);
     assert_eq!(util::client::once(plain, GET).status, 200);
-    handle.stop();
-    thread.join().unwrap().unwrap();
-}
-
-#[test]
-fn a_reload_rereads_a_kept_groups_ca_file() {
-    let dir = temp_dir("tls-upstream-renew");
-    let ca = Ca::new();
-    let origin = tls_origin(&ca.leaf(&dir, "origin", &["origin.test"]));
-    let ca_file = ca.write(&dir);
-    let mut config = util::config(&[origin.addr]);
-    config.keepalive = 0; // every request connects, so every request verifies
-    config.upstream_tls = Some(weir::config::UpstreamTls {
-        sni: Some("origin.test".into()),
-        ca: Some(ca_file.clone()),
-        verify: true,
-        ..Default::default()
-    });
-    let source = config.clone();
-    let server = Proxy::new(config)
-        .handle_signals(false)
-        .reload_from(move || Ok(source.clone()))
-        .bind()
-        .unwrap();
-    let (addr, handle) = (server.local_addr(), server.handle());
-    let thread = std::thread::spawn(move || server.run());
-    assert_eq!(util::client::once(addr, GET).status, 200);
-    // The same group definition, but the CA file now holds another CA.
-    std::fs::write(&ca_file, Ca::new().pem()).unwrap();
-    handle.reload();
-    assert!(eventually(|| util::client::once(addr, GET).status == 502));
     handle.stop();
     thread.join().unwrap().unwrap();
 }

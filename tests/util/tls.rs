@@ -207,3 +207,25 @@ pub fn closes(mut s: impl Read) -> bool {
         Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
     }
 }
+
+/// A TLS listener on `127.0.0.1:0`.
+pub fn tls_listener(tls: weir::config::ServerTls) -> weir::config::Listener {
+    weir::config::Listener {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        tls: Some(tls),
+        name: None,
+    }
+}
+
+/// Waits up to 10 s for `done` (the server counts a failure just after the client
+/// sees it).
+pub fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+    true
+}
