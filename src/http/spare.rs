@@ -36,7 +36,7 @@ thread_local! {
 /// otherwise a new, zeroed one.
 pub fn take(size: usize) -> Vec<u8> {
     if size == SIZE {
-        if let Some(buf) = SPARE.with_borrow_mut(Vec::pop) {
+        if let Some(buf) = pop() {
             return buf;
         }
     }
@@ -45,7 +45,7 @@ pub fn take(size: usize) -> Vec<u8> {
 
 /// Frees one kept buffer, if any: a connection closing (see the module's doc).
 pub fn drop_one() {
-    drop(SPARE.with_borrow_mut(Vec::pop));
+    drop(pop());
 }
 
 /// Gives `buf` back: kept when it is of [`SIZE`] and the list has room, freed otherwise.
@@ -53,11 +53,22 @@ pub fn give(buf: Vec<u8>) {
     if buf.len() != SIZE {
         return;
     }
-    SPARE.with_borrow_mut(|spare| {
+    // While the thread exits the list may be gone already: the buffer is just freed.
+    let _ = SPARE.try_with(|spare| {
+        let mut spare = spare.borrow_mut();
         if spare.len() < KEEP {
             spare.push(buf);
         }
     });
+}
+
+/// The last kept buffer. None also while the thread exits and its list is gone: a
+/// connection dropped by a thread-local executor's destructor must not panic here.
+fn pop() -> Option<Vec<u8>> {
+    SPARE
+        .try_with(|spare| spare.borrow_mut().pop())
+        .ok()
+        .flatten()
 }
 
 #[cfg(test)]
