@@ -4,7 +4,7 @@ mod util;
 
 use std::fs;
 
-use util::bin::{run, signal, spawn, temp_dir};
+use util::bin::{assert_refused, run, signal, spawn, temp_dir, write_config};
 use util::client::{get, once};
 
 #[test]
@@ -24,12 +24,6 @@ fn demo_rotates_over_three_backends_and_stops_on_ctrl_c() {
     assert!(demo.child.wait().unwrap().success());
 }
 
-fn write_config(name: &str, text: &str) -> String {
-    let path = temp_dir(name).join("weir.toml");
-    fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
-
 #[test]
 fn config_errors_name_the_file_the_key_and_the_reason() {
     let cases = [
@@ -45,13 +39,7 @@ fn config_errors_name_the_file_the_key_and_the_reason() {
     ];
     for (name, text, want) in cases {
         let path = write_config(name, text);
-        for cmd in ["check", "serve"] {
-            let out = run(&[cmd, "--config", &path]);
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(1), "{cmd} {name}: {err}");
-            assert!(err.contains(&path), "{cmd} {name}: names the file: {err}");
-            assert!(err.contains(want), "{cmd} {name}: wanted {want:?} in {err}");
-        }
+        assert_refused(name, &path, want);
     }
 }
 

@@ -5,12 +5,11 @@
 
 mod util;
 
-use std::fs;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use util::bin::{run, temp_dir};
+use util::bin::{assert_refused, run, temp_dir, write_config};
 use util::client::{once, Conn, Resp};
 use util::tls::{connect, roundtrip, Ca};
 use weir::backend::Mode;
@@ -186,12 +185,6 @@ fn a_connection_keeps_its_listener_when_a_reload_reorders_listen() {
     thread.join().unwrap().unwrap();
 }
 
-fn write_config(name: &str, text: &str) -> String {
-    let path = temp_dir(name).join("weir.toml");
-    fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
-
 const ONE_GROUP: &str = "[upstreams.web]\nservers = [\"127.0.0.1:9001\"]\n";
 
 #[test]
@@ -230,13 +223,7 @@ fn scheme_and_listener_errors_name_the_key_and_the_reason() {
     ];
     for (name, text, want) in cases {
         let path = write_config(&format!("arrival-{name}"), &text);
-        for cmd in ["check", "serve"] {
-            let out = run(&[cmd, "--config", &path]);
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(1), "{cmd} {name}: {err}");
-            assert!(err.contains(&path), "{cmd} {name}: names the file: {err}");
-            assert!(err.contains(want), "{cmd} {name}: wanted {want:?} in {err}");
-        }
+        assert_refused(name, &path, want);
     }
 }
 

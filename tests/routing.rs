@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::bin::{run, temp_dir};
+use util::bin::{assert_refused, run, temp_dir, write_config};
 use util::client::{once, Conn, Resp};
 use util::origin::{ok, origin, Origin, Reply};
 use weir::backend::Mode;
@@ -972,12 +972,6 @@ fn ten_reloads_adding_and_removing_routes_and_groups_fail_no_request() {
 // Config errors and `weir check`, through the binary.
 // ---------------------------------------------------------------------------------------
 
-fn write_config(name: &str, text: &str) -> String {
-    let path = temp_dir(name).join("weir.toml");
-    fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
-
 const TWO_GROUPS: &str = "[upstreams.web]\nservers = [\"127.0.0.1:9001\"]\n\
                           [upstreams.api]\nservers = [\"127.0.0.1:9101\"]\n";
 
@@ -1045,13 +1039,7 @@ fn route_config_errors_name_the_key_and_the_reason() {
     ];
     for (name, routes, want) in cases {
         let path = write_config(name, &format!("{TWO_GROUPS}{routes}"));
-        for cmd in ["check", "serve"] {
-            let out = run(&[cmd, "--config", &path]);
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(1), "{cmd} {name}: {err}");
-            assert!(err.contains(&path), "{cmd} {name}: names the file: {err}");
-            assert!(err.contains(want), "{cmd} {name}: wanted {want:?} in {err}");
-        }
+        assert_refused(name, &path, want);
     }
     let mixed = write_config(
         "mixed",

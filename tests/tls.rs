@@ -308,16 +308,8 @@ fn reload_swaps_the_certificate_under_load_with_no_failed_request() {
     let second = ca.leaf(&dir, "second", &["a.test"]);
     let (cert, key) = (dir.join("site.pem"), dir.join("site.key"));
     install(&first, &cert, &key);
-    let config = plain_and_tls(ServerTls::single(&cert, &key));
-    let source = config.clone();
-    let server = Proxy::new(config)
-        .handle_signals(false)
-        .reload_from(move || Ok(source.clone()))
-        .bind()
-        .unwrap();
-    let addr = server.local_addrs()[1];
-    let handle = server.handle();
-    let thread = std::thread::spawn(move || server.run());
+    let proxy = util::start_reloadable(plain_and_tls(ServerTls::single(&cert, &key)));
+    let addr = proxy.addrs[1];
     let client = ca.client(&[]);
 
     // Load: connections opened and used in a loop while the certificate changes.
@@ -340,7 +332,7 @@ fn reload_swaps_the_certificate_under_load_with_no_failed_request() {
     assert!(shown(&s) == first.der);
 
     install(&second, &cert, &key);
-    handle.reload();
+    proxy.handle.reload();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let s = connect(addr, "a.test", client.clone()).unwrap();
@@ -357,8 +349,7 @@ fn reload_swaps_the_certificate_under_load_with_no_failed_request() {
     *stop.lock().unwrap() = true;
     let done = load.join().expect("no failed request under load");
     assert!(done > 0);
-    handle.stop();
-    thread.join().unwrap().unwrap();
+    proxy.stop().unwrap();
 }
 
 /// A WebSocket echo origin: echoes each message until the client closes.

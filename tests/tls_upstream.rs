@@ -8,7 +8,6 @@ use util::bin::temp_dir;
 use util::tls::{eventually, tls_listener, Ca, Leaf};
 use weir::backend::Mode;
 use weir::config::ServerTls;
-use weir::Proxy;
 
 const GET: &[u8] = b"GET /hello HTTP/1.1\r\nHost: a.test\r\n\r\n";
 
@@ -104,19 +103,12 @@ fn a_reload_rereads_a_kept_groups_ca_file() {
         verify: true,
         ..Default::default()
     });
-    let source = config.clone();
-    let server = Proxy::new(config)
-        .handle_signals(false)
-        .reload_from(move || Ok(source.clone()))
-        .bind()
-        .unwrap();
-    let (addr, handle) = (server.local_addr(), server.handle());
-    let thread = std::thread::spawn(move || server.run());
+    let proxy = util::start_reloadable(config);
+    let addr = proxy.addr;
     assert_eq!(util::client::once(addr, GET).status, 200);
     // The same group definition, but the CA file now holds another CA.
     std::fs::write(&ca_file, Ca::new().pem()).unwrap();
-    handle.reload();
+    proxy.handle.reload();
     assert!(eventually(|| util::client::once(addr, GET).status == 502));
-    handle.stop();
-    thread.join().unwrap().unwrap();
+    proxy.stop().unwrap();
 }

@@ -16,6 +16,25 @@ pub fn run(args: &[&str]) -> Output {
     weir().args(args).output().expect("weir runs")
 }
 
+/// Writes `text` as `weir.toml` in a fresh temp dir named after `name`; its path.
+pub fn write_config(name: &str, text: &str) -> String {
+    let path = temp_dir(name).join("weir.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// Both `weir check` and `weir serve` refuse the config at `path` (the case `name`):
+/// exit status 1 and a message naming the file and containing `want`.
+pub fn assert_refused(name: &str, path: &str, want: &str) {
+    for cmd in ["check", "serve"] {
+        let out = run(&[cmd, "--config", path]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cmd} {name}: {err}");
+        assert!(err.contains(path), "{cmd} {name}: names the file: {err}");
+        assert!(err.contains(want), "{cmd} {name}: wanted {want:?} in {err}");
+    }
+}
+
 /// A running weir process; killed on drop if still alive.
 pub struct Running {
     pub child: Child,

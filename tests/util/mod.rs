@@ -78,6 +78,16 @@ pub fn try_start(config: Config) -> Result<TestProxy, weir::StartError> {
     try_start_with(config, Vec::new())
 }
 
+/// Starts weir in-process with `config`, which is also what a reload reads again: a
+/// reload then re-reads the files it names (certificates, keys, CAs), as SIGHUP would.
+pub fn start_reloadable(config: Config) -> TestProxy {
+    let source = config.clone();
+    let proxy = Proxy::new(config)
+        .handle_signals(false)
+        .reload_from(move || Ok(source.clone()));
+    bind_and_run(proxy).expect("proxy starts")
+}
+
 fn try_start_with(
     config: Config,
     extra: Vec<Arc<dyn Middleware>>,
@@ -86,6 +96,11 @@ fn try_start_with(
     for m in extra {
         proxy = proxy.middleware(ArcMiddleware(m));
     }
+    bind_and_run(proxy)
+}
+
+/// Binds `proxy` and runs it on a thread of its own.
+fn bind_and_run(proxy: Proxy) -> Result<TestProxy, weir::StartError> {
     let server = proxy.bind()?;
     let addr = server.local_addr();
     let addrs = server.local_addrs();
