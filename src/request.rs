@@ -12,7 +12,8 @@
 //!   them raw, and they are what reflected-markup attacks need. HAProxy refuses them too.
 //!
 //! The other characters RFC 3986 leaves out (`{`, `}`, `|`, `^`, `` ` ``, `\`) are
-//! forwarded unchanged, as nginx does: browsers send them raw in the query (and `|`,
+//! forwarded unchanged, as nginx does (but a `\` in the path, which some origins take
+//! for a separator, is refused when the path is normalised: see `exchange::path`): browsers send them raw in the query (and `|`,
 //! `^` in the path), so refusing them, HAProxy's default, breaks real traffic; it is
 //! why HAProxy users turn on `accept-invalid-http-request`. Non-ASCII UTF-8 is
 //! forwarded for the same reason (curl sends it raw); bytes that are not UTF-8 are

@@ -347,7 +347,7 @@ name = "rest"
         ("/apix", "rest"),
         ("/ap", "rest"),
         ("/API", "rest"),     // paths are case-sensitive
-        ("/api%2Fx", "rest"), // an encoded slash is data, not a boundary
+        ("/api%2Fx", "api"), // an encoded slash is a '/' (limits.escaped_slashes = "decode")
         ("/api.json", "rest"),
         ("/", "rest"),
     ];
@@ -386,37 +386,42 @@ upstream = "rest"
 "#,
         admin.addr, rest.addr
     ));
-    // Matching is on the normal form; what is forwarded is the target exactly as the
-    // client sent it (nginx and HAProxy do the same): the origin resolves the spelling
-    // itself, and the normal form routes it where the origin will take it to be.
-    let cases: [(&str, Option<&str>); 17] = [
-        ("/admin", Some("admin")),
-        ("/api/../admin", Some("admin")),
-        ("//admin", Some("admin")),
-        ("/api/%2e%2e/admin", Some("admin")),
-        ("/api/.%2E/admin", Some("admin")),
-        ("/./admin", Some("admin")),
-        ("/%61dmin", Some("admin")),
-        ("/%2e/admin/x?a=/../b", Some("admin")),
-        ("/admin/../x", Some("rest")),
-        ("/ADMIN", Some("rest")),
-        // An encoded slash or backslash is data inside one segment: no dot segment here.
-        ("/api/..%5cadmin", Some("rest")),
-        ("/api%2f..%2fadmin", Some("rest")),
-        ("/admin%2fx", Some("rest")),
+    // Matching is on the normal form, and the normal form is what is forwarded (with the
+    // query as sent): the origin gets exactly the path that was routed, so it cannot
+    // resolve the spelling to another resource than the router judged.
+    let cases: [(&str, Option<(&str, &str)>); 21] = [
+        ("/admin", Some(("admin", "/admin"))),
+        ("/api/../admin", Some(("admin", "/admin"))),
+        ("//admin", Some(("admin", "/admin"))),
+        ("/api/%2e%2e/admin", Some(("admin", "/admin"))),
+        ("/api/.%2E/admin", Some(("admin", "/admin"))),
+        ("/./admin", Some(("admin", "/admin"))),
+        ("/%61dmin", Some(("admin", "/admin"))),
+        ("/%2e/admin/x?a=/../b", Some(("admin", "/admin/x?a=/../b"))),
+        ("/admin/../x", Some(("rest", "/x"))),
+        ("/ADMIN", Some(("rest", "/ADMIN"))),
+        // An encoded slash is a '/' (limits.escaped_slashes = "decode", the default).
+        ("/api%2f..%2fadmin", Some(("admin", "/admin"))),
+        ("/admin%2fx", Some(("admin", "/admin/x"))),
         // No normal form: 400, and no origin sees the request.
-        ("/%2e%2e/admin", None),  // `..` above the root
-        ("/api/..\\admin", None), // raw backslash
-        ("\\admin", None),        // not origin-form at all
-        ("/admin/%2", None),      // bad escape
+        ("/api/..%5cadmin", None), // an encoded backslash is a backslash
+        ("/%2e%2e/admin", None),   // `..` above the root
+        ("/api/..\\admin", None),  // raw backslash
+        ("\\admin", None),         // not origin-form at all
+        ("/admin/%2", None),       // bad escape
+        // Segments some origins read as `/admin` (limits.ambiguous_segments = "reject").
+        ("/admin;x=1", None),
+        ("/x/..;/admin", None),
+        ("/admin.", None),
+        ("/admin%20", None),
     ];
     for (target, want) in cases {
         let r = once(proxy.addr, &get("t", target));
         match want {
-            Some(name) => {
+            Some((name, forwarded)) => {
                 assert_eq!((r.status, r.text().as_str()), (200, name), "{target}");
                 let seen = if name == "admin" { &admin } else { &rest };
-                assert_eq!(seen.next_request().target, target, "forwarded as sent");
+                assert_eq!(seen.next_request().target, forwarded, "{target}");
             }
             None => assert_eq!(r.status, 400, "{target}"),
         }
@@ -460,7 +465,7 @@ upstream = "web"
         ("/v2/a/../b?x=/../y", "/b?x=/../y"),
         ("/v2//users/./%7Eme", "/users/~me"),
         ("/x/../v2/users", "/users"),
-        ("/v2/a%2fb", "/a%2Fb"),
+        ("/v2/a%2fb", "/a/b"),
     ];
     let mut c = Conn::open(proxy.addr);
     for (sent, want) in cases {
@@ -1167,26 +1172,26 @@ fn check_prints_the_route_table_in_match_order_and_warns_of_shadowed_routes() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-fn an_upstream_only_config_forwards_every_target_untouched_as_route_default() {
+fn an_upstream_only_config_normalises_like_a_routed_one_as_route_default() {
     let o = origin(|r| ok(r.target.as_bytes()));
     let mut c = util::config(&[o.addr]);
     c.debug_headers = true;
     let proxy = util::start(c);
-    // Before routing existed weir forwarded every origin-form target as sent (only
-    // absolute-form was rewritten, to origin-form, by `request::check`). Without
-    // [[routes]] that still holds: nothing is normalised, looked up or refused for its
-    // spelling, where a routed config would answer 400 to some of these.
-    for target in [
-        "/../x",
-        "/%2e%2e/admin",
-        "//x",
-        "/a/./b",
-        "/%zz",
-        "/a%2f..%2fb",
+    // Without [[routes]] nothing is looked up, but the path is normalised all the same:
+    // a global middleware (a deny plugin) reads the path the origin is sent, whatever
+    // the spelling.
+    for bad in ["/../x", "/%2e%2e/admin", "/%zz", "/a;b", "/a\\b"] {
+        assert_eq!(once(proxy.addr, &get("any.host", bad)).status, 400, "{bad}");
+    }
+    for (target, normal) in [
+        ("//x", "/x"),
+        ("/a/./b", "/a/b"),
+        ("/a%2f..%2fb?q=%2f", "/b?q=%2f"),
+        ("/%61/b", "/a/b"),
     ] {
         let r = once(proxy.addr, &get("any.host", target));
-        assert_eq!((r.status, r.text().as_str()), (200, target));
-        assert_eq!(o.next_request().target, target);
+        assert_eq!((r.status, r.text().as_str()), (200, normal));
+        assert_eq!(o.next_request().target, normal);
         assert_eq!(r.header("x-weir-route"), Some("default"));
         assert_eq!(r.header("x-weir-upstream-group"), Some("default"));
         assert_eq!(
@@ -1196,10 +1201,10 @@ fn an_upstream_only_config_forwards_every_target_untouched_as_route_default() {
     }
     let r = once(
         proxy.addr,
-        b"GET http://h.test/../x HTTP/1.1\r\nHost: h.test\r\n\r\n",
+        b"GET http://h.test/a/../x HTTP/1.1\r\nHost: h.test\r\n\r\n",
     );
-    assert_eq!((r.status, r.text().as_str()), (200, "/../x"));
-    assert_eq!(o.next_request().target, "/../x");
+    assert_eq!((r.status, r.text().as_str()), (200, "/x"));
+    assert_eq!(o.next_request().target, "/x");
     assert!(o.try_request().is_none());
 }
 

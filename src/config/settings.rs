@@ -4,9 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
 
 use super::duration;
+use crate::route::{AmbiguousSegments, EscapedSlashes, PathRules};
 
 /// `[timeouts]`.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -66,6 +68,42 @@ pub struct Limits {
     pub max_body_bytes: u64,
     /// Most client connections open at once; past it weir stops accepting until one ends.
     pub max_connections: usize,
+    /// What `%2F` and `%5C` in a request path are: `"decode"` (a separator, the
+    /// default), `"reject"` (400) or `"keep"` (data, forwarded encoded).
+    #[serde(deserialize_with = "escaped_slashes")]
+    pub escaped_slashes: EscapedSlashes,
+    /// `"reject"` (the default: 400) or `"keep"` a `;`, or a segment ending in `.` or a
+    /// space, that some origins read as another path.
+    #[serde(deserialize_with = "ambiguous_segments")]
+    pub ambiguous_segments: AmbiguousSegments,
+}
+
+impl Limits {
+    /// The rules every request path is normalised by.
+    pub fn path_rules(&self) -> PathRules {
+        PathRules {
+            escaped_slashes: self.escaped_slashes,
+            ambiguous_segments: self.ambiguous_segments,
+        }
+    }
+}
+
+fn escaped_slashes<'de, D: Deserializer<'de>>(d: D) -> Result<EscapedSlashes, D::Error> {
+    let s = String::deserialize(d)?;
+    EscapedSlashes::parse(&s).ok_or_else(|| {
+        D::Error::custom(format!(
+            "{s:?} is not \"decode\" (%2F is a '/', the default), \"reject\" (400) or \"keep\" (data)"
+        ))
+    })
+}
+
+fn ambiguous_segments<'de, D: Deserializer<'de>>(d: D) -> Result<AmbiguousSegments, D::Error> {
+    let s = String::deserialize(d)?;
+    AmbiguousSegments::parse(&s).ok_or_else(|| {
+        D::Error::custom(format!(
+            "{s:?} is not \"reject\" (400, the default) or \"keep\""
+        ))
+    })
 }
 
 impl Default for Limits {
@@ -75,6 +113,8 @@ impl Default for Limits {
             max_headers: 100,
             max_body_bytes: 0,
             max_connections: 10_000,
+            escaped_slashes: EscapedSlashes::default(),
+            ambiguous_segments: AmbiguousSegments::default(),
         }
     }
 }

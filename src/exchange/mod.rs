@@ -3,7 +3,8 @@
 //! [`Exchange::run`] is the request's way from DESIGN.md, one call per phase:
 //!
 //! ```text
-//! prepare (what the head says) → chain.on_request → route → select + forward, retrying
+//! prepare (what the head says; the path normalised) → chain.on_request → route →
+//! route chain.on_request → upstream target (strip_prefix) → select + forward, retrying
 //! by typed cause → chain.on_response → body back (or the upgrade tunnel)
 //! ```
 //!
@@ -16,6 +17,7 @@
 mod attempt;
 mod cause;
 mod forward;
+mod path;
 mod prepare;
 mod reply;
 mod respond;
@@ -39,7 +41,7 @@ pub(crate) struct Scratch {
     /// One short-lived byte string at a time: a header value being built, then the
     /// head serialised for the upstream.
     bytes: Vec<u8>,
-    /// The request path in normal form, for routing.
+    /// The request path in normal form, as the rules see it (see [`path`]).
     path: Vec<u8>,
 }
 
@@ -155,6 +157,7 @@ impl<'a> Exchange<'a> {
         self.on_request(&intent)?;
         let group = self.route(&intent)?;
         self.route_on_request(&intent)?;
+        self.upstream_target(&intent)?;
         let picked = self.forward(&intent, group).await?;
         self.add_debug_headers(&picked);
         self.return_request_id();
@@ -166,11 +169,15 @@ impl<'a> Exchange<'a> {
         Ok(())
     }
 
-    /// Decides what the head says (see [`prepare`]); a bad head ends the exchange.
+    /// Decides what the head says (see [`prepare`]) and brings the path to the normal
+    /// form every rule reads (see [`path`]); a bad head ends the exchange.
     fn prepare(&mut self) -> Result<Intent, End> {
         let https = self.client.is_tls();
-        prepare::prepare(self.req, &self.e.config, self.cx.client, https, self.bytes)
-            .map_err(|err| End::error(err, false))
+        let intent = prepare::prepare(self.req, &self.e.config, self.cx.client, https, self.bytes)
+            .map_err(|err| End::error(err, false))?;
+        self.path.clear();
+        self.normalize_target(&intent)?;
+        Ok(intent)
     }
 
     /// The global chain's `on_request`, front to back; any middleware may answer

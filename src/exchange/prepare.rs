@@ -44,6 +44,7 @@ pub(crate) fn prepare(
     https: bool,
     scratch: &mut Vec<u8>,
 ) -> Result<Intent, Error> {
+    req.original_target.clone_from(&req.target);
     let asks = request::check(req)?;
     let body = framing::request(req)?;
     let limit = config.limits.max_body_bytes;

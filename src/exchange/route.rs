@@ -5,31 +5,21 @@
 //! one listener.
 //!
 //! The global chain has run, so a middleware may have rewritten the host or path that
-//! routing sees. The path is matched in its normal form (see [`crate::route`]), so no
+//! routing sees. The path is matched in its normal form (see [`super::path`]), so no
 //! spelling of `/admin` (`/%61dmin`, `/x/../admin`, `//admin`) reaches another route
-//! than `/admin` does. What is forwarded is the target as the client sent it (as nginx
-//! and HAProxy forward it), unless the route strips a prefix: then the rest of the
-//! normalised path, with the original query.
+//! than `/admin` does, and that normal form is what the route's chain reads and what is
+//! forwarded.
 
 use crate::error::{Error, Kind};
-use crate::route::{self, NormalizeError};
+use crate::route;
 use crate::upstream::group::Group;
 
 use super::{End, Exchange, Intent, Stage};
 use crate::middleware::Response;
 
-fn bad_path(e: NormalizeError) -> Error {
-    let why = match e {
-        NormalizeError::NotOriginForm => "request path does not begin with '/'",
-        NormalizeError::BadEscape => "request path has a '%' not followed by two hex digits",
-        NormalizeError::AboveRoot => "request path climbs above the root with '..'",
-        NormalizeError::Backslash => "request path has a raw '\\'",
-    };
-    Error::new(Kind::BadRequest, why)
-}
-
 impl<'a> Exchange<'a> {
-    /// Finds the request's route; records it in the context and applies its rewrite.
+    /// Finds the request's route and records it in the context (its `strip_prefix`
+    /// applies after its chain, in [`Exchange::upstream_target`]).
     pub(super) fn route(&mut self, intent: &Intent) -> Result<&'a Group, End> {
         let e = self.e;
         let index = match e.routes.implicit {
@@ -43,18 +33,14 @@ impl<'a> Exchange<'a> {
         if route.redirect_https && !self.client.is_tls() {
             return Err(self.redirect_https(intent));
         }
-        if let Some(prefix) = &route.strip_prefix {
-            self.strip_prefix(prefix);
-        }
         Ok(&e.groups[route.group])
     }
 
-    /// Normalises the path and looks the request up; 400 for a path that has no normal
-    /// form, 404 when no route matches.
+    /// Normalises the path again if the global chain rewrote it, and looks the request
+    /// up; 400 for a path that has no normal form, 404 when no route matches.
     fn match_route(&mut self, intent: &Intent) -> Result<usize, End> {
         let keep = intent.keep_after_error();
-        route::normalize(self.req.target.as_bytes(), self.path)
-            .map_err(|err| End::error(bad_path(err), keep))?;
+        self.normalize_target(intent)?;
         let request = route::Request {
             host: self.req.headers.get("host"),
             path: self.path,
@@ -102,18 +88,5 @@ impl<'a> Exchange<'a> {
             reply,
             keep,
         }
-    }
-
-    /// Replaces the target with the normalised path less `prefix`, keeping the query.
-    fn strip_prefix(&mut self, prefix: &[u8]) {
-        let Some(rest) = crate::engine::strip(self.path, prefix) else {
-            return;
-        };
-        let query = self.req.target.find('?').map(|q| &self.req.target[q..]);
-        let mut target = String::with_capacity(rest.len() + query.map_or(0, str::len));
-        // The normal form is ASCII: `normalize` escapes every other byte.
-        target.push_str(std::str::from_utf8(rest).unwrap_or("/"));
-        target.push_str(query.unwrap_or(""));
-        self.req.target = target;
     }
 }

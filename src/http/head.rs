@@ -9,8 +9,14 @@ use super::headers::Headers;
 #[derive(Clone, Debug, Default)]
 pub struct RequestHead {
     pub method: String,
-    /// The request target in origin-form (`/path?query`).
+    /// The request target in origin-form (`/path?query`). Once the exchange has checked
+    /// the head, its path is in normal form: what routes, middleware and plugins read,
+    /// and what is forwarded (after a route's `strip_prefix`).
     pub target: String,
+    /// The request target exactly as the client sent it (absolute-form included), for
+    /// the access log and plugins' `original_target`. Set once by weir; a middleware
+    /// that rewrites the path changes `target`, never this.
+    pub original_target: String,
     /// HTTP minor version: 0 or 1.
     pub minor: u8,
     pub headers: Headers,
@@ -20,6 +26,7 @@ impl RequestHead {
     pub fn clear(&mut self) {
         self.method.clear();
         self.target.clear();
+        self.original_target.clear();
         self.minor = 1;
         self.headers.clear();
     }
@@ -27,6 +34,15 @@ impl RequestHead {
     /// The path part of the target, without the query.
     pub fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or("")
+    }
+
+    /// What the client sent as the target: [`Self::original_target`], or the target
+    /// itself for a head that weir did not receive (one an embedder built).
+    pub fn client_target(&self) -> &str {
+        match self.original_target.is_empty() {
+            true => &self.target,
+            false => &self.original_target,
+        }
     }
 
     pub fn is_head(&self) -> bool {

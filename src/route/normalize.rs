@@ -2,7 +2,9 @@
 //!
 //! Routing on the bytes the client sent would let `/%2e%2e/admin`, `/api/../admin` or
 //! `//admin` reach a route (or skip one) that the plain spelling would not. The rules, and
-//! why each, are on [`normalize`].
+//! why each, are on [`normalize_with`]; [`PathRules`] holds the two choices a deployment
+//! makes: what an encoded slash is, and whether segments that some origins read as
+//! another (`admin;x=1`, `admin.`, `admin%20`) are refused.
 
 use std::fmt;
 
@@ -15,8 +17,16 @@ pub enum NormalizeError {
     BadEscape,
     /// A `..` segment that would climb above `/`.
     AboveRoot,
-    /// A raw `\` byte.
+    /// A raw `\` byte (or `%5C` when encoded slashes are decoded).
     Backslash,
+    /// `%2F` or `%5C` under [`EscapedSlashes::Reject`].
+    EncodedSlash,
+    /// A `;` under [`AmbiguousSegments::Reject`]: path parameters, which Tomcat and
+    /// Spring strip before matching (`/admin;x=1` is their `/admin`, `..;` their `..`).
+    Semicolon,
+    /// A segment ending in `.` or a space under [`AmbiguousSegments::Reject`]: Windows
+    /// and IIS drop both, so `/admin.` and `/admin%20` are their `/admin`.
+    TrailingDotOrSpace,
 }
 
 impl fmt::Display for NormalizeError {
@@ -25,12 +35,108 @@ impl fmt::Display for NormalizeError {
             Self::NotOriginForm => "path does not begin with '/'",
             Self::BadEscape => "'%' not followed by two hex digits",
             Self::AboveRoot => "'..' climbs above the root",
-            Self::Backslash => "raw '\\' in path",
+            Self::Backslash => "'\\' (raw or %5C) in path",
+            Self::EncodedSlash => "encoded slash (%2F or %5C) in path",
+            Self::Semicolon => "';' (path parameters) in path",
+            Self::TrailingDotOrSpace => "a path segment ends in '.' or a space",
         })
     }
 }
 
 impl std::error::Error for NormalizeError {}
+
+/// What an encoded slash (`%2F`) or backslash (`%5C`) in a path is: the config's
+/// `limits.escaped_slashes`. Envoy's `path_with_escaped_slashes_action` is the same
+/// choice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EscapedSlashes {
+    /// `%2F` is a `/`: decoded, then slashes are merged and dot segments removed, so
+    /// `/x/..%2Fadmin` is `/admin`, as nginx, Apache and most origins read it. `%5C`
+    /// decodes to a backslash and is refused like a raw one. The default.
+    #[default]
+    Decode,
+    /// `%2F` or `%5C` anywhere in the path is a 400.
+    Reject,
+    /// `%2F` and `%5C` are data inside a segment, forwarded encoded: for origins that
+    /// read them so (GitLab's `/projects/group%2Fname`). An origin that decodes them
+    /// sees another path than the one routed.
+    Keep,
+}
+
+impl EscapedSlashes {
+    /// `"decode"`, `"reject"` or `"keep"`, as the config spells it.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "decode" => Some(Self::Decode),
+            "reject" => Some(Self::Reject),
+            "keep" => Some(Self::Keep),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Decode => "decode",
+            Self::Reject => "reject",
+            Self::Keep => "keep",
+        }
+    }
+}
+
+/// Whether path segments that some origins read as another are refused: the config's
+/// `limits.ambiguous_segments`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AmbiguousSegments {
+    /// A `;` anywhere in the path, or a segment ending in `.` or `%20` (other than the
+    /// dot segments `.` and `..`), is a 400. The default: Spring Security's
+    /// `StrictHttpFirewall` refuses `;` the same way.
+    #[default]
+    Reject,
+    /// Passed on as data: for origins that need `;jsessionid=…` or matrix parameters.
+    Keep,
+}
+
+impl AmbiguousSegments {
+    /// `"reject"` or `"keep"`, as the config spells it.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "reject" => Some(Self::Reject),
+            "keep" => Some(Self::Keep),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reject => "reject",
+            Self::Keep => "keep",
+        }
+    }
+}
+
+/// The deployment's choices for [`normalize_with`]. `Default` is the safe pair (decode
+/// encoded slashes, refuse ambiguous segments); [`PathRules::KEEP`] is the lenient one
+/// that [`normalize`] applies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PathRules {
+    pub escaped_slashes: EscapedSlashes,
+    pub ambiguous_segments: AmbiguousSegments,
+}
+
+impl PathRules {
+    /// Encoded slashes kept as data and ambiguous segments passed: the only rules under
+    /// which every spelling has a normal form, used to check paths written in a config.
+    pub const KEEP: PathRules = PathRules {
+        escaped_slashes: EscapedSlashes::Keep,
+        ambiguous_segments: AmbiguousSegments::Keep,
+    };
+}
+
+/// [`normalize_with`] under [`PathRules::KEEP`]: the normal form of a path as written
+/// in a config, where `%2F` must stay data and `;` may be meant.
+pub fn normalize(path: &[u8], out: &mut Vec<u8>) -> Result<(), NormalizeError> {
+    normalize_with(path, PathRules::KEEP, out)
+}
 
 /// Writes the normal form of `path` (a request target; anything from `?` is ignored) into
 /// `out`, which is cleared first. Reusing `out` across requests means no allocation once
@@ -38,13 +144,11 @@ impl std::error::Error for NormalizeError {}
 ///
 /// - **Percent-decoding of unreserved characters only** (`ALPHA DIGIT - . _ ~`): `%41` is
 ///   `A`, `%2e` is `.`, `%7E` is `~`. Every other escape stays encoded with its hex digits
-///   uppercased (`%2f` becomes `%2F`), because decoding a reserved character changes what
+///   uppercased (`%3b` becomes `%3B`), because decoding a reserved character changes what
 ///   the URI means (RFC 3986 §2.2).
-/// - **An encoded slash is not a separator.** `%2F` is data inside a segment, as it is to
-///   most origins: `/api%2Fx` is one segment, so it matches neither prefix `/api/` nor
-///   `/api`, and `/api%2F..%2Fadmin` holds no dot segment at all (Envoy's default,
-///   `KEEP_UNCHANGED`). An embedder that would rather refuse such paths can use
-///   [`has_encoded_slash`].
+/// - **An encoded slash** is what `rules.escaped_slashes` says (see [`EscapedSlashes`]):
+///   by default a separator like `/`, so `/api%2F..%2Fadmin` is `/admin`, as an origin
+///   that decodes it will read it.
 /// - **Dot segments removed** (RFC 3986 §5.2.4): `/a/./b` is `/a/b`, `/a/b/..` is `/a/`.
 /// - **Empty segments merged**: `//admin` is `/admin` (nginx's `merge_slashes on`), before
 ///   dot segments count: `/a//../b` is `/b`.
@@ -53,14 +157,19 @@ impl std::error::Error for NormalizeError {}
 ///   would quietly route a probe.
 /// - **A raw backslash is refused** ([`NormalizeError::Backslash`], a 400). It is not a URI
 ///   character (RFC 3986 §2), and some origins treat it as a separator, so `/api/..\admin`
-///   could mean `/admin` to the origin while the router saw `/api/…`. The encoded form
-///   `%5C` is kept encoded, as data.
+///   could mean `/admin` to the origin while the router saw `/api/…`.
+/// - **Ambiguous segments** (`;`, a trailing `.` or `%20`) are refused unless
+///   `rules.ambiguous_segments` keeps them (see [`AmbiguousSegments`]).
 /// - **Malformed escapes are refused** (`%4`, `%zz`), as nginx does.
 /// - **The query is not part of the path**: input stops at the first `?` or `#`.
 ///
 /// The asterisk-form target `*` (`OPTIONS *`) passes unchanged; any other target that does
 /// not begin with `/` is refused: absolute-form is turned into origin-form before routing.
-pub fn normalize(path: &[u8], out: &mut Vec<u8>) -> Result<(), NormalizeError> {
+pub fn normalize_with(
+    path: &[u8],
+    rules: PathRules,
+    out: &mut Vec<u8>,
+) -> Result<(), NormalizeError> {
     out.clear();
     if let Some(end) = plain(path) {
         out.extend_from_slice(&path[..end]);
@@ -83,8 +192,9 @@ pub fn normalize(path: &[u8], out: &mut Vec<u8>) -> Result<(), NormalizeError> {
     loop {
         // `out` ends with '/' here: copy one segment after it, decoding as we go.
         let start = out.len();
-        i = segment(path, i, out)?;
-        let last = i >= path.len();
+        let (at, separator) = segment(path, i, rules.escaped_slashes, out)?;
+        i = at;
+        let last = separator == 0;
         match &out[start..] {
             b"" => {}
             b"." => out.truncate(start),
@@ -96,19 +206,37 @@ pub fn normalize(path: &[u8], out: &mut Vec<u8>) -> Result<(), NormalizeError> {
                 let prev = out[..start - 1].iter().rposition(|&b| b == b'/');
                 out.truncate(prev.map_or(1, |p| p + 1));
             }
-            _ if !last => out.push(b'/'),
-            _ => {}
+            seg => {
+                if rules.ambiguous_segments == AmbiguousSegments::Reject {
+                    ambiguous(seg)?;
+                }
+                if !last {
+                    out.push(b'/');
+                }
+            }
         }
         if last {
             return Ok(());
         }
-        i += 1; // the '/'
+        i += separator;
     }
 }
 
+/// Refuses a segment (not `.` or `..`) that some origins read as another one.
+fn ambiguous(seg: &[u8]) -> Result<(), NormalizeError> {
+    if seg.contains(&b';') {
+        return Err(NormalizeError::Semicolon);
+    }
+    if seg.ends_with(b".") || seg.ends_with(b"%20") {
+        return Err(NormalizeError::TrailingDotOrSpace);
+    }
+    Ok(())
+}
+
 /// The length of the path part of `target` when one look shows it is already normal (most
-/// are): it begins with '/' and has no escape, backslash, empty segment or segment
-/// beginning with '.'. Then normalising is one scan and one copy.
+/// are): it begins with '/' and has no escape, backslash, `;`, empty segment, or segment
+/// beginning or ending with '.'. Then normalising is one scan and one copy, whatever the
+/// rules.
 #[inline]
 fn plain(target: &[u8]) -> Option<usize> {
     if target.first() != Some(&b'/') {
@@ -117,21 +245,30 @@ fn plain(target: &[u8]) -> Option<usize> {
     let mut prev = 0;
     for (i, &b) in target.iter().enumerate() {
         match b {
+            b'?' | b'#' if prev == b'.' => return None,
             b'?' | b'#' => return Some(i),
-            b'%' | b'\\' => return None,
-            b'/' | b'.' if prev == b'/' => return None,
-            _ => prev = b,
+            b'%' | b'\\' | b';' => return None,
+            b'/' if prev == b'/' || prev == b'.' => return None,
+            b'.' if prev == b'/' => return None,
+            _ => {}
         }
+        prev = b;
     }
-    Some(target.len())
+    (prev != b'.').then_some(target.len())
 }
 
 /// Copies the segment of `path` starting at `i` into `out`, decoding unreserved escapes
-/// and uppercasing the rest; returns the index of the '/' that ends it (or the length).
-fn segment(path: &[u8], mut i: usize, out: &mut Vec<u8>) -> Result<usize, NormalizeError> {
+/// and uppercasing the rest. Returns where it ends and the length of the separator there:
+/// 1 for '/', 3 for a `%2F` that `slashes` decodes, 0 at the end of the path.
+fn segment(
+    path: &[u8],
+    mut i: usize,
+    slashes: EscapedSlashes,
+    out: &mut Vec<u8>,
+) -> Result<(usize, usize), NormalizeError> {
     while let Some(&b) = path.get(i) {
         match b {
-            b'/' => break,
+            b'/' => return Ok((i, 1)),
             b'\\' => return Err(NormalizeError::Backslash),
             b'%' => {
                 let (hi, lo) = match (path.get(i + 1), path.get(i + 2)) {
@@ -139,10 +276,14 @@ fn segment(path: &[u8], mut i: usize, out: &mut Vec<u8>) -> Result<usize, Normal
                     _ => return Err(NormalizeError::BadEscape),
                 };
                 let c = hi << 4 | lo;
-                if is_unreserved(c) {
-                    out.push(c);
-                } else {
-                    out.extend_from_slice(&[b'%', HEX[hi as usize], HEX[lo as usize]]);
+                match (c, slashes) {
+                    (b'/' | b'\\', EscapedSlashes::Reject) => {
+                        return Err(NormalizeError::EncodedSlash)
+                    }
+                    (b'/', EscapedSlashes::Decode) => return Ok((i, 3)),
+                    (b'\\', EscapedSlashes::Decode) => return Err(NormalizeError::Backslash),
+                    _ if is_unreserved(c) => out.push(c),
+                    _ => out.extend_from_slice(&[b'%', HEX[hi as usize], HEX[lo as usize]]),
                 }
                 i += 3;
             }
@@ -157,7 +298,7 @@ fn segment(path: &[u8], mut i: usize, out: &mut Vec<u8>) -> Result<usize, Normal
             }
         }
     }
-    Ok(i)
+    Ok((i, 0))
 }
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -245,6 +386,51 @@ mod tests {
         assert_eq!(norm("/%zz"), Err(NormalizeError::BadEscape));
         assert_eq!(norm("http://a/b"), Err(NormalizeError::NotOriginForm));
         assert_eq!(norm(""), Err(NormalizeError::NotOriginForm));
+    }
+
+    fn strict(p: &str) -> Result<String, NormalizeError> {
+        let mut out = Vec::new();
+        normalize_with(p.as_bytes(), PathRules::default(), &mut out)
+            .map(|()| String::from_utf8(out).unwrap())
+    }
+
+    /// The default rules: an encoded slash is a separator, `%5C` a backslash, and
+    /// segments some origins read as another are refused.
+    #[test]
+    fn default_rules_decode_slashes_and_refuse_ambiguous_segments() {
+        use NormalizeError::*;
+        let cases: [(&str, Result<&str, NormalizeError>); 17] = [
+            ("/x/..%2fadmin", Ok("/admin")),
+            ("/%2fadmin", Ok("/admin")),
+            ("/admin%2Fx", Ok("/admin/x")),
+            ("/api%2F..%2F..%2Fadmin", Err(AboveRoot)),
+            ("/a%2f", Ok("/a/")),
+            ("/a/..%5cadmin", Err(Backslash)),
+            ("/admin;x=1", Err(Semicolon)),
+            ("/admin..;/", Err(Semicolon)),
+            ("/x/..;/admin", Err(Semicolon)),
+            ("/admin.", Err(TrailingDotOrSpace)),
+            ("/admin%2e", Err(TrailingDotOrSpace)),
+            ("/admin%20", Err(TrailingDotOrSpace)),
+            ("/admin./x", Err(TrailingDotOrSpace)),
+            ("/admin?x=;.", Ok("/admin")),
+            ("/a/./b/../c", Ok("/a/c")),
+            ("/v1.2/file.txt", Ok("/v1.2/file.txt")),
+            ("/a%20b/.well-known", Ok("/a%20b/.well-known")),
+        ];
+        for (input, want) in cases {
+            assert_eq!(strict(input), want.map(String::from), "{input}");
+        }
+        let reject = PathRules {
+            escaped_slashes: EscapedSlashes::Reject,
+            ..PathRules::default()
+        };
+        let mut out = Vec::new();
+        for p in ["/a%2fb", "/a%5Cb"] {
+            let got = normalize_with(p.as_bytes(), reject, &mut out);
+            assert_eq!(got, Err(EncodedSlash), "{p}");
+        }
+        assert_eq!(normalize_with(b"/a/b", reject, &mut out), Ok(()));
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub fn combined(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
             line,
             "{} {} {}",
             req.method,
-            req.target.escape_default(),
+            req.client_target().escape_default(),
             version(req.minor)
         );
     }
@@ -119,7 +119,7 @@ pub fn json(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     );
     json_str(line, req.method.as_bytes());
     line.extend_from_slice(b",\"target\":");
-    json_str(line, req.target.as_bytes());
+    json_str(line, req.client_target().as_bytes());
     let _ = write!(
         line,
         ",\"version\":\"{}\",\"status\":{},\"bytes_in\":{},\"bytes_out\":{},\"duration_ms\":{:.3},\"upstream\":",
