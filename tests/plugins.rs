@@ -115,7 +115,7 @@ fn abi_major_mismatch_is_refused_without_calling_init() {
     assert!(err.contains("middleware[0].plugin"), "{err}");
     assert!(err.contains("libabi_mismatch.so"), "{err}");
     assert!(
-        err.contains("ABI mismatch (plugin 2.0 vs host 1.1)"),
+        err.contains("ABI mismatch (plugin 2.0 vs host 1.2)"),
         "{err}"
     );
 }
@@ -189,6 +189,28 @@ fn a_1_1_plugin_without_routes_sees_the_default_route_and_group() {
     assert_eq!(r.header("x-upstream-group"), Some("default"));
 }
 
+/// ABI 1.2: `path` is the normal form the rules and the upstream get, before a route's
+/// `strip_prefix`; `original_target` is what the client sent. A 1.1 plugin keeps
+/// loading beside it (the `a_1_1_plugin_*` tests run the 1.1 fixture in this 1.2 host).
+#[test]
+fn a_1_2_plugin_reads_the_normal_path_and_the_original_target() {
+    let p = plugins();
+    let own = format!("{}name = \"abi\"\nglobal = false\n", entry(&p.v1_2, ""));
+    let (a, b) = (origin(Mode::Echo), origin(Mode::Echo));
+    let routed = routed_proxy(&own, a, b);
+    let r = get(routed.addr, "/x/..//%61/./b?q=%2F", "");
+    assert_eq!(r.status, 200);
+    assert_eq!(echoed(&r, "x-plugin-path"), Some("/a/b"));
+    assert_eq!(echoed(&r, "x-plugin-original"), Some("/x/..//%61/./b?q=%2F"));
+    let first = std::str::from_utf8(&r.body).unwrap().lines().next().unwrap();
+    assert_eq!(first, "GET /a/b?q=%2F HTTP/1.1", "the upstream got the normal form");
+    // In a global chain too, before routing: the path is normal from the start.
+    let global = proxy(&entry(&p.v1_2, ""), &[origin(Mode::Echo)]);
+    let r = get(global.addr, "http://test/%7Eu//x", "");
+    assert_eq!(echoed(&r, "x-plugin-path"), Some("/~u/x"));
+    assert_eq!(echoed(&r, "x-plugin-original"), Some("http://test/%7Eu//x"));
+}
+
 #[test]
 fn a_newer_minor_than_the_host_is_refused() {
     let p = plugins();
@@ -196,7 +218,7 @@ fn a_newer_minor_than_the_host_is_refused() {
         .err()
         .expect("refused");
     assert!(
-        err.contains("ABI mismatch (plugin 1.2 vs host 1.1)"),
+        err.contains("ABI mismatch (plugin 1.3 vs host 1.2)"),
         "{err}"
     );
 }
@@ -223,6 +245,7 @@ fn the_rust_mirror_matches_the_c_header_layout() {
         ("weir_host.upstream_count", offset_of!(Host, upstream_count)),
         ("weir_host.route", offset_of!(Host, route)),
         ("weir_host.upstream_group", offset_of!(Host, upstream_group)),
+        ("weir_host.original_target", offset_of!(Host, original_target)),
         ("weir_plugin.name", offset_of!(Plugin, name)),
         ("weir_plugin.instance_new", offset_of!(Plugin, instance_new)),
         ("weir_plugin.request_new", offset_of!(Plugin, request_new)),

@@ -36,6 +36,7 @@ pub static HOST: abi::Host = abi::Host {
     upstream_count,
     route,
     upstream_group,
+    original_target,
 };
 
 /// # Safety
@@ -381,4 +382,12 @@ unsafe extern "C" fn route(r: *const RawRequest) -> Str {
 unsafe extern "C" fn upstream_group(r: *const RawRequest) -> Str {
     // SAFETY: `r` is the hook's request.
     view(unsafe { call(r) }.upstream_group.as_bytes())
+}
+
+/// # Safety
+/// `r` is the hook's request.
+unsafe extern "C" fn original_target(r: *const RawRequest) -> Str {
+    // SAFETY: `r` is the hook's request.
+    let c = unsafe { call(r) };
+    view(c.request().map_or(&b""[..], |q| q.client_target().as_bytes()))
 }

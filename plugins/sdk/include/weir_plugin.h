@@ -1,7 +1,7 @@
 /*
  * weir_plugin.h — the contract between weir and a dynamically loaded middleware plugin.
  *
- * ABI 1.1. C99 and C++ clean. This header is the contract: the Rust SDK (crate
+ * ABI 1.2. C99 and C++ clean. This header is the contract: the Rust SDK (crate
  * `weir-plugin`) and weir's loader (src/plugin/abi.rs) mirror it and assert the layout.
  *
  * A plugin is a shared library that exports two symbols:
@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 #define WEIR_ABI_MAJOR 1
-#define WEIR_ABI_MINOR 1
+#define WEIR_ABI_MINOR 2
 #define WEIR_ABI_VERSION ((uint32_t)((WEIR_ABI_MAJOR << 16) | WEIR_ABI_MINOR))
 
 /* Hook results for on_request and on_response. */
@@ -107,9 +107,15 @@ typedef struct weir_host {
     uint32_t struct_size; /* sizeof(weir_host) as the host knows it */
     uint32_t abi_version; /* the host's WEIR_ABI_VERSION */
 
-    /* The request line. Views (see Ownership). In on_response they are empty. */
+    /* The request line. Views (see Ownership). In on_response they are empty.
+     * The path is in weir's normal form (RFC 3986 section 6.2.2 and the config's
+     * limits.escaped_slashes / limits.ambiguous_segments: no %61 for 'a', no //, no dot
+     * segments, ...), the same path routes matched, and the path the upstream is sent,
+     * but before a route's strip_prefix: under `path = "/v2/"`, `strip_prefix = "/v2"`,
+     * a plugin sees /v2/admin where the upstream gets /admin. The client's own spelling
+     * is original_target (1.2). */
     weir_str (*method)(const weir_request *r);
-    weir_str (*target)(const weir_request *r); /* origin-form: path and query */
+    weir_str (*target)(const weir_request *r); /* origin-form: normal path and query */
     weir_str (*path)(const weir_request *r);   /* the target without the query */
     /* Replaces the path, keeping the query. on_request only. `path` must start with '/'
      * and hold visible ASCII other than '?' and '#'. WEIR_OK, WEIR_EINVAL, WEIR_EPHASE. */
@@ -163,6 +169,14 @@ typedef struct weir_host {
      * before routing. Static for the life of the hook. */
     weir_str (*route)(const weir_request *r);
     weir_str (*upstream_group)(const weir_request *r);
+
+    /* ---- 1.2: check host->struct_size covers a field before calling it. ---- */
+
+    /* The request target exactly as the client sent it (absolute-form included,
+     * nothing decoded), for logging or signatures over the raw URL. Never decide on
+     * it: rules that read it can be passed by another spelling (use path). Empty in
+     * on_response, like the request line. Static for the life of the hook. */
+    weir_str (*original_target)(const weir_request *r);
 } weir_host;
 
 /*

@@ -98,13 +98,16 @@ impl Request<'_> {
         self.text(unsafe { (self.host.method)(self.raw) })
     }
 
-    /// The target: path and query. Empty in `on_response`.
+    /// The target: path and query. The path is in weir's normal form (what routes
+    /// matched and the upstream is sent, before a route's `strip_prefix`). Empty in
+    /// `on_response`.
     pub fn target(&self) -> &str {
         // SAFETY: the hook's handle.
         self.text(unsafe { (self.host.target)(self.raw) })
     }
 
-    /// The path, without the query. Empty in `on_response`.
+    /// The path, without the query, in weir's normal form: decide on this one. Empty in
+    /// `on_response`.
     pub fn path(&self) -> &str {
         // SAFETY: the hook's handle.
         self.text(unsafe { (self.host.path)(self.raw) })
@@ -265,7 +268,24 @@ impl Request<'_> {
     /// version against its own, so this holds wherever a 1.1 plugin loads; checked all
     /// the same, as the header asks).
     fn has_1_1(&self) -> bool {
+        self.host.struct_size as usize >= abi::HOST_1_1_SIZE
+    }
+
+    /// Whether the host's table reaches the 1.2 services.
+    fn has_1_2(&self) -> bool {
         self.host.struct_size as usize >= std::mem::size_of::<Host>()
+    }
+
+    /// The target exactly as the client sent it (ABI 1.2): for logs or a signature over
+    /// the raw URL, never for a decision, which another spelling could pass (use
+    /// [`Request::path`]). `None` in a 1.1 host and in `on_response`.
+    pub fn original_target(&self) -> Option<&str> {
+        if !self.has_1_2() {
+            return None;
+        }
+        // SAFETY: the hook's handle; the table is long enough (checked above).
+        let t = self.text(unsafe { (self.host.original_target)(self.raw) });
+        Some(t).filter(|s| !s.is_empty())
     }
 
     /// The matched route's name (ABI 1.1): its `name`, `routes[i]`, or `default` when

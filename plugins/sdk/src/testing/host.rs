@@ -286,6 +286,14 @@ unsafe extern "C" fn upstream_group(r: *const RawRequest) -> Str {
     view(unsafe { req(r) }.upstream_group.as_deref().unwrap_or(""))
 }
 
+/// # Safety
+/// Called by the plugin under test during a hook, as `weir_plugin.h` requires.
+unsafe extern "C" fn original_target(r: *const RawRequest) -> Str {
+    // SAFETY: the running hook's handle.
+    let f = unsafe { req(r) };
+    view(f.original_target.as_deref().unwrap_or(&f.target))
+}
+
 pub(super) static FAKE: Host = Host {
     struct_size: std::mem::size_of::<Host>() as u32,
     abi_version: abi::VERSION,
@@ -305,4 +313,5 @@ pub(super) static FAKE: Host = Host {
     upstream_count,
     route,
     upstream_group,
+    original_target,
 };

@@ -74,6 +74,8 @@ pub struct FakeRequest {
     /// The matched route and its upstream group (ABI 1.1); `None` before routing.
     pub route: Option<String>,
     pub upstream_group: Option<String>,
+    /// The target as the client sent it (ABI 1.2); `None` means `target`.
+    pub original_target: Option<String>,
     /// Lines the plugin logged.
     pub logs: Vec<String>,
     reply: Option<Reply>,
@@ -95,6 +97,7 @@ impl FakeRequest {
             upstreams: 2,
             route: None,
             upstream_group: None,
+            original_target: None,
             logs: Vec::new(),
             reply: None,
             phase: Phase::Request,
