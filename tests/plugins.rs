@@ -201,9 +201,19 @@ fn a_1_2_plugin_reads_the_normal_path_and_the_original_target() {
     let r = get(routed.addr, "/x/..//%61/./b?q=%2F", "");
     assert_eq!(r.status, 200);
     assert_eq!(echoed(&r, "x-plugin-path"), Some("/a/b"));
-    assert_eq!(echoed(&r, "x-plugin-original"), Some("/x/..//%61/./b?q=%2F"));
-    let first = std::str::from_utf8(&r.body).unwrap().lines().next().unwrap();
-    assert_eq!(first, "GET /a/b?q=%2F HTTP/1.1", "the upstream got the normal form");
+    assert_eq!(
+        echoed(&r, "x-plugin-original"),
+        Some("/x/..//%61/./b?q=%2F")
+    );
+    let first = std::str::from_utf8(&r.body)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap();
+    assert_eq!(
+        first, "GET /a/b?q=%2F HTTP/1.1",
+        "the upstream got the normal form"
+    );
     // In a global chain too, before routing: the path is normal from the start.
     let global = proxy(&entry(&p.v1_2, ""), &[origin(Mode::Echo)]);
     let r = get(global.addr, "http://test/%7Eu//x", "");
@@ -245,7 +255,10 @@ fn the_rust_mirror_matches_the_c_header_layout() {
         ("weir_host.upstream_count", offset_of!(Host, upstream_count)),
         ("weir_host.route", offset_of!(Host, route)),
         ("weir_host.upstream_group", offset_of!(Host, upstream_group)),
-        ("weir_host.original_target", offset_of!(Host, original_target)),
+        (
+            "weir_host.original_target",
+            offset_of!(Host, original_target),
+        ),
         ("weir_plugin.name", offset_of!(Plugin, name)),
         ("weir_plugin.instance_new", offset_of!(Plugin, instance_new)),
         ("weir_plugin.request_new", offset_of!(Plugin, request_new)),

@@ -346,7 +346,7 @@ name = "rest"
         ("/api?q=1", "api"),
         ("/apix", "rest"),
         ("/ap", "rest"),
-        ("/API", "rest"),     // paths are case-sensitive
+        ("/API", "rest"),    // paths are case-sensitive
         ("/api%2Fx", "api"), // an encoded slash is a '/' (limits.escaped_slashes = "decode")
         ("/api.json", "rest"),
         ("/", "rest"),

@@ -32,6 +32,10 @@ fn bad_path(e: NormalizeError) -> Error {
         NormalizeError::Backslash => "request path has a '\\' (raw or %5C)",
         NormalizeError::EncodedSlash => "request path has an encoded slash (%2F or %5C)",
         NormalizeError::Semicolon => "request path has a ';' (path parameters)",
+        NormalizeError::ControlChar => "request path has an encoded control character",
+        NormalizeError::DoubleEscape => {
+            "request path has an escaped escape (%25 and two hex digits)"
+        }
         NormalizeError::TrailingDotOrSpace => "request path has a segment ending in '.' or a space",
     };
     Error::new(Kind::BadRequest, why)
@@ -49,7 +53,11 @@ impl Exchange<'_> {
         route::normalize_with(self.req.target.as_bytes(), rules, self.path)
             .map_err(|err| End::error(bad_path(err), intent.keep_after_error()))?;
         if self.req.path().as_bytes() != &self.path[..] {
-            let query = self.req.target.find('?').map_or("", |q| &self.req.target[q..]);
+            let query = self
+                .req
+                .target
+                .find('?')
+                .map_or("", |q| &self.req.target[q..]);
             // The normal form is ASCII: `normalize_with` escapes every other byte.
             let mut target = String::from_utf8_lossy(self.path).into_owned();
             target.push_str(query);
@@ -71,7 +79,11 @@ impl Exchange<'_> {
         let Some(rest) = crate::engine::strip(self.path, prefix) else {
             return Ok(());
         };
-        let query = self.req.target.find('?').map_or("", |q| &self.req.target[q..]);
+        let query = self
+            .req
+            .target
+            .find('?')
+            .map_or("", |q| &self.req.target[q..]);
         let mut target = String::with_capacity(rest.len() + query.len());
         target.push_str(std::str::from_utf8(rest).unwrap_or("/"));
         target.push_str(query);

@@ -389,5 +389,8 @@ unsafe extern "C" fn upstream_group(r: *const RawRequest) -> Str {
 unsafe extern "C" fn original_target(r: *const RawRequest) -> Str {
     // SAFETY: `r` is the hook's request.
     let c = unsafe { call(r) };
-    view(c.request().map_or(&b""[..], |q| q.client_target().as_bytes()))
+    view(
+        c.request()
+            .map_or(&b""[..], |q| q.client_target().as_bytes()),
+    )
 }

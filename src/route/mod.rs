@@ -117,8 +117,8 @@ use crate::http::{Headers, RequestHead};
 pub(crate) use host::host_part;
 pub use host::{normalize_host, MAX_HOST};
 pub use normalize::{
-    has_encoded_slash, normalize, normalize_with, AmbiguousSegments, EscapedSlashes, NormalizeError,
-    PathRules,
+    has_encoded_slash, normalize, normalize_with, AmbiguousSegments, EscapedSlashes,
+    NormalizeError, PathRules,
 };
 pub use table::{Describe, Table};
 

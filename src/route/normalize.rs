@@ -21,9 +21,18 @@ pub enum NormalizeError {
     Backslash,
     /// `%2F` or `%5C` under [`EscapedSlashes::Reject`].
     EncodedSlash,
-    /// A `;` under [`AmbiguousSegments::Reject`]: path parameters, which Tomcat and
-    /// Spring strip before matching (`/admin;x=1` is their `/admin`, `..;` their `..`).
+    /// A `;` (raw or `%3B`) under [`AmbiguousSegments::Reject`]: path parameters, which
+    /// Tomcat and Spring strip before matching (`/admin;x=1` is their `/admin`, `..;`
+    /// their `..`).
     Semicolon,
+    /// An encoded control character (`%00`–`%1F`, `%7F`) under
+    /// [`AmbiguousSegments::Reject`]: no path holds one honestly, and origins written in
+    /// C stop at `%00` (`/admin%00.png` is their `/admin`) or trim `%09` and `%0A`.
+    ControlChar,
+    /// An escape of an escape (`%252F` is `%2F` once decoded) under
+    /// [`AmbiguousSegments::Reject`]: an origin that decodes twice reads another path
+    /// (IIS's double-decoding hole); `%25` before anything but two hex digits is fine.
+    DoubleEscape,
     /// A segment ending in `.` or a space under [`AmbiguousSegments::Reject`]: Windows
     /// and IIS drop both, so `/admin.` and `/admin%20` are their `/admin`.
     TrailingDotOrSpace,
@@ -38,6 +47,8 @@ impl fmt::Display for NormalizeError {
             Self::Backslash => "'\\' (raw or %5C) in path",
             Self::EncodedSlash => "encoded slash (%2F or %5C) in path",
             Self::Semicolon => "';' (path parameters) in path",
+            Self::ControlChar => "encoded control character (%00-%1F, %7F) in path",
+            Self::DoubleEscape => "an escaped escape (%25 and two hex digits) in path",
             Self::TrailingDotOrSpace => "a path segment ends in '.' or a space",
         })
     }
@@ -87,8 +98,9 @@ impl EscapedSlashes {
 /// `limits.ambiguous_segments`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum AmbiguousSegments {
-    /// A `;` anywhere in the path, or a segment ending in `.` or `%20` (other than the
-    /// dot segments `.` and `..`), is a 400. The default: Spring Security's
+    /// A `;` (raw or `%3B`), an encoded control character or an escaped escape
+    /// (`%252F`) anywhere in the path, or a segment ending in `.` or `%20` (other than
+    /// the dot segments `.` and `..`), is a 400. The default: Spring Security's
     /// `StrictHttpFirewall` refuses `;` the same way.
     #[default]
     Reject,
@@ -224,8 +236,17 @@ pub fn normalize_with(
 
 /// Refuses a segment (not `.` or `..`) that some origins read as another one.
 fn ambiguous(seg: &[u8]) -> Result<(), NormalizeError> {
-    if seg.contains(&b';') {
+    if seg.contains(&b';') || seg.windows(3).any(|w| w == b"%3B") {
         return Err(NormalizeError::Semicolon);
+    }
+    // Escapes are uppercased by now: `%0X`, `%1X` and `%7F` are the control characters.
+    let control = |w: &[u8]| w[0] == b'%' && (matches!(w[1], b'0' | b'1') || &w[1..] == b"7F");
+    if seg.windows(3).any(control) {
+        return Err(NormalizeError::ControlChar);
+    }
+    let double = |w: &[u8]| w.starts_with(b"%25") && hex(w[3]).is_ok() && hex(w[4]).is_ok();
+    if seg.windows(5).any(double) {
+        return Err(NormalizeError::DoubleEscape);
     }
     if seg.ends_with(b".") || seg.ends_with(b"%20") {
         return Err(NormalizeError::TrailingDotOrSpace);
@@ -399,7 +420,7 @@ mod tests {
     #[test]
     fn default_rules_decode_slashes_and_refuse_ambiguous_segments() {
         use NormalizeError::*;
-        let cases: [(&str, Result<&str, NormalizeError>); 17] = [
+        let cases: [(&str, Result<&str, NormalizeError>); 23] = [
             ("/x/..%2fadmin", Ok("/admin")),
             ("/%2fadmin", Ok("/admin")),
             ("/admin%2Fx", Ok("/admin/x")),
@@ -412,6 +433,12 @@ mod tests {
             ("/admin.", Err(TrailingDotOrSpace)),
             ("/admin%2e", Err(TrailingDotOrSpace)),
             ("/admin%20", Err(TrailingDotOrSpace)),
+            ("/admin%3bx", Err(Semicolon)),
+            ("/admin%00.png", Err(ControlChar)),
+            ("/admin%09", Err(ControlChar)),
+            ("/admin%7f/x", Err(ControlChar)),
+            ("/admin%252f", Err(DoubleEscape)),
+            ("/100%25/off%25of", Ok("/100%25/off%25of")),
             ("/admin./x", Err(TrailingDotOrSpace)),
             ("/admin?x=;.", Ok("/admin")),
             ("/a/./b/../c", Ok("/a/c")),

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod bin;
 pub mod client;
 pub mod examples;
+pub mod nginx;
 pub mod origin;
 pub mod plugins;
 pub mod tls;
