@@ -236,3 +236,65 @@ upstream = "api"
         "{line}"
     );
 }
+
+/// `weir check` shows the path rules, and warns about a `keep` that leaves spellings
+/// open; a route path with `*` is refused with what to write, and route errors carry
+/// their line like every other config error.
+#[test]
+fn weir_check_warns_about_keep_and_refuses_a_glob_with_its_line() {
+    use util::bin::{assert_refused, run, write_config};
+    let open = write_config(
+        "path-rules-keep",
+        "[upstream]\nservers = [\"127.0.0.1:9\"]\n[limits]\nescaped_slashes = \"keep\"\nambiguous_segments = \"keep\"\n",
+    );
+    let out = run(&["check", "--config", &open]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("paths       escaped_slashes keep, ambiguous_segments keep"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning     limits.escaped_slashes = \"keep\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning     limits.ambiguous_segments = \"keep\""),
+        "{text}"
+    );
+    let safe = write_config(
+        "path-rules-safe",
+        "[upstream]\nservers = [\"127.0.0.1:9\"]\n",
+    );
+    let out = run(&["check", "--config", &safe]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("escaped_slashes decode, ambiguous_segments reject"),
+        "{text}"
+    );
+    assert!(!text.contains("warning"), "{text}");
+
+    let glob = write_config(
+        "path-rules-glob",
+        "[upstreams.api]\nservers = [\"127.0.0.1:9\"]\n\n[[routes]]\nupstream = \"api\"\npath = \"/api/*\"\n",
+    );
+    assert_refused(
+        "glob",
+        &glob,
+        "routes[0].path: \"/api/*\": `*` is no wildcard here",
+    );
+    assert_refused(
+        "glob",
+        &glob,
+        "write \"/api/\" for everything under it (line 6)",
+    );
+    let unknown = write_config(
+        "path-rules-line",
+        "[upstreams.api]\nservers = [\"127.0.0.1:9\"]\n[[routes]]\npath = \"/a\"\n\n[[routes]]\nupstream = \"apx\"\n",
+    );
+    assert_refused(
+        "unknown group",
+        &unknown,
+        "routes[1].upstream: no upstream group \"apx\"; known: api (line 7)",
+    );
+}

@@ -75,12 +75,30 @@ pub fn run(a: &ServeArgs) -> ExitCode {
         "limits      max_header_bytes {}, max_headers {}, max_body_bytes {body}, max_connections {}",
         l.max_header_bytes, l.max_headers, l.max_connections
     );
+    print_paths(l);
     let f = &config.forwarded;
     println!(
         "forwarded   for {}, proto {}, host {}",
         f.for_, f.proto, f.host
     );
     ExitCode::SUCCESS
+}
+
+/// The path rules, and a warning for each that leaves a spelling open: with `keep`, an
+/// origin may read a path as another than the one routes and rules judged.
+fn print_paths(l: &weir::config::Limits) {
+    use weir::route::{AmbiguousSegments, EscapedSlashes};
+    println!(
+        "paths       escaped_slashes {}, ambiguous_segments {} (routes, middleware, plugins and the upstream see one normalised path)",
+        l.escaped_slashes.as_str(),
+        l.ambiguous_segments.as_str()
+    );
+    if l.escaped_slashes == EscapedSlashes::Keep {
+        println!("warning     limits.escaped_slashes = \"keep\": %2F and %5C are forwarded as data; an origin that decodes them (nginx, Apache) reads /x/..%2Fadmin as /admin, past any rule on /admin");
+    }
+    if l.ambiguous_segments == AmbiguousSegments::Keep {
+        println!("warning     limits.ambiguous_segments = \"keep\": Tomcat and Spring read /admin;x=1 and /x/..;/admin as /admin, IIS /admin. and /admin%20, past any rule on /admin");
+    }
 }
 
 /// The listeners (with what routes may match on) and the executor threads.

@@ -21,6 +21,22 @@ impl ConfigError {
     }
 }
 
+impl ConfigError {
+    /// Adds ` (line N)` for the key, when `text` writes it and the reason does not say
+    /// a line already: errors found after parsing (routes, groups) then point where
+    /// serde's errors do.
+    pub(super) fn with_line(mut self, text: &str) -> Self {
+        if self.key.is_empty() || self.reason.contains("(line ") {
+            return self;
+        }
+        let span = super::key_path::span_of(text, &self.key);
+        if span.is_some() {
+            self.reason.push_str(&super::line_of(text, span));
+        }
+        self
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.key.is_empty() {

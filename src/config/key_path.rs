@@ -19,6 +19,38 @@ pub fn key_at(text: &str, span: Range<usize>) -> String {
         .unwrap_or_default()
 }
 
+/// The byte span of the value at `key` (`routes[2].path`, `routes[1]`) in `text`, so
+/// an error found after parsing (a route's path, a group's hash key) can name its line
+/// like the errors serde finds; `None` when the key is not written in the file (a
+/// default, or a flag).
+pub fn span_of(text: &str, key: &str) -> Option<Range<usize>> {
+    let root = DeTable::parse(text).ok()?;
+    let mut table = root.get_ref();
+    let mut value: Option<&toml::Spanned<DeValue>> = None;
+    for part in key.split('.') {
+        let (name, indices) = part.split_once('[').map_or((part, ""), |(n, i)| (n, i));
+        if let Some(v) = value {
+            table = match v.get_ref() {
+                DeValue::Table(t) => t,
+                _ => return None,
+            };
+        }
+        let mut v = table
+            .iter()
+            .find(|(k, _)| k.get_ref() == name)
+            .map(|(_, v)| v)?;
+        for index in indices.split('[').filter(|i| !i.is_empty()) {
+            let i: usize = index.trim_end_matches(']').parse().ok()?;
+            v = match v.get_ref() {
+                DeValue::Array(items) => items.get(i)?,
+                _ => return None,
+            };
+        }
+        value = Some(v);
+    }
+    value.map(|v| v.span())
+}
+
 /// The innermost entry first: a `[table]`'s span is its header line alone, so a
 /// parent's span says nothing about where its children are.
 fn in_table(table: &DeTable, span: &Range<usize>) -> Option<String> {
@@ -59,7 +91,7 @@ fn holds(outer: &Range<usize>, inner: &Range<usize>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::key_at;
+    use super::{key_at, span_of};
 
     fn key_of(text: &str, needle: &str) -> String {
         let start = text.rfind(needle).unwrap();
@@ -75,5 +107,18 @@ mod tests {
         assert_eq!(key_of(text, "\"api\""), "routes[1].upstream");
         assert_eq!(key_of(text, "upstream"), "routes[1].upstream");
         assert_eq!(key_at(text, 0..text.len()), "");
+    }
+
+    #[test]
+    fn finds_the_span_of_a_key() {
+        let text = "[upstream]\nservers = [\"a\"]\n[[routes]]\npath = \"/\"\n\
+                    [[routes]]\nhosts = [\"x\", \"y\"]\nupstream = \"api\"\n";
+        let at = |key| span_of(text, key).map(|s| &text[s]);
+        assert_eq!(at("routes[1].upstream"), Some("\"api\""));
+        assert_eq!(at("routes[1].hosts[1]"), Some("\"y\""));
+        assert_eq!(at("upstream.servers[0]"), Some("\"a\""));
+        assert_eq!(at("routes[0].path"), Some("\"/\""));
+        assert_eq!(at("routes[2]"), None);
+        assert_eq!(at("limits.max_headers"), None);
     }
 }

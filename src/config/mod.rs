@@ -360,7 +360,7 @@ impl File {
             routes: self.routes,
             admin,
         };
-        config.validate_settings()?;
+        config.validate_settings().map_err(|e| e.with_line(text))?;
         Ok(config)
     }
 }

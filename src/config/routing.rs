@@ -112,6 +112,9 @@ impl Config {
             if let Some(p) = p.as_deref().filter(|p| !p.starts_with('/')) {
                 return bad(key, format!("{p:?} must start with /"));
             }
+            if let Some(p) = p.as_deref().filter(|p| p.contains('*')) {
+                return bad(key, glob(p));
+            }
         }
         r.check_strip_prefix()
             .or_else(|why| bad("strip_prefix", why))
@@ -196,4 +199,15 @@ impl Config {
             }
         }
     }
+}
+
+/// Why a path with `*` is refused: it would be compared literally, so `/api/*` would
+/// match only the path `/api/*` and `/api/x` would silently go to another route. Route
+/// paths are prefixes already; the message says which one to write.
+fn glob(p: &str) -> String {
+    let before = &p[..p.find('*').unwrap_or(p.len())];
+    format!(
+        "{p:?}: `*` is no wildcard here (it would match only a literal '*'); a path is a \
+         prefix on segment boundaries already, so write {before:?} for everything under it"
+    )
 }
