@@ -65,7 +65,9 @@
 //! - a prefix ending in `/` matches the paths beginning with it: `/api/` matches `/api/`
 //!   and `/api/x` but not `/api` (nginx's `location /api/` does the same, less its
 //!   redirect);
-//! - an encoded slash is data, not a boundary: `/api%2Fx` matches neither.
+//! - under [`normalize`] (the lenient rules) an encoded slash is data, not a boundary:
+//!   `/api%2Fx` matches neither; weir itself normalises requests with
+//!   [`normalize_with`] and the config's [`PathRules`], by default decoding it to `/`.
 //!
 //! Route paths in the config must already be in normal form (`/api/%7Ex` is refused with
 //! "write /api/~x"), so what the operator wrote is exactly what is compared.
@@ -101,8 +103,9 @@
 //! # What to forward
 //!
 //! Routing judged the normalised path; forwarding it (with the original query) means the
-//! upstream sees exactly what was routed, whatever it makes of `..` or `%2e`. The caller
-//! decides; [`strip_prefix`] cuts a route's prefix on the same segment boundary.
+//! upstream sees exactly what was routed, whatever it makes of `..` or `%2e`. weir does
+//! (see `exchange::path`); [`strip_prefix`] cuts a route's prefix on the same segment
+//! boundary.
 
 mod host;
 mod keys;
