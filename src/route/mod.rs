@@ -111,6 +111,7 @@ mod host;
 mod keys;
 mod matcher;
 mod normalize;
+mod path_rules;
 mod table;
 
 use std::fmt;
