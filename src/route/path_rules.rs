@@ -1,6 +1,6 @@
 //! The two choices a deployment makes about ambiguous path spellings (the config's
 //! `limits.escaped_slashes` and `limits.ambiguous_segments`), read by
-//! [`super::normalize_with`].
+//! [`normalize_with`](super::normalize_with).
 
 /// What an encoded slash (`%2F`) or backslash (`%5C`) in a path is: the config's
 /// `limits.escaped_slashes`. Envoy's `path_with_escaped_slashes_action` is the same
@@ -72,9 +72,9 @@ impl AmbiguousSegments {
     }
 }
 
-/// The deployment's choices for [`normalize_with`]. `Default` is the safe pair (decode
+/// The deployment's choices for [`normalize_with`](super::normalize_with). `Default` is the safe pair (decode
 /// encoded slashes, refuse ambiguous segments); [`PathRules::KEEP`] is the lenient one
-/// that [`normalize`] applies.
+/// that [`normalize`](super::normalize) applies.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PathRules {
     pub escaped_slashes: EscapedSlashes,
