@@ -64,7 +64,10 @@ fn a_page_on_another_site_cannot_drain_servers() {
     let proxy = util::start(util::admin::config(&backends));
     let admin = proxy.admin.unwrap();
     // Another origin: same machine, another port (a different site to the browser).
-    let site = serve_pages("127.0.0.1", vec![("/", attack_page(admin, &backends))]);
+    let site = serve_pages(
+        "127.0.0.1",
+        vec![("/", "text/html", attack_page(admin, &backends))],
+    );
     let profile = util::bin::temp_dir("chromium-csrf");
     let out = chromium(&profile, &["--dump-dom".into(), format!("http://{site}/")]);
     let dom = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -51,9 +51,12 @@ pub fn chromium(profile: &Path, args: &[String]) -> Output {
     }
 }
 
-/// Serves `pages` (path, HTML) on a new port of `ip` until the test process ends: a
-/// web site of another origin than the one under test. Anything else is 404.
-pub fn serve_pages(ip: &str, pages: Vec<(&'static str, String)>) -> SocketAddr {
+/// One page of [`serve_pages`]: its path, content type and body.
+pub type Page = (&'static str, &'static str, String);
+
+/// Serves `pages` on a new port of `ip` until the test process ends: a web site of
+/// another origin than the one under test. Anything else is 404.
+pub fn serve_pages(ip: &str, pages: Vec<Page>) -> SocketAddr {
     let listener = TcpListener::bind((ip, 0)).expect("bind the page server");
     let addr = listener.local_addr().unwrap();
     thread::spawn(move || {
@@ -70,13 +73,13 @@ pub fn serve_pages(ip: &str, pages: Vec<(&'static str, String)>) -> SocketAddr {
                 line.clear();
             }
             let path = first.split(' ').nth(1).unwrap_or("/");
-            let (status, body) = match pages.iter().find(|(p, _)| *p == path) {
-                Some((_, html)) => ("200 OK", html.as_str()),
-                None => ("404 Not Found", "not here"),
+            let (status, kind, body) = match pages.iter().find(|(p, _, _)| *p == path) {
+                Some((_, kind, body)) => ("200 OK", *kind, body.as_str()),
+                None => ("404 Not Found", "text/plain", "not here"),
             };
             let _ = write!(
                 stream,
-                "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n\
+                "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\n\
                  Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
