@@ -31,6 +31,14 @@ fn drained(admin: SocketAddr, i: usize) -> bool {
 
 #[test]
 fn a_foreign_host_is_refused_and_the_listeners_own_names_are_not() {
+    let text = "[upstream]\nservers = [\"127.0.0.1:1\"]\n[admin]\nlisten = \"127.0.0.1:9901\"\n";
+    let bad = format!("{text}allowed_hosts = [\"weir.internal:9901\"]\n");
+    let e = weir::Config::parse(&bad, "w.toml").unwrap_err();
+    assert_eq!(e.key, "admin.allowed_hosts", "{e}");
+    let ok = format!("{text}allowed_hosts = [\"Weir.Internal.\"]\n");
+    let c = weir::Config::parse(&ok, "w.toml").unwrap();
+    assert_eq!(c.admin.unwrap().allowed_hosts, ["weir.internal"]);
+
     let backends = util::named_backends(1);
     let mut config = util::admin::config(&backends);
     config.admin.as_mut().unwrap().allowed_hosts = vec!["weir.internal".into()];

@@ -134,6 +134,9 @@ async fn connection(admin: &Admin, stream: TcpStream, peer: SocketAddr, mut seat
             return;
         }
         let reply = requests::answer(admin, &e, &req, peer).await;
+        // A refused client is closed at once, without the linger an error reply gets
+        // above: lingering would keep its seat 2 s, and a crowd of refused clients is
+        // what must not hold the seats.
         let keep = keep_alive(&req) && !e.stop.is_fired() && !reply.close;
         let body: &[u8] = if req.is_head() { b"" } else { &reply.body };
         let sent = client
