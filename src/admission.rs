@@ -28,6 +28,8 @@ use crate::rt::{self, Semaphore};
 /// The connection limit in force, its episodes, and the idle connections that may be
 /// asked to give up their seat.
 pub(crate) struct Limit {
+    /// What the log lines call this limit.
+    what: &'static str,
     max: usize,
     seats: Arc<Semaphore>,
     open: AtomicUsize,
@@ -101,7 +103,13 @@ impl Ask {
 
 impl Limit {
     pub fn new(max: usize) -> Arc<Self> {
+        Limit::named(max, "limits.max_connections")
+    }
+
+    /// A limit the log calls `what` (the admin listener has one of its own).
+    pub fn named(max: usize, what: &'static str) -> Arc<Self> {
         Arc::new(Limit {
+            what,
             max,
             seats: Arc::new(Semaphore::new(max)),
             open: AtomicUsize::new(0),
@@ -163,9 +171,9 @@ impl Limit {
         self.reached.fetch_add(1, Ordering::Relaxed);
         *self.since.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         eprintln!(
-            "weir: limits.max_connections ({}) reached; closing the longest-idle keep-alive \
+            "weir: {} ({}) reached; closing the longest-idle keep-alive \
              connections to admit new clients",
-            self.max
+            self.what, self.max
         );
     }
 
@@ -177,8 +185,9 @@ impl Limit {
         let since = self.since.lock().unwrap_or_else(|p| p.into_inner()).take();
         let ms = since.map_or(0, |t| t.elapsed().as_millis());
         eprintln!(
-            "weir: below limits.max_connections ({}) again after {ms}ms: {open} open; {} \
+            "weir: below {} ({}) again after {ms}ms: {open} open; {} \
              client(s) waited for a seat and {} idle connection(s) were closed so far",
+            self.what,
             self.max,
             self.waited.load(Ordering::Relaxed),
             self.evicted.load(Ordering::Relaxed),

@@ -292,6 +292,7 @@ pub fn config(c: &Config) -> Value {
         "admin": c.admin.as_ref().map(|a| json!({
             "listen": a.listen.to_string(),
             "token": a.token.as_ref().map(|_| "<redacted>"),
+            "allowed_hosts": a.allowed_hosts,
         })),
     })
 }

@@ -6,9 +6,17 @@
 //! or middleware, and it is bounded like the proxy: the config's head limits and
 //! timeouts, and at most [`MAX_CONNECTIONS`] connections (admin traffic is a person and
 //! a scraper, not load). Requests carry no body; one that has a body is refused.
+//!
+//! Who may ask what is [`guard`]'s. Two rules keep clients from locking the listener
+//! out: a refused request (no token, a foreign `Host`, ...) closes its connection, and
+//! at the cap the connection that has idled longest (between requests, or before its
+//! first) is closed to seat a new one, as `limits.max_connections` does for the proxy
+//! (see `admission`).
 
 mod api;
+mod guard;
 mod page;
+mod refusals;
 mod reply;
 mod requests;
 
@@ -16,6 +24,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::admission::{Limit, Seat};
 use crate::downstream::{Downstream, TextReply};
 use crate::error::Kind;
 use crate::http::parse::ReadHead;
@@ -23,13 +32,14 @@ use crate::http::RequestHead;
 use crate::live::Live;
 use crate::rt::{self, Runtime, TcpListener, TcpStream};
 
-/// Admin connections open at once; the accept loop waits past it.
+/// Admin connections open at once; past it the longest-idle one makes room.
 pub const MAX_CONNECTIONS: usize = 64;
 
 /// What every admin connection shares.
 pub(crate) struct Admin {
     pub live: Arc<Live>,
     pub runtime: Runtime,
+    pub refusals: refusals::Refusals,
 }
 
 /// Serves the admin listener until the future is dropped (weir shuts down); without
@@ -45,10 +55,10 @@ pub(crate) async fn serve(
     let admin = Arc::new(Admin {
         live,
         runtime: runtime.clone(),
+        refusals: Default::default(),
     });
-    let permits = Arc::new(rt::Semaphore::new(MAX_CONNECTIONS));
+    let limit = Limit::named(MAX_CONNECTIONS, "the admin listener's connection cap");
     loop {
-        let permit = permits.acquire_arc().await;
         let (stream, peer) = match rt::accept(&listener).await {
             Ok(pair) => pair,
             Err(_) => {
@@ -56,12 +66,11 @@ pub(crate) async fn serve(
                 continue;
             }
         };
+        // At the cap this asks the longest-idle admin connection to make room.
+        let seat = limit.admit().await;
         let admin = admin.clone();
         runtime
-            .spawn(async move {
-                connection(&admin, stream, peer).await;
-                drop(permit);
-            })
+            .spawn(async move { connection(&admin, stream, peer, seat).await })
             .detach();
     }
 }
@@ -84,8 +93,9 @@ fn has_body(req: &RequestHead) -> bool {
             .is_some_and(|v| v.trim() != "0")
 }
 
-/// One admin connection: requests one after another until close or idle timeout.
-async fn connection(admin: &Admin, stream: TcpStream, peer: SocketAddr) {
+/// One admin connection: requests one after another until close, idle timeout, or its
+/// seat is wanted while it idles.
+async fn connection(admin: &Admin, stream: TcpStream, peer: SocketAddr, mut seat: Seat) {
     let max = admin.live.get().limits.max_bytes;
     let mut client = Downstream::new(stream.into(), peer, max);
     let mut req = RequestHead::default();
@@ -95,8 +105,15 @@ async fn connection(admin: &Admin, stream: TcpStream, peer: SocketAddr) {
         let t = e.config.timeouts;
         if client.buffered().is_empty() {
             let wait = if first { t.header } else { t.idle };
-            match rt::timeout(wait, client.wait_for_request()).await {
-                Some(Ok(n)) if n > 0 => {}
+            let woke = {
+                let waiting = std::pin::pin!(rt::timeout(wait, client.wait_for_request()));
+                seat.idle(waiting).await
+            };
+            match woke {
+                Some(Some(Ok(n))) if n > 0 => {}
+                // Asked to make room, but a request is already on its way: read it.
+                None if !client.is_quiet() => seat.pass_on(),
+                None => return seat.give_up(),
                 _ => return,
             }
         }
@@ -116,8 +133,11 @@ async fn connection(admin: &Admin, stream: TcpStream, peer: SocketAddr) {
             client.linger().await;
             return;
         }
-        let keep = keep_alive(&req) && !e.stop.is_fired();
         let reply = requests::answer(admin, &e, &req, peer).await;
+        // A refused client is closed at once, without the linger an error reply gets
+        // above: lingering would keep its seat 2 s, and a crowd of refused clients is
+        // what must not hold the seats.
+        let keep = keep_alive(&req) && !e.stop.is_fired() && !reply.close;
         let body: &[u8] = if req.is_head() { b"" } else { &reply.body };
         let sent = client
             .write_local(&reply.head, reply.body.len(), body, keep, t.client_body)

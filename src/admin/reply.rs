@@ -5,6 +5,8 @@ use crate::http::ResponseHead;
 pub(crate) struct Reply {
     pub head: ResponseHead,
     pub body: Vec<u8>,
+    /// Close the connection after this reply (a refused client keeps no connection).
+    pub close: bool,
 }
 
 impl Reply {
@@ -19,6 +21,7 @@ impl Reply {
         Reply {
             head,
             body: body.into(),
+            close: false,
         }
     }
 
@@ -31,6 +34,12 @@ impl Reply {
     /// `{"error": why}` with `status`.
     pub fn error(status: u16, why: &str) -> Self {
         Reply::json(status, &serde_json::json!({ "error": why }))
+    }
+
+    /// This reply, with the connection closed after it.
+    pub fn closing(mut self) -> Self {
+        self.close = true;
+        self
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {

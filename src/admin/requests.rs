@@ -1,31 +1,13 @@
-//! Which admin request does what, and who may ask.
-//!
-//! With `admin.token` set, every request but the status page itself (static HTML with
-//! no data: the page sends the token on its own requests) needs
-//! `Authorization: Bearer TOKEN`. Requests that change something are logged with the
-//! caller's address.
+//! Which admin request does what, once [`guard`](super::guard) has let it through.
+//! Requests that change something are logged with the caller's address.
 
 use std::net::SocketAddr;
 
 use super::reply::Reply;
-use super::{api, page, Admin};
+use super::{api, guard, page, Admin};
 use crate::engine::Engine;
 use crate::http::RequestHead;
 use crate::metrics::prom;
-
-/// Compares without an early exit, so timing does not tell how much of a guess was right.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0, |d, (x, y)| d | (x ^ y)) == 0
-}
-
-fn authorized(e: &Engine, req: &RequestHead) -> bool {
-    let Some(token) = e.config.admin.as_ref().and_then(|a| a.token.as_deref()) else {
-        return true;
-    };
-    let given = req.headers.get("authorization").unwrap_or_default();
-    let given = given.strip_prefix(b"Bearer ").unwrap_or_default();
-    same(given, token.as_bytes())
-}
 
 /// Answers one admin request.
 pub(crate) async fn answer(
@@ -36,13 +18,14 @@ pub(crate) async fn answer(
 ) -> Reply {
     let path = req.path();
     let method = req.method.as_str();
+    if let Err(refusal) = guard::check(e.config.admin.as_ref(), req) {
+        let what = format!("{method} {}", path.chars().take(80).collect::<String>());
+        admin.refusals.note(peer, &what, &refusal.reason());
+        return refusal.reply();
+    }
     let get = matches!(method, "GET" | "HEAD");
     if get && matches!(path, "/" | "/status") {
         return page::page();
-    }
-    if !authorized(e, req) {
-        return Reply::error(401, "admin token required: Authorization: Bearer TOKEN")
-            .header("WWW-Authenticate", "Bearer");
     }
     let reads: Option<fn(&Engine) -> Reply> = match path {
         "/metrics" => Some(|e| Reply::new(200, prom::CONTENT_TYPE, prom::render(e))),

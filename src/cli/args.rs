@@ -38,6 +38,8 @@ pub struct ServeArgs {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub admin: Option<SocketAddr>,
+    /// `--admin-token-file`: the admin token, read from a file so it never shows in `ps`.
+    pub admin_token_file: Option<PathBuf>,
 }
 
 /// Not a command to run: help text to print, or a usage error (message, subcommand).
@@ -52,7 +54,7 @@ weir: a small, fast HTTP/1.1 reverse proxy and load balancer
 Usage:
   weir [serve] [--config FILE] [--listen ADDR] [--upstream ADDR]... [--balancer NAME]
                [--hash-key KEY] [--threads N] [--tls-cert FILE --tls-key FILE]
-               [--admin ADDR]
+               [--admin ADDR [--admin-token-file FILE]]
   weir check --config FILE [the options of serve]
   weir backend --listen ADDR [--name TEXT | --echo | --dir PATH]
   weir demo [--listen ADDR] [--routes]
@@ -73,7 +75,10 @@ Options:
   --tls-cert FILE       serve HTTPS on the listener: certificate chain (PEM, leaf first)
   --tls-key FILE        ... and its private key (PEM: PKCS#8, PKCS#1 or SEC1)
   --admin ADDR          admin listener: /metrics, status page, runtime API (loopback,
-                        or [admin] token in the file)
+                        or with a token)
+  --admin-token-file FILE
+                        the admin token (at least 16 bytes), the file's first line;
+                        a file, not a flag, so the token never shows in `ps`
   -h, --help            this text
 ";
 
@@ -178,6 +183,10 @@ fn serve_args(p: &mut lexopt::Parser, sub: &'static str, help: &str) -> Result<S
                 a.tls_key = Some(p.value().map_err(|e| err(sub)(e.to_string()))?.into());
             }
             Long("admin") => a.admin = Some(addr(p, "--admin", sub)?),
+            Long("admin-token-file") => {
+                let v = p.value().map_err(|e| err(sub)(e.to_string()))?;
+                a.admin_token_file = Some(v.into());
+            }
             Short('h') | Long("help") => return Err(Usage::Help(help)),
             other => return Err(Usage::Error(other.unexpected().to_string(), sub)),
         }

@@ -26,12 +26,7 @@ pub fn run(a: &ServeArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     if let Some(a) = &config.admin {
-        let guard = if a.token.is_some() {
-            "token"
-        } else {
-            "loopback, no token"
-        };
-        println!("admin       {} ({guard}; metrics counted)", a.listen);
+        print_admin(a);
     }
     for group in config.upstream_groups().iter() {
         print_group(group, !config.groups.is_empty());
@@ -120,6 +115,30 @@ fn show_listener(l: &weir::config::Listener) -> String {
         (Some(t), None) => format!("{} ({t})", l.addr),
         (None, Some(n)) => format!("{} ({n})", l.addr),
         (Some(t), Some(n)) => format!("{} ({t}, {n})", l.addr),
+    }
+}
+
+/// The admin listener, who may use it, and a warning when it is open to the network.
+fn print_admin(a: &weir::config::Admin) {
+    let guard = if a.token.is_some() {
+        "token"
+    } else {
+        "loopback, no token"
+    };
+    println!("admin       {} ({guard}; metrics counted)", a.listen);
+    if !a.allowed_hosts.is_empty() {
+        println!(
+            "              Host names allowed: {}",
+            a.allowed_hosts.join(", ")
+        );
+    }
+    if !a.listen.ip().is_loopback() {
+        println!(
+            "warning     admin.listen {} is not loopback: anyone who reaches it may try the \
+             token, and it crosses the network in plain HTTP; prefer loopback (an SSH tunnel \
+             or a TLS proxy in front) or a firewall",
+            a.listen
+        );
     }
 }
 

@@ -57,12 +57,38 @@ pub fn config_from(a: &ServeArgs) -> Result<Config, weir::ConfigError> {
         config.threads = t;
     }
     if let Some(listen) = a.admin {
-        // The file's token (if any) still guards the address the flag gives.
-        let token = config.admin.take().and_then(|a| a.token);
-        config.admin = Some(weir::config::Admin { listen, token });
+        // The file's token and host names (if any) still guard the address the flag gives.
+        let mut admin = config
+            .admin
+            .take()
+            .unwrap_or(weir::config::Admin::new(listen));
+        admin.listen = listen;
+        config.admin = Some(admin);
+    }
+    if let Some(path) = &a.admin_token_file {
+        let token = read_token(path).map_err(|why| {
+            weir::ConfigError::new(&path.display().to_string(), "--admin-token-file", why)
+        })?;
+        match config.admin.as_mut() {
+            Some(admin) => admin.token = Some(token),
+            None => {
+                return Err(weir::ConfigError::new(
+                    &config.source,
+                    "--admin-token-file",
+                    "needs an admin listener: --admin ADDR or [admin] in the file",
+                ))
+            }
+        }
     }
     config.validate()?;
     Ok(config)
+}
+
+/// The token in `path`: its first line, surrounding whitespace removed (so `echo` or an
+/// editor's final newline does not become part of it). Read again on every reload.
+fn read_token(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+    Ok(text.lines().next().unwrap_or_default().trim().to_string())
 }
 
 fn serve(a: &ServeArgs) -> ExitCode {

@@ -245,7 +245,7 @@ impl Config {
             return err("limits.max_connections", "must be at least 1");
         }
         if let Some((key, why)) = self.admin.as_ref().and_then(Admin::problem) {
-            return err(key, why);
+            return err(key, &why);
         }
         let shared =
             |a: &Admin| a.listen.port() != 0 && self.listen.iter().any(|l| l.addr == a.listen);
@@ -290,6 +290,11 @@ impl File {
                     ConfigError::new(file, "admin.listen", format!("{why}{line}"))
                 })?,
                 token: a.token.clone(),
+                allowed_hosts: a
+                    .allowed_hosts
+                    .iter()
+                    .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+                    .collect(),
             }),
             None => None,
         };

@@ -12,11 +12,16 @@ pub fn config(upstreams: &[SocketAddr]) -> weir::Config {
     c
 }
 
-/// `METHOD path` on the admin listener, with a bearer token if given.
+/// `METHOD path` on the admin listener, with a bearer token if given, as an API client
+/// sends it: `Host` the listener's address and, on a state change, `X-Weir-Admin`.
 pub fn call(admin: SocketAddr, method: &str, path: &str, token: Option<&str>) -> Resp {
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let marker = match method {
+        "GET" | "HEAD" => "",
+        _ => "X-Weir-Admin: 1\r\n",
+    };
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: admin\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {admin}\r\n{auth}{marker}Content-Length: 0\r\nConnection: close\r\n\r\n"
     );
     once(admin, req.as_bytes())
 }

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod bin;
+pub mod browser;
 pub mod client;
 pub mod examples;
 pub mod nginx;
