@@ -4,8 +4,8 @@
 //! answered in order by construction. The first request's head must arrive within
 //! `timeouts.header` of the accept; later ones may idle for `timeouts.idle` before their
 //! first byte, then get `timeouts.header` for the rest of the head. While it waits
-//! between requests, the connection may be asked to give up its seat to a new client
-//! at `max_connections` (see `admission`).
+//! between requests (never before its first), the connection may be asked to give up
+//! its seat to a new client at `max_connections` (see `admission`).
 
 use std::io;
 use std::net::SocketAddr;
@@ -83,10 +83,14 @@ pub(crate) async fn serve(
                 live.stop().fired().await;
                 Wake::Stop
             };
-            // An idle connection gives up its seat when a new client needs it.
+            // An idle connection gives up its seat when a new client needs it; one whose
+            // first request is yet to come is never asked (see `admission`).
             let woke = {
                 let waiting = std::pin::pin!(rt::timeout(wait, data.or(stop)));
-                seat.idle(waiting).await
+                match first {
+                    true => Some(waiting.await),
+                    false => seat.idle(waiting).await,
+                }
             };
             match woke {
                 Some(Some(Wake::Data(Ok(n)))) if n > 0 => {}

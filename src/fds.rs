@@ -1,15 +1,21 @@
-//! File descriptors: enough of them at start-up, and a calm accept loop without them.
+//! File descriptors: enough of them at start-up, as many clients as fit, and a calm
+//! accept loop should they run out all the same.
 //!
 //! Each client connection may hold two descriptors (its own socket and one to an
 //! upstream), and the pool keeps idle upstream connections besides. At start-up weir
-//! raises the soft open-file limit to the hard one ([`rt::raise_fd_limit`]) and warns
-//! when `max_connections` cannot fit in it, rather than finding out under load.
+//! raises the soft open-file limit to the hard one ([`rt::raise_fd_limit`]). When
+//! `max_connections` still cannot fit in it, weir holds only as many clients as do
+//! fit ([`seats`]), as HAProxy derives its `maxconn` from the open-file limit: the rest
+//! wait in the listen backlog for a seat, where they are served in turn, instead of
+//! being accepted and then answered 503 for want of a descriptor to the upstream (with
+//! `ulimit -n 256`, a third of a burst of 1,000 was). A warning says so at start-up.
 //!
-//! When descriptors do run out, `accept` fails with EMFILE while the connection waits in
-//! the kernel's queue, so retrying at once would spin. [`AcceptPause`] makes the loop
-//! wait a little before the next try (nginx waits 500 ms, HAProxy until a descriptor is
-//! freed; 50 ms keeps the pause short once one is) and logs an episode once, when it
-//! begins and when accepts work again, instead of once per try.
+//! Should descriptors run out anyway (another part of the process, a lowered limit),
+//! `accept` fails with EMFILE while the connection waits in the kernel's queue, so
+//! retrying at once would spin. [`AcceptPause`] makes the loop wait a little before
+//! the next try (nginx waits 500 ms, HAProxy until a descriptor is freed; 50 ms keeps
+//! the pause short once one is) and logs an episode once, when it begins and when
+//! accepts work again, instead of once per try.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -17,34 +23,61 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::rt;
 
-/// Descriptors kept for everything else: listeners, the reactor, logs, plugins.
-const SPARE: u64 = 64;
+/// Descriptors kept for everything but clients, upstreams and the runtime: standard
+/// streams, logs, signals, plugin checks, the admin listener and its clients.
+const SPARE: u64 = 32;
 
 /// How long the accept loop waits after a failed accept before trying again.
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
 
-/// Descriptors `config` may need at once: two per client, the idle pool, a spare.
-pub fn needed(config: &Config) -> u64 {
-    let clients = config.limits.max_connections as u64;
-    let idle = (config.keepalive * config.upstreams.len()) as u64;
-    clients * 2 + idle + SPARE
+/// Descriptors `config` needs besides two per client: the spare, each worker thread's
+/// reactor (an epoll and an eventfd), the listeners, one health probe and the idle
+/// pool's `keepalive` per server.
+fn reserved(config: &Config) -> u64 {
+    let threads = match config.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    } as u64;
+    let groups = config.upstream_groups();
+    let per_group = groups.iter().map(|g| g.servers.len() * (g.keepalive + 1));
+    let pool = per_group.sum::<usize>() as u64;
+    SPARE + 2 * threads + config.listen.len() as u64 + pool
 }
 
-/// Raises the open-file limit and warns on stderr when `config` cannot fit in it.
-pub fn prepare(config: &Config) {
+/// Descriptors `config` may need at once.
+pub fn needed(config: &Config) -> u64 {
+    config.limits.max_connections as u64 * 2 + reserved(config)
+}
+
+/// How many clients weir holds at once under an open-file limit of `soft`:
+/// `max_connections`, or fewer if that does not fit (at least one).
+pub fn seats(config: &Config, soft: u64) -> usize {
+    let fit = soft.saturating_sub(reserved(config)) / 2;
+    let fit = usize::try_from(fit).unwrap_or(usize::MAX).max(1);
+    config.limits.max_connections.min(fit)
+}
+
+/// Raises the open-file limit; returns how many clients to hold at once, having
+/// warned on stderr when `max_connections` cannot fit.
+pub fn prepare(config: &Config) -> usize {
+    let max = config.limits.max_connections;
     let Some(limit) = rt::raise_fd_limit() else {
-        return;
+        return max;
     };
     let need = needed(config);
-    if need > limit.soft {
+    let seats = seats(config, limit.soft);
+    if seats < max {
         eprintln!(
-            "weir: warning: limits.max_connections = {} may need {need} open files (2 per \
-             client, the idle upstream pool, {SPARE} spare) but the limit is {} (hard {}); \
-             past it weir pauses accepting. Raise `ulimit -n` (LimitNOFILE= under systemd) \
-             or lower max_connections",
-            config.limits.max_connections, limit.soft, limit.hard
+            "weir: warning: limits.max_connections = {max} may need {need} open files (2 per \
+             client, {} for the idle upstream pool, threads and spare) but the limit is {} \
+             (hard {}); weir holds {seats} clients at once and the rest wait in the listen \
+             backlog. Raise `ulimit -n` (LimitNOFILE= under systemd) or lower max_connections",
+            reserved(config),
+            limit.soft,
+            limit.hard
         );
     }
+    seats
 }
 
 /// The accept loop's memory of a run of failed accepts.

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_lite::FutureExt;
 
-use crate::config::Listener;
+use crate::config::{Limits, Listener};
 use crate::connection;
 use crate::fds;
 use crate::live::Live;
@@ -57,9 +57,9 @@ pub(crate) struct Bound {
 }
 
 impl Bound {
-    /// Binds entry `index` of `listen`.
-    pub fn bind(index: usize, l: &Listener) -> io::Result<Bound> {
-        let listener = rt::bind(l.addr)?;
+    /// Binds entry `index` of `listen`, with room for `backlog` clients not yet accepted.
+    pub fn bind(index: usize, l: &Listener, backlog: u32) -> io::Result<Bound> {
+        let listener = rt::bind(l.addr, backlog)?;
         let local = rt::local_addr(&listener)?;
         let tls = l.tls.is_some();
         let id = ListenerId {
@@ -121,8 +121,9 @@ impl Listeners {
     }
 
     /// Makes the listeners match `listen` (after a reload): closes those no longer
-    /// listed, then binds the new ones.
-    pub async fn apply(&self, listen: &[Listener]) {
+    /// listed, then binds the new ones with `limits.listen_backlog` (a listener kept
+    /// keeps the backlog it was bound with).
+    pub async fn apply(&self, listen: &[Listener], limits: &Limits) {
         let wanted = |r: &Running| listen.iter().any(|l| r.id.is(l));
         let gone: Vec<Running> = {
             let mut running = self.running();
@@ -142,7 +143,7 @@ impl Listeners {
             if self.running().iter().any(|r| r.id.is(l)) {
                 continue;
             }
-            match Bound::bind(i, l) {
+            match Bound::bind(i, l, backlog(limits)) {
                 Ok(b) => {
                     eprintln!("weir: reload: listening on {}", show(b.local, tls));
                     self.spawn(b);
@@ -161,6 +162,23 @@ impl Listeners {
         for r in all {
             r.task.cancel().await;
         }
+    }
+}
+
+/// The listen backlog in force: `limits.listen_backlog`, or the host's cap
+/// (`net.core.somaxconn`) when that is lower, which is then said on stderr, since the
+/// kernel lowers it without a word and bursts past it lose their SYNs.
+pub(crate) fn backlog(limits: &Limits) -> u32 {
+    let asked = limits.listen_backlog;
+    match rt::somaxconn() {
+        Some(cap) if cap < asked => {
+            eprintln!(
+                "weir: limits.listen_backlog = {asked} is capped at {cap} by \
+                 net.core.somaxconn; raise it (sysctl) for bursts of more clients"
+            );
+            cap
+        }
+        _ => asked,
     }
 }
 
@@ -185,6 +203,16 @@ async fn accept_loop(bound: Bound, live: Arc<Live>, busy: Busy, runtime: Runtime
     // Shared by every engine a reload makes, so one handle serves for the loop's life.
     let metrics = live.get().stats.metrics.clone();
     loop {
+        if live.limit.is_full() {
+            // At the limit new clients stay in the listen backlog; once one is there,
+            // an idle keep-alive client is asked to make room for it.
+            if let Err(e) = rt::pending(&bound.listener).await {
+                pause.failed(&e);
+                rt::sleep(fds::ACCEPT_PAUSE).await;
+                continue;
+            }
+            live.limit.make_room().await;
+        }
         let (stream, peer) = match rt::accept(&bound.listener).await {
             Ok(pair) => pair,
             Err(e) => {
@@ -195,7 +223,6 @@ async fn accept_loop(bound: Bound, live: Arc<Live>, busy: Busy, runtime: Runtime
             }
         };
         pause.worked();
-        // At the limit this waits, and asks an idle keep-alive client to make room.
         let seat = live.limit.admit().await;
         if id.tls {
             tls = live.get().tls_for(id).or(tls);

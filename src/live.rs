@@ -29,15 +29,22 @@ pub(crate) struct Live {
     extra: Vec<Arc<dyn Middleware>>,
     source: Option<Source>,
     stop: Signal,
-    /// `max_connections`, fixed at start-up: who gets a seat (see `admission`).
+    /// `max_connections` (or fewer, to fit the open-file limit: `fds`), fixed at
+    /// start-up: who gets a seat (see `admission`).
     pub(crate) limit: Arc<Limit>,
 }
 
 impl Live {
-    pub fn new(engine: Engine, extra: Vec<Arc<dyn Middleware>>, source: Option<Source>) -> Self {
+    /// The live engine, holding `seats` clients at once.
+    pub fn new(
+        engine: Engine,
+        seats: usize,
+        extra: Vec<Arc<dyn Middleware>>,
+        source: Option<Source>,
+    ) -> Self {
         Live {
             stop: engine.stop.clone(),
-            limit: Limit::new(engine.config.limits.max_connections),
+            limit: Limit::new(seats),
             current: RwLock::new(Arc::new(engine)),
             extra,
             source,

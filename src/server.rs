@@ -20,11 +20,14 @@ use crate::admin;
 use crate::config::{Config, ConfigError};
 use crate::engine::Engine;
 use crate::fds;
-use crate::listeners::{Bound, Listeners, Shared};
+use crate::listeners::{self, Bound, Listeners, Shared};
 use crate::live::{Live, Source};
 use crate::middleware::{build, Chain, Middleware};
 use crate::rt::{self, Runtime, TcpListener};
 use crate::shutdown::{self, Trigger};
+
+/// The admin listener's backlog: std's, for a few operators and scrapers.
+const ADMIN_BACKLOG: u32 = 128;
 
 /// A proxy being put together: a config plus middleware written in Rust.
 pub struct Proxy {
@@ -103,17 +106,20 @@ impl Proxy {
     /// Validates, builds the chain and binds the listener. Raises the open-file limit
     /// first (and warns if `max_connections` cannot fit in it): see `fds`.
     pub fn bind(self) -> Result<Server, StartError> {
-        fds::prepare(&self.config);
+        let seats = fds::prepare(&self.config);
         let (trigger, stop) = shutdown::pair();
         let listen = self.config.listen.clone();
         let engine = Engine::build(self.config, &self.extra, stop, None)?;
+        let backlog = listeners::backlog(&engine.config.limits);
         let mut listeners = Vec::with_capacity(listen.len());
         for (i, l) in listen.iter().enumerate() {
-            listeners.push(Bound::bind(i, l).map_err(|e| StartError::Bind(l.addr, e))?);
+            let bound = Bound::bind(i, l, backlog).map_err(|e| StartError::Bind(l.addr, e))?;
+            listeners.push(bound);
         }
         let admin = match &engine.config.admin {
             Some(a) => {
-                let bound = rt::bind(a.listen).map_err(|e| StartError::Bind(a.listen, e))?;
+                let bound = rt::bind(a.listen, ADMIN_BACKLOG);
+                let bound = bound.map_err(|e| StartError::Bind(a.listen, e))?;
                 let at = rt::local_addr(&bound).map_err(|e| StartError::Bind(a.listen, e))?;
                 Some((bound, at))
             }
@@ -136,7 +142,7 @@ impl Proxy {
             false => (None, None),
         };
         Ok(Server {
-            live: Arc::new(Live::new(engine, self.extra, self.source)),
+            live: Arc::new(Live::new(engine, seats, self.extra, self.source)),
             listeners,
             admin,
             trigger,
@@ -272,7 +278,8 @@ impl Server {
             let asked = async {
                 while reloads.recv().await.is_ok() {
                     if live.reload(&runtime).await.is_ok() {
-                        accepting.apply(&live.get().config.listen).await;
+                        let e = live.get();
+                        accepting.apply(&e.config.listen, &e.config.limits).await;
                     }
                 }
                 std::future::pending::<()>().await;

@@ -1,7 +1,9 @@
-//! `limits.max_connections` with the real binary: at the limit, the client that has
-//! idled longest between requests gives up its seat to a new one (as nginx reuses idle
-//! keep-alive connections); a client mid-request is never cut; reaching the limit and
-//! leaving it are logged once per episode.
+//! `limits.max_connections` with the real binary: at the limit new clients wait in the
+//! listen backlog and the client that has idled longest between requests gives up its
+//! seat to one (as nginx reuses idle keep-alive connections); a client mid-request, or
+//! one whose first request is not answered yet, is never cut, so a burst far past the
+//! limit is served in full; reaching the limit and leaving it are logged once per
+//! episode.
 
 mod util;
 
@@ -10,17 +12,22 @@ use std::fs;
 use util::bin::{spawn, temp_dir, Running};
 use util::client::{get, Conn};
 use util::origin::{ok, origin, Origin};
+use weir::backend::Mode;
 
 const REACHED: &str = "limits.max_connections (MAX) reached";
 const LEFT: &str = "below limits.max_connections (MAX) again";
 
 /// weir on one thread with `max_connections = max`, in front of `o`.
 fn weir_with_limit(o: &Origin, max: usize, name: &str) -> Running {
+    weir_in_front_of(o.addr, max, name)
+}
+
+/// weir on one thread with `max_connections = max`, in front of `up`.
+fn weir_in_front_of(up: std::net::SocketAddr, max: usize, name: &str) -> Running {
     let path = temp_dir(name).join("weir.toml");
     let text = format!(
         "listen = \"127.0.0.1:0\"\nthreads = 1\n[limits]\nmax_connections = {max}\n\
-         [upstream]\nservers = [\"{}\"]\n[[middleware]]\nbuiltin = \"balancer\"\n",
-        o.addr
+         [upstream]\nservers = [\"{up}\"]\n[[middleware]]\nbuiltin = \"balancer\"\n"
     );
     fs::write(&path, text).unwrap();
     spawn(
@@ -97,4 +104,34 @@ fn at_the_limit_a_client_mid_request_is_never_cut() {
             .text(),
         "hi"
     );
+}
+
+#[test]
+fn a_burst_of_1000_clients_at_a_limit_of_50_is_served_in_full() {
+    const CLIENTS: usize = 1000;
+    let cap = weir::rt::somaxconn().unwrap_or(u32::MAX) as usize;
+    assert!(
+        cap > CLIENTS,
+        "the waiting clients must fit in the listen backlog: net.core.somaxconn is {cap}"
+    );
+    let limit = weir::rt::raise_fd_limit().expect("open-file limits");
+    assert!(limit.soft as usize > 2 * CLIENTS, "{limit:?}");
+    let weir = weir_in_front_of(
+        util::backend(Mode::Name("fine".into())),
+        50,
+        "maxconn-burst",
+    );
+    // Every client connects and sends one request before any reads: 50 get seats, 950
+    // wait in the backlog, and each answered client, idle now, makes room for one.
+    let mut clients: Vec<Conn> = (0..CLIENTS).map(|_| Conn::open(weir.addr)).collect();
+    for c in &mut clients {
+        c.send(&get("/"));
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        let r = c.read(false);
+        let r = r.unwrap_or_else(|| panic!("client {i} got no response"));
+        assert_eq!((r.status, r.text().as_str()), (200, "fine\n"), "client {i}");
+    }
+    let reached = REACHED.replace("MAX", "50");
+    assert_eq!(count(&weir, &reached), 1, "{:?}", weir.later.snapshot());
 }

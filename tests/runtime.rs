@@ -11,7 +11,7 @@ use weir::rt::{self, Runtime};
 /// Sends `len` patterned bytes through a socket pair and back, far more than the socket
 /// buffers hold, so writes hit EAGAIN and must be woken by the peer draining.
 async fn echo_roundtrip(len: usize) {
-    let listener = rt::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = rt::bind("127.0.0.1:0".parse().unwrap(), 128).unwrap();
     let addr = rt::local_addr(&listener).unwrap();
     let (client, (server, _)) = futures_lite::future::zip(rt::connect(addr), async {
         rt::accept(&listener).await.unwrap()
@@ -149,4 +149,36 @@ fn a_task_that_keeps_deferring_does_not_starve_sockets_or_timers() {
         finished.recv_timeout(Duration::from_secs(30)).is_ok(),
         "sockets or timers starved behind a task deferring to the end of the batch"
     );
+}
+
+/// `pending` is what the accept loop waits on at `max_connections`: it must resolve only
+/// while a connection is queued, even just after an accept emptied the queue (where the
+/// epoll reactor still holds the listener as readable), and leave it queued.
+#[test]
+fn pending_resolves_only_while_a_connection_waits_and_leaves_it_queued() {
+    let runtime = Runtime::new();
+    runtime.block_on(1, async {
+        let listener = rt::bind("127.0.0.1:0".parse().unwrap(), 128).unwrap();
+        let addr = rt::local_addr(&listener).unwrap();
+        let quiet = Duration::from_millis(200);
+        let soon = Duration::from_secs(10);
+        for round in 0..2 {
+            let early = rt::timeout(quiet, rt::pending(&listener)).await;
+            assert!(
+                early.is_none(),
+                "round {round}: resolved with nothing queued"
+            );
+            let client = std::net::TcpStream::connect(addr).unwrap();
+            let queued = rt::timeout(soon, rt::pending(&listener)).await;
+            assert!(
+                queued.is_some_and(|r| r.is_ok()),
+                "round {round}: not woken"
+            );
+            let again = rt::timeout(soon, rt::pending(&listener)).await;
+            assert!(again.is_some(), "round {round}: the connection was taken");
+            let accepted = rt::timeout(soon, rt::accept(&listener)).await;
+            let (_, peer) = accepted.expect("accepted").unwrap();
+            assert_eq!(peer, client.local_addr().unwrap());
+        }
+    });
 }

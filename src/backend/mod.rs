@@ -58,7 +58,8 @@ impl Backend {
             }
         }
         Ok(Backend {
-            listener: rt::bind(addr)?,
+            // A burst through weir opens as many connections here at once.
+            listener: rt::bind(addr, crate::config::DEFAULT_BACKLOG)?,
             mode: Arc::new(mode),
         })
     }

@@ -66,8 +66,15 @@ pub fn run(a: &ServeArgs) -> ExitCode {
         0 => "unlimited".to_string(),
         n => n.to_string(),
     };
+    let backlog = match weir::rt::somaxconn() {
+        Some(cap) if cap < l.listen_backlog => format!(
+            "{} (capped at {cap} by net.core.somaxconn)",
+            l.listen_backlog
+        ),
+        _ => l.listen_backlog.to_string(),
+    };
     println!(
-        "limits      max_header_bytes {}, max_headers {}, max_body_bytes {body}, max_connections {}",
+        "limits      max_header_bytes {}, max_headers {}, max_body_bytes {body}, max_connections {}, listen_backlog {backlog}",
         l.max_header_bytes, l.max_headers, l.max_connections
     );
     print_paths(l);

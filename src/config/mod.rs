@@ -32,7 +32,7 @@ pub use error::ConfigError;
 pub use group::{GroupConfig, DEFAULT_GROUP};
 pub use listen::{CertFiles, Listener, ServerTls, TlsVersion};
 pub use route::RouteConfig;
-pub use settings::{Forwarded, Limits, MiddlewareSpec, Timeouts};
+pub use settings::{Forwarded, Limits, MiddlewareSpec, Timeouts, DEFAULT_BACKLOG, MAX_BACKLOG};
 use upstream::UpstreamFile;
 pub use upstream::{BalancerKind, HashKey, Health};
 pub use upstream_tls::UpstreamTls;
@@ -243,6 +243,12 @@ impl Config {
         }
         if l.max_connections == 0 {
             return err("limits.max_connections", "must be at least 1");
+        }
+        if !(1..=MAX_BACKLOG).contains(&l.listen_backlog) {
+            return err(
+                "limits.listen_backlog",
+                &format!("must be between 1 and {MAX_BACKLOG}"),
+            );
         }
         if let Some((key, why)) = self.admin.as_ref().and_then(Admin::problem) {
             return err(key, &why);

@@ -56,6 +56,13 @@ impl Default for Timeouts {
     }
 }
 
+/// The default `limits.listen_backlog`: Linux's default `somaxconn` since 5.4, room for
+/// a burst of thousands (nginx asks 511, HAProxy its `maxconn`).
+pub const DEFAULT_BACKLOG: u32 = 4096;
+
+/// The largest `limits.listen_backlog` accepted (the kernel caps it lower anyway).
+pub const MAX_BACKLOG: u32 = 65_535;
+
 /// `[limits]`.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -66,7 +73,8 @@ pub struct Limits {
     pub max_headers: usize,
     /// Largest request body; 0 means unlimited; larger is 413.
     pub max_body_bytes: u64,
-    /// Most client connections open at once; past it weir stops accepting until one ends.
+    /// Most client connections open at once; past it weir stops accepting (the rest
+    /// wait in the listen backlog) and asks the longest-idle keep-alive one to close.
     pub max_connections: usize,
     /// What `%2F` and `%5C` in a request path are: `"decode"` (a separator, the
     /// default), `"reject"` (400) or `"keep"` (data, forwarded encoded).
@@ -76,6 +84,9 @@ pub struct Limits {
     /// space, that some origins read as another path.
     #[serde(deserialize_with = "ambiguous_segments")]
     pub ambiguous_segments: AmbiguousSegments,
+    /// Connections each listener's kernel queue holds before weir accepts them (the
+    /// `listen(2)` backlog), capped by the host (`net.core.somaxconn` on Linux).
+    pub listen_backlog: u32,
 }
 
 impl Limits {
@@ -115,6 +126,7 @@ impl Default for Limits {
             max_connections: 10_000,
             escaped_slashes: EscapedSlashes::default(),
             ambiguous_segments: AmbiguousSegments::default(),
+            listen_backlog: DEFAULT_BACKLOG,
         }
     }
 }

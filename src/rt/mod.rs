@@ -19,8 +19,9 @@
 //! | --- | --- |
 //! | `type TcpStream` | a non-blocking TCP stream such that `&TcpStream` is `AsyncRead + AsyncWrite`, with `get_ref() -> &std::net::TcpStream` for socket options and peeks |
 //! | `type TcpListener` | a non-blocking listener with `get_ref() -> &std::net::TcpListener` |
-//! | `fn bind(SocketAddr) -> io::Result<TcpListener>` | bind and listen, `SO_REUSEADDR` set |
+//! | `fn bind(SocketAddr, backlog: u32) -> io::Result<TcpListener>` | bind and listen with that backlog, `SO_REUSEADDR` set (`listen.rs` makes the socket) |
 //! | `async fn accept(&TcpListener) -> io::Result<(TcpStream, SocketAddr)>` | one connection, Nagle off |
+//! | `async fn pending(&TcpListener) -> io::Result<()>` | resolves once a connection waits to be accepted, leaving it queued |
 //! | `async fn connect(SocketAddr) -> io::Result<TcpStream>` | one connection, Nagle off |
 //! | `async fn readable(&TcpStream)` | resolves once a read would not block (bytes or EOF); it may wake spuriously |
 //! | `async fn end_of_batch(group: u64)` | parks the task until the current batch of ready tasks has run, so writes leave grouped; a plain yield is a correct implementation |
@@ -41,9 +42,11 @@ mod imp;
 
 mod gate;
 mod limits;
+mod listen;
 
-pub use imp::{accept, bind, connect, end_of_batch, readable, TcpListener, TcpStream};
+pub use imp::{accept, bind, connect, end_of_batch, pending, readable, TcpListener, TcpStream};
 pub use limits::{is_local_resource_error, local_shortage, raise_fd_limit, FdLimit};
+pub use listen::somaxconn;
 
 /// The allocator the `weir` binary installs with the `mimalloc` feature (on by default;
 /// `--no-default-features` leaves the system's); an embedding

@@ -14,9 +14,14 @@ pub type Timer = smol::Timer;
 
 pub use smol::block_on;
 
-/// Binds a listener (SO_REUSEADDR is set by std on Unix).
-pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    smol::Async::<StdListener>::bind(addr)
+/// Binds a listener with room for `backlog` connections not yet accepted.
+pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    smol::Async::new(super::listen::listener(addr, backlog)?)
+}
+
+/// Waits until a connection is waiting to be accepted, without accepting it.
+pub async fn pending(listener: &TcpListener) -> io::Result<()> {
+    listener.readable().await
 }
 
 /// Accepts one connection, with Nagle off.

@@ -35,11 +35,7 @@ pub struct Conn {
 
 impl Conn {
     pub fn open(addr: SocketAddr) -> Conn {
-        let s = TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        Conn {
-            reader: BufReader::new(s),
-        }
+        Conn::from(TcpStream::connect(addr).expect("connect"))
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
@@ -64,6 +60,16 @@ impl Conn {
             Ok(n) => n == 0,
             // A reset is a close too; a read timeout is not.
             Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        }
+    }
+}
+
+/// A connection already open, reads timing out after 20 s.
+impl From<TcpStream> for Conn {
+    fn from(s: TcpStream) -> Conn {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        Conn {
+            reader: BufReader::new(s),
         }
     }
 }

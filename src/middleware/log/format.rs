@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+use crate::error::Kind;
 use crate::http::time::{self, MONTHS};
 use crate::middleware::{Ctx, Summary};
 
@@ -15,7 +16,9 @@ fn version(minor: u8) -> &'static str {
 
 /// Why the upstream was chosen: the balancer's reason, then any retry, e.g.
 /// `rr; retry after refused from 127.0.0.1:9002`; `-` when no upstream was chosen.
-fn reason(line: &mut Vec<u8>, cx: &Ctx) {
+/// A 503 for a shortage on this host ends with it, e.g. `rr; local: too many open
+/// files`: the server was chosen, but never reached, and through no fault of its own.
+fn reason(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     match &cx.reason {
         Some(r) => {
             let _ = write!(line, "{r}");
@@ -24,6 +27,9 @@ fn reason(line: &mut Vec<u8>, cx: &Ctx) {
     }
     if let Some((addr, cause)) = cx.retried {
         let _ = write!(line, "; retry after {cause} from {addr}");
+    }
+    if let Some(e) = s.error.filter(|e| e.kind == Kind::LocalShortage) {
+        let _ = write!(line, "; {}", e.why);
     }
 }
 
@@ -74,7 +80,7 @@ pub fn combined(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
         None => line.push(b'-'),
     }
     let _ = write!(line, " rt={:.3} reason=\"", s.duration.as_secs_f64());
-    reason(line, cx);
+    reason(line, cx, s);
     let _ = write!(
         line,
         "\" route={} upstream_group={}",
@@ -146,7 +152,7 @@ pub fn json(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
         None => line.extend_from_slice(b"null"),
     }
     line.extend_from_slice(b",\"reason\":\"");
-    reason(line, cx);
+    reason(line, cx, s);
     line.extend_from_slice(b"\",\"route\":");
     json_str(line, s.route.as_bytes());
     line.extend_from_slice(b",\"upstream_group\":");
@@ -174,21 +180,25 @@ pub fn json(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{Error, Kind};
+    use crate::error::Error;
     use crate::http::RequestHead;
 
     fn lines(cx: &Ctx) -> (String, String) {
-        let req = RequestHead::default();
         let err = Error::new(Kind::VersionNotSupported, "HTTP major version other than 1");
+        lines_for(cx, &err)
+    }
+
+    fn lines_for(cx: &Ctx, err: &Error) -> (String, String) {
+        let req = RequestHead::default();
         let s = Summary {
             request: &req,
-            status: 505,
+            status: err.kind.status(),
             upstream: None,
             bytes_in: 0,
             bytes_out: 27,
             duration: std::time::Duration::ZERO,
             upstream_time: None,
-            error: Some(&err),
+            error: Some(err),
             route: "-",
             upstream_group: "-",
         };
@@ -215,5 +225,20 @@ mod tests {
         let (combined, json) = lines(&Ctx::rejected(peer, b""));
         assert!(combined.contains(" \"-\" 505 "), "{combined}");
         assert!(json.contains(r#""received":null"#), "{json}");
+    }
+
+    #[test]
+    fn a_503_for_a_local_shortage_names_it_after_the_balancers_reason() {
+        let peer = "127.0.0.1:5000".parse().unwrap();
+        let mut cx = Ctx::rejected(peer, b"");
+        cx.reason = Some(crate::balance::Reason::RoundRobin);
+        let err = Error::new(Kind::LocalShortage, "local: too many open files");
+        let (combined, json) = lines_for(&cx, &err);
+        let want = "rr; local: too many open files";
+        assert!(
+            combined.contains(&format!("reason=\"{want}\"")),
+            "{combined}"
+        );
+        assert!(json.contains(&format!("\"reason\":\"{want}\"")), "{json}");
     }
 }

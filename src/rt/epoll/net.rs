@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use futures_lite::{AsyncRead, AsyncWrite};
+use rustix::event::{PollFd, PollFlags};
 use rustix::net::{self as sys, AddressFamily, SocketFlags, SocketType};
 
 use super::reactor::{self, Registration};
@@ -45,9 +46,9 @@ impl Lazy {
     }
 }
 
-/// Binds a listener (SO_REUSEADDR is set by std on Unix).
-pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    let io = StdListener::bind(addr)?;
+/// Binds a listener with room for `backlog` connections not yet accepted.
+pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let io = crate::rt::listen::listener(addr, backlog)?;
     io.set_nonblocking(true)?;
     Ok(TcpListener {
         io,
@@ -79,6 +80,22 @@ pub async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr
         reg: Lazy::default(),
     };
     Ok((stream, peer))
+}
+
+/// Waits until a connection is waiting to be accepted, without accepting it.
+pub async fn pending(listener: &TcpListener) -> io::Result<()> {
+    let source = listener.reg.source(listener.io.as_fd())?;
+    // The reactor's readiness may be stale (it is only cleared when an accept finds the
+    // queue empty), so the kernel is asked; "no" waits for the next connection's edge.
+    let queued = || {
+        let mut fds = [PollFd::new(&listener.io, PollFlags::IN)];
+        let none = rustix::event::Timespec::default();
+        match rustix::event::poll(&mut fds, Some(&none))? {
+            0 => Err(io::ErrorKind::WouldBlock.into()),
+            _ => Ok(()),
+        }
+    };
+    poll_fn(|cx| source.poll_io(cx, Dir::Read, queued, |_| false)).await
 }
 
 /// Connects without blocking: the socket is writable once the handshake is done.

@@ -1,0 +1,51 @@
+//! Listening sockets with a chosen backlog, for every backend.
+//!
+//! The backlog is the kernel's queue of connections whose handshake is done but that
+//! weir has not accepted yet. std's `TcpListener::bind` fixes it at 128, and a burst of
+//! 2,000 clients overflowed it: the kernel dropped their SYNs, the clients retried
+//! after 1, 3 and 7 s, and their requests came after `timeouts.header`. weir also
+//! leaves clients in this queue on purpose while it is at `max_connections` or short
+//! of descriptors, so its size is a setting (`limits.listen_backlog`). Linux caps it
+//! at `net.core.somaxconn` without a word, so [`somaxconn`] lets weir say so.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+
+/// A blocking listener on `addr` with `SO_REUSEADDR` (as std sets it) and room for
+/// `backlog` connections not yet accepted (the kernel may cap it: [`somaxconn`]).
+#[cfg(unix)]
+pub fn listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    use rustix::net::{self as sys, AddressFamily, SocketFlags, SocketType};
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::INET,
+        SocketAddr::V6(_) => AddressFamily::INET6,
+    };
+    let fd = sys::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+    sys::sockopt::set_socket_reuseaddr(&fd, true)?;
+    sys::bind(&fd, &addr)?;
+    sys::listen(&fd, i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(TcpListener::from(fd))
+}
+
+/// Elsewhere std's listener, whose backlog is 128 whatever is asked.
+#[cfg(not(unix))]
+pub fn listener(addr: SocketAddr, _backlog: u32) -> io::Result<TcpListener> {
+    TcpListener::bind(addr)
+}
+
+/// The host's cap on a listen backlog (`net.core.somaxconn`), where it can be read.
+pub fn somaxconn() -> Option<u32> {
+    let text = std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok()?;
+    text.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn somaxconn_is_read() {
+        assert!(somaxconn().is_some_and(|n| n > 0));
+    }
+}
