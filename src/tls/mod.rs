@@ -55,7 +55,13 @@ pub const PROVIDER: &str = if cfg!(feature = "aws-lc-rs") {
 };
 
 /// The crypto provider every TLS config uses: ring.
+///
+/// rustls 0.23.48 marks ring's `default_provider` deprecated for want of post-quantum
+/// key exchange, with no other way to build a ring provider. That gap is the known
+/// trade of the ring build (the `aws-lc-rs` feature has the hybrid), so the warning is
+/// allowed here, once, rather than left to fail a `-D warnings` build.
 #[cfg(not(feature = "aws-lc-rs"))]
+#[allow(deprecated)]
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(futures_rustls::rustls::crypto::ring::default_provider())
 }

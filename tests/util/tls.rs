@@ -18,6 +18,14 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 
 use super::client::{read_response, Resp};
 
+/// rustls' ring provider, as weir's own `tls::provider` has it: rustls 0.23.48
+/// deprecates ring's `default_provider` (no post-quantum key exchange) and offers no
+/// other way to build one, so the warning is allowed here once.
+#[allow(deprecated)]
+pub fn ring() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
 /// A private certificate authority that signs test certificates.
 pub struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
@@ -92,7 +100,7 @@ impl Ca {
         alpn: &[&[u8]],
         versions: &[&'static rustls::SupportedProtocolVersion],
     ) -> Arc<ClientConfig> {
-        let provider = rustls::crypto::ring::default_provider();
+        let provider = ring();
         self.client_on(provider, alpn, versions)
     }
 
@@ -119,7 +127,7 @@ impl Ca {
 /// A client config that accepts any certificate: to see which one a server chose for a
 /// name it has no certificate for.
 pub fn client_trusting_anything() -> Arc<ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(ring());
     let c = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .unwrap()
