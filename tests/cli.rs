@@ -265,6 +265,37 @@ fn hash_key_flag_makes_the_command_line_hash_balancer_usable() {
 }
 
 #[test]
+fn hash_balancer_mistakes_name_the_flags_typed_not_a_config_key() {
+    let up = ["--upstream", "127.0.0.1:1"];
+    let path = write_config("hash-no-key", "[upstream]\nservers = [\"127.0.0.1:9001\"]\n");
+    let cases: [(Vec<&str>, i32, &str); 3] = [
+        (
+            [&["serve", "--balancer", "hash"][..], &up].concat(),
+            2,
+            "--balancer hash needs --hash-key KEY: client-ip, path",
+        ),
+        (
+            [&["serve", "-b", "round-robin", "-k", "path"][..], &up].concat(),
+            2,
+            "--hash-key goes with --balancer hash (alone it implies it), not --balancer round-robin",
+        ),
+        // The file gives no hash_key either.
+        (
+            vec!["check", "--config", &path, "--balancer", "hash"],
+            1,
+            "--balancer: --balancer hash needs --hash-key KEY",
+        ),
+    ];
+    for (args, code, want) in cases {
+        let out = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("upstream.hash_key"), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn check_help_lists_its_options_like_serve() {
     let out = run(&["check", "--help"]);
     let text = String::from_utf8_lossy(&out.stdout);

@@ -55,6 +55,10 @@ pub fn config_from(a: &ServeArgs) -> Result<Config, weir::ConfigError> {
         }
         config.hash_key = Some(k.clone());
     }
+    if a.balancer == Some(BalancerKind::Hash) && config.hash_key.is_none() {
+        let why = format!("{} (or hash_key in [upstream])", args::NEEDS_HASH_KEY);
+        return Err(weir::ConfigError::new(&config.source, "--balancer", why));
+    }
     if let Some(t) = a.threads {
         config.threads = t;
     }
