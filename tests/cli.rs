@@ -267,7 +267,10 @@ fn hash_key_flag_makes_the_command_line_hash_balancer_usable() {
 #[test]
 fn hash_balancer_mistakes_name_the_flags_typed_not_a_config_key() {
     let up = ["--upstream", "127.0.0.1:1"];
-    let path = write_config("hash-no-key", "[upstream]\nservers = [\"127.0.0.1:9001\"]\n");
+    let path = write_config(
+        "hash-no-key",
+        "[upstream]\nservers = [\"127.0.0.1:9001\"]\n",
+    );
     let cases: [(Vec<&str>, i32, &str); 3] = [
         (
             [&["serve", "--balancer", "hash"][..], &up].concat(),

@@ -359,7 +359,11 @@ fn a_plugin_replaced_at_its_path_is_kept_and_the_reload_says_what_to_do() {
     let limit = Duration::from_secs(30);
     let reloads = |n: usize| {
         weir.later.wait_until(limit, |lines| {
-            lines.iter().filter(|l| l.contains("weir: reloaded")).count() >= n
+            lines
+                .iter()
+                .filter(|l| l.contains("weir: reloaded"))
+                .count()
+                >= n
         })
     };
     // Unchanged, the library is kept without a word.

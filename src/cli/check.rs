@@ -79,7 +79,9 @@ pub fn run(a: &ServeArgs) -> ExitCode {
     let f = &config.forwarded;
     say!(
         "forwarded   for {}, proto {}, host {}",
-        f.for_, f.proto, f.host
+        f.for_,
+        f.proto,
+        f.host
     );
     ExitCode::SUCCESS
 }

@@ -138,9 +138,7 @@ fn print_tour(url: &str) {
 }
 
 fn print_routes_tour(url: &str, toml: &str) {
-    say!(
-        "weir demo --routes: two upstream groups behind host and path routes, from this config:"
-    );
+    say!("weir demo --routes: two upstream groups behind host and path routes, from this config:");
     say!();
     for line in toml.lines() {
         say!("    {line}");

@@ -88,9 +88,8 @@ impl UpstreamFile {
             h.statuses().map_err(|why| {
                 ConfigError::new(file, format!("{key}.health.expect_status"), why)
             })?;
-            check_health_path(&h.path).map_err(|why| {
-                ConfigError::new(file, format!("{key}.health.path"), why)
-            })?;
+            check_health_path(&h.path)
+                .map_err(|why| ConfigError::new(file, format!("{key}.health.path"), why))?;
         }
         Ok(GroupConfig {
             name: name.to_string(),

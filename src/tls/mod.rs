@@ -18,12 +18,14 @@
 mod accept;
 pub mod cert;
 mod client;
+mod failures;
 mod pem;
 mod server;
 mod sni;
 
-pub(crate) use accept::{accept, Accepted, Handshakes};
+pub(crate) use accept::{accept, Accepted};
 pub(crate) use client::{client_config, server_name};
+pub(crate) use failures::Handshakes;
 pub(crate) use server::server_config;
 
 use std::sync::Arc;
