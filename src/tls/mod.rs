@@ -20,6 +20,7 @@ pub mod cert;
 mod client;
 mod failures;
 mod pem;
+mod pinned;
 mod server;
 mod sni;
 
