@@ -20,10 +20,15 @@ use super::client::{read_response, Resp};
 
 /// rustls' ring provider, as weir's own `tls::provider` has it: rustls 0.23.48
 /// deprecates ring's `default_provider` (no post-quantum key exchange) and offers no
-/// other way to build one, so the warning is allowed here once.
+/// other way to build one, so the warning is allowed here once. Its key exchange order
+/// is a browser's (X25519 first; 0.23.48 put P-384 first), so a test client sends the
+/// key share browsers send.
 #[allow(deprecated)]
 pub fn ring() -> rustls::crypto::CryptoProvider {
-    rustls::crypto::ring::default_provider()
+    use rustls::crypto::ring::{default_provider, kx_group};
+    let mut provider = default_provider();
+    provider.kx_groups = vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1];
+    provider
 }
 
 /// A private certificate authority that signs test certificates.
