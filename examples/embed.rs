@@ -1,7 +1,7 @@
 //! Embedding weir as a library, with a middleware written right here.
 //!
-//! Run: `cargo run --example embed` (or `... -- 127.0.0.1:9090` to listen elsewhere),
-//! then `curl -i http://127.0.0.1:8081/` and `curl -i http://127.0.0.1:8081/admin`.
+//! Run: `cargo run --example embed` (or `... -- 127.0.0.1:9090` for a fixed address;
+//! by default it takes a free port), then the two curl lines it prints.
 //! Ctrl-C stops it.
 //!
 //! The middleware numbers each request, tags the response with that number, and answers
@@ -67,10 +67,11 @@ fn main() {
         })
     });
 
-    // The proxy's address: the first argument, else 127.0.0.1:8081.
+    // The proxy's address: the first argument, else a free port (printed below), so
+    // the example never collides with something already listening.
     let listen = std::env::args()
         .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8081".into());
+        .unwrap_or_else(|| "127.0.0.1:0".into());
     let config = Config {
         listen: vec![weir::config::resolve(&listen)
             .unwrap_or_else(|why| {

@@ -131,10 +131,7 @@ impl Live {
                     next.routes.list.len(),
                     chain.join(" → ")
                 );
-                let admin = |c: &Config| c.admin.as_ref().map(|a| a.listen);
-                if admin(&self.get().config) != admin(&next.config) {
-                    eprintln!("weir: admin.listen changed; it takes effect on restart");
-                }
+                say_what_needs_a_restart(&self.get().config, &next.config);
                 let source = next.config.source.clone();
                 let old = std::mem::replace(
                     &mut *self.current.write().unwrap_or_else(|p| p.into_inner()),
@@ -152,6 +149,28 @@ impl Live {
                 Err(e.to_string())
             }
         }
+    }
+}
+
+/// Logs the settings a reload read but cannot apply to a running process (the executor's
+/// threads are started once, the admin listener is bound once), each with its old and
+/// new value, so a changed file is never silently half applied.
+fn say_what_needs_a_restart(was: &Config, now: &Config) {
+    let threads = |n: usize| match n {
+        0 => "0 (one per CPU)".to_string(),
+        n => n.to_string(),
+    };
+    if was.threads != now.threads {
+        eprintln!(
+            "weir: threads changed from {} to {}; it takes effect on restart (still running {})",
+            threads(was.threads),
+            threads(now.threads),
+            threads(was.threads)
+        );
+    }
+    let admin = |c: &Config| c.admin.as_ref().map(|a| a.listen);
+    if admin(was) != admin(now) {
+        eprintln!("weir: admin.listen changed; it takes effect on restart");
     }
 }
 

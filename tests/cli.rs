@@ -3,8 +3,13 @@
 mod util;
 
 use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
-use util::bin::{assert_refused, run, signal, spawn, temp_dir, write_config};
+use util::bin::{assert_refused, run, signal, spawn, temp_dir, weir, write_config};
 use util::client::{get, once};
 
 #[test]
@@ -260,6 +265,40 @@ fn hash_key_flag_makes_the_command_line_hash_balancer_usable() {
 }
 
 #[test]
+fn hash_balancer_mistakes_name_the_flags_typed_not_a_config_key() {
+    let up = ["--upstream", "127.0.0.1:1"];
+    let path = write_config(
+        "hash-no-key",
+        "[upstream]\nservers = [\"127.0.0.1:9001\"]\n",
+    );
+    let cases: [(Vec<&str>, i32, &str); 3] = [
+        (
+            [&["serve", "--balancer", "hash"][..], &up].concat(),
+            2,
+            "--balancer hash needs --hash-key KEY: client-ip, path",
+        ),
+        (
+            [&["serve", "-b", "round-robin", "-k", "path"][..], &up].concat(),
+            2,
+            "--hash-key goes with --balancer hash (alone it implies it), not --balancer round-robin",
+        ),
+        // The file gives no hash_key either.
+        (
+            vec!["check", "--config", &path, "--balancer", "hash"],
+            1,
+            "--balancer: --balancer hash needs --hash-key KEY",
+        ),
+    ];
+    for (args, code, want) in cases {
+        let out = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("upstream.hash_key"), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn check_help_lists_its_options_like_serve() {
     let out = run(&["check", "--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -335,4 +374,81 @@ fn demo_routes_sends_hosts_and_paths_to_two_groups() {
     assert!(printed.is_some(), "{:?}", demo.later.snapshot());
     signal(&demo.child, "INT");
     assert!(demo.child.wait().unwrap().success());
+}
+
+/// A stdout whose reader has already gone: every write to it fails with `EPIPE`, as
+/// `weir ... | head -1` meets once `head` has its line. A socket pair instead of a pipe
+/// (std's pipe is newer than weir's rust-version); the peer is closed before the spawn,
+/// so the very first write fails, every time.
+fn stdout_nobody_reads() -> Stdio {
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    drop(ours);
+    Stdio::from(OwnedFd::from(theirs))
+}
+
+fn assert_no_panic(what: &str, stderr: &[u8]) {
+    let err = String::from_utf8_lossy(stderr);
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{what}: {err}"
+    );
+}
+
+#[test]
+fn a_reader_that_leaves_early_ends_each_command_quietly_with_its_own_status() {
+    let valid = write_config(
+        "closed-stdout",
+        "listen = \"127.0.0.1:8089\"\n[upstream]\nservers = [\"127.0.0.1:9001\"]\n",
+    );
+    let cases: [(&[&str], i32); 7] = [
+        (&["check", "--config", &valid], 0),
+        (&["--help"], 0),
+        (&["--version"], 0),
+        (&["check", "--help"], 0),
+        (&["backend", "--help"], 0),
+        (&["demo", "--help"], 0),
+        // A bad config still fails, and says why on stderr.
+        (&["check", "--config", "/nonexistent/weir.toml"], 1),
+    ];
+    for (args, code) in cases {
+        let out = weir()
+            .args(args)
+            .stdout(stdout_nobody_reads())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+        assert_no_panic(&format!("{args:?}"), &out.stderr);
+    }
+}
+
+#[test]
+fn demo_keeps_serving_when_nobody_reads_its_stdout() {
+    // demo announces its address on stdout, which nobody reads here: give it a port.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut demo = weir()
+        .args(["demo", "--listen", &addr.to_string()])
+        .stdout(stdout_nobody_reads())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Served (and access-logged to the gone stdout) once it is up.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        if let Ok(s) = TcpStream::connect(addr) {
+            drop(s);
+            break once(addr, &get("/")).text();
+        }
+        assert!(demo.try_wait().unwrap().is_none(), "demo exited early");
+        assert!(Instant::now() < deadline, "demo never listened on {addr}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(answer, "backend 1\n");
+    assert_eq!(once(addr, &get("/")).text(), "backend 2\n");
+    signal(&demo, "INT");
+    let out = demo.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_no_panic("demo", &out.stderr);
 }

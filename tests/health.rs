@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use util::bin::{spawn, temp_dir};
+use util::bin::{assert_refused, spawn, temp_dir, write_config};
 use util::client::{get, once, Conn};
 use util::origin::{ok, origin, Reply};
 
@@ -246,4 +246,26 @@ fn active_checks_take_a_server_out_and_bring_it_back() {
     assert!(settles(false), "A left rotation after failed checks");
     healthy.store(true, Ordering::SeqCst);
     assert!(settles(true), "A came back after good checks");
+}
+
+#[test]
+fn a_health_path_that_would_inject_into_the_probe_is_refused_naming_its_key() {
+    let cases = [
+        ("crlf", "[upstream]\nservers = [\"127.0.0.1:9001\"]\nhealth = { path = \"/ok\\r\\nX-Injected: 1\" }\n", "upstream.health.path: \"/ok\\r\\nX-Injected: 1\": '\\r' cannot be in a request target"),
+        ("second-request", "[upstreams.web]\nservers = [\"127.0.0.1:9001\"]\nhealth = { path = \"/ HTTP/1.1\\n\\nGET /admin\" }\n", "upstreams.web.health.path: \"/ HTTP/1.1\\n\\nGET /admin\": ' ' cannot be in a request target"),
+        ("fragment", "[upstream]\nservers = [\"127.0.0.1:9001\"]\nhealth = { path = \"/ok#x\" }\n", "upstream.health.path: \"/ok#x\": '#'"),
+        ("relative", "[upstream]\nservers = [\"127.0.0.1:9001\"]\nhealth = { path = \"ok\" }\n", "upstream.health.path: \"ok\" must start with /"),
+    ];
+    for (name, text, want) in cases {
+        let path = write_config(name, text);
+        assert_refused(name, &path, want);
+    }
+    // Built in code, the same config is refused by `bind`, before any probe is sent.
+    let mut config = util::config(&[refused_addr()]);
+    config.health = Some(weir::config::Health {
+        path: "/ok\r\nX-Injected: 1".into(),
+        ..weir::config::Health::default()
+    });
+    let err = weir::Proxy::new(config).bind().err().expect("refused");
+    assert!(err.to_string().contains("upstream.health.path"), "{err}");
 }

@@ -3,10 +3,13 @@
 
 mod util;
 
+use std::fs;
 use std::path::Path;
 use std::thread;
+use std::time::Duration;
 
 use util::backend as origin;
+use util::bin::{signal, spawn, temp_dir};
 use util::client::Conn;
 use util::plugins::{echoed, get, get_done, plugins, proxy, try_proxy};
 use weir::backend::Mode;
@@ -369,4 +372,57 @@ fn thousand_requests_on_fifty_connections_complete_once_each() {
     let probe = get(addr, "/", "");
     assert_eq!(echoed(&probe, "x-completes"), Some("1000"));
     assert_eq!(echoed(&probe, "x-live-states"), Some("1"));
+}
+
+#[test]
+fn a_plugin_replaced_at_its_path_is_kept_and_the_reload_says_what_to_do() {
+    let p = plugins();
+    let dir = temp_dir("plugin-replaced");
+    let lib = dir.join("libmine.so");
+    fs::copy(&p.add_header, &lib).unwrap();
+    let up = origin(Mode::Echo);
+    let config = dir.join("weir.toml");
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\n[upstream]\nservers = [\"{up}\"]\n{}",
+        entry(&lib, r#"header = "X-Req", value = "loaded first""#)
+    );
+    fs::write(&config, text).unwrap();
+    let mut weir = spawn(
+        &["serve", "--config", config.to_str().unwrap()],
+        "stderr",
+        "listening on",
+    );
+    let limit = Duration::from_secs(30);
+    let reloads = |n: usize| {
+        weir.later.wait_until(limit, |lines| {
+            lines
+                .iter()
+                .filter(|l| l.contains("weir: reloaded"))
+                .count()
+                >= n
+        })
+    };
+    // Unchanged, the library is kept without a word.
+    signal(&weir.child, "HUP");
+    assert!(reloads(1), "{:?}", weir.later.snapshot());
+    let changed = |l: &String| l.contains("changed on disk");
+    assert!(!weir.later.snapshot().iter().any(changed));
+
+    // A new build installed as packages do: written beside, renamed over the path.
+    let new = dir.join("libmine.so.new");
+    fs::copy(&p.ratelimit, &new).unwrap();
+    fs::rename(&new, &lib).unwrap();
+    signal(&weir.child, "HUP");
+    assert!(reloads(2), "{:?}", weir.later.snapshot());
+    let said: Vec<String> = weir.later.snapshot().into_iter().filter(changed).collect();
+    let want = format!(
+        "weir: middleware[0].plugin: {} has changed on disk since weir loaded it; still running the library loaded then (a loaded library is never unloaded): restart weir to run the new one, or install it under a new file name and point the config at that",
+        lib.display()
+    );
+    assert_eq!(said, [want]);
+    // And indeed the library loaded first still serves.
+    let r = get(weir.addr, "/", "");
+    assert_eq!(echoed(&r, "x-req"), Some("loaded first"));
+    signal(&weir.child, "TERM");
+    assert!(weir.child.wait().unwrap().success());
 }

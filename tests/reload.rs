@@ -189,3 +189,36 @@ fn regression_a_sighup_right_after_listening_reloads_instead_of_killing_weir() {
         assert!(weir.child.wait().unwrap().success());
     }
 }
+
+#[test]
+fn a_threads_change_on_sighup_says_it_needs_a_restart_with_both_values() {
+    let backend = util::named_backends(1)[0];
+    let path = temp_dir("threads-hup").join("weir.toml");
+    let write = |threads: usize| {
+        let text = format!(
+            "listen = \"127.0.0.1:0\"\nthreads = {threads}\n[upstream]\nservers = [\"{backend}\"]\n"
+        );
+        fs::write(&path, text).unwrap()
+    };
+    write(1);
+    let mut weir = spawn(
+        &["serve", "--config", path.to_str().unwrap()],
+        "stderr",
+        "listening on",
+    );
+    write(3);
+    signal(&weir.child, "HUP");
+    let limit = std::time::Duration::from_secs(20);
+    let said = weir.later.wait_for("threads changed", limit);
+    assert_eq!(
+        said.as_deref(),
+        Some("weir: threads changed from 1 to 3; it takes effect on restart (still running 1)"),
+        "{:?}",
+        weir.later.snapshot()
+    );
+    // The rest of the reload stands, and weir keeps serving.
+    assert!(weir.later.wait_for("weir: reloaded", limit).is_some());
+    assert_eq!(once(weir.addr, &get("/")).text(), "backend 1\n");
+    signal(&weir.child, "TERM");
+    assert!(weir.child.wait().unwrap().success());
+}

@@ -83,7 +83,7 @@ fn key_exchange_is_post_quantum_on_aws_lc_rs_and_x25519_on_ring() {
         (p, NamedGroup::X25519MLKEM768)
     };
     #[cfg(not(feature = "aws-lc-rs"))]
-    let (provider, want) = (rustls::crypto::ring::default_provider(), NamedGroup::X25519);
+    let (provider, want) = (util::tls::ring(), NamedGroup::X25519);
 
     let client = ca.client_on(provider, &[b"http/1.1"], &[&rustls::version::TLS13]);
     let s = connect(proxy.addrs[1], "a.test", client).unwrap();

@@ -112,3 +112,83 @@ fn a_reload_rereads_a_kept_groups_ca_file() {
     assert!(eventually(|| util::client::once(addr, GET).status == 502));
     proxy.stop().unwrap();
 }
+
+/// The commonest test certificate: `openssl req -x509`, a self-signed CA
+/// (`CA:TRUE`), written to `dir`.
+fn openssl_req_x509(dir: &std::path::Path, san: &str) -> Leaf {
+    let (cert, key) = (dir.join("req.pem"), dir.join("req.key"));
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+        ])
+        .args(["-subj", "/CN=localhost", "-addext"])
+        .arg(format!("subjectAltName={san}"))
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Leaf {
+        der: Vec::new(),
+        cert,
+        key,
+    }
+}
+
+#[test]
+fn an_openssl_req_x509_certificate_given_as_its_own_ca_is_trusted_name_and_dates_checked() {
+    let dir = temp_dir("tls-upstream-req-x509");
+    let leaf = openssl_req_x509(&dir, "DNS:localhost,IP:127.0.0.1");
+    let origin = tls_origin(&leaf);
+    let upstream = |sni: Option<&str>, ca: &std::path::Path| {
+        let mut config = util::config(&[origin.addr]);
+        config.upstream_tls = Some(weir::config::UpstreamTls {
+            sni: sni.map(Into::into),
+            ca: Some(ca.to_path_buf()),
+            verify: true,
+            ..Default::default()
+        });
+        util::start(config)
+    };
+    // By name, and by the server's IP (its subjectAltName has both).
+    for sni in [Some("localhost"), None] {
+        let proxy = upstream(sni, &leaf.cert);
+        let resp = util::client::once(proxy.addr, GET);
+        assert_eq!(resp.status, 200, "{sni:?}: {}", resp.text());
+    }
+    // The name is still checked against the pinned certificate.
+    let proxy = upstream(Some("other.test"), &leaf.cert);
+    assert_eq!(util::client::once(proxy.addr, GET).status, 502);
+
+    // And its dates: the same kind of certificate (CA:TRUE, self-signed), expired.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let expired = params.self_signed(&key).unwrap();
+    let old_dir = temp_dir("tls-upstream-req-x509-expired");
+    let old = Leaf {
+        der: Vec::new(),
+        cert: old_dir.join("old.pem"),
+        key: old_dir.join("old.key"),
+    };
+    std::fs::write(&old.cert, expired.pem()).unwrap();
+    std::fs::write(&old.key, key.serialize_pem()).unwrap();
+    let old_origin = tls_origin(&old);
+    let mut config = util::config(&[old_origin.addr]);
+    config.upstream_tls = Some(weir::config::UpstreamTls {
+        sni: Some("localhost".into()),
+        ca: Some(old.cert.clone()),
+        verify: true,
+        ..Default::default()
+    });
+    let proxy = util::start(config);
+    assert_eq!(util::client::once(proxy.addr, GET).status, 502);
+}

@@ -197,8 +197,27 @@ fn serve_args(p: &mut lexopt::Parser, sub: &'static str, help: &str) -> Result<S
             sub,
         ));
     }
+    hash_flags(&a).map_err(|why| Usage::Error(why, sub))?;
     Ok(a)
 }
+
+/// The hash balancer's flags, checked as typed: left to the config's validation, a
+/// mistake here was reported as `upstream.hash_key`, a key the user never wrote.
+/// (With `--config`, whether the file gives the key is checked after loading it.)
+fn hash_flags(a: &ServeArgs) -> Result<(), String> {
+    match (a.balancer, &a.hash_key) {
+        (Some(b), Some(_)) if b != BalancerKind::Hash => Err(format!(
+            "--hash-key goes with --balancer hash (alone it implies it), not --balancer {}",
+            b.as_str()
+        )),
+        (Some(BalancerKind::Hash), None) if a.config.is_none() => Err(NEEDS_HASH_KEY.into()),
+        _ => Ok(()),
+    }
+}
+
+/// What `--balancer hash` without a key is told.
+pub const NEEDS_HASH_KEY: &str =
+    "--balancer hash needs --hash-key KEY: client-ip, path, header:NAME or cookie:NAME";
 
 fn backend(p: &mut lexopt::Parser) -> Result<Command, Usage> {
     const SUB: &str = "backend ";

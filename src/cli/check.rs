@@ -7,6 +7,7 @@ use weir::config::{GroupConfig, TlsVersion};
 use weir::plugin::{self, abi};
 use weir::{Config, Proxy};
 
+use super::out::say;
 use super::{config_from, fail, ServeArgs};
 
 pub fn run(a: &ServeArgs) -> ExitCode {
@@ -20,7 +21,7 @@ pub fn run(a: &ServeArgs) -> ExitCode {
     };
     let t = &config.timeouts;
     let l = &config.limits;
-    println!("{}: ok", config.source);
+    say!("{}: ok", config.source);
     print_listen(&config);
     if !print_tls(&config) {
         return ExitCode::FAILURE;
@@ -36,11 +37,11 @@ pub fn run(a: &ServeArgs) -> ExitCode {
     }
     print_routes(&config);
     let names: Vec<&str> = chain.iter().map(|m| m.name()).collect();
-    println!("chain       {}", names.join(" → "));
+    say!("chain       {}", names.join(" → "));
     for path in config.middleware.iter().filter_map(|m| m.plugin.as_deref()) {
         // Already loaded (and checked) by `chain()`: this only looks the library up.
         if let Ok(lib) = plugin::load(path) {
-            println!(
+            say!(
                 "plugin      {}: \"{}\", ABI {}.{} (weir speaks {}.{})",
                 path.display(),
                 lib.name,
@@ -51,7 +52,7 @@ pub fn run(a: &ServeArgs) -> ExitCode {
             );
         }
     }
-    println!(
+    say!(
         "timeouts    header {}, idle {}, connect {}, upstream_read {}, client_body {}, drain {}, tunnel {}, plugin_check {}",
         show(t.header),
         show(t.idle),
@@ -73,15 +74,17 @@ pub fn run(a: &ServeArgs) -> ExitCode {
         ),
         _ => l.listen_backlog.to_string(),
     };
-    println!(
+    say!(
         "limits      max_header_bytes {}, max_headers {}, max_body_bytes {body}, max_connections {}, listen_backlog {backlog}",
         l.max_header_bytes, l.max_headers, l.max_connections
     );
     print_paths(l);
     let f = &config.forwarded;
-    println!(
+    say!(
         "forwarded   for {}, proto {}, host {}",
-        f.for_, f.proto, f.host
+        f.for_,
+        f.proto,
+        f.host
     );
     ExitCode::SUCCESS
 }
@@ -90,16 +93,16 @@ pub fn run(a: &ServeArgs) -> ExitCode {
 /// origin may read a path as another than the one routes and rules judged.
 fn print_paths(l: &weir::config::Limits) {
     use weir::route::{AmbiguousSegments, EscapedSlashes};
-    println!(
+    say!(
         "paths       escaped_slashes {}, ambiguous_segments {} (routes, middleware, plugins and the upstream see one normalised path)",
         l.escaped_slashes.as_str(),
         l.ambiguous_segments.as_str()
     );
     if l.escaped_slashes == EscapedSlashes::Keep {
-        println!("warning     limits.escaped_slashes = \"keep\": %2F and %5C are forwarded as data; an origin that decodes them (nginx, Apache) reads /x/..%2Fadmin as /admin, past any rule on /admin");
+        say!("warning     limits.escaped_slashes = \"keep\": %2F and %5C are forwarded as data; an origin that decodes them (nginx, Apache) reads /x/..%2Fadmin as /admin, past any rule on /admin");
     }
     if l.ambiguous_segments == AmbiguousSegments::Keep {
-        println!("warning     limits.ambiguous_segments = \"keep\": Tomcat and Spring read /admin;x=1 and /x/..;/admin as /admin, IIS /admin. and /admin%20, past any rule on /admin");
+        say!("warning     limits.ambiguous_segments = \"keep\": Tomcat and Spring read /admin;x=1 and /x/..;/admin as /admin, IIS /admin. and /admin%20, past any rule on /admin");
     }
 }
 
@@ -110,7 +113,7 @@ fn print_listen(config: &Config) {
         n => n.to_string(),
     };
     let addrs: Vec<String> = config.listen.iter().map(show_listener).collect();
-    println!("listen      {} (threads: {threads})", addrs.join(", "));
+    say!("listen      {} (threads: {threads})", addrs.join(", "));
 }
 
 /// `127.0.0.1:8443 (TLS, name public)`: the address, and what routes may match on.
@@ -132,15 +135,15 @@ fn print_admin(a: &weir::config::Admin) {
     } else {
         "loopback, no token"
     };
-    println!("admin       {} ({guard}; metrics counted)", a.listen);
+    say!("admin       {} ({guard}; metrics counted)", a.listen);
     if !a.allowed_hosts.is_empty() {
-        println!(
+        say!(
             "              Host names allowed: {}",
             a.allowed_hosts.join(", ")
         );
     }
     if !a.listen.ip().is_loopback() {
-        println!(
+        say!(
             "warning     admin.listen {} is not loopback: anyone who reaches it may try the \
              token, and it crosses the network in plain HTTP; prefer loopback (an SSH tunnel \
              or a TLS proxy in front) or a firewall",
@@ -176,7 +179,7 @@ fn print_tls(config: &Config) -> bool {
             TlsVersion::Tls12 => "1.2",
             TlsVersion::Tls13 => "1.3",
         };
-        println!(
+        say!(
             "tls         {}: TLS {min}+, ALPN http/1.1{strict}, {}",
             l.addr,
             weir::tls::PROVIDER
@@ -190,15 +193,15 @@ fn print_tls(config: &Config) -> bool {
             } else {
                 ""
             };
-            println!("cert        {}{default}", files.cert.display());
-            println!("              names {}", c.names.join(", "));
-            println!("              issuer {}", c.issuer);
-            println!("              not after {}", c.not_after_text);
+            say!("cert        {}{default}", files.cert.display());
+            say!("              names {}", c.names.join(", "));
+            say!("              issuer {}", c.issuer);
+            say!("              not after {}", c.not_after_text);
             let days = (c.not_after - now).div_euclid(86_400);
             if c.not_after <= now {
-                println!("warning     {} has expired", files.cert.display());
+                say!("warning     {} has expired", files.cert.display());
             } else if days < EXPIRY_WARNING_DAYS {
-                println!(
+                say!(
                     "warning     {} expires in {days} day(s)",
                     files.cert.display()
                 );
@@ -233,9 +236,9 @@ fn print_upstream_tls(config: &Config, g: &GroupConfig) -> bool {
         Some(c) => format!(", client certificate {}", c.display()),
         None => String::new(),
     };
-    println!("tls         to servers: SNI {sni}, CA {ca}{client}");
+    say!("tls         to servers: SNI {sni}, CA {ca}{client}");
     if !t.verify {
-        println!("warning     {key}: verify = false: the servers are not authenticated");
+        say!("warning     {key}: verify = false: the servers are not authenticated");
     }
     true
 }
@@ -246,7 +249,7 @@ fn print_group(g: &GroupConfig, named: bool) {
         true => format!("upstream    {}: ", g.name),
         false => "upstream    ".to_string(),
     };
-    println!(
+    say!(
         "{title}{} over {} server(s), keepalive {} per server for {}",
         g.balancer.as_str(),
         g.servers.len(),
@@ -254,24 +257,24 @@ fn print_group(g: &GroupConfig, named: bool) {
         show(g.keepalive_timeout)
     );
     for u in &g.servers {
-        println!("              {}  weight {}", u.addr, u.weight);
+        say!("              {}  weight {}", u.addr, u.weight);
     }
     if let Some(key) = &g.hash_key {
-        println!("hash key    {key}");
+        say!("hash key    {key}");
     }
     let p = &g.passive;
     let retries = match g.retries {
         Some(n) => n.to_string(),
         None => format!("{} (servers - 1)", g.retries()),
     };
-    println!(
+    say!(
         "health      passive: {} failure(s) in {} (5xx counts: {}); retries {retries}",
         p.max_fails,
         show(p.fail_timeout),
         p.fail_on_5xx
     );
     if let Some(h) = &g.health {
-        println!(
+        say!(
             "            active: GET {} every {}, timeout {}, down after {}, up after {}, healthy {}",
             h.path,
             show(h.interval),
@@ -292,9 +295,9 @@ fn print_routes(config: &Config) {
     let Ok((table, warnings)) = config.route_table() else {
         return; // validated already
     };
-    println!("routes      in match order:");
+    say!("routes      in match order:");
     for line in table.describe().to_string().lines() {
-        println!("              {line}");
+        say!("              {line}");
     }
     for (i, r) in config.routes.iter().enumerate() {
         let strip = r
@@ -317,9 +320,9 @@ fn print_routes(config: &Config) {
             Some(to) => format!(", redirect plain HTTP to {to}"),
             None => String::new(),
         };
-        println!("route       routes[{i}]{name} → {group}{redirect}{strip}{chain}");
+        say!("route       routes[{i}]{name} → {group}{redirect}{strip}{chain}");
     }
     for w in warnings {
-        println!("warning     {w}");
+        say!("warning     {w}");
     }
 }

@@ -12,6 +12,7 @@ use weir::rt::Runtime;
 use weir::{Config, Proxy, Upstream};
 
 use super::fail;
+use super::out::say;
 
 /// Starts one named backend per name on a free port.
 fn backends(names: &[&str]) -> Result<Vec<Backend>, String> {
@@ -94,19 +95,19 @@ pub fn run(listen: SocketAddr, routes: bool) -> ExitCode {
     serve_backends(backends);
     let url = format!("http://{}", server.local_addr());
     for (name, a) in names.iter().zip(&addrs) {
-        println!("  {name:<10} http://{a}");
+        say!("  {name:<10} http://{a}");
     }
-    println!("  proxy      {url}/");
-    println!();
+    say!("  proxy      {url}/");
+    say!();
     match routes {
         // The config as it runs: with the port bound, should `--listen` have said 0.
         true => print_routes_tour(&url, &routes_toml(server.local_addr(), &addrs)),
         false => print_tour(&url),
     }
-    println!("Ctrl-C stops everything. Access log follows.");
+    say!("Ctrl-C stops everything. Access log follows.");
     match server.run() {
         Ok(()) => {
-            println!("weir demo: stopped");
+            say!("weir demo: stopped");
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e),
@@ -131,23 +132,21 @@ fn serve_backends(backends: Vec<Backend>) {
 }
 
 fn print_tour(url: &str) {
-    println!("weir demo: three backends behind a round-robin proxy");
-    println!("Try it (each request goes to the next backend: 1, 2, 3, 1, ...):");
-    println!("  curl {url}/");
+    say!("weir demo: three backends behind a round-robin proxy");
+    say!("Try it (each request goes to the next backend: 1, 2, 3, 1, ...):");
+    say!("  curl {url}/");
 }
 
 fn print_routes_tour(url: &str, toml: &str) {
-    println!(
-        "weir demo --routes: two upstream groups behind host and path routes, from this config:"
-    );
-    println!();
+    say!("weir demo --routes: two upstream groups behind host and path routes, from this config:");
+    say!();
     for line in toml.lines() {
-        println!("    {line}");
+        say!("    {line}");
     }
-    println!();
-    println!("Try it (the access log's route= and upstream_group= say what matched):");
-    println!("  curl {url}/                               # site: web 1, web 2, web 1, ...");
-    println!("  curl {url}/api/users                      # api-path: an api backend, path /users");
-    println!("  curl -H 'Host: api.localhost' {url}/      # api-host: by host, any path");
-    println!("  curl --path-as-is {url}/x/../api/users    # normalised first: api-path again");
+    say!();
+    say!("Try it (the access log's route= and upstream_group= say what matched):");
+    say!("  curl {url}/                               # site: web 1, web 2, web 1, ...");
+    say!("  curl {url}/api/users                      # api-path: an api backend, path /users");
+    say!("  curl -H 'Host: api.localhost' {url}/      # api-host: by host, any path");
+    say!("  curl --path-as-is {url}/x/../api/users    # normalised first: api-path again");
 }

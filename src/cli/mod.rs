@@ -6,6 +6,7 @@ pub mod alloc;
 mod args;
 mod check;
 mod demo;
+mod out;
 
 use std::process::ExitCode;
 
@@ -14,6 +15,7 @@ use weir::config::{BalancerKind, ServerTls};
 use weir::{Config, Proxy};
 
 pub use args::{Command, ServeArgs, Usage};
+use out::say;
 
 /// Loads the config file (if any) and applies the flags given beside it.
 pub fn config_from(a: &ServeArgs) -> Result<Config, weir::ConfigError> {
@@ -52,6 +54,10 @@ pub fn config_from(a: &ServeArgs) -> Result<Config, weir::ConfigError> {
             config.balancer = BalancerKind::Hash;
         }
         config.hash_key = Some(k.clone());
+    }
+    if a.balancer == Some(BalancerKind::Hash) && config.hash_key.is_none() {
+        let why = format!("{} (or hash_key in [upstream])", args::NEEDS_HASH_KEY);
+        return Err(weir::ConfigError::new(&config.source, "--balancer", why));
     }
     if let Some(t) = a.threads {
         config.threads = t;
@@ -146,6 +152,10 @@ fn fail(e: &dyn std::fmt::Display) -> ExitCode {
 }
 
 pub fn main() -> ExitCode {
+    out::status(run())
+}
+
+fn run() -> ExitCode {
     // Hidden: `weir check-plugin ...`, the child a parent weir runs to load a new
     // plugin library before it loads it itself (see `weir::plugin::vet`).
     if let Some(code) = weir::plugin::vet::child_mode(std::env::args_os().skip(1)) {
@@ -157,7 +167,7 @@ pub fn main() -> ExitCode {
     let command = match args::parse(std::env::args_os().skip(1)) {
         Ok(c) => c,
         Err(Usage::Help(text)) => {
-            print!("{text}");
+            out::write(format_args!("{text}"));
             return ExitCode::SUCCESS;
         }
         Err(Usage::Error(msg, sub)) => {
@@ -168,7 +178,7 @@ pub fn main() -> ExitCode {
     };
     match command {
         Command::Version => {
-            println!(
+            say!(
                 "weir {} (TLS: {})",
                 env!("CARGO_PKG_VERSION"),
                 weir::tls::PROVIDER

@@ -88,10 +88,8 @@ impl UpstreamFile {
             h.statuses().map_err(|why| {
                 ConfigError::new(file, format!("{key}.health.expect_status"), why)
             })?;
-            if !h.path.starts_with('/') {
-                let key = format!("{key}.health.path");
-                return Err(ConfigError::new(file, key, "must start with /"));
-            }
+            check_health_path(&h.path)
+                .map_err(|why| ConfigError::new(file, format!("{key}.health.path"), why))?;
         }
         Ok(GroupConfig {
             name: name.to_string(),
@@ -110,6 +108,25 @@ impl UpstreamFile {
             health: self.health,
             tls: self.tls.and_then(|t| t.0),
         })
+    }
+}
+
+/// The probe's path goes into its request line as written, so it must be a target weir
+/// would forward itself: origin-form, no whitespace or control bytes (a CR or LF would
+/// end the line and inject headers or a second request), and none of the characters
+/// weir refuses in a client's target (`#`, `"`, `<`, `>`; see `request`).
+pub(super) fn check_health_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("{path:?} must start with /"));
+    }
+    let bad = path
+        .chars()
+        .find(|&c| c.is_whitespace() || c.is_control() || "#\"<>".contains(c));
+    match bad {
+        None => Ok(()),
+        Some(c) => Err(format!(
+            "{path:?}: {c:?} cannot be in a request target (percent-encode it)"
+        )),
     }
 }
 

@@ -226,6 +226,11 @@ impl Config {
                     "is required with balancer = \"hash\" (and only then): client-ip, path, header:NAME or cookie:NAME",
                 );
             }
+            // Checked when a file is read too; this catches a config built in code.
+            if let Some(h) = &g.health {
+                let key = format!("{}.health.path", self.group_key(g));
+                group::check_health_path(&h.path).or_else(|why| err(&key, &why))?;
+            }
         }
         self.validate_routes()?;
         let l = &self.limits;

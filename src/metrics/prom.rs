@@ -183,6 +183,18 @@ pub fn render(e: &Engine) -> String {
         out,
         "weir_config_reloads_total{{result=\"error\"}} {failed}"
     );
+    head(
+        &mut out,
+        "weir_tls_handshake_failures_total",
+        "counter",
+        "Client TLS handshakes that failed, by reason (timeout, no_sni_match, protocol, client_alert, client_certificate, plain_http, closed, other).",
+    );
+    for (reason, n) in e.handshakes.by_reason() {
+        let _ = writeln!(
+            out,
+            "weir_tls_handshake_failures_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
     cert_expiry(&mut out, e);
     out
 }

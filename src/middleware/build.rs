@@ -201,6 +201,32 @@ fn vet_new_plugins(config: &Config, upstreams: usize) -> Result<(), ConfigError>
     Ok(())
 }
 
+/// Logs each plugin library the config names that this process loaded earlier from a
+/// file since replaced: the library in memory keeps running (libraries are never
+/// unloaded), and without this line a reload would keep the old build silently.
+fn say_replaced_plugins(config: &Config) {
+    let mut said = Vec::new();
+    for (i, spec) in config.middleware.iter().enumerate() {
+        let (None, Some(path)) = (&spec.builtin, &spec.plugin) else {
+            continue;
+        };
+        let Some(canonical) = load::replaced_since_loaded(path) else {
+            continue;
+        };
+        if said.contains(&canonical) {
+            continue;
+        }
+        eprintln!(
+            "weir: middleware[{i}].plugin: {} has changed on disk since weir loaded it; \
+             still running the library loaded then (a loaded library is never unloaded): \
+             restart weir to run the new one, or install it under a new file name and \
+             point the config at that",
+            path.display()
+        );
+        said.push(canonical);
+    }
+}
+
 /// Builds the chain for `config`, with `extra` middleware from code after the
 /// configured entries and a balancer appended if none is present.
 pub fn chain(config: &Config, extra: &[Arc<dyn Middleware>]) -> Result<Chain, ConfigError> {
@@ -228,6 +254,7 @@ pub(crate) fn chains(
     // only one, unless routes are configured); `choose_upstream` sees the request's.
     let servers = config.upstream_groups()[0].servers.len();
     vet_new_plugins(config, servers)?;
+    say_replaced_plugins(config);
     if config.middleware.iter().all(|m| !m.is_global()) {
         list.push(Arc::new(
             AccessLog::new("log".into(), &log::Config::default())

@@ -5,12 +5,15 @@
 //! built for another major version is refused without executing a line of it (only
 //! the platform loader's own initialisers run). Libraries are never unloaded: a Rust
 //! cdylib's thread-local destructors would run into unmapped code after `dlclose`. A
-//! library named twice is opened and initialised once and backs both instances.
+//! library named twice is opened and initialised once and backs both instances, and a
+//! path loaded once is not opened again: a new build installed at the same path is
+//! noticed (by file identity) and reported, and runs only after a restart.
 
 use std::ffi::{c_char, CStr};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 use super::abi::{self, Init, Plugin};
 use super::host;
@@ -84,15 +87,60 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-/// Libraries loaded so far, by canonical path.
-static LOADED: Mutex<Vec<(PathBuf, &'static Library)>> = Mutex::new(Vec::new());
+/// A library loaded, by canonical path, with the file it was loaded from.
+struct Loaded {
+    canonical: PathBuf,
+    file: Option<FileId>,
+    lib: &'static Library,
+}
+
+/// Libraries loaded so far.
+static LOADED: Mutex<Vec<Loaded>> = Mutex::new(Vec::new());
+
+/// Which file a path held: another file put in its place (a new inode) or the same one
+/// rewritten (size, modification time) differs in one of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileId {
+    device: u64,
+    inode: u64,
+    size: u64,
+    modified: Option<SystemTime>,
+}
+
+fn file_id(path: &Path) -> Option<FileId> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let (device, inode) = {
+        use std::os::unix::fs::MetadataExt;
+        (meta.dev(), meta.ino())
+    };
+    #[cfg(not(unix))]
+    let (device, inode) = (0, 0);
+    Some(FileId {
+        device,
+        inode,
+        size: meta.len(),
+        modified: meta.modified().ok(),
+    })
+}
 
 /// The canonical path of `path` if it names a file this process has not loaded yet
 /// (`None` if it is loaded, or cannot be found: `load` reports that).
 pub(crate) fn not_yet_loaded(path: &Path) -> Option<PathBuf> {
     let canonical = path.canonicalize().ok()?;
     let loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
-    (!loaded.iter().any(|(p, _)| *p == canonical)).then_some(canonical)
+    (!loaded.iter().any(|l| l.canonical == canonical)).then_some(canonical)
+}
+
+/// The canonical path of `path` if this process loaded a library from it and the file
+/// there is no longer the one loaded (a new build installed over it). `load` keeps
+/// handing out the library already in memory, since libraries are never unloaded; the
+/// caller says so, or a reload would silently keep running the old build.
+pub(crate) fn replaced_since_loaded(path: &Path) -> Option<PathBuf> {
+    let canonical = path.canonicalize().ok()?;
+    let loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
+    let was = loaded.iter().find(|l| l.canonical == canonical)?.file;
+    (was != file_id(&canonical)).then_some(canonical)
 }
 
 /// Loads (or finds already loaded) the plugin at `path`.
@@ -103,15 +151,21 @@ pub fn load(path: &Path) -> Result<&'static Library, LoadError> {
     };
     let canonical = path.canonicalize().map_err(|_| err(Reason::NotFound))?;
     let mut loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((_, lib)) = loaded.iter().find(|(p, _)| *p == canonical) {
-        return Ok(lib);
+    if let Some(l) = loaded.iter().find(|l| l.canonical == canonical) {
+        return Ok(l.lib);
     }
+    // Taken before opening: should the file change in between, the next look sees it.
+    let file = file_id(&canonical);
     let lib = open(&canonical).map_err(err)?;
     let lib: &'static Library = Box::leak(Box::new(Library {
         path: path.to_path_buf(),
         ..lib
     }));
-    loaded.push((canonical, lib));
+    loaded.push(Loaded {
+        canonical,
+        file,
+        lib,
+    });
     Ok(lib)
 }
 

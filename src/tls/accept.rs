@@ -6,25 +6,27 @@
 //! client at the wrong port, answered with a plain-text `400` saying so (as nginx does);
 //! anything else is closed. The whole handshake must finish within `timeouts.header`.
 //!
-//! Failures are counted, and logged at most once a second with the number left unsaid
-//! since the last line, so a scan or a flood of broken clients cannot flood the log.
+//! The client's hello is read before the handshake goes on, so a name that strict SNI
+//! refuses is counted as that, from weir's own choice of certificate, not guessed from
+//! the error rustls then returns. Failures are counted by reason and logged (see
+//! [`failures`](super::failures)).
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_rustls::rustls::server::Acceptor;
 use futures_rustls::rustls::ServerConfig;
-use futures_rustls::TlsAcceptor;
+use futures_rustls::LazyConfigAcceptor;
+
+use super::failures::{Failure, Handshakes};
 
 use crate::rt::{self, TcpStream};
 use crate::stream::Stream;
 
 /// The first byte of a TLS handshake record.
 const HANDSHAKE_RECORD: u8 = 0x16;
-/// Shortest interval between two handshake-failure log lines.
-const LOG_EVERY: Duration = Duration::from_secs(1);
 
 /// How an accepted connection's handshake ended.
 pub(crate) enum Accepted {
@@ -33,55 +35,6 @@ pub(crate) enum Accepted {
     PlainHttp(TcpStream),
     /// Closed: failed, timed out, or not TLS at all (counted and logged).
     Closed,
-}
-
-/// Handshake failure counts, shared by the engines a reload makes.
-#[derive(Debug, Default)]
-pub(crate) struct Handshakes {
-    failed: AtomicU64,
-    log: Mutex<LogState>,
-}
-
-#[derive(Debug, Default)]
-struct LogState {
-    last: Option<Instant>,
-    unsaid: u64,
-}
-
-impl Handshakes {
-    /// Handshakes that failed since start-up (timeouts, alerts, plain HTTP, garbage).
-    pub fn failed(&self) -> u64 {
-        self.failed.load(Relaxed)
-    }
-
-    fn fail(&self, peer: SocketAddr, why: &dyn std::fmt::Display) {
-        self.failed.fetch_add(1, Relaxed);
-        self.log(format_args!("TLS handshake from {peer} failed: {why}"));
-    }
-
-    /// Logs a failed handshake with an upstream (rate-limited like client failures,
-    /// not counted with them: the request's 502 or 504 counts it).
-    pub fn upstream_failed(&self, addr: SocketAddr, why: &dyn std::fmt::Display) {
-        self.log(format_args!(
-            "TLS handshake with upstream {addr} failed: {why}"
-        ));
-    }
-
-    fn log(&self, what: std::fmt::Arguments<'_>) {
-        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        if log.last.is_some_and(|t| now.duration_since(t) < LOG_EVERY) {
-            log.unsaid += 1;
-            return;
-        }
-        let unsaid = std::mem::take(&mut log.unsaid);
-        log.last = Some(now);
-        drop(log);
-        match unsaid {
-            0 => eprintln!("weir: {what}"),
-            n => eprintln!("weir: {what} ({n} more TLS failures since the last line)"),
-        }
-    }
 }
 
 /// Waits for the client's first byte and says whether it starts a TLS record; `None`
@@ -111,30 +64,59 @@ pub(crate) async fn accept(
     let deadline = Instant::now() + limit;
     match rt::timeout(limit, first_byte(&tcp)).await {
         None => {
-            stats.fail(peer, &"nothing sent within timeouts.header");
+            let why = "nothing sent within timeouts.header";
+            stats.fail(peer, Failure::Timeout, &why);
             return Accepted::Closed;
         }
         Some(None) => return Accepted::Closed, // connected and left: a probe, not a failure
         Some(Some(HANDSHAKE_RECORD)) => {}
         Some(Some(b)) if b.is_ascii_uppercase() => {
-            stats.fail(peer, &"plain HTTP sent to a TLS port");
+            let why = "plain HTTP sent to a TLS port";
+            stats.fail(peer, Failure::PlainHttp, &why);
             return Accepted::PlainHttp(tcp);
         }
         Some(Some(_)) => {
-            stats.fail(peer, &"not a TLS handshake");
+            stats.fail(peer, Failure::Protocol, &"not a TLS handshake");
             return Accepted::Closed;
         }
     }
     let left = deadline.saturating_duration_since(Instant::now());
-    match rt::timeout(left, TlsAcceptor::from(config).accept(tcp)).await {
+    match rt::timeout(left, handshake(tcp, config)).await {
         None => {
-            stats.fail(peer, &"not finished within timeouts.header");
+            let why = "not finished within timeouts.header";
+            stats.fail(peer, Failure::Timeout, &why);
             Accepted::Closed
         }
-        Some(Err(e)) => {
-            stats.fail(peer, &e);
+        Some(Err((reason, e))) => {
+            stats.fail(peer, reason, &e);
             Accepted::Closed
         }
         Some(Ok(s)) => Accepted::Tls(Stream::Server(Box::new(s))),
+    }
+}
+
+/// The handshake proper: the client's hello first, then the rest with `config`. A
+/// failure comes with its reason and what to log; a hello whose name the listener's
+/// certificates do not serve (strict SNI) is `NoSniMatch`, decided by asking the
+/// listener's own resolver.
+async fn handshake(
+    tcp: TcpStream,
+    config: Arc<ServerConfig>,
+) -> Result<futures_rustls::server::TlsStream<TcpStream>, (Failure, String)> {
+    let failed = |e: io::Error| (Failure::of(&e), e.to_string());
+    let start = LazyConfigAcceptor::new(Acceptor::default(), tcp)
+        .await
+        .map_err(failed)?;
+    let hello = start.client_hello();
+    let unserved = match config.cert_resolver.resolve(hello).is_none() {
+        true => Some(match start.client_hello().server_name() {
+            Some(name) => format!("no certificate for {name:?} (sni_strict)"),
+            None => "no server name sent (sni_strict)".to_string(),
+        }),
+        false => None,
+    };
+    match (start.into_stream(config).await, unserved) {
+        (Err(_), Some(why)) => Err((Failure::NoSniMatch, why)),
+        (done, _) => done.map_err(failed),
     }
 }

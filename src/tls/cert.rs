@@ -1,4 +1,4 @@
-//! What a certificate says about itself: the names it serves, its issuer and expiry.
+//! What a certificate says about itself: the names it serves, its issuer and validity.
 //!
 //! SNI picks a certificate by these names, and `weir check` lists them. The names are
 //! the subject alternative names of type DNS, or the subject's common name when the
@@ -18,6 +18,8 @@ pub struct CertInfo {
     /// The subject's name, `CN=..., O=...`.
     pub subject: String,
     pub issuer: String,
+    /// Seconds since the Unix epoch before which the certificate is not yet valid.
+    pub not_before: i64,
     /// Seconds since the Unix epoch after which the certificate is no longer valid.
     pub not_after: i64,
     /// `not_after` as text, for people (`2026-03-01 12:00:00 UTC`).
@@ -102,7 +104,8 @@ fn parse(der: &[u8]) -> Option<CertInfo> {
     tbs.expect(SEQUENCE)?; // signature algorithm
     let issuer = tbs.expect(SEQUENCE)?;
     let mut validity = Der(tbs.expect(SEQUENCE)?);
-    validity.next()?; // not before
+    let (time_tag, time) = validity.next()?;
+    let not_before = unix_time(time_tag, time)?;
     let (time_tag, time) = validity.next()?;
     let not_after = unix_time(time_tag, time)?;
     let subject = tbs.expect(SEQUENCE)?;
@@ -124,6 +127,7 @@ fn parse(der: &[u8]) -> Option<CertInfo> {
         names,
         subject: show_name(subject),
         issuer: show_name(issuer),
+        not_before,
         not_after,
         not_after_text: show_time(not_after),
     })
@@ -266,6 +270,7 @@ mod tests {
         params
             .distinguished_name
             .push(rcgen::DnType::OrganizationName, "weir");
+        params.not_before = rcgen::date_time_ymd(2030, 1, 2);
         params.not_after = rcgen::date_time_ymd(2031, 7, 4);
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
@@ -274,6 +279,7 @@ mod tests {
         assert_eq!(info.subject, "CN=site, O=weir");
         assert_eq!(info.issuer, "CN=site, O=weir");
         assert_eq!(info.not_after_text, "2031-07-04 00:00:00 UTC");
+        assert_eq!(show_time(info.not_before), "2030-01-02 00:00:00 UTC");
         // Without subject alternative names, the common name serves.
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name = rcgen::DistinguishedName::new();

@@ -1,6 +1,7 @@
 //! The client side, for upstream groups with `tls`: a rustls client config per group.
 //!
-//! Trust comes from the group's `ca` file, or else the system's CA store, read from the
+//! Trust comes from the group's `ca` file (whose certificates a server may also present
+//! as its own: see [`pinned`](super::pinned)), or else the system's CA store, read from the
 //! usual bundle files (`SSL_CERT_FILE`, then the Debian, Red Hat, Alpine and SUSE
 //! paths): that is what `rustls-native-certs` does on Linux, without a dependency.
 //! ALPN offers `http/1.1`; sessions are resumed on reconnect (rustls keeps a small
@@ -12,10 +13,12 @@ use std::sync::Arc;
 use futures_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
 };
+use futures_rustls::rustls::client::WebPkiServerVerifier;
 use futures_rustls::rustls::crypto::CryptoProvider;
 use futures_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use futures_rustls::rustls::{self, ClientConfig, DigitallySignedStruct, RootCertStore};
 
+use super::pinned::PinnedOrWebPki;
 use super::{pem, provider, ALPN};
 use crate::config::UpstreamTls;
 
@@ -34,7 +37,13 @@ pub fn client_config(tls: &UpstreamTls) -> Result<Arc<ClientConfig>, (String, St
         .with_safe_default_protocol_versions()
         .map_err(|e| (String::new(), e.to_string()))?;
     let builder = if tls.verify {
-        builder.with_root_certificates(roots(tls.ca.as_deref())?)
+        let (roots, pinned) = roots(tls.ca.as_deref())?;
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| ("ca".to_string(), e.to_string()))?;
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PinnedOrWebPki { webpki, pinned }))
     } else {
         builder
             .dangerous()
@@ -54,8 +63,11 @@ pub fn client_config(tls: &UpstreamTls) -> Result<Arc<ClientConfig>, (String, St
     Ok(Arc::new(config))
 }
 
-/// The CA certificates in `ca`, or the system's.
-fn roots(ca: Option<&Path>) -> Result<RootCertStore, (String, String)> {
+/// The CA certificates in `ca`, or the system's; and the certificates of a given `ca`
+/// file, which a server may also present as its own (see [`pinned`](super::pinned)).
+fn roots(
+    ca: Option<&Path>,
+) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), (String, String)> {
     let mut store = RootCertStore::empty();
     let (path, key) = match ca {
         Some(p) => (p.to_path_buf(), "ca"),
@@ -70,12 +82,16 @@ fn roots(ca: Option<&Path>) -> Result<RootCertStore, (String, String)> {
         }
     };
     let certs = pem::chain(&path).map_err(|why| (key.to_string(), why))?;
+    let pinned = match ca {
+        Some(_) => certs.clone(),
+        None => Vec::new(),
+    };
     let (added, _ignored) = store.add_parsable_certificates(certs);
     if added == 0 {
         let why = format!("{}: no usable CA certificate", path.display());
         return Err((key.to_string(), why));
     }
-    Ok(store)
+    Ok((store, pinned))
 }
 
 /// The name to send and verify for a server: `sni`, or the address's IP.

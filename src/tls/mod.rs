@@ -18,12 +18,15 @@
 mod accept;
 pub mod cert;
 mod client;
+mod failures;
 mod pem;
+mod pinned;
 mod server;
 mod sni;
 
-pub(crate) use accept::{accept, Accepted, Handshakes};
+pub(crate) use accept::{accept, Accepted};
 pub(crate) use client::{client_config, server_name};
+pub(crate) use failures::Handshakes;
 pub(crate) use server::server_config;
 
 use std::sync::Arc;
@@ -54,10 +57,22 @@ pub const PROVIDER: &str = if cfg!(feature = "aws-lc-rs") {
     "ring"
 };
 
-/// The crypto provider every TLS config uses: ring.
+/// The crypto provider every TLS config uses: ring, X25519 first.
+///
+/// rustls 0.23.48 marks ring's `default_provider` deprecated for want of post-quantum
+/// key exchange, with no other way to build a ring provider. That gap is the known
+/// trade of the ring build (the `aws-lc-rs` feature has the hybrid), so the warning is
+/// allowed here, once, rather than left to fail a `-D warnings` build. The same release
+/// moved P-384 ahead of X25519 in ring's key exchange order; weir states its own, the
+/// order before (X25519, P-256, P-384): X25519 is what browsers send a share for, and
+/// the fastest of the three.
 #[cfg(not(feature = "aws-lc-rs"))]
+#[allow(deprecated)]
 pub(crate) fn provider() -> Arc<CryptoProvider> {
-    Arc::new(futures_rustls::rustls::crypto::ring::default_provider())
+    use futures_rustls::rustls::crypto::ring::{default_provider, kx_group};
+    let mut provider = default_provider();
+    provider.kx_groups = vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1];
+    Arc::new(provider)
 }
 
 /// The crypto provider every TLS config uses: aws-lc-rs, its key exchange groups

@@ -65,5 +65,10 @@ pub fn server_config(tls: &ServerTls) -> Result<Arc<ServerConfig>, (String, Stri
     };
     let mut config = builder.with_cert_resolver(Arc::new(SniResolver::new(certs, tls.sni_strict)));
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    // The cipher suite is the first in the provider's order that the client offers,
+    // not the client's favourite (nginx's `ssl_prefer_server_ciphers on`, HAProxy's
+    // `prefer-server-ciphers`): weir's list is rustls' safe one, strongest first, and
+    // a client's odd order cannot pull it down.
+    config.ignore_client_order = true;
     Ok(Arc::new(config))
 }

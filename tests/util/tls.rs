@@ -18,6 +18,19 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 
 use super::client::{read_response, Resp};
 
+/// rustls' ring provider, as weir's own `tls::provider` has it: rustls 0.23.48
+/// deprecates ring's `default_provider` (no post-quantum key exchange) and offers no
+/// other way to build one, so the warning is allowed here once. Its key exchange order
+/// is a browser's (X25519 first; 0.23.48 put P-384 first), so a test client sends the
+/// key share browsers send.
+#[allow(deprecated)]
+pub fn ring() -> rustls::crypto::CryptoProvider {
+    use rustls::crypto::ring::{default_provider, kx_group};
+    let mut provider = default_provider();
+    provider.kx_groups = vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1];
+    provider
+}
+
 /// A private certificate authority that signs test certificates.
 pub struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
@@ -92,7 +105,7 @@ impl Ca {
         alpn: &[&[u8]],
         versions: &[&'static rustls::SupportedProtocolVersion],
     ) -> Arc<ClientConfig> {
-        let provider = rustls::crypto::ring::default_provider();
+        let provider = ring();
         self.client_on(provider, alpn, versions)
     }
 
@@ -119,7 +132,7 @@ impl Ca {
 /// A client config that accepts any certificate: to see which one a server chose for a
 /// name it has no certificate for.
 pub fn client_trusting_anything() -> Arc<ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(ring());
     let c = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .unwrap()
