@@ -767,8 +767,8 @@ def build_markdown(agg, iagg, meta):
         (i["delta"] <= 64 and i["alive"] == i["count"]) if i else None)
     fr = [r for r in fp if r["proxy"] == subject]
     size = fr[0].get("binary_bytes") if fr else None
-    tgt("binary ≤ 3 MiB (stripped)", f"{size:,} bytes ({size / 1048576:.2f} MiB)" if size else "not measured",
-        (size <= 3 * 1048576) if size else None)
+    tgt("binary ≤ 5 MiB (stripped)", f"{size:,} bytes ({size / 1048576:.2f} MiB)" if size else "not measured",
+        (size <= 5 * 1048576) if size else None)
     resp = med([r["resp_ms"] for r in sr])
     conn = med([r["conn_ms"] for r in sr])
     tgt("start-up to first accepted connection ≤ 20 ms",
