@@ -79,7 +79,7 @@ fn check_target_chars(target: &str) -> Result<(), Error> {
 fn check_host(req: &RequestHead) -> Result<(), Error> {
     let mut hosts = req.headers.get_all("host");
     match (hosts.next(), hosts.next()) {
-        (None, _) if req.minor == 0 => Ok(()),
+        (None, _) if req.protocol.is_http10() => Ok(()),
         (None, _) => Err(bad("missing Host header")),
         (Some(_), Some(_)) => Err(bad("more than one Host header")),
         (Some(h), None) => {
@@ -125,7 +125,7 @@ pub fn check(req: &mut RequestHead) -> Result<Asks, Error> {
 /// goes on as plain HTTP/1.1.
 pub fn wants_websocket(req: &RequestHead, body: Body) -> bool {
     req.method == "GET"
-        && req.minor == 1
+        && req.protocol.is_http11()
         && body == Body::Empty
         && req.headers.has_token("connection", "upgrade")
         && req.headers.has_token("upgrade", "websocket")
@@ -172,7 +172,7 @@ mod tests {
         let mut r = RequestHead {
             method: "GET".into(),
             target: target.into(),
-            minor: 1,
+            protocol: crate::http::Protocol::Http11,
             ..Default::default()
         };
         for (n, v) in headers {

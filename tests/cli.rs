@@ -188,12 +188,12 @@ fn check_shows_each_plugin_with_its_abi_version() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     // The 1.0 fixture keeps its own version; the SDK-built plugin is the host's.
-    for (lib, abi) in [(&p.v1_0, "ABI 1.0"), (&p.add_header, "ABI 1.2")] {
+    for (lib, abi) in [(&p.v1_0, "ABI 1.0"), (&p.add_header, "ABI 1.3")] {
         let line = text
             .lines()
             .find(|l| l.starts_with("plugin") && l.contains(&*lib.display().to_string()))
             .unwrap_or_else(|| panic!("no line for {}:\n{text}", lib.display()));
-        assert!(line.contains(&format!("{abi} (weir speaks 1.2)")), "{line}");
+        assert!(line.contains(&format!("{abi} (weir speaks 1.3)")), "{line}");
     }
 }
 

@@ -118,7 +118,7 @@ fn abi_major_mismatch_is_refused_without_calling_init() {
     assert!(err.contains("middleware[0].plugin"), "{err}");
     assert!(err.contains("libabi_mismatch.so"), "{err}");
     assert!(
-        err.contains("ABI mismatch (plugin 2.0 vs host 1.2)"),
+        err.contains("ABI mismatch (plugin 2.0 vs host 1.3)"),
         "{err}"
     );
 }
@@ -224,6 +224,35 @@ fn a_1_2_plugin_reads_the_normal_path_and_the_original_target() {
     assert_eq!(echoed(&r, "x-plugin-original"), Some("http://test/%7Eu//x"));
 }
 
+/// ABI 1.3: `protocol` is the client's HTTP version as the access log prints it, empty
+/// where the request line is (on_response) and for a head that never parsed. The 1.0,
+/// 1.1 and 1.2 fixtures keep loading in this 1.3 host (the tests above).
+#[test]
+fn a_1_3_plugin_reads_the_requests_protocol() {
+    let p = plugins();
+    let proxy = proxy(&entry(&p.v1_3, ""), &[origin(Mode::Echo)]);
+    // Each step waits for weir's close: on_complete has run by then.
+    let r = get_done(proxy.addr, "/", "");
+    assert_eq!(r.status, 200);
+    assert_eq!(echoed(&r, "x-plugin-protocol"), Some("HTTP/1.1"));
+    assert_eq!(r.header("x-plugin-protocol-on-response"), Some("empty"));
+    let mut c = Conn::open(proxy.addr);
+    let r = c.roundtrip(b"GET / HTTP/1.0\r\n\r\n");
+    assert_eq!(echoed(&r, "x-plugin-protocol"), Some("HTTP/1.0"));
+    assert!(
+        c.is_closed(),
+        "an HTTP/1.0 request without keep-alive ends its connection"
+    );
+    let r = get_done(proxy.addr, "/", "");
+    assert_eq!(echoed(&r, "x-plugin-last-complete"), Some("HTTP/1.0"));
+    // A head that never parsed reaches on_complete too, with no protocol to tell.
+    let mut c = Conn::open(proxy.addr);
+    assert_eq!(c.roundtrip(b"GET / HTTP/1.x\r\n\r\n").status, 400);
+    assert!(c.is_closed());
+    let r = get(proxy.addr, "/", "");
+    assert_eq!(echoed(&r, "x-plugin-last-complete"), Some("empty"));
+}
+
 #[test]
 fn a_newer_minor_than_the_host_is_refused() {
     let p = plugins();
@@ -231,7 +260,7 @@ fn a_newer_minor_than_the_host_is_refused() {
         .err()
         .expect("refused");
     assert!(
-        err.contains("ABI mismatch (plugin 1.3 vs host 1.2)"),
+        err.contains("ABI mismatch (plugin 1.4 vs host 1.3)"),
         "{err}"
     );
 }
@@ -262,6 +291,7 @@ fn the_rust_mirror_matches_the_c_header_layout() {
             "weir_host.original_target",
             offset_of!(Host, original_target),
         ),
+        ("weir_host.protocol", offset_of!(Host, protocol)),
         ("weir_plugin.name", offset_of!(Plugin, name)),
         ("weir_plugin.instance_new", offset_of!(Plugin, instance_new)),
         ("weir_plugin.request_new", offset_of!(Plugin, request_new)),

@@ -77,7 +77,7 @@ pub(crate) async fn serve(
 
 /// Whether the client connection may carry another request after this one.
 fn keep_alive(req: &RequestHead) -> bool {
-    if req.minor == 0 {
+    if req.protocol.is_http10() {
         req.headers.has_token("connection", "keep-alive")
     } else {
         !req.headers.has_token("connection", "close")

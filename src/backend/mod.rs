@@ -133,7 +133,7 @@ async fn connection(stream: TcpStream, mode: &Mode) {
             .await;
             return;
         };
-        let keep = if req.minor == 0 {
+        let keep = if req.protocol.is_http10() {
             req.headers.has_token("connection", "keep-alive")
         } else {
             !req.headers.has_token("connection", "close")

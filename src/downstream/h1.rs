@@ -9,7 +9,7 @@ use crate::http::conn::Conn;
 use crate::http::framing::Body;
 use crate::http::parse::{self, HeadLimits, ReadHead};
 use crate::http::write::{self, Framing};
-use crate::http::{RequestHead, ResponseHead};
+use crate::http::{Protocol, RequestHead, ResponseHead};
 use crate::listeners::ListenerId;
 use crate::rt;
 use crate::stream::Stream;
@@ -27,9 +27,9 @@ const LINGER_BYTES: usize = 1024 * 1024;
 pub(crate) struct Downstream {
     conn: Conn<Stream>,
     out: Vec<u8>,
-    /// The minor version of the current request (0 for HTTP/1.0): it picks the
-    /// `Connection` header and how a body of unknown length is framed.
-    minor: u8,
+    /// The HTTP version of the current request: it picks the `Connection` header and
+    /// how a body of unknown length is framed.
+    protocol: Protocol,
     pub peer: SocketAddr,
     /// The proxy listener it came in on (`None` on the admin listener): what routes'
     /// `listeners` conditions read.
@@ -75,7 +75,7 @@ impl Downstream {
         Downstream {
             conn: Conn::new(stream, CLIENT_BUFFER, max_head),
             out: Vec::new(),
-            minor: 1,
+            protocol: Protocol::Http11,
             peer,
             listener: None,
         }
@@ -130,7 +130,7 @@ impl Downstream {
     ) -> Result<(), ReadHead> {
         let n = parse::read_request(&mut self.conn, limits, req).await?;
         self.conn.consume(n);
-        self.minor = req.minor;
+        self.protocol = req.protocol;
         Ok(())
     }
 
@@ -151,9 +151,9 @@ impl Downstream {
     /// `Connection` value for a response: `close` when the connection ends,
     /// `keep-alive` for an HTTP/1.0 client that asked for it.
     fn connection_value(&self, keep: bool) -> Option<&'static str> {
-        match (keep, self.minor) {
+        match (keep, self.protocol) {
             (false, _) => Some("close"),
-            (true, 0) => Some("keep-alive"),
+            (true, Protocol::Http10) => Some("keep-alive"),
             (true, _) => None,
         }
     }
@@ -167,7 +167,7 @@ impl Downstream {
 
     /// Relays an interim (1xx) response; HTTP/1.0 clients do not get them.
     pub async fn write_interim(&mut self, res: &ResponseHead, timeout: Duration) -> bool {
-        if self.minor == 0 {
+        if self.protocol.is_http10() {
             return true;
         }
         write::response_head(&mut self.out, res, Framing::None, None);
@@ -248,7 +248,7 @@ impl Downstream {
         let (framing, out, keep) = match body {
             Body::Empty => (Framing::None, Out::Raw, keep),
             Body::Length(n) => (Framing::Length(n), Out::Raw, keep),
-            _ if self.minor == 1 => (Framing::Chunked, Out::Chunked, keep),
+            _ if self.protocol.is_http11() => (Framing::Chunked, Out::Chunked, keep),
             _ => (Framing::None, Out::Raw, false),
         };
         let connection = self.connection_value(keep);

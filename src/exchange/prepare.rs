@@ -57,7 +57,7 @@ pub(crate) fn prepare(
         let _ = req.headers.add("Connection", "Upgrade");
         let _ = req.headers.add("Upgrade", "websocket");
     }
-    let keep_alive = if req.minor == 0 {
+    let keep_alive = if req.protocol.is_http10() {
         said.keep_alive
     } else {
         !said.close
@@ -69,7 +69,7 @@ pub(crate) fn prepare(
     Ok(Intent {
         body,
         keep_alive,
-        continue_100: asks.continue_100 && !body.is_empty() && req.minor == 1,
+        continue_100: asks.continue_100 && !body.is_empty() && req.protocol.is_http11(),
         websocket,
         head: req.is_head(),
     })

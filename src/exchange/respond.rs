@@ -70,7 +70,7 @@ impl Exchange<'_> {
         // message.
         let keep_length = body == Body::Empty && (intent.head || res.status == 304);
         let said = hop::strip(&mut res.headers, keep_length);
-        let upstream_keeps = if res.minor == 0 {
+        let upstream_keeps = if res.protocol.is_http10() {
             said.keep_alive
         } else {
             !said.close

@@ -78,7 +78,7 @@ fn transfer_encoding(headers: &Headers) -> Option<Result<(), Kind>> {
 pub fn request(head: &RequestHead) -> Result<Body, Error> {
     let length = content_length(&head.headers).map_err(|why| Error::new(Kind::BadRequest, why))?;
     match transfer_encoding(&head.headers) {
-        Some(_) if head.minor == 0 => Err(Error::new(
+        Some(_) if head.protocol.is_http10() => Err(Error::new(
             Kind::BadRequest,
             "Transfer-Encoding in an HTTP/1.0 request",
         )),
@@ -123,7 +123,7 @@ mod tests {
         let mut h = RequestHead {
             method: "POST".into(),
             target: "/".into(),
-            minor,
+            protocol: crate::http::Protocol::from_h1_minor(minor),
             ..Default::default()
         };
         for (n, v) in headers {

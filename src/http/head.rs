@@ -4,6 +4,7 @@
 //! the hot path does not allocate once a connection has warmed up.
 
 use super::headers::Headers;
+use super::protocol::Protocol;
 
 /// A parsed request head: what middleware reads and rewrites.
 #[derive(Clone, Debug, Default)]
@@ -17,8 +18,9 @@ pub struct RequestHead {
     /// the access log and plugins' `original_target`. Set once by weir; a middleware
     /// that rewrites the path changes `target`, never this.
     pub original_target: String,
-    /// HTTP minor version: 0 or 1.
-    pub minor: u8,
+    /// The HTTP version the request arrived in; the keep-alive, framing and
+    /// `100 Continue` decisions read it, and the access log prints it.
+    pub protocol: Protocol,
     pub headers: Headers,
 }
 
@@ -27,7 +29,7 @@ impl RequestHead {
         self.method.clear();
         self.target.clear();
         self.original_target.clear();
-        self.minor = 1;
+        self.protocol = Protocol::default();
         self.headers.clear();
     }
 
@@ -55,7 +57,9 @@ impl RequestHead {
 pub struct ResponseHead {
     pub status: u16,
     pub reason: String,
-    pub minor: u8,
+    /// The HTTP version the response arrived in (an upstream's); weir writes its own
+    /// responses as HTTP/1.1 whatever this says.
+    pub protocol: Protocol,
     pub headers: Headers,
 }
 
@@ -63,7 +67,7 @@ impl ResponseHead {
     pub fn clear(&mut self) {
         self.status = 0;
         self.reason.clear();
-        self.minor = 1;
+        self.protocol = Protocol::default();
         self.headers.clear();
     }
 }

@@ -9,9 +9,11 @@ pub mod headers;
 pub mod hop;
 pub mod ows;
 pub mod parse;
+pub mod protocol;
 pub(crate) mod spare;
 pub(crate) mod time;
 pub mod write;
 
 pub use head::{RequestHead, ResponseHead};
 pub use headers::Headers;
+pub use protocol::Protocol;

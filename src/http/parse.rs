@@ -10,6 +10,7 @@ use futures_lite::AsyncRead;
 
 use super::conn::Conn;
 use super::head::{RequestHead, ResponseHead};
+use super::protocol::Protocol;
 use crate::error::{Error, Kind};
 
 /// The most headers any head may carry; `limits.max_headers` may only lower it.
@@ -59,7 +60,7 @@ fn parse_request(
     head.clear();
     head.method.push_str(req.method.unwrap_or_default());
     head.target.push_str(req.path.unwrap_or_default());
-    head.minor = req.version.unwrap_or(1);
+    head.protocol = Protocol::from_h1_minor(req.version.unwrap_or(1));
     for h in req.headers.iter() {
         head.headers.push_parsed(h.name, h.value);
     }
@@ -153,7 +154,7 @@ pub fn response(
     head.clear();
     head.status = res.code.unwrap_or(0);
     head.reason.push_str(res.reason.unwrap_or_default());
-    head.minor = res.version.unwrap_or(1);
+    head.protocol = Protocol::from_h1_minor(res.version.unwrap_or(1));
     for h in res.headers.iter() {
         head.headers.push_parsed(h.name, h.value);
     }
@@ -255,8 +256,8 @@ mod tests {
             Some(raw.len() - 4)
         );
         assert_eq!(
-            (head.method.as_str(), head.path(), head.minor),
-            ("GET", "/a", 0)
+            (head.method.as_str(), head.path(), head.protocol),
+            ("GET", "/a", Protocol::Http10)
         );
     }
 
@@ -279,7 +280,7 @@ mod tests {
             .is_none());
         let raw = b"GET /n HTTP/1.9\r\nHost: x\r\n\r\n";
         assert_eq!(request(raw, LIMITS, &mut head).unwrap(), Some(raw.len()));
-        assert_eq!((head.path(), head.minor), ("/n", 1));
+        assert_eq!((head.path(), head.protocol), ("/n", Protocol::Http11));
         for raw in [
             &b"GET / HTTP/1.x\r\n\r\n"[..],
             b"GET / HTTP/22.0\r\n\r\n",

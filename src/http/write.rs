@@ -152,7 +152,7 @@ mod tests {
         let mut req = RequestHead {
             method: "POST".into(),
             target: "/up".into(),
-            minor: 0,
+            protocol: crate::http::Protocol::Http10,
             ..Default::default()
         };
         req.headers.add("Host", "x").unwrap();

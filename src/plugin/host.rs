@@ -37,6 +37,7 @@ pub static HOST: abi::Host = abi::Host {
     route,
     upstream_group,
     original_target,
+    protocol,
 };
 
 /// # Safety
@@ -393,4 +394,14 @@ unsafe extern "C" fn original_target(r: *const RawRequest) -> Str {
         c.request()
             .map_or(&b""[..], |q| q.client_target().as_bytes()),
     )
+}
+
+/// # Safety
+/// `r` is the hook's request.
+unsafe extern "C" fn protocol(r: *const RawRequest) -> Str {
+    // SAFETY: `r` is the hook's request.
+    let c = unsafe { call(r) };
+    // A cleared head (one that never parsed) has no method: its protocol is unknown.
+    let parsed = c.request().filter(|q| !q.method.is_empty());
+    view(parsed.map_or(&b""[..], |q| q.protocol.as_str().as_bytes()))
 }

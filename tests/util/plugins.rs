@@ -24,6 +24,8 @@ pub struct Plugins {
     pub v1_1: PathBuf,
     /// Copies what ABI 1.2's `original_target` and `path` say into request headers.
     pub v1_2: PathBuf,
+    /// Shows what ABI 1.3's `protocol` says in each hook (plugins/fixtures/v1_3.c).
+    pub v1_3: PathBuf,
     pub init_fails: PathBuf,
     pub bad_descriptor: PathBuf,
     /// Valid but for one fault each (plugins/fixtures/faults.c).
@@ -75,6 +77,7 @@ pub fn plugins() -> &'static Plugins {
             v1_0: root.join("plugins/fixtures/libv1_0.so"),
             v1_1: root.join("plugins/fixtures/libv1_1.so"),
             v1_2: root.join("plugins/fixtures/libv1_2.so"),
+            v1_3: root.join("plugins/fixtures/libv1_3.so"),
             init_fails: root.join("plugins/fixtures/libinit_fails.so"),
             bad_descriptor: root.join("plugins/fixtures/libbad_descriptor.so"),
             unresolved: root.join("plugins/fixtures/libunresolved.so"),

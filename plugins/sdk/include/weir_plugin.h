@@ -1,7 +1,7 @@
 /*
  * weir_plugin.h — the contract between weir and a dynamically loaded middleware plugin.
  *
- * ABI 1.2. C99 and C++ clean. This header is the contract: the Rust SDK (crate
+ * ABI 1.3. C99 and C++ clean. This header is the contract: the Rust SDK (crate
  * `weir-plugin`) and weir's loader (src/plugin/abi.rs) mirror it and assert the layout.
  *
  * A plugin is a shared library that exports two symbols:
@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 #define WEIR_ABI_MAJOR 1
-#define WEIR_ABI_MINOR 2
+#define WEIR_ABI_MINOR 3
 #define WEIR_ABI_VERSION ((uint32_t)((WEIR_ABI_MAJOR << 16) | WEIR_ABI_MINOR))
 
 /* Hook results for on_request and on_response. */
@@ -177,6 +177,18 @@ typedef struct weir_host {
      * it: rules that read it can be passed by another spelling (use path). Empty in
      * on_response, like the request line. Static for the life of the hook. */
     weir_str (*original_target)(const weir_request *r);
+
+    /* ---- 1.3: check host->struct_size covers a field before calling it. ---- */
+
+    /* The HTTP version the client's request arrived in, as the access log prints it:
+     * "HTTP/1.0", "HTTP/1.1" or "HTTP/2.0". Text, not a number, so that a version a
+     * later weir adds (an HTTP/3 listener) reaches an older plugin as a new string it
+     * can log or refuse, never as a number it would mistake for one it knows: compare
+     * the whole view, and treat any other text as "not the one I asked about". The
+     * view points at static storage (valid for the life of the process). Empty in
+     * on_response, like the request line, and for a request whose head could not be
+     * parsed (a 400 in on_complete). */
+    weir_str (*protocol)(const weir_request *r);
 } weir_host;
 
 /*

@@ -1,4 +1,4 @@
-//! The `#[repr(C)]` mirror of `include/weir_plugin.h`, ABI 1.2, as a plugin sees it.
+//! The `#[repr(C)]` mirror of `include/weir_plugin.h`, ABI 1.3, as a plugin sees it.
 //!
 //! The header is the contract; this file only repeats it in Rust. The assertions at
 //! the bottom pin sizes and offsets on 64-bit targets, so a field moved or resized on
@@ -7,7 +7,7 @@
 use std::ffi::{c_char, c_void};
 
 pub const MAJOR: u32 = 1;
-pub const MINOR: u32 = 2;
+pub const MINOR: u32 = 3;
 /// `major << 16 | minor`, as in `weir_abi_version`.
 pub const VERSION: u32 = (MAJOR << 16) | MINOR;
 
@@ -87,6 +87,8 @@ pub struct Host {
     pub upstream_group: unsafe extern "C" fn(Req) -> Str,
     // 1.2
     pub original_target: unsafe extern "C" fn(Req) -> Str,
+    // 1.3
+    pub protocol: unsafe extern "C" fn(Req) -> Str,
 }
 
 /// The size of the host table in ABI 1.0: a plugin checks `struct_size` against the
@@ -96,6 +98,10 @@ pub const HOST_1_0_SIZE: usize = 120;
 /// The size of the host table in ABI 1.1: a plugin checks `struct_size` against the
 /// end of a 1.2 field before calling it.
 pub const HOST_1_1_SIZE: usize = 136;
+
+/// The size of the host table in ABI 1.2: a plugin checks `struct_size` against the
+/// end of a 1.3 field before calling it.
+pub const HOST_1_2_SIZE: usize = 144;
 
 pub type InstanceNew = unsafe extern "C" fn(
     *const Host,
@@ -143,7 +149,8 @@ const _: () = {
     assert!(size_of::<Summary>() == 40);
     assert!(offset_of!(Summary, bytes_in) == 16);
     assert!(offset_of!(Summary, duration_us) == 32);
-    assert!(size_of::<Host>() == 144);
+    assert!(size_of::<Host>() == 152);
+    assert!(offset_of!(Host, protocol) == HOST_1_2_SIZE);
     assert!(offset_of!(Host, original_target) == HOST_1_1_SIZE);
     assert!(offset_of!(Host, route) == HOST_1_0_SIZE);
     assert!(offset_of!(Host, upstream_group) == 128);

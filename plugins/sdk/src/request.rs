@@ -273,7 +273,24 @@ impl Request<'_> {
 
     /// Whether the host's table reaches the 1.2 services.
     fn has_1_2(&self) -> bool {
+        self.host.struct_size as usize >= abi::HOST_1_2_SIZE
+    }
+
+    /// Whether the host's table reaches the 1.3 services.
+    fn has_1_3(&self) -> bool {
         self.host.struct_size as usize >= std::mem::size_of::<Host>()
+    }
+
+    /// The HTTP version the client's request arrived in (ABI 1.3), as the access log
+    /// prints it: `"HTTP/1.0"`, `"HTTP/1.1"` or `"HTTP/2.0"`; a later weir may add
+    /// others, so match the ones you handle and treat the rest as unknown. `None` in a
+    /// 1.2 host, in `on_response`, and for a request whose head could not be parsed.
+    pub fn protocol(&self) -> Option<&str> {
+        if !self.has_1_3() {
+            return None;
+        }
+        // SAFETY: the hook's handle; the table is long enough (checked above).
+        Some(self.text(unsafe { (self.host.protocol)(self.raw) })).filter(|s| !s.is_empty())
     }
 
     /// The target exactly as the client sent it (ABI 1.2): for logs or a signature over

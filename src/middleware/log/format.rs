@@ -6,14 +6,6 @@ use crate::error::Kind;
 use crate::http::time::{self, MONTHS};
 use crate::middleware::{Ctx, Summary};
 
-fn version(minor: u8) -> &'static str {
-    if minor == 0 {
-        "HTTP/1.0"
-    } else {
-        "HTTP/1.1"
-    }
-}
-
 /// Why the upstream was chosen: the balancer's reason, then any retry, e.g.
 /// `rr; retry after refused from 127.0.0.1:9002`; `-` when no upstream was chosen.
 /// A 503 for a shortage on this host ends with it, e.g. `rr; local: too many open
@@ -62,7 +54,7 @@ pub fn combined(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
             "{} {} {}",
             req.method,
             req.client_target().escape_default(),
-            version(req.minor)
+            req.protocol.as_str()
         );
     }
     let _ = write!(
@@ -129,7 +121,7 @@ pub fn json(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     let _ = write!(
         line,
         ",\"version\":\"{}\",\"status\":{},\"bytes_in\":{},\"bytes_out\":{},\"duration_ms\":{:.3},\"upstream\":",
-        version(req.minor),
+        req.protocol.as_str(),
         s.status,
         s.bytes_in,
         s.bytes_out,
@@ -181,7 +173,7 @@ pub fn json(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
 mod tests {
     use super::*;
     use crate::error::Error;
-    use crate::http::RequestHead;
+    use crate::http::{Protocol, RequestHead};
 
     fn lines(cx: &Ctx) -> (String, String) {
         let err = Error::new(Kind::VersionNotSupported, "HTTP major version other than 1");
@@ -225,6 +217,42 @@ mod tests {
         let (combined, json) = lines(&Ctx::rejected(peer, b""));
         assert!(combined.contains(" \"-\" 505 "), "{combined}");
         assert!(json.contains(r#""received":null"#), "{json}");
+    }
+
+    #[test]
+    fn the_request_line_ends_with_the_requests_protocol() {
+        let peer = "127.0.0.1:5000".parse().unwrap();
+        let cx = Ctx::new(peer);
+        for (protocol, printed) in [
+            (Protocol::Http10, "HTTP/1.0"),
+            (Protocol::Http11, "HTTP/1.1"),
+            (Protocol::Http2, "HTTP/2.0"),
+        ] {
+            let req = RequestHead {
+                method: "GET".into(),
+                target: "/a".into(),
+                protocol,
+                ..Default::default()
+            };
+            let s = Summary {
+                request: &req,
+                status: 200,
+                upstream: None,
+                bytes_in: 0,
+                bytes_out: 0,
+                duration: std::time::Duration::ZERO,
+                upstream_time: None,
+                error: None,
+                route: "-",
+                upstream_group: "-",
+            };
+            let (mut c, mut j) = (Vec::new(), Vec::new());
+            combined(&mut c, &cx, &s);
+            json(&mut j, &cx, &s);
+            let (c, j) = (String::from_utf8(c).unwrap(), String::from_utf8(j).unwrap());
+            assert!(c.contains(&format!("\"GET /a {printed}\" 200 ")), "{c}");
+            assert!(j.contains(&format!("\"version\":\"{printed}\"")), "{j}");
+        }
     }
 
     #[test]

@@ -294,6 +294,13 @@ unsafe extern "C" fn original_target(r: *const RawRequest) -> Str {
     view(f.original_target.as_deref().unwrap_or(&f.target))
 }
 
+/// # Safety
+/// Called by the plugin under test during a hook, as `weir_plugin.h` requires.
+unsafe extern "C" fn protocol(r: *const RawRequest) -> Str {
+    // SAFETY: the running hook's handle.
+    view(&unsafe { req(r) }.protocol)
+}
+
 pub(super) static FAKE: Host = Host {
     struct_size: std::mem::size_of::<Host>() as u32,
     abi_version: abi::VERSION,
@@ -314,4 +321,5 @@ pub(super) static FAKE: Host = Host {
     route,
     upstream_group,
     original_target,
+    protocol,
 };

@@ -76,6 +76,8 @@ pub struct FakeRequest {
     pub upstream_group: Option<String>,
     /// The target as the client sent it (ABI 1.2); `None` means `target`.
     pub original_target: Option<String>,
+    /// The HTTP version as ABI 1.3's `protocol` reports it; `HTTP/1.1` unless set.
+    pub protocol: String,
     /// Lines the plugin logged.
     pub logs: Vec<String>,
     reply: Option<Reply>,
@@ -98,6 +100,7 @@ impl FakeRequest {
             route: None,
             upstream_group: None,
             original_target: None,
+            protocol: "HTTP/1.1".into(),
             logs: Vec::new(),
             reply: None,
             phase: Phase::Request,
@@ -316,6 +319,38 @@ mod tests {
         fn choose_upstream(&self, _: &mut String, _: &Request<'_>) -> Option<usize> {
             panic!("boom in choose_upstream")
         }
+    }
+
+    /// Copies ABI 1.3's `protocol` into a request header (`-` when there is none).
+    struct Version;
+
+    impl Plugin for Version {
+        const NAME: &'static std::ffi::CStr = c"version";
+        type Config = ();
+        type State = ();
+        fn new((): ()) -> Result<Self, String> {
+            Ok(Version)
+        }
+        fn on_request(&self, _: &mut (), req: &mut Request<'_>) -> Action {
+            let seen = req.protocol().unwrap_or("-").to_string();
+            let _ = req.set_header(crate::Part::Request, "X-Protocol", &seen);
+            Action::Continue
+        }
+    }
+
+    #[test]
+    fn protocol_reads_the_hosts_text_and_none_when_empty() {
+        let h = Harness::<Version>::new("null").unwrap();
+        let mut r = FakeRequest::get("/");
+        assert_eq!(h.on_request(&mut r), Outcome::Continue);
+        assert_eq!(r.header("x-protocol"), Some("HTTP/1.1"));
+        let mut r = FakeRequest::get("/");
+        r.protocol = "HTTP/2.0".into();
+        h.on_request(&mut r);
+        assert_eq!(r.header("x-protocol"), Some("HTTP/2.0"));
+        r.protocol.clear();
+        h.on_request(&mut r);
+        assert_eq!(r.header("x-protocol"), Some("-"));
     }
 
     /// Its per-request state cannot even be made.
