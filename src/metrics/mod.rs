@@ -13,7 +13,6 @@
 pub mod events;
 pub mod group;
 pub mod histogram;
-pub(crate) mod prom;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
