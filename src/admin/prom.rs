@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use crate::engine::Engine;
+use crate::exchange::cause::Cause;
 use crate::metrics::group::REASONS;
 use crate::metrics::histogram::{Snapshot, BOUNDS_US};
 use crate::metrics::CLASS_NAMES;
@@ -140,7 +141,8 @@ pub fn render(e: &Engine) -> String {
         "counter",
         "Failed upstream attempts retried on another server, by cause.",
     );
-    for (cause, n) in m.retries() {
+    for (cause, n) in Cause::ALL.iter().zip(m.retries()) {
+        let cause = cause.as_str();
         let _ = writeln!(out, "weir_retries_total{{cause=\"{cause}\"}} {n}");
     }
     head(
