@@ -19,7 +19,7 @@ use crate::downstream::{Downstream, TextReply};
 use crate::error::{Error, Kind};
 use crate::exchange::{self, Next, Scratch};
 use crate::http::parse::ReadHead;
-use crate::listeners::ListenerId;
+use crate::listener_id::ListenerId;
 use crate::live::Live;
 use crate::rt;
 use crate::stream::Stream;

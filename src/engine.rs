@@ -13,7 +13,7 @@ use futures_rustls::rustls::ServerConfig;
 
 use crate::config::{Config, ConfigError};
 use crate::http::parse::HeadLimits;
-use crate::listeners::ListenerId;
+use crate::listener_id::ListenerId;
 use crate::metrics::EngineStats;
 use crate::middleware::{build, Chain, Middleware};
 use crate::route::{self, Table};

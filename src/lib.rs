@@ -43,6 +43,7 @@ pub mod error;
 mod exchange;
 mod fds;
 pub mod http;
+mod listener_id;
 mod listeners;
 mod live;
 mod metrics;

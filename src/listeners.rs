@@ -9,10 +9,8 @@
 //! the reload stands. Listeners are known by their configured address, so an entry on
 //! port 0 is the same listener across reloads. `threads` still needs a restart.
 //!
-//! Each connection carries the [`ListenerId`] of the listener that accepted it, a few
-//! copied words: routes with a `listeners` condition need to know where a request came
-//! in, and a name (a `String`) per connection would cost an allocation for a question
-//! most configs never ask.
+//! Each connection carries the [`ListenerId`] of the listener that accepted it (see
+//! [`crate::listener_id`]).
 
 use std::io;
 use std::net::SocketAddr;
@@ -24,29 +22,10 @@ use futures_lite::FutureExt;
 use crate::config::{Limits, Listener};
 use crate::connection;
 use crate::fds;
+use crate::listener_id::ListenerId;
 use crate::live::Live;
 use crate::rt::{self, Runtime, Task, TcpListener};
 use crate::shutdown::Busy;
-
-/// Which listener accepted a connection, carried by the connection (a few words, copied,
-/// never a name): a request finds its listener in the engine in force with
-/// [`Engine::listener`](crate::engine::Engine::listener), since a reload may have
-/// reordered `listen` while the connection was open.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ListenerId {
-    /// Its place in `listen` when it was bound.
-    pub index: usize,
-    /// The address as configured (port 0 stays 0): its identity across reloads.
-    pub addr: SocketAddr,
-    pub tls: bool,
-}
-
-impl ListenerId {
-    /// Whether `l` is this listener: same configured address, same plain or TLS.
-    pub fn is(&self, l: &Listener) -> bool {
-        l.addr == self.addr && l.tls.is_some() == self.tls
-    }
-}
 
 /// One bound listener, before its accept task starts.
 pub(crate) struct Bound {

@@ -16,6 +16,7 @@
 mod api;
 mod guard;
 mod page;
+mod prom;
 mod refusals;
 mod reply;
 mod requests;

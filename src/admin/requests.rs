@@ -4,10 +4,9 @@
 use std::net::SocketAddr;
 
 use super::reply::Reply;
-use super::{api, guard, page, Admin};
+use super::{api, guard, page, prom, Admin};
 use crate::engine::Engine;
 use crate::http::RequestHead;
-use crate::metrics::prom;
 
 /// Answers one admin request.
 pub(crate) async fn answer(

@@ -10,7 +10,7 @@ use crate::http::framing::Body;
 use crate::http::parse::{self, HeadLimits, ReadHead};
 use crate::http::write::{self, Framing};
 use crate::http::{Protocol, RequestHead, ResponseHead};
-use crate::listeners::ListenerId;
+use crate::listener_id::ListenerId;
 use crate::rt;
 use crate::stream::Stream;
 use crate::tunnel;

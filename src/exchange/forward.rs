@@ -129,7 +129,7 @@ impl<'a> Exchange<'a> {
             }
             if should_retry(&failed, may_replay, tries < retries) {
                 if e.stats.on {
-                    e.stats.metrics.retry(failed.cause.as_str());
+                    e.stats.metrics.retry(failed.cause.index());
                 }
                 tries += 1;
                 self.cx.retried = Some((addr, failed.cause.as_str()));
@@ -159,5 +159,77 @@ fn count_failure(e: &crate::engine::Engine, group: &Group, idx: usize, f: &Faile
     ) {
         let n = &e.stats.metrics.connect_errors;
         n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::cause::Cause;
+    use super::*;
+
+    fn failed(cause: Cause, sent: bool) -> Failed {
+        let err = Error::new(Kind::BadGateway, "test");
+        Failed {
+            err,
+            cause,
+            sent,
+            client_clean: true,
+        }
+    }
+
+    #[test]
+    fn only_safe_methods_are_idempotent() {
+        for m in ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"] {
+            assert!(idempotent(m), "{m}");
+        }
+        for m in ["POST", "PATCH", "CONNECT", "get", "PROPFIND"] {
+            assert!(!idempotent(m), "{m}");
+        }
+    }
+
+    /// Every cause × method × body × sent × tries left: retried exactly when the
+    /// upstream was to blame, another may do better, replaying is safe (nothing sent,
+    /// or idempotent with no body), and a try is left.
+    #[test]
+    fn a_failure_is_retried_only_when_cause_replay_and_tries_allow() {
+        for cause in Cause::ALL {
+            for method in ["GET", "POST"] {
+                for body in [false, true] {
+                    for sent in [false, true] {
+                        for tries_left in [false, true] {
+                            let may_replay = idempotent(method) && !body;
+                            let got = should_retry(&failed(cause, sent), may_replay, tries_left);
+                            // Written out, not derived from `Cause`'s own methods.
+                            let cause_ok = matches!(
+                                cause,
+                                Cause::Refused
+                                    | Cause::ConnectTimeout
+                                    | Cause::Reset
+                                    | Cause::Closed
+                                    | Cause::Timeout
+                            );
+                            let want = cause_ok && (!sent || may_replay) && tries_left;
+                            let case = format!("{cause:?} {method} body={body} sent={sent} tries_left={tries_left}");
+                            assert_eq!(got, want, "{case}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The cases people ask about, spelled out.
+    #[test]
+    fn a_sent_post_is_never_replayed_and_an_unsent_one_is() {
+        assert!(!should_retry(&failed(Cause::Reset, true), false, true));
+        assert!(should_retry(&failed(Cause::Refused, false), false, true));
+        assert!(should_retry(&failed(Cause::Closed, true), true, true));
+        assert!(!should_retry(
+            &failed(Cause::BadResponse, false),
+            true,
+            true
+        ));
+        assert!(!should_retry(&failed(Cause::Local, false), true, true));
+        assert!(!should_retry(&failed(Cause::Refused, false), true, false));
     }
 }

@@ -15,7 +15,7 @@
 //! spelled on the wire.
 
 mod attempt;
-mod cause;
+pub(crate) mod cause;
 mod forward;
 mod path;
 mod prepare;

@@ -13,7 +13,6 @@
 pub mod events;
 pub mod group;
 pub mod histogram;
-pub(crate) mod prom;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -37,18 +36,10 @@ pub fn class(status: u16) -> usize {
     }
 }
 
-/// Retry causes counted, as `Cause::as_str` spells them.
-pub const CAUSES: [&str; 9] = [
-    "refused",
-    "connect timeout",
-    "reset",
-    "closed",
-    "timeout",
-    "bad response",
-    "client gone",
-    "client",
-    "local",
-];
+/// Retry causes counted: one slot per `exchange::cause::Cause`, at its `index()`. The
+/// causes' names are the enum's own (`Cause::ALL`, `Cause::as_str`), read where the
+/// counts are shown; `metrics` only counts, and so depends on nothing above it.
+pub const RETRY_CAUSES: usize = 9;
 
 /// One route's (or the unrouted requests') counters.
 #[derive(Default)]
@@ -73,7 +64,7 @@ pub struct Metrics {
     pub unrouted: Arc<RouteStats>,
     /// weir's own 4xx replies to bad requests, by status (index: status - 400).
     client_errors: [AtomicU64; 100],
-    retries: [AtomicU64; CAUSES.len()],
+    retries: [AtomicU64; RETRY_CAUSES],
     pub connect_errors: AtomicU64,
     pub connections_active: AtomicI64,
     pub connections_accepted: AtomicU64,
@@ -145,18 +136,17 @@ impl Metrics {
         ConnectionGuard(self.clone())
     }
 
-    /// A failed attempt with cause `cause` goes to another server.
-    pub fn retry(&self, cause: &str) {
-        if let Some(i) = CAUSES.iter().position(|c| *c == cause) {
-            self.retries[i].fetch_add(1, Relaxed);
+    /// A failed attempt goes to another server; `cause` is its cause's slot
+    /// (`Cause::index`).
+    pub fn retry(&self, cause: usize) {
+        if let Some(n) = self.retries.get(cause) {
+            n.fetch_add(1, Relaxed);
         }
     }
 
-    pub fn retries(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        CAUSES
-            .iter()
-            .zip(&self.retries)
-            .map(|(c, n)| (*c, n.load(Relaxed)))
+    /// The retries counted, by cause slot (`Cause::ALL` names them in this order).
+    pub fn retries(&self) -> [u64; RETRY_CAUSES] {
+        std::array::from_fn(|i| self.retries[i].load(Relaxed))
     }
 
     /// weir answered a bad request with `status` (4xx).
@@ -250,6 +240,16 @@ mod tests {
         assert_eq!(a.duration.snapshot().count(), 1);
         assert_eq!(m.unrouted.requests[3].load(Relaxed), 1);
         assert_eq!(m.client_errors().collect::<Vec<_>>(), [(431, 1)]);
+    }
+
+    #[test]
+    fn a_retry_counts_in_its_causes_slot_and_no_other() {
+        let m = Metrics::default();
+        m.retry(3);
+        m.retry(3);
+        m.retry(8);
+        m.retry(RETRY_CAUSES); // no such cause: ignored, not a panic
+        assert_eq!(m.retries(), [0, 0, 0, 2, 0, 0, 0, 0, 1]);
     }
 
     /// What counting adds to one proxied request, in nanoseconds: the route's and the

@@ -4,15 +4,20 @@
 //! Labels are only names from the config (routes, groups), server addresses from the
 //! config, status classes and fixed words: never a request path or a client address,
 //! so the number of series is bounded by the config.
+//!
+//! It lives with the admin listener, its only reader, beside the JSON of [`super::api`]:
+//! `metrics` only counts, and so depends on neither the engine nor the groups it is
+//! read from.
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use super::group::REASONS;
-use super::histogram::{Snapshot, BOUNDS_US};
-use super::CLASS_NAMES;
 use crate::engine::Engine;
+use crate::exchange::cause::Cause;
+use crate::metrics::group::REASONS;
+use crate::metrics::histogram::{Snapshot, BOUNDS_US};
+use crate::metrics::CLASS_NAMES;
 use crate::upstream::group::Group;
 
 /// The `Content-Type` of the exposition.
@@ -136,7 +141,8 @@ pub fn render(e: &Engine) -> String {
         "counter",
         "Failed upstream attempts retried on another server, by cause.",
     );
-    for (cause, n) in m.retries() {
+    for (cause, n) in Cause::ALL.iter().zip(m.retries()) {
+        let cause = cause.as_str();
         let _ = writeln!(out, "weir_retries_total{{cause=\"{cause}\"}} {n}");
     }
     head(
