@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::upstream::{BalancerKind, HashKey, Health, UpstreamFile};
+use super::upstream::{self, BalancerKind, HashKey, Health, UpstreamFile};
 use super::{line_of, resolve, ConfigError, UpstreamTls};
 use crate::upstream::state::Passive;
 use crate::upstream::Upstream;
@@ -37,6 +37,29 @@ pub struct GroupConfig {
     pub health: Option<Health>,
     /// TLS to the group's servers; `None` for plain HTTP.
     pub tls: Option<UpstreamTls>,
+}
+
+/// What a group without any of the keys gets: the defaults of `[upstream]`, no servers.
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            name: DEFAULT_GROUP.to_string(),
+            servers: Vec::new(),
+            balancer: BalancerKind::default(),
+            keepalive: upstream::default_keepalive(),
+            keepalive_timeout: upstream::default_keepalive_timeout(),
+            hash_key: None,
+            passive: Passive {
+                max_fails: upstream::default_max_fails(),
+                fail_timeout: upstream::default_fail_timeout(),
+                fail_on_5xx: false,
+            },
+            retries: None,
+            debug_headers: false,
+            health: None,
+            tls: None,
+        }
+    }
 }
 
 impl GroupConfig {

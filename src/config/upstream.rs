@@ -168,37 +168,18 @@ pub(super) struct UpstreamFile {
     pub(super) tls: Option<super::upstream_tls::TlsFile>,
 }
 
-fn default_max_fails() -> u32 {
+pub(super) fn default_max_fails() -> u32 {
     1
 }
 
-fn default_fail_timeout() -> Duration {
+pub(super) fn default_fail_timeout() -> Duration {
     Duration::from_secs(10)
 }
 
-fn default_keepalive() -> usize {
+pub(super) fn default_keepalive() -> usize {
     32
 }
 
-fn default_keepalive_timeout() -> Duration {
+pub(super) fn default_keepalive_timeout() -> Duration {
     Duration::from_secs(60)
-}
-
-impl Default for UpstreamFile {
-    fn default() -> Self {
-        UpstreamFile {
-            servers: Vec::new(),
-            balancer: BalancerKind::default(),
-            keepalive: default_keepalive(),
-            keepalive_timeout: default_keepalive_timeout(),
-            hash_key: None,
-            max_fails: default_max_fails(),
-            fail_timeout: default_fail_timeout(),
-            fail_on_5xx: false,
-            retries: None,
-            debug_headers: false,
-            health: None,
-            tls: None,
-        }
-    }
 }
