@@ -14,6 +14,7 @@ mod route;
 mod routing;
 mod server;
 mod settings;
+mod show;
 mod upstream;
 mod upstream_tls;
 
