@@ -46,7 +46,7 @@ fn main() {
         .into_iter()
         .map(|name| Backend::bind(any, Mode::Name(name.into())).expect("bind origin"))
         .collect();
-    let upstreams = origins
+    let servers = origins
         .iter()
         .map(|b| Upstream {
             addr: b.local_addr(),
@@ -79,7 +79,10 @@ fn main() {
                 std::process::exit(2)
             })
             .into()],
-        upstreams,
+        upstream: weir::config::GroupConfig {
+            servers,
+            ..Default::default()
+        },
         ..Config::default()
     };
     let server = Proxy::new(config)

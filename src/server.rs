@@ -4,7 +4,7 @@
 //! use weir::{Config, Proxy};
 //! let mut config = Config::default();
 //! config.listen = vec!["127.0.0.1:8080".parse::<std::net::SocketAddr>().unwrap().into()];
-//! config.upstreams.push(weir::Upstream { addr: "127.0.0.1:9001".parse().unwrap(), weight: 1 });
+//! config.upstream.servers.push(weir::Upstream { addr: "127.0.0.1:9001".parse().unwrap(), weight: 1 });
 //! let server = Proxy::new(config).bind().unwrap();
 //! server.run().unwrap(); // until SIGTERM / SIGINT
 //! ```

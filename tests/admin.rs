@@ -325,7 +325,7 @@ fn up_gauge_follows_a_killed_and_restarted_origin() {
     let mut origin = start("127.0.0.1:0");
     let other = util::named_backends(1)[0];
     let mut config = util::admin::config(&[origin.addr, other]);
-    config.health = Some(weir::config::Health {
+    config.upstream.health = Some(weir::config::Health {
         path: "/".into(),
         interval: Duration::from_millis(20),
         timeout: Duration::from_millis(500),

@@ -22,7 +22,7 @@ fn round_robin_visits_backends_in_order() {
 fn weights_are_smooth_not_bursty() {
     let backends = util::named_backends(2);
     let mut config = util::config(&backends);
-    config.upstreams[0].weight = 3;
+    config.upstream.servers[0].weight = 3;
     let proxy = util::start(config);
     let picks: String = (0..8)
         .map(|_| {
@@ -43,8 +43,8 @@ fn debug_config(
     kind: weir::config::BalancerKind,
 ) -> weir::Config {
     let mut config = util::config(backends);
-    config.balancer = kind;
-    config.debug_headers = true;
+    config.upstream.balancer = kind;
+    config.upstream.debug_headers = true;
     config
 }
 
@@ -85,7 +85,7 @@ fn least_conn_avoids_a_server_busy_with_a_slow_request() {
 fn hash_keeps_a_key_on_one_server_and_says_so() {
     let backends = util::named_backends(3);
     let mut config = debug_config(&backends, weir::config::BalancerKind::Hash);
-    config.hash_key = Some(weir::config::HashKey::Header("X-User".into()));
+    config.upstream.hash_key = Some(weir::config::HashKey::Header("X-User".into()));
     let proxy = util::start(config);
     for user in ["alice", "bob", "carol"] {
         let ask = format!("GET / HTTP/1.1\r\nHost: t\r\nX-User: {user}\r\n\r\n");

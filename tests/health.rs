@@ -86,8 +86,8 @@ fn a_post_is_never_replayed_once_its_bytes_were_sent_but_a_get_is() {
     let a = origin(|_| Reply::Close);
     let b = origin(|_| ok(b"from b"));
     let mut config = util::config(&[a.addr, b.addr]);
-    config.passive.max_fails = 100; // keep A in rotation
-    config.debug_headers = true;
+    config.upstream.passive.max_fails = 100; // keep A in rotation
+    config.upstream.debug_headers = true;
     let proxy = util::start(config);
     let post = b"POST /pay HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc";
     assert_eq!(
@@ -112,7 +112,7 @@ fn a_refused_server_is_retried_elsewhere_then_left_out() {
     let down = refused_addr();
     let b = origin(|_| ok(b"b"));
     let mut config = util::config(&[down, b.addr]);
-    config.debug_headers = true;
+    config.upstream.debug_headers = true;
     let proxy = util::start(config);
     let r = once(proxy.addr, &get("/"));
     assert_eq!(r.status, 200);
@@ -142,8 +142,8 @@ fn when_every_server_is_down_weir_fails_open() {
         }
     });
     let mut config = util::config(&[o.addr]);
-    config.passive.fail_on_5xx = true;
-    config.debug_headers = true;
+    config.upstream.passive.fail_on_5xx = true;
+    config.upstream.debug_headers = true;
     let proxy = util::start(config);
     assert_eq!(
         once(proxy.addr, &get("/")).status,
@@ -220,7 +220,7 @@ fn active_checks_take_a_server_out_and_bring_it_back() {
     });
     let b = origin(|_| ok(b"b"));
     let mut config = util::config(&[a.addr, b.addr]);
-    config.health = Some(weir::config::Health {
+    config.upstream.health = Some(weir::config::Health {
         path: "/health".into(),
         interval: Duration::from_millis(20),
         timeout: Duration::from_millis(500),
@@ -262,7 +262,7 @@ fn a_health_path_that_would_inject_into_the_probe_is_refused_naming_its_key() {
     }
     // Built in code, the same config is refused by `bind`, before any probe is sent.
     let mut config = util::config(&[refused_addr()]);
-    config.health = Some(weir::config::Health {
+    config.upstream.health = Some(weir::config::Health {
         path: "/ok\r\nX-Injected: 1".into(),
         ..weir::config::Health::default()
     });

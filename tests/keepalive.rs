@@ -82,7 +82,7 @@ fn client_connection_close_is_honoured() {
 fn keepalive_zero_closes_each_upstream_connection_and_serves_on() {
     let o = origin(|_| ok(b"hi"));
     let mut config = util::config(&[o.addr]);
-    config.keepalive = 0;
+    config.upstream.keepalive = 0;
     let proxy = util::start(config);
     let mut c = Conn::open(proxy.addr);
     for _ in 0..3 {
@@ -102,7 +102,7 @@ fn burst_setup(n: usize) -> (Origin, TestProxy, Vec<Conn>) {
         ok(b"hi")
     });
     let mut config = util::config(&[o.addr]);
-    config.keepalive = 2;
+    config.upstream.keepalive = 2;
     let proxy = util::start(config);
     let clients = (0..n).map(|_| Conn::open(proxy.addr)).collect();
     (o, proxy, clients)
@@ -136,7 +136,7 @@ fn a_burst_above_the_allowance_reuses_its_connections_on_the_next_burst() {
 fn an_idle_upstream_connection_closes_at_keepalive_timeout_without_further_traffic() {
     let o = origin(|_| ok(b"hi"));
     let mut config = util::config(&[o.addr]);
-    config.keepalive_timeout = Duration::from_millis(100);
+    config.upstream.keepalive_timeout = Duration::from_millis(100);
     let proxy = util::start(config);
     assert_eq!(Conn::open(proxy.addr).roundtrip(&get("/")).text(), "hi");
     assert!(o.wait_closes(1), "the idle connection was never closed");

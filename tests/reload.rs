@@ -22,7 +22,7 @@ fn ten_reloads_under_load_fail_no_request() {
             // Each generation serves a different pair of backends with other weights.
             let g = generation.load(Ordering::SeqCst);
             let mut c = util::config(&[backends[g % 3], backends[(g + 1) % 3]]);
-            c.upstreams[0].weight = 1 + (g % 2) as u32;
+            c.upstream.servers[0].weight = 1 + (g % 2) as u32;
             Ok(c)
         }
     };

@@ -1175,7 +1175,7 @@ fn check_prints_the_route_table_in_match_order_and_warns_of_shadowed_routes() {
 fn an_upstream_only_config_normalises_like_a_routed_one_as_route_default() {
     let o = origin(|r| ok(r.target.as_bytes()));
     let mut c = util::config(&[o.addr]);
-    c.debug_headers = true;
+    c.upstream.debug_headers = true;
     let proxy = util::start(c);
     // Without [[routes]] nothing is looked up, but the path is normalised all the same:
     // a global middleware (a deny plugin) reads the path the origin is sent, whatever

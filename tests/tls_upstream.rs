@@ -24,7 +24,7 @@ fn upstream_tls_with_a_private_ca_pools_and_a_wrong_ca_is_502() {
     let origin = tls_origin(&ca.leaf(&dir, "origin", &["origin.test"]));
 
     let mut config = util::config(&[origin.addr]);
-    config.upstream_tls = Some(weir::config::UpstreamTls {
+    config.upstream.tls = Some(weir::config::UpstreamTls {
         sni: Some("origin.test".into()),
         ca: Some(ca.write(&dir)),
         verify: true,
@@ -51,7 +51,7 @@ fn upstream_tls_with_a_private_ca_pools_and_a_wrong_ca_is_502() {
     // Another CA: verification fails, 502, and nothing is sent in plain text.
     let other = Ca::new();
     let other_dir = temp_dir("tls-upstream-other");
-    config.upstream_tls.as_mut().unwrap().ca = Some(other.write(&other_dir));
+    config.upstream.tls.as_mut().unwrap().ca = Some(other.write(&other_dir));
     let proxy = util::start(config);
     assert_eq!(util::client::once(proxy.addr, GET).status, 502);
 }
@@ -78,13 +78,13 @@ fn upstream_mutual_tls_presents_the_client_certificate() {
         verify: true,
     };
     let mut config = util::config(&[origin.addr]);
-    config.upstream_tls = Some(upstream_tls(Some(&client)));
+    config.upstream.tls = Some(upstream_tls(Some(&client)));
     let proxy = util::start(config.clone());
     let resp = util::client::once(proxy.addr, GET);
     assert_eq!(resp.status, 200, "{}", resp.text());
     drop(proxy);
 
-    config.upstream_tls = Some(upstream_tls(None));
+    config.upstream.tls = Some(upstream_tls(None));
     let proxy = util::start(config);
     assert_eq!(util::client::once(proxy.addr, GET).status, 502);
 }
@@ -96,8 +96,8 @@ fn a_reload_rereads_a_kept_groups_ca_file() {
     let origin = tls_origin(&ca.leaf(&dir, "origin", &["origin.test"]));
     let ca_file = ca.write(&dir);
     let mut config = util::config(&[origin.addr]);
-    config.keepalive = 0; // every request connects, so every request verifies
-    config.upstream_tls = Some(weir::config::UpstreamTls {
+    config.upstream.keepalive = 0; // every request connects, so every request verifies
+    config.upstream.tls = Some(weir::config::UpstreamTls {
         sni: Some("origin.test".into()),
         ca: Some(ca_file.clone()),
         verify: true,
@@ -148,7 +148,7 @@ fn an_openssl_req_x509_certificate_given_as_its_own_ca_is_trusted_name_and_dates
     let origin = tls_origin(&leaf);
     let upstream = |sni: Option<&str>, ca: &std::path::Path| {
         let mut config = util::config(&[origin.addr]);
-        config.upstream_tls = Some(weir::config::UpstreamTls {
+        config.upstream.tls = Some(weir::config::UpstreamTls {
             sni: sni.map(Into::into),
             ca: Some(ca.to_path_buf()),
             verify: true,
@@ -183,7 +183,7 @@ fn an_openssl_req_x509_certificate_given_as_its_own_ca_is_trusted_name_and_dates
     std::fs::write(&old.key, key.serialize_pem()).unwrap();
     let old_origin = tls_origin(&old);
     let mut config = util::config(&[old_origin.addr]);
-    config.upstream_tls = Some(weir::config::UpstreamTls {
+    config.upstream.tls = Some(weir::config::UpstreamTls {
         sni: Some("localhost".into()),
         ca: Some(old.cert.clone()),
         verify: true,

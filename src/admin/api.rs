@@ -179,120 +179,13 @@ fn server_json(g: &Group, i: usize) -> Value {
     server(g, i, Instant::now())
 }
 
-/// Keys whose values are secrets, whatever table they are in.
-fn secret(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    [
-        "token",
-        "secret",
-        "password",
-        "passwd",
-        "key",
-        "auth",
-        "credential",
-    ]
-    .iter()
-    .any(|s| k.contains(s))
-        && k != "hash_key"
-}
-
-/// A middleware entry's own table as JSON, secrets replaced.
-fn redact(v: Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.into_iter()
-                .map(|(k, v)| {
-                    let v = if secret(&k) {
-                        "<redacted>".into()
-                    } else {
-                        redact(v)
-                    };
-                    (k, v)
-                })
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.into_iter().map(redact).collect()),
-        v => v,
+/// `GET /api/config`: the effective config (file and flags) in the file's shape, from
+/// the config types' own `Serialize` (see `config::show`), so it cannot drift from
+/// what weir runs; secrets redacted there.
+pub fn config(c: &Config) -> Reply {
+    match serde_json::to_value(c) {
+        Ok(v) => Reply::json(200, &v),
+        // Only a path that is not UTF-8 (given by a flag: TOML text is UTF-8) fails.
+        Err(e) => Reply::error(500, &format!("the config cannot be shown as JSON: {e}")),
     }
-}
-
-fn secs(d: std::time::Duration) -> f64 {
-    d.as_secs_f64()
-}
-
-/// `GET /api/config`: the effective config (file and flags), secrets redacted.
-pub fn config(c: &Config) -> Value {
-    let t = &c.timeouts;
-    let groups: Vec<Value> = c
-        .upstream_groups()
-        .iter()
-        .map(|g| {
-            json!({
-                "name": g.name,
-                "servers": g.servers.iter().map(|s| json!({"addr": s.addr.to_string(), "weight": s.weight})).collect::<Vec<_>>(),
-                "balancer": g.balancer.as_str(),
-                "hash_key": g.hash_key.as_ref().map(|k| format!("{k:?}")),
-                "keepalive": g.keepalive,
-                "keepalive_timeout": secs(g.keepalive_timeout),
-                "max_fails": g.passive.max_fails,
-                "fail_timeout": secs(g.passive.fail_timeout),
-                "fail_on_5xx": g.passive.fail_on_5xx,
-                "retries": g.retries,
-                "debug_headers": g.debug_headers,
-                "health": g.health.as_ref().map(|h| json!({
-                    "path": h.path, "interval": secs(h.interval), "timeout": secs(h.timeout),
-                    "fails": h.fails, "passes": h.passes,
-                })),
-            })
-        })
-        .collect();
-    let middleware: Vec<Value> = c
-        .middleware
-        .iter()
-        .map(|m| {
-            json!({
-                "builtin": m.builtin,
-                "plugin": m.plugin.as_ref().map(|p| p.display().to_string()),
-                "name": m.name,
-                "global": m.is_global(),
-                "config": redact(serde_json::to_value(&m.config).unwrap_or_default()),
-            })
-        })
-        .collect();
-    let routes: Vec<Value> = c
-        .routes
-        .iter()
-        .map(|r| {
-            json!({
-                "name": r.name, "hosts": r.hosts, "path": r.path, "path_exact": r.path_exact,
-                "methods": r.methods, "headers": redact(serde_json::to_value(&r.headers).unwrap_or_default()),
-                "upstream": r.upstream, "strip_prefix": r.strip_prefix, "middleware": r.middleware,
-            })
-        })
-        .collect();
-    json!({
-        "source": c.source,
-        "listen": c.listen.iter().map(|l| l.addr.to_string()).collect::<Vec<_>>(),
-        "threads": c.threads,
-        "timeouts": {
-            "header": secs(t.header), "idle": secs(t.idle), "connect": secs(t.connect),
-            "upstream_read": secs(t.upstream_read), "client_body": secs(t.client_body),
-            "drain": secs(t.drain), "tunnel": secs(t.tunnel), "plugin_check": secs(t.plugin_check),
-        },
-        "limits": {
-            "max_header_bytes": c.limits.max_header_bytes,
-            "max_headers": c.limits.max_headers,
-            "max_body_bytes": c.limits.max_body_bytes,
-            "max_connections": c.limits.max_connections,
-        },
-        "forwarded": { "for": c.forwarded.for_, "proto": c.forwarded.proto, "host": c.forwarded.host, "request_id": c.forwarded.request_id },
-        "upstreams": groups,
-        "routes": routes,
-        "middleware": middleware,
-        "admin": c.admin.as_ref().map(|a| json!({
-            "listen": a.listen.to_string(),
-            "token": a.token.as_ref().map(|_| "<redacted>"),
-            "allowed_hosts": a.allowed_hosts,
-        })),
-    })
 }

@@ -31,7 +31,7 @@ pub(crate) async fn answer(
         "/api/status" => Some(|e| Reply::json(200, &api::status(e))),
         "/api/upstreams" => Some(|e| Reply::json(200, &api::upstreams(e))),
         "/api/routes" => Some(|e| Reply::json(200, &api::routes(e))),
-        "/api/config" => Some(|e| Reply::json(200, &api::config(&e.config))),
+        "/api/config" => Some(|e| api::config(&e.config)),
         _ => None,
     };
     if let Some(read) = reads {

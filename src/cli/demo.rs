@@ -28,15 +28,16 @@ fn backends(names: &[&str]) -> Result<Vec<Backend>, String> {
 
 /// Three backends behind one round-robin group.
 fn plain(listen: SocketAddr, addrs: &[SocketAddr]) -> Config {
-    Config {
+    let mut config = Config {
         listen: vec![listen.into()],
         threads: 1,
-        upstreams: addrs
-            .iter()
-            .map(|&addr| Upstream { addr, weight: 1 })
-            .collect(),
         ..Config::default()
-    }
+    };
+    config.upstream.servers = addrs
+        .iter()
+        .map(|&addr| Upstream { addr, weight: 1 })
+        .collect();
+    config
 }
 
 /// The `--routes` config, as TOML a user can copy.

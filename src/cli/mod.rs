@@ -38,24 +38,24 @@ pub fn config_from(a: &ServeArgs) -> Result<Config, weir::ConfigError> {
         ));
     }
     if !a.upstreams.is_empty() {
-        config.upstreams = a.upstreams.clone();
+        config.upstream.servers = a.upstreams.clone();
     }
     if let Some(b) = a.balancer {
-        config.balancer = b;
+        config.upstream.balancer = b;
         // The file's hash key belonged to the file's balancer; a flag that picks
         // another balancer replaces both.
         if b != BalancerKind::Hash {
-            config.hash_key = None;
+            config.upstream.hash_key = None;
         }
     }
     if let Some(k) = &a.hash_key {
         // `--hash-key` alone means hashing, as nginx's `hash KEY;` is the balancer.
         if a.balancer.is_none() {
-            config.balancer = BalancerKind::Hash;
+            config.upstream.balancer = BalancerKind::Hash;
         }
-        config.hash_key = Some(k.clone());
+        config.upstream.hash_key = Some(k.clone());
     }
-    if a.balancer == Some(BalancerKind::Hash) && config.hash_key.is_none() {
+    if a.balancer == Some(BalancerKind::Hash) && config.upstream.hash_key.is_none() {
         let why = format!("{} (or hash_key in [upstream])", args::NEEDS_HASH_KEY);
         return Err(weir::ConfigError::new(&config.source, "--balancer", why));
     }

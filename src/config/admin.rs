@@ -11,7 +11,7 @@
 
 use std::net::SocketAddr;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The shortest token accepted: 16 bytes (128 bits when random), what a bearer token
 /// needs to resist guessing through the listener itself.
@@ -27,12 +27,13 @@ pub(super) struct AdminFile {
     pub allowed_hosts: Vec<String>,
 }
 
-/// The admin listener's settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The admin listener's settings; shown with the token redacted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Admin {
     /// Where the admin listener binds; loopback unless a `token` guards it.
     pub listen: SocketAddr,
     /// Required as `Authorization: Bearer TOKEN` on every admin request when set.
+    #[serde(serialize_with = "super::show::token")]
     pub token: Option<String>,
     /// Host names a request's `Host` may give besides IP addresses and `localhost`
     /// (lower case, no port): the names the operator reaches the listener by.

@@ -1,9 +1,10 @@
-//! Durations written the nginx way: `150ms`, `5s`, `2m`, `1h`.
+//! Durations written the nginx way: `150ms`, `5s`, `2m`, `1h`; read so, and shown so.
 
 use std::fmt;
 use std::time::Duration;
 
 use serde::de::{self, Deserializer, Visitor};
+use serde::Serializer;
 
 /// Parses `<digits><unit>` with unit `ms`, `s`, `m` or `h`.
 pub fn parse(s: &str) -> Result<Duration, String> {
@@ -28,8 +29,8 @@ pub fn parse(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("duration {s:?} is too long"))
 }
 
-/// For `#[serde(deserialize_with = "duration::de")]`.
-pub fn de<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+/// For `#[serde(with = "duration")]`: reads `"150ms"`.
+pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     struct V;
     impl Visitor<'_> for V {
         type Value = Duration;
@@ -41,6 +42,11 @@ pub fn de<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         }
     }
     d.deserialize_str(V)
+}
+
+/// For `#[serde(with = "duration")]`: writes what [`show`] does, as the file would.
+pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&show(*d))
 }
 
 /// Formats a duration back the way the config writes it, for `weir check`.

@@ -6,27 +6,36 @@
 
 use std::time::Duration;
 
-use super::upstream::{BalancerKind, HashKey, Health, UpstreamFile};
-use super::{line_of, resolve, ConfigError, UpstreamTls};
+use serde::Serialize;
+
+use super::upstream::{self, BalancerKind, HashKey, Health, UpstreamFile};
+use super::{line_of, resolve, show, ConfigError, UpstreamTls};
 use crate::upstream::state::Passive;
 use crate::upstream::Upstream;
 
 /// The name `[upstream]` goes by when routes or logs need one.
 pub const DEFAULT_GROUP: &str = "default";
 
-/// One validated upstream group.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One validated upstream group; shown (`Serialize`) as the table the file writes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct GroupConfig {
+    /// `default` for `[upstream]`, else the `NAME` of `[upstreams.NAME]` (the table's key
+    /// when shown).
+    #[serde(skip)]
     pub name: String,
+    #[serde(serialize_with = "show::servers")]
     pub servers: Vec<Upstream>,
     pub balancer: BalancerKind,
     /// Idle keep-alive connections kept per server.
     pub keepalive: usize,
     /// How long an idle upstream connection is kept.
+    #[serde(with = "super::duration")]
     pub keepalive_timeout: Duration,
     /// For `balancer = "hash"`: what to hash.
     pub hash_key: Option<HashKey>,
-    /// Passive health: failures that take a server out, and for how long.
+    /// Passive health: failures that take a server out, and for how long (the
+    /// group's keys `max_fails`, `fail_timeout` and `fail_on_5xx`).
+    #[serde(flatten, serialize_with = "show::passive")]
     pub passive: Passive,
     /// How many other servers of the group a failed request may be retried on; `None`
     /// means "all the others" (servers - 1).
@@ -37,6 +46,29 @@ pub struct GroupConfig {
     pub health: Option<Health>,
     /// TLS to the group's servers; `None` for plain HTTP.
     pub tls: Option<UpstreamTls>,
+}
+
+/// What a group without any of the keys gets: the defaults of `[upstream]`, no servers.
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            name: DEFAULT_GROUP.to_string(),
+            servers: Vec::new(),
+            balancer: BalancerKind::default(),
+            keepalive: upstream::default_keepalive(),
+            keepalive_timeout: upstream::default_keepalive_timeout(),
+            hash_key: None,
+            passive: Passive {
+                max_fails: upstream::default_max_fails(),
+                fail_timeout: upstream::default_fail_timeout(),
+                fail_on_5xx: false,
+            },
+            retries: None,
+            debug_headers: false,
+            health: None,
+            tls: None,
+        }
+    }
 }
 
 impl GroupConfig {

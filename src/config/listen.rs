@@ -26,12 +26,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::{resolve, ConfigError};
 
-/// One listening socket.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One listening socket; shown as the table form `{ addr, name, tls }`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Listener {
     pub addr: SocketAddr,
     /// TLS settings; `None` for plain HTTP.
@@ -50,8 +50,9 @@ impl From<SocketAddr> for Listener {
     }
 }
 
-/// TLS on a listener: the certificates it offers and what it accepts.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// TLS on a listener: the certificates it offers and what it accepts. Shown with
+/// `certs` always a list, also for a table that wrote one `cert` and `key`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ServerTls {
     /// At least one; the first answers clients whose name no certificate carries.
     pub certs: Vec<CertFiles>,
@@ -79,7 +80,8 @@ impl ServerTls {
 }
 
 /// A certificate chain (leaf first, then intermediates) and its private key, in PEM.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Only the paths are kept (and shown), never what the files hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CertFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
@@ -91,6 +93,16 @@ pub enum TlsVersion {
     #[default]
     Tls12,
     Tls13,
+}
+
+/// Shown as the file writes it: `"1.2"` or `"1.3"`.
+impl Serialize for TlsVersion {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            TlsVersion::Tls12 => "1.2",
+            TlsVersion::Tls13 => "1.3",
+        })
+    }
 }
 
 /// `listen` as written: a string, a table, or a list of either.

@@ -14,6 +14,7 @@ mod route;
 mod routing;
 mod server;
 mod settings;
+mod show;
 mod upstream;
 mod upstream_tls;
 
@@ -21,7 +22,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
-use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -38,8 +38,6 @@ pub use upstream::{BalancerKind, HashKey, Health};
 pub use upstream_tls::UpstreamTls;
 
 use crate::http::parse::MAX_HEADERS;
-use crate::upstream::state::Passive;
-use crate::upstream::Upstream;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,31 +71,15 @@ pub struct Config {
     pub listen: Vec<Listener>,
     /// Executor threads; 0 means one per CPU.
     pub threads: usize,
-    pub upstreams: Vec<Upstream>,
-    pub balancer: BalancerKind,
-    /// Idle keep-alive connections kept per upstream server.
-    pub keepalive: usize,
-    /// How long an idle upstream connection is kept.
-    pub keepalive_timeout: Duration,
-    /// For `balancer = "hash"`: what to hash.
-    pub hash_key: Option<HashKey>,
-    /// Passive health: failures that take a server out, and for how long.
-    pub passive: Passive,
-    /// How many other servers a failed request may be retried on; `None` means
-    /// "all the others" (servers - 1).
-    pub retries: Option<usize>,
-    /// Add `X-Weir-Upstream` and `X-Weir-Reason` to responses.
-    pub debug_headers: bool,
-    /// Active health checks, when configured.
-    pub health: Option<Health>,
-    /// TLS to the servers of `[upstream]`, when configured.
-    pub upstream_tls: Option<UpstreamTls>,
+    /// `[upstream]`: the one group, named `default`, of a file without
+    /// `[upstreams.NAME]` (and what `--upstream`, `--balancer` and `--hash-key` set).
+    /// Unused when `groups` is not empty; see [`Config::upstream_groups`].
+    pub upstream: GroupConfig,
     pub timeouts: Timeouts,
     pub limits: Limits,
     pub forwarded: Forwarded,
     pub middleware: Vec<MiddlewareSpec>,
-    /// `[upstreams.NAME]` groups. When empty, the `[upstream]` fields above are the one
-    /// group, named `default` (see [`Config::upstream_groups`]).
+    /// `[upstreams.NAME]` groups, in name order. When empty, `upstream` is the one group.
     pub groups: Vec<GroupConfig>,
     /// `[[routes]]` in file order. When empty, every request goes to the one group.
     pub routes: Vec<RouteConfig>,
@@ -113,21 +95,11 @@ fn default_listen() -> Listener {
 
 impl Default for Config {
     fn default() -> Self {
-        let file = UpstreamFile::default();
         Config {
             source: "command line".into(),
             listen: vec![default_listen()],
             threads: 0,
-            upstreams: Vec::new(),
-            balancer: file.balancer,
-            keepalive: file.keepalive,
-            keepalive_timeout: file.keepalive_timeout,
-            hash_key: None,
-            passive: Passive::default(),
-            retries: None,
-            debug_headers: false,
-            health: None,
-            upstream_tls: None,
+            upstream: GroupConfig::default(),
             timeouts: Timeouts::default(),
             limits: Limits::default(),
             forwarded: Forwarded::default(),
@@ -198,7 +170,7 @@ impl Config {
     /// Checks everything a runnable config needs, at least one upstream included
     /// (flags may still supply those after the file is read, so `parse` does not).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.groups.is_empty() && self.upstreams.is_empty() {
+        if self.groups.is_empty() && self.upstream.servers.is_empty() {
             return Err(ConfigError::new(
                 &self.source,
                 "upstream.servers",
@@ -350,24 +322,15 @@ impl File {
             group::check_name(&name).map_err(|why| ConfigError::new(file, &key, why))?;
             groups.push(table.into_group(&name, file, text, &key)?);
         }
-        let single =
-            self.upstream
-                .unwrap_or_default()
-                .into_group(DEFAULT_GROUP, file, text, "upstream")?;
+        let upstream = match self.upstream {
+            Some(table) => table.into_group(DEFAULT_GROUP, file, text, "upstream")?,
+            None => GroupConfig::default(),
+        };
         let config = Config {
             source: file.into(),
             listen,
             threads: self.threads,
-            upstreams: single.servers,
-            balancer: single.balancer,
-            keepalive: single.keepalive,
-            keepalive_timeout: single.keepalive_timeout,
-            hash_key: single.hash_key,
-            passive: single.passive,
-            retries: single.retries,
-            debug_headers: single.debug_headers,
-            health: single.health,
-            upstream_tls: single.tls,
+            upstream,
             timeouts: self.timeouts,
             limits: self.limits,
             forwarded: self.forwarded,

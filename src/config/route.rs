@@ -6,12 +6,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::route::{normalize, strip_prefix, PathRule, RouteSpec, Scheme};
 
 /// One `[[routes]]` entry as written.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Shown in logs, debug headers and `weir check`; defaults to `routes[i]`.
@@ -27,7 +27,7 @@ pub struct RouteConfig {
     #[serde(default)]
     pub methods: Vec<String>,
     /// Headers that must be present with exactly this value (names case-insensitive).
-    #[serde(default)]
+    #[serde(default, serialize_with = "super::show::redacted")]
     pub headers: BTreeMap<String, String>,
     /// `"http"` or `"https"`: only requests that came in on a plain (or TLS) listener.
     /// With `redirect = "https"`, `scheme = "http"` gives plain HTTP a redirect route of

@@ -5,29 +5,17 @@
 
 use std::borrow::Cow;
 
-use super::{Config, ConfigError, GroupConfig, Listener, RouteConfig, DEFAULT_GROUP};
+use super::{Config, ConfigError, GroupConfig, Listener, RouteConfig};
 use crate::route::{Scheme, Table, Warning};
 
 impl Config {
     /// The upstream groups: `[upstreams.NAME]` in name order, or `[upstream]` as the
     /// one group `default`.
-    pub fn upstream_groups(&self) -> Cow<'_, [GroupConfig]> {
-        if !self.groups.is_empty() {
-            return Cow::Borrowed(&self.groups);
+    pub fn upstream_groups(&self) -> &[GroupConfig] {
+        match self.groups.is_empty() {
+            true => std::slice::from_ref(&self.upstream),
+            false => &self.groups,
         }
-        Cow::Owned(vec![GroupConfig {
-            name: DEFAULT_GROUP.to_string(),
-            servers: self.upstreams.clone(),
-            balancer: self.balancer,
-            keepalive: self.keepalive,
-            keepalive_timeout: self.keepalive_timeout,
-            hash_key: self.hash_key.clone(),
-            passive: self.passive,
-            retries: self.retries,
-            debug_headers: self.debug_headers,
-            health: self.health.clone(),
-            tls: self.upstream_tls.clone(),
-        }])
     }
 
     /// The routes in file order, or one catch-all to the only group when none are

@@ -5,39 +5,39 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::de::Error as _;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::duration;
 use crate::route::{AmbiguousSegments, EscapedSlashes, PathRules};
 
 /// `[timeouts]`.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Timeouts {
     /// The whole request head must arrive within this (slowloris guard), else 408.
-    #[serde(deserialize_with = "duration::de")]
+    #[serde(with = "duration")]
     pub header: Duration,
     /// A keep-alive client connection idle longer than this is closed silently.
-    #[serde(deserialize_with = "duration::de")]
+    #[serde(with = "duration")]
     pub idle: Duration,
     /// Connecting to an upstream, else 504.
-    #[serde(deserialize_with = "duration::de")]
+    #[serde(with = "duration")]
     pub connect: Duration,
     /// Longest wait for upstream response bytes (head or body), else 504.
-    #[serde(deserialize_with = "duration::de")]
+    #[serde(with = "duration")]
     pub upstream_read: Duration,
     /// Longest wait for client progress mid-message: body bytes in, response bytes out.
-    #[serde(deserialize_with = "duration::de")]
+    #[serde(with = "duration")]
     pub client_body: Duration,
     /// On SIGTERM/SIGINT, how long in-flight requests get to finish.
-    #[serde(deserialize_with = "duration::de")]
+    #[serde(with = "duration")]
     pub drain: Duration,
     /// A WebSocket tunnel with no bytes either way for this long is closed.
-    #[serde(deserialize_with = "duration::de")]
+    #[serde(with = "duration")]
     pub tunnel: Duration,
     /// Longest a plugin library may take to load in the check process (see
     /// `plugin::vet`) before it is refused as hanging.
-    #[serde(deserialize_with = "duration::de")]
+    #[serde(with = "duration")]
     pub plugin_check: Duration,
 }
 
@@ -64,7 +64,7 @@ pub const DEFAULT_BACKLOG: u32 = 4096;
 pub const MAX_BACKLOG: u32 = 65_535;
 
 /// `[limits]`.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest request head; larger is 431 (414 when the request line alone is too long).
@@ -78,11 +78,14 @@ pub struct Limits {
     pub max_connections: usize,
     /// What `%2F` and `%5C` in a request path are: `"decode"` (a separator, the
     /// default), `"reject"` (400) or `"keep"` (data, forwarded encoded).
-    #[serde(deserialize_with = "escaped_slashes")]
+    #[serde(deserialize_with = "escaped_slashes", serialize_with = "show_escaped")]
     pub escaped_slashes: EscapedSlashes,
     /// `"reject"` (the default: 400) or `"keep"` a `;`, or a segment ending in `.` or a
     /// space, that some origins read as another path.
-    #[serde(deserialize_with = "ambiguous_segments")]
+    #[serde(
+        deserialize_with = "ambiguous_segments",
+        serialize_with = "show_ambiguous"
+    )]
     pub ambiguous_segments: AmbiguousSegments,
     /// Connections each listener's kernel queue holds before weir accepts them (the
     /// `listen(2)` backlog), capped by the host (`net.core.somaxconn` on Linux).
@@ -97,6 +100,14 @@ impl Limits {
             ambiguous_segments: self.ambiguous_segments,
         }
     }
+}
+
+fn show_escaped<S: Serializer>(v: &EscapedSlashes, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.as_str())
+}
+
+fn show_ambiguous<S: Serializer>(v: &AmbiguousSegments, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.as_str())
 }
 
 fn escaped_slashes<'de, D: Deserializer<'de>>(d: D) -> Result<EscapedSlashes, D::Error> {
@@ -132,7 +143,7 @@ impl Default for Limits {
 }
 
 /// `[forwarded]`: which `X-Forwarded-*` headers weir adds to requests.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Forwarded {
     /// Append the client address to `X-Forwarded-For`.
@@ -159,7 +170,7 @@ impl Default for Forwarded {
 }
 
 /// One `[[middleware]]` entry, checked further when the chain is built.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct MiddlewareSpec {
     /// A built-in: `log`, `headers` or `balancer`.
@@ -168,11 +179,12 @@ pub struct MiddlewareSpec {
     pub plugin: Option<PathBuf>,
     /// Instance name for logs; defaults to the built-in's or the plugin's own name.
     pub name: Option<String>,
-    /// The entry's own settings.
-    #[serde(default)]
+    /// The entry's own settings; shown with secret-looking keys redacted.
+    #[serde(default, serialize_with = "super::show::redacted")]
     pub config: toml::Table,
     /// `false`: not part of the global chain; routes that list its `name` in their
-    /// `middleware` run it, after the global chain. Absent means `true`.
+    /// `middleware` run it, after the global chain. Absent means `true` (and is shown so).
+    #[serde(serialize_with = "show_global")]
     pub global: Option<bool>,
 }
 
@@ -181,4 +193,8 @@ impl MiddlewareSpec {
     pub fn is_global(&self) -> bool {
         self.global != Some(false)
     }
+}
+
+fn show_global<S: Serializer>(global: &Option<bool>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bool(*global != Some(false))
 }

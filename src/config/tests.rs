@@ -1,6 +1,7 @@
 //! Loading and validating whole config files: every error names its key.
 
 use super::*;
+use std::time::Duration;
 
 #[test]
 fn the_documented_example_parses() {
@@ -29,8 +30,8 @@ config = { format = "combined", path = "-" }
         "weir.toml",
     )
     .unwrap();
-    assert_eq!(c.upstreams.len(), 2);
-    assert_eq!(c.upstreams[1].weight, 2);
+    assert_eq!(c.upstream.servers.len(), 2);
+    assert_eq!(c.upstream.servers[1].weight, 2);
     assert_eq!(c.timeouts.upstream_read, Duration::from_millis(150));
     assert_eq!(c.middleware[0].name.as_deref(), Some("access"));
 }

@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use toml::Spanned;
 
 use super::duration;
 use super::server::ServerSpec;
 
 /// The balancing algorithm for `[upstream] balancer`.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum BalancerKind {
     #[default]
@@ -64,6 +64,13 @@ impl std::fmt::Display for HashKey {
     }
 }
 
+/// Shown as written: `"header:X-User"`.
+impl Serialize for HashKey {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl HashKey {
     pub fn parse(s: &str) -> Result<Self, String> {
         let named = |prefix: &str| {
@@ -85,16 +92,16 @@ impl HashKey {
 }
 
 /// `[upstream.health]`: active checks, off unless the table is present.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Health {
     /// The path requested with GET.
     pub path: String,
     /// Time between checks of one server.
-    #[serde(deserialize_with = "duration::de")]
+    #[serde(with = "duration")]
     pub interval: Duration,
     /// A check not answered within this is a failure.
-    #[serde(deserialize_with = "duration::de")]
+    #[serde(with = "duration")]
     pub timeout: Duration,
     /// Consecutive failures that take a server out of rotation.
     pub fails: u32,
@@ -149,15 +156,12 @@ pub(super) struct UpstreamFile {
     pub(super) balancer: BalancerKind,
     #[serde(default = "default_keepalive")]
     pub(super) keepalive: usize,
-    #[serde(
-        default = "default_keepalive_timeout",
-        deserialize_with = "duration::de"
-    )]
+    #[serde(default = "default_keepalive_timeout", with = "duration")]
     pub(super) keepalive_timeout: Duration,
     pub(super) hash_key: Option<Spanned<String>>,
     #[serde(default = "default_max_fails")]
     pub(super) max_fails: u32,
-    #[serde(default = "default_fail_timeout", deserialize_with = "duration::de")]
+    #[serde(default = "default_fail_timeout", with = "duration")]
     pub(super) fail_timeout: Duration,
     #[serde(default)]
     pub(super) fail_on_5xx: bool,
@@ -168,37 +172,18 @@ pub(super) struct UpstreamFile {
     pub(super) tls: Option<super::upstream_tls::TlsFile>,
 }
 
-fn default_max_fails() -> u32 {
+pub(super) fn default_max_fails() -> u32 {
     1
 }
 
-fn default_fail_timeout() -> Duration {
+pub(super) fn default_fail_timeout() -> Duration {
     Duration::from_secs(10)
 }
 
-fn default_keepalive() -> usize {
+pub(super) fn default_keepalive() -> usize {
     32
 }
 
-fn default_keepalive_timeout() -> Duration {
+pub(super) fn default_keepalive_timeout() -> Duration {
     Duration::from_secs(60)
-}
-
-impl Default for UpstreamFile {
-    fn default() -> Self {
-        UpstreamFile {
-            servers: Vec::new(),
-            balancer: BalancerKind::default(),
-            keepalive: default_keepalive(),
-            keepalive_timeout: default_keepalive_timeout(),
-            hash_key: None,
-            max_fails: default_max_fails(),
-            fail_timeout: default_fail_timeout(),
-            fail_on_5xx: false,
-            retries: None,
-            debug_headers: false,
-            health: None,
-            tls: None,
-        }
-    }
 }

@@ -5,10 +5,10 @@ use std::fmt;
 use std::path::PathBuf;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-/// How weir speaks TLS to a group's servers.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// How weir speaks TLS to a group's servers; shown as the table form.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct UpstreamTls {
     /// The name sent as SNI and verified in the certificate; default: the server's
     /// address as written (its IP when it was an IP).

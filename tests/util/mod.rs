@@ -55,19 +55,20 @@ impl Drop for TestProxy {
 /// A config on 127.0.0.1:0 over `upstreams`, without access logging (the chain is just
 /// the balancer), two executor threads (so cross-thread paths are exercised).
 pub fn config(upstreams: &[SocketAddr]) -> Config {
-    Config {
+    let mut config = Config {
         listen: vec!["127.0.0.1:0".parse::<SocketAddr>().unwrap().into()],
         threads: 2,
-        upstreams: upstreams
-            .iter()
-            .map(|&addr| Upstream { addr, weight: 1 })
-            .collect(),
         middleware: vec![weir::config::MiddlewareSpec {
             builtin: Some("balancer".into()),
             ..Default::default()
         }],
         ..Config::default()
-    }
+    };
+    config.upstream.servers = upstreams
+        .iter()
+        .map(|&addr| Upstream { addr, weight: 1 })
+        .collect();
+    config
 }
 
 /// Starts weir in-process with `config` and extra middleware.
