@@ -7,10 +7,10 @@
 
 use std::io::Write;
 
+use crate::downstream::Session;
 use crate::error::{Error, Kind};
-use crate::http::write;
 use crate::upstream::group::Group;
-use crate::upstream::pool::UpstreamConn;
+use crate::upstream::peer::Peer;
 use crate::upstream::{self, state::InFlight};
 
 use super::attempt::{self, Failed};
@@ -18,7 +18,7 @@ use super::{reply, End, Exchange, Intent};
 
 /// The server that answered, and the connection its response is on.
 pub(crate) struct Picked<'a> {
-    pub up: UpstreamConn,
+    pub peer: Peer,
     pub group: &'a Group,
     pub idx: usize,
     /// Counts the request against the server (least-conn, p2c) until the body is done.
@@ -32,10 +32,9 @@ fn idempotent(method: &str) -> bool {
     )
 }
 
-impl<'a> Exchange<'a> {
+impl<'a, S: Session> Exchange<'a, S> {
     /// Picks a server with the chain's `select_upstream`, within the untried ones.
-    fn select(&mut self, intent: &Intent, group: &Group) -> Result<usize, End> {
-        let keep = intent.keep_after_error();
+    fn select(&mut self, group: &Group) -> Result<usize, End> {
         // The route's middleware may pick first; the global chain ends in the balancer.
         let route = self.route_chain.filter(|c| !c.is_empty());
         let mut picked =
@@ -47,11 +46,11 @@ impl<'a> Exchange<'a> {
                 .select_upstream(&mut self.cx, self.req, &group.upstreams);
         }
         if self.cx.failed() {
-            return Err(End::error(reply::middleware_failed(), keep));
+            return Err(End::error(reply::middleware_failed()));
         }
         let Some(idx) = picked else {
             let err = Error::new(Kind::NoUpstream, "no upstream selected");
-            return Err(End::error(err, keep));
+            return Err(End::error(err));
         };
         self.cx.upstream = Some(idx);
         if self.e.stats.on {
@@ -87,33 +86,30 @@ impl<'a> Exchange<'a> {
         let retries = group.config.retries();
         let may_replay = idempotent(&self.req.method) && intent.body.is_empty();
         let host_from_upstream = !self.req.headers.contains("host");
-        let mut continue_100 = intent.continue_100;
         let mut tries = 0;
         loop {
-            let idx = self.select(intent, group)?;
+            let idx = self.select(group)?;
             let addr = group.upstreams[idx].addr;
             if host_from_upstream {
                 self.bytes.clear();
                 let _ = write!(self.bytes, "{addr}");
                 let _ = self.req.headers.set("Host", &self.bytes[..]);
             }
-            write::request_head(self.bytes, self.req, intent.body.into());
             let in_flight = group.upstreams.state(idx).start();
             let began = std::time::Instant::now();
-            let mut request = attempt::Request {
-                head: self.bytes,
+            let request = attempt::Request {
+                head: self.req,
                 body: intent.body,
-                continue_100,
                 websocket: intent.websocket,
             };
-            let result = attempt::attempt(e, group, self.client, idx, &mut request, self.res).await;
-            continue_100 = request.continue_100;
+            let to = (idx, &request);
+            let result = attempt::attempt(e, group, self.client, to, self.bytes, self.res).await;
             let failed = match result {
-                Ok((up, sent)) => {
+                Ok((peer, sent)) => {
                     self.o.bytes_in = sent;
                     self.answered(group, idx, began.elapsed());
                     return Ok(Picked {
-                        up,
+                        peer,
                         group,
                         idx,
                         _in_flight: in_flight,
@@ -135,8 +131,7 @@ impl<'a> Exchange<'a> {
                 self.cx.retried = Some((addr, failed.cause.as_str()));
                 continue;
             }
-            let keep = intent.keep_alive && failed.client_clean;
-            return Err(End::error(failed.err, keep));
+            return Err(End::error(failed.err));
         }
     }
 }

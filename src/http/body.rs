@@ -165,16 +165,18 @@ where
 {
     let mut decoder = Decoder::new(body, opts.limit);
     let mut source = decoder.over(src, opts.read_timeout);
-    pipe(&mut source, dst, out, opts).await
+    pipe(&mut source, dst, out, opts.prefix, opts.write_timeout).await
 }
 
-/// Streams a decoded body from `src` to `dst`, framed as `out`, after `opts.prefix`;
-/// returns the payload bytes. `opts.read_timeout` and `opts.limit` are the source's.
+/// Streams a decoded body from `src` to `dst`, framed as `out`, after `prefix` (a head,
+/// sent with the first piece in one write), each write within `write_timeout`; returns
+/// the payload bytes.
 pub async fn pipe<B, W>(
     src: &mut B,
     dst: &mut W,
     out: Out,
-    opts: Copy<'_>,
+    prefix: &[u8],
+    write_timeout: Duration,
 ) -> Result<u64, CopyError>
 where
     B: Source,
@@ -183,8 +185,8 @@ where
     let mut sink = Sink {
         dst,
         out,
-        prefix: opts.prefix,
-        timeout: opts.write_timeout,
+        prefix,
+        timeout: write_timeout,
     };
     let mut total = 0u64;
     loop {

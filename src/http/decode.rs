@@ -231,6 +231,13 @@ pub struct Decoding<'a, S> {
     timeout: Duration,
 }
 
+impl<S> Decoding<'_, S> {
+    /// The connection the body is read from (to answer on it, say).
+    pub fn conn(&mut self) -> &mut Conn<S> {
+        self.src
+    }
+}
+
 impl<S: AsyncRead + Unpin> Source for Decoding<'_, S> {
     async fn piece(&mut self) -> Result<&[u8], CopyError> {
         self.dec.piece(self.src, self.timeout).await
