@@ -61,8 +61,6 @@ impl<'a, S: Session> Exchange<'a, S> {
         Ok(idx)
     }
 
-    /// Forwards the request until a server answers with a response head, or no retry
-    /// is left.
     /// Records a response head from server `idx`, `took` after the attempt began: its
     /// timing, and passive health (a 5xx counts as a failure with `fail_on_5xx`).
     fn answered(&mut self, group: &Group, idx: usize, took: std::time::Duration) {
@@ -77,62 +75,88 @@ impl<'a, S: Session> Exchange<'a, S> {
         }
     }
 
+    /// Forwards the request until a server answers with a response head, or no retry
+    /// is left.
     pub(super) async fn forward(
         &mut self,
         intent: &Intent,
         group: &'a Group,
     ) -> Result<Picked<'a>, End> {
-        let e = self.e;
         let retries = group.config.retries();
         let may_replay = idempotent(&self.req.method) && intent.body.is_empty();
         let host_from_upstream = !self.req.headers.contains("host");
         let mut tries = 0;
         loop {
             let idx = self.select(group)?;
-            let addr = group.upstreams[idx].addr;
             if host_from_upstream {
-                self.bytes.clear();
-                let _ = write!(self.bytes, "{addr}");
-                let _ = self.req.headers.set("Host", &self.bytes[..]);
+                self.host_from(group.upstreams[idx].addr);
             }
-            let in_flight = group.upstreams.state(idx).start();
-            let began = std::time::Instant::now();
-            let request = attempt::Request {
-                head: self.req,
-                body: intent.body,
-                websocket: intent.websocket,
-            };
-            let to = (idx, &request);
-            let result = attempt::attempt(e, group, self.client, to, self.bytes, self.res).await;
-            let failed = match result {
-                Ok((peer, sent)) => {
-                    self.o.bytes_in = sent;
-                    self.answered(group, idx, began.elapsed());
-                    return Ok(Picked {
-                        peer,
-                        group,
-                        idx,
-                        _in_flight: in_flight,
-                    });
-                }
+            let failed = match self.try_server(intent, group, idx).await {
+                Ok(picked) => return Ok(picked),
                 Err(failed) => failed,
             };
-            if failed.cause.upstream_fault() {
-                group.record_failure(idx);
+            self.count_failure(group, idx, &failed);
+            if !should_retry(&failed, may_replay, tries < retries) {
+                return Err(End::error(failed.err));
             }
-            if e.stats.on {
-                count_failure(e, group, idx, &failed);
-            }
-            if should_retry(&failed, may_replay, tries < retries) {
-                if e.stats.on {
-                    e.stats.metrics.retry(failed.cause.as_str());
-                }
-                tries += 1;
-                self.cx.retried = Some((addr, failed.cause.as_str()));
-                continue;
-            }
-            return Err(End::error(failed.err));
+            tries += 1;
+            self.note_retry(group.upstreams[idx].addr, &failed);
         }
+    }
+
+    /// A request without `Host` (HTTP/1.0) gets the server's address for one.
+    fn host_from(&mut self, addr: std::net::SocketAddr) {
+        self.bytes.clear();
+        let _ = write!(self.bytes, "{addr}");
+        let _ = self.req.headers.set("Host", &self.bytes[..]);
+    }
+
+    /// One attempt on server `idx`, counted in flight against it while it runs (and,
+    /// if it answers, while its response body is relayed).
+    async fn try_server(
+        &mut self,
+        intent: &Intent,
+        group: &'a Group,
+        idx: usize,
+    ) -> Result<Picked<'a>, Failed> {
+        let in_flight = group.upstreams.state(idx).start();
+        let began = std::time::Instant::now();
+        let request = attempt::Request {
+            head: self.req,
+            body: intent.body,
+            websocket: intent.websocket,
+        };
+        let to = (idx, &request);
+        let (e, client, bytes, res) = (self.e, &mut *self.client, &mut *self.bytes, &mut *self.res);
+        let (peer, sent) = attempt::attempt(e, group, client, to, bytes, res).await?;
+        self.o.bytes_in = sent;
+        self.answered(group, idx, began.elapsed());
+        Ok(Picked {
+            peer,
+            group,
+            idx,
+            _in_flight: in_flight,
+        })
+    }
+
+    /// Counts a failed attempt against its server (passive health, per-server counts)
+    /// and as a connect error when it is one.
+    fn count_failure(&self, group: &Group, idx: usize, f: &Failed) {
+        if f.cause.upstream_fault() {
+            group.record_failure(idx);
+        }
+        if self.e.stats.on {
+            count_failure(self.e, group, idx, f);
+        }
+    }
+
+    /// Records the retry after a failure from `addr` (debug headers, metrics).
+    fn note_retry(&mut self, addr: std::net::SocketAddr, failed: &Failed) {
+        let e = self.e;
+        if e.stats.on {
+            e.stats.metrics.retry(failed.cause.as_str());
+        }
+        self.cx.retried = Some((addr, failed.cause.as_str()));
     }
 }
 
@@ -154,5 +178,56 @@ fn count_failure(e: &crate::engine::Engine, group: &Group, idx: usize, f: &Faile
     ) {
         let n = &e.stats.metrics.connect_errors;
         n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::cause::Cause;
+
+    fn failed(cause: Cause, sent: bool) -> Failed {
+        Failed {
+            err: Error::new(Kind::BadGateway, "test"),
+            cause,
+            sent,
+        }
+    }
+
+    #[test]
+    fn retries_follow_the_cause_the_replay_rule_and_the_tries_left() {
+        // Nothing sent: any retryable upstream fault goes to another server.
+        for cause in [
+            Cause::Refused,
+            Cause::ConnectTimeout,
+            Cause::Reset,
+            Cause::Closed,
+        ] {
+            assert!(should_retry(&failed(cause, false), false, true), "{cause}");
+        }
+        // Sent: only a request that may be replayed.
+        assert!(!should_retry(&failed(Cause::Reset, true), false, true));
+        assert!(should_retry(&failed(Cause::Timeout, true), true, true));
+        // No try left.
+        assert!(!should_retry(&failed(Cause::Refused, false), true, false));
+        // Not retryable, or no fault of the upstream's.
+        for cause in [
+            Cause::BadResponse,
+            Cause::Client,
+            Cause::ClientGone,
+            Cause::Local,
+        ] {
+            assert!(!should_retry(&failed(cause, false), true, true), "{cause}");
+        }
+    }
+
+    #[test]
+    fn only_idempotent_methods_replay() {
+        for m in ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"] {
+            assert!(idempotent(m), "{m}");
+        }
+        for m in ["POST", "PATCH", "CONNECT", "get"] {
+            assert!(!idempotent(m), "{m}");
+        }
     }
 }

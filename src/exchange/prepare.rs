@@ -66,3 +66,91 @@ pub(crate) fn prepare(
         head: req.is_head(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::framing;
+
+    fn head(lines: &[(&str, &str)]) -> RequestHead {
+        let mut req = RequestHead {
+            method: "POST".into(),
+            target: "/a".into(),
+            minor: 1,
+            ..Default::default()
+        };
+        for (name, value) in lines {
+            req.headers.add(name, value).unwrap();
+        }
+        req
+    }
+
+    /// Runs `prepare` with HTTP/1 framing; returns the intent and what `open_body` was
+    /// told about `Expect`.
+    fn run(req: &mut RequestHead) -> (Result<Intent, Error>, Option<bool>) {
+        let mut asked = None;
+        let from = From {
+            client: "192.0.2.1:5000".parse().unwrap(),
+            https: false,
+        };
+        let open = |req: &RequestHead, expect| {
+            asked = Some(expect);
+            framing::request(req)
+        };
+        let intent = prepare(req, &Config::default(), from, &mut Vec::new(), open);
+        (intent, asked)
+    }
+
+    #[test]
+    fn framing_and_connection_options_come_from_the_head() {
+        let mut req = head(&[
+            ("Host", "a"),
+            ("Content-Length", "5"),
+            ("Connection", "close, X-Gone"),
+            ("X-Gone", "1"),
+        ]);
+        let (intent, asked) = run(&mut req);
+        let intent = intent.unwrap();
+        assert_eq!(intent.body, Body::Length(5));
+        assert!(intent.said.close && !intent.said.keep_alive);
+        assert_eq!(asked, Some(false));
+        assert!(!intent.websocket && !intent.head);
+        // Hop-by-hop fields, and those `Connection` named, are gone; framing is weir's.
+        for gone in ["connection", "x-gone", "content-length"] {
+            assert!(!req.headers.contains(gone), "{gone}");
+        }
+        assert_eq!(req.original_target, "/a");
+    }
+
+    #[test]
+    fn expect_continue_is_passed_to_the_session() {
+        let mut req = head(&[("Host", "a"), ("Expect", "100-continue")]);
+        assert_eq!(run(&mut req).1, Some(true));
+    }
+
+    #[test]
+    fn a_bad_head_is_refused_before_its_body_is_opened() {
+        let mut req = head(&[("Host", "a"), ("Expect", "something")]);
+        let (intent, asked) = run(&mut req);
+        assert_eq!(intent.unwrap_err().status(), 417);
+        assert_eq!(asked, None);
+        let mut req = head(&[("Host", "a"), ("Transfer-Encoding", "gzip, chunked")]);
+        assert_eq!(run(&mut req).0.unwrap_err().status(), 501);
+    }
+
+    #[test]
+    fn websocket_upgrades_keep_their_upgrade_fields() {
+        let mut req = head(&[
+            ("Host", "a"),
+            ("Connection", "Upgrade"),
+            ("Upgrade", "websocket"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("Sec-WebSocket-Version", "13"),
+        ]);
+        req.method = "GET".into();
+        let intent = run(&mut req).0.unwrap();
+        assert!(intent.websocket);
+        assert!(req.headers.has_token("connection", "upgrade"));
+        assert!(req.headers.has_token("upgrade", "websocket"));
+    }
+}
