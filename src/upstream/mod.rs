@@ -1,4 +1,9 @@
 //! The upstream servers, their live state, and the connections kept open to them.
+//!
+//! [`peer::Peer`] is one connection as the exchange uses it (connect + TLS, pool,
+//! request out, response head and body in); [`group::Group`] holds a group's servers,
+//! pool and health, and says each server's change of state in one place
+//! ([`group::Group::went`]) for passive ([`state`]) and active ([`health`]) checks.
 
 pub(crate) mod group;
 pub(crate) mod health;
