@@ -15,9 +15,9 @@ use futures_lite::FutureExt;
 use futures_rustls::rustls::ServerConfig;
 
 use crate::admission::Seat;
-use crate::downstream::{Downstream, TextReply};
+use crate::downstream::{Downstream, Next, Session, TextReply};
 use crate::error::{Error, Kind};
-use crate::exchange::{self, Next, Scratch};
+use crate::exchange::{self, Scratch};
 use crate::http::parse::ReadHead;
 use crate::listener_id::ListenerId;
 use crate::live::Live;
@@ -71,7 +71,9 @@ pub(crate) async fn serve(
     mut seat: Seat,
 ) {
     let max = live.get().limits.max_bytes.max(BUFFER);
-    let mut client = Downstream::new(stream, peer, max).on(id);
+    let mut client = Downstream::new(stream, peer, max)
+        .on(id)
+        .stopping(live.stop().clone());
     let mut s = Scratch::default();
     let mut first = true;
     let next = loop {
@@ -116,11 +118,14 @@ pub(crate) async fn serve(
             // point, and an exchange in flight is most of this task's. Unboxed, every
             // idle connection carried it (4.1 KiB each, against 2.5 KiB now; one 2 KiB
             // allocation per request instead).
-            Some(Ok(())) => match Box::pin(exchange::exchange(&e, &mut client, &mut s)).await {
-                Next::KeepAlive if !e.stop.is_fired() => continue,
-                Next::KeepAlive => break Next::Close,
-                other => break other,
-            },
+            Some(Ok(())) => {
+                Box::pin(exchange::exchange(&e, &mut client, &mut s)).await;
+                match client.next() {
+                    Next::KeepAlive if !e.stop.is_fired() => continue,
+                    Next::KeepAlive => break Next::Close,
+                    other => break other,
+                }
+            }
             Some(Err(ReadHead::Closed)) => break Next::Close,
             Some(Err(ReadHead::Failed(err))) if err.kind == Kind::ClientGone => break Next::Close,
             Some(Err(ReadHead::Failed(err))) => err,

@@ -4,17 +4,18 @@ use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::http::body::{self, Copy, CopyError, Out};
+use crate::http::body;
 use crate::http::conn::Conn;
-use crate::http::framing::Body;
+use crate::http::decode::Decoder;
 use crate::http::parse::{self, HeadLimits, ReadHead};
 use crate::http::write::{self, Framing};
 use crate::http::{Protocol, RequestHead, ResponseHead};
 use crate::listener_id::ListenerId;
 use crate::rt;
+use crate::shutdown::Signal;
 use crate::stream::Stream;
-use crate::tunnel;
-use crate::upstream::pool::UpstreamConn;
+
+use super::Next;
 
 /// Initial client read buffer: enough for most heads; grows on demand.
 const CLIENT_BUFFER: usize = 4096;
@@ -25,15 +26,25 @@ const LINGER_BYTES: usize = 1024 * 1024;
 /// One client connection's HTTP/1.x session: its read buffer, the buffer replies are
 /// serialised into, and the HTTP version of the request being answered.
 pub(crate) struct Downstream {
-    conn: Conn<Stream>,
-    out: Vec<u8>,
+    pub(super) conn: Conn<Stream>,
+    pub(super) out: Vec<u8>,
     /// The HTTP version of the current request: it picks the `Connection` header and
     /// how a body of unknown length is framed.
-    protocol: Protocol,
+    pub(super) protocol: Protocol,
     pub peer: SocketAddr,
     /// The proxy listener it came in on (`None` on the admin listener): what routes'
     /// `listeners` conditions read.
     pub listener: Option<ListenerId>,
+    /// The current request's body: where its decoding stands.
+    pub(super) body: Decoder,
+    /// The client waits for `100 Continue` before its body, not yet sent.
+    pub(super) continue_100: bool,
+    /// The client wants the connection kept after this request.
+    pub(super) wants_keep: bool,
+    /// What follows the current exchange, once it has answered.
+    pub(super) next: Next,
+    /// Fires when weir shuts down: no response then offers keep-alive.
+    pub(super) stop: Option<Signal>,
 }
 
 /// How one of weir's own text replies goes out.
@@ -61,14 +72,6 @@ impl TextReply<'_> {
     }
 }
 
-/// How a relayed response ended.
-pub(crate) struct Relayed {
-    /// Body bytes sent to the client.
-    pub bytes: u64,
-    /// The client connection may carry another request.
-    pub keep_alive: bool,
-}
-
 impl Downstream {
     /// A session over an accepted stream whose head buffer may grow to `max_head`.
     pub fn new(stream: Stream, peer: SocketAddr, max_head: usize) -> Self {
@@ -78,7 +81,18 @@ impl Downstream {
             protocol: Protocol::Http11,
             peer,
             listener: None,
+            body: Decoder::default(),
+            continue_100: false,
+            wants_keep: false,
+            next: Next::Close,
+            stop: None,
         }
+    }
+
+    /// The session stops offering keep-alive once `stop` fires (weir shutting down).
+    pub fn stopping(mut self, stop: Signal) -> Self {
+        self.stop = Some(stop);
+        self
     }
 
     /// The session as accepted by proxy listener `id`.
@@ -93,11 +107,6 @@ impl Downstream {
     }
 
     // ---- The read side ----
-
-    /// The client connection as a buffered reader: the request body is read from it.
-    pub fn reader(&mut self) -> &mut Conn<Stream> {
-        &mut self.conn
-    }
 
     /// Bytes read but not yet consumed (a head, a body, a pipelined request).
     pub fn buffered(&self) -> &[u8] {
@@ -128,6 +137,12 @@ impl Downstream {
         limits: HeadLimits,
         req: &mut RequestHead,
     ) -> Result<(), ReadHead> {
+        // Nothing is known of the new request yet: should its head fail, the reply
+        // closes the connection.
+        self.body = Decoder::default();
+        self.continue_100 = false;
+        self.wants_keep = false;
+        self.next = Next::Close;
         let n = parse::read_request(&mut self.conn, limits, req).await?;
         self.conn.consume(n);
         self.protocol = req.protocol;
@@ -137,7 +152,7 @@ impl Downstream {
     // ---- The write side ----
 
     /// Writes `self.out` plus `body` within `timeout`; false if the client did not take it.
-    async fn send(&mut self, body: &[u8], timeout: Duration) -> bool {
+    pub(super) async fn send(&mut self, body: &[u8], timeout: Duration) -> bool {
         let mut bufs = [IoSlice::new(&self.out), IoSlice::new(body)];
         let bufs = if body.is_empty() {
             &mut bufs[..1]
@@ -150,28 +165,12 @@ impl Downstream {
 
     /// `Connection` value for a response: `close` when the connection ends,
     /// `keep-alive` for an HTTP/1.0 client that asked for it.
-    fn connection_value(&self, keep: bool) -> Option<&'static str> {
+    pub(super) fn connection_value(&self, keep: bool) -> Option<&'static str> {
         match (keep, self.protocol) {
             (false, _) => Some("close"),
             (true, Protocol::Http10) => Some("keep-alive"),
             (true, _) => None,
         }
-    }
-
-    /// Says `100 Continue`: the client may send the body it held back.
-    pub async fn write_continue(&mut self, timeout: Duration) -> bool {
-        self.out.clear();
-        self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-        self.send(b"", timeout).await
-    }
-
-    /// Relays an interim (1xx) response; HTTP/1.0 clients do not get them.
-    pub async fn write_interim(&mut self, res: &ResponseHead, timeout: Duration) -> bool {
-        if self.protocol.is_http10() {
-            return true;
-        }
-        write::response_head(&mut self.out, res, Framing::None, None);
-        self.send(b"", timeout).await
     }
 
     /// Writes weir's own small `text/plain` error reply; to a `HEAD` request (`head`) the
@@ -232,59 +231,6 @@ impl Downstream {
         let framing = Framing::Length(length as u64);
         write::local_response_head(&mut self.out, res, framing, connection);
         self.send(body, timeout).await
-    }
-
-    /// Relays an upstream response: its head, then its body streamed from `up` and
-    /// re-framed for this client (chunked for HTTP/1.1 when the length is unknown; for
-    /// HTTP/1.0 the end is our close).
-    pub async fn relay(
-        &mut self,
-        res: &ResponseHead,
-        body: Body,
-        keep: bool,
-        up: &mut UpstreamConn,
-        timeouts: (Duration, Duration),
-    ) -> Result<Relayed, CopyError> {
-        let (framing, out, keep) = match body {
-            Body::Empty => (Framing::None, Out::Raw, keep),
-            Body::Length(n) => (Framing::Length(n), Out::Raw, keep),
-            _ if self.protocol.is_http11() => (Framing::Chunked, Out::Chunked, keep),
-            _ => (Framing::None, Out::Raw, false),
-        };
-        let connection = self.connection_value(keep);
-        write::response_head(&mut self.out, res, framing, connection);
-        let (read_timeout, write_timeout) = timeouts;
-        let opts = Copy {
-            read_timeout,
-            write_timeout,
-            limit: 0,
-            prefix: &self.out,
-        };
-        // Sent with the rest of this turn's writes, after the requests going upstream
-        // (see `rt::end_of_batch`).
-        rt::end_of_batch(u64::MAX).await;
-        let bytes = body::copy(up, body, &mut self.conn.io, out, opts).await?;
-        Ok(Relayed {
-            bytes,
-            keep_alive: keep,
-        })
-    }
-
-    /// Completes an upgrade: writes the `101` head, then tunnels bytes both ways until
-    /// one side closes or nothing moves for `idle`. Returns the bytes sent to the
-    /// client, or `None` if the head could not be written.
-    pub async fn upgrade(
-        &mut self,
-        res: &ResponseHead,
-        up: &mut UpstreamConn,
-        write_timeout: Duration,
-        idle: Duration,
-    ) -> Option<u64> {
-        write::response_head(&mut self.out, res, Framing::None, None);
-        if !self.send(b"", write_timeout).await {
-            return None;
-        }
-        Some(tunnel::run(&mut self.conn, up, idle).await)
     }
 
     /// Half-closes, then reads and drops what the client still sends for a short while,

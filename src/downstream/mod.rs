@@ -3,13 +3,17 @@
 //!
 //! Status lines, interim 1xx, the `100 Continue` go-ahead, weir's own error and local
 //! replies, the relayed response with its body, and the upgrade tunnel all go out
-//! through [`Downstream`]. The exchange decides *what* to answer; the downstream decides
+//! through a [`Session`]. The exchange decides *what* to answer; the session decides
 //! how that is spelled on the wire (the `Connection` header, chunked or close-delimited
-//! bodies for an HTTP/1.0 client). That is where TLS (a different stream) and HTTP/2 (a
-//! different session) plug in, without edits to the exchange.
+//! bodies for an HTTP/1.0 client), and whether the connection carries another request.
+//! TLS is a different stream under the same session; HTTP/2 will be a different
+//! session type, without edits to the exchange.
 //!
-//! Today there is one protocol, HTTP/1.x over a plain TCP stream ([`h1`]).
+//! Today there is one protocol, HTTP/1.x ([`h1`], its [`Session`] in [`h1_session`]).
 
 mod h1;
+mod h1_session;
+mod session;
 
 pub(crate) use h1::{Downstream, TextReply};
+pub(crate) use session::{Next, Reply, Session};

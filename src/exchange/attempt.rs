@@ -1,40 +1,29 @@
 //! One attempt to send a request to one upstream and read its response head.
 //!
-//! The attempt reports how it failed in enough detail for the caller to decide on a
-//! retry (was any byte of the request sent? see [`Cause`]), on passive health (was it
-//! the upstream's fault?) and on the client connection (was the request fully read?).
+//! The mechanics are the [`Peer`]'s (connect, TLS, pool, the bytes); the attempt
+//! reports how it failed in enough detail for the caller to decide on a retry (was any
+//! byte of the request sent? see [`Cause`]) and on passive health (was it the
+//! upstream's fault?). Whether the client connection can go on is its session's
+//! decision (was the request body read to its end?), not the attempt's.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use futures_rustls::rustls::ClientConfig;
-use futures_rustls::TlsConnector;
-
-use crate::config::UpstreamTls;
-use crate::downstream::Downstream;
+use crate::downstream::Session;
 use crate::engine::Engine;
 use crate::error::{Error, Kind};
-use crate::http::body::{self, Copy, CopyError, Out, ReadError};
-use crate::http::conn::Conn;
+use crate::http::body::{CopyError, ReadError};
 use crate::http::framing::Body;
 use crate::http::hop;
-use crate::http::parse::{self, ReadHead};
-use crate::http::ResponseHead;
+use crate::http::parse::ReadHead;
+use crate::http::{RequestHead, ResponseHead};
 use crate::rt;
-use crate::stream::Stream;
-use crate::tls;
 use crate::upstream::group::Group;
-use crate::upstream::pool::{UpstreamConn, BUFFER, FIRST_READ};
+use crate::upstream::peer::{self, Dial, Peer};
 
 use super::cause::Cause;
 
 /// What one attempt needs to know about the request.
 pub(crate) struct Request<'a> {
-    /// The serialised head for this upstream.
-    pub head: &'a [u8],
+    pub head: &'a RequestHead,
     pub body: Body,
-    /// The client asked for `100-continue` and weir has not answered it yet.
-    pub continue_100: bool,
     pub websocket: bool,
 }
 
@@ -44,179 +33,126 @@ pub(crate) struct Failed {
     pub cause: Cause,
     /// Some request bytes may have reached the upstream.
     pub sent: bool,
-    /// The client's request was read completely, so its connection can go on.
-    pub client_clean: bool,
 }
 
 impl Failed {
-    fn new(err: Error, cause: Cause, sent: bool, client_clean: bool) -> Self {
-        Failed {
-            err,
-            cause,
-            sent,
-            client_clean,
-        }
+    fn new(err: Error, cause: Cause, sent: bool) -> Self {
+        Failed { err, cause, sent }
     }
 }
 
-async fn connect(
-    e: &Engine,
-    group: &Group,
-    addr: SocketAddr,
-) -> Result<UpstreamConn, (Error, Cause)> {
-    match rt::timeout(e.config.timeouts.connect, rt::connect(addr)).await {
-        None => Err((
+/// What a failed [`peer::dial`] means: its error and cause. A connect that failed for
+/// want of a local resource is a shortage, no server's fault.
+fn dial_failed(e: &Engine, addr: std::net::SocketAddr, failed: Dial) -> Failed {
+    let (err, cause) = match failed {
+        Dial::ConnectTimeout => (
             Error::new(Kind::GatewayTimeout, "upstream connect timed out"),
             Cause::ConnectTimeout,
-        )),
-        Some(Err(err)) => match rt::local_shortage(&err) {
+        ),
+        Dial::Connect(err) => match rt::local_shortage(&err) {
             Some(what) => {
                 e.shortage.hit(what);
-                Err((Error::io(Kind::LocalShortage, what, err), Cause::Local))
+                (Error::io(Kind::LocalShortage, what, err), Cause::Local)
             }
-            None => Err((
+            None => (
                 Error::io(Kind::BadGateway, "upstream connect failed", err),
                 Cause::Refused,
-            )),
+            ),
         },
-        Some(Ok(stream)) => {
-            e.shortage.clear();
-            group.pool.count_open();
-            let stream = match (group.tls(), &group.config.tls) {
-                (Some(config), Some(t)) => handshake(e, &config, t, addr, stream).await?,
-                _ => stream.into(),
-            };
-            Ok(Conn::new(stream, FIRST_READ, BUFFER))
-        }
-    }
-}
-
-/// The TLS handshake with an upstream, within `timeouts.connect`. A certificate that
-/// fails verification is a 502 with the reason logged, never a plaintext fallback.
-async fn handshake(
-    e: &Engine,
-    config: &Arc<ClientConfig>,
-    t: &UpstreamTls,
-    addr: SocketAddr,
-    tcp: rt::TcpStream,
-) -> Result<Stream, (Error, Cause)> {
-    let name = tls::server_name(t, addr);
-    let connect = TlsConnector::from(config.clone()).connect(name, tcp);
-    match rt::timeout(e.config.timeouts.connect, connect).await {
-        None => Err((
+        Dial::HandshakeTimeout => (
             Error::new(Kind::GatewayTimeout, "upstream TLS handshake timed out"),
             Cause::ConnectTimeout,
-        )),
-        Some(Err(err)) => {
+        ),
+        Dial::Handshake(err) => {
             e.handshakes.upstream_failed(addr, &err);
-            Err((
-                Error::io(Kind::BadGateway, "upstream TLS handshake failed", err),
-                Cause::Refused,
-            ))
+            let err = Error::io(Kind::BadGateway, "upstream TLS handshake failed", err);
+            (err, Cause::Refused)
         }
-        Some(Ok(s)) => Ok(Stream::Client(Box::new(s))),
-    }
-}
-
-fn request_copy_error(err: CopyError) -> Error {
-    match err {
-        CopyError::Read(ReadError::BadChunk(why)) => Error::new(Kind::BadRequest, why),
-        CopyError::Read(ReadError::Io(err)) => {
-            Error::io(Kind::ClientGone, "client read failed mid-body", err)
-        }
-        CopyError::Read(_) => Error::new(Kind::ClientGone, "client stalled or left mid-body"),
-        CopyError::TooLarge => Error::new(Kind::BodyTooLarge, "request body too large"),
-        CopyError::Write(err) => Error::io(Kind::BadGateway, "upstream write failed", err),
-    }
+    };
+    Failed::new(err, cause, false)
 }
 
 /// A pooled connection to server `idx` (if `may_resend` allows a stale one), or a new
-/// one. The flag says whether it was reused.
-async fn open(
-    e: &Engine,
-    group: &Group,
-    idx: usize,
-    may_resend: bool,
-) -> Result<(UpstreamConn, bool), (Error, Cause)> {
-    if let Some(c) = group.pool.checkout(idx, may_resend) {
-        return Ok((c, true));
+/// one.
+async fn open(e: &Engine, group: &Group, idx: usize, may_resend: bool) -> Result<Peer, Failed> {
+    if let Some(peer) = Peer::checkout(group, idx, may_resend) {
+        return Ok(peer);
     }
-    Ok((connect(e, group, group.upstreams[idx].addr).await?, false))
+    let addr = group.upstreams[idx].addr;
+    let dialled = peer::dial(group, addr, e.config.timeouts.connect).await;
+    if dialled.as_ref().map_or_else(Dial::connected, |_| true) {
+        e.shortage.clear();
+        group.pool.count_open();
+    }
+    dialled.map(Peer::new).map_err(|d| dial_failed(e, addr, d))
 }
 
-/// Writes the head and streams the body to `up`; returns the body bytes sent.
-async fn send(
-    e: &Engine,
-    client: &mut Downstream,
-    idx: usize,
-    req: &Request<'_>,
-    up: &mut UpstreamConn,
-) -> Result<u64, CopyError> {
-    let out = match req.body {
-        Body::Chunked => Out::Chunked,
-        _ => Out::Raw,
+fn request_copy_error(err: CopyError) -> Failed {
+    let (err, cause, sent) = match err {
+        CopyError::Read(ReadError::ContinueFailed) => {
+            let err = Error::new(Kind::ClientGone, "client gone before body");
+            (err, Cause::ClientGone, false)
+        }
+        CopyError::Read(ReadError::BadChunk(why)) => {
+            (Error::new(Kind::BadRequest, why), Cause::Client, true)
+        }
+        CopyError::Read(ReadError::Io(err)) => {
+            let err = Error::io(Kind::ClientGone, "client read failed mid-body", err);
+            (err, Cause::Client, true)
+        }
+        CopyError::Read(_) => {
+            let err = Error::new(Kind::ClientGone, "client stalled or left mid-body");
+            (err, Cause::Client, true)
+        }
+        CopyError::TooLarge => {
+            let err = Error::new(Kind::BodyTooLarge, "request body too large");
+            (err, Cause::Client, true)
+        }
+        CopyError::Write(err) => {
+            let err = Error::io(Kind::BadGateway, "upstream write failed", err);
+            (err, Cause::Reset, true)
+        }
     };
-    let t = &e.config.timeouts;
-    let opts = Copy {
-        read_timeout: t.client_body,
-        write_timeout: t.upstream_read,
-        limit: e.config.limits.max_body_bytes,
-        prefix: req.head,
-    };
-    // Sent with the rest of this turn's writes, next to the others for this server
-    // (see `rt::end_of_batch`).
-    rt::end_of_batch(idx as u64).await;
-    body::copy(client.reader(), req.body, &mut up.io, out, opts).await
+    Failed::new(err, cause, sent)
 }
 
 /// Sends the request to server `idx` and reads the final response head into `res`.
-/// Returns the connection and the request body bytes sent.
-pub(crate) async fn attempt(
+/// Returns the peer and the request body bytes sent.
+pub(crate) async fn attempt<S: Session>(
     e: &Engine,
     group: &Group,
-    client: &mut Downstream,
-    idx: usize,
-    req: &mut Request<'_>,
+    client: &mut S,
+    (idx, req): (usize, &Request<'_>),
+    scratch: &mut Vec<u8>,
     res: &mut ResponseHead,
-) -> Result<(UpstreamConn, u64), Failed> {
-    let nothing_unread = req.body.is_empty();
+) -> Result<(Peer, u64), Failed> {
+    let t = &e.config.timeouts;
     // A pooled connection may have been closed by the origin just as we picked it; an
     // empty-bodied request that got no byte back is then sent once more on a new one.
     let mut may_resend = req.body.is_empty();
     loop {
-        let (mut up, reused) = open(e, group, idx, may_resend)
-            .await
-            .map_err(|(err, cause)| Failed::new(err, cause, false, nothing_unread))?;
-        if req.continue_100 {
-            req.continue_100 = false;
-            if !client.write_continue(e.config.timeouts.client_body).await {
-                let err = Error::new(Kind::ClientGone, "client gone before body");
-                return Err(Failed::new(err, Cause::ClientGone, false, false));
-            }
-        }
-        let sent = match send(e, client, idx, req, &mut up).await {
+        let mut peer = open(e, group, idx, may_resend).await?;
+        let sent = {
+            let body = &mut client.body(t.client_body);
+            let (head, framing) = (req.head, req.body);
+            let batch = idx as u64;
+            peer.send(head, framing, body, scratch, t.upstream_read, batch)
+                .await
+        };
+        let sent = match sent {
             Ok(n) => n,
-            Err(CopyError::Write(_)) if reused && may_resend => {
+            Err(CopyError::Write(_)) if peer.reused() && may_resend => {
                 may_resend = false;
                 continue;
             }
-            Err(CopyError::Write(err)) => {
-                let err = Error::io(Kind::BadGateway, "upstream write failed", err);
-                return Err(Failed::new(err, Cause::Reset, true, nothing_unread));
-            }
-            Err(err) => {
-                let err = request_copy_error(err);
-                return Err(Failed::new(err, Cause::Client, true, false));
-            }
+            Err(err) => return Err(request_copy_error(err)),
         };
-        // The request is all upstream: while the answer is awaited (most of an
-        // exchange's life in a burst), the client's read buffer is not needed.
-        client.reader().release();
-        match read_final_head(e, &mut up, res, req.websocket, client).await {
-            Ok(()) => return Ok((up, sent)),
+        client.request_sent();
+        match read_final_head(e, &mut peer, res, req.websocket, client).await {
+            Ok(()) => return Ok((peer, sent)),
             // Closed or reset before a response: on a reused connection this is the
             // origin's keep-alive close racing our request, so send it once more fresh.
-            Err(Gone::Closed | Gone::Reset(_)) if reused && may_resend => may_resend = false,
+            Err(Gone::Closed | Gone::Reset(_)) if peer.reused() && may_resend => may_resend = false,
             Err(gone) => return Err(gone.into_failed()),
         }
     }
@@ -233,7 +169,7 @@ enum Gone {
 }
 
 impl Gone {
-    /// The attempt's failure: the whole request was sent, so the client is clean.
+    /// The attempt's failure: the whole request was sent.
     fn into_failed(self) -> Failed {
         let (err, cause) = match self {
             Gone::Closed => (
@@ -244,7 +180,19 @@ impl Gone {
             Gone::Failed(err) if err.kind == Kind::GatewayTimeout => (err, Cause::Timeout),
             Gone::Failed(err) => (err, Cause::BadResponse),
         };
-        Failed::new(err, cause, true, true)
+        Failed::new(err, cause, true)
+    }
+
+    /// How reading head number `n` (0 for the first) failed.
+    fn of(read: ReadHead, first: bool) -> Gone {
+        match read {
+            ReadHead::Closed if first => Gone::Closed,
+            ReadHead::Closed => {
+                Gone::Failed(Error::new(Kind::BadGateway, "upstream closed after 1xx"))
+            }
+            ReadHead::Failed(err) if err.io.is_some() => Gone::Reset(err),
+            ReadHead::Failed(err) => Gone::Failed(err),
+        }
     }
 }
 
@@ -254,49 +202,31 @@ impl Gone {
 /// fields are removed as from a final response, and middleware does not see them. If
 /// the client cannot take one, weir stops relaying, and the final response meets the
 /// same fate.
-async fn read_final_head(
+async fn read_final_head<S: Session>(
     e: &Engine,
-    up: &mut UpstreamConn,
+    peer: &mut Peer,
     res: &mut ResponseHead,
     websocket: bool,
-    client: &mut Downstream,
+    client: &mut S,
 ) -> Result<(), Gone> {
+    let t = &e.config.timeouts;
     let bad = |why| Gone::Failed(Error::new(Kind::BadGateway, why));
     let mut first = true;
     let mut relay = true;
     loop {
-        let head = async {
-            if first && up.buffered().is_empty() {
-                up.io.readable().await; // the answer cannot be there yet
+        let read = peer.read_head(res, e.limits, t.upstream_read).await;
+        read.map_err(|r| Gone::of(r, first))?;
+        first = false;
+        match res.status {
+            101 if websocket => return Ok(()),
+            101 => return Err(bad("unexpected 101 from upstream")),
+            100 => continue, // the session answers `Expect` itself
+            102..=199 if relay => {
+                hop::strip(&mut res.headers, false);
+                relay = client.interim(res, t.client_body).await;
             }
-            parse::read_response(up, e.limits, res).await
-        };
-        match rt::timeout(e.config.timeouts.upstream_read, head).await {
-            None => {
-                let err = Error::new(Kind::GatewayTimeout, "upstream response timed out");
-                return Err(Gone::Failed(err));
-            }
-            Some(Err(ReadHead::Closed)) if first => return Err(Gone::Closed),
-            Some(Err(ReadHead::Closed)) => return Err(bad("upstream closed after 1xx")),
-            Some(Err(ReadHead::Failed(err))) if err.io.is_some() => return Err(Gone::Reset(err)),
-            Some(Err(ReadHead::Failed(err))) => return Err(Gone::Failed(err)),
-            Some(Ok(n)) => {
-                up.consume(n);
-                first = false;
-                match res.status {
-                    101 if websocket => return Ok(()),
-                    101 => return Err(bad("unexpected 101 from upstream")),
-                    100 => continue, // weir answered `Expect` itself
-                    102..=199 if relay => {
-                        hop::strip(&mut res.headers, false);
-                        relay = client
-                            .write_interim(res, e.config.timeouts.client_body)
-                            .await;
-                    }
-                    102..=199 => {}
-                    _ => return Ok(()),
-                }
-            }
+            102..=199 => {}
+            _ => return Ok(()),
         }
     }
 }

@@ -7,10 +7,10 @@
 
 use std::io::Write;
 
+use crate::downstream::Session;
 use crate::error::{Error, Kind};
-use crate::http::write;
 use crate::upstream::group::Group;
-use crate::upstream::pool::UpstreamConn;
+use crate::upstream::peer::Peer;
 use crate::upstream::{self, state::InFlight};
 
 use super::attempt::{self, Failed};
@@ -18,7 +18,7 @@ use super::{reply, End, Exchange, Intent};
 
 /// The server that answered, and the connection its response is on.
 pub(crate) struct Picked<'a> {
-    pub up: UpstreamConn,
+    pub peer: Peer,
     pub group: &'a Group,
     pub idx: usize,
     /// Counts the request against the server (least-conn, p2c) until the body is done.
@@ -32,10 +32,9 @@ fn idempotent(method: &str) -> bool {
     )
 }
 
-impl<'a> Exchange<'a> {
+impl<'a, S: Session> Exchange<'a, S> {
     /// Picks a server with the chain's `select_upstream`, within the untried ones.
-    fn select(&mut self, intent: &Intent, group: &Group) -> Result<usize, End> {
-        let keep = intent.keep_after_error();
+    fn select(&mut self, group: &Group) -> Result<usize, End> {
         // The route's middleware may pick first; the global chain ends in the balancer.
         let route = self.route_chain.filter(|c| !c.is_empty());
         let mut picked =
@@ -47,11 +46,11 @@ impl<'a> Exchange<'a> {
                 .select_upstream(&mut self.cx, self.req, &group.upstreams);
         }
         if self.cx.failed() {
-            return Err(End::error(reply::middleware_failed(), keep));
+            return Err(End::error(reply::middleware_failed()));
         }
         let Some(idx) = picked else {
             let err = Error::new(Kind::NoUpstream, "no upstream selected");
-            return Err(End::error(err, keep));
+            return Err(End::error(err));
         };
         self.cx.upstream = Some(idx);
         if self.e.stats.on {
@@ -62,8 +61,6 @@ impl<'a> Exchange<'a> {
         Ok(idx)
     }
 
-    /// Forwards the request until a server answers with a response head, or no retry
-    /// is left.
     /// Records a response head from server `idx`, `took` after the attempt began: its
     /// timing, and passive health (a 5xx counts as a failure with `fail_on_5xx`).
     fn answered(&mut self, group: &Group, idx: usize, took: std::time::Duration) {
@@ -78,66 +75,88 @@ impl<'a> Exchange<'a> {
         }
     }
 
+    /// Forwards the request until a server answers with a response head, or no retry
+    /// is left.
     pub(super) async fn forward(
         &mut self,
         intent: &Intent,
         group: &'a Group,
     ) -> Result<Picked<'a>, End> {
-        let e = self.e;
         let retries = group.config.retries();
         let may_replay = idempotent(&self.req.method) && intent.body.is_empty();
         let host_from_upstream = !self.req.headers.contains("host");
-        let mut continue_100 = intent.continue_100;
         let mut tries = 0;
         loop {
-            let idx = self.select(intent, group)?;
-            let addr = group.upstreams[idx].addr;
+            let idx = self.select(group)?;
             if host_from_upstream {
-                self.bytes.clear();
-                let _ = write!(self.bytes, "{addr}");
-                let _ = self.req.headers.set("Host", &self.bytes[..]);
+                self.host_from(group.upstreams[idx].addr);
             }
-            write::request_head(self.bytes, self.req, intent.body.into());
-            let in_flight = group.upstreams.state(idx).start();
-            let began = std::time::Instant::now();
-            let mut request = attempt::Request {
-                head: self.bytes,
-                body: intent.body,
-                continue_100,
-                websocket: intent.websocket,
-            };
-            let result = attempt::attempt(e, group, self.client, idx, &mut request, self.res).await;
-            continue_100 = request.continue_100;
-            let failed = match result {
-                Ok((up, sent)) => {
-                    self.o.bytes_in = sent;
-                    self.answered(group, idx, began.elapsed());
-                    return Ok(Picked {
-                        up,
-                        group,
-                        idx,
-                        _in_flight: in_flight,
-                    });
-                }
+            let failed = match self.try_server(intent, group, idx).await {
+                Ok(picked) => return Ok(picked),
                 Err(failed) => failed,
             };
-            if failed.cause.upstream_fault() {
-                group.record_failure(idx);
+            self.count_failure(group, idx, &failed);
+            if !should_retry(&failed, may_replay, tries < retries) {
+                return Err(End::error(failed.err));
             }
-            if e.stats.on {
-                count_failure(e, group, idx, &failed);
-            }
-            if should_retry(&failed, may_replay, tries < retries) {
-                if e.stats.on {
-                    e.stats.metrics.retry(failed.cause.index());
-                }
-                tries += 1;
-                self.cx.retried = Some((addr, failed.cause.as_str()));
-                continue;
-            }
-            let keep = intent.keep_alive && failed.client_clean;
-            return Err(End::error(failed.err, keep));
+            tries += 1;
+            self.note_retry(group.upstreams[idx].addr, &failed);
         }
+    }
+
+    /// A request without `Host` (HTTP/1.0) gets the server's address for one.
+    fn host_from(&mut self, addr: std::net::SocketAddr) {
+        self.bytes.clear();
+        let _ = write!(self.bytes, "{addr}");
+        let _ = self.req.headers.set("Host", &self.bytes[..]);
+    }
+
+    /// One attempt on server `idx`, counted in flight against it while it runs (and,
+    /// if it answers, while its response body is relayed).
+    async fn try_server(
+        &mut self,
+        intent: &Intent,
+        group: &'a Group,
+        idx: usize,
+    ) -> Result<Picked<'a>, Failed> {
+        let in_flight = group.upstreams.state(idx).start();
+        let began = std::time::Instant::now();
+        let request = attempt::Request {
+            head: self.req,
+            body: intent.body,
+            websocket: intent.websocket,
+        };
+        let to = (idx, &request);
+        let (e, client, bytes, res) = (self.e, &mut *self.client, &mut *self.bytes, &mut *self.res);
+        let (peer, sent) = attempt::attempt(e, group, client, to, bytes, res).await?;
+        self.o.bytes_in = sent;
+        self.answered(group, idx, began.elapsed());
+        Ok(Picked {
+            peer,
+            group,
+            idx,
+            _in_flight: in_flight,
+        })
+    }
+
+    /// Counts a failed attempt against its server (passive health, per-server counts)
+    /// and as a connect error when it is one.
+    fn count_failure(&self, group: &Group, idx: usize, f: &Failed) {
+        if f.cause.upstream_fault() {
+            group.record_failure(idx);
+        }
+        if self.e.stats.on {
+            count_failure(self.e, group, idx, f);
+        }
+    }
+
+    /// Records the retry after a failure from `addr` (debug headers, metrics).
+    fn note_retry(&mut self, addr: std::net::SocketAddr, failed: &Failed) {
+        let e = self.e;
+        if e.stats.on {
+            e.stats.metrics.retry(failed.cause.index());
+        }
+        self.cx.retried = Some((addr, failed.cause.as_str()));
     }
 }
 
@@ -164,32 +183,66 @@ fn count_failure(e: &crate::engine::Engine, group: &Group, idx: usize, f: &Faile
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::exchange::cause::Cause;
+
+    fn failed(cause: Cause, sent: bool) -> Failed {
+        Failed {
+            err: Error::new(Kind::BadGateway, "test"),
+            cause,
+            sent,
+        }
+    }
+
+    #[test]
+    fn retries_follow_the_cause_the_replay_rule_and_the_tries_left() {
+        // Nothing sent: any retryable upstream fault goes to another server.
+        for cause in [
+            Cause::Refused,
+            Cause::ConnectTimeout,
+            Cause::Reset,
+            Cause::Closed,
+        ] {
+            assert!(should_retry(&failed(cause, false), false, true), "{cause}");
+        }
+        // Sent: only a request that may be replayed.
+        assert!(!should_retry(&failed(Cause::Reset, true), false, true));
+        assert!(should_retry(&failed(Cause::Timeout, true), true, true));
+        // No try left.
+        assert!(!should_retry(&failed(Cause::Refused, false), true, false));
+        // Not retryable, or no fault of the upstream's.
+        for cause in [
+            Cause::BadResponse,
+            Cause::Client,
+            Cause::ClientGone,
+            Cause::Local,
+        ] {
+            assert!(!should_retry(&failed(cause, false), true, true), "{cause}");
+        }
+    }
+
+    #[test]
+    fn only_idempotent_methods_replay() {
+        for m in ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"] {
+            assert!(idempotent(m), "{m}");
+        }
+        for m in ["POST", "PATCH", "CONNECT", "get"] {
+            assert!(!idempotent(m), "{m}");
+        }
+    }
+}
+
+#[cfg(test)]
+/// Every cause against every answer of the replay rule and the tries left, written out.
+mod retry_table {
     use super::super::cause::Cause;
     use super::*;
 
     fn failed(cause: Cause, sent: bool) -> Failed {
         let err = Error::new(Kind::BadGateway, "test");
-        Failed {
-            err,
-            cause,
-            sent,
-            client_clean: true,
-        }
+        Failed { err, cause, sent }
     }
 
-    #[test]
-    fn only_safe_methods_are_idempotent() {
-        for m in ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"] {
-            assert!(idempotent(m), "{m}");
-        }
-        for m in ["POST", "PATCH", "CONNECT", "get", "PROPFIND"] {
-            assert!(!idempotent(m), "{m}");
-        }
-    }
-
-    /// Every cause × method × body × sent × tries left: retried exactly when the
-    /// upstream was to blame, another may do better, replaying is safe (nothing sent,
-    /// or idempotent with no body), and a try is left.
     #[test]
     fn a_failure_is_retried_only_when_cause_replay_and_tries_allow() {
         for cause in Cause::ALL {

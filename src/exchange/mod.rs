@@ -10,9 +10,14 @@
 //!
 //! A phase that cannot go on returns an [`End`] (an error, or a middleware's local
 //! reply), and [`Exchange::end`] answers it: the one error path. Whatever happened,
-//! the exchange then runs `on_complete` exactly once. Every byte for the client goes
-//! through the [`Downstream`]; the exchange decides what to answer, never how it is
-//! spelled on the wire.
+//! the exchange then runs `on_complete` exactly once.
+//!
+//! The exchange moves heads and bodies between two sides and sees no bytes on the
+//! wire: the client's [`Session`] (framing, `100 Continue`, interim and local replies,
+//! the response, and whether the connection carries another request) and the
+//! upstream's [`Peer`](crate::upstream::peer::Peer) (connect, TLS, pool, the request's
+//! serialisation, response heads and body). It is generic over the session, so each
+//! protocol's session gets its own static copy of it (see `downstream::session`).
 
 mod attempt;
 pub(crate) mod cause;
@@ -25,7 +30,7 @@ mod route;
 
 use std::net::SocketAddr;
 
-use crate::downstream::Downstream;
+use crate::downstream::Session;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::http::{RequestHead, ResponseHead};
@@ -45,16 +50,6 @@ pub(crate) struct Scratch {
     path: Vec<u8>,
 }
 
-/// What to do with the client connection after an exchange.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Next {
-    KeepAlive,
-    Close,
-    /// Close after reading (and dropping) what the client may still be sending, so the
-    /// error reply is not destroyed by a TCP reset.
-    CloseAfterError,
-}
-
 /// What happened, for `on_complete` and the connection loop.
 struct Outcome {
     status: u16,
@@ -64,19 +59,17 @@ struct Outcome {
     /// From the start of the attempt that answered to its response head.
     upstream_time: Option<std::time::Duration>,
     error: Option<Error>,
-    next: Next,
 }
 
 /// Why a phase stopped the exchange early.
 pub(crate) enum End {
-    /// Answer with the error's status; keep the connection only if `keep`.
-    Error { err: Error, keep: bool },
+    /// Answer with the error's status.
+    Error(Error),
     /// Middleware `responder` of the `stage` chain answered locally.
     Local {
         stage: Stage,
         responder: usize,
         reply: Response,
-        keep: bool,
     },
 }
 
@@ -90,15 +83,15 @@ pub(crate) enum Stage {
 }
 
 impl End {
-    fn error(err: Error, keep: bool) -> Self {
-        End::Error { err, keep }
+    fn error(err: Error) -> Self {
+        End::Error(err)
     }
 }
 
 /// One request on one client connection, from its parsed head to `on_complete`.
-struct Exchange<'a> {
+struct Exchange<'a, S> {
     e: &'a Engine,
-    client: &'a mut Downstream,
+    client: &'a mut S,
     cx: Ctx,
     req: &'a mut RequestHead,
     res: &'a mut ResponseHead,
@@ -109,30 +102,31 @@ struct Exchange<'a> {
     o: Outcome,
 }
 
-/// Runs one request whose head was just read into `s.req`.
-pub(crate) async fn exchange(e: &Engine, client: &mut Downstream, s: &mut Scratch) -> Next {
+/// Runs one request whose head was just read into `s.req`; the session then knows what
+/// follows on its connection (`Session::next`).
+pub(crate) async fn exchange<S: Session>(e: &Engine, client: &mut S, s: &mut Scratch) {
     let mut x = Exchange::new(e, client, s);
     if let Err(end) = x.run().await {
         x.end(end).await;
     }
-    x.complete()
-}
-
-/// Answers a request that could not be read (bad or slow head) and logs it.
-pub(crate) async fn reject(e: &Engine, client: &mut Downstream, s: &mut Scratch, err: Error) {
-    s.req.clear();
-    let mut x = Exchange::new(e, client, s);
-    // The log shows what was received, since no request head could be parsed from it.
-    x.cx = Ctx::rejected(x.client.peer, x.client.buffered());
-    x.end(End::error(err, false)).await;
     x.complete();
 }
 
-impl<'a> Exchange<'a> {
-    fn new(e: &'a Engine, client: &'a mut Downstream, s: &'a mut Scratch) -> Self {
+/// Answers a request that could not be read (bad or slow head) and logs it.
+pub(crate) async fn reject<S: Session>(e: &Engine, client: &mut S, s: &mut Scratch, err: Error) {
+    s.req.clear();
+    let mut x = Exchange::new(e, client, s);
+    // The log shows what was received, since no request head could be parsed from it.
+    x.cx = Ctx::rejected(x.client.peer(), x.client.received());
+    x.end(End::error(err)).await;
+    x.complete();
+}
+
+impl<'a, S: Session> Exchange<'a, S> {
+    fn new(e: &'a Engine, client: &'a mut S, s: &'a mut Scratch) -> Self {
         Exchange {
             e,
-            cx: Ctx::new(client.peer),
+            cx: Ctx::new(client.peer()),
             client,
             req: &mut s.req,
             res: &mut s.res,
@@ -146,7 +140,6 @@ impl<'a> Exchange<'a> {
                 bytes_out: 0,
                 upstream_time: None,
                 error: None,
-                next: Next::Close,
             },
         }
     }
@@ -154,10 +147,10 @@ impl<'a> Exchange<'a> {
     /// The request's way, one phase per line.
     async fn run(&mut self) -> Result<(), End> {
         let intent = self.prepare()?;
-        self.on_request(&intent)?;
-        let group = self.route(&intent)?;
-        self.route_on_request(&intent)?;
-        self.upstream_target(&intent)?;
+        self.on_request()?;
+        let group = self.route()?;
+        self.route_on_request()?;
+        self.upstream_target()?;
         let picked = self.forward(&intent, group).await?;
         self.add_debug_headers(&picked);
         self.return_request_id();
@@ -165,46 +158,51 @@ impl<'a> Exchange<'a> {
             return self.upgrade(picked).await;
         }
         let said = self.on_response(&intent)?;
-        self.body_back(&intent, said, picked).await;
+        self.body_back(said, picked).await;
         Ok(())
     }
 
     /// Decides what the head says (see [`prepare`]) and brings the path to the normal
     /// form every rule reads (see [`path`]); a bad head ends the exchange.
     fn prepare(&mut self) -> Result<Intent, End> {
-        let https = self.client.is_tls();
-        let intent = prepare::prepare(self.req, &self.e.config, self.cx.client, https, self.bytes)
-            .map_err(|err| End::error(err, false))?;
+        let from = prepare::From {
+            client: self.cx.client,
+            https: self.client.is_tls(),
+        };
+        let limit = self.e.config.limits.max_body_bytes;
+        let client = &mut *self.client;
+        let open_body = |req: &_, expect| client.open_body(req, limit, expect);
+        let intent = prepare::prepare(self.req, &self.e.config, from, self.bytes, open_body)
+            .map_err(End::error)?;
+        self.client.client_said(intent.said);
         self.path.clear();
-        self.normalize_target(&intent)?;
+        self.normalize_target()?;
         Ok(intent)
     }
 
     /// The global chain's `on_request`, front to back; any middleware may answer
     /// locally.
-    fn on_request(&mut self, intent: &Intent) -> Result<(), End> {
-        self.run_on_request(intent, Stage::Global)
+    fn on_request(&mut self) -> Result<(), End> {
+        self.run_on_request(Stage::Global)
     }
 
     /// The route's own chain's `on_request`, after the global chain's.
-    fn route_on_request(&mut self, intent: &Intent) -> Result<(), End> {
-        self.run_on_request(intent, Stage::Route)
+    fn route_on_request(&mut self) -> Result<(), End> {
+        self.run_on_request(Stage::Route)
     }
 
-    fn run_on_request(&mut self, intent: &Intent, stage: Stage) -> Result<(), End> {
-        let keep = intent.keep_after_error();
+    fn run_on_request(&mut self, stage: Stage) -> Result<(), End> {
         let Some(chain) = self.chain(stage) else {
             return Ok(());
         };
         let replied = chain.on_request(&mut self.cx, self.req);
         if self.cx.failed() {
-            return Err(End::error(reply::middleware_failed(), keep));
+            return Err(End::error(reply::middleware_failed()));
         }
         replied.map_err(|(responder, reply)| End::Local {
             stage,
             responder,
             reply,
-            keep,
         })
     }
 
@@ -251,8 +249,8 @@ impl<'a> Exchange<'a> {
         }
     }
 
-    /// Runs `on_complete` for every middleware and says what follows on the connection.
-    fn complete(self) -> Next {
+    /// Runs `on_complete` for every middleware.
+    fn complete(self) {
         let o = &self.o;
         let routes = &self.e.routes;
         let route = self.cx.route.map(|i| &routes.list[i]);
@@ -279,6 +277,5 @@ impl<'a> Exchange<'a> {
         if let Some(chain) = self.route_chain {
             chain.on_complete(&self.cx, &summary);
         }
-        o.next
     }
 }

@@ -22,7 +22,9 @@
 use crate::error::{Error, Kind};
 use crate::route::{self, NormalizeError};
 
-use super::{End, Exchange, Intent};
+use crate::downstream::Session;
+
+use super::{End, Exchange};
 
 fn bad_path(e: NormalizeError) -> Error {
     let why = match e {
@@ -41,17 +43,17 @@ fn bad_path(e: NormalizeError) -> Error {
     Error::new(Kind::BadRequest, why)
 }
 
-impl Exchange<'_> {
+impl<S: Session> Exchange<'_, S> {
     /// Brings the target's path to normal form (400 when it has none), keeping the
     /// query; `self.path` holds the normal path afterwards. Does nothing but compare when
     /// the path is the one normalised last.
-    pub(super) fn normalize_target(&mut self, intent: &Intent) -> Result<(), End> {
+    pub(super) fn normalize_target(&mut self) -> Result<(), End> {
         if !self.path.is_empty() && self.req.path().as_bytes() == &self.path[..] {
             return Ok(());
         }
         let rules = self.e.config.limits.path_rules();
         route::normalize_with(self.req.target.as_bytes(), rules, self.path)
-            .map_err(|err| End::error(bad_path(err), intent.keep_after_error()))?;
+            .map_err(|err| End::error(bad_path(err)))?;
         if self.req.path().as_bytes() != &self.path[..] {
             let query = self
                 .req
@@ -69,8 +71,8 @@ impl Exchange<'_> {
     /// The target as it goes upstream: normalised again if the route's chain rewrote
     /// it, then less the route's `strip_prefix` (on a segment boundary; `/` when the
     /// path was the prefix itself), with the client's query.
-    pub(super) fn upstream_target(&mut self, intent: &Intent) -> Result<(), End> {
-        self.normalize_target(intent)?;
+    pub(super) fn upstream_target(&mut self) -> Result<(), End> {
+        self.normalize_target()?;
         let e = self.e;
         let strip = self.cx.route.map(|i| &e.routes.list[i].strip_prefix);
         let Some(Some(prefix)) = strip else {

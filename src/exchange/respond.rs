@@ -8,8 +8,10 @@ use crate::http::body::{CopyError, ReadError};
 use crate::http::framing::{self, Body};
 use crate::http::hop;
 
+use crate::downstream::Session;
+
 use super::forward::Picked;
-use super::{reply, End, Exchange, Intent, Next};
+use super::{reply, End, Exchange, Intent};
 
 /// What the upstream's response head says about its body and its connection.
 pub(super) struct ResponseIntent {
@@ -33,7 +35,7 @@ fn response_copy_error(err: CopyError) -> Error {
     }
 }
 
-impl Exchange<'_> {
+impl<S: Session> Exchange<'_, S> {
     /// `X-Weir-Upstream` and `X-Weir-Reason` when `debug_headers` is on: which server
     /// answered, why the balancer chose it, and any retry before it.
     pub(super) fn add_debug_headers(&mut self, picked: &Picked<'_>) {
@@ -63,9 +65,8 @@ impl Exchange<'_> {
     /// Reads the response head's framing, strips its hop-by-hop fields, and runs the
     /// chain's `on_response`, back to front.
     pub(super) fn on_response(&mut self, intent: &Intent) -> Result<ResponseIntent, End> {
-        let keep = intent.keep_alive;
         let res = &mut *self.res;
-        let body = framing::response(intent.head, res).map_err(|err| End::error(err, keep))?;
+        let body = framing::response(intent.head, res).map_err(End::error)?;
         // HEAD and 304 keep their Content-Length: it describes the resource, not this
         // message.
         let keep_length = body == Body::Empty && (intent.head || res.status == 304);
@@ -78,7 +79,7 @@ impl Exchange<'_> {
         self.run_on_response(None);
         if self.cx.failed() {
             // Nothing was sent yet; the upstream connection, its body unread, is dropped.
-            return Err(End::error(reply::middleware_failed(), keep));
+            return Err(End::error(reply::middleware_failed()));
         }
         Ok(ResponseIntent {
             body,
@@ -87,41 +88,30 @@ impl Exchange<'_> {
     }
 
     /// Streams the response to the client; the upstream connection goes back to the
-    /// pool only if the exchange was clean.
-    pub(super) async fn body_back(
-        &mut self,
-        intent: &Intent,
-        said: ResponseIntent,
-        picked: Picked<'_>,
-    ) {
+    /// pool only if the exchange was clean. Whether the client connection stays open is
+    /// the session's decision.
+    pub(super) async fn body_back(&mut self, said: ResponseIntent, picked: Picked<'_>) {
         let Picked {
-            mut up, group, idx, ..
+            mut peer,
+            group,
+            idx,
+            ..
         } = picked;
         let t = &self.e.config.timeouts;
-        let keep = intent.keep_alive && !self.e.stop.is_fired();
         self.o.status = self.res.status;
-        let timeouts = (t.upstream_read, t.client_body);
-        match self
+        let mut body = peer.body(said.body, t.upstream_read);
+        let relayed = self
             .client
-            .relay(self.res, said.body, keep, &mut up, timeouts)
-            .await
-        {
-            Ok(relayed) => {
-                self.o.bytes_out = relayed.bytes;
+            .respond(self.res, said.body, &mut body, t.client_body);
+        match relayed.await {
+            Ok(bytes) => {
+                self.o.bytes_out = bytes;
                 if said.reuse_upstream {
-                    group.pool.checkin(idx, up);
+                    peer.give_back(group, idx);
                 }
-                self.o.next = if relayed.keep_alive {
-                    Next::KeepAlive
-                } else {
-                    Next::Close
-                };
             }
-            Err(err) => {
-                // The head may be out already: the only honest signal left is a close.
-                self.o.error = Some(response_copy_error(err));
-                self.o.next = Next::Close;
-            }
+            // The head may be out already: the only honest signal left is a close.
+            Err(err) => self.o.error = Some(response_copy_error(err)),
         }
     }
 
@@ -129,24 +119,23 @@ impl Exchange<'_> {
     /// `Upgrade: websocket` and a `Sec-WebSocket-Accept`, else 502. Then bytes flow both
     /// ways until one side closes or the tunnel idles out.
     pub(super) async fn upgrade(&mut self, picked: Picked<'_>) -> Result<(), End> {
-        let Picked { mut up, .. } = picked;
+        let Picked { mut peer, .. } = picked;
         let res = &mut *self.res;
         if !res.headers.contains("sec-websocket-accept")
             || !res.headers.has_token("upgrade", "websocket")
         {
             let err = Error::new(Kind::BadGateway, "101 without a WebSocket handshake");
-            return Err(End::error(err, false));
+            return Err(End::error(err));
         }
         hop::strip(&mut res.headers, false);
         let _ = res.headers.add("Connection", "Upgrade");
         let _ = res.headers.add("Upgrade", "websocket");
         self.run_on_response(None);
         self.o.status = 101;
-        self.o.next = Next::Close;
         let t = &self.e.config.timeouts;
         let tunnelled = self
             .client
-            .upgrade(self.res, &mut up, t.client_body, t.tunnel)
+            .upgrade(self.res, peer.tunnel(), t.client_body, t.tunnel)
             .await;
         if let Some(bytes) = tunnelled {
             self.o.bytes_out = bytes;

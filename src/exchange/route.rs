@@ -10,37 +10,37 @@
 //! than `/admin` does, and that normal form is what the route's chain reads and what is
 //! forwarded.
 
+use crate::downstream::Session;
 use crate::error::{Error, Kind};
 use crate::route;
 use crate::upstream::group::Group;
 
-use super::{End, Exchange, Intent, Stage};
+use super::{End, Exchange, Stage};
 use crate::middleware::Response;
 
-impl<'a> Exchange<'a> {
+impl<'a, S: Session> Exchange<'a, S> {
     /// Finds the request's route and records it in the context (its `strip_prefix`
     /// applies after its chain, in [`Exchange::upstream_target`]).
-    pub(super) fn route(&mut self, intent: &Intent) -> Result<&'a Group, End> {
+    pub(super) fn route(&mut self) -> Result<&'a Group, End> {
         let e = self.e;
         let index = match e.routes.implicit {
             true => 0,
-            false => self.match_route(intent)?,
+            false => self.match_route()?,
         };
         let route = &e.routes.list[index];
         self.cx.route = Some(index);
         self.cx.group = route.group;
         self.route_chain = Some(&route.chain);
         if route.redirect_https && !self.client.is_tls() {
-            return Err(self.redirect_https(intent));
+            return Err(self.redirect_https());
         }
         Ok(&e.groups[route.group])
     }
 
     /// Normalises the path again if the global chain rewrote it, and looks the request
     /// up; 400 for a path that has no normal form, 404 when no route matches.
-    fn match_route(&mut self, intent: &Intent) -> Result<usize, End> {
-        let keep = intent.keep_after_error();
-        self.normalize_target(intent)?;
+    fn match_route(&mut self) -> Result<usize, End> {
+        self.normalize_target()?;
         let request = route::Request {
             host: self.req.headers.get("host"),
             path: self.path,
@@ -49,7 +49,7 @@ impl<'a> Exchange<'a> {
             arrival: self.arrival(),
         };
         let found = self.e.routes.table.find(&request);
-        found.ok_or_else(|| End::error(Error::new(Kind::NoRoute, "no route matches"), keep))
+        found.ok_or_else(|| End::error(Error::new(Kind::NoRoute, "no route matches")))
     }
 
     /// Where the request came in: the scheme from the client stream itself (no header
@@ -59,7 +59,7 @@ impl<'a> Exchange<'a> {
     fn arrival(&self) -> route::Arrival {
         let scheme = route::Scheme::of_tls(self.client.is_tls());
         let listener = if self.e.routes.table.by_listener() {
-            self.client.listener.and_then(|id| self.e.listener(id))
+            self.client.listener().and_then(|id| self.e.listener(id))
         } else {
             None
         };
@@ -70,23 +70,21 @@ impl<'a> Exchange<'a> {
     /// and target over https; 308 keeps the method and body, unlike 301. Answered as if
     /// by the route's chain before its first middleware: the global chain's
     /// `on_response` sees it.
-    fn redirect_https(&mut self, intent: &Intent) -> End {
-        let keep = intent.keep_after_error();
+    fn redirect_https(&mut self) -> End {
         let host = self.req.headers.get("host").and_then(route::host_part);
         let Some(host) = host.and_then(|h| std::str::from_utf8(h).ok()) else {
             let err = Error::new(Kind::BadRequest, "no Host to redirect to https");
-            return End::error(err, keep);
+            return End::error(err);
         };
         let mut reply = Response::new(308);
         let location = format!("https://{host}{}", self.req.target);
         if reply.headers.set("Location", location.as_bytes()).is_err() {
-            return End::error(Error::new(Kind::BadRequest, "bad Host"), keep);
+            return End::error(Error::new(Kind::BadRequest, "bad Host"));
         }
         End::Local {
             stage: Stage::Route,
             responder: 0,
             reply,
-            keep,
         }
     }
 }

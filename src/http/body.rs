@@ -1,7 +1,7 @@
 //! Streaming a body from one connection to another through a bounded buffer.
 //!
-//! The source is decoded by its framing (length, chunked, until close) and re-encoded
-//! for the destination (raw or chunked). Chunk sizes, extensions and trailers are parsed
+//! The source is decoded by its framing (length, chunked, until close: see
+//! [`super::decode`]) and re-encoded for the destination (raw or chunked). Chunk sizes, extensions and trailers are parsed
 //! and dropped, never relayed, so both ends see the framing weir decided on. Data moves
 //! through the source connection's own read buffer: no body is ever held whole, and the
 //! copy allocates nothing.
@@ -12,8 +12,8 @@ use std::time::Duration;
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::conn::Conn;
+use super::decode::{Decoder, Source};
 use super::framing::Body;
-use super::ows;
 use crate::rt;
 
 /// How the destination is framed.
@@ -34,6 +34,8 @@ pub enum ReadError {
     TimedOut,
     /// Chunked syntax the grammar does not allow (RFC 9112 §7.1).
     BadChunk(&'static str),
+    /// A client that asked for `100 Continue` could not be told it.
+    ContinueFailed,
 }
 
 /// Why a copy stopped.
@@ -64,11 +66,6 @@ pub struct Copy<'a> {
 /// 1.48x and 256 KiB 1.72x its 1 MiB throughput (bench/profiling.md). The buffer exists
 /// only while a large body moves and is given back when the connection idles.
 pub const PIECE: usize = 256 * 1024;
-
-/// Longest chunk-size line or trailer line accepted.
-const MAX_LINE: usize = 4096;
-/// Most trailer bytes accepted (and dropped) after the last chunk.
-const MAX_TRAILERS: usize = 16 * 1024;
 
 struct Sink<'w, 'p, W> {
     dst: &'w mut W,
@@ -152,80 +149,6 @@ pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
     w.flush().await
 }
 
-async fn read_more<S: AsyncRead + Unpin>(src: &mut Conn<S>, t: Duration) -> Result<(), CopyError> {
-    match rt::timeout(t, src.fill()).await {
-        Some(Ok(0)) => Err(CopyError::Read(ReadError::Truncated)),
-        Some(Ok(_)) => Ok(()),
-        Some(Err(e)) => Err(CopyError::Read(ReadError::Io(e))),
-        None => Err(CopyError::Read(ReadError::TimedOut)),
-    }
-}
-
-/// Buffers up to the next LF and returns the line's length (LF included).
-async fn read_line<S: AsyncRead + Unpin>(
-    src: &mut Conn<S>,
-    t: Duration,
-) -> Result<usize, CopyError> {
-    loop {
-        if let Some(i) = src.buffered().iter().position(|&c| c == b'\n') {
-            return Ok(i + 1);
-        }
-        if src.buffered().len() > MAX_LINE || src.is_full() {
-            return Err(CopyError::Read(ReadError::BadChunk("chunk line too long")));
-        }
-        read_more(src, t).await?;
-    }
-}
-
-/// Parses `chunk-size [ chunk-ext ] CRLF` strictly: hex digits only (no sign, no `0x`,
-/// no spaces before them), at most 16 of them, then only SP or HTAB (BWS) before a `;`,
-/// and CRLF exactly: never a bare LF, and never a bare CR or form feed taken for space.
-fn parse_chunk_size(line: &[u8]) -> Result<u64, CopyError> {
-    let bad = |why| CopyError::Read(ReadError::BadChunk(why));
-    let line = line
-        .strip_suffix(b"\r\n")
-        .ok_or_else(|| bad("chunk line not ended by CRLF"))?;
-    let digits = line.iter().take_while(|c| c.is_ascii_hexdigit()).count();
-    if digits == 0 {
-        return Err(bad("chunk size has no hex digits"));
-    }
-    if digits > 16 {
-        return Err(bad("chunk size overflows"));
-    }
-    let rest = &line[digits..];
-    let ext = ows::trim_start(rest);
-    if !rest.is_empty() && !ext.starts_with(b";") {
-        return Err(bad("junk after chunk size"));
-    }
-    if ext.iter().any(|&c| (c < 0x20 && c != b'\t') || c == 0x7f) {
-        return Err(bad("control character in chunk extension"));
-    }
-    let hex = std::str::from_utf8(&line[..digits]).map_err(|_| bad("chunk size"))?;
-    u64::from_str_radix(hex, 16).map_err(|_| bad("chunk size overflows"))
-}
-
-/// Copies exactly `n` bytes of data from `src` to `sink`.
-async fn copy_exact<S: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
-    src: &mut Conn<S>,
-    sink: &mut Sink<'_, '_, W>,
-    mut n: u64,
-    t: Duration,
-) -> Result<(), CopyError> {
-    while n > 0 {
-        if src.buffered().is_empty() {
-            read_more(src, t).await?;
-        }
-        let take = src
-            .buffered()
-            .len()
-            .min(usize::try_from(n).unwrap_or(usize::MAX));
-        sink.piece(&src.buffered()[..take]).await?;
-        src.consume(take);
-        n -= take as u64;
-    }
-    Ok(())
-}
-
 /// Streams one body of framing `body` from `src` to `dst`, returning the payload bytes.
 ///
 /// On any error the caller must not reuse either connection: the framing position is lost.
@@ -240,128 +163,49 @@ where
     S: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    let mut decoder = Decoder::new(body, opts.limit);
+    let mut source = decoder.over(src, opts.read_timeout);
+    pipe(&mut source, dst, out, opts.prefix, opts.write_timeout).await
+}
+
+/// Streams a decoded body from `src` to `dst`, framed as `out`, after `prefix` (a head,
+/// sent with the first piece in one write), each write within `write_timeout`; returns
+/// the payload bytes.
+pub async fn pipe<B, W>(
+    src: &mut B,
+    dst: &mut W,
+    out: Out,
+    prefix: &[u8],
+    write_timeout: Duration,
+) -> Result<u64, CopyError>
+where
+    B: Source,
+    W: AsyncWrite + Unpin,
+{
     let mut sink = Sink {
         dst,
         out,
-        prefix: opts.prefix,
-        timeout: opts.write_timeout,
+        prefix,
+        timeout: write_timeout,
     };
-    let t = opts.read_timeout;
-    let over = |total: u64| opts.limit != 0 && total > opts.limit;
-    let large = match body {
-        Body::Empty => false,
-        Body::Length(n) => n > src.capacity() as u64,
-        Body::Chunked | Body::UntilClose => true,
-    };
-    if large {
-        // Large pieces move a large body with fewer calls; a body smaller than a piece
-        // needs no more room than its own length.
-        let room = match body {
-            Body::Length(n) => PIECE.min(n.try_into().unwrap_or(PIECE)),
-            _ => PIECE,
-        };
-        src.grow_to(room);
-    }
     let mut total = 0u64;
-    match body {
-        Body::Empty => {}
-        Body::Length(n) => {
-            if over(n) {
-                return Err(CopyError::TooLarge);
-            }
-            copy_exact(src, &mut sink, n, t).await?;
-            total = n;
+    loop {
+        let piece = src.piece().await?;
+        if piece.is_empty() {
+            break;
         }
-        Body::UntilClose => loop {
-            if src.buffered().is_empty() {
-                match read_more(src, t).await {
-                    Err(CopyError::Read(ReadError::Truncated)) => break,
-                    other => other?,
-                }
-            }
-            let take = src.buffered().len();
-            total += take as u64;
-            sink.piece(src.buffered()).await?;
-            src.consume(take);
-        },
-        Body::Chunked => loop {
-            let len = read_line(src, t).await?;
-            let size = parse_chunk_size(&src.buffered()[..len])?;
-            src.consume(len);
-            if size == 0 {
-                skip_trailers(src, t).await?;
-                break;
-            }
-            total += size;
-            if over(total) {
-                return Err(CopyError::TooLarge);
-            }
-            copy_exact(src, &mut sink, size, t).await?;
-            while src.buffered().len() < 2 {
-                read_more(src, t).await?;
-            }
-            if &src.buffered()[..2] != b"\r\n" {
-                return Err(CopyError::Read(ReadError::BadChunk(
-                    "chunk data not followed by CRLF",
-                )));
-            }
-            src.consume(2);
-        },
+        let n = piece.len();
+        sink.piece(piece).await?;
+        src.consume(n);
+        total += n as u64;
     }
     sink.finish().await?;
     Ok(total)
 }
 
-/// Reads and drops the trailer section up to its empty line.
-async fn skip_trailers<S: AsyncRead + Unpin>(
-    src: &mut Conn<S>,
-    t: Duration,
-) -> Result<(), CopyError> {
-    let mut seen = 0;
-    loop {
-        let len = read_line(src, t).await?;
-        let line = &src.buffered()[..len];
-        let last = line == b"\r\n";
-        if !last && (!line.ends_with(b"\r\n") || line.contains(&0)) {
-            return Err(CopyError::Read(ReadError::BadChunk("malformed trailer")));
-        }
-        src.consume(len);
-        seen += len;
-        if last {
-            return Ok(());
-        }
-        if seen > MAX_TRAILERS {
-            return Err(CopyError::Read(ReadError::BadChunk("trailers too large")));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chunk_size_grammar() {
-        assert_eq!(parse_chunk_size(b"1a\r\n").unwrap(), 26);
-        assert_eq!(parse_chunk_size(b"A;name=v\r\n").unwrap(), 10);
-        assert_eq!(parse_chunk_size(b"0 ;x\r\n").unwrap(), 0);
-        for bad in [
-            &b"\r\n"[..],
-            b"0x10\r\n",
-            b"-1\r\n",
-            b" 1\r\n",
-            b"1\n",
-            b"1 2\r\n",
-            b"11111111111111111\r\n",
-            b"1;\x01\r\n",
-        ] {
-            assert!(
-                parse_chunk_size(bad).is_err(),
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-        }
-    }
 
     #[test]
     fn chunk_size_lines() {

@@ -3,6 +3,7 @@
 pub mod body;
 pub mod conn;
 pub(crate) mod date;
+pub mod decode;
 pub mod framing;
 pub mod head;
 pub mod headers;

@@ -61,24 +61,32 @@ impl Group {
     pub fn record_failure(&self, idx: usize) {
         let p = self.config.passive;
         if self.upstreams.state(idx).fail(Instant::now(), p) {
-            let addr = self.upstreams[idx].addr.to_string();
-            let why = format!("{} failure(s)", p.max_fails.max(1));
-            self.stats.events.note("down", addr, why);
-            eprintln!(
-                "weir: upstream {} ({}) is down for {} after {} failure(s)",
-                self.upstreams[idx].addr,
-                self.config.name,
-                duration::show(p.fail_timeout),
-                p.max_fails.max(1)
+            let fails = p.max_fails.max(1);
+            let for_ = duration::show(p.fail_timeout);
+            let log = format_args!(
+                "({}) is down for {for_} after {fails} failure(s)",
+                self.config.name
             );
+            self.went(idx, false, format!("{fails} failure(s)"), log);
         }
     }
 
-    /// Records a good answer from server `idx` (passive health).
+    /// Records a good answer from server `idx` (passive health); says so when it comes
+    /// back into rotation.
     pub fn record_success(&self, idx: usize) {
         if self.upstreams.state(idx).succeed() {
-            let addr = self.upstreams[idx].addr.to_string();
-            self.stats.events.note("up", addr, "a request succeeded");
+            let log = format_args!("is up again: a request succeeded after it was marked down");
+            self.went(idx, true, "a request succeeded".into(), log);
         }
+    }
+
+    /// Says that server `idx` left rotation (`up` false) or came back, for passive and
+    /// active health alike: one event for the status page (`event` says why) and one
+    /// log line, `weir: upstream ADDR` then `log`.
+    pub fn went(&self, idx: usize, up: bool, event: String, log: std::fmt::Arguments<'_>) {
+        let addr = self.upstreams[idx].addr;
+        let what = if up { "up" } else { "down" };
+        self.stats.events.note(what, addr.to_string(), event);
+        eprintln!("weir: upstream {addr} {log}");
     }
 }

@@ -9,8 +9,9 @@ use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use futures_lite::AsyncWriteExt;
-use futures_rustls::TlsConnector;
 
 use crate::config::Health;
 use crate::http::conn::Conn;
@@ -18,30 +19,18 @@ use crate::http::parse::{self, HeadLimits};
 use crate::http::ResponseHead;
 use crate::rt;
 use crate::shutdown::Signal;
-use crate::stream::Stream;
-use crate::tls;
 use crate::upstream::group::Group;
+use crate::upstream::peer;
 
 const LIMITS: HeadLimits = HeadLimits {
     max_bytes: 16 * 1024,
     max_headers: 100,
 };
 
-/// One check: the status if the server answered in time. A group with `tls` is
-/// checked over TLS, as its requests go.
-async fn probe(group: &Group, addr: SocketAddr, path: &str) -> Option<u16> {
-    let tcp = rt::connect(addr).await.ok()?;
-    let mut stream = match (group.tls(), &group.config.tls) {
-        (Some(config), Some(t)) => {
-            let name = tls::server_name(t, addr);
-            let s = TlsConnector::from(config.clone())
-                .connect(name, tcp)
-                .await
-                .ok()?;
-            Stream::Client(Box::new(s))
-        }
-        _ => Stream::Plain(tcp),
-    };
+/// One check: the status if the server answered within `timeout`. It connects as a
+/// request does ([`peer::dial`]): a group with `tls` is checked over TLS.
+async fn probe(group: &Group, addr: SocketAddr, path: &str, timeout: Duration) -> Option<u16> {
+    let mut stream = peer::dial(group, addr, timeout).await.ok()?;
     let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: weir-health-check\r\nConnection: close\r\n\r\n");
     stream.write_all(head.as_bytes()).await.ok()?;
     stream.flush().await.ok()?;
@@ -59,7 +48,7 @@ async fn healthy(
     h: &Health,
     statuses: &RangeInclusive<u16>,
 ) -> bool {
-    let status = rt::timeout(h.timeout, probe(group, addr, &h.path))
+    let status = rt::timeout(h.timeout, probe(group, addr, &h.path, h.timeout))
         .await
         .flatten();
     status.is_some_and(|s| statuses.contains(&s))
@@ -83,16 +72,13 @@ pub(crate) async fn watch(group: Arc<Group>, i: usize, h: Health, retired: Signa
         let state = group.upstreams.state(i);
         if bad == h.fails.max(1) && state.set_checked(false) {
             let why = format!("{bad} failed health check(s)");
-            group.stats.events.note("down", addr.to_string(), why);
-            eprintln!(
-                "weir: upstream {addr} is down: {bad} failed health check(s) on {}",
-                h.path
-            );
+            let log = format_args!("is down: {why} on {}", h.path);
+            group.went(i, false, why.clone(), log);
         }
         if good == h.passes.max(1) && state.set_checked(true) {
             let why = format!("{good} good health check(s)");
-            group.stats.events.note("up", addr.to_string(), why);
-            super::log_back_up(addr, &format!("{good} good health check(s)"));
+            let log = format_args!("is up again: {why}");
+            group.went(i, true, why.clone(), log);
         }
         if retired.fires_within(h.interval).await {
             return;

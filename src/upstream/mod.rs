@@ -1,7 +1,13 @@
 //! The upstream servers, their live state, and the connections kept open to them.
+//!
+//! [`peer::Peer`] is one connection as the exchange uses it (connect + TLS, pool,
+//! request out, response head and body in); [`group::Group`] holds a group's servers,
+//! pool and health, and says each server's change of state in one place
+//! ([`group::Group::went`]) for passive ([`state`]) and active ([`health`]) checks.
 
 pub(crate) mod group;
 pub(crate) mod health;
+pub(crate) mod peer;
 pub mod pool;
 pub mod shortage;
 pub mod state;
@@ -32,7 +38,7 @@ pub struct Upstreams {
 
 impl Upstreams {
     pub fn new(list: Vec<Upstream>) -> Self {
-        let state = list.iter().map(|u| ServerState::new(u.addr)).collect();
+        let state = list.iter().map(|_| ServerState::default()).collect();
         Upstreams { list, state }
     }
 
@@ -57,12 +63,6 @@ impl Deref for Upstreams {
     fn deref(&self) -> &[Upstream] {
         &self.list
     }
-}
-
-/// Logs that `addr` is back in rotation, and `why`: the one wording for passive
-/// health (a success after a down mark) and active checks alike.
-pub(crate) fn log_back_up(addr: SocketAddr, why: &str) {
-    eprintln!("weir: upstream {addr} is up again: {why}");
 }
 
 /// Whether server `i` is in the `tried` bit set. Servers past index 63 are never

@@ -6,11 +6,10 @@
 //! again at once, while a success restores it fully. Active checks (when configured)
 //! also mark a server down or up.
 //!
-//! Each change is logged once. The success that ends a down mark is seen here, under
-//! the lock that also takes the mark away, so it is logged exactly once however many
+//! Each change is said once. The success that ends a down mark is seen here, under
+//! the lock that also takes the mark away, so it is reported exactly once however many
 //! requests succeed at the same moment.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -42,9 +41,8 @@ struct Fails {
 }
 
 /// One server's live state.
+#[derive(Default)]
 pub struct ServerState {
-    /// The server's address, for the log line when it comes back.
-    addr: SocketAddr,
     in_flight: AtomicU32,
     fails: Mutex<Fails>,
     /// True while `fails` holds a count or a down mark. Healthy servers are the common
@@ -68,18 +66,6 @@ impl Drop for InFlight<'_> {
 }
 
 impl ServerState {
-    pub fn new(addr: SocketAddr) -> Self {
-        ServerState {
-            addr,
-            in_flight: AtomicU32::new(0),
-            fails: Mutex::default(),
-            troubled: AtomicBool::new(false),
-            checked_up: AtomicBool::new(false),
-            checked: AtomicBool::new(false),
-            drained: AtomicBool::new(false),
-        }
-    }
-
     pub fn in_flight(&self) -> u32 {
         self.in_flight.load(Relaxed)
     }
@@ -156,7 +142,7 @@ impl ServerState {
     }
 
     /// Records a success: the failure count and any down mark are cleared. True (and
-    /// logged) when the server had been marked down: it is back.
+    /// logged by the group) when the server had been marked down: it is back.
     pub fn succeed(&self) -> bool {
         if !self.troubled.load(Relaxed) {
             return false;
@@ -171,9 +157,6 @@ impl ServerState {
             };
         }
         drop(f);
-        if back {
-            super::log_back_up(self.addr, "a request succeeded after it was marked down");
-        }
         back
     }
 
@@ -191,7 +174,7 @@ mod tests {
 
     #[test]
     fn nginx_passive_semantics() {
-        let s = ServerState::new(([127, 0, 0, 1], 9).into());
+        let s = ServerState::default();
         let p = Passive {
             max_fails: 2,
             fail_timeout: Duration::from_secs(10),
@@ -217,7 +200,7 @@ mod tests {
 
     #[test]
     fn failures_outside_the_window_do_not_add_up() {
-        let s = ServerState::new(([127, 0, 0, 1], 9).into());
+        let s = ServerState::default();
         let p = Passive {
             max_fails: 2,
             ..Passive::default()
