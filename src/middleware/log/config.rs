@@ -122,7 +122,11 @@ mod tests {
         assert_eq!(parse_size("0"), Ok(0));
         assert_eq!(parse_size("4096"), Ok(4096));
         assert!(parse_size("-1").is_err());
-        assert!(parse_size("32kb").unwrap_err().contains("unit must be k or m"));
-        assert!(parse_size("65m").unwrap_err().contains("over the 64m limit"));
+        assert!(parse_size("32kb")
+            .unwrap_err()
+            .contains("unit must be k or m"));
+        assert!(parse_size("65m")
+            .unwrap_err()
+            .contains("over the 64m limit"));
     }
 }

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use super::{stamp, text};
+use crate::balance::Reason;
 use crate::error::Kind;
 use crate::middleware::{Ctx, Summary};
 
@@ -13,6 +14,8 @@ use crate::middleware::{Ctx, Summary};
 /// files`: the server was chosen, but never reached, and through no fault of its own.
 fn reason(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     match &cx.reason {
+        // The default balancer's reason, every request: spared `core::fmt`.
+        Some(Reason::RoundRobin) => line.extend_from_slice(b"rr"),
         Some(r) => {
             let _ = write!(line, "{r}");
         }
@@ -72,8 +75,7 @@ pub fn combined(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
 
 /// `1.234`: what `{:.3}` makes of the seconds, without float formatting's cost.
 fn seconds_to_the_millisecond(line: &mut Vec<u8>, d: Duration) {
-    let ms = (d.as_nanos() + 500_000) / 1_000_000;
-    let ms = u64::try_from(ms).unwrap_or(u64::MAX);
+    let ms = d.as_secs().saturating_mul(1000) + u64::from((d.subsec_nanos() + 500_000) / 1_000_000);
     text::number(line, ms / 1000);
     line.push(b'.');
     let frac = ms % 1000;
@@ -199,6 +201,17 @@ mod tests {
         combined(&mut c, cx, &s);
         json(&mut j, cx, &s);
         (String::from_utf8(c).unwrap(), String::from_utf8(j).unwrap())
+    }
+
+    #[test]
+    fn round_robin_is_logged_as_it_displays() {
+        let mut cx = Ctx::rejected("127.0.0.1:5000".parse().unwrap(), b"");
+        cx.reason = Some(Reason::RoundRobin);
+        let (combined, _) = lines(&cx);
+        assert!(
+            combined.contains(&format!("reason=\"{}\"", Reason::RoundRobin)),
+            "{combined}"
+        );
     }
 
     #[test]
