@@ -22,7 +22,7 @@ use crate::engine::Engine;
 use crate::fds;
 use crate::listeners::{self, Bound, Listeners, Shared};
 use crate::live::{Live, Source};
-use crate::middleware::{build, Chain, Middleware};
+use crate::middleware::{build, log, Chain, Middleware};
 use crate::rt::{self, Runtime, TcpListener};
 use crate::shutdown::{self, Trigger};
 
@@ -277,6 +277,7 @@ impl Server {
             };
             let asked = async {
                 while reloads.recv().await.is_ok() {
+                    log::flush_all(); // a rotated log file gets every line from before
                     if live.reload(&runtime).await.is_ok() {
                         let e = live.get();
                         accepting.apply(&e.config.listen, &e.config.limits).await;
@@ -305,6 +306,7 @@ impl Server {
         {
             eprintln!("weir: drain timeout reached; closing remaining connections");
         }
+        log::flush_all();
         Ok(())
     }
 }

@@ -2,8 +2,6 @@
 //! date crate: the civil-from-days conversion is a dozen lines (Howard Hinnant's
 //! algorithm).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 /// A broken-down UTC time.
 pub struct Utc {
     pub year: i64,
@@ -14,13 +12,6 @@ pub struct Utc {
     pub second: u32,
     /// 0 = Sunday .. 6 = Saturday.
     pub weekday: u32,
-}
-
-pub fn now() -> Utc {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    from_unix(secs)
 }
 
 pub fn from_unix(secs: i64) -> Utc {

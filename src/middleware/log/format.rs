@@ -1,9 +1,11 @@
 //! The two line formats.
 
 use std::io::Write;
+use std::time::Duration;
 
+use super::{stamp, text};
+use crate::balance::Reason;
 use crate::error::Kind;
-use crate::http::time::{self, MONTHS};
 use crate::middleware::{Ctx, Summary};
 
 /// Why the upstream was chosen: the balancer's reason, then any retry, e.g.
@@ -12,6 +14,8 @@ use crate::middleware::{Ctx, Summary};
 /// files`: the server was chosen, but never reached, and through no fault of its own.
 fn reason(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     match &cx.reason {
+        // The default balancer's reason, every request: spared `core::fmt`.
+        Some(Reason::RoundRobin) => line.extend_from_slice(b"rr"),
         Some(r) => {
             let _ = write!(line, "{r}");
         }
@@ -27,58 +31,59 @@ fn reason(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
 
 /// `client - - [23/Nov/2026:20:10:00 +0000] "GET / HTTP/1.1" 200 12 "ref" "ua" upstream=… rt=… reason="…" route=… upstream_group=…`
 pub fn combined(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
-    let t = time::now();
     let req = s.request;
-    let header = |name| {
-        req.headers
-            .get(name)
-            .map_or("-".into(), String::from_utf8_lossy)
+    let header = |line: &mut Vec<u8>, name| match req.headers.get(name) {
+        Some(v) => text::escaped(line, v),
+        None => line.push(b'-'),
     };
-    let _ = write!(
-        line,
-        "{} - - [{:02}/{}/{}:{:02}:{:02}:{:02} +0000] \"",
-        cx.client.ip(),
-        t.day,
-        MONTHS[t.month as usize - 1],
-        t.year,
-        t.hour,
-        t.minute,
-        t.second,
-    );
+    text::ip(line, cx.client.ip());
+    line.extend_from_slice(b" - - [");
+    stamp::common(line);
+    line.extend_from_slice(b"] \"");
     if req.method.is_empty() {
         // A head that never parsed: what arrived (already escaped), as nginx logs it.
         line.extend_from_slice(cx.received.as_deref().unwrap_or("-").as_bytes());
     } else {
-        let _ = write!(
-            line,
-            "{} {} {}",
-            req.method,
-            req.client_target().escape_default(),
-            req.protocol.as_str()
-        );
+        line.extend_from_slice(req.method.as_bytes());
+        line.push(b' ');
+        text::escaped(line, req.client_target().as_bytes());
+        line.push(b' ');
+        line.extend_from_slice(req.protocol.as_str().as_bytes());
     }
-    let _ = write!(
-        line,
-        "\" {} {} \"{}\" \"{}\" upstream=",
-        s.status,
-        s.bytes_out,
-        header("referer").escape_default(),
-        header("user-agent").escape_default(),
-    );
+    line.extend_from_slice(b"\" ");
+    text::number(line, u64::from(s.status));
+    line.push(b' ');
+    text::number(line, s.bytes_out);
+    line.extend_from_slice(b" \"");
+    header(line, "referer");
+    line.extend_from_slice(b"\" \"");
+    header(line, "user-agent");
+    line.extend_from_slice(b"\" upstream=");
     match s.upstream {
-        Some(addr) => {
-            let _ = write!(line, "{addr}");
-        }
+        Some(addr) => text::socket_addr(line, addr),
         None => line.push(b'-'),
     }
-    let _ = write!(line, " rt={:.3} reason=\"", s.duration.as_secs_f64());
+    line.extend_from_slice(b" rt=");
+    seconds_to_the_millisecond(line, s.duration);
+    line.extend_from_slice(b" reason=\"");
     reason(line, cx, s);
-    let _ = write!(
-        line,
-        "\" route={} upstream_group={}",
-        s.route.escape_default(),
-        s.upstream_group
-    );
+    line.extend_from_slice(b"\" route=");
+    text::escaped(line, s.route.as_bytes());
+    line.extend_from_slice(b" upstream_group=");
+    line.extend_from_slice(s.upstream_group.as_bytes());
+}
+
+/// `1.234`: what `{:.3}` makes of the seconds, without float formatting's cost.
+fn seconds_to_the_millisecond(line: &mut Vec<u8>, d: Duration) {
+    let ms = d.as_secs().saturating_mul(1000) + u64::from((d.subsec_nanos() + 500_000) / 1_000_000);
+    text::number(line, ms / 1000);
+    line.push(b'.');
+    let frac = ms % 1000;
+    line.extend_from_slice(&[
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ]);
 }
 
 /// Appends `v` as a JSON string.
@@ -102,19 +107,12 @@ fn json_str(line: &mut Vec<u8>, v: &[u8]) {
 
 /// One JSON object per line.
 pub fn json(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
-    let t = time::now();
     let req = s.request;
-    let _ = write!(
-        line,
-        "{{\"time\":\"{}-{:02}-{:02}T{:02}:{:02}:{:02}Z\",\"client\":\"{}\",\"method\":",
-        t.year,
-        t.month,
-        t.day,
-        t.hour,
-        t.minute,
-        t.second,
-        cx.client.ip()
-    );
+    line.extend_from_slice(b"{\"time\":\"");
+    stamp::iso(line);
+    line.extend_from_slice(b"\",\"client\":\"");
+    text::ip(line, cx.client.ip());
+    line.extend_from_slice(b"\",\"method\":");
     json_str(line, req.method.as_bytes());
     line.extend_from_slice(b",\"target\":");
     json_str(line, req.client_target().as_bytes());
@@ -128,7 +126,12 @@ pub fn json(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
         s.duration.as_secs_f64() * 1000.0
     );
     match s.upstream {
-        Some(a) => json_str(line, a.to_string().as_bytes()),
+        // An address needs no escaping.
+        Some(a) => {
+            line.push(b'"');
+            text::socket_addr(line, a);
+            line.push(b'"');
+        }
         None => line.extend_from_slice(b"null"),
     }
     for (key, name) in [("referer", "referer"), ("user_agent", "user-agent")] {
@@ -198,6 +201,17 @@ mod tests {
         combined(&mut c, cx, &s);
         json(&mut j, cx, &s);
         (String::from_utf8(c).unwrap(), String::from_utf8(j).unwrap())
+    }
+
+    #[test]
+    fn round_robin_is_logged_as_it_displays() {
+        let mut cx = Ctx::rejected("127.0.0.1:5000".parse().unwrap(), b"");
+        cx.reason = Some(Reason::RoundRobin);
+        let (combined, _) = lines(&cx);
+        assert!(
+            combined.contains(&format!("reason=\"{}\"", Reason::RoundRobin)),
+            "{combined}"
+        );
     }
 
     #[test]
