@@ -36,6 +36,8 @@ import sys
 import threading
 import time
 
+import spread
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -546,6 +548,7 @@ SCEN = {
     "large":  ("1 MiB responses", "MB/s"),
     "upload": ("1 MiB uploads", "MB/s"),
     "close":  ("New connection per request", "req/s"),
+    "log":    ("Small responses, default access log to a file", "req/s"),
     "tls-small": ("TLS: small responses, keep-alive", "req/s"),
     "tls-handshake": ("TLS: new connection per request (full handshake)", "req/s"),
     "tls-big": ("TLS: 1 MiB responses", "MB/s"),
@@ -650,6 +653,7 @@ def aggregate(records):
     meta["tls_idle"] = idle_agg(tidles)
     subject = meta.get("subject", "weir")
     anchors = [p for p in meta.get("anchors", []) if p in meta.get("proxies", [])]
+    meta["wrk_runs"] = runs
     meta["repeat_ratios"] = {
         (sc, m): repeat_ratios(runs, sc, subject, anchors, fn)
         for sc in SCEN for m, fn in (("rps", rps_of), ("mbs", mbs_of))}
@@ -699,6 +703,8 @@ def build_markdown(agg, iagg, meta):
             label = f"**{p}**" if is_subj else (p + (" (ceiling)" if p == "direct" else ""))
             L.append(f"| {name} | {label} | {cell('rps')} | {cell('mbs', 1)} | {cell('p50', 2)} | {cell('p99', 2)} | "
                      f"{cell('rss', 1)} | {cell('cpu')} | {cell('cpu_req', 1)} | {a[spread_key] * 100:.0f}% | {a['errors']} |")
+    L += spread.spread_markdown(meta.get("wrk_runs", {}), SCEN, subject, anchors)
+    L += spread.log_cost_markdown(meta.get("wrk_runs", {}), proxies, subject)
     if iagg:
         L.append("")
         cnt = next(iter(iagg.values())).get("count")
