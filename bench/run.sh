@@ -35,6 +35,7 @@ PROXY_LIST="weir nginx haproxy caddy"
 ANCHORS=""   # default: every proxy in the list whose name does not start with "weir"
 SCENARIOS="small paced large upload close idle log"
 DIRECT=1
+ORIGIN_MODE=separate
 OUT=""
 PIN=0
 WEIR=""
@@ -56,6 +57,8 @@ Usage: bench/run.sh [options]
   --anchors LIST     proxies weir's ratios are taken against: the best of them in each
                      cell (default: every proxy of --proxies not named weir*)
   --no-direct        do not measure the origin without a proxy (the ceiling)
+  --origins MODE     "separate": three nginx processes, one worker each (default);
+                     "shared": one nginx process, one worker, serving all three ports
   --idle-conns N     connections held in the idle scenario (default $IDLE_CONNS)
   --burst-conns N    connections in the burst scenario (default $BURST_CONNS; not in the
                      default list: run it with --scenarios burst)
@@ -80,6 +83,7 @@ while [ $# -gt 0 ]; do
     --proxies) PROXY_LIST=$2; shift 2 ;;
     --anchors) ANCHORS=$2; shift 2 ;;
     --no-direct) DIRECT=0; shift ;;
+    --origins) ORIGIN_MODE=$2; shift 2 ;;
     --idle-conns) IDLE_CONNS=$2; shift 2 ;;
     --burst-conns) BURST_CONNS=$2; shift 2 ;;
     --burst-rounds) BURST_ROUNDS=$2; shift 2 ;;
@@ -110,8 +114,9 @@ if [ -z "$ANCHORS" ]; then
   ANCHORS=$(for p in $PROXY_LIST; do case $p in weir*) ;; *) echo "$p" ;; esac; done | xargs)
 fi
 ANCHORS=${ANCHORS//,/ }
+case $ORIGIN_MODE in separate|shared) ;; *) echo "run.sh: --origins is separate or shared" >&2; exit 2 ;; esac
 COMMAND="bench/run.sh --threads $THREADS --duration $DURATION --repeats $REPEATS"
-COMMAND+=" --idle-conns $IDLE_CONNS --scenarios '$SCENARIOS' --proxies '$PROXY_LIST'"
+COMMAND+=" --origins $ORIGIN_MODE --idle-conns $IDLE_CONNS --scenarios '$SCENARIOS' --proxies '$PROXY_LIST'"
 
 # ------------------------------------------------------------------ CPU layout
 # By default the kernel places every process: proxy, wrk and origins share the CPUs, as
@@ -133,6 +138,7 @@ if [ "$PIN" = 1 ]; then
 fi
 # A run of TLS scenarios alone has its own table (bench/results/tls, and the results-tls
 # section of bench/README.md), so it does not replace the plain one.
+LAYOUT+="; origins: $ORIGIN_MODE"
 if [ "$TLS_ONLY" = 1 ] && [ "$PIN" = 0 ]; then OUT=${OUT:-$HERE/results/tls} MARKER=results-tls; fi
 OUT=${OUT:-$HERE/results}
 # The idle, tls-idle and burst scenarios hold thousands of connections: the client, each
@@ -201,53 +207,12 @@ RAW=$WORK/raw.jsonl
 log "work dir $WORK"
 
 # ------------------------------------------------------------------ origins
-# Three nginx origins, one worker each: /small (a short text), /1m (a 1 MiB file),
-# /upload (reads a POST body in full, then answers "ok").
 head -c 1048576 /dev/zero | tr '\0' 'w' >"$WORK/data/1m"
 ON_CPUS=("${LOAD_CPUS[@]}")
 read -r -a PORTS <<<"$($PY freeport 12)"
-ORIGINS=()
-ORIGIN_PIDS=()
-for i in 1 2 3; do
-  port=${PORTS[$((i - 1))]}
-  dir=$WORK/origin$i
-  mkdir -p "$dir"
-  cat >"$dir/nginx.conf" <<CONF
-user $(id -un) $(id -gn);
-worker_processes 1;
-worker_rlimit_nofile 20000;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 16384; }
-http {
-  access_log off;
-  client_body_temp_path $dir/body; proxy_temp_path $dir/proxy;
-  fastcgi_temp_path $dir/fcgi; uwsgi_temp_path $dir/uwsgi; scgi_temp_path $dir/scgi;
-  keepalive_timeout 300s;
-  keepalive_requests 1000000;
-  sendfile on;
-  server {
-    listen 127.0.0.1:$port;
-    root $WORK/data;
-    location = /small { default_type text/plain; return 200 "hello from origin $i\n"; }
-    location = /1m { default_type application/octet-stream; }
-    # /upload must read the whole body before answering (a bare "return" answers early
-    # and discards the body, which makes nginx-as-proxy close the client connection):
-    # the mirror module reads the body in memory first, then the 404 becomes a 200 "ok".
-    location = /upload {
-      client_max_body_size 2m; client_body_buffer_size 2m;
-      mirror /sink; mirror_request_body on;
-      log_not_found off; error_page 404 =200 @ok;
-    }
-    location = /sink { internal; return 204; }
-    location @ok { default_type text/plain; return 200 "ok\n"; }
-  }
-}
-CONF
-  PROXY_NAME=origin$i launch nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" -g "daemon off;"
-  ORIGINS+=("127.0.0.1:$port")
-  ORIGIN_PIDS+=("$PROXY_PID")
-done
+# shellcheck source=lib/origins.sh
+. "$LIB/origins.sh"
+start_origins "$ORIGIN_MODE" "${PORTS[@]:0:3}"
 for o in "${ORIGINS[@]}"; do $PY wait "${o##*:}" --path /small; $PY wait "${o##*:}" --path /1m; done
 log "origins up: ${ORIGINS[*]}"
 ON_CPUS=("${PROXY_CPUS[@]}")   # every proxy from here on
@@ -391,7 +356,7 @@ run_wrk() {  # scenario target repeat
     tls-warmup) conns=10; path=/small ;;
   esac
   local d=$DURATION; case $sc in *warmup) d=1 ;; esac
-  $PY measure --pid "$pid" --timeout $((d + 30)) \
+  $PY measure --pid "$pid" --timeout $((d + 30)) --origins "$(IFS=,; echo "${ORIGIN_PIDS[*]}")" \
     --meta "{\"kind\":\"wrk\",\"scenario\":\"$sc\",\"proxy\":\"$t\",\"repeat\":$r,\"upload_bytes\":$up,\"conns\":$conns}" \
     -- "${LOAD_CPUS[@]}" wrk -t "$WRK_THREADS" -c "$conns" -d "${d}s" --timeout 5s -s "$script" "${extra[@]}" \
     "$url$path"

@@ -225,7 +225,10 @@ def cmd_measure(a):
     """Run wrk (or any load command that prints a 'WRKJSON {...}' line), sampling the
     proxy's process tree for peak RSS and CPU time spent during the run."""
     pids = tree(a.pid)
+    opids = [int(p) for p in a.origins.split(",") if p] if a.origins else []
+    opids = [p for p in dict.fromkeys(opids) if p not in pids]
     _, t0 = procstat(pids)
+    _, o0 = procstat(opids)
     w0 = time.monotonic()
     peak = [0]
     stop = threading.Event()
@@ -247,7 +250,10 @@ def cmd_measure(a):
     th.join()
     wall = time.monotonic() - w0
     rss_end, t1 = procstat(pids)
+    _, o1 = procstat(opids)
     rec = dict(json.loads(a.meta)) if a.meta else {}
+    if opids:   # what the origins spent meanwhile: a proxy can make them work harder
+        rec["origin_cpu_s"] = round((o1 - o0) / CLK_TCK, 3)
     rec.update(rss_kib=max(peak[0], rss_end), cpu_pct=round(100.0 * (t1 - t0) / CLK_TCK / wall, 1),
                cpu_s=round((t1 - t0) / CLK_TCK, 3), rc=rc)
     for line in out.splitlines():
@@ -969,6 +975,7 @@ def main():
     p = sub.add_parser("procstat"); p.add_argument("pid", type=int); p.set_defaults(f=cmd_procstat)
     p = sub.add_parser("measure"); p.add_argument("--pid", type=int, required=True)
     p.add_argument("--meta", default=""); p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("--origins", default="", help="origin PIDs (comma-separated): their CPU time too")
     p.add_argument("cmd", nargs="+"); p.set_defaults(f=cmd_measure)
     p = sub.add_parser("idle"); p.add_argument("--port", type=int, required=True)
     p.add_argument("--pid", type=int, required=True); p.add_argument("--count", type=int, default=5000)
