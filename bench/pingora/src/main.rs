@@ -78,7 +78,7 @@ fn split_args() -> (String, Vec<String>, Vec<String>) {
 fn main() {
     let (listen, upstreams, rest) = split_args();
     assert!(!upstreams.is_empty(), "pingora-lb: give at least one --upstream ADDR");
-    let opt = Opt::parse_from(rest);
+    let opt = Opt::parse_from_args(rest);
     let mut server = Server::new(Some(opt)).expect("pingora server");
     server.bootstrap();
     let origins = LoadBalancer::try_from_iter(upstreams).expect("origin addresses");
