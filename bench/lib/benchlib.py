@@ -226,7 +226,7 @@ def cmd_measure(a):
     proxy's process tree for peak RSS and CPU time spent during the run."""
     pids = tree(a.pid)
     opids = [int(p) for p in a.origins.split(",") if p] if a.origins else []
-    opids = [p for p in dict.fromkeys(opids) if p not in pids]
+    opids = [q for p in dict.fromkeys(opids) for q in tree(p) if q not in pids]   # nginx: + workers
     _, t0 = procstat(pids)
     _, o0 = procstat(opids)
     w0 = time.monotonic()
@@ -932,12 +932,25 @@ def build_svg(agg, iagg, meta):
 
 
 def cmd_report(a):
+    # Several raw files (several full runs) merge into one report: their repeats are
+    # told apart, so the medians and spreads are over every repeat of every run.
     records = []
-    with open(a.raw) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                records.append(json.loads(line))
+    for i, path in enumerate(a.raw):
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                r = json.loads(line)
+                if r.get("kind") == "meta" and i > 0:
+                    continue
+                if "repeat" in r:
+                    r["repeat"] += 1000 * i
+                records.append(r)
+    if len(a.raw) > 1:
+        for r in records:
+            if r.get("kind") == "meta":
+                r["repeats"] = f"{r.get('repeats')} (per run) × {len(a.raw)} runs"
     agg, iagg, meta = aggregate(records)
     md = build_markdown(agg, iagg, meta)
     os.makedirs(a.out, exist_ok=True)
@@ -993,7 +1006,7 @@ def main():
     p.add_argument("--batch", type=int, default=100); p.add_argument("--after", type=float, default=10.0)
     p.add_argument("--timeout", type=float, default=20, help="for the connects, and for each round")
     p.add_argument("--meta", default=""); p.set_defaults(f=cmd_burst)
-    p = sub.add_parser("report"); p.add_argument("--raw", required=True); p.add_argument("--out", required=True)
+    p = sub.add_parser("report"); p.add_argument("--raw", required=True, nargs="+"); p.add_argument("--out", required=True)
     p.add_argument("--readme", action="append", default=[])
     p.add_argument("--marker", default="results", help="README section markers: <!-- NAME:begin/end -->")
     p.set_defaults(f=cmd_report)
