@@ -35,7 +35,7 @@ PROXY_LIST="weir nginx haproxy caddy"
 ANCHORS=""   # default: every proxy in the list whose name does not start with "weir"
 SCENARIOS="small paced large upload close idle log"
 DIRECT=1
-ORIGIN_MODE=separate
+ORIGIN_MODE=shared
 OUT=""
 PIN=0
 WEIR=""
@@ -57,8 +57,8 @@ Usage: bench/run.sh [options]
   --anchors LIST     proxies weir's ratios are taken against: the best of them in each
                      cell (default: every proxy of --proxies not named weir*)
   --no-direct        do not measure the origin without a proxy (the ceiling)
-  --origins MODE     "separate": three nginx processes, one worker each (default);
-                     "shared": one nginx process, one worker, serving all three ports
+  --origins MODE     "shared": one nginx process, one worker, serving all three ports
+                     (default); "separate": three nginx processes, one worker each
   --idle-conns N     connections held in the idle scenario (default $IDLE_CONNS)
   --burst-conns N    connections in the burst scenario (default $BURST_CONNS; not in the
                      default list: run it with --scenarios burst)
