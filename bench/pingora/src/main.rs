@@ -67,21 +67,37 @@ fn split_args() -> (String, Vec<String>, Vec<String>) {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--listen" => listen = args.next().expect("--listen needs an address"),
-            "--upstream" => upstreams.push(args.next().expect("--upstream needs an address")),
+            "--listen" => {
+                listen = args
+                    .next()
+                    .unwrap_or_else(|| usage("--listen needs an address"))
+            }
+            "--upstream" => upstreams.push(
+                args.next()
+                    .unwrap_or_else(|| usage("--upstream needs an address")),
+            ),
             _ => rest.push(arg),
         }
     }
     (listen, upstreams, rest)
 }
 
+/// Says what was wrong with the command line and exits 2.
+fn usage(why: &str) -> ! {
+    eprintln!("pingora-lb: {why}\nusage: pingora-lb -c CONF.yaml --listen ADDR --upstream ADDR [--upstream ADDR ...]");
+    std::process::exit(2)
+}
+
 fn main() {
     let (listen, upstreams, rest) = split_args();
-    assert!(!upstreams.is_empty(), "pingora-lb: give at least one --upstream ADDR");
+    if upstreams.is_empty() {
+        usage("give at least one --upstream ADDR");
+    }
     let opt = Opt::parse_from_args(rest);
     let mut server = Server::new(Some(opt)).expect("pingora server");
     server.bootstrap();
-    let origins = LoadBalancer::try_from_iter(upstreams).expect("origin addresses");
+    let origins = LoadBalancer::try_from_iter(upstreams)
+        .unwrap_or_else(|e| usage(&format!("bad --upstream address: {e}")));
     let mut service = http_proxy_service(&server.configuration, RoundRobinProxy(Arc::new(origins)));
     service.add_tcp(&listen);
     server.add_service(service);
