@@ -950,7 +950,7 @@ def cmd_report(a):
     if len(a.raw) > 1:
         for r in records:
             if r.get("kind") == "meta":
-                r["repeats"] = f"{r.get('repeats')} (per run) × {len(a.raw)} runs"
+                r["repeats"] = f"{r.get('repeats') * len(a.raw)} ({len(a.raw)} runs of {r.get('repeats')})"
     agg, iagg, meta = aggregate(records)
     md = build_markdown(agg, iagg, meta)
     os.makedirs(a.out, exist_ok=True)
