@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# weir vs nginx vs HAProxy, side by side on the same three origins. See bench/README.md.
+# weir vs nginx, HAProxy, Caddy (and Pingora), side by side on the same three origins,
+# every proxy configured for the same work. See bench/README.md.
 #
 # Installs nothing. Starts every process itself on loopback high ports under a private
 # temp directory, and stops them all on exit. Proxies are defined in bench/proxies/*.sh.
@@ -21,11 +22,20 @@ IDLE_CONNS=5000
 BURST_CONNS=8000
 BURST_ROUNDS=3
 WRK_THREADS=1
-KEEPALIVE=32
+# Idle upstream connections kept per origin server: above wrk's 50 client connections,
+# so no proxy closes and reopens upstream connections under load, even if every client
+# connection's request went to one server. Each proxy file converts it to its own unit
+# (nginx and Pingora count one pool for all servers; see bench/README.md).
+KEEPALIVE=64
+# Client connections each proxy accepts (nginx: worker_connections is twice this, since
+# it counts the upstream side too). Above the idle scenarios' 5,000 and burst's 8,000.
+MAX_CONNS=8192
 STARTUP_RUNS=5
-PROXY_LIST="weir nginx haproxy"
-ANCHORS="nginx haproxy"
-SCENARIOS="small paced large upload close idle"
+PROXY_LIST="weir nginx haproxy caddy"
+ANCHORS=""   # default: every proxy in the list whose name does not start with "weir"
+SCENARIOS="small paced large upload close idle log"
+DIRECT=1
+ORIGIN_MODE=shared
 OUT=""
 PIN=0
 WEIR=""
@@ -39,11 +49,16 @@ Usage: bench/run.sh [options]
   --threads N        worker threads/processes per proxy (default $THREADS)
   --duration S       seconds per wrk run (default $DURATION)
   --repeats R        interleaved repeats of every cell (default $REPEATS)
-  --scenarios LIST   subset of: small paced large upload close idle burst
+  --scenarios LIST   subset of: small paced large upload close idle log burst
                      tls-small tls-handshake tls-big tls-idle (or "tls" for those four);
                      spaces or commas (default: the plain ones but burst)
-  --proxies LIST     proxies to run, from bench/proxies/ (default: "$PROXY_LIST")
-  --anchors LIST     proxies weir's ratios are taken against (default: "$ANCHORS")
+  --proxies LIST     proxies to run, from bench/proxies/ (default: "$PROXY_LIST";
+                     "pingora" builds bench/pingora first)
+  --anchors LIST     proxies weir's ratios are taken against: the best of them in each
+                     cell (default: every proxy of --proxies not named weir*)
+  --no-direct        do not measure the origin without a proxy (the ceiling)
+  --origins MODE     "shared": one nginx process, one worker, serving all three ports
+                     (default); "separate": three nginx processes, one worker each
   --idle-conns N     connections held in the idle scenario (default $IDLE_CONNS)
   --burst-conns N    connections in the burst scenario (default $BURST_CONNS; not in the
                      default list: run it with --scenarios burst)
@@ -67,6 +82,8 @@ while [ $# -gt 0 ]; do
     --scenarios) SCENARIOS=$2; shift 2 ;;
     --proxies) PROXY_LIST=$2; shift 2 ;;
     --anchors) ANCHORS=$2; shift 2 ;;
+    --no-direct) DIRECT=0; shift ;;
+    --origins) ORIGIN_MODE=$2; shift 2 ;;
     --idle-conns) IDLE_CONNS=$2; shift 2 ;;
     --burst-conns) BURST_CONNS=$2; shift 2 ;;
     --burst-rounds) BURST_ROUNDS=$2; shift 2 ;;
@@ -87,13 +104,19 @@ done | xargs)
 TLS_ONLY=1 WANT_TLS=0
 for sc in $SCENARIOS; do
   case $sc in
-    small|paced|large|upload|close|idle|burst) TLS_ONLY=0 ;;
+    small|paced|large|upload|close|idle|log|burst) TLS_ONLY=0 ;;
     tls-small|tls-handshake|tls-big|tls-idle) WANT_TLS=1 ;;
     *) echo "run.sh: unknown scenario $sc" >&2; usage >&2; exit 2 ;;
   esac
 done
+PROXY_LIST=${PROXY_LIST//,/ }
+if [ -z "$ANCHORS" ]; then
+  ANCHORS=$(for p in $PROXY_LIST; do case $p in weir*) ;; *) echo "$p" ;; esac; done | xargs)
+fi
+ANCHORS=${ANCHORS//,/ }
+case $ORIGIN_MODE in separate|shared) ;; *) echo "run.sh: --origins is separate or shared" >&2; exit 2 ;; esac
 COMMAND="bench/run.sh --threads $THREADS --duration $DURATION --repeats $REPEATS"
-COMMAND+=" --idle-conns $IDLE_CONNS --scenarios '$SCENARIOS' --proxies '$PROXY_LIST'"
+COMMAND+=" --origins $ORIGIN_MODE --idle-conns $IDLE_CONNS --scenarios '$SCENARIOS' --proxies '$PROXY_LIST'"
 
 # ------------------------------------------------------------------ CPU layout
 # By default the kernel places every process: proxy, wrk and origins share the CPUs, as
@@ -115,6 +138,7 @@ if [ "$PIN" = 1 ]; then
 fi
 # A run of TLS scenarios alone has its own table (bench/results/tls, and the results-tls
 # section of bench/README.md), so it does not replace the plain one.
+LAYOUT+="; origins: $ORIGIN_MODE"
 if [ "$TLS_ONLY" = 1 ] && [ "$PIN" = 0 ]; then OUT=${OUT:-$HERE/results/tls} MARKER=results-tls; fi
 OUT=${OUT:-$HERE/results}
 # The idle, tls-idle and burst scenarios hold thousands of connections: the client, each
@@ -126,43 +150,8 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 # ------------------------------------------------------------------ proxy registry
-# A proxy file calls `needs NAME CMD HINT` and defines `start_NAME PORT THREADS DIR`,
-# which writes its config into DIR and ends with `launch CMD ARGS...`.
-declare -A NEED_CMD NEED_HINT
-needs() { NEED_CMD[$1]=$2; NEED_HINT[$1]=$3; }
-
-PIDS=()
-PROXY_PID=""
-T_LAUNCH=""
-ON_CPUS=()   # the taskset prefix for what `launch` starts (empty unless --pin)
-launch() {
-  T_LAUNCH=$EPOCHREALTIME
-  "${ON_CPUS[@]}" "$@" >>"$WORK/logs/${PROXY_NAME:-proc}.log" 2>&1 &
-  PROXY_PID=$!
-  PIDS+=("$PROXY_PID")
-}
-
-stop_pid() {  # TERM a process (and its children), wait briefly, then KILL what is left
-  local pid=$1 kids i
-  kids=$(pgrep -P "$pid" 2>/dev/null || true)
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-  kill -KILL "$pid" $kids 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-  if [ -n "${WORK:-}" ] && [ -d "$WORK" ]; then
-    if [ "$KEEP" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-  fi
-}
-
-for f in "$HERE"/proxies/*.sh; do
-  # shellcheck source=/dev/null
-  . "$f"
-done
+# shellcheck source=lib/registry.sh
+. "$LIB/registry.sh"
 
 # ------------------------------------------------------------------ requirements
 # Everything is checked before weir is built, so a missing tool is named at once.
@@ -183,6 +172,12 @@ for p in $PROXY_LIST; do
   declare -F "start_$p" >/dev/null || { echo "run.sh: no bench/proxies/$p.sh defining start_$p" >&2; exit 2; }
   cmd=${NEED_CMD[$p]:-}
   [ "$p" = weir ] && [ "$BUILD" = 1 ] && continue   # built below
+  if [ "$p" = pingora ]; then   # built below, from bench/pingora
+    for t in cargo cmake; do
+      command -v "$t" >/dev/null || { missing+=("$t (to build pingora)"); hints+=("apt-get install $t"); }
+    done
+    continue
+  fi
   if [ -n "$cmd" ] && ! command -v "$cmd" >/dev/null; then
     missing+=("$p ($cmd)"); hints+=("${NEED_HINT[$p]}")
   fi
@@ -190,12 +185,16 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "run.sh: missing: ${missing[*]}" >&2
   printf '  %s\n' "${hints[@]}" | sort -u >&2
-  echo "  (everything at once: apt-get install nginx-light haproxy wrk)" >&2
+  echo "  (everything at once: apt-get install nginx-light haproxy caddy wrk cmake)" >&2
   exit 1
 fi
 if [ "$BUILD" = 1 ]; then
   log "building weir (cargo build --release)"
   (cd "$ROOT" && cargo build --release --quiet)
+fi
+if [[ " $PROXY_LIST " == *" pingora "* ]]; then
+  log "building the pingora anchor (bench/pingora, cargo build --release)"
+  (cd "$HERE/pingora" && cargo build --release --quiet)
 fi
 
 WORK=$(mktemp -d /tmp/weir-bench.XXXXXX)
@@ -208,53 +207,12 @@ RAW=$WORK/raw.jsonl
 log "work dir $WORK"
 
 # ------------------------------------------------------------------ origins
-# Three nginx origins, one worker each: /small (a short text), /1m (a 1 MiB file),
-# /upload (reads a POST body in full, then answers "ok").
 head -c 1048576 /dev/zero | tr '\0' 'w' >"$WORK/data/1m"
 ON_CPUS=("${LOAD_CPUS[@]}")
 read -r -a PORTS <<<"$($PY freeport 12)"
-ORIGINS=()
-ORIGIN_PIDS=()
-for i in 1 2 3; do
-  port=${PORTS[$((i - 1))]}
-  dir=$WORK/origin$i
-  mkdir -p "$dir"
-  cat >"$dir/nginx.conf" <<CONF
-user $(id -un) $(id -gn);
-worker_processes 1;
-worker_rlimit_nofile 20000;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 16384; }
-http {
-  access_log off;
-  client_body_temp_path $dir/body; proxy_temp_path $dir/proxy;
-  fastcgi_temp_path $dir/fcgi; uwsgi_temp_path $dir/uwsgi; scgi_temp_path $dir/scgi;
-  keepalive_timeout 300s;
-  keepalive_requests 1000000;
-  sendfile on;
-  server {
-    listen 127.0.0.1:$port;
-    root $WORK/data;
-    location = /small { default_type text/plain; return 200 "hello from origin $i\n"; }
-    location = /1m { default_type application/octet-stream; }
-    # /upload must read the whole body before answering (a bare "return" answers early
-    # and discards the body, which makes nginx-as-proxy close the client connection):
-    # the mirror module reads the body in memory first, then the 404 becomes a 200 "ok".
-    location = /upload {
-      client_max_body_size 2m; client_body_buffer_size 2m;
-      mirror /sink; mirror_request_body on;
-      log_not_found off; error_page 404 =200 @ok;
-    }
-    location = /sink { internal; return 204; }
-    location @ok { default_type text/plain; return 200 "ok\n"; }
-  }
-}
-CONF
-  PROXY_NAME=origin$i launch nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" -g "daemon off;"
-  ORIGINS+=("127.0.0.1:$port")
-  ORIGIN_PIDS+=("$PROXY_PID")
-done
+# shellcheck source=lib/origins.sh
+. "$LIB/origins.sh"
+start_origins "$ORIGIN_MODE" "${PORTS[@]:0:3}"
 for o in "${ORIGINS[@]}"; do $PY wait "${o##*:}" --path /small; $PY wait "${o##*:}" --path /1m; done
 log "origins up: ${ORIGINS[*]}"
 ON_CPUS=("${PROXY_CPUS[@]}")   # every proxy from here on
@@ -265,6 +223,9 @@ first_line() { "$@" 2>&1 | sed -n 1p || true; }   # sed reads all: no SIGPIPE un
 versions="weir $(first_line "$WEIR" --version | awk '{print $2}')"
 versions+=", nginx $(first_line nginx -v | sed 's|.*nginx/||')"
 command -v haproxy >/dev/null && versions+=", HAProxy $(first_line haproxy -v | awk '{print $3}')"
+in_list() { [[ " $PROXY_LIST " == *" $1 "* ]]; }
+in_list caddy && versions+=", Caddy $(first_line caddy version | awk '{print $1}')"
+in_list pingora && versions+=", Pingora $(awk '/^name = "pingora"$/ {getline; gsub(/[^0-9.]/, ""); print}' "$HERE/pingora/Cargo.lock")"
 versions+=", $(first_line wrk -v | awk '{print $1, $2}')"
 python3 - "$RAW" <<PYEOF
 import json, os, platform, sys, time
@@ -328,6 +289,23 @@ done
 PORT_OF[direct]=${ORIGINS[0]##*:}; PID_OF[direct]=${ORIGIN_PIDS[0]}
 log "proxies up: $(for p in $PROXY_LIST; do printf '%s=%s ' "$p" "${PORT_OF[$p]}"; done)"
 
+# ------------------------------------------------------------------ default access log
+# The log scenario: a second instance of every proxy that writes its DEFAULT access log
+# (its default format, unbuffered unless that is its default) to a file, since users
+# keep logs on. A proxy file renders its log when ACCESS_LOG is set; one with no default
+# access log sets NO_LOG[name] and sits the scenario out.
+LOG_PROXIES=""
+if [[ " $SCENARIOS " == *" log "* ]]; then
+  for p in $PROXY_LIST; do
+    [ -n "${NO_LOG[$p]:-}" ] && continue
+    port=$($PY freeport 1); dir=$WORK/$p-log; mkdir -p "$dir"
+    ACCESS_LOG=$dir/access.log PROXY_NAME=$p-log "start_$p" "$port" "$THREADS" "$dir"
+    PORT_OF[log-$p]=$port; PID_OF[log-$p]=$PROXY_PID; LOG_PROXIES+=" $p"
+    $PY wait "$port" --path /small || { echo "run.sh: $p (access log) did not come up; see $WORK/logs/$p-log.log" >&2; KEEP=1; exit 1; }
+  done
+  log "access-log proxies up: $(for p in $LOG_PROXIES; do printf '%s=%s ' "$p" "${PORT_OF[log-$p]}"; done)"
+fi
+
 # ------------------------------------------------------------------ TLS
 # The tls-* scenarios: a second instance of every proxy, its listener terminating TLS 1.3
 # with one certificate for all (ECDSA P-256, self-signed, made here), in front of the
@@ -342,6 +320,7 @@ if [ "$WANT_TLS" = 1 ]; then
     -subj /CN=bench.test -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" 2>/dev/null
   cat "$WORK/tls/cert.pem" "$WORK/tls/key.pem" >"$WORK/tls/haproxy.pem"
   for p in $PROXY_LIST; do
+    [ -n "${NO_TLS[$p]:-}" ] && continue
     port=$($PY freeport 1); dir=$WORK/$p-tls; mkdir -p "$dir"
     start_tls "$p" "$port" "$THREADS" "$dir"
     PORT_OF[tls-$p]=$port; PID_OF[tls-$p]=$PROXY_PID
@@ -357,9 +336,13 @@ cat "$LIB/paced.lua" "$LIB/report.lua" >"$WORK/paced.lua"
 run_wrk() {  # scenario target repeat
   local sc=$1 t=$2 r=$3 conns path script=$WORK/plain.lua up=0 extra=() url pid
   url=http://127.0.0.1:${PORT_OF[$t]}
-  case $sc in tls-*) url=https://127.0.0.1:${PORT_OF[tls-$t]} pid=${PID_OF[tls-$t]} ;; *) pid=${PID_OF[$t]} ;; esac
   case $sc in
-    small)  conns=50; path=/small ;;
+    tls-*) url=https://127.0.0.1:${PORT_OF[tls-$t]} pid=${PID_OF[tls-$t]} ;;
+    log) url=http://127.0.0.1:${PORT_OF[log-$t]} pid=${PID_OF[log-$t]} ;;
+    *) pid=${PID_OF[$t]} ;;
+  esac
+  case $sc in
+    small|log) conns=50; path=/small ;;
     paced)  conns=50; path=/small; script=$WORK/paced.lua ;;
     large)  conns=10; path=/1m ;;
     upload) conns=10; path=/upload; script=$WORK/upload.lua; up=1048576 ;;
@@ -373,17 +356,20 @@ run_wrk() {  # scenario target repeat
     tls-warmup) conns=10; path=/small ;;
   esac
   local d=$DURATION; case $sc in *warmup) d=1 ;; esac
-  $PY measure --pid "$pid" --timeout $((d + 30)) \
+  $PY measure --pid "$pid" --timeout $((d + 30)) --origins "$(IFS=,; echo "${ORIGIN_PIDS[*]}")" \
     --meta "{\"kind\":\"wrk\",\"scenario\":\"$sc\",\"proxy\":\"$t\",\"repeat\":$r,\"upload_bytes\":$up,\"conns\":$conns}" \
     -- "${LOAD_CPUS[@]}" wrk -t "$WRK_THREADS" -c "$conns" -d "${d}s" --timeout 5s -s "$script" "${extra[@]}" \
     "$url$path"
 }
 
-for p in $PROXY_LIST direct; do run_wrk warmup "$p" 0 >/dev/null; done
-if [ "$WANT_TLS" = 1 ]; then for p in $PROXY_LIST; do run_wrk tls-warmup "$p" 0 >/dev/null; done; fi
+TARGETS=($PROXY_LIST)
+[ "$DIRECT" = 1 ] && TARGETS+=(direct)
+for p in "${TARGETS[@]}"; do run_wrk warmup "$p" 0 >/dev/null; done
+if [ "$WANT_TLS" = 1 ]; then
+  for p in $PROXY_LIST; do [ -n "${NO_TLS[$p]:-}" ] || run_wrk tls-warmup "$p" 0 >/dev/null; done
+fi
 log "warm-up done"
 
-TARGETS=($PROXY_LIST direct)
 for r in $(seq "$REPEATS"); do
   # rotate the order every repeat so no proxy always runs first or last
   order=()
@@ -391,7 +377,10 @@ for r in $(seq "$REPEATS"); do
   for k in $(seq 0 $((n - 1))); do order+=("${TARGETS[$(((k + r - 1) % n))]}"); done
   for sc in $SCENARIOS; do
     for t in "${order[@]}"; do
-      case $sc in tls-*) [ "$t" = direct ] && continue ;; esac   # the origins speak plain HTTP
+      case $sc in   # the origins speak plain HTTP and write no log
+        tls-*) [ "$t" = direct ] || [ -n "${NO_TLS[$t]:-}" ] && continue ;;
+        log) [ "$t" = direct ] || [ -n "${NO_LOG[$t]:-}" ] && continue ;;
+      esac
       if [ "$sc" = tls-idle ]; then
         # as idle, over TLS: a fresh TLS instance, 5,000 handshakes and one request
         # each, held; VmRSS of the worker process (nginx: the worker, not the master)

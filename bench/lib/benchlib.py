@@ -36,6 +36,8 @@ import sys
 import threading
 import time
 
+import spread
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -223,7 +225,10 @@ def cmd_measure(a):
     """Run wrk (or any load command that prints a 'WRKJSON {...}' line), sampling the
     proxy's process tree for peak RSS and CPU time spent during the run."""
     pids = tree(a.pid)
+    opids = [int(p) for p in a.origins.split(",") if p] if a.origins else []
+    opids = [q for p in dict.fromkeys(opids) for q in tree(p) if q not in pids]   # nginx: + workers
     _, t0 = procstat(pids)
+    _, o0 = procstat(opids)
     w0 = time.monotonic()
     peak = [0]
     stop = threading.Event()
@@ -245,7 +250,10 @@ def cmd_measure(a):
     th.join()
     wall = time.monotonic() - w0
     rss_end, t1 = procstat(pids)
+    _, o1 = procstat(opids)
     rec = dict(json.loads(a.meta)) if a.meta else {}
+    if opids:   # what the origins spent meanwhile: a proxy can make them work harder
+        rec["origin_cpu_s"] = round((o1 - o0) / CLK_TCK, 3)
     rec.update(rss_kib=max(peak[0], rss_end), cpu_pct=round(100.0 * (t1 - t0) / CLK_TCK / wall, 1),
                cpu_s=round((t1 - t0) / CLK_TCK, 3), rc=rc)
     for line in out.splitlines():
@@ -546,6 +554,7 @@ SCEN = {
     "large":  ("1 MiB responses", "MB/s"),
     "upload": ("1 MiB uploads", "MB/s"),
     "close":  ("New connection per request", "req/s"),
+    "log":    ("Small responses, default access log to a file", "req/s"),
     "tls-small": ("TLS: small responses, keep-alive", "req/s"),
     "tls-handshake": ("TLS: new connection per request (full handshake)", "req/s"),
     "tls-big": ("TLS: 1 MiB responses", "MB/s"),
@@ -650,6 +659,7 @@ def aggregate(records):
     meta["tls_idle"] = idle_agg(tidles)
     subject = meta.get("subject", "weir")
     anchors = [p for p in meta.get("anchors", []) if p in meta.get("proxies", [])]
+    meta["wrk_runs"] = runs
     meta["repeat_ratios"] = {
         (sc, m): repeat_ratios(runs, sc, subject, anchors, fn)
         for sc in SCEN for m, fn in (("rps", rps_of), ("mbs", mbs_of))}
@@ -699,6 +709,8 @@ def build_markdown(agg, iagg, meta):
             label = f"**{p}**" if is_subj else (p + (" (ceiling)" if p == "direct" else ""))
             L.append(f"| {name} | {label} | {cell('rps')} | {cell('mbs', 1)} | {cell('p50', 2)} | {cell('p99', 2)} | "
                      f"{cell('rss', 1)} | {cell('cpu')} | {cell('cpu_req', 1)} | {a[spread_key] * 100:.0f}% | {a['errors']} |")
+    L += spread.spread_markdown(meta.get("wrk_runs", {}), SCEN, subject, anchors)
+    L += spread.log_cost_markdown(meta.get("wrk_runs", {}), proxies, subject)
     if iagg:
         L.append("")
         cnt = next(iter(iagg.values())).get("count")
@@ -920,12 +932,25 @@ def build_svg(agg, iagg, meta):
 
 
 def cmd_report(a):
+    # Several raw files (several full runs) merge into one report: their repeats are
+    # told apart, so the medians and spreads are over every repeat of every run.
     records = []
-    with open(a.raw) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                records.append(json.loads(line))
+    for i, path in enumerate(a.raw):
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                r = json.loads(line)
+                if r.get("kind") == "meta" and i > 0:
+                    continue
+                if "repeat" in r:
+                    r["repeat"] += 1000 * i
+                records.append(r)
+    if len(a.raw) > 1:
+        for r in records:
+            if r.get("kind") == "meta":
+                r["repeats"] = f"{r.get('repeats') * len(a.raw)} ({len(a.raw)} runs of {r.get('repeats')})"
     agg, iagg, meta = aggregate(records)
     md = build_markdown(agg, iagg, meta)
     os.makedirs(a.out, exist_ok=True)
@@ -963,6 +988,7 @@ def main():
     p = sub.add_parser("procstat"); p.add_argument("pid", type=int); p.set_defaults(f=cmd_procstat)
     p = sub.add_parser("measure"); p.add_argument("--pid", type=int, required=True)
     p.add_argument("--meta", default=""); p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("--origins", default="", help="origin PIDs (comma-separated): their CPU time too")
     p.add_argument("cmd", nargs="+"); p.set_defaults(f=cmd_measure)
     p = sub.add_parser("idle"); p.add_argument("--port", type=int, required=True)
     p.add_argument("--pid", type=int, required=True); p.add_argument("--count", type=int, default=5000)
@@ -980,7 +1006,7 @@ def main():
     p.add_argument("--batch", type=int, default=100); p.add_argument("--after", type=float, default=10.0)
     p.add_argument("--timeout", type=float, default=20, help="for the connects, and for each round")
     p.add_argument("--meta", default=""); p.set_defaults(f=cmd_burst)
-    p = sub.add_parser("report"); p.add_argument("--raw", required=True); p.add_argument("--out", required=True)
+    p = sub.add_parser("report"); p.add_argument("--raw", required=True, nargs="+"); p.add_argument("--out", required=True)
     p.add_argument("--readme", action="append", default=[])
     p.add_argument("--marker", default="results", help="README section markers: <!-- NAME:begin/end -->")
     p.set_defaults(f=cmd_report)

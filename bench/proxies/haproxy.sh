@@ -1,11 +1,20 @@
-# HAProxy as a round-robin reverse proxy (HTTP mode, connection reuse, no log).
+# HAProxy as a round-robin reverse proxy (HTTP mode, connection reuse, no log; with
+# ACCESS_LOG set, `option httplog` written to its stdout, which run.sh sends to a file).
 needs haproxy haproxy "apt-get install haproxy"
 
 start_haproxy() {  # $1 port, $2 threads, $3 scratch dir
-  local i=0 o servers="" tls=""
+  local i=0 o servers="" tls="" glog="" dlog=""
   # With TLS_CERT set (run.sh's tls-* scenarios): TLS 1.3 only; HAProxy wants the
   # certificate and key in one file, TLS_PEM.
   [ -n "${TLS_CERT:-}" ] && tls=" ssl crt $TLS_PEM ssl-min-ver TLSv1.3 alpn http/1.1"
+  # HAProxy writes no file itself: its logs go to syslog or, since 2.0, to stdout/stderr,
+  # written by the worker thread itself. stdout is the file `launch` opened
+  # (logs/haproxy-log.log), so the cost stays in HAProxy's own CPU time, where a syslog
+  # daemon would do the writing outside the measured process.
+  if [ -n "${ACCESS_LOG:-}" ]; then
+    glog="  log stdout format raw local0 info"
+    dlog="  log global"$'\n'"  option httplog"
+  fi
   for o in "${ORIGINS[@]}"; do
     i=$((i + 1))
     servers+="  server o$i $o pool-max-conn $KEEPALIVE"$'\n'
@@ -13,12 +22,14 @@ start_haproxy() {  # $1 port, $2 threads, $3 scratch dir
   cat >"$3/haproxy.cfg" <<CONF
 global
   nbthread $2
-  maxconn 8000
+  maxconn $MAX_CONNS
+$glog
 defaults
   mode http
-  maxconn 8000
+  maxconn $MAX_CONNS
+$dlog
   option forwardfor
-  http-reuse safe
+  http-reuse always
   timeout connect 3s
   timeout client 60s
   timeout server 60s

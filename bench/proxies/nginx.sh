@@ -1,30 +1,40 @@
-# nginx as a round-robin reverse proxy: streaming both ways, no disk buffering, no log.
+# nginx as a round-robin reverse proxy: streaming both ways, no disk buffering, no log
+# (ACCESS_LOG set: its default `combined` log, unbuffered, to that file).
 needs nginx nginx "apt-get install nginx-light"
 
 start_nginx() {  # $1 port, $2 worker processes, $3 scratch dir
-  local o servers="" tls=""
+  local o servers="" tls="" log="access_log off;"
   for o in "${ORIGINS[@]}"; do servers+="    server $o;"$'\n'; done
   # With TLS_CERT set (run.sh's tls-* scenarios): TLS 1.3 only, nginx's other defaults.
   [ -n "${TLS_CERT:-}" ] && tls="ssl;
     ssl_certificate $TLS_CERT;
     ssl_certificate_key $TLS_KEY;
     ssl_protocols TLSv1.3"
+  # nginx's default: `access_log logs/access.log combined;`, no buffer, written per request
+  [ -n "${ACCESS_LOG:-}" ] && log="access_log $ACCESS_LOG;"
+  # `keepalive` caps the idle upstream connections cached per WORKER for the whole
+  # upstream block (weir's and HAProxy's count is per server): KEEPALIVE per server ×
+  # the servers, so each worker alone covers every client connection of a scenario.
   cat >"$3/nginx.conf" <<CONF
 user $(id -un) $(id -gn);
 worker_processes $2;
 worker_rlimit_nofile 20000;
 pid $3/nginx.pid;
 error_log $3/error.log warn;
-events { worker_connections 16384; }
+events { worker_connections $((2 * MAX_CONNS)); }   # counts both sides of a request
 http {
-  access_log off;
+  $log
   client_body_temp_path $3/body; proxy_temp_path $3/proxy;
   fastcgi_temp_path $3/fcgi; uwsgi_temp_path $3/uwsgi; scgi_temp_path $3/scgi;
-  keepalive_timeout 300s;
+  keepalive_timeout 60s;
   keepalive_requests 1000000;
+  client_header_timeout 10s;
+  client_body_timeout 60s;
+  send_timeout 60s;
+  large_client_header_buffers 4 16k;
   client_max_body_size 0;
   upstream origins {
-$servers    keepalive $KEEPALIVE;
+$servers    keepalive $((KEEPALIVE * ${#ORIGINS[@]}));
     keepalive_requests 1000000;
     keepalive_timeout 60s;
   }
@@ -34,8 +44,11 @@ $servers    keepalive $KEEPALIVE;
       proxy_pass http://origins;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_set_header Host \$host;
+      proxy_set_header Host \$http_host;   # passed through, as the other proxies do
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_connect_timeout 3s;
+      proxy_read_timeout 60s;
+      proxy_send_timeout 60s;
       proxy_request_buffering off;
       proxy_max_temp_file_size 0;
     }

@@ -5,24 +5,7 @@
 needs weir-metrics "$WEIR" "cargo build --release (or pass --weir PATH)"
 
 start_weir-metrics() {  # $1 port, $2 worker threads, $3 scratch dir
-  local servers listen
-  servers=$(printf '"%s", ' "${ORIGINS[@]}")
-  listen=$(weir_listen "$1")
-  cat >"$3/weir.toml" <<CONF
-listen = $listen
-threads = $2
-[upstream]
-servers = [${servers%, }]
-keepalive = $KEEPALIVE
-[forwarded]
-for = true
-proto = false
-host = false
-request_id = false
-[[middleware]]
-builtin = "balancer"
-[admin]
-listen = "127.0.0.1:0"
-CONF
+  weir_config "$1" "$2" "$3/weir.toml" '[admin]
+listen = "127.0.0.1:0"'
   launch "$WEIR" serve --config "$3/weir.toml"
 }

@@ -10,25 +10,47 @@ weir_listen() {  # $1 port
   fi
 }
 
-start_weir() {  # $1 port, $2 worker threads, $3 scratch dir
-  local servers listen
+# The config every weir entry shares: the same work as the anchors (bench/README.md,
+# "Same work for every proxy"). $4, when given, is appended (e.g. an [admin] table).
+weir_config() {  # $1 port, $2 worker threads, $3 file, [$4 extra TOML]
+  local servers chain
   servers=$(printf '"%s", ' "${ORIGINS[@]}")
-  listen=$(weir_listen "$1")
-  cat >"$3/weir.toml" <<CONF
-listen = $listen
+  # balancer only: no access log. With ACCESS_LOG: the default chain (log, then
+  # balancer), its default format (combined), to that file.
+  chain='[[middleware]]
+builtin = "balancer"'
+  [ -n "${ACCESS_LOG:-}" ] && chain="[[middleware]]
+builtin = \"log\"
+config = { format = \"combined\", path = \"$ACCESS_LOG\" }
+$chain"
+  cat >"$3" <<CONF
+listen = $(weir_listen "$1")
 threads = $2
 [upstream]
 servers = [${servers%, }]
-keepalive = $KEEPALIVE
-[forwarded]                # X-Forwarded-For only, like the nginx and HAProxy configs
+keepalive = $KEEPALIVE            # idle connections kept PER SERVER
+keepalive_timeout = "60s"
+[forwarded]                # X-Forwarded-For only, like the anchors
 for = true
 proto = false
 host = false
 request_id = false
-[[middleware]]             # balancer only: no access log
-builtin = "balancer"
+[timeouts]                 # weir's defaults, written out: the anchors are set to match
+header = "10s"
+idle = "60s"
+connect = "3s"
+upstream_read = "60s"
+client_body = "60s"
 [limits]
-max_connections = 10000    # the default; above the idle scenarios' 5,000
+max_header_bytes = 16384
+max_body_bytes = 0
+max_connections = $MAX_CONNS
+$chain
+${4:-}
 CONF
+}
+
+start_weir() {  # $1 port, $2 worker threads, $3 scratch dir
+  weir_config "$1" "$2" "$3/weir.toml"
   launch "$WEIR" serve --config "$3/weir.toml"
 }
