@@ -248,7 +248,8 @@ impl ListenFile {
                     return Err(err(".h2", why.into()));
                 }
                 (Some(_), _, true) => {
-                    let why = "is for plain listeners; a TLS listener offers HTTP/2 with `h2 = true`";
+                    let why =
+                        "is for plain listeners; a TLS listener offers HTTP/2 with `h2 = true`";
                     return Err(err(".h2c", why.into()));
                 }
                 _ => {}

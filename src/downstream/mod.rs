@@ -13,8 +13,8 @@
 //! session per stream).
 
 mod h1;
-pub(crate) mod h2;
 mod h1_session;
+pub(crate) mod h2;
 mod session;
 
 pub(crate) use h1::{Downstream, TextReply};

@@ -79,7 +79,8 @@ fn add(head: &mut RequestHead, name: &str, value: &[u8]) -> Result<(), Error> {
 /// fields, and a `content-length` only from the length weir is about to send.
 pub(super) fn response(res: &ResponseHead, length: Option<u64>) -> http::Response<()> {
     let mut out = http::Response::new(());
-    *out.status_mut() = http::StatusCode::from_u16(res.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    *out.status_mut() =
+        http::StatusCode::from_u16(res.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
     let headers = out.headers_mut();
     for (name, value) in res.headers.iter() {
         let lower = name.to_ascii_lowercase();

@@ -178,8 +178,15 @@ async fn stream_task(
             Err(err) => exchange::reject(&e, &mut client, &mut s, err).await,
         }
     };
-    if std::panic::AssertUnwindSafe(run).catch_unwind().await.is_err() {
-        eprintln!("weir: an HTTP/2 stream from {} panicked; stream reset", from.peer);
+    if std::panic::AssertUnwindSafe(run)
+        .catch_unwind()
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "weir: an HTTP/2 stream from {} panicked; stream reset",
+            from.peer
+        );
     }
     drop(open);
 }

@@ -37,7 +37,13 @@ pub(super) struct H2Stream {
 
 impl H2Stream {
     /// Sends `res` with the whole of `body` (`length` long; empty for HEAD).
-    async fn send_whole(&mut self, res: &ResponseHead, length: usize, body: &[u8], t: Duration) -> bool {
+    async fn send_whole(
+        &mut self,
+        res: &ResponseHead,
+        length: usize,
+        body: &[u8],
+        t: Duration,
+    ) -> bool {
         let out = head::response(res, Some(length as u64));
         let end = body.is_empty();
         let Ok(mut stream) = self.respond.send_response(out, end) else {
@@ -90,7 +96,9 @@ impl Session for H2Stream {
     fn request_sent(&mut self) {}
 
     async fn interim(&mut self, head: &ResponseHead, _timeout: Duration) -> bool {
-        self.respond.send_informational(head::response(head, None)).is_ok()
+        self.respond
+            .send_informational(head::response(head, None))
+            .is_ok()
     }
 
     async fn reply_error(&mut self, status: u16, reply: Reply<'_>) -> u64 {
@@ -103,7 +111,11 @@ impl Session for H2Stream {
             let _ = res.headers.add(crate::request_id::HEADER, id);
         }
         let text = format!("{status} {}\n", crate::http::head::reason(status));
-        let body = if reply.head { &b""[..] } else { text.as_bytes() };
+        let body = if reply.head {
+            &b""[..]
+        } else {
+            text.as_bytes()
+        };
         match self.send_whole(&res, text.len(), body, reply.timeout).await {
             true => body.len() as u64,
             false => 0,
