@@ -80,9 +80,14 @@ fn builder(e: &Engine) -> h2::server::Builder {
     b
 }
 
+/// A stream the client opened: its request and the handle to answer it.
+type Opened = (http::Request<RecvStream>, SendResponse<Bytes>);
+
 /// What woke the connection task.
 enum Wake {
-    Stream(Option<Result<(http::Request<RecvStream>, SendResponse<Bytes>), h2::Error>>),
+    /// A new stream (boxed: it is 264 bytes, the other wakes none), or the end of the
+    /// connection (`None`, or a connection error).
+    Stream(Option<Result<Box<Opened>, h2::Error>>),
     Stop,
     Timer,
 }
@@ -117,7 +122,8 @@ pub(crate) async fn serve(
             None => t.idle,
         };
         match next(&mut conn, &live, wait, closing.is_some()).await {
-            Wake::Stream(Some(Ok((req, respond)))) => {
+            Wake::Stream(Some(Ok(opened))) => {
+                let (req, respond) = *opened;
                 let task = stream_task(live.clone(), req, respond, from, open.clone());
                 runtime.spawn(task).detach();
             }
@@ -141,7 +147,7 @@ async fn next(
     wait: Duration,
     closing: bool,
 ) -> Wake {
-    let stream = async { Wake::Stream(conn.accept().await) };
+    let stream = async { Wake::Stream(conn.accept().await.map(|r| r.map(Box::new))) };
     let stop = async {
         match closing {
             true => std::future::pending().await,
