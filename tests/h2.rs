@@ -460,3 +460,60 @@ fn malformed_requests_never_reach_the_origin() {
     assert_eq!(seen.load(Ordering::SeqCst), follow_ups);
     assert!(paths.iter().all(|t| t == "/ok"), "{paths:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Idle connections and shutdown.
+// ---------------------------------------------------------------------------------------
+
+/// Reads frames until a GOAWAY (true) or the end of the connection (false).
+fn goaway(s: &mut TcpStream) -> bool {
+    loop {
+        let mut head = [0u8; 9];
+        if s.read_exact(&mut head).is_err() {
+            return false;
+        }
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut payload = vec![0; len];
+        if s.read_exact(&mut payload).is_err() {
+            return false;
+        }
+        if head[3] == 7 {
+            return true;
+        }
+    }
+}
+
+#[test]
+fn an_idle_h2_connection_gets_goaway_after_timeouts_idle() {
+    let a = util::backend(Mode::Name("backend a".into()));
+    let p = start("h2-idle", a, a, "[timeouts]\nidle = \"300ms\"\n");
+    let mut s = send_raw(p.h2c(), GOOD);
+    assert_eq!(answer(&mut s, 1), Some(1));
+    // Nothing more is sent: weir says GOAWAY (well within the 10 s read timeout).
+    let started = std::time::Instant::now();
+    assert!(goaway(&mut s), "no GOAWAY for an idle connection");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn on_stop_an_open_stream_finishes_after_goaway() {
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let seen = arrived.clone();
+    let o = origin(move |_| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        // A slow origin: the answer comes after weir has been told to stop.
+        std::thread::sleep(Duration::from_millis(800));
+        ok(b"slow but complete")
+    });
+    let p = start("h2-stop", o.addr, o.addr, "");
+    let addr = p.h2c();
+    let client = std::thread::spawn(move || curl_h2c(addr, &[], "/slow"));
+    assert!(
+        util::tls::eventually(|| arrived.load(Ordering::SeqCst) == 1),
+        "the request never reached the origin"
+    );
+    let log = p.stop_and_log();
+    let out = client.join().unwrap();
+    assert_eq!(split(&out), (&b"slow but complete"[..], "2 200".into()));
+    assert!(log.contains("\"GET /slow HTTP/2.0\" 200"), "{log}");
+}
