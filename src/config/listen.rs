@@ -381,6 +381,16 @@ mod tests {
     }
 
     #[test]
+    fn h2_is_off_unless_a_listener_turns_it_on() {
+        let c = parse(r#"["127.0.0.1:80", { addr = "127.0.0.1:81", h2c = true }]"#).unwrap();
+        assert_eq!((c.listen[0].h2, c.listen[0].h2c), (false, false));
+        assert_eq!((c.listen[1].h2, c.listen[1].h2c), (false, true));
+        let c = parse(r#"{ addr = "127.0.0.1:443", tls = { cert = "a", key = "b" }, h2 = true }"#)
+            .unwrap();
+        assert!(c.listen[0].h2);
+    }
+
+    #[test]
     fn listen_errors_name_the_key() {
         for (listen, key, why) in [
             (r#"[]"#, "listen", "at least one"),
@@ -403,6 +413,16 @@ mod tests {
                 r#"{ addr = "127.0.0.1:443", tls = { cert = "a", key = "b", min_version = "1.1" } }"#,
                 "listen.tls.min_version",
                 "never offered",
+            ),
+            (
+                r#"{ addr = "127.0.0.1:80", h2 = true }"#,
+                "listen.h2",
+                "needs `tls`",
+            ),
+            (
+                r#"{ addr = "127.0.0.1:443", tls = { cert = "a", key = "b" }, h2c = true }"#,
+                "listen.h2c",
+                "plain listeners",
             ),
         ] {
             let e = parse(listen).unwrap_err();
