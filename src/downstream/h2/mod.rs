@@ -8,8 +8,10 @@
 //! windows, and the rapid-reset bounds (CVE-2023-44487).
 //!
 //! The connection lives until the client closes it, it idles with no open stream for
-//! `timeouts.idle` (then GOAWAY), or weir shuts down or reloads: GOAWAY, and the open
-//! streams get `timeouts.drain` to finish.
+//! `timeouts.idle` (then GOAWAY), or weir shuts down: GOAWAY, and the open streams get
+//! `timeouts.drain` to finish. A reload needs nothing here: each stream takes the
+//! engine in force when it arrives. The idle clock restarts at each new stream, not
+//! when the last one ends (a shortcut while the per-setting limits are still to come).
 
 mod body;
 mod compat;
