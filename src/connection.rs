@@ -15,13 +15,14 @@ use futures_lite::FutureExt;
 use futures_rustls::rustls::ServerConfig;
 
 use crate::admission::Seat;
+use crate::downstream::h2;
 use crate::downstream::{Downstream, Next, Session, TextReply};
 use crate::error::{Error, Kind};
 use crate::exchange::{self, Scratch};
 use crate::http::parse::ReadHead;
 use crate::listener_id::ListenerId;
 use crate::live::Live;
-use crate::rt;
+use crate::rt::{self, Runtime};
 use crate::stream::Stream;
 use crate::tls::{self, Accepted};
 use crate::upstream::pool::BUFFER;
@@ -35,21 +36,33 @@ enum Wake {
     Stop,
 }
 
-/// Runs the TLS handshake on a connection accepted by a TLS listener, then serves it.
+/// Runs the TLS handshake on a connection accepted by a TLS listener, then serves it
+/// in the protocol ALPN agreed (`h2` is offered only when the listener turns it on).
 pub(crate) async fn serve_tls(
     live: Arc<Live>,
     tcp: rt::TcpStream,
     from: (SocketAddr, ListenerId),
     config: Arc<ServerConfig>,
     seat: Seat,
+    runtime: Runtime,
 ) {
     let peer = from.0;
     let e = live.get();
     let limit = e.config.timeouts.header;
     match tls::accept(tcp, config, limit, peer, &e.handshakes).await {
+        Accepted::Tls(stream) if stream.alpn() == Some(b"h2") => {
+            drop(e);
+            let (peer, listener) = from;
+            let from = h2::From {
+                peer,
+                listener,
+                tls: true,
+            };
+            h2::serve(live, h2::unread(stream), from, seat, runtime).await
+        }
         Accepted::Tls(stream) => {
             drop(e);
-            serve(live, stream, from, seat).await
+            serve(live, stream, from, seat, runtime).await
         }
         Accepted::PlainHttp(tcp) => {
             let mut client = Downstream::new(tcp.into(), peer, BUFFER);
@@ -63,12 +76,14 @@ pub(crate) async fn serve_tls(
 }
 
 /// Serves one accepted connection, from `peer` on listener `id`, until it closes, idles
-/// out, or weir shuts down.
+/// out, or weir shuts down. On a plain listener with `h2c = true`, a connection that
+/// opens with the HTTP/2 preface is handed to the h2 server.
 pub(crate) async fn serve(
     live: Arc<Live>,
     stream: Stream,
     (peer, id): (SocketAddr, ListenerId),
     mut seat: Seat,
+    runtime: Runtime,
 ) {
     let max = live.get().limits.max_bytes.max(BUFFER);
     let mut client = Downstream::new(stream, peer, max)
@@ -105,6 +120,14 @@ pub(crate) async fn serve(
                 _ => break Next::Close, // seat given up, idle timeout, EOF, error or shutdown
             }
         }
+        if first && !id.tls && h2::is_preface(client.buffered()) && takes_h2c(&live, id) {
+            let from = h2::From {
+                peer,
+                listener: id,
+                tls: false,
+            };
+            return h2::serve(live, client.into_conn(), from, seat, runtime).await;
+        }
         first = false;
         // Each request runs on the engine in force when it starts (see `live`): taken
         // once its first bytes are here, not before the wait, or a connection idle
@@ -137,4 +160,10 @@ pub(crate) async fn serve(
     if next == Next::CloseAfterError {
         client.linger().await;
     }
+}
+
+/// Whether plain listener `id` takes HTTP/2 with prior knowledge (`h2c = true`).
+fn takes_h2c(live: &Live, id: ListenerId) -> bool {
+    let e = live.get();
+    e.listener(id).is_some_and(|i| e.config.listen[i].h2c)
 }

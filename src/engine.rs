@@ -217,7 +217,7 @@ fn server_tls(config: &Config) -> Result<Vec<Option<Arc<ServerConfig>>>, ConfigE
             out.push(None);
             continue;
         };
-        let server = tls::server_config(t).map_err(|(key, why)| {
+        let server = tls::server_config(t, l.h2).map_err(|(key, why)| {
             let at = if many {
                 format!("listen[{i}]")
             } else {

@@ -210,6 +210,7 @@ async fn accept_loop(bound: Bound, live: Arc<Live>, busy: Busy, runtime: Runtime
         let busy = busy.clone();
         let tls = tls.clone();
         let counted = metrics.connection();
+        let rt = runtime.clone();
         runtime
             .spawn(async move {
                 // The TLS path is boxed: its handshake future holds rustls' state
@@ -218,9 +219,10 @@ async fn accept_loop(bound: Bound, live: Arc<Live>, busy: Busy, runtime: Runtime
                     match tls {
                         Some(config) => {
                             let from = (peer, id);
-                            Box::pin(connection::serve_tls(live, stream, from, config, seat)).await
+                            let serve = connection::serve_tls(live, stream, from, config, seat, rt);
+                            Box::pin(serve).await
                         }
-                        None => connection::serve(live, stream.into(), (peer, id), seat).await,
+                        None => connection::serve(live, stream.into(), (peer, id), seat, rt).await,
                     }
                 };
                 let served = AssertUnwindSafe(serve).catch_unwind().await;

@@ -482,6 +482,8 @@ fn each_listener_certificates_expiry_is_a_gauge() {
         addr: "127.0.0.1:0".parse().unwrap(),
         tls: Some(tls),
         name: None,
+        h2: false,
+        h2c: false,
     });
     let proxy = util::start(config);
     let text = scrape(proxy.admin.unwrap());

@@ -466,6 +466,8 @@ fn reload_opens_new_listeners_and_closes_removed_ones() {
         addr: added,
         tls: Some(ServerTls::single(&leaf.cert, &leaf.key)),
         name: None,
+        h2: false,
+        h2c: false,
     });
     handle.reload();
     assert!(until_connect(added, true), "the new listener never opened");

@@ -179,8 +179,9 @@ fn print_tls(config: &Config) -> bool {
             TlsVersion::Tls12 => "1.2",
             TlsVersion::Tls13 => "1.3",
         };
+        let alpn = if l.h2 { "h2, http/1.1" } else { "http/1.1" };
         say!(
-            "tls         {}: TLS {min}+, ALPN http/1.1{strict}, {}",
+            "tls         {}: TLS {min}+, ALPN {alpn}{strict}, {}",
             l.addr,
             weir::tls::PROVIDER
         );

@@ -20,6 +20,12 @@
 //! (`"1.2"`, the default, or `"1.3"`), and `client_ca` (require a client certificate
 //! from these CAs: mutual TLS). Paths are taken as written, relative to the
 //! working directory, as plugin paths are.
+//!
+//! HTTP/2 is off by default while its flood protections are incomplete (README,
+//! "HTTP/2"): `h2 = true` on a TLS listener offers ALPN `h2` before `http/1.1`, and
+//! `h2c = true` on a plain listener takes HTTP/2 with prior knowledge (a connection
+//! that opens with the HTTP/2 preface). Each is refused on the other kind of listener,
+//! so a typo cannot silently leave h2 off.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -38,6 +44,10 @@ pub struct Listener {
     pub tls: Option<ServerTls>,
     /// What routes call it in `listeners = [...]`; unique among the listeners.
     pub name: Option<String>,
+    /// TLS listeners: offer HTTP/2 by ALPN (`h2`, then `http/1.1`). Off by default.
+    pub h2: bool,
+    /// Plain listeners: take HTTP/2 with prior knowledge (the connection preface).
+    pub h2c: bool,
 }
 
 impl From<SocketAddr> for Listener {
@@ -46,6 +56,8 @@ impl From<SocketAddr> for Listener {
             addr,
             tls: None,
             name: None,
+            h2: false,
+            h2c: false,
         }
     }
 }
@@ -119,6 +131,10 @@ pub(super) struct Table {
     addr: String,
     name: Option<String>,
     tls: Option<TlsTable>,
+    #[serde(default)]
+    h2: bool,
+    #[serde(default)]
+    h2c: bool,
 }
 
 #[derive(Deserialize)]
@@ -212,9 +228,9 @@ impl ListenFile {
             let err = |k: &str, why: String| {
                 ConfigError::new(file, format!("{key}{k}"), format!("{why}{line}"))
             };
-            let (addr, name, tls) = match entry {
-                Entry::Addr(a) => (a, None, None),
-                Entry::Table(t) => (t.addr, t.name, t.tls),
+            let (addr, name, tls, h2, h2c) = match entry {
+                Entry::Addr(a) => (a, None, None, false, false),
+                Entry::Table(t) => (t.addr, t.name, t.tls, t.h2, t.h2c),
             };
             let addr = resolve(&addr).map_err(|why| err("", why))?;
             if addr.port() != 0 && out.iter().any(|l| l.addr == addr) {
@@ -226,7 +242,25 @@ impl ListenFile {
             let tls = tls
                 .map(|t| t.validate().map_err(|(k, why)| err(k, why)))
                 .transpose()?;
-            out.push(Listener { addr, tls, name });
+            match (&tls, h2, h2c) {
+                (None, true, _) => {
+                    let why = "needs `tls`; a plain listener takes HTTP/2 with `h2c = true`";
+                    return Err(err(".h2", why.into()));
+                }
+                (Some(_), _, true) => {
+                    let why =
+                        "is for plain listeners; a TLS listener offers HTTP/2 with `h2 = true`";
+                    return Err(err(".h2c", why.into()));
+                }
+                _ => {}
+            }
+            out.push(Listener {
+                addr,
+                tls,
+                name,
+                h2,
+                h2c,
+            });
         }
         Ok(out)
     }
@@ -347,6 +381,16 @@ mod tests {
     }
 
     #[test]
+    fn h2_is_off_unless_a_listener_turns_it_on() {
+        let c = parse(r#"["127.0.0.1:80", { addr = "127.0.0.1:81", h2c = true }]"#).unwrap();
+        assert_eq!((c.listen[0].h2, c.listen[0].h2c), (false, false));
+        assert_eq!((c.listen[1].h2, c.listen[1].h2c), (false, true));
+        let c = parse(r#"{ addr = "127.0.0.1:443", tls = { cert = "a", key = "b" }, h2 = true }"#)
+            .unwrap();
+        assert!(c.listen[0].h2);
+    }
+
+    #[test]
     fn listen_errors_name_the_key() {
         for (listen, key, why) in [
             (r#"[]"#, "listen", "at least one"),
@@ -369,6 +413,16 @@ mod tests {
                 r#"{ addr = "127.0.0.1:443", tls = { cert = "a", key = "b", min_version = "1.1" } }"#,
                 "listen.tls.min_version",
                 "never offered",
+            ),
+            (
+                r#"{ addr = "127.0.0.1:80", h2 = true }"#,
+                "listen.h2",
+                "needs `tls`",
+            ),
+            (
+                r#"{ addr = "127.0.0.1:443", tls = { cert = "a", key = "b" }, h2c = true }"#,
+                "listen.h2c",
+                "plain listeners",
             ),
         ] {
             let e = parse(listen).unwrap_err();

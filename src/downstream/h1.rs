@@ -126,6 +126,12 @@ impl Downstream {
         self.conn.fill().await
     }
 
+    /// The stream with the bytes read from it but not consumed: for a connection that
+    /// turned out to speak HTTP/2 with prior knowledge (`h2c`).
+    pub fn into_conn(self) -> Conn<Stream> {
+        self.conn
+    }
+
     /// True while the client has sent nothing unread (nor closed): really idle.
     pub fn is_quiet(&self) -> bool {
         rt::is_quiet(self.conn.io.tcp())

@@ -9,10 +9,12 @@
 //! TLS is a different stream under the same session; HTTP/2 will be a different
 //! session type, without edits to the exchange.
 //!
-//! Today there is one protocol, HTTP/1.x ([`h1`], its [`Session`] in [`h1_session`]).
+//! HTTP/1.x ([`h1`], its [`Session`] in [`h1_session`]) and HTTP/2 ([`h2`], one
+//! session per stream).
 
 mod h1;
 mod h1_session;
+pub(crate) mod h2;
 mod session;
 
 pub(crate) use h1::{Downstream, TextReply};

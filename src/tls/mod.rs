@@ -37,7 +37,7 @@ use futures_rustls::rustls::crypto::CryptoProvider;
 /// would: `Err((key, reason))` names the setting at fault and why (a missing file, a key
 /// that does not match its certificate).
 pub fn check(tls: &crate::config::ServerTls) -> Result<(), (String, String)> {
-    server_config(tls).map(|_| ())
+    server_config(tls, false).map(|_| ())
 }
 
 /// Loads an upstream group's `tls` (CA, client certificate) as a start or a reload
@@ -46,8 +46,12 @@ pub fn check_upstream(tls: &crate::config::UpstreamTls) -> Result<(), (String, S
     client_config(tls).map(|_| ())
 }
 
-/// ALPN protocols offered, in preference order (`h2` joins when HTTP/2 lands).
+/// ALPN protocols offered, in preference order: HTTP/1.1 only (upstreams, and TLS
+/// listeners without `h2 = true`).
 pub(crate) const ALPN: &[&[u8]] = &[b"http/1.1"];
+/// ALPN offered by a TLS listener with `h2 = true`: HTTP/2 first, as nginx, HAProxy
+/// and Caddy order it, so browsers pick it.
+pub(crate) const ALPN_H2: &[&[u8]] = &[b"h2", b"http/1.1"];
 
 /// The crypto provider every TLS config uses, by name: `weir --version` and `weir
 /// check` print it.

@@ -8,13 +8,14 @@ use futures_rustls::rustls::version::{TLS12, TLS13};
 use futures_rustls::rustls::{self, RootCertStore, ServerConfig};
 
 use super::sni::SniResolver;
-use super::{cert, pem, provider, ALPN};
+use super::{cert, pem, provider, ALPN, ALPN_H2};
 use crate::config::{ServerTls, TlsVersion};
 
-/// Reads every certificate and key of `tls` and builds the config handshakes use.
+/// Reads every certificate and key of `tls` and builds the config handshakes use;
+/// ALPN offers `h2` first when `h2` (the listener's key) is on.
 /// The error is `(key, reason)`: the config key at fault (`certs[1].key`, relative to
 /// the listener's `tls`) and why, naming the file.
-pub fn server_config(tls: &ServerTls) -> Result<Arc<ServerConfig>, (String, String)> {
+pub fn server_config(tls: &ServerTls, h2: bool) -> Result<Arc<ServerConfig>, (String, String)> {
     let provider = provider();
     let many = tls.certs.len() > 1;
     let mut certs = Vec::with_capacity(tls.certs.len());
@@ -64,7 +65,8 @@ pub fn server_config(tls: &ServerTls) -> Result<Arc<ServerConfig>, (String, Stri
         }
     };
     let mut config = builder.with_cert_resolver(Arc::new(SniResolver::new(certs, tls.sni_strict)));
-    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    let alpn = if h2 { ALPN_H2 } else { ALPN };
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     // The cipher suite is the first in the provider's order that the client offers,
     // not the client's favourite (nginx's `ssl_prefer_server_ciphers on`, HAProxy's
     // `prefer-server-ciphers`): weir's list is rustls' safe one, strongest first, and

@@ -10,6 +10,7 @@ pub mod bin;
 pub mod browser;
 pub mod client;
 pub mod examples;
+pub mod h2;
 pub mod nginx;
 pub mod origin;
 pub mod plugins;

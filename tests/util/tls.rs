@@ -227,6 +227,8 @@ pub fn tls_listener(tls: weir::config::ServerTls) -> weir::config::Listener {
         addr: "127.0.0.1:0".parse().unwrap(),
         tls: Some(tls),
         name: None,
+        h2: false,
+        h2c: false,
     }
 }
 

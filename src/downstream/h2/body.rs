@@ -1,0 +1,154 @@
+//! Bodies over an HTTP/2 stream, both ways, under h2 flow control.
+//!
+//! The request body is a [`Source`] over the stream's DATA frames: the window is given
+//! back to the client only as the upstream takes bytes ([`Source::consume`]), so a
+//! slow upstream stops the client. The response body goes out a piece at a time, each
+//! only once the client's window has room for it ([`send`]), so a slow client stops
+//! the upstream read: weir buffers at most one piece per stream.
+
+use std::future::poll_fn;
+use std::io;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use h2::{RecvStream, SendStream};
+
+use crate::http::body::{CopyError, ReadError};
+use crate::http::decode::Source;
+use crate::rt;
+
+/// Where the request body of one stream stands.
+pub(super) struct RequestBody {
+    recv: RecvStream,
+    /// The DATA frame being handed out.
+    data: Bytes,
+    /// Payload received so far, against `limit` (0: none).
+    total: u64,
+    limit: u64,
+    done: bool,
+}
+
+impl RequestBody {
+    pub fn new(recv: RecvStream) -> Self {
+        let done = recv.is_end_stream();
+        RequestBody {
+            recv,
+            data: Bytes::new(),
+            total: 0,
+            limit: 0,
+            done,
+        }
+    }
+
+    /// The request's HEADERS ended the stream: there is no body at all.
+    pub fn ended_with_headers(&self) -> bool {
+        self.done && self.total == 0
+    }
+
+    pub fn limit(&mut self, limit: u64) {
+        self.limit = limit;
+    }
+
+    /// The body pulled with `timeout` for each DATA frame.
+    pub fn reader(&mut self, timeout: Duration) -> Reader<'_> {
+        Reader {
+            body: self,
+            timeout,
+        }
+    }
+
+    /// Waits for the next non-empty DATA frame, or the end of the stream.
+    async fn next_frame(&mut self, timeout: Duration) -> Result<(), CopyError> {
+        while self.data.is_empty() && !self.done {
+            match rt::timeout(timeout, self.recv.data()).await {
+                None => return Err(CopyError::Read(ReadError::TimedOut)),
+                Some(None) => self.done = true,
+                Some(Some(Err(e))) => return Err(CopyError::Read(ReadError::Io(io_error(e)))),
+                Some(Some(Ok(data))) => {
+                    self.total += data.len() as u64;
+                    if self.limit != 0 && self.total > self.limit {
+                        return Err(CopyError::TooLarge);
+                    }
+                    self.data = data;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The request body as the exchange pulls it.
+pub(crate) struct Reader<'a> {
+    body: &'a mut RequestBody,
+    timeout: Duration,
+}
+
+impl Source for Reader<'_> {
+    async fn piece(&mut self) -> Result<&[u8], CopyError> {
+        self.body.next_frame(self.timeout).await?;
+        Ok(&self.body.data)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.body.data.advance(n);
+        // Trailers and the window's bookkeeping are h2's; an error here means the
+        // stream is gone, which the next read reports.
+        let _ = self.body.recv.flow_control().release_capacity(n);
+    }
+}
+
+/// A whole body already in memory (weir's own replies).
+pub(super) struct Whole<'a>(pub &'a [u8]);
+
+impl Source for Whole<'_> {
+    async fn piece(&mut self) -> Result<&[u8], CopyError> {
+        Ok(self.0)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.0 = &self.0[n..];
+    }
+}
+
+/// Sends `body` on `out` and ends the stream, each piece within `timeout` of the
+/// client's window opening for it. Returns the bytes sent.
+pub(super) async fn send<B: Source>(
+    out: &mut SendStream<Bytes>,
+    body: &mut B,
+    timeout: Duration,
+) -> Result<u64, CopyError> {
+    let mut sent = 0;
+    loop {
+        let piece = body.piece().await?;
+        if piece.is_empty() {
+            out.send_data(Bytes::new(), true).map_err(write_error)?;
+            return Ok(sent);
+        }
+        out.reserve_capacity(piece.len());
+        let room = match rt::timeout(timeout, poll_fn(|cx| out.poll_capacity(cx))).await {
+            None => return Err(CopyError::Write(io::ErrorKind::TimedOut.into())),
+            Some(None) => return Err(CopyError::Write(io::ErrorKind::BrokenPipe.into())),
+            Some(Some(Err(e))) => return Err(write_error(e)),
+            Some(Some(Ok(room))) => room.min(piece.len()),
+        };
+        if room == 0 {
+            continue;
+        }
+        let data = Bytes::copy_from_slice(&piece[..room]);
+        out.send_data(data, false).map_err(write_error)?;
+        body.consume(room);
+        sent += room as u64;
+    }
+}
+
+fn write_error(e: h2::Error) -> CopyError {
+    CopyError::Write(io_error(e))
+}
+
+/// An h2 error as the I/O error weir's copy reports.
+pub(super) fn io_error(e: h2::Error) -> io::Error {
+    match e.is_io() {
+        true => e.into_io().unwrap_or_else(|| io::ErrorKind::Other.into()),
+        false => io::Error::other(e),
+    }
+}

@@ -1,0 +1,164 @@
+//! HTTP/2 heads to and from weir's own: a request's pseudo-headers onto the
+//! [`RequestHead`] routes, middleware and plugins see, and a response head back.
+//!
+//! The `h2` crate has refused what RFC 9113 §8.2 calls malformed before a request gets
+//! here (connection-specific fields, `TE` other than `trailers`, uppercase names,
+//! repeated, unknown or misplaced pseudo-headers, a content-length the DATA disagrees
+//! with): a stream error, nothing forwarded. What is left to weir:
+//!
+//! - `:authority` becomes `Host` (it wins over a `Host` field, RFC 9113 §8.3.1), so
+//!   routing by host works unchanged;
+//! - `:path` becomes the target and must be origin-form (or `*` for `OPTIONS`);
+//! - `CONNECT` (plain or extended) is refused with 400: weir tunnels only WebSocket,
+//!   and only over HTTP/1.1;
+//! - `cookie` fields, which h2 clients send one per crumb (§8.2.3), are joined with
+//!   `"; "` into one field for HTTP/1.1 upstreams.
+
+use http::header::{HeaderName, COOKIE, HOST};
+use http::request::Parts;
+
+use crate::error::{Error, Kind};
+use crate::http::{Protocol, RequestHead, ResponseHead};
+
+/// Fields RFC 9113 §8.2.2 forbids on HTTP/2: never written into a response.
+const CONNECTION_SPECIFIC: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+];
+
+fn bad(why: &'static str) -> Error {
+    Error::new(Kind::BadRequest, why)
+}
+
+/// Maps an h2 request head onto `head` (cleared first).
+pub(super) fn request(parts: &Parts, head: &mut RequestHead) -> Result<(), Error> {
+    head.clear();
+    head.protocol = Protocol::Http2;
+    head.method.push_str(parts.method.as_str());
+    if parts.method == http::Method::CONNECT {
+        return Err(bad("CONNECT is not supported over HTTP/2"));
+    }
+    let path = parts.uri.path_and_query().map_or("", |p| p.as_str());
+    let origin_form = path.starts_with('/') || (path == "*" && head.method == "OPTIONS");
+    if !origin_form {
+        return Err(bad(":path is not in origin form"));
+    }
+    head.target.push_str(path);
+    let authority = parts.uri.authority();
+    if let Some(a) = authority {
+        add(head, "host", a.as_str().as_bytes())?;
+    }
+    let mut cookies: Vec<u8> = Vec::new();
+    for (name, value) in &parts.headers {
+        if name == COOKIE {
+            if !cookies.is_empty() {
+                cookies.extend_from_slice(b"; ");
+            }
+            cookies.extend_from_slice(value.as_bytes());
+        } else if !(name == HOST && authority.is_some()) {
+            add(head, name.as_str(), value.as_bytes())?;
+        }
+    }
+    if !cookies.is_empty() {
+        add(head, "cookie", &cookies)?;
+    }
+    Ok(())
+}
+
+fn add(head: &mut RequestHead, name: &str, value: &[u8]) -> Result<(), Error> {
+    head.headers
+        .add(name, value)
+        .map_err(|_| bad("invalid header field value"))
+}
+
+/// An h2 response for `res`, its body `length` long if known: no connection-specific
+/// fields, and a `content-length` only from the length weir is about to send.
+pub(super) fn response(res: &ResponseHead, length: Option<u64>) -> http::Response<()> {
+    let mut out = http::Response::new(());
+    *out.status_mut() =
+        http::StatusCode::from_u16(res.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    let headers = out.headers_mut();
+    for (name, value) in res.headers.iter() {
+        let lower = name.to_ascii_lowercase();
+        if CONNECTION_SPECIFIC.contains(&lower.as_str()) || lower == "content-length" {
+            continue;
+        }
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(lower.as_bytes()),
+            http::HeaderValue::from_bytes(value),
+        ) else {
+            continue;
+        };
+        headers.append(name, value);
+    }
+    if let Some(n) = length {
+        headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(n));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(req: http::Request<()>) -> Parts {
+        req.into_parts().0
+    }
+
+    #[test]
+    fn pseudo_headers_map_onto_the_head_and_cookies_are_joined() {
+        let req = http::Request::builder()
+            .method("POST")
+            .uri("https://example.com/a?b=1")
+            .header("cookie", "a=1")
+            .header("x-y", "z")
+            .header("cookie", "b=2")
+            .body(())
+            .unwrap();
+        let mut head = RequestHead::default();
+        request(&parts(req), &mut head).unwrap();
+        assert_eq!(head.method, "POST");
+        assert_eq!(head.target, "/a?b=1");
+        assert_eq!(head.protocol, Protocol::Http2);
+        assert_eq!(head.headers.get("host"), Some(&b"example.com"[..]));
+        assert_eq!(head.headers.get("cookie"), Some(&b"a=1; b=2"[..]));
+        assert_eq!(head.headers.get_all("cookie").count(), 1);
+    }
+
+    #[test]
+    fn connect_and_non_origin_form_paths_are_refused() {
+        let connect = http::Request::builder()
+            .method("CONNECT")
+            .uri("example.com:443")
+            .body(())
+            .unwrap();
+        let mut head = RequestHead::default();
+        assert!(request(&parts(connect), &mut head).is_err());
+        let star = http::Request::builder()
+            .method("GET")
+            .uri("*")
+            .body(())
+            .unwrap();
+        assert!(request(&parts(star), &mut head).is_err());
+    }
+
+    #[test]
+    fn responses_lose_connection_specific_fields() {
+        let mut res = ResponseHead {
+            status: 200,
+            ..Default::default()
+        };
+        for (n, v) in [("Connection", "close"), ("Keep-Alive", "x"), ("X-A", "b")] {
+            res.headers.add(n, v).unwrap();
+        }
+        res.headers.add("Content-Length", "9").unwrap();
+        let out = response(&res, Some(3));
+        assert_eq!(out.headers().len(), 2);
+        assert_eq!(out.headers()["x-a"], "b");
+        assert_eq!(out.headers()["content-length"], "3");
+    }
+}

@@ -1,0 +1,200 @@
+//! HTTP/2 to clients (RFC 9113): one task per connection accepts streams, and each
+//! stream runs one exchange on its own task, through an [`H2Stream`] session, so routes,
+//! middleware, plugins, balancing, retries, logs and metrics work as for HTTP/1.1.
+//!
+//! Off by default while the flood protections are incomplete (`h2 = true` on a
+//! TLS listener, `h2c = true` on a plain one). The `h2` crate's own bounds are set here
+//! ([`builder`]): concurrent streams, header list size (`limits.max_header_bytes`),
+//! windows, and the rapid-reset bounds (CVE-2023-44487).
+//!
+//! The connection lives until the client closes it, it idles with no open stream for
+//! `timeouts.idle` (then GOAWAY), or weir shuts down: GOAWAY, and the open streams get
+//! `timeouts.drain` to finish. A reload needs nothing here: each stream takes the
+//! engine in force when it arrives. The idle clock restarts at each new stream, not
+//! when the last one ends (a shortcut while the per-setting limits are still to come).
+
+mod body;
+mod compat;
+mod head;
+mod session;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_lite::FutureExt;
+use h2::server::{Connection, SendResponse};
+use h2::RecvStream;
+
+use crate::admission::Seat;
+use crate::engine::Engine;
+use crate::exchange::{self, Scratch};
+use crate::http::conn::Conn;
+use crate::listener_id::ListenerId;
+use crate::live::Live;
+use crate::rt::{self, Runtime};
+use crate::stream::Stream;
+
+use session::H2Stream;
+
+/// The client connection preface (RFC 9113 §3.4), how an `h2c` listener tells HTTP/2
+/// with prior knowledge from HTTP/1.
+pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Streams one connection may have open at once (nginx's `http2_max_concurrent_streams`).
+const MAX_STREAMS: u32 = 100;
+/// A stream's receive window: how much of a request body may wait unread per stream.
+const STREAM_WINDOW: u32 = 256 * 1024;
+/// The connection's receive window, shared by its streams.
+const CONNECTION_WINDOW: u32 = 1024 * 1024;
+/// Response bytes h2 may queue per stream beyond what the client's window takes.
+const SEND_BUFFER: usize = 64 * 1024;
+/// Streams a client may open and reset before weir accepts them (rapid reset).
+const PENDING_RESETS: usize = 20;
+/// Streams weir may reset for a client's errors before it sends GOAWAY.
+const ERROR_RESETS: usize = 256;
+
+/// Whether bytes a plain connection opened with are (the start of) the preface.
+pub(crate) fn is_preface(read: &[u8]) -> bool {
+    read.len() >= 4 && (read.starts_with(PREFACE) || PREFACE.starts_with(read))
+}
+
+/// Where a connection came from.
+#[derive(Clone, Copy)]
+pub(crate) struct From {
+    pub peer: SocketAddr,
+    pub listener: ListenerId,
+    pub tls: bool,
+}
+
+/// The h2 server settings from the engine in force.
+fn builder(e: &Engine) -> h2::server::Builder {
+    let mut b = h2::server::Builder::new();
+    let header_list = u32::try_from(e.config.limits.max_header_bytes).unwrap_or(u32::MAX);
+    b.max_concurrent_streams(MAX_STREAMS)
+        .max_header_list_size(header_list)
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_send_buffer_size(SEND_BUFFER)
+        .max_pending_accept_reset_streams(PENDING_RESETS)
+        .max_local_error_reset_streams(Some(ERROR_RESETS));
+    b
+}
+
+/// A stream the client opened: its request and the handle to answer it.
+type Opened = (http::Request<RecvStream>, SendResponse<Bytes>);
+
+/// What woke the connection task.
+enum Wake {
+    /// A new stream (boxed: it is 264 bytes, the other wakes none), or the end of the
+    /// connection (`None`, or a connection error).
+    Stream(Option<Result<Box<Opened>, h2::Error>>),
+    Stop,
+    Timer,
+}
+
+/// A TLS stream nothing has been read from yet, for [`serve`] (no buffer allocated).
+pub(crate) fn unread(stream: Stream) -> Conn<Stream> {
+    Conn::new(stream, 0, 0)
+}
+
+/// Serves one HTTP/2 connection: `conn`'s buffered bytes, then its stream.
+pub(crate) async fn serve(
+    live: Arc<Live>,
+    conn: Conn<Stream>,
+    from: From,
+    seat: Seat,
+    runtime: Runtime,
+) {
+    let e = live.get();
+    let t = e.config.timeouts;
+    let io = compat::tokio_io(conn);
+    let handshake = builder(&e).handshake::<_, Bytes>(io);
+    drop(e);
+    let Some(Ok(mut conn)) = rt::timeout(t.header, handshake).await else {
+        return;
+    };
+    // One clone per stream task: the count says whether the connection is idle.
+    let open = Arc::new(());
+    let mut closing: Option<Instant> = None;
+    loop {
+        let wait = match closing {
+            Some(by) => by.saturating_duration_since(Instant::now()),
+            None => t.idle,
+        };
+        match next(&mut conn, &live, wait, closing.is_some()).await {
+            Wake::Stream(Some(Ok(opened))) => {
+                let (req, respond) = *opened;
+                let task = stream_task(live.clone(), req, respond, from, open.clone());
+                runtime.spawn(task).detach();
+            }
+            Wake::Stream(_) => break, // closed, or a connection error (h2 sent GOAWAY)
+            Wake::Timer if closing.is_some() => break, // drain time is up
+            Wake::Timer if Arc::strong_count(&open) > 1 => {} // busy, not idle
+            Wake::Timer | Wake::Stop => {
+                conn.graceful_shutdown();
+                closing = Some(Instant::now() + live.get().config.timeouts.drain);
+            }
+        }
+    }
+    drop(seat);
+}
+
+/// Drives the connection until a stream arrives, weir stops (unless already closing),
+/// or `wait` passes.
+async fn next(
+    conn: &mut Connection<compat::Io, Bytes>,
+    live: &Live,
+    wait: Duration,
+    closing: bool,
+) -> Wake {
+    let stream = async { Wake::Stream(conn.accept().await.map(|r| r.map(Box::new))) };
+    let stop = async {
+        match closing {
+            true => std::future::pending().await,
+            false => live.stop().fired().await,
+        }
+        Wake::Stop
+    };
+    rt::timeout(wait, stream.or(stop))
+        .await
+        .unwrap_or(Wake::Timer)
+}
+
+/// One stream's exchange, on the engine in force when it arrived.
+async fn stream_task(
+    live: Arc<Live>,
+    req: http::Request<RecvStream>,
+    respond: SendResponse<Bytes>,
+    from: From,
+    open: Arc<()>,
+) {
+    let e = live.get();
+    let (parts, recv) = req.into_parts();
+    let mut client = H2Stream {
+        peer: from.peer,
+        listener: from.listener,
+        tls: from.tls,
+        body: body::RequestBody::new(recv),
+        respond,
+    };
+    let mut s = Scratch::default();
+    let run = async {
+        match head::request(&parts, &mut s.req) {
+            Ok(()) => exchange::exchange(&e, &mut client, &mut s).await,
+            Err(err) => exchange::reject(&e, &mut client, &mut s, err).await,
+        }
+    };
+    if std::panic::AssertUnwindSafe(run)
+        .catch_unwind()
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "weir: an HTTP/2 stream from {} panicked; stream reset",
+            from.peer
+        );
+    }
+    drop(open);
+}
