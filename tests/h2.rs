@@ -304,10 +304,35 @@ fn max_body_bytes_answers_413_on_the_stream() {
         o.addr,
         "[limits]\nmax_body_bytes = 1000\n",
     );
+    // A declared length over the limit is answered at once, with a response (HEADERS),
+    // before any DATA: frame by frame, so no client's timing decides it.
+    let mut s = TcpStream::connect(p.h2c()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend(frame(4, 0, 0, b""));
+    let fields = [
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":authority", "a.test"),
+        (":path", "/"),
+        ("content-length", "5000"),
+    ];
+    out.extend(frame(1, 0x4, 1, &block(&fields))); // END_HEADERS, the body to follow
+    s.write_all(&out).unwrap();
+    assert_eq!(answer(&mut s, 1), Some(1), "a response, not a reset");
+    // curl sends the same with its body. weir answers 413 early and the h2 crate then
+    // resets the unread request side, as RFC 9113 §8.1 allows; curl 7.88 drops the
+    // response when that reset arrives before it has sent the whole body (exit 92),
+    // which a loaded machine makes likely (seen 4 runs in 30 beside two CPU hogs). Either way nothing reaches the origin (checked below).
     let (big, _) = pattern_file(&p.dir, "big.bin", 5000, 1);
     let upload = format!("@{}", big.display());
     let out = curl_h2c(p.h2c(), &["--data-binary", &upload], "/");
-    assert_eq!(split(&out).1, "2 413");
+    let code = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        code.ends_with("2 413") || out.status.code() == Some(92),
+        "{code} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Without a declared length the limit still holds.
     let out = Command::new("curl")
         .args([
