@@ -4,14 +4,13 @@
 
 mod util;
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use util::admin::{call, json, scrape, value, wait_for};
+use util::admin::{announced, call, json, promtool_accepts, scrape, value, wait_for};
 use util::bin::spawn;
 use util::client::{get, once, Conn};
 use weir::Proxy;
@@ -94,22 +93,7 @@ fn the_exposition_passes_promtool() {
         r.header("content-type"),
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package `prometheus`; .ci/run installs it)");
-    child.stdin.take().unwrap().write_all(&r.body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        r.text()
-    );
+    promtool_accepts(&r.body, &r.text());
 }
 
 #[test]
@@ -381,19 +365,7 @@ fn the_admin_flag_follows_the_token_rule() {
         "stderr",
         "listening on",
     );
-    let line = weir
-        .later
-        .wait_for("admin on http://", LIMIT)
-        .expect("the admin address is announced");
-    let admin: std::net::SocketAddr = line
-        .split("http://")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let admin = announced(&weir);
     assert_eq!(call(admin, "GET", "/api/upstreams", None).status, 200);
 }
 

@@ -10,7 +10,7 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use util::admin::{call, json};
+use util::admin::{announced, call, json};
 use util::bin::{spawn, write_config};
 use util::client::once;
 use weir::Proxy;
@@ -212,19 +212,7 @@ fn refusals_are_logged_once_per_ten_seconds_and_the_token_comes_from_a_file() {
         "stderr",
         "listening on",
     );
-    let line = weir
-        .later
-        .wait_for("admin on http://", LIMIT)
-        .expect("admin announced");
-    let admin: SocketAddr = line
-        .split("http://")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let admin = announced(&weir);
     for _ in 0..40 {
         assert_eq!(call(admin, "GET", "/metrics", None).status, 401);
     }

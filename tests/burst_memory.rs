@@ -12,7 +12,7 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use util::bin::{spawn, temp_dir, Running};
-use util::client::{get, once, Conn};
+use util::client::{burst, get, once};
 use weir::backend::Mode;
 
 /// Clients in the burst: enough to take megabytes, few enough for any CI machine.
@@ -63,13 +63,7 @@ fn a_bursts_memory_goes_back_after_its_connections_close() {
     let before = anon_kib(pid);
 
     // Every client sends at once, then all are answered while all are open.
-    let mut clients: Vec<Conn> = (0..CLIENTS).map(|_| Conn::open(weir.addr)).collect();
-    for c in &mut clients {
-        c.send(&get("/"));
-    }
-    for c in &mut clients {
-        assert_eq!(c.read(false).expect("a response").text(), "fine\n");
-    }
+    let clients = burst(weir.addr, CLIENTS, "fine\n");
     let held = anon_kib(pid);
     let took = held.saturating_sub(before);
     assert!(

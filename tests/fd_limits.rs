@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use util::bin::{spawn_command, temp_dir, Running};
-use util::client::{get, once, Conn};
+use util::client::{burst, get, once, Conn};
 use weir::backend::Mode;
 
 /// weir serving one built-in origin, under `prlimit --nofile=LIMITS`.
@@ -88,15 +88,7 @@ fn a_burst_past_what_an_open_file_limit_of_256_holds_is_served_in_full() {
     );
     // All connect and send before any reads: 94 are held, the rest wait in the backlog,
     // and none is answered 503 for want of a descriptor to the origin.
-    let mut clients: Vec<Conn> = (0..CLIENTS).map(|_| Conn::open(weir.addr)).collect();
-    for c in &mut clients {
-        c.send(&get("/"));
-    }
-    for (i, c) in clients.iter_mut().enumerate() {
-        let r = c.read(false);
-        let r = r.unwrap_or_else(|| panic!("client {i} got no response"));
-        assert_eq!((r.status, r.text().as_str()), (200, "fine\n"), "client {i}");
-    }
+    let _clients = burst(weir.addr, CLIENTS, "fine\n");
     let lines = weir.later.snapshot();
     assert!(
         !lines.iter().any(|l| l.contains("accept failed")),

@@ -10,7 +10,7 @@ mod util;
 use std::fs;
 
 use util::bin::{spawn, temp_dir, Running};
-use util::client::{get, Conn};
+use util::client::{burst, get, Conn};
 use util::origin::{ok, origin, Origin};
 use weir::backend::Mode;
 
@@ -123,15 +123,7 @@ fn a_burst_of_1000_clients_at_a_limit_of_50_is_served_in_full() {
     );
     // Every client connects and sends one request before any reads: 50 get seats, 950
     // wait in the backlog, and each answered client, idle now, makes room for one.
-    let mut clients: Vec<Conn> = (0..CLIENTS).map(|_| Conn::open(weir.addr)).collect();
-    for c in &mut clients {
-        c.send(&get("/"));
-    }
-    for (i, c) in clients.iter_mut().enumerate() {
-        let r = c.read(false);
-        let r = r.unwrap_or_else(|| panic!("client {i} got no response"));
-        assert_eq!((r.status, r.text().as_str()), (200, "fine\n"), "client {i}");
-    }
+    let _clients = burst(weir.addr, CLIENTS, "fine\n");
     let reached = REACHED.replace("MAX", "50");
     assert_eq!(count(&weir, &reached), 1, "{:?}", weir.later.snapshot());
 }

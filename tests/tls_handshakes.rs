@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use util::admin::{scrape, value, wait_for};
+use util::admin::{promtool_accepts, scrape, value, wait_for};
 use util::bin::temp_dir;
 use util::tls::{closes, tls_listener, Ca};
 use weir::backend::Mode;
@@ -108,27 +108,7 @@ fn failed_handshakes_are_counted_by_reason() {
         assert_eq!(value(&text, &series(reason)), Some(0.0), "{text}");
     }
     assert_eq!(proxy.handle.tls_handshake_failures(), 8);
-    promtool_accepts(&text);
-}
-
-fn promtool_accepts(exposition: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package `prometheus`; .ci/run installs it)");
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(exposition.as_bytes()).unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_accepts(text.as_bytes(), "");
 }
 
 /// The suite `openssl s_client` agreed on, from its "Cipher is X" line.

@@ -1,6 +1,8 @@
 //! Talking to weir's admin listener: scrape `/metrics`, read series, call the API.
 
+use std::io::Write;
 use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::client::{once, Resp};
@@ -57,4 +59,34 @@ pub fn json(admin: SocketAddr, path: &str) -> serde_json::Value {
     let r = call(admin, "GET", path, None);
     assert_eq!(r.status, 200, "{}", r.text());
     serde_json::from_slice(&r.body).expect("JSON")
+}
+
+/// Asserts that Prometheus' own parser (`promtool check metrics`) accepts `exposition`;
+/// `context` is added to the failure message.
+pub fn promtool_accepts(exposition: &[u8], context: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package `prometheus`; .ci/run installs it)");
+    child.stdin.take().unwrap().write_all(exposition).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{context}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+}
+
+/// The admin listener's address, from the binary's `admin on http://ADDR ...` line.
+pub fn announced(weir: &super::bin::Running) -> SocketAddr {
+    let line = weir
+        .later
+        .wait_for("admin on http://", Duration::from_secs(10))
+        .expect("the admin address is announced");
+    let rest = line.split("http://").nth(1).unwrap();
+    rest.split(' ').next().unwrap().parse().unwrap()
 }

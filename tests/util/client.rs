@@ -75,6 +75,21 @@ impl From<TcpStream> for Conn {
 }
 
 /// `GET path HTTP/1.1` with a Host header, keep-alive.
+/// A burst: `n` clients connect and each sends `GET /` before any reads, then every one
+/// must be answered 200 with `body`. The connections are returned, still open.
+pub fn burst(addr: SocketAddr, n: usize, body: &str) -> Vec<Conn> {
+    let mut clients: Vec<Conn> = (0..n).map(|_| Conn::open(addr)).collect();
+    for c in &mut clients {
+        c.send(&get("/"));
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        let r = c.read(false);
+        let r = r.unwrap_or_else(|| panic!("client {i} got no response"));
+        assert_eq!((r.status, r.text().as_str()), (200, body), "client {i}");
+    }
+    clients
+}
+
 pub fn get(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").into_bytes()
 }
