@@ -31,8 +31,12 @@ fn upstream_tls_with_a_private_ca_pools_and_a_wrong_ca_is_502() {
         ..Default::default()
     });
     let proxy = util::start(config.clone());
+    // One keep-alive client: weir reads its next request only once the last exchange
+    // is over, its upstream connection back in the pool. (A new client connection per
+    // request raced that return and sometimes opened a second TLS connection.)
+    let mut client = util::client::Conn::open(proxy.addr);
     for _ in 0..3 {
-        let resp = util::client::once(proxy.addr, GET);
+        let resp = client.roundtrip(GET);
         assert_eq!(resp.status, 200, "{}", resp.text());
         // The origin saw the request arrive over TLS.
         assert!(
