@@ -241,7 +241,7 @@ in_list() { [[ " $PROXY_LIST " == *" $1 "* ]]; }
 in_list caddy && versions+=", Caddy $(first_line caddy version | awk '{print $1}')"
 in_list pingora && versions+=", Pingora $(awk '/^name = "pingora"$/ {getline; gsub(/[^0-9.]/, ""); print}' "$HERE/pingora/Cargo.lock")"
 versions+=", $(first_line wrk -v | awk '{print $1, $2}')"
-[ "$WANT_H2" = 1 ] && versions+=", h2load $(first_line h2load --version | sed 's|.*nghttp2/||') (h2-*: one thread)"
+[ "$WANT_H2" = 1 ] && versions+=", h2load $(first_line h2load --version | sed 's|.*nghttp2/||') (h2-*: $WRK_THREADS thread(s))"
 python3 - "$RAW" <<PYEOF
 import json, os, platform, sys, time
 cpu = "?"

@@ -3,8 +3,8 @@
 # ALPN, in front of the same plain HTTP/1.1 origins, driven by h2load
 # (lib/h2load.py). A proxy file renders that listener when H2 is set beside TLS_CERT;
 # one with NO_TLS set sits these scenarios out, as it does the tls-* ones.
-# Needs run.sh's WORK, PY, LIB, PROXY_LIST, THREADS, DURATION, PORT_OF, PID_OF,
-# ORIGIN_PIDS, LOAD_CPUS and start_NAME functions.
+# Needs run.sh's WORK, PY, LIB, PROXY_LIST, THREADS, DURATION, WRK_THREADS (h2load's -t
+# too), PORT_OF, PID_OF, ORIGIN_PIDS, LOAD_CPUS and the start_NAME functions.
 
 # scenario -> "connections streams-per-connection requests-per-connection path"
 # (requests per connection 0: one connection each for the whole run)
@@ -45,5 +45,6 @@ run_h2load() {  # scenario target repeat
   $PY measure --pid "${PID_OF[h2-$t]}" --timeout $((d + 60)) --origins "$(IFS=,; echo "${ORIGIN_PIDS[*]}")" \
     --meta "{\"kind\":\"wrk\",\"scenario\":\"$sc\",\"proxy\":\"$t\",\"repeat\":$r,\"upload_bytes\":0,\"conns\":$conns,\"streams\":$streams,\"per_conn\":$per}" \
     -- "${LOAD_CPUS[@]}" python3 "$LIB/h2load.py" --url "https://127.0.0.1:${PORT_OF[h2-$t]}$path" \
-    --duration "$d" --clients "$conns" --streams "$streams" --per-conn "$per" --work "$WORK/h2load"
+    --duration "$d" --clients "$conns" --streams "$streams" --per-conn "$per" --threads "$WRK_THREADS" \
+    --work "$WORK/h2load"
 }
