@@ -50,7 +50,8 @@ Usage: bench/run.sh [options]
   --duration S       seconds per wrk run (default $DURATION)
   --repeats R        interleaved repeats of every cell (default $REPEATS)
   --scenarios LIST   subset of: small paced large upload close idle log burst
-                     tls-small tls-handshake tls-big tls-idle (or "tls" for those four);
+                     tls-small tls-handshake tls-big tls-idle (or "tls" for those four)
+                     h2-small h2-large h2-newconn (or "h2" for those three);
                      spaces or commas (default: the plain ones but burst)
   --proxies LIST     proxies to run, from bench/proxies/ (default: "$PROXY_LIST";
                      "pingora" builds bench/pingora first)
@@ -97,15 +98,20 @@ while [ $# -gt 0 ]; do
     *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
 done
-# "a,b" and "a b" alike; "tls" stands for the four TLS scenarios
+# "a,b" and "a b" alike; "tls" stands for the four TLS scenarios, "h2" for the three h2
 SCENARIOS=$(for sc in ${SCENARIOS//,/ }; do
-  if [ "$sc" = tls ]; then echo tls-small tls-handshake tls-big tls-idle; else echo "$sc"; fi
+  case $sc in
+    tls) echo tls-small tls-handshake tls-big tls-idle ;;
+    h2) echo h2-small h2-large h2-newconn ;;
+    *) echo "$sc" ;;
+  esac
 done | xargs)
-TLS_ONLY=1 WANT_TLS=0
+TLS_ONLY=1 WANT_TLS=0 WANT_H2=0
 for sc in $SCENARIOS; do
   case $sc in
     small|paced|large|upload|close|idle|log|burst) TLS_ONLY=0 ;;
     tls-small|tls-handshake|tls-big|tls-idle) WANT_TLS=1 ;;
+    h2-small|h2-large|h2-newconn) WANT_H2=1 ;;
     *) echo "run.sh: unknown scenario $sc" >&2; usage >&2; exit 2 ;;
   esac
 done
@@ -137,9 +143,13 @@ if [ "$PIN" = 1 ]; then
   COMMAND+=" --pin"
 fi
 # A run of TLS scenarios alone has its own table (bench/results/tls, and the results-tls
-# section of bench/README.md), so it does not replace the plain one.
+# section of bench/README.md), so it does not replace the plain one; so has a run of h2
+# scenarios alone (bench/results/h2, results-h2).
 LAYOUT+="; origins: $ORIGIN_MODE"
-if [ "$TLS_ONLY" = 1 ] && [ "$PIN" = 0 ]; then OUT=${OUT:-$HERE/results/tls} MARKER=results-tls; fi
+if [ "$TLS_ONLY" = 1 ] && [ "$PIN" = 0 ]; then
+  if [ "$WANT_TLS" = 0 ]; then OUT=${OUT:-$HERE/results/h2} MARKER=results-h2
+  else OUT=${OUT:-$HERE/results/tls} MARKER=results-tls; fi
+fi
 OUT=${OUT:-$HERE/results}
 # The idle, tls-idle and burst scenarios hold thousands of connections: the client, each
 # proxy (a client and an upstream socket per request) and the origins need that many
@@ -152,6 +162,8 @@ log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 # ------------------------------------------------------------------ proxy registry
 # shellcheck source=lib/registry.sh
 . "$LIB/registry.sh"
+# shellcheck source=lib/h2.sh
+. "$LIB/h2.sh"
 
 # ------------------------------------------------------------------ requirements
 # Everything is checked before weir is built, so a missing tool is named at once.
@@ -164,9 +176,11 @@ if [ -z "$WEIR" ]; then
 fi
 missing=() hints=()
 tools="wrk python3 nginx"   # wrk drives the load; nginx also serves the origins
-[ "$WANT_TLS" = 1 ] && tools+=" openssl"   # makes the TLS scenarios' certificate
+[ "$WANT_TLS$WANT_H2" != 00 ] && tools+=" openssl"   # makes the TLS scenarios' certificate
+[ "$WANT_H2" = 1 ] && tools+=" h2load"   # drives the h2-* scenarios
 for t in $tools; do
-  command -v "$t" >/dev/null || { missing+=("$t"); hints+=("apt-get install ${t/nginx/nginx-light}"); }
+  hint=${t/nginx/nginx-light}; hint=${hint/h2load/nghttp2-client}
+  command -v "$t" >/dev/null || { missing+=("$t"); hints+=("apt-get install $hint"); }
 done
 for p in $PROXY_LIST; do
   declare -F "start_$p" >/dev/null || { echo "run.sh: no bench/proxies/$p.sh defining start_$p" >&2; exit 2; }
@@ -185,7 +199,7 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "run.sh: missing: ${missing[*]}" >&2
   printf '  %s\n' "${hints[@]}" | sort -u >&2
-  echo "  (everything at once: apt-get install nginx-light haproxy caddy wrk cmake)" >&2
+  echo "  (everything at once: apt-get install nginx-light haproxy caddy wrk nghttp2-client cmake)" >&2
   exit 1
 fi
 if [ "$BUILD" = 1 ]; then
@@ -227,6 +241,7 @@ in_list() { [[ " $PROXY_LIST " == *" $1 "* ]]; }
 in_list caddy && versions+=", Caddy $(first_line caddy version | awk '{print $1}')"
 in_list pingora && versions+=", Pingora $(awk '/^name = "pingora"$/ {getline; gsub(/[^0-9.]/, ""); print}' "$HERE/pingora/Cargo.lock")"
 versions+=", $(first_line wrk -v | awk '{print $1, $2}')"
+[ "$WANT_H2" = 1 ] && versions+=", h2load $(first_line h2load --version | sed 's|.*nghttp2/||') (h2-*: $WRK_THREADS thread(s))"
 python3 - "$RAW" <<PYEOF
 import json, os, platform, sys, time
 cpu = "?"
@@ -314,11 +329,13 @@ start_tls() {  # proxy port threads dir
   TLS_CERT=$WORK/tls/cert.pem TLS_KEY=$WORK/tls/key.pem TLS_PEM=$WORK/tls/haproxy.pem \
     PROXY_NAME=$1-tls "start_$1" "$2" "$3" "$4"
 }
-if [ "$WANT_TLS" = 1 ]; then
+if [ "$WANT_TLS$WANT_H2" != 00 ]; then   # the h2-* scenarios use it too (lib/h2.sh)
   mkdir -p "$WORK/tls"
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
     -subj /CN=bench.test -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" 2>/dev/null
   cat "$WORK/tls/cert.pem" "$WORK/tls/key.pem" >"$WORK/tls/haproxy.pem"
+fi
+if [ "$WANT_TLS" = 1 ]; then
   for p in $PROXY_LIST; do
     [ -n "${NO_TLS[$p]:-}" ] && continue
     port=$($PY freeport 1); dir=$WORK/$p-tls; mkdir -p "$dir"
@@ -328,6 +345,7 @@ if [ "$WANT_TLS" = 1 ]; then
   done
   log "TLS proxies up: $(for p in $PROXY_LIST; do printf '%s=%s ' "$p" "${PORT_OF[tls-$p]}"; done)"
 fi
+[ "$WANT_H2" = 1 ] && start_h2_proxies
 
 cat "$LIB/report.lua" >"$WORK/plain.lua"
 cat "$LIB/upload.lua" "$LIB/report.lua" >"$WORK/upload.lua"
@@ -368,6 +386,9 @@ for p in "${TARGETS[@]}"; do run_wrk warmup "$p" 0 >/dev/null; done
 if [ "$WANT_TLS" = 1 ]; then
   for p in $PROXY_LIST; do [ -n "${NO_TLS[$p]:-}" ] || run_wrk tls-warmup "$p" 0 >/dev/null; done
 fi
+if [ "$WANT_H2" = 1 ]; then
+  for p in $PROXY_LIST; do [ -n "${NO_TLS[$p]:-}" ] || run_h2load h2-warmup "$p" 0 >/dev/null; done
+fi
 log "warm-up done"
 
 for r in $(seq "$REPEATS"); do
@@ -378,7 +399,7 @@ for r in $(seq "$REPEATS"); do
   for sc in $SCENARIOS; do
     for t in "${order[@]}"; do
       case $sc in   # the origins speak plain HTTP and write no log
-        tls-*) [ "$t" = direct ] || [ -n "${NO_TLS[$t]:-}" ] && continue ;;
+        tls-*|h2-*) [ "$t" = direct ] || [ -n "${NO_TLS[$t]:-}" ] && continue ;;
         log) [ "$t" = direct ] || [ -n "${NO_LOG[$t]:-}" ] && continue ;;
       esac
       if [ "$sc" = tls-idle ]; then
@@ -423,7 +444,10 @@ for r in $(seq "$REPEATS"); do
         log "r$r burst $t: $(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("RSS %.1f -> %.1f -> %.1f MiB (%gs after), %d connected, ok per round %s" % (r["base_kib"]/1024, r["peak_kib"]/1024, r["after_kib"]/1024, r["after_s"], r["connected"], r["ok"]))' "$line")"
         continue
       fi
-      line=$(run_wrk "$sc" "$t" "$r")
+      case $sc in
+        h2-*) line=$(run_h2load "$sc" "$t" "$r") ;;
+        *) line=$(run_wrk "$sc" "$t" "$r") ;;
+      esac
       echo "$line" >>"$RAW"
       log "r$r $sc $t: $(python3 -c '
 import json,sys

@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 
+import h2report
 import spread
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -558,6 +559,9 @@ SCEN = {
     "tls-small": ("TLS: small responses, keep-alive", "req/s"),
     "tls-handshake": ("TLS: new connection per request (full handshake)", "req/s"),
     "tls-big": ("TLS: 1 MiB responses", "MB/s"),
+    "h2-small": ("HTTP/2: small responses, 10 connections × 10 streams", "req/s"),
+    "h2-large": ("HTTP/2: 1 MiB responses, 10 connections × 10 streams", "MB/s"),
+    "h2-newconn": ("HTTP/2: a new TLS connection every 10 requests", "req/s"),
 }
 
 
@@ -727,6 +731,7 @@ def build_markdown(agg, iagg, meta):
             label = f"**{p}**" if p == subject else p
             L.append(f"| {label} | {i['base']:.1f} | {i['loaded']:.1f} | {i['delta']:.1f}{r} | {i['per_conn']:.2f} | {i['alive']} |")
     L += tls_markdown(agg, meta, proxies, anchors, subject)
+    L += h2report.h2_markdown(agg, meta, SCEN, proxies, anchors, subject)
     st = meta.get("startup") or []
     fp = meta.get("footprint") or []
     if st or fp:

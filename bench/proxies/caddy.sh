@@ -12,6 +12,11 @@ start_caddy() {  # $1 port, $2 workers (GOMAXPROCS), $3 scratch dir
 		protocols tls1.3
 	}"
   fi
+  # With H2 set too (the h2-* scenarios): HTTP/2 by ALPN (no HTTP/3). Caddy 2.6 has no
+  # setting for concurrent streams: Go's default, 250, stands (the others: 100; h2load's
+  # -m 10 is under both).
+  local protocols=""
+  [ -n "${H2:-}" ] && protocols="protocols h1 h2"
   [ -n "${ACCESS_LOG:-}" ] && log="log {
 		output file $ACCESS_LOG
 	}"
@@ -28,6 +33,7 @@ start_caddy() {  # $1 port, $2 workers (GOMAXPROCS), $3 scratch dir
 			idle 60s
 		}
 		max_header_size 16KiB
+		$protocols
 	}
 }
 # a bare :PORT site: no Host matcher to run per request

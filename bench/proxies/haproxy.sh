@@ -7,6 +7,13 @@ start_haproxy() {  # $1 port, $2 threads, $3 scratch dir
   # With TLS_CERT set (run.sh's tls-* scenarios): TLS 1.3 only; HAProxy wants the
   # certificate and key in one file, TLS_PEM.
   [ -n "${TLS_CERT:-}" ] && tls=" ssl crt $TLS_PEM ssl-min-ver TLSv1.3 alpn http/1.1"
+  # With H2 set too (the h2-* scenarios): ALPN h2 first, 100 concurrent streams per
+  # connection (HAProxy's default, written out: weir's and nginx's are set to 100 too).
+  local gh2=""
+  if [ -n "${H2:-}" ]; then
+    tls=" ssl crt $TLS_PEM ssl-min-ver TLSv1.3 alpn h2,http/1.1"
+    gh2="  tune.h2.max-concurrent-streams 100"
+  fi
   # HAProxy writes no file itself: its logs go to syslog or, since 2.0, to stdout/stderr,
   # written by the worker thread itself. stdout is the file `launch` opened
   # (logs/haproxy-log.log), so the cost stays in HAProxy's own CPU time, where a syslog
@@ -23,6 +30,7 @@ start_haproxy() {  # $1 port, $2 threads, $3 scratch dir
 global
   nbthread $2
   maxconn $MAX_CONNS
+$gh2
 $glog
 defaults
   mode http

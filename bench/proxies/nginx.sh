@@ -10,6 +10,11 @@ start_nginx() {  # $1 port, $2 worker processes, $3 scratch dir
     ssl_certificate $TLS_CERT;
     ssl_certificate_key $TLS_KEY;
     ssl_protocols TLSv1.3"
+  # With H2 set too (the h2-* scenarios): HTTP/2 by ALPN, 100 concurrent streams per
+  # connection as weir and HAProxy (nginx's default is 128). `listen ... http2` is the
+  # form nginx 1.22 knows; 1.25.1+ accepts it too, with a deprecation warning.
+  [ -n "${H2:-}" ] && tls="ssl http2;
+    http2_max_concurrent_streams 100;${tls#ssl;}"
   # nginx's default: `access_log logs/access.log combined;`, no buffer, written per request
   [ -n "${ACCESS_LOG:-}" ] && log="access_log $ACCESS_LOG;"
   # `keepalive` caps the idle upstream connections cached per WORKER for the whole

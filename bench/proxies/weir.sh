@@ -1,10 +1,14 @@
 # weir, the proxy under test. $WEIR is the binary run.sh built (or --weir PATH).
 needs weir "$WEIR" "cargo build --release (or pass --weir PATH)"
 
-# With TLS_CERT set (run.sh's tls-* scenarios), the listener terminates TLS 1.3 only.
+# With TLS_CERT set (run.sh's tls-* scenarios), the listener terminates TLS 1.3 only;
+# with H2 set too (the h2-* scenarios), it offers ALPN h2 (weir's fixed limit: 100
+# concurrent streams per connection, the anchors are set to match).
 weir_listen() {  # $1 port
+  local h2=""
+  [ -n "${H2:-}" ] && h2=", h2 = true"
   if [ -n "${TLS_CERT:-}" ]; then
-    echo "{ addr = \"127.0.0.1:$1\", tls = { cert = \"$TLS_CERT\", key = \"$TLS_KEY\", min_version = \"1.3\" } }"
+    echo "{ addr = \"127.0.0.1:$1\", tls = { cert = \"$TLS_CERT\", key = \"$TLS_KEY\", min_version = \"1.3\" }$h2 }"
   else
     echo "\"127.0.0.1:$1\""
   fi
