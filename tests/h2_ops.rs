@@ -68,7 +68,8 @@ fn get(s: &mut TcpStream, stream: u32, path: &str) {
 }
 
 /// The next frame that is not SETTINGS, PING or WINDOW_UPDATE; `None` at the end of
-/// the connection (or after the 10 s read timeout).
+/// the connection (or after the 10 s read timeout). A PING is answered, as a client
+/// must (a graceful GOAWAY waits for the answer).
 fn next_frame(s: &mut TcpStream) -> Option<Frame> {
     use std::io::Read;
     loop {
@@ -78,6 +79,9 @@ fn next_frame(s: &mut TcpStream) -> Option<Frame> {
         let mut payload = vec![0; len];
         s.read_exact(&mut payload).ok()?;
         let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+        if head[3] == 6 && head[4] & 1 == 0 {
+            s.write_all(&frame(6, 1, 0, &payload)).ok()?;
+        }
         if !matches!(head[3], 4 | 6 | 8) {
             return Some((head[3], id, payload));
         }
@@ -334,7 +338,11 @@ fn on_stop_goaway_is_sent_and_an_open_stream_finishes_within_drain() {
     assert_eq!(kind, GOAWAY, "the first frame after stop is GOAWAY");
     o.open();
     assert_eq!(body_of(&mut s, 1, &mut false), b"slow done!");
+    // With no stream left, weir closes the connection and stops, well within the drain.
+    let started = Instant::now();
+    while next_frame(&mut s).is_some() {}
     stopping.join().unwrap().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 #[test]
@@ -364,6 +372,59 @@ fn a_reload_lets_an_open_stream_finish_and_new_streams_take_the_new_routes() {
     assert_eq!(body_of(&mut s, 3, &mut false), b"fast b!");
     a.open();
     assert_eq!(body_of(&mut s, 1, &mut false), b"slow done!");
+    drop(s);
     handle.stop();
     running.join().unwrap().unwrap();
+}
+
+/// A WebSocket echo origin: echoes each message until the client closes.
+fn ws_echo_origin() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let Ok(mut ws) = tungstenite::accept(stream) else {
+                    return;
+                };
+                while let Ok(msg) = ws.read() {
+                    if msg.is_text() || msg.is_binary() {
+                        ws.send(msg).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn websocket_over_http_1_1_on_a_tls_listener_that_offers_h2() {
+    use util::tls::{connect, Ca};
+    let dir = util::bin::temp_dir("h2-ops-ws");
+    let ca = Ca::new();
+    let leaf = ca.leaf(&dir, "a", &["a.test"]);
+    // A TLS listener as a file writes it, h2 left at its default (on).
+    let tls = format!("tls = {{ cert = {:?}, key = {:?} }}", leaf.cert, leaf.key);
+    let text = format!(
+        "listen = [{{ addr = \"127.0.0.1:0\", {tls} }}]\n[upstream]\nservers = [\"{}\"]\n",
+        ws_echo_origin()
+    );
+    let config = Config::parse(&text, "ws.toml").unwrap();
+    assert!(config.listen[0].h2);
+    let p = util::start(config);
+    // A client that offers h2 gets it on this listener...
+    let s = connect(p.addr, "a.test", ca.client(&[b"h2", b"http/1.1"])).unwrap();
+    assert_eq!(s.conn.alpn_protocol(), Some(&b"h2"[..]));
+    // ...and a WebSocket client (HTTP/1.1 by ALPN, as browsers open WebSockets without
+    // RFC 8441) upgrades and echoes.
+    let s = connect(p.addr, "a.test", ca.client(&[b"http/1.1"])).unwrap();
+    assert_eq!(s.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
+    let (mut ws, resp) = tungstenite::client("ws://a.test/echo", s).expect("upgrade over TLS");
+    assert_eq!(resp.status(), 101);
+    for text in ["over tls", "beside h2"] {
+        ws.send(tungstenite::Message::text(text)).unwrap();
+        assert_eq!(ws.read().unwrap().into_text().unwrap().as_str(), text);
+    }
+    let _ = ws.close(None);
 }
