@@ -13,6 +13,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::admission::Limit;
 use crate::config::{Config, ConfigError};
+use crate::downstream::h2::StreamBound;
 use crate::engine::Engine;
 use crate::middleware::Middleware;
 use crate::rt::Runtime;
@@ -32,6 +33,9 @@ pub(crate) struct Live {
     /// `max_connections` (or fewer, to fit the open-file limit: `fds`), fixed at
     /// start-up: who gets a seat (see `admission`).
     pub(crate) limit: Arc<Limit>,
+    /// `limits.max_streams` (by default as many as the seats), fixed at start-up like
+    /// the seats: the HTTP/2 streams open at once (see `downstream::h2::streams`).
+    pub(crate) streams: Arc<StreamBound>,
 }
 
 impl Live {
@@ -45,6 +49,7 @@ impl Live {
         Live {
             stop: engine.stop.clone(),
             limit: Limit::new(seats),
+            streams: StreamBound::new(engine.config.limits.max_streams_or(seats)),
             current: RwLock::new(Arc::new(engine)),
             extra,
             source,
@@ -171,6 +176,9 @@ fn say_what_needs_a_restart(was: &Config, now: &Config) {
     let admin = |c: &Config| c.admin.as_ref().map(|a| a.listen);
     if admin(was) != admin(now) {
         eprintln!("weir: admin.listen changed; it takes effect on restart");
+    }
+    if was.limits.max_streams != now.limits.max_streams {
+        eprintln!("weir: limits.max_streams changed; it takes effect on restart");
     }
 }
 

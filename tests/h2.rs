@@ -1,7 +1,8 @@
 //! HTTP/2 to clients through the real proxy: `curl --http2` over TLS (ALPN) and
 //! `--http2-prior-knowledge` on an `h2c` listener, to HTTP/1.1 origins; many streams on
 //! one connection; bodies of a few MiB both ways checked by hash; routes by
-//! `:authority`; 413; malformed requests refused before the origin; h2 off by default.
+//! `:authority`; 413; malformed requests refused before the origin; `h2 = false` and
+//! plain listeners without `h2c` speak only HTTP/1.1.
 
 mod util;
 
@@ -21,8 +22,8 @@ use util::tls::Ca;
 use weir::backend::Mode;
 use weir::Config;
 
-/// A proxy with four listeners: TLS with `h2 = true`, plain with `h2c = true`, plain
-/// and TLS without h2. Routes: `b.test` to `b`, anything else to `a`; an access log.
+/// A proxy with four listeners: TLS (h2 on by default), plain with `h2c = true`, plain,
+/// and TLS with `h2 = false`. Routes: `b.test` to `b`, anything else to `a`; an access log.
 struct H2Proxy {
     proxy: util::TestProxy,
     dir: PathBuf,
@@ -61,10 +62,10 @@ fn start(name: &str, a: SocketAddr, b: SocketAddr, extra: &str) -> H2Proxy {
     let text = format!(
         r#"
 listen = [
-  {{ addr = "127.0.0.1:0", {tls}, h2 = true }},
+  {{ addr = "127.0.0.1:0", {tls} }},
   {{ addr = "127.0.0.1:0", h2c = true }},
   "127.0.0.1:0",
-  {{ addr = "127.0.0.1:0", {tls} }},
+  {{ addr = "127.0.0.1:0", {tls}, h2 = false }},
 ]
 threads = 2
 {extra}
@@ -156,10 +157,10 @@ fn curl_speaks_h2_over_tls_and_h2c_and_the_log_says_http_2() {
 }
 
 #[test]
-fn h2_is_off_by_default() {
+fn h2_false_offers_only_http_1_1_and_plain_needs_h2c() {
     let a = util::backend(Mode::Name("backend a".into()));
     let p = start("h2-off", a, a, "");
-    // A TLS listener without `h2 = true` offers only http/1.1.
+    // A TLS listener with `h2 = false` offers only http/1.1.
     let out = curl_tls(&p, p.tls_h1(), "a.test", &["--http2"], "/");
     assert_eq!(split(&out), (&b"backend a\n"[..], "1.1 200".into()));
     // The preface on a plain listener without `h2c` is an HTTP/1 request weir refuses.

@@ -59,7 +59,13 @@ fn a_client_without_alpn_still_gets_http_1_1() {
     let s = connect(proxy.addrs[1], "a.test", ca.client(&[])).unwrap();
     assert_eq!(s.conn.alpn_protocol(), None);
     assert_eq!(roundtrip(s, GET).0.status, 200);
-    // A client that offers only h2 is refused (no protocol in common), not downgraded.
+    // A client that offers only h2 gets it (TLS listeners offer h2 by default)...
+    let s = connect(proxy.addrs[1], "a.test", ca.client(&[b"h2"])).unwrap();
+    assert_eq!(s.conn.alpn_protocol(), Some(&b"h2"[..]));
+    // ...but with `h2 = false` it is refused (no protocol in common), not downgraded.
+    let mut config = plain_and_tls(ServerTls::single(&leaf.cert, &leaf.key));
+    config.listen[1].h2 = false;
+    let proxy = util::start(config);
     assert!(connect(proxy.addrs[1], "a.test", ca.client(&[b"h2"])).is_err());
 }
 

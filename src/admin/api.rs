@@ -144,6 +144,13 @@ pub fn status(e: &Engine) -> Value {
         "config": e.config.source,
         "counting": e.stats.on,
         "connections_active": m.connections_active.load(Relaxed),
+        "h2": {
+            "connections_active": m.h2.connections_active.load(Relaxed),
+            "connections_accepted": m.h2.connections_accepted.load(Relaxed),
+            "streams_active": m.h2.streams_active.load(Relaxed),
+            "streams_total": m.h2.streams_total.load(Relaxed),
+            "streams_refused": m.h2.streams_refused.load(Relaxed),
+        },
         "bounds_us": BOUNDS_US.to_vec(),
         "requests": by_class.to_vec(),
         "duration": histogram(&total),

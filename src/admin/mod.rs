@@ -17,6 +17,7 @@ mod api;
 mod guard;
 mod page;
 mod prom;
+mod prom_h2;
 mod refusals;
 mod reply;
 mod requests;

@@ -30,7 +30,7 @@ fn esc(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn head(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(super) fn head(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
@@ -167,6 +167,7 @@ pub fn render(e: &Engine) -> String {
         "weir_connections_accepted_total {}",
         m.connections_accepted.load(Relaxed)
     );
+    super::prom_h2::write(&mut out, m);
     head(
         &mut out,
         "weir_client_errors_total",

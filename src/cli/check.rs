@@ -116,15 +116,16 @@ fn print_listen(config: &Config) {
     say!("listen      {} (threads: {threads})", addrs.join(", "));
 }
 
-/// `127.0.0.1:8443 (TLS, name public)`: the address, and what routes may match on.
+/// `127.0.0.1:8443 (TLS, h2, name public)`: the address, TLS and HTTP/2, and what
+/// routes may match on.
 fn show_listener(l: &weir::config::Listener) -> String {
-    let tls = l.tls.as_ref().map(|_| "TLS");
+    let tls = l.tls.as_ref().map(|_| "TLS".to_string());
     let name = l.name.as_ref().map(|n| format!("name {n}"));
-    match (tls, name) {
-        (None, None) => l.addr.to_string(),
-        (Some(t), None) => format!("{} ({t})", l.addr),
-        (None, Some(n)) => format!("{} ({n})", l.addr),
-        (Some(t), Some(n)) => format!("{} ({t}, {n})", l.addr),
+    let http2 = l.http2().map(str::to_string);
+    let notes: Vec<String> = [tls, http2, name].into_iter().flatten().collect();
+    match notes.is_empty() {
+        true => l.addr.to_string(),
+        false => format!("{} ({})", l.addr, notes.join(", ")),
     }
 }
 
@@ -179,7 +180,10 @@ fn print_tls(config: &Config) -> bool {
             TlsVersion::Tls12 => "1.2",
             TlsVersion::Tls13 => "1.3",
         };
-        let alpn = if l.h2 { "h2, http/1.1" } else { "http/1.1" };
+        let alpn = match l.h2 {
+            true => "h2, http/1.1",
+            false => "http/1.1",
+        };
         say!(
             "tls         {}: TLS {min}+, ALPN {alpn}{strict}, {}",
             l.addr,

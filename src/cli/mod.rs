@@ -116,9 +116,12 @@ fn serve(a: &ServeArgs) -> ExitCode {
         .local_addrs()
         .iter()
         .zip(&config_listen)
-        .map(|(addr, l)| match l.tls {
-            Some(_) => format!("https://{addr}"),
-            None => format!("http://{addr}"),
+        .map(|(addr, l)| {
+            let scheme = if l.tls.is_some() { "https" } else { "http" };
+            match l.http2() {
+                Some(h2) => format!("{scheme}://{addr} ({h2})"),
+                None => format!("{scheme}://{addr}"),
+            }
         })
         .collect();
     eprintln!(

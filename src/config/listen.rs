@@ -21,11 +21,13 @@
 //! from these CAs: mutual TLS). Paths are taken as written, relative to the
 //! working directory, as plugin paths are.
 //!
-//! HTTP/2 is off by default while its flood protections are incomplete (README,
-//! "HTTP/2"): `h2 = true` on a TLS listener offers ALPN `h2` before `http/1.1`, and
-//! `h2c = true` on a plain listener takes HTTP/2 with prior knowledge (a connection
-//! that opens with the HTTP/2 preface). Each is refused on the other kind of listener,
-//! so a typo cannot silently leave h2 off.
+//! A TLS listener offers HTTP/2 by default, as nginx, Caddy and HAProxy do once h2 is
+//! configured: ALPN `h2` before `http/1.1`; `h2 = false` offers only `http/1.1`. A
+//! plain listener takes HTTP/2 only with `h2c = true` (prior knowledge: a connection
+//! that opens with the HTTP/2 preface), since plain h2 is rare outside a trusted
+//! network. `h2 = true` on a plain listener and `h2c = true` on a TLS one are refused,
+//! so a typo cannot silently leave h2 off; `h2 = false` on a plain listener says what
+//! is true anyway and is accepted.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -44,10 +46,25 @@ pub struct Listener {
     pub tls: Option<ServerTls>,
     /// What routes call it in `listeners = [...]`; unique among the listeners.
     pub name: Option<String>,
-    /// TLS listeners: offer HTTP/2 by ALPN (`h2`, then `http/1.1`). Off by default.
+    /// TLS listeners: offer HTTP/2 by ALPN (`h2`, then `http/1.1`). On by default in a
+    /// file (`h2 = false` turns it off); always false on a plain listener.
     pub h2: bool,
     /// Plain listeners: take HTTP/2 with prior knowledge (the connection preface).
     pub h2c: bool,
+}
+
+impl Listener {
+    /// Whether and how HTTP/2 is taken here, as `weir check` and the start-up line say
+    /// it: `h2` (TLS, by ALPN), `http/1.1 only` (TLS with `h2 = false`), `h2c` (plain,
+    /// prior knowledge); `None` for a plain HTTP/1.1 listener, the usual case.
+    pub fn http2(&self) -> Option<&'static str> {
+        match (self.tls.is_some(), self.h2, self.h2c) {
+            (true, true, _) => Some("h2"),
+            (true, false, _) => Some("http/1.1 only"),
+            (false, _, true) => Some("h2c"),
+            (false, _, false) => None,
+        }
+    }
 }
 
 impl From<SocketAddr> for Listener {
@@ -131,8 +148,8 @@ pub(super) struct Table {
     addr: String,
     name: Option<String>,
     tls: Option<TlsTable>,
-    #[serde(default)]
-    h2: bool,
+    /// `None`: the default (on for TLS).
+    h2: Option<bool>,
     #[serde(default)]
     h2c: bool,
 }
@@ -229,7 +246,7 @@ impl ListenFile {
                 ConfigError::new(file, format!("{key}{k}"), format!("{why}{line}"))
             };
             let (addr, name, tls, h2, h2c) = match entry {
-                Entry::Addr(a) => (a, None, None, false, false),
+                Entry::Addr(a) => (a, None, None, None, false),
                 Entry::Table(t) => (t.addr, t.name, t.tls, t.h2, t.h2c),
             };
             let addr = resolve(&addr).map_err(|why| err("", why))?;
@@ -243,22 +260,22 @@ impl ListenFile {
                 .map(|t| t.validate().map_err(|(k, why)| err(k, why)))
                 .transpose()?;
             match (&tls, h2, h2c) {
-                (None, true, _) => {
+                (None, Some(true), _) => {
                     let why = "needs `tls`; a plain listener takes HTTP/2 with `h2c = true`";
                     return Err(err(".h2", why.into()));
                 }
                 (Some(_), _, true) => {
                     let why =
-                        "is for plain listeners; a TLS listener offers HTTP/2 with `h2 = true`";
+                        "is for plain listeners; a TLS listener offers HTTP/2 by ALPN (`h2`, on by default)";
                     return Err(err(".h2c", why.into()));
                 }
                 _ => {}
             }
             out.push(Listener {
+                h2: tls.is_some() && h2.unwrap_or(true),
                 addr,
                 tls,
                 name,
-                h2,
                 h2c,
             });
         }
@@ -381,13 +398,17 @@ mod tests {
     }
 
     #[test]
-    fn h2_is_off_unless_a_listener_turns_it_on() {
+    fn h2_is_on_for_tls_unless_turned_off_and_h2c_only_when_asked() {
         let c = parse(r#"["127.0.0.1:80", { addr = "127.0.0.1:81", h2c = true }]"#).unwrap();
         assert_eq!((c.listen[0].h2, c.listen[0].h2c), (false, false));
         assert_eq!((c.listen[1].h2, c.listen[1].h2c), (false, true));
-        let c = parse(r#"{ addr = "127.0.0.1:443", tls = { cert = "a", key = "b" }, h2 = true }"#)
-            .unwrap();
-        assert!(c.listen[0].h2);
+        let tls = r#"tls = { cert = "a", key = "b" }"#;
+        for (extra, h2) in [("", true), (", h2 = true", true), (", h2 = false", false)] {
+            let c = parse(&format!(r#"{{ addr = "127.0.0.1:443", {tls}{extra} }}"#)).unwrap();
+            assert_eq!(c.listen[0].h2, h2, "{extra}");
+        }
+        let c = parse(r#"{ addr = "127.0.0.1:80", h2 = false }"#).unwrap();
+        assert!(!c.listen[0].h2);
     }
 
     #[test]

@@ -221,6 +221,9 @@ impl Config {
         if l.max_connections == 0 {
             return err("limits.max_connections", "must be at least 1");
         }
+        if l.max_streams == Some(0) {
+            return err("limits.max_streams", "must be at least 1");
+        }
         if !(1..=MAX_BACKLOG).contains(&l.listen_backlog) {
             return err(
                 "limits.listen_backlog",

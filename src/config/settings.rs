@@ -76,6 +76,10 @@ pub struct Limits {
     /// Most client connections open at once; past it weir stops accepting (the rest
     /// wait in the listen backlog) and asks the longest-idle keep-alive one to close.
     pub max_connections: usize,
+    /// Most HTTP/2 streams open at once across all connections; past it a new stream
+    /// is refused with `REFUSED_STREAM` (safe for the client to retry). Unset: as many
+    /// as `max_connections` (see `downstream::h2::streams`).
+    pub max_streams: Option<usize>,
     /// What `%2F` and `%5C` in a request path are: `"decode"` (a separator, the
     /// default), `"reject"` (400) or `"keep"` (data, forwarded encoded).
     #[serde(deserialize_with = "escaped_slashes", serialize_with = "show_escaped")]
@@ -93,6 +97,11 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// `max_streams` in force: as set, or as many as the client seats.
+    pub fn max_streams_or(&self, seats: usize) -> usize {
+        self.max_streams.unwrap_or(seats)
+    }
+
     /// The rules every request path is normalised by.
     pub fn path_rules(&self) -> PathRules {
         PathRules {
@@ -135,6 +144,7 @@ impl Default for Limits {
             max_headers: 100,
             max_body_bytes: 0,
             max_connections: 10_000,
+            max_streams: None,
             escaped_slashes: EscapedSlashes::default(),
             ambiguous_segments: AmbiguousSegments::default(),
             listen_backlog: DEFAULT_BACKLOG,

@@ -12,12 +12,14 @@
 
 pub mod events;
 pub mod group;
+pub mod h2;
 pub mod histogram;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use self::h2::H2Stats;
 use events::Events;
 use histogram::Histogram;
 
@@ -68,6 +70,8 @@ pub struct Metrics {
     pub connect_errors: AtomicU64,
     pub connections_active: AtomicI64,
     pub connections_accepted: AtomicU64,
+    /// HTTP/2 connections and streams (see [`h2`]).
+    pub h2: H2Stats,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
     /// Reloads, drains and enables, newest last.
@@ -86,6 +90,7 @@ impl Default for Metrics {
             connect_errors: AtomicU64::new(0),
             connections_active: AtomicI64::new(0),
             connections_accepted: AtomicU64::new(0),
+            h2: H2Stats::default(),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
             events: Events::default(),

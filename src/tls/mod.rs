@@ -47,9 +47,9 @@ pub fn check_upstream(tls: &crate::config::UpstreamTls) -> Result<(), (String, S
 }
 
 /// ALPN protocols offered, in preference order: HTTP/1.1 only (upstreams, and TLS
-/// listeners without `h2 = true`).
+/// listeners with `h2 = false`).
 pub(crate) const ALPN: &[&[u8]] = &[b"http/1.1"];
-/// ALPN offered by a TLS listener with `h2 = true`: HTTP/2 first, as nginx, HAProxy
+/// ALPN offered by a TLS listener with h2 on (the default): HTTP/2 first, as nginx, HAProxy
 /// and Caddy order it, so browsers pick it.
 pub(crate) const ALPN_H2: &[&[u8]] = &[b"h2", b"http/1.1"];
 

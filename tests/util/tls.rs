@@ -221,13 +221,13 @@ pub fn closes(mut s: impl Read) -> bool {
     }
 }
 
-/// A TLS listener on `127.0.0.1:0`.
+/// A TLS listener on `127.0.0.1:0`, offering h2 as a file's TLS listener does by default.
 pub fn tls_listener(tls: weir::config::ServerTls) -> weir::config::Listener {
     weir::config::Listener {
         addr: "127.0.0.1:0".parse().unwrap(),
         tls: Some(tls),
         name: None,
-        h2: false,
+        h2: true,
         h2c: false,
     }
 }

@@ -2,21 +2,25 @@
 //! stream runs one exchange on its own task, through an [`H2Stream`] session, so routes,
 //! middleware, plugins, balancing, retries, logs and metrics work as for HTTP/1.1.
 //!
-//! Off by default while the flood protections are incomplete (`h2 = true` on a
-//! TLS listener, `h2c = true` on a plain one). The `h2` crate's own bounds are set here
+//! On by default on TLS listeners (ALPN `h2, http/1.1`; `h2 = false` turns it off),
+//! opt-in on plain ones (`h2c = true`). The `h2` crate's own bounds are set here
 //! ([`builder`]): concurrent streams, header list size (`limits.max_header_bytes`),
-//! windows, and the rapid-reset bounds (CVE-2023-44487).
+//! windows, and the rapid-reset bounds (CVE-2023-44487). Streams across the process
+//! are bounded by `limits.max_streams` ([`streams`]).
 //!
 //! The connection lives until the client closes it, it idles with no open stream for
-//! `timeouts.idle` (then GOAWAY), or weir shuts down: GOAWAY, and the open streams get
-//! `timeouts.drain` to finish. A reload needs nothing here: each stream takes the
-//! engine in force when it arrives. The idle clock restarts at each new stream, not
-//! when the last one ends (a shortcut while the per-setting limits are still to come).
+//! `timeouts.idle` counted from the end of its last stream (then GOAWAY), it is asked
+//! to give up its seat while idle at `max_connections` (GOAWAY, as an idle HTTP/1.1
+//! connection is closed: see `admission`), or weir shuts down: GOAWAY, and the open
+//! streams get `timeouts.drain` to finish. A reload needs nothing here: each stream
+//! takes the engine in force when it arrives; the connection's own timeouts are those
+//! in force when it began.
 
 mod body;
 mod compat;
 mod head;
 mod session;
+mod streams;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,10 +37,14 @@ use crate::exchange::{self, Scratch};
 use crate::http::conn::Conn;
 use crate::listener_id::ListenerId;
 use crate::live::Live;
+use crate::metrics::h2::H2Stats;
 use crate::rt::{self, Runtime};
 use crate::stream::Stream;
 
 use session::H2Stream;
+use streams::{Activity, Open};
+
+pub(crate) use streams::StreamBound;
 
 /// The client connection preface (RFC 9113 §3.4), how an `h2c` listener tells HTTP/2
 /// with prior knowledge from HTTP/1.
@@ -90,8 +98,22 @@ enum Wake {
     /// A new stream (boxed: it is 264 bytes, the other wakes none), or the end of the
     /// connection (`None`, or a connection error).
     Stream(Option<Result<Box<Opened>, h2::Error>>),
+    /// The last open stream ended: the idle clock starts.
+    WentIdle,
+    /// Asked to give up the seat to a new client (see `admission`).
+    Asked,
     Stop,
     Timer,
+}
+
+/// What the connection task waits for besides a new stream.
+enum Watch<'a> {
+    /// Streams are open: the last one ending, or a stop.
+    Busy(&'a Activity),
+    /// No stream open: `timeouts.idle` less the time idle so far, or a stop.
+    Idle(Duration),
+    /// GOAWAY sent: the drain deadline.
+    Closing(Duration),
 }
 
 /// A TLS stream nothing has been read from yet, for [`serve`] (no buffer allocated).
@@ -104,34 +126,47 @@ pub(crate) async fn serve(
     live: Arc<Live>,
     conn: Conn<Stream>,
     from: From,
-    seat: Seat,
+    mut seat: Seat,
     runtime: Runtime,
 ) {
     let e = live.get();
     let t = e.config.timeouts;
+    let metrics = e.stats.metrics.clone();
     let io = compat::tokio_io(conn);
     let handshake = builder(&e).handshake::<_, Bytes>(io);
     drop(e);
     let Some(Ok(mut conn)) = rt::timeout(t.header, handshake).await else {
         return;
     };
-    // One clone per stream task: the count says whether the connection is idle.
-    let open = Arc::new(());
+    let _counted = H2Stats::connection(&metrics);
+    let activity = Activity::new();
     let mut closing: Option<Instant> = None;
     loop {
-        let wait = match closing {
-            Some(by) => by.saturating_duration_since(Instant::now()),
-            None => t.idle,
+        let watch = match (closing, activity.idle_for()) {
+            (Some(by), _) => Watch::Closing(by.saturating_duration_since(Instant::now())),
+            (None, None) => Watch::Busy(&activity),
+            (None, Some(idle)) => Watch::Idle(t.idle.saturating_sub(idle)),
         };
-        match next(&mut conn, &live, wait, closing.is_some()).await {
+        match next(&mut conn, &live, watch, &mut seat).await {
             Wake::Stream(Some(Ok(opened))) => {
-                let (req, respond) = *opened;
-                let task = stream_task(live.clone(), req, respond, from, open.clone());
+                let (req, mut respond) = *opened;
+                let Some(open) = streams::open(&live.streams, &activity, &metrics) else {
+                    respond.send_reset(h2::Reason::REFUSED_STREAM);
+                    continue;
+                };
+                let task = stream_task(live.clone(), req, respond, from, open);
                 runtime.spawn(task).detach();
             }
             Wake::Stream(_) => break, // closed, or a connection error (h2 sent GOAWAY)
+            Wake::WentIdle => {}
             Wake::Timer if closing.is_some() => break, // drain time is up
-            Wake::Timer if Arc::strong_count(&open) > 1 => {} // busy, not idle
+            // No stream is open: GOAWAY naming the last stream seen, and close at once,
+            // not after a PING round trip the client may never answer (a stream it
+            // sent meanwhile was not processed, which it may retry: RFC 9113 §6.8).
+            Wake::Asked => {
+                conn.abrupt_shutdown(h2::Reason::NO_ERROR);
+                closing = Some(Instant::now() + live.get().config.timeouts.drain);
+            }
             Wake::Timer | Wake::Stop => {
                 conn.graceful_shutdown();
                 closing = Some(Instant::now() + live.get().config.timeouts.drain);
@@ -141,25 +176,41 @@ pub(crate) async fn serve(
     drop(seat);
 }
 
-/// Drives the connection until a stream arrives, weir stops (unless already closing),
-/// or `wait` passes.
+/// Drives the connection until a stream arrives or what `watch` names happens. While
+/// idle, the wait is offered to `admission` as an HTTP/1.1 connection's is: asked to
+/// make room, it ends with [`Wake::Asked`] (a stream that won the race is served and
+/// the ask passes on).
 async fn next(
     conn: &mut Connection<compat::Io, Bytes>,
     live: &Live,
-    wait: Duration,
-    closing: bool,
+    watch: Watch<'_>,
+    seat: &mut Seat,
 ) -> Wake {
     let stream = async { Wake::Stream(conn.accept().await.map(|r| r.map(Box::new))) };
     let stop = async {
-        match closing {
-            true => std::future::pending().await,
-            false => live.stop().fired().await,
-        }
+        live.stop().fired().await;
         Wake::Stop
     };
-    rt::timeout(wait, stream.or(stop))
-        .await
-        .unwrap_or(Wake::Timer)
+    match watch {
+        Watch::Busy(activity) => {
+            let idle = async {
+                activity.went_idle().await;
+                Wake::WentIdle
+            };
+            stream.or(stop).or(idle).await
+        }
+        Watch::Idle(wait) => {
+            let waiting = std::pin::pin!(rt::timeout(wait, stream.or(stop)));
+            match seat.idle(waiting).await {
+                Some(woke) => woke.unwrap_or(Wake::Timer),
+                None => {
+                    seat.give_up();
+                    Wake::Asked
+                }
+            }
+        }
+        Watch::Closing(wait) => rt::timeout(wait, stream).await.unwrap_or(Wake::Timer),
+    }
 }
 
 /// One stream's exchange, on the engine in force when it arrived.
@@ -168,7 +219,7 @@ async fn stream_task(
     req: http::Request<RecvStream>,
     respond: SendResponse<Bytes>,
     from: From,
-    open: Arc<()>,
+    open: Open,
 ) {
     let e = live.get();
     let (parts, recv) = req.into_parts();
