@@ -11,6 +11,7 @@ use std::io;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
+use h2::server::SendResponse;
 use h2::{RecvStream, SendStream};
 
 use crate::http::body::{CopyError, ReadError};
@@ -49,11 +50,17 @@ impl RequestBody {
         self.limit = limit;
     }
 
-    /// The body pulled with `timeout` for each DATA frame.
-    pub fn reader(&mut self, timeout: Duration) -> Reader<'_> {
+    /// The body pulled with `timeout` for each DATA frame; `go_ahead` is where to say
+    /// `100 Continue` on the first read, when the client waits for it.
+    pub fn reader<'a>(
+        &'a mut self,
+        timeout: Duration,
+        go_ahead: Option<&'a mut SendResponse<Bytes>>,
+    ) -> Reader<'a> {
         Reader {
             body: self,
             timeout,
+            go_ahead,
         }
     }
 
@@ -81,10 +88,20 @@ impl RequestBody {
 pub(crate) struct Reader<'a> {
     body: &'a mut RequestBody,
     timeout: Duration,
+    /// The stream to say `100 Continue` on before the first read (the client sent
+    /// `expect: 100-continue` and waits, RFC 9110 §10.1.1), as HTTP/1.1 does lazily.
+    go_ahead: Option<&'a mut SendResponse<Bytes>>,
 }
 
 impl Source for Reader<'_> {
     async fn piece(&mut self) -> Result<&[u8], CopyError> {
+        if let Some(stream) = self.go_ahead.take() {
+            let go_ahead = http::Response::builder().status(100).body(());
+            let sent = go_ahead.map(|res| stream.send_informational(res));
+            if !matches!(sent, Ok(Ok(()))) {
+                return Err(CopyError::Read(ReadError::ContinueFailed));
+            }
+        }
         self.body.next_frame(self.timeout).await?;
         Ok(&self.body.data)
     }

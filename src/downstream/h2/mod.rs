@@ -229,6 +229,7 @@ async fn stream_task(
         tls: from.tls,
         body: body::RequestBody::new(recv),
         respond,
+        continue_100: false,
     };
     let mut s = Scratch::default();
     let run = async {

@@ -3,8 +3,9 @@
 //! Keep-alive is not a stream's question (the connection task in [`super`] serves the
 //! next stream whatever this one did), so [`Session::next`] always says `Close`; an
 //! unread request body is reset by h2 when the stream is dropped, leaving the
-//! connection in step. There are no interim `100 Continue`s for h2 (the client sends
-//! its body at once), and no upgrade (weir's WebSocket tunnel is HTTP/1.1 only).
+//! connection in step. A client that sends `expect: 100-continue` gets `100 Continue`
+//! on the first read of its body, as over HTTP/1.1 (most h2 clients send at once); no
+//! upgrade (weir's WebSocket tunnel is HTTP/1.1 only).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -33,6 +34,8 @@ pub(super) struct H2Stream {
     pub tls: bool,
     pub body: RequestBody,
     pub respond: SendResponse<Bytes>,
+    /// The client waits for `100 Continue` before its body, not yet sent.
+    pub continue_100: bool,
 }
 
 impl H2Stream {
@@ -75,7 +78,7 @@ impl Session for H2Stream {
     /// A declared length is checked against `limit` at once; a body without one is
     /// read until the end of the stream and sent upstream chunked; HEADERS that end
     /// the stream mean no body at all.
-    fn open_body(&mut self, req: &RequestHead, limit: u64, _expect: bool) -> Result<Body, Error> {
+    fn open_body(&mut self, req: &RequestHead, limit: u64, expect: bool) -> Result<Body, Error> {
         let body = match framing::request(req)? {
             Body::Empty if !self.body.ended_with_headers() => Body::Chunked,
             Body::Length(n) if limit != 0 && n > limit => {
@@ -84,13 +87,15 @@ impl Session for H2Stream {
             body => body,
         };
         self.body.limit(limit);
+        self.continue_100 = expect && !body.is_empty();
         Ok(body)
     }
 
     fn client_said(&mut self, _said: ConnectionOptions) {}
 
     fn body(&mut self, timeout: Duration) -> Reader<'_> {
-        self.body.reader(timeout)
+        let go_ahead = std::mem::take(&mut self.continue_100).then_some(&mut self.respond);
+        self.body.reader(timeout, go_ahead)
     }
 
     fn request_sent(&mut self) {}
