@@ -31,6 +31,7 @@ impl Serialize for Config {
             timeouts,
             limits,
             forwarded,
+            http2,
             middleware,
             groups,
             routes,
@@ -49,6 +50,7 @@ impl Serialize for Config {
         m.serialize_entry("timeouts", timeouts)?;
         m.serialize_entry("limits", limits)?;
         m.serialize_entry("forwarded", forwarded)?;
+        m.serialize_entry("http2", http2)?;
         m.serialize_entry("middleware", middleware)?;
         m.serialize_entry("admin", admin)?;
         m.end()

@@ -11,6 +11,7 @@ use std::io;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
+use futures_lite::FutureExt;
 use h2::{RecvStream, SendStream};
 
 use crate::http::body::{CopyError, ReadError};
@@ -119,7 +120,9 @@ pub(super) async fn send<B: Source>(
 ) -> Result<u64, CopyError> {
     let mut sent = 0;
     loop {
-        let piece = body.piece().await?;
+        // The client may reset the stream while the upstream is slow to give a piece.
+        let reset = async { Err(reset(out).await) };
+        let piece = body.piece().or(reset).await?;
         if piece.is_empty() {
             out.send_data(Bytes::new(), true).map_err(write_error)?;
             return Ok(sent);
@@ -139,6 +142,12 @@ pub(super) async fn send<B: Source>(
         body.consume(room);
         sent += room as u64;
     }
+}
+
+/// Resolves when the client resets the stream, as the write error it is.
+async fn reset(out: &mut SendStream<Bytes>) -> CopyError {
+    let _ = poll_fn(|cx| out.poll_reset(cx)).await;
+    CopyError::Write(io::ErrorKind::ConnectionReset.into())
 }
 
 fn write_error(e: h2::Error) -> CopyError {

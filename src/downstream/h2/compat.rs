@@ -3,7 +3,8 @@
 //! I/O traits are compiled in (no runtime, no reactor): smol drives every future.
 //!
 //! [`Prefixed`] hands out bytes already read before the stream itself: the HTTP/2
-//! preface an `h2c` listener read while telling HTTP/2 from HTTP/1.
+//! preface an `h2c` listener read while telling HTTP/2 from HTTP/1. Every byte read
+//! passes its [`Guard`] on the way to h2.
 
 use std::io;
 use std::pin::Pin;
@@ -12,19 +13,20 @@ use std::task::{Context, Poll};
 use futures_lite::{AsyncRead, AsyncWrite};
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
 
+use super::guard::Guard;
 use crate::http::conn::Conn;
 use crate::stream::Stream;
 
 /// The stream type the `h2` crate serves on.
 pub(super) type Io = Compat<Prefixed>;
 
-/// `conn` for h2: its buffered bytes first, then its stream.
-pub(super) fn tokio_io(conn: Conn<Stream>) -> Io {
-    Prefixed(conn).compat()
+/// `conn` for h2: its buffered bytes first, then its stream, watched by `guard`.
+pub(super) fn tokio_io(conn: Conn<Stream>, guard: Guard) -> Io {
+    Prefixed(conn, guard).compat()
 }
 
 /// A stream whose first bytes were read already and are handed out first.
-pub(super) struct Prefixed(Conn<Stream>);
+pub(super) struct Prefixed(Conn<Stream>, Guard);
 
 impl AsyncRead for Prefixed {
     fn poll_read(
@@ -32,15 +34,18 @@ impl AsyncRead for Prefixed {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let conn = &mut self.0;
+        let Prefixed(conn, guard) = &mut *self;
         let read = conn.buffered();
-        if !read.is_empty() {
-            let n = buf.len().min(read.len());
-            buf[..n].copy_from_slice(&read[..n]);
-            conn.consume(n);
-            return Poll::Ready(Ok(n));
-        }
-        Pin::new(&mut conn.io).poll_read(cx, buf)
+        let polled = match read.is_empty() {
+            true => Pin::new(&mut conn.io).poll_read(cx, buf),
+            false => {
+                let n = buf.len().min(read.len());
+                buf[..n].copy_from_slice(&read[..n]);
+                conn.consume(n);
+                Poll::Ready(Ok(n))
+            }
+        };
+        guard.after_read(cx, buf, polled)
     }
 }
 

@@ -15,7 +15,9 @@
 
 mod body;
 mod compat;
+mod guard;
 mod head;
+mod reset;
 mod session;
 
 use std::net::SocketAddr;
@@ -42,8 +44,6 @@ use session::H2Stream;
 /// with prior knowledge from HTTP/1.
 pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Streams one connection may have open at once (nginx's `http2_max_concurrent_streams`).
-const MAX_STREAMS: u32 = 100;
 /// A stream's receive window: how much of a request body may wait unread per stream.
 const STREAM_WINDOW: u32 = 256 * 1024;
 /// The connection's receive window, shared by its streams.
@@ -72,7 +72,7 @@ pub(crate) struct From {
 fn builder(e: &Engine) -> h2::server::Builder {
     let mut b = h2::server::Builder::new();
     let header_list = u32::try_from(e.config.limits.max_header_bytes).unwrap_or(u32::MAX);
-    b.max_concurrent_streams(MAX_STREAMS)
+    b.max_concurrent_streams(e.config.http2.max_concurrent_streams)
         .max_header_list_size(header_list)
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
@@ -90,6 +90,8 @@ enum Wake {
     /// A new stream (boxed: it is 264 bytes, the other wakes none), or the end of the
     /// connection (`None`, or a connection error).
     Stream(Option<Result<Box<Opened>, h2::Error>>),
+    /// The guard tripped: a flood, or a header block too slow.
+    Trip(guard::Trip),
     Stop,
     Timer,
 }
@@ -109,7 +111,9 @@ pub(crate) async fn serve(
 ) {
     let e = live.get();
     let t = e.config.timeouts;
-    let io = compat::tokio_io(conn);
+    let guard = guard::Guard::new(&e.config.http2, t.header);
+    let alarm = guard.alarm();
+    let io = compat::tokio_io(conn, guard);
     let handshake = builder(&e).handshake::<_, Bytes>(io);
     drop(e);
     let Some(Ok(mut conn)) = rt::timeout(t.header, handshake).await else {
@@ -123,13 +127,17 @@ pub(crate) async fn serve(
             Some(by) => by.saturating_duration_since(Instant::now()),
             None => t.idle,
         };
-        match next(&mut conn, &live, wait, closing.is_some()).await {
+        match next(&mut conn, &live, &alarm, wait, closing.is_some()).await {
             Wake::Stream(Some(Ok(opened))) => {
                 let (req, respond) = *opened;
                 let task = stream_task(live.clone(), req, respond, from, open.clone());
                 runtime.spawn(task).detach();
             }
             Wake::Stream(_) => break, // closed, or a connection error (h2 sent GOAWAY)
+            Wake::Trip(trip) => {
+                guard::close(&mut conn, trip, from.peer).await;
+                break;
+            }
             Wake::Timer if closing.is_some() => break, // drain time is up
             Wake::Timer if Arc::strong_count(&open) > 1 => {} // busy, not idle
             Wake::Timer | Wake::Stop => {
@@ -141,14 +149,20 @@ pub(crate) async fn serve(
     drop(seat);
 }
 
-/// Drives the connection until a stream arrives, weir stops (unless already closing),
-/// or `wait` passes.
+/// Drives the connection until a stream arrives, the guard trips, weir stops (unless
+/// already closing), or `wait` passes.
 async fn next(
     conn: &mut Connection<compat::Io, Bytes>,
     live: &Live,
+    alarm: &guard::Alarm,
     wait: Duration,
     closing: bool,
 ) -> Wake {
+    // The guard wakes this task when it trips; nothing else needs waking here.
+    let tripped = std::future::poll_fn(|_| match alarm.tripped() {
+        Some(trip) => std::task::Poll::Ready(Wake::Trip(trip)),
+        None => std::task::Poll::Pending,
+    });
     let stream = async { Wake::Stream(conn.accept().await.map(|r| r.map(Box::new))) };
     let stop = async {
         match closing {
@@ -157,7 +171,7 @@ async fn next(
         }
         Wake::Stop
     };
-    rt::timeout(wait, stream.or(stop))
+    rt::timeout(wait, tripped.or(stream).or(stop))
         .await
         .unwrap_or(Wake::Timer)
 }
@@ -172,12 +186,13 @@ async fn stream_task(
 ) {
     let e = live.get();
     let (parts, recv) = req.into_parts();
+    let answer = reset::Answer::new(respond);
     let mut client = H2Stream {
         peer: from.peer,
         listener: from.listener,
         tls: from.tls,
         body: body::RequestBody::new(recv),
-        respond,
+        respond: answer.clone(),
     };
     let mut s = Scratch::default();
     let run = async {
@@ -186,6 +201,8 @@ async fn stream_task(
             Err(err) => exchange::reject(&e, &mut client, &mut s, err).await,
         }
     };
+    // A reset drops the exchange, and with it the upstream request.
+    let run = run.or(reset::reset(&answer));
     if std::panic::AssertUnwindSafe(run)
         .catch_unwind()
         .await

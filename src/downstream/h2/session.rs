@@ -9,8 +9,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-use h2::server::SendResponse;
 
 use crate::error::{Error, Kind};
 use crate::http::body::CopyError;
@@ -24,6 +22,7 @@ use crate::stream::Stream;
 
 use super::body::{self, Reader, RequestBody, Whole};
 use super::head;
+use super::reset::Answer;
 use crate::downstream::session::{Next, Reply, Session};
 
 /// The client side of one h2 stream.
@@ -32,7 +31,7 @@ pub(super) struct H2Stream {
     pub listener: ListenerId,
     pub tls: bool,
     pub body: RequestBody,
-    pub respond: SendResponse<Bytes>,
+    pub respond: Answer,
 }
 
 impl H2Stream {
