@@ -35,6 +35,10 @@ impl AsyncRead for Prefixed {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let Prefixed(conn, guard) = &mut *self;
+        if guard.tripped() {
+            discard(Pin::new(&mut conn.io), cx);
+            return Poll::Pending;
+        }
         let read = conn.buffered();
         let polled = match read.is_empty() {
             true => Pin::new(&mut conn.io).poll_read(cx, buf),
@@ -46,6 +50,18 @@ impl AsyncRead for Prefixed {
             }
         };
         guard.after_read(cx, buf, polled)
+    }
+}
+
+/// Reads and drops what a tripped client has sent, so the close that follows its
+/// GOAWAY finds nothing unread (unread bytes would make the close a reset, which may
+/// destroy the GOAWAY before the client reads it); h2 sees none of it.
+fn discard(mut io: Pin<&mut Stream>, cx: &mut Context<'_>) {
+    let mut sink = [0u8; 4096];
+    for _ in 0..64 {
+        if !matches!(io.as_mut().poll_read(cx, &mut sink), Poll::Ready(Ok(1..))) {
+            return;
+        }
     }
 }
 
@@ -63,6 +79,9 @@ impl AsyncWrite for Prefixed {
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.1.tripped() {
+            discard(Pin::new(&mut self.0.io), cx);
+        }
         Pin::new(&mut self.0.io).poll_close(cx)
     }
 }

@@ -140,6 +140,10 @@ impl Guard {
         }
     }
 
+    pub fn tripped(&self) -> bool {
+        self.alarm.tripped().is_some()
+    }
+
     pub fn alarm(&self) -> Arc<Alarm> {
         self.alarm.clone()
     }
@@ -152,9 +156,6 @@ impl Guard {
         read: &[u8],
         polled: Poll<std::io::Result<usize>>,
     ) -> Poll<std::io::Result<usize>> {
-        if self.alarm.tripped().is_some() {
-            return Poll::Pending;
-        }
         let mut trip = match &polled {
             Poll::Ready(Ok(n)) => self.scan(&read[..*n]),
             _ => None,
@@ -243,7 +244,10 @@ impl Guard {
         }
         let t = self.header_time;
         let slow = self.slow.get_or_insert_with(|| Box::pin(rt::sleep(t)));
-        slow.as_mut().poll(cx).is_ready().then_some(Trip::SlowHeaders)
+        slow.as_mut()
+            .poll(cx)
+            .is_ready()
+            .then_some(Trip::SlowHeaders)
     }
 }
 

@@ -9,7 +9,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-
 use crate::error::{Error, Kind};
 use crate::http::body::CopyError;
 use crate::http::conn::Conn;
