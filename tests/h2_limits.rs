@@ -186,11 +186,14 @@ max_control_frames = 20
 max_window_updates = 20
 max_empty_data = 20
 max_resets = 5
+[admin]
+listen = \"127.0.0.1:0\"
 ";
 
 /// Sends `one` ten times (under the bound: a request still gets its answer), then
-/// forty more: GOAWAY ENHANCE_YOUR_CALM, and only the good request reached the origin.
-fn flood(name: &str, setup: &[u8], one: &[u8]) {
+/// forty more: GOAWAY ENHANCE_YOUR_CALM, counted under `kind`, and only the good
+/// request reached the origin.
+fn flood(name: &str, kind: &str, setup: &[u8], one: &[u8]) {
     let seen = Arc::new(AtomicUsize::new(0));
     let counted = seen.clone();
     let o = origin(move |_| {
@@ -211,26 +214,40 @@ fn flood(name: &str, setup: &[u8], one: &[u8]) {
     assert_eq!(goaway_code(&mut s), Some(ENHANCE_YOUR_CALM), "{name}");
     let expected = 1 + usize::from(!setup.is_empty());
     assert!(seen.load(Ordering::SeqCst) <= expected, "{name}");
+    let series = format!("weir_h2_guard_closes_total{{kind=\"{kind}\"}}");
+    let admin = p.admin.unwrap();
+    let text = util::admin::wait_for(admin, &series, 1.0, Duration::from_secs(10));
+    assert_eq!(util::admin::value(&text, &series), Some(1.0), "{text}");
 }
 
 #[test]
 fn a_ping_flood_gets_goaway() {
-    flood("PING", b"", &frame(6, 0, 0, &[7; 8]));
+    flood("PING", "ping", b"", &frame(6, 0, 0, &[7; 8]));
 }
 
 #[test]
 fn a_settings_flood_gets_goaway() {
-    flood("SETTINGS", b"", &frame(4, 0, 0, b""));
+    flood("SETTINGS", "settings", b"", &frame(4, 0, 0, b""));
 }
 
 #[test]
 fn a_priority_flood_gets_goaway() {
-    flood("PRIORITY", b"", &frame(2, 0, 101, &[0, 0, 0, 0, 15]));
+    flood(
+        "PRIORITY",
+        "priority",
+        b"",
+        &frame(2, 0, 101, &[0, 0, 0, 0, 15]),
+    );
 }
 
 #[test]
 fn a_window_update_flood_gets_goaway() {
-    flood("WINDOW_UPDATE", b"", &frame(8, 0, 0, &[0, 0, 0, 1]));
+    flood(
+        "WINDOW_UPDATE",
+        "window_update",
+        b"",
+        &frame(8, 0, 0, &[0, 0, 0, 1]),
+    );
 }
 
 #[test]
@@ -242,7 +259,7 @@ fn an_empty_data_flood_gets_goaway() {
         (":path", "/up"),
     ];
     let setup = frame(1, END_HEADERS, 3, &block(&post));
-    flood("empty DATA", &setup, &frame(0, 0, 3, b""));
+    flood("empty DATA", "empty_data", &setup, &frame(0, 0, 3, b""));
 }
 
 #[test]

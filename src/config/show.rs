@@ -199,6 +199,13 @@ ambiguous_segments = "keep"
 listen_backlog = 128
 [forwarded]
 for = false
+[http2]
+max_concurrent_streams = 50
+flood_window = "2s"
+max_resets = 10
+max_control_frames = 10
+max_window_updates = 10
+max_empty_data = 10
 [[middleware]]
 builtin = "headers"
 name = "tag"

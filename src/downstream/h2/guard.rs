@@ -22,7 +22,7 @@ use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,7 @@ use h2::Reason;
 
 use super::compat::Io;
 use crate::config::Http2;
+use crate::metrics::{Metrics, H2_GUARD_KINDS};
 use crate::rt;
 
 /// Why a connection was closed by the guard. The first six are counted floods.
@@ -62,15 +63,7 @@ const ALL: [Trip; 7] = [
 impl Trip {
     /// The name logs and metrics use.
     pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Trip::Resets => "rst_stream",
-            Trip::Pings => "ping",
-            Trip::Settings => "settings",
-            Trip::Priority => "priority",
-            Trip::WindowUpdates => "window_update",
-            Trip::EmptyData => "empty_data",
-            Trip::SlowHeaders => "slow_headers",
-        }
+        H2_GUARD_KINDS[self as usize - 1]
     }
 }
 
@@ -254,20 +247,50 @@ impl Guard {
 /// Longest the GOAWAY of a tripped connection gets to leave before it is dropped.
 const FLUSH: Duration = Duration::from_secs(1);
 
-/// Closes a tripped connection: one log line, GOAWAY (which resets its open streams,
-/// so their upstream requests are cancelled), then the connection is dropped.
-pub(super) async fn close(conn: &mut Connection<Io, Bytes>, trip: Trip, peer: SocketAddr) {
+/// Closes a tripped connection: counted, logged (at most a line a second, see
+/// [`log`]), GOAWAY (which resets its open streams, so their upstream requests are
+/// cancelled), then the connection is dropped.
+pub(super) async fn close(
+    conn: &mut Connection<Io, Bytes>,
+    trip: Trip,
+    peer: SocketAddr,
+    metrics: &Metrics,
+) {
+    metrics.h2_guard_closes[trip as usize - 1].fetch_add(1, Ordering::Relaxed);
     let reason = match trip {
         Trip::SlowHeaders => Reason::NO_ERROR,
         _ => Reason::ENHANCE_YOUR_CALM,
     };
+    log(peer, trip, reason);
+    conn.abrupt_shutdown(reason);
+    let _ = rt::timeout(FLUSH, poll_fn(|cx| conn.poll_closed(cx))).await;
+}
+
+/// Shortest interval between two log lines of the guard: a flood of connections that
+/// trip it must not flood the log.
+const LOG_EVERY: Duration = Duration::from_secs(1);
+
+/// When the guard last logged, and how many closes it has not logged since.
+static LOGGED: Mutex<(Option<Instant>, u64)> = Mutex::new((None, 0));
+
+fn log(peer: SocketAddr, trip: Trip, reason: Reason) {
+    let mut logged = LOGGED.lock().unwrap_or_else(|p| p.into_inner());
+    let now = Instant::now();
+    if logged.0.is_some_and(|t| now.duration_since(t) < LOG_EVERY) {
+        logged.1 += 1;
+        return;
+    }
+    let unsaid = std::mem::take(&mut logged.1);
+    logged.0 = Some(now);
     let what = match trip {
         Trip::SlowHeaders => "left a header block unfinished past timeouts.header".into(),
         t => format!("sent a {} flood (past its [http2] bound)", t.as_str()),
     };
-    eprintln!("weir: HTTP/2 client {peer} {what}; GOAWAY {reason:?}, connection closed");
-    conn.abrupt_shutdown(reason);
-    let _ = rt::timeout(FLUSH, poll_fn(|cx| conn.poll_closed(cx))).await;
+    let more = match unsaid {
+        0 => String::new(),
+        n => format!(" ({n} more closed since the last line)"),
+    };
+    eprintln!("weir: HTTP/2 client {peer} {what}; GOAWAY {reason:?}, connection closed{more}");
 }
 
 #[cfg(test)]

@@ -135,7 +135,8 @@ pub(crate) async fn serve(
             }
             Wake::Stream(_) => break, // closed, or a connection error (h2 sent GOAWAY)
             Wake::Trip(trip) => {
-                guard::close(&mut conn, trip, from.peer).await;
+                let metrics = live.get().stats.metrics.clone();
+                guard::close(&mut conn, trip, from.peer, &metrics).await;
                 break;
             }
             Wake::Timer if closing.is_some() => break, // drain time is up
