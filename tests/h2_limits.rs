@@ -276,9 +276,13 @@ fn a_ping_flood_past_the_default_bound_gets_goaway() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-fn a_reset_stream_cancels_its_upstream_request() {
+fn a_reset_stream_cancels_its_upstream_request_and_is_logged() {
     let o = silent();
-    let p = proxy(o.addr, "");
+    let log = util::bin::temp_dir("h2-reset").join("access.log");
+    let logged = format!(
+        "[[middleware]]\nbuiltin = \"log\"\nconfig = {{ format = \"combined\", path = {log:?} }}\n"
+    );
+    let p = proxy(o.addr, &logged);
     let mut s = open(p.addrs[0], &[]);
     send(&mut s, &get(1));
     assert!(
@@ -294,6 +298,10 @@ fn a_reset_stream_cancels_its_upstream_request() {
     // The connection itself goes on.
     send(&mut s, &frame(6, 0, 0, &[9; 8]));
     assert!(until(&mut s, |f| f.kind == 6 && f.flags & 1 == 1).is_some());
+    drop(s);
+    p.stop().unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("\"GET /ok HTTP/2.0\" 0 0"), "{log}");
 }
 
 #[test]

@@ -198,12 +198,14 @@ async fn stream_task(
     let mut s = Scratch::default();
     let run = async {
         match head::request(&parts, &mut s.req) {
-            Ok(()) => exchange::exchange(&e, &mut client, &mut s).await,
+            // A reset stops the exchange, and with it the upstream request.
+            Ok(()) => {
+                let gone = reset::reset(&answer);
+                exchange::exchange_until(&e, &mut client, &mut s, gone).await
+            }
             Err(err) => exchange::reject(&e, &mut client, &mut s, err).await,
         }
     };
-    // A reset drops the exchange, and with it the upstream request.
-    let run = run.or(reset::reset(&answer));
     if std::panic::AssertUnwindSafe(run)
         .catch_unwind()
         .await
