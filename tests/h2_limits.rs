@@ -74,10 +74,8 @@ fn silent() -> Silent {
             thread::spawn(move || {
                 let mut seen = Vec::new();
                 let mut buf = [0u8; 4096];
-                while let Ok(1..) = conn.read(&mut buf).map_err(drop).map(|n| {
+                while let Ok(n @ 1..) = conn.read(&mut buf) {
                     seen.extend_from_slice(&buf[..n]);
-                    n
-                }) {
                     let heads = seen.windows(4).filter(|w| w == b"\r\n\r\n").count();
                     requests.fetch_add(heads, Ordering::SeqCst);
                     seen.drain(..seen.len().saturating_sub(3));

@@ -4,8 +4,10 @@
 //!
 //! Off by default while the flood protections are incomplete (`h2 = true` on a
 //! TLS listener, `h2c = true` on a plain one). The `h2` crate's own bounds are set here
-//! ([`builder`]): concurrent streams, header list size (`limits.max_header_bytes`),
-//! windows, and the rapid-reset bounds (CVE-2023-44487).
+//! ([`builder`]): concurrent streams (`http2.max_concurrent_streams`), header list size
+//! (`limits.max_header_bytes`), windows, and the rapid-reset bounds (CVE-2023-44487).
+//! What the crate does not bound, [`guard`] does (frame floods, slow header blocks); a
+//! stream the client resets stops its exchange and upstream request ([`reset`]).
 //!
 //! The connection lives until the client closes it, it idles with no open stream for
 //! `timeouts.idle` (then GOAWAY), or weir shuts down: GOAWAY, and the open streams get
