@@ -39,6 +39,7 @@ fn config_errors_name_the_file_the_key_and_the_reason() {
         ("bad-listen", "listen = \"localhost\"\n", "listen: invalid address \"localhost\""),
         ("bad-type", "[limits]\nmax_headers = \"many\"\n", "limits.max_headers: invalid type"),
         ("bad-header", "[upstream]\nservers = [\"127.0.0.1:1\"]\n[[middleware]]\nbuiltin = \"headers\"\nconfig = { request = { set = { \"X\" = \"a\\r\\nb\" } } }\n", "middleware[0].config"),
+        ("bad-http2", "[upstream]\nservers = [\"127.0.0.1:1\"]\n[http2]\nmax_resets = 0\n", "http2.max_resets: must be at least 1"),
         ("no-servers", "listen = \"127.0.0.1:0\"\n", "upstream.servers: at least one server"),
         ("framing-header", "[upstream]\nservers = [\"127.0.0.1:1\"]\n[[middleware]]\nbuiltin = \"headers\"\nconfig = { request = { set = { \"Content-Length\" = \"5\" } } }\n", "managed by weir"),
     ];
@@ -60,6 +61,17 @@ fn check_prints_a_summary_of_a_valid_config() {
     assert!(text.contains("127.0.0.1:8089"), "{text}");
     assert!(text.contains("127.0.0.1:9002  weight 2"), "{text}");
     assert!(text.contains("log → balancer"), "{text}");
+    assert!(!text.contains("http2"), "no listener serves HTTP/2: {text}");
+    let path = write_config(
+        "valid-h2",
+        "listen = [{ addr = \"127.0.0.1:8089\", h2c = true }]\n[upstream]\nservers = [\"127.0.0.1:9001\"]\n[http2]\nmax_resets = 7\n",
+    );
+    let out = run(&["check", "--config", &path]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("http2       max_concurrent_streams 100; per 1s: max_resets 7,"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -202,6 +202,17 @@ pub fn render(e: &Engine) -> String {
             "weir_tls_handshake_failures_total{{reason=\"{reason}\"}} {n}"
         );
     }
+    head(
+        &mut out,
+        "weir_h2_guard_closes_total",
+        "counter",
+        "HTTP/2 client connections closed by GOAWAY for a frame flood past its [http2] bound, by frame kind, or for a header block unfinished past timeouts.header (slow_headers).",
+    );
+    let closes = e.stats.metrics.h2_guard_closes.iter();
+    for (kind, n) in crate::metrics::H2_GUARD_KINDS.iter().zip(closes) {
+        let n = n.load(Relaxed);
+        let _ = writeln!(out, "weir_h2_guard_closes_total{{kind=\"{kind}\"}} {n}");
+    }
     cert_expiry(&mut out, e);
     out
 }

@@ -79,6 +79,7 @@ pub fn run(a: &ServeArgs) -> ExitCode {
         l.max_header_bytes, l.max_headers, l.max_connections
     );
     print_paths(l);
+    print_http2(&config);
     let f = &config.forwarded;
     say!(
         "forwarded   for {}, proto {}, host {}",
@@ -114,6 +115,23 @@ fn print_listen(config: &Config) {
     };
     let addrs: Vec<String> = config.listen.iter().map(show_listener).collect();
     say!("listen      {} (threads: {threads})", addrs.join(", "));
+}
+
+/// The `[http2]` bounds, when a listener serves HTTP/2.
+fn print_http2(config: &weir::Config) {
+    if !config.listen.iter().any(|l| l.h2 || l.h2c) {
+        return;
+    }
+    let h = &config.http2;
+    say!(
+        "http2       max_concurrent_streams {}; per {}: max_resets {}, max_control_frames {}, max_window_updates {}, max_empty_data {}",
+        h.max_concurrent_streams,
+        show(h.flood_window),
+        h.max_resets,
+        h.max_control_frames,
+        h.max_window_updates,
+        h.max_empty_data
+    );
 }
 
 /// `127.0.0.1:8443 (TLS, h2, name public)`: the address, TLS and HTTP/2, and what

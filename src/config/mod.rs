@@ -8,6 +8,7 @@ mod admin;
 pub mod duration;
 mod error;
 mod group;
+mod http2;
 mod key_path;
 mod listen;
 mod route;
@@ -30,6 +31,7 @@ pub use admin::Admin;
 use admin::AdminFile;
 pub use error::ConfigError;
 pub use group::{GroupConfig, DEFAULT_GROUP};
+pub use http2::Http2;
 pub use listen::{CertFiles, Listener, ServerTls, TlsVersion};
 pub use route::RouteConfig;
 pub use settings::{Forwarded, Limits, MiddlewareSpec, Timeouts, DEFAULT_BACKLOG, MAX_BACKLOG};
@@ -58,6 +60,8 @@ struct File {
     #[serde(default)]
     forwarded: Forwarded,
     #[serde(default)]
+    http2: Http2,
+    #[serde(default)]
     middleware: Vec<MiddlewareSpec>,
     admin: Option<AdminFile>,
 }
@@ -78,6 +82,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     pub limits: Limits,
     pub forwarded: Forwarded,
+    /// `[http2]`: streams and flood bounds of HTTP/2 client connections.
+    pub http2: Http2,
     pub middleware: Vec<MiddlewareSpec>,
     /// `[upstreams.NAME]` groups, in name order. When empty, `upstream` is the one group.
     pub groups: Vec<GroupConfig>,
@@ -103,6 +109,7 @@ impl Default for Config {
             timeouts: Timeouts::default(),
             limits: Limits::default(),
             forwarded: Forwarded::default(),
+            http2: Http2::default(),
             middleware: Vec::new(),
             groups: Vec::new(),
             routes: Vec::new(),
@@ -230,6 +237,9 @@ impl Config {
                 &format!("must be between 1 and {MAX_BACKLOG}"),
             );
         }
+        if let Some((key, why)) = self.http2.problem() {
+            return err(key, why);
+        }
         if let Some((key, why)) = self.admin.as_ref().and_then(Admin::problem) {
             return err(key, &why);
         }
@@ -337,6 +347,7 @@ impl File {
             timeouts: self.timeouts,
             limits: self.limits,
             forwarded: self.forwarded,
+            http2: self.http2,
             middleware: self.middleware,
             groups,
             routes: self.routes,

@@ -31,6 +31,7 @@ impl Serialize for Config {
             timeouts,
             limits,
             forwarded,
+            http2,
             middleware,
             groups,
             routes,
@@ -49,6 +50,7 @@ impl Serialize for Config {
         m.serialize_entry("timeouts", timeouts)?;
         m.serialize_entry("limits", limits)?;
         m.serialize_entry("forwarded", forwarded)?;
+        m.serialize_entry("http2", http2)?;
         m.serialize_entry("middleware", middleware)?;
         m.serialize_entry("admin", admin)?;
         m.end()
@@ -197,6 +199,13 @@ ambiguous_segments = "keep"
 listen_backlog = 128
 [forwarded]
 for = false
+[http2]
+max_concurrent_streams = 50
+flood_window = "2s"
+max_resets = 10
+max_control_frames = 10
+max_window_updates = 10
+max_empty_data = 10
 [[middleware]]
 builtin = "headers"
 name = "tag"

@@ -148,3 +148,24 @@ fn errors_name_file_key_and_reason() {
     assert_eq!(e.key, "listen");
     assert!(e.reason.ends_with(" (line 3)"), "{e}");
 }
+
+#[test]
+fn http2_bounds_are_checked_by_key() {
+    let c = Config::parse(
+        "[http2]\nmax_resets = 7\nflood_window = \"10s\"\n",
+        "w.toml",
+    )
+    .unwrap();
+    assert_eq!(c.http2.max_resets, 7);
+    assert_eq!(c.http2.flood_window, Duration::from_secs(10));
+    assert_eq!(c.http2.max_concurrent_streams, 100);
+    for (text, key) in [
+        ("max_concurrent_streams = 0", "http2.max_concurrent_streams"),
+        ("max_control_frames = 0", "http2.max_control_frames"),
+        ("flood_window = \"0s\"", "http2.flood_window"),
+        ("max_pings = 1", "http2"),
+    ] {
+        let e = Config::parse(&format!("[http2]\n{text}\n"), "w.toml").unwrap_err();
+        assert!(e.key.starts_with(key), "{text}: {e}");
+    }
+}

@@ -28,11 +28,14 @@ mod reply;
 mod respond;
 mod route;
 
+use std::future::Future;
 use std::net::SocketAddr;
+
+use futures_lite::FutureExt;
 
 use crate::downstream::Session;
 use crate::engine::Engine;
-use crate::error::Error;
+use crate::error::{Error, Kind};
 use crate::http::{RequestHead, ResponseHead};
 use crate::middleware::{Chain, Ctx, Response, Summary};
 
@@ -105,8 +108,26 @@ struct Exchange<'a, S> {
 /// Runs one request whose head was just read into `s.req`; the session then knows what
 /// follows on its connection (`Session::next`).
 pub(crate) async fn exchange<S: Session>(e: &Engine, client: &mut S, s: &mut Scratch) {
+    exchange_until(e, client, s, std::future::pending()).await;
+}
+
+/// [`exchange`], stopped where it stands if `gone` resolves first: the client gave up
+/// on the request (an HTTP/2 stream reset). The request's upstream connection, if it
+/// has one, is dropped with the phase that held it, and the request completes (logged)
+/// as the client gone.
+pub(crate) async fn exchange_until<S: Session>(
+    e: &Engine,
+    client: &mut S,
+    s: &mut Scratch,
+    gone: impl Future<Output = ()>,
+) {
     let mut x = Exchange::new(e, client, s);
-    if let Err(end) = x.run().await {
+    let gone = async {
+        gone.await;
+        let why = "the client cancelled the request (stream reset)";
+        Err(End::error(Error::new(Kind::ClientGone, why)))
+    };
+    if let Err(end) = x.run().or(gone).await {
         x.end(end).await;
     }
     x.complete();

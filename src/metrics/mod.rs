@@ -74,6 +74,8 @@ pub struct Metrics {
     pub h2: H2Stats,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
+    /// HTTP/2 connections closed by weir's guard, by [`H2_GUARD_KINDS`].
+    pub h2_guard_closes: [AtomicU64; H2_GUARD_KINDS.len()],
     /// Reloads, drains and enables, newest last.
     pub events: Events,
 }
@@ -93,10 +95,23 @@ impl Default for Metrics {
             h2: H2Stats::default(),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
+            h2_guard_closes: Default::default(),
             events: Events::default(),
         }
     }
 }
+
+/// Why weir's HTTP/2 guard closed a connection: the `kind` label of
+/// `weir_h2_guard_closes_total` (a flood of one frame type, or a slow header block).
+pub const H2_GUARD_KINDS: [&str; 7] = [
+    "rst_stream",
+    "ping",
+    "settings",
+    "priority",
+    "window_update",
+    "empty_data",
+    "slow_headers",
+];
 
 /// Counts a client connection as active until dropped.
 pub struct ConnectionGuard(Arc<Metrics>);

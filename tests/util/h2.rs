@@ -83,3 +83,99 @@ pub fn goaway(s: &mut TcpStream) -> bool {
         }
     }
 }
+
+/// A frame as read: type, flags, stream id, payload.
+#[derive(Debug)]
+pub struct Frame {
+    pub kind: u8,
+    pub flags: u8,
+    pub stream: u32,
+    pub payload: Vec<u8>,
+}
+
+pub const HEADERS: u8 = 1;
+pub const RST_STREAM: u8 = 3;
+pub const GOAWAY: u8 = 7;
+pub const END_HEADERS: u8 = 0x4;
+/// GOAWAY and RST_STREAM codes (RFC 9113 §7).
+pub const NO_ERROR: u32 = 0;
+pub const REFUSED_STREAM: u32 = 7;
+pub const CANCEL: u32 = 8;
+pub const ENHANCE_YOUR_CALM: u32 = 11;
+
+/// The next frame, or `None` once the connection ends (or the read times out).
+pub fn read_frame(s: &mut TcpStream) -> Option<Frame> {
+    let mut head = [0u8; 9];
+    s.read_exact(&mut head).ok()?;
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let mut payload = vec![0; len];
+    s.read_exact(&mut payload).ok()?;
+    Some(Frame {
+        kind: head[3],
+        flags: head[4],
+        stream: u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff,
+        payload,
+    })
+}
+
+/// Reads frames until one `matches`; `None` if the connection ends first.
+pub fn until(s: &mut TcpStream, matches: impl Fn(&Frame) -> bool) -> Option<Frame> {
+    std::iter::from_fn(|| read_frame(s)).find(|f| matches(f))
+}
+
+/// The error code of the GOAWAY weir sends, once the connection has then ended:
+/// `None` if it ended without one.
+pub fn goaway_code(s: &mut TcpStream) -> Option<u32> {
+    let f = until(s, |f| f.kind == GOAWAY)?;
+    let code = u32::from_be_bytes(f.payload[4..8].try_into().unwrap());
+    // Nothing but the end of the connection may follow.
+    while read_frame(s).is_some() {}
+    Some(code)
+}
+
+/// The code of a RST_STREAM frame.
+pub fn reset_code(f: &Frame) -> u32 {
+    u32::from_be_bytes(f.payload[..4].try_into().unwrap())
+}
+
+/// Opens an h2c connection: the preface and a SETTINGS frame of `settings` (id, value).
+pub fn open(addr: SocketAddr, settings: &[(u16, u32)]) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut payload = Vec::new();
+    for (id, value) in settings {
+        payload.extend(id.to_be_bytes());
+        payload.extend(value.to_be_bytes());
+    }
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend(frame(4, 0, 0, &payload));
+    s.write_all(&out).unwrap();
+    s
+}
+
+/// An HPACK integer with an `n`-bit prefix whose high bits are `first` (RFC 7541 §5.1).
+pub fn integer(first: u8, n: u32, mut value: usize) -> Vec<u8> {
+    let max = (1usize << n) - 1;
+    if value < max {
+        return vec![first | value as u8];
+    }
+    let mut out = vec![first | max as u8];
+    value -= max;
+    while value >= 128 {
+        out.push((value % 128) as u8 | 0x80);
+        value /= 128;
+    }
+    out.push(value as u8);
+    out
+}
+
+/// A literal field with a new name, of any length; `index` adds it to the dynamic
+/// table (RFC 7541 §6.2.1), else it is never indexed.
+pub fn literal(name: &str, value: &str, index: bool) -> Vec<u8> {
+    let mut b = vec![if index { 0x40 } else { 0x10 }];
+    b.extend(integer(0, 7, name.len()));
+    b.extend(name.as_bytes());
+    b.extend(integer(0, 7, value.len()));
+    b.extend(value.as_bytes());
+    b
+}

@@ -11,12 +11,14 @@ use std::io;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use h2::server::SendResponse;
+use futures_lite::FutureExt;
 use h2::{RecvStream, SendStream};
 
 use crate::http::body::{CopyError, ReadError};
 use crate::http::decode::Source;
 use crate::rt;
+
+use super::reset::Answer;
 
 /// Where the request body of one stream stands.
 pub(super) struct RequestBody {
@@ -52,11 +54,7 @@ impl RequestBody {
 
     /// The body pulled with `timeout` for each DATA frame; `go_ahead` is where to say
     /// `100 Continue` on the first read, when the client waits for it.
-    pub fn reader<'a>(
-        &'a mut self,
-        timeout: Duration,
-        go_ahead: Option<&'a mut SendResponse<Bytes>>,
-    ) -> Reader<'a> {
+    pub fn reader<'a>(&'a mut self, timeout: Duration, go_ahead: Option<&'a Answer>) -> Reader<'a> {
         Reader {
             body: self,
             timeout,
@@ -90,7 +88,7 @@ pub(crate) struct Reader<'a> {
     timeout: Duration,
     /// The stream to say `100 Continue` on before the first read (the client sent
     /// `expect: 100-continue` and waits, RFC 9110 §10.1.1), as HTTP/1.1 does lazily.
-    go_ahead: Option<&'a mut SendResponse<Bytes>>,
+    go_ahead: Option<&'a Answer>,
 }
 
 impl Source for Reader<'_> {
@@ -136,7 +134,9 @@ pub(super) async fn send<B: Source>(
 ) -> Result<u64, CopyError> {
     let mut sent = 0;
     loop {
-        let piece = body.piece().await?;
+        // The client may reset the stream while the upstream is slow to give a piece.
+        let reset = async { Err(reset(out).await) };
+        let piece = body.piece().or(reset).await?;
         if piece.is_empty() {
             out.send_data(Bytes::new(), true).map_err(write_error)?;
             return Ok(sent);
@@ -156,6 +156,12 @@ pub(super) async fn send<B: Source>(
         body.consume(room);
         sent += room as u64;
     }
+}
+
+/// Resolves when the client resets the stream, as the write error it is.
+async fn reset(out: &mut SendStream<Bytes>) -> CopyError {
+    let _ = poll_fn(|cx| out.poll_reset(cx)).await;
+    CopyError::Write(io::ErrorKind::ConnectionReset.into())
 }
 
 fn write_error(e: h2::Error) -> CopyError {

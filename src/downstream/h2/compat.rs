@@ -3,7 +3,8 @@
 //! I/O traits are compiled in (no runtime, no reactor): smol drives every future.
 //!
 //! [`Prefixed`] hands out bytes already read before the stream itself: the HTTP/2
-//! preface an `h2c` listener read while telling HTTP/2 from HTTP/1.
+//! preface an `h2c` listener read while telling HTTP/2 from HTTP/1. Every byte read
+//! passes its [`Guard`] on the way to h2.
 
 use std::io;
 use std::pin::Pin;
@@ -12,19 +13,20 @@ use std::task::{Context, Poll};
 use futures_lite::{AsyncRead, AsyncWrite};
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
 
+use super::guard::Guard;
 use crate::http::conn::Conn;
 use crate::stream::Stream;
 
 /// The stream type the `h2` crate serves on.
 pub(super) type Io = Compat<Prefixed>;
 
-/// `conn` for h2: its buffered bytes first, then its stream.
-pub(super) fn tokio_io(conn: Conn<Stream>) -> Io {
-    Prefixed(conn).compat()
+/// `conn` for h2: its buffered bytes first, then its stream, watched by `guard`.
+pub(super) fn tokio_io(conn: Conn<Stream>, guard: Guard) -> Io {
+    Prefixed(conn, guard).compat()
 }
 
 /// A stream whose first bytes were read already and are handed out first.
-pub(super) struct Prefixed(Conn<Stream>);
+pub(super) struct Prefixed(Conn<Stream>, Guard);
 
 impl AsyncRead for Prefixed {
     fn poll_read(
@@ -32,15 +34,34 @@ impl AsyncRead for Prefixed {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let conn = &mut self.0;
-        let read = conn.buffered();
-        if !read.is_empty() {
-            let n = buf.len().min(read.len());
-            buf[..n].copy_from_slice(&read[..n]);
-            conn.consume(n);
-            return Poll::Ready(Ok(n));
+        let Prefixed(conn, guard) = &mut *self;
+        if guard.tripped() {
+            discard(Pin::new(&mut conn.io), cx);
+            return Poll::Pending;
         }
-        Pin::new(&mut conn.io).poll_read(cx, buf)
+        let read = conn.buffered();
+        let polled = match read.is_empty() {
+            true => Pin::new(&mut conn.io).poll_read(cx, buf),
+            false => {
+                let n = buf.len().min(read.len());
+                buf[..n].copy_from_slice(&read[..n]);
+                conn.consume(n);
+                Poll::Ready(Ok(n))
+            }
+        };
+        guard.after_read(cx, buf, polled)
+    }
+}
+
+/// Reads and drops what a tripped client has sent, so the close that follows its
+/// GOAWAY finds nothing unread (unread bytes would make the close a reset, which may
+/// destroy the GOAWAY before the client reads it); h2 sees none of it.
+fn discard(mut io: Pin<&mut Stream>, cx: &mut Context<'_>) {
+    let mut sink = [0u8; 4096];
+    for _ in 0..64 {
+        if !matches!(io.as_mut().poll_read(cx, &mut sink), Poll::Ready(Ok(1..))) {
+            return;
+        }
     }
 }
 
@@ -58,6 +79,9 @@ impl AsyncWrite for Prefixed {
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.1.tripped() {
+            discard(Pin::new(&mut self.0.io), cx);
+        }
         Pin::new(&mut self.0.io).poll_close(cx)
     }
 }

@@ -4,9 +4,11 @@
 //!
 //! On by default on TLS listeners (ALPN `h2, http/1.1`; `h2 = false` turns it off),
 //! opt-in on plain ones (`h2c = true`). The `h2` crate's own bounds are set here
-//! ([`builder`]): concurrent streams, header list size (`limits.max_header_bytes`),
-//! windows, and the rapid-reset bounds (CVE-2023-44487). Streams across the process
-//! are bounded by `limits.max_streams` ([`streams`]).
+//! ([`builder`]): concurrent streams (`http2.max_concurrent_streams`), header list size
+//! (`limits.max_header_bytes`), windows, and the rapid-reset bounds (CVE-2023-44487).
+//! What the crate does not bound, [`guard`] does (frame floods, slow header blocks); a
+//! stream the client resets stops its exchange and upstream request ([`reset`]).
+//! Streams across the process are bounded by `limits.max_streams` ([`streams`]).
 //!
 //! The connection lives until the client closes it, it idles with no open stream for
 //! `timeouts.idle` counted from the end of its last stream (then GOAWAY), it is asked
@@ -18,7 +20,9 @@
 
 mod body;
 mod compat;
+mod guard;
 mod head;
+mod reset;
 mod session;
 mod streams;
 
@@ -50,8 +54,6 @@ pub(crate) use streams::StreamBound;
 /// with prior knowledge from HTTP/1.
 pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Streams one connection may have open at once (nginx's `http2_max_concurrent_streams`).
-const MAX_STREAMS: u32 = 100;
 /// A stream's receive window: how much of a request body may wait unread per stream.
 const STREAM_WINDOW: u32 = 256 * 1024;
 /// The connection's receive window, shared by its streams.
@@ -80,7 +82,7 @@ pub(crate) struct From {
 fn builder(e: &Engine) -> h2::server::Builder {
     let mut b = h2::server::Builder::new();
     let header_list = u32::try_from(e.config.limits.max_header_bytes).unwrap_or(u32::MAX);
-    b.max_concurrent_streams(MAX_STREAMS)
+    b.max_concurrent_streams(e.config.http2.max_concurrent_streams)
         .max_header_list_size(header_list)
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
@@ -102,6 +104,8 @@ enum Wake {
     WentIdle,
     /// Asked to give up the seat to a new client (see `admission`).
     Asked,
+    /// The guard tripped: a flood, or a header block too slow.
+    Trip(guard::Trip),
     Stop,
     Timer,
 }
@@ -132,7 +136,9 @@ pub(crate) async fn serve(
     let e = live.get();
     let t = e.config.timeouts;
     let metrics = e.stats.metrics.clone();
-    let io = compat::tokio_io(conn);
+    let guard = guard::Guard::new(&e.config.http2, t.header);
+    let alarm = guard.alarm();
+    let io = compat::tokio_io(conn, guard);
     let handshake = builder(&e).handshake::<_, Bytes>(io);
     drop(e);
     let Some(Ok(mut conn)) = rt::timeout(t.header, handshake).await else {
@@ -147,7 +153,7 @@ pub(crate) async fn serve(
             (None, None) => Watch::Busy(&activity),
             (None, Some(idle)) => Watch::Idle(t.idle.saturating_sub(idle)),
         };
-        match next(&mut conn, &live, watch, &mut seat).await {
+        match next(&mut conn, &live, &alarm, watch, &mut seat).await {
             Wake::Stream(Some(Ok(opened))) => {
                 let (req, mut respond) = *opened;
                 let Some(open) = streams::open(&live.streams, &activity, &metrics) else {
@@ -159,6 +165,10 @@ pub(crate) async fn serve(
             }
             Wake::Stream(_) => break, // closed, or a connection error (h2 sent GOAWAY)
             Wake::WentIdle => {}
+            Wake::Trip(trip) => {
+                guard::close(&mut conn, trip, from.peer, &metrics).await;
+                break;
+            }
             Wake::Timer if closing.is_some() => break, // drain time is up
             // No stream is open: GOAWAY naming the last stream seen, and close at once,
             // not after a PING round trip the client may never answer (a stream it
@@ -176,21 +186,28 @@ pub(crate) async fn serve(
     drop(seat);
 }
 
-/// Drives the connection until a stream arrives or what `watch` names happens. While
-/// idle, the wait is offered to `admission` as an HTTP/1.1 connection's is: asked to
-/// make room, it ends with [`Wake::Asked`] (a stream that won the race is served and
-/// the ask passes on).
+/// Drives the connection until a stream arrives, the guard trips, or what `watch`
+/// names happens. While idle, the wait is offered to `admission` as an HTTP/1.1
+/// connection's is: asked to make room, it ends with [`Wake::Asked`] (a stream that
+/// won the race is served and the ask passes on).
 async fn next(
     conn: &mut Connection<compat::Io, Bytes>,
     live: &Live,
+    alarm: &guard::Alarm,
     watch: Watch<'_>,
     seat: &mut Seat,
 ) -> Wake {
+    // The guard wakes this task when it trips; nothing else needs waking here.
+    let tripped = std::future::poll_fn(|_| match alarm.tripped() {
+        Some(trip) => std::task::Poll::Ready(Wake::Trip(trip)),
+        None => std::task::Poll::Pending,
+    });
     let stream = async { Wake::Stream(conn.accept().await.map(|r| r.map(Box::new))) };
     let stop = async {
         live.stop().fired().await;
         Wake::Stop
     };
+    let stream = tripped.or(stream);
     match watch {
         Watch::Busy(activity) => {
             let idle = async {
@@ -223,18 +240,23 @@ async fn stream_task(
 ) {
     let e = live.get();
     let (parts, recv) = req.into_parts();
+    let answer = reset::Answer::new(respond);
     let mut client = H2Stream {
         peer: from.peer,
         listener: from.listener,
         tls: from.tls,
         body: body::RequestBody::new(recv),
-        respond,
+        respond: answer.clone(),
         continue_100: false,
     };
     let mut s = Scratch::default();
     let run = async {
         match head::request(&parts, &mut s.req) {
-            Ok(()) => exchange::exchange(&e, &mut client, &mut s).await,
+            // A reset stops the exchange, and with it the upstream request.
+            Ok(()) => {
+                let gone = reset::reset(&answer);
+                exchange::exchange_until(&e, &mut client, &mut s, gone).await
+            }
             Err(err) => exchange::reject(&e, &mut client, &mut s, err).await,
         }
     };

@@ -10,9 +10,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-use h2::server::SendResponse;
-
 use crate::error::{Error, Kind};
 use crate::http::body::CopyError;
 use crate::http::conn::Conn;
@@ -25,6 +22,7 @@ use crate::stream::Stream;
 
 use super::body::{self, Reader, RequestBody, Whole};
 use super::head;
+use super::reset::Answer;
 use crate::downstream::session::{Next, Reply, Session};
 
 /// The client side of one h2 stream.
@@ -33,7 +31,7 @@ pub(super) struct H2Stream {
     pub listener: ListenerId,
     pub tls: bool,
     pub body: RequestBody,
-    pub respond: SendResponse<Bytes>,
+    pub respond: Answer,
     /// The client waits for `100 Continue` before its body, not yet sent.
     pub continue_100: bool,
 }
@@ -94,7 +92,7 @@ impl Session for H2Stream {
     fn client_said(&mut self, _said: ConnectionOptions) {}
 
     fn body(&mut self, timeout: Duration) -> Reader<'_> {
-        let go_ahead = std::mem::take(&mut self.continue_100).then_some(&mut self.respond);
+        let go_ahead = std::mem::take(&mut self.continue_100).then_some(&self.respond);
         self.body.reader(timeout, go_ahead)
     }
 
