@@ -131,7 +131,10 @@ impl UpstreamFile {
                 .map_err(|why| ConfigError::new(file, format!("{key}.health.path"), why))?;
         }
         let tls = self.tls.and_then(|t| t.0);
-        let protocol = self.protocol.as_ref().map_or_else(Default::default, |p| *p.get_ref());
+        let protocol = self
+            .protocol
+            .as_ref()
+            .map_or_else(Default::default, |p| *p.get_ref());
         let protocol_at = self.protocol.as_ref().map(|p| p.span());
         let why = match (protocol, &tls) {
             (UpstreamProtocol::H2, None) => Some("\"h2\" is HTTP/2 over TLS and needs the group's `tls`; use \"h2c\" for HTTP/2 over plain TCP"),

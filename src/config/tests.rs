@@ -163,11 +163,20 @@ fn protocol_defaults_to_http1_and_h2_needs_tls() {
     assert_eq!(c.groups[0].max_streams_per_connection, 7);
     let no_tls = "[upstreams.g]\nservers = [\"127.0.0.1:1\"]\nprotocol = \"h2\"\n";
     let err = Config::parse(no_tls, "w.toml").unwrap_err().to_string();
-    assert!(err.contains("w.toml") && err.contains("upstreams.g.protocol"), "{err}");
-    assert!(err.contains("needs the group's `tls`") && err.contains("line 3"), "{err}");
+    assert!(
+        err.contains("w.toml") && err.contains("upstreams.g.protocol"),
+        "{err}"
+    );
+    assert!(
+        err.contains("needs the group's `tls`") && err.contains("line 3"),
+        "{err}"
+    );
     let h2c_tls = "[upstream]\nservers = [\"127.0.0.1:1\"]\ntls = true\nprotocol = \"h2c\"\n";
     let err = Config::parse(h2c_tls, "w.toml").unwrap_err().to_string();
-    assert!(err.contains("upstream.protocol") && err.contains("use \"h2\""), "{err}");
+    assert!(
+        err.contains("upstream.protocol") && err.contains("use \"h2\""),
+        "{err}"
+    );
     let zero = "[upstream]\nservers = [\"127.0.0.1:1\"]\nmax_streams_per_connection = 0\n";
     let err = Config::parse(zero, "w.toml").unwrap_err().to_string();
     assert!(err.contains("upstream.max_streams_per_connection"), "{err}");

@@ -11,6 +11,7 @@ pub mod browser;
 pub mod client;
 pub mod examples;
 pub mod h2;
+pub mod h2origin;
 pub mod nginx;
 pub mod origin;
 pub mod plugins;
