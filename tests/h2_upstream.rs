@@ -76,6 +76,50 @@ fn fifty_concurrent_http1_clients_share_one_upstream_h2_connection() {
 }
 
 #[test]
+fn more_connections_open_when_every_one_is_full() {
+    // 30 requests held in flight at once, 10 streams per connection at most.
+    let origin = h2origin::h2c("o1", Behaviour::Hold(30));
+    let mut config = h2c_config(&[origin.addr]);
+    config.upstream.max_streams_per_connection = 10;
+    let proxy = util::start(config);
+    let clients = client::burst(proxy.addr, 30, "o1");
+    assert_eq!(origin.requests(), 30);
+    assert_eq!(origin.connections(), 3);
+    drop(clients);
+}
+
+#[test]
+fn idle_h2_connections_close_after_keepalive_timeout() {
+    let origin = h2origin::h2c("o1", Behaviour::Serve);
+    let mut config = h2c_config(&[origin.addr]);
+    config.upstream.keepalive_timeout = std::time::Duration::from_millis(200);
+    let proxy = util::start(config);
+    let mut c = Conn::open(proxy.addr);
+    assert_eq!(c.roundtrip(&client::get("/")).status, 200);
+    assert!(
+        util::tls::eventually(|| origin.closed() == 1),
+        "weir closed the idle connection"
+    );
+    // The next request opens a new one.
+    assert_eq!(c.roundtrip(&client::get("/")).status, 200);
+    assert_eq!(origin.connections(), 2);
+}
+
+#[test]
+fn an_upstream_goaway_retires_its_connection_without_failing_requests() {
+    let origin = h2origin::h2c("o1", Behaviour::GoAwayAfterOne);
+    let proxy = util::start(h2c_config(&[origin.addr]));
+    let mut c = Conn::open(proxy.addr);
+    // Each connection takes one request, then says GOAWAY: every request still gets
+    // its answer, the later ones on new connections (no retry elsewhere: one server).
+    for i in 1..=5 {
+        let r = c.roundtrip(b"POST /p HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!((r.status, r.text().as_str()), (200, "o1"), "request {i}");
+    }
+    assert_eq!(origin.connections(), 5);
+}
+
+#[test]
 fn round_robin_over_three_h2c_origins_spreads_each_request() {
     let origins: Vec<_> = ["o1", "o2", "o3"]
         .map(|n| h2origin::h2c(n, Behaviour::Serve))

@@ -4,8 +4,8 @@
 //!
 //! Answers by path: `/hash` reads the body and answers `<len> <fnv hex>`;
 //! `/nolength` answers in two DATA frames with no `content-length`; anything else
-//! answers the origin's name with a `content-length`. A `refusing` origin resets every
-//! stream with `REFUSED_STREAM` without reading it.
+//! answers the origin's name with a `content-length`. [`Behaviour`] adds refusing every
+//! stream, holding answers until enough requests are in, and a GOAWAY after one.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +23,8 @@ pub struct H2Origin {
     pub connections: Arc<AtomicUsize>,
     /// Streams (requests) received so far.
     pub requests: Arc<AtomicUsize>,
+    /// Connections that have ended.
+    pub closed: Arc<AtomicUsize>,
 }
 
 impl H2Origin {
@@ -33,13 +35,23 @@ impl H2Origin {
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
+
+    pub fn closed(&self) -> usize {
+        self.closed.load(Ordering::SeqCst)
+    }
 }
 
 /// How the origin answers.
 #[derive(Clone, Copy)]
 pub enum Behaviour {
     Serve,
+    /// Every stream reset with `REFUSED_STREAM`, unread.
     Refuse,
+    /// No answer until this many requests have arrived (over all connections), so
+    /// that many are in flight at once.
+    Hold(usize),
+    /// A graceful GOAWAY on each connection after its first request (answered).
+    GoAwayAfterOne,
 }
 
 /// An h2c origin named `name` (runs until the test process ends).
@@ -58,15 +70,18 @@ fn start(name: &'static str, behaviour: Behaviour, tls: Option<Arc<ServerConfig>
         addr: listener.local_addr().unwrap(),
         connections: Arc::default(),
         requests: Arc::default(),
+        closed: Arc::default(),
     };
     let (connections, requests) = (origin.connections.clone(), origin.requests.clone());
+    let closed = origin.closed.clone();
     thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
             connections.fetch_add(1, Ordering::SeqCst);
-            let (requests, tls) = (requests.clone(), tls.clone());
+            let (requests, tls, closed) = (requests.clone(), tls.clone(), closed.clone());
             thread::spawn(move || {
-                smol::block_on(connection(stream, name, behaviour, requests, tls))
+                smol::block_on(connection(stream, name, behaviour, requests, tls));
+                closed.fetch_add(1, Ordering::SeqCst);
             });
         }
     });
@@ -103,14 +118,36 @@ where
     ex.run(async {
         while let Some(Ok((req, mut respond))) = conn.accept().await {
             requests.fetch_add(1, Ordering::SeqCst);
-            if let Behaviour::Refuse = behaviour {
-                respond.send_reset(h2::Reason::REFUSED_STREAM);
-                continue;
+            match behaviour {
+                Behaviour::Refuse => {
+                    respond.send_reset(h2::Reason::REFUSED_STREAM);
+                    continue;
+                }
+                Behaviour::Hold(n) => {
+                    let requests = requests.clone();
+                    let held = async move {
+                        until(|| requests.load(Ordering::SeqCst) >= n).await;
+                        answer(req, respond, name).await
+                    };
+                    ex.spawn(held).detach();
+                }
+                Behaviour::GoAwayAfterOne => {
+                    conn.graceful_shutdown();
+                    ex.spawn(answer(req, respond, name)).detach();
+                }
+                Behaviour::Serve => ex.spawn(answer(req, respond, name)).detach(),
             }
-            ex.spawn(answer(req, respond, name)).detach();
         }
     })
     .await;
+}
+
+/// Waits (up to 10 s, checking every millisecond) until `done`.
+async fn until(done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() && std::time::Instant::now() < deadline {
+        smol::Timer::after(std::time::Duration::from_millis(1)).await;
+    }
 }
 
 async fn answer(
