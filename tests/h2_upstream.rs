@@ -249,3 +249,23 @@ fn server_tls(leaf: &util::tls::Leaf, alpn: &[&[u8]]) -> Arc<futures_rustls::rus
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Arc::new(config)
 }
+
+#[test]
+fn active_health_checks_speak_h2_to_an_h2c_group() {
+    let origin = h2origin::h2c("up", Behaviour::Serve);
+    let mut config = h2c_config(&[origin.addr]);
+    config.upstream.health = Some(weir::config::Health {
+        path: "/health".into(),
+        interval: std::time::Duration::from_millis(50),
+        fails: 1,
+        passes: 1,
+        ..Default::default()
+    });
+    let proxy = util::start(config);
+    // The probes arrive as h2 streams (an HTTP/1.1 probe would fail the origin's h2
+    // handshake, count no request, and take the server out).
+    assert!(util::tls::eventually(|| origin.requests() >= 3));
+    let mut c = Conn::open(proxy.addr);
+    let r = c.roundtrip(&client::get("/"));
+    assert_eq!((r.status, r.text().as_str()), (200, "up"));
+}
