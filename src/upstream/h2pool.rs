@@ -103,17 +103,27 @@ impl Drop for Slot {
 }
 
 /// What a request found in a server's list.
-enum Found {
+enum Found<'a> {
     Slot(Slot),
     /// Another request is dialling: wait until it is done, then look again.
     Wait(async_channel::Receiver<()>),
-    /// Dial, holding this (dropping it wakes the waiters).
-    Dial(Dialing),
+    /// Dial, holding this.
+    Dial(Dialing<'a>),
 }
 
-/// A dial in progress; when dropped (done, failed or cancelled) the waiters look again.
-struct Dialing {
+/// A dial in progress. Dropped (done, failed, or its request cancelled), it clears the
+/// server's mark and wakes the waiters, who look again: a cancelled dial must not leave
+/// them waiting on a mark nobody will clear.
+struct Dialing<'a> {
+    pool: &'a H2Pool,
+    i: usize,
     _done: async_channel::Sender<()>,
+}
+
+impl Drop for Dialing<'_> {
+    fn drop(&mut self) {
+        self.pool.server(self.i).dialing = None;
+    }
 }
 
 impl H2Pool {
@@ -158,12 +168,10 @@ impl H2Pool {
                 Ok(stream) => self.handshake(stream).await,
                 Err(e) => Err(e),
             };
-            let mut server = self.server(i);
-            server.dialing = None;
-            drop(dialing);
-            let conn = made?;
+            let conn = made?; // `dialing` dropped: the waiters try for themselves
             conn.streams.store(1, Ordering::Release);
-            server.conns.push(conn.clone());
+            self.server(i).conns.push(conn.clone());
+            drop(dialing); // after the push, so the waiters find the new connection
             return Ok(Slot {
                 conn,
                 reused: false,
@@ -172,7 +180,7 @@ impl H2Pool {
     }
 
     /// A slot on a connection with room, or what to do instead.
-    fn find(&self, i: usize) -> Found {
+    fn find(&self, i: usize) -> Found<'_> {
         let mut server = self.server(i);
         server.conns.retain(|c| c.usable());
         for conn in &server.conns {
@@ -188,7 +196,11 @@ impl H2Pool {
         }
         let (done, waiters) = async_channel::bounded(1);
         server.dialing = Some(waiters);
-        Found::Dial(Dialing { _done: done })
+        Found::Dial(Dialing {
+            pool: self,
+            i,
+            _done: done,
+        })
     }
 
     /// The HTTP/2 handshake over `stream`, and the connection's task started.
