@@ -269,3 +269,26 @@ fn active_health_checks_speak_h2_to_an_h2c_group() {
     let r = c.roundtrip(&client::get("/"));
     assert_eq!((r.status, r.text().as_str()), (200, "up"));
 }
+
+#[test]
+fn weir_check_names_each_groups_protocol_and_refuses_h2_without_tls() {
+    let text = "[upstreams.grpc]\nservers = [\"127.0.0.1:50051\"]\nprotocol = \"h2c\"\n\
+                [upstreams.web]\nservers = [\"127.0.0.1:8081\"]\n\
+                [[routes]]\nupstream = \"grpc\"\npath = \"/pkg.Svc/\"\n\
+                [[routes]]\nupstream = \"web\"\n";
+    let path = util::bin::write_config("h2-upstream-check.toml", text);
+    let out = util::bin::run(&["check", "--config", &path]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        said.contains("grpc: round-robin over 1 server(s), protocol h2c"),
+        "{said}"
+    );
+    assert!(
+        said.contains("web: round-robin over 1 server(s), protocol http1"),
+        "{said}"
+    );
+    let no_tls = "[upstream]\nservers = [\"127.0.0.1:1\"]\nprotocol = \"h2\"\n";
+    let path = util::bin::write_config("h2-upstream-no-tls", no_tls);
+    util::bin::assert_refused("h2 without tls", &path, "upstream.protocol");
+}
