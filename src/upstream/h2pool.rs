@@ -10,6 +10,10 @@
 //! `Connection` future: frames, flow control, PING answers); when it ends (the server
 //! closed, or a GOAWAY's streams are done) the connection leaves the pool.
 //!
+//! Until a new connection has the server's SETTINGS, only weir's cap applies: h2 sends
+//! at most the server's limit and holds the rest of the streams until some end (they
+//! wait on that connection rather than opening another).
+//!
 //! A connection with no stream open is idle: `keepalive` of them are kept per server
 //! until they have idled `keepalive_timeout`, the rest close on the next
 //! [`H2Pool::reap`]. Not done yet: PING keep-alive probes (`h2_ping_interval`).
