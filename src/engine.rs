@@ -205,6 +205,13 @@ fn client_tls(
         };
         ConfigError::new(&config.source, key, why)
     })?;
+    if g.protocol == crate::config::UpstreamProtocol::H2 {
+        // HTTP/2 over TLS is agreed by ALPN (RFC 9113 §3.2): offer `h2` alone; a server
+        // that does not pick it is refused after the handshake (`peer::dial`).
+        let mut h2 = Arc::unwrap_or_clone(c);
+        h2.alpn_protocols = vec![b"h2".to_vec()];
+        return Ok(Some(Arc::new(h2)));
+    }
     Ok(Some(c))
 }
 

@@ -74,6 +74,7 @@ impl Live {
         let engine = self.get();
         runtime.spawn(reap(engine.clone())).detach();
         for group in &engine.groups {
+            group.h2.run_on(runtime);
             let Some(h) = &group.config.health else {
                 continue;
             };
@@ -188,6 +189,7 @@ async fn reap(engine: Arc<Engine>) {
     while !engine.retired.fires_within(pool::REAP_EVERY).await {
         for group in &engine.groups {
             group.pool.reap();
+            group.h2.reap();
         }
     }
 }

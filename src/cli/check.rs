@@ -273,9 +273,10 @@ fn print_group(g: &GroupConfig, named: bool) {
         false => "upstream    ".to_string(),
     };
     say!(
-        "{title}{} over {} server(s), keepalive {} per server for {}",
+        "{title}{} over {} server(s), protocol {}, keepalive {} per server for {}",
         g.balancer.as_str(),
         g.servers.len(),
+        g.protocol.as_str(),
         g.keepalive,
         show(g.keepalive_timeout)
     );

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::upstream::{self, BalancerKind, HashKey, Health, UpstreamFile};
+use super::upstream::{self, BalancerKind, HashKey, Health, UpstreamFile, UpstreamProtocol};
 use super::{line_of, resolve, show, ConfigError, UpstreamTls};
 use crate::upstream::state::Passive;
 use crate::upstream::Upstream;
@@ -46,6 +46,11 @@ pub struct GroupConfig {
     pub health: Option<Health>,
     /// TLS to the group's servers; `None` for plain HTTP.
     pub tls: Option<UpstreamTls>,
+    /// HTTP/1.1 (the default), `h2` over TLS or `h2c` over plain TCP.
+    pub protocol: UpstreamProtocol,
+    /// For h2 and h2c: streams per connection at most (the server's own limit may be
+    /// lower); more connections open when every one is full.
+    pub max_streams_per_connection: u32,
 }
 
 /// What a group without any of the keys gets: the defaults of `[upstream]`, no servers.
@@ -67,6 +72,8 @@ impl Default for GroupConfig {
             debug_headers: false,
             health: None,
             tls: None,
+            protocol: UpstreamProtocol::Http1,
+            max_streams_per_connection: upstream::default_max_streams_per_connection(),
         }
     }
 }
@@ -123,6 +130,30 @@ impl UpstreamFile {
             check_health_path(&h.path)
                 .map_err(|why| ConfigError::new(file, format!("{key}.health.path"), why))?;
         }
+        let tls = self.tls.and_then(|t| t.0);
+        let protocol = self
+            .protocol
+            .as_ref()
+            .map_or_else(Default::default, |p| *p.get_ref());
+        let protocol_at = self.protocol.as_ref().map(|p| p.span());
+        let why = match (protocol, &tls) {
+            (UpstreamProtocol::H2, None) => Some("\"h2\" is HTTP/2 over TLS and needs the group's `tls`; use \"h2c\" for HTTP/2 over plain TCP"),
+            (UpstreamProtocol::H2c, Some(_)) => Some("\"h2c\" is HTTP/2 over plain TCP, but the group has `tls`; use \"h2\""),
+            _ => None,
+        };
+        if let Some(why) = why {
+            let key = format!("{key}.protocol");
+            let line = line_of(text, protocol_at);
+            return Err(ConfigError::new(file, key, format!("{why}{line}")));
+        }
+        let max_streams = match &self.max_streams_per_connection {
+            None => upstream::default_max_streams_per_connection(),
+            Some(n) if *n.get_ref() == 0 => {
+                let key = format!("{key}.max_streams_per_connection");
+                return Err(at(&key, "must be at least 1".into(), n.span()));
+            }
+            Some(n) => *n.get_ref(),
+        };
         Ok(GroupConfig {
             name: name.to_string(),
             servers,
@@ -138,7 +169,9 @@ impl UpstreamFile {
             retries: self.retries,
             debug_headers: self.debug_headers,
             health: self.health,
-            tls: self.tls.and_then(|t| t.0),
+            tls,
+            protocol,
+            max_streams_per_connection: max_streams,
         })
     }
 }

@@ -36,7 +36,7 @@ pub use listen::{CertFiles, Listener, ServerTls, TlsVersion};
 pub use route::RouteConfig;
 pub use settings::{Forwarded, Limits, MiddlewareSpec, Timeouts, DEFAULT_BACKLOG, MAX_BACKLOG};
 use upstream::UpstreamFile;
-pub use upstream::{BalancerKind, HashKey, Health};
+pub use upstream::{BalancerKind, HashKey, Health, UpstreamProtocol};
 pub use upstream_tls::UpstreamTls;
 
 use crate::http::parse::MAX_HEADERS;

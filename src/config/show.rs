@@ -173,6 +173,8 @@ retries = 1
 debug_headers = true
 health = { path = "/up", interval = "1s", expect_status = "200" }
 tls = { sni = "api.internal", ca = "ca.pem", cert = "c.pem", key = "c.key", verify = false }
+protocol = "h2"
+max_streams_per_connection = 50
 [upstreams.web]
 servers = ["127.0.0.1:9003"]
 [[routes]]

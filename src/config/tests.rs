@@ -169,3 +169,39 @@ fn http2_bounds_are_checked_by_key() {
         assert!(e.key.starts_with(key), "{text}: {e}");
     }
 }
+
+#[test]
+fn protocol_defaults_to_http1_and_h2_needs_tls() {
+    let c = Config::parse("[upstream]\nservers = [\"127.0.0.1:1\"]\n", "w.toml").unwrap();
+    assert_eq!(c.upstream.protocol, UpstreamProtocol::Http1);
+    assert_eq!(c.upstream.max_streams_per_connection, 100);
+    let c = Config::parse(
+        "[upstreams.g]\nservers = [\"127.0.0.1:1\"]\nprotocol = \"h2c\"\nmax_streams_per_connection = 7\n",
+        "w.toml",
+    )
+    .unwrap();
+    assert_eq!(c.groups[0].protocol, UpstreamProtocol::H2c);
+    assert_eq!(c.groups[0].max_streams_per_connection, 7);
+    let no_tls = "[upstreams.g]\nservers = [\"127.0.0.1:1\"]\nprotocol = \"h2\"\n";
+    let err = Config::parse(no_tls, "w.toml").unwrap_err().to_string();
+    assert!(
+        err.contains("w.toml") && err.contains("upstreams.g.protocol"),
+        "{err}"
+    );
+    assert!(
+        err.contains("needs the group's `tls`") && err.contains("line 3"),
+        "{err}"
+    );
+    let h2c_tls = "[upstream]\nservers = [\"127.0.0.1:1\"]\ntls = true\nprotocol = \"h2c\"\n";
+    let err = Config::parse(h2c_tls, "w.toml").unwrap_err().to_string();
+    assert!(
+        err.contains("upstream.protocol") && err.contains("use \"h2\""),
+        "{err}"
+    );
+    let zero = "[upstream]\nservers = [\"127.0.0.1:1\"]\nmax_streams_per_connection = 0\n";
+    let err = Config::parse(zero, "w.toml").unwrap_err().to_string();
+    assert!(err.contains("upstream.max_streams_per_connection"), "{err}");
+    let bad = "[upstream]\nservers = [\"127.0.0.1:1\"]\nprotocol = \"h3\"\n";
+    let err = Config::parse(bad, "w.toml").unwrap_err().to_string();
+    assert!(err.contains("protocol"), "{err}");
+}

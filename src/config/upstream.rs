@@ -44,6 +44,34 @@ impl BalancerKind {
     }
 }
 
+/// The protocol a group speaks to its servers: `protocol = "http1" | "h2" | "h2c"`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1, one request at a time per connection, a keep-alive pool.
+    #[default]
+    Http1,
+    /// HTTP/2 over TLS (the group's `tls`), agreed by ALPN `h2`; streams multiplexed.
+    H2,
+    /// HTTP/2 over plain TCP with prior knowledge (RFC 9113 §3.3).
+    H2c,
+}
+
+impl UpstreamProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamProtocol::Http1 => "http1",
+            UpstreamProtocol::H2 => "h2",
+            UpstreamProtocol::H2c => "h2c",
+        }
+    }
+
+    /// HTTP/2 (`h2` or `h2c`): the multiplexed pool.
+    pub fn is_h2(self) -> bool {
+        !matches!(self, UpstreamProtocol::Http1)
+    }
+}
+
 /// Where `balancer = "hash"` takes its key from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HashKey {
@@ -170,6 +198,15 @@ pub(super) struct UpstreamFile {
     pub(super) debug_headers: bool,
     pub(super) health: Option<Health>,
     pub(super) tls: Option<super::upstream_tls::TlsFile>,
+    pub(super) protocol: Option<Spanned<UpstreamProtocol>>,
+    pub(super) max_streams_per_connection: Option<Spanned<u32>>,
+}
+
+/// Streams weir opens on one h2 upstream connection at most, below the server's own
+/// `SETTINGS_MAX_CONCURRENT_STREAMS` (100 is what RFC 9113 §6.5.2 recommends a server
+/// allow at least, and what nginx and HAProxy default to).
+pub(super) fn default_max_streams_per_connection() -> u32 {
+    100
 }
 
 pub(super) fn default_max_fails() -> u32 {

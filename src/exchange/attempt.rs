@@ -16,6 +16,8 @@ use crate::http::parse::ReadHead;
 use crate::http::{RequestHead, ResponseHead};
 use crate::rt;
 use crate::upstream::group::Group;
+use crate::upstream::peer::h1::H1;
+use crate::upstream::peer::h2stream::{Unsent, H2};
 use crate::upstream::peer::{self, Dial, Peer};
 
 use super::cause::Cause;
@@ -73,18 +75,36 @@ fn dial_failed(e: &Engine, addr: std::net::SocketAddr, failed: Dial) -> Failed {
 }
 
 /// A pooled connection to server `idx` (if `may_resend` allows a stale one), or a new
-/// one.
+/// one; for an h2 group, a stream slot on a shared connection.
 async fn open(e: &Engine, group: &Group, idx: usize, may_resend: bool) -> Result<Peer, Failed> {
-    if let Some(peer) = Peer::checkout(group, idx, may_resend) {
-        return Ok(peer);
+    if group.config.protocol.is_h2() {
+        let slot = group.h2.slot(idx, || connect(e, group, idx)).await?;
+        return Ok(Peer::H2(H2::new(slot, group.config.tls.is_some())));
     }
+    if let Some(peer) = H1::checkout(group, idx, may_resend) {
+        return Ok(Peer::H1(peer));
+    }
+    Ok(Peer::H1(H1::new(connect(e, group, idx).await?)))
+}
+
+/// A new connection (TCP, and TLS if the group has it) to server `idx`.
+async fn connect(e: &Engine, group: &Group, idx: usize) -> Result<crate::stream::Stream, Failed> {
     let addr = group.upstreams[idx].addr;
     let dialled = peer::dial(group, addr, e.config.timeouts.connect).await;
     if dialled.as_ref().map_or_else(Dial::connected, |_| true) {
         e.shortage.clear();
         group.pool.count_open();
     }
-    dialled.map(Peer::new).map_err(|d| dial_failed(e, addr, d))
+    dialled.map_err(|d| dial_failed(e, addr, d))
+}
+
+/// An h2 connection failed before the stream could start (the handshake): nothing
+/// was sent, and the server is to blame.
+impl From<std::io::Error> for Failed {
+    fn from(err: std::io::Error) -> Self {
+        let err = Error::io(Kind::BadGateway, "upstream h2 connection failed", err);
+        Failed::new(err, Cause::Refused, false)
+    }
 }
 
 fn request_copy_error(err: CopyError) -> Failed {
@@ -130,6 +150,7 @@ pub(crate) async fn attempt<S: Session>(
     // A pooled connection may have been closed by the origin just as we picked it; an
     // empty-bodied request that got no byte back is then sent once more on a new one.
     let mut may_resend = req.body.is_empty();
+    let mut gone_away_resent = false;
     loop {
         let mut peer = open(e, group, idx, may_resend).await?;
         let sent = {
@@ -145,15 +166,60 @@ pub(crate) async fn attempt<S: Session>(
                 may_resend = false;
                 continue;
             }
-            Err(err) => return Err(request_copy_error(err)),
+            Err(err) => match unsent(&peer, &mut gone_away_resent) {
+                Resend::SameServer => continue,
+                Resend::OtherServer(failed) => return Err(failed),
+                Resend::No => return Err(request_copy_error(err)),
+            },
         };
         client.request_sent();
         match read_final_head(e, &mut peer, res, req.websocket, client).await {
             Ok(()) => return Ok((peer, sent)),
             // Closed or reset before a response: on a reused connection this is the
             // origin's keep-alive close racing our request, so send it once more fresh.
-            Err(Gone::Closed | Gone::Reset(_)) if peer.reused() && may_resend => may_resend = false,
-            Err(gone) => return Err(gone.into_failed()),
+            Err(Gone::Closed | Gone::Reset(_))
+                if peer.reused() && may_resend && peer.unsent().is_none() =>
+            {
+                may_resend = false
+            }
+            Err(gone) => match unsent(&peer, &mut gone_away_resent) {
+                Resend::SameServer => continue,
+                Resend::OtherServer(failed) => return Err(failed),
+                Resend::No => return Err(gone.into_failed()),
+            },
+        }
+    }
+}
+
+/// What to do with a request an h2 server did not process.
+enum Resend {
+    /// Not such a case: the failure stands.
+    No,
+    /// The connection was going away: once, on another connection to the same server.
+    SameServer,
+    /// Refused: to another server, as a request never sent (even a POST).
+    OtherServer(Failed),
+}
+
+/// Whether an h2 stream that failed can go again, and where (RFC 9113 §8.7: a
+/// refused stream, or one above a GOAWAY's last-stream-id, was not processed).
+fn unsent(peer: &Peer, gone_away_resent: &mut bool) -> Resend {
+    match peer.unsent() {
+        None => Resend::No,
+        Some(Unsent::GoingAway) if !*gone_away_resent => {
+            *gone_away_resent = true;
+            Resend::SameServer
+        }
+        Some(why) => {
+            let what = match why {
+                Unsent::Refused => "upstream refused the stream",
+                Unsent::GoingAway => "upstream connection went away before the stream",
+            };
+            Resend::OtherServer(Failed::new(
+                Error::new(Kind::BadGateway, what),
+                Cause::Reset,
+                false,
+            ))
         }
     }
 }

@@ -133,9 +133,13 @@ impl<S: Session> Exchange<'_, S> {
         self.run_on_response(None);
         self.o.status = 101;
         let t = &self.e.config.timeouts;
+        let Some(upstream) = peer.tunnel() else {
+            let err = Error::new(Kind::BadGateway, "101 from an HTTP/2 upstream");
+            return Err(End::error(err));
+        };
         let tunnelled = self
             .client
-            .upgrade(self.res, peer.tunnel(), t.client_body, t.tunnel)
+            .upgrade(self.res, upstream, t.client_body, t.tunnel)
             .await;
         if let Some(bytes) = tunnelled {
             self.o.bytes_out = bytes;

@@ -5,6 +5,7 @@ pub mod conn;
 pub(crate) mod date;
 pub mod decode;
 pub mod framing;
+pub(crate) mod h2compat;
 pub mod head;
 pub mod headers;
 pub mod hop;

@@ -12,6 +12,7 @@ use futures_rustls::rustls::ClientConfig;
 
 use crate::config::{duration, GroupConfig};
 use crate::metrics::group::GroupStats;
+use crate::upstream::h2pool::H2Pool;
 use crate::upstream::pool::Pool;
 use crate::upstream::Upstreams;
 
@@ -23,6 +24,8 @@ pub(crate) struct Group {
     tls: RwLock<Option<Arc<ClientConfig>>>,
     pub upstreams: Upstreams,
     pub pool: Pool,
+    /// The multiplexed connections of an `h2`/`h2c` group (empty for HTTP/1.1).
+    pub h2: H2Pool,
     /// Per-server counters and recent health changes (see `metrics::group`).
     pub stats: GroupStats,
 }
@@ -33,6 +36,12 @@ impl Group {
             tls: RwLock::new(tls),
             stats: GroupStats::new(config.servers.len()),
             upstreams: Upstreams::new(config.servers.clone()),
+            h2: H2Pool::new(
+                config.servers.len(),
+                config.max_streams_per_connection,
+                config.keepalive,
+                config.keepalive_timeout,
+            ),
             pool: Pool::new(
                 config.servers.len(),
                 config.keepalive,

@@ -4,6 +4,10 @@
 //! answer within `timeout`, or a status outside `expect_status`) and comes back after
 //! `passes` consecutive good ones. Until its first verdict a server counts as up, so
 //! start-up does not wait for checks. Each change is logged once.
+//!
+//! The probe speaks the group's protocol: an `h2`/`h2c` group's servers are asked over
+//! a connection of the probe's own (not the pool's), so a check sees what a new
+//! connection would meet.
 
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
@@ -31,6 +35,9 @@ const LIMITS: HeadLimits = HeadLimits {
 /// request does ([`peer::dial`]): a group with `tls` is checked over TLS.
 async fn probe(group: &Group, addr: SocketAddr, path: &str, timeout: Duration) -> Option<u16> {
     let mut stream = peer::dial(group, addr, timeout).await.ok()?;
+    if group.config.protocol.is_h2() {
+        return probe_h2(stream, addr, path, group.config.tls.is_some()).await;
+    }
     let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: weir-health-check\r\nConnection: close\r\n\r\n");
     stream.write_all(head.as_bytes()).await.ok()?;
     stream.flush().await.ok()?;
@@ -40,6 +47,32 @@ async fn probe(group: &Group, addr: SocketAddr, path: &str, timeout: Duration) -
         .await
         .ok()?;
     Some(res.status)
+}
+
+/// The h2 check: one GET on a new connection, driven here until the answer comes.
+async fn probe_h2(
+    stream: crate::stream::Stream,
+    addr: SocketAddr,
+    path: &str,
+    tls: bool,
+) -> Option<u16> {
+    use futures_lite::FutureExt;
+    let io = crate::http::h2compat::fresh(stream);
+    let (send, connection) = h2::client::handshake(io).await.ok()?;
+    let scheme = if tls { "https" } else { "http" };
+    let req = http::Request::get(format!("{scheme}://{addr}{path}"))
+        .header("user-agent", "weir-health-check")
+        .body(())
+        .ok()?;
+    let ask = async move {
+        let (answer, _) = send.ready().await.ok()?.send_request(req, true).ok()?;
+        Some(answer.await.ok()?.status().as_u16())
+    };
+    let drive = async move {
+        let _ = connection.await;
+        None
+    };
+    ask.or(drive).await
 }
 
 async fn healthy(

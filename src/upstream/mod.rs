@@ -1,11 +1,13 @@
 //! The upstream servers, their live state, and the connections kept open to them.
 //!
-//! [`peer::Peer`] is one connection as the exchange uses it (connect + TLS, pool,
-//! request out, response head and body in); [`group::Group`] holds a group's servers,
+//! [`peer::Peer`] is one request's way to a server as the exchange uses it (connect +
+//! TLS, the HTTP/1.1 keep-alive [`pool`] or the HTTP/2 multiplexed [`h2pool`], request
+//! out, response head and body in); [`group::Group`] holds a group's servers,
 //! pool and health, and says each server's change of state in one place
 //! ([`group::Group::went`]) for passive ([`state`]) and active ([`health`]) checks.
 
 pub(crate) mod group;
+pub(crate) mod h2pool;
 pub(crate) mod health;
 pub(crate) mod peer;
 pub mod pool;

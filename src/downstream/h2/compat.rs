@@ -1,6 +1,5 @@
-//! The one place the `h2` crate meets smol: weir's futures-io [`Stream`] seen through
-//! tokio's `AsyncRead`/`AsyncWrite` traits by `tokio-util`'s compat layer. Only tokio's
-//! I/O traits are compiled in (no runtime, no reactor): smol drives every future.
+//! What the `h2` server reads and writes: a client connection handed to
+//! [`crate::http::h2compat`] (tokio's I/O traits over smol) through [`Prefixed`].
 //!
 //! [`Prefixed`] hands out bytes already read before the stream itself: the HTTP/2
 //! preface an `h2c` listener read while telling HTTP/2 from HTTP/1. Every byte read
@@ -11,18 +10,18 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_lite::{AsyncRead, AsyncWrite};
-use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
 
 use super::guard::Guard;
 use crate::http::conn::Conn;
+use crate::http::h2compat;
 use crate::stream::Stream;
 
 /// The stream type the `h2` crate serves on.
-pub(super) type Io = Compat<Prefixed>;
+pub(super) type Io = h2compat::Io<Prefixed>;
 
 /// `conn` for h2: its buffered bytes first, then its stream, watched by `guard`.
 pub(super) fn tokio_io(conn: Conn<Stream>, guard: Guard) -> Io {
-    Prefixed(conn, guard).compat()
+    h2compat::tokio_io(Prefixed(conn, guard))
 }
 
 /// A stream whose first bytes were read already and are handed out first.

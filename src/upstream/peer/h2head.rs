@@ -1,0 +1,137 @@
+//! weir's heads to and from an h2 upstream: a [`RequestHead`] as the `http::Request`
+//! the `h2` crate sends, and its `http::Response` back as a [`ResponseHead`].
+//!
+//! - `Host` becomes `:authority`, the group's TLS decides `:scheme`, the target is
+//!   `:path` (RFC 9113 §8.3.1);
+//! - connection-specific fields (`Connection`, `Keep-Alive`, `Proxy-Connection`,
+//!   `Transfer-Encoding`, `Upgrade`, and `TE` other than `trailers`) are not sent
+//!   (§8.2.2); `Content-Length` is sent only from the framing weir decided, so the
+//!   origin cannot read the body differently;
+//! - a response without `content-length` is marked `Transfer-Encoding: chunked`: its
+//!   length is unknown but its end is clean (END_STREAM), which is what chunked says
+//!   to the rest of weir. The client then gets it chunked (HTTP/1.1) or as plain DATA
+//!   (HTTP/2), and its connection stays open, as for a chunked HTTP/1.1 answer.
+
+use http::header::{HeaderName, HeaderValue};
+use http::response::Parts;
+
+use crate::http::framing::Body;
+use crate::http::head::reason;
+use crate::http::{Protocol, RequestHead, ResponseHead};
+
+/// Never sent on HTTP/2 (RFC 9113 §8.2.2), nor the framing fields weir sets itself.
+const NOT_SENT: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+];
+
+/// Why a head could not become an h2 request.
+pub(super) type Invalid = &'static str;
+
+/// The h2 request for `req`, its body framed as `framing`, over TLS when `tls`.
+pub(super) fn request(
+    req: &RequestHead,
+    framing: Body,
+    tls: bool,
+) -> Result<http::Request<()>, Invalid> {
+    let scheme = if tls { "https" } else { "http" };
+    let authority = req
+        .headers
+        .get("host")
+        .ok_or("no Host to send as :authority")?;
+    let authority = std::str::from_utf8(authority).map_err(|_| "Host is not text")?;
+    let uri = http::Uri::builder()
+        .scheme(scheme)
+        .authority(authority)
+        .path_and_query(req.target.as_str())
+        .build()
+        .map_err(|_| "Host or target cannot form an h2 request")?;
+    let mut out = http::Request::new(());
+    *out.method_mut() =
+        http::Method::from_bytes(req.method.as_bytes()).map_err(|_| "bad method")?;
+    *out.uri_mut() = uri;
+    let headers = out.headers_mut();
+    for (name, value) in req.headers.iter() {
+        let lower = name.to_ascii_lowercase();
+        let trailers_only = lower == "te" && !value.eq_ignore_ascii_case(b"trailers");
+        if NOT_SENT.contains(&lower.as_str()) || trailers_only {
+            continue;
+        }
+        let name = HeaderName::from_bytes(lower.as_bytes()).map_err(|_| "bad field name")?;
+        let value = HeaderValue::from_bytes(value).map_err(|_| "bad field value")?;
+        headers.append(name, value);
+    }
+    if let Body::Length(n) = framing {
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
+    Ok(out)
+}
+
+/// Maps an h2 response head onto `res` (cleared first).
+pub(super) fn response(parts: &Parts, res: &mut ResponseHead) {
+    res.clear();
+    res.status = parts.status.as_u16();
+    res.reason.push_str(reason(res.status));
+    res.protocol = Protocol::Http2;
+    for (name, value) in &parts.headers {
+        // `http` has checked the bytes; a field weir's head refuses is left out.
+        let _ = res.headers.add(name.as_str(), value.as_bytes());
+    }
+    if !parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+        let _ = res.headers.add("transfer-encoding", "chunked");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_lose_connection_fields_and_carry_weirs_framing() {
+        let mut req = RequestHead {
+            method: "POST".into(),
+            target: "/a?b=1".into(),
+            ..Default::default()
+        };
+        for (n, v) in [
+            ("Host", "example.com"),
+            ("Connection", "keep-alive"),
+            ("Transfer-Encoding", "chunked"),
+            ("Content-Length", "99"),
+            ("TE", "gzip"),
+            ("X-A", "b"),
+        ] {
+            req.headers.add(n, v).unwrap();
+        }
+        let out = request(&req, Body::Length(3), true).unwrap();
+        assert_eq!(out.uri().to_string(), "https://example.com/a?b=1");
+        assert_eq!(out.method(), "POST");
+        let names: Vec<_> = out.headers().keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["x-a", "content-length"]);
+        assert_eq!(out.headers()["content-length"], "3");
+        let chunked = request(&req, Body::Chunked, false).unwrap();
+        assert_eq!(chunked.uri().scheme_str(), Some("http"));
+        assert!(!chunked.headers().contains_key("content-length"));
+    }
+
+    #[test]
+    fn a_response_without_length_reads_as_chunked() {
+        let (parts, ()) = http::Response::builder()
+            .status(201)
+            .header("x-y", "z")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let mut res = ResponseHead::default();
+        response(&parts, &mut res);
+        assert_eq!(res.status, 201);
+        assert_eq!(res.protocol, Protocol::Http2);
+        assert_eq!(res.headers.get("x-y"), Some(&b"z"[..]));
+        assert_eq!(res.headers.get("transfer-encoding"), Some(&b"chunked"[..]));
+    }
+}

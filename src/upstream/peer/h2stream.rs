@@ -1,0 +1,270 @@
+//! The h2 peer: one stream on a connection of the multiplexed pool
+//! ([`crate::upstream::h2pool`]), under h2 flow control both ways.
+//!
+//! The request body goes out a piece at a time, each once the server's window has room
+//! for it, so a slow server stops the client read; the response body is a [`Source`]
+//! over the DATA frames whose window is given back only as the client takes the bytes,
+//! so a slow client stops the server. Weir holds at most one piece per stream.
+//!
+//! A stream the server did not process is told apart ([`Unsent`]): `REFUSED_STREAM`,
+//! or a graceful GOAWAY whose last-stream-id is below it (RFC 9113 §6.8, §8.7). If no
+//! byte of the client's body was used yet, the exchange may send the request again,
+//! even a POST. Any other failure is treated as its HTTP/1.1 equivalent (a reset).
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use h2::client::ResponseFuture;
+use h2::{Reason, RecvStream, SendStream};
+
+use crate::error::{Error, Kind};
+use crate::http::body::{CopyError, ReadError};
+use crate::http::decode::Source;
+use crate::http::framing::Body;
+use crate::http::parse::ReadHead;
+use crate::http::{RequestHead, ResponseHead};
+use crate::rt;
+
+use super::super::h2pool::Slot;
+use super::h2head;
+
+/// Why the server did not process a stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unsent {
+    /// `RST_STREAM(REFUSED_STREAM)`: this server would not take it now.
+    Refused,
+    /// The connection is going away (GOAWAY), or was gone when the stream was to open.
+    GoingAway,
+}
+
+/// One request's stream.
+pub(crate) struct H2 {
+    slot: Slot,
+    /// The connection had served streams before.
+    pub reused: bool,
+    /// Set when the server did not process the request and nothing was used up.
+    pub unsent: Option<Unsent>,
+    /// Over TLS (`:scheme` https).
+    tls: bool,
+    response: Option<ResponseFuture>,
+    body: ResponseBody,
+    /// Client body bytes taken for this stream: once any are, it cannot be resent.
+    used: u64,
+}
+
+impl H2 {
+    pub fn new(slot: Slot, tls: bool) -> Self {
+        H2 {
+            reused: slot.reused,
+            slot,
+            unsent: None,
+            tls,
+            response: None,
+            body: ResponseBody::default(),
+            used: 0,
+        }
+    }
+
+    /// Opens the stream with `req`'s head and sends `body` (framed as `framing`: only
+    /// a known length is passed on, as `content-length`). Returns the body bytes sent.
+    pub async fn send<B: Source>(
+        &mut self,
+        req: &RequestHead,
+        framing: Body,
+        body: &mut B,
+        timeout: Duration,
+    ) -> Result<u64, CopyError> {
+        let head = h2head::request(req, framing, self.tls)
+            .map_err(|why| CopyError::Write(io::Error::new(io::ErrorKind::InvalidInput, why)))?;
+        let mut sender = self.slot.sender();
+        let ready = poll_fn(|cx| sender.poll_ready(cx)).await;
+        let opened = ready.and_then(|()| sender.send_request(head, framing.is_empty()));
+        let (response, mut out) = opened.map_err(|e| {
+            // The connection is gone or going: nothing of this request left weir.
+            self.slot.retire();
+            self.unsent = Some(Unsent::GoingAway);
+            write_error(e)
+        })?;
+        self.response = Some(response);
+        if framing.is_empty() {
+            return Ok(0);
+        }
+        let sent = self.send_body(&mut out, body, timeout).await;
+        if let Err(CopyError::Write(_)) = &sent {
+            // The server may have refused the stream mid-body; its reason is on the
+            // response.
+            if let Some(Err(e)) = self.response.as_mut().map(poll_now) {
+                self.note(&e);
+            }
+        }
+        sent
+    }
+
+    /// Sends `body` on `out` and ends the stream, each piece within `timeout` of the
+    /// server's window opening for it.
+    async fn send_body<B: Source>(
+        &mut self,
+        out: &mut SendStream<Bytes>,
+        body: &mut B,
+        timeout: Duration,
+    ) -> Result<u64, CopyError> {
+        let mut sent = 0;
+        loop {
+            let piece = body.piece().await?;
+            if piece.is_empty() {
+                out.send_data(Bytes::new(), true).map_err(write_error)?;
+                return Ok(sent);
+            }
+            out.reserve_capacity(piece.len());
+            let room = match rt::timeout(timeout, poll_fn(|cx| out.poll_capacity(cx))).await {
+                None => return Err(CopyError::Write(io::ErrorKind::TimedOut.into())),
+                Some(None) => return Err(CopyError::Write(io::ErrorKind::BrokenPipe.into())),
+                Some(Some(Err(e))) => return Err(write_error(e)),
+                Some(Some(Ok(room))) => room.min(piece.len()),
+            };
+            if room == 0 {
+                continue;
+            }
+            let data = Bytes::copy_from_slice(&piece[..room]);
+            body.consume(room);
+            self.used += room as u64;
+            out.send_data(data, false).map_err(write_error)?;
+            sent += room as u64;
+        }
+    }
+
+    /// Waits for the response head within `timeout` and maps it onto `res`. HTTP/2
+    /// interim responses are the `h2` crate's to skip; the head read is the final one.
+    pub async fn read_head(
+        &mut self,
+        res: &mut ResponseHead,
+        timeout: Duration,
+    ) -> Result<(), ReadHead> {
+        let Some(response) = self.response.take() else {
+            return Err(ReadHead::Closed);
+        };
+        match rt::timeout(timeout, response).await {
+            None => Err(ReadHead::Failed(Error::new(
+                Kind::GatewayTimeout,
+                "upstream response timed out",
+            ))),
+            Some(Err(e)) => {
+                self.note(&e);
+                let what = "upstream h2 stream failed";
+                Err(ReadHead::Failed(Error::io(
+                    Kind::BadGateway,
+                    what,
+                    io_error(e),
+                )))
+            }
+            Some(Ok(answer)) => {
+                let (parts, recv) = answer.into_parts();
+                h2head::response(&parts, res);
+                self.body = ResponseBody::new(recv);
+                Ok(())
+            }
+        }
+    }
+
+    /// Notes what a stream error says: a GOAWAY retires the connection, and a stream
+    /// the server did not process is [`Unsent`] if no body byte was used.
+    fn note(&mut self, e: &h2::Error) {
+        if e.is_go_away() {
+            self.slot.retire();
+        }
+        let refused = e.is_remote() && e.is_reset() && e.reason() == Some(Reason::REFUSED_STREAM);
+        let gone_away = e.is_remote() && e.is_go_away() && e.reason() == Some(Reason::NO_ERROR);
+        if self.used == 0 && (refused || gone_away) {
+            self.unsent = Some(if refused {
+                Unsent::Refused
+            } else {
+                Unsent::GoingAway
+            });
+        }
+    }
+
+    /// The response body, each DATA frame waited for within `timeout`.
+    pub fn body(&mut self, timeout: Duration) -> Reading<'_> {
+        Reading {
+            body: &mut self.body,
+            timeout,
+        }
+    }
+}
+
+/// The response future polled once, without waiting: its error if it failed already.
+fn poll_now(response: &mut ResponseFuture) -> Result<(), h2::Error> {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    match std::pin::Pin::new(response).poll(&mut cx) {
+        std::task::Poll::Ready(Err(e)) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Where a response body stands.
+#[derive(Default)]
+struct ResponseBody {
+    recv: Option<RecvStream>,
+    /// The DATA frame being handed out.
+    data: Bytes,
+    done: bool,
+}
+
+impl ResponseBody {
+    fn new(recv: RecvStream) -> Self {
+        let done = recv.is_end_stream();
+        ResponseBody {
+            recv: Some(recv),
+            data: Bytes::new(),
+            done,
+        }
+    }
+}
+
+/// The response body as the exchange pulls it.
+pub(crate) struct Reading<'a> {
+    body: &'a mut ResponseBody,
+    timeout: Duration,
+}
+
+impl Source for Reading<'_> {
+    async fn piece(&mut self) -> Result<&[u8], CopyError> {
+        let body = &mut *self.body;
+        while body.data.is_empty() && !body.done {
+            let Some(recv) = body.recv.as_mut() else {
+                body.done = true;
+                break;
+            };
+            match rt::timeout(self.timeout, recv.data()).await {
+                None => return Err(CopyError::Read(ReadError::TimedOut)),
+                Some(None) => body.done = true,
+                Some(Some(Err(e))) => return Err(CopyError::Read(ReadError::Io(io_error(e)))),
+                Some(Some(Ok(data))) => body.data = data,
+            }
+        }
+        Ok(&body.data)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.body.data.advance(n);
+        if let Some(recv) = self.body.recv.as_mut() {
+            // An error means the stream is gone, which the next read reports.
+            let _ = recv.flow_control().release_capacity(n);
+        }
+    }
+}
+
+fn write_error(e: h2::Error) -> CopyError {
+    CopyError::Write(io_error(e))
+}
+
+/// An h2 error as the I/O error weir's copy reports.
+fn io_error(e: h2::Error) -> io::Error {
+    match e.is_io() {
+        true => e.into_io().unwrap_or_else(|| io::ErrorKind::Other.into()),
+        false => io::Error::other(e),
+    }
+}

@@ -1,0 +1,188 @@
+//! An HTTP/2 origin for the h2-upstream tests: the `h2` crate's server on smol (through
+//! tokio-util's compat layer, as weir itself runs h2), plain (h2c, prior knowledge) or
+//! over TLS with ALPN `h2`. It counts the connections and requests it gets.
+//!
+//! Answers by path: `/hash` reads the body and answers `<len> <fnv hex>`;
+//! `/nolength` answers in two DATA frames with no `content-length`; anything else
+//! answers the origin's name with a `content-length`. [`Behaviour`] adds refusing every
+//! stream, holding answers until enough requests are in, and a GOAWAY after one.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use bytes::Bytes;
+use futures_lite::{AsyncRead, AsyncWrite};
+use futures_rustls::rustls::ServerConfig;
+use tokio_util::compat::FuturesAsyncReadCompatExt;
+
+pub struct H2Origin {
+    pub addr: SocketAddr,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
+    /// Streams (requests) received so far.
+    pub requests: Arc<AtomicUsize>,
+    /// Connections that have ended.
+    pub closed: Arc<AtomicUsize>,
+}
+
+impl H2Origin {
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    pub fn closed(&self) -> usize {
+        self.closed.load(Ordering::SeqCst)
+    }
+}
+
+/// How the origin answers.
+#[derive(Clone, Copy)]
+pub enum Behaviour {
+    Serve,
+    /// Every stream reset with `REFUSED_STREAM`, unread.
+    Refuse,
+    /// No answer until this many requests have arrived (over all connections), so
+    /// that many are in flight at once.
+    Hold(usize),
+    /// A graceful GOAWAY on each connection after its first request (answered).
+    GoAwayAfterOne,
+}
+
+/// An h2c origin named `name` (runs until the test process ends).
+pub fn h2c(name: &'static str, behaviour: Behaviour) -> H2Origin {
+    start(name, behaviour, None)
+}
+
+/// An h2 origin over TLS (`tls` must offer ALPN `h2`).
+pub fn h2_tls(name: &'static str, tls: Arc<ServerConfig>) -> H2Origin {
+    start(name, Behaviour::Serve, Some(tls))
+}
+
+fn start(name: &'static str, behaviour: Behaviour, tls: Option<Arc<ServerConfig>>) -> H2Origin {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = H2Origin {
+        addr: listener.local_addr().unwrap(),
+        connections: Arc::default(),
+        requests: Arc::default(),
+        closed: Arc::default(),
+    };
+    let (connections, requests) = (origin.connections.clone(), origin.requests.clone());
+    let closed = origin.closed.clone();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            connections.fetch_add(1, Ordering::SeqCst);
+            let (requests, tls, closed) = (requests.clone(), tls.clone(), closed.clone());
+            thread::spawn(move || {
+                smol::block_on(connection(stream, name, behaviour, requests, tls));
+                closed.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    });
+    origin
+}
+
+async fn connection(
+    stream: TcpStream,
+    name: &'static str,
+    behaviour: Behaviour,
+    requests: Arc<AtomicUsize>,
+    tls: Option<Arc<ServerConfig>>,
+) {
+    let stream = smol::Async::new(stream).unwrap();
+    match tls {
+        None => serve(stream, name, behaviour, requests).await,
+        Some(tls) => {
+            let Ok(stream) = futures_rustls::TlsAcceptor::from(tls).accept(stream).await else {
+                return;
+            };
+            serve(stream, name, behaviour, requests).await
+        }
+    }
+}
+
+async fn serve<S>(stream: S, name: &'static str, behaviour: Behaviour, requests: Arc<AtomicUsize>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Ok(mut conn) = h2::server::handshake(stream.compat()).await else {
+        return;
+    };
+    let ex = smol::LocalExecutor::new();
+    ex.run(async {
+        while let Some(Ok((req, mut respond))) = conn.accept().await {
+            requests.fetch_add(1, Ordering::SeqCst);
+            match behaviour {
+                Behaviour::Refuse => {
+                    respond.send_reset(h2::Reason::REFUSED_STREAM);
+                    continue;
+                }
+                Behaviour::Hold(n) => {
+                    let requests = requests.clone();
+                    let held = async move {
+                        until(|| requests.load(Ordering::SeqCst) >= n).await;
+                        answer(req, respond, name).await
+                    };
+                    ex.spawn(held).detach();
+                }
+                Behaviour::GoAwayAfterOne => {
+                    conn.graceful_shutdown();
+                    ex.spawn(answer(req, respond, name)).detach();
+                }
+                Behaviour::Serve => ex.spawn(answer(req, respond, name)).detach(),
+            }
+        }
+    })
+    .await;
+}
+
+/// Waits (up to 10 s, checking every millisecond) until `done`.
+async fn until(done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() && std::time::Instant::now() < deadline {
+        smol::Timer::after(std::time::Duration::from_millis(1)).await;
+    }
+}
+
+async fn answer(
+    req: http::Request<h2::RecvStream>,
+    mut respond: h2::server::SendResponse<Bytes>,
+    name: &'static str,
+) {
+    let path = req.uri().path().to_string();
+    let mut body = req.into_body();
+    let mut received = Vec::new();
+    while let Some(Ok(data)) = body.data().await {
+        let _ = body.flow_control().release_capacity(data.len());
+        received.extend_from_slice(&data);
+    }
+    let reply = |text: String, length: bool| {
+        let mut res = http::Response::builder()
+            .status(200)
+            .header("x-origin", name);
+        if length {
+            res = res.header("content-length", text.len());
+        }
+        (res.body(()).unwrap(), text)
+    };
+    let (head, text) = match path.as_str() {
+        "/hash" => reply(
+            format!("{} {:x}", received.len(), super::fnv(&received)),
+            true,
+        ),
+        "/nolength" => reply(format!("{name} without a length"), false),
+        _ => reply(name.to_string(), true),
+    };
+    let Ok(mut out) = respond.send_response(head, false) else {
+        return;
+    };
+    let (a, b) = text.as_bytes().split_at(text.len() / 2);
+    let _ = out.send_data(Bytes::copy_from_slice(a), false);
+    let _ = out.send_data(Bytes::copy_from_slice(b), true);
+}
