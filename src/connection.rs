@@ -91,13 +91,17 @@ pub(crate) async fn serve(
         .stopping(live.stop().clone());
     let mut s = Scratch::default();
     let mut first = true;
+    // One wait for the shutdown signal for the connection's life: made afresh for each
+    // idle wait, it allocated its listener every request (tests/alloc_free.rs).
+    let signal = live.stop().clone();
+    let mut shutdown = std::pin::pin!(signal.fired());
     let next = loop {
         if client.buffered().is_empty() {
             let t = live.get().config.timeouts;
             let wait = if first { t.header } else { t.idle };
             let data = async { Wake::Data(client.wait_for_request().await) };
             let stop = async {
-                live.stop().fired().await;
+                shutdown.as_mut().await;
                 Wake::Stop
             };
             // An idle connection gives up its seat when a new client needs it; one whose
@@ -166,4 +170,34 @@ pub(crate) async fn serve(
 fn takes_h2c(live: &Live, id: ListenerId) -> bool {
     let e = live.get();
     e.listener(id).is_some_and(|i| e.config.listen[i].h2c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future an async fn returns, without calling it.
+    fn future_size<A, B, C, D, E, F: std::future::Future>(
+        _: impl FnOnce(A, B, C, D, E) -> F,
+    ) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every idle keep-alive connection's task holds this future (bench/profiling.md,
+    /// "Idle keep-alive connection: where the bytes go").
+    #[test]
+    fn the_connection_future_is_small() {
+        let serve = future_size(serve);
+        eprintln!(
+            "serve: {serve} bytes, serve_tls: {}",
+            future_size6(serve_tls)
+        );
+        assert!(serve <= 2048, "{serve}");
+    }
+
+    fn future_size6<A, B, C, D, E, G, F: std::future::Future>(
+        _: impl FnOnce(A, B, C, D, E, G) -> F,
+    ) -> usize {
+        std::mem::size_of::<F>()
+    }
 }
