@@ -157,6 +157,16 @@ impl Downstream {
 
     // ---- The write side ----
 
+    /// The reply buffer, handed over while the connection idles (see `exchange::kept`).
+    pub fn take_out(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// A reply buffer for the next request, empty or not (every writer clears it).
+    pub fn put_out(&mut self, out: Vec<u8>) {
+        self.out = out;
+    }
+
     /// Writes `self.out` plus `body` within `timeout`; false if the client did not take it.
     pub(super) async fn send(&mut self, body: &[u8], timeout: Duration) -> bool {
         let mut bufs = [IoSlice::new(&self.out), IoSlice::new(body)];

@@ -22,6 +22,7 @@
 mod attempt;
 pub(crate) mod cause;
 mod forward;
+pub(crate) mod kept;
 mod path;
 mod prepare;
 mod reply;
@@ -51,6 +52,9 @@ pub(crate) struct Scratch {
     bytes: Vec<u8>,
     /// The request path in normal form, as the rules see it (see [`path`]).
     path: Vec<u8>,
+    /// An HTTP/1.x client's reply buffer, parked here while its connection idles (see
+    /// [`kept`]).
+    pub out: Vec<u8>,
 }
 
 /// What happened, for `on_complete` and the connection loop.

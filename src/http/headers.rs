@@ -87,6 +87,11 @@ impl Headers {
         Self::default()
     }
 
+    /// Bytes of memory the list holds (kept across `clear`).
+    pub fn capacity(&self) -> usize {
+        self.bytes.capacity() + self.entries.capacity() * std::mem::size_of::<Entry>()
+    }
+
     /// Empties the list, keeping its memory for the next message.
     pub fn clear(&mut self) {
         self.bytes.clear();

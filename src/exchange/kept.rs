@@ -1,0 +1,91 @@
+//! [`Scratch`] kept per thread while connections idle.
+//!
+//! A connection's scratch (the request and response heads with their header storage,
+//! the normalised path, a byte string, the client's reply buffer) keeps its capacity
+//! from one request to the next, so a warm request allocates none of it
+//! (`tests/alloc_free.rs`). Held by the connection, though, that was about ten heap
+//! blocks for every idle keep-alive connection, rounded up by the allocator: most of
+//! what an idle connection cost (`bench/profiling.md`, "Idle keep-alive connection:
+//! where the bytes go"). So an HTTP/1.x connection gives its scratch to its thread's
+//! list when it starts to wait for the next request, and takes one back when that
+//! request's first bytes arrive: keep-alive traffic reuses them as before, and idle
+//! connections hold none (nginx likewise frees its request pool between requests).
+
+use std::cell::RefCell;
+
+use super::Scratch;
+
+/// Scratches kept per thread: at least the connections one thread has between requests
+/// at a time under load (50 in the bench), and little memory (about 1 KiB each).
+const KEEP: usize = 256;
+
+/// A scratch that grew past this (a very large head) is freed rather than kept.
+const LARGEST: usize = 16 * 1024;
+
+thread_local! {
+    #[allow(
+        clippy::vec_box,
+        reason = "connections hold a Box (8 bytes in their task, not 280); the list moves it as is"
+    )]
+    static KEPT: RefCell<Vec<Box<Scratch>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A scratch for the next request: a kept one if the thread has one.
+pub(crate) fn take() -> Box<Scratch> {
+    let kept = KEPT.try_with(|k| k.borrow_mut().pop()).ok().flatten();
+    kept.unwrap_or_default()
+}
+
+/// Gives `s` back for the thread's next request; freed if the list is full or `s`
+/// grew too large. While the thread exits the list may be gone: `s` is just freed.
+pub(crate) fn give(s: Box<Scratch>) {
+    if s.capacity() > LARGEST {
+        return;
+    }
+    let _ = KEPT.try_with(|k| {
+        let mut k = k.borrow_mut();
+        if k.len() < KEEP {
+            k.push(s);
+        }
+    });
+}
+
+impl Scratch {
+    /// Bytes of memory its buffers hold.
+    fn capacity(&self) -> usize {
+        let req = &self.req;
+        let strings = req.method.capacity()
+            + req.target.capacity()
+            + req.original_target.capacity()
+            + self.res.reason.capacity();
+        let vecs = self.bytes.capacity() + self.path.capacity() + self.out.capacity();
+        strings + vecs + req.headers.capacity() + self.res.headers.capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_given_scratch_comes_back_with_its_memory() {
+        let mut s = take();
+        s.req.target.push_str("/kept");
+        let at = s.req.target.as_ptr();
+        give(s);
+        let again = take();
+        assert_eq!(again.req.target.as_ptr(), at);
+    }
+
+    #[test]
+    fn a_grown_scratch_is_freed_and_the_list_is_bounded() {
+        let mut big = Box::<Scratch>::default();
+        big.out.reserve(LARGEST + 1);
+        give(big);
+        assert_eq!(KEPT.with_borrow(Vec::len), 0);
+        for _ in 0..KEEP + 10 {
+            give(Box::default());
+        }
+        assert_eq!(KEPT.with_borrow(Vec::len), KEEP);
+    }
+}

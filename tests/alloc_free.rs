@@ -1,0 +1,289 @@
+//! What a warm keep-alive request allocates on the proxy's path (issue 24).
+//!
+//! A counting global allocator wraps the system's. weir runs in this process (one
+//! worker thread, as the bench's), with a keep-alive client and an origin that are
+//! themselves allocation-free once started (fixed buffers, std sockets), so every
+//! allocation counted while the requests run is weir's. After a warm-up, `MEASURED`
+//! further requests are counted, with the default chain's access log on (to a file;
+//! stdout formats the same lines) and with no log. Two kinds remain, each named here
+//! and counted exactly, so any new allocation fails the test:
+//!
+//! - **The boxed exchange future, one per request** (`src/connection.rs`): unboxed, the
+//!   exchange's state (about 2 KiB) would be carried by every idle keep-alive
+//!   connection's task. Boxing trades one allocation per request (served from
+//!   mimalloc's per-thread free list) for that memory.
+//! - **The executor's run-queue blocks**: smol's executor (async-executor) pushes every
+//!   woken task onto an unbounded `concurrent-queue`, which allocates a 504-byte block
+//!   for each 31 pushes and frees it once drained. A request wakes its connection's task
+//!   a few times, so this is about one block every eight requests.
+//!
+//! Set `WEIR_ALLOC_TRACE=1` to print a backtrace of each allocation counted.
+
+mod util;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::thread;
+
+use weir::config::MiddlewareSpec;
+
+/// Requests before counting: the connection, its pooled upstream connection and every
+/// reused buffer are in place by then.
+const WARM_UP: usize = 200;
+/// Requests counted.
+const MEASURED: usize = 500;
+
+const REQUEST: &[u8] = b"GET /small HTTP/1.1\r\nHost: alloc.test\r\nUser-Agent: t\r\n\r\n";
+const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static TRACE: AtomicBool = AtomicBool::new(false);
+/// Allocations of the executor's queue block size (see the module's doc).
+static QUEUE_BLOCKS: AtomicU64 = AtomicU64::new(0);
+/// Every other allocation.
+static OTHERS: AtomicU64 = AtomicU64::new(0);
+
+/// `concurrent_queue::unbounded::Block<Runnable>`: 31 slots of a pointer and a state
+/// word, and the link to the next block (on 64-bit targets).
+const QUEUE_BLOCK: usize = 31 * 16 + 8;
+
+thread_local! {
+    /// Set while this thread prints a traced allocation (which allocates itself).
+    static TRACING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn counted(size: usize) {
+    if !COUNTING.load(Ordering::Relaxed) {
+        return;
+    }
+    if TRACING.get() {
+        return;
+    }
+    let kind = if size == QUEUE_BLOCK {
+        &QUEUE_BLOCKS
+    } else {
+        &OTHERS
+    };
+    kind.fetch_add(1, Ordering::Relaxed);
+    if TRACE.load(Ordering::Relaxed) {
+        TRACING.set(true);
+        let at = std::backtrace::Backtrace::force_capture();
+        eprintln!(
+            "allocation of {size} bytes on {:?}:\n{at}",
+            thread::current().name()
+        );
+        TRACING.set(false);
+    }
+}
+
+// SAFETY: every call is passed on unchanged to the system allocator, which upholds
+// `GlobalAlloc`'s contract; the counting touches only atomics and a const thread-local.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        counted(layout.size());
+        // SAFETY: the caller's `layout` contract is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        counted(layout.size());
+        // SAFETY: as `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        counted(new_size);
+        // SAFETY: `ptr` came from this allocator (that is, the system's) with `layout`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator (that is, the system's) with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The tests count process-wide, so they must not overlap.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// An origin answering every request head on every connection with [`RESPONSE`],
+/// reading into a fixed buffer: it allocates only when a connection arrives.
+fn origin() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            thread::spawn(move || answer(stream));
+        }
+    });
+    addr
+}
+
+fn answer(mut stream: TcpStream) {
+    let mut buf = [0u8; 4096];
+    let mut have = 0;
+    loop {
+        match stream.read(&mut buf[have..]) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => have += n,
+        }
+        // Requests have no body: answer each complete head, keep the rest.
+        while let Some(end) = head_end(&buf[..have]) {
+            if stream.write_all(RESPONSE).is_err() {
+                return;
+            }
+            buf.copy_within(end..have, 0);
+            have -= end;
+        }
+        if have == buf.len() {
+            return;
+        }
+    }
+}
+
+/// Where the head in `bytes` ends (past its empty line), once it is complete.
+fn head_end(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+}
+
+/// The value of `Content-Length` in `head`, if any.
+fn content_length(head: &[u8]) -> Option<usize> {
+    head.split(|&b| b == b'\n').find_map(|line| {
+        let colon = line.iter().position(|&b| b == b':')?;
+        let (name, value) = line.split_at(colon);
+        if !name.eq_ignore_ascii_case(b"content-length") {
+            return None;
+        }
+        let digits = value[1..].iter().filter(|b| b.is_ascii_digit());
+        Some(digits.fold(0, |n, &d| n * 10 + usize::from(d - b'0')))
+    })
+}
+
+/// A keep-alive client with a fixed buffer: one request, one whole response, no
+/// allocation.
+struct Client {
+    stream: TcpStream,
+    buf: [u8; 4096],
+}
+
+impl Client {
+    fn open(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        Client {
+            stream,
+            buf: [0; 4096],
+        }
+    }
+
+    /// Sends [`REQUEST`], reads the response; true if it was a 200 with the body.
+    fn request(&mut self) -> bool {
+        self.stream.write_all(REQUEST).unwrap();
+        let mut have = 0;
+        loop {
+            let n = self.stream.read(&mut self.buf[have..]).unwrap();
+            assert!(n > 0, "the proxy closed the connection");
+            have += n;
+            let Some(end) = head_end(&self.buf[..have]) else {
+                continue;
+            };
+            let length = content_length(&self.buf[..end]).expect("a Content-Length");
+            if have >= end + length {
+                assert_eq!(have, end + length, "nothing past the response");
+                return self.buf.starts_with(b"HTTP/1.1 200") && &self.buf[end..have] == b"hello";
+            }
+        }
+    }
+}
+
+/// What weir allocated for `MEASURED` warm keep-alive requests.
+#[derive(Debug)]
+struct Allocations {
+    queue_blocks: u64,
+    others: u64,
+}
+
+impl Allocations {
+    /// Exactly the boxed exchange per request, and at most one queue block for each
+    /// 31 of five task wakes per request (about four are made).
+    fn assert_only_the_named_ones(&self) {
+        assert_eq!(self.others, MEASURED as u64, "{self:?}");
+        assert!(
+            self.queue_blocks <= (MEASURED as u64 * 5).div_ceil(31),
+            "{self:?}"
+        );
+    }
+}
+
+/// Allocations weir makes for `MEASURED` warm keep-alive requests with `middleware`.
+fn allocations_per_run(middleware: Vec<MiddlewareSpec>) -> Allocations {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    TRACE.store(
+        std::env::var_os("WEIR_ALLOC_TRACE").is_some(),
+        Ordering::Relaxed,
+    );
+    let mut config = util::config(&[origin()]);
+    config.threads = 1;
+    config.middleware = middleware;
+    let proxy = util::start(config);
+    let mut client = Client::open(proxy.addr);
+    for _ in 0..WARM_UP {
+        assert!(client.request());
+    }
+    QUEUE_BLOCKS.store(0, Ordering::Relaxed);
+    OTHERS.store(0, Ordering::Relaxed);
+    COUNTING.store(true, Ordering::SeqCst);
+    let mut ok = 0;
+    for _ in 0..MEASURED {
+        ok += usize::from(client.request());
+    }
+    COUNTING.store(false, Ordering::SeqCst);
+    let counted = Allocations {
+        queue_blocks: QUEUE_BLOCKS.load(Ordering::Relaxed),
+        others: OTHERS.load(Ordering::Relaxed),
+    };
+    assert_eq!(ok, MEASURED, "every request answered 200");
+    drop(client);
+    drop(proxy);
+    counted
+}
+
+#[test]
+fn a_warm_keep_alive_request_allocates_only_the_named_with_the_access_log_on() {
+    let dir = util::bin::temp_dir("alloc-free-log");
+    let log = dir.join("access.log");
+    let entry = format!(
+        "builtin = \"log\"\nconfig = {{ path = {:?} }}\n",
+        log.display().to_string()
+    );
+    let log: MiddlewareSpec = toml::from_str(&entry).unwrap();
+    let balancer = MiddlewareSpec {
+        builtin: Some("balancer".into()),
+        ..Default::default()
+    };
+    allocations_per_run(vec![log, balancer]).assert_only_the_named_ones();
+}
+
+#[test]
+fn a_warm_keep_alive_request_allocates_only_the_named_with_no_log() {
+    let balancer = MiddlewareSpec {
+        builtin: Some("balancer".into()),
+        ..Default::default()
+    };
+    allocations_per_run(vec![balancer]).assert_only_the_named_ones();
+}
