@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::upstream::{self, BalancerKind, HashKey, Health, UpstreamFile};
-use super::{line_of, resolve, show, ConfigError, UpstreamTls};
+use super::{line_of, resolve, show, ConfigError, SendVersion, UpstreamTls};
 use crate::upstream::state::Passive;
 use crate::upstream::Upstream;
 
@@ -46,6 +46,10 @@ pub struct GroupConfig {
     pub health: Option<Health>,
     /// TLS to the group's servers; `None` for plain HTTP.
     pub tls: Option<UpstreamTls>,
+    /// Write a PROXY header with the client's address on each new connection (such a
+    /// group keeps no idle connections: see `upstream::proxy_header`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_proxy_protocol: Option<SendVersion>,
 }
 
 /// What a group without any of the keys gets: the defaults of `[upstream]`, no servers.
@@ -67,6 +71,7 @@ impl Default for GroupConfig {
             debug_headers: false,
             health: None,
             tls: None,
+            send_proxy_protocol: None,
         }
     }
 }
@@ -116,6 +121,13 @@ impl UpstreamFile {
                 HashKey::parse(k.get_ref()).map_err(|why| at(&key, why, k.span()))
             })
             .transpose()?;
+        let send_proxy_protocol = self
+            .send_proxy_protocol
+            .map(|v| {
+                let key = format!("{key}.send_proxy_protocol");
+                SendVersion::parse(v.get_ref()).map_err(|why| at(&key, why, v.span()))
+            })
+            .transpose()?;
         if let Some(h) = &self.health {
             h.statuses().map_err(|why| {
                 ConfigError::new(file, format!("{key}.health.expect_status"), why)
@@ -139,6 +151,7 @@ impl UpstreamFile {
             debug_headers: self.debug_headers,
             health: self.health,
             tls: self.tls.and_then(|t| t.0),
+            send_proxy_protocol,
         })
     }
 }

@@ -36,6 +36,7 @@ use std::path::PathBuf;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::proxy_protocol::{Cidr, ProxyProtocol, Versions};
 use super::{resolve, ConfigError};
 
 /// One listening socket; shown as the table form `{ addr, name, tls }`.
@@ -51,6 +52,9 @@ pub struct Listener {
     pub h2: bool,
     /// Plain listeners: take HTTP/2 with prior knowledge (the connection preface).
     pub h2c: bool,
+    /// Read a PROXY header first on every connection (`proxy_protocol` and `trusted`).
+    #[serde(flatten)]
+    pub proxy_protocol: Option<ProxyProtocol>,
 }
 
 impl Listener {
@@ -75,6 +79,7 @@ impl From<SocketAddr> for Listener {
             name: None,
             h2: false,
             h2c: false,
+            proxy_protocol: None,
         }
     }
 }
@@ -152,6 +157,8 @@ pub(super) struct Table {
     h2: Option<bool>,
     #[serde(default)]
     h2c: bool,
+    proxy_protocol: Option<String>,
+    trusted: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -245,10 +252,18 @@ impl ListenFile {
             let err = |k: &str, why: String| {
                 ConfigError::new(file, format!("{key}{k}"), format!("{why}{line}"))
             };
-            let (addr, name, tls, h2, h2c) = match entry {
-                Entry::Addr(a) => (a, None, None, None, false),
-                Entry::Table(t) => (t.addr, t.name, t.tls, t.h2, t.h2c),
+            let (addr, name, tls, h2, h2c, proxy) = match entry {
+                Entry::Addr(a) => (a, None, None, None, false, (None, None)),
+                Entry::Table(t) => (
+                    t.addr,
+                    t.name,
+                    t.tls,
+                    t.h2,
+                    t.h2c,
+                    (t.proxy_protocol, t.trusted),
+                ),
             };
+            let proxy_protocol = proxy_protocol(proxy).map_err(|(k, why)| err(&k, why))?;
             let addr = resolve(&addr).map_err(|why| err("", why))?;
             if addr.port() != 0 && out.iter().any(|l| l.addr == addr) {
                 return Err(err("", format!("{addr} is listed twice")));
@@ -277,10 +292,42 @@ impl ListenFile {
                 tls,
                 name,
                 h2c,
+                proxy_protocol,
             });
         }
         Ok(out)
     }
+}
+
+/// `proxy_protocol` and `trusted` as written: both or neither (see
+/// [`super::proxy_protocol`]). `Err((key suffix, reason))`.
+fn proxy_protocol(
+    (versions, trusted): (Option<String>, Option<Vec<String>>),
+) -> Result<Option<ProxyProtocol>, (String, String)> {
+    let (versions, trusted) = match (versions, trusted) {
+        (None, None) => return Ok(None),
+        (Some(v), Some(t)) => (v, t),
+        (Some(_), None) => {
+            let why = "needs `trusted`, the balancers allowed to send the header \
+                       (e.g. trusted = [\"10.0.0.0/8\"])";
+            return Err((".trusted".into(), why.into()));
+        }
+        (None, Some(_)) => {
+            let why = "is only for a listener with `proxy_protocol`";
+            return Err((".trusted".into(), why.into()));
+        }
+    };
+    let accept = Versions::parse(&versions).map_err(|why| (".proxy_protocol".into(), why))?;
+    if trusted.is_empty() {
+        let why = "lists no address: no connection could ever be served".to_string();
+        return Err((".trusted".into(), why));
+    }
+    let trusted = trusted
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Cidr::parse(c).map_err(|why| (format!(".trusted[{i}]"), why)))
+        .collect::<Result<_, _>>()?;
+    Ok(Some(ProxyProtocol { accept, trusted }))
 }
 
 /// A listener name is a word routes can spell in a list, and unique: a route that names

@@ -170,6 +170,7 @@ pub(super) struct UpstreamFile {
     pub(super) debug_headers: bool,
     pub(super) health: Option<Health>,
     pub(super) tls: Option<super::upstream_tls::TlsFile>,
+    pub(super) send_proxy_protocol: Option<Spanned<String>>,
 }
 
 pub(super) fn default_max_fails() -> u32 {

@@ -6,6 +6,8 @@
 //! upstream's fault?). Whether the client connection can go on is its session's
 //! decision (was the request body read to its end?), not the attempt's.
 
+use std::net::SocketAddr;
+
 use crate::downstream::Session;
 use crate::engine::Engine;
 use crate::error::{Error, Kind};
@@ -74,12 +76,17 @@ fn dial_failed(e: &Engine, addr: std::net::SocketAddr, failed: Dial) -> Failed {
 
 /// A pooled connection to server `idx` (if `may_resend` allows a stale one), or a new
 /// one.
-async fn open(e: &Engine, group: &Group, idx: usize, may_resend: bool) -> Result<Peer, Failed> {
+async fn open(
+    e: &Engine,
+    group: &Group,
+    (idx, client): (usize, SocketAddr),
+    may_resend: bool,
+) -> Result<Peer, Failed> {
     if let Some(peer) = Peer::checkout(group, idx, may_resend) {
         return Ok(peer);
     }
     let addr = group.upstreams[idx].addr;
-    let dialled = peer::dial(group, addr, e.config.timeouts.connect).await;
+    let dialled = peer::dial(group, addr, e.config.timeouts.connect, Some(client)).await;
     if dialled.as_ref().map_or_else(Dial::connected, |_| true) {
         e.shortage.clear();
         group.pool.count_open();
@@ -131,7 +138,7 @@ pub(crate) async fn attempt<S: Session>(
     // empty-bodied request that got no byte back is then sent once more on a new one.
     let mut may_resend = req.body.is_empty();
     loop {
-        let mut peer = open(e, group, idx, may_resend).await?;
+        let mut peer = open(e, group, (idx, client.peer()), may_resend).await?;
         let sent = {
             let body = &mut client.body(t.client_body);
             let (head, framing) = (req.head, req.body);

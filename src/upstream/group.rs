@@ -35,7 +35,7 @@ impl Group {
             upstreams: Upstreams::new(config.servers.clone()),
             pool: Pool::new(
                 config.servers.len(),
-                config.keepalive,
+                super::proxy_header::keepalive(&config),
                 config.keepalive_timeout,
             ),
             config,

@@ -30,7 +30,7 @@ const LIMITS: HeadLimits = HeadLimits {
 /// One check: the status if the server answered within `timeout`. It connects as a
 /// request does ([`peer::dial`]): a group with `tls` is checked over TLS.
 async fn probe(group: &Group, addr: SocketAddr, path: &str, timeout: Duration) -> Option<u16> {
-    let mut stream = peer::dial(group, addr, timeout).await.ok()?;
+    let mut stream = peer::dial(group, addr, timeout, None).await.ok()?;
     let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: weir-health-check\r\nConnection: close\r\n\r\n");
     stream.write_all(head.as_bytes()).await.ok()?;
     stream.flush().await.ok()?;

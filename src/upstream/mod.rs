@@ -9,6 +9,7 @@ pub(crate) mod group;
 pub(crate) mod health;
 pub(crate) mod peer;
 pub mod pool;
+pub(crate) mod proxy_header;
 pub mod shortage;
 pub mod state;
 
