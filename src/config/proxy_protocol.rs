@@ -253,5 +253,11 @@ send_proxy_protocol = "v2"
         }
         let e = parse("[upstream]\nsend_proxy_protocol = \"v1+v2\"\n").unwrap_err();
         assert_eq!(e.key, "upstream.send_proxy_protocol", "{e}");
+        // Not offered on the admin listener: its loopback rule trusts only the socket.
+        let e = parse("[admin]\nlisten = \"127.0.0.1:0\"\nproxy_protocol = \"v2\"\n").unwrap_err();
+        assert!(
+            e.to_string().contains("unknown field `proxy_protocol`"),
+            "{e}"
+        );
     }
 }
