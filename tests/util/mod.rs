@@ -12,6 +12,7 @@ pub mod client;
 pub mod examples;
 pub mod h2;
 pub mod h2client;
+pub mod haproxy;
 pub mod nginx;
 pub mod origin;
 pub mod plugins;
