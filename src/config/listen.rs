@@ -144,7 +144,8 @@ pub(super) struct ListenFile(pub Vec<Entry>);
 
 pub(super) enum Entry {
     Addr(String),
-    Table(Table),
+    /// Boxed: a table is ten times the size of an address, and most entries are one.
+    Table(Box<Table>),
 }
 
 #[derive(Deserialize)]
@@ -196,7 +197,8 @@ impl<'de> Deserialize<'de> for Entry {
                 Ok(Entry::Addr(s.into()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {
-                Table::deserialize(de::value::MapAccessDeserializer::new(map)).map(Entry::Table)
+                Table::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|t| Entry::Table(Box::new(t)))
             }
         }
         d.deserialize_any(V)
@@ -216,7 +218,7 @@ impl<'de> Deserialize<'de> for ListenFile {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ListenFile, A::Error> {
                 let t = Table::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(ListenFile(vec![Entry::Table(t)]))
+                Ok(ListenFile(vec![Entry::Table(Box::new(t))]))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ListenFile, A::Error> {
                 let mut all = Vec::new();

@@ -118,7 +118,6 @@ async fn v1_header(tcp: &mut TcpStream, mut buf: Vec<u8>) -> Result<Received, Re
             v1::Addresses::Tcp6(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
             v1::Addresses::Unknown => None,
         },
-        ..Received::default()
     })
 }
 
