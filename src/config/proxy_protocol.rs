@@ -164,6 +164,37 @@ impl Serialize for Cidr {
     }
 }
 
+/// `proxy_protocol` and `trusted` as written: both or neither (see
+/// [`super::proxy_protocol`]). `Err((key suffix, reason))`.
+pub(super) fn proxy_protocol(
+    (versions, trusted): (Option<String>, Option<Vec<String>>),
+) -> Result<Option<ProxyProtocol>, (String, String)> {
+    let (versions, trusted) = match (versions, trusted) {
+        (None, None) => return Ok(None),
+        (Some(v), Some(t)) => (v, t),
+        (Some(_), None) => {
+            let why = "needs `trusted`, the balancers allowed to send the header \
+                       (e.g. trusted = [\"10.0.0.0/8\"])";
+            return Err((".trusted".into(), why.into()));
+        }
+        (None, Some(_)) => {
+            let why = "is only for a listener with `proxy_protocol`";
+            return Err((".trusted".into(), why.into()));
+        }
+    };
+    let accept = Versions::parse(&versions).map_err(|why| (".proxy_protocol".into(), why))?;
+    if trusted.is_empty() {
+        let why = "lists no address: no connection could ever be served".to_string();
+        return Err((".trusted".into(), why));
+    }
+    let trusted = trusted
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Cidr::parse(c).map_err(|why| (format!(".trusted[{i}]"), why)))
+        .collect::<Result<_, _>>()?;
+    Ok(Some(ProxyProtocol { accept, trusted }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
