@@ -16,6 +16,7 @@ use crate::http::parse::HeadLimits;
 use crate::listener_id::ListenerId;
 use crate::metrics::EngineStats;
 use crate::middleware::{build, Chain, Middleware};
+use crate::proxy_protocol;
 use crate::route::{self, Table};
 use crate::shutdown::{self, Signal, Trigger};
 use crate::tls::{self, Handshakes};
@@ -63,6 +64,8 @@ pub(crate) struct Engine {
     pub cert_expiry: Vec<CertExpiry>,
     /// TLS handshake failures; shared by the engines a reload makes, like `shortage`.
     pub handshakes: Arc<Handshakes>,
+    /// Connections closed for their PROXY header; shared like `handshakes`.
+    pub proxy_rejects: Arc<proxy_protocol::Rejects>,
     /// What requests are counted into; its `Metrics` is shared like `shortage`.
     pub stats: EngineStats,
     pub limits: HeadLimits,
@@ -130,6 +133,7 @@ impl Engine {
             tls,
             cert_expiry,
             handshakes: previous.map_or_else(Default::default, |p| p.handshakes.clone()),
+            proxy_rejects: previous.map_or_else(Default::default, |p| p.proxy_rejects.clone()),
             stats,
             stop,
             retire,

@@ -24,6 +24,7 @@ use crate::connection;
 use crate::fds;
 use crate::listener_id::ListenerId;
 use crate::live::Live;
+use crate::proxy_protocol;
 use crate::rt::{self, Runtime, Task, TcpListener};
 use crate::shutdown::Busy;
 
@@ -216,6 +217,11 @@ async fn accept_loop(bound: Bound, live: Arc<Live>, busy: Busy, runtime: Runtime
                 // The TLS path is boxed: its handshake future holds rustls' state
                 // inline (2.7 KiB), which every plain connection's task would carry too.
                 let serve = async {
+                    let mut stream = stream;
+                    let proxied = proxy_protocol::accept(&live, id, &mut stream, peer).await;
+                    let Some(peer) = proxied else {
+                        return; // counted and logged: no request is read
+                    };
                     match tls {
                         Some(config) => {
                             let from = (peer, id);

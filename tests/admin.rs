@@ -456,6 +456,7 @@ fn each_listener_certificates_expiry_is_a_gauge() {
         name: None,
         h2: false,
         h2c: false,
+        proxy_protocol: None,
     });
     let proxy = util::start(config);
     let text = scrape(proxy.admin.unwrap());

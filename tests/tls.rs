@@ -474,6 +474,7 @@ fn reload_opens_new_listeners_and_closes_removed_ones() {
         name: None,
         h2: false,
         h2c: false,
+        proxy_protocol: None,
     });
     handle.reload();
     assert!(until_connect(added, true), "the new listener never opened");

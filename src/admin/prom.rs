@@ -204,6 +204,18 @@ pub fn render(e: &Engine) -> String {
     }
     head(
         &mut out,
+        "weir_proxy_protocol_rejected_total",
+        "counter",
+        "Connections to a proxy_protocol listener closed before a request, by reason (untrusted, missing, malformed, too_long, version, timeout, closed).",
+    );
+    for (reason, n) in e.proxy_rejects.by_reason() {
+        let _ = writeln!(
+            out,
+            "weir_proxy_protocol_rejected_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
+    head(
+        &mut out,
         "weir_h2_guard_closes_total",
         "counter",
         "HTTP/2 client connections closed by GOAWAY for a frame flood past its [http2] bound, by frame kind, or for a header block unfinished past timeouts.header (slow_headers).",

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::upstream::{self, BalancerKind, HashKey, Health, UpstreamFile, UpstreamProtocol};
-use super::{line_of, resolve, show, ConfigError, UpstreamTls};
+use super::{line_of, resolve, show, ConfigError, SendVersion, UpstreamTls};
 use crate::upstream::state::Passive;
 use crate::upstream::Upstream;
 
@@ -51,6 +51,10 @@ pub struct GroupConfig {
     /// For h2 and h2c: streams per connection at most (the server's own limit may be
     /// lower); more connections open when every one is full.
     pub max_streams_per_connection: u32,
+    /// Write a PROXY header with the client's address on each new connection (such a
+    /// group keeps no idle connections: see `upstream::proxy_header`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_proxy_protocol: Option<SendVersion>,
 }
 
 /// What a group without any of the keys gets: the defaults of `[upstream]`, no servers.
@@ -74,6 +78,7 @@ impl Default for GroupConfig {
             tls: None,
             protocol: UpstreamProtocol::Http1,
             max_streams_per_connection: upstream::default_max_streams_per_connection(),
+            send_proxy_protocol: None,
         }
     }
 }
@@ -123,6 +128,14 @@ impl UpstreamFile {
                 HashKey::parse(k.get_ref()).map_err(|why| at(&key, why, k.span()))
             })
             .transpose()?;
+        let proxy_at = self.send_proxy_protocol.as_ref().map(|v| v.span());
+        let send_proxy_protocol = self
+            .send_proxy_protocol
+            .map(|v| {
+                let key = format!("{key}.send_proxy_protocol");
+                SendVersion::parse(v.get_ref()).map_err(|why| at(&key, why, v.span()))
+            })
+            .transpose()?;
         if let Some(h) = &self.health {
             h.statuses().map_err(|why| {
                 ConfigError::new(file, format!("{key}.health.expect_status"), why)
@@ -144,6 +157,13 @@ impl UpstreamFile {
         if let Some(why) = why {
             let key = format!("{key}.protocol");
             let line = line_of(text, protocol_at);
+            return Err(ConfigError::new(file, key, format!("{why}{line}")));
+        }
+        if protocol.is_h2() && send_proxy_protocol.is_some() {
+            // One h2 connection carries many clients' requests; a header names one.
+            let why = "a PROXY header names one client, but an HTTP/2 connection carries many clients' requests; use it with protocol = \"http1\"";
+            let key = format!("{key}.send_proxy_protocol");
+            let line = line_of(text, proxy_at);
             return Err(ConfigError::new(file, key, format!("{why}{line}")));
         }
         let max_streams = match &self.max_streams_per_connection {
@@ -172,6 +192,7 @@ impl UpstreamFile {
             tls,
             protocol,
             max_streams_per_connection: max_streams,
+            send_proxy_protocol,
         })
     }
 }

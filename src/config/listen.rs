@@ -36,6 +36,7 @@ use std::path::PathBuf;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::proxy_protocol::{proxy_protocol, ProxyProtocol};
 use super::{resolve, ConfigError};
 
 /// One listening socket; shown as the table form `{ addr, name, tls }`.
@@ -51,6 +52,9 @@ pub struct Listener {
     pub h2: bool,
     /// Plain listeners: take HTTP/2 with prior knowledge (the connection preface).
     pub h2c: bool,
+    /// Read a PROXY header first on every connection (`proxy_protocol` and `trusted`).
+    #[serde(flatten)]
+    pub proxy_protocol: Option<ProxyProtocol>,
 }
 
 impl Listener {
@@ -75,6 +79,7 @@ impl From<SocketAddr> for Listener {
             name: None,
             h2: false,
             h2c: false,
+            proxy_protocol: None,
         }
     }
 }
@@ -139,7 +144,8 @@ pub(super) struct ListenFile(pub Vec<Entry>);
 
 pub(super) enum Entry {
     Addr(String),
-    Table(Table),
+    /// Boxed: a table is ten times the size of an address, and most entries are one.
+    Table(Box<Table>),
 }
 
 #[derive(Deserialize)]
@@ -152,6 +158,8 @@ pub(super) struct Table {
     h2: Option<bool>,
     #[serde(default)]
     h2c: bool,
+    proxy_protocol: Option<String>,
+    trusted: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -189,7 +197,8 @@ impl<'de> Deserialize<'de> for Entry {
                 Ok(Entry::Addr(s.into()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {
-                Table::deserialize(de::value::MapAccessDeserializer::new(map)).map(Entry::Table)
+                Table::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|t| Entry::Table(Box::new(t)))
             }
         }
         d.deserialize_any(V)
@@ -209,7 +218,7 @@ impl<'de> Deserialize<'de> for ListenFile {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ListenFile, A::Error> {
                 let t = Table::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(ListenFile(vec![Entry::Table(t)]))
+                Ok(ListenFile(vec![Entry::Table(Box::new(t))]))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ListenFile, A::Error> {
                 let mut all = Vec::new();
@@ -245,10 +254,18 @@ impl ListenFile {
             let err = |k: &str, why: String| {
                 ConfigError::new(file, format!("{key}{k}"), format!("{why}{line}"))
             };
-            let (addr, name, tls, h2, h2c) = match entry {
-                Entry::Addr(a) => (a, None, None, None, false),
-                Entry::Table(t) => (t.addr, t.name, t.tls, t.h2, t.h2c),
+            let (addr, name, tls, h2, h2c, proxy) = match entry {
+                Entry::Addr(a) => (a, None, None, None, false, (None, None)),
+                Entry::Table(t) => (
+                    t.addr,
+                    t.name,
+                    t.tls,
+                    t.h2,
+                    t.h2c,
+                    (t.proxy_protocol, t.trusted),
+                ),
             };
+            let proxy_protocol = proxy_protocol(proxy).map_err(|(k, why)| err(&k, why))?;
             let addr = resolve(&addr).map_err(|why| err("", why))?;
             if addr.port() != 0 && out.iter().any(|l| l.addr == addr) {
                 return Err(err("", format!("{addr} is listed twice")));
@@ -277,6 +294,7 @@ impl ListenFile {
                 tls,
                 name,
                 h2c,
+                proxy_protocol,
             });
         }
         Ok(out)

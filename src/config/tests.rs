@@ -205,3 +205,15 @@ fn protocol_defaults_to_http1_and_h2_needs_tls() {
     let err = Config::parse(bad, "w.toml").unwrap_err().to_string();
     assert!(err.contains("protocol"), "{err}");
 }
+
+#[test]
+fn an_h2_group_refuses_send_proxy_protocol() {
+    let text = "[upstreams.g]\nservers = [\"127.0.0.1:1\"]\nprotocol = \"h2c\"\nsend_proxy_protocol = \"v2\"\n";
+    let err = Config::parse(text, "w.toml").unwrap_err().to_string();
+    assert!(
+        err.contains("upstreams.g.send_proxy_protocol") && err.contains("line 4"),
+        "{err}"
+    );
+    let h1 = "[upstreams.g]\nservers = [\"127.0.0.1:1\"]\nsend_proxy_protocol = \"v2\"\n";
+    assert!(Config::parse(h1, "w.toml").is_ok());
+}

@@ -200,6 +200,7 @@ pub(super) struct UpstreamFile {
     pub(super) tls: Option<super::upstream_tls::TlsFile>,
     pub(super) protocol: Option<Spanned<UpstreamProtocol>>,
     pub(super) max_streams_per_connection: Option<Spanned<u32>>,
+    pub(super) send_proxy_protocol: Option<Spanned<String>>,
 }
 
 /// Streams weir opens on one h2 upstream connection at most, below the server's own

@@ -6,6 +6,8 @@
 //! upstream's fault?). Whether the client connection can go on is its session's
 //! decision (was the request body read to its end?), not the attempt's.
 
+use std::net::SocketAddr;
+
 use crate::downstream::Session;
 use crate::engine::Engine;
 use crate::error::{Error, Kind};
@@ -75,22 +77,37 @@ fn dial_failed(e: &Engine, addr: std::net::SocketAddr, failed: Dial) -> Failed {
 }
 
 /// A pooled connection to server `idx` (if `may_resend` allows a stale one), or a new
-/// one; for an h2 group, a stream slot on a shared connection.
-async fn open(e: &Engine, group: &Group, idx: usize, may_resend: bool) -> Result<Peer, Failed> {
+/// one; for an h2 group, a stream slot on a shared connection. `client` goes into the
+/// PROXY header of a group with `send_proxy_protocol` (never an h2 one: see `config`).
+async fn open(
+    e: &Engine,
+    group: &Group,
+    (idx, client): (usize, SocketAddr),
+    may_resend: bool,
+) -> Result<Peer, Failed> {
     if group.config.protocol.is_h2() {
-        let slot = group.h2.slot(idx, || connect(e, group, idx)).await?;
+        let slot = group
+            .h2
+            .slot(idx, || connect(e, group, idx, client))
+            .await?;
         return Ok(Peer::H2(H2::new(slot, group.config.tls.is_some())));
     }
     if let Some(peer) = H1::checkout(group, idx, may_resend) {
         return Ok(Peer::H1(peer));
     }
-    Ok(Peer::H1(H1::new(connect(e, group, idx).await?)))
+    Ok(Peer::H1(H1::new(connect(e, group, idx, client).await?)))
 }
 
-/// A new connection (TCP, and TLS if the group has it) to server `idx`.
-async fn connect(e: &Engine, group: &Group, idx: usize) -> Result<crate::stream::Stream, Failed> {
+/// A new connection (TCP, the PROXY header if the group sends one, and TLS if the group
+/// has it) to server `idx`.
+async fn connect(
+    e: &Engine,
+    group: &Group,
+    idx: usize,
+    client: SocketAddr,
+) -> Result<crate::stream::Stream, Failed> {
     let addr = group.upstreams[idx].addr;
-    let dialled = peer::dial(group, addr, e.config.timeouts.connect).await;
+    let dialled = peer::dial(group, addr, e.config.timeouts.connect, Some(client)).await;
     if dialled.as_ref().map_or_else(Dial::connected, |_| true) {
         e.shortage.clear();
         group.pool.count_open();
@@ -152,7 +169,7 @@ pub(crate) async fn attempt<S: Session>(
     let mut may_resend = req.body.is_empty();
     let mut gone_away_resent = false;
     loop {
-        let mut peer = open(e, group, idx, may_resend).await?;
+        let mut peer = open(e, group, (idx, client.peer()), may_resend).await?;
         let sent = {
             let body = &mut client.body(t.client_body);
             let (head, framing) = (req.head, req.body);

@@ -44,7 +44,7 @@ impl Group {
             ),
             pool: Pool::new(
                 config.servers.len(),
-                config.keepalive,
+                super::proxy_header::keepalive(&config),
                 config.keepalive_timeout,
             ),
             config,

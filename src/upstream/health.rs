@@ -34,7 +34,7 @@ const LIMITS: HeadLimits = HeadLimits {
 /// One check: the status if the server answered within `timeout`. It connects as a
 /// request does ([`peer::dial`]): a group with `tls` is checked over TLS.
 async fn probe(group: &Group, addr: SocketAddr, path: &str, timeout: Duration) -> Option<u16> {
-    let mut stream = peer::dial(group, addr, timeout).await.ok()?;
+    let mut stream = peer::dial(group, addr, timeout, None).await.ok()?;
     if group.config.protocol.is_h2() {
         return probe_h2(stream, addr, path, group.config.tls.is_some()).await;
     }

@@ -11,6 +11,7 @@ pub(crate) mod h2pool;
 pub(crate) mod health;
 pub(crate) mod peer;
 pub mod pool;
+pub(crate) mod proxy_header;
 pub mod shortage;
 pub mod state;
 

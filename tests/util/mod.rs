@@ -13,6 +13,7 @@ pub mod examples;
 pub mod h2;
 pub mod h2client;
 pub mod h2origin;
+pub mod haproxy;
 pub mod nginx;
 pub mod origin;
 pub mod plugins;

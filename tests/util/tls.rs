@@ -229,6 +229,7 @@ pub fn tls_listener(tls: weir::config::ServerTls) -> weir::config::Listener {
         name: None,
         h2: true,
         h2c: false,
+        proxy_protocol: None,
     }
 }
 

@@ -70,7 +70,12 @@ impl AsyncWrite for Prefixed {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0.io).poll_write(cx, buf)
+        let Prefixed(conn, guard) = &mut *self;
+        let written = Pin::new(&mut conn.io).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = written {
+            guard.after_write(&buf[..n]);
+        }
+        written
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -31,6 +31,7 @@ use h2::server::Connection;
 use h2::Reason;
 
 use super::compat::Io;
+use super::frames::Frames;
 use crate::config::Http2;
 use crate::metrics::{Metrics, H2_GUARD_KINDS};
 use crate::rt;
@@ -67,9 +68,12 @@ impl Trip {
     }
 }
 
-/// The length of an HTTP/2 frame header and of the client preface.
-const FRAME_HEAD: usize = 9;
+/// The length of the client preface.
 const PREFACE: usize = 24;
+/// WINDOW_UPDATEs a client may send per DATA frame weir sent, beyond
+/// `http2.max_window_updates`: two are what a client that answers every frame sends.
+const UPDATES_PER_DATA_FRAME: u32 = 4;
+const DATA: u8 = 0x0;
 const END_STREAM: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
 const HEADERS: u8 = 0x1;
@@ -93,11 +97,13 @@ pub(super) struct Guard {
     header_time: Duration,
     counts: [u32; KINDS],
     window_start: Instant,
-    /// Bytes of the preface or of the current frame's payload still to pass.
-    skip: usize,
-    /// The frame header being gathered, `have` bytes of it so far.
-    head: [u8; FRAME_HEAD],
-    have: usize,
+    /// The client's bytes: its preface, then its frames.
+    inbound: Frames,
+    /// weir's own bytes to the client, for the DATA frames it sent.
+    outbound: Frames,
+    /// DATA frames with a payload weir sent in the current window: each lets the
+    /// client send [`UPDATES_PER_DATA_FRAME`] more WINDOW_UPDATEs.
+    data_sent: u32,
     /// The type of the frame whose payload is passing.
     current: u8,
     /// A header block is open (see the module docs).
@@ -123,9 +129,9 @@ impl Guard {
             header_time,
             counts: [0; KINDS],
             window_start: Instant::now(),
-            skip: PREFACE,
-            head: [0; FRAME_HEAD],
-            have: 0,
+            inbound: Frames::after(PREFACE),
+            outbound: Frames::after(0),
+            data_sent: 0,
             current: 0,
             in_block: true,
             slow: None,
@@ -169,23 +175,7 @@ impl Guard {
     /// Walks the frame headers in `bytes`; the first bound passed, if any.
     fn scan(&mut self, mut bytes: &[u8]) -> Option<Trip> {
         let mut now = None;
-        while !bytes.is_empty() {
-            if self.skip > 0 {
-                let n = self.skip.min(bytes.len());
-                self.skip -= n;
-                bytes = &bytes[n..];
-                continue;
-            }
-            let n = (FRAME_HEAD - self.have).min(bytes.len());
-            self.head[self.have..self.have + n].copy_from_slice(&bytes[..n]);
-            self.have += n;
-            bytes = &bytes[n..];
-            if self.have < FRAME_HEAD {
-                break;
-            }
-            self.have = 0;
-            let h = self.head;
-            self.skip = u32::from_be_bytes([0, h[0], h[1], h[2]]) as usize;
+        while let Some(h) = self.inbound.next(&mut bytes) {
             self.current = h[3];
             if let Some(trip) = self.frame(h[3], h[4], &mut now) {
                 return Some(trip);
@@ -194,10 +184,20 @@ impl Guard {
         None
     }
 
+    /// Notes what weir wrote to the client (`bytes`, as h2 framed them): the DATA
+    /// frames that earn the client window updates.
+    pub fn after_write(&mut self, mut bytes: &[u8]) {
+        while let Some(h) = self.outbound.next(&mut bytes) {
+            if h[3] == DATA && self.outbound.skip > 0 {
+                self.data_sent = self.data_sent.saturating_add(1);
+            }
+        }
+    }
+
     /// Counts one frame of type `kind`; `Some` if that passes its bound.
     fn frame(&mut self, kind: u8, flags: u8, now: &mut Option<Instant>) -> Option<Trip> {
         let counted = match kind {
-            0 if self.skip == 0 && flags & END_STREAM == 0 => Trip::EmptyData,
+            DATA if self.inbound.skip == 0 && flags & END_STREAM == 0 => Trip::EmptyData,
             HEADERS => {
                 self.in_block = flags & END_HEADERS == 0;
                 return None;
@@ -216,17 +216,32 @@ impl Guard {
         let now = *now.get_or_insert_with(Instant::now);
         if now.duration_since(self.window_start) >= self.window {
             self.counts = [0; KINDS];
+            self.data_sent = 0;
             self.window_start = now;
         }
         let i = counted as usize - 1;
         self.counts[i] += 1;
-        (self.counts[i] > self.bounds[i]).then_some(counted)
+        (self.counts[i] > self.bound(counted)).then_some(counted)
+    }
+
+    /// How many frames of `kind` a window allows: its setting, and for WINDOW_UPDATE
+    /// also what the DATA weir sent calls for (a client answers each DATA frame with up
+    /// to two, one for the stream and one for the connection; Envoy's
+    /// `max_inbound_window_update_frames_per_data_frame_sent` is 10).
+    fn bound(&self, kind: Trip) -> u32 {
+        let base = self.bounds[kind as usize - 1];
+        match kind {
+            Trip::WindowUpdates => {
+                base.saturating_add(self.data_sent.saturating_mul(UPDATES_PER_DATA_FRAME))
+            }
+            _ => base,
+        }
     }
 
     /// A header block, or a frame header, started and not finished.
     fn header_pending(&self) -> bool {
-        let header_frame = self.skip > 0 && matches!(self.current, HEADERS | CONTINUATION);
-        self.in_block || header_frame || self.have > 0
+        let header_frame = self.inbound.skip > 0 && matches!(self.current, HEADERS | CONTINUATION);
+        self.in_block || header_frame || self.inbound.have > 0
     }
 
     /// Runs the header clock while a header block is open.
@@ -307,7 +322,7 @@ mod tests {
             ..Http2::default()
         };
         let mut g = Guard::new(&h2, Duration::from_secs(60));
-        g.skip = 0;
+        g.inbound.skip = 0;
         g
     }
 
@@ -325,6 +340,20 @@ mod tests {
         // One byte at a time: frame headers split across reads are still seen.
         let trips: Vec<_> = pings.chunks(1).filter_map(|c| g.scan(c)).collect();
         assert_eq!(trips, vec![Trip::Pings]);
+    }
+
+    #[test]
+    fn each_data_frame_sent_earns_window_updates() {
+        let mut g = guard(2);
+        let sent: Vec<u8> = (0..10).flat_map(|_| frame(DATA, 0, 16)).collect();
+        g.after_write(&sent[..7]);
+        g.after_write(&sent[7..]);
+        let updates = frame(8, 0, 4);
+        let allowed = 2 + 10 * UPDATES_PER_DATA_FRAME;
+        for i in 0..allowed {
+            assert_eq!(g.scan(&updates), None, "update {i}");
+        }
+        assert_eq!(g.scan(&updates), Some(Trip::WindowUpdates));
     }
 
     #[test]

@@ -20,6 +20,7 @@
 
 mod body;
 mod compat;
+mod frames;
 mod guard;
 mod head;
 mod reset;

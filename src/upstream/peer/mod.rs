@@ -60,19 +60,22 @@ impl Dial {
     }
 }
 
-/// Connects to server `addr` of `group` and, when the group speaks TLS, completes the
+/// Connects to server `addr` of `group`, writes the group's PROXY header for `client`
+/// (`None` for weir's own health checks) and, when the group speaks TLS, completes the
 /// handshake: each step within `timeout`. A certificate that fails verification is an
 /// error, never a plaintext fallback.
 pub(crate) async fn dial(
     group: &Group,
     addr: SocketAddr,
     timeout: Duration,
+    client: Option<SocketAddr>,
 ) -> Result<Stream, Dial> {
-    let tcp = match rt::timeout(timeout, rt::connect(addr)).await {
+    let mut tcp = match rt::timeout(timeout, rt::connect(addr)).await {
         None => return Err(Dial::ConnectTimeout),
         Some(Err(err)) => return Err(Dial::Connect(err)),
         Some(Ok(tcp)) => tcp,
     };
+    super::proxy_header::send(group, &mut tcp, client, addr, timeout).await?;
     let (Some(config), Some(t)) = (group.tls(), &group.config.tls) else {
         return Ok(tcp.into());
     };
