@@ -10,6 +10,9 @@ mod reactor;
 mod source;
 mod timer;
 
+#[cfg(test)]
+mod tests;
+
 pub use block_on::{block_on, end_of_batch};
 pub use net::{accept, bind, connect, pending, readable, TcpListener, TcpStream};
 pub use timer::Timer;
