@@ -1,51 +1,80 @@
 //! The portable runtime: smol's reactor (async-io), used off Linux, or on Linux with the
 //! `portable-runtime` feature. It registers sockets one-shot, so every wait for
 //! readiness costs an `epoll_ctl`/`kevent` re-arm; see `epoll` for the Linux one.
+//! Tasks run on smol's executor, shared by the worker threads (`smol_executor`).
 
+use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::time::Duration;
 
-/// A non-blocking TCP stream; `&TcpStream` is both `AsyncRead` and `AsyncWrite`.
-pub type TcpStream = smol::Async<StdStream>;
-/// A non-blocking TCP listener.
-pub type TcpListener = smol::Async<StdListener>;
-/// Resolves after a duration.
-pub type Timer = smol::Timer;
+use super::contract::{Backend, Signal};
+use super::signals::AsyncSignals;
+use super::smol_executor::Smol;
+use super::Batch;
 
-pub use smol::block_on;
+/// smol with async-io's reactor.
+pub struct Portable;
 
-/// Binds a listener with room for `backlog` connections not yet accepted.
-pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
-    smol::Async::new(super::listen::listener(addr, backlog)?)
-}
+impl Backend for Portable {
+    type TcpStream = smol::Async<StdStream>;
+    type TcpListener = smol::Async<StdListener>;
+    type Timer = smol::Timer;
+    type Signals = AsyncSignals;
+    type Executor = Smol<Portable>;
 
-/// Waits until a connection is waiting to be accepted, without accepting it.
-pub async fn pending(listener: &TcpListener) -> io::Result<()> {
-    listener.readable().await
-}
+    fn bind(addr: SocketAddr, backlog: u32) -> io::Result<Self::TcpListener> {
+        smol::Async::new(super::listen::listener(addr, backlog)?)
+    }
 
-/// Accepts one connection, with Nagle off.
-pub async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
-    let (stream, peer) = listener.accept().await?;
-    stream.get_ref().set_nodelay(true)?;
-    Ok((stream, peer))
-}
+    async fn accept(listener: &Self::TcpListener) -> io::Result<(Self::TcpStream, SocketAddr)> {
+        let (stream, peer) = listener.accept().await?;
+        stream.get_ref().set_nodelay(true)?;
+        Ok((stream, peer))
+    }
 
-/// Connects to an upstream, with Nagle off.
-pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-    let stream = smol::Async::<StdStream>::connect(addr).await?;
-    stream.get_ref().set_nodelay(true)?;
-    Ok(stream)
-}
+    async fn pending(listener: &Self::TcpListener) -> io::Result<()> {
+        listener.readable().await
+    }
 
-/// Yields to the other ready tasks: smol's reactor has no hook at the end of a batch,
-/// so this is the nearest to the epoll runtime's `end_of_batch` (which also orders the
-/// waiting tasks by group; here they keep their order).
-pub async fn end_of_batch(_group: u64) {
-    futures_lite::future::yield_now().await;
-}
+    async fn connect(addr: SocketAddr) -> io::Result<Self::TcpStream> {
+        let stream = smol::Async::<StdStream>::connect(addr).await?;
+        stream.get_ref().set_nodelay(true)?;
+        Ok(stream)
+    }
 
-/// Waits until `stream` has bytes (or EOF) to read.
-pub async fn readable(stream: &TcpStream) {
-    let _ = stream.readable().await;
+    async fn readable(stream: &Self::TcpStream) {
+        let _ = stream.readable().await;
+    }
+
+    /// Yields to the other ready tasks: smol's reactor has no hook at the end of a
+    /// batch, so this is the nearest to the epoll runtime's (which also orders the
+    /// waiting tasks by [`Batch`]; here they keep their order).
+    async fn end_of_batch(_batch: Batch) {
+        futures_lite::future::yield_now().await;
+    }
+
+    fn timer(after: Duration) -> smol::Timer {
+        smol::Timer::after(after)
+    }
+
+    fn stream_std(stream: &Self::TcpStream) -> &StdStream {
+        stream.get_ref()
+    }
+
+    fn listener_std(listener: &Self::TcpListener) -> &StdListener {
+        listener.get_ref()
+    }
+
+    fn block_on<T>(fut: impl Future<Output = T>) -> T {
+        smol::block_on(fut)
+    }
+
+    fn signals(which: &[Signal]) -> io::Result<AsyncSignals> {
+        AsyncSignals::new(which)
+    }
+
+    async fn next_signal(signals: &mut AsyncSignals) -> Option<Signal> {
+        signals.next().await
+    }
 }
