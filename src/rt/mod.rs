@@ -154,6 +154,12 @@ pub fn is_quiet(stream: &TcpStream) -> bool {
     matches!(Chosen::stream_std(stream).peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
 
+/// Reads what waits on `stream` without taking it (non-blocking: `WouldBlock` when
+/// nothing does).
+pub fn peek(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    Chosen::stream_std(stream).peek(buf)
+}
+
 /// Half-closes a stream: the peer sees EOF, and we can still read what it sends.
 pub fn shutdown_write(stream: &TcpStream) {
     let _ = Chosen::stream_std(stream).shutdown(std::net::Shutdown::Write);
