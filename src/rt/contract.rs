@@ -11,8 +11,9 @@
 //! - **Wake-ups.** A future that returns `Pending` has filed its task's waker where the
 //!   event it waits for will find it, and is woken when that event happens, even if it
 //!   happened between the check and the filing. Spurious wake-ups are allowed; lost ones
-//!   are not. One task waits per direction of a socket (weir reads a socket from one task
-//!   and writes it from one); if a second waiter replaces the first, the first is woken.
+//!   are not. A backend may keep one waiter per direction of a socket: weir reads a
+//!   socket from one task and writes it from one. (The epoll and async-io backends wake
+//!   a waiter a second one displaces; tokio's `AsyncFd` keeps only the last.)
 //! - **Cancellation on drop.** Every future here may be dropped at any `Pending`: that
 //!   cancels it, with no effect on the socket or listener it borrowed. A dropped accept
 //!   leaves the queued connection for the next accept, a dropped read loses no bytes, a
@@ -66,7 +67,7 @@ where
     type TcpListener: Send + Sync + 'static;
     /// Resolves once its duration has passed (its output is ignored); dropped early, it
     /// never wakes anyone.
-    type Timer: Future + Send + Unpin + 'static;
+    type Timer: Future + Send + 'static;
     /// Signals caught from creation until drop (their default action is off meanwhile).
     type Signals: Send + Unpin + 'static;
     /// Runs tasks on the runtime's threads.
