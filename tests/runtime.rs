@@ -108,8 +108,12 @@ fn end_of_batch_lets_every_ready_task_run_first() {
 }
 
 /// Deferred tasks resume by group, in arrival order within one (the epoll runtime only:
-/// the portable one keeps plain arrival order).
-#[cfg(all(target_os = "linux", not(feature = "portable-runtime")))]
+/// the portable and tokio ones keep plain arrival order).
+#[cfg(all(
+    target_os = "linux",
+    not(feature = "portable-runtime"),
+    not(feature = "tokio-runtime")
+))]
 #[test]
 fn end_of_batch_resumes_by_group() {
     let order = logged_run(|spawner, log| {

@@ -1,4 +1,4 @@
-//! The runtime boundary: the only module that names smol, async-io or epoll.
+//! The runtime boundary: the only module that names smol, async-io, epoll or tokio.
 //!
 //! Everything else is written against `futures-lite`'s `AsyncRead`/`AsyncWrite` and the
 //! functions here (spawn, listen, connect, timers, signals), so the proxy core can be
@@ -8,7 +8,8 @@
 //! on weir's own edge-triggered epoll reactor (`epoll/`), one per worker thread, which
 //! spends no system call to re-arm a socket between reads; elsewhere, or with the
 //! `portable-runtime` feature, on smol's portable one (`portable.rs`). Signals go
-//! through async-signal on both (`signals.rs`).
+//! through async-signal on both (`signals.rs`). With the `tokio-runtime` feature,
+//! tasks, sockets, timers and signals all run on tokio (`tokio_rt/`).
 //!
 //! # The backend contract
 //!
@@ -23,19 +24,32 @@
 //! names no smol type, and the connection limit's semaphore (async-lock's, which runs
 //! on any executor) is internal.
 
-#[cfg(all(target_os = "linux", not(feature = "portable-runtime")))]
+#[cfg(all(
+    target_os = "linux",
+    not(feature = "portable-runtime"),
+    not(feature = "tokio-runtime")
+))]
 #[path = "epoll/mod.rs"]
 mod imp;
-#[cfg(any(not(target_os = "linux"), feature = "portable-runtime"))]
+#[cfg(all(
+    any(not(target_os = "linux"), feature = "portable-runtime"),
+    not(feature = "tokio-runtime")
+))]
 #[path = "portable.rs"]
+mod imp;
+#[cfg(feature = "tokio-runtime")]
+#[path = "tokio_rt/mod.rs"]
 mod imp;
 
 mod batch;
 pub mod contract;
+#[cfg(not(feature = "tokio-runtime"))]
 mod gate;
 mod limits;
 mod listen;
+#[cfg(not(feature = "tokio-runtime"))]
 mod signals;
+#[cfg(not(feature = "tokio-runtime"))]
 mod smol_executor;
 
 pub use batch::Batch;
@@ -59,11 +73,21 @@ use std::time::Duration;
 use futures_lite::FutureExt;
 
 /// The backend this build runs on: weir's epoll reactor on Linux by default.
-#[cfg(all(target_os = "linux", not(feature = "portable-runtime")))]
+#[cfg(all(
+    target_os = "linux",
+    not(feature = "portable-runtime"),
+    not(feature = "tokio-runtime")
+))]
 pub type Chosen = imp::Epoll;
 /// The backend this build runs on: async-io's portable reactor.
-#[cfg(any(not(target_os = "linux"), feature = "portable-runtime"))]
+#[cfg(all(
+    any(not(target_os = "linux"), feature = "portable-runtime"),
+    not(feature = "tokio-runtime")
+))]
 pub type Chosen = imp::Portable;
+/// The backend this build runs on: tokio (work in progress).
+#[cfg(feature = "tokio-runtime")]
+pub type Chosen = imp::Tokio;
 
 type Exec = <Chosen as Backend>::Executor;
 
