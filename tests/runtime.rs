@@ -98,7 +98,7 @@ fn end_of_batch_lets_every_ready_task_run_first() {
                 let log = log.clone();
                 spawner.spawn(async move {
                     log.lock().unwrap().push(format!("{name} reads"));
-                    rt::end_of_batch(0).await;
+                    rt::end_of_batch(rt::Batch::server(0)).await;
                     log.lock().unwrap().push(format!("{name} writes"));
                 })
             })
@@ -108,12 +108,17 @@ fn end_of_batch_lets_every_ready_task_run_first() {
 }
 
 /// Deferred tasks resume by group, in arrival order within one (the epoll runtime only:
-/// the portable one keeps plain arrival order).
-#[cfg(all(target_os = "linux", not(feature = "portable-runtime")))]
+/// the portable and tokio ones keep plain arrival order).
+#[cfg(all(
+    target_os = "linux",
+    not(feature = "portable-runtime"),
+    not(feature = "tokio-runtime")
+))]
 #[test]
 fn end_of_batch_resumes_by_group() {
     let order = logged_run(|spawner, log| {
-        [(2, "a"), (1, "b"), (2, "c"), (1, "d")]
+        let (one, two) = (rt::Batch::server(1), rt::Batch::clients());
+        [(two, "a"), (one, "b"), (two, "c"), (one, "d")]
             .into_iter()
             .map(|(group, name)| {
                 let log = log.clone();
@@ -137,7 +142,7 @@ fn a_task_that_keeps_deferring_does_not_starve_sockets_or_timers() {
         runtime.block_on(1, async move {
             let _spinner = spawner.spawn(async {
                 loop {
-                    rt::end_of_batch(0).await;
+                    rt::end_of_batch(rt::Batch::server(0)).await;
                 }
             });
             echo_roundtrip(1 << 20).await;

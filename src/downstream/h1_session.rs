@@ -182,7 +182,7 @@ impl Session for Downstream {
         write::response_head(&mut self.out, head, framing, connection);
         // Sent with the rest of this turn's writes, after the requests going upstream
         // (see `rt::end_of_batch`).
-        rt::end_of_batch(u64::MAX).await;
+        rt::end_of_batch(rt::Batch::clients()).await;
         let bytes = body::pipe(body, &mut self.conn.io, out, &self.out, write_timeout).await?;
         self.next = if keep { Next::KeepAlive } else { Next::Close };
         Ok(bytes)

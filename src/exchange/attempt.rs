@@ -173,7 +173,7 @@ pub(crate) async fn attempt<S: Session>(
         let sent = {
             let body = &mut client.body(t.client_body);
             let (head, framing) = (req.head, req.body);
-            let batch = idx as u64;
+            let batch = rt::Batch::server(idx);
             peer.send(head, framing, body, scratch, t.upstream_read, batch)
                 .await
         };

@@ -18,7 +18,7 @@ use ppp::v1;
 use ppp::v2;
 
 use crate::config::Versions;
-use crate::rt::TcpStream;
+use crate::rt::{self, TcpStream};
 
 use super::{Received, Reject};
 
@@ -124,5 +124,5 @@ async fn v1_header(tcp: &mut TcpStream, mut buf: Vec<u8>) -> Result<Received, Re
 /// What the socket holds now, without taking it: `None` if nothing yet (or the peek
 /// failed, which the read that follows reports), `Some(0)` at EOF.
 fn peek(tcp: &TcpStream, into: &mut [u8]) -> Option<usize> {
-    tcp.get_ref().peek(into).ok()
+    rt::peek(tcp, into).ok()
 }

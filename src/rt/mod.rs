@@ -1,50 +1,59 @@
-//! The runtime boundary: the only module that names smol, async-io or epoll.
+//! The runtime boundary: the only module that names smol, async-io, epoll or tokio.
 //!
 //! Everything else is written against `futures-lite`'s `AsyncRead`/`AsyncWrite` and the
 //! functions here (spawn, listen, connect, timers, signals), so the proxy core can be
 //! rebuilt on another executor and compared like for like.
 //!
-//! Tasks run on smol's executor. Sockets and timers run, on Linux, on weir's own
-//! edge-triggered epoll reactor (`epoll/`), one per worker thread, which spends no
-//! system call to re-arm a socket between reads; elsewhere, or with the
-//! `portable-runtime` feature, on smol's portable one (`portable.rs`). Signals always go
-//! through async-signal, on smol's reactor.
+//! Tasks run on smol's executor (`smol_executor.rs`). Sockets and timers run, on Linux,
+//! on weir's own edge-triggered epoll reactor (`epoll/`), one per worker thread, which
+//! spends no system call to re-arm a socket between reads; elsewhere, or with the
+//! `portable-runtime` feature, on smol's portable one (`portable.rs`). Signals go
+//! through async-signal on both (`signals.rs`). With the `tokio-runtime` feature,
+//! tasks, sockets, timers and signals all run on tokio (`tokio_rt/`).
 //!
 //! # The backend contract
 //!
-//! A backend is a module picked by `cfg` below as `imp`. It must provide exactly these
-//! items (the build checks the names and types; this list says what they must *do*):
+//! Written as Rust in [`contract`]: a backend implements [`Backend`] (sockets, timers,
+//! signals, the scheduling hint, the blocking loop) and names an [`Executor`] (tasks
+//! and threads), keeping the rules written there; `tests/rt_conformance.rs` checks them
+//! against whichever backend the build picked. `cfg` picks one as [`Chosen`], and the
+//! functions and types below forward to it statically: the hot path pays no `dyn`.
 //!
-//! | item | what it must do |
-//! | --- | --- |
-//! | `type TcpStream` | a non-blocking TCP stream such that `&TcpStream` is `AsyncRead + AsyncWrite`, with `get_ref() -> &std::net::TcpStream` for socket options and peeks |
-//! | `type TcpListener` | a non-blocking listener with `get_ref() -> &std::net::TcpListener` |
-//! | `fn bind(SocketAddr, backlog: u32) -> io::Result<TcpListener>` | bind and listen with that backlog, `SO_REUSEADDR` set (`listen.rs` makes the socket) |
-//! | `async fn accept(&TcpListener) -> io::Result<(TcpStream, SocketAddr)>` | one connection, Nagle off |
-//! | `async fn pending(&TcpListener) -> io::Result<()>` | resolves once a connection waits to be accepted, leaving it queued |
-//! | `async fn connect(SocketAddr) -> io::Result<TcpStream>` | one connection, Nagle off |
-//! | `async fn readable(&TcpStream)` | resolves once a read would not block (bytes or EOF); it may wake spuriously |
-//! | `async fn end_of_batch(group: u64)` | parks the task until the current batch of ready tasks has run, so writes leave grouped; a plain yield is a correct implementation |
-//! | `type Timer` with `Timer::after(Duration)` | a future that resolves after the duration |
-//! | `fn block_on(impl Future) -> T` | drives the backend's reactor on this thread while polling the future |
-//!
-//! Everything else here (`timeout`, `sleep`, [`Runtime`], [`Task`], signals) is built
-//! on those items and on smol's executor, and stays the same for every backend. The
-//! public API names no smol type: [`Task`] is weir's own handle, and the connection
-//! limit's semaphore (async-lock's, which runs on any executor) is internal.
+//! Everything else here (`timeout`, `sleep`, [`Runtime`], [`Task`], [`Caught`]) is
+//! built on the contract alone and stays the same for every backend. The public API
+//! names no smol type, and the connection limit's semaphore (async-lock's, which runs
+//! on any executor) is internal.
 
-#[cfg(all(target_os = "linux", not(feature = "portable-runtime")))]
+#[cfg(all(
+    target_os = "linux",
+    not(feature = "portable-runtime"),
+    not(feature = "tokio-runtime")
+))]
 #[path = "epoll/mod.rs"]
 mod imp;
-#[cfg(any(not(target_os = "linux"), feature = "portable-runtime"))]
+#[cfg(all(
+    any(not(target_os = "linux"), feature = "portable-runtime"),
+    not(feature = "tokio-runtime")
+))]
 #[path = "portable.rs"]
 mod imp;
+#[cfg(feature = "tokio-runtime")]
+#[path = "tokio_rt/mod.rs"]
+mod imp;
 
+mod batch;
+pub mod contract;
+#[cfg(not(feature = "tokio-runtime"))]
 mod gate;
 mod limits;
 mod listen;
+#[cfg(not(feature = "tokio-runtime"))]
+mod signals;
+#[cfg(not(feature = "tokio-runtime"))]
+mod smol_executor;
 
-pub use imp::{accept, bind, connect, end_of_batch, pending, readable, TcpListener, TcpStream};
+pub use batch::Batch;
+pub use contract::{Backend, Executor, Signal};
 pub use limits::{is_local_resource_error, local_shortage, raise_fd_limit, FdLimit};
 pub use listen::somaxconn;
 
@@ -59,11 +68,67 @@ pub use mimalloc::MiMalloc as Allocator;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
-use futures_lite::{FutureExt, StreamExt};
+use futures_lite::FutureExt;
+
+/// The backend this build runs on: weir's epoll reactor on Linux by default.
+#[cfg(all(
+    target_os = "linux",
+    not(feature = "portable-runtime"),
+    not(feature = "tokio-runtime")
+))]
+pub type Chosen = imp::Epoll;
+/// The backend this build runs on: async-io's portable reactor.
+#[cfg(all(
+    any(not(target_os = "linux"), feature = "portable-runtime"),
+    not(feature = "tokio-runtime")
+))]
+pub type Chosen = imp::Portable;
+/// The backend this build runs on: tokio (work in progress).
+#[cfg(feature = "tokio-runtime")]
+pub type Chosen = imp::Tokio;
+
+type Exec = <Chosen as Backend>::Executor;
+
+/// A non-blocking TCP stream; it and `&TcpStream` are both `AsyncRead + AsyncWrite`.
+pub type TcpStream = <Chosen as Backend>::TcpStream;
+/// A non-blocking TCP listener.
+pub type TcpListener = <Chosen as Backend>::TcpListener;
+
+/// Binds a listener with room for `backlog` connections not yet accepted.
+pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    Chosen::bind(addr, backlog)
+}
+
+/// Accepts one connection, with Nagle off.
+pub fn accept(
+    listener: &TcpListener,
+) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send + '_ {
+    Chosen::accept(listener)
+}
+
+/// Waits until a connection is waiting to be accepted, without accepting it.
+pub fn pending(listener: &TcpListener) -> impl Future<Output = io::Result<()>> + Send + '_ {
+    Chosen::pending(listener)
+}
+
+/// Connects to `addr`, with Nagle off.
+pub fn connect(addr: SocketAddr) -> impl Future<Output = io::Result<TcpStream>> + Send {
+    Chosen::connect(addr)
+}
+
+/// Waits until `stream` has bytes (or EOF) to read; it may wake spuriously.
+pub fn readable(stream: &TcpStream) -> impl Future<Output = ()> + Send + '_ {
+    Chosen::readable(stream)
+}
+
+/// Parks the task until this batch of ready tasks has run, then resumes it in `batch`'s
+/// order, so writes leave grouped ([`Batch`]; on the epoll backend,
+/// `epoll/block_on.rs` says what it bought). Elsewhere a yield.
+pub fn end_of_batch(batch: Batch) -> impl Future<Output = ()> + Send {
+    Chosen::end_of_batch(batch)
+}
 
 /// An async counting semaphore (bounds open connections). Internal: async-lock's
 /// semaphore is runtime-neutral, so no backend has to provide one.
@@ -75,22 +140,22 @@ pub(crate) type Permit = smol::lock::SemaphoreGuardArc;
 /// A handle to a spawned task: await it for the task's output. Dropping it cancels the
 /// task unless it was [detached](Task::detach).
 #[must_use = "dropping a Task cancels it; call detach() to let it run on"]
-pub struct Task<T>(smol::Task<T>);
+pub struct Task<T: Send + 'static>(<Exec as Executor>::Task<T>);
 
-impl<T> Task<T> {
+impl<T: Send + 'static> Task<T> {
     /// Lets the task run to its end without anyone awaiting it.
     pub fn detach(self) {
-        self.0.detach();
+        Exec::detach(self.0);
     }
 
     /// Cancels the task and waits until it has stopped (its future dropped); the
     /// output if it had finished first.
     pub async fn cancel(self) -> Option<T> {
-        self.0.cancel().await
+        Exec::cancel(self.0).await
     }
 }
 
-impl<T> std::future::Future for Task<T> {
+impl<T: Send + 'static> std::future::Future for Task<T> {
     type Output = T;
 
     fn poll(
@@ -103,24 +168,30 @@ impl<T> std::future::Future for Task<T> {
 
 /// The local address a listener is bound to (port 0 resolved).
 pub fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
-    listener.get_ref().local_addr()
+    Chosen::listener_std(listener).local_addr()
 }
 
 /// True when an idle pooled connection has neither been closed by its peer nor sent
 /// unsolicited bytes: a non-blocking peek that would block means "still quiet".
 pub fn is_quiet(stream: &TcpStream) -> bool {
     let mut byte = [0u8; 1];
-    matches!(stream.get_ref().peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    matches!(Chosen::stream_std(stream).peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+/// Reads what waits on `stream` without taking it (non-blocking: `WouldBlock` when
+/// nothing does).
+pub fn peek(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    Chosen::stream_std(stream).peek(buf)
 }
 
 /// Half-closes a stream: the peer sees EOF, and we can still read what it sends.
 pub fn shutdown_write(stream: &TcpStream) {
-    let _ = stream.get_ref().shutdown(std::net::Shutdown::Write);
+    let _ = Chosen::stream_std(stream).shutdown(std::net::Shutdown::Write);
 }
 
 /// Sleeps for `d`.
 pub async fn sleep(d: Duration) {
-    imp::Timer::after(d).await;
+    Chosen::timer(d).await;
 }
 
 /// Runs `fut` for at most `d`; `None` when the time ran out first.
@@ -136,7 +207,7 @@ pub async fn timeout<T>(d: Duration, fut: impl Future<Output = T>) -> Option<T> 
     }
     async { Some(fut.await) }
         .or(async {
-            imp::Timer::after(d).await;
+            Chosen::timer(d).await;
             None
         })
         .await
@@ -147,36 +218,34 @@ pub async fn timeout<T>(d: Duration, fut: impl Future<Output = T>) -> Option<T> 
 /// Made before weir says it is listening: SIGHUP's and SIGTERM's default action ends
 /// the process, so a reload asked for just after start-up must find them caught
 /// already, not when the serving task first gets to run.
-pub struct Caught(async_signal::Signals);
+pub struct Caught(<Chosen as Backend>::Signals);
 
 impl Caught {
     /// SIGTERM and SIGINT (Ctrl-C).
     pub fn termination() -> io::Result<Self> {
-        use async_signal::{Signal, Signals};
-        Signals::new([Signal::Term, Signal::Int]).map(Caught)
+        Chosen::signals(&[Signal::Terminate, Signal::Interrupt]).map(Caught)
     }
 
     /// SIGHUP.
     pub fn hangups() -> io::Result<Self> {
-        use async_signal::{Signal, Signals};
-        Signals::new([Signal::Hup]).map(Caught)
+        Chosen::signals(&[Signal::Hangup]).map(Caught)
     }
 
-    /// Resolves at the next signal.
+    /// Resolves at the next signal (never, once none can come).
     pub async fn next(&mut self) {
-        if self.0.next().await.is_none() {
+        if Chosen::next_signal(&mut self.0).await.is_none() {
             std::future::pending::<()>().await;
         }
     }
 }
 
-/// An executor shared by a fixed set of OS threads.
+/// The chosen backend's executor on a fixed set of OS threads.
 ///
-/// We own the executor instead of leaning on smol's global one, so the `threads` setting
+/// We own the executor instead of leaning on a global one, so the `threads` setting
 /// means exactly what it says and an embedding program keeps its own runtime apart.
 #[derive(Clone)]
 pub struct Runtime {
-    ex: Arc<smol::Executor<'static>>,
+    ex: Exec,
 }
 
 impl Default for Runtime {
@@ -187,9 +256,7 @@ impl Default for Runtime {
 
 impl Runtime {
     pub fn new() -> Self {
-        Runtime {
-            ex: Arc::new(smol::Executor::new()),
-        }
+        Runtime { ex: Exec::new() }
     }
 
     /// Spawns a task onto this runtime's executor.
@@ -203,27 +270,6 @@ impl Runtime {
     /// Runs `fut` to completion on the current thread, with `threads - 1` more OS threads
     /// driving the executor alongside it (`threads = 0` means one per CPU).
     pub fn block_on<T>(&self, threads: usize, fut: impl Future<Output = T>) -> T {
-        let threads = match threads {
-            0 => thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
-        let (stop, stopped) = async_channel::bounded::<()>(1);
-        let workers: Vec<_> = (1..threads)
-            .map(|i| {
-                let ex = self.ex.clone();
-                let stopped = stopped.clone();
-                thread::Builder::new()
-                    .name(format!("weir-worker-{i}"))
-                    .spawn(move || imp::block_on(ex.run(stopped.recv())))
-                    .expect("spawn worker thread")
-            })
-            .collect();
-        // Gated: `run` would poll `fut` after every reactor turn, woken or not.
-        let out = imp::block_on(self.ex.run(gate::Gated::new(fut)));
-        stop.close();
-        for w in workers {
-            let _ = w.join();
-        }
-        out
+        self.ex.run(threads, fut)
     }
 }

@@ -43,7 +43,7 @@ async fn first_byte(tcp: &TcpStream) -> Option<u8> {
     let mut byte = [0u8; 1];
     loop {
         rt::readable(tcp).await;
-        match tcp.get_ref().peek(&mut byte) {
+        match rt::peek(tcp, &mut byte) {
             Ok(0) => return None,
             Ok(_) => return Some(byte[0]),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,

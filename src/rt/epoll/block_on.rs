@@ -10,6 +10,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use super::give_way::GiveWay;
 use super::reactor::{self, Reactor, Turn};
+use crate::rt::Batch;
 
 /// The waker of the future being driven: it marks the future for another poll and, if
 /// the thread sleeps in `epoll_wait`, wakes it (an eventfd write; wakes from the thread
@@ -33,21 +34,21 @@ impl Wake for Parker {
 
 thread_local! {
     /// Wakers of tasks waiting in [`end_of_batch`]; `None` off a `block_on` thread.
-    static DEFERRED: RefCell<Option<Vec<(u64, Waker)>>> = const { RefCell::new(None) };
+    static DEFERRED: RefCell<Option<Vec<(Batch, Waker)>>> = const { RefCell::new(None) };
 }
 
 /// Resumes once every task that is ready now on this thread has run. Tasks waiting here
-/// resume in `group` order (ascending, and in arrival order within a group).
+/// resume in [`Batch`] order (and in arrival order within one).
 ///
-/// weir calls this before writing a request upstream (group: the server's index) and a
-/// response to a client (group: last). A reactor turn then reads everything it was given
+/// weir calls this before writing a request upstream ([`Batch::server`]) and a response
+/// to a client ([`Batch::clients`]). A reactor turn then reads everything it was given
 /// first and writes afterwards, as HAProxy does, and the requests for one server leave back
 /// to back: each origin wakes once for several requests instead of once per request, and
 /// each client finds several answers per wake-up. On the small-response bench the origins
 /// were woken 2.7× less often and weir's req/s went from 0.98× to 1.21× HAProxy's against
 /// the same build writing in arrival order; p99 did not move (bench/profiling.md). Off a
 /// runtime thread it returns at once.
-pub async fn end_of_batch(group: u64) {
+pub async fn end_of_batch(batch: Batch) {
     let mut deferred = false;
     future::poll_fn(|cx| {
         if deferred {
@@ -55,7 +56,7 @@ pub async fn end_of_batch(group: u64) {
         }
         deferred = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
             Some(wakers) => {
-                wakers.push((group, cx.waker().clone()));
+                wakers.push((batch, cx.waker().clone()));
                 true
             }
             None => false,
@@ -95,7 +96,7 @@ pub fn block_on<T>(fut: impl Future<Output = T>) -> T {
         // Tasks deferred to the end of the batch run before the next `epoll_wait`, but a
         // task that keeps deferring cannot hold I/O off for more than one pass.
         DEFERRED.with(|d| mem::swap(d.borrow_mut().get_or_insert_default(), &mut later));
-        later.sort_by_key(|&(group, _)| group); // stable: arrival order within a group
+        later.sort_by_key(|&(batch, _)| batch); // stable: arrival order within a group
         let deferred = !later.is_empty();
         later.drain(..).for_each(|(_, waker)| waker.wake());
         if deferred && !skipped_turn {
@@ -113,7 +114,7 @@ pub fn block_on<T>(fut: impl Future<Output = T>) -> T {
 
 /// Marks the thread as one that runs [`end_of_batch`]'s deferred wakers, until dropped
 /// (then wakes any left, so no task is lost).
-struct Deferring(Option<Vec<(u64, Waker)>>);
+struct Deferring(Option<Vec<(Batch, Waker)>>);
 
 impl Deferring {
     fn start() -> Deferring {

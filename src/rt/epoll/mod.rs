@@ -1,7 +1,9 @@
 //! weir's own reactor for Linux: epoll, edge-triggered, one per runtime thread.
 //!
-//! Why not async-io's: see `reactor`. The executor stays smol's; only readiness, timers
-//! and the thread's blocking loop live here. Everything is safe code over `rustix`.
+//! Why not async-io's: see `reactor`. The executor stays smol's (`smol_executor`: one
+//! queue shared by the worker threads); only readiness, timers and the thread's blocking
+//! loop live here. Everything is safe code over `rustix`. Signals go through async-signal
+//! (`rt/signals.rs` says why not through this reactor).
 
 mod block_on;
 mod give_way;
@@ -10,6 +12,76 @@ mod reactor;
 mod source;
 mod timer;
 
-pub use block_on::{block_on, end_of_batch};
-pub use net::{accept, bind, connect, pending, readable, TcpListener, TcpStream};
-pub use timer::Timer;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::time::Duration;
+
+use super::contract::{Backend, Signal};
+use super::signals::AsyncSignals;
+use super::smol_executor::Smol;
+use super::Batch;
+
+/// smol's executor over weir's epoll reactor.
+pub struct Epoll;
+
+impl Backend for Epoll {
+    type TcpStream = net::TcpStream;
+    type TcpListener = net::TcpListener;
+    type Timer = timer::Timer;
+    type Signals = AsyncSignals;
+    type Executor = Smol<Epoll>;
+
+    fn bind(addr: SocketAddr, backlog: u32) -> io::Result<net::TcpListener> {
+        net::bind(addr, backlog)
+    }
+
+    fn accept(
+        listener: &net::TcpListener,
+    ) -> impl Future<Output = io::Result<(net::TcpStream, SocketAddr)>> + Send {
+        net::accept(listener)
+    }
+
+    fn pending(listener: &net::TcpListener) -> impl Future<Output = io::Result<()>> + Send {
+        net::pending(listener)
+    }
+
+    fn connect(addr: SocketAddr) -> impl Future<Output = io::Result<net::TcpStream>> + Send {
+        net::connect(addr)
+    }
+
+    fn readable(stream: &net::TcpStream) -> impl Future<Output = ()> + Send {
+        net::readable(stream)
+    }
+
+    fn end_of_batch(batch: Batch) -> impl Future<Output = ()> + Send {
+        block_on::end_of_batch(batch)
+    }
+
+    fn timer(after: Duration) -> timer::Timer {
+        timer::Timer::after(after)
+    }
+
+    fn stream_std(stream: &net::TcpStream) -> &StdStream {
+        stream.get_ref()
+    }
+
+    fn listener_std(listener: &net::TcpListener) -> &StdListener {
+        listener.get_ref()
+    }
+
+    fn block_on<T>(fut: impl Future<Output = T>) -> T {
+        block_on::block_on(fut)
+    }
+
+    fn signals(which: &[Signal]) -> io::Result<AsyncSignals> {
+        AsyncSignals::new(which)
+    }
+
+    async fn next_signal(signals: &mut AsyncSignals) -> Option<Signal> {
+        signals.next().await
+    }
+}

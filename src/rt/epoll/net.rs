@@ -127,6 +127,16 @@ impl TcpListener {
 }
 
 impl TcpStream {
+    /// Takes over a connected std stream (made non-blocking here).
+    #[cfg(test)]
+    pub(crate) fn from_std(io: StdStream) -> io::Result<TcpStream> {
+        io.set_nonblocking(true)?;
+        Ok(TcpStream {
+            io,
+            reg: Lazy::default(),
+        })
+    }
+
     pub fn get_ref(&self) -> &StdStream {
         &self.io
     }

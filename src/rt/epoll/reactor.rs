@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use rustix::buffer::spare_capacity;
 use rustix::event::{epoll, eventfd, EventfdFlags, Timespec};
 
-use super::source::{Readiness, Source};
+use super::source::{wake_guarded, Readiness, Source};
 
 /// The event key of the reactor's own eventfd (source keys carry a 31-bit generation in
 /// the high half, so they never collide with it).
@@ -231,6 +231,9 @@ impl Reactor {
         next.map(|at| at.saturating_duration_since(Instant::now()))
     }
 
+    /// Records the events taken and the timers due, then wakes their tasks; each wake is
+    /// guarded (`wake_guarded`), so a waker that panics costs its own task, not the
+    /// reactor thread and every socket it serves.
     fn dispatch(&self, turn: &mut Turn) {
         {
             let slab = lock(&self.sources);
@@ -265,7 +268,7 @@ impl Reactor {
             }
         }
         for waker in turn.wakers.drain(..) {
-            waker.wake();
+            wake_guarded(waker);
         }
     }
 }
@@ -315,5 +318,44 @@ impl Slab {
                 self.free.push(index);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stale_key_never_reaches_the_slots_next_owner() {
+        let mut slab = Slab::default();
+        let first = slab.insert(Arc::default());
+        slab.remove(first);
+        let second = slab.insert(Arc::default());
+        assert_eq!(
+            first & 0xffff_ffff,
+            second & 0xffff_ffff,
+            "the slot is reused"
+        );
+        assert!(
+            slab.get(first).is_none(),
+            "an event for the closed socket was delivered"
+        );
+        assert!(slab.get(second).is_some());
+        slab.remove(first);
+        assert!(
+            slab.get(second).is_some(),
+            "a stale removal freed the new owner"
+        );
+    }
+
+    #[test]
+    fn generations_wrap_within_31_bits() {
+        let mut slab = Slab::default();
+        slab.slots.push((0x7fff_ffff, None));
+        slab.free.push(0);
+        let key = slab.insert(Arc::default());
+        slab.remove(key);
+        assert_eq!(slab.slots[0].0, 0);
+        assert_ne!(slab.insert(Arc::default()), NOTIFY);
     }
 }

@@ -12,8 +12,9 @@
 //! comes in the same single event, so after the short read that clears `READ` nothing
 //! would ever announce the EOF still to be read. Only EAGAIN clears them.
 //!
-//! One task may wait per direction at a time (a second waiter replaces the first); the
-//! proxy reads a socket from one task and writes it from one task.
+//! One task may wait per direction at a time: the proxy reads a socket from one task and
+//! writes it from one task. A second waiter replaces the first, and the first is woken
+//! (as async-io does), so it polls again and finds out, instead of sleeping forever.
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -106,11 +107,14 @@ impl Source {
                 let mut waiting = self.wakers[dir as usize]
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
-                match &mut *waiting {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    other => *other = Some(cx.waker().clone()),
-                }
+                let displaced = match &mut *waiting {
+                    Some(w) if w.will_wake(cx.waker()) => None,
+                    other => other.replace(cx.waker().clone()),
+                };
                 drop(waiting);
+                if let Some(w) = displaced {
+                    wake_guarded(w);
+                }
                 // An event may have landed between the load and filing the waker.
                 if self.state.load(SeqCst) & dir.ready() == 0 {
                     return Poll::Pending;
@@ -145,5 +149,176 @@ impl Source {
                 Err(actual) => now = actual,
             }
         }
+    }
+}
+
+/// Wakes `waker`, containing a panic in it: a waker is the executor's code, and one that
+/// panics must not take down the reactor thread (or a task that happened to displace
+/// it) with every other socket it serves.
+pub(crate) fn wake_guarded(waker: Waker) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    /// A waker that counts its wakes.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count::default());
+        (count.clone(), Waker::from(count))
+    }
+
+    fn woken(count: &Count) -> usize {
+        count.0.load(SeqCst)
+    }
+
+    fn event(read: bool, read_closed: bool) -> Readiness {
+        Readiness {
+            read,
+            write: false,
+            read_closed,
+            write_closed: false,
+        }
+    }
+
+    /// Delivers an event as the reactor does and wakes what it hands over.
+    fn deliver(source: &Source, r: Readiness) {
+        let mut wake = Vec::new();
+        source.set_ready(r, &mut wake);
+        wake.into_iter().for_each(Waker::wake);
+    }
+
+    fn would_block() -> io::Result<usize> {
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+
+    #[test]
+    fn an_event_during_the_system_call_keeps_the_socket_ready() {
+        let source = Source::default();
+        deliver(&source, event(true, false));
+        let (_, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        let mut calls = 0;
+        // The first call sees EAGAIN, but an event lands before its result is recorded:
+        // the CAS must fail and the read be tried again, not the readiness forgotten.
+        let polled = source.poll_io(
+            &mut cx,
+            Dir::Read,
+            || {
+                calls += 1;
+                if calls == 1 {
+                    deliver(&source, event(true, false));
+                    return would_block();
+                }
+                Ok(5)
+            },
+            |_| false,
+        );
+        assert!(matches!(polled, Poll::Ready(Ok(5))));
+        assert_eq!(calls, 2);
+    }
+
+    #[test]
+    fn a_drained_socket_waits_for_the_next_edge_and_is_woken_once() {
+        let source = Source::default();
+        deliver(&source, event(true, false));
+        let (count, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        // A short read drains the socket: the next read waits without a system call.
+        let short = source.poll_io(&mut cx, Dir::Read, || Ok(3), |&n| n < 10);
+        assert!(matches!(short, Poll::Ready(Ok(3))));
+        let mut called = false;
+        let waiting = source.poll_io(
+            &mut cx,
+            Dir::Read,
+            || {
+                called = true;
+                Ok(0)
+            },
+            |_| false,
+        );
+        assert!(waiting.is_pending() && !called);
+        deliver(&source, event(true, false));
+        assert_eq!(woken(&count), 1);
+        deliver(&source, event(true, false));
+        assert_eq!(
+            woken(&count),
+            1,
+            "a waiter already handed over was woken twice"
+        );
+        let known = source.poll_io(&mut cx, Dir::Read, || Ok(7), |_| false);
+        assert!(matches!(known, Poll::Ready(Ok(7))));
+    }
+
+    #[test]
+    fn a_short_read_keeps_the_eof_that_came_with_it() {
+        let source = Source::default();
+        deliver(&source, event(true, true));
+        let (_, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        let short = source.poll_io(&mut cx, Dir::Read, || Ok(3), |&n| n < 10);
+        assert!(matches!(short, Poll::Ready(Ok(3))));
+        let eof = source.poll_io(&mut cx, Dir::Read, || Ok(0), |_| false);
+        assert!(matches!(eof, Poll::Ready(Ok(0))), "the FIN was forgotten");
+        // EAGAIN is final: the closed bit goes too, so a waiter parks instead of spinning.
+        let parked = source.poll_io(&mut cx, Dir::Read, would_block, |_| false);
+        assert!(parked.is_pending());
+    }
+
+    #[test]
+    fn a_displaced_waiter_is_woken() {
+        let source = Source::default();
+        let (first, first_waker) = counter();
+        let (second, second_waker) = counter();
+        let pending = |waker: &Waker| {
+            let mut cx = Context::from_waker(waker);
+            source.poll_io(&mut cx, Dir::Read, would_block, |_| false)
+        };
+        assert!(pending(&first_waker).is_pending());
+        assert!(pending(&first_waker).is_pending());
+        assert_eq!(
+            woken(&first),
+            0,
+            "re-polling with the same waker displaced it"
+        );
+        assert!(pending(&second_waker).is_pending());
+        assert_eq!(
+            woken(&first),
+            1,
+            "the displaced waiter was dropped without a wake"
+        );
+        deliver(&source, event(true, false));
+        assert_eq!((woken(&first), woken(&second)), (1, 1));
+    }
+
+    #[test]
+    fn directions_wait_apart() {
+        let source = Source::default();
+        let (reader, read_waker) = counter();
+        let (writer, write_waker) = counter();
+        let mut cx = Context::from_waker(&read_waker);
+        assert!(source
+            .poll_io(&mut cx, Dir::Read, would_block, |_| false)
+            .is_pending());
+        let mut cx = Context::from_waker(&write_waker);
+        assert!(source
+            .poll_io(&mut cx, Dir::Write, would_block, |_| false)
+            .is_pending());
+        assert_eq!(woken(&reader), 0, "a writer displaced the reader");
+        deliver(&source, event(true, false));
+        assert_eq!((woken(&reader), woken(&writer)), (1, 0));
     }
 }

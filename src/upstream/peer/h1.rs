@@ -59,7 +59,7 @@ impl H1 {
         body: &mut B,
         scratch: &mut Vec<u8>,
         write_timeout: Duration,
-        batch: u64,
+        batch: rt::Batch,
     ) -> Result<u64, CopyError> {
         write::request_head(scratch, req, framing.into());
         let out = match framing {

@@ -118,7 +118,7 @@ impl Peer {
         body: &mut B,
         scratch: &mut Vec<u8>,
         write_timeout: Duration,
-        batch: u64,
+        batch: rt::Batch,
     ) -> Result<u64, CopyError> {
         match self {
             Peer::H1(p) => {
