@@ -57,6 +57,7 @@ pub mod rt;
 mod server;
 mod shutdown;
 mod stream;
+mod systemd;
 pub mod tls;
 mod tunnel;
 pub mod upstream;

@@ -20,6 +20,7 @@
 //! | `type TcpStream` | a non-blocking TCP stream such that `&TcpStream` is `AsyncRead + AsyncWrite`, with `get_ref() -> &std::net::TcpStream` for socket options and peeks |
 //! | `type TcpListener` | a non-blocking listener with `get_ref() -> &std::net::TcpListener` |
 //! | `fn bind(SocketAddr, backlog: u32) -> io::Result<TcpListener>` | bind and listen with that backlog, `SO_REUSEADDR` set (`listen.rs` makes the socket) |
+//! | `fn adopt(std::net::TcpListener) -> io::Result<TcpListener>` | a listener made elsewhere (socket activation), made non-blocking |
 //! | `async fn accept(&TcpListener) -> io::Result<(TcpStream, SocketAddr)>` | one connection, Nagle off |
 //! | `async fn pending(&TcpListener) -> io::Result<()>` | resolves once a connection waits to be accepted, leaving it queued |
 //! | `async fn connect(SocketAddr) -> io::Result<TcpStream>` | one connection, Nagle off |
@@ -44,7 +45,9 @@ mod gate;
 mod limits;
 mod listen;
 
-pub use imp::{accept, bind, connect, end_of_batch, pending, readable, TcpListener, TcpStream};
+pub use imp::{
+    accept, adopt, bind, connect, end_of_batch, pending, readable, TcpListener, TcpStream,
+};
 pub use limits::{is_local_resource_error, local_shortage, raise_fd_limit, FdLimit};
 pub use listen::somaxconn;
 

@@ -19,6 +19,11 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     smol::Async::new(super::listen::listener(addr, backlog)?)
 }
 
+/// A listening socket made elsewhere (passed by systemd), non-blocking from now on.
+pub fn adopt(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+    smol::Async::new(listener)
+}
+
 /// Waits until a connection is waiting to be accepted, without accepting it.
 pub async fn pending(listener: &TcpListener) -> io::Result<()> {
     listener.readable().await

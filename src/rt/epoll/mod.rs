@@ -11,5 +11,5 @@ mod source;
 mod timer;
 
 pub use block_on::{block_on, end_of_batch};
-pub use net::{accept, bind, connect, pending, readable, TcpListener, TcpStream};
+pub use net::{accept, adopt, bind, connect, pending, readable, TcpListener, TcpStream};
 pub use timer::Timer;
