@@ -49,6 +49,7 @@ mod live;
 mod metrics;
 pub mod middleware;
 pub mod plugin;
+mod privileges;
 mod proxy_protocol;
 mod request;
 mod request_id;

@@ -23,6 +23,7 @@ use crate::fds;
 use crate::listeners::{self, Bound, Listeners, Shared};
 use crate::live::{Live, Source};
 use crate::middleware::{build, log, Chain, Middleware};
+use crate::privileges;
 use crate::rt::{self, Runtime, TcpListener};
 use crate::shutdown::{self, Trigger};
 use crate::systemd::{self, activation::Inherited};
@@ -101,6 +102,10 @@ impl Proxy {
     /// Builds the chain without binding: what `weir check` runs.
     pub fn chain(&self) -> Result<Chain, ConfigError> {
         self.config.validate()?;
+        // With `user` set, serve loads plugins only once it is that user.
+        if self.config.privileges.user.is_none() {
+            privileges::check_plugins(&self.config)?;
+        }
         build::chain(&self.config, &self.extra)
     }
 
@@ -128,6 +133,7 @@ impl Proxy {
             None => None,
         };
         inherited.close_unclaimed();
+        privileges::drop_to_user(&self.config.privileges, &self.config.source)?;
         let engine = Engine::build(self.config, &self.extra, stop, None)?;
         let (reload, reloads) = async_channel::unbounded();
         // Caught from now on: the caller may announce the server right after `bind`.
