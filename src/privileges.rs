@@ -54,6 +54,16 @@ pub fn drop_to_user(privileges: &Privileges, source: &str) -> Result<(), ConfigE
     })
 }
 
+/// Checks that `user` and `group` name a user and a group, for `weir check`.
+pub fn check_names(privileges: &Privileges, source: &str) -> Result<(), ConfigError> {
+    match &privileges.user {
+        Some(user) => lookup(user, privileges.group.as_deref())
+            .map(|_| ())
+            .map_err(|(key, why)| ConfigError::new(source, key, why)),
+        None => Ok(()),
+    }
+}
+
 /// Refuses `config` if it loads plugins while weir runs as root without `allow_root`.
 pub fn check_plugins(config: &Config) -> Result<(), ConfigError> {
     let plugin = config.middleware.iter().position(|m| m.plugin.is_some());

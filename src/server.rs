@@ -102,6 +102,7 @@ impl Proxy {
     /// Builds the chain without binding: what `weir check` runs.
     pub fn chain(&self) -> Result<Chain, ConfigError> {
         self.config.validate()?;
+        privileges::check_names(&self.config.privileges, &self.config.source)?;
         // With `user` set, serve loads plugins only once it is that user.
         if self.config.privileges.user.is_none() {
             privileges::check_plugins(&self.config)?;

@@ -9,7 +9,8 @@ use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use util::bin::{signal, spawn_command, temp_dir, weir, write_config};
 use util::client::{get, once};
@@ -104,8 +105,24 @@ fn free_port() -> u16 {
 /// Retries on another port should one be taken in between.
 struct Activated {
     child: std::process::Child,
-    stderr: std::io::Lines<BufReader<std::process::ChildStderr>>,
+    /// weir's stderr, line by line, read by a thread of its own.
+    stderr: mpsc::Receiver<String>,
     addrs: Vec<SocketAddr>,
+}
+
+impl Activated {
+    /// The first line from now on holding `text`; panics after [`WAIT`] or at the end.
+    fn line_with(&self, text: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => continue,
+                Err(e) => panic!("no line with {text:?} from weir: {e}"),
+            }
+        }
+    }
 }
 
 impl Drop for Activated {
@@ -146,9 +163,15 @@ fn activate(name: &str, sockets: usize, listen: usize) -> Activated {
                 .is_some_and(|l| l.starts_with("Listening on"))
         });
         if bound {
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in stderr.map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
             return Activated {
                 child,
-                stderr,
+                stderr: rx,
                 addrs,
             };
         }
@@ -160,17 +183,13 @@ fn activate(name: &str, sockets: usize, listen: usize) -> Activated {
 
 #[test]
 fn passed_socket_serves_in_place_of_binding() {
-    let mut weir = activate("activation", 1, 1);
+    let weir = activate("activation", 1, 1);
     let addr = weir.addrs[0];
     // weir starts on this first connection, which waits in the passed socket's queue;
     // had weir tried to bind the same address it would have failed (address in use).
     assert_eq!(once(addr, &get("/")).status, 200);
-    let announced = weir
-        .stderr
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.contains("listening on"));
-    assert!(announced.is_some_and(|l| l.contains(&format!("http://{addr}"))));
+    let announced = weir.line_with("listening on");
+    assert!(announced.contains(&format!("http://{addr}")), "{announced}");
     // The passed socket is descriptor 3 of the serving process, no longer inheritable.
     let fdinfo = std::fs::read_to_string(format!("/proc/{}/fdinfo/3", weir.child.id())).unwrap();
     let flags = fdinfo
@@ -181,29 +200,21 @@ fn passed_socket_serves_in_place_of_binding() {
     assert_ne!(flags & 0o2000000, 0, "O_CLOEXEC set on fd 3: {fdinfo}");
     // A reload keeps the passed socket: it is known by its configured address.
     signal_pid(weir.child.id(), "HUP");
-    let reloaded = weir
-        .stderr
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.contains("reloaded"));
-    assert!(reloaded.is_some(), "weir reloaded");
+    weir.line_with("reloaded");
     assert_eq!(once(addr, &get("/")).status, 200);
 }
 
 #[test]
 fn passed_socket_no_entry_names_is_closed_with_a_warning() {
-    let mut weir = activate("activation-extra", 2, 1);
+    let weir = activate("activation-extra", 2, 1);
     let (listed, extra) = (weir.addrs[0], weir.addrs[1]);
     assert_eq!(once(listed, &get("/")).status, 200);
-    let warning = weir
-        .stderr
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.contains("socket activation"));
-    let warning = warning.expect("a warning");
+    let warning = weir.line_with("socket activation");
     assert!(warning.contains(&extra.to_string()), "{warning}");
     assert!(warning.contains("no `listen` entry"), "{warning}");
-    // Closed in weir, and weir is the only holder (systemd-socket-activate execs it).
+    // Closed before weir announces itself, and weir is its only holder
+    // (systemd-socket-activate execs it).
+    weir.line_with("listening on");
     let refused = std::net::TcpStream::connect(extra);
     assert!(refused.is_err(), "nothing listens on {extra} any more");
 }
