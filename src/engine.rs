@@ -16,6 +16,7 @@ use crate::http::parse::HeadLimits;
 use crate::listener_id::ListenerId;
 use crate::metrics::EngineStats;
 use crate::middleware::{build, Chain, Middleware};
+use crate::privileges;
 use crate::proxy_protocol;
 use crate::route::{self, Table};
 use crate::shutdown::{self, Signal, Trigger};
@@ -87,6 +88,7 @@ impl Engine {
         previous: Option<&Engine>,
     ) -> Result<Engine, ConfigError> {
         config.validate()?;
+        privileges::check_plugins(&config)?;
         let mut groups: Vec<Arc<Group>> = Vec::new();
         // Kept groups' TLS files are read again, and applied once the build succeeds.
         let mut renew = Vec::new();

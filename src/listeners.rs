@@ -1,7 +1,8 @@
 //! The listening sockets of a running server, one accept task each, and how a reload
 //! changes them.
 //!
-//! At start-up every `listen` entry is bound (a failure stops the start). On a reload
+//! At start-up every `listen` entry is bound (a failure stops the start), or takes the
+//! socket systemd passed for its address (socket activation: [`crate::systemd`]). On a reload
 //! that changes `listen`, the listeners are made to match the new list: an entry that is
 //! gone (or switched between plain and TLS) stops accepting at once, and its open
 //! connections finish as they would in a drain; a new entry is bound and starts
@@ -27,6 +28,7 @@ use crate::live::Live;
 use crate::proxy_protocol;
 use crate::rt::{self, Runtime, Task, TcpListener};
 use crate::shutdown::Busy;
+use crate::systemd::activation::Inherited;
 
 /// One bound listener, before its accept task starts.
 pub(crate) struct Bound {
@@ -39,7 +41,24 @@ pub(crate) struct Bound {
 impl Bound {
     /// Binds entry `index` of `listen`, with room for `backlog` clients not yet accepted.
     pub fn bind(index: usize, l: &Listener, backlog: u32) -> io::Result<Bound> {
-        let listener = rt::bind(l.addr, backlog)?;
+        Bound::on(index, l, rt::bind(l.addr, backlog)?)
+    }
+
+    /// Entry `index` of `listen` on the socket systemd passed for its address, if it
+    /// passed one (see [`crate::systemd`]); else bound here, as [`Bound::bind`] does.
+    pub fn open(
+        index: usize,
+        l: &Listener,
+        backlog: u32,
+        inherited: &mut Inherited,
+    ) -> io::Result<Bound> {
+        match inherited.claim(l.addr) {
+            Some(socket) => Bound::on(index, l, rt::adopt(socket)?),
+            None => Bound::bind(index, l, backlog),
+        }
+    }
+
+    fn on(index: usize, l: &Listener, listener: TcpListener) -> io::Result<Bound> {
         let local = rt::local_addr(&listener)?;
         let tls = l.tls.is_some();
         let id = ListenerId {

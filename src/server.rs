@@ -23,8 +23,10 @@ use crate::fds;
 use crate::listeners::{self, Bound, Listeners, Shared};
 use crate::live::{Live, Source};
 use crate::middleware::{build, log, Chain, Middleware};
+use crate::privileges;
 use crate::rt::{self, Runtime, TcpListener};
 use crate::shutdown::{self, Trigger};
+use crate::systemd::{self, activation::Inherited};
 
 /// The admin listener's backlog: std's, for a few operators and scrapers.
 const ADMIN_BACKLOG: u32 = 128;
@@ -100,31 +102,40 @@ impl Proxy {
     /// Builds the chain without binding: what `weir check` runs.
     pub fn chain(&self) -> Result<Chain, ConfigError> {
         self.config.validate()?;
+        privileges::check_names(&self.config.privileges, &self.config.source)?;
+        // With `user` set, serve loads plugins only once it is that user.
+        if self.config.privileges.user.is_none() {
+            privileges::check_plugins(&self.config)?;
+        }
         build::chain(&self.config, &self.extra)
     }
 
     /// Validates, builds the chain and binds the listener. Raises the open-file limit
     /// first (and warns if `max_connections` cannot fit in it): see `fds`.
+    ///
+    /// The order matters when weir starts as root: listeners are bound (or taken from
+    /// systemd) first, then privileges are dropped to `user`, and only then are TLS keys
+    /// read and plugins loaded, so no plugin ever runs as root and a start that works
+    /// proves that reloads (which run as `user`) can read the same files.
     pub fn bind(self) -> Result<Server, StartError> {
+        systemd::notify::init();
+        let mut inherited = Inherited::take();
+        self.config.validate()?;
         let seats = fds::prepare(&self.config);
         let (trigger, stop) = shutdown::pair();
-        let listen = self.config.listen.clone();
-        let engine = Engine::build(self.config, &self.extra, stop, None)?;
-        let backlog = listeners::backlog(&engine.config.limits);
-        let mut listeners = Vec::with_capacity(listen.len());
-        for (i, l) in listen.iter().enumerate() {
-            let bound = Bound::bind(i, l, backlog).map_err(|e| StartError::Bind(l.addr, e))?;
-            listeners.push(bound);
+        let backlog = listeners::backlog(&self.config.limits);
+        let mut listeners = Vec::with_capacity(self.config.listen.len());
+        for (i, l) in self.config.listen.iter().enumerate() {
+            let bound = Bound::open(i, l, backlog, &mut inherited);
+            listeners.push(bound.map_err(|e| StartError::Bind(l.addr, e))?);
         }
-        let admin = match &engine.config.admin {
-            Some(a) => {
-                let bound = rt::bind(a.listen, ADMIN_BACKLOG);
-                let bound = bound.map_err(|e| StartError::Bind(a.listen, e))?;
-                let at = rt::local_addr(&bound).map_err(|e| StartError::Bind(a.listen, e))?;
-                Some((bound, at))
-            }
+        let admin = match &self.config.admin {
+            Some(a) => Some(bind_admin(a.listen, &mut inherited)?),
             None => None,
         };
+        inherited.close_unclaimed();
+        privileges::drop_to_user(&self.config.privileges, &self.config.source)?;
+        let engine = Engine::build(self.config, &self.extra, stop, None)?;
         let (reload, reloads) = async_channel::unbounded();
         // Caught from now on: the caller may announce the server right after `bind`.
         let watch = |made: io::Result<rt::Caught>, what: &str| match made {
@@ -152,6 +163,21 @@ impl Proxy {
             reloads,
         })
     }
+}
+
+/// The admin listener on `at`: systemd's socket for it, if it passed one, else bound.
+fn bind_admin(
+    at: SocketAddr,
+    inherited: &mut Inherited,
+) -> Result<(TcpListener, SocketAddr), StartError> {
+    let failed = |e| StartError::Bind(at, e);
+    let listener = match inherited.claim(at) {
+        Some(socket) => rt::adopt(socket),
+        None => rt::bind(at, ADMIN_BACKLOG),
+    };
+    let listener = listener.map_err(failed)?;
+    let local = rt::local_addr(&listener).map_err(failed)?;
+    Ok((listener, local))
 }
 
 /// A bound proxy, ready to run.
@@ -265,6 +291,7 @@ impl Server {
         };
         let accepting = Listeners::new(shared);
         accepting.start(listeners);
+        systemd::notify::ready();
         let reload = async {
             let hangups = async {
                 if let Some(mut watch) = hangups {
@@ -278,10 +305,13 @@ impl Server {
             let asked = async {
                 while reloads.recv().await.is_ok() {
                     log::flush_all(); // a rotated log file gets every line from before
+                    systemd::notify::reloading();
                     if live.reload(&runtime).await.is_ok() {
                         let e = live.get();
                         accepting.apply(&e.config.listen, &e.config.limits).await;
                     }
+                    // Serving again, the new config or (the reload failed) the old one.
+                    systemd::notify::ready();
                 }
                 std::future::pending::<()>().await;
             };
@@ -297,6 +327,7 @@ impl Server {
             Ok::<(), io::Error>(())
         };
         reload.or(admin).or(stop).await?;
+        systemd::notify::stopping();
         trigger.fire();
         accepting.close().await;
         drop((accepting, busy)); // the drain waits for every `Busy`, these included

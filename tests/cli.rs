@@ -189,7 +189,7 @@ fn check_shows_each_plugin_with_its_abi_version() {
     let path = write_config(
         "plugins",
         &format!(
-            "[upstream]\nservers = [\"127.0.0.1:9001\"]\n\
+            "allow_root = true\n[upstream]\nservers = [\"127.0.0.1:9001\"]\n\
              [[middleware]]\nplugin = \"{}\"\n\
              [[middleware]]\nplugin = \"{}\"\nconfig = {{ header = \"X-A\", value = \"1\" }}\n",
             p.v1_0.display(),
@@ -337,7 +337,7 @@ fn a_plugin_config_error_names_the_toml_key_not_a_json_position() {
     let path = write_config(
         "plugin-config",
         &format!(
-            "[upstream]\nservers = [\"127.0.0.1:9001\"]\n\
+            "allow_root = true\n[upstream]\nservers = [\"127.0.0.1:9001\"]\n\
              [[middleware]]\nbuiltin = \"log\"\n\
              [[middleware]]\nplugin = \"{}\"\nconfig = {{ header = \"X-A\", value = 5 }}\n",
             p.add_header.display()

@@ -33,6 +33,7 @@ fn start(name: &str, groups_and_routes: &str, middleware: &str) -> Proxy {
     let leaf = ca.leaf(&dir, "site", &["api.test", "web.test"]);
     let text = format!(
         r#"
+allow_root = true
 listen = [
   {{ addr = "127.0.0.1:0", tls = {{ cert = {:?}, key = {:?} }}, h2 = true }},
   {{ addr = "127.0.0.1:0", h2c = true }},

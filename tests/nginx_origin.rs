@@ -114,7 +114,8 @@ fn get(addr: SocketAddr, target: &str) -> (u16, String) {
 fn weir_before(origin: SocketAddr) -> util::TestProxy {
     let deny = plugins().deny.display().to_string();
     let text = format!(
-        r#"listen = "127.0.0.1:0"
+        r#"allow_root = true
+listen = "127.0.0.1:0"
 [[middleware]]
 plugin = "{deny}"
 name = "deny-admin"

@@ -49,7 +49,8 @@ fn spellings(of: &str) -> Vec<String> {
 fn config(deny: &str, api: SocketAddr, blocked: SocketAddr, strip: bool) -> String {
     let strip = if strip { "strip_prefix = \"/v2\"" } else { "" };
     format!(
-        r#"listen = "127.0.0.1:0"
+        r#"allow_root = true
+listen = "127.0.0.1:0"
 [upstreams.api]
 servers = ["{api}"]
 [upstreams.blocked]

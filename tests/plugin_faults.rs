@@ -22,7 +22,7 @@ use weir::backend::Mode;
 fn config_with(name: &str, plugin: &Path) -> String {
     let path = temp_dir(name).join("weir.toml");
     let text = format!(
-        "listen = \"127.0.0.1:0\"\n[upstream]\nservers = [\"127.0.0.1:9\"]\n\
+        "allow_root = true\nlisten = \"127.0.0.1:0\"\n[upstream]\nservers = [\"127.0.0.1:9\"]\n\
          [[middleware]]\nplugin = \"{}\"\n",
         plugin.display()
     );
@@ -95,7 +95,7 @@ fn a_hook_panicking_on_every_request_logs_a_bounded_number_of_lines() {
     fs::write(
         &path,
         format!(
-            "listen = \"127.0.0.1:0\"\n[upstream]\nservers = [\"{up}\"]\n\
+            "allow_root = true\nlisten = \"127.0.0.1:0\"\n[upstream]\nservers = [\"{up}\"]\n\
              [[middleware]]\nplugin = \"{}\"\nconfig = {{ panic_in = \"on_request\" }}\n",
             plugins().panic.display()
         ),
@@ -171,7 +171,7 @@ fn config_file(name: &str, upstream: &str, plugin: Option<&Path>, extra: &str) -
         None => "[[middleware]]\nbuiltin = \"balancer\"\n".into(),
     };
     let text = format!(
-        "listen = \"127.0.0.1:0\"\n{extra}\n[upstream]\nservers = [\"{upstream}\"]\n{chain}"
+        "allow_root = true\nlisten = \"127.0.0.1:0\"\n{extra}\n[upstream]\nservers = [\"{upstream}\"]\n{chain}"
     );
     fs::write(&path, text).unwrap();
     path.display().to_string()

@@ -139,7 +139,7 @@ fn routed_proxy(
     b: std::net::SocketAddr,
 ) -> util::TestProxy {
     let text = format!(
-        "listen = \"127.0.0.1:0\"\nthreads = 2\n{middleware}\n\
+        "allow_root = true\nlisten = \"127.0.0.1:0\"\nthreads = 2\n{middleware}\n\
          [upstreams.alpha]\nservers = [\"{a}\"]\n[upstreams.beta]\nservers = [\"{b}\"]\n\
          [[routes]]\nname = \"to-alpha\"\npath = \"/a\"\nupstream = \"alpha\"\nmiddleware = {}\n\
          [[routes]]\nupstream = \"beta\"\n",
@@ -413,7 +413,7 @@ fn a_plugin_replaced_at_its_path_is_kept_and_the_reload_says_what_to_do() {
     let up = origin(Mode::Echo);
     let config = dir.join("weir.toml");
     let text = format!(
-        "listen = \"127.0.0.1:0\"\n[upstream]\nservers = [\"{up}\"]\n{}",
+        "allow_root = true\nlisten = \"127.0.0.1:0\"\n[upstream]\nservers = [\"{up}\"]\n{}",
         entry(&lib, r#"header = "X-Req", value = "loaded first""#)
     );
     fs::write(&config, text).unwrap();

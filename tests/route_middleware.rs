@@ -33,6 +33,7 @@ fn a_routes_middleware_sees_only_its_routes_requests_once_each() {
     let deny = plugins().deny.display().to_string();
     let text = format!(
         r#"
+allow_root = true
 listen = "127.0.0.1:0"
 threads = 2
 

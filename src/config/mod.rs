@@ -11,6 +11,7 @@ mod group;
 mod http2;
 mod key_path;
 mod listen;
+mod privileges;
 mod proxy_protocol;
 mod route;
 mod routing;
@@ -34,6 +35,7 @@ pub use error::ConfigError;
 pub use group::{GroupConfig, DEFAULT_GROUP};
 pub use http2::Http2;
 pub use listen::{CertFiles, Listener, ServerTls, TlsVersion};
+pub use privileges::Privileges;
 pub use proxy_protocol::{Cidr, ProxyProtocol, SendVersion, Versions};
 pub use route::RouteConfig;
 pub use settings::{Forwarded, Limits, MiddlewareSpec, Timeouts, DEFAULT_BACKLOG, MAX_BACKLOG};
@@ -66,6 +68,10 @@ struct File {
     #[serde(default)]
     middleware: Vec<MiddlewareSpec>,
     admin: Option<AdminFile>,
+    user: Option<String>,
+    group: Option<String>,
+    #[serde(default)]
+    allow_root: bool,
 }
 
 /// A validated configuration.
@@ -93,6 +99,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// `[admin]`: the admin listener, and with it metrics counting; `None` is off.
     pub admin: Option<Admin>,
+    /// `user`, `group`, `allow_root`: privileges after binding, plugins as root.
+    pub privileges: Privileges,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -116,6 +124,7 @@ impl Default for Config {
             groups: Vec::new(),
             routes: Vec::new(),
             admin: None,
+            privileges: Privileges::default(),
         }
     }
 }
@@ -354,6 +363,11 @@ impl File {
             groups,
             routes: self.routes,
             admin,
+            privileges: Privileges {
+                user: self.user,
+                group: self.group,
+                allow_root: self.allow_root,
+            },
         };
         config.validate_settings().map_err(|e| e.with_line(text))?;
         Ok(config)

@@ -36,6 +36,7 @@ impl Serialize for Config {
             groups,
             routes,
             admin,
+            privileges,
         } = self;
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("source", source)?;
@@ -53,6 +54,9 @@ impl Serialize for Config {
         m.serialize_entry("http2", http2)?;
         m.serialize_entry("middleware", middleware)?;
         m.serialize_entry("admin", admin)?;
+        m.serialize_entry("user", &privileges.user)?;
+        m.serialize_entry("group", &privileges.group)?;
+        m.serialize_entry("allow_root", &privileges.allow_root)?;
         m.end()
     }
 }

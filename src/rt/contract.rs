@@ -77,6 +77,10 @@ where
     /// `SO_REUSEADDR` set (`rt::listen::listener` makes such a socket).
     fn bind(addr: SocketAddr, backlog: u32) -> io::Result<Self::TcpListener>;
 
+    /// Takes a listening socket made elsewhere (passed by systemd's socket activation),
+    /// making it non-blocking: from then on it is this backend's like a bound one.
+    fn adopt(listener: StdListener) -> io::Result<Self::TcpListener>;
+
     /// Accepts one connection (Nagle off) and its peer's address.
     fn accept(
         listener: &Self::TcpListener,

@@ -101,6 +101,11 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     Chosen::bind(addr, backlog)
 }
 
+/// A listening socket made elsewhere (socket activation), as this runtime's listener.
+pub fn adopt(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+    Chosen::adopt(listener)
+}
+
 /// Accepts one connection, with Nagle off.
 pub fn accept(
     listener: &TcpListener,

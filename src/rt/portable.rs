@@ -36,6 +36,10 @@ impl Backend for Portable {
         smol::Async::new(super::listen::listener(addr, backlog)?)
     }
 
+    fn adopt(listener: std::net::TcpListener) -> io::Result<Self::TcpListener> {
+        smol::Async::new(listener)
+    }
+
     async fn accept(listener: &Self::TcpListener) -> io::Result<(Self::TcpStream, SocketAddr)> {
         let (stream, peer) = listener.accept().await?;
         stream.get_ref().set_nodelay(true)?;

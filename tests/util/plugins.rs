@@ -94,7 +94,7 @@ pub fn plugins() -> &'static Plugins {
 pub fn config(middleware: &str, upstreams: &[SocketAddr]) -> Result<Config, weir::ConfigError> {
     let servers: Vec<String> = upstreams.iter().map(|a| format!("\"{a}\"")).collect();
     let text = format!(
-        "listen = \"127.0.0.1:0\"\nthreads = 2\n[upstream]\nservers = [{}]\n{middleware}",
+        "allow_root = true\nlisten = \"127.0.0.1:0\"\nthreads = 2\n[upstream]\nservers = [{}]\n{middleware}",
         servers.join(", ")
     );
     Config::parse(&text, "test.toml")

@@ -39,6 +39,10 @@ impl Backend for Epoll {
         net::bind(addr, backlog)
     }
 
+    fn adopt(listener: StdListener) -> io::Result<net::TcpListener> {
+        net::adopt(listener)
+    }
+
     fn accept(
         listener: &net::TcpListener,
     ) -> impl Future<Output = io::Result<(net::TcpStream, SocketAddr)>> + Send {

@@ -48,7 +48,11 @@ impl Lazy {
 
 /// Binds a listener with room for `backlog` connections not yet accepted.
 pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
-    let io = crate::rt::listen::listener(addr, backlog)?;
+    adopt(crate::rt::listen::listener(addr, backlog)?)
+}
+
+/// A listening socket made elsewhere (passed by systemd), non-blocking from now on.
+pub fn adopt(io: std::net::TcpListener) -> io::Result<TcpListener> {
     io.set_nonblocking(true)?;
     Ok(TcpListener {
         io,

@@ -54,7 +54,11 @@ impl Lazy {
 }
 
 pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
-    let io = crate::rt::listen::listener(addr, backlog)?;
+    adopt(crate::rt::listen::listener(addr, backlog)?)
+}
+
+/// A listening socket made elsewhere (passed by systemd), non-blocking from now on.
+pub fn adopt(io: StdListener) -> io::Result<TcpListener> {
     io.set_nonblocking(true)?;
     Ok(TcpListener {
         reg: Lazy::default(),
