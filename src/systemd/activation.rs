@@ -8,14 +8,13 @@
 //! are ignored.
 
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use listenfd::ListenFd;
 use rustix::io::{fcntl_setfd, FdFlags};
-use rustix::net::{sockopt, SocketType};
 
-/// The first descriptor systemd passes (`SD_LISTEN_FDS_START`).
-const FIRST: RawFd = 3;
+/// The first descriptor systemd passes (`SD_LISTEN_FDS_START`), for messages.
+const FIRST: usize = 3;
 
 /// Whether the passed descriptors were taken already (they have one owner).
 static TAKEN: AtomicBool = AtomicBool::new(false);
@@ -35,19 +34,24 @@ impl Inherited {
         if TAKEN.swap(true, Ordering::SeqCst) {
             return Inherited::default();
         }
-        let count = passed_count();
+        // listenfd skips the LISTEN_PID check when the variable is unset; weir keeps it.
+        let mut passed = match for_this_process() {
+            true => ListenFd::from_env(),
+            false => ListenFd::empty(),
+        };
         for var in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
             if std::env::var_os(var).is_some() {
                 std::env::remove_var(var);
             }
         }
         let mut sockets = Vec::new();
-        for fd in FIRST..FIRST + count {
-            match listening(own(fd)) {
+        for i in 0..passed.len() {
+            match listening(passed.take_tcp_listener(i)) {
                 Ok(pair) => sockets.push(pair),
-                Err(why) => {
-                    eprintln!("weir: warning: socket activation: descriptor {fd} {why}; closed")
-                }
+                Err(why) => eprintln!(
+                    "weir: warning: socket activation: descriptor {} {why}; not used",
+                    FIRST + i
+                ),
             }
         }
         Inherited { sockets }
@@ -73,40 +77,27 @@ impl Inherited {
 
 /// A passed descriptor as a listener and its address, made close-on-exec (systemd
 /// passes them inheritable) so that the processes weir starts do not hold it.
-fn listening(fd: OwnedFd) -> Result<(SocketAddr, TcpListener), String> {
-    match sockopt::socket_type(&fd) {
-        Ok(SocketType::STREAM) => {}
-        Ok(_) => return Err("is not a stream socket".into()),
-        Err(e) => return Err(format!("is not a socket ({e})")),
-    }
-    fcntl_setfd(&fd, FdFlags::CLOEXEC).map_err(|e| format!("cannot be made close-on-exec: {e}"))?;
-    let listener = TcpListener::from(fd);
+fn listening(
+    taken: std::io::Result<Option<TcpListener>>,
+) -> Result<(SocketAddr, TcpListener), String> {
+    let listener = match taken {
+        Ok(Some(listener)) => listener,
+        Ok(None) => return Err("was taken already".into()),
+        Err(e) => return Err(format!("is not a TCP listening socket ({e})")),
+    };
+    fcntl_setfd(&listener, FdFlags::CLOEXEC)
+        .map_err(|e| format!("cannot be made close-on-exec: {e}"))?;
     match listener.local_addr() {
         Ok(addr) => Ok((addr, listener)),
-        Err(e) => Err(format!("is not a TCP socket ({e})")),
+        Err(e) => Err(format!("has no local address ({e})")),
     }
 }
 
-/// `LISTEN_FDS` when `LISTEN_PID` is this process, else 0.
-fn passed_count() -> RawFd {
+/// `LISTEN_PID` names this process and `LISTEN_FDS` is a positive count: the variables
+/// are meant for weir, not for a parent started by systemd.
+fn for_this_process() -> bool {
     let var = |name| std::env::var(name).ok();
     let for_us = var("LISTEN_PID").and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
-    let count = var("LISTEN_FDS").and_then(|n| n.parse::<RawFd>().ok());
-    match (for_us, count) {
-        (true, Some(n)) if n > 0 => n,
-        _ => 0,
-    }
-}
-
-/// Takes ownership of descriptor `fd`, one of those systemd passed.
-#[allow(
-    unsafe_code,
-    reason = "the one way to own a descriptor inherited by number"
-)]
-fn own(fd: RawFd) -> OwnedFd {
-    // SAFETY: per the sd_listen_fds protocol, with LISTEN_PID equal to our pid,
-    // descriptors 3..3+LISTEN_FDS were opened by systemd for this process and nothing
-    // else in it knows them: `take` owns them at most once (TAKEN), at start-up, before
-    // weir opens anything itself, so this is their one owner and they are open.
-    unsafe { OwnedFd::from_raw_fd(fd) }
+    let count = var("LISTEN_FDS").and_then(|n| n.parse::<u32>().ok());
+    for_us && count.is_some_and(|n| n > 0)
 }
