@@ -4,7 +4,10 @@
 //!
 //! Answers by path: `/hash` reads the body and answers `<len> <fnv hex>`;
 //! `/nolength` answers in two DATA frames with no `content-length`; anything else
-//! answers the origin's name with a `content-length`. [`Behaviour`] adds refusing every
+//! answers the origin's name with a `content-length`; `/trailers` answers the body it
+//! got, then trailers: each request trailer back as `echo-<name>`, and `grpc-status: 5`,
+//! `grpc-message: nope`; `/trailers-only` answers one HEADERS frame that ends the
+//! stream, with `grpc-status: 12`. [`Behaviour`] adds refusing every
 //! stream, holding answers until enough requests are in, and a GOAWAY after one.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -162,6 +165,20 @@ async fn answer(
         let _ = body.flow_control().release_capacity(data.len());
         received.extend_from_slice(&data);
     }
+    let got_trailers = body.trailers().await.ok().flatten().unwrap_or_default();
+    match path.as_str() {
+        "/trailers" => return with_trailers(respond, received, got_trailers),
+        "/trailers-only" => {
+            let head = http::Response::builder()
+                .status(200)
+                .header("content-type", "application/grpc")
+                .header("grpc-status", "12")
+                .body(());
+            let _ = respond.send_response(head.unwrap(), true);
+            return;
+        }
+        _ => {}
+    }
     let reply = |text: String, length: bool| {
         let mut res = http::Response::builder()
             .status(200)
@@ -185,4 +202,25 @@ async fn answer(
     let (a, b) = text.as_bytes().split_at(text.len() / 2);
     let _ = out.send_data(Bytes::copy_from_slice(a), false);
     let _ = out.send_data(Bytes::copy_from_slice(b), true);
+}
+
+/// Answers `body`, then trailers: each of `got` back as `echo-<name>`, and a gRPC status.
+fn with_trailers(
+    mut respond: h2::server::SendResponse<Bytes>,
+    body: Vec<u8>,
+    got: http::HeaderMap,
+) {
+    let head = http::Response::builder().status(200).body(()).unwrap();
+    let Ok(mut out) = respond.send_response(head, false) else {
+        return;
+    };
+    let mut trailers = http::HeaderMap::new();
+    for (name, value) in &got {
+        let echo = http::HeaderName::from_bytes(format!("echo-{name}").as_bytes()).unwrap();
+        trailers.append(echo, value.clone());
+    }
+    trailers.insert("grpc-status", http::HeaderValue::from_static("5"));
+    trailers.insert("grpc-message", http::HeaderValue::from_static("nope"));
+    let _ = out.send_data(Bytes::from(body), false);
+    let _ = out.send_trailers(trailers);
 }

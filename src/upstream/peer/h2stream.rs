@@ -23,6 +23,7 @@ use crate::error::{Error, Kind};
 use crate::http::body::{CopyError, ReadError};
 use crate::http::decode::Source;
 use crate::http::framing::Body;
+use crate::http::h2end::{self, io_error};
 use crate::http::parse::ReadHead;
 use crate::http::{RequestHead, ResponseHead};
 use crate::rt;
@@ -114,7 +115,7 @@ impl H2 {
         loop {
             let piece = body.piece().await?;
             if piece.is_empty() {
-                out.send_data(Bytes::new(), true).map_err(write_error)?;
+                h2end::finish(out, body.trailers())?;
                 return Ok(sent);
             }
             out.reserve_capacity(piece.len());
@@ -161,7 +162,7 @@ impl H2 {
             }
             Some(Ok(answer)) => {
                 let (parts, recv) = answer.into_parts();
-                h2head::response(&parts, res);
+                h2head::response(&parts, recv.is_end_stream(), res);
                 self.body = ResponseBody::new(recv);
                 Ok(())
             }
@@ -210,6 +211,8 @@ struct ResponseBody {
     recv: Option<RecvStream>,
     /// The DATA frame being handed out.
     data: Bytes,
+    /// The trailer fields that ended the stream, until the client's side takes them.
+    trailers: Option<http::HeaderMap>,
     done: bool,
 }
 
@@ -219,6 +222,7 @@ impl ResponseBody {
         ResponseBody {
             recv: Some(recv),
             data: Bytes::new(),
+            trailers: None,
             done,
         }
     }
@@ -240,12 +244,19 @@ impl Source for Reading<'_> {
             };
             match rt::timeout(self.timeout, recv.data()).await {
                 None => return Err(CopyError::Read(ReadError::TimedOut)),
-                Some(None) => body.done = true,
+                Some(None) => {
+                    body.trailers = h2end::read_trailers(recv, self.timeout).await?;
+                    body.done = true;
+                }
                 Some(Some(Err(e))) => return Err(CopyError::Read(ReadError::Io(io_error(e)))),
                 Some(Some(Ok(data))) => body.data = data,
             }
         }
         Ok(&body.data)
+    }
+
+    fn trailers(&mut self) -> Option<http::HeaderMap> {
+        self.body.trailers.take()
     }
 
     fn consume(&mut self, n: usize) {
@@ -259,12 +270,4 @@ impl Source for Reading<'_> {
 
 fn write_error(e: h2::Error) -> CopyError {
     CopyError::Write(io_error(e))
-}
-
-/// An h2 error as the I/O error weir's copy reports.
-fn io_error(e: h2::Error) -> io::Error {
-    match e.is_io() {
-        true => e.into_io().unwrap_or_else(|| io::ErrorKind::Other.into()),
-        false => io::Error::other(e),
-    }
 }
