@@ -55,7 +55,14 @@ pub enum Behaviour {
     Hold(usize),
     /// A graceful GOAWAY on each connection after its first request (answered).
     GoAwayAfterOne,
+    /// Each request answered `early` in full after its first DATA frame, before the
+    /// request has ended (h2 then resets it with NO_ERROR, RFC 9113 §8.1); once the
+    /// client has acknowledged a PING sent after it, [`EARLY_ANSWERS`] counts it.
+    Early,
 }
+
+/// Early answers the client side has seen (see [`Behaviour::Early`]).
+pub static EARLY_ANSWERS: AtomicUsize = AtomicUsize::new(0);
 
 /// An h2c origin named `name` (runs until the test process ends).
 pub fn h2c(name: &'static str, behaviour: Behaviour) -> H2Origin {
@@ -117,6 +124,7 @@ where
     let Ok(mut conn) = h2::server::handshake(stream.compat()).await else {
         return;
     };
+    let ping = std::rc::Rc::new(smol::lock::Mutex::new(conn.ping_pong()));
     let ex = smol::LocalExecutor::new();
     ex.run(async {
         while let Some(Ok((req, mut respond))) = conn.accept().await {
@@ -139,6 +147,7 @@ where
                     ex.spawn(answer(req, respond, name)).detach();
                 }
                 Behaviour::Serve => ex.spawn(answer(req, respond, name)).detach(),
+                Behaviour::Early => ex.spawn(early(req, respond, ping.clone())).detach(),
             }
         }
     })
@@ -223,4 +232,30 @@ fn with_trailers(
     trailers.insert("grpc-message", http::HeaderValue::from_static("nope"));
     let _ = out.send_data(Bytes::from(body), false);
     let _ = out.send_trailers(trailers);
+}
+
+/// See [`Behaviour::Early`].
+async fn early(
+    req: http::Request<h2::RecvStream>,
+    mut respond: h2::server::SendResponse<Bytes>,
+    ping: std::rc::Rc<smol::lock::Mutex<Option<h2::PingPong>>>,
+) {
+    let mut body = req.into_body();
+    let _first = body.data().await;
+    let head = http::Response::builder()
+        .status(200)
+        .header("content-length", 5)
+        .body(())
+        .unwrap();
+    let Ok(mut out) = respond.send_response(head, false) else {
+        return;
+    };
+    let _ = out.send_data(Bytes::from_static(b"early"), true);
+    drop(body);
+    // Frames arrive in order: once the PING is acknowledged, the client has taken in
+    // the answer and the reset.
+    if let Some(ping) = ping.lock().await.as_mut() {
+        let _ = ping.ping(h2::Ping::opaque()).await;
+    }
+    EARLY_ANSWERS.fetch_add(1, Ordering::SeqCst);
 }

@@ -13,6 +13,7 @@
 
 use std::future::{poll_fn, Future};
 use std::io;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
@@ -50,6 +51,8 @@ pub(crate) struct H2 {
     /// Over TLS (`:scheme` https).
     tls: bool,
     response: Option<ResponseFuture>,
+    /// The response head, when it arrived while the request body was still going out.
+    answered: Option<http::Response<RecvStream>>,
     body: ResponseBody,
     /// Client body bytes taken for this stream: once any are, it cannot be resent.
     used: u64,
@@ -63,6 +66,7 @@ impl H2 {
             unsent: None,
             tls,
             response: None,
+            answered: None,
             body: ResponseBody::default(),
             used: 0,
         }
@@ -94,10 +98,18 @@ impl H2 {
         }
         let sent = self.send_body(&mut out, body, timeout).await;
         if let Err(CopyError::Write(_)) = &sent {
-            // The server may have refused the stream mid-body; its reason is on the
-            // response.
-            if let Some(Err(e)) = self.response.as_mut().map(poll_now) {
-                self.note(&e);
+            // The server may have answered in full before the request's end and
+            // closed the stream (RFC 9113 §8.1; gRPC servers do, after a unary call's
+            // one message): the answer stands. Or it refused the stream mid-body: its
+            // reason is on the response.
+            match self.response.as_mut().map(poll_now) {
+                Some(Poll::Ready(Ok(answer))) => {
+                    self.answered = Some(answer);
+                    self.response = None;
+                    return Ok(self.used);
+                }
+                Some(Poll::Ready(Err(e))) => self.note(&e),
+                _ => {}
             }
         }
         sent
@@ -143,10 +155,13 @@ impl H2 {
         res: &mut ResponseHead,
         timeout: Duration,
     ) -> Result<(), ReadHead> {
-        let Some(response) = self.response.take() else {
-            return Err(ReadHead::Closed);
+        let answered = self.answered.take().map(Ok);
+        let response = match (answered, self.response.take()) {
+            (Some(answer), _) => Some(answer),
+            (None, Some(response)) => rt::timeout(timeout, response).await,
+            (None, None) => return Err(ReadHead::Closed),
         };
-        match rt::timeout(timeout, response).await {
+        match response {
             None => Err(ReadHead::Failed(Error::new(
                 Kind::GatewayTimeout,
                 "upstream response timed out",
@@ -195,14 +210,11 @@ impl H2 {
     }
 }
 
-/// The response future polled once, without waiting: its error if it failed already.
-fn poll_now(response: &mut ResponseFuture) -> Result<(), h2::Error> {
+/// The response future polled once, without waiting.
+fn poll_now(response: &mut ResponseFuture) -> Poll<Result<http::Response<RecvStream>, h2::Error>> {
     let waker = std::task::Waker::noop();
     let mut cx = std::task::Context::from_waker(waker);
-    match std::pin::Pin::new(response).poll(&mut cx) {
-        std::task::Poll::Ready(Err(e)) => Err(e),
-        _ => Ok(()),
-    }
+    std::pin::Pin::new(response).poll(&mut cx)
 }
 
 /// Where a response body stands.
