@@ -163,3 +163,69 @@ fn grpc_calls_of_every_kind_pass_through_over_h2c_and_tls() {
     assert_eq!(counts.iter().sum::<usize>(), 2 * 307, "{served}");
     assert!(counts.iter().all(|&c| c >= 200), "{served}");
 }
+
+/// A port nothing listens on.
+fn closed_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+#[test]
+fn weirs_own_failures_reach_the_grpc_client_as_grpc_statuses() {
+    let servers = Servers::start(1);
+    let live = &servers.addrs()[0];
+    let down = closed_port();
+    let text = format!(
+        r#"
+listen = [{{ addr = "127.0.0.1:0", h2c = true }}]
+[timeouts]
+upstream_read = "1s"
+[limits]
+max_body_bytes = 1000
+[upstreams.live]
+servers = ["{live}"]
+protocol = "h2c"
+[upstreams.down]
+servers = ["{down}"]
+protocol = "h2c"
+[[routes]]
+path = "/weir.Test/"
+upstream = "live"
+[[routes]]
+path = "/down.Test/"
+upstream = "down"
+"#
+    );
+    let config = Config::parse(&text, "grpc.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let proxy = util::start(config);
+    let target = proxy.addr.to_string();
+    let status = |path: &str, size: usize| {
+        let out = calls(&["status", &target, path, &size.to_string()]);
+        out.trim_end().to_string()
+    };
+    // Reached through weir, the call works; each of weir's failures has its status.
+    assert_eq!(status("/weir.Test/Who", 0), "status OK -");
+    assert_eq!(
+        status("/other.Service/Call", 0),
+        "status UNIMPLEMENTED weir: no route matches"
+    );
+    let refused = status("/down.Test/Call", 0);
+    assert!(
+        refused.starts_with("status UNAVAILABLE weir: upstream connect failed"),
+        "{refused}"
+    );
+    // Now the server is down (passive health): no server up, still UNAVAILABLE.
+    let none_up = status("/down.Test/Call", 0);
+    assert!(
+        none_up.starts_with("status UNAVAILABLE weir: "),
+        "{none_up}"
+    );
+    assert_eq!(
+        status("/weir.Test/Slow", 0),
+        "status DEADLINE_EXCEEDED weir: upstream response timed out"
+    );
+    assert_eq!(
+        status("/weir.Test/Echo", 2000),
+        "status RESOURCE_EXHAUSTED weir: request body too large"
+    );
+}

@@ -22,6 +22,7 @@
 mod attempt;
 pub(crate) mod cause;
 mod forward;
+mod grpc;
 pub(crate) mod kept;
 mod path;
 mod prepare;

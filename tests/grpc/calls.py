@@ -8,8 +8,9 @@ No generated code: every method takes and returns raw bytes (a generic handler w
   calls.py client TARGET [CA_FILE AUTHORITY]
                             runs every check against TARGET (weir), over TLS when a CA is
                             given; prints one line per check; exits non-zero on a failure
-  calls.py status TARGET PATH
-                            one unary call to PATH; prints "status CODE_NAME MESSAGE"
+  calls.py status TARGET PATH [SIZE]
+                            one unary call to PATH with SIZE bytes (0 unless given);
+                            prints "status CODE_NAME MESSAGE"
 
 Methods (service weir.Test): Echo (unary, echoes the request and says whether a deadline
 arrived; metadata back in headers and trailers), Fail (aborts NOT_FOUND "nope" with
@@ -166,10 +167,10 @@ def client(target, ca_file=None, authority=None):
     ch.close()
 
 
-def status(target, path):
+def status(target, path, size="0"):
     ch = grpc.insecure_channel(target)
     try:
-        ch.unary_unary(path)(b"", timeout=30)
+        ch.unary_unary(path)(b"x" * int(size), timeout=30)
         print("status OK -", flush=True)
     except grpc.RpcError as e:
         print("status %s %s" % (e.code().name, e.details()), flush=True)
@@ -183,6 +184,6 @@ if __name__ == "__main__":
     elif cmd == "client":
         client(*sys.argv[2:])
     elif cmd == "status":
-        status(sys.argv[2], sys.argv[3])
+        status(*sys.argv[2:])
     else:
         sys.exit("unknown command %s" % cmd)
