@@ -10,6 +10,7 @@ mod util;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use util::bin::temp_dir;
 use util::tls::Ca;
@@ -175,9 +176,15 @@ fn weirs_own_failures_reach_the_grpc_client_as_grpc_statuses() {
     let servers = Servers::start(1);
     let live = &servers.addrs()[0];
     let down = closed_port();
+    let log = temp_dir("grpc-failures").join("access.log");
     let text = format!(
         r#"
 listen = [{{ addr = "127.0.0.1:0", h2c = true }}]
+[admin]
+listen = "127.0.0.1:0"
+[[middleware]]
+builtin = "log"
+config = {{ path = {log:?}, buffer = 0 }}
 [timeouts]
 upstream_read = "1s"
 [limits]
@@ -228,4 +235,42 @@ upstream = "down"
         status("/weir.Test/Echo", 2000),
         "status RESOURCE_EXHAUSTED weir: request body too large"
     );
+
+    // The metrics count each call by the status its client got, the server's own (OK
+    // from the trailers) and weir's alike; the access log shows it beside HTTP's 200.
+    let admin = proxy.admin.unwrap();
+    for (code, want) in [
+        ("OK", 1.0),
+        ("UNIMPLEMENTED", 1.0),
+        ("UNAVAILABLE", 2.0),
+        ("DEADLINE_EXCEEDED", 1.0),
+        ("RESOURCE_EXHAUSTED", 1.0),
+    ] {
+        let series = format!("weir_grpc_calls_total{{code=\"{code}\"}}");
+        let text = util::admin::wait_for(admin, &series, want, Duration::from_secs(10));
+        assert_eq!(util::admin::value(&text, &series), Some(want), "{series}");
+    }
+    let lines = log_lines(&log, 6);
+    let line = |path: &str| {
+        let found = lines.iter().find(|l| l.contains(path));
+        found.unwrap_or_else(|| panic!("{path}: {lines:?}")).clone()
+    };
+    assert!(line("/weir.Test/Who ").ends_with(" grpc=0"), "{lines:?}");
+    let unimplemented = line("/other.Service/Call ");
+    assert!(unimplemented.contains("\" 200 0 "), "{unimplemented}");
+    assert!(unimplemented.ends_with(" grpc=12"), "{unimplemented}");
+    assert!(line("/weir.Test/Slow ").ends_with(" grpc=4"), "{lines:?}");
+}
+
+/// The access log's lines once it has `n` of them (within 10 s).
+fn log_lines(path: &std::path::Path, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        if lines.len() >= n || Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

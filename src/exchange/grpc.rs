@@ -26,6 +26,8 @@
 use std::fmt::Write;
 
 use crate::error::{Error, Kind};
+use crate::http::body::CopyError;
+use crate::http::decode::Source;
 use crate::http::{RequestHead, ResponseHead};
 
 /// Whether `req` is a gRPC call (`application/grpc`, `application/grpc+proto`, ...).
@@ -64,6 +66,43 @@ pub(super) fn trailers_only(err: &Error, res: &mut ResponseHead) {
     let _ = headers.add("content-type", "application/grpc");
     let _ = headers.add("grpc-status", status(err.kind).to_string());
     let _ = headers.add("grpc-message", percent_encode(&message));
+}
+
+/// The code in a `grpc-status` value, if it is one.
+pub(super) fn status_in(value: Option<&[u8]>) -> Option<u8> {
+    std::str::from_utf8(value?).ok()?.trim().parse().ok()
+}
+
+/// A response body passed through unchanged, noting the `grpc-status` in its trailers
+/// as they go by (for the access log and metrics).
+pub(super) struct Watch<B> {
+    body: B,
+    pub status: Option<u8>,
+}
+
+impl<B> Watch<B> {
+    pub fn new(body: B) -> Self {
+        Watch { body, status: None }
+    }
+}
+
+impl<B: Source> Source for Watch<B> {
+    async fn piece(&mut self) -> Result<&[u8], CopyError> {
+        self.body.piece().await
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.body.consume(n);
+    }
+
+    fn trailers(&mut self) -> Option<http::HeaderMap> {
+        let trailers = self.body.trailers();
+        let code = trailers.as_ref().and_then(|t| t.get("grpc-status"));
+        if let Some(code) = status_in(code.map(|v| v.as_bytes())) {
+            self.status = Some(code);
+        }
+        trailers
+    }
 }
 
 /// `grpc-message` is percent-encoded UTF-8: every byte outside printable ASCII, and
@@ -119,6 +158,14 @@ mod tests {
             res.headers.get("content-type"),
             Some(&b"application/grpc"[..])
         );
+    }
+
+    #[test]
+    fn a_grpc_status_value_is_read_as_its_code() {
+        assert_eq!(status_in(Some(b"14")), Some(14));
+        assert_eq!(status_in(Some(b"0")), Some(0));
+        assert_eq!(status_in(Some(b"x")), None);
+        assert_eq!(status_in(None), None);
     }
 
     #[test]

@@ -61,6 +61,7 @@ impl<S: Session> Exchange<'_, S> {
         self.client.reply_local(self.res, 0, b"", timeout).await;
         self.o.status = self.res.status;
         self.o.bytes_out = 0;
+        self.o.grpc_status = Some(grpc::status(err.kind));
         self.o.error = Some(err);
     }
 
