@@ -50,6 +50,7 @@ fn per_request(chain: &weir::Chain) -> f64 {
             error: None,
             route: "default",
             upstream_group: "default",
+            grpc_status: None,
         };
         chain.on_complete(&cx, &summary);
     }

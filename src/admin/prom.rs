@@ -137,6 +137,15 @@ pub fn render(e: &Engine) -> String {
     );
     head(
         &mut out,
+        "weir_grpc_calls_total",
+        "counter",
+        "gRPC calls (content-type application/grpc*) by the grpc-status their client got.",
+    );
+    for (code, n) in crate::metrics::GRPC_CODES.iter().zip(m.grpc_calls()) {
+        let _ = writeln!(out, "weir_grpc_calls_total{{code=\"{code}\"}} {n}");
+    }
+    head(
+        &mut out,
         "weir_retries_total",
         "counter",
         "Failed upstream attempts retried on another server, by cause.",

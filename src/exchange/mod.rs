@@ -22,6 +22,7 @@
 mod attempt;
 pub(crate) mod cause;
 mod forward;
+mod grpc;
 pub(crate) mod kept;
 mod path;
 mod prepare;
@@ -66,6 +67,8 @@ struct Outcome {
     /// From the start of the attempt that answered to its response head.
     upstream_time: Option<std::time::Duration>,
     error: Option<Error>,
+    /// A gRPC call's status, as the client got it.
+    grpc_status: Option<u8>,
 }
 
 /// Why a phase stopped the exchange early.
@@ -165,6 +168,7 @@ impl<'a, S: Session> Exchange<'a, S> {
                 bytes_out: 0,
                 upstream_time: None,
                 error: None,
+                grpc_status: None,
             },
         }
     }
@@ -285,6 +289,9 @@ impl<'a, S: Session> Exchange<'a, S> {
             self.e
                 .stats
                 .request(self.cx.route, o.status, duration, refused);
+            if let Some(code) = o.grpc_status {
+                self.e.stats.metrics.grpc_call(code);
+            }
         }
         let summary = Summary {
             request: self.req,
@@ -297,6 +304,7 @@ impl<'a, S: Session> Exchange<'a, S> {
             error: o.error.as_ref(),
             route: route.map_or("-", |r| &r.name),
             upstream_group: route.map_or("-", |r| self.e.groups[r.group].name()),
+            grpc_status: o.grpc_status,
         };
         self.e.chain.on_complete(&self.cx, &summary);
         if let Some(chain) = self.route_chain {

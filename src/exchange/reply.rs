@@ -11,7 +11,7 @@ use crate::error::{Error, Kind};
 use crate::http::hop;
 use crate::middleware::Response;
 
-use super::{End, Exchange, Stage};
+use super::{grpc, End, Exchange, Stage};
 
 /// The error for a request a middleware failed with [`crate::Ctx::fail`].
 pub(super) fn middleware_failed() -> Error {
@@ -38,6 +38,9 @@ impl<S: Session> Exchange<'_, S> {
             self.o.error = Some(err);
             return;
         }
+        if grpc::is_grpc(self.req) {
+            return self.fail_grpc(err).await;
+        }
         let status = err.status();
         let returns_id = self.e.config.forwarded.request_id;
         let reply = Reply {
@@ -47,6 +50,18 @@ impl<S: Session> Exchange<'_, S> {
         };
         self.o.bytes_out = self.client.reply_error(status, reply).await;
         self.o.status = status;
+        self.o.error = Some(err);
+    }
+
+    /// Answers a gRPC call weir failed the way gRPC clients read (see [`grpc`]).
+    async fn fail_grpc(&mut self, err: Error) {
+        grpc::trailers_only(&err, self.res);
+        self.return_request_id();
+        let timeout = self.e.config.timeouts.client_body;
+        self.client.reply_local(self.res, 0, b"", timeout).await;
+        self.o.status = self.res.status;
+        self.o.bytes_out = 0;
+        self.o.grpc_status = Some(grpc::status(err.kind));
         self.o.error = Some(err);
     }
 

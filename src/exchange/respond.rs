@@ -11,7 +11,7 @@ use crate::http::hop;
 use crate::downstream::Session;
 
 use super::forward::Picked;
-use super::{reply, End, Exchange, Intent};
+use super::{grpc, reply, End, Exchange, Intent};
 
 /// What the upstream's response head says about its body and its connection.
 pub(super) struct ResponseIntent {
@@ -99,11 +99,14 @@ impl<S: Session> Exchange<'_, S> {
         } = picked;
         let t = &self.e.config.timeouts;
         self.o.status = self.res.status;
-        let mut body = peer.body(said.body, t.upstream_read);
+        self.o.grpc_status = grpc::status_in(self.res.headers.get("grpc-status"));
+        let mut body = grpc::Watch::new(peer.body(said.body, t.upstream_read));
         let relayed = self
             .client
-            .respond(self.res, said.body, &mut body, t.client_body);
-        match relayed.await {
+            .respond(self.res, said.body, &mut body, t.client_body)
+            .await;
+        self.o.grpc_status = body.status.or(self.o.grpc_status);
+        match relayed {
             Ok(bytes) => {
                 self.o.bytes_out = bytes;
                 if said.reuse_upstream {

@@ -9,7 +9,8 @@
 //!
 //! [`Source`] is what the copy in [`super::body`] pulls from: a request body from a
 //! client session or a response body from an upstream peer. A session for another
-//! protocol (an HTTP/2 stream's DATA frames) is another `Source`.
+//! protocol (an HTTP/2 stream's DATA frames) is another `Source`, and may end with
+//! trailer fields ([`Source::trailers`]).
 
 use std::time::Duration;
 
@@ -38,6 +39,14 @@ pub trait Source {
 
     /// Marks the first `n` bytes of the last piece as used.
     fn consume(&mut self, n: usize);
+
+    /// The trailer fields that came after the body, once [`piece`](Self::piece) has
+    /// returned empty; taken, so a second call gives `None`. Only HTTP/2 carries them
+    /// through weir (gRPC's status lives there); HTTP/1.1 chunked trailers are parsed
+    /// and dropped, so an HTTP/1.1 source has none.
+    fn trailers(&mut self) -> Option<http::HeaderMap> {
+        None
+    }
 }
 
 /// Where the decoder stands in the body.

@@ -6,6 +6,7 @@ pub(crate) mod date;
 pub mod decode;
 pub mod framing;
 pub(crate) mod h2compat;
+pub(crate) mod h2end;
 pub mod head;
 pub mod headers;
 pub mod hop;

@@ -67,6 +67,8 @@ pub struct Metrics {
     /// weir's own 4xx replies to bad requests, by status (index: status - 400).
     client_errors: [AtomicU64; 100],
     retries: [AtomicU64; RETRY_CAUSES],
+    /// gRPC calls by the status their client got, at its code (0 to 16).
+    grpc_calls: [AtomicU64; GRPC_CODES.len()],
     pub connect_errors: AtomicU64,
     pub connections_active: AtomicI64,
     pub connections_accepted: AtomicU64,
@@ -89,6 +91,7 @@ impl Default for Metrics {
             unrouted: Arc::default(),
             client_errors: std::array::from_fn(|_| AtomicU64::new(0)),
             retries: Default::default(),
+            grpc_calls: Default::default(),
             connect_errors: AtomicU64::new(0),
             connections_active: AtomicI64::new(0),
             connections_accepted: AtomicU64::new(0),
@@ -111,6 +114,27 @@ pub const H2_GUARD_KINDS: [&str; 7] = [
     "window_update",
     "empty_data",
     "slow_headers",
+];
+
+/// The gRPC status codes, by number: the `code` label of `weir_grpc_calls_total`.
+pub const GRPC_CODES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
 ];
 
 /// Counts a client connection as active until dropped.
@@ -162,6 +186,18 @@ impl Metrics {
         if let Some(n) = self.retries.get(cause) {
             n.fetch_add(1, Relaxed);
         }
+    }
+
+    /// A gRPC call ended with status `code` (one outside 0 to 16 is not counted).
+    pub fn grpc_call(&self, code: u8) {
+        if let Some(n) = self.grpc_calls.get(usize::from(code)) {
+            n.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// The gRPC calls counted, by status code.
+    pub fn grpc_calls(&self) -> [u64; GRPC_CODES.len()] {
+        std::array::from_fn(|i| self.grpc_calls[i].load(Relaxed))
     }
 
     /// The retries counted, by cause slot (`Cause::ALL` names them in this order).

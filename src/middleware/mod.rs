@@ -164,6 +164,10 @@ pub struct Summary<'a> {
     pub route: &'a str,
     /// The upstream group's name (`default` for `[upstream]`); `-` before routing.
     pub upstream_group: &'a str,
+    /// A gRPC call's status: `grpc-status` from the response's trailers (or its
+    /// trailers-only head), or the one weir answered with; `None` for other requests
+    /// (and for trailers an HTTP/1.1 client was not sent).
+    pub grpc_status: Option<u8>,
 }
 
 /// A step in the chain. Every hook has a no-op default, so a middleware implements only

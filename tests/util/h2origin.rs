@@ -4,7 +4,10 @@
 //!
 //! Answers by path: `/hash` reads the body and answers `<len> <fnv hex>`;
 //! `/nolength` answers in two DATA frames with no `content-length`; anything else
-//! answers the origin's name with a `content-length`. [`Behaviour`] adds refusing every
+//! answers the origin's name with a `content-length`; `/trailers` answers the body it
+//! got, then trailers: each request trailer back as `echo-<name>`, and `grpc-status: 5`,
+//! `grpc-message: nope`; `/trailers-only` answers one HEADERS frame that ends the
+//! stream, with `grpc-status: 12`. [`Behaviour`] adds refusing every
 //! stream, holding answers until enough requests are in, and a GOAWAY after one.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -52,7 +55,14 @@ pub enum Behaviour {
     Hold(usize),
     /// A graceful GOAWAY on each connection after its first request (answered).
     GoAwayAfterOne,
+    /// Each request answered `early` in full after its first DATA frame, before the
+    /// request has ended (h2 then resets it with NO_ERROR, RFC 9113 §8.1); once the
+    /// client has acknowledged a PING sent after it, [`EARLY_ANSWERS`] counts it.
+    Early,
 }
+
+/// Early answers the client side has seen (see [`Behaviour::Early`]).
+pub static EARLY_ANSWERS: AtomicUsize = AtomicUsize::new(0);
 
 /// An h2c origin named `name` (runs until the test process ends).
 pub fn h2c(name: &'static str, behaviour: Behaviour) -> H2Origin {
@@ -114,6 +124,7 @@ where
     let Ok(mut conn) = h2::server::handshake(stream.compat()).await else {
         return;
     };
+    let ping = std::rc::Rc::new(smol::lock::Mutex::new(conn.ping_pong()));
     let ex = smol::LocalExecutor::new();
     ex.run(async {
         while let Some(Ok((req, mut respond))) = conn.accept().await {
@@ -136,6 +147,7 @@ where
                     ex.spawn(answer(req, respond, name)).detach();
                 }
                 Behaviour::Serve => ex.spawn(answer(req, respond, name)).detach(),
+                Behaviour::Early => ex.spawn(early(req, respond, ping.clone())).detach(),
             }
         }
     })
@@ -162,6 +174,20 @@ async fn answer(
         let _ = body.flow_control().release_capacity(data.len());
         received.extend_from_slice(&data);
     }
+    let got_trailers = body.trailers().await.ok().flatten().unwrap_or_default();
+    match path.as_str() {
+        "/trailers" => return with_trailers(respond, received, got_trailers),
+        "/trailers-only" => {
+            let head = http::Response::builder()
+                .status(200)
+                .header("content-type", "application/grpc")
+                .header("grpc-status", "12")
+                .body(());
+            let _ = respond.send_response(head.unwrap(), true);
+            return;
+        }
+        _ => {}
+    }
     let reply = |text: String, length: bool| {
         let mut res = http::Response::builder()
             .status(200)
@@ -185,4 +211,51 @@ async fn answer(
     let (a, b) = text.as_bytes().split_at(text.len() / 2);
     let _ = out.send_data(Bytes::copy_from_slice(a), false);
     let _ = out.send_data(Bytes::copy_from_slice(b), true);
+}
+
+/// Answers `body`, then trailers: each of `got` back as `echo-<name>`, and a gRPC status.
+fn with_trailers(
+    mut respond: h2::server::SendResponse<Bytes>,
+    body: Vec<u8>,
+    got: http::HeaderMap,
+) {
+    let head = http::Response::builder().status(200).body(()).unwrap();
+    let Ok(mut out) = respond.send_response(head, false) else {
+        return;
+    };
+    let mut trailers = http::HeaderMap::new();
+    for (name, value) in &got {
+        let echo = http::HeaderName::from_bytes(format!("echo-{name}").as_bytes()).unwrap();
+        trailers.append(echo, value.clone());
+    }
+    trailers.insert("grpc-status", http::HeaderValue::from_static("5"));
+    trailers.insert("grpc-message", http::HeaderValue::from_static("nope"));
+    let _ = out.send_data(Bytes::from(body), false);
+    let _ = out.send_trailers(trailers);
+}
+
+/// See [`Behaviour::Early`].
+async fn early(
+    req: http::Request<h2::RecvStream>,
+    mut respond: h2::server::SendResponse<Bytes>,
+    ping: std::rc::Rc<smol::lock::Mutex<Option<h2::PingPong>>>,
+) {
+    let mut body = req.into_body();
+    let _first = body.data().await;
+    let head = http::Response::builder()
+        .status(200)
+        .header("content-length", 5)
+        .body(())
+        .unwrap();
+    let Ok(mut out) = respond.send_response(head, false) else {
+        return;
+    };
+    let _ = out.send_data(Bytes::from_static(b"early"), true);
+    drop(body);
+    // Frames arrive in order: once the PING is acknowledged, the client has taken in
+    // the answer and the reset.
+    if let Some(ping) = ping.lock().await.as_mut() {
+        let _ = ping.ping(h2::Ping::opaque()).await;
+    }
+    EARLY_ANSWERS.fetch_add(1, Ordering::SeqCst);
 }

@@ -16,6 +16,8 @@ use h2::{RecvStream, SendStream};
 
 use crate::http::body::{CopyError, ReadError};
 use crate::http::decode::Source;
+use crate::http::h2end;
+pub(super) use crate::http::h2end::io_error;
 use crate::rt;
 
 use super::reset::Answer;
@@ -25,6 +27,8 @@ pub(super) struct RequestBody {
     recv: RecvStream,
     /// The DATA frame being handed out.
     data: Bytes,
+    /// The trailer fields that ended the stream, until the upstream side takes them.
+    trailers: Option<http::HeaderMap>,
     /// Payload received so far, against `limit` (0: none).
     total: u64,
     limit: u64,
@@ -37,6 +41,7 @@ impl RequestBody {
         RequestBody {
             recv,
             data: Bytes::new(),
+            trailers: None,
             total: 0,
             limit: 0,
             done,
@@ -62,12 +67,16 @@ impl RequestBody {
         }
     }
 
-    /// Waits for the next non-empty DATA frame, or the end of the stream.
+    /// Waits for the next non-empty DATA frame, or the end of the stream (and its
+    /// trailers, kept for the upstream).
     async fn next_frame(&mut self, timeout: Duration) -> Result<(), CopyError> {
         while self.data.is_empty() && !self.done {
             match rt::timeout(timeout, self.recv.data()).await {
                 None => return Err(CopyError::Read(ReadError::TimedOut)),
-                Some(None) => self.done = true,
+                Some(None) => {
+                    self.trailers = h2end::read_trailers(&mut self.recv, timeout).await?;
+                    self.done = true;
+                }
                 Some(Some(Err(e))) => return Err(CopyError::Read(ReadError::Io(io_error(e)))),
                 Some(Some(Ok(data))) => {
                     self.total += data.len() as u64;
@@ -110,6 +119,10 @@ impl Source for Reader<'_> {
         // stream is gone, which the next read reports.
         let _ = self.body.recv.flow_control().release_capacity(n);
     }
+
+    fn trailers(&mut self) -> Option<http::HeaderMap> {
+        self.body.trailers.take()
+    }
 }
 
 /// A whole body already in memory (weir's own replies).
@@ -138,7 +151,7 @@ pub(super) async fn send<B: Source>(
         let reset = async { Err(reset(out).await) };
         let piece = body.piece().or(reset).await?;
         if piece.is_empty() {
-            out.send_data(Bytes::new(), true).map_err(write_error)?;
+            h2end::finish(out, body.trailers())?;
             return Ok(sent);
         }
         out.reserve_capacity(piece.len());
@@ -166,12 +179,4 @@ async fn reset(out: &mut SendStream<Bytes>) -> CopyError {
 
 fn write_error(e: h2::Error) -> CopyError {
     CopyError::Write(io_error(e))
-}
-
-/// An h2 error as the I/O error weir's copy reports.
-pub(super) fn io_error(e: h2::Error) -> io::Error {
-    match e.is_io() {
-        true => e.into_io().unwrap_or_else(|| io::ErrorKind::Other.into()),
-        false => io::Error::other(e),
-    }
 }

@@ -29,7 +29,8 @@ fn reason(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     }
 }
 
-/// `client - - [23/Nov/2026:20:10:00 +0000] "GET / HTTP/1.1" 200 12 "ref" "ua" upstream=… rt=… reason="…" route=… upstream_group=…`
+/// `client - - [23/Nov/2026:20:10:00 +0000] "GET / HTTP/1.1" 200 12 "ref" "ua" upstream=… rt=… reason="…" route=… upstream_group=…`, then
+/// ` grpc=N` for a gRPC call
 pub fn combined(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     let req = s.request;
     let header = |line: &mut Vec<u8>, name| match req.headers.get(name) {
@@ -71,6 +72,10 @@ pub fn combined(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     text::escaped(line, s.route.as_bytes());
     line.extend_from_slice(b" upstream_group=");
     line.extend_from_slice(s.upstream_group.as_bytes());
+    if let Some(code) = s.grpc_status {
+        line.extend_from_slice(b" grpc=");
+        text::number(line, u64::from(code));
+    }
 }
 
 /// `1.234`: what `{:.3}` makes of the seconds, without float formatting's cost.
@@ -152,6 +157,10 @@ pub fn json(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     json_str(line, s.route.as_bytes());
     line.extend_from_slice(b",\"upstream_group\":");
     json_str(line, s.upstream_group.as_bytes());
+    if let Some(code) = s.grpc_status {
+        line.extend_from_slice(b",\"grpc_status\":");
+        text::number(line, u64::from(code));
+    }
     line.extend_from_slice(b",\"request_id\":");
     match req.headers.get("x-request-id") {
         Some(v) => json_str(line, v),
@@ -196,6 +205,7 @@ mod tests {
             error: Some(err),
             route: "-",
             upstream_group: "-",
+            grpc_status: None,
         };
         let (mut c, mut j) = (Vec::new(), Vec::new());
         combined(&mut c, cx, &s);
@@ -259,6 +269,7 @@ mod tests {
                 error: None,
                 route: "-",
                 upstream_group: "-",
+                grpc_status: None,
             };
             let (mut c, mut j) = (Vec::new(), Vec::new());
             combined(&mut c, &cx, &s);

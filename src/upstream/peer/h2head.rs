@@ -6,11 +6,14 @@
 //! - connection-specific fields (`Connection`, `Keep-Alive`, `Proxy-Connection`,
 //!   `Transfer-Encoding`, `Upgrade`, and `TE` other than `trailers`) are not sent
 //!   (§8.2.2); `Content-Length` is sent only from the framing weir decided, so the
-//!   origin cannot read the body differently;
+//!   origin cannot read the body differently; `TE: trailers` is always sent (weir
+//!   reads trailers; gRPC servers require it), as nginx's `grpc_pass` does;
 //! - a response without `content-length` is marked `Transfer-Encoding: chunked`: its
 //!   length is unknown but its end is clean (END_STREAM), which is what chunked says
 //!   to the rest of weir. The client then gets it chunked (HTTP/1.1) or as plain DATA
-//!   (HTTP/2), and its connection stays open, as for a chunked HTTP/1.1 answer.
+//!   (HTTP/2), and its connection stays open, as for a chunked HTTP/1.1 answer. A
+//!   head that ended the stream (gRPC's trailers-only answer) reads as
+//!   `Content-Length: 0`, so an h2 client gets it as one HEADERS frame too.
 
 use http::header::{HeaderName, HeaderValue};
 use http::response::Parts;
@@ -69,11 +72,15 @@ pub(super) fn request(
     if let Body::Length(n) = framing {
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
     }
+    // weir reads trailers from an h2 upstream and passes them on to h2 clients; gRPC
+    // servers refuse a call without this (weir's client side drops `TE` as hop-by-hop).
+    headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
     Ok(out)
 }
 
-/// Maps an h2 response head onto `res` (cleared first).
-pub(super) fn response(parts: &Parts, res: &mut ResponseHead) {
+/// Maps an h2 response head onto `res` (cleared first); `ended` when its HEADERS
+/// frame ended the stream.
+pub(super) fn response(parts: &Parts, ended: bool, res: &mut ResponseHead) {
     res.clear();
     res.status = parts.status.as_u16();
     res.reason.push_str(reason(res.status));
@@ -82,9 +89,17 @@ pub(super) fn response(parts: &Parts, res: &mut ResponseHead) {
         // `http` has checked the bytes; a field weir's head refuses is left out.
         let _ = res.headers.add(name.as_str(), value.as_bytes());
     }
-    if !parts.headers.contains_key(http::header::CONTENT_LENGTH) {
-        let _ = res.headers.add("transfer-encoding", "chunked");
+    if parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+        return;
     }
+    // A head that ended the stream (gRPC's trailers-only answer) must reach an h2
+    // client as one HEADERS frame with END_STREAM, not HEADERS and an empty DATA.
+    let framing = if ended {
+        ("content-length", "0")
+    } else {
+        ("transfer-encoding", "chunked")
+    };
+    let _ = res.headers.add(framing.0, framing.1);
 }
 
 #[cfg(test)]
@@ -112,7 +127,8 @@ mod tests {
         assert_eq!(out.uri().to_string(), "https://example.com/a?b=1");
         assert_eq!(out.method(), "POST");
         let names: Vec<_> = out.headers().keys().map(|k| k.as_str()).collect();
-        assert_eq!(names, ["x-a", "content-length"]);
+        assert_eq!(names, ["x-a", "content-length", "te"]);
+        assert_eq!(out.headers()["te"], "trailers");
         assert_eq!(out.headers()["content-length"], "3");
         let chunked = request(&req, Body::Chunked, false).unwrap();
         assert_eq!(chunked.uri().scheme_str(), Some("http"));
@@ -128,10 +144,13 @@ mod tests {
             .unwrap()
             .into_parts();
         let mut res = ResponseHead::default();
-        response(&parts, &mut res);
+        response(&parts, false, &mut res);
         assert_eq!(res.status, 201);
         assert_eq!(res.protocol, Protocol::Http2);
         assert_eq!(res.headers.get("x-y"), Some(&b"z"[..]));
         assert_eq!(res.headers.get("transfer-encoding"), Some(&b"chunked"[..]));
+        response(&parts, true, &mut res);
+        assert_eq!(res.headers.get("content-length"), Some(&b"0"[..]));
+        assert!(!res.headers.contains("transfer-encoding"));
     }
 }

@@ -13,6 +13,7 @@
 
 use std::future::{poll_fn, Future};
 use std::io;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
@@ -23,6 +24,7 @@ use crate::error::{Error, Kind};
 use crate::http::body::{CopyError, ReadError};
 use crate::http::decode::Source;
 use crate::http::framing::Body;
+use crate::http::h2end::{self, io_error};
 use crate::http::parse::ReadHead;
 use crate::http::{RequestHead, ResponseHead};
 use crate::rt;
@@ -49,6 +51,8 @@ pub(crate) struct H2 {
     /// Over TLS (`:scheme` https).
     tls: bool,
     response: Option<ResponseFuture>,
+    /// The response head, when it arrived while the request body was still going out.
+    answered: Option<http::Response<RecvStream>>,
     body: ResponseBody,
     /// Client body bytes taken for this stream: once any are, it cannot be resent.
     used: u64,
@@ -62,6 +66,7 @@ impl H2 {
             unsent: None,
             tls,
             response: None,
+            answered: None,
             body: ResponseBody::default(),
             used: 0,
         }
@@ -93,10 +98,18 @@ impl H2 {
         }
         let sent = self.send_body(&mut out, body, timeout).await;
         if let Err(CopyError::Write(_)) = &sent {
-            // The server may have refused the stream mid-body; its reason is on the
-            // response.
-            if let Some(Err(e)) = self.response.as_mut().map(poll_now) {
-                self.note(&e);
+            // The server may have answered in full before the request's end and
+            // closed the stream (RFC 9113 §8.1; gRPC servers do, after a unary call's
+            // one message): the answer stands. Or it refused the stream mid-body: its
+            // reason is on the response.
+            match self.response.as_mut().map(poll_now) {
+                Some(Poll::Ready(Ok(answer))) => {
+                    self.answered = Some(answer);
+                    self.response = None;
+                    return Ok(self.used);
+                }
+                Some(Poll::Ready(Err(e))) => self.note(&e),
+                _ => {}
             }
         }
         sent
@@ -114,7 +127,7 @@ impl H2 {
         loop {
             let piece = body.piece().await?;
             if piece.is_empty() {
-                out.send_data(Bytes::new(), true).map_err(write_error)?;
+                h2end::finish(out, body.trailers())?;
                 return Ok(sent);
             }
             out.reserve_capacity(piece.len());
@@ -142,10 +155,13 @@ impl H2 {
         res: &mut ResponseHead,
         timeout: Duration,
     ) -> Result<(), ReadHead> {
-        let Some(response) = self.response.take() else {
-            return Err(ReadHead::Closed);
+        let answered = self.answered.take().map(Ok);
+        let response = match (answered, self.response.take()) {
+            (Some(answer), _) => Some(answer),
+            (None, Some(response)) => rt::timeout(timeout, response).await,
+            (None, None) => return Err(ReadHead::Closed),
         };
-        match rt::timeout(timeout, response).await {
+        match response {
             None => Err(ReadHead::Failed(Error::new(
                 Kind::GatewayTimeout,
                 "upstream response timed out",
@@ -161,7 +177,7 @@ impl H2 {
             }
             Some(Ok(answer)) => {
                 let (parts, recv) = answer.into_parts();
-                h2head::response(&parts, res);
+                h2head::response(&parts, recv.is_end_stream(), res);
                 self.body = ResponseBody::new(recv);
                 Ok(())
             }
@@ -194,14 +210,11 @@ impl H2 {
     }
 }
 
-/// The response future polled once, without waiting: its error if it failed already.
-fn poll_now(response: &mut ResponseFuture) -> Result<(), h2::Error> {
+/// The response future polled once, without waiting.
+fn poll_now(response: &mut ResponseFuture) -> Poll<Result<http::Response<RecvStream>, h2::Error>> {
     let waker = std::task::Waker::noop();
     let mut cx = std::task::Context::from_waker(waker);
-    match std::pin::Pin::new(response).poll(&mut cx) {
-        std::task::Poll::Ready(Err(e)) => Err(e),
-        _ => Ok(()),
-    }
+    std::pin::Pin::new(response).poll(&mut cx)
 }
 
 /// Where a response body stands.
@@ -210,6 +223,8 @@ struct ResponseBody {
     recv: Option<RecvStream>,
     /// The DATA frame being handed out.
     data: Bytes,
+    /// The trailer fields that ended the stream, until the client's side takes them.
+    trailers: Option<http::HeaderMap>,
     done: bool,
 }
 
@@ -219,6 +234,7 @@ impl ResponseBody {
         ResponseBody {
             recv: Some(recv),
             data: Bytes::new(),
+            trailers: None,
             done,
         }
     }
@@ -240,12 +256,19 @@ impl Source for Reading<'_> {
             };
             match rt::timeout(self.timeout, recv.data()).await {
                 None => return Err(CopyError::Read(ReadError::TimedOut)),
-                Some(None) => body.done = true,
+                Some(None) => {
+                    body.trailers = h2end::read_trailers(recv, self.timeout).await?;
+                    body.done = true;
+                }
                 Some(Some(Err(e))) => return Err(CopyError::Read(ReadError::Io(io_error(e)))),
                 Some(Some(Ok(data))) => body.data = data,
             }
         }
         Ok(&body.data)
+    }
+
+    fn trailers(&mut self) -> Option<http::HeaderMap> {
+        self.body.trailers.take()
     }
 
     fn consume(&mut self, n: usize) {
@@ -259,12 +282,4 @@ impl Source for Reading<'_> {
 
 fn write_error(e: h2::Error) -> CopyError {
     CopyError::Write(io_error(e))
-}
-
-/// An h2 error as the I/O error weir's copy reports.
-fn io_error(e: h2::Error) -> io::Error {
-    match e.is_io() {
-        true => e.into_io().unwrap_or_else(|| io::ErrorKind::Other.into()),
-        false => io::Error::other(e),
-    }
 }

@@ -199,4 +199,11 @@ impl Source for PeerBody<'_> {
             PeerBody::H2(b) => b.consume(n),
         }
     }
+
+    fn trailers(&mut self) -> Option<http::HeaderMap> {
+        match self {
+            PeerBody::H1(_) => None,
+            PeerBody::H2(b) => b.trailers(),
+        }
+    }
 }

@@ -1,0 +1,117 @@
+//! Trailers through weir between an HTTP/2 client (util::h2client) and an h2c origin
+//! (util::h2origin): request trailers reach the origin, response trailers (gRPC's
+//! status, custom metadata) reach the client, and a trailers-only answer (one HEADERS
+//! frame that ends the stream) stays one. An HTTP/1.1 client gets the body, no trailers.
+
+mod util;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use util::client::{self, Conn};
+use util::h2client;
+use util::h2origin::{self, Behaviour};
+use weir::config::UpstreamProtocol;
+use weir::Config;
+
+/// A proxy with an h2c listener in front of one h2c origin.
+fn proxy(origin: std::net::SocketAddr) -> util::TestProxy {
+    let text = format!(
+        r#"
+listen = [{{ addr = "127.0.0.1:0", h2c = true }}]
+[upstream]
+servers = ["{origin}"]
+protocol = "h2c"
+"#
+    );
+    util::start(Config::parse(&text, "h2_trailers.toml").unwrap_or_else(|e| panic!("{e}")))
+}
+
+#[test]
+fn trailers_pass_both_ways_between_h2_client_and_h2_origin() {
+    let origin = h2origin::h2c("o1", Behaviour::Serve);
+    let proxy = proxy(origin.addr);
+    smol::block_on(async {
+        let send = h2client::connect(proxy.addr, 65_535).await;
+        let mut ready = send.ready().await.unwrap();
+        let req = h2client::request("POST", "test", "/trailers");
+        let (response, mut out) = ready.send_request(req, false).unwrap();
+        out.send_data(Bytes::from_static(b"hello"), false).unwrap();
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("x-checksum", "abc".parse().unwrap());
+        trailers.insert("grpc-timeout", "5S".parse().unwrap());
+        out.send_trailers(trailers).unwrap();
+
+        let (head, mut body) = response.await.expect("response").into_parts();
+        assert_eq!(head.status, 200);
+        let mut got = Vec::new();
+        while let Some(data) = body.data().await {
+            got.extend_from_slice(&data.unwrap());
+        }
+        assert_eq!(got, b"hello");
+        let trailers = body.trailers().await.unwrap().expect("response trailers");
+        assert_eq!(trailers["grpc-status"], "5");
+        assert_eq!(trailers["grpc-message"], "nope");
+        assert_eq!(trailers["echo-x-checksum"], "abc");
+        assert_eq!(trailers["echo-grpc-timeout"], "5S");
+    });
+}
+
+#[test]
+fn a_trailers_only_answer_reaches_the_h2_client_as_one_headers_frame() {
+    let origin = h2origin::h2c("o1", Behaviour::Serve);
+    let proxy = proxy(origin.addr);
+    smol::block_on(async {
+        let send = h2client::connect(proxy.addr, 65_535).await;
+        let response = h2client::get(&send, "test", "/trailers-only").await;
+        let (head, body) = response.await.expect("response").into_parts();
+        assert_eq!(head.status, 200);
+        assert_eq!(head.headers["grpc-status"], "12");
+        assert_eq!(head.headers["content-type"], "application/grpc");
+        assert!(body.is_end_stream(), "HEADERS ended the stream");
+    });
+}
+
+#[test]
+fn an_http1_client_gets_the_body_without_the_trailers() {
+    let origin = h2origin::h2c("o1", Behaviour::Serve);
+    let mut config = util::config(&[origin.addr]);
+    config.upstream.protocol = UpstreamProtocol::H2c;
+    let proxy = util::start(config);
+    let mut c = Conn::open(proxy.addr);
+    let r = c.roundtrip(b"POST /trailers HTTP/1.1\r\nHost: test\r\nContent-Length: 2\r\n\r\nhi");
+    assert_eq!((r.status, r.text().as_str()), (200, "hi"));
+    assert_eq!(r.header("grpc-status"), None);
+    // The connection stays in step.
+    let r = c.roundtrip(&client::get("/"));
+    assert_eq!((r.status, r.text().as_str()), (200, "o1"));
+}
+
+#[test]
+fn an_answer_before_the_request_ends_is_relayed_not_a_502() {
+    // A gRPC server answers a unary call after its one message and may close the
+    // stream before the client's END_STREAM reaches it: weir's write of the rest then
+    // fails, but the answer is there and stands.
+    let origin = h2origin::h2c("o1", Behaviour::Early);
+    let proxy = proxy(origin.addr);
+    smol::block_on(async {
+        let send = h2client::connect(proxy.addr, 65_535).await;
+        let mut ready = send.ready().await.unwrap();
+        let req = h2client::request("POST", "test", "/early");
+        let (response, mut out) = ready.send_request(req, false).unwrap();
+        out.send_data(Bytes::from_static(b"first"), false).unwrap();
+        // The rest of the body once weir has the answer and the reset: its write meets
+        // a closed stream.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while h2origin::EARLY_ANSWERS.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "the origin never answered");
+            smol::Timer::after(Duration::from_millis(1)).await;
+        }
+        out.send_data(Bytes::from_static(b"rest"), true).unwrap();
+        let (head, body) = response.await.expect("response").into_parts();
+        assert_eq!(head.status, 200);
+        assert_eq!(h2client::read_all(body).await.0, 5);
+    });
+    assert_eq!(origin.requests(), 1);
+}
