@@ -54,6 +54,9 @@ pub struct ServerState {
     /// Set through the admin API: no new requests, in-flight ones finish (HAProxy's
     /// `drain`). Kept across a reload that keeps the group.
     drained: AtomicBool,
+    /// Not in the group's current list: an empty discovery slot, or an address the
+    /// latest DNS answer no longer gives. Like `drained`, but set by discovery.
+    unlisted: AtomicBool,
 }
 
 /// Decrements the in-flight count when a request's use of a server ends.
@@ -78,6 +81,26 @@ impl ServerState {
 
     pub fn is_drained(&self) -> bool {
         self.drained.load(Relaxed)
+    }
+
+    /// Takes the slot out of the group's list (`true`) or puts it in; true if that
+    /// changed anything.
+    pub fn set_unlisted(&self, unlisted: bool) -> bool {
+        self.unlisted.swap(unlisted, Relaxed) != unlisted
+    }
+
+    pub fn is_unlisted(&self) -> bool {
+        self.unlisted.load(Relaxed)
+    }
+
+    /// Forgets passive and active health, for a slot that now holds another address
+    /// (requests in flight, counted elsewhere, are the old address's and end alone).
+    pub fn reset_health(&self) {
+        *self.lock() = Fails::default();
+        self.troubled.store(false, Relaxed);
+        self.checked.store(false, Relaxed);
+        self.checked_up.store(false, Relaxed);
+        self.drained.store(false, Relaxed);
     }
 
     /// Counts a request in flight until the guard drops.
