@@ -34,6 +34,9 @@ pub(super) fn json(g: &Group) -> Value {
     Value::Array(names(g).iter().map(one).collect())
 }
 
+/// One gauge's value for a name.
+type Reading = fn(&NameStatus) -> f64;
+
 /// `weir_upstream_dns_*`: per group and name, the addresses in use, whether the latest
 /// lookup succeeded, and when it ended.
 pub(super) fn prom(out: &mut String, e: &Engine) {
@@ -43,7 +46,7 @@ pub(super) fn prom(out: &mut String, e: &Engine) {
     if all.is_empty() {
         return;
     }
-    let series: [(&str, &str, fn(&NameStatus) -> f64); 3] = [
+    let series: [(&str, &str, Reading); 3] = [
         (
             "weir_upstream_dns_addresses",
             "Addresses in use for the name (its last good answer).",

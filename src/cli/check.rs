@@ -285,7 +285,12 @@ fn print_group(g: &GroupConfig, named: bool) {
     }
     for n in &g.names {
         let every = show(g.resolve.unwrap_or_default());
-        say!("              {}:{}  weight {} each, looked up every {every}", n.host, n.port, n.weight);
+        say!(
+            "              {}:{}  weight {} each, looked up every {every}",
+            n.host,
+            n.port,
+            n.weight
+        );
     }
     if let Some(key) = &g.hash_key {
         say!("hash key    {key}");

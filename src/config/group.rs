@@ -60,7 +60,10 @@ pub struct GroupConfig {
     #[serde(skip)]
     pub names: Vec<NameEntry>,
     /// How often `names` are looked up again.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "show_resolve")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "show_resolve"
+    )]
     pub resolve: Option<Duration>,
     /// `[resolver] nameservers` (empty: the system's), copied here so that a reload
     /// changing them rebuilds the groups that look names up.
@@ -268,7 +271,8 @@ fn host_name(addr: &str) -> Option<Result<NameEntry, String>> {
         return None;
     }
     if addr.starts_with('_') && !addr.contains(':') {
-        let why = format!("{addr:?} is an SRV name: SRV lookups are not supported yet; write host:port");
+        let why =
+            format!("{addr:?} is an SRV name: SRV lookups are not supported yet; write host:port");
         return Some(Err(why));
     }
     let (host, port) = addr.rsplit_once(':')?;
@@ -290,7 +294,11 @@ fn resolve_all(addr: &str) -> Result<Vec<std::net::SocketAddr>, String> {
     }
     let mut out: Vec<std::net::SocketAddr> = match addr.to_socket_addrs() {
         Ok(it) => it.collect(),
-        Err(e) => return Err(format!("invalid address {addr:?}: {e} (expected host:port)")),
+        Err(e) => {
+            return Err(format!(
+                "invalid address {addr:?}: {e} (expected host:port)"
+            ))
+        }
     };
     let mut seen = std::collections::HashSet::new();
     out.retain(|a| seen.insert(*a));

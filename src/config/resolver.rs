@@ -21,12 +21,17 @@ pub(super) struct ResolverFile {
 
 impl ResolverFile {
     /// The nameservers as addresses: `ip:port`, or a bare IP for port 53.
-    pub(super) fn nameservers(&self, file: &str, text: &str) -> Result<Vec<SocketAddr>, ConfigError> {
+    pub(super) fn nameservers(
+        &self,
+        file: &str,
+        text: &str,
+    ) -> Result<Vec<SocketAddr>, ConfigError> {
         let one = |(i, s): (usize, &Spanned<String>)| {
             let raw = s.get_ref();
-            let addr = raw
-                .parse::<SocketAddr>()
-                .or_else(|_| raw.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)));
+            let addr = raw.parse::<SocketAddr>().or_else(|_| {
+                raw.parse::<std::net::IpAddr>()
+                    .map(|ip| SocketAddr::new(ip, 53))
+            });
             addr.map_err(|_| {
                 let why = format!(
                     "{raw:?} is not an IP address with an optional port (a nameserver is not looked up by name){}",

@@ -30,7 +30,10 @@ pub(super) fn answer(group: &Group, k: usize, answer: dns::Answer) {
         }
     };
     if status.failing && status.resolved {
-        eprintln!("weir: upstream group {:?}: lookup of {name} answers again", group.name());
+        eprintln!(
+            "weir: upstream group {:?}: lookup of {name} answers again",
+            group.name()
+        );
     }
     let (want, dropped) = servers(&ips, status.entry.port);
     let (joined, left) = place(group, k, &want, status.entry.weight);
@@ -43,10 +46,16 @@ pub(super) fn answer(group: &Group, k: usize, answer: dns::Answer) {
             list(&left)
         );
         for a in &joined {
-            group.stats.events.note("joined", a.to_string(), format!("DNS: {name}"));
+            group
+                .stats
+                .events
+                .note("joined", a.to_string(), format!("DNS: {name}"));
         }
         for a in &left {
-            group.stats.events.note("left", a.to_string(), format!("DNS: {name}"));
+            group
+                .stats
+                .events
+                .note("left", a.to_string(), format!("DNS: {name}"));
         }
     }
     status.addrs = want;
@@ -63,7 +72,12 @@ pub(super) fn answer(group: &Group, k: usize, answer: dns::Answer) {
 /// unlisted, and its idle connections closed; a new address takes an empty slot, else
 /// one unlisted with nothing in flight, whose health and counters start afresh.
 /// Returns the addresses that joined and left.
-fn place(group: &Group, k: usize, want: &[SocketAddr], weight: u32) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
+fn place(
+    group: &Group,
+    k: usize,
+    want: &[SocketAddr],
+    weight: u32,
+) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
     let base = group.config.servers.len() + k * SLOTS_PER_NAME;
     let slots = base..base + SLOTS_PER_NAME;
     let up = &group.upstreams;
@@ -116,6 +130,10 @@ fn place(group: &Group, k: usize, want: &[SocketAddr], weight: u32) -> (Vec<Sock
 fn list(addrs: &[SocketAddr]) -> String {
     match addrs.is_empty() {
         true => "none".into(),
-        false => addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "),
+        false => addrs
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }

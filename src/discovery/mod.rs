@@ -85,7 +85,10 @@ pub(crate) fn start(group: &Arc<Group>) {
         .name(name)
         .spawn(move || run(weak, every));
     if let Err(e) = spawned {
-        eprintln!("weir: upstream group {}: cannot start its DNS lookups: {e}", group.name());
+        eprintln!(
+            "weir: upstream group {}: cannot start its DNS lookups: {e}",
+            group.name()
+        );
     }
 }
 
@@ -161,7 +164,11 @@ pub(crate) fn unresolved(group: &Group) -> Option<String> {
         .map(|n| format!("{} ({})", n.name(), n.result))
         .collect();
     (!why.is_empty()).then(|| {
-        format!("upstream group {:?}: not resolved yet: {}", group.name(), why.join(", "))
+        format!(
+            "upstream group {:?}: not resolved yet: {}",
+            group.name(),
+            why.join(", ")
+        )
     })
 }
 

@@ -53,15 +53,25 @@ mod tests {
     fn hosts_lines_give_every_address_of_a_name() {
         let text = "127.0.0.1 localhost\n# 10.0.0.9 api.weir.test\n10.0.0.1 api.weir.test api\n::1 api.weir.test. # six\n";
         let got = hosts_in(text, "api.weir.test");
-        assert_eq!(got, vec!["10.0.0.1".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]);
+        assert_eq!(
+            got,
+            vec![
+                "10.0.0.1".parse::<IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
         assert!(hosts_in(text, "weir.test").is_empty());
     }
 
     #[test]
     fn resolv_conf_nameservers_default_to_loopback() {
         let text = "search example.org\nnameserver 10.0.0.53\nnameserver ::1\noptions ndots:2\n";
-        let want: Vec<SocketAddr> = vec!["10.0.0.53:53".parse().unwrap(), "[::1]:53".parse().unwrap()];
+        let want: Vec<SocketAddr> =
+            vec!["10.0.0.53:53".parse().unwrap(), "[::1]:53".parse().unwrap()];
         assert_eq!(nameservers_in(text), want);
-        assert_eq!(nameservers_in("# empty\n"), vec!["127.0.0.1:53".parse().unwrap()]);
+        assert_eq!(
+            nameservers_in("# empty\n"),
+            vec!["127.0.0.1:53".parse().unwrap()]
+        );
     }
 }

@@ -72,8 +72,9 @@ impl Group {
     pub fn retries(&self) -> usize {
         match self.config.names.is_empty() {
             true => self.config.retries(),
-            false => (self.config.retries)
-                .unwrap_or_else(|| self.upstreams.listed().saturating_sub(1)),
+            false => {
+                (self.config.retries).unwrap_or_else(|| self.upstreams.listed().saturating_sub(1))
+            }
         }
     }
 

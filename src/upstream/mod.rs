@@ -153,7 +153,9 @@ impl Eligible<'_> {
     /// Whether any server at all is up, ignoring what was tried.
     pub fn any_up(&self) -> bool {
         let state = self.upstreams.state.iter();
-        state.filter(|s| !s.is_unlisted()).any(|s| s.is_up(self.now))
+        state
+            .filter(|s| !s.is_unlisted())
+            .any(|s| s.is_up(self.now))
     }
 }
 

@@ -136,7 +136,10 @@ impl Pool {
 
     /// Closes the idle connections to server `i` (it left the group's list).
     pub fn forget(&self, i: usize) {
-        self.idle[i].lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.idle[i]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     /// Notes a newly opened upstream connection (for tests and stats).

@@ -53,7 +53,10 @@ impl DnsServer {
 
     /// `name` has these 127.0.0.x addresses.
     pub fn set_hosts(&self, name: &str, last_octets: &[u8]) {
-        let ips = last_octets.iter().map(|&o| Ipv4Addr::new(127, 0, 0, o)).collect();
+        let ips = last_octets
+            .iter()
+            .map(|&o| Ipv4Addr::new(127, 0, 0, o))
+            .collect();
         self.set(name, Zone::A(ips));
     }
 }
@@ -71,7 +74,11 @@ fn serve(socket: UdpSocket, zone: Arc<Mutex<HashMap<String, Zone>>>, queries: Ar
         let Some(q) = query.questions.first() else {
             continue;
         };
-        let name = q.qname.to_string().trim_end_matches('.').to_ascii_lowercase();
+        let name = q
+            .qname
+            .to_string()
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
         let said = zone.lock().unwrap().get(&name).cloned();
         let mut reply = Packet::new_reply(query.id());
         reply.set_flags(PacketFlag::RECURSION_AVAILABLE);
