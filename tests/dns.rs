@@ -254,3 +254,35 @@ fn without_resolve_a_name_that_does_not_resolve_stops_start_up_naming_the_key() 
         "{err}"
     );
 }
+
+#[test]
+fn discovery_config_errors_name_the_file_the_key_and_the_reason() {
+    let cases = [
+        (
+            "[upstream]\nservers = [\"127.0.0.1:1\"]\nresolve = \"5s\"\n",
+            "upstream.resolve",
+            "no entry of `servers` is a host name",
+        ),
+        (
+            "[upstream]\nservers = [\"api.weir.test:80\"]\nresolve = \"0s\"\n",
+            "upstream.resolve",
+            "more than 0s",
+        ),
+        (
+            "[upstreams.api]\nservers = [\"_http._tcp.api.weir.test\"]\nresolve = \"5s\"\n",
+            "upstreams.api.servers[0]",
+            "SRV",
+        ),
+        (
+            "[upstream]\nservers = [\"api.weir.test:80\"]\nresolve = \"5s\"\n[resolver]\nnameservers = [\"dns.weir.test\"]\n",
+            "resolver.nameservers[0]",
+            "not an IP address",
+        ),
+    ];
+    for (text, key, why) in cases {
+        let err = weir::Config::parse(text, "d.toml").unwrap_err();
+        assert_eq!(err.key, key, "{err}");
+        assert!(err.to_string().starts_with(&format!("d.toml: {key}: ")), "{err}");
+        assert!(err.to_string().contains(why), "{err}");
+    }
+}
