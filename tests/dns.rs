@@ -49,6 +49,11 @@ fn backends(octets: &[u8]) -> u16 {
 /// weir over `api.weir.test:PORT`, looked up at `dns` every 100ms, with an admin
 /// listener.
 fn proxy(dns: &DnsServer, port: u16) -> util::TestProxy {
+    proxy_over(dns, &format!("{NAME}:{port}"))
+}
+
+/// weir over the one `servers` entry `entry`, looked up as [`proxy`] does.
+fn proxy_over(dns: &DnsServer, entry: &str) -> util::TestProxy {
     let text = format!(
         r#"
 listen = "127.0.0.1:0"
@@ -56,7 +61,7 @@ threads = 2
 [[middleware]]
 builtin = "balancer"
 [upstream]
-servers = ["{NAME}:{port}"]
+servers = ["{entry}"]
 resolve = "100ms"
 [resolver]
 nameservers = ["{}"]
@@ -269,9 +274,9 @@ fn discovery_config_errors_name_the_file_the_key_and_the_reason() {
             "more than 0s",
         ),
         (
-            "[upstreams.api]\nservers = [\"_http._tcp.api.weir.test\"]\nresolve = \"5s\"\n",
+            "[upstreams.api]\nservers = [\"_http._tcp.api.weir.test\"]\n",
             "upstreams.api.servers[0]",
-            "SRV",
+            "SRV name, looked up only in a group with `resolve`",
         ),
         (
             "[upstream]\nservers = [\"api.weir.test:80\"]\nresolve = \"5s\"\n[resolver]\nnameservers = [\"dns.weir.test\"]\n",
@@ -282,7 +287,50 @@ fn discovery_config_errors_name_the_file_the_key_and_the_reason() {
     for (text, key, why) in cases {
         let err = weir::Config::parse(text, "d.toml").unwrap_err();
         assert_eq!(err.key, key, "{err}");
-        assert!(err.to_string().starts_with(&format!("d.toml: {key}: ")), "{err}");
+        assert!(
+            err.to_string().starts_with(&format!("d.toml: {key}: ")),
+            "{err}"
+        );
         assert!(err.to_string().contains(why), "{err}");
+    }
+}
+
+#[test]
+fn srv_weights_are_respected_and_a_higher_priority_waits_while_the_lowest_is_up() {
+    let port = backends(&[11, 12, 13]);
+    let dns = DnsServer::start();
+    for o in [11, 12, 13] {
+        dns.set_hosts(&format!("t{o}.weir.test"), &[o]);
+    }
+    let srv = "_http._tcp.api.weir.test";
+    let target = |priority, weight, o: u8| (priority, weight, port, format!("t{o}.weir.test"));
+    dns.set(
+        srv,
+        Zone::Srv(vec![target(0, 1, 11), target(0, 3, 12), target(1, 1, 13)]),
+    );
+    let weir = proxy_over(&dns, srv);
+    let admin = weir.admin.unwrap();
+    let status = name_status(admin);
+    assert_eq!(status["name"], srv);
+    assert_eq!(status["addresses"].as_array().unwrap().len(), 3, "{status}");
+    // Smooth round-robin over weights 1 and 3: exactly 1 in 4, the backup never.
+    let mut c = Conn::open(weir.addr);
+    let mut counts = std::collections::HashMap::new();
+    for _ in 0..400 {
+        let r = c.roundtrip(&get("/"));
+        assert_eq!(r.status, 200);
+        *counts.entry(r.text().trim().to_string()).or_insert(0) += 1;
+    }
+    assert_eq!(counts.get("backend 11"), Some(&100), "{counts:?}");
+    assert_eq!(counts.get("backend 12"), Some(&300), "{counts:?}");
+    assert_eq!(counts.get("backend 13"), None, "{counts:?}");
+    // With the lowest priority drained, the next one serves.
+    for o in [11, 12] {
+        let path = format!("/api/upstreams/default/servers/127.0.0.{o}:{port}/drain");
+        let r = util::admin::call(admin, "POST", &path, None);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    for _ in 0..20 {
+        assert_eq!(c.roundtrip(&get("/")).text().trim(), "backend 13");
     }
 }

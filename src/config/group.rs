@@ -83,11 +83,14 @@ pub const SLOTS_PER_NAME: usize = 16;
 /// A `servers` entry written as a name, in a group with `resolve`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NameEntry {
-    /// The name looked up (A and AAAA), without the port.
+    /// The name looked up (A and AAAA), without the port; or the SRV name.
     pub host: String,
+    /// The servers' port (0 for an SRV name: each record gives its own).
     pub port: u16,
-    /// Given to each address the name has.
+    /// Given to each address the name has (an SRV record's own weight wins).
     pub weight: u32,
+    /// `_service._proto.name`, written without a port: an SRV lookup (RFC 2782).
+    pub srv: bool,
 }
 
 /// What a group without any of the keys gets: the defaults of `[upstream]`, no servers.
@@ -172,10 +175,16 @@ impl UpstreamFile {
                 return Err(at(&key, "weight must be at least 1".into(), span));
             }
             let weight = s.weight;
-            if let (Some(_), Some(name)) = (resolve, host_name(&s.addr)) {
-                let name = name.map_err(|why| at(&key, why, span.clone()))?;
-                names.push(NameEntry { weight, ..name });
-                continue;
+            match (resolve, host_name(&s.addr)) {
+                (Some(_), Some(name)) => {
+                    names.push(NameEntry { weight, ..name });
+                    continue;
+                }
+                (None, Some(name)) if name.srv => {
+                    let why = "is an SRV name, looked up only in a group with `resolve`";
+                    return Err(at(&key, why.into(), span));
+                }
+                _ => {}
             }
             let addrs = resolve_all(&s.addr).map_err(|why| at(&key, why, span))?;
             servers.extend(addrs.into_iter().map(|addr| Upstream { addr, weight }));
@@ -264,16 +273,22 @@ impl UpstreamFile {
     }
 }
 
-/// A `host:port` entry whose host is a name, not an IP address: `None` for an
-/// address (or a malformed entry, which `resolve_all` then explains).
-fn host_name(addr: &str) -> Option<Result<NameEntry, String>> {
+/// A `host:port` entry whose host is a name, not an IP address, or an SRV name
+/// (`_service._proto.name`, no port): `None` for an address (or a malformed entry,
+/// which `resolve_all` then explains).
+fn host_name(addr: &str) -> Option<NameEntry> {
     if addr.parse::<std::net::SocketAddr>().is_ok() {
         return None;
     }
     if addr.starts_with('_') && !addr.contains(':') {
-        let why =
-            format!("{addr:?} is an SRV name: SRV lookups are not supported yet; write host:port");
-        return Some(Err(why));
+        let host = addr.trim_end_matches('.').to_ascii_lowercase();
+        let (port, weight, srv) = (0, 1, true);
+        return Some(NameEntry {
+            host,
+            port,
+            weight,
+            srv,
+        });
     }
     let (host, port) = addr.rsplit_once(':')?;
     let port = port.parse::<u16>().ok()?;
@@ -281,8 +296,13 @@ fn host_name(addr: &str) -> Option<Result<NameEntry, String>> {
     if host.is_empty() || host.parse::<std::net::IpAddr>().is_ok() {
         return None;
     }
-    let weight = 1;
-    Some(Ok(NameEntry { host, port, weight }))
+    let (weight, srv) = (1, false);
+    Some(NameEntry {
+        host,
+        port,
+        weight,
+        srv,
+    })
 }
 
 /// Every address of `host:port` (a name resolves to all of them, each a server of the

@@ -2,7 +2,8 @@
 //! choose theirs. Every error names the file, the key and the reason.
 //!
 //! Unknown keys are errors (a typo must not silently fall back to a default). Addresses
-//! are resolved once, at load time, like nginx's `upstream` block.
+//! are resolved once, at load time, like nginx's `upstream` block, except the names of
+//! a group with `resolve`, which `discovery` looks up while weir runs.
 
 mod admin;
 pub mod duration;

@@ -4,18 +4,18 @@
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
-use super::{dns, servers, SLOTS_PER_NAME};
+use super::{servers, Found, SLOTS_PER_NAME};
 use crate::upstream::group::Group;
 
 /// Applies name `k`'s `answer` to `group`: a good one sets the name's servers, a
 /// failed one keeps them.
-pub(super) fn answer(group: &Group, k: usize, answer: dns::Answer) {
+pub(super) fn answer(group: &Group, k: usize, answer: Result<Vec<Found>, String>) {
     let mut names = group.names.lock().unwrap_or_else(|p| p.into_inner());
     let status = &mut names[k];
     let name = status.name();
     status.looked_up = Some(SystemTime::now());
-    let ips = match answer {
-        Ok(ips) => ips,
+    let found = match answer {
+        Ok(found) => found,
         Err(why) => {
             if !status.failing {
                 let kept = status.addrs.len();
@@ -35,8 +35,9 @@ pub(super) fn answer(group: &Group, k: usize, answer: dns::Answer) {
             group.name()
         );
     }
-    let (want, dropped) = servers(&ips, status.entry.port);
-    let (joined, left) = place(group, k, &want, status.entry.weight);
+    let (want, dropped) = servers(&found);
+    let (joined, left) = place(group, k, &want);
+    let want: Vec<SocketAddr> = want.iter().map(|f| f.addr).collect();
     if !joined.is_empty() || !left.is_empty() {
         eprintln!(
             "weir: upstream group {:?}: {name} is now {} (joined: {}; left: {})",
@@ -72,16 +73,15 @@ pub(super) fn answer(group: &Group, k: usize, answer: dns::Answer) {
 /// unlisted, and its idle connections closed; a new address takes an empty slot, else
 /// one unlisted with nothing in flight, whose health and counters start afresh.
 /// Returns the addresses that joined and left.
-fn place(
-    group: &Group,
-    k: usize,
-    want: &[SocketAddr],
-    weight: u32,
-) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
+fn place(group: &Group, k: usize, found: &[Found]) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
     let base = group.config.servers.len() + k * SLOTS_PER_NAME;
     let slots = base..base + SLOTS_PER_NAME;
     let up = &group.upstreams;
     let mut list = up.snapshot().to_vec();
+    let want: Vec<SocketAddr> = found.iter().map(|f| f.addr).collect();
+    if found.iter().any(|f| f.priority != 0) {
+        up.set_prioritised();
+    }
     let used = |a: &SocketAddr| a.port() != 0;
     let (mut joined, mut left, mut listed) = (Vec::new(), Vec::new(), Vec::new());
     for i in slots.clone() {
@@ -92,9 +92,11 @@ fn place(
             left.push(list[i].addr);
         }
     }
-    for &a in want {
+    for f in found {
+        let a = f.addr;
         if let Some(i) = slots.clone().find(|&i| list[i].addr == a) {
-            list[i].weight = weight;
+            list[i].weight = f.weight;
+            up.state(i).set_priority(f.priority);
             if up.state(i).is_unlisted() {
                 listed.push(i);
                 joined.push(a);
@@ -115,7 +117,8 @@ fn place(
             group.stats.reset(i);
         }
         list[i].addr = a;
-        list[i].weight = weight;
+        list[i].weight = f.weight;
+        up.state(i).set_priority(f.priority);
         listed.push(i);
         joined.push(a);
     }

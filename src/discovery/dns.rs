@@ -1,4 +1,4 @@
-//! One name's A and AAAA lookup over UDP, with `simple-dns` encoding the queries and
+//! One name's A and AAAA (or SRV) lookup over UDP, with `simple-dns` encoding the queries and
 //! decoding the answers.
 //!
 //! Blocking sockets with a read timeout, on discovery's own thread (never an executor
@@ -17,23 +17,66 @@ use simple_dns::{Name, Packet, PacketFlag, Question, CLASS, QCLASS, QTYPE, RCODE
 /// What one lookup found: the addresses, or why there are none.
 pub(crate) type Answer = Result<Vec<IpAddr>, String>;
 
+/// One SRV record (RFC 2782): where, and how much of the service's traffic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SrvTarget {
+    pub priority: u16,
+    pub weight: u16,
+    pub port: u16,
+    /// The target host, looked up for its addresses.
+    pub host: String,
+}
+
 /// Asks `server` for the A and AAAA records of `host`, waiting `timeout` at most.
 /// Addresses from either query count; with none, the first failure is the reason.
 pub(crate) fn lookup(host: &str, server: SocketAddr, timeout: Duration) -> Answer {
+    let [a, aaaa] = ask(host, server, timeout, [TYPE::A, TYPE::AAAA], addresses);
+    merge([a, aaaa], server)
+}
+
+/// Asks `server` for the SRV records of `name`.
+pub(crate) fn lookup_srv(
+    name: &str,
+    server: SocketAddr,
+    timeout: Duration,
+) -> Result<Vec<SrvTarget>, String> {
+    let [answer] = ask(name, server, timeout, [TYPE::SRV], targets);
+    let found = answer.unwrap_or_else(|| Err(format!("no answer from {server} in time")))?;
+    match found.is_empty() {
+        true => Err("the name has no SRV record".into()),
+        false => Ok(found),
+    }
+}
+
+/// Sends one query per type in `qtypes` for `host` on one socket and reads the answers
+/// with `read` (`None`: none came in time).
+fn ask<T, const N: usize>(
+    host: &str,
+    server: SocketAddr,
+    timeout: Duration,
+    qtypes: [TYPE; N],
+    read: fn(&Packet<'_>) -> Result<T, String>,
+) -> [Option<Result<T, String>>; N] {
+    let mut answers: [Option<Result<T, String>>; N] = std::array::from_fn(|_| None);
     let bind: SocketAddr = match server {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
-    let socket = UdpSocket::bind(bind).map_err(|e| format!("cannot open a UDP socket: {e}"))?;
-    let ids = query_ids();
-    for (id, qtype) in ids.iter().zip([TYPE::A, TYPE::AAAA]) {
-        let query = query(*id, host, qtype)?;
-        socket
-            .send_to(&query, server)
-            .map_err(|e| format!("cannot reach nameserver {server}: {e}"))?;
+    let socket = match UdpSocket::bind(bind) {
+        Ok(s) => s,
+        Err(e) => return answers.map(|_| Some(Err(format!("cannot open a UDP socket: {e}")))),
+    };
+    let ids = query_ids::<N>();
+    for (id, qtype) in ids.iter().zip(qtypes) {
+        let sent = query(*id, host, qtype).and_then(|q| {
+            let sent = socket.send_to(&q, server);
+            sent.map_err(|e| format!("cannot reach nameserver {server}: {e}"))
+        });
+        if let Err(why) = sent {
+            return answers.map(|_| Some(Err(why.clone())));
+        }
     }
     let deadline = Instant::now() + timeout;
-    let mut answers: [Option<Answer>; 2] = [None, None];
     let mut buf = [0u8; 4096];
     while answers.iter().any(Option::is_none) {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -50,18 +93,17 @@ pub(crate) fn lookup(host: &str, server: SocketAddr, timeout: Duration) -> Answe
             continue;
         };
         if let Some(k) = ids.iter().position(|&id| id == packet.id()) {
-            answers[k] = Some(read(&packet));
+            answers[k] = Some(rcode(&packet).and_then(|()| read(&packet)));
         }
     }
-    merge(answers, server)
+    answers
 }
 
-/// Two random query ids (a guess at them lets an off-path attacker forge answers).
-fn query_ids() -> [u16; 2] {
+/// Random, distinct query ids (a guess at them lets an off-path attacker forge
+/// answers).
+fn query_ids<const N: usize>() -> [u16; N] {
     let r = RandomState::new().hash_one(Instant::now());
-    let a = r as u16;
-    let b = (r >> 16) as u16;
-    [a, if b == a { a.wrapping_add(1) } else { b }]
+    std::array::from_fn(|k| (r as u16).wrapping_add(k as u16 * 0x9e37))
 }
 
 fn query(id: u16, host: &str, qtype: TYPE) -> Result<Vec<u8>, String> {
@@ -74,24 +116,46 @@ fn query(id: u16, host: &str, qtype: TYPE) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("cannot encode a query for {host:?}: {e}"))
 }
 
-/// The addresses in one answer, or its error code.
-fn read(p: &Packet<'_>) -> Answer {
+/// The answer's error code, if it is an error.
+fn rcode(p: &Packet<'_>) -> Result<(), String> {
     if !p.has_flags(PacketFlag::RESPONSE) {
         return Err("a query came back instead of an answer".into());
     }
     match p.rcode() {
-        RCODE::NoError => {}
-        RCODE::NameError => return Err("NXDOMAIN (no such name)".into()),
-        RCODE::ServerFailure => return Err("SERVFAIL".into()),
-        RCODE::Refused => return Err("REFUSED".into()),
-        other => return Err(format!("{other:?}")),
+        RCODE::NoError => Ok(()),
+        RCODE::NameError => Err("NXDOMAIN (no such name)".into()),
+        RCODE::ServerFailure => Err("SERVFAIL".into()),
+        RCODE::Refused => Err("REFUSED".into()),
+        other => Err(format!("{other:?}")),
     }
+}
+
+/// The addresses in one answer.
+fn addresses(p: &Packet<'_>) -> Answer {
     let ips = p.answers.iter().filter_map(|rr| match &rr.rdata {
         RData::A(a) => Some(IpAddr::V4(Ipv4Addr::from(a.address))),
         RData::AAAA(a) => Some(IpAddr::V6(Ipv6Addr::from(a.address))),
         _ => None, // CNAMEs: the chain's addresses come in the same answer
     });
     Ok(ips.collect())
+}
+
+/// The SRV records in one answer.
+fn targets(p: &Packet<'_>) -> Result<Vec<SrvTarget>, String> {
+    let srv = p.answers.iter().filter_map(|rr| match &rr.rdata {
+        RData::SRV(s) => Some(SrvTarget {
+            priority: s.priority,
+            weight: s.weight,
+            port: s.port,
+            host: s
+                .target
+                .to_string()
+                .trim_end_matches('.')
+                .to_ascii_lowercase(),
+        }),
+        _ => None,
+    });
+    Ok(srv.collect())
 }
 
 /// The A and AAAA answers as one: their addresses (A first), else the reason none came.

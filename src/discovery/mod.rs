@@ -1,5 +1,8 @@
 //! DNS service discovery: the names in a group's `servers`, looked up again every
-//! `resolve`, their addresses joining and leaving the group while it serves.
+//! `resolve`, their addresses joining and leaving the group while it serves. A name
+//! gives its A and AAAA addresses; an SRV name (RFC 2782) its targets' addresses with
+//! each record's port, weight and priority, and only the lowest priority with a
+//! server up takes requests (`Upstreams::view`).
 //!
 //! How it compares (the README's "Service discovery (DNS)" has the user's view):
 //! - nginx (`server api.internal resolve` in an upstream with a `zone`) re-resolves at
@@ -27,7 +30,7 @@ mod apply;
 mod dns;
 mod system;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -65,9 +68,12 @@ impl NameStatus {
         }
     }
 
-    /// `host:port`, as the config writes it.
+    /// `host:port`, or the SRV name, as the config writes it.
     pub fn name(&self) -> String {
-        format!("{}:{}", self.entry.host, self.entry.port)
+        match self.entry.srv {
+            true => self.entry.host.clone(),
+            false => format!("{}:{}", self.entry.host, self.entry.port),
+        }
     }
 }
 
@@ -118,33 +124,88 @@ fn wait(group: &Weak<Group>, every: Duration) -> bool {
     }
 }
 
+/// One server a lookup found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Found {
+    pub addr: SocketAddr,
+    pub weight: u32,
+    /// The SRV record's priority; 0 for an A/AAAA name.
+    pub priority: u16,
+}
+
 /// Looks up every name of the group once and applies the answers.
 fn refresh(group: &Group) {
     for (k, entry) in group.config.names.iter().enumerate() {
-        let answer = lookup(&entry.host, &group.config.nameservers);
-        apply::answer(group, k, answer);
+        let found = find(entry, &group.config.nameservers);
+        apply::answer(group, k, found);
+    }
+}
+
+/// The servers `entry` names now: its addresses on its port with its weight, or for
+/// an SRV name each record's target's addresses with the record's port, weight (0
+/// counts as 1) and priority.
+fn find(entry: &NameEntry, nameservers: &[SocketAddr]) -> Result<Vec<Found>, String> {
+    if !entry.srv {
+        let ips = lookup(&entry.host, nameservers)?;
+        let (weight, priority) = (entry.weight, 0);
+        let found = ips.into_iter().map(|ip| SocketAddr::new(ip, entry.port));
+        return Ok(found
+            .map(|addr| Found {
+                addr,
+                weight,
+                priority,
+            })
+            .collect());
+    }
+    let system = system::nameservers();
+    let servers = if nameservers.is_empty() {
+        &system[..]
+    } else {
+        nameservers
+    };
+    let targets = first_answer(servers, |s| dns::lookup_srv(&entry.host, s, LOOKUP_TIMEOUT))?;
+    let mut out = Vec::new();
+    let mut why = None;
+    for t in targets {
+        match lookup(&t.host, nameservers) {
+            Ok(ips) => out.extend(ips.into_iter().map(|ip| Found {
+                addr: SocketAddr::new(ip, t.port),
+                weight: u32::from(t.weight.max(1)),
+                priority: t.priority,
+            })),
+            Err(e) => why = Some(format!("SRV target {}: {e}", t.host)),
+        }
+    }
+    match (out.is_empty(), why) {
+        (true, Some(why)) => Err(why),
+        _ => Ok(out),
     }
 }
 
 /// `host`'s addresses: from `nameservers` in turn, or the system's hosts file and
 /// nameservers when none are configured.
 fn lookup(host: &str, nameservers: &[SocketAddr]) -> dns::Answer {
-    let system;
-    let servers = match nameservers.is_empty() {
-        false => nameservers,
-        true => {
-            let listed = system::hosts(host);
-            if !listed.is_empty() {
-                return Ok(listed);
-            }
-            system = system::nameservers();
-            &system[..]
-        }
-    };
+    if !nameservers.is_empty() {
+        return first_answer(nameservers, |s| dns::lookup(host, s, LOOKUP_TIMEOUT));
+    }
+    let listed = system::hosts(host);
+    if !listed.is_empty() {
+        return Ok(listed);
+    }
+    first_answer(&system::nameservers(), |s| {
+        dns::lookup(host, s, LOOKUP_TIMEOUT)
+    })
+}
+
+/// Asks each nameserver in turn until one answers; else the last one's failure.
+fn first_answer<T>(
+    servers: &[SocketAddr],
+    ask: impl Fn(SocketAddr) -> Result<T, String>,
+) -> Result<T, String> {
     let mut why = String::from("no nameserver");
     for &server in servers {
-        match dns::lookup(host, server, LOOKUP_TIMEOUT) {
-            Ok(ips) => return Ok(ips),
+        match ask(server) {
+            Ok(found) => return Ok(found),
             Err(e) => why = format!("{e} (nameserver {server})"),
         }
     }
@@ -172,13 +233,13 @@ pub(crate) fn unresolved(group: &Group) -> Option<String> {
     })
 }
 
-/// The IP addresses as servers on `port`, without repeats, at most the slots a name has.
-fn servers(ips: &[IpAddr], port: u16) -> (Vec<SocketAddr>, usize) {
-    let mut out: Vec<SocketAddr> = Vec::new();
-    for ip in ips {
-        let a = SocketAddr::new(*ip, port);
-        if !out.contains(&a) {
-            out.push(a);
+/// The servers found, without repeated addresses, at most the slots a name has; and
+/// how many were left out.
+fn servers(found: &[Found]) -> (Vec<Found>, usize) {
+    let mut out: Vec<Found> = Vec::new();
+    for f in found {
+        if !out.iter().any(|o| o.addr == f.addr) {
+            out.push(*f);
         }
     }
     let dropped = out.len().saturating_sub(SLOTS_PER_NAME);

@@ -16,6 +16,7 @@ pub mod shortage;
 pub mod state;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -46,6 +47,9 @@ pub struct Upstream {
 pub struct Upstreams {
     list: RwLock<Arc<[Upstream]>>,
     state: Vec<ServerState>,
+    /// Some slot has a priority other than 0 (an SRV answer said so): views then
+    /// find the lowest priority with a server up.
+    prioritised: AtomicBool,
 }
 
 impl Upstreams {
@@ -55,6 +59,7 @@ impl Upstreams {
         Upstreams {
             list: RwLock::new(list.into()),
             state,
+            prioritised: AtomicBool::new(false),
         }
     }
 
@@ -93,6 +98,11 @@ impl Upstreams {
         self.snapshot()[i].addr
     }
 
+    /// Says that slots may have priorities other than 0 from now on.
+    pub(crate) fn set_prioritised(&self) {
+        self.prioritised.store(true, Relaxed);
+    }
+
     /// Replaces the list (same length): discovery's new answer.
     pub(crate) fn replace(&self, list: Vec<Upstream>) {
         debug_assert_eq!(list.len(), self.state.len());
@@ -118,12 +128,30 @@ impl Upstreams {
 
     /// A balancer's view for one request: healthy servers not yet tried.
     pub fn view(&self, tried: u64) -> Eligible<'_> {
+        let now = Instant::now();
         Eligible {
             list: self.snapshot(),
             upstreams: self,
             tried,
-            now: Instant::now(),
+            now,
+            priority: self.lowest_priority_up(now),
         }
+    }
+
+    /// The lowest priority among servers listed, not drained and up (RFC 2782: the
+    /// others wait while any of it is up); 0 unless an SRV answer set priorities.
+    fn lowest_priority_up(&self, now: Instant) -> u16 {
+        if !self.prioritised.load(Relaxed) {
+            return 0;
+        }
+        let ready = |s: &&ServerState| !s.is_unlisted() && !s.is_drained() && s.is_up(now);
+        let lowest = self
+            .state
+            .iter()
+            .filter(ready)
+            .map(ServerState::priority)
+            .min();
+        lowest.unwrap_or(0)
     }
 }
 
@@ -147,6 +175,8 @@ pub struct Eligible<'a> {
     upstreams: &'a Upstreams,
     tried: u64,
     now: Instant,
+    /// Only servers of this priority are offered (see `lowest_priority_up`).
+    priority: u16,
 }
 
 impl Eligible<'_> {
@@ -171,7 +201,7 @@ impl View for Eligible<'_> {
     }
     fn eligible(&self, i: usize) -> bool {
         let s = &self.upstreams.state[i];
-        let listed = !s.is_drained() && !s.is_unlisted();
+        let listed = !s.is_drained() && !s.is_unlisted() && s.priority() == self.priority;
         !was_tried(self.tried, i) && listed && s.is_up(self.now)
     }
 }

@@ -10,7 +10,7 @@
 //! the lock that also takes the mark away, so it is reported exactly once however many
 //! requests succeed at the same moment.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -57,6 +57,9 @@ pub struct ServerState {
     /// Not in the group's current list: an empty discovery slot, or an address the
     /// latest DNS answer no longer gives. Like `drained`, but set by discovery.
     unlisted: AtomicBool,
+    /// An SRV record's priority (0 for every other server): only the lowest
+    /// priority with a server up takes requests.
+    priority: AtomicU16,
 }
 
 /// Decrements the in-flight count when a request's use of a server ends.
@@ -91,6 +94,14 @@ impl ServerState {
 
     pub fn is_unlisted(&self) -> bool {
         self.unlisted.load(Relaxed)
+    }
+
+    pub fn priority(&self) -> u16 {
+        self.priority.load(Relaxed)
+    }
+
+    pub fn set_priority(&self, priority: u16) {
+        self.priority.store(priority, Relaxed);
     }
 
     /// Forgets passive and active health, for a slot that now holds another address

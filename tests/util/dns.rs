@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use simple_dns::rdata::{RData, A};
-use simple_dns::{Packet, PacketFlag, ResourceRecord, CLASS, QTYPE, RCODE, TYPE};
+use simple_dns::rdata::{RData, A, SRV};
+use simple_dns::{Name, Packet, PacketFlag, ResourceRecord, CLASS, QTYPE, RCODE, TYPE};
 
 /// What the server says for a name.
 #[derive(Clone, Debug)]
@@ -21,6 +21,8 @@ pub enum Zone {
     NxDomain,
     /// No answer at all (a nameserver down or unreachable).
     Silent,
+    /// SRV records: (priority, weight, port, target).
+    Srv(Vec<(u16, u16, u16, String)>),
 }
 
 pub struct DnsServer {
@@ -95,6 +97,20 @@ fn serve(socket: UdpSocket, zone: Arc<Mutex<HashMap<String, Zone>>>, queries: Ar
                 }
             }
             Zone::A(_) => {}
+            Zone::Srv(records) if q.qtype == QTYPE::TYPE(TYPE::SRV) => {
+                for (priority, weight, port, target) in &records {
+                    let target = Name::new_unchecked(target).into_owned();
+                    let rdata = RData::SRV(SRV {
+                        priority: *priority,
+                        weight: *weight,
+                        port: *port,
+                        target,
+                    });
+                    let rr = ResourceRecord::new(q.qname.clone(), CLASS::IN, 1, rdata);
+                    reply.answers.push(rr);
+                }
+            }
+            Zone::Srv(_) => {}
         }
         if let Ok(bytes) = reply.build_bytes_vec() {
             let _ = socket.send_to(&bytes, from);
