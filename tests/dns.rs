@@ -175,9 +175,25 @@ fn servers_join_and_leave_under_load_with_no_failed_request() {
     let weir = proxy(&dns, port);
     let load = Load::start(weir.addr, 4);
     load.wait_for_set(&[1]);
+    let admin = weir.admin.unwrap();
+    let requests = |o: u8| {
+        let v = util::admin::json(admin, "/api/upstreams");
+        let list = v["groups"][0]["servers"].as_array().unwrap().clone();
+        let me = format!("127.0.0.{o}:{port}");
+        let s = list.into_iter().find(|s| s["addr"] == me.as_str());
+        s.map_or(0, |s| s["requests"].as_u64().unwrap())
+    };
     for set in [&[1, 2, 3][..], &[2, 3], &[3, 4], &[1, 2, 3, 4], &[4]] {
+        // A server that stays keeps its counters (and with them its slot and pool).
+        let before: Vec<(u8, u64)> = set.iter().map(|&o| (o, requests(o))).collect();
         dns.set_hosts(NAME, set);
         load.wait_for_set(set);
+        for (o, n) in before {
+            assert!(
+                requests(o) >= n,
+                "127.0.0.{o} lost its counters: {n} before"
+            );
+        }
     }
     let (served, failed) = load.finish();
     assert_eq!(failed, 0, "{failed} of {} requests failed", served + failed);
@@ -333,4 +349,55 @@ fn srv_weights_are_respected_and_a_higher_priority_waits_while_the_lowest_is_up(
     for _ in 0..20 {
         assert_eq!(c.roundtrip(&get("/")).text().trim(), "backend 13");
     }
+}
+
+#[test]
+fn a_server_that_leaves_finishes_its_request_in_flight_and_takes_no_new_one() {
+    use std::sync::mpsc;
+    // The leaving server answers only when the test says so.
+    let (arrived_tx, arrived) = mpsc::channel::<()>();
+    let (release, gate) = mpsc::channel::<()>();
+    let (arrived_tx, gate) = (Mutex::new(arrived_tx), Mutex::new(gate));
+    let slow = util::origin::origin(move |_| {
+        arrived_tx.lock().unwrap().send(()).unwrap();
+        gate.lock().unwrap().recv_timeout(LIMIT).unwrap();
+        util::origin::ok(b"slow")
+    });
+    let port = backends(&[14]);
+    let dns = DnsServer::start();
+    dns.set_hosts("slow.weir.test", &[1]);
+    dns.set_hosts("t14.weir.test", &[14]);
+    let srv = "_http._tcp.api.weir.test";
+    let slow_srv = (0, 1, slow.addr.port(), "slow.weir.test".to_string());
+    dns.set(srv, Zone::Srv(vec![slow_srv]));
+    let weir = proxy_over(&dns, srv);
+    let admin = weir.admin.unwrap();
+    let addr = weir.addr;
+    let in_flight = thread::spawn(move || once(addr, &get("/")));
+    arrived
+        .recv_timeout(LIMIT)
+        .expect("the request reached the slow server");
+
+    dns.set(srv, Zone::Srv(vec![(0, 1, port, "t14.weir.test".into())]));
+    let server = |a: SocketAddr| {
+        let v = util::admin::json(admin, "/api/upstreams");
+        let list = v["groups"][0]["servers"].as_array().unwrap().clone();
+        list.into_iter().find(|s| s["addr"] == a.to_string())
+    };
+    wait_until("the slow server is leaving, its request in flight", || {
+        server(slow.addr).is_some_and(|s| s["listed"] == false && s["in_flight"] == 1)
+    });
+    for _ in 0..20 {
+        assert_eq!(once(addr, &get("/")).text().trim(), "backend 14");
+    }
+    release.send(()).unwrap();
+    let r = in_flight.join().unwrap();
+    assert_eq!(
+        (r.status, r.text().trim()),
+        (200, "slow"),
+        "the request in flight finished"
+    );
+    wait_until("the slow server is gone from the list", || {
+        server(slow.addr).is_none()
+    });
 }
