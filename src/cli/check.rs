@@ -285,12 +285,15 @@ fn print_group(g: &GroupConfig, named: bool) {
     }
     for n in &g.names {
         let every = show(g.resolve.unwrap_or_default());
-        say!(
-            "              {}:{}  weight {} each, looked up every {every}",
-            n.host,
-            n.port,
-            n.weight
-        );
+        let (host, port, weight) = (&n.host, n.port, n.weight);
+        match n.srv {
+            true => {
+                say!("              {host}  SRV, the records' weights, looked up every {every}")
+            }
+            false => {
+                say!("              {host}:{port}  weight {weight} each, looked up every {every}")
+            }
+        }
     }
     if let Some(key) = &g.hash_key {
         say!("hash key    {key}");
@@ -298,6 +301,7 @@ fn print_group(g: &GroupConfig, named: bool) {
     let p = &g.passive;
     let retries = match g.retries {
         Some(n) => n.to_string(),
+        None if !g.names.is_empty() => "one per other server listed at the time".into(),
         None => format!("{} (servers - 1)", g.retries()),
     };
     say!(

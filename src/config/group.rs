@@ -57,7 +57,7 @@ pub struct GroupConfig {
     pub send_proxy_protocol: Option<SendVersion>,
     /// `servers` entries that are host names, re-resolved every `resolve` (only with
     /// `resolve`; without it a name is resolved once, into `servers`).
-    #[serde(skip)]
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "show_names")]
     pub names: Vec<NameEntry>,
     /// How often `names` are looked up again.
     #[serde(
@@ -69,6 +69,16 @@ pub struct GroupConfig {
     /// changing them rebuilds the groups that look names up.
     #[serde(skip)]
     pub nameservers: Vec<std::net::SocketAddr>,
+}
+
+/// The names as `servers` writes them (shown apart: `servers` has their addresses
+/// only once a lookup found them, and those change).
+fn show_names<S: serde::Serializer>(names: &[NameEntry], s: S) -> Result<S::Ok, S::Error> {
+    let written = names.iter().map(|n| match n.srv {
+        true => format!("{} weight {}", n.host, n.weight),
+        false => format!("{}:{} weight {}", n.host, n.port, n.weight),
+    });
+    s.collect_seq(written)
 }
 
 fn show_resolve<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
