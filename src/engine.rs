@@ -101,7 +101,11 @@ impl Engine {
                     old.clone()
                 }
                 (Some(old), None) => old.clone(),
-                (None, tls) => Arc::new(Group::new(g.clone(), tls)),
+                (None, tls) => {
+                    let group = Arc::new(Group::new(g.clone(), tls));
+                    crate::discovery::start(&group);
+                    group
+                }
             };
             groups.push(group);
         }

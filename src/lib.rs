@@ -37,6 +37,7 @@ pub mod backend;
 pub mod balance;
 pub mod config;
 mod connection;
+mod discovery;
 mod downstream;
 mod engine;
 pub mod error;

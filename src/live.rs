@@ -129,7 +129,7 @@ impl Live {
         match next {
             Ok(next) => {
                 let chain: Vec<&str> = next.chain.iter().map(|m| m.name()).collect();
-                let servers: usize = next.groups.iter().map(|g| g.upstreams.len()).sum();
+                let servers: usize = next.groups.iter().map(|g| g.upstreams.listed()).sum();
                 let what = format!(
                     "{} upstream(s) in {} group(s), {} route(s), chain: {}",
                     servers,

@@ -34,7 +34,7 @@ fn event(e: &Event) -> Value {
 }
 
 fn server(g: &Group, i: usize, now: Instant) -> Value {
-    let u = &g.upstreams[i];
+    let u = g.upstreams.snapshot()[i].clone();
     let state = g.upstreams.state(i);
     let s = g.stats.server(i);
     let mut picks = Map::new();
@@ -53,6 +53,7 @@ fn server(g: &Group, i: usize, now: Instant) -> Value {
         "passive_up": state.passive_up(now),
         "checked_up": state.checked(),
         "drained": state.is_drained(),
+        "listed": !state.is_unlisted(),
         "in_flight": state.in_flight(),
         "requests": requests,
         "responses": classes(&s.responses),
@@ -71,7 +72,8 @@ fn group(g: &Group) -> Value {
         "balancer": c.balancer.as_str(),
         "health_checks": c.health.as_ref().map(|h| h.path.clone()),
         "connections_opened": g.pool.opened(),
-        "servers": (0..g.upstreams.len()).map(|i| server(g, i, now)).collect::<Vec<_>>(),
+        "names": super::dns::json(g),
+        "servers": (0..g.upstreams.len()).filter(|&i| g.upstreams.shown(i)).map(|i| server(g, i, now)).collect::<Vec<_>>(),
     })
 }
 
@@ -166,10 +168,11 @@ pub fn drain(e: &Engine, group: &str, server: &str, drain: bool, peer: SocketAdd
     let Some(g) = e.groups.iter().find(|g| g.name() == group) else {
         return Reply::error(404, "no such upstream group");
     };
-    let Some(i) = g
-        .upstreams
-        .iter()
-        .position(|u| u.addr.to_string() == server)
+    let list = g.upstreams.snapshot();
+    let listed = |i: &usize| !g.upstreams.state(*i).is_unlisted();
+    let Some(i) = (0..list.len())
+        .filter(listed)
+        .find(|&i| list[i].addr.to_string() == server)
     else {
         return Reply::error(404, "no such server in this group");
     };

@@ -14,6 +14,7 @@
 //! (see `admission`).
 
 mod api;
+mod dns;
 mod guard;
 mod page;
 mod prom;

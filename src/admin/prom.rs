@@ -24,7 +24,7 @@ use crate::upstream::group::Group;
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Escapes a label value (backslash, quote, newline).
-fn esc(v: &str) -> String {
+pub(super) fn esc(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
@@ -112,6 +112,7 @@ pub fn render(e: &Engine) -> String {
     }
 
     upstreams(&mut out, e);
+    super::dns::prom(&mut out, e);
 
     head(
         &mut out,
@@ -264,11 +265,12 @@ fn upstreams(out: &mut String, e: &Engine) {
     let now = Instant::now();
     let servers = || {
         e.groups.iter().flat_map(|g| {
-            (0..g.upstreams.len()).map(move |i| {
+            let shown = (0..g.upstreams.len()).filter(|&i| g.upstreams.shown(i));
+            shown.map(move |i| {
                 let labels = format!(
                     "upstream=\"{}\",server=\"{}\"",
                     esc(g.name()),
-                    g.upstreams[i].addr
+                    g.upstreams.addr(i)
                 );
                 (g, i, labels)
             })

@@ -283,12 +283,25 @@ fn print_group(g: &GroupConfig, named: bool) {
     for u in &g.servers {
         say!("              {}  weight {}", u.addr, u.weight);
     }
+    for n in &g.names {
+        let every = show(g.resolve.unwrap_or_default());
+        let (host, port, weight) = (&n.host, n.port, n.weight);
+        match n.srv {
+            true => {
+                say!("              {host}  SRV, the records' weights, looked up every {every}")
+            }
+            false => {
+                say!("              {host}:{port}  weight {weight} each, looked up every {every}")
+            }
+        }
+    }
     if let Some(key) = &g.hash_key {
         say!("hash key    {key}");
     }
     let p = &g.passive;
     let retries = match g.retries {
         Some(n) => n.to_string(),
+        None if !g.names.is_empty() => "one per other server listed at the time".into(),
         None => format!("{} (servers - 1)", g.retries()),
     };
     say!(

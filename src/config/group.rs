@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::upstream::{self, BalancerKind, HashKey, Health, UpstreamFile, UpstreamProtocol};
-use super::{line_of, resolve, show, ConfigError, SendVersion, UpstreamTls};
+use super::{line_of, show, ConfigError, SendVersion, UpstreamTls};
 use crate::upstream::state::Passive;
 use crate::upstream::Upstream;
 
@@ -55,6 +55,52 @@ pub struct GroupConfig {
     /// group keeps no idle connections: see `upstream::proxy_header`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub send_proxy_protocol: Option<SendVersion>,
+    /// `servers` entries that are host names, re-resolved every `resolve` (only with
+    /// `resolve`; without it a name is resolved once, into `servers`).
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "show_names")]
+    pub names: Vec<NameEntry>,
+    /// How often `names` are looked up again.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "show_resolve"
+    )]
+    pub resolve: Option<Duration>,
+    /// `[resolver] nameservers` (empty: the system's), copied here so that a reload
+    /// changing them rebuilds the groups that look names up.
+    #[serde(skip)]
+    pub nameservers: Vec<std::net::SocketAddr>,
+}
+
+/// The names as `servers` writes them (shown apart: `servers` has their addresses
+/// only once a lookup found them, and those change).
+fn show_names<S: serde::Serializer>(names: &[NameEntry], s: S) -> Result<S::Ok, S::Error> {
+    let written = names.iter().map(|n| match n.srv {
+        true => format!("{} weight {}", n.host, n.weight),
+        false => format!("{}:{} weight {}", n.host, n.port, n.weight),
+    });
+    s.collect_seq(written)
+}
+
+fn show_resolve<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    super::duration::serialize(&d.unwrap_or_default(), s)
+}
+
+/// Addresses one name may fill at most: its slots in the group (HAProxy's
+/// `server-template` reserves a fixed number the same way). Further addresses in an
+/// answer are left out, and said so in the lookup's result.
+pub const SLOTS_PER_NAME: usize = 16;
+
+/// A `servers` entry written as a name, in a group with `resolve`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameEntry {
+    /// The name looked up (A and AAAA), without the port; or the SRV name.
+    pub host: String,
+    /// The servers' port (0 for an SRV name: each record gives its own).
+    pub port: u16,
+    /// Given to each address the name has (an SRV record's own weight wins).
+    pub weight: u32,
+    /// `_service._proto.name`, written without a port: an SRV lookup (RFC 2782).
+    pub srv: bool,
 }
 
 /// What a group without any of the keys gets: the defaults of `[upstream]`, no servers.
@@ -79,6 +125,9 @@ impl Default for GroupConfig {
             protocol: UpstreamProtocol::Http1,
             max_streams_per_connection: upstream::default_max_streams_per_connection(),
             send_proxy_protocol: None,
+            names: Vec::new(),
+            resolve: None,
+            nameservers: Vec::new(),
         }
     }
 }
@@ -87,6 +136,18 @@ impl GroupConfig {
     /// The retries a failed request gets in this group.
     pub fn retries(&self) -> usize {
         self.retries.unwrap_or(self.servers.len().saturating_sub(1))
+    }
+
+    /// Servers, then each name's [`SLOTS_PER_NAME`] slots: the indices balancers see.
+    pub fn slots(&self) -> usize {
+        self.servers.len() + self.names.len() * SLOTS_PER_NAME
+    }
+
+    /// Each slot's weight, in slot order (a name's weight on all its slots).
+    pub fn slot_weights(&self) -> Vec<u32> {
+        let fixed = self.servers.iter().map(|u| u.weight);
+        let named = self.names.iter().flat_map(|n| [n.weight; SLOTS_PER_NAME]);
+        fixed.chain(named).collect()
     }
 }
 
@@ -104,23 +165,45 @@ impl UpstreamFile {
         let at = |key: &str, why: String, span: std::ops::Range<usize>| {
             ConfigError::new(file, key, format!("{why}{}", line_of(text, Some(span))))
         };
-        let servers = self
-            .servers
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let key = format!("{key}.servers[{i}]");
-                let (span, s) = (s.span(), s.get_ref());
-                if s.weight == 0 {
-                    return Err(at(&key, "weight must be at least 1".into(), span));
+        let resolve = self
+            .resolve
+            .as_ref()
+            .map(|r| {
+                let key = format!("{key}.resolve");
+                match super::duration::parse(r.get_ref()) {
+                    Ok(d) if d.is_zero() => Err(at(&key, "must be more than 0s".into(), r.span())),
+                    Ok(d) => Ok(d),
+                    Err(why) => Err(at(&key, why, r.span())),
                 }
-                let addr = resolve(&s.addr).map_err(|why| at(&key, why, span))?;
-                Ok(Upstream {
-                    addr,
-                    weight: s.weight,
-                })
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .transpose()?;
+        let (mut servers, mut names) = (Vec::new(), Vec::new());
+        for (i, s) in self.servers.iter().enumerate() {
+            let key = format!("{key}.servers[{i}]");
+            let (span, s) = (s.span(), s.get_ref());
+            if s.weight == 0 {
+                return Err(at(&key, "weight must be at least 1".into(), span));
+            }
+            let weight = s.weight;
+            match (resolve, host_name(&s.addr)) {
+                (Some(_), Some(name)) => {
+                    names.push(NameEntry { weight, ..name });
+                    continue;
+                }
+                (None, Some(name)) if name.srv => {
+                    let why = "is an SRV name, looked up only in a group with `resolve`";
+                    return Err(at(&key, why.into(), span));
+                }
+                _ => {}
+            }
+            let addrs = resolve_all(&s.addr).map_err(|why| at(&key, why, span))?;
+            servers.extend(addrs.into_iter().map(|addr| Upstream { addr, weight }));
+        }
+        if resolve.is_some() && names.is_empty() {
+            let key = format!("{key}.resolve");
+            let why = "is set, but no entry of `servers` is a host name to look up";
+            return Err(ConfigError::new(file, key, why));
+        }
         let hash_key = self
             .hash_key
             .map(|k| {
@@ -193,8 +276,66 @@ impl UpstreamFile {
             protocol,
             max_streams_per_connection: max_streams,
             send_proxy_protocol,
+            names,
+            resolve,
+            nameservers: Vec::new(),
         })
     }
+}
+
+/// A `host:port` entry whose host is a name, not an IP address, or an SRV name
+/// (`_service._proto.name`, no port): `None` for an address (or a malformed entry,
+/// which `resolve_all` then explains).
+fn host_name(addr: &str) -> Option<NameEntry> {
+    if addr.parse::<std::net::SocketAddr>().is_ok() {
+        return None;
+    }
+    if addr.starts_with('_') && !addr.contains(':') {
+        let host = addr.trim_end_matches('.').to_ascii_lowercase();
+        let (port, weight, srv) = (0, 1, true);
+        return Some(NameEntry {
+            host,
+            port,
+            weight,
+            srv,
+        });
+    }
+    let (host, port) = addr.rsplit_once(':')?;
+    let port = port.parse::<u16>().ok()?;
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if host.is_empty() || host.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    let (weight, srv) = (1, false);
+    Some(NameEntry {
+        host,
+        port,
+        weight,
+        srv,
+    })
+}
+
+/// Every address of `host:port` (a name resolves to all of them, each a server of the
+/// entry's weight, in the resolver's order), resolved once, now.
+fn resolve_all(addr: &str) -> Result<Vec<std::net::SocketAddr>, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(a) = addr.parse() {
+        return Ok(vec![a]);
+    }
+    let mut out: Vec<std::net::SocketAddr> = match addr.to_socket_addrs() {
+        Ok(it) => it.collect(),
+        Err(e) => {
+            return Err(format!(
+                "invalid address {addr:?}: {e} (expected host:port)"
+            ))
+        }
+    };
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|a| seen.insert(*a));
+    if out.is_empty() {
+        return Err(format!("{addr:?} resolves to no address"));
+    }
+    Ok(out)
 }
 
 /// The probe's path goes into its request line as written, so it must be a target weir

@@ -2,7 +2,8 @@
 //! choose theirs. Every error names the file, the key and the reason.
 //!
 //! Unknown keys are errors (a typo must not silently fall back to a default). Addresses
-//! are resolved once, at load time, like nginx's `upstream` block.
+//! are resolved once, at load time, like nginx's `upstream` block, except the names of
+//! a group with `resolve`, which `discovery` looks up while weir runs.
 
 mod admin;
 pub mod duration;
@@ -13,6 +14,7 @@ mod key_path;
 mod listen;
 mod privileges;
 mod proxy_protocol;
+mod resolver;
 mod route;
 mod routing;
 mod server;
@@ -32,7 +34,7 @@ use toml::Spanned;
 pub use admin::Admin;
 use admin::AdminFile;
 pub use error::ConfigError;
-pub use group::{GroupConfig, DEFAULT_GROUP};
+pub use group::{GroupConfig, NameEntry, DEFAULT_GROUP, SLOTS_PER_NAME};
 pub use http2::Http2;
 pub use listen::{CertFiles, Listener, ServerTls, TlsVersion};
 pub use privileges::Privileges;
@@ -72,6 +74,7 @@ struct File {
     group: Option<String>,
     #[serde(default)]
     allow_root: bool,
+    resolver: Option<resolver::ResolverFile>,
 }
 
 /// A validated configuration.
@@ -188,14 +191,15 @@ impl Config {
     /// Checks everything a runnable config needs, at least one upstream included
     /// (flags may still supply those after the file is read, so `parse` does not).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.groups.is_empty() && self.upstream.servers.is_empty() {
+        let none = |g: &GroupConfig| g.servers.is_empty() && g.names.is_empty();
+        if self.groups.is_empty() && none(&self.upstream) {
             return Err(ConfigError::new(
                 &self.source,
                 "upstream.servers",
                 "at least one server is required",
             ));
         }
-        if let Some(g) = self.groups.iter().find(|g| g.servers.is_empty()) {
+        if let Some(g) = self.groups.iter().find(|g| none(g)) {
             let key = format!("upstreams.{}.servers", g.name);
             let why = "at least one server is required";
             return Err(ConfigError::new(&self.source, key, why));
@@ -340,16 +344,25 @@ impl File {
                 "use either [upstream] (one group) or [upstreams.NAME] (several), not both",
             ));
         }
+        let nameservers = match &self.resolver {
+            Some(r) => r.nameservers(file, text)?,
+            None => Vec::new(),
+        };
         let mut groups = Vec::with_capacity(self.upstreams.len());
         for (name, table) in self.upstreams {
             let key = format!("upstreams.{name}");
             group::check_name(&name).map_err(|why| ConfigError::new(file, &key, why))?;
             groups.push(table.into_group(&name, file, text, &key)?);
         }
-        let upstream = match self.upstream {
+        let mut upstream = match self.upstream {
             Some(table) => table.into_group(DEFAULT_GROUP, file, text, "upstream")?,
             None => GroupConfig::default(),
         };
+        for g in groups.iter_mut().chain([&mut upstream]) {
+            if g.resolve.is_some() {
+                g.nameservers = nameservers.clone();
+            }
+        }
         let config = Config {
             source: file.into(),
             listen,

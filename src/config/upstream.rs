@@ -201,6 +201,8 @@ pub(super) struct UpstreamFile {
     pub(super) protocol: Option<Spanned<UpstreamProtocol>>,
     pub(super) max_streams_per_connection: Option<Spanned<u32>>,
     pub(super) send_proxy_protocol: Option<Spanned<String>>,
+    /// Re-resolve the names in `servers` this often (see `discovery`).
+    pub(super) resolve: Option<Spanned<String>>,
 }
 
 /// Streams weir opens on one h2 upstream connection at most, below the server's own

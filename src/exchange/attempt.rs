@@ -106,7 +106,7 @@ async fn connect(
     idx: usize,
     client: SocketAddr,
 ) -> Result<crate::stream::Stream, Failed> {
-    let addr = group.upstreams[idx].addr;
+    let addr = group.upstreams.addr(idx);
     let dialled = peer::dial(group, addr, e.config.timeouts.connect, Some(client)).await;
     if dialled.as_ref().map_or_else(Dial::connected, |_| true) {
         e.shortage.clear();

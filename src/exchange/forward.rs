@@ -49,15 +49,14 @@ impl<'a, S: Session> Exchange<'a, S> {
             return Err(End::error(reply::middleware_failed()));
         }
         let Some(idx) = picked else {
-            let err = Error::new(Kind::NoUpstream, "no upstream selected");
-            return Err(End::error(err));
+            return Err(End::error(none_picked(group)));
         };
         self.cx.upstream = Some(idx);
         if self.e.stats.on {
             group.stats.picked(idx, self.cx.reason.as_ref());
         }
         upstream::mark_tried(&mut self.cx.tried, idx);
-        self.o.upstream = Some(group.upstreams[idx].addr);
+        self.o.upstream = Some(group.upstreams.addr(idx));
         Ok(idx)
     }
 
@@ -82,14 +81,14 @@ impl<'a, S: Session> Exchange<'a, S> {
         intent: &Intent,
         group: &'a Group,
     ) -> Result<Picked<'a>, End> {
-        let retries = group.config.retries();
+        let retries = group.retries();
         let may_replay = idempotent(&self.req.method) && intent.body.is_empty();
         let host_from_upstream = !self.req.headers.contains("host");
         let mut tries = 0;
         loop {
             let idx = self.select(group)?;
             if host_from_upstream {
-                self.host_from(group.upstreams[idx].addr);
+                self.host_from(group.upstreams.addr(idx));
             }
             let failed = match self.try_server(intent, group, idx).await {
                 Ok(picked) => return Ok(picked),
@@ -100,7 +99,7 @@ impl<'a, S: Session> Exchange<'a, S> {
                 return Err(End::error(failed.err));
             }
             tries += 1;
-            self.note_retry(group.upstreams[idx].addr, &failed);
+            self.note_retry(group.upstreams.addr(idx), &failed);
         }
     }
 
@@ -157,6 +156,19 @@ impl<'a, S: Session> Exchange<'a, S> {
             e.stats.metrics.retry(failed.cause.index());
         }
         self.cx.retried = Some((addr, failed.cause.as_str()));
+    }
+}
+
+/// Why no server was picked: a group whose names have never resolved says which
+/// (and the lookup's result) in the error log; otherwise none was eligible.
+fn none_picked(group: &Group) -> Error {
+    match crate::discovery::unresolved(group) {
+        Some(why) => Error::io(
+            Kind::NoUpstream,
+            "no upstream: the group's names have not resolved yet",
+            std::io::Error::other(why),
+        ),
+        None => Error::new(Kind::NoUpstream, "no upstream selected"),
     }
 }
 

@@ -53,7 +53,7 @@ impl<S: Session> Exchange<'_, S> {
         let headers = &mut self.res.headers;
         let _ = headers.set(
             "X-Weir-Upstream",
-            group.upstreams[picked.idx].addr.to_string(),
+            group.upstreams.addr(picked.idx).to_string(),
         );
         let _ = headers.set("X-Weir-Reason", &self.bytes[..]);
         if let Some(route) = self.cx.route {

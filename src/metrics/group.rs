@@ -71,6 +71,14 @@ impl GroupStats {
         &self.servers[i]
     }
 
+    /// Zeroes server `i`'s counters: its slot now holds another address.
+    pub fn reset(&self, i: usize) {
+        let s = &self.servers[i];
+        let all = s.responses.iter().chain([&s.errors]).chain(&s.picks);
+        all.for_each(|n| n.store(0, Relaxed));
+        s.last_reason.store(0, Relaxed);
+    }
+
     /// Server `i` was picked for `reason`.
     pub fn picked(&self, i: usize, reason: Option<&Reason>) {
         if let Some(r) = reason {

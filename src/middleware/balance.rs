@@ -31,11 +31,16 @@ impl Balancer {
     }
 }
 
-/// The least recently failed server not yet tried nor drained; `None` when none is left.
+/// The least recently failed server not yet tried, drained nor unlisted; `None` when
+/// none is left.
 fn fail_open(upstreams: &Upstreams, tried: u64) -> Option<usize> {
+    let out = |i: usize| {
+        let s = upstreams.state(i);
+        s.is_drained() || s.is_unlisted()
+    };
     (0..upstreams.len())
         // A drained server takes no new request, even when every other one is down.
-        .filter(|&i| !was_tried(tried, i) && !upstreams.state(i).is_drained())
+        .filter(|&i| !was_tried(tried, i) && !out(i))
         .min_by_key(|&i| upstreams.state(i).last_fail())
 }
 

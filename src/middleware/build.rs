@@ -29,7 +29,7 @@ use crate::plugin::{load, vet, FfiMiddleware};
 
 /// The algorithm one group asks for, with its hash key.
 fn algorithm(group: &GroupConfig) -> (Box<dyn Algorithm>, Option<HashKey>) {
-    let weights: Vec<u32> = group.servers.iter().map(|u| u.weight).collect();
+    let weights = group.slot_weights();
     let algorithm: Box<dyn Algorithm> = match group.balancer {
         BalancerKind::RoundRobin => Box::new(RoundRobin::new()),
         BalancerKind::LeastConn => Box::new(LeastConn::new()),

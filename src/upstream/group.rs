@@ -5,12 +5,13 @@
 //! passive and active health carry over (Caddy loses health state on reload; weir does
 //! not).
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use futures_rustls::rustls::ClientConfig;
 
 use crate::config::{duration, GroupConfig};
+use crate::discovery::NameStatus;
 use crate::metrics::group::GroupStats;
 use crate::upstream::h2pool::H2Pool;
 use crate::upstream::pool::Pool;
@@ -28,22 +29,27 @@ pub(crate) struct Group {
     pub h2: H2Pool,
     /// Per-server counters and recent health changes (see `metrics::group`).
     pub stats: GroupStats,
+    /// Each name's latest lookup (empty without `resolve`): see `discovery`.
+    pub names: Mutex<Vec<NameStatus>>,
 }
 
 impl Group {
     pub fn new(config: GroupConfig, tls: Option<Arc<ClientConfig>>) -> Self {
+        let slots = config.slots();
+        let spare = slots - config.servers.len();
         Group {
             tls: RwLock::new(tls),
-            stats: GroupStats::new(config.servers.len()),
-            upstreams: Upstreams::new(config.servers.clone()),
+            stats: GroupStats::new(slots),
+            upstreams: Upstreams::with_slots(config.servers.clone(), spare),
+            names: Mutex::new(config.names.iter().map(NameStatus::new).collect()),
             h2: H2Pool::new(
-                config.servers.len(),
+                slots,
                 config.max_streams_per_connection,
                 config.keepalive,
                 config.keepalive_timeout,
             ),
             pool: Pool::new(
-                config.servers.len(),
+                slots,
                 super::proxy_header::keepalive(&config),
                 config.keepalive_timeout,
             ),
@@ -59,6 +65,17 @@ impl Group {
     /// Takes the client config a reload read afresh.
     pub fn renew_tls(&self, tls: Arc<ClientConfig>) {
         *self.tls.write().unwrap_or_else(|p| p.into_inner()) = Some(tls);
+    }
+
+    /// The retries a failed request gets: `retries`, else one per other server
+    /// listed now.
+    pub fn retries(&self) -> usize {
+        match self.config.names.is_empty() {
+            true => self.config.retries(),
+            false => {
+                (self.config.retries).unwrap_or_else(|| self.upstreams.listed().saturating_sub(1))
+            }
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -93,7 +110,7 @@ impl Group {
     /// active health alike: one event for the status page (`event` says why) and one
     /// log line, `weir: upstream ADDR` then `log`.
     pub fn went(&self, idx: usize, up: bool, event: String, log: std::fmt::Arguments<'_>) {
-        let addr = self.upstreams[idx].addr;
+        let addr = self.upstreams.addr(idx);
         let what = if up { "up" } else { "down" };
         self.stats.events.note(what, addr.to_string(), event);
         eprintln!("weir: upstream {addr} {log}");

@@ -233,6 +233,12 @@ impl H2Pool {
         }))
     }
 
+    /// Lets go of the connections to server `i` (it left the group's list): no new
+    /// stream starts on them, and each closes when its last stream ends.
+    pub fn forget(&self, i: usize) {
+        self.server(i).conns.clear();
+    }
+
     /// Drops ended connections, idle ones past `keepalive_timeout`, and the idle ones
     /// above `keepalive` (the longest idle first). A dropped idle connection closes
     /// once its task sees no handle left.

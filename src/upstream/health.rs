@@ -92,9 +92,21 @@ async fn healthy(
 /// the group was kept, carries over).
 pub(crate) async fn watch(group: Arc<Group>, i: usize, h: Health, retired: Signal) {
     let Ok(statuses) = h.statuses() else { return };
-    let addr = group.upstreams[i].addr;
     let (mut good, mut bad) = (0u32, 0u32);
+    let mut addr = group.upstreams.addr(i);
     loop {
+        // A discovery slot: checked only while listed, and afresh when its address
+        // changes.
+        let now = group.upstreams.addr(i);
+        if now != addr {
+            (addr, good, bad) = (now, 0, 0);
+        }
+        if group.upstreams.state(i).is_unlisted() {
+            if retired.fires_within(h.interval).await {
+                return;
+            }
+            continue;
+        }
         if healthy(&group, addr, &h, &statuses).await {
             good += 1;
             bad = 0;

@@ -134,6 +134,14 @@ impl Pool {
         list.drain(..stale);
     }
 
+    /// Closes the idle connections to server `i` (it left the group's list).
+    pub fn forget(&self, i: usize) {
+        self.idle[i]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     /// Notes a newly opened upstream connection (for tests and stats).
     pub fn count_open(&self) {
         self.opened.fetch_add(1, Ordering::Relaxed);

@@ -10,7 +10,7 @@
 //! the lock that also takes the mark away, so it is reported exactly once however many
 //! requests succeed at the same moment.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -54,6 +54,12 @@ pub struct ServerState {
     /// Set through the admin API: no new requests, in-flight ones finish (HAProxy's
     /// `drain`). Kept across a reload that keeps the group.
     drained: AtomicBool,
+    /// Not in the group's current list: an empty discovery slot, or an address the
+    /// latest DNS answer no longer gives. Like `drained`, but set by discovery.
+    unlisted: AtomicBool,
+    /// An SRV record's priority (0 for every other server): only the lowest
+    /// priority with a server up takes requests.
+    priority: AtomicU16,
 }
 
 /// Decrements the in-flight count when a request's use of a server ends.
@@ -78,6 +84,34 @@ impl ServerState {
 
     pub fn is_drained(&self) -> bool {
         self.drained.load(Relaxed)
+    }
+
+    /// Takes the slot out of the group's list (`true`) or puts it in; true if that
+    /// changed anything.
+    pub fn set_unlisted(&self, unlisted: bool) -> bool {
+        self.unlisted.swap(unlisted, Relaxed) != unlisted
+    }
+
+    pub fn is_unlisted(&self) -> bool {
+        self.unlisted.load(Relaxed)
+    }
+
+    pub fn priority(&self) -> u16 {
+        self.priority.load(Relaxed)
+    }
+
+    pub fn set_priority(&self, priority: u16) {
+        self.priority.store(priority, Relaxed);
+    }
+
+    /// Forgets passive and active health, for a slot that now holds another address
+    /// (requests in flight, counted elsewhere, are the old address's and end alone).
+    pub fn reset_health(&self) {
+        *self.lock() = Fails::default();
+        self.troubled.store(false, Relaxed);
+        self.checked.store(false, Relaxed);
+        self.checked_up.store(false, Relaxed);
+        self.drained.store(false, Relaxed);
     }
 
     /// Counts a request in flight until the guard drops.

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod bin;
 pub mod browser;
 pub mod client;
+pub mod dns;
 pub mod examples;
 pub mod h2;
 pub mod h2client;

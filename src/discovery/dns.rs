@@ -1,0 +1,177 @@
+//! One name's A and AAAA (or SRV) lookup over UDP, with `simple-dns` encoding the queries and
+//! decoding the answers.
+//!
+//! Blocking sockets with a read timeout, on discovery's own thread (never an executor
+//! thread). Both queries go out at once on one socket; answers are matched by id and
+//! by the nameserver they came from. No TCP fallback: a truncated answer gives the
+//! addresses it holds (more than fit in 512 bytes is more than a group's slots).
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use simple_dns::rdata::RData;
+use simple_dns::{Name, Packet, PacketFlag, Question, CLASS, QCLASS, QTYPE, RCODE, TYPE};
+
+/// What one lookup found: the addresses, or why there are none.
+pub(crate) type Answer = Result<Vec<IpAddr>, String>;
+
+/// One SRV record (RFC 2782): where, and how much of the service's traffic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SrvTarget {
+    pub priority: u16,
+    pub weight: u16,
+    pub port: u16,
+    /// The target host, looked up for its addresses.
+    pub host: String,
+}
+
+/// Asks `server` for the A and AAAA records of `host`, waiting `timeout` at most.
+/// Addresses from either query count; with none, the first failure is the reason.
+pub(crate) fn lookup(host: &str, server: SocketAddr, timeout: Duration) -> Answer {
+    let [a, aaaa] = ask(host, server, timeout, [TYPE::A, TYPE::AAAA], addresses);
+    merge([a, aaaa], server)
+}
+
+/// Asks `server` for the SRV records of `name`.
+pub(crate) fn lookup_srv(
+    name: &str,
+    server: SocketAddr,
+    timeout: Duration,
+) -> Result<Vec<SrvTarget>, String> {
+    let [answer] = ask(name, server, timeout, [TYPE::SRV], targets);
+    let found = answer.unwrap_or_else(|| Err(format!("no answer from {server} in time")))?;
+    match found.is_empty() {
+        true => Err("the name has no SRV record".into()),
+        false => Ok(found),
+    }
+}
+
+/// Sends one query per type in `qtypes` for `host` on one socket and reads the answers
+/// with `read` (`None`: none came in time).
+fn ask<T, const N: usize>(
+    host: &str,
+    server: SocketAddr,
+    timeout: Duration,
+    qtypes: [TYPE; N],
+    read: fn(&Packet<'_>) -> Result<T, String>,
+) -> [Option<Result<T, String>>; N] {
+    let mut answers: [Option<Result<T, String>>; N] = std::array::from_fn(|_| None);
+    let bind: SocketAddr = match server {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = match UdpSocket::bind(bind) {
+        Ok(s) => s,
+        Err(e) => return answers.map(|_| Some(Err(format!("cannot open a UDP socket: {e}")))),
+    };
+    let ids = query_ids::<N>();
+    for (id, qtype) in ids.iter().zip(qtypes) {
+        let sent = query(*id, host, qtype).and_then(|q| {
+            let sent = socket.send_to(&q, server);
+            sent.map_err(|e| format!("cannot reach nameserver {server}: {e}"))
+        });
+        if let Err(why) = sent {
+            return answers.map(|_| Some(Err(why.clone())));
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 4096];
+    while answers.iter().any(Option::is_none) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        let Ok((n, from)) = socket.recv_from(&mut buf) else {
+            break;
+        };
+        if from != server {
+            continue; // not the server asked: ignored, like any resolver does
+        }
+        let Ok(packet) = Packet::parse(&buf[..n]) else {
+            continue;
+        };
+        if let Some(k) = ids.iter().position(|&id| id == packet.id()) {
+            answers[k] = Some(rcode(&packet).and_then(|()| read(&packet)));
+        }
+    }
+    answers
+}
+
+/// Random, distinct query ids (a guess at them lets an off-path attacker forge
+/// answers).
+fn query_ids<const N: usize>() -> [u16; N] {
+    let r = RandomState::new().hash_one(Instant::now());
+    std::array::from_fn(|k| (r as u16).wrapping_add(k as u16 * 0x9e37))
+}
+
+fn query(id: u16, host: &str, qtype: TYPE) -> Result<Vec<u8>, String> {
+    let name = Name::new(host).map_err(|e| format!("{host:?} is not a valid name: {e}"))?;
+    let mut p = Packet::new_query(id);
+    p.set_flags(PacketFlag::RECURSION_DESIRED);
+    let q = Question::new(name, QTYPE::TYPE(qtype), QCLASS::CLASS(CLASS::IN), false);
+    p.questions.push(q);
+    p.build_bytes_vec()
+        .map_err(|e| format!("cannot encode a query for {host:?}: {e}"))
+}
+
+/// The answer's error code, if it is an error.
+fn rcode(p: &Packet<'_>) -> Result<(), String> {
+    if !p.has_flags(PacketFlag::RESPONSE) {
+        return Err("a query came back instead of an answer".into());
+    }
+    match p.rcode() {
+        RCODE::NoError => Ok(()),
+        RCODE::NameError => Err("NXDOMAIN (no such name)".into()),
+        RCODE::ServerFailure => Err("SERVFAIL".into()),
+        RCODE::Refused => Err("REFUSED".into()),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+/// The addresses in one answer.
+fn addresses(p: &Packet<'_>) -> Answer {
+    let ips = p.answers.iter().filter_map(|rr| match &rr.rdata {
+        RData::A(a) => Some(IpAddr::V4(Ipv4Addr::from(a.address))),
+        RData::AAAA(a) => Some(IpAddr::V6(Ipv6Addr::from(a.address))),
+        _ => None, // CNAMEs: the chain's addresses come in the same answer
+    });
+    Ok(ips.collect())
+}
+
+/// The SRV records in one answer.
+fn targets(p: &Packet<'_>) -> Result<Vec<SrvTarget>, String> {
+    let srv = p.answers.iter().filter_map(|rr| match &rr.rdata {
+        RData::SRV(s) => Some(SrvTarget {
+            priority: s.priority,
+            weight: s.weight,
+            port: s.port,
+            host: s
+                .target
+                .to_string()
+                .trim_end_matches('.')
+                .to_ascii_lowercase(),
+        }),
+        _ => None,
+    });
+    Ok(srv.collect())
+}
+
+/// The A and AAAA answers as one: their addresses (A first), else the reason none came.
+fn merge(answers: [Option<Answer>; 2], server: SocketAddr) -> Answer {
+    let mut ips = Vec::new();
+    let mut why = None;
+    for a in answers {
+        match a {
+            Some(Ok(found)) => ips.extend(found),
+            Some(Err(e)) => why = why.or(Some(e)),
+            None => why = why.or(Some(format!("no answer from {server} in time"))),
+        }
+    }
+    match (ips.is_empty(), why) {
+        (false, _) => Ok(ips),
+        (true, Some(why)) => Err(why),
+        (true, None) => Err("the name has no A or AAAA record".into()),
+    }
+}
