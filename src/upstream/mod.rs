@@ -93,9 +93,10 @@ impl Upstreams {
         self.list.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// The address of slot `i` now.
+    /// The address of slot `i` now, read under the lock: no reference count is taken
+    /// (this runs on every request).
     pub fn addr(&self, i: usize) -> SocketAddr {
-        self.snapshot()[i].addr
+        self.list.read().unwrap_or_else(|p| p.into_inner())[i].addr
     }
 
     /// Says that slots may have priorities other than 0 from now on.
