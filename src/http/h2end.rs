@@ -4,6 +4,7 @@
 //! status there (`grpc-status`, `grpc-message`, custom metadata), so a proxy that drops
 //! them breaks every call.
 
+use std::future::poll_fn;
 use std::io;
 use std::time::Duration;
 
@@ -36,6 +37,34 @@ pub(crate) fn finish(
         None => out.send_data(Bytes::new(), true),
     };
     ended.map_err(|e| CopyError::Write(io_error(e)))
+}
+
+/// Sends up to `piece.len()` bytes of `piece` as one DATA frame once the peer's window
+/// has room, waiting at most `timeout` for it: the bytes sent (0 when h2 gave no room
+/// this time; ask again). Both sides send bodies this way, so a slow reader stops the
+/// writer with at most one piece buffered per stream.
+pub(crate) async fn send_piece(
+    out: &mut SendStream<Bytes>,
+    piece: &[u8],
+    timeout: Duration,
+) -> Result<usize, CopyError> {
+    out.reserve_capacity(piece.len());
+    let room = match rt::timeout(timeout, poll_fn(|cx| out.poll_capacity(cx))).await {
+        None => return Err(CopyError::Write(io::ErrorKind::TimedOut.into())),
+        Some(None) => return Err(CopyError::Write(io::ErrorKind::BrokenPipe.into())),
+        Some(Some(Err(e))) => return Err(write_error(e)),
+        Some(Some(Ok(room))) => room.min(piece.len()),
+    };
+    if room > 0 {
+        let data = Bytes::copy_from_slice(&piece[..room]);
+        out.send_data(data, false).map_err(write_error)?;
+    }
+    Ok(room)
+}
+
+/// An h2 error on the sending side, as weir's copy reports it.
+pub(crate) fn write_error(e: h2::Error) -> CopyError {
+    CopyError::Write(io_error(e))
 }
 
 /// An h2 error as the I/O error weir's copy reports.

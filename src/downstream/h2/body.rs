@@ -154,18 +154,7 @@ pub(super) async fn send<B: Source>(
             h2end::finish(out, body.trailers())?;
             return Ok(sent);
         }
-        out.reserve_capacity(piece.len());
-        let room = match rt::timeout(timeout, poll_fn(|cx| out.poll_capacity(cx))).await {
-            None => return Err(CopyError::Write(io::ErrorKind::TimedOut.into())),
-            Some(None) => return Err(CopyError::Write(io::ErrorKind::BrokenPipe.into())),
-            Some(Some(Err(e))) => return Err(write_error(e)),
-            Some(Some(Ok(room))) => room.min(piece.len()),
-        };
-        if room == 0 {
-            continue;
-        }
-        let data = Bytes::copy_from_slice(&piece[..room]);
-        out.send_data(data, false).map_err(write_error)?;
+        let room = h2end::send_piece(out, piece, timeout).await?;
         body.consume(room);
         sent += room as u64;
     }
@@ -175,8 +164,4 @@ pub(super) async fn send<B: Source>(
 async fn reset(out: &mut SendStream<Bytes>) -> CopyError {
     let _ = poll_fn(|cx| out.poll_reset(cx)).await;
     CopyError::Write(io::ErrorKind::ConnectionReset.into())
-}
-
-fn write_error(e: h2::Error) -> CopyError {
-    CopyError::Write(io_error(e))
 }

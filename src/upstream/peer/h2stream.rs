@@ -24,7 +24,7 @@ use crate::error::{Error, Kind};
 use crate::http::body::{CopyError, ReadError};
 use crate::http::decode::Source;
 use crate::http::framing::Body;
-use crate::http::h2end::{self, io_error};
+use crate::http::h2end::{self, io_error, write_error};
 use crate::http::parse::ReadHead;
 use crate::http::{RequestHead, ResponseHead};
 use crate::rt;
@@ -130,20 +130,9 @@ impl H2 {
                 h2end::finish(out, body.trailers())?;
                 return Ok(sent);
             }
-            out.reserve_capacity(piece.len());
-            let room = match rt::timeout(timeout, poll_fn(|cx| out.poll_capacity(cx))).await {
-                None => return Err(CopyError::Write(io::ErrorKind::TimedOut.into())),
-                Some(None) => return Err(CopyError::Write(io::ErrorKind::BrokenPipe.into())),
-                Some(Some(Err(e))) => return Err(write_error(e)),
-                Some(Some(Ok(room))) => room.min(piece.len()),
-            };
-            if room == 0 {
-                continue;
-            }
-            let data = Bytes::copy_from_slice(&piece[..room]);
+            let room = h2end::send_piece(out, piece, timeout).await?;
             body.consume(room);
             self.used += room as u64;
-            out.send_data(data, false).map_err(write_error)?;
             sent += room as u64;
         }
     }
@@ -278,8 +267,4 @@ impl Source for Reading<'_> {
             let _ = recv.flow_control().release_capacity(n);
         }
     }
-}
-
-fn write_error(e: h2::Error) -> CopyError {
-    CopyError::Write(io_error(e))
 }
