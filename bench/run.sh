@@ -20,6 +20,9 @@ IDLE_CONNS=5000
 # 8,000 and nginx's worker_connections 16,384 counts both sides; past that the figures
 # measure refusals, not memory.
 BURST_CONNS=8000
+# Idle keep-alive connections held open beside the crowd scenario's small-response load
+# (bench/lib/crowd.py): issue 24's "10,000 idle connections + load".
+CROWD_CONNS=10000
 BURST_ROUNDS=3
 WRK_THREADS=1
 # Idle upstream connections kept per origin server: above wrk's 50 client connections,
@@ -28,8 +31,9 @@ WRK_THREADS=1
 # (nginx and Pingora count one pool for all servers; see bench/README.md).
 KEEPALIVE=64
 # Client connections each proxy accepts (nginx: worker_connections is twice this, since
-# it counts the upstream side too). Above the idle scenarios' 5,000 and burst's 8,000.
-MAX_CONNS=8192
+# it counts the upstream side too). Above the crowd's 10,000 plus wrk's 50, the idle
+# scenarios' 5,000 and burst's 8,000.
+MAX_CONNS=12288
 STARTUP_RUNS=5
 PROXY_LIST="weir nginx haproxy caddy"
 ANCHORS=""   # default: every proxy in the list whose name does not start with "weir"
@@ -49,7 +53,7 @@ Usage: bench/run.sh [options]
   --threads N        worker threads/processes per proxy (default $THREADS)
   --duration S       seconds per wrk run (default $DURATION)
   --repeats R        interleaved repeats of every cell (default $REPEATS)
-  --scenarios LIST   subset of: small paced large upload close idle log burst
+  --scenarios LIST   subset of: small paced large upload close idle log burst crowd
                      tls-small tls-handshake tls-big tls-idle (or "tls" for those four)
                      h2-small h2-large h2-newconn (or "h2" for those three);
                      spaces or commas (default: the plain ones but burst)
@@ -64,6 +68,8 @@ Usage: bench/run.sh [options]
   --burst-conns N    connections in the burst scenario (default $BURST_CONNS; not in the
                      default list: run it with --scenarios burst)
   --burst-rounds N   requests each burst connection sends, all at once (default $BURST_ROUNDS)
+  --crowd-conns N    idle keep-alive connections held open during the crowd scenario's
+                     small-response load (default $CROWD_CONNS; not in the default list)
   --wrk-threads N    wrk threads (default $WRK_THREADS)
   --weir PATH        use this weir binary instead of building target/release/weir
   --pin              pin every proxy alike to the first N CPUs (N = --threads), and wrk
@@ -88,6 +94,7 @@ while [ $# -gt 0 ]; do
     --idle-conns) IDLE_CONNS=$2; shift 2 ;;
     --burst-conns) BURST_CONNS=$2; shift 2 ;;
     --burst-rounds) BURST_ROUNDS=$2; shift 2 ;;
+    --crowd-conns) CROWD_CONNS=$2; shift 2 ;;
     --wrk-threads) WRK_THREADS=$2; shift 2 ;;
     --weir) WEIR=$2; shift 2 ;;
     --pin) PIN=1; shift ;;
@@ -109,7 +116,7 @@ done | xargs)
 TLS_ONLY=1 WANT_TLS=0 WANT_H2=0
 for sc in $SCENARIOS; do
   case $sc in
-    small|paced|large|upload|close|idle|log|burst) TLS_ONLY=0 ;;
+    small|paced|large|upload|close|idle|log|burst|crowd) TLS_ONLY=0 ;;
     tls-small|tls-handshake|tls-big|tls-idle) WANT_TLS=1 ;;
     h2-small|h2-large|h2-newconn) WANT_H2=1 ;;
     *) echo "run.sh: unknown scenario $sc" >&2; usage >&2; exit 2 ;;
@@ -151,11 +158,20 @@ if [ "$TLS_ONLY" = 1 ] && [ "$PIN" = 0 ]; then
   else OUT=${OUT:-$HERE/results/tls} MARKER=results-tls; fi
 fi
 OUT=${OUT:-$HERE/results}
-# The idle, tls-idle and burst scenarios hold thousands of connections: the client, each
-# proxy (a client and an upstream socket per request) and the origins need that many
-# descriptors. (Each proxy's own limit is in its config: weir max_connections 10,000,
-# nginx worker_connections 16,384, HAProxy maxconn 8,000.)
+# The idle, tls-idle, burst and crowd scenarios hold thousands of connections: the
+# client, each proxy (a client and an upstream socket per request) and the origins need
+# that many descriptors. Each proxy's own limit is MAX_CONNS in its config; HAProxy
+# refuses to start unless it can have 2 × maxconn descriptors, so the hard limit is
+# raised to 65,536 where it is lower and we may (root), and the soft limit to the hard.
+[ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt 65536 ] && { ulimit -Hn 65536 2>/dev/null || true; }
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# Where the limit stays lower (a container without CAP_SYS_RESOURCE: 20,000 here), every
+# proxy's cap comes down to what HAProxy can start with, and the crowd to what fits
+# under that cap beside wrk's connections and each proxy's own spare descriptors (weir
+# keeps 230 for upstream pools and threads): 9,950 and 9,750 with a hard limit of 20,000.
+fd_room=$(ulimit -n); [ "$fd_room" = unlimited ] && fd_room=1048576
+[ $(((fd_room - 100) / 2)) -lt "$MAX_CONNS" ] && MAX_CONNS=$(((fd_room - 100) / 2))
+[ $((MAX_CONNS - 200)) -lt "$CROWD_CONNS" ] && CROWD_CONNS=$((MAX_CONNS - 200))
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
@@ -360,7 +376,7 @@ run_wrk() {  # scenario target repeat
     *) pid=${PID_OF[$t]} ;;
   esac
   case $sc in
-    small|log) conns=50; path=/small ;;
+    small|log|crowd) conns=50; path=/small ;;
     paced)  conns=50; path=/small; script=$WORK/paced.lua ;;
     large)  conns=10; path=/1m ;;
     upload) conns=10; path=/upload; script=$WORK/upload.lua; up=1048576 ;;
@@ -427,6 +443,23 @@ for r in $(seq "$REPEATS"); do
         stop_pid "$PROXY_PID"
         echo "$line" >>"$RAW"
         log "r$r idle $t: $(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("added %.1f MiB, %d/%d open" % (r["delta_kib"]/1024, r["alive"], r["count"]))' "$line")"
+        continue
+      fi
+      if [ "$sc" = crowd ]; then
+        [ "$t" = direct ] && continue
+        # small responses while CROWD_CONNS idle keep-alive connections, each answered
+        # once, are held open on the same proxy (bench/lib/crowd.py)
+        ready=$WORK/crowd-$t-$r.json
+        "${LOAD_CPUS[@]}" python3 "$LIB/crowd.py" --port "${PORT_OF[$t]}" --count "$CROWD_CONNS" \
+          --ready "$ready" >"$WORK/crowd-$t-$r.out" &
+        holder=$!
+        for _ in $(seq 1200); do [ -e "$ready" ] || ! kill -0 $holder 2>/dev/null && break; sleep 0.1; done
+        [ -e "$ready" ] || { echo "run.sh: crowd.py did not open its connections to $t" >&2; KEEP=1; exit 1; }
+        line=$(run_wrk crowd "$t" "$r")
+        kill -TERM $holder; wait $holder || true
+        line=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["crowd"]=int(sys.argv[2]); print(json.dumps(r))' "$line" "$CROWD_CONNS")
+        echo "$line" >>"$RAW"
+        log "r$r crowd $t: held $(cat "$ready"), at the end $(cat "$WORK/crowd-$t-$r.out"); $(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); s=r["duration_us"]/1e6; print("%.0f req/s, p99 %.2f ms" % (r["requests"]/s, r["p99_us"]/1000))' "$line")"
         continue
       fi
       if [ "$sc" = burst ]; then

@@ -556,6 +556,7 @@ SCEN = {
     "upload": ("1 MiB uploads", "MB/s"),
     "close":  ("New connection per request", "req/s"),
     "log":    ("Small responses, default access log to a file", "req/s"),
+    "crowd":  ("Small responses beside an idle crowd (--crowd-conns)", "req/s"),
     "tls-small": ("TLS: small responses, keep-alive", "req/s"),
     "tls-handshake": ("TLS: new connection per request (full handshake)", "req/s"),
     "tls-big": ("TLS: 1 MiB responses", "MB/s"),
@@ -715,6 +716,7 @@ def build_markdown(agg, iagg, meta):
                      f"{cell('rss', 1)} | {cell('cpu')} | {cell('cpu_req', 1)} | {a[spread_key] * 100:.0f}% | {a['errors']} |")
     L += spread.spread_markdown(meta.get("wrk_runs", {}), SCEN, subject, anchors)
     L += spread.log_cost_markdown(meta.get("wrk_runs", {}), proxies, subject)
+    L += spread.crowd_cost_markdown(meta.get("wrk_runs", {}), proxies, subject)
     if iagg:
         L.append("")
         cnt = next(iter(iagg.values())).get("count")

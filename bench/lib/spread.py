@@ -99,3 +99,28 @@ def log_cost_markdown(runs, proxies, subject):
             "written to a file, against no log; medians):", "",
             "| proxy | req/s, no log | req/s, default log | change | CPU µs/req, no log → log |",
             "|---|---:|---:|---:|---:|"] + rows
+
+
+def crowd_cost_markdown(runs, proxies, subject):
+    """What thousands of idle connections cost the requests beside them: the `crowd`
+    scenario (small responses with bench/lib/crowd.py's idle connections held open)
+    against `small` (the same load alone), p99 and req/s, medians over repeats."""
+    rows = []
+    for p in proxies:
+        crowd = [r for r in runs.get(("crowd", p), []) if "requests" in r and r.get("duration_us")]
+        alone = [r for r in runs.get(("small", p), []) if "requests" in r and r.get("duration_us")]
+        if not crowd or not alone:
+            continue
+        p99_c = statistics.median(r["p99_us"] / 1000 for r in crowd)
+        p99_a = statistics.median(r["p99_us"] / 1000 for r in alone)
+        r_c, r_a = statistics.median(map(rps, crowd)), statistics.median(map(rps, alone))
+        label = f"**{p}**" if p == subject else p
+        rows.append(f"| {label} | {p99_a:.2f} | {p99_c:.2f} | {p99_c / p99_a:.2f}× | "
+                    f"{r_a:,.0f} → {r_c:,.0f} ({r_c / r_a - 1:+.1%}) |")
+    if not rows:
+        return []
+    count = next((r.get("crowd") for rs in runs.values() for r in rs if r.get("crowd")), "?")
+    return ["", f"**Small responses beside {count:,} idle keep-alive connections** (the `crowd` "
+            "scenario against `small`, the same load alone; issue 24's target: p99 ≤ 1.1×):", "",
+            "| proxy | p99 ms alone | p99 ms with the crowd | ratio | req/s alone → with the crowd |",
+            "|---|---:|---:|---:|---:|"] + rows
