@@ -63,9 +63,9 @@ fn served(servers: Vec<Server>) -> Vec<usize> {
     servers.into_iter().map(Server::finish).collect()
 }
 
-/// The client's replies from server `name`.
-fn from(outcome: &Outcome, name: &str) -> usize {
-    outcome.who.get(name).copied().unwrap_or(0)
+/// The client's replies from `s0`, `s1` and `s2`.
+fn replies(outcome: &Outcome) -> [usize; 3] {
+    ["s0", "s1", "s2"].map(|name| outcome.who.get(name).copied().unwrap_or(0))
 }
 
 #[test]
@@ -82,7 +82,7 @@ fn an_upstream_stopped_gracefully_mid_load_fails_no_call() {
     assert_eq!((outcome.ok, outcome.failed), (CALLS, 0), "{outcome:?}");
     // s1 served about a third of the first 600 calls and none after its stop; the
     // others took the rest.
-    let (s0, s1, s2) = (from(&outcome, "s0"), from(&outcome, "s1"), from(&outcome, "s2"));
+    let [s0, s1, s2] = replies(&outcome);
     assert!(s1 + 300 < s0.min(s2), "{outcome:?}");
     // Every call ran exactly once: no stream GOAWAY'd after s1 processed it was
     // replayed (the servers' own counts add up to the client's), and each server's
@@ -112,7 +112,7 @@ fn an_upstream_killed_mid_load_fails_only_calls_in_flight_on_it() {
     for (code, _, details) in &outcome.failures {
         assert_eq!(code, "UNAVAILABLE", "{details}: {outcome:?}");
     }
-    let (s0, s1, s2) = (from(&outcome, "s0"), from(&outcome, "s1"), from(&outcome, "s2"));
+    let [s0, s1, s2] = replies(&outcome);
     assert!(s1 + 300 < s0.min(s2), "{outcome:?}");
 
     // Passive health took s1 out (one failure within fail_timeout).
@@ -153,7 +153,8 @@ fn reloads_under_grpc_load_fail_no_call_and_keep_the_pool() {
         generation.store(g, Ordering::SeqCst);
         handle.reload();
         // The reload is in force before the load goes on to the next one.
-        let text = util::admin::wait_for(admin.unwrap(), reloads, g as f64, Duration::from_secs(10));
+        let text =
+            util::admin::wait_for(admin.unwrap(), reloads, g as f64, Duration::from_secs(10));
         assert_eq!(util::admin::value(&text, reloads), Some(g as f64), "{text}");
     }
     let outcome = load.finish();

@@ -176,7 +176,10 @@ impl Load {
                 failures.push((code, n, parts.next().unwrap_or("").to_string()));
             }
         };
-        assert!(self.child.wait().unwrap().success(), "the load client failed");
+        assert!(
+            self.child.wait().unwrap().success(),
+            "the load client failed"
+        );
         Outcome {
             ok: totals["ok"],
             failed: totals["failed"],
