@@ -55,7 +55,8 @@ Usage: bench/run.sh [options]
   --repeats R        interleaved repeats of every cell (default $REPEATS)
   --scenarios LIST   subset of: small paced large upload close idle log burst crowd
                      tls-small tls-handshake tls-big tls-idle (or "tls" for those four)
-                     h2-small h2-large h2-newconn (or "h2" for those three);
+                     h2-small h2-large h2-newconn (or "h2" for those three)
+                     grpc-unary grpc-h1up (or "grpc" for both);
                      spaces or commas (default: the plain ones but burst)
   --proxies LIST     proxies to run, from bench/proxies/ (default: "$PROXY_LIST";
                      "pingora" builds bench/pingora first)
@@ -110,15 +111,17 @@ SCENARIOS=$(for sc in ${SCENARIOS//,/ }; do
   case $sc in
     tls) echo tls-small tls-handshake tls-big tls-idle ;;
     h2) echo h2-small h2-large h2-newconn ;;
+    grpc) echo grpc-unary grpc-h1up ;;   # lib/grpc.sh
     *) echo "$sc" ;;
   esac
 done | xargs)
-TLS_ONLY=1 WANT_TLS=0 WANT_H2=0
+TLS_ONLY=1 WANT_TLS=0 WANT_H2=0 WANT_GRPC=0
 for sc in $SCENARIOS; do
   case $sc in
     small|paced|large|upload|close|idle|log|burst|crowd) TLS_ONLY=0 ;;
     tls-small|tls-handshake|tls-big|tls-idle) WANT_TLS=1 ;;
     h2-small|h2-large|h2-newconn) WANT_H2=1 ;;
+    grpc-unary|grpc-h1up) WANT_GRPC=1 ;;
     *) echo "run.sh: unknown scenario $sc" >&2; usage >&2; exit 2 ;;
   esac
 done
@@ -154,7 +157,9 @@ fi
 # scenarios alone (bench/results/h2, results-h2).
 LAYOUT+="; origins: $ORIGIN_MODE"
 if [ "$TLS_ONLY" = 1 ] && [ "$PIN" = 0 ]; then
-  if [ "$WANT_TLS" = 0 ]; then OUT=${OUT:-$HERE/results/h2} MARKER=results-h2
+  # gRPC scenarios alone: bench/results/grpc and the results-grpc section
+  if [ "$WANT_TLS$WANT_H2" = 00 ]; then OUT=${OUT:-$HERE/results/grpc} MARKER=results-grpc
+  elif [ "$WANT_TLS" = 0 ]; then OUT=${OUT:-$HERE/results/h2} MARKER=results-h2
   else OUT=${OUT:-$HERE/results/tls} MARKER=results-tls; fi
 fi
 OUT=${OUT:-$HERE/results}
@@ -180,6 +185,8 @@ log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 . "$LIB/registry.sh"
 # shellcheck source=lib/h2.sh
 . "$LIB/h2.sh"
+# shellcheck source=lib/grpc.sh
+. "$LIB/grpc.sh"
 
 # ------------------------------------------------------------------ requirements
 # Everything is checked before weir is built, so a missing tool is named at once.
@@ -193,7 +200,7 @@ fi
 missing=() hints=()
 tools="wrk python3 nginx"   # wrk drives the load; nginx also serves the origins
 [ "$WANT_TLS$WANT_H2" != 00 ] && tools+=" openssl"   # makes the TLS scenarios' certificate
-[ "$WANT_H2" = 1 ] && tools+=" h2load"   # drives the h2-* scenarios
+[ "$WANT_H2$WANT_GRPC" != 00 ] && tools+=" h2load"   # drives the h2-* and grpc-* scenarios
 for t in $tools; do
   hint=${t/nginx/nginx-light}; hint=${hint/h2load/nghttp2-client}
   command -v "$t" >/dev/null || { missing+=("$t"); hints+=("apt-get install $hint"); }
@@ -257,7 +264,7 @@ in_list() { [[ " $PROXY_LIST " == *" $1 "* ]]; }
 in_list caddy && versions+=", Caddy $(first_line caddy version | awk '{print $1}')"
 in_list pingora && versions+=", Pingora $(awk '/^name = "pingora"$/ {getline; gsub(/[^0-9.]/, ""); print}' "$HERE/pingora/Cargo.lock")"
 versions+=", $(first_line wrk -v | awk '{print $1, $2}')"
-[ "$WANT_H2" = 1 ] && versions+=", h2load $(first_line h2load --version | sed 's|.*nghttp2/||') (h2-*: $WRK_THREADS thread(s))"
+[ "$WANT_H2$WANT_GRPC" != 00 ] && versions+=", h2load $(first_line h2load --version | sed 's|.*nghttp2/||') (h2-*: $WRK_THREADS thread(s))"
 python3 - "$RAW" <<PYEOF
 import json, os, platform, sys, time
 cpu = "?"
@@ -362,6 +369,7 @@ if [ "$WANT_TLS" = 1 ]; then
   log "TLS proxies up: $(for p in $PROXY_LIST; do printf '%s=%s ' "$p" "${PORT_OF[tls-$p]}"; done)"
 fi
 [ "$WANT_H2" = 1 ] && start_h2_proxies
+[ "$WANT_GRPC" = 1 ] && start_grpc_proxies
 
 cat "$LIB/report.lua" >"$WORK/plain.lua"
 cat "$LIB/upload.lua" "$LIB/report.lua" >"$WORK/upload.lua"
@@ -405,6 +413,9 @@ fi
 if [ "$WANT_H2" = 1 ]; then
   for p in $PROXY_LIST; do [ -n "${NO_TLS[$p]:-}" ] || run_h2load h2-warmup "$p" 0 >/dev/null; done
 fi
+if [ "$WANT_GRPC" = 1 ]; then
+  for p in $PROXY_LIST; do grpc_runs grpc-warmup "$p" && run_grpc grpc-warmup "$p" 0 >/dev/null; done
+fi
 log "warm-up done"
 
 for r in $(seq "$REPEATS"); do
@@ -417,6 +428,7 @@ for r in $(seq "$REPEATS"); do
       case $sc in   # the origins speak plain HTTP and write no log
         tls-*|h2-*) [ "$t" = direct ] || [ -n "${NO_TLS[$t]:-}" ] && continue ;;
         log) [ "$t" = direct ] || [ -n "${NO_LOG[$t]:-}" ] && continue ;;
+        grpc-*) grpc_runs "$sc" "$t" || continue ;;
       esac
       if [ "$sc" = tls-idle ]; then
         # as idle, over TLS: a fresh TLS instance, 5,000 handshakes and one request
@@ -479,6 +491,7 @@ for r in $(seq "$REPEATS"); do
       fi
       case $sc in
         h2-*) line=$(run_h2load "$sc" "$t" "$r") ;;
+        grpc-*) line=$(run_grpc "$sc" "$t" "$r") ;;
         *) line=$(run_wrk "$sc" "$t" "$r") ;;
       esac
       echo "$line" >>"$RAW"

@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 
+import grpcreport
 import h2report
 import spread
 
@@ -563,6 +564,8 @@ SCEN = {
     "h2-small": ("HTTP/2: small responses, 10 connections × 10 streams", "req/s"),
     "h2-large": ("HTTP/2: 1 MiB responses, 10 connections × 10 streams", "MB/s"),
     "h2-newconn": ("HTTP/2: a new TLS connection every 10 requests", "req/s"),
+    "grpc-unary": ("gRPC: unary calls over h2c to h2c origins, 10 connections × 10 streams", "req/s"),
+    "grpc-h1up": ("gRPC: the same calls, weir with an HTTP/1.1 group", "req/s"),
 }
 
 
@@ -734,6 +737,7 @@ def build_markdown(agg, iagg, meta):
             L.append(f"| {label} | {i['base']:.1f} | {i['loaded']:.1f} | {i['delta']:.1f}{r} | {i['per_conn']:.2f} | {i['alive']} |")
     L += tls_markdown(agg, meta, proxies, anchors, subject)
     L += h2report.h2_markdown(agg, meta, SCEN, proxies, anchors, subject)
+    L += grpcreport.grpc_markdown(agg, meta, proxies, anchors, subject)
     st = meta.get("startup") or []
     fp = meta.get("footprint") or []
     if st or fp:

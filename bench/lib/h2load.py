@@ -70,7 +70,12 @@ def h2load(a, log, extra):
     # ALPN h2 alone: a server that does not offer h2 fails the run instead of being
     # measured on HTTP/1.1, h2load's fallback
     cmd = ["h2load", "-t", str(a.threads), "-c", str(a.clients), "-m", str(a.streams),
-           "-N", "5s", "--npn-list", "h2", "--log-file", log] + extra + [a.url]
+           "-N", "5s", "--npn-list", "h2", "--log-file", log] + extra
+    for h in a.header:
+        cmd += ["-H", h]
+    if a.data:
+        cmd += ["-d", a.data]
+    cmd.append(a.url)
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=a.duration + 60)
     r = parse(p.stdout)
     if r is None:
@@ -87,6 +92,8 @@ def main():
     ap.add_argument("--per-conn", type=int, default=0, help="requests per connection, then a new one")
     ap.add_argument("--threads", type=int, default=1, help="h2load -t")
     ap.add_argument("--work", required=True, help="directory for h2load's per-request logs")
+    ap.add_argument("--header", action="append", default=[], help="h2load -H (repeatable)")
+    ap.add_argument("--data", help="h2load -d: a file sent as every request's body (a POST)")
     a = ap.parse_args()
     total = {"requests": 0, "succeeded": 0, "errored": 0, "timeout": 0, "bad_status": 0,
              "bytes": 0, "duration_us": 0.0}

@@ -6,6 +6,7 @@
 # which writes its config into DIR and ends with `launch CMD ARGS...`.
 declare -A NEED_CMD NEED_HINT
 declare -A NO_TLS NO_LOG   # set by a proxy file that has no TLS listener / no default log
+declare -A GRPC_OK         # set by a proxy file that renders an h2c gRPC instance (GRPC set)
 needs() { NEED_CMD[$1]=$2; NEED_HINT[$1]=$3; }
 
 PIDS=()

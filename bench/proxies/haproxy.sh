@@ -1,6 +1,7 @@
 # HAProxy as a round-robin reverse proxy (HTTP mode, connection reuse, no log; with
 # ACCESS_LOG set, `option httplog` written to its stdout, which run.sh sends to a file).
 needs haproxy haproxy "apt-get install haproxy"
+GRPC_OK[haproxy]=1
 
 start_haproxy() {  # $1 port, $2 threads, $3 scratch dir
   local i=0 o servers="" tls="" glog="" dlog=""
@@ -22,9 +23,16 @@ start_haproxy() {  # $1 port, $2 threads, $3 scratch dir
     glog="  log stdout format raw local0 info"
     dlog="  log global"$'\n'"  option httplog"
   fi
+  # With GRPC set (the grpc-* scenarios): h2c both sides, `proto h2` on the bind and on
+  # every server (HAProxy multiplexes streams over its server connections).
+  local sproto=""
+  if [ -n "${GRPC:-}" ]; then
+    tls=" proto h2" sproto=" proto h2"
+    gh2="  tune.h2.max-concurrent-streams 100"
+  fi
   for o in "${ORIGINS[@]}"; do
     i=$((i + 1))
-    servers+="  server o$i $o pool-max-conn $KEEPALIVE"$'\n'
+    servers+="  server o$i $o pool-max-conn $KEEPALIVE$sproto"$'\n'
   done
   cat >"$3/haproxy.cfg" <<CONF
 global

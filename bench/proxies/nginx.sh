@@ -1,6 +1,7 @@
 # nginx as a round-robin reverse proxy: streaming both ways, no disk buffering, no log
 # (ACCESS_LOG set: its default `combined` log, unbuffered, to that file).
 needs nginx nginx "apt-get install nginx-light"
+GRPC_OK[nginx]=1
 
 start_nginx() {  # $1 port, $2 worker processes, $3 scratch dir
   local o servers="" tls="" log="access_log off;"
@@ -15,6 +16,10 @@ start_nginx() {  # $1 port, $2 worker processes, $3 scratch dir
   # form nginx 1.22 knows; 1.25.1+ accepts it too, with a deprecation warning.
   [ -n "${H2:-}" ] && tls="ssl http2;
     http2_max_concurrent_streams 100;${tls#ssl;}"
+  # With GRPC set (the grpc-* scenarios): HTTP/2 without TLS (h2c, prior knowledge only
+  # in 1.22), the same 100 streams.
+  [ -n "${GRPC:-}" ] && tls="http2;
+    http2_max_concurrent_streams 100"
   # nginx's default: `access_log logs/access.log combined;`, no buffer, written per request
   [ -n "${ACCESS_LOG:-}" ] && log="access_log $ACCESS_LOG;"
   # `keepalive` caps the idle upstream connections cached per WORKER for the whole
@@ -45,6 +50,29 @@ $servers    keepalive $((KEEPALIVE * ${#ORIGINS[@]}));
   }
   server {
     listen 127.0.0.1:$1${tls:+ $tls};
+$(nginx_location)
+  }
+}
+CONF
+  launch nginx -p "$3" -e "$3/error.log" -c "$3/nginx.conf" -g "daemon off;"
+}
+
+# The proxying location: HTTP/1.1 upstream keep-alive, or with GRPC set (the grpc-*
+# scenarios) `grpc_pass` over h2c with the same timeouts and forwarded header.
+nginx_location() {
+  if [ -n "${GRPC:-}" ]; then
+    cat <<CONF
+    location / {
+      grpc_pass grpc://origins;
+      grpc_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      grpc_connect_timeout 3s;
+      grpc_read_timeout 60s;
+      grpc_send_timeout 60s;
+    }
+CONF
+    return
+  fi
+  cat <<CONF
     location / {
       proxy_pass http://origins;
       proxy_http_version 1.1;
@@ -57,8 +85,5 @@ $servers    keepalive $((KEEPALIVE * ${#ORIGINS[@]}));
       proxy_request_buffering off;
       proxy_max_temp_file_size 0;
     }
-  }
-}
 CONF
-  launch nginx -p "$3" -e "$3/error.log" -c "$3/nginx.conf" -g "daemon off;"
 }

@@ -1,5 +1,6 @@
 # weir, the proxy under test. $WEIR is the binary run.sh built (or --weir PATH).
 needs weir "$WEIR" "cargo build --release (or pass --weir PATH)"
+GRPC_OK[weir]=1
 
 # With TLS_CERT set (run.sh's tls-* scenarios), the listener terminates TLS 1.3 only;
 # with H2 set too (the h2-* scenarios), it offers ALPN h2 (weir's fixed limit: 100
@@ -7,7 +8,10 @@ needs weir "$WEIR" "cargo build --release (or pass --weir PATH)"
 weir_listen() {  # $1 port
   local h2=""
   [ -n "${H2:-}" ] && h2=", h2 = true"
-  if [ -n "${TLS_CERT:-}" ]; then
+  # With GRPC set (the grpc-* scenarios): h2c (prior knowledge), no TLS.
+  if [ -n "${GRPC:-}" ]; then
+    echo "{ addr = \"127.0.0.1:$1\", h2c = true }"
+  elif [ -n "${TLS_CERT:-}" ]; then
     echo "{ addr = \"127.0.0.1:$1\", tls = { cert = \"$TLS_CERT\", key = \"$TLS_KEY\", min_version = \"1.3\" }$h2 }"
   else
     echo "\"127.0.0.1:$1\""
@@ -32,6 +36,7 @@ listen = $(weir_listen "$1")
 threads = $2
 [upstream]
 servers = [${servers%, }]
+$([ -n "${GRPC:-}" ] && echo "protocol = \"${GRPC_UPSTREAM:-h2c}\"   # grpc-*: h2c, or http1 in grpc-h1up")
 keepalive = $KEEPALIVE            # idle connections kept PER SERVER
 keepalive_timeout = "60s"
 [forwarded]                # X-Forwarded-For only, like the anchors
@@ -55,6 +60,8 @@ CONF
 }
 
 start_weir() {  # $1 port, $2 worker threads, $3 scratch dir
-  weir_config "$1" "$2" "$3/weir.toml"
+  # WEIR_ADMIN (grpc-*): an admin listener, for the upstream connections opened
+  weir_config "$1" "$2" "$3/weir.toml" "${WEIR_ADMIN:+[admin]
+listen = \"127.0.0.1:$WEIR_ADMIN\"}"
   launch "$WEIR" serve --config "$3/weir.toml"
 }
