@@ -16,10 +16,11 @@
 #   request each, held; RSS after minus before), one worker.
 # The origin is `weir backend` (the default binary) on its own thread; only the proxy's
 # process is counted. Loopback only; every run is bounded (N2 requests, DURATION seconds).
-# Needs valgrind, perf (tracepoints: run as root or perf_event_paranoid ≤ 1), wrk, python3.
+# Needs valgrind, perf (tracepoints: run as root or perf_event_paranoid ≤ 1), wrk, python3,
+# openssl. Knobs: DURATION (3 s), IDLE_CONNS (2,000), N1/N2 (instructions.sh's 500/2,500).
 set -euo pipefail
 export LC_ALL=C
-[ $# = 3 ] || { sed -n 2,19p "$0" >&2; exit 2; }
+[ $# = 3 ] || { sed -n 2,21p "$0" >&2; exit 2; }
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BINS=("$1" "$2" "$3")
 NAMES=("default (smol + epoll)" "portable (smol + async-io)" "tokio (multi-thread)")
