@@ -20,7 +20,7 @@
 # openssl. Knobs: DURATION (3 s), IDLE_CONNS (2,000), N1/N2 (instructions.sh's 500/2,500).
 set -euo pipefail
 export LC_ALL=C
-[ $# = 3 ] || { sed -n 2,21p "$0" >&2; exit 2; }
+[ $# = 3 ] || { sed -n 2,20p "$0" >&2; exit 2; }
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BINS=("$1" "$2" "$3")
 NAMES=("default (smol + epoll)" "portable (smol + async-io)" "tokio (multi-thread)")
