@@ -1,9 +1,11 @@
 //! tokio as a backend (`--features tokio-runtime`): its multi-thread executor
 //! (`executor`), its reactor through `AsyncFd` (`net`), its timers and its signals.
 //!
-//! It passes the conformance suite and weir's whole test suite. Open: it has not been
-//! benchmarked (the multi-thread runtime is the untested guess, `executor` says why),
-//! and it registers sockets with `AsyncFd::with_interest`, which tokio 1.54 deprecated
+//! It passes the conformance suite and weir's whole test suite. Measured against the
+//! other two in `bench/profiling.md` ("Runtimes compared": fewer instructions, more
+//! system calls, since `AsyncFd` counts a socket drained only on `WouldBlock`, and more
+//! memory per idle connection); the multi-thread runtime is a choice `executor` explains.
+//! It registers sockets with `AsyncFd::with_interest`, which tokio 1.54 deprecated
 //! for I/O safety (sound here: `net` says why; the alternative is `unsafe` or tokio's
 //! own `TcpStream`, which lends no std socket and whose listener has no readiness wait
 //! for `pending`). `end_of_batch` is a yield, as on async-io. Signals are tokio's:
