@@ -41,7 +41,7 @@ pub(crate) struct Bound {
 impl Bound {
     /// Binds entry `index` of `listen`, with room for `backlog` clients not yet accepted.
     pub fn bind(index: usize, l: &Listener, backlog: u32) -> io::Result<Bound> {
-        Bound::on(index, l, rt::bind(l.addr, backlog)?)
+        Bound::on(index, l, rt::bind_with(l.addr, backlog, l.reuse_port)?)
     }
 
     /// Entry `index` of `listen` on the socket systemd passed for its address, if it

@@ -158,6 +158,15 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     Chosen::bind(addr, backlog)
 }
 
+/// Binds a listener that other sockets may share with `SO_REUSEPORT` (see
+/// `listen.reuse_port`); with `reuse_port` false, as [`bind`].
+pub fn bind_with(addr: SocketAddr, backlog: u32, reuse_port: bool) -> io::Result<TcpListener> {
+    match reuse_port {
+        true => Chosen::adopt(listen::listener_with(addr, backlog, true)?),
+        false => Chosen::bind(addr, backlog),
+    }
+}
+
 /// A listening socket made elsewhere (socket activation), as this runtime's listener.
 pub fn adopt(listener: std::net::TcpListener) -> io::Result<TcpListener> {
     Chosen::adopt(listener)
