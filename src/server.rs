@@ -374,8 +374,10 @@ impl Server {
         };
         reload.or(admin).or(stop).or(upgraded).await?;
         systemd::notify::stopping();
-        trigger.fire();
+        // Listeners first: a connection accepted after the signal would be one the
+        // drain treats as idle (in an upgrade, the new process takes them instead).
         accepting.close().await;
+        trigger.fire();
         drop((accepting, busy)); // the drain waits for every `Busy`, these included
         if rt::timeout(live.get().config.timeouts.drain, drained.wait())
             .await
