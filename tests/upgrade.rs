@@ -376,3 +376,16 @@ fn a_new_binary_never_ready_is_stopped_and_the_old_process_serves() {
     let told = upgrade(&weir).err().expect("the upgrade fails");
     still_serving_after(&weir, "not ready within timeouts.upgrade", &told);
 }
+
+#[test]
+fn weir_upgrade_needs_a_pid_and_says_when_there_is_no_such_process() {
+    let out = run(&["upgrade"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--pid PID is required"), "{err}");
+    // Past the largest pid Linux hands out (4194304): no process has it.
+    let out = run(&["upgrade", "--pid", "4194305"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot signal process 4194305"), "{err}");
+}
