@@ -102,8 +102,16 @@ pub(crate) async fn serve(
             let t = live.get().config.timeouts;
             let wait = if first { t.header } else { t.idle };
             let data = async { Wake::Data(client.wait_for_request().await) };
+            // A drain closes idle keep-alive connections, but not one still waiting for
+            // its first request: it was accepted before the listener closed (in an
+            // upgrade, while the new process already served), its client has sent or is
+            // sending that request, and dropping it unanswered would fail it. It waits
+            // up to `timeouts.header`, within the drain.
             let stop = async {
-                shutdown.as_mut().await;
+                match first {
+                    true => std::future::pending().await,
+                    false => shutdown.as_mut().await,
+                }
                 Wake::Stop
             };
             // An idle connection gives up its seat when a new client needs it; one whose
@@ -117,6 +125,9 @@ pub(crate) async fn serve(
             };
             match woke {
                 Some(Some(Wake::Data(Ok(n)))) if n > 0 => {}
+                // Draining, but the next request is already here: answer it (with
+                // `Connection: close`) rather than close on it.
+                Some(Some(Wake::Stop)) if !client.is_quiet() => {}
                 // Asked to make room, but a request is already on its way: read it.
                 None if !client.is_quiet() => seat.pass_on(),
                 None => {

@@ -62,6 +62,7 @@ mod stream;
 mod systemd;
 pub mod tls;
 mod tunnel;
+pub mod upgrade;
 pub mod upstream;
 
 pub use config::{Config, ConfigError};

@@ -29,6 +29,7 @@ use crate::proxy_protocol;
 use crate::rt::{self, Runtime, Task, TcpListener};
 use crate::shutdown::Busy;
 use crate::systemd::activation::Inherited;
+use crate::upgrade::wire::Passed;
 
 /// One bound listener, before its accept task starts.
 pub(crate) struct Bound {
@@ -41,7 +42,7 @@ pub(crate) struct Bound {
 impl Bound {
     /// Binds entry `index` of `listen`, with room for `backlog` clients not yet accepted.
     pub fn bind(index: usize, l: &Listener, backlog: u32) -> io::Result<Bound> {
-        Bound::on(index, l, rt::bind(l.addr, backlog)?)
+        Bound::on(index, l, rt::bind_with(l.addr, backlog, l.reuse_port)?)
     }
 
     /// Entry `index` of `listen` on the socket systemd passed for its address, if it
@@ -84,6 +85,9 @@ pub(crate) struct Shared {
 struct Running {
     id: ListenerId,
     task: Task<()>,
+    /// A second descriptor for the socket, to hand to a new process in an upgrade
+    /// (`None` if it could not be made: that listener is then bound anew there).
+    shared: Option<Passed>,
 }
 
 /// The accept tasks of a running server. The list is locked only between awaits.
@@ -114,9 +118,29 @@ impl Listeners {
     fn spawn(&self, b: Bound) {
         let s = &self.shared;
         let id = b.id;
+        let shared = rt::share(&b.listener).map(|socket| Passed {
+            named: id.addr,
+            local: b.local,
+            socket,
+        });
+        let shared = shared
+            .inspect_err(|e| {
+                eprintln!(
+                    "weir: {}: no descriptor to hand over: {e}",
+                    show(b.local, id.tls)
+                )
+            })
+            .ok();
         let accept = accept_loop(b, s.live.clone(), s.busy.clone(), s.runtime.clone());
         let task = s.runtime.spawn(accept);
-        self.running().push(Running { id, task });
+        self.running().push(Running { id, task, shared });
+    }
+
+    /// A descriptor for each listening socket, for the new process of an upgrade.
+    pub fn handover(&self) -> Vec<Passed> {
+        let running = self.running();
+        let shared = running.iter().filter_map(|r| r.shared.as_ref());
+        shared.filter_map(|p| p.try_clone().ok()).collect()
     }
 
     /// Makes the listeners match `listen` (after a reload): closes those no longer

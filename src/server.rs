@@ -27,6 +27,7 @@ use crate::privileges;
 use crate::rt::{self, Runtime, TcpListener};
 use crate::shutdown::{self, Trigger};
 use crate::systemd::{self, activation::Inherited};
+use crate::upgrade::{self, wire::Passed};
 
 /// The admin listener's backlog: std's, for a few operators and scrapers.
 const ADMIN_BACKLOG: u32 = 128;
@@ -37,6 +38,7 @@ pub struct Proxy {
     extra: Vec<Arc<dyn Middleware>>,
     signals: bool,
     source: Option<Source>,
+    upgrade: Option<upgrade::Plan>,
 }
 
 /// Why a proxy could not start.
@@ -72,6 +74,7 @@ impl Proxy {
             extra: Vec::new(),
             signals: true,
             source: None,
+            upgrade: None,
         }
     }
 
@@ -96,6 +99,14 @@ impl Proxy {
         source: impl Fn() -> Result<Config, ConfigError> + Send + Sync + 'static,
     ) -> Self {
         self.source = Some(Box::new(source));
+        self
+    }
+
+    /// What SIGUSR2 starts to take over the listening sockets (see [`crate::upgrade`]):
+    /// the `weir` command gives its own binary and arguments. Without one (or with
+    /// signals off) SIGUSR2 is not caught.
+    pub fn upgrade_from(mut self, plan: upgrade::Plan) -> Self {
+        self.upgrade = Some(plan);
         self
     }
 
@@ -152,6 +163,19 @@ impl Proxy {
             ),
             false => (None, None),
         };
+        let upgrades = match (self.signals, self.upgrade) {
+            (true, Some(plan)) => watch(rt::Caught::upgrades(), "SIGUSR2").map(|w| (w, plan)),
+            _ => None,
+        };
+        let admin_handover = admin.as_ref().and_then(|(listener, local)| {
+            let named = engine.config.admin.as_ref().map_or(*local, |a| a.listen);
+            let socket = rt::share(listener).ok()?;
+            Some(Passed {
+                named,
+                local: *local,
+                socket,
+            })
+        });
         Ok(Server {
             live: Arc::new(Live::new(engine, seats, self.extra, self.source)),
             listeners,
@@ -159,6 +183,8 @@ impl Proxy {
             trigger,
             hangups,
             terminations,
+            upgrades,
+            admin_handover,
             reload,
             reloads,
         })
@@ -190,6 +216,10 @@ pub struct Server {
     /// SIGHUP and SIGTERM/SIGINT, when the proxy handles signals.
     hangups: Option<rt::Caught>,
     terminations: Option<rt::Caught>,
+    /// SIGUSR2 and what it starts, when upgrades are on.
+    upgrades: Option<(rt::Caught, upgrade::Plan)>,
+    /// The admin listener's socket, to hand over in an upgrade.
+    admin_handover: Option<Passed>,
     reload: async_channel::Sender<()>,
     reloads: async_channel::Receiver<()>,
 }
@@ -278,6 +308,8 @@ impl Server {
             reload: ask_reload,
             reloads,
             admin,
+            upgrades,
+            admin_handover,
             ..
         } = self;
         let (busy, drained) = shutdown::wait_group();
@@ -292,6 +324,7 @@ impl Server {
         let accepting = Listeners::new(shared);
         accepting.start(listeners);
         systemd::notify::ready();
+        upgrade::inherit::ready();
         let reload = async {
             let hangups = async {
                 if let Some(mut watch) = hangups {
@@ -326,10 +359,25 @@ impl Server {
             }
             Ok::<(), io::Error>(())
         };
-        reload.or(admin).or(stop).await?;
+        let upgraded = async {
+            let Some((watch, plan)) = upgrades else {
+                return std::future::pending().await;
+            };
+            let sockets = || {
+                let mut all = accepting.handover();
+                all.extend(admin_handover.as_ref().and_then(|a| a.try_clone().ok()));
+                all
+            };
+            let limit = || live.get().config.timeouts.upgrade;
+            upgrade::upgrade_on_signal(watch, plan, sockets, limit).await;
+            Ok::<(), io::Error>(())
+        };
+        reload.or(admin).or(stop).or(upgraded).await?;
         systemd::notify::stopping();
-        trigger.fire();
+        // Listeners first: a connection accepted after the signal would be one the
+        // drain treats as idle (in an upgrade, the new process takes them instead).
         accepting.close().await;
+        trigger.fire();
         drop((accepting, busy)); // the drain waits for every `Busy`, these included
         if rt::timeout(live.get().config.timeouts.drain, drained.wait())
             .await

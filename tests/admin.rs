@@ -457,6 +457,7 @@ fn each_listener_certificates_expiry_is_a_gauge() {
         h2: false,
         h2c: false,
         proxy_protocol: None,
+        reuse_port: false,
     });
     let proxy = util::start(config);
     let text = scrape(proxy.admin.unwrap());

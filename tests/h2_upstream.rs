@@ -169,6 +169,7 @@ fn an_h2_client_reaches_an_h2c_origin_through_an_h2c_listener() {
         h2: false,
         h2c: true,
         proxy_protocol: None,
+        reuse_port: false,
     }];
     let proxy = util::start(config);
     let dir = util::bin::temp_dir("h2-upstream-curl");

@@ -475,6 +475,7 @@ fn reload_opens_new_listeners_and_closes_removed_ones() {
         h2: false,
         h2c: false,
         proxy_protocol: None,
+        reuse_port: false,
     });
     handle.reload();
     assert!(until_connect(added, true), "the new listener never opened");

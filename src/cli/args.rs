@@ -23,6 +23,12 @@ pub enum Command {
         /// Two groups behind host and path routes instead of one round-robin group.
         routes: bool,
     },
+    /// Ask the weir with this pid to upgrade (SIGUSR2) and wait for the outcome.
+    Upgrade {
+        pid: u32,
+        /// How long to wait for the outcome.
+        wait_secs: u64,
+    },
     Version,
 }
 
@@ -58,6 +64,7 @@ Usage:
   weir check --config FILE [the options of serve]
   weir backend --listen ADDR [--name TEXT | --echo | --dir PATH]
   weir demo [--listen ADDR] [--routes]
+  weir upgrade --pid PID [--wait SECS]
 
 Run 'weir COMMAND --help' for one command's options. 'weir --version' prints the version.
 ";
@@ -122,6 +129,22 @@ Usage: weir demo [--listen ADDR] [--routes]
 Options:
   -l, --listen ADDR   the proxy's address (default 127.0.0.1:8080); the backends take free ports
   -r, --routes        two upstream groups (web, api) behind host and path routes instead
+  -h, --help          this text
+";
+
+const UPGRADE: &str = "\
+weir upgrade: a zero-downtime upgrade of a running weir; exit 0 once the new one serves
+
+Usage: weir upgrade --pid PID [--wait SECS]
+
+Sends SIGUSR2 to process PID, which starts the weir binary at the path it was started
+from (a new version, if it was replaced there) with its own arguments, hands it its
+listening sockets, waits until it is ready, then stops accepting and drains. Prints the
+new process's pid, or why the upgrade failed (the old one then keeps serving): exit 1.
+
+Options:
+  -p, --pid PID       the running weir's process id (required)
+  -w, --wait SECS     how long to wait for the outcome (default 120)
   -h, --help          this text
 ";
 
@@ -273,18 +296,38 @@ fn demo(p: &mut lexopt::Parser) -> Result<Command, Usage> {
     Ok(Command::Demo { listen, routes })
 }
 
+fn upgrade(p: &mut lexopt::Parser) -> Result<Command, Usage> {
+    const SUB: &str = "upgrade ";
+    let mut pid = None;
+    let mut wait_secs = 120;
+    while let Some(arg) = p.next().map_err(|e| err(SUB)(e.to_string()))? {
+        match arg {
+            Short('p') | Long("pid") => {
+                let n = number(p, "--pid", SUB)?;
+                let n = u32::try_from(n).ok().filter(|n| *n > 0);
+                pid = Some(n.ok_or_else(|| Usage::Error("--pid: not a process id".into(), SUB))?);
+            }
+            Short('w') | Long("wait") => wait_secs = number(p, "--wait", SUB)? as u64,
+            Short('h') | Long("help") => return Err(Usage::Help(UPGRADE.into())),
+            other => return Err(Usage::Error(other.unexpected().to_string(), SUB)),
+        }
+    }
+    let pid = pid.ok_or_else(|| Usage::Error("--pid PID is required".into(), SUB))?;
+    Ok(Command::Upgrade { pid, wait_secs })
+}
+
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Usage> {
     let args: Vec<OsString> = args.into_iter().collect();
     let first = args.first().and_then(|a| a.to_str()).unwrap_or("");
     let (sub, rest) = match first {
-        "serve" | "check" | "backend" | "demo" => (first.to_string(), &args[1..]),
+        "serve" | "check" | "backend" | "demo" | "upgrade" => (first.to_string(), &args[1..]),
         "-h" | "--help" | "help" => return Err(Usage::Help(TOP.into())),
         "-V" | "--version" => return Ok(Command::Version),
         s if s.is_empty() || s.starts_with('-') => ("serve".to_string(), &args[..]),
         s => {
             return Err(Usage::Error(
-                format!("unknown command {s:?} (expected serve, check, backend or demo)"),
+                format!("unknown command {s:?} (expected serve, check, backend, demo or upgrade)"),
                 "",
             ))
         }
@@ -300,6 +343,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Usage>
         }
         "backend" => backend(&mut p),
         "demo" => demo(&mut p),
+        "upgrade" => upgrade(&mut p),
         _ => {
             let a = serve_args(&mut p, "serve ", SERVE)?;
             if a.config.is_none() && a.upstreams.is_empty() {

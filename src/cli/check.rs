@@ -53,7 +53,7 @@ pub fn run(a: &ServeArgs) -> ExitCode {
         }
     }
     say!(
-        "timeouts    header {}, idle {}, connect {}, upstream_read {}, client_body {}, drain {}, tunnel {}, plugin_check {}",
+        "timeouts    header {}, idle {}, connect {}, upstream_read {}, client_body {}, drain {}, tunnel {}, plugin_check {}, upgrade {}",
         show(t.header),
         show(t.idle),
         show(t.connect),
@@ -61,7 +61,8 @@ pub fn run(a: &ServeArgs) -> ExitCode {
         show(t.client_body),
         show(t.drain),
         show(t.tunnel),
-        show(t.plugin_check)
+        show(t.plugin_check),
+        show(t.upgrade)
     );
     let body = match l.max_body_bytes {
         0 => "unlimited".to_string(),

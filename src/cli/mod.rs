@@ -107,6 +107,7 @@ fn serve(a: &ServeArgs) -> ExitCode {
     let args = a.clone();
     let server = match Proxy::new(config)
         .reload_from(move || config_from(&args))
+        .upgrade_from(upgrade_plan())
         .bind()
     {
         Ok(s) => s,
@@ -135,6 +136,18 @@ fn serve(a: &ServeArgs) -> ExitCode {
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
+    }
+}
+
+/// What SIGUSR2 starts: the binary at the path this process was started from, which a
+/// package upgrade may have replaced since (so not `/proc/self/exe`, which stays the old
+/// file), with the same arguments.
+fn upgrade_plan() -> weir::upgrade::Plan {
+    let started = std::env::args_os().next().map(std::path::PathBuf::from);
+    let exe = std::env::current_exe().ok().or(started).unwrap_or_default();
+    weir::upgrade::Plan {
+        exe,
+        args: std::env::args_os().skip(1).collect(),
     }
 }
 
@@ -205,5 +218,15 @@ fn run() -> ExitCode {
             Err(e) => fail(&format!("backend: cannot listen on {listen}: {e}")),
         },
         Command::Demo { listen, routes } => demo::run(listen, routes),
+        Command::Upgrade { pid, wait_secs } => {
+            let wait = std::time::Duration::from_secs(wait_secs);
+            match weir::upgrade::outcome::request(pid, wait) {
+                Ok(new) => {
+                    say!("weir: upgraded: process {new} serves; process {pid} drains");
+                    ExitCode::SUCCESS
+                }
+                Err(why) => fail(&format!("upgrade of process {pid} failed: {why}")),
+            }
+        }
     }
 }

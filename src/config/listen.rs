@@ -28,6 +28,12 @@
 //! network. `h2 = true` on a plain listener and `h2c = true` on a TLS one are refused,
 //! so a typo cannot silently leave h2 off; `h2 = false` on a plain listener says what
 //! is true anyway and is accepted.
+//!
+//! `reuse_port = true` sets `SO_REUSEPORT`: several weir processes (of the same user)
+//! may listen on the address, each with its own accept queue, and the kernel spreads
+//! new connections across them (see README "Scaling out"). Off by default, as in nginx
+//! (`listen ... reuseport`), since a stray second process would silently take half the
+//! traffic.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -55,6 +61,10 @@ pub struct Listener {
     /// Read a PROXY header first on every connection (`proxy_protocol` and `trusted`).
     #[serde(flatten)]
     pub proxy_protocol: Option<ProxyProtocol>,
+    /// `SO_REUSEPORT`: other processes (other weirs, started as the same user) may bind
+    /// the same address, and the kernel spreads new connections across them.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reuse_port: bool,
 }
 
 impl Listener {
@@ -80,6 +90,7 @@ impl From<SocketAddr> for Listener {
             h2: false,
             h2c: false,
             proxy_protocol: None,
+            reuse_port: false,
         }
     }
 }
@@ -160,6 +171,8 @@ pub(super) struct Table {
     h2c: bool,
     proxy_protocol: Option<String>,
     trusted: Option<Vec<String>>,
+    #[serde(default)]
+    reuse_port: bool,
 }
 
 #[derive(Deserialize)]
@@ -254,15 +267,15 @@ impl ListenFile {
             let err = |k: &str, why: String| {
                 ConfigError::new(file, format!("{key}{k}"), format!("{why}{line}"))
             };
-            let (addr, name, tls, h2, h2c, proxy) = match entry {
-                Entry::Addr(a) => (a, None, None, None, false, (None, None)),
+            let (addr, name, tls, (h2, h2c), proxy, reuse_port) = match entry {
+                Entry::Addr(a) => (a, None, None, (None, false), (None, None), false),
                 Entry::Table(t) => (
                     t.addr,
                     t.name,
                     t.tls,
-                    t.h2,
-                    t.h2c,
+                    (t.h2, t.h2c),
                     (t.proxy_protocol, t.trusted),
+                    t.reuse_port,
                 ),
             };
             let proxy_protocol = proxy_protocol(proxy).map_err(|(k, why)| err(&k, why))?;
@@ -295,6 +308,7 @@ impl ListenFile {
                 name,
                 h2c,
                 proxy_protocol,
+                reuse_port,
             });
         }
         Ok(out)

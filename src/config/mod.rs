@@ -275,6 +275,7 @@ impl Config {
             ("timeouts.client_body", t.client_body),
             ("timeouts.tunnel", t.tunnel),
             ("timeouts.plugin_check", t.plugin_check),
+            ("timeouts.upgrade", t.upgrade),
         ] {
             if d.is_zero() {
                 return err(key, "must be greater than 0");

@@ -39,6 +39,10 @@ pub struct Timeouts {
     /// `plugin::vet`) before it is refused as hanging.
     #[serde(with = "duration")]
     pub plugin_check: Duration,
+    /// On SIGUSR2, how long the new process may take to load its config and listen;
+    /// past it, it is stopped and this one keeps serving (see `crate::upgrade`).
+    #[serde(with = "duration")]
+    pub upgrade: Duration,
 }
 
 impl Default for Timeouts {
@@ -52,6 +56,7 @@ impl Default for Timeouts {
             drain: Duration::from_secs(10),
             tunnel: Duration::from_secs(3600),
             plugin_check: Duration::from_secs(10),
+            upgrade: Duration::from_secs(30),
         }
     }
 }

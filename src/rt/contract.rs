@@ -52,6 +52,8 @@ pub enum Signal {
     Interrupt,
     /// SIGHUP: reload the configuration.
     Hangup,
+    /// SIGUSR2: hand the listening sockets to a new process, then drain (an upgrade).
+    Upgrade,
 }
 
 /// Sockets, timers, signals and the blocking loop of one runtime. The functions are

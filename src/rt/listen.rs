@@ -15,6 +15,14 @@ use std::net::{SocketAddr, TcpListener};
 /// `backlog` connections not yet accepted (the kernel may cap it: [`somaxconn`]).
 #[cfg(unix)]
 pub fn listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    listener_with(addr, backlog, false)
+}
+
+/// As [`listener`], and with `reuse_port` also `SO_REUSEPORT`: several sockets (in
+/// several processes of the same user) may bind `addr`, each with its own accept
+/// queue, and the kernel hashes new connections across them.
+#[cfg(unix)]
+pub fn listener_with(addr: SocketAddr, backlog: u32, reuse_port: bool) -> io::Result<TcpListener> {
     use rustix::net::{self as sys, AddressFamily, SocketFlags, SocketType};
     let family = match addr {
         SocketAddr::V4(_) => AddressFamily::INET,
@@ -22,6 +30,9 @@ pub fn listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     };
     let fd = sys::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
     sys::sockopt::set_socket_reuseaddr(&fd, true)?;
+    if reuse_port {
+        sys::sockopt::set_socket_reuseport(&fd, true)?;
+    }
     sys::bind(&fd, &addr)?;
     sys::listen(&fd, i32::try_from(backlog).unwrap_or(i32::MAX))?;
     Ok(TcpListener::from(fd))
@@ -31,6 +42,18 @@ pub fn listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 #[cfg(not(unix))]
 pub fn listener(addr: SocketAddr, _backlog: u32) -> io::Result<TcpListener> {
     TcpListener::bind(addr)
+}
+
+/// Elsewhere there is no `SO_REUSEPORT`: asked for, it is refused.
+#[cfg(not(unix))]
+pub fn listener_with(addr: SocketAddr, backlog: u32, reuse_port: bool) -> io::Result<TcpListener> {
+    match reuse_port {
+        true => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "SO_REUSEPORT is not available here",
+        )),
+        false => listener(addr, backlog),
+    }
 }
 
 /// The host's cap on a listen backlog (`net.core.somaxconn`), where it can be read.

@@ -158,6 +158,21 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     Chosen::bind(addr, backlog)
 }
 
+/// Binds a listener that other sockets may share with `SO_REUSEPORT` (see
+/// `listen.reuse_port`); with `reuse_port` false, as [`bind`].
+pub fn bind_with(addr: SocketAddr, backlog: u32, reuse_port: bool) -> io::Result<TcpListener> {
+    match reuse_port {
+        true => Chosen::adopt(listen::listener_with(addr, backlog, true)?),
+        false => Chosen::bind(addr, backlog),
+    }
+}
+
+/// A second descriptor for `listener`'s socket (close-on-exec), to hand to another
+/// process in an upgrade while this one still accepts on the first.
+pub fn share(listener: &TcpListener) -> io::Result<std::net::TcpListener> {
+    Chosen::listener_std(listener).try_clone()
+}
+
 /// A listening socket made elsewhere (socket activation), as this runtime's listener.
 pub fn adopt(listener: std::net::TcpListener) -> io::Result<TcpListener> {
     Chosen::adopt(listener)
@@ -291,6 +306,11 @@ impl Caught {
     /// SIGHUP.
     pub fn hangups() -> io::Result<Self> {
         Chosen::signals(&[Signal::Hangup]).map(Caught)
+    }
+
+    /// SIGUSR2 (an upgrade).
+    pub fn upgrades() -> io::Result<Self> {
+        Chosen::signals(&[Signal::Upgrade]).map(Caught)
     }
 
     /// Resolves at the next signal (never, once none can come).

@@ -5,7 +5,7 @@
 //! when a signal comes, never on the request path. Moving signals onto weir's reactor
 //! would take a `signalfd` (every thread must block the signals first, including threads
 //! an embedding program starts) or a handler of our own (`unsafe`, which weir keeps to
-//! the plugin loader); neither is worth it for three signals.
+//! the plugin loader); neither is worth it for four signals.
 
 use std::io;
 
@@ -22,6 +22,7 @@ impl AsyncSignals {
             Signal::Terminate => async_signal::Signal::Term,
             Signal::Interrupt => async_signal::Signal::Int,
             Signal::Hangup => async_signal::Signal::Hup,
+            Signal::Upgrade => async_signal::Signal::Usr2,
         });
         async_signal::Signals::new(native).map(AsyncSignals)
     }
@@ -32,6 +33,7 @@ impl AsyncSignals {
                 Ok(async_signal::Signal::Term) => return Some(Signal::Terminate),
                 Ok(async_signal::Signal::Int) => return Some(Signal::Interrupt),
                 Ok(async_signal::Signal::Hup) => return Some(Signal::Hangup),
+                Ok(async_signal::Signal::Usr2) => return Some(Signal::Upgrade),
                 Ok(_) => continue,
                 // The pipe failed: no signal can be read any more.
                 Err(_) => return None,

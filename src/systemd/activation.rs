@@ -19,10 +19,21 @@ const FIRST: usize = 3;
 /// Whether the passed descriptors were taken already (they have one owner).
 static TAKEN: AtomicBool = AtomicBool::new(false);
 
-/// The sockets systemd passed, waiting to be matched to `listen` entries.
+/// The sockets systemd passed, or the process weir upgraded from handed over (see
+/// [`crate::upgrade`]), waiting to be matched to `listen` and `[admin]` entries.
 #[derive(Default)]
 pub struct Inherited {
-    sockets: Vec<(SocketAddr, TcpListener)>,
+    sockets: Vec<Socket>,
+}
+
+struct Socket {
+    /// The address its entry was configured with, when handed over by an upgrade.
+    named: Option<SocketAddr>,
+    /// The address it is bound to.
+    local: SocketAddr,
+    listener: TcpListener,
+    /// Who passed it, for messages.
+    from: &'static str,
 }
 
 impl Inherited {
@@ -34,45 +45,67 @@ impl Inherited {
         if TAKEN.swap(true, Ordering::SeqCst) {
             return Inherited::default();
         }
-        // listenfd skips the LISTEN_PID check when the variable is unset; weir keeps it.
-        let mut passed = match for_this_process() {
-            true => ListenFd::from_env(),
-            false => ListenFd::empty(),
-        };
-        for var in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
-            if std::env::var_os(var).is_some() {
-                std::env::remove_var(var);
-            }
-        }
-        let mut sockets = Vec::new();
-        for i in 0..passed.len() {
-            match listening(passed.take_tcp_listener(i)) {
-                Ok(pair) => sockets.push(pair),
-                Err(why) => eprintln!(
-                    "weir: warning: socket activation: descriptor {} {why}; not used",
-                    FIRST + i
-                ),
-            }
-        }
+        let mut sockets = systemd_sockets();
+        let upgrade = crate::upgrade::inherit::take().into_iter().map(|p| Socket {
+            named: Some(p.named),
+            local: p.local,
+            listener: p.socket,
+            from: "upgrade",
+        });
+        sockets.extend(upgrade);
         Inherited { sockets }
     }
 
-    /// The passed socket bound to `addr`, if any (taken: asked again, it is gone).
+    /// The passed socket for the entry configured as `addr`: the one handed over for an
+    /// entry so configured, else the one bound to `addr` (taken: asked again, it is gone).
     pub fn claim(&mut self, addr: SocketAddr) -> Option<TcpListener> {
-        let at = self.sockets.iter().position(|(a, _)| *a == addr)?;
-        Some(self.sockets.swap_remove(at).1)
+        let named = self.sockets.iter().position(|s| s.named == Some(addr));
+        let at = named.or_else(|| self.sockets.iter().position(|s| s.local == addr))?;
+        Some(self.sockets.remove(at).listener)
     }
 
-    /// Closes the passed sockets no `listen` entry claimed, each with a warning.
+    /// Closes the passed sockets no entry claimed, each with a warning.
     pub fn close_unclaimed(self) {
-        for (addr, listener) in self.sockets {
+        for s in self.sockets {
+            let addr = s.local;
             eprintln!(
-                "weir: warning: socket activation: systemd passed a socket on {addr} that no \
-                 `listen` entry names; closed (add `listen = \"{addr}\"` to serve on it)"
+                "weir: warning: {}: a socket on {addr} was passed that no `listen` entry \
+                 names; closed (add `listen = \"{addr}\"` to serve on it)",
+                s.from
             );
-            drop(listener);
+            drop(s.listener);
         }
     }
+}
+
+/// The sockets systemd passed to this process, if any; see [`Inherited::take`].
+fn systemd_sockets() -> Vec<Socket> {
+    // listenfd skips the LISTEN_PID check when the variable is unset; weir keeps it.
+    let mut passed = match for_this_process() {
+        true => ListenFd::from_env(),
+        false => ListenFd::empty(),
+    };
+    for var in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
+        if std::env::var_os(var).is_some() {
+            std::env::remove_var(var);
+        }
+    }
+    let mut sockets = Vec::new();
+    for i in 0..passed.len() {
+        match listening(passed.take_tcp_listener(i)) {
+            Ok((local, listener)) => sockets.push(Socket {
+                named: None,
+                local,
+                listener,
+                from: "socket activation",
+            }),
+            Err(why) => eprintln!(
+                "weir: warning: socket activation: descriptor {} {why}; not used",
+                FIRST + i
+            ),
+        }
+    }
+    sockets
 }
 
 /// A passed descriptor as a listener and its address, made close-on-exec (systemd

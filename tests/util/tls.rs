@@ -230,6 +230,7 @@ pub fn tls_listener(tls: weir::config::ServerTls) -> weir::config::Listener {
         h2: true,
         h2c: false,
         proxy_protocol: None,
+        reuse_port: false,
     }
 }
 

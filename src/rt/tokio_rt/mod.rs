@@ -121,6 +121,7 @@ impl Backend for Tokio {
             Signal::Terminate => SignalKind::terminate(),
             Signal::Interrupt => SignalKind::interrupt(),
             Signal::Hangup => SignalKind::hangup(),
+            Signal::Upgrade => SignalKind::user_defined2(),
         };
         let caught = which.iter().map(|s| Ok((*s, signal(kind(s))?)));
         caught.collect::<io::Result<_>>().map(Signals)
