@@ -96,6 +96,8 @@ listen = [
   {{ addr = "127.0.0.1:0", tls = {{ cert = {:?}, key = {:?} }}, h2 = true }},
 ]
 threads = 2
+[timeouts]
+upstream_read = "30s"
 [[middleware]]
 builtin = "balancer"
 [upstream]
@@ -163,6 +165,23 @@ fn grpc_calls_of_every_kind_pass_through_over_h2c_and_tls() {
         .collect();
     assert_eq!(counts.iter().sum::<usize>(), 2 * 307, "{served}");
     assert!(counts.iter().all(|&c| c >= 200), "{served}");
+}
+
+/// A bidi call whose client waits for each reply before it sends the next message
+/// (ping-pong, 20 rounds) completes over h2c and TLS: weir relays the answers while the
+/// request body is still open (full duplex). Sent whole-body-first, the first reply
+/// would never come, and the call would end with the client's 30 s deadline.
+#[test]
+fn a_ping_pong_bidi_call_completes_over_h2c_and_tls() {
+    let servers = Servers::start(1);
+    let (proxy, ca) = proxy("grpc-pingpong", &servers.addrs());
+    let h2c = proxy.addrs[0].to_string();
+    let out = calls(&["pingpong", &h2c]);
+    assert!(out.lines().any(|l| l == "ok ping-pong 20"), "{out}");
+    let tls = format!("127.0.0.1:{}", proxy.addrs[1].port());
+    let ca = ca.to_string_lossy().into_owned();
+    let out = calls(&["pingpong", &tls, &ca, "grpc.test"]);
+    assert!(out.lines().any(|l| l == "ok ping-pong 20"), "{out}");
 }
 
 /// A port nothing listens on.

@@ -106,6 +106,14 @@ impl<S: Session> Exchange<'_, S> {
             .respond(self.res, said.body, &mut body, t.client_body)
             .await;
         self.o.grpc_status = body.status.or(self.o.grpc_status);
+        if let Some(sent) = peer.streamed() {
+            self.o.bytes_in = sent;
+        }
+        if let Some(err) = peer.upload_failed() {
+            // The request body failed while the answer came back (full duplex).
+            self.o.error = Some(super::attempt::request_copy_error(err).err);
+            return;
+        }
         match relayed {
             Ok(bytes) => {
                 self.o.bytes_out = bytes;

@@ -8,6 +8,10 @@ No generated code: every method takes and returns raw bytes (a generic handler w
   calls.py client TARGET [CA_FILE AUTHORITY]
                             runs every check against TARGET (weir), over TLS when a CA is
                             given; prints one line per check; exits non-zero on a failure
+  calls.py pingpong TARGET [CA_FILE AUTHORITY]
+                            one bidi call to Chat whose client sends a message, waits for
+                            its reply, then sends the next (20 rounds; 30 s deadline);
+                            prints "ok ping-pong N" or fails
   calls.py status TARGET PATH [SIZE]
                             one unary call to PATH with SIZE bytes (0 unless given);
                             prints "status CODE_NAME MESSAGE"
@@ -167,6 +171,40 @@ def client(target, ca_file=None, authority=None):
     ch.close()
 
 
+def pingpong(target, ca_file=None, authority=None):
+    import queue
+
+    ch = channel(target, ca_file, authority)
+    outbox = queue.Queue()
+
+    def requests():
+        while True:
+            message = outbox.get()
+            if message is None:
+                return
+            yield message
+
+    outbox.put(b"m0")
+    replies = method(ch, "stream_stream", "Chat")(requests(), timeout=30)
+    rounds = 0
+    try:
+        for reply in replies:
+            check_quiet("reply %d" % rounds, reply, b"M%d" % rounds)
+            rounds += 1
+            outbox.put(b"m%d" % rounds if rounds < 20 else None)
+    except grpc.RpcError as e:
+        check("ping-pong", (e.code(), e.details(), rounds), (grpc.StatusCode.OK, None, 20))
+    check("ping-pong", rounds, 20)
+    print("ok ping-pong %d" % rounds, flush=True)
+    ch.close()
+
+
+def check_quiet(what, got, want):
+    if got != want:
+        print("FAIL %s: got %.200r, want %.200r" % (what, got, want), flush=True)
+        sys.exit(1)
+
+
 def status(target, path, size="0"):
     ch = grpc.insecure_channel(target)
     try:
@@ -183,6 +221,8 @@ if __name__ == "__main__":
         servers(int(sys.argv[2]))
     elif cmd == "client":
         client(*sys.argv[2:])
+    elif cmd == "pingpong":
+        pingpong(*sys.argv[2:])
     elif cmd == "status":
         status(*sys.argv[2:])
     else:
