@@ -184,6 +184,37 @@ fn a_ping_pong_bidi_call_completes_over_h2c_and_tls() {
     assert!(out.lines().any(|l| l == "ok ping-pong 20"), "{out}");
 }
 
+/// A call past its deadline (0.5 s; the server never answers) ends DEADLINE_EXCEEDED;
+/// the server sees its call cancelled (weir resets the upstream stream); and with one
+/// stream per upstream connection, the next call goes on the same connection: the slot
+/// was freed.
+#[test]
+fn a_call_past_its_deadline_is_cancelled_upstream_and_frees_its_slot() {
+    let servers = Servers::start(1);
+    let server = &servers.addrs()[0];
+    let text = format!(
+        r#"
+listen = [{{ addr = "127.0.0.1:0", h2c = true }}]
+[timeouts]
+upstream_read = "30s"
+[upstream]
+servers = ["{server}"]
+protocol = "h2c"
+max_streams_per_connection = 1
+"#
+    );
+    let config = Config::parse(&text, "grpc.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let proxy = util::start(config);
+    let out = calls(&["deadline", &proxy.addr.to_string(), server]);
+    for check in [
+        "ok hang deadline",
+        "ok server saw its call cancelled",
+        "ok next call on the same upstream connection",
+    ] {
+        assert!(out.lines().any(|l| l == check), "{check} missing:\n{out}");
+    }
+}
+
 /// A port nothing listens on.
 fn closed_port() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
