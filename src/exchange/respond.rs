@@ -91,6 +91,7 @@ impl<S: Session> Exchange<'_, S> {
     /// Streams the response to the client; the upstream connection goes back to the
     /// pool only if the exchange was clean. Whether the client connection stays open is
     /// the session's decision.
+    ///
     /// A gRPC call whose deadline (`until`) expires mid-body ends as [`deadline`] says.
     pub(super) async fn body_back(
         &mut self,

@@ -55,7 +55,8 @@ pub(crate) struct H2 {
     tls: bool,
     response: Option<ResponseFuture>,
     /// The response head, when it arrived while the request body was still going out.
-    answered: Option<http::Response<RecvStream>>,
+    /// (Boxed: rare, and large against the rest of the peer.)
+    answered: Option<Box<http::Response<RecvStream>>>,
     body: ResponseBody,
     /// Client body bytes taken for this stream: once any are, it cannot be resent.
     used: u64,
@@ -155,7 +156,7 @@ impl H2 {
             // reason is on the response.
             match self.response.as_mut().map(poll_now) {
                 Some(Poll::Ready(Ok(answer))) => {
-                    self.answered = Some(answer);
+                    self.answered = Some(Box::new(answer));
                     self.response = None;
                     return Ok(self.used);
                 }
@@ -195,7 +196,7 @@ impl H2 {
         res: &mut ResponseHead,
         timeout: Duration,
     ) -> Result<(), ReadHead> {
-        let answered = self.answered.take().map(Ok);
+        let answered = self.answered.take().map(|a| Ok(*a));
         let response = match (answered, self.response.take()) {
             (Some(answer), _) => Some(answer),
             (None, Some(mut response)) => {
