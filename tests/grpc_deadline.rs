@@ -4,6 +4,8 @@
 //! with `grpc-status: 4` at the deadline (trailers-only before the head; trailers after
 //! it), and resets the upstream stream with CANCEL. `timeouts.upstream_read` is 30 s,
 //! so only weir's reading of `grpc-timeout` can end the call within the tests' bound.
+//! Also: a client reset while its request body is still open cancels the upstream
+//! stream (full duplex).
 
 mod util;
 
@@ -109,4 +111,25 @@ fn weir_ends_a_call_past_its_deadline_before_and_after_the_answer_head() {
     // Both upstream streams were reset with CANCEL, on the one upstream connection.
     wait_cancelled(before + 2);
     assert_eq!(origin.connections(), 1);
+
+    // Without a deadline, a client that resets its stream while its request body is
+    // still open (going up alongside the wait: full duplex) cancels the upstream
+    // stream too, at once.
+    smol::block_on(async {
+        let send = h2client::connect(proxy.addr, 65_535).await;
+        let mut ready = send.ready().await.unwrap();
+        let req = h2client::request("POST", "test", "/hang");
+        let (_response, mut out) = ready.send_request(req, false).unwrap();
+        out.send_data(Bytes::from_static(b"first"), false).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while origin.requests() < 3 {
+            assert!(
+                Instant::now() < deadline,
+                "the request never reached the origin"
+            );
+            smol::Timer::after(Duration::from_millis(1)).await;
+        }
+        out.send_reset(h2::Reason::CANCEL);
+        wait_cancelled(before + 3);
+    });
 }
