@@ -96,6 +96,8 @@ listen = [
   {{ addr = "127.0.0.1:0", tls = {{ cert = {:?}, key = {:?} }}, h2 = true }},
 ]
 threads = 2
+[timeouts]
+upstream_read = "30s"
 [[middleware]]
 builtin = "balancer"
 [upstream]
@@ -163,6 +165,54 @@ fn grpc_calls_of_every_kind_pass_through_over_h2c_and_tls() {
         .collect();
     assert_eq!(counts.iter().sum::<usize>(), 2 * 307, "{served}");
     assert!(counts.iter().all(|&c| c >= 200), "{served}");
+}
+
+/// A bidi call whose client waits for each reply before it sends the next message
+/// (ping-pong, 20 rounds) completes over h2c and TLS: weir relays the answers while the
+/// request body is still open (full duplex). Sent whole-body-first, the first reply
+/// would never come, and the call would end with the client's 30 s deadline.
+#[test]
+fn a_ping_pong_bidi_call_completes_over_h2c_and_tls() {
+    let servers = Servers::start(1);
+    let (proxy, ca) = proxy("grpc-pingpong", &servers.addrs());
+    let h2c = proxy.addrs[0].to_string();
+    let out = calls(&["pingpong", &h2c]);
+    assert!(out.lines().any(|l| l == "ok ping-pong 20"), "{out}");
+    let tls = format!("127.0.0.1:{}", proxy.addrs[1].port());
+    let ca = ca.to_string_lossy().into_owned();
+    let out = calls(&["pingpong", &tls, &ca, "grpc.test"]);
+    assert!(out.lines().any(|l| l == "ok ping-pong 20"), "{out}");
+}
+
+/// A call past its deadline (0.5 s; the server never answers) ends DEADLINE_EXCEEDED;
+/// the server sees its call cancelled (weir resets the upstream stream); and with one
+/// stream per upstream connection, the next call goes on the same connection: the slot
+/// was freed.
+#[test]
+fn a_call_past_its_deadline_is_cancelled_upstream_and_frees_its_slot() {
+    let servers = Servers::start(1);
+    let server = &servers.addrs()[0];
+    let text = format!(
+        r#"
+listen = [{{ addr = "127.0.0.1:0", h2c = true }}]
+[timeouts]
+upstream_read = "30s"
+[upstream]
+servers = ["{server}"]
+protocol = "h2c"
+max_streams_per_connection = 1
+"#
+    );
+    let config = Config::parse(&text, "grpc.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let proxy = util::start(config);
+    let out = calls(&["deadline", &proxy.addr.to_string(), server]);
+    for check in [
+        "ok hang deadline",
+        "ok server saw its call cancelled",
+        "ok next call on the same upstream connection",
+    ] {
+        assert!(out.lines().any(|l| l == check), "{check} missing:\n{out}");
+    }
 }
 
 /// A port nothing listens on.

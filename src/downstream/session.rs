@@ -26,6 +26,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::downstream::h2::Detached;
 use crate::error::Error;
 use crate::http::body::CopyError;
 use crate::http::conn::Conn;
@@ -90,6 +91,17 @@ pub(crate) trait Session {
     fn client_said(&mut self, said: ConnectionOptions);
     /// The request body; the first read sends `100 Continue` if the client waits for it.
     fn body(&mut self, timeout: Duration) -> Self::Body<'_>;
+    /// The request body as a source of its own, so that it can be sent upstream while
+    /// the response comes back through this session (full duplex, for an h2
+    /// upstream); `None` where the session cannot read and write at once (HTTP/1.1,
+    /// whose body and response share one connection buffer) or must first say `100
+    /// Continue`. The exchange then sends the body before it reads the answer.
+    fn detach_body(&mut self, _timeout: Duration) -> Option<Detached> {
+        None
+    }
+    /// Gives back a body [`detach_body`](Self::detach_body) took, when the attempt
+    /// that used it failed (it may go to another server if none of it was used).
+    fn reattach_body(&mut self, _body: Detached) {}
     /// The request is all sent upstream: the session may free what it only needed to
     /// read it while the answer is awaited.
     fn request_sent(&mut self);

@@ -124,7 +124,7 @@ impl From<std::io::Error> for Failed {
     }
 }
 
-fn request_copy_error(err: CopyError) -> Failed {
+pub(super) fn request_copy_error(err: CopyError) -> Failed {
     let (err, cause, sent) = match err {
         CopyError::Read(ReadError::ContinueFailed) => {
             let err = Error::new(Kind::ClientGone, "client gone before body");
@@ -154,14 +154,43 @@ fn request_copy_error(err: CopyError) -> Failed {
 }
 
 /// Sends the request to server `idx` and reads the final response head into `res`.
-/// Returns the peer and the request body bytes sent.
+/// Returns the peer and the request body bytes sent (so far, for full duplex).
+///
+/// **Full duplex** (see `upstream::peer::duplex`): when the group speaks h2 and the
+/// client's session can hand its body out on its own (an h2 client), the body goes up
+/// while the answer is awaited and relayed. Otherwise (an HTTP/1.1 client or upstream)
+/// the whole body is sent first, as nginx does by default; an HTTP/1.1 origin that
+/// answers early (a 413 or 401 before reading the body) is still read once the write
+/// stops.
 pub(crate) async fn attempt<S: Session>(
     e: &Engine,
     group: &Group,
     client: &mut S,
-    (idx, req): (usize, &Request<'_>),
+    to: (usize, &Request<'_>),
     scratch: &mut Vec<u8>,
     res: &mut ResponseHead,
+) -> Result<(Peer, u64), Failed> {
+    let duplex = group.config.protocol.is_h2() && !to.1.body.is_empty() && !to.1.websocket;
+    let mut detached = match duplex {
+        true => client.detach_body(e.config.timeouts.client_body),
+        false => None,
+    };
+    let tried = attempt_with(e, group, client, to, (scratch, res), &mut detached).await;
+    if let Some(body) = detached {
+        client.reattach_body(body);
+    }
+    tried
+}
+
+/// [`attempt`], with the client's body `detached` for full duplex (taken by the peer
+/// that answers; left there, or put back, when the attempt fails).
+async fn attempt_with<S: Session>(
+    e: &Engine,
+    group: &Group,
+    client: &mut S,
+    (idx, req): (usize, &Request<'_>),
+    (scratch, res): (&mut Vec<u8>, &mut ResponseHead),
+    detached: &mut Option<crate::downstream::h2::Detached>,
 ) -> Result<(Peer, u64), Failed> {
     let t = &e.config.timeouts;
     // A pooled connection may have been closed by the origin just as we picked it; an
@@ -170,12 +199,19 @@ pub(crate) async fn attempt<S: Session>(
     let mut gone_away_resent = false;
     loop {
         let mut peer = open(e, group, (idx, client.peer()), may_resend).await?;
-        let sent = {
-            let body = &mut client.body(t.client_body);
-            let (head, framing) = (req.head, req.body);
-            let batch = rt::Batch::server(idx);
-            peer.send(head, framing, body, scratch, t.upstream_read, batch)
-                .await
+        let sent = match (&mut peer, detached.take()) {
+            (Peer::H2(p), Some(body)) => {
+                let opened = p.send_duplex(req.head, req.body, body, t.upstream_read);
+                opened.await.map(|()| 0)
+            }
+            (peer, body) => {
+                *detached = body;
+                let body = &mut client.body(t.client_body);
+                let (head, framing) = (req.head, req.body);
+                let batch = rt::Batch::server(idx);
+                peer.send(head, framing, body, scratch, t.upstream_read, batch)
+                    .await
+            }
         };
         let sent = match sent {
             Ok(n) => n,
@@ -183,14 +219,22 @@ pub(crate) async fn attempt<S: Session>(
                 may_resend = false;
                 continue;
             }
-            Err(err) => match unsent(&peer, &mut gone_away_resent) {
-                Resend::SameServer => continue,
-                Resend::OtherServer(failed) => return Err(failed),
-                Resend::No => return Err(request_copy_error(err)),
-            },
+            Err(err) => {
+                reclaim(&mut peer, detached);
+                match unsent(&peer, &mut gone_away_resent) {
+                    Resend::SameServer => continue,
+                    Resend::OtherServer(failed) => return Err(failed),
+                    Resend::No => return Err(request_copy_error(err)),
+                }
+            }
         };
         client.request_sent();
-        match read_final_head(e, &mut peer, res, req.websocket, client).await {
+        let read = read_final_head(e, &mut peer, res, req.websocket, client).await;
+        if let Some(err) = peer.upload_failed() {
+            reclaim(&mut peer, detached);
+            return Err(request_copy_error(err));
+        }
+        match read {
             Ok(()) => return Ok((peer, sent)),
             // Closed or reset before a response: on a reused connection this is the
             // origin's keep-alive close racing our request, so send it once more fresh.
@@ -199,12 +243,22 @@ pub(crate) async fn attempt<S: Session>(
             {
                 may_resend = false
             }
-            Err(gone) => match unsent(&peer, &mut gone_away_resent) {
-                Resend::SameServer => continue,
-                Resend::OtherServer(failed) => return Err(failed),
-                Resend::No => return Err(gone.into_failed()),
-            },
+            Err(gone) => {
+                reclaim(&mut peer, detached);
+                match unsent(&peer, &mut gone_away_resent) {
+                    Resend::SameServer => continue,
+                    Resend::OtherServer(failed) => return Err(failed),
+                    Resend::No => return Err(gone.into_failed()),
+                }
+            }
         }
+    }
+}
+
+/// Takes the client's body back from a failed full-duplex `peer`.
+fn reclaim(peer: &mut Peer, detached: &mut Option<crate::downstream::h2::Detached>) {
+    if let Some(body) = peer.reclaim() {
+        *detached = Some(body);
     }
 }
 

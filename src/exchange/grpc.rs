@@ -84,6 +84,10 @@ impl<B> Watch<B> {
     pub fn new(body: B) -> Self {
         Watch { body, status: None }
     }
+
+    pub fn inner(&self) -> &B {
+        &self.body
+    }
 }
 
 impl<B: Source> Source for Watch<B> {

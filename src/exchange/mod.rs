@@ -5,7 +5,8 @@
 //! ```text
 //! prepare (what the head says; the path normalised) → chain.on_request → route →
 //! route chain.on_request → upstream target (strip_prefix) → select + forward, retrying
-//! by typed cause → chain.on_response → body back (or the upgrade tunnel)
+//! by typed cause (within a gRPC call's deadline) → chain.on_response → body back (or
+//! the upgrade tunnel)
 //! ```
 //!
 //! A phase that cannot go on returns an [`End`] (an error, or a middleware's local
@@ -21,6 +22,7 @@
 
 mod attempt;
 pub(crate) mod cause;
+mod deadline;
 mod forward;
 mod grpc;
 pub(crate) mod kept;
@@ -180,14 +182,16 @@ impl<'a, S: Session> Exchange<'a, S> {
         let group = self.route()?;
         self.route_on_request()?;
         self.upstream_target()?;
-        let picked = self.forward(&intent, group).await?;
+        // A gRPC call's own deadline bounds the rest (see [`deadline`]).
+        let until = deadline::of(self.req, self.cx.started);
+        let picked = deadline::within(until, self.forward(&intent, group)).await?;
         self.add_debug_headers(&picked);
         self.return_request_id();
         if self.res.status == 101 {
             return self.upgrade(picked).await;
         }
         let said = self.on_response(&intent)?;
-        self.body_back(said, picked).await;
+        self.body_back(said, picked, until).await;
         Ok(())
     }
 

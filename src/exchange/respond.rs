@@ -7,11 +7,12 @@ use crate::error::{Error, Kind};
 use crate::http::body::{CopyError, ReadError};
 use crate::http::framing::{self, Body};
 use crate::http::hop;
+use crate::http::Protocol;
 
 use crate::downstream::Session;
 
 use super::forward::Picked;
-use super::{grpc, reply, End, Exchange, Intent};
+use super::{deadline, grpc, reply, End, Exchange, Intent};
 
 /// What the upstream's response head says about its body and its connection.
 pub(super) struct ResponseIntent {
@@ -90,7 +91,14 @@ impl<S: Session> Exchange<'_, S> {
     /// Streams the response to the client; the upstream connection goes back to the
     /// pool only if the exchange was clean. Whether the client connection stays open is
     /// the session's decision.
-    pub(super) async fn body_back(&mut self, said: ResponseIntent, picked: Picked<'_>) {
+    ///
+    /// A gRPC call whose deadline (`until`) expires mid-body ends as [`deadline`] says.
+    pub(super) async fn body_back(
+        &mut self,
+        said: ResponseIntent,
+        picked: Picked<'_>,
+        until: Option<std::time::Instant>,
+    ) {
         let Picked {
             mut peer,
             group,
@@ -100,12 +108,29 @@ impl<S: Session> Exchange<'_, S> {
         let t = &self.e.config.timeouts;
         self.o.status = self.res.status;
         self.o.grpc_status = grpc::status_in(self.res.headers.get("grpc-status"));
-        let mut body = grpc::Watch::new(peer.body(said.body, t.upstream_read));
+        let trailers =
+            self.req.protocol == Protocol::Http2 && !matches!(said.body, Body::Length(_));
+        let body = deadline::Expiring::new(peer.body(said.body, t.upstream_read), until, trailers);
+        let mut body = grpc::Watch::new(body);
         let relayed = self
             .client
             .respond(self.res, said.body, &mut body, t.client_body)
             .await;
         self.o.grpc_status = body.status.or(self.o.grpc_status);
+        if body.inner().expired {
+            // The upstream request is dropped with `peer`: reset, or its connection closed.
+            self.o.error = Some(deadline::exceeded());
+            self.o.grpc_status = Some(grpc::status(Kind::GatewayTimeout));
+            return;
+        }
+        if let Some(sent) = peer.streamed() {
+            self.o.bytes_in = sent;
+        }
+        if let Some(err) = peer.upload_failed() {
+            // The request body failed while the answer came back (full duplex).
+            self.o.error = Some(super::attempt::request_copy_error(err).err);
+            return;
+        }
         match relayed {
             Ok(bytes) => {
                 self.o.bytes_out = bytes;

@@ -8,6 +8,15 @@ No generated code: every method takes and returns raw bytes (a generic handler w
   calls.py client TARGET [CA_FILE AUTHORITY]
                             runs every check against TARGET (weir), over TLS when a CA is
                             given; prints one line per check; exits non-zero on a failure
+  calls.py pingpong TARGET [CA_FILE AUTHORITY]
+                            one bidi call to Chat whose client sends a message, waits for
+                            its reply, then sends the next (20 rounds; 30 s deadline);
+                            prints "ok ping-pong N" or fails
+  calls.py deadline TARGET SERVER
+                            a call to Hang through TARGET with a 0.5 s deadline ends
+                            DEADLINE_EXCEEDED; SERVER (asked directly) saw it cancelled;
+                            the next call through TARGET reaches the server from the same
+                            connection the hung call came on; prints "ok ..." per check
   calls.py status TARGET PATH [SIZE]
                             one unary call to PATH with SIZE bytes (0 unless given);
                             prints "status CODE_NAME MESSAGE"
@@ -15,7 +24,9 @@ No generated code: every method takes and returns raw bytes (a generic handler w
 Methods (service weir.Test): Echo (unary, echoes the request and says whether a deadline
 arrived; metadata back in headers and trailers), Fail (aborts NOT_FOUND "nope" with
 trailing metadata), Split (server streaming), Sum (client streaming), Chat (bidi), Who
-(unary: the server's name), Slow (unary, answers after 3 s).
+(unary: the server's name), Slow (unary, answers after 3 s), Hang (unary, answers only
+when cancelled, then notes it), Cancelled (unary: "N PEER", the Hang calls cancelled and
+the last one's peer), Peer (unary: the caller's address as the server sees it).
 """
 
 import sys
@@ -71,6 +82,29 @@ def handlers(name, counts):
         time.sleep(3)
         return b"late"
 
+    def hang(request, context):
+        count()
+        done = threading.Event()
+
+        def ended():
+            if not context.is_active():
+                with counts["lock"]:
+                    counts["cancelled"] += 1
+            done.set()
+
+        with counts["lock"]:
+            counts["hang_peer"] = context.peer()
+        context.add_callback(ended)
+        done.wait(20)
+        return b"late"
+
+    def cancelled(request, context):
+        with counts["lock"]:
+            return b"%d %s" % (counts["cancelled"], counts["hang_peer"].encode())
+
+    def peer(request, context):
+        return context.peer().encode()
+
     return grpc.method_handlers_generic_handler(
         SERVICE,
         {
@@ -81,12 +115,15 @@ def handlers(name, counts):
             "Chat": grpc.stream_stream_rpc_method_handler(chat),
             "Who": grpc.unary_unary_rpc_method_handler(who),
             "Slow": grpc.unary_unary_rpc_method_handler(slow),
+            "Hang": grpc.unary_unary_rpc_method_handler(hang),
+            "Cancelled": grpc.unary_unary_rpc_method_handler(cancelled),
+            "Peer": grpc.unary_unary_rpc_method_handler(peer),
         },
     )
 
 
 def servers(n):
-    counts = {"lock": threading.Lock()}
+    counts = {"lock": threading.Lock(), "cancelled": 0, "hang_peer": ""}
     running, ports = [], []
     for i in range(n):
         name = "s%d" % i
@@ -167,6 +204,62 @@ def client(target, ca_file=None, authority=None):
     ch.close()
 
 
+def pingpong(target, ca_file=None, authority=None):
+    import queue
+
+    ch = channel(target, ca_file, authority)
+    outbox = queue.Queue()
+
+    def requests():
+        while True:
+            message = outbox.get()
+            if message is None:
+                return
+            yield message
+
+    outbox.put(b"m0")
+    replies = method(ch, "stream_stream", "Chat")(requests(), timeout=30)
+    rounds = 0
+    try:
+        for reply in replies:
+            check_quiet("reply %d" % rounds, reply, b"M%d" % rounds)
+            rounds += 1
+            outbox.put(b"m%d" % rounds if rounds < 20 else None)
+    except grpc.RpcError as e:
+        check("ping-pong", (e.code(), e.details(), rounds), (grpc.StatusCode.OK, None, 20))
+    check("ping-pong", rounds, 20)
+    print("ok ping-pong %d" % rounds, flush=True)
+    ch.close()
+
+
+def check_quiet(what, got, want):
+    if got != want:
+        print("FAIL %s: got %.200r, want %.200r" % (what, got, want), flush=True)
+        sys.exit(1)
+
+
+def deadline(target, server):
+    ch, direct = channel(target), channel(server)
+    try:
+        method(ch, "unary_unary", "Hang")(b"", timeout=0.5)
+        check("hang deadline", "answered", "DEADLINE_EXCEEDED")
+    except grpc.RpcError as e:
+        check("hang deadline", e.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+    # The server is asked directly, not through weir: its count of cancelled calls.
+    give_up = time.time() + 10
+    while True:
+        n, hang_peer = method(direct, "unary_unary", "Cancelled")(b"", timeout=10).split(b" ", 1)
+        if int(n) >= 1 or time.time() > give_up:
+            break
+        time.sleep(0.01)
+    check("server saw its call cancelled", int(n), 1)
+    # Its stream slot is free: the next call goes on the same upstream connection.
+    next_peer = method(ch, "unary_unary", "Peer")(b"", timeout=10)
+    check("next call on the same upstream connection", next_peer, hang_peer)
+    ch.close()
+    direct.close()
+
+
 def status(target, path, size="0"):
     ch = grpc.insecure_channel(target)
     try:
@@ -183,6 +276,10 @@ if __name__ == "__main__":
         servers(int(sys.argv[2]))
     elif cmd == "client":
         client(*sys.argv[2:])
+    elif cmd == "pingpong":
+        pingpong(*sys.argv[2:])
+    elif cmd == "deadline":
+        deadline(*sys.argv[2:])
     elif cmd == "status":
         status(*sys.argv[2:])
     else:

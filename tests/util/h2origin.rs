@@ -7,7 +7,9 @@
 //! answers the origin's name with a `content-length`; `/trailers` answers the body it
 //! got, then trailers: each request trailer back as `echo-<name>`, and `grpc-status: 5`,
 //! `grpc-message: nope`; `/trailers-only` answers one HEADERS frame that ends the
-//! stream, with `grpc-status: 12`. [`Behaviour`] adds refusing every
+//! stream, with `grpc-status: 12`; `/hang` never answers and `/head-then-hang` sends
+//! only a gRPC response head: both wait for the stream's reset and count it in
+//! [`CANCELLED`] when its reason is CANCEL. [`Behaviour`] adds refusing every
 //! stream, holding answers until enough requests are in, and a GOAWAY after one.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -60,6 +62,9 @@ pub enum Behaviour {
     /// client has acknowledged a PING sent after it, [`EARLY_ANSWERS`] counts it.
     Early,
 }
+
+/// `/hang` and `/head-then-hang` streams reset by the client side with CANCEL.
+pub static CANCELLED: AtomicUsize = AtomicUsize::new(0);
 
 /// Early answers the client side has seen (see [`Behaviour::Early`]).
 pub static EARLY_ANSWERS: AtomicUsize = AtomicUsize::new(0);
@@ -177,6 +182,8 @@ async fn answer(
     let got_trailers = body.trailers().await.ok().flatten().unwrap_or_default();
     match path.as_str() {
         "/trailers" => return with_trailers(respond, received, got_trailers),
+        "/hang" => return hang(respond, false).await,
+        "/head-then-hang" => return hang(respond, true).await,
         "/trailers-only" => {
             let head = http::Response::builder()
                 .status(200)
@@ -211,6 +218,27 @@ async fn answer(
     let (a, b) = text.as_bytes().split_at(text.len() / 2);
     let _ = out.send_data(Bytes::copy_from_slice(a), false);
     let _ = out.send_data(Bytes::copy_from_slice(b), true);
+}
+
+/// Answers nothing (or only a gRPC head, if `head`) until the stream is reset; counts
+/// a reset with CANCEL in [`CANCELLED`].
+async fn hang(mut respond: h2::server::SendResponse<Bytes>, head: bool) {
+    use std::future::poll_fn;
+    let reason = if head {
+        let res = http::Response::builder()
+            .status(200)
+            .header("content-type", "application/grpc")
+            .body(());
+        let Ok(mut out) = respond.send_response(res.unwrap(), false) else {
+            return;
+        };
+        poll_fn(|cx| out.poll_reset(cx)).await
+    } else {
+        poll_fn(|cx| respond.poll_reset(cx)).await
+    };
+    if let Ok(h2::Reason::CANCEL) = reason {
+        CANCELLED.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// Answers `body`, then trailers: each of `got` back as `echo-<name>`, and a gRPC status.

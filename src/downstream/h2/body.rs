@@ -23,7 +23,7 @@ use crate::rt;
 use super::reset::Answer;
 
 /// Where the request body of one stream stands.
-pub(super) struct RequestBody {
+pub(crate) struct RequestBody {
     recv: RecvStream,
     /// The DATA frame being handed out.
     data: Bytes,
@@ -57,14 +57,12 @@ impl RequestBody {
         self.limit = limit;
     }
 
-    /// The body pulled with `timeout` for each DATA frame; `go_ahead` is where to say
-    /// `100 Continue` on the first read, when the client waits for it.
-    pub fn reader<'a>(&'a mut self, timeout: Duration, go_ahead: Option<&'a Answer>) -> Reader<'a> {
-        Reader {
-            body: self,
-            timeout,
-            go_ahead,
-        }
+    /// Marks `n` bytes of the frame handed out as used, and gives them back to the
+    /// client's window. Trailers and the window's bookkeeping are h2's; an error here
+    /// means the stream is gone, which the next read reports.
+    fn consume(&mut self, n: usize) {
+        self.data.advance(n);
+        let _ = self.recv.flow_control().release_capacity(n);
     }
 
     /// Waits for the next non-empty DATA frame, or the end of the stream (and its
@@ -91,17 +89,71 @@ impl RequestBody {
     }
 }
 
+/// The request body taken out of its session, so that it can be sent upstream while
+/// the response is relayed back through the session (full duplex: see
+/// `upstream::peer::h2stream`).
+pub(crate) struct Detached {
+    body: RequestBody,
+    timeout: Duration,
+}
+
+impl Detached {
+    pub(super) fn new(body: RequestBody, timeout: Duration) -> Self {
+        Detached { body, timeout }
+    }
+
+    pub(super) fn into_body(self) -> RequestBody {
+        self.body
+    }
+}
+
+impl Source for Detached {
+    async fn piece(&mut self) -> Result<&[u8], CopyError> {
+        self.body.next_frame(self.timeout).await?;
+        Ok(&self.body.data)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.body.consume(n);
+    }
+
+    fn trailers(&mut self) -> Option<http::HeaderMap> {
+        self.body.trailers.take()
+    }
+}
+
 /// The request body as the exchange pulls it.
 pub(crate) struct Reader<'a> {
-    body: &'a mut RequestBody,
+    /// `None` while the body is detached (never read then: see `Session::detach_body`).
+    body: Option<&'a mut RequestBody>,
     timeout: Duration,
     /// The stream to say `100 Continue` on before the first read (the client sent
     /// `expect: 100-continue` and waits, RFC 9110 §10.1.1), as HTTP/1.1 does lazily.
     go_ahead: Option<&'a Answer>,
 }
 
+impl<'a> Reader<'a> {
+    /// The body pulled with `timeout` for each DATA frame; `go_ahead` is where to say
+    /// `100 Continue` on the first read, when the client waits for it.
+    pub fn new(
+        body: Option<&'a mut RequestBody>,
+        timeout: Duration,
+        go_ahead: Option<&'a Answer>,
+    ) -> Self {
+        Reader {
+            body,
+            timeout,
+            go_ahead,
+        }
+    }
+}
+
 impl Source for Reader<'_> {
     async fn piece(&mut self) -> Result<&[u8], CopyError> {
+        let Some(body) = self.body.as_deref_mut() else {
+            let gone = io::Error::other("request body detached");
+            return Err(CopyError::Read(ReadError::Io(gone)));
+        };
         if let Some(stream) = self.go_ahead.take() {
             let go_ahead = http::Response::builder().status(100).body(());
             let sent = go_ahead.map(|res| stream.send_informational(res));
@@ -109,19 +161,18 @@ impl Source for Reader<'_> {
                 return Err(CopyError::Read(ReadError::ContinueFailed));
             }
         }
-        self.body.next_frame(self.timeout).await?;
-        Ok(&self.body.data)
+        body.next_frame(self.timeout).await?;
+        Ok(&body.data)
     }
 
     fn consume(&mut self, n: usize) {
-        self.body.data.advance(n);
-        // Trailers and the window's bookkeeping are h2's; an error here means the
-        // stream is gone, which the next read reports.
-        let _ = self.body.recv.flow_control().release_capacity(n);
+        if let Some(body) = self.body.as_deref_mut() {
+            body.consume(n);
+        }
     }
 
     fn trailers(&mut self) -> Option<http::HeaderMap> {
-        self.body.trailers.take()
+        self.body.as_deref_mut().and_then(|b| b.trailers.take())
     }
 }
 

@@ -19,6 +19,7 @@
 //! in force when it began.
 
 mod body;
+pub(crate) use body::Detached;
 mod compat;
 mod frames;
 mod guard;
@@ -246,7 +247,7 @@ async fn stream_task(
         peer: from.peer,
         listener: from.listener,
         tls: from.tls,
-        body: body::RequestBody::new(recv),
+        body: Some(body::RequestBody::new(recv)),
         respond: answer.clone(),
         continue_100: false,
     };

@@ -20,7 +20,7 @@ use crate::http::{RequestHead, ResponseHead};
 use crate::listener_id::ListenerId;
 use crate::stream::Stream;
 
-use super::body::{self, Reader, RequestBody, Whole};
+use super::body::{self, Detached, Reader, RequestBody, Whole};
 use super::head;
 use super::reset::Answer;
 use crate::downstream::session::{Next, Reply, Session};
@@ -30,7 +30,8 @@ pub(super) struct H2Stream {
     pub peer: SocketAddr,
     pub listener: ListenerId,
     pub tls: bool,
-    pub body: RequestBody,
+    /// `None` while detached for a full-duplex exchange ([`Session::detach_body`]).
+    pub body: Option<RequestBody>,
     pub respond: Answer,
     /// The client waits for `100 Continue` before its body, not yet sent.
     pub continue_100: bool,
@@ -77,14 +78,17 @@ impl Session for H2Stream {
     /// read until the end of the stream and sent upstream chunked; HEADERS that end
     /// the stream mean no body at all.
     fn open_body(&mut self, req: &RequestHead, limit: u64, expect: bool) -> Result<Body, Error> {
+        let Some(body_now) = self.body.as_mut() else {
+            return Err(Error::new(Kind::Internal, "request body detached"));
+        };
         let body = match framing::request(req)? {
-            Body::Empty if !self.body.ended_with_headers() => Body::Chunked,
+            Body::Empty if !body_now.ended_with_headers() => Body::Chunked,
             Body::Length(n) if limit != 0 && n > limit => {
                 return Err(Error::new(Kind::BodyTooLarge, "request body too large"))
             }
             body => body,
         };
-        self.body.limit(limit);
+        body_now.limit(limit);
         self.continue_100 = expect && !body.is_empty();
         Ok(body)
     }
@@ -93,7 +97,20 @@ impl Session for H2Stream {
 
     fn body(&mut self, timeout: Duration) -> Reader<'_> {
         let go_ahead = std::mem::take(&mut self.continue_100).then_some(&self.respond);
-        self.body.reader(timeout, go_ahead)
+        Reader::new(self.body.as_mut(), timeout, go_ahead)
+    }
+
+    /// Only once the client was told to go ahead (or never waited): a `100 Continue`
+    /// is the session's to send, on the first read.
+    fn detach_body(&mut self, timeout: Duration) -> Option<Detached> {
+        if self.continue_100 {
+            return None;
+        }
+        self.body.take().map(|b| Detached::new(b, timeout))
+    }
+
+    fn reattach_body(&mut self, body: Detached) {
+        self.body = Some(body.into_body());
     }
 
     fn request_sent(&mut self) {}

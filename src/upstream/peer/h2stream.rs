@@ -5,6 +5,8 @@
 //! for it, so a slow server stops the client read; the response body is a [`Source`]
 //! over the DATA frames whose window is given back only as the client takes the bytes,
 //! so a slow client stops the server. Weir holds at most one piece per stream.
+//! An HTTP/2 client's body goes up alongside the wait for the answer and its relay
+//! ([`send_duplex`](H2::send_duplex), [`super::duplex`]); any other is sent whole first.
 //!
 //! A stream the server did not process is told apart ([`Unsent`]): `REFUSED_STREAM`,
 //! or a graceful GOAWAY whose last-stream-id is below it (RFC 9113 §6.8, §8.7). If no
@@ -27,10 +29,11 @@ use crate::http::framing::Body;
 use crate::http::h2end::{self, io_error, write_error};
 use crate::http::parse::ReadHead;
 use crate::http::{RequestHead, ResponseHead};
-use crate::rt;
 
 use super::super::h2pool::Slot;
+use super::duplex::{self, Duplex};
 use super::h2head;
+use crate::downstream::h2::Detached;
 
 /// Why the server did not process a stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,10 +55,14 @@ pub(crate) struct H2 {
     tls: bool,
     response: Option<ResponseFuture>,
     /// The response head, when it arrived while the request body was still going out.
-    answered: Option<http::Response<RecvStream>>,
+    /// (Boxed: rare, and large against the rest of the peer.)
+    answered: Option<Box<http::Response<RecvStream>>>,
     body: ResponseBody,
     /// Client body bytes taken for this stream: once any are, it cannot be resent.
     used: u64,
+    /// The request body still going up while the answer comes back (full duplex);
+    /// boxed, as most streams have none and the peer is moved around.
+    duplex: Option<Box<Duplex>>,
 }
 
 impl H2 {
@@ -69,7 +76,63 @@ impl H2 {
             answered: None,
             body: ResponseBody::default(),
             used: 0,
+            duplex: None,
         }
+    }
+
+    /// Opens the stream with `req`'s head; `body` then goes up alongside the wait for
+    /// the response and its relay (see [`super::duplex`]), each piece within
+    /// `timeout` of the server's window opening for it.
+    pub async fn send_duplex(
+        &mut self,
+        req: &RequestHead,
+        framing: Body,
+        body: Detached,
+        timeout: Duration,
+    ) -> Result<(), CopyError> {
+        self.duplex = Some(Box::new(Duplex::new(body, timeout)));
+        let out = self.open(req, framing).await?;
+        if let Some(duplex) = self.duplex.as_mut() {
+            duplex.start(out);
+        }
+        Ok(())
+    }
+
+    /// The client's body, when this stream took it for full duplex (to send on another
+    /// attempt, or give back to the session).
+    pub fn reclaim(&mut self) -> Option<Detached> {
+        self.duplex.as_mut().and_then(|d| d.reclaim())
+    }
+
+    /// How the client's body failed while it went up alongside the answer.
+    pub fn upload_failed(&mut self) -> Option<CopyError> {
+        self.duplex.as_mut().and_then(|d| d.failed.take())
+    }
+
+    /// Client body bytes sent on this stream.
+    pub fn sent(&self) -> u64 {
+        self.used
+    }
+
+    /// Opens the stream with `req`'s head (ended at once for an empty body).
+    async fn open(
+        &mut self,
+        req: &RequestHead,
+        framing: Body,
+    ) -> Result<SendStream<Bytes>, CopyError> {
+        let head = h2head::request(req, framing, self.tls)
+            .map_err(|why| CopyError::Write(io::Error::new(io::ErrorKind::InvalidInput, why)))?;
+        let mut sender = self.slot.sender();
+        let ready = poll_fn(|cx| sender.poll_ready(cx)).await;
+        let opened = ready.and_then(|()| sender.send_request(head, framing.is_empty()));
+        let (response, out) = opened.map_err(|e| {
+            // The connection is gone or going: nothing of this request left weir.
+            self.slot.retire();
+            self.unsent = Some(Unsent::GoingAway);
+            write_error(e)
+        })?;
+        self.response = Some(response);
+        Ok(out)
     }
 
     /// Opens the stream with `req`'s head and sends `body` (framed as `framing`: only
@@ -81,18 +144,7 @@ impl H2 {
         body: &mut B,
         timeout: Duration,
     ) -> Result<u64, CopyError> {
-        let head = h2head::request(req, framing, self.tls)
-            .map_err(|why| CopyError::Write(io::Error::new(io::ErrorKind::InvalidInput, why)))?;
-        let mut sender = self.slot.sender();
-        let ready = poll_fn(|cx| sender.poll_ready(cx)).await;
-        let opened = ready.and_then(|()| sender.send_request(head, framing.is_empty()));
-        let (response, mut out) = opened.map_err(|e| {
-            // The connection is gone or going: nothing of this request left weir.
-            self.slot.retire();
-            self.unsent = Some(Unsent::GoingAway);
-            write_error(e)
-        })?;
-        self.response = Some(response);
+        let mut out = self.open(req, framing).await?;
         if framing.is_empty() {
             return Ok(0);
         }
@@ -104,7 +156,7 @@ impl H2 {
             // reason is on the response.
             match self.response.as_mut().map(poll_now) {
                 Some(Poll::Ready(Ok(answer))) => {
-                    self.answered = Some(answer);
+                    self.answered = Some(Box::new(answer));
                     self.response = None;
                     return Ok(self.used);
                 }
@@ -144,10 +196,17 @@ impl H2 {
         res: &mut ResponseHead,
         timeout: Duration,
     ) -> Result<(), ReadHead> {
-        let answered = self.answered.take().map(Ok);
+        let answered = self.answered.take().map(|a| Ok(*a));
         let response = match (answered, self.response.take()) {
             (Some(answer), _) => Some(answer),
-            (None, Some(response)) => rt::timeout(timeout, response).await,
+            (None, Some(mut response)) => {
+                let duplex = self.duplex.as_deref_mut();
+                let waited = duplex::wait(duplex, &mut response, timeout, &mut self.used);
+                waited.await.map_err(|_| {
+                    let why = "the client's request body failed";
+                    ReadHead::Failed(Error::new(Kind::ClientGone, why))
+                })?
+            }
             (None, None) => return Err(ReadHead::Closed),
         };
         match response {
@@ -194,6 +253,8 @@ impl H2 {
     pub fn body(&mut self, timeout: Duration) -> Reading<'_> {
         Reading {
             body: &mut self.body,
+            duplex: self.duplex.as_deref_mut(),
+            used: &mut self.used,
             timeout,
         }
     }
@@ -232,6 +293,9 @@ impl ResponseBody {
 /// The response body as the exchange pulls it.
 pub(crate) struct Reading<'a> {
     body: &'a mut ResponseBody,
+    /// The request body, moved along while the response is waited for.
+    duplex: Option<&'a mut Duplex>,
+    used: &'a mut u64,
     timeout: Duration,
 }
 
@@ -243,11 +307,17 @@ impl Source for Reading<'_> {
                 body.done = true;
                 break;
             };
-            match rt::timeout(self.timeout, recv.data()).await {
+            let mut data = poll_fn(|cx| recv.poll_data(cx));
+            let duplex = self.duplex.as_deref_mut();
+            let waited = duplex::wait(duplex, &mut data, self.timeout, self.used);
+            match waited.await? {
                 None => return Err(CopyError::Read(ReadError::TimedOut)),
                 Some(None) => {
                     body.trailers = h2end::read_trailers(recv, self.timeout).await?;
                     body.done = true;
+                    if let Some(duplex) = self.duplex.as_deref_mut() {
+                        duplex.stop();
+                    }
                 }
                 Some(Some(Err(e))) => return Err(CopyError::Read(ReadError::Io(io_error(e)))),
                 Some(Some(Ok(data))) => body.data = data,

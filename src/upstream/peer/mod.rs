@@ -16,6 +16,7 @@
 //!
 //! [`Cause`]: crate::exchange
 
+mod duplex;
 pub(crate) mod h1;
 mod h2head;
 pub(crate) mod h2stream;
@@ -149,6 +150,32 @@ impl Peer {
         match self {
             Peer::H1(_) => None,
             Peer::H2(p) => p.unsent,
+        }
+    }
+
+    /// The client's body, if this peer took it for full duplex (h2 only).
+    pub fn reclaim(&mut self) -> Option<crate::downstream::h2::Detached> {
+        match self {
+            Peer::H1(_) => None,
+            Peer::H2(p) => p.reclaim(),
+        }
+    }
+
+    /// How the client's body failed while it went up alongside the answer (full
+    /// duplex only).
+    pub fn upload_failed(&mut self) -> Option<CopyError> {
+        match self {
+            Peer::H1(_) => None,
+            Peer::H2(p) => p.upload_failed(),
+        }
+    }
+
+    /// Request body bytes sent, when the body went up alongside the answer (the count
+    /// grows until the response ends).
+    pub fn streamed(&self) -> Option<u64> {
+        match self {
+            Peer::H1(_) => None,
+            Peer::H2(p) => Some(p.sent()),
         }
     }
 

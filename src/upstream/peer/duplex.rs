@@ -1,0 +1,144 @@
+//! Full duplex for an h2 stream: the request body goes upstream while the response
+//! head and body come back, as gRPC's bidirectional calls need (a client that waits
+//! for an answer before its next message would otherwise stall until a timeout).
+//!
+//! There is no task of its own: whoever waits on the response (the head, each DATA
+//! frame) also moves the request body along ([`Duplex::alongside`]), so the one task
+//! of the exchange drives both directions, each under h2 flow control, with at most
+//! one piece held per direction and nothing polled when neither side can move.
+//!
+//! **Timeouts.** While the body is still going up, a wait ends when nothing moved in
+//! either direction for `timeouts.upstream_read` (the answer) or `timeouts.client_body`
+//! (the client's next piece): every piece moved either way starts both clocks again,
+//! so a call whose client waits for a reply before it sends again is never cut short
+//! while something moves. Once the body is sent, `upstream_read` alone applies, as
+//! before.
+//!
+//! **Failures.** A client that fails mid-body (reset, a body over
+//! `limits.max_body_bytes`, a malformed frame) cancels the upstream stream
+//! (RST_STREAM CANCEL) and is reported as the client's fault. An upstream that stops
+//! taking the body (it answered and closed its side, or reset the stream) only stops
+//! the upload: the response tells the rest.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_lite::FutureExt;
+use h2::{Reason, SendStream};
+
+use crate::downstream::h2::Detached;
+use crate::http::body::CopyError;
+use crate::http::decode::Source;
+use crate::http::h2end;
+use crate::rt;
+
+/// Waits for `wait` within `timeout`, moving the request body along meanwhile when
+/// the stream has one going up (`duplex`).
+pub(super) async fn wait<F: Future + Unpin>(
+    duplex: Option<&mut Duplex>,
+    wait: &mut F,
+    timeout: Duration,
+    used: &mut u64,
+) -> Result<Option<F::Output>, CopyError> {
+    match duplex {
+        Some(duplex) => duplex.alongside(wait, timeout, used).await,
+        None => Ok(rt::timeout(timeout, wait).await),
+    }
+}
+
+/// The request body of a full-duplex stream, and where its upload stands.
+pub(super) struct Duplex {
+    /// The client's body: kept (even once sent) so a stream the server did not process
+    /// can give it back for another attempt.
+    body: Option<Detached>,
+    /// The stream's sending half, while the body is still going up.
+    out: Option<SendStream<Bytes>>,
+    /// Each piece's wait for the server's window.
+    timeout: Duration,
+    /// How the client's side failed, if it did (the upstream stream is cancelled).
+    pub failed: Option<CopyError>,
+}
+
+/// What one turn of [`Duplex::alongside`] saw.
+enum Turn<T> {
+    Answer(T),
+    Sent(Result<(), CopyError>),
+}
+
+impl Duplex {
+    /// Holds `body` for the stream about to open.
+    pub fn new(body: Detached, timeout: Duration) -> Self {
+        Duplex {
+            body: Some(body),
+            out: None,
+            timeout,
+            failed: None,
+        }
+    }
+
+    /// The stream opened: its body goes out on `out` from now on.
+    pub fn start(&mut self, out: SendStream<Bytes>) {
+        self.out = Some(out);
+    }
+
+    /// The client's body back, for another attempt (or to drop).
+    pub fn reclaim(&mut self) -> Option<Detached> {
+        self.out = None;
+        self.body.take()
+    }
+
+    /// The response is over: the rest of the body has no one to go to.
+    pub fn stop(&mut self) {
+        self.out = None;
+    }
+
+    /// Waits for `wait` while sending the request body, within `timeout` of the last
+    /// piece moved: `Ok(None)` on a timeout, `Err` when the client's side failed.
+    async fn alongside<F: Future + Unpin>(
+        &mut self,
+        wait: &mut F,
+        timeout: Duration,
+        used: &mut u64,
+    ) -> Result<Option<F::Output>, CopyError> {
+        loop {
+            if self.out.is_none() {
+                return Ok(rt::timeout(timeout, &mut *wait).await);
+            }
+            let answer = async { Turn::Answer((&mut *wait).await) };
+            let sent = async { Turn::Sent(self.step(used).await) };
+            match rt::timeout(timeout, answer.or(sent)).await {
+                None => return Ok(None),
+                Some(Turn::Answer(got)) => return Ok(Some(got)),
+                Some(Turn::Sent(Ok(()))) => {}
+                Some(Turn::Sent(Err(CopyError::Write(_)))) => self.out = None,
+                Some(Turn::Sent(Err(err))) => {
+                    if let Some(mut out) = self.out.take() {
+                        out.send_reset(Reason::CANCEL);
+                    }
+                    self.failed = Some(err);
+                    let err = std::io::Error::other("the client's request body failed");
+                    return Err(CopyError::Read(crate::http::body::ReadError::Io(err)));
+                }
+            }
+        }
+    }
+
+    /// One piece of the body upstream, or its end. Safe to drop at any await: a piece
+    /// is consumed in the same poll that sent it.
+    async fn step(&mut self, used: &mut u64) -> Result<(), CopyError> {
+        let (Some(body), Some(out)) = (self.body.as_mut(), self.out.as_mut()) else {
+            return std::future::pending().await;
+        };
+        let piece = body.piece().await?;
+        if piece.is_empty() {
+            h2end::finish(out, body.trailers())?;
+            self.out = None;
+            return Ok(());
+        }
+        let room = h2end::send_piece(out, piece, self.timeout).await?;
+        body.consume(room);
+        *used += room as u64;
+        Ok(())
+    }
+}
