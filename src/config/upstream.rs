@@ -200,6 +200,10 @@ pub(super) struct UpstreamFile {
     pub(super) tls: Option<super::upstream_tls::TlsFile>,
     pub(super) protocol: Option<Spanned<UpstreamProtocol>>,
     pub(super) max_streams_per_connection: Option<Spanned<u32>>,
+    /// PING each h2 connection this often (off when absent): see `upstream::h2conn`.
+    pub(super) h2_ping_interval: Option<Spanned<String>>,
+    /// A PING not answered within this closes its connection.
+    pub(super) h2_ping_timeout: Option<Spanned<String>>,
     pub(super) send_proxy_protocol: Option<Spanned<String>>,
     /// Re-resolve the names in `servers` this often (see `discovery`).
     pub(super) resolve: Option<Spanned<String>>,
@@ -210,6 +214,11 @@ pub(super) struct UpstreamFile {
 /// allow at least, and what nginx and HAProxy default to).
 pub(super) fn default_max_streams_per_connection() -> u32 {
     100
+}
+
+/// How long a PING may go unanswered: gRPC's `keepalive_timeout` default (20 s).
+pub fn default_h2_ping_timeout() -> Duration {
+    Duration::from_secs(20)
 }
 
 pub(super) fn default_max_fails() -> u32 {

@@ -7,6 +7,7 @@
 //! ([`group::Group::went`]) for passive ([`state`]) and active ([`health`]) checks.
 
 pub(crate) mod group;
+pub(crate) mod h2conn;
 pub(crate) mod h2pool;
 pub(crate) mod health;
 pub(crate) mod peer;
