@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use super::reply::Reply;
-use crate::config::Config;
+use crate::config::{Config, Health};
 use crate::engine::Engine;
 use crate::metrics::events::Event;
 use crate::metrics::group::REASONS;
@@ -70,7 +70,7 @@ fn group(g: &Group) -> Value {
     json!({
         "name": g.name(),
         "balancer": c.balancer.as_str(),
-        "health_checks": c.health.as_ref().map(|h| h.path.clone()),
+        "health_checks": c.health.as_ref().map(Health::checks),
         "connections_opened": g.pool.opened(),
         "names": super::dns::json(g),
         "servers": (0..g.upstreams.len()).filter(|&i| g.upstreams.shown(i)).map(|i| server(g, i, now)).collect::<Vec<_>>(),

@@ -262,6 +262,16 @@ impl UpstreamFile {
             let line = line_of(text, protocol_at);
             return Err(ConfigError::new(file, key, format!("{why}{line}")));
         }
+        let grpc = self.health.as_ref().and_then(|h| h.grpc_service.as_ref());
+        if grpc.is_some() && !protocol.is_h2() {
+            // gRPC runs over HTTP/2 only.
+            let why = "the gRPC health protocol needs protocol = \"h2\" or \"h2c\" (gRPC runs over HTTP/2); use `path` for an HTTP/1.1 group";
+            return Err(ConfigError::new(
+                file,
+                format!("{key}.health.grpc_service"),
+                why,
+            ));
+        }
         if protocol.is_h2() && send_proxy_protocol.is_some() {
             // One h2 connection carries many clients' requests; a header names one.
             let why = "a PROXY header names one client, but an HTTP/2 connection carries many clients' requests; use it with protocol = \"http1\"";

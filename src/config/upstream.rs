@@ -137,6 +137,11 @@ pub struct Health {
     pub passes: u32,
     /// Statuses that count as healthy, e.g. "200-399" or "200".
     pub expect_status: String,
+    /// For h2 and h2c groups: check with the gRPC health protocol
+    /// (`grpc.health.v1.Health/Check`) for this service ("" for the server as a
+    /// whole) instead of a GET of `path`; only SERVING is healthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc_service: Option<String>,
 }
 
 impl Default for Health {
@@ -148,11 +153,21 @@ impl Default for Health {
             fails: 3,
             passes: 2,
             expect_status: "200-399".into(),
+            grpc_service: None,
         }
     }
 }
 
 impl Health {
+    /// What a check asks, for logs and the status page: the path, or the gRPC health
+    /// call and its service.
+    pub fn checks(&self) -> String {
+        match &self.grpc_service {
+            Some(s) => format!("grpc.health.v1.Health/Check {s:?}"),
+            None => self.path.clone(),
+        }
+    }
+
     /// The accepted status range, from `expect_status`.
     pub fn statuses(&self) -> Result<std::ops::RangeInclusive<u16>, String> {
         let bad = || {
