@@ -61,6 +61,10 @@ fn server(g: &Group, i: usize, now: Instant) -> Value {
         "picks": picks,
         "last_reason": REASONS.get(usize::from(last).wrapping_sub(1)),
         "idle_connections": g.pool.idle(i),
+        "h2": g.config.protocol.is_h2().then(|| {
+            let h = g.h2.stats(i);
+            json!({ "connections": h.connections.load(Relaxed).max(0), "streams": h.streams.load(Relaxed).max(0) })
+        }),
     })
 }
 

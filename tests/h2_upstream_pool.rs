@@ -1,9 +1,11 @@
-//! PING keep-alive on h2 upstream connections (`h2_ping_interval`, `h2_ping_timeout`),
-//! through a TCP relay the test freezes (tests/util/relay.rs) in front of a real h2
-//! origin: a connection whose PINGs go unanswered is closed within interval + timeout,
-//! fails the request on it, counts a passive failure and a `ping_timeout` close; an
-//! answering origin's idle connection survives many PINGs and is reused. Config errors
-//! name the key.
+//! The h2 upstream pool in operation. PING keep-alive (`h2_ping_interval`,
+//! `h2_ping_timeout`) through a TCP relay the test freezes (tests/util/relay.rs) in
+//! front of a real h2 origin: a connection whose PINGs go unanswered is closed within
+//! interval + timeout, fails the request on it, counts a passive failure and a
+//! `ping_timeout` close; an answering origin's idle connection survives many PINGs and
+//! is reused; config errors name the key. The pool's series in `/metrics` (checked by
+//! promtool) and `/api/upstreams`: streams in flight, connections closed for GOAWAY
+//! and for idling.
 
 mod util;
 
@@ -105,6 +107,10 @@ fn an_idle_connection_that_answers_pings_is_kept_and_reused() {
     let opened = series("weir_upstream_h2_connections_opened_total", relay.addr, "");
     assert_eq!(value(&text, &opened), Some(1.0), "{text}");
     util::admin::promtool_accepts(text.as_bytes(), "h2 pool series");
+    let api = util::admin::json(proxy.admin.unwrap(), "/api/upstreams");
+    let h2 = &api["groups"][0]["servers"][0]["h2"];
+    assert_eq!(h2["connections"], 1, "{api}");
+    assert_eq!(h2["streams"], 0, "{api}");
 }
 
 #[test]
@@ -149,4 +155,69 @@ fn ping_keys_are_checked_and_named() {
     let c = Config::parse(text, "ping.toml").unwrap();
     assert_eq!(c.groups[0].h2_ping_interval, Some(Duration::from_secs(30)));
     assert_eq!(c.groups[0].h2_ping_timeout, Duration::from_secs(5));
+}
+
+/// An h2c group over `origins` with the admin listener.
+fn pool_config(origins: &[std::net::SocketAddr]) -> Config {
+    let mut config = util::admin::config(origins);
+    config.upstream.protocol = UpstreamProtocol::H2c;
+    config
+}
+
+#[test]
+fn streams_in_flight_are_counted_while_the_origin_holds_them() {
+    let origin = h2origin::h2c("o1", Behaviour::Hold(5));
+    let proxy = util::start(pool_config(&[origin.addr]));
+    let admin = proxy.admin.unwrap();
+    let mut held: Vec<Conn> = (0..4).map(|_| Conn::open(proxy.addr)).collect();
+    for c in &mut held {
+        c.send(&client::get("/"));
+    }
+    let streams = series("weir_upstream_h2_streams", origin.addr, "");
+    let text = wait_for(admin, &streams, 4.0, Duration::from_secs(10));
+    assert_eq!(value(&text, &streams), Some(4.0), "{text}");
+    let open = series("weir_upstream_h2_connections", origin.addr, "");
+    assert_eq!(value(&text, &open), Some(1.0), "{text}");
+    // The fifth request lets the origin answer them all.
+    assert_eq!(
+        Conn::open(proxy.addr).roundtrip(&client::get("/")).status,
+        200
+    );
+    for c in &mut held {
+        assert_eq!(c.read(false).map(|r| r.status), Some(200));
+    }
+    let text = wait_for(admin, &streams, 0.0, Duration::from_secs(10));
+    assert_eq!(value(&text, &streams), Some(0.0), "{text}");
+}
+
+#[test]
+fn connections_closed_by_goaway_and_by_idling_are_counted_by_reason() {
+    let leaving = h2origin::h2c("o1", Behaviour::GoAwayAfterOne);
+    let idle = h2origin::h2c("o2", Behaviour::Serve);
+    let mut config = pool_config(&[leaving.addr, idle.addr]);
+    config.upstream.keepalive_timeout = Duration::from_millis(100);
+    let proxy = util::start(config);
+    let admin = proxy.admin.unwrap();
+    let mut c = Conn::open(proxy.addr);
+    // Round-robin: one request to each.
+    assert_eq!(c.roundtrip(&client::get("/")).text(), "o1");
+    assert_eq!(c.roundtrip(&client::get("/")).text(), "o2");
+    let closed = |server, why: &str| {
+        let reason = format!(",reason=\"{why}\"");
+        series("weir_upstream_h2_connections_closed_total", server, &reason)
+    };
+    let goaway = closed(leaving.addr, "goaway");
+    let text = wait_for(admin, &goaway, 1.0, Duration::from_secs(10));
+    assert_eq!(value(&text, &goaway), Some(1.0), "{text}");
+    let idled = closed(idle.addr, "idle");
+    let text = wait_for(admin, &idled, 1.0, Duration::from_secs(10));
+    assert_eq!(value(&text, &idled), Some(1.0), "{text}");
+    for server in [leaving.addr, idle.addr] {
+        let open = series("weir_upstream_h2_connections", server, "");
+        let opened = series("weir_upstream_h2_connections_opened_total", server, "");
+        assert_eq!(value(&text, &open), Some(0.0), "{text}");
+        assert_eq!(value(&text, &opened), Some(1.0), "{text}");
+        assert_eq!(value(&text, &closed(server, "error")), Some(0.0), "{text}");
+    }
+    util::admin::promtool_accepts(text.as_bytes(), "h2 pool series");
 }
