@@ -221,3 +221,28 @@ fn connections_closed_by_goaway_and_by_idling_are_counted_by_reason() {
     }
     util::admin::promtool_accepts(text.as_bytes(), "h2 pool series");
 }
+
+#[test]
+fn weir_check_shows_the_pings_and_the_grpc_check_and_refuses_them_on_http1() {
+    let text = "[upstreams.grpc]\nservers = [\"127.0.0.1:50051\"]\nprotocol = \"h2c\"\n\
+                h2_ping_interval = \"5m\"\nhealth = { grpc_service = \"pkg.Svc\" }\n\
+                [[routes]]\nupstream = \"grpc\"\n";
+    let path = util::bin::write_config("h2-pool-check.toml", text);
+    let out = util::bin::run(&["check", "--config", &path]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        said.contains("PING every 5m, closed if unanswered in 20s"),
+        "{said}"
+    );
+    assert!(
+        said.contains("active: grpc.health.v1.Health/Check \"pkg.Svc\" every 5s"),
+        "{said}"
+    );
+    let http1 = "[upstream]\nservers = [\"127.0.0.1:1\"]\nh2_ping_interval = \"1m\"\n";
+    let path = util::bin::write_config("h2-pool-ping-http1.toml", http1);
+    util::bin::assert_refused("ping on http1", &path, "upstream.h2_ping_interval");
+    let http1 = "[upstream]\nservers = [\"127.0.0.1:1\"]\nhealth = { grpc_service = \"\" }\n";
+    let path = util::bin::write_config("h2-pool-grpc-http1.toml", http1);
+    util::bin::assert_refused("grpc check on http1", &path, "upstream.health.grpc_service");
+}
