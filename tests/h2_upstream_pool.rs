@@ -104,6 +104,7 @@ fn an_idle_connection_that_answers_pings_is_kept_and_reused() {
         value(&text, &series(name, relay.addr, &reason))
     };
     assert_eq!(closed("ping_timeout"), Some(0.0), "{text}");
+    assert_eq!(closed("error"), Some(0.0), "{text}");
     let opened = series("weir_upstream_h2_connections_opened_total", relay.addr, "");
     assert_eq!(value(&text, &opened), Some(1.0), "{text}");
     util::admin::promtool_accepts(text.as_bytes(), "h2 pool series");
@@ -206,9 +207,16 @@ fn connections_closed_by_goaway_and_by_idling_are_counted_by_reason() {
         let reason = format!(",reason=\"{why}\"");
         series("weir_upstream_h2_connections_closed_total", server, &reason)
     };
-    let goaway = closed(leaving.addr, "goaway");
-    let text = wait_for(admin, &goaway, 1.0, Duration::from_secs(10));
-    assert_eq!(value(&text, &goaway), Some(1.0), "{text}");
+    // The test origin closes its socket right after the GOAWAY; when a frame of weir's
+    // (a SETTINGS ack, a WINDOW_UPDATE) reaches it unread, its kernel answers with a
+    // reset, which reaches weir as a connection error: about one run in ten under
+    // load. Either way the close is counted once, and never as idle or a PING timeout.
+    let gone = series("weir_upstream_h2_connections", leaving.addr, "");
+    let text = wait_for(admin, &gone, 0.0, Duration::from_secs(10));
+    let count = |why| value(&text, &closed(leaving.addr, why));
+    let ended = count("goaway").unwrap_or_default() + count("error").unwrap_or_default();
+    assert_eq!(ended, 1.0, "{text}");
+    assert_eq!(count("idle"), Some(0.0), "{text}");
     let idled = closed(idle.addr, "idle");
     let text = wait_for(admin, &idled, 1.0, Duration::from_secs(10));
     assert_eq!(value(&text, &idled), Some(1.0), "{text}");
@@ -217,7 +225,8 @@ fn connections_closed_by_goaway_and_by_idling_are_counted_by_reason() {
         let opened = series("weir_upstream_h2_connections_opened_total", server, "");
         assert_eq!(value(&text, &open), Some(0.0), "{text}");
         assert_eq!(value(&text, &opened), Some(1.0), "{text}");
-        assert_eq!(value(&text, &closed(server, "error")), Some(0.0), "{text}");
+        let timeouts = closed(server, "ping_timeout");
+        assert_eq!(value(&text, &timeouts), Some(0.0), "{text}");
     }
     util::admin::promtool_accepts(text.as_bytes(), "h2 pool series");
 }

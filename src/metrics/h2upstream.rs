@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 /// Why a pooled h2 connection closed, as counted: index = `Closed as usize`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Closed {
-    /// The server ended it: a GOAWAY (its streams done), or a clean close.
+    /// The server ended it cleanly: a GOAWAY (its streams done), then its close.
     GoAway,
     /// A PING went unanswered for `h2_ping_timeout`.
     PingTimeout,
-    /// A connection error: reset, protocol error, broken pipe.
+    /// A connection error: reset, protocol error, broken pipe. A reset that follows a
+    /// GOAWAY counts here too: the h2 crate keeps only the latest error.
     Error,
     /// weir let it go: idle past `keepalive_timeout`, above `keepalive`, or its server
     /// left the group.
