@@ -280,7 +280,9 @@ impl H2Pool {
             let why = h2conn::drive(connection, pings, &let_go).await;
             retired.store(true, Ordering::Release);
             stats.closed(why);
-            if why == Closed::PingTimeout {
+            // A connection the pool let go of may be to a server that has since left
+            // slot `i` (discovery): blame only one still in the pool.
+            if why == Closed::PingTimeout && !let_go.load(Ordering::Acquire) {
                 ping_failed(i);
             }
         };
