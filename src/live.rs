@@ -74,7 +74,15 @@ impl Live {
         let engine = self.get();
         runtime.spawn(reap(engine.clone())).detach();
         for group in &engine.groups {
-            group.h2.run_on(runtime);
+            let failed = Arc::downgrade(group);
+            group.h2.run_on(
+                runtime,
+                Arc::new(move |i| {
+                    if let Some(group) = failed.upgrade() {
+                        group.record_failure(i);
+                    }
+                }),
+            );
             let Some(h) = &group.config.health else {
                 continue;
             };

@@ -316,6 +316,7 @@ fn up_gauge_follows_a_killed_and_restarted_origin() {
         fails: 1,
         passes: 1,
         expect_status: "200-299".into(),
+        grpc_service: None,
     });
     let proxy = util::start(config);
     let admin = proxy.admin.unwrap();

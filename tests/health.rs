@@ -227,6 +227,7 @@ fn active_checks_take_a_server_out_and_bring_it_back() {
         fails: 2,
         passes: 2,
         expect_status: "200-299".into(),
+        grpc_service: None,
     });
     let proxy = util::start(config);
     // Waits (by asking, up to 2,000 requests) until the answers settle as wanted.

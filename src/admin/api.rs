@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use super::reply::Reply;
-use crate::config::Config;
+use crate::config::{Config, Health};
 use crate::engine::Engine;
 use crate::metrics::events::Event;
 use crate::metrics::group::REASONS;
@@ -61,6 +61,10 @@ fn server(g: &Group, i: usize, now: Instant) -> Value {
         "picks": picks,
         "last_reason": REASONS.get(usize::from(last).wrapping_sub(1)),
         "idle_connections": g.pool.idle(i),
+        "h2": g.config.protocol.is_h2().then(|| {
+            let h = g.h2.stats(i);
+            json!({ "connections": h.connections.load(Relaxed).max(0), "streams": h.streams.load(Relaxed).max(0) })
+        }),
     })
 }
 
@@ -70,7 +74,7 @@ fn group(g: &Group) -> Value {
     json!({
         "name": g.name(),
         "balancer": c.balancer.as_str(),
-        "health_checks": c.health.as_ref().map(|h| h.path.clone()),
+        "health_checks": c.health.as_ref().map(Health::checks),
         "connections_opened": g.pool.opened(),
         "names": super::dns::json(g),
         "servers": (0..g.upstreams.len()).filter(|&i| g.upstreams.shown(i)).map(|i| server(g, i, now)).collect::<Vec<_>>(),

@@ -19,6 +19,7 @@ mod guard;
 mod page;
 mod prom;
 mod prom_h2;
+mod prom_h2pool;
 mod refusals;
 mod reply;
 mod requests;

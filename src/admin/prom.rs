@@ -371,4 +371,5 @@ fn upstreams(out: &mut String, e: &Engine) {
             g.pool.opened()
         );
     }
+    super::prom_h2pool::write(out, e);
 }

@@ -281,6 +281,13 @@ fn print_group(g: &GroupConfig, named: bool) {
         g.keepalive,
         show(g.keepalive_timeout)
     );
+    if let Some(every) = g.h2_ping_interval {
+        let within = show(g.h2_ping_timeout);
+        say!(
+            "              PING every {}, closed if unanswered in {within}",
+            show(every)
+        );
+    }
     for u in &g.servers {
         say!("              {}  weight {}", u.addr, u.weight);
     }
@@ -311,7 +318,16 @@ fn print_group(g: &GroupConfig, named: bool) {
         show(p.fail_timeout),
         p.fail_on_5xx
     );
-    if let Some(h) = &g.health {
+    if let Some(h) = g.health.as_ref().filter(|h| h.grpc_service.is_some()) {
+        say!(
+            "            active: {} every {}, timeout {}, down after {}, up after {}, healthy if SERVING",
+            h.checks(),
+            show(h.interval),
+            show(h.timeout),
+            h.fails,
+            h.passes,
+        );
+    } else if let Some(h) = &g.health {
         say!(
             "            active: GET {} every {}, timeout {}, down after {}, up after {}, healthy {}",
             h.path,

@@ -51,6 +51,19 @@ pub struct GroupConfig {
     /// For h2 and h2c: streams per connection at most (the server's own limit may be
     /// lower); more connections open when every one is full.
     pub max_streams_per_connection: u32,
+    /// For h2 and h2c: PING every connection this often (`None`: never, the default,
+    /// as Envoy's `connection_keepalive` and gRPC's client keepalive).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "show_resolve"
+    )]
+    pub h2_ping_interval: Option<Duration>,
+    /// A PING unanswered this long closes its connection (shown when not the default).
+    #[serde(
+        with = "super::duration",
+        skip_serializing_if = "is_default_ping_timeout"
+    )]
+    pub h2_ping_timeout: Duration,
     /// Write a PROXY header with the client's address on each new connection (such a
     /// group keeps no idle connections: see `upstream::proxy_header`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,6 +92,10 @@ fn show_names<S: serde::Serializer>(names: &[NameEntry], s: S) -> Result<S::Ok, 
         false => format!("{}:{} weight {}", n.host, n.port, n.weight),
     });
     s.collect_seq(written)
+}
+
+fn is_default_ping_timeout(d: &Duration) -> bool {
+    *d == upstream::default_h2_ping_timeout()
 }
 
 fn show_resolve<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -124,6 +141,8 @@ impl Default for GroupConfig {
             tls: None,
             protocol: UpstreamProtocol::Http1,
             max_streams_per_connection: upstream::default_max_streams_per_connection(),
+            h2_ping_interval: None,
+            h2_ping_timeout: upstream::default_h2_ping_timeout(),
             send_proxy_protocol: None,
             names: Vec::new(),
             resolve: None,
@@ -226,6 +245,7 @@ impl UpstreamFile {
             check_health_path(&h.path)
                 .map_err(|why| ConfigError::new(file, format!("{key}.health.path"), why))?;
         }
+        let ping_keys = (self.h2_ping_interval, self.h2_ping_timeout);
         let tls = self.tls.and_then(|t| t.0);
         let protocol = self
             .protocol
@@ -242,6 +262,16 @@ impl UpstreamFile {
             let line = line_of(text, protocol_at);
             return Err(ConfigError::new(file, key, format!("{why}{line}")));
         }
+        let grpc = self.health.as_ref().and_then(|h| h.grpc_service.as_ref());
+        if grpc.is_some() && !protocol.is_h2() {
+            // gRPC runs over HTTP/2 only.
+            let why = "the gRPC health protocol needs protocol = \"h2\" or \"h2c\" (gRPC runs over HTTP/2); use `path` for an HTTP/1.1 group";
+            return Err(ConfigError::new(
+                file,
+                format!("{key}.health.grpc_service"),
+                why,
+            ));
+        }
         if protocol.is_h2() && send_proxy_protocol.is_some() {
             // One h2 connection carries many clients' requests; a header names one.
             let why = "a PROXY header names one client, but an HTTP/2 connection carries many clients' requests; use it with protocol = \"http1\"";
@@ -257,6 +287,7 @@ impl UpstreamFile {
             }
             Some(n) => *n.get_ref(),
         };
+        let (h2_ping_interval, h2_ping_timeout) = h2_ping(ping_keys, protocol, file, text, key)?;
         Ok(GroupConfig {
             name: name.to_string(),
             servers,
@@ -275,12 +306,45 @@ impl UpstreamFile {
             tls,
             protocol,
             max_streams_per_connection: max_streams,
+            h2_ping_interval,
+            h2_ping_timeout,
             send_proxy_protocol,
             names,
             resolve,
             nameservers: Vec::new(),
         })
     }
+}
+
+/// `h2_ping_interval` and `h2_ping_timeout` as written: durations above zero, on an
+/// h2 or h2c group only (an HTTP/1.1 connection has no PING).
+fn h2_ping(
+    (interval, timeout): (Option<toml::Spanned<String>>, Option<toml::Spanned<String>>),
+    protocol: UpstreamProtocol,
+    file: &str,
+    text: &str,
+    key: &str,
+) -> Result<(Option<Duration>, Duration), ConfigError> {
+    let read = |name: &str, v: &Option<toml::Spanned<String>>| {
+        let Some(v) = v else { return Ok(None) };
+        let key = format!("{key}.{name}");
+        let line = line_of(text, Some(v.span()));
+        let why = match super::duration::parse(v.get_ref()) {
+            _ if !protocol.is_h2() => {
+                "is for protocol = \"h2\" or \"h2c\" groups (HTTP/1.1 has no PING)".into()
+            }
+            Ok(d) if !d.is_zero() => return Ok(Some(d)),
+            Ok(_) => "must be more than 0s (leave the key out for no PINGs)".into(),
+            Err(why) => why,
+        };
+        Err(ConfigError::new(file, key, format!("{why}{line}")))
+    };
+    let interval = read("h2_ping_interval", &interval)?;
+    let timeout = read("h2_ping_timeout", &timeout)?;
+    Ok((
+        interval,
+        timeout.unwrap_or_else(upstream::default_h2_ping_timeout),
+    ))
 }
 
 /// A `host:port` entry whose host is a name, not an IP address, or an SRV name

@@ -137,6 +137,11 @@ pub struct Health {
     pub passes: u32,
     /// Statuses that count as healthy, e.g. "200-399" or "200".
     pub expect_status: String,
+    /// For h2 and h2c groups: check with the gRPC health protocol
+    /// (`grpc.health.v1.Health/Check`) for this service ("" for the server as a
+    /// whole) instead of a GET of `path`; only SERVING is healthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc_service: Option<String>,
 }
 
 impl Default for Health {
@@ -148,11 +153,21 @@ impl Default for Health {
             fails: 3,
             passes: 2,
             expect_status: "200-399".into(),
+            grpc_service: None,
         }
     }
 }
 
 impl Health {
+    /// What a check asks, for logs and the status page: the path, or the gRPC health
+    /// call and its service.
+    pub fn checks(&self) -> String {
+        match &self.grpc_service {
+            Some(s) => format!("grpc.health.v1.Health/Check {s:?}"),
+            None => self.path.clone(),
+        }
+    }
+
     /// The accepted status range, from `expect_status`.
     pub fn statuses(&self) -> Result<std::ops::RangeInclusive<u16>, String> {
         let bad = || {
@@ -200,6 +215,10 @@ pub(super) struct UpstreamFile {
     pub(super) tls: Option<super::upstream_tls::TlsFile>,
     pub(super) protocol: Option<Spanned<UpstreamProtocol>>,
     pub(super) max_streams_per_connection: Option<Spanned<u32>>,
+    /// PING each h2 connection this often (off when absent): see `upstream::h2conn`.
+    pub(super) h2_ping_interval: Option<Spanned<String>>,
+    /// A PING not answered within this closes its connection.
+    pub(super) h2_ping_timeout: Option<Spanned<String>>,
     pub(super) send_proxy_protocol: Option<Spanned<String>>,
     /// Re-resolve the names in `servers` this often (see `discovery`).
     pub(super) resolve: Option<Spanned<String>>,
@@ -210,6 +229,11 @@ pub(super) struct UpstreamFile {
 /// allow at least, and what nginx and HAProxy default to).
 pub(super) fn default_max_streams_per_connection() -> u32 {
     100
+}
+
+/// How long a PING may go unanswered: gRPC's `keepalive_timeout` default (20 s).
+pub fn default_h2_ping_timeout() -> Duration {
+    Duration::from_secs(20)
 }
 
 pub(super) fn default_max_fails() -> u32 {

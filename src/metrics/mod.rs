@@ -13,6 +13,7 @@
 pub mod events;
 pub mod group;
 pub mod h2;
+pub mod h2upstream;
 pub mod histogram;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};

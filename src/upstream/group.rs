@@ -13,6 +13,7 @@ use futures_rustls::rustls::ClientConfig;
 use crate::config::{duration, GroupConfig};
 use crate::discovery::NameStatus;
 use crate::metrics::group::GroupStats;
+use crate::upstream::h2conn::Ping;
 use crate::upstream::h2pool::H2Pool;
 use crate::upstream::pool::Pool;
 use crate::upstream::Upstreams;
@@ -45,8 +46,11 @@ impl Group {
             h2: H2Pool::new(
                 slots,
                 config.max_streams_per_connection,
-                config.keepalive,
-                config.keepalive_timeout,
+                (config.keepalive, config.keepalive_timeout),
+                config.h2_ping_interval.map(|every| Ping {
+                    every,
+                    within: config.h2_ping_timeout,
+                }),
             ),
             pool: Pool::new(
                 slots,

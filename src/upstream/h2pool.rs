@@ -16,7 +16,9 @@
 //!
 //! A connection with no stream open is idle: `keepalive` of them are kept per server
 //! until they have idled `keepalive_timeout`, the rest close on the next
-//! [`H2Pool::reap`]. Not done yet: PING keep-alive probes (`h2_ping_interval`).
+//! [`H2Pool::reap`]. With `h2_ping_interval`, every connection is PINGed and closed
+//! when an answer does not come (see [`super::h2conn`]). Each server's connections and
+//! streams are counted for `/metrics` ([`H2ServerStats`]).
 
 use std::future::Future;
 use std::io;
@@ -27,7 +29,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use h2::client::SendRequest;
 
+use super::h2conn::{self, Ping};
 use crate::http::h2compat;
+use crate::metrics::h2upstream::{Closed, H2ServerStats};
 use crate::rt::Runtime;
 use crate::stream::Stream;
 
@@ -38,9 +42,17 @@ pub(crate) struct H2Pool {
     /// Idle connections kept per server, and for how long.
     keepalive: usize,
     idle_timeout: Duration,
-    /// Where connection tasks run; given by the server when it starts the engine.
-    runtime: OnceLock<Runtime>,
+    /// The PING keep-alive, when the group has `h2_ping_interval`.
+    ping: Option<Ping>,
+    /// Per server: connections and streams open, connections opened and closed.
+    stats: Vec<Arc<H2ServerStats>>,
+    /// Where connection tasks run, and what they call with the server's index when a
+    /// PING goes unanswered (a passive failure); given when the engine starts.
+    runtime: OnceLock<(Runtime, PingFailed)>,
 }
+
+/// Told the server index of a connection closed for an unanswered PING.
+pub(crate) type PingFailed = Arc<dyn Fn(usize) + Send + Sync>;
 
 #[derive(Default)]
 struct Server {
@@ -58,6 +70,9 @@ struct H2Conn {
     idle_since: Mutex<Instant>,
     /// Its task ended, or a stream saw a GOAWAY: no new streams go on it.
     retired: Arc<AtomicBool>,
+    /// The pool dropped it (idle, or its server left): a clean end is weir's doing.
+    let_go: Arc<AtomicBool>,
+    stats: Arc<H2ServerStats>,
 }
 
 impl H2Conn {
@@ -72,6 +87,18 @@ impl H2Conn {
     fn idled(&self, now: Instant) -> Duration {
         let since = *self.idle_since.lock().unwrap_or_else(|p| p.into_inner());
         now.saturating_duration_since(since)
+    }
+
+    /// A slot on it, already counted in `streams`.
+    fn slot(self: &Arc<Self>, reused: bool) -> Slot {
+        self.stats.streams.fetch_add(1, Ordering::Relaxed);
+        let conn = self.clone();
+        Slot { conn, reused }
+    }
+
+    /// The pool drops it now.
+    fn let_go(&self) {
+        self.let_go.store(true, Ordering::Release);
     }
 }
 
@@ -96,6 +123,7 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        self.conn.stats.streams.fetch_sub(1, Ordering::Relaxed);
         if self.conn.streams.fetch_sub(1, Ordering::AcqRel) == 1 {
             *self
                 .conn
@@ -131,19 +159,32 @@ impl Drop for Dialing<'_> {
 }
 
 impl H2Pool {
-    pub fn new(servers: usize, max_streams: u32, keepalive: usize, idle: Duration) -> Self {
+    pub fn new(
+        servers: usize,
+        max_streams: u32,
+        (keepalive, idle): (usize, Duration),
+        ping: Option<Ping>,
+    ) -> Self {
         H2Pool {
             servers: (0..servers).map(|_| Mutex::default()).collect(),
             max_streams: max_streams as usize,
             keepalive,
             idle_timeout: idle,
+            ping,
+            stats: (0..servers).map(|_| Arc::default()).collect(),
             runtime: OnceLock::new(),
         }
     }
 
-    /// Connection tasks run on `runtime` (the first one given is kept).
-    pub fn run_on(&self, runtime: &Runtime) {
-        let _ = self.runtime.set(runtime.clone());
+    /// Connection tasks run on `runtime`, and tell `ping_failed` of a server whose
+    /// connection stopped answering PINGs (the first pair given is kept).
+    pub fn run_on(&self, runtime: &Runtime, ping_failed: PingFailed) {
+        let _ = self.runtime.set((runtime.clone(), ping_failed));
+    }
+
+    /// Server `i`'s connections and streams, counted.
+    pub fn stats(&self, i: usize) -> &H2ServerStats {
+        &self.stats[i]
     }
 
     fn server(&self, i: usize) -> std::sync::MutexGuard<'_, Server> {
@@ -169,17 +210,14 @@ impl H2Pool {
                 Found::Dial(dialing) => dialing,
             };
             let made = match dial().await {
-                Ok(stream) => self.handshake(stream).await,
+                Ok(stream) => self.handshake(i, stream).await,
                 Err(e) => Err(e),
             };
             let conn = made?; // `dialing` dropped: the waiters try for themselves
             conn.streams.store(1, Ordering::Release);
             self.server(i).conns.push(conn.clone());
             drop(dialing); // after the push, so the waiters find the new connection
-            return Ok(Slot {
-                conn,
-                reused: false,
-            });
+            return Ok(conn.slot(false));
         }
     }
 
@@ -191,8 +229,7 @@ impl H2Pool {
             let room = self.max_streams.min(conn.send.current_max_send_streams());
             if conn.streams.load(Ordering::Acquire) < room {
                 conn.streams.fetch_add(1, Ordering::AcqRel);
-                let conn = conn.clone();
-                return Found::Slot(Slot { conn, reused: true });
+                return Found::Slot(conn.slot(true));
             }
         }
         if let Some(done) = &server.dialing {
@@ -207,36 +244,58 @@ impl H2Pool {
         })
     }
 
-    /// The HTTP/2 handshake over `stream`, and the connection's task started.
-    async fn handshake<E: From<io::Error>>(&self, stream: Stream) -> Result<Arc<H2Conn>, E> {
-        let runtime = self.runtime.get().ok_or_else(|| {
+    /// The HTTP/2 handshake over `stream` to server `i`, and the connection's task
+    /// started.
+    async fn handshake<E: From<io::Error>>(
+        &self,
+        i: usize,
+        stream: Stream,
+    ) -> Result<Arc<H2Conn>, E> {
+        let (runtime, ping_failed) = self.runtime.get().ok_or_else(|| {
             io::Error::other("h2 upstream pool has no runtime (engine not started)")
         })?;
-        let (send, connection) = h2::client::Builder::new()
+        let (send, mut connection) = h2::client::Builder::new()
             .enable_push(false)
             .handshake::<_, Bytes>(h2compat::fresh(stream))
             .await
             .map_err(|e| io::Error::other(format!("h2 handshake failed: {e}")))?;
-        let retired = Arc::new(AtomicBool::new(false));
-        let ended = retired.clone();
-        let task = async move {
-            // Its error, if any, reaches every open stream; nothing more to say here.
-            let _ = connection.await;
-            ended.store(true, Ordering::Release);
-        };
-        runtime.spawn(task).detach();
-        Ok(Arc::new(H2Conn {
+        let pings = self.ping.and_then(|p| Some((connection.ping_pong()?, p)));
+        let conn = Arc::new(H2Conn {
             send,
             streams: AtomicUsize::new(0),
             idle_since: Mutex::new(Instant::now()),
-            retired,
-        }))
+            retired: Arc::default(),
+            let_go: Arc::default(),
+            stats: self.stats[i].clone(),
+        });
+        conn.stats.opened();
+        let (retired, let_go, stats) = (
+            conn.retired.clone(),
+            conn.let_go.clone(),
+            conn.stats.clone(),
+        );
+        let ping_failed = ping_failed.clone();
+        let task = async move {
+            // A connection error reaches every open stream; here it is only counted.
+            let why = h2conn::drive(connection, pings, &let_go).await;
+            retired.store(true, Ordering::Release);
+            stats.closed(why);
+            // A connection the pool let go of may be to a server that has since left
+            // slot `i` (discovery): blame only one still in the pool.
+            if why == Closed::PingTimeout && !let_go.load(Ordering::Acquire) {
+                ping_failed(i);
+            }
+        };
+        runtime.spawn(task).detach();
+        Ok(conn)
     }
 
     /// Lets go of the connections to server `i` (it left the group's list): no new
     /// stream starts on them, and each closes when its last stream ends.
     pub fn forget(&self, i: usize) {
-        self.server(i).conns.clear();
+        for conn in self.server(i).conns.drain(..) {
+            conn.let_go();
+        }
     }
 
     /// Drops ended connections, idle ones past `keepalive_timeout`, and the idle ones
@@ -247,9 +306,13 @@ impl H2Pool {
         for i in 0..self.servers.len() {
             let mut server = self.server(i);
             server.conns.retain(|c| c.usable());
-            server
-                .conns
-                .retain(|c| !(c.is_idle() && c.idled(now) >= self.idle_timeout));
+            server.conns.retain(|c| {
+                let expired = c.is_idle() && c.idled(now) >= self.idle_timeout;
+                if expired {
+                    c.let_go();
+                }
+                !expired
+            });
             let mut idle: Vec<(Duration, usize)> = (server.conns.iter().enumerate())
                 .filter(|(_, c)| c.is_idle())
                 .map(|(at, c)| (c.idled(now), at))
@@ -264,7 +327,7 @@ impl H2Pool {
                 .collect();
             close.sort_unstable_by_key(|&at| std::cmp::Reverse(at));
             for at in close {
-                server.conns.swap_remove(at);
+                server.conns.swap_remove(at).let_go();
             }
         }
     }

@@ -7,7 +7,8 @@
 //!
 //! The probe speaks the group's protocol: an `h2`/`h2c` group's servers are asked over
 //! a connection of the probe's own (not the pool's), so a check sees what a new
-//! connection would meet.
+//! connection would meet. With `grpc_service`, an h2 group's check is a gRPC health
+//! call instead of a GET (see [`super::grpc_health`]).
 
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
@@ -24,6 +25,7 @@ use crate::http::ResponseHead;
 use crate::rt;
 use crate::shutdown::Signal;
 use crate::upstream::group::Group;
+use crate::upstream::grpc_health;
 use crate::upstream::peer;
 
 const LIMITS: HeadLimits = HeadLimits {
@@ -81,6 +83,14 @@ async fn healthy(
     h: &Health,
     statuses: &RangeInclusive<u16>,
 ) -> bool {
+    if let Some(service) = &h.grpc_service {
+        let check = async {
+            let stream = peer::dial(group, addr, h.timeout, None).await.ok()?;
+            let tls = group.config.tls.is_some();
+            Some(grpc_health::serving(stream, addr, service, tls).await)
+        };
+        return rt::timeout(h.timeout, check).await.flatten() == Some(true);
+    }
     let status = rt::timeout(h.timeout, probe(group, addr, &h.path, h.timeout))
         .await
         .flatten();
@@ -93,6 +103,7 @@ async fn healthy(
 pub(crate) async fn watch(group: Arc<Group>, i: usize, h: Health, retired: Signal) {
     let Ok(statuses) = h.statuses() else { return };
     let (mut good, mut bad) = (0u32, 0u32);
+    let checked = h.checks();
     let mut addr = group.upstreams.addr(i);
     loop {
         // A discovery slot: checked only while listed, and afresh when its address
@@ -117,7 +128,7 @@ pub(crate) async fn watch(group: Arc<Group>, i: usize, h: Health, retired: Signa
         let state = group.upstreams.state(i);
         if bad == h.fails.max(1) && state.set_checked(false) {
             let why = format!("{bad} failed health check(s)");
-            let log = format_args!("is down: {why} on {}", h.path);
+            let log = format_args!("is down: {why} on {checked}");
             group.went(i, false, why.clone(), log);
         }
         if good == h.passes.max(1) && state.set_checked(true) {

@@ -7,6 +7,8 @@
 //! ([`group::Group::went`]) for passive ([`state`]) and active ([`health`]) checks.
 
 pub(crate) mod group;
+mod grpc_health;
+pub(crate) mod h2conn;
 pub(crate) mod h2pool;
 pub(crate) mod health;
 pub(crate) mod peer;

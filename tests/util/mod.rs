@@ -18,6 +18,7 @@ pub mod haproxy;
 pub mod nginx;
 pub mod origin;
 pub mod plugins;
+pub mod relay;
 pub mod tls;
 
 use std::net::SocketAddr;
