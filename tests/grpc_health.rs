@@ -86,6 +86,7 @@ fn proxy(servers: &[SocketAddr], service: &str) -> util::TestProxy {
         h2: false,
         h2c: true,
         proxy_protocol: None,
+        reuse_port: false,
     }];
     config.upstream.protocol = UpstreamProtocol::H2c;
     config.upstream.health = Some(Health {
