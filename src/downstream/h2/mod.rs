@@ -38,7 +38,7 @@ use h2::RecvStream;
 
 use crate::admission::Seat;
 use crate::engine::Engine;
-use crate::exchange::{self, Scratch};
+use crate::exchange::{self, kept};
 use crate::http::conn::Conn;
 use crate::listener_id::ListenerId;
 use crate::live::Live;
@@ -231,7 +231,10 @@ async fn next(
     }
 }
 
-/// One stream's exchange, on the engine in force when it arrived.
+/// One stream's exchange, on the engine in force when it arrived. Its scratch (heads,
+/// header storage, path) comes from the thread's kept ones and goes back after, as an
+/// HTTP/1.1 request's does (`exchange::kept`): a fresh one per stream grew its vectors
+/// from nothing on every stream (allocations and copies each time).
 async fn stream_task(
     live: Arc<Live>,
     req: http::Request<RecvStream>,
@@ -250,7 +253,7 @@ async fn stream_task(
         respond: answer.clone(),
         continue_100: false,
     };
-    let mut s = Scratch::default();
+    let mut s = kept::take();
     let run = async {
         match head::request(&parts, &mut s.req) {
             // A reset stops the exchange, and with it the upstream request.
@@ -271,5 +274,6 @@ async fn stream_task(
             from.peer
         );
     }
+    kept::give(s);
     drop(open);
 }
