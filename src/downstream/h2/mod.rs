@@ -161,7 +161,9 @@ pub(crate) async fn serve(
                     respond.send_reset(h2::Reason::REFUSED_STREAM);
                     continue;
                 };
-                let task = stream_task(live.clone(), req, respond, from, open);
+                // Boxed here: the task's future is over 2 KiB, which the executor's
+                // wrappers and async-task's own boxing copied four times over.
+                let task = Box::pin(stream_task(live.clone(), req, respond, from, open));
                 runtime.spawn(task).detach();
             }
             Wake::Stream(_) => break, // closed, or a connection error (h2 sent GOAWAY)
