@@ -76,7 +76,8 @@ fn weirs_own_reply_ends_with_its_last_data_frame() {
 
 #[test]
 fn a_chunked_body_still_ends_whole() {
-    let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+    let chunked =
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
     let o = origin(move |_| Reply::Bytes(chunked.to_vec()));
     let p = proxy(o.addr);
     let frames = response(p.addr);
