@@ -32,9 +32,22 @@ pub(crate) fn finish(
     out: &mut SendStream<Bytes>,
     trailers: Option<http::HeaderMap>,
 ) -> Result<(), CopyError> {
+    finish_with(out, Bytes::new(), trailers)
+}
+
+/// Ends the stream `out` with `last`, the body's last bytes held back for it: they
+/// carry END_STREAM themselves, or go before the `trailers` that end it.
+pub(crate) fn finish_with(
+    out: &mut SendStream<Bytes>,
+    last: Bytes,
+    trailers: Option<http::HeaderMap>,
+) -> Result<(), CopyError> {
     let ended = match trailers {
-        Some(trailers) => out.send_trailers(trailers),
-        None => out.send_data(Bytes::new(), true),
+        Some(trailers) if last.is_empty() => out.send_trailers(trailers),
+        Some(trailers) => out
+            .send_data(last, false)
+            .and_then(|()| out.send_trailers(trailers)),
+        None => out.send_data(last, true),
     };
     ended.map_err(|e| CopyError::Write(io_error(e)))
 }
@@ -48,18 +61,28 @@ pub(crate) async fn send_piece(
     piece: &[u8],
     timeout: Duration,
 ) -> Result<usize, CopyError> {
-    out.reserve_capacity(piece.len());
-    let room = match rt::timeout(timeout, poll_fn(|cx| out.poll_capacity(cx))).await {
-        None => return Err(CopyError::Write(io::ErrorKind::TimedOut.into())),
-        Some(None) => return Err(CopyError::Write(io::ErrorKind::BrokenPipe.into())),
-        Some(Some(Err(e))) => return Err(write_error(e)),
-        Some(Some(Ok(room))) => room.min(piece.len()),
-    };
+    let room = room(out, piece.len(), timeout).await?;
     if room > 0 {
         let data = Bytes::copy_from_slice(&piece[..room]);
         out.send_data(data, false).map_err(write_error)?;
     }
     Ok(room)
+}
+
+/// How many of `want` bytes the peer's window has room for now, waiting at most
+/// `timeout` for it to open (0: h2 gave no room this time; ask again).
+pub(crate) async fn room(
+    out: &mut SendStream<Bytes>,
+    want: usize,
+    timeout: Duration,
+) -> Result<usize, CopyError> {
+    out.reserve_capacity(want);
+    match rt::timeout(timeout, poll_fn(|cx| out.poll_capacity(cx))).await {
+        None => Err(CopyError::Write(io::ErrorKind::TimedOut.into())),
+        Some(None) => Err(CopyError::Write(io::ErrorKind::BrokenPipe.into())),
+        Some(Some(Err(e))) => Err(write_error(e)),
+        Some(Some(Ok(room))) => Ok(room.min(want)),
+    }
 }
 
 /// An h2 error on the sending side, as weir's copy reports it.

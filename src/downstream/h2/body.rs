@@ -191,23 +191,43 @@ impl Source for Whole<'_> {
 
 /// Sends `body` on `out` and ends the stream, each piece within `timeout` of the
 /// client's window opening for it. Returns the bytes sent.
+///
+/// A body of a declared `length` ends with its last DATA frame flagged END_STREAM, as
+/// nginx and HAProxy send it, not with an empty frame after it (a frame more for
+/// every small response): the piece that completes the length is held until the
+/// source says it is the end, so trailers, if any, still end the stream.
 pub(super) async fn send<B: Source>(
     out: &mut SendStream<Bytes>,
     body: &mut B,
+    length: Option<u64>,
     timeout: Duration,
 ) -> Result<u64, CopyError> {
     let mut sent = 0;
+    let mut held = Bytes::new();
     loop {
         // The client may reset the stream while the upstream is slow to give a piece.
         let reset = async { Err(reset(out).await) };
         let piece = body.piece().or(reset).await?;
         if piece.is_empty() {
-            h2end::finish(out, body.trailers())?;
+            h2end::finish_with(out, held, body.trailers())?;
             return Ok(sent);
         }
-        let room = h2end::send_piece(out, piece, timeout).await?;
+        if !held.is_empty() {
+            // More than the declared length: the source decides; send what was held.
+            out.send_data(std::mem::take(&mut held), false)
+                .map_err(h2end::write_error)?;
+        }
+        let room = h2end::room(out, piece.len(), timeout).await?;
+        if room == 0 {
+            continue;
+        }
+        let data = Bytes::copy_from_slice(&piece[..room]);
         body.consume(room);
         sent += room as u64;
+        match length == Some(sent) {
+            true => held = data,
+            false => out.send_data(data, false).map_err(h2end::write_error)?,
+        }
     }
 }
 

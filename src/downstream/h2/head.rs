@@ -20,15 +20,17 @@ use http::request::Parts;
 use crate::error::{Error, Kind};
 use crate::http::{Protocol, RequestHead, ResponseHead};
 
-/// Fields RFC 9113 §8.2.2 forbids on HTTP/2: never written into a response.
-const CONNECTION_SPECIFIC: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-    "te",
-];
+/// Fields RFC 9113 §8.2.2 forbids on HTTP/2 besides those `http` names (connection,
+/// transfer-encoding, upgrade, te): never written into a response.
+const CONNECTION_SPECIFIC: &[&str] = &["keep-alive", "proxy-connection"];
+
+/// Whether `name` may not go into an h2 response weir writes: a connection-specific
+/// field, or `content-length` (weir writes its own).
+fn dropped(name: &HeaderName) -> bool {
+    use http::header::{CONNECTION, CONTENT_LENGTH, TE, TRANSFER_ENCODING, UPGRADE};
+    [CONNECTION, CONTENT_LENGTH, TE, TRANSFER_ENCODING, UPGRADE].contains(name)
+        || CONNECTION_SPECIFIC.contains(&name.as_str())
+}
 
 fn bad(why: &'static str) -> Error {
     Error::new(Kind::BadRequest, why)
@@ -82,18 +84,19 @@ pub(super) fn response(res: &ResponseHead, length: Option<u64>) -> http::Respons
     *out.status_mut() =
         http::StatusCode::from_u16(res.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
     let headers = out.headers_mut();
+    headers.reserve(res.headers.len() + 1);
     for (name, value) in res.headers.iter() {
-        let lower = name.to_ascii_lowercase();
-        if CONNECTION_SPECIFIC.contains(&lower.as_str()) || lower == "content-length" {
-            continue;
-        }
+        // `from_bytes` lowers the case itself, and knows the standard names without
+        // allocating.
         let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(lower.as_bytes()),
+            HeaderName::from_bytes(name.as_bytes()),
             http::HeaderValue::from_bytes(value),
         ) else {
             continue;
         };
-        headers.append(name, value);
+        if !dropped(&name) {
+            headers.append(name, value);
+        }
     }
     if let Some(n) = length {
         headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(n));

@@ -39,7 +39,7 @@ use h2::RecvStream;
 
 use crate::admission::Seat;
 use crate::engine::Engine;
-use crate::exchange::{self, Scratch};
+use crate::exchange::{self, kept};
 use crate::http::conn::Conn;
 use crate::listener_id::ListenerId;
 use crate::live::Live;
@@ -162,7 +162,9 @@ pub(crate) async fn serve(
                     respond.send_reset(h2::Reason::REFUSED_STREAM);
                     continue;
                 };
-                let task = stream_task(live.clone(), req, respond, from, open);
+                // Boxed here: the task's future is over 2 KiB, which the executor's
+                // wrappers and async-task's own boxing copied four times over.
+                let task = Box::pin(stream_task(live.clone(), req, respond, from, open));
                 runtime.spawn(task).detach();
             }
             Wake::Stream(_) => break, // closed, or a connection error (h2 sent GOAWAY)
@@ -232,7 +234,10 @@ async fn next(
     }
 }
 
-/// One stream's exchange, on the engine in force when it arrived.
+/// One stream's exchange, on the engine in force when it arrived. Its scratch (heads,
+/// header storage, path) comes from the thread's kept ones and goes back after, as an
+/// HTTP/1.1 request's does (`exchange::kept`): a fresh one per stream grew its vectors
+/// from nothing on every stream (allocations and copies each time).
 async fn stream_task(
     live: Arc<Live>,
     req: http::Request<RecvStream>,
@@ -251,7 +256,7 @@ async fn stream_task(
         respond: answer.clone(),
         continue_100: false,
     };
-    let mut s = Scratch::default();
+    let mut s = kept::take();
     let run = async {
         match head::request(&parts, &mut s.req) {
             // A reset stops the exchange, and with it the upstream request.
@@ -272,5 +277,6 @@ async fn stream_task(
             from.peer
         );
     }
+    kept::give(s);
     drop(open);
 }

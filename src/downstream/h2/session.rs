@@ -51,7 +51,9 @@ impl H2Stream {
         let Ok(mut stream) = self.respond.send_response(out, end) else {
             return false;
         };
-        end || body::send(&mut stream, &mut Whole(body), t).await.is_ok()
+        end || body::send(&mut stream, &mut Whole(body), Some(length as u64), t)
+            .await
+            .is_ok()
     }
 }
 
@@ -164,7 +166,7 @@ impl Session for H2Stream {
             .map_err(|e| CopyError::Write(body::io_error(e)))?;
         match end {
             true => Ok(0),
-            false => body::send(&mut out, body, write_timeout).await,
+            false => body::send(&mut out, body, length, write_timeout).await,
         }
     }
 
