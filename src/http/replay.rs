@@ -98,7 +98,8 @@ impl Kept {
         }
         self.bytes.truncate(self.kept);
         let room = self.bound - self.kept;
-        self.bytes.extend_from_slice(&piece[..piece.len().min(room)]);
+        self.bytes
+            .extend_from_slice(&piece[..piece.len().min(room)]);
     }
 }
 

@@ -55,7 +55,10 @@ fn a_rewound_body_replays_what_was_sent_then_goes_on_live() {
 
 #[test]
 fn a_second_rewind_replays_the_whole_body_again() {
-    let mut body = Replay::new(Pieces::new(&[b"abc", b"def"]), Kept::new(16, Body::Length(6)));
+    let mut body = Replay::new(
+        Pieces::new(&[b"abc", b"def"]),
+        Kept::new(16, Body::Length(6)),
+    );
     assert_eq!(send(&mut body, 2, 3), b"abc");
     assert!(body.kept().rewind());
     assert_eq!(send(&mut body, 5, 4), b"abcd");
@@ -71,13 +74,23 @@ fn past_the_bound_the_copy_is_dropped_and_nothing_replays() {
     assert_eq!(send(&mut body, 6, 4), b"6789");
     assert!(!body.kept().may_replay());
     assert!(!body.kept().rewind());
-    assert_eq!(body.kept().bytes.capacity(), 0, "the copy's memory is given back");
+    assert_eq!(
+        body.kept().bytes.capacity(),
+        0,
+        "the copy's memory is given back"
+    );
 }
 
 #[test]
 fn a_declared_length_over_the_bound_is_never_copied() {
-    let mut body = Replay::new(Pieces::new(&[b"0123456789"]), Kept::new(8, Body::Length(10)));
-    assert!(body.kept().rewind(), "nothing used yet: resendable as before");
+    let mut body = Replay::new(
+        Pieces::new(&[b"0123456789"]),
+        Kept::new(8, Body::Length(10)),
+    );
+    assert!(
+        body.kept().rewind(),
+        "nothing used yet: resendable as before"
+    );
     assert_eq!(send(&mut body, 2, 2), b"01");
     assert_eq!(body.kept().bytes.capacity(), 0);
     assert!(!body.kept().rewind());
@@ -95,7 +108,10 @@ fn empty_bodies_and_a_zero_bound_allocate_nothing() {
 
 #[test]
 fn a_body_exactly_at_the_bound_is_kept() {
-    let mut body = Replay::new(Pieces::new(&[b"abcd", b"efgh"]), Kept::new(8, Body::Chunked));
+    let mut body = Replay::new(
+        Pieces::new(&[b"abcd", b"efgh"]),
+        Kept::new(8, Body::Chunked),
+    );
     assert_eq!(send(&mut body, 8, usize::MAX), b"abcdefgh");
     assert!(body.kept().rewind());
     assert_eq!(send(&mut body, 8, usize::MAX), b"abcdefgh");
