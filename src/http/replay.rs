@@ -11,6 +11,12 @@
 //! passes it drops the copy (its memory too) and is no longer replayable, as every body
 //! was before. A body whose declared length is over the bound is never copied at all,
 //! and an empty body (or a bound of 0) allocates nothing.
+//!
+//! **When it is used** (`exchange::attempt`): an h2 stream the server did not process
+//! (`REFUSED_STREAM`, above a GOAWAY's last-stream-id: RFC 9113 §8.7), for any method;
+//! and an HTTP/1.1 keep-alive connection the origin closed before any byte of the
+//! answer, only for an idempotent method (the origin may have run the request: RFC
+//! 9112 §9.3.1), as a request without a body already was.
 
 use super::body::CopyError;
 use super::decode::Source;
@@ -31,8 +37,9 @@ pub(crate) struct Kept {
     keeping: bool,
     /// Client body bytes used by all attempts, copied or not.
     used: u64,
-    /// The client's trailer fields, once handed out (they are taken from the source).
-    trailers: Option<http::HeaderMap>,
+    /// The client's trailer fields, once handed out (they are taken from the source);
+    /// boxed, as they are rare and the copy sits in every exchange's future.
+    trailers: Option<Box<http::HeaderMap>>,
 }
 
 impl Kept {
@@ -149,11 +156,11 @@ impl<S: Source> Source for Replay<S> {
         match self.src.trailers() {
             Some(t) => {
                 if self.kept.keeping {
-                    self.kept.trailers = Some(t.clone());
+                    self.kept.trailers = Some(Box::new(t.clone()));
                 }
                 Some(t)
             }
-            None => self.kept.trailers.clone(),
+            None => self.kept.trailers.as_deref().cloned(),
         }
     }
 }
