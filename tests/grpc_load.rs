@@ -3,8 +3,8 @@
 //! servers, while
 //! - the servers send GOAWAY every 50 calls on a connection, or one of them stops
 //!   gracefully (nginx as the gRPC origin, tests/grpc/nginx_origin.rs): no call fails
-//!   and none runs twice (ignored until weir resends a GOAWAY'd stream whose body it
-//!   has sent; README, "gRPC");
+//!   and none runs twice (weir resends a GOAWAY'd stream with its body from the retry
+//!   buffer; README, "gRPC");
 //! - one `grpcio` server stops gracefully (`server.stop(grace)`): the only failures are
 //!   the calls grpcio itself cancels without running them, as it does with no proxy;
 //! - one `grpcio` server is SIGKILLed: only calls in flight on it may fail, as
@@ -93,9 +93,6 @@ fn replies(outcome: &Outcome) -> [usize; 3] {
 }
 
 #[test]
-#[ignore = "weir fails a GOAWAY'd stream (above the last-stream-id, so not run) \
-            when it has already sent the request body, as for every gRPC call: \
-            UNAVAILABLE, not resent (see README, gRPC, Not done yet)"]
 fn upstreams_sending_goaway_every_50_calls_fail_no_call() {
     let Some(origins) = origins(50) else { return };
     let proxy = util::start(parse(&config_text(&origin_addrs(&origins))));
@@ -115,9 +112,6 @@ fn upstreams_sending_goaway_every_50_calls_fail_no_call() {
 }
 
 #[test]
-#[ignore = "weir fails a GOAWAY'd stream (above the last-stream-id, so not run) \
-            when it has already sent the request body, as for every gRPC call: \
-            UNAVAILABLE, not resent (see README, gRPC, Not done yet)"]
 fn an_upstream_stopped_gracefully_mid_load_fails_no_call() {
     let Some(mut origins) = origins(1_000_000) else {
         return;

@@ -68,6 +68,11 @@ pub const DEFAULT_BACKLOG: u32 = 4096;
 /// The largest `limits.listen_backlog` accepted (the kernel caps it lower anyway).
 pub const MAX_BACKLOG: u32 = 65_535;
 
+/// The default `limits.retry_buffer_bytes`: Envoy's default request buffer limit
+/// (`per_connection_buffer_limit_bytes`, 1 MiB) is for a whole connection; 64 KiB
+/// holds every unary gRPC call and form post of usual size, per request in flight.
+pub const DEFAULT_RETRY_BUFFER: usize = 64 * 1024;
+
 /// `[limits]`.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -78,6 +83,10 @@ pub struct Limits {
     pub max_headers: usize,
     /// Largest request body; 0 means unlimited; larger is 413.
     pub max_body_bytes: u64,
+    /// Most request body bytes kept while they go upstream, so a request the upstream
+    /// did not process (an h2 `REFUSED_STREAM` or GOAWAY, a keep-alive close racing an
+    /// idempotent request) can be sent again (`http::replay`); 0 keeps none.
+    pub retry_buffer_bytes: usize,
     /// Most client connections open at once; past it weir stops accepting (the rest
     /// wait in the listen backlog) and asks the longest-idle keep-alive one to close.
     pub max_connections: usize,
@@ -148,6 +157,7 @@ impl Default for Limits {
             max_header_bytes: 16 * 1024,
             max_headers: 100,
             max_body_bytes: 0,
+            retry_buffer_bytes: DEFAULT_RETRY_BUFFER,
             max_connections: 10_000,
             max_streams: None,
             escaped_slashes: EscapedSlashes::default(),

@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 
+use crate::downstream::h2::Detached;
 use crate::downstream::Session;
 use crate::engine::Engine;
 use crate::error::{Error, Kind};
@@ -15,6 +16,7 @@ use crate::http::body::{CopyError, ReadError};
 use crate::http::framing::Body;
 use crate::http::hop;
 use crate::http::parse::ReadHead;
+use crate::http::replay::{Kept, Replay};
 use crate::http::{RequestHead, ResponseHead};
 use crate::rt;
 use crate::upstream::group::Group;
@@ -162,25 +164,37 @@ pub(super) fn request_copy_error(err: CopyError) -> Failed {
 /// the whole body is sent first, as nginx does by default; an HTTP/1.1 origin that
 /// answers early (a 413 or 401 before reading the body) is still read once the write
 /// stops.
+///
+/// **Replay**: `kept` is the retry buffer (`http::replay`), held by the caller across
+/// attempts; a request the server did not process goes again with the body bytes it
+/// holds, then the rest of the client's body.
 pub(crate) async fn attempt<S: Session>(
     e: &Engine,
     group: &Group,
     client: &mut S,
     to: (usize, &Request<'_>),
+    kept: &mut Kept,
     scratch: &mut Vec<u8>,
     res: &mut ResponseHead,
 ) -> Result<(Peer, u64), Failed> {
     let duplex = group.config.protocol.is_h2() && !to.1.body.is_empty() && !to.1.websocket;
     let mut detached = match duplex {
-        true => client.detach_body(e.config.timeouts.client_body),
+        true => client
+            .detach_body(e.config.timeouts.client_body)
+            .map(|body| Replay::new(body, std::mem::take(kept))),
         false => None,
     };
-    let tried = attempt_with(e, group, client, to, (scratch, res), &mut detached).await;
+    let tried = attempt_with(e, group, client, to, (scratch, res), kept, &mut detached).await;
     if let Some(body) = detached {
+        let (body, was_kept) = body.into_parts();
+        *kept = was_kept;
         client.reattach_body(body);
     }
     tried
 }
+
+/// The client's body taken out for full duplex, with its retry buffer.
+type Taken = Option<Replay<Detached>>;
 
 /// [`attempt`], with the client's body `detached` for full duplex (taken by the peer
 /// that answers; left there, or put back, when the attempt fails).
@@ -190,15 +204,19 @@ async fn attempt_with<S: Session>(
     client: &mut S,
     (idx, req): (usize, &Request<'_>),
     (scratch, res): (&mut Vec<u8>, &mut ResponseHead),
-    detached: &mut Option<crate::downstream::h2::Detached>,
+    kept: &mut Kept,
+    detached: &mut Taken,
 ) -> Result<(Peer, u64), Failed> {
     let t = &e.config.timeouts;
-    // A pooled connection may have been closed by the origin just as we picked it; an
-    // empty-bodied request that got no byte back is then sent once more on a new one.
-    let mut may_resend = req.body.is_empty();
+    // A pooled connection may have been closed by the origin just as we picked it; a
+    // request that got no byte back is then sent once more on a new one: one without
+    // a body, or an idempotent one whose body the retry buffer still holds whole.
+    let replayable = super::forward::idempotent(&req.head.method) && kept.may_replay();
+    let mut may_resend = req.body.is_empty() || replayable;
     let mut gone_away_resent = false;
     loop {
-        let mut peer = open(e, group, (idx, client.peer()), may_resend).await?;
+        let fresh_ok = may_resend && req.body.is_empty();
+        let mut peer = open(e, group, (idx, client.peer()), fresh_ok).await?;
         let sent = match (&mut peer, detached.take()) {
             (Peer::H2(p), Some(body)) => {
                 let opened = p.send_duplex(req.head, req.body, body, t.upstream_read);
@@ -206,22 +224,29 @@ async fn attempt_with<S: Session>(
             }
             (peer, body) => {
                 *detached = body;
-                let body = &mut client.body(t.client_body);
+                let mut body = Replay::new(client.body(t.client_body), std::mem::take(kept));
                 let (head, framing) = (req.head, req.body);
                 let batch = rt::Batch::server(idx);
-                peer.send(head, framing, body, scratch, t.upstream_read, batch)
-                    .await
+                let sent = peer
+                    .send(head, framing, &mut body, scratch, t.upstream_read, batch)
+                    .await;
+                *kept = body.into_parts().1;
+                sent
             }
         };
         let sent = match sent {
             Ok(n) => n,
-            Err(CopyError::Write(_)) if peer.reused() && may_resend => {
-                may_resend = false;
-                continue;
-            }
             Err(err) => {
                 reclaim(&mut peer, detached);
-                match unsent(&peer, &mut gone_away_resent) {
+                if matches!(err, CopyError::Write(_))
+                    && peer.reused()
+                    && may_resend
+                    && rewind(kept, detached)
+                {
+                    may_resend = false;
+                    continue;
+                }
+                match unsent(&peer, &mut gone_away_resent, kept, detached) {
                     Resend::SameServer => continue,
                     Resend::OtherServer(failed) => return Err(failed),
                     Resend::No => return Err(request_copy_error(err)),
@@ -234,31 +259,43 @@ async fn attempt_with<S: Session>(
             reclaim(&mut peer, detached);
             return Err(request_copy_error(err));
         }
-        match read {
+        let gone = match read {
             Ok(()) => return Ok((peer, sent)),
-            // Closed or reset before a response: on a reused connection this is the
-            // origin's keep-alive close racing our request, so send it once more fresh.
-            Err(Gone::Closed | Gone::Reset(_))
-                if peer.reused() && may_resend && peer.unsent().is_none() =>
-            {
-                may_resend = false
-            }
-            Err(gone) => {
-                reclaim(&mut peer, detached);
-                match unsent(&peer, &mut gone_away_resent) {
-                    Resend::SameServer => continue,
-                    Resend::OtherServer(failed) => return Err(failed),
-                    Resend::No => return Err(gone.into_failed()),
-                }
-            }
+            Err(gone) => gone,
+        };
+        reclaim(&mut peer, detached);
+        // Closed or reset before a response: on a reused connection this is the
+        // origin's keep-alive close racing our request, so send it once more fresh.
+        if matches!(gone, Gone::Closed | Gone::Reset(_))
+            && peer.reused()
+            && may_resend
+            && peer.unsent().is_none()
+            && rewind(kept, detached)
+        {
+            may_resend = false;
+            continue;
+        }
+        match unsent(&peer, &mut gone_away_resent, kept, detached) {
+            Resend::SameServer => continue,
+            Resend::OtherServer(failed) => return Err(failed),
+            Resend::No => return Err(gone.into_failed()),
         }
     }
 }
 
 /// Takes the client's body back from a failed full-duplex `peer`.
-fn reclaim(peer: &mut Peer, detached: &mut Option<crate::downstream::h2::Detached>) {
+fn reclaim(peer: &mut Peer, detached: &mut Taken) {
     if let Some(body) = peer.reclaim() {
         *detached = Some(body);
+    }
+}
+
+/// Makes the next attempt send the body from its start, from the retry buffer where
+/// it is (with the detached body, or the caller's); `false` if it cannot be.
+fn rewind(kept: &mut Kept, detached: &mut Taken) -> bool {
+    match detached {
+        Some(body) => body.kept().rewind(),
+        None => kept.rewind(),
     }
 }
 
@@ -273,15 +310,21 @@ enum Resend {
 }
 
 /// Whether an h2 stream that failed can go again, and where (RFC 9113 §8.7: a
-/// refused stream, or one above a GOAWAY's last-stream-id, was not processed).
-fn unsent(peer: &Peer, gone_away_resent: &mut bool) -> Resend {
-    match peer.unsent() {
-        None => Resend::No,
-        Some(Unsent::GoingAway) if !*gone_away_resent => {
+/// refused stream, or one above a GOAWAY's last-stream-id, was not processed), if its
+/// body can be sent again whole (none of it used yet, or all of it kept).
+fn unsent(peer: &Peer, gone_away_resent: &mut bool, kept: &mut Kept, body: &mut Taken) -> Resend {
+    let Some(why) = peer.unsent() else {
+        return Resend::No;
+    };
+    if !rewind(kept, body) {
+        return Resend::No;
+    }
+    match why {
+        Unsent::GoingAway if !*gone_away_resent => {
             *gone_away_resent = true;
             Resend::SameServer
         }
-        Some(why) => {
+        why => {
             let what = match why {
                 Unsent::Refused => "upstream refused the stream",
                 Unsent::GoingAway => "upstream connection went away before the stream",

@@ -9,6 +9,7 @@ use std::io::Write;
 
 use crate::downstream::Session;
 use crate::error::{Error, Kind};
+use crate::http::replay::Kept;
 use crate::upstream::group::Group;
 use crate::upstream::peer::Peer;
 use crate::upstream::{self, state::InFlight};
@@ -25,7 +26,7 @@ pub(crate) struct Picked<'a> {
     _in_flight: InFlight<'a>,
 }
 
-fn idempotent(method: &str) -> bool {
+pub(super) fn idempotent(method: &str) -> bool {
     matches!(
         method,
         "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
@@ -84,13 +85,17 @@ impl<'a, S: Session> Exchange<'a, S> {
         let retries = group.retries();
         let may_replay = idempotent(&self.req.method) && intent.body.is_empty();
         let host_from_upstream = !self.req.headers.contains("host");
+        // The body bytes sent, for a request the upstream did not process (kept
+        // across servers: see `http::replay`).
+        let bound = self.e.config.limits.retry_buffer_bytes;
+        let mut kept = Kept::new(bound, intent.body);
         let mut tries = 0;
         loop {
             let idx = self.select(group)?;
             if host_from_upstream {
                 self.host_from(group.upstreams.addr(idx));
             }
-            let failed = match self.try_server(intent, group, idx).await {
+            let failed = match self.try_server(intent, group, idx, &mut kept).await {
                 Ok(picked) => return Ok(picked),
                 Err(failed) => failed,
             };
@@ -117,6 +122,7 @@ impl<'a, S: Session> Exchange<'a, S> {
         intent: &Intent,
         group: &'a Group,
         idx: usize,
+        kept: &mut Kept,
     ) -> Result<Picked<'a>, Failed> {
         let in_flight = group.upstreams.state(idx).start();
         let began = std::time::Instant::now();
@@ -127,7 +133,7 @@ impl<'a, S: Session> Exchange<'a, S> {
         };
         let to = (idx, &request);
         let (e, client, bytes, res) = (self.e, &mut *self.client, &mut *self.bytes, &mut *self.res);
-        let (peer, sent) = attempt::attempt(e, group, client, to, bytes, res).await?;
+        let (peer, sent) = attempt::attempt(e, group, client, to, kept, bytes, res).await?;
         self.o.bytes_in = sent;
         self.answered(group, idx, began.elapsed());
         Ok(Picked {

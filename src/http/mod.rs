@@ -13,6 +13,7 @@ pub mod hop;
 pub mod ows;
 pub mod parse;
 pub mod protocol;
+pub(crate) mod replay;
 pub(crate) mod spare;
 pub(crate) mod time;
 pub mod write;

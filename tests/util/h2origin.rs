@@ -30,6 +30,8 @@ pub struct H2Origin {
     pub requests: Arc<AtomicUsize>,
     /// Connections that have ended.
     pub closed: Arc<AtomicUsize>,
+    /// Body bytes read from the stream refused by [`Behaviour::RefuseFirstAfterData`].
+    pub refused_after: Arc<AtomicUsize>,
 }
 
 impl H2Origin {
@@ -44,6 +46,10 @@ impl H2Origin {
     pub fn closed(&self) -> usize {
         self.closed.load(Ordering::SeqCst)
     }
+
+    pub fn refused_after(&self) -> usize {
+        self.refused_after.load(Ordering::SeqCst)
+    }
 }
 
 /// How the origin answers.
@@ -52,6 +58,9 @@ pub enum Behaviour {
     Serve,
     /// Every stream reset with `REFUSED_STREAM`, unread.
     Refuse,
+    /// The origin's first stream reset with `REFUSED_STREAM` after its first DATA
+    /// frame (counted in [`H2Origin::refused_after`]); the rest served.
+    RefuseFirstAfterData,
     /// No answer until this many requests have arrived (over all connections), so
     /// that many are in flight at once.
     Hold(usize),
@@ -86,16 +95,21 @@ fn start(name: &'static str, behaviour: Behaviour, tls: Option<Arc<ServerConfig>
         connections: Arc::default(),
         requests: Arc::default(),
         closed: Arc::default(),
+        refused_after: Arc::default(),
     };
     let (connections, requests) = (origin.connections.clone(), origin.requests.clone());
-    let closed = origin.closed.clone();
+    let (closed, refused_after) = (origin.closed.clone(), origin.refused_after.clone());
     thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
             connections.fetch_add(1, Ordering::SeqCst);
             let (requests, tls, closed) = (requests.clone(), tls.clone(), closed.clone());
+            let counts = Counts {
+                requests,
+                refused_after: refused_after.clone(),
+            };
             thread::spawn(move || {
-                smol::block_on(connection(stream, name, behaviour, requests, tls));
+                smol::block_on(connection(stream, name, behaviour, counts, tls));
                 closed.fetch_add(1, Ordering::SeqCst);
             });
         }
@@ -103,26 +117,32 @@ fn start(name: &'static str, behaviour: Behaviour, tls: Option<Arc<ServerConfig>
     origin
 }
 
+/// What an origin counts, shared by its connections.
+struct Counts {
+    requests: Arc<AtomicUsize>,
+    refused_after: Arc<AtomicUsize>,
+}
+
 async fn connection(
     stream: TcpStream,
     name: &'static str,
     behaviour: Behaviour,
-    requests: Arc<AtomicUsize>,
+    counts: Counts,
     tls: Option<Arc<ServerConfig>>,
 ) {
     let stream = smol::Async::new(stream).unwrap();
     match tls {
-        None => serve(stream, name, behaviour, requests).await,
+        None => serve(stream, name, behaviour, counts).await,
         Some(tls) => {
             let Ok(stream) = futures_rustls::TlsAcceptor::from(tls).accept(stream).await else {
                 return;
             };
-            serve(stream, name, behaviour, requests).await
+            serve(stream, name, behaviour, counts).await
         }
     }
 }
 
-async fn serve<S>(stream: S, name: &'static str, behaviour: Behaviour, requests: Arc<AtomicUsize>)
+async fn serve<S>(stream: S, name: &'static str, behaviour: Behaviour, counts: Counts)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -131,13 +151,21 @@ where
     };
     let ping = std::rc::Rc::new(smol::lock::Mutex::new(conn.ping_pong()));
     let ex = smol::LocalExecutor::new();
+    let Counts {
+        requests,
+        refused_after,
+    } = counts;
     ex.run(async {
         while let Some(Ok((req, mut respond))) = conn.accept().await {
-            requests.fetch_add(1, Ordering::SeqCst);
+            let first = requests.fetch_add(1, Ordering::SeqCst) == 0;
             match behaviour {
                 Behaviour::Refuse => {
                     respond.send_reset(h2::Reason::REFUSED_STREAM);
                     continue;
+                }
+                Behaviour::RefuseFirstAfterData if first => {
+                    ex.spawn(refuse_after_data(req, respond, refused_after.clone()))
+                        .detach();
                 }
                 Behaviour::Hold(n) => {
                     let requests = requests.clone();
@@ -151,7 +179,9 @@ where
                     conn.graceful_shutdown();
                     ex.spawn(answer(req, respond, name)).detach();
                 }
-                Behaviour::Serve => ex.spawn(answer(req, respond, name)).detach(),
+                Behaviour::Serve | Behaviour::RefuseFirstAfterData => {
+                    ex.spawn(answer(req, respond, name)).detach()
+                }
                 Behaviour::Early => ex.spawn(early(req, respond, ping.clone())).detach(),
             }
         }
@@ -260,6 +290,19 @@ fn with_trailers(
     trailers.insert("grpc-message", http::HeaderValue::from_static("nope"));
     let _ = out.send_data(Bytes::from(body), false);
     let _ = out.send_trailers(trailers);
+}
+
+/// See [`Behaviour::RefuseFirstAfterData`].
+async fn refuse_after_data(
+    req: http::Request<h2::RecvStream>,
+    mut respond: h2::server::SendResponse<Bytes>,
+    refused_after: Arc<AtomicUsize>,
+) {
+    let mut body = req.into_body();
+    if let Some(Ok(data)) = body.data().await {
+        refused_after.store(data.len(), Ordering::SeqCst);
+    }
+    respond.send_reset(h2::Reason::REFUSED_STREAM);
 }
 
 /// See [`Behaviour::Early`].

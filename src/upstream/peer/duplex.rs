@@ -31,6 +31,7 @@ use crate::downstream::h2::Detached;
 use crate::http::body::CopyError;
 use crate::http::decode::Source;
 use crate::http::h2end;
+use crate::http::replay::Replay;
 use crate::rt;
 
 /// Waits for `wait` within `timeout`, moving the request body along meanwhile when
@@ -50,8 +51,8 @@ pub(super) async fn wait<F: Future + Unpin>(
 /// The request body of a full-duplex stream, and where its upload stands.
 pub(super) struct Duplex {
     /// The client's body: kept (even once sent) so a stream the server did not process
-    /// can give it back for another attempt.
-    body: Option<Detached>,
+    /// can give it back for another attempt, with its retry buffer.
+    body: Option<Replay<Detached>>,
     /// The stream's sending half, while the body is still going up.
     out: Option<SendStream<Bytes>>,
     /// Each piece's wait for the server's window.
@@ -68,7 +69,7 @@ enum Turn<T> {
 
 impl Duplex {
     /// Holds `body` for the stream about to open.
-    pub fn new(body: Detached, timeout: Duration) -> Self {
+    pub fn new(body: Replay<Detached>, timeout: Duration) -> Self {
         Duplex {
             body: Some(body),
             out: None,
@@ -83,7 +84,7 @@ impl Duplex {
     }
 
     /// The client's body back, for another attempt (or to drop).
-    pub fn reclaim(&mut self) -> Option<Detached> {
+    pub fn reclaim(&mut self) -> Option<Replay<Detached>> {
         self.out = None;
         self.body.take()
     }

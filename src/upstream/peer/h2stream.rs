@@ -9,9 +9,10 @@
 //! ([`send_duplex`](H2::send_duplex), [`super::duplex`]); any other is sent whole first.
 //!
 //! A stream the server did not process is told apart ([`Unsent`]): `REFUSED_STREAM`,
-//! or a graceful GOAWAY whose last-stream-id is below it (RFC 9113 §6.8, §8.7). If no
-//! byte of the client's body was used yet, the exchange may send the request again,
-//! even a POST. Any other failure is treated as its HTTP/1.1 equivalent (a reset).
+//! or a graceful GOAWAY whose last-stream-id is below it (RFC 9113 §6.8, §8.7). The
+//! exchange may send the request again, even a POST, when no byte of the client's body
+//! was used yet or the retry buffer still holds all that was (`http::replay`). Any
+//! other failure is treated as its HTTP/1.1 equivalent (a reset).
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -28,6 +29,7 @@ use crate::http::decode::Source;
 use crate::http::framing::Body;
 use crate::http::h2end::{self, io_error, write_error};
 use crate::http::parse::ReadHead;
+use crate::http::replay::Replay;
 use crate::http::{RequestHead, ResponseHead};
 
 use super::super::h2pool::Slot;
@@ -49,7 +51,7 @@ pub(crate) struct H2 {
     slot: Slot,
     /// The connection had served streams before.
     pub reused: bool,
-    /// Set when the server did not process the request and nothing was used up.
+    /// Set when the server did not process the request.
     pub unsent: Option<Unsent>,
     /// Over TLS (`:scheme` https).
     tls: bool,
@@ -58,7 +60,7 @@ pub(crate) struct H2 {
     /// (Boxed: rare, and large against the rest of the peer.)
     answered: Option<Box<http::Response<RecvStream>>>,
     body: ResponseBody,
-    /// Client body bytes taken for this stream: once any are, it cannot be resent.
+    /// Client body bytes taken for this stream.
     used: u64,
     /// The request body still going up while the answer comes back (full duplex);
     /// boxed, as most streams have none and the peer is moved around.
@@ -87,7 +89,7 @@ impl H2 {
         &mut self,
         req: &RequestHead,
         framing: Body,
-        body: Detached,
+        body: Replay<Detached>,
         timeout: Duration,
     ) -> Result<(), CopyError> {
         self.duplex = Some(Box::new(Duplex::new(body, timeout)));
@@ -100,7 +102,7 @@ impl H2 {
 
     /// The client's body, when this stream took it for full duplex (to send on another
     /// attempt, or give back to the session).
-    pub fn reclaim(&mut self) -> Option<Detached> {
+    pub fn reclaim(&mut self) -> Option<Replay<Detached>> {
         self.duplex.as_mut().and_then(|d| d.reclaim())
     }
 
@@ -233,14 +235,15 @@ impl H2 {
     }
 
     /// Notes what a stream error says: a GOAWAY retires the connection, and a stream
-    /// the server did not process is [`Unsent`] if no body byte was used.
+    /// the server did not process is [`Unsent`] (whether it can go again is the
+    /// exchange's call: is the body used so far still kept?).
     fn note(&mut self, e: &h2::Error) {
         if e.is_go_away() {
             self.slot.retire();
         }
         let refused = e.is_remote() && e.is_reset() && e.reason() == Some(Reason::REFUSED_STREAM);
         let gone_away = e.is_remote() && e.is_go_away() && e.reason() == Some(Reason::NO_ERROR);
-        if self.used == 0 && (refused || gone_away) {
+        if refused || gone_away {
             self.unsent = Some(if refused {
                 Unsent::Refused
             } else {

@@ -32,6 +32,7 @@ use crate::http::body::CopyError;
 use crate::http::decode::{Decoding, Source};
 use crate::http::framing::Body;
 use crate::http::parse::{HeadLimits, ReadHead};
+use crate::http::replay::Replay;
 use crate::http::{RequestHead, ResponseHead};
 use crate::rt;
 use crate::stream::Stream;
@@ -144,8 +145,8 @@ impl Peer {
     }
 
     /// For h2: the server did not process the request (`REFUSED_STREAM`, or a stream
-    /// above a GOAWAY's last-stream-id, RFC 9113 §8.7) and no byte of the client's
-    /// body was used, so it may go to another server even when not idempotent.
+    /// above a GOAWAY's last-stream-id, RFC 9113 §8.7), so it may go again even when
+    /// not idempotent, if its body can be sent again (see `http::replay`).
     pub fn unsent(&self) -> Option<h2stream::Unsent> {
         match self {
             Peer::H1(_) => None,
@@ -154,7 +155,7 @@ impl Peer {
     }
 
     /// The client's body, if this peer took it for full duplex (h2 only).
-    pub fn reclaim(&mut self) -> Option<crate::downstream::h2::Detached> {
+    pub fn reclaim(&mut self) -> Option<Replay<crate::downstream::h2::Detached>> {
         match self {
             Peer::H1(_) => None,
             Peer::H2(p) => p.reclaim(),
