@@ -12,6 +12,8 @@
 # With TLS=1 the client speaks TLS 1.3 to weir (one connection, so one handshake in each
 # run, which cancels out like start-up): the script makes a P-256 certificate, which a
 # CONFIG names as {cert} and {key}; quick mode passes it with --tls-cert/--tls-key.
+# With KEEP=DIR the two callgrind profiles are kept there (N1.cg, N2.cg), for
+# `callgrind_annotate` on a binary built with symbols (bench/profiling.md says how).
 # Needs valgrind and python3 (and openssl with TLS=1). Loopback only; bounded (N2 requests).
 set -euo pipefail
 WEIR=$1
@@ -21,6 +23,7 @@ N2=${N2:-2500}
 REQ_HOST=${REQ_HOST:-a.example}
 REQ_PATH=${REQ_PATH:-/}
 TLS=${TLS:-0}
+KEEP=${KEEP:-}
 command -v valgrind >/dev/null || { echo "instructions.sh: needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 # weir on mimalloc executes itself again to set these (src/cli/alloc.rs); under valgrind
 # that would leave the counted process at once, so they are set here.
@@ -88,6 +91,7 @@ count() {
   requests "$1"
   kill -INT "$pid"
   wait "$pid" || true
+  [ -z "$KEEP" ] || { mkdir -p "$KEEP" && cp "$out.cg" "$KEEP/$1.cg"; }
   awk '/^summary:/ {print $2}' "$out.cg"
 }
 

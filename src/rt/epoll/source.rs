@@ -78,11 +78,17 @@ impl Source {
             | bit(r.write, WRITE)
             | bit(r.read_closed, READ_CLOSED)
             | bit(r.write_closed, WRITE_CLOSED);
-        let _ = self
+        let before = self
             .state
-            .fetch_update(SeqCst, SeqCst, |s| Some((s | bits).wrapping_add(EVENT)));
+            .fetch_update(SeqCst, SeqCst, |s| Some((s | bits).wrapping_add(EVENT)))
+            .unwrap_or_else(|s| s);
         for dir in [Dir::Read, Dir::Write] {
-            if bits & dir.ready() != 0 {
+            // Only a direction that was not ready can have a task asleep on it: a waiter
+            // parks only after its re-check (with its waker filed) finds the bits clear,
+            // and the event that set them since took that waker. Edge-triggered epoll
+            // reports a writable socket's OUT with every read event, so this skips the
+            // writer's lock on almost every event.
+            if bits & dir.ready() != 0 && before & dir.ready() == 0 {
                 let waiting = self.wakers[dir as usize]
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)

@@ -12,6 +12,8 @@ use super::reactor::{self, Reactor};
 /// Resolves at its deadline; dropping it early takes it off the reactor's list.
 pub struct Timer {
     at: Instant,
+    /// Due without asking the clock: made with a zero duration, or already fired.
+    fired: bool,
     filed: Option<(Arc<Reactor>, u64)>,
 }
 
@@ -20,7 +22,11 @@ impl Timer {
         let at = Instant::now()
             .checked_add(d)
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
-        Timer { at, filed: None }
+        Timer {
+            at,
+            fired: d.is_zero(),
+            filed: None,
+        }
     }
 }
 
@@ -28,17 +34,23 @@ impl Future for Timer {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.at {
-            if let Some((reactor, id)) = self.filed.take() {
-                reactor.cancel_timer(self.at, id);
-            }
-            return Poll::Ready(());
-        }
         let at = self.at;
         match &self.filed {
             Some((reactor, id)) => {
+                if Instant::now() >= at {
+                    reactor.cancel_timer(at, *id);
+                    self.filed = None;
+                    self.fired = true;
+                    return Poll::Ready(());
+                }
                 reactor.set_timer(at, Some(*id), cx.waker());
             }
+            // The first poll files the timer without reading the clock again: `after`
+            // read it a moment ago (`rt::sleep` and `rt::timeout` make the timer on their
+            // first poll), and a deadline that passed since is due at the reactor's next
+            // turn, whose wait it makes zero. On the hot path that is a clock read per
+            // timeout that goes pending, two per proxied request.
+            None if self.fired => return Poll::Ready(()),
             None => {
                 let reactor = reactor::current();
                 let id = reactor.set_timer(at, None, cx.waker());
