@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures_lite::FutureExt;
 use futures_rustls::rustls::ServerConfig;
 
 use crate::admission::Seat;
@@ -22,6 +21,7 @@ use crate::downstream::{Downstream, Next, Session, TextReply};
 use crate::error::{Error, Kind};
 use crate::exchange::{self, kept, Scratch};
 use crate::http::parse::ReadHead;
+use crate::idle_wait::{IdleWait, Woke};
 use crate::listener_id::ListenerId;
 use crate::live::Live;
 use crate::metrics::ConnectionGuard;
@@ -35,11 +35,6 @@ use crate::upstream::pool::BUFFER;
 /// What a plain HTTP client that reached a TLS listener is told (nginx says the same).
 const PLAIN_HTTP_TO_TLS: &[u8] =
     b"400 Bad Request: the plain HTTP request was sent to an HTTPS port; use https://\n";
-
-enum Wake {
-    Data(io::Result<usize>),
-    Stop,
-}
 
 /// Runs the TLS handshake on a connection accepted by a TLS listener, then serves it
 /// in the protocol ALPN agreed (`h2` is offered only when the listener turns it on).
@@ -136,7 +131,7 @@ pub(crate) fn accepted(
         peer,
         id,
         tls,
-        mut seat,
+        seat,
         held,
     } = a;
     async move {
@@ -152,7 +147,7 @@ pub(crate) fn accepted(
             return Box::pin(serve).await;
         }
         let mut client = downstream(&live, tcp.into(), peer, id);
-        if requests(&live, &mut client, id, &mut seat).await == Ended::H2c {
+        if requests(&live, &mut client, id, &seat).await == Ended::H2c {
             h2c(live, client, (peer, id), seat, runtime).await;
         }
     }
@@ -164,12 +159,12 @@ fn serve(
     live: Arc<Live>,
     stream: Stream,
     (peer, id): (SocketAddr, ListenerId),
-    mut seat: Seat,
+    seat: Seat,
     runtime: Runtime,
 ) -> impl Future<Output = ()> + Send {
     async move {
         let mut client = downstream(&live, stream, peer, id);
-        if requests(&live, &mut client, id, &mut seat).await == Ended::H2c {
+        if requests(&live, &mut client, id, &seat).await == Ended::H2c {
             h2c(live, client, (peer, id), seat, runtime).await;
         }
     }
@@ -216,7 +211,7 @@ fn requests<'a>(
     live: &'a Arc<Live>,
     client: &'a mut Downstream,
     id: ListenerId,
-    seat: &'a mut Seat,
+    seat: &'a Seat,
 ) -> impl Future<Output = Ended> + Send + 'a {
     async move {
         // Taken when a request's first bytes arrive, given back when the connection idles.
@@ -229,42 +224,8 @@ fn requests<'a>(
         let next = loop {
             if client.buffered().is_empty() {
                 park(&mut held, client);
-                let t = live.get().config.timeouts;
-                let wait = if first { t.header } else { t.idle };
-                let data = async { Wake::Data(client.wait_for_request().await) };
-                // A drain closes idle keep-alive connections, but not one still waiting for
-                // its first request: it was accepted before the listener closed (in an
-                // upgrade, while the new process already served), its client has sent or is
-                // sending that request, and dropping it unanswered would fail it. It waits
-                // up to `timeouts.header`, within the drain.
-                let stop = async {
-                    match first {
-                        true => std::future::pending().await,
-                        false => shutdown.as_mut().await,
-                    }
-                    Wake::Stop
-                };
-                // An idle connection gives up its seat when a new client needs it; one whose
-                // first request is yet to come is never asked (see `admission`).
-                let woke = {
-                    let waiting = std::pin::pin!(rt::timeout(wait, data.or(stop)));
-                    match first {
-                        true => Some(waiting.await),
-                        false => seat.idle(waiting).await,
-                    }
-                };
-                match woke {
-                    Some(Some(Wake::Data(Ok(n)))) if n > 0 => {}
-                    // Draining, but the next request is already here: answer it (with
-                    // `Connection: close`) rather than close on it.
-                    Some(Some(Wake::Stop)) if !client.is_quiet() => {}
-                    // Asked to make room, but a request is already on its way: read it.
-                    None if !client.is_quiet() => seat.pass_on(),
-                    None => {
-                        seat.give_up();
-                        break Next::Close;
-                    }
-                    _ => break Next::Close, // seat given up, idle timeout, EOF, error or shutdown
+                if !idle(live, client, seat, shutdown.as_mut(), first).await {
+                    break Next::Close;
                 }
             }
             if first && !id.tls && h2::is_preface(client.buffered()) && takes_h2c(live, id) {
@@ -307,6 +268,62 @@ fn requests<'a>(
             client.linger().await;
         }
         Ended::Closed
+    }
+}
+
+/// Waits for the client's next request: true when its bytes are here (or on their
+/// way), false when the connection is to close (EOF, an error, the idle deadline, a
+/// drain, or its seat given up).
+fn idle<'a, S: Future<Output = ()>>(
+    live: &'a Live,
+    client: &'a mut Downstream,
+    seat: &'a Seat,
+    shutdown: Pin<&'a mut S>,
+    first: bool,
+) -> impl Future<Output = bool> + 'a {
+    async move {
+        let t = live.get().config.timeouts;
+        let limit = if first { t.header } else { t.idle };
+        // A drain closes idle keep-alive connections, but not one still waiting for its
+        // first request: it was accepted before the listener closed (in an upgrade,
+        // while the new process already served), its client has sent or is sending that
+        // request, and dropping it unanswered would fail it. It waits up to
+        // `timeouts.header`, within the drain. Nor is such a connection ever asked to
+        // give up its seat (see `admission`).
+        let (stop, listed) = match first {
+            true => (None, None),
+            false => match seat.listed() {
+                Some(listed) => (Some(shutdown), Some(listed)),
+                None => return answer_ask(client, seat), // a new client is owed a seat
+            },
+        };
+        let woke = {
+            let data = std::pin::pin!(client.wait_for_request());
+            IdleWait::new(data, stop, listed.as_ref(), limit).await
+        };
+        if let Some(listed) = listed {
+            listed.end(matches!(woke, Woke::Asked));
+        }
+        match woke {
+            Woke::Data(Ok(n)) => n > 0,
+            // Draining, but the next request is already here: answer it (with
+            // `Connection: close`) rather than close on it.
+            Woke::Stop => !client.is_quiet(),
+            Woke::Asked => answer_ask(client, seat),
+            Woke::Data(Err(_)) | Woke::TimedOut => false,
+        }
+    }
+}
+
+/// Asked to make room for a new client: close, unless a request is already on its way
+/// (then it is read, and the next longest-idle connection is asked instead).
+fn answer_ask(client: &Downstream, seat: &Seat) -> bool {
+    if client.is_quiet() {
+        seat.give_up();
+        false
+    } else {
+        seat.pass_on();
+        true
     }
 }
 
