@@ -370,4 +370,38 @@ mod tests {
         eprintln!("connection task future: {task} bytes");
         assert!(task <= 1792, "{task} bytes");
     }
+
+    /// A connection task that panics inside `catch_unwind` (as listeners.rs spawns
+    /// it) still lets a drain end and the active-connections gauge fall: `Held` is
+    /// dropped while the panic unwinds, not only at the task's normal end.
+    #[test]
+    fn a_panicking_connection_task_still_gives_back_what_it_held() {
+        use std::panic::AssertUnwindSafe;
+        use std::sync::atomic::Ordering;
+
+        use futures_lite::FutureExt;
+
+        use crate::metrics::Metrics;
+
+        let metrics = Arc::new(Metrics::default());
+        let (busy, drained) = crate::shutdown::wait_group();
+        let held = Held {
+            busy,
+            counted: metrics.connection(),
+            peer: ([127, 0, 0, 1], 9).into(),
+        };
+        let task = async move {
+            let _ = &held;
+            std::future::ready(()).await;
+            panic!("a bug in a connection task");
+        };
+        let caught = futures_lite::future::block_on(AssertUnwindSafe(task).catch_unwind());
+        assert!(caught.is_err());
+        assert_eq!(metrics.connections_active.load(Ordering::Relaxed), 0);
+        let wait = futures_lite::future::poll_once(drained.wait());
+        assert!(
+            futures_lite::future::block_on(wait).is_some(),
+            "no Busy is left"
+        );
+    }
 }
