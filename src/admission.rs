@@ -48,12 +48,17 @@ pub(crate) struct Limit {
     pub(crate) evicted: AtomicU64,
 }
 
-/// The connections idling now, longest first (ids only grow), and how many seats the
-/// accept loop is still owed when none was idle to give one up.
+/// The connections idling now, longest first (ids only grow), each with the waker of
+/// its wait, and how many seats the accept loop is still owed when none was idle to
+/// give one up.
+///
+/// Asking a connection is taking its entry off the list and waking it: its wait finds
+/// its id gone. No per-connection flag or allocation (an `Arc` of a flag and a waker
+/// was 48 bytes a connection, an async channel once 768).
 #[derive(Default)]
 struct Idle {
     next: u64,
-    waiting: BTreeMap<u64, Arc<Ask>>,
+    waiting: BTreeMap<u64, Waker>,
     owed: usize,
 }
 
@@ -61,46 +66,6 @@ struct Idle {
 pub(crate) struct Seat {
     limit: Arc<Limit>,
     _permit: rt::Permit,
-    ask: Arc<Ask>,
-}
-
-/// The request to give up a seat: a flag and the waker of the connection's idle wait.
-/// (An async channel did the same at 768 bytes a connection; this is 64.)
-#[derive(Default)]
-struct Ask {
-    asked: AtomicBool,
-    waker: Mutex<Option<Waker>>,
-}
-
-impl Ask {
-    fn waker(&self) -> std::sync::MutexGuard<'_, Option<Waker>> {
-        self.waker.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn ask(&self) {
-        self.asked.store(true, Ordering::SeqCst);
-        if let Some(w) = self.waker().take() {
-            w.wake();
-        }
-    }
-
-    /// Clears the flag after an ask was answered (or passed on).
-    fn clear(&self) {
-        self.asked.store(false, Ordering::SeqCst);
-    }
-
-    /// Ready once asked; otherwise the waker is kept for [`ask`](Self::ask).
-    fn poll_asked(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.asked.load(Ordering::SeqCst) {
-            return Poll::Ready(());
-        }
-        *self.waker() = Some(cx.waker().clone());
-        if self.asked.load(Ordering::SeqCst) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
 }
 
 impl Limit {
@@ -163,7 +128,6 @@ impl Limit {
         Seat {
             limit: self.clone(),
             _permit: permit,
-            ask: Arc::default(),
         }
     }
 
@@ -176,7 +140,7 @@ impl Limit {
     fn ask_one(&self) {
         let mut idle = self.idle();
         match idle.waiting.pop_first() {
-            Some((_, ask)) => ask.ask(),
+            Some((_, waker)) => waker.wake(),
             None => idle.owed += 1,
         }
     }
@@ -230,10 +194,10 @@ impl Seat {
         }
         let id = idle.next;
         idle.next += 1;
-        idle.waiting.insert(id, self.ask.clone());
+        // A waker that does nothing until the wait's first poll puts its own.
+        idle.waiting.insert(id, Waker::noop().clone());
         Some(Listed {
             limit: &self.limit,
-            ask: &self.ask,
             id,
         })
     }
@@ -273,14 +237,23 @@ impl Seat {
 /// or a shutdown may drop the wait mid-way).
 pub(crate) struct Listed<'a> {
     limit: &'a Limit,
-    ask: &'a Ask,
     id: u64,
 }
 
 impl Listed<'_> {
-    /// Ready once this connection is asked to give up its seat.
+    /// Ready once this connection is asked to give up its seat (its entry is gone);
+    /// otherwise the entry keeps this poll's waker.
     pub fn poll_asked(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.ask.poll_asked(cx)
+        let mut idle = self.limit.idle();
+        match idle.waiting.get_mut(&self.id) {
+            None => Poll::Ready(()),
+            Some(waker) => {
+                if !waker.will_wake(cx.waker()) {
+                    waker.clone_from(cx.waker());
+                }
+                Poll::Pending
+            }
+        }
     }
 
     /// The wait is over, `asked` or not. If the request (or a close) won a race with
@@ -288,13 +261,9 @@ impl Listed<'_> {
     /// client is not left waiting; if asked, the caller answers it
     /// ([`Seat::give_up`] or [`Seat::pass_on`]).
     pub fn end(self, asked: bool) {
-        let (limit, ask) = (self.limit, self.ask);
-        if !self.leave() {
-            // Asked (under the lock, so the flag is set by now).
-            ask.clear();
-            if !asked {
-                limit.ask_one();
-            }
+        let limit = self.limit;
+        if !self.leave() && !asked {
+            limit.ask_one();
         }
     }
 
