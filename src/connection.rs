@@ -155,6 +155,10 @@ pub(crate) fn accepted(
 
 /// Serves one connection (after its TLS handshake), from `peer` on listener `id`,
 /// until it closes, idles out, or weir shuts down.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps a second copy of each argument (see `accepted`)"
+)]
 fn serve(
     live: Arc<Live>,
     stream: Stream,
@@ -207,6 +211,10 @@ fn h2c(
 
 /// Serves `client`'s requests one after another until it closes, idles out, or weir
 /// shuts down; or finds that it speaks HTTP/2 (`h2c = true` on plain listener `id`).
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps a second copy of each argument (see `accepted`)"
+)]
 fn requests<'a>(
     live: &'a Arc<Live>,
     client: &'a mut Downstream,
@@ -274,6 +282,10 @@ fn requests<'a>(
 /// Waits for the client's next request: true when its bytes are here (or on their
 /// way), false when the connection is to close (EOF, an error, the idle deadline, a
 /// drain, or its seat given up).
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps a second copy of each argument (see `accepted`)"
+)]
 fn idle<'a, S: Future<Output = ()>>(
     live: &'a Live,
     client: &'a mut Downstream,
