@@ -24,10 +24,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
-
-use futures_lite::FutureExt;
 
 use crate::rt::{self, Semaphore};
 
@@ -50,12 +48,17 @@ pub(crate) struct Limit {
     pub(crate) evicted: AtomicU64,
 }
 
-/// The connections idling now, longest first (ids only grow), and how many seats the
-/// accept loop is still owed when none was idle to give one up.
+/// The connections idling now, longest first (ids only grow), each with the waker of
+/// its wait, and how many seats the accept loop is still owed when none was idle to
+/// give one up.
+///
+/// Asking a connection is taking its entry off the list and waking it: its wait finds
+/// its id gone. No per-connection flag or allocation (an `Arc` of a flag and a waker
+/// was 48 bytes a connection, an async channel once 768).
 #[derive(Default)]
 struct Idle {
     next: u64,
-    waiting: BTreeMap<u64, Arc<Ask>>,
+    waiting: BTreeMap<u64, Waker>,
     owed: usize,
 }
 
@@ -63,48 +66,6 @@ struct Idle {
 pub(crate) struct Seat {
     limit: Arc<Limit>,
     _permit: rt::Permit,
-    ask: Arc<Ask>,
-}
-
-/// The request to give up a seat: a flag and the waker of the connection's idle wait.
-/// (An async channel did the same at 768 bytes a connection; this is 64.)
-#[derive(Default)]
-struct Ask {
-    asked: AtomicBool,
-    waker: Mutex<Option<Waker>>,
-}
-
-impl Ask {
-    fn waker(&self) -> std::sync::MutexGuard<'_, Option<Waker>> {
-        self.waker.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn ask(&self) {
-        self.asked.store(true, Ordering::SeqCst);
-        if let Some(w) = self.waker().take() {
-            w.wake();
-        }
-    }
-
-    /// Clears the flag after an ask was answered (or passed on).
-    fn clear(&self) {
-        self.asked.store(false, Ordering::SeqCst);
-    }
-
-    async fn asked(&self) {
-        std::future::poll_fn(|cx| {
-            if self.asked.load(Ordering::SeqCst) {
-                return Poll::Ready(());
-            }
-            *self.waker() = Some(cx.waker().clone());
-            if self.asked.load(Ordering::SeqCst) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await
-    }
 }
 
 impl Limit {
@@ -167,7 +128,6 @@ impl Limit {
         Seat {
             limit: self.clone(),
             _permit: permit,
-            ask: Arc::default(),
         }
     }
 
@@ -180,7 +140,7 @@ impl Limit {
     fn ask_one(&self) {
         let mut idle = self.idle();
         match idle.waiting.pop_first() {
-            Some((_, ask)) => ask.ask(),
+            Some((_, waker)) => waker.wake(),
             None => idle.owed += 1,
         }
     }
@@ -217,45 +177,47 @@ impl Limit {
 }
 
 impl Seat {
-    /// Runs `wait` (a connection that has had a response, waiting for its next request)
-    /// unless this connection is asked to give up its seat first: then `None`, and the caller either closes it
-    /// ([`give_up`](Self::give_up)) or, if a request is arriving after all,
-    /// [`pass_on`](Self::pass_on)s the ask.
+    /// Lists this connection (one that has had a response and waits for its next
+    /// request) among those that may be asked to give up their seat, for one wait;
+    /// `None` when a new client is owed a seat already: the caller then acts as if
+    /// asked. The caller polls [`Listed::poll_asked`] beside its own wait and ends
+    /// with [`Listed::end`].
     ///
-    /// If the request won a close race with the ask, the ask passes on to the next
-    /// longest-idle connection, so the new client is not left waiting.
+    /// A handle, not a future wrapping the caller's wait: every idle connection's task
+    /// carries its wait, and a combinator around it cost ~300 bytes each (see
+    /// `crate::idle_wait`).
+    pub fn listed(&self) -> Option<Listed<'_>> {
+        let mut idle = self.limit.idle();
+        if idle.owed > 0 {
+            idle.owed -= 1;
+            return None;
+        }
+        let id = idle.next;
+        idle.next += 1;
+        // A waker that does nothing until the wait's first poll puts its own.
+        idle.waiting.insert(id, Waker::noop().clone());
+        Some(Listed {
+            limit: &self.limit,
+            id,
+        })
+    }
+
+    /// Runs `wait` (a connection that has had a response, waiting for its next request)
+    /// unless this connection is asked to give up its seat first: then `None`, and the
+    /// caller either closes it ([`give_up`](Self::give_up)) or, if a request is
+    /// arriving after all, [`pass_on`](Self::pass_on)s the ask. (HTTP/1.x connections
+    /// use [`listed`](Self::listed) inside their own wait instead.)
     ///
     /// `wait` is pinned by the caller: taken by value, it would be stored twice in this
-    /// future (as the argument, and moved into the race below), and every idle
-    /// connection would carry the copy.
-    pub async fn idle<T>(&mut self, wait: Pin<&mut impl Future<Output = T>>) -> Option<T> {
-        let listed = {
-            let mut idle = self.limit.idle();
-            if idle.owed > 0 {
-                idle.owed -= 1;
-                return None;
-            }
-            let id = idle.next;
-            idle.next += 1;
-            idle.waiting.insert(id, self.ask.clone());
-            Listed {
-                limit: &self.limit,
-                id,
-            }
-        };
-        let asked = async {
-            self.ask.asked().await;
-            None
-        };
-        let woke = async { Some(wait.await) }.or(asked).await;
-        if !listed.leave() {
-            // Asked (under the lock, so the flag is set by now): answered below or by
-            // the caller. If the request came first, serve it and pass the ask on.
-            self.ask.clear();
-            if woke.is_some() {
-                self.limit.ask_one();
-            }
-        }
+    /// future, and every idle connection would carry the copy.
+    pub async fn idle<T>(&mut self, mut wait: Pin<&mut impl Future<Output = T>>) -> Option<T> {
+        let listed = self.listed()?;
+        let woke = std::future::poll_fn(|cx| match wait.as_mut().poll(cx) {
+            Poll::Ready(done) => Poll::Ready(Some(done)),
+            Poll::Pending => listed.poll_asked(cx).map(|()| None),
+        })
+        .await;
+        listed.end(woke.is_none());
         woke
     }
 
@@ -273,12 +235,38 @@ impl Seat {
 
 /// A connection's entry in the idle list, removed however the wait ends (a timeout
 /// or a shutdown may drop the wait mid-way).
-struct Listed<'a> {
+pub(crate) struct Listed<'a> {
     limit: &'a Limit,
     id: u64,
 }
 
 impl Listed<'_> {
+    /// Ready once this connection is asked to give up its seat (its entry is gone);
+    /// otherwise the entry keeps this poll's waker.
+    pub fn poll_asked(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut idle = self.limit.idle();
+        match idle.waiting.get_mut(&self.id) {
+            None => Poll::Ready(()),
+            Some(waker) => {
+                if !waker.will_wake(cx.waker()) {
+                    waker.clone_from(cx.waker());
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The wait is over, `asked` or not. If the request (or a close) won a race with
+    /// the ask, the ask passes on to the next longest-idle connection, so the new
+    /// client is not left waiting; if asked, the caller answers it
+    /// ([`Seat::give_up`] or [`Seat::pass_on`]).
+    pub fn end(self, asked: bool) {
+        let limit = self.limit;
+        if !self.leave() && !asked {
+            limit.ask_one();
+        }
+    }
+
     /// Leaves the list; false if an ask had already taken this entry off it.
     fn leave(self) -> bool {
         let listed = self.limit.idle().waiting.remove(&self.id).is_some();

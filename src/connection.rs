@@ -7,11 +7,12 @@
 //! between requests (never before its first), the connection may be asked to give up
 //! its seat to a new client at `max_connections` (see `admission`).
 
-use std::io;
+use std::future::Future;
+use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use futures_lite::FutureExt;
 use futures_rustls::rustls::ServerConfig;
 
 use crate::admission::Seat;
@@ -20,9 +21,13 @@ use crate::downstream::{Downstream, Next, Session, TextReply};
 use crate::error::{Error, Kind};
 use crate::exchange::{self, kept, Scratch};
 use crate::http::parse::ReadHead;
+use crate::idle_wait::{IdleWait, Woke};
 use crate::listener_id::ListenerId;
 use crate::live::Live;
+use crate::metrics::ConnectionGuard;
+use crate::proxy_protocol;
 use crate::rt::{self, Runtime};
+use crate::shutdown::Busy;
 use crate::stream::Stream;
 use crate::tls::{self, Accepted};
 use crate::upstream::pool::BUFFER;
@@ -30,11 +35,6 @@ use crate::upstream::pool::BUFFER;
 /// What a plain HTTP client that reached a TLS listener is told (nginx says the same).
 const PLAIN_HTTP_TO_TLS: &[u8] =
     b"400 Bad Request: the plain HTTP request was sent to an HTTPS port; use https://\n";
-
-enum Wake {
-    Data(io::Result<usize>),
-    Stop,
-}
 
 /// Runs the TLS handshake on a connection accepted by a TLS listener, then serves it
 /// in the protocol ALPN agreed (`h2` is offered only when the listener turns it on).
@@ -75,112 +75,267 @@ pub(crate) async fn serve_tls(
     }
 }
 
-/// Serves one accepted connection, from `peer` on listener `id`, until it closes, idles
-/// out, or weir shuts down. On a plain listener with `h2c = true`, a connection that
-/// opens with the HTTP/2 preface is handed to the h2 server.
-pub(crate) async fn serve(
+/// One accepted connection, as the listener's accept loop hands it over.
+pub(crate) struct Incoming {
+    pub tcp: rt::TcpStream,
+    pub peer: SocketAddr,
+    pub id: ListenerId,
+    /// The listener's TLS config, for a TLS listener.
+    pub tls: Option<Arc<ServerConfig>>,
+    pub seat: Seat,
+    pub held: Held,
+}
+
+/// What a connection holds until its task ends, however it ends: the drain's count
+/// and the active-connections metric. Dropped while a panic unwinds, it says so (the
+/// task is spawned inside `catch_unwind`, so a bug closes one connection, not the
+/// process); a guard inside the task, not an `async` wrapper around it, which would
+/// keep a second copy of the whole task (bench/profiling.md).
+#[allow(dead_code, reason = "held only for their drop")]
+pub(crate) struct Held {
+    pub busy: Busy,
+    pub counted: ConnectionGuard,
+    pub peer: SocketAddr,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let peer = self.peer;
+            // Not eprintln!: a failed write must not panic again while unwinding.
+            let mut err = io::stderr();
+            let _ = writeln!(
+                err,
+                "weir: a connection task from {peer} panicked; connection closed"
+            );
+        }
+    }
+}
+
+/// The task of one accepted connection: the PROXY protocol header where the listener
+/// takes one, then the TLS handshake on a TLS listener, then its requests.
+///
+/// Every idle keep-alive connection's task is this future, so it is written to hold
+/// each value once: a plain function returning an `async move` block that uses its
+/// captures in place, where an `async fn` keeps a second copy of each argument it
+/// moves into a future and every nested future a third (the spawned block used to
+/// hold the stream, the seat, the listener id and the peer three times). The plain
+/// path's request loop works on borrows for the same reason.
+pub(crate) fn accepted(
+    live: Arc<Live>,
+    a: Incoming,
+    runtime: Runtime,
+) -> impl Future<Output = ()> + Send + 'static {
+    let Incoming {
+        mut tcp,
+        peer,
+        id,
+        tls,
+        seat,
+        held,
+    } = a;
+    async move {
+        let _ = &held; // dropped with the task
+        let proxied = proxy_protocol::accept(&live, id, &mut tcp, peer).await;
+        let Some(peer) = proxied else {
+            return; // counted and logged: no request is read
+        };
+        if let Some(config) = tls {
+            // Boxed: its handshake future holds rustls' state inline (2.7 KiB), which
+            // every plain connection's task would carry too.
+            let serve = serve_tls(live, tcp, (peer, id), config, seat, runtime);
+            return Box::pin(serve).await;
+        }
+        let mut client = downstream(&live, tcp.into(), peer, id);
+        if requests(&live, &mut client, id, &seat).await == Ended::H2c {
+            h2c(live, client, (peer, id), seat, runtime).await;
+        }
+    }
+}
+
+/// Serves one connection (after its TLS handshake), from `peer` on listener `id`,
+/// until it closes, idles out, or weir shuts down.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps a second copy of each argument (see `accepted`)"
+)]
+fn serve(
     live: Arc<Live>,
     stream: Stream,
     (peer, id): (SocketAddr, ListenerId),
-    mut seat: Seat,
+    seat: Seat,
     runtime: Runtime,
-) {
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let mut client = downstream(&live, stream, peer, id);
+        if requests(&live, &mut client, id, &seat).await == Ended::H2c {
+            h2c(live, client, (peer, id), seat, runtime).await;
+        }
+    }
+}
+
+/// The client side of a connection from `peer` on listener `id`.
+fn downstream(live: &Live, stream: Stream, peer: SocketAddr, id: ListenerId) -> Downstream {
     let max = live.get().limits.max_bytes.max(BUFFER);
-    let mut client = Downstream::new(stream, peer, max)
+    Downstream::new(stream, peer, max)
         .on(id)
-        .stopping(live.stop().clone());
-    // Taken when a request's first bytes arrive, given back when the connection idles.
-    let mut held: Option<Box<Scratch>> = None;
-    let mut first = true;
-    // One wait for the shutdown signal for the connection's life: made afresh for each
-    // idle wait, it allocated its listener every request (tests/alloc_free.rs).
-    let signal = live.stop().clone();
-    let mut shutdown = std::pin::pin!(signal.fired());
-    let next = loop {
-        if client.buffered().is_empty() {
-            park(&mut held, &mut client);
-            let t = live.get().config.timeouts;
-            let wait = if first { t.header } else { t.idle };
-            let data = async { Wake::Data(client.wait_for_request().await) };
-            // A drain closes idle keep-alive connections, but not one still waiting for
-            // its first request: it was accepted before the listener closed (in an
-            // upgrade, while the new process already served), its client has sent or is
-            // sending that request, and dropping it unanswered would fail it. It waits
-            // up to `timeouts.header`, within the drain.
-            let stop = async {
-                match first {
-                    true => std::future::pending().await,
-                    false => shutdown.as_mut().await,
-                }
-                Wake::Stop
-            };
-            // An idle connection gives up its seat when a new client needs it; one whose
-            // first request is yet to come is never asked (see `admission`).
-            let woke = {
-                let waiting = std::pin::pin!(rt::timeout(wait, data.or(stop)));
-                match first {
-                    true => Some(waiting.await),
-                    false => seat.idle(waiting).await,
-                }
-            };
-            match woke {
-                Some(Some(Wake::Data(Ok(n)))) if n > 0 => {}
-                // Draining, but the next request is already here: answer it (with
-                // `Connection: close`) rather than close on it.
-                Some(Some(Wake::Stop)) if !client.is_quiet() => {}
-                // Asked to make room, but a request is already on its way: read it.
-                None if !client.is_quiet() => seat.pass_on(),
-                None => {
-                    seat.give_up();
+        .stopping(live.stop().clone())
+}
+
+/// How a connection's run of HTTP/1.x requests ended.
+#[derive(PartialEq, Eq)]
+enum Ended {
+    /// Closed, idled out, or drained: the connection is done.
+    Closed,
+    /// It opened with the HTTP/2 preface on a listener with `h2c = true`.
+    H2c,
+}
+
+/// Hands a plain connection that opened with the HTTP/2 preface to the h2 server.
+/// Boxed: the h2 server's state is several KiB, and every HTTP/1.x connection's task
+/// would carry it inline (4.8 KiB a task, against 1.0).
+fn h2c(
+    live: Arc<Live>,
+    client: Downstream,
+    (peer, listener): (SocketAddr, ListenerId),
+    seat: Seat,
+    runtime: Runtime,
+) -> Pin<Box<impl Future<Output = ()> + Send>> {
+    let from = h2::From {
+        peer,
+        listener,
+        tls: false,
+    };
+    Box::pin(h2::serve(live, client.into_conn(), from, seat, runtime))
+}
+
+/// Serves `client`'s requests one after another until it closes, idles out, or weir
+/// shuts down; or finds that it speaks HTTP/2 (`h2c = true` on plain listener `id`).
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps a second copy of each argument (see `accepted`)"
+)]
+fn requests<'a>(
+    live: &'a Arc<Live>,
+    client: &'a mut Downstream,
+    id: ListenerId,
+    seat: &'a Seat,
+) -> impl Future<Output = Ended> + Send + 'a {
+    async move {
+        // Taken when a request's first bytes arrive, given back when the connection idles.
+        let mut held: Option<Box<Scratch>> = None;
+        let mut first = true;
+        // One wait for the shutdown signal for the connection's life: made afresh for each
+        // idle wait, it allocated its listener every request (tests/alloc_free.rs).
+        let signal = live.stop().clone();
+        let mut shutdown = std::pin::pin!(signal.fired());
+        let next = loop {
+            if client.buffered().is_empty() {
+                park(&mut held, client);
+                if !idle(live, client, seat, shutdown.as_mut(), first).await {
                     break Next::Close;
                 }
-                _ => break Next::Close, // seat given up, idle timeout, EOF, error or shutdown
             }
-        }
-        if first && !id.tls && h2::is_preface(client.buffered()) && takes_h2c(&live, id) {
-            let from = h2::From {
-                peer,
-                listener: id,
-                tls: false,
-            };
-            // Boxed: the h2 server's state is several KiB, and every HTTP/1.x
-            // connection's task would carry it inline (4.8 KiB a task, against 1.0).
-            let h2 = h2::serve(live, client.into_conn(), from, seat, runtime);
-            return Box::pin(h2).await;
-        }
-        first = false;
-        // Each request runs on the engine in force when it starts (see `live`): taken
-        // once its first bytes are here, not before the wait, or a connection idle
-        // across a reload would serve its next request on the retired engine.
-        let e = live.get();
-        let t = e.config.timeouts;
-        client.allow(e.limits.max_bytes);
-        let s = resume(&mut held, &mut client);
-        let head = rt::timeout(t.header, client.read_request(e.limits, &mut s.req)).await;
-        let err = match head {
-            // Boxed, like `reject` below: a future holds room for its largest await
-            // point, and an exchange in flight is most of this task's. Unboxed, every
-            // idle connection carried it (4.1 KiB each, against 2.5 KiB now; one 2 KiB
-            // allocation per request instead).
-            Some(Ok(())) => {
-                Box::pin(exchange::exchange(&e, &mut client, s)).await;
-                match client.next() {
-                    Next::KeepAlive if !e.stop.is_fired() => continue,
-                    Next::KeepAlive => break Next::Close,
-                    other => break other,
+            if first && !id.tls && h2::is_preface(client.buffered()) && takes_h2c(live, id) {
+                return Ended::H2c;
+            }
+            first = false;
+            // Each request runs on the engine in force when it starts (see `live`): taken
+            // once its first bytes are here, not before the wait, or a connection idle
+            // across a reload would serve its next request on the retired engine.
+            let e = live.get();
+            let t = e.config.timeouts;
+            client.allow(e.limits.max_bytes);
+            let s = resume(&mut held, client);
+            let head = rt::timeout(t.header, client.read_request(e.limits, &mut s.req)).await;
+            let err = match head {
+                // Boxed, like `reject` below: a future holds room for its largest await
+                // point, and an exchange in flight is most of this task's. Unboxed, every
+                // idle connection carried it (4.1 KiB each, against 2.5 KiB now; one 2 KiB
+                // allocation per request instead).
+                Some(Ok(())) => {
+                    Box::pin(exchange::exchange(&e, client, s)).await;
+                    match client.next() {
+                        Next::KeepAlive if !e.stop.is_fired() => continue,
+                        Next::KeepAlive => break Next::Close,
+                        other => break other,
+                    }
                 }
-            }
-            Some(Err(ReadHead::Closed)) => break Next::Close,
-            Some(Err(ReadHead::Failed(err))) if err.kind == Kind::ClientGone => break Next::Close,
-            Some(Err(ReadHead::Failed(err))) => err,
-            None => Error::new(Kind::HeaderTimeout, "request head timed out"),
+                Some(Err(ReadHead::Closed)) => break Next::Close,
+                Some(Err(ReadHead::Failed(err))) if err.kind == Kind::ClientGone => {
+                    break Next::Close
+                }
+                Some(Err(ReadHead::Failed(err))) => err,
+                None => Error::new(Kind::HeaderTimeout, "request head timed out"),
+            };
+            Box::pin(exchange::reject(&e, client, s, err)).await;
+            break Next::CloseAfterError;
         };
-        Box::pin(exchange::reject(&e, &mut client, s, err)).await;
-        break Next::CloseAfterError;
-    };
-    park(&mut held, &mut client); // for the thread's next connection
-    if next == Next::CloseAfterError {
-        client.linger().await;
+        park(&mut held, client); // for the thread's next connection
+        if next == Next::CloseAfterError {
+            client.linger().await;
+        }
+        Ended::Closed
+    }
+}
+
+/// Waits for the client's next request: true when its bytes are here (or on their
+/// way), false when the connection is to close (EOF, an error, the idle deadline, a
+/// drain, or its seat given up).
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps a second copy of each argument (see `accepted`)"
+)]
+fn idle<'a, S: Future<Output = ()>>(
+    live: &'a Live,
+    client: &'a mut Downstream,
+    seat: &'a Seat,
+    shutdown: Pin<&'a mut S>,
+    first: bool,
+) -> impl Future<Output = bool> + 'a {
+    async move {
+        let t = live.get().config.timeouts;
+        let limit = if first { t.header } else { t.idle };
+        // A drain closes idle keep-alive connections, but not one still waiting for its
+        // first request: it was accepted before the listener closed (in an upgrade,
+        // while the new process already served), its client has sent or is sending that
+        // request, and dropping it unanswered would fail it. It waits up to
+        // `timeouts.header`, within the drain. Nor is such a connection ever asked to
+        // give up its seat (see `admission`).
+        let (stop, listed) = match first {
+            true => (None, None),
+            false => match seat.listed() {
+                Some(listed) => (Some(shutdown), Some(listed)),
+                None => return answer_ask(client, seat), // a new client is owed a seat
+            },
+        };
+        let woke = {
+            let data = std::pin::pin!(client.wait_for_request());
+            IdleWait::new(data, stop, listed.as_ref(), limit).await
+        };
+        if let Some(listed) = listed {
+            listed.end(matches!(woke, Woke::Asked));
+        }
+        match woke {
+            Woke::Data(Ok(n)) => n > 0,
+            // Draining, but the next request is already here: answer it (with
+            // `Connection: close`) rather than close on it.
+            Woke::Stop => !client.is_quiet(),
+            Woke::Asked => answer_ask(client, seat),
+            Woke::Data(Err(_)) | Woke::TimedOut => false,
+        }
+    }
+}
+
+/// Asked to make room for a new client: close, unless a request is already on its way
+/// (then it is read, and the next longest-idle connection is asked instead).
+fn answer_ask(client: &Downstream, seat: &Seat) -> bool {
+    if client.is_quiet() {
+        seat.give_up();
+        false
+    } else {
+        seat.pass_on();
+        true
     }
 }
 
@@ -212,20 +367,55 @@ fn takes_h2c(live: &Live, id: ListenerId) -> bool {
 mod tests {
     use super::*;
 
-    /// The size of the future an async fn returns, without calling it.
-    fn future_size<A, B, C, D, E, F: std::future::Future>(
-        _: impl FnOnce(A, B, C, D, E) -> F,
-    ) -> usize {
+    /// The size of the future `f` returns, without calling it.
+    fn future_size<A, B, C, F: Future>(_: impl FnOnce(A, B, C) -> F) -> usize {
         std::mem::size_of::<F>()
     }
 
     /// Every idle keep-alive connection's task holds this future, whatever state it is
     /// in (bench/profiling.md, "Idle keep-alive connection: where the bytes go"). With
     /// the h2c server inline it was 4,480 bytes in a debug build (4.8 KiB a task in
-    /// release); 1,512 with it boxed.
+    /// release); 1,512 for `serve` alone with it boxed; the whole task 1,560 with each
+    /// value held once (`accepted`), 1,200 with the idle wait hand-written (`IdleWait`),
+    /// 1,192 without the seat's `Arc<Ask>`.
     #[test]
     fn the_connection_future_carries_no_rarely_used_state() {
-        let serve = future_size(serve);
-        assert!(serve <= 1792, "{serve} bytes");
+        let task = future_size(accepted);
+        eprintln!("connection task future: {task} bytes");
+        assert!(task <= 1280, "{task} bytes");
+    }
+
+    /// A connection task that panics inside `catch_unwind` (as listeners.rs spawns
+    /// it) still lets a drain end and the active-connections gauge fall: `Held` is
+    /// dropped while the panic unwinds, not only at the task's normal end.
+    #[test]
+    fn a_panicking_connection_task_still_gives_back_what_it_held() {
+        use std::panic::AssertUnwindSafe;
+        use std::sync::atomic::Ordering;
+
+        use futures_lite::FutureExt;
+
+        use crate::metrics::Metrics;
+
+        let metrics = Arc::new(Metrics::default());
+        let (busy, drained) = crate::shutdown::wait_group();
+        let held = Held {
+            busy,
+            counted: metrics.connection(),
+            peer: ([127, 0, 0, 1], 9).into(),
+        };
+        let task = async move {
+            let _ = &held;
+            std::future::ready(()).await;
+            panic!("a bug in a connection task");
+        };
+        let caught = futures_lite::future::block_on(AssertUnwindSafe(task).catch_unwind());
+        assert!(caught.is_err());
+        assert_eq!(metrics.connections_active.load(Ordering::Relaxed), 0);
+        let wait = futures_lite::future::poll_once(drained.wait());
+        assert!(
+            futures_lite::future::block_on(wait).is_some(),
+            "no Busy is left"
+        );
     }
 }

@@ -44,6 +44,7 @@ pub mod error;
 mod exchange;
 mod fds;
 pub mod http;
+mod idle_wait;
 mod listener_id;
 mod listeners;
 mod live;

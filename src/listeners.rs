@@ -25,7 +25,6 @@ use crate::connection;
 use crate::fds;
 use crate::listener_id::ListenerId;
 use crate::live::Live;
-use crate::proxy_protocol;
 use crate::rt::{self, Runtime, Task, TcpListener};
 use crate::shutdown::Busy;
 use crate::systemd::activation::Inherited;
@@ -250,36 +249,23 @@ async fn accept_loop(bound: Bound, live: Arc<Live>, busy: Busy, runtime: Runtime
         if id.tls {
             tls = live.get().tls_for(id).or(tls);
         }
-        let live = live.clone();
-        let busy = busy.clone();
-        let tls = tls.clone();
-        let counted = metrics.connection();
-        let rt = runtime.clone();
+        let incoming = connection::Incoming {
+            tcp: stream,
+            peer,
+            id,
+            tls: tls.clone(),
+            seat,
+            held: connection::Held {
+                busy: busy.clone(),
+                counted: metrics.connection(),
+                peer,
+            },
+        };
+        // The connection's own future, with no `async` block around it: such a block
+        // would hold a second copy of it (see `connection::accepted`).
+        let task = connection::accepted(live.clone(), incoming, runtime.clone());
         runtime
-            .spawn(async move {
-                // The TLS path is boxed: its handshake future holds rustls' state
-                // inline (2.7 KiB), which every plain connection's task would carry too.
-                let serve = async {
-                    let mut stream = stream;
-                    let proxied = proxy_protocol::accept(&live, id, &mut stream, peer).await;
-                    let Some(peer) = proxied else {
-                        return; // counted and logged: no request is read
-                    };
-                    match tls {
-                        Some(config) => {
-                            let from = (peer, id);
-                            let serve = connection::serve_tls(live, stream, from, config, seat, rt);
-                            Box::pin(serve).await
-                        }
-                        None => connection::serve(live, stream.into(), (peer, id), seat, rt).await,
-                    }
-                };
-                let served = AssertUnwindSafe(serve).catch_unwind().await;
-                if served.is_err() {
-                    eprintln!("weir: a connection task from {peer} panicked; connection closed");
-                }
-                drop((busy, counted));
-            })
+            .spawn(AssertUnwindSafe(task).catch_unwind())
             .detach();
     }
 }

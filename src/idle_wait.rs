@@ -1,0 +1,100 @@
+//! A keep-alive connection's wait between requests, as one hand-written future.
+//!
+//! The wait ends on the first of four things: the client's next bytes (or its close),
+//! a drain (not before the first request: see `connection`), the idle deadline, or an
+//! ask to give up the seat for a new client at `max_connections` (see `admission`).
+//! Every idle connection's task holds this wait for as long as it idles, so its size is
+//! most of what an idle connection costs. Written as nested combinators (`rt::timeout`
+//! around `or` around two `async` blocks, inside `Seat::idle`'s own race) it took ~450
+//! bytes: each layer kept its own state, and an `async fn` keeps a second copy of every
+//! argument it moves into a future. This struct holds three pointers, the deadline and
+//! the timer (bench/profiling.md, "Idle keep-alive connection: where the bytes go").
+//!
+//! The order of the checks is the old race's: the client's bytes first (a request that
+//! arrived is served even if the deadline passed or an ask came meanwhile), then the
+//! drain, the deadline and the ask. As `rt::timeout` does, the timer is filed only when
+//! the first poll finds nothing to do.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crate::admission::Listed;
+use crate::rt::{self, Backend};
+
+type Timer = <rt::Chosen as Backend>::Timer;
+
+/// What ended the wait.
+pub(crate) enum Woke {
+    /// The client sent something (`Ok(n)`, n > 0), closed (`Ok(0)`) or failed.
+    Data(io::Result<usize>),
+    /// weir is draining.
+    Stop,
+    /// The idle (or first-request) deadline passed.
+    TimedOut,
+    /// The connection was asked to give up its seat.
+    Asked,
+}
+
+/// The wait itself: the caller pins `data` and `stop` in its own frame and lends them.
+pub(crate) struct IdleWait<'a, D, S> {
+    data: Pin<&'a mut D>,
+    stop: Option<Pin<&'a mut S>>,
+    listed: Option<&'a Listed<'a>>,
+    limit: Duration,
+    timer: Option<Timer>,
+}
+
+impl<'a, D, S> IdleWait<'a, D, S>
+where
+    D: Future<Output = io::Result<usize>>,
+    S: Future<Output = ()>,
+{
+    /// Waits up to `limit` for `data`; `stop` (a drain) and `listed` (an ask for the
+    /// seat) end it early when given.
+    pub fn new(
+        data: Pin<&'a mut D>,
+        stop: Option<Pin<&'a mut S>>,
+        listed: Option<&'a Listed<'a>>,
+        limit: Duration,
+    ) -> Self {
+        IdleWait {
+            data,
+            stop,
+            listed,
+            limit,
+            timer: None,
+        }
+    }
+}
+
+impl<D, S> Future for IdleWait<'_, D, S>
+where
+    D: Future<Output = io::Result<usize>>,
+    S: Future<Output = ()>,
+{
+    type Output = Woke;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Woke> {
+        let this = self.get_mut();
+        if let Poll::Ready(read) = this.data.as_mut().poll(cx) {
+            return Poll::Ready(Woke::Data(read));
+        }
+        if let Some(stop) = &mut this.stop {
+            if stop.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Woke::Stop);
+            }
+        }
+        let limit = this.limit;
+        let timer = this.timer.get_or_insert_with(|| rt::Chosen::timer(limit));
+        if Pin::new(timer).poll(cx).is_ready() {
+            return Poll::Ready(Woke::TimedOut);
+        }
+        match this.listed.map(|l| l.poll_asked(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Woke::Asked),
+            _ => Poll::Pending,
+        }
+    }
+}
