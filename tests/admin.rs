@@ -141,18 +141,27 @@ fn drain_and_enable_under_load_fail_no_request() {
     let (addr, admin) = (proxy.addr, proxy.admin.unwrap());
     let done = Arc::new(AtomicBool::new(false));
     let failed = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    // Each answer is recorded with the phase its request was SENT in (0 before the
+    // drain, 1 after the drain call returned, 2 after the enable call returned): a
+    // request sent before the drain may still land on backend 2, however late its
+    // answer is recorded (a hammer thread can be descheduled between reading it and
+    // recording it while the others run on).
+    let phase = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(Mutex::new(Vec::<(usize, String)>::new()));
     let hammers: Vec<_> = (0..4)
         .map(|_| {
-            let (done, failed, seen) = (done.clone(), failed.clone(), seen.clone());
+            let (done, failed, seen, phase) =
+                (done.clone(), failed.clone(), seen.clone(), phase.clone());
             thread::spawn(move || {
                 let mut c = Conn::open(addr);
                 while !done.load(Ordering::SeqCst) {
+                    let sent_in = phase.load(Ordering::SeqCst);
                     c.send(&get("/"));
                     match c.read(false) {
-                        Some(r) if r.status == 200 => {
-                            seen.lock().unwrap().push(r.text().trim().to_string())
-                        }
+                        Some(r) if r.status == 200 => seen
+                            .lock()
+                            .unwrap()
+                            .push((sent_in, r.text().trim().to_string())),
                         _ => {
                             failed.fetch_add(1, Ordering::SeqCst);
                             c = Conn::open(addr);
@@ -162,22 +171,34 @@ fn drain_and_enable_under_load_fail_no_request() {
             })
         })
         .collect();
-    let wait_seen = |n: usize| {
+    let count_in = |p: usize| seen.lock().unwrap().iter().filter(|(s, _)| *s == p).count();
+    let wait_seen = |p: usize, n: usize| {
         let deadline = std::time::Instant::now() + LIMIT;
-        while seen.lock().unwrap().len() < n && std::time::Instant::now() < deadline {
+        while count_in(p) < n && std::time::Instant::now() < deadline {
             thread::yield_now();
         }
     };
-    wait_seen(200);
+    let backends_in = |p: usize| -> Vec<String> {
+        let seen = seen.lock().unwrap();
+        seen.iter()
+            .filter(|(s, _)| *s == p)
+            .map(|(_, b)| b.clone())
+            .collect()
+    };
+    wait_seen(0, 200);
     let path = format!("/api/upstreams/default/servers/{}/drain", backends[1]);
     let r = call(admin, "POST", &path, None);
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("\"drained\": true"), "{}", r.text());
-    // Requests that started before the drain may still finish on backend 2; after
-    // them, none goes there.
-    let mark = seen.lock().unwrap().len() + 8;
-    wait_seen(mark + 300);
-    let after: Vec<String> = seen.lock().unwrap()[mark..].to_vec();
+    phase.store(1, Ordering::SeqCst);
+    // Every request sent after the drain returned goes to backend 1.
+    wait_seen(1, 300);
+    let after = backends_in(1);
+    assert!(
+        after.len() >= 300,
+        "only {} answers after the drain",
+        after.len()
+    );
     assert!(
         after.iter().all(|b| b == "backend 1"),
         "a drained server got a request"
@@ -187,11 +208,9 @@ fn drain_and_enable_under_load_fail_no_request() {
 
     let path = format!("/api/upstreams/default/servers/{}/enable", backends[1]);
     assert_eq!(call(admin, "POST", &path, None).status, 200);
-    let mark = seen.lock().unwrap().len() + 8;
-    wait_seen(mark + 300);
-    let back = seen.lock().unwrap()[mark..]
-        .iter()
-        .any(|b| b == "backend 2");
+    phase.store(2, Ordering::SeqCst);
+    wait_seen(2, 300);
+    let back = backends_in(2).iter().any(|b| b == "backend 2");
     done.store(true, Ordering::SeqCst);
     for h in hammers {
         h.join().unwrap();
