@@ -68,16 +68,13 @@ pub struct GroupConfig {
     /// group keeps no idle connections: see `upstream::proxy_header`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub send_proxy_protocol: Option<SendVersion>,
-    /// `servers` entries that are host names, re-resolved every `resolve` (only with
+    /// `servers` entries that are host names, re-resolved as `resolve` says (only with
     /// `resolve`; without it a name is resolved once, into `servers`).
     #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "show_names")]
     pub names: Vec<NameEntry>,
-    /// How often `names` are looked up again.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "show_resolve"
-    )]
-    pub resolve: Option<Duration>,
+    /// When `names` are looked up again (`resolve`, `resolve_min`, `resolve_max`).
+    #[serde(flatten, serialize_with = "super::resolve::show")]
+    pub resolve: Option<super::Resolve>,
     /// `[resolver] nameservers` (empty: the system's), copied here so that a reload
     /// changing them rebuilds the groups that look names up.
     #[serde(skip)]
@@ -184,18 +181,12 @@ impl UpstreamFile {
         let at = |key: &str, why: String, span: std::ops::Range<usize>| {
             ConfigError::new(file, key, format!("{why}{}", line_of(text, Some(span))))
         };
-        let resolve = self
-            .resolve
-            .as_ref()
-            .map(|r| {
-                let key = format!("{key}.resolve");
-                match super::duration::parse(r.get_ref()) {
-                    Ok(d) if d.is_zero() => Err(at(&key, "must be more than 0s".into(), r.span())),
-                    Ok(d) => Ok(d),
-                    Err(why) => Err(at(&key, why, r.span())),
-                }
-            })
-            .transpose()?;
+        let written = super::resolve::Written {
+            resolve: self.resolve.as_ref(),
+            min: self.resolve_min.as_ref(),
+            max: self.resolve_max.as_ref(),
+        };
+        let resolve = written.parse(file, text, key)?;
         let (mut servers, mut names) = (Vec::new(), Vec::new());
         for (i, s) in self.servers.iter().enumerate() {
             let key = format!("{key}.servers[{i}]");

@@ -15,7 +15,24 @@ use simple_dns::rdata::RData;
 use simple_dns::{Name, Packet, PacketFlag, Question, CLASS, QCLASS, QTYPE, RCODE, TYPE};
 
 /// What one lookup found: the addresses, or why there are none.
-pub(crate) type Answer = Result<Vec<IpAddr>, String>;
+pub(crate) type Answer = Result<Addrs, String>;
+
+/// A name's addresses, and how long they may be kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Addrs {
+    pub ips: Vec<IpAddr>,
+    /// The smallest TTL of the records, in seconds (`None`: no TTL, as from
+    /// `/etc/hosts`).
+    pub ttl: Option<u32>,
+}
+
+/// The smaller of two TTLs, where `None` means none was given.
+pub(crate) fn min_ttl(a: Option<u32>, b: Option<u32>) -> Option<u32> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
 
 /// One SRV record (RFC 2782): where, and how much of the service's traffic.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,18 +51,27 @@ pub(crate) fn lookup(host: &str, server: SocketAddr, timeout: Duration) -> Answe
     merge([a, aaaa], server)
 }
 
-/// Asks `server` for the SRV records of `name`.
+/// Asks `server` for the SRV records of `name`; with their smallest TTL.
 pub(crate) fn lookup_srv(
     name: &str,
     server: SocketAddr,
     timeout: Duration,
-) -> Result<Vec<SrvTarget>, String> {
+) -> Result<(Vec<SrvTarget>, Option<u32>), String> {
     let [answer] = ask(name, server, timeout, [TYPE::SRV], targets);
     let found = answer.unwrap_or_else(|| Err(format!("no answer from {server} in time")))?;
-    match found.is_empty() {
+    match found.0.is_empty() {
         true => Err("the name has no SRV record".into()),
         false => Ok(found),
     }
+}
+
+/// The smallest TTL of the records in `p`'s answer section that `keep` picks.
+fn ttl_of(p: &Packet<'_>, keep: impl Fn(&RData<'_>) -> bool) -> Option<u32> {
+    p.answers
+        .iter()
+        .filter(|rr| keep(&rr.rdata))
+        .map(|rr| rr.ttl)
+        .min()
 }
 
 /// Sends one query per type in `qtypes` for `host` on one socket and reads the answers
@@ -130,18 +156,22 @@ fn rcode(p: &Packet<'_>) -> Result<(), String> {
     }
 }
 
-/// The addresses in one answer.
+/// The addresses in one answer, with the smallest TTL of the chain to them.
 fn addresses(p: &Packet<'_>) -> Answer {
     let ips = p.answers.iter().filter_map(|rr| match &rr.rdata {
         RData::A(a) => Some(IpAddr::V4(Ipv4Addr::from(a.address))),
         RData::AAAA(a) => Some(IpAddr::V6(Ipv6Addr::from(a.address))),
         _ => None, // CNAMEs: the chain's addresses come in the same answer
     });
-    Ok(ips.collect())
+    let chain = |r: &RData<'_>| matches!(r, RData::A(_) | RData::AAAA(_) | RData::CNAME(_));
+    Ok(Addrs {
+        ips: ips.collect(),
+        ttl: ttl_of(p, chain),
+    })
 }
 
-/// The SRV records in one answer.
-fn targets(p: &Packet<'_>) -> Result<Vec<SrvTarget>, String> {
+/// The SRV records in one answer, with their smallest TTL.
+fn targets(p: &Packet<'_>) -> Result<(Vec<SrvTarget>, Option<u32>), String> {
     let srv = p.answers.iter().filter_map(|rr| match &rr.rdata {
         RData::SRV(s) => Some(SrvTarget {
             priority: s.priority,
@@ -155,22 +185,28 @@ fn targets(p: &Packet<'_>) -> Result<Vec<SrvTarget>, String> {
         }),
         _ => None,
     });
-    Ok(srv.collect())
+    let ttl = ttl_of(p, |r| matches!(r, RData::SRV(_)));
+    Ok((srv.collect(), ttl))
 }
 
-/// The A and AAAA answers as one: their addresses (A first), else the reason none came.
+/// The A and AAAA answers as one: their addresses (A first) and smallest TTL, else the
+/// reason none came.
 fn merge(answers: [Option<Answer>; 2], server: SocketAddr) -> Answer {
-    let mut ips = Vec::new();
+    let (mut ips, mut ttl) = (Vec::new(), None);
     let mut why = None;
     for a in answers {
         match a {
-            Some(Ok(found)) => ips.extend(found),
+            Some(Ok(found)) if !found.ips.is_empty() => {
+                ips.extend(found.ips);
+                ttl = min_ttl(ttl, found.ttl);
+            }
+            Some(Ok(_)) => {}
             Some(Err(e)) => why = why.or(Some(e)),
             None => why = why.or(Some(format!("no answer from {server} in time"))),
         }
     }
     match (ips.is_empty(), why) {
-        (false, _) => Ok(ips),
+        (false, _) => Ok(Addrs { ips, ttl }),
         (true, Some(why)) => Err(why),
         (true, None) => Err("the name has no A or AAAA record".into()),
     }

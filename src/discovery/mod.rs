@@ -81,37 +81,44 @@ impl NameStatus {
 /// now (the caller builds an engine off the executor, at start-up or on reload), so a
 /// name that exists serves from the first request; then on a thread of its own.
 pub(crate) fn start(group: &Arc<Group>) {
-    let Some(every) = group.config.resolve else {
+    let Some(resolve) = group.config.resolve else {
         return;
     };
-    refresh(group);
+    let names = 0..group.config.names.len();
+    let due: Vec<Instant> = names.map(|k| Instant::now() + look_up(group, k)).collect();
     let weak = Arc::downgrade(group);
     let name = format!("weir-dns-{}", group.name());
     let spawned = std::thread::Builder::new()
         .name(name)
-        .spawn(move || run(weak, every));
+        .spawn(move || run(weak, due));
     if let Err(e) = spawned {
         eprintln!(
-            "weir: upstream group {}: cannot start its DNS lookups: {e}",
+            "weir: upstream group {}: cannot start its DNS lookups ({resolve:?}): {e}",
             group.name()
         );
     }
 }
 
-/// Looks the names up every `every` while some engine holds the group.
-fn run(group: Weak<Group>, every: Duration) {
+/// Looks each name up again when it is `due`, while some engine holds the group.
+fn run(group: Weak<Group>, mut due: Vec<Instant>) {
     loop {
-        if !wait(&group, every) {
+        let Some(&next) = due.iter().min() else {
+            return;
+        };
+        if !wait(&group, next) {
             return;
         }
         let Some(g) = group.upgrade() else { return };
-        refresh(&g);
+        for (k, at) in due.iter_mut().enumerate() {
+            if *at <= Instant::now() {
+                *at = Instant::now() + look_up(&g, k);
+            }
+        }
     }
 }
 
-/// Sleeps `every`, checking now and then that the group is still in use.
-fn wait(group: &Weak<Group>, every: Duration) -> bool {
-    let until = Instant::now() + every;
+/// Sleeps until `until`, checking now and then that the group is still in use.
+fn wait(group: &Weak<Group>, until: Instant) -> bool {
     loop {
         if group.strong_count() == 0 {
             return false;
@@ -124,6 +131,18 @@ fn wait(group: &Weak<Group>, every: Duration) -> bool {
     }
 }
 
+/// Looks name `k` of the group up once and applies the answer; returns how long until
+/// the next lookup (`resolve`, or the answer's TTL within the bounds).
+fn look_up(group: &Group, k: usize) -> Duration {
+    let Some(resolve) = group.config.resolve else {
+        return Duration::MAX;
+    };
+    let found = find(&group.config.names[k], &group.config.nameservers);
+    let ttl = found.as_ref().map(|(_, ttl)| *ttl).map_err(|_| ());
+    apply::answer(group, k, found.map(|(servers, _)| servers));
+    resolve.next(ttl)
+}
+
 /// One server a lookup found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Found {
@@ -133,29 +152,22 @@ pub(crate) struct Found {
     pub priority: u16,
 }
 
-/// Looks up every name of the group once and applies the answers.
-fn refresh(group: &Group) {
-    for (k, entry) in group.config.names.iter().enumerate() {
-        let found = find(entry, &group.config.nameservers);
-        apply::answer(group, k, found);
-    }
-}
-
-/// The servers `entry` names now: its addresses on its port with its weight, or for
-/// an SRV name each record's target's addresses with the record's port, weight (0
-/// counts as 1) and priority.
-fn find(entry: &NameEntry, nameservers: &[SocketAddr]) -> Result<Vec<Found>, String> {
+/// The servers `entry` names now, and the smallest TTL on the way to them: its
+/// addresses on its port with its weight, or for an SRV name each record's target's
+/// addresses with the record's port, weight (0 counts as 1) and priority.
+fn find(
+    entry: &NameEntry,
+    nameservers: &[SocketAddr],
+) -> Result<(Vec<Found>, Option<u32>), String> {
     if !entry.srv {
-        let ips = lookup(&entry.host, nameservers)?;
+        let found = lookup(&entry.host, nameservers)?;
         let (weight, priority) = (entry.weight, 0);
-        let found = ips.into_iter().map(|ip| SocketAddr::new(ip, entry.port));
-        return Ok(found
-            .map(|addr| Found {
-                addr,
-                weight,
-                priority,
-            })
-            .collect());
+        let servers = found.ips.into_iter().map(|ip| Found {
+            addr: SocketAddr::new(ip, entry.port),
+            weight,
+            priority,
+        });
+        return Ok((servers.collect(), found.ttl));
     }
     let system = system::nameservers();
     let servers = if nameservers.is_empty() {
@@ -163,22 +175,26 @@ fn find(entry: &NameEntry, nameservers: &[SocketAddr]) -> Result<Vec<Found>, Str
     } else {
         nameservers
     };
-    let targets = first_answer(servers, |s| dns::lookup_srv(&entry.host, s, LOOKUP_TIMEOUT))?;
+    let (targets, mut ttl) =
+        first_answer(servers, |s| dns::lookup_srv(&entry.host, s, LOOKUP_TIMEOUT))?;
     let mut out = Vec::new();
     let mut why = None;
     for t in targets {
         match lookup(&t.host, nameservers) {
-            Ok(ips) => out.extend(ips.into_iter().map(|ip| Found {
-                addr: SocketAddr::new(ip, t.port),
-                weight: u32::from(t.weight.max(1)),
-                priority: t.priority,
-            })),
+            Ok(found) => {
+                ttl = dns::min_ttl(ttl, found.ttl);
+                out.extend(found.ips.into_iter().map(|ip| Found {
+                    addr: SocketAddr::new(ip, t.port),
+                    weight: u32::from(t.weight.max(1)),
+                    priority: t.priority,
+                }));
+            }
             Err(e) => why = Some(format!("SRV target {}: {e}", t.host)),
         }
     }
     match (out.is_empty(), why) {
         (true, Some(why)) => Err(why),
-        _ => Ok(out),
+        _ => Ok((out, ttl)),
     }
 }
 
@@ -190,7 +206,8 @@ fn lookup(host: &str, nameservers: &[SocketAddr]) -> dns::Answer {
     }
     let listed = system::hosts(host);
     if !listed.is_empty() {
-        return Ok(listed);
+        let ttl = None; // the file has none: looked up again after `resolve_max`
+        return Ok(dns::Addrs { ips: listed, ttl });
     }
     first_answer(&system::nameservers(), |s| {
         dns::lookup(host, s, LOOKUP_TIMEOUT)

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -15,7 +15,7 @@ use simple_dns::{Name, Packet, PacketFlag, ResourceRecord, CLASS, QTYPE, RCODE, 
 /// What the server says for a name.
 #[derive(Clone, Debug)]
 pub enum Zone {
-    /// These A records, with a TTL of 1 s.
+    /// These A records, with the server's TTL (1 s unless `set_ttl`).
     A(Vec<Ipv4Addr>),
     ServFail,
     NxDomain,
@@ -30,6 +30,8 @@ pub struct DnsServer {
     zone: Arc<Mutex<HashMap<String, Zone>>>,
     /// Queries received so far (every type).
     pub queries: Arc<AtomicUsize>,
+    /// The TTL of every record, in seconds.
+    ttl: Arc<AtomicU32>,
 }
 
 impl DnsServer {
@@ -39,13 +41,20 @@ impl DnsServer {
         let addr = socket.local_addr().unwrap();
         let zone: Arc<Mutex<HashMap<String, Zone>>> = Arc::default();
         let queries = Arc::new(AtomicUsize::new(0));
-        let (z, q) = (zone.clone(), queries.clone());
-        thread::spawn(move || serve(socket, z, q));
+        let ttl = Arc::new(AtomicU32::new(1));
+        let (z, q, t) = (zone.clone(), queries.clone(), ttl.clone());
+        thread::spawn(move || serve(socket, z, q, t));
         DnsServer {
             addr,
             zone,
             queries,
+            ttl,
         }
+    }
+
+    /// From the next query on, records have this TTL.
+    pub fn set_ttl(&self, seconds: u32) {
+        self.ttl.store(seconds, Ordering::SeqCst);
     }
 
     /// From the next query on, `name` is answered with `zone`.
@@ -63,7 +72,12 @@ impl DnsServer {
     }
 }
 
-fn serve(socket: UdpSocket, zone: Arc<Mutex<HashMap<String, Zone>>>, queries: Arc<AtomicUsize>) {
+fn serve(
+    socket: UdpSocket,
+    zone: Arc<Mutex<HashMap<String, Zone>>>,
+    queries: Arc<AtomicUsize>,
+    ttl: Arc<AtomicU32>,
+) {
     let mut buf = [0u8; 1500];
     loop {
         let Ok((n, from)) = socket.recv_from(&mut buf) else {
@@ -82,6 +96,7 @@ fn serve(socket: UdpSocket, zone: Arc<Mutex<HashMap<String, Zone>>>, queries: Ar
             .trim_end_matches('.')
             .to_ascii_lowercase();
         let said = zone.lock().unwrap().get(&name).cloned();
+        let ttl = ttl.load(Ordering::SeqCst);
         let mut reply = Packet::new_reply(query.id());
         reply.set_flags(PacketFlag::RECURSION_AVAILABLE);
         reply.questions.push(q.clone());
@@ -92,7 +107,7 @@ fn serve(socket: UdpSocket, zone: Arc<Mutex<HashMap<String, Zone>>>, queries: Ar
             Zone::A(ips) if q.qtype == QTYPE::TYPE(TYPE::A) => {
                 for ip in ips {
                     let rdata = RData::A(A { address: ip.into() });
-                    let rr = ResourceRecord::new(q.qname.clone(), CLASS::IN, 1, rdata);
+                    let rr = ResourceRecord::new(q.qname.clone(), CLASS::IN, ttl, rdata);
                     reply.answers.push(rr);
                 }
             }
@@ -106,7 +121,7 @@ fn serve(socket: UdpSocket, zone: Arc<Mutex<HashMap<String, Zone>>>, queries: Ar
                         port: *port,
                         target,
                     });
-                    let rr = ResourceRecord::new(q.qname.clone(), CLASS::IN, 1, rdata);
+                    let rr = ResourceRecord::new(q.qname.clone(), CLASS::IN, ttl, rdata);
                     reply.answers.push(rr);
                 }
             }
