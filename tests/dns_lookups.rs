@@ -145,3 +145,23 @@ fn resolve_bounds_config_errors_name_the_file_the_key_and_the_reason() {
         assert!(err.to_string().contains(why), "{err}");
     }
 }
+
+#[test]
+fn a_truncated_answer_is_asked_again_over_tcp_and_fills_every_slot() {
+    let dns = DnsServer::start();
+    let octets: Vec<u8> = (1..=20).collect();
+    dns.set_hosts(NAME, &octets);
+    dns.set_truncating(true);
+    let weir = proxy(&dns, &format!("{NAME}:80"), "resolve = \"100ms\"", "");
+    let status = name_status(weir.admin.unwrap());
+    let addrs = status["addresses"].as_array().unwrap();
+    assert_eq!(addrs.len(), 16, "{status}");
+    assert!(
+        status["result"]
+            .as_str()
+            .unwrap()
+            .contains("4 more address(es)"),
+        "{status}"
+    );
+    assert!(dns.tcp_queries() >= 1, "no query came over TCP");
+}

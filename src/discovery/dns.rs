@@ -3,8 +3,8 @@
 //!
 //! Blocking sockets with a read timeout, on discovery's own thread (never an executor
 //! thread). Both queries go out at once on one socket; answers are matched by id and
-//! by the nameserver they came from. No TCP fallback: a truncated answer gives the
-//! addresses it holds (more than fit in 512 bytes is more than a group's slots).
+//! by the nameserver they came from. A truncated answer (TC set) is asked again over
+//! TCP (`tcp`, RFC 7766), within the same timeout.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use simple_dns::rdata::RData;
 use simple_dns::{Name, Packet, PacketFlag, Question, CLASS, QCLASS, QTYPE, RCODE, TYPE};
+
+use super::tcp;
 
 /// What one lookup found: the addresses, or why there are none.
 pub(crate) type Answer = Result<Addrs, String>;
@@ -93,9 +95,11 @@ fn ask<T, const N: usize>(
         Err(e) => return answers.map(|_| Some(Err(format!("cannot open a UDP socket: {e}")))),
     };
     let ids = query_ids::<N>();
-    for (id, qtype) in ids.iter().zip(qtypes) {
-        let sent = query(*id, host, qtype).and_then(|q| {
+    let mut queries: [Vec<u8>; N] = std::array::from_fn(|_| Vec::new());
+    for (k, qtype) in qtypes.into_iter().enumerate() {
+        let sent = query(ids[k], host, qtype).and_then(|q| {
             let sent = socket.send_to(&q, server);
+            queries[k] = q;
             sent.map_err(|e| format!("cannot reach nameserver {server}: {e}"))
         });
         if let Err(why) = sent {
@@ -118,11 +122,29 @@ fn ask<T, const N: usize>(
         let Ok(packet) = Packet::parse(&buf[..n]) else {
             continue;
         };
-        if let Some(k) = ids.iter().position(|&id| id == packet.id()) {
-            answers[k] = Some(rcode(&packet).and_then(|()| read(&packet)));
-        }
+        let Some(k) = ids.iter().position(|&id| id == packet.id()) else {
+            continue;
+        };
+        answers[k] = Some(match packet.has_flags(PacketFlag::TRUNCATION) {
+            true => tcp::ask(&queries[k], server, deadline)
+                .and_then(|bytes| read_answer(&bytes, ids[k], read)),
+            false => rcode(&packet).and_then(|()| read(&packet)),
+        });
     }
     answers
+}
+
+/// Reads a whole answer that came over TCP to the query `id`.
+fn read_answer<T>(
+    bytes: &[u8],
+    id: u16,
+    read: fn(&Packet<'_>) -> Result<T, String>,
+) -> Result<T, String> {
+    let packet = Packet::parse(bytes).map_err(|e| format!("a malformed answer over TCP: {e}"))?;
+    if packet.id() != id {
+        return Err("an answer over TCP to another query".into());
+    }
+    rcode(&packet).and_then(|()| read(&packet))
 }
 
 /// Random, distinct query ids (a guess at them lets an off-path attacker forge

@@ -29,6 +29,7 @@
 mod apply;
 mod dns;
 mod system;
+mod tcp;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
