@@ -165,3 +165,86 @@ fn a_truncated_answer_is_asked_again_over_tcp_and_fills_every_slot() {
     );
     assert!(dns.tcp_queries() >= 1, "no query came over TCP");
 }
+
+#[test]
+fn search_domains_are_tried_in_ndots_order_and_a_trailing_dot_is_absolute() {
+    let dns = DnsServer::start();
+    dns.set_hosts("api.weir.test", &[1]);
+    dns.set_hosts("api.ns", &[2]);
+    let search = "search = [\"svc.weir.test\", \"weir.test.\"]\nndots = 2";
+    let resolve = "resolve = \"1m\"";
+    // Fewer dots than ndots: the search list first, then the name as written.
+    let weir = proxy(&dns, "api:80", resolve, search);
+    let status = name_status(weir.admin.unwrap());
+    assert_eq!(
+        status["addresses"],
+        serde_json::json!(["127.0.0.1:80"]),
+        "{status}"
+    );
+    assert_eq!(dns.asked()[..2], ["api.svc.weir.test", "api.svc.weir.test"]);
+    assert!(
+        dns.asked()[2..4].iter().all(|n| n == "api.weir.test"),
+        "{:?}",
+        dns.asked()
+    );
+    drop(weir);
+    // As many dots as ndots (2 here: "api.ns" has one, so it is searched first; with
+    // ndots = 1 it is tried as written first and answers).
+    let ndots1 = "search = [\"svc.weir.test\"]\nndots = 1";
+    let before = dns.asked().len();
+    let weir = proxy(&dns, "api.ns:80", resolve, ndots1);
+    let status = name_status(weir.admin.unwrap());
+    assert_eq!(
+        status["addresses"],
+        serde_json::json!(["127.0.0.2:80"]),
+        "{status}"
+    );
+    assert!(
+        dns.asked()[before..].iter().all(|n| n == "api.ns"),
+        "{:?}",
+        dns.asked()
+    );
+    drop(weir);
+    // A trailing dot: only the name as written, which does not exist.
+    let before = dns.asked().len();
+    let weir = proxy(&dns, "api.:80", resolve, search);
+    let status = name_status(weir.admin.unwrap());
+    assert_eq!(status["name"], "api.:80");
+    assert_eq!(status["resolved"], false, "{status}");
+    assert!(
+        status["result"].as_str().unwrap().contains("NXDOMAIN"),
+        "{status}"
+    );
+    assert!(
+        dns.asked()[before..].iter().all(|n| n == "api"),
+        "{:?}",
+        dns.asked()
+    );
+}
+
+#[test]
+fn resolver_search_config_errors_name_the_file_the_key_and_the_reason() {
+    let group = "[upstream]\nservers = [\"api:80\"]\nresolve = \"5s\"\n[resolver]\n";
+    let cases = [
+        (
+            "search = [\"svc.local\", \"\"]\n",
+            "resolver.search[1]",
+            "not a domain name",
+        ),
+        (
+            "search = [\"10.0.0.1\"]\n",
+            "resolver.search[0]",
+            "not a domain name",
+        ),
+        ("ndots = 16\n", "resolver.ndots", "at most 15"),
+    ];
+    for (keys, key, why) in cases {
+        let err = weir::Config::parse(&format!("{group}{keys}"), "r.toml").unwrap_err();
+        assert_eq!(err.key, key, "{err}");
+        assert!(
+            err.to_string().starts_with(&format!("r.toml: {key}: ")),
+            "{err}"
+        );
+        assert!(err.to_string().contains(why), "{err}");
+    }
+}

@@ -75,19 +75,18 @@ pub struct GroupConfig {
     /// When `names` are looked up again (`resolve`, `resolve_min`, `resolve_max`).
     #[serde(flatten, serialize_with = "super::resolve::show")]
     pub resolve: Option<super::Resolve>,
-    /// `[resolver] nameservers` (empty: the system's), copied here so that a reload
-    /// changing them rebuilds the groups that look names up.
+    /// `[resolver]` (nameservers, search domains), copied here so that a reload
+    /// changing it rebuilds the groups that look names up.
     #[serde(skip)]
-    pub nameservers: Vec<std::net::SocketAddr>,
+    pub resolver: super::Resolver,
 }
 
 /// The names as `servers` writes them (shown apart: `servers` has their addresses
 /// only once a lookup found them, and those change).
 fn show_names<S: serde::Serializer>(names: &[NameEntry], s: S) -> Result<S::Ok, S::Error> {
-    let written = names.iter().map(|n| match n.srv {
-        true => format!("{} weight {}", n.host, n.weight),
-        false => format!("{}:{} weight {}", n.host, n.port, n.weight),
-    });
+    let written = names
+        .iter()
+        .map(|n| format!("{} weight {}", n.written(), n.weight));
     s.collect_seq(written)
 }
 
@@ -115,6 +114,20 @@ pub struct NameEntry {
     pub weight: u32,
     /// `_service._proto.name`, written without a port: an SRV lookup (RFC 2782).
     pub srv: bool,
+    /// Written with a trailing dot: looked up as written, never with a search domain.
+    pub absolute: bool,
+}
+
+impl NameEntry {
+    /// The name as written: `host:port` or the SRV name, with its trailing dot if
+    /// absolute.
+    pub fn written(&self) -> String {
+        let dot = if self.absolute { "." } else { "" };
+        match self.srv {
+            true => format!("{}{dot}", self.host),
+            false => format!("{}{dot}:{}", self.host, self.port),
+        }
+    }
 }
 
 /// What a group without any of the keys gets: the defaults of `[upstream]`, no servers.
@@ -143,7 +156,7 @@ impl Default for GroupConfig {
             send_proxy_protocol: None,
             names: Vec::new(),
             resolve: None,
-            nameservers: Vec::new(),
+            resolver: super::Resolver::default(),
         }
     }
 }
@@ -302,7 +315,7 @@ impl UpstreamFile {
             send_proxy_protocol,
             names,
             resolve,
-            nameservers: Vec::new(),
+            resolver: super::Resolver::default(),
         })
     }
 }
@@ -347,16 +360,18 @@ fn host_name(addr: &str) -> Option<NameEntry> {
     }
     if addr.starts_with('_') && !addr.contains(':') {
         let host = addr.trim_end_matches('.').to_ascii_lowercase();
-        let (port, weight, srv) = (0, 1, true);
+        let (port, weight, srv, absolute) = (0, 1, true, addr.ends_with('.'));
         return Some(NameEntry {
             host,
             port,
             weight,
             srv,
+            absolute,
         });
     }
     let (host, port) = addr.rsplit_once(':')?;
     let port = port.parse::<u16>().ok()?;
+    let absolute = host.ends_with('.');
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     if host.is_empty() || host.parse::<std::net::IpAddr>().is_ok() {
         return None;
@@ -367,6 +382,7 @@ fn host_name(addr: &str) -> Option<NameEntry> {
         port,
         weight,
         srv,
+        absolute,
     })
 }
 

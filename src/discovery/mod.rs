@@ -28,6 +28,8 @@
 
 mod apply;
 mod dns;
+mod find;
+mod search;
 mod system;
 mod tcp;
 
@@ -71,10 +73,7 @@ impl NameStatus {
 
     /// `host:port`, or the SRV name, as the config writes it.
     pub fn name(&self) -> String {
-        match self.entry.srv {
-            true => self.entry.host.clone(),
-            false => format!("{}:{}", self.entry.host, self.entry.port),
-        }
+        self.entry.written()
     }
 }
 
@@ -138,7 +137,7 @@ fn look_up(group: &Group, k: usize) -> Duration {
     let Some(resolve) = group.config.resolve else {
         return Duration::MAX;
     };
-    let found = find(&group.config.names[k], &group.config.nameservers);
+    let found = find::find(&group.config.names[k], &group.config.resolver);
     let ttl = found.as_ref().map(|(_, ttl)| *ttl).map_err(|_| ());
     apply::answer(group, k, found.map(|(servers, _)| servers));
     resolve.next(ttl)
@@ -151,83 +150,6 @@ pub(crate) struct Found {
     pub weight: u32,
     /// The SRV record's priority; 0 for an A/AAAA name.
     pub priority: u16,
-}
-
-/// The servers `entry` names now, and the smallest TTL on the way to them: its
-/// addresses on its port with its weight, or for an SRV name each record's target's
-/// addresses with the record's port, weight (0 counts as 1) and priority.
-fn find(
-    entry: &NameEntry,
-    nameservers: &[SocketAddr],
-) -> Result<(Vec<Found>, Option<u32>), String> {
-    if !entry.srv {
-        let found = lookup(&entry.host, nameservers)?;
-        let (weight, priority) = (entry.weight, 0);
-        let servers = found.ips.into_iter().map(|ip| Found {
-            addr: SocketAddr::new(ip, entry.port),
-            weight,
-            priority,
-        });
-        return Ok((servers.collect(), found.ttl));
-    }
-    let system = system::nameservers();
-    let servers = if nameservers.is_empty() {
-        &system[..]
-    } else {
-        nameservers
-    };
-    let (targets, mut ttl) =
-        first_answer(servers, |s| dns::lookup_srv(&entry.host, s, LOOKUP_TIMEOUT))?;
-    let mut out = Vec::new();
-    let mut why = None;
-    for t in targets {
-        match lookup(&t.host, nameservers) {
-            Ok(found) => {
-                ttl = dns::min_ttl(ttl, found.ttl);
-                out.extend(found.ips.into_iter().map(|ip| Found {
-                    addr: SocketAddr::new(ip, t.port),
-                    weight: u32::from(t.weight.max(1)),
-                    priority: t.priority,
-                }));
-            }
-            Err(e) => why = Some(format!("SRV target {}: {e}", t.host)),
-        }
-    }
-    match (out.is_empty(), why) {
-        (true, Some(why)) => Err(why),
-        _ => Ok((out, ttl)),
-    }
-}
-
-/// `host`'s addresses: from `nameservers` in turn, or the system's hosts file and
-/// nameservers when none are configured.
-fn lookup(host: &str, nameservers: &[SocketAddr]) -> dns::Answer {
-    if !nameservers.is_empty() {
-        return first_answer(nameservers, |s| dns::lookup(host, s, LOOKUP_TIMEOUT));
-    }
-    let listed = system::hosts(host);
-    if !listed.is_empty() {
-        let ttl = None; // the file has none: looked up again after `resolve_max`
-        return Ok(dns::Addrs { ips: listed, ttl });
-    }
-    first_answer(&system::nameservers(), |s| {
-        dns::lookup(host, s, LOOKUP_TIMEOUT)
-    })
-}
-
-/// Asks each nameserver in turn until one answers; else the last one's failure.
-fn first_answer<T>(
-    servers: &[SocketAddr],
-    ask: impl Fn(SocketAddr) -> Result<T, String>,
-) -> Result<T, String> {
-    let mut why = String::from("no nameserver");
-    for &server in servers {
-        match ask(server) {
-            Ok(found) => return Ok(found),
-            Err(e) => why = format!("{e} (nameserver {server})"),
-        }
-    }
-    Err(why)
 }
 
 /// Why a group with names has no server to offer, when that is because its names
