@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use util::client::{get, once};
 use util::dns::{DnsServer, Zone};
 
 const NAME: &str = "api.weir.test";
@@ -247,4 +248,13 @@ fn resolver_search_config_errors_name_the_file_the_key_and_the_reason() {
         );
         assert!(err.to_string().contains(why), "{err}");
     }
+}
+#[test]
+fn a_group_whose_names_never_resolved_answers_503_naming_the_reason() {
+    let dns = DnsServer::start();
+    let weir = proxy(&dns, &format!("{NAME}:80"), "resolve = \"100ms\"", "");
+    let r = once(weir.addr, &get("/"));
+    assert_eq!(r.status, 503, "{}", r.text());
+    let body = r.text();
+    assert!(body.contains(NAME) && body.contains("NXDOMAIN"), "{body}");
 }
