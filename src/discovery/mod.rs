@@ -1,5 +1,5 @@
-//! DNS service discovery: the names in a group's `servers`, looked up again every
-//! `resolve`, their addresses joining and leaving the group while it serves. A name
+//! DNS service discovery: the names in a group's `servers`, looked up again as
+//! `resolve` says (an interval, or each answer's TTL within bounds), their addresses joining and leaving the group while it serves. A name
 //! gives its A and AAAA addresses; an SRV name (RFC 2782) its targets' addresses with
 //! each record's port, weight and priority, and only the lowest priority with a
 //! server up takes requests (`Upstreams::view`).
@@ -8,8 +8,10 @@
 //! - nginx (`server api.internal resolve` in an upstream with a `zone`) re-resolves at
 //!   the record's TTL or its resolver's `valid=`; Envoy's STRICT_DNS at
 //!   `dns_refresh_rate` (5 s) unless `respect_dns_ttl`; HAProxy's `resolvers` at
-//!   `hold valid` (10 s), filling the slots of a `server-template`. weir takes the fixed
-//!   interval (Envoy's default, and what `resolve = "5s"` says plainly) and HAProxy's
+//!   `hold valid` (10 s), filling the slots of a `server-template`. weir offers the
+//!   fixed interval (Envoy's default, and what `resolve = "5s"` says plainly) and the
+//!   TTL within `resolve_min`/`resolve_max` (`config::Resolve`), each name on its own
+//!   schedule; a failed lookup is tried again after `resolve_min`. It takes HAProxy's
 //!   fixed slots ([`SLOTS_PER_NAME`] per name): every index a balancer, a pool or a
 //!   counter holds stays one server for the group's life.
 //! - A server that stays keeps its slot, so its pool, health and counters; one that
@@ -19,9 +21,12 @@
 //!   good set, as nginx and Envoy do; it is logged once when the name starts failing
 //!   and once when it answers again.
 //! - A name that never resolved leaves its slots empty: with nothing else in the
-//!   group, requests get 503 and the log says which name and why (`unresolved`).
+//!   group, requests get 503, and the reply's body and the log say which name and why
+//!   (`unresolved`).
+//! - Names are searched the libc way (`search`), and an answer truncated over UDP is
+//!   asked again over TCP (`tcp`).
 //!
-//! Lookups run on one plain thread per group, with blocking UDP sockets and timeouts
+//! Lookups run on one plain thread per group, with blocking sockets and timeouts
 //! (`dns`): never on an executor thread. The runtime boundary (`rt`) has no UDP, and a
 //! lookup every few seconds does not need the reactor. The thread holds the group
 //! weakly and ends once no engine holds it (a reload that changed the group).
