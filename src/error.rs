@@ -93,6 +93,9 @@ pub struct Error {
     pub kind: Kind,
     pub why: &'static str,
     pub io: Option<io::Error>,
+    /// What the client is told besides the status, when weir knows something it can
+    /// act on (a group whose names never resolved); `None`: the status line alone.
+    pub told: Option<String>,
 }
 
 impl Error {
@@ -101,6 +104,7 @@ impl Error {
             kind,
             why,
             io: None,
+            told: None,
         }
     }
 
@@ -109,11 +113,18 @@ impl Error {
             kind,
             why,
             io: Some(e),
+            told: None,
         }
     }
 
     pub fn status(&self) -> u16 {
         self.kind.status()
+    }
+
+    /// The same error, its reply's body saying `text` after the status line.
+    pub fn telling(mut self, text: String) -> Self {
+        self.told = Some(text);
+        self
     }
 }
 

@@ -21,6 +21,8 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
+#[cfg(doc)]
+use crate::config::SLOTS_PER_NAME;
 use crate::rt;
 
 /// Descriptors kept for everything but clients, upstreams and the runtime: standard
@@ -30,18 +32,28 @@ const SPARE: u64 = 32;
 /// How long the accept loop waits after a failed accept before trying again.
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
 
+/// Descriptors one group with `resolve` may hold at once: its lookup thread's socket
+/// (UDP, or TCP for a truncated answer) and `/etc/resolv.conf` or `/etc/hosts` while
+/// it reads them. The thread itself holds none.
+const PER_RESOLVING_GROUP: u64 = 2;
+
 /// Descriptors `config` needs besides two per client: the spare, each worker thread's
-/// reactor (an epoll and an eventfd), the listeners, one health probe and the idle
-/// pool's `keepalive` per server.
+/// reactor (an epoll and an eventfd), the listeners, and per server one health probe
+/// and the idle pool's `keepalive` connections. A server is each slot a group has:
+/// its fixed servers and each name's [`SLOTS_PER_NAME`], which DNS may fill at any
+/// time. For `h2`/`h2c` groups the same holds: a busy connection serves at least one
+/// client (counted in its two), and `keepalive` idle ones are kept per server. Each
+/// group with `resolve` adds its lookups' [`PER_RESOLVING_GROUP`].
 fn reserved(config: &Config) -> u64 {
     let threads = match config.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     } as u64;
     let groups = config.upstream_groups();
-    let per_group = groups.iter().map(|g| g.servers.len() * (g.keepalive + 1));
+    let per_group = groups.iter().map(|g| g.slots() * (g.keepalive + 1));
     let pool = per_group.sum::<usize>() as u64;
-    SPARE + 2 * threads + config.listen.len() as u64 + pool
+    let resolving = groups.iter().filter(|g| g.resolve.is_some()).count() as u64;
+    SPARE + 2 * threads + config.listen.len() as u64 + pool + resolving * PER_RESOLVING_GROUP
 }
 
 /// Descriptors `config` may need at once.
@@ -111,5 +123,29 @@ impl AcceptPause {
                 since.elapsed().as_millis()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_slot_of_a_name_and_each_resolving_group_are_counted() {
+        let group = |servers: &str, more: &str| {
+            let text =
+                format!("threads = 1\n[upstream]\nservers = [{servers}]\nkeepalive = 3\n{more}");
+            Config::parse(&text, "f.toml").unwrap()
+        };
+        let fixed = group("\"127.0.0.1:1\"", "");
+        let named = group(
+            "\"127.0.0.1:1\", \"api.weir.test:80\"",
+            "resolve = \"5s\"\n",
+        );
+        let per_slot = 3 + 1;
+        assert_eq!(
+            needed(&named) - needed(&fixed),
+            16 * per_slot + PER_RESOLVING_GROUP
+        );
     }
 }

@@ -292,14 +292,14 @@ fn print_group(g: &GroupConfig, named: bool) {
         say!("              {}  weight {}", u.addr, u.weight);
     }
     for n in &g.names {
-        let every = show(g.resolve.unwrap_or_default());
+        let every = g.resolve.map(|r| r.describe()).unwrap_or_default();
         let (host, port, weight) = (&n.host, n.port, n.weight);
         match n.srv {
             true => {
-                say!("              {host}  SRV, the records' weights, looked up every {every}")
+                say!("              {host}  SRV, the records' weights, looked up {every}")
             }
             false => {
-                say!("              {host}:{port}  weight {weight} each, looked up every {every}")
+                say!("              {host}:{port}  weight {weight} each, looked up {every}")
             }
         }
     }

@@ -68,29 +68,25 @@ pub struct GroupConfig {
     /// group keeps no idle connections: see `upstream::proxy_header`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub send_proxy_protocol: Option<SendVersion>,
-    /// `servers` entries that are host names, re-resolved every `resolve` (only with
+    /// `servers` entries that are host names, re-resolved as `resolve` says (only with
     /// `resolve`; without it a name is resolved once, into `servers`).
     #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "show_names")]
     pub names: Vec<NameEntry>,
-    /// How often `names` are looked up again.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "show_resolve"
-    )]
-    pub resolve: Option<Duration>,
-    /// `[resolver] nameservers` (empty: the system's), copied here so that a reload
-    /// changing them rebuilds the groups that look names up.
+    /// When `names` are looked up again (`resolve`, `resolve_min`, `resolve_max`).
+    #[serde(flatten, serialize_with = "super::resolve::show")]
+    pub resolve: Option<super::Resolve>,
+    /// `[resolver]` (nameservers, search domains), copied here so that a reload
+    /// changing it rebuilds the groups that look names up.
     #[serde(skip)]
-    pub nameservers: Vec<std::net::SocketAddr>,
+    pub resolver: super::Resolver,
 }
 
 /// The names as `servers` writes them (shown apart: `servers` has their addresses
 /// only once a lookup found them, and those change).
 fn show_names<S: serde::Serializer>(names: &[NameEntry], s: S) -> Result<S::Ok, S::Error> {
-    let written = names.iter().map(|n| match n.srv {
-        true => format!("{} weight {}", n.host, n.weight),
-        false => format!("{}:{} weight {}", n.host, n.port, n.weight),
-    });
+    let written = names
+        .iter()
+        .map(|n| format!("{} weight {}", n.written(), n.weight));
     s.collect_seq(written)
 }
 
@@ -118,6 +114,20 @@ pub struct NameEntry {
     pub weight: u32,
     /// `_service._proto.name`, written without a port: an SRV lookup (RFC 2782).
     pub srv: bool,
+    /// Written with a trailing dot: looked up as written, never with a search domain.
+    pub absolute: bool,
+}
+
+impl NameEntry {
+    /// The name as written: `host:port` or the SRV name, with its trailing dot if
+    /// absolute.
+    pub fn written(&self) -> String {
+        let dot = if self.absolute { "." } else { "" };
+        match self.srv {
+            true => format!("{}{dot}", self.host),
+            false => format!("{}{dot}:{}", self.host, self.port),
+        }
+    }
 }
 
 /// What a group without any of the keys gets: the defaults of `[upstream]`, no servers.
@@ -146,7 +156,7 @@ impl Default for GroupConfig {
             send_proxy_protocol: None,
             names: Vec::new(),
             resolve: None,
-            nameservers: Vec::new(),
+            resolver: super::Resolver::default(),
         }
     }
 }
@@ -184,18 +194,12 @@ impl UpstreamFile {
         let at = |key: &str, why: String, span: std::ops::Range<usize>| {
             ConfigError::new(file, key, format!("{why}{}", line_of(text, Some(span))))
         };
-        let resolve = self
-            .resolve
-            .as_ref()
-            .map(|r| {
-                let key = format!("{key}.resolve");
-                match super::duration::parse(r.get_ref()) {
-                    Ok(d) if d.is_zero() => Err(at(&key, "must be more than 0s".into(), r.span())),
-                    Ok(d) => Ok(d),
-                    Err(why) => Err(at(&key, why, r.span())),
-                }
-            })
-            .transpose()?;
+        let written = super::resolve::Written {
+            resolve: self.resolve.as_ref(),
+            min: self.resolve_min.as_ref(),
+            max: self.resolve_max.as_ref(),
+        };
+        let resolve = written.parse(file, text, key)?;
         let (mut servers, mut names) = (Vec::new(), Vec::new());
         for (i, s) in self.servers.iter().enumerate() {
             let key = format!("{key}.servers[{i}]");
@@ -311,7 +315,7 @@ impl UpstreamFile {
             send_proxy_protocol,
             names,
             resolve,
-            nameservers: Vec::new(),
+            resolver: super::Resolver::default(),
         })
     }
 }
@@ -356,16 +360,18 @@ fn host_name(addr: &str) -> Option<NameEntry> {
     }
     if addr.starts_with('_') && !addr.contains(':') {
         let host = addr.trim_end_matches('.').to_ascii_lowercase();
-        let (port, weight, srv) = (0, 1, true);
+        let (port, weight, srv, absolute) = (0, 1, true, addr.ends_with('.'));
         return Some(NameEntry {
             host,
             port,
             weight,
             srv,
+            absolute,
         });
     }
     let (host, port) = addr.rsplit_once(':')?;
     let port = port.parse::<u16>().ok()?;
+    let absolute = host.ends_with('.');
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     if host.is_empty() || host.parse::<std::net::IpAddr>().is_ok() {
         return None;
@@ -376,6 +382,7 @@ fn host_name(addr: &str) -> Option<NameEntry> {
         port,
         weight,
         srv,
+        absolute,
     })
 }
 

@@ -14,6 +14,7 @@ mod key_path;
 mod listen;
 mod privileges;
 mod proxy_protocol;
+mod resolve;
 mod resolver;
 mod route;
 mod routing;
@@ -39,6 +40,8 @@ pub use http2::Http2;
 pub use listen::{CertFiles, Listener, ServerTls, TlsVersion};
 pub use privileges::Privileges;
 pub use proxy_protocol::{Cidr, ProxyProtocol, SendVersion, Versions};
+pub use resolve::Resolve;
+pub use resolver::Resolver;
 pub use route::RouteConfig;
 pub use settings::{Forwarded, Limits, MiddlewareSpec, Timeouts, DEFAULT_BACKLOG, MAX_BACKLOG};
 use upstream::UpstreamFile;
@@ -345,9 +348,9 @@ impl File {
                 "use either [upstream] (one group) or [upstreams.NAME] (several), not both",
             ));
         }
-        let nameservers = match &self.resolver {
-            Some(r) => r.nameservers(file, text)?,
-            None => Vec::new(),
+        let resolver = match &self.resolver {
+            Some(r) => r.resolver(file, text)?,
+            None => Resolver::default(),
         };
         let mut groups = Vec::with_capacity(self.upstreams.len());
         for (name, table) in self.upstreams {
@@ -361,7 +364,7 @@ impl File {
         };
         for g in groups.iter_mut().chain([&mut upstream]) {
             if g.resolve.is_some() {
-                g.nameservers = nameservers.clone();
+                g.resolver = resolver.clone();
             }
         }
         let config = Config {

@@ -220,8 +220,12 @@ pub(super) struct UpstreamFile {
     /// A PING not answered within this closes its connection.
     pub(super) h2_ping_timeout: Option<Spanned<String>>,
     pub(super) send_proxy_protocol: Option<Spanned<String>>,
-    /// Re-resolve the names in `servers` this often (see `discovery`).
+    /// Re-resolve the names in `servers` this often, or `"ttl"` (see `resolve`).
     pub(super) resolve: Option<Spanned<String>>,
+    /// With `resolve = "ttl"`: the shortest wait between lookups of a name.
+    pub(super) resolve_min: Option<Spanned<String>>,
+    /// With `resolve = "ttl"`: the longest wait between lookups of a name.
+    pub(super) resolve_max: Option<Spanned<String>>,
 }
 
 /// Streams weir opens on one h2 upstream connection at most, below the server's own

@@ -3,8 +3,8 @@
 //!
 //! Blocking sockets with a read timeout, on discovery's own thread (never an executor
 //! thread). Both queries go out at once on one socket; answers are matched by id and
-//! by the nameserver they came from. No TCP fallback: a truncated answer gives the
-//! addresses it holds (more than fit in 512 bytes is more than a group's slots).
+//! by the nameserver they came from. A truncated answer (TC set) is asked again over
+//! TCP (`tcp`, RFC 7766), within the same timeout.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -14,8 +14,27 @@ use std::time::{Duration, Instant};
 use simple_dns::rdata::RData;
 use simple_dns::{Name, Packet, PacketFlag, Question, CLASS, QCLASS, QTYPE, RCODE, TYPE};
 
+use super::tcp;
+
 /// What one lookup found: the addresses, or why there are none.
-pub(crate) type Answer = Result<Vec<IpAddr>, String>;
+pub(crate) type Answer = Result<Addrs, String>;
+
+/// A name's addresses, and how long they may be kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Addrs {
+    pub ips: Vec<IpAddr>,
+    /// The smallest TTL of the records, in seconds (`None`: no TTL, as from
+    /// `/etc/hosts`).
+    pub ttl: Option<u32>,
+}
+
+/// The smaller of two TTLs, where `None` means none was given.
+pub(crate) fn min_ttl(a: Option<u32>, b: Option<u32>) -> Option<u32> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
 
 /// One SRV record (RFC 2782): where, and how much of the service's traffic.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,18 +53,27 @@ pub(crate) fn lookup(host: &str, server: SocketAddr, timeout: Duration) -> Answe
     merge([a, aaaa], server)
 }
 
-/// Asks `server` for the SRV records of `name`.
+/// Asks `server` for the SRV records of `name`; with their smallest TTL.
 pub(crate) fn lookup_srv(
     name: &str,
     server: SocketAddr,
     timeout: Duration,
-) -> Result<Vec<SrvTarget>, String> {
+) -> Result<(Vec<SrvTarget>, Option<u32>), String> {
     let [answer] = ask(name, server, timeout, [TYPE::SRV], targets);
     let found = answer.unwrap_or_else(|| Err(format!("no answer from {server} in time")))?;
-    match found.is_empty() {
+    match found.0.is_empty() {
         true => Err("the name has no SRV record".into()),
         false => Ok(found),
     }
+}
+
+/// The smallest TTL of the records in `p`'s answer section that `keep` picks.
+fn ttl_of(p: &Packet<'_>, keep: impl Fn(&RData<'_>) -> bool) -> Option<u32> {
+    p.answers
+        .iter()
+        .filter(|rr| keep(&rr.rdata))
+        .map(|rr| rr.ttl)
+        .min()
 }
 
 /// Sends one query per type in `qtypes` for `host` on one socket and reads the answers
@@ -67,9 +95,11 @@ fn ask<T, const N: usize>(
         Err(e) => return answers.map(|_| Some(Err(format!("cannot open a UDP socket: {e}")))),
     };
     let ids = query_ids::<N>();
-    for (id, qtype) in ids.iter().zip(qtypes) {
-        let sent = query(*id, host, qtype).and_then(|q| {
+    let mut queries: [Vec<u8>; N] = std::array::from_fn(|_| Vec::new());
+    for (k, qtype) in qtypes.into_iter().enumerate() {
+        let sent = query(ids[k], host, qtype).and_then(|q| {
             let sent = socket.send_to(&q, server);
+            queries[k] = q;
             sent.map_err(|e| format!("cannot reach nameserver {server}: {e}"))
         });
         if let Err(why) = sent {
@@ -92,11 +122,29 @@ fn ask<T, const N: usize>(
         let Ok(packet) = Packet::parse(&buf[..n]) else {
             continue;
         };
-        if let Some(k) = ids.iter().position(|&id| id == packet.id()) {
-            answers[k] = Some(rcode(&packet).and_then(|()| read(&packet)));
-        }
+        let Some(k) = ids.iter().position(|&id| id == packet.id()) else {
+            continue;
+        };
+        answers[k] = Some(match packet.has_flags(PacketFlag::TRUNCATION) {
+            true => tcp::ask(&queries[k], server, deadline)
+                .and_then(|bytes| read_answer(&bytes, ids[k], read)),
+            false => rcode(&packet).and_then(|()| read(&packet)),
+        });
     }
     answers
+}
+
+/// Reads a whole answer that came over TCP to the query `id`.
+fn read_answer<T>(
+    bytes: &[u8],
+    id: u16,
+    read: fn(&Packet<'_>) -> Result<T, String>,
+) -> Result<T, String> {
+    let packet = Packet::parse(bytes).map_err(|e| format!("a malformed answer over TCP: {e}"))?;
+    if packet.id() != id {
+        return Err("an answer over TCP to another query".into());
+    }
+    rcode(&packet).and_then(|()| read(&packet))
 }
 
 /// Random, distinct query ids (a guess at them lets an off-path attacker forge
@@ -130,18 +178,22 @@ fn rcode(p: &Packet<'_>) -> Result<(), String> {
     }
 }
 
-/// The addresses in one answer.
+/// The addresses in one answer, with the smallest TTL of the chain to them.
 fn addresses(p: &Packet<'_>) -> Answer {
     let ips = p.answers.iter().filter_map(|rr| match &rr.rdata {
         RData::A(a) => Some(IpAddr::V4(Ipv4Addr::from(a.address))),
         RData::AAAA(a) => Some(IpAddr::V6(Ipv6Addr::from(a.address))),
         _ => None, // CNAMEs: the chain's addresses come in the same answer
     });
-    Ok(ips.collect())
+    let chain = |r: &RData<'_>| matches!(r, RData::A(_) | RData::AAAA(_) | RData::CNAME(_));
+    Ok(Addrs {
+        ips: ips.collect(),
+        ttl: ttl_of(p, chain),
+    })
 }
 
-/// The SRV records in one answer.
-fn targets(p: &Packet<'_>) -> Result<Vec<SrvTarget>, String> {
+/// The SRV records in one answer, with their smallest TTL.
+fn targets(p: &Packet<'_>) -> Result<(Vec<SrvTarget>, Option<u32>), String> {
     let srv = p.answers.iter().filter_map(|rr| match &rr.rdata {
         RData::SRV(s) => Some(SrvTarget {
             priority: s.priority,
@@ -155,22 +207,28 @@ fn targets(p: &Packet<'_>) -> Result<Vec<SrvTarget>, String> {
         }),
         _ => None,
     });
-    Ok(srv.collect())
+    let ttl = ttl_of(p, |r| matches!(r, RData::SRV(_)));
+    Ok((srv.collect(), ttl))
 }
 
-/// The A and AAAA answers as one: their addresses (A first), else the reason none came.
+/// The A and AAAA answers as one: their addresses (A first) and smallest TTL, else the
+/// reason none came.
 fn merge(answers: [Option<Answer>; 2], server: SocketAddr) -> Answer {
-    let mut ips = Vec::new();
+    let (mut ips, mut ttl) = (Vec::new(), None);
     let mut why = None;
     for a in answers {
         match a {
-            Some(Ok(found)) => ips.extend(found),
+            Some(Ok(found)) if !found.ips.is_empty() => {
+                ips.extend(found.ips);
+                ttl = min_ttl(ttl, found.ttl);
+            }
+            Some(Ok(_)) => {}
             Some(Err(e)) => why = why.or(Some(e)),
             None => why = why.or(Some(format!("no answer from {server} in time"))),
         }
     }
     match (ips.is_empty(), why) {
-        (false, _) => Ok(ips),
+        (false, _) => Ok(Addrs { ips, ttl }),
         (true, Some(why)) => Err(why),
         (true, None) => Err("the name has no A or AAAA record".into()),
     }

@@ -1,5 +1,5 @@
-//! DNS service discovery: the names in a group's `servers`, looked up again every
-//! `resolve`, their addresses joining and leaving the group while it serves. A name
+//! DNS service discovery: the names in a group's `servers`, looked up again as
+//! `resolve` says (an interval, or each answer's TTL within bounds), their addresses joining and leaving the group while it serves. A name
 //! gives its A and AAAA addresses; an SRV name (RFC 2782) its targets' addresses with
 //! each record's port, weight and priority, and only the lowest priority with a
 //! server up takes requests (`Upstreams::view`).
@@ -8,8 +8,10 @@
 //! - nginx (`server api.internal resolve` in an upstream with a `zone`) re-resolves at
 //!   the record's TTL or its resolver's `valid=`; Envoy's STRICT_DNS at
 //!   `dns_refresh_rate` (5 s) unless `respect_dns_ttl`; HAProxy's `resolvers` at
-//!   `hold valid` (10 s), filling the slots of a `server-template`. weir takes the fixed
-//!   interval (Envoy's default, and what `resolve = "5s"` says plainly) and HAProxy's
+//!   `hold valid` (10 s), filling the slots of a `server-template`. weir offers the
+//!   fixed interval (Envoy's default, and what `resolve = "5s"` says plainly) and the
+//!   TTL within `resolve_min`/`resolve_max` (`config::Resolve`), each name on its own
+//!   schedule; a failed lookup is tried again after `resolve_min`. It takes HAProxy's
 //!   fixed slots ([`SLOTS_PER_NAME`] per name): every index a balancer, a pool or a
 //!   counter holds stays one server for the group's life.
 //! - A server that stays keeps its slot, so its pool, health and counters; one that
@@ -19,16 +21,22 @@
 //!   good set, as nginx and Envoy do; it is logged once when the name starts failing
 //!   and once when it answers again.
 //! - A name that never resolved leaves its slots empty: with nothing else in the
-//!   group, requests get 503 and the log says which name and why (`unresolved`).
+//!   group, requests get 503, and the reply's body and the log say which name and why
+//!   (`unresolved`).
+//! - Names are searched the libc way (`search`), and an answer truncated over UDP is
+//!   asked again over TCP (`tcp`).
 //!
-//! Lookups run on one plain thread per group, with blocking UDP sockets and timeouts
+//! Lookups run on one plain thread per group, with blocking sockets and timeouts
 //! (`dns`): never on an executor thread. The runtime boundary (`rt`) has no UDP, and a
 //! lookup every few seconds does not need the reactor. The thread holds the group
 //! weakly and ends once no engine holds it (a reload that changed the group).
 
 mod apply;
 mod dns;
+mod find;
+mod search;
 mod system;
+mod tcp;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
@@ -70,10 +78,7 @@ impl NameStatus {
 
     /// `host:port`, or the SRV name, as the config writes it.
     pub fn name(&self) -> String {
-        match self.entry.srv {
-            true => self.entry.host.clone(),
-            false => format!("{}:{}", self.entry.host, self.entry.port),
-        }
+        self.entry.written()
     }
 }
 
@@ -81,37 +86,44 @@ impl NameStatus {
 /// now (the caller builds an engine off the executor, at start-up or on reload), so a
 /// name that exists serves from the first request; then on a thread of its own.
 pub(crate) fn start(group: &Arc<Group>) {
-    let Some(every) = group.config.resolve else {
+    let Some(resolve) = group.config.resolve else {
         return;
     };
-    refresh(group);
+    let names = 0..group.config.names.len();
+    let due: Vec<Instant> = names.map(|k| Instant::now() + look_up(group, k)).collect();
     let weak = Arc::downgrade(group);
     let name = format!("weir-dns-{}", group.name());
     let spawned = std::thread::Builder::new()
         .name(name)
-        .spawn(move || run(weak, every));
+        .spawn(move || run(weak, due));
     if let Err(e) = spawned {
         eprintln!(
-            "weir: upstream group {}: cannot start its DNS lookups: {e}",
+            "weir: upstream group {}: cannot start its DNS lookups ({resolve:?}): {e}",
             group.name()
         );
     }
 }
 
-/// Looks the names up every `every` while some engine holds the group.
-fn run(group: Weak<Group>, every: Duration) {
+/// Looks each name up again when it is `due`, while some engine holds the group.
+fn run(group: Weak<Group>, mut due: Vec<Instant>) {
     loop {
-        if !wait(&group, every) {
+        let Some(&next) = due.iter().min() else {
+            return;
+        };
+        if !wait(&group, next) {
             return;
         }
         let Some(g) = group.upgrade() else { return };
-        refresh(&g);
+        for (k, at) in due.iter_mut().enumerate() {
+            if *at <= Instant::now() {
+                *at = Instant::now() + look_up(&g, k);
+            }
+        }
     }
 }
 
-/// Sleeps `every`, checking now and then that the group is still in use.
-fn wait(group: &Weak<Group>, every: Duration) -> bool {
-    let until = Instant::now() + every;
+/// Sleeps until `until`, checking now and then that the group is still in use.
+fn wait(group: &Weak<Group>, until: Instant) -> bool {
     loop {
         if group.strong_count() == 0 {
             return false;
@@ -124,6 +136,18 @@ fn wait(group: &Weak<Group>, every: Duration) -> bool {
     }
 }
 
+/// Looks name `k` of the group up once and applies the answer; returns how long until
+/// the next lookup (`resolve`, or the answer's TTL within the bounds).
+fn look_up(group: &Group, k: usize) -> Duration {
+    let Some(resolve) = group.config.resolve else {
+        return Duration::MAX;
+    };
+    let found = find::find(&group.config.names[k], &group.config.resolver);
+    let ttl = found.as_ref().map(|(_, ttl)| *ttl).map_err(|_| ());
+    apply::answer(group, k, found.map(|(servers, _)| servers));
+    resolve.next(ttl)
+}
+
 /// One server a lookup found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Found {
@@ -131,85 +155,6 @@ pub(crate) struct Found {
     pub weight: u32,
     /// The SRV record's priority; 0 for an A/AAAA name.
     pub priority: u16,
-}
-
-/// Looks up every name of the group once and applies the answers.
-fn refresh(group: &Group) {
-    for (k, entry) in group.config.names.iter().enumerate() {
-        let found = find(entry, &group.config.nameservers);
-        apply::answer(group, k, found);
-    }
-}
-
-/// The servers `entry` names now: its addresses on its port with its weight, or for
-/// an SRV name each record's target's addresses with the record's port, weight (0
-/// counts as 1) and priority.
-fn find(entry: &NameEntry, nameservers: &[SocketAddr]) -> Result<Vec<Found>, String> {
-    if !entry.srv {
-        let ips = lookup(&entry.host, nameservers)?;
-        let (weight, priority) = (entry.weight, 0);
-        let found = ips.into_iter().map(|ip| SocketAddr::new(ip, entry.port));
-        return Ok(found
-            .map(|addr| Found {
-                addr,
-                weight,
-                priority,
-            })
-            .collect());
-    }
-    let system = system::nameservers();
-    let servers = if nameservers.is_empty() {
-        &system[..]
-    } else {
-        nameservers
-    };
-    let targets = first_answer(servers, |s| dns::lookup_srv(&entry.host, s, LOOKUP_TIMEOUT))?;
-    let mut out = Vec::new();
-    let mut why = None;
-    for t in targets {
-        match lookup(&t.host, nameservers) {
-            Ok(ips) => out.extend(ips.into_iter().map(|ip| Found {
-                addr: SocketAddr::new(ip, t.port),
-                weight: u32::from(t.weight.max(1)),
-                priority: t.priority,
-            })),
-            Err(e) => why = Some(format!("SRV target {}: {e}", t.host)),
-        }
-    }
-    match (out.is_empty(), why) {
-        (true, Some(why)) => Err(why),
-        _ => Ok(out),
-    }
-}
-
-/// `host`'s addresses: from `nameservers` in turn, or the system's hosts file and
-/// nameservers when none are configured.
-fn lookup(host: &str, nameservers: &[SocketAddr]) -> dns::Answer {
-    if !nameservers.is_empty() {
-        return first_answer(nameservers, |s| dns::lookup(host, s, LOOKUP_TIMEOUT));
-    }
-    let listed = system::hosts(host);
-    if !listed.is_empty() {
-        return Ok(listed);
-    }
-    first_answer(&system::nameservers(), |s| {
-        dns::lookup(host, s, LOOKUP_TIMEOUT)
-    })
-}
-
-/// Asks each nameserver in turn until one answers; else the last one's failure.
-fn first_answer<T>(
-    servers: &[SocketAddr],
-    ask: impl Fn(SocketAddr) -> Result<T, String>,
-) -> Result<T, String> {
-    let mut why = String::from("no nameserver");
-    for &server in servers {
-        match ask(server) {
-            Ok(found) => return Ok(found),
-            Err(e) => why = format!("{e} (nameserver {server})"),
-        }
-    }
-    Err(why)
 }
 
 /// Why a group with names has no server to offer, when that is because its names

@@ -1,7 +1,7 @@
 //! The system's resolver configuration, read the way libc reads it: `/etc/hosts`
 //! first, then the `nameserver` lines of `/etc/resolv.conf` (127.0.0.1 when there are
-//! none, as glibc does). Both are read again at every lookup, so edits apply without
-//! a reload. Search domains are not applied: a name is looked up as written.
+//! none, as glibc does), its `search` (or `domain`) list and `options ndots:N`. Both
+//! files are read again at every lookup, so edits apply without a reload.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -45,6 +45,32 @@ fn nameservers_in(text: &str) -> Vec<SocketAddr> {
     }
 }
 
+/// The search domains and `ndots` of `/etc/resolv.conf`.
+pub(crate) fn search() -> (Vec<String>, Option<u8>) {
+    let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    search_in(&text)
+}
+
+/// The last `search` or `domain` line wins, as in glibc; `ndots` is capped at 15.
+fn search_in(text: &str) -> (Vec<String>, Option<u8>) {
+    let (mut search, mut ndots) = (Vec::new(), None);
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("search" | "domain") => {
+                let domains = words.map(|d| d.trim_matches('.').to_ascii_lowercase());
+                search = domains.filter(|d| !d.is_empty()).collect();
+            }
+            Some("options") => {
+                let mut n = words.filter_map(|o| o.strip_prefix("ndots:")?.parse::<u8>().ok());
+                ndots = n.next_back().map(|n| n.min(15)).or(ndots);
+            }
+            _ => {}
+        }
+    }
+    (search, ndots)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +99,14 @@ mod tests {
             nameservers_in("# empty\n"),
             vec!["127.0.0.1:53".parse().unwrap()]
         );
+    }
+
+    #[test]
+    fn resolv_conf_search_and_ndots() {
+        let text = "domain old.example\nsearch svc.cluster.local cluster.local.\nnameserver 10.0.0.10\noptions edns0 ndots:5\n";
+        let (search, ndots) = search_in(text);
+        assert_eq!(search, ["svc.cluster.local", "cluster.local"]);
+        assert_eq!(ndots, Some(5));
+        assert_eq!(search_in("options ndots:40\n"), (Vec::new(), Some(15)));
     }
 }

@@ -166,14 +166,16 @@ impl<'a, S: Session> Exchange<'a, S> {
 }
 
 /// Why no server was picked: a group whose names have never resolved says which
-/// (and the lookup's result) in the error log; otherwise none was eligible.
+/// (and the lookup's result) in the error log and the reply's body; otherwise none
+/// was eligible.
 fn none_picked(group: &Group) -> Error {
     match crate::discovery::unresolved(group) {
         Some(why) => Error::io(
             Kind::NoUpstream,
             "no upstream: the group's names have not resolved yet",
-            std::io::Error::other(why),
-        ),
+            std::io::Error::other(why.clone()),
+        )
+        .telling(why),
         None => Error::new(Kind::NoUpstream, "no upstream selected"),
     }
 }

@@ -41,6 +41,9 @@ impl<S: Session> Exchange<'_, S> {
         if grpc::is_grpc(self.req) {
             return self.fail_grpc(err).await;
         }
+        if let Some(text) = err.told.clone() {
+            return self.fail_telling(err, &text).await;
+        }
         let status = err.status();
         let returns_id = self.e.config.forwarded.request_id;
         let reply = Reply {
@@ -50,6 +53,30 @@ impl<S: Session> Exchange<'_, S> {
         };
         self.o.bytes_out = self.client.reply_error(status, reply).await;
         self.o.status = status;
+        self.o.error = Some(err);
+    }
+
+    /// Writes the error reply with `text` below its status line, as `text/plain`.
+    async fn fail_telling(&mut self, err: Error, text: &str) {
+        let status = err.status();
+        let res = &mut *self.res;
+        res.clear();
+        res.status = status;
+        let _ = res.headers.add("Content-Type", "text/plain; charset=utf-8");
+        self.return_request_id();
+        let reason = crate::http::head::reason(status);
+        let body = format!("{status} {reason}: {text}\n");
+        let sent: &[u8] = if self.req.is_head() {
+            b""
+        } else {
+            body.as_bytes()
+        };
+        let timeout = self.e.config.timeouts.client_body;
+        self.client
+            .reply_local(self.res, body.len(), sent, timeout)
+            .await;
+        self.o.status = status;
+        self.o.bytes_out = sent.len() as u64;
         self.o.error = Some(err);
     }
 
