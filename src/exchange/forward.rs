@@ -165,17 +165,21 @@ impl<'a, S: Session> Exchange<'a, S> {
     }
 }
 
-/// Why no server was picked: a group whose names have never resolved says which
-/// (and the lookup's result) in the error log and the reply's body; otherwise none
-/// was eligible.
+/// Why no server was picked: a group whose names have never resolved says so in the
+/// reply's body, and which name and the lookup's result in the error log only (DNS
+/// names and nameserver addresses are the operator's business, not any client's, as
+/// nginx and HAProxy keep them); otherwise none was eligible.
 fn none_picked(group: &Group) -> Error {
     match crate::discovery::unresolved(group) {
         Some(why) => Error::io(
             Kind::NoUpstream,
             "no upstream: the group's names have not resolved yet",
-            std::io::Error::other(why.clone()),
+            std::io::Error::other(why),
         )
-        .telling(why),
+        .telling(format!(
+            "upstream group \"{}\" has no server address yet: its names have not resolved",
+            group.name()
+        )),
         None => Error::new(Kind::NoUpstream, "no upstream selected"),
     }
 }
