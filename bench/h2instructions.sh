@@ -42,6 +42,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # What bench/proxies/*.sh expect from run.sh (lib/registry.sh's `needs` and `launch`).
 # `launch` here makes the config they wrote one worker, and h2c unless TLS=1.
 needs() { :; }
+declare -A GRPC_OK  # the proxy files mark themselves gRPC-capable (lib/registry.sh)
 PIDS=()
 launch() {
   local conf=${PROXY_CONF:-}

@@ -115,7 +115,7 @@ pub fn check(req: &mut RequestHead) -> Result<Asks, Error> {
     // Like nginx (`underscores_in_headers off`): CGI-style origins read `X_Forwarded_For`
     // and `X-Forwarded-For` as the same variable, so an underscore name could spoof a
     // header weir sets. Such fields are dropped, not refused.
-    req.headers.retain(|name, _| !name.contains('_'));
+    req.headers.retain(|name, _| !name.contains(&b'_'));
     Ok(asks)
 }
 

@@ -73,16 +73,27 @@ impl<S> Conn<S> {
     /// Grows the buffer to at least `size` now: a large body then moves in large pieces.
     pub fn grow_to(&mut self, size: usize) {
         self.max = self.max.max(size);
-        if self.buf.len() < size {
-            self.buf.resize(size, 0);
+        if self.buf.len() >= size {
+            return;
         }
+        if size != spare::LARGE {
+            self.buf.resize(size, 0);
+            return;
+        }
+        // A kept large buffer, not a fresh one zeroed: see `spare`.
+        let mut large = spare::take(size);
+        let held = self.end - self.start;
+        large[..held].copy_from_slice(&self.buf[self.start..self.end]);
+        spare::give(std::mem::replace(&mut self.buf, large));
+        self.start = 0;
+        self.end = held;
     }
 
     /// Gives back memory grown for a body, once nothing is buffered: an idle keep-alive
     /// connection should cost a few KiB, not the largest body it ever carried.
     pub fn shrink_to(&mut self, size: usize) {
         if self.buf.len() > size && self.start == self.end {
-            self.buf = spare::take(size);
+            spare::give(std::mem::replace(&mut self.buf, spare::take(size)));
             self.start = 0;
             self.end = 0;
         }

@@ -11,7 +11,7 @@
 //! per-thread buffer zeroed once and copies in only the bytes read.
 
 use std::cell::RefCell;
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -76,6 +76,24 @@ impl<T: AsyncWrite + Unpin> tokio::io::AsyncWrite for Io<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    /// Yes: every stream weir hands h2 ([`Stream`], plain and TLS, and the client
+    /// side's `Prefixed` over it) forwards vectored writes to a `writev` (TLS seals the
+    /// slices into one record). h2 asks once, when the connection starts: with `true`
+    /// it writes each DATA frame's header and payload in one call, not two
+    /// (`CHAIN_THRESHOLD` in h2's `framed_write.rs`), and copies only payloads under
+    /// 256 bytes into its buffer, not under 1 KiB.
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -52,10 +52,12 @@ pub fn strip(headers: &mut Headers, keep_length: bool) -> ConnectionOptions {
         }
     }
     headers.retain(|name, _| {
-        let hop = HOP_BY_HOP
+        let hop = HOP_BY_HOP.iter().any(|h| {
+            name.eq_ignore_ascii_case(h.as_bytes()) && !(keep_length && *h == "content-length")
+        });
+        !hop && !named
             .iter()
-            .any(|h| name.eq_ignore_ascii_case(h) && !(keep_length && *h == "content-length"));
-        !hop && !named.iter().any(|n| n.eq_ignore_ascii_case(name))
+            .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
     });
     options
 }

@@ -18,55 +18,80 @@
 //! closes takes one kept buffer with it ([`drop_one`]): keep-alive traffic, which closes
 //! nothing, reuses freely; traffic that closes connections keeps about as many as it
 //! gives; and once a burst's connections have closed, the list is empty.
+//!
+//! The buffer a large body grows to ([`LARGE`], `body::PIECE`) is kept the same way,
+//! but only [`KEEP_LARGE`] of them: an upstream connection grows to it for each large
+//! response and shrinks back after, and zeroing a fresh 256 KiB was a fifth of weir's
+//! instructions for a 1 MiB response over HTTP/2 (262,000 of 1.54 million: callgrind,
+//! bench/h2instructions.sh).
 
 use std::cell::RefCell;
 
 /// The one size kept: the first read of a client or an upstream connection.
 pub const SIZE: usize = 4096;
 
+/// The other size kept: what a connection grows to for a large body.
+pub const LARGE: usize = super::body::PIECE;
+
 /// Buffers kept per thread: 128 KiB, enough for the connections one thread turns over
 /// at a time.
 const KEEP: usize = 32;
 
+/// Large buffers kept per thread: 512 KiB.
+const KEEP_LARGE: usize = 2;
+
+type List = RefCell<Vec<Vec<u8>>>;
+
 thread_local! {
-    static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    static SPARE: List = const { RefCell::new(Vec::new()) };
+    static SPARE_LARGE: List = const { RefCell::new(Vec::new()) };
 }
 
-/// A buffer of `size` bytes: a kept one when `size` is [`SIZE`] and one is kept,
-/// otherwise a new, zeroed one.
+/// The list that keeps buffers of `size`, and how many it keeps; none for other sizes.
+fn list(size: usize) -> Option<(&'static std::thread::LocalKey<List>, usize)> {
+    match size {
+        SIZE => Some((&SPARE, KEEP)),
+        LARGE => Some((&SPARE_LARGE, KEEP_LARGE)),
+        _ => None,
+    }
+}
+
+/// A buffer of `size` bytes: a kept one when `size` is [`SIZE`] or [`LARGE`] and one is
+/// kept, otherwise a new, zeroed one.
 pub fn take(size: usize) -> Vec<u8> {
-    if size == SIZE {
-        if let Some(buf) = pop() {
-            return buf;
-        }
+    if let Some(buf) = list(size).and_then(|(l, _)| pop(l)) {
+        return buf;
     }
     vec![0; size]
 }
 
-/// Frees one kept buffer, if any: a connection closing (see the module's doc).
+/// Frees one kept buffer of each size, if any: a connection closing (see the module's
+/// doc).
 pub fn drop_one() {
-    drop(pop());
+    drop(pop(&SPARE));
+    drop(pop(&SPARE_LARGE));
 }
 
-/// Gives `buf` back: kept when it is of [`SIZE`] and the list has room, freed otherwise.
+/// Gives `buf` back: kept when it is of a kept size and its list has room, freed
+/// otherwise.
 pub fn give(buf: Vec<u8>) {
-    if buf.len() != SIZE {
+    let Some((list, keep)) = list(buf.len()) else {
         return;
-    }
+    };
     // While the thread exits the list may be gone already: the buffer is just freed.
-    let _ = SPARE.try_with(|spare| {
+    let _ = list.try_with(|spare| {
         let mut spare = spare.borrow_mut();
-        if spare.len() < KEEP {
+        if spare.len() < keep {
             spare.push(buf);
         }
     });
 }
 
-/// The last kept buffer. None also while the thread exits and its list is gone: a
-/// connection dropped by a thread-local executor's destructor must not panic here.
-fn pop() -> Option<Vec<u8>> {
-    SPARE
-        .try_with(|spare| spare.borrow_mut().pop())
+/// The last buffer kept in `list`. None also while the thread exits and its list is
+/// gone: a connection dropped by a thread-local executor's destructor must not panic
+/// here.
+fn pop(list: &'static std::thread::LocalKey<List>) -> Option<Vec<u8>> {
+    list.try_with(|spare| spare.borrow_mut().pop())
         .ok()
         .flatten()
 }
@@ -100,5 +125,23 @@ mod tests {
         }
         assert_eq!(SPARE.with_borrow(Vec::len), 0);
         drop_one();
+    }
+
+    #[test]
+    fn large_buffers_are_kept_as_they_were_up_to_their_own_bound() {
+        let mut buf = take(LARGE);
+        buf[LARGE - 1] = 9;
+        let at = buf.as_ptr();
+        give(buf);
+        let again = take(LARGE);
+        assert_eq!((again.as_ptr(), again[LARGE - 1]), (at, 9));
+        for _ in 0..KEEP_LARGE + 3 {
+            give(vec![1; LARGE]);
+        }
+        assert_eq!(SPARE_LARGE.with_borrow(Vec::len), KEEP_LARGE);
+        for _ in 0..KEEP_LARGE {
+            drop_one();
+        }
+        assert_eq!(SPARE_LARGE.with_borrow(Vec::len), 0);
     }
 }

@@ -235,7 +235,7 @@ unsafe extern "C" fn header_remove(
     };
     let mut n = 0;
     h.retain(|k, _| {
-        let hit = k.eq_ignore_ascii_case(name);
+        let hit = k.eq_ignore_ascii_case(name.as_bytes());
         n += i32::from(hit);
         !hit
     });

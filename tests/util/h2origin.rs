@@ -6,7 +6,8 @@
 //! `/nolength` answers in two DATA frames with no `content-length`; anything else
 //! answers the origin's name with a `content-length`; `/trailers` answers the body it
 //! got, then trailers: each request trailer back as `echo-<name>`, and `grpc-status: 5`,
-//! `grpc-message: nope`; `/trailers-only` answers one HEADERS frame that ends the
+//! `grpc-message: nope` (`/trailers-length`: the same with a `content-length`, so weir
+//! holds the last DATA frame for the trailers); `/trailers-only` answers one HEADERS frame that ends the
 //! stream, with `grpc-status: 12`; `/hang` never answers and `/head-then-hang` sends
 //! only a gRPC response head: both wait for the stream's reset and count it in
 //! [`CANCELLED`] when its reason is CANCEL. [`Behaviour`] adds refusing every
@@ -211,7 +212,8 @@ async fn answer(
     }
     let got_trailers = body.trailers().await.ok().flatten().unwrap_or_default();
     match path.as_str() {
-        "/trailers" => return with_trailers(respond, received, got_trailers),
+        "/trailers" => return with_trailers(respond, received, got_trailers, false),
+        "/trailers-length" => return with_trailers(respond, received, got_trailers, true),
         "/hang" => return hang(respond, false).await,
         "/head-then-hang" => return hang(respond, true).await,
         "/trailers-only" => {
@@ -271,13 +273,19 @@ async fn hang(mut respond: h2::server::SendResponse<Bytes>, head: bool) {
     }
 }
 
-/// Answers `body`, then trailers: each of `got` back as `echo-<name>`, and a gRPC status.
+/// Answers `body` (with its `content-length` if `length`), then trailers: each of `got`
+/// back as `echo-<name>`, and a gRPC status.
 fn with_trailers(
     mut respond: h2::server::SendResponse<Bytes>,
     body: Vec<u8>,
     got: http::HeaderMap,
+    length: bool,
 ) {
-    let head = http::Response::builder().status(200).body(()).unwrap();
+    let mut head = http::Response::builder().status(200);
+    if length {
+        head = head.header("content-length", body.len());
+    }
+    let head = head.body(()).unwrap();
     let Ok(mut out) = respond.send_response(head, false) else {
         return;
     };

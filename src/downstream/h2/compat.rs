@@ -5,7 +5,7 @@
 //! preface an `h2c` listener read while telling HTTP/2 from HTTP/1. Every byte read
 //! passes its [`Guard`] on the way to h2.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -74,6 +74,28 @@ impl AsyncWrite for Prefixed {
         let written = Pin::new(&mut conn.io).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = written {
             guard.after_write(&buf[..n]);
+        }
+        written
+    }
+
+    /// h2 gathers a DATA frame's header and payload into one write of two slices
+    /// (`h2compat::Io` says it writes vectored): one `writev`, not two writes.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let Prefixed(conn, guard) = &mut *self;
+        let written = Pin::new(&mut conn.io).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(mut n)) = written {
+            for buf in bufs {
+                let taken = n.min(buf.len());
+                guard.after_write(&buf[..taken]);
+                n -= taken;
+                if n == 0 {
+                    break;
+                }
+            }
         }
         written
     }

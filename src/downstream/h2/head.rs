@@ -62,15 +62,24 @@ pub(super) fn request(parts: &Parts, head: &mut RequestHead) -> Result<(), Error
             }
             cookies.extend_from_slice(value.as_bytes());
         } else if !(name == HOST && authority.is_some()) {
-            add(head, name.as_str(), value.as_bytes())?;
+            head.headers.push_parsed(name.as_str(), value.as_bytes());
         }
     }
     if !cookies.is_empty() {
-        add(head, "cookie", &cookies)?;
+        head.headers.push_parsed("cookie", &cookies);
     }
     Ok(())
 }
 
+/// Adds a field weir checks itself. The request's own fields skip [`Headers::add`]'s
+/// check (`Headers::push_parsed`): the `h2` crate built them with `http`'s checked
+/// constructors, which are stricter than it (its HPACK decoder, `hpack/header.rs`:
+/// `HeaderName::from_lowercase`, lowercase `tchar` only, and `HeaderValue::from_bytes`,
+/// no control byte but HTAB, so no CR, LF or NUL as RFC 9113 §8.2.1 requires); and
+/// `http::HeaderMap` holds no other kind. The cookie crumbs are such values joined
+/// with `"; "`.
+///
+/// [`Headers::add`]: crate::http::Headers::add
 fn add(head: &mut RequestHead, name: &str, value: &[u8]) -> Result<(), Error> {
     head.headers
         .add(name, value)
