@@ -23,6 +23,7 @@
 //! malformed one is ignored (passed on, not enforced), as gRPC servers ignore it.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use futures_lite::FutureExt;
@@ -71,10 +72,12 @@ pub(super) fn exceeded() -> Error {
 }
 
 /// Runs `phase` until `at`: an expired deadline ends the exchange with
-/// `DEADLINE_EXCEEDED` (whatever `phase` held, an upstream stream say, is dropped).
-pub(super) async fn within<T>(
+/// `DEADLINE_EXCEEDED` (whatever `phase` held, an upstream stream say, is dropped by
+/// its owner). `phase` comes pinned by reference: an async fn keeps its arguments and
+/// each future it awaits apart, so taking the phase by value stored it three times.
+pub(super) async fn within<T, F: Future<Output = Result<T, End>>>(
     at: Option<Instant>,
-    phase: impl Future<Output = Result<T, End>>,
+    phase: Pin<&mut F>,
 ) -> Result<T, End> {
     let Some(at) = at else {
         return phase.await;
