@@ -5,13 +5,11 @@
 
 mod util;
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering::SeqCst;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use util::client::{get, once};
-use util::dns::{DnsServer, Zone};
+use util::dns::{name_status, DnsServer, Zone};
 
 const NAME: &str = "api.weir.test";
 /// Every wait below gives up after this.
@@ -41,19 +39,9 @@ listen = "127.0.0.1:0"
     util::try_start(config).expect("weir starts")
 }
 
-/// The one name's entry in `/api/upstreams`.
-fn name_status(admin: SocketAddr) -> serde_json::Value {
-    let v = util::admin::json(admin, "/api/upstreams");
-    v["groups"][0]["names"][0].clone()
-}
-
 /// Polls `check` until it holds, failing the test after [`LIMIT`].
-fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + LIMIT;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        thread::sleep(Duration::from_millis(10));
-    }
+fn wait_until(what: &str, check: impl FnMut() -> bool) {
+    util::dns::wait_until(what, LIMIT, check)
 }
 
 /// How long the nameserver takes to see `n` more lookups of an A/AAAA name (two

@@ -266,6 +266,19 @@ def cmd_measure(a):
     print(json.dumps(rec))
 
 
+def still_open(socks):
+    """Connections the proxy has not closed: a peek that finds neither bytes nor EOF."""
+    alive = 0
+    for s in socks:
+        try:
+            alive += s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+        except BlockingIOError:
+            alive += 1
+        except OSError:
+            pass
+    return alive
+
+
 def cmd_idle(a):
     """Open COUNT client connections, send one small request on each (so each becomes an
     idle keep-alive connection), hold them, and report the proxy's RSS before/after."""
@@ -325,14 +338,7 @@ def cmd_idle(a):
             sel.unregister(s); s.close(); failed += 1
     time.sleep(a.hold)
     # all held connections must still be open (the proxy did not drop them)
-    alive = 0
-    for s in socks:
-        try:
-            alive += s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
-        except BlockingIOError:
-            alive += 1
-        except OSError:
-            pass
+    alive = still_open(socks)
     loaded, _ = procstat(pids)
     for s in socks:
         s.close()

@@ -22,26 +22,12 @@ import argparse
 import json
 import os
 import signal
-import socket
 import sys
 import time
 
-from benchlib import _open_all, _round
+from benchlib import _open_all, _round, still_open
 
 REQUEST = b"GET /small HTTP/1.1\r\nHost: bench\r\n\r\n"
-
-
-def still_open(socks):
-    """Connections the proxy has not closed: a peek that finds neither bytes nor EOF."""
-    alive = 0
-    for s in socks:
-        try:
-            alive += s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
-        except BlockingIOError:
-            alive += 1
-        except OSError:
-            pass
-    return alive
 
 
 def main():
