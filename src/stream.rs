@@ -16,6 +16,7 @@
 //! together, leave as one TLS record in one `writev` (`bench/profiling.md`, "TLS small
 //! responses").
 
+use std::cell::RefCell;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -28,6 +29,15 @@ use crate::rt::{self, TcpStream};
 
 /// Longest wait for a TLS `close_notify` to leave before the socket half-closes anyway.
 const CLOSE_NOTIFY_TIME: Duration = Duration::from_secs(1);
+
+/// The most a vectored TLS write gathers into one slice before rustls seals it: a small
+/// response's head and body. Larger writes go to rustls as they are.
+const GATHER: usize = 4096;
+
+thread_local! {
+    /// Where a small vectored TLS write is gathered: kept per thread, one write at a time.
+    static GATHERED: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(GATHER));
+}
 
 /// A plain or TLS byte stream over one TCP connection.
 pub enum Stream {
@@ -79,16 +89,19 @@ impl Stream {
 
     /// True when decrypted bytes are already waiting inside the TLS state, so a read
     /// would not block even though the socket has nothing new.
-    fn has_plaintext(&mut self) -> bool {
-        let state = match self {
-            Stream::Plain(_) => return false,
-            Stream::Server(s) => s.get_mut().1.process_new_packets(),
-            Stream::Client(s) => s.get_mut().1.process_new_packets(),
-        };
-        // An error is reported by the next read; it must not wait for the socket.
-        state.map_or(true, |s| {
-            s.plaintext_bytes_to_read() > 0 || s.peer_has_closed()
-        })
+    ///
+    /// Asked through `wants_read` (two field tests), not `process_new_packets`: every
+    /// read futures-rustls makes from the socket, in the handshake and after it, is
+    /// processed at once, so no whole record waits undecrypted; and a connection whose
+    /// processing failed was handed that error by the read that met it. Processing
+    /// again here found nothing to do and cost ~180 instructions per keep-alive request
+    /// (`bench/profiling.md`, "TLS per request").
+    fn has_plaintext(&self) -> bool {
+        match self {
+            Stream::Plain(_) => false,
+            Stream::Server(s) => !s.get_ref().1.wants_read(),
+            Stream::Client(s) => !s.get_ref().1.wants_read(),
+        }
     }
 
     /// Resolves once a read would not block (bytes, EOF, or decrypted bytes already
@@ -149,7 +162,11 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        each!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Server(s) => gathered(Pin::new(s), cx, bufs),
+            Stream::Client(s) => gathered(Pin::new(s), cx, bufs),
+        }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -159,4 +176,31 @@ impl AsyncWrite for Stream {
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         each!(self, s => Pin::new(s).poll_close(cx))
     }
+}
+
+/// Writes `bufs` to a TLS stream, a small write of several slices (an HTTP/1.1 head
+/// and body) copied into one slice first: rustls seals either into one record, but for
+/// several slices it allocates a list of them and walks it while copying, ~150
+/// instructions per response, where the copy of a few hundred bytes costs a few dozen
+/// (`bench/profiling.md`, "TLS per request"). The count returned is of `bufs`' bytes,
+/// in order, as a vectored write's is.
+fn gathered<W: AsyncWrite + Unpin>(
+    w: Pin<&mut W>,
+    cx: &mut Context<'_>,
+    bufs: &[IoSlice<'_>],
+) -> Poll<io::Result<usize>> {
+    let slices = bufs.iter().filter(|b| !b.is_empty()).count();
+    let len: usize = bufs.iter().map(|b| b.len()).sum();
+    if slices < 2 || len > GATHER {
+        return w.poll_write_vectored(cx, bufs);
+    }
+    GATHERED.with(|gathered| match gathered.try_borrow_mut() {
+        Ok(mut gathered) => {
+            gathered.clear();
+            bufs.iter().for_each(|b| gathered.extend_from_slice(b));
+            w.poll_write(cx, &gathered)
+        }
+        // Never while writes do not nest; if one ever did, write the slices as they are.
+        Err(_) => w.poll_write_vectored(cx, bufs),
+    })
 }
