@@ -19,15 +19,17 @@
 //! seat, and when the open connections fall back to [`Limit::low_water`]. Both are
 //! counted in atomics a metrics endpoint can read.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use crate::rt::{self, Semaphore};
+
+mod idle_list;
+use idle_list::IdleList;
 
 /// The connection limit in force, its episodes, and the idle connections that may be
 /// asked to give up their seat.
@@ -48,7 +50,7 @@ pub(crate) struct Limit {
     pub(crate) evicted: AtomicU64,
 }
 
-/// The connections idling now, longest first (ids only grow), each with the waker of
+/// The connections idling now, longest first (`idle_list`), each with the waker of
 /// its wait, and how many seats the accept loop is still owed when none was idle to
 /// give one up.
 ///
@@ -57,8 +59,7 @@ pub(crate) struct Limit {
 /// was 48 bytes a connection, an async channel once 768).
 #[derive(Default)]
 struct Idle {
-    next: u64,
-    waiting: BTreeMap<u64, Waker>,
+    waiting: IdleList,
     owed: usize,
 }
 
@@ -139,8 +140,8 @@ impl Limit {
     /// to go idle closes instead.
     fn ask_one(&self) {
         let mut idle = self.idle();
-        match idle.waiting.pop_first() {
-            Some((_, waker)) => waker.wake(),
+        match idle.waiting.pop_oldest() {
+            Some(waker) => waker.wake(),
             None => idle.owed += 1,
         }
     }
@@ -192,10 +193,8 @@ impl Seat {
             idle.owed -= 1;
             return None;
         }
-        let id = idle.next;
-        idle.next += 1;
-        // A waker that does nothing until the wait's first poll puts its own.
-        idle.waiting.insert(id, Waker::noop().clone());
+        // With a waker that does nothing until the wait's first poll puts its own.
+        let id = idle.waiting.join();
         Some(Listed {
             limit: &self.limit,
             id,
@@ -245,7 +244,7 @@ impl Listed<'_> {
     /// otherwise the entry keeps this poll's waker.
     pub fn poll_asked(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut idle = self.limit.idle();
-        match idle.waiting.get_mut(&self.id) {
+        match idle.waiting.waker_mut(self.id) {
             None => Poll::Ready(()),
             Some(waker) => {
                 if !waker.will_wake(cx.waker()) {
@@ -269,7 +268,7 @@ impl Listed<'_> {
 
     /// Leaves the list; false if an ask had already taken this entry off it.
     fn leave(self) -> bool {
-        let listed = self.limit.idle().waiting.remove(&self.id).is_some();
+        let listed = self.limit.idle().waiting.leave(self.id);
         std::mem::forget(self);
         listed
     }
@@ -277,7 +276,7 @@ impl Listed<'_> {
 
 impl Drop for Listed<'_> {
     fn drop(&mut self) {
-        self.limit.idle().waiting.remove(&self.id);
+        self.limit.idle().waiting.leave(self.id);
     }
 }
 

@@ -63,3 +63,40 @@ fn between_requests_the_idle_clock_runs_not_the_header_clock() {
     assert!(!c.is_closed(), "open after 1 s; timeouts.idle is 30 s");
     assert_eq!(c.roundtrip(&get("/")).status, 200);
 }
+
+/// The epoll reactor keeps far deadlines in coarse slots of 250 ms and opens a slot when
+/// its time comes (src/rt/epoll/timers.rs): a slot must never close a connection at the
+/// slot's start instead of at its own deadline. 100 connections go idle spread over
+/// about 700 ms (several slots); each must close no sooner than `timeouts.idle` after
+/// its request was sent (the server's idle clock starts later still), and not long after.
+#[test]
+fn connections_idling_across_timer_slots_each_close_at_their_own_deadline() {
+    const IDLE: Duration = Duration::from_millis(900);
+    let o = origin(|_| ok(b"up"));
+    let mut config = util::config(&[o.addr]);
+    config.timeouts.idle = IDLE;
+    config.timeouts.header = Duration::from_secs(30);
+    let proxy = util::start(config);
+    let watchers: Vec<_> = (0..100u64)
+        .map(|i| {
+            if i % 10 == 0 {
+                // spread the deadlines over several slots (not a wait for a condition)
+                std::thread::sleep(Duration::from_millis(70));
+            }
+            let mut c = Conn::open(proxy.addr);
+            let sent = Instant::now();
+            assert_eq!(c.roundtrip(&get("/")).status, 200);
+            std::thread::spawn(move || {
+                assert!(c.is_closed(), "connection {i}: still open after 20 s");
+                sent.elapsed()
+            })
+        })
+        .collect();
+    for (i, w) in watchers.into_iter().enumerate() {
+        let waited = w.join().unwrap();
+        assert!(
+            waited >= IDLE && waited < IDLE + Duration::from_secs(8),
+            "connection {i} closed {waited:?} after its request; timeouts.idle is {IDLE:?}"
+        );
+    }
+}

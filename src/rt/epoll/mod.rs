@@ -11,6 +11,7 @@ mod net;
 mod reactor;
 mod source;
 mod timer;
+mod timers;
 
 #[cfg(test)]
 mod tests;

@@ -13,7 +13,6 @@
 //! a runtime thread use a fallback reactor on a thread of its own.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
@@ -26,6 +25,7 @@ use rustix::buffer::spare_capacity;
 use rustix::event::{epoll, eventfd, EventfdFlags, Timespec};
 
 use super::source::{wake_guarded, Readiness, Source};
+use super::timers::Timers;
 
 /// The event key of the reactor's own eventfd (source keys carry a 31-bit generation in
 /// the high half, so they never collide with it).
@@ -42,7 +42,7 @@ pub(crate) struct Reactor {
     /// True while the driving thread sleeps in `epoll_wait`.
     blocked: AtomicBool,
     sources: Mutex<Slab>,
-    timers: Mutex<Timers>,
+    timers: Mutex<Clock>,
 }
 
 /// The reactor's buffers, kept by the driving thread between turns (`epoll_wait` fills
@@ -60,10 +60,9 @@ struct Slab {
     free: Vec<usize>,
 }
 
-#[derive(Default)]
-struct Timers {
-    due: BTreeMap<(Instant, u64), Waker>,
-    next_id: u64,
+/// The timers (`timers` says how they are kept) and what the driver sleeps until.
+struct Clock {
+    timers: Timers,
     /// While the driver is blocked: the deadline it sleeps until (`None`: none).
     sleep_deadline: Option<Instant>,
 }
@@ -134,7 +133,10 @@ impl Reactor {
             notify,
             blocked: AtomicBool::new(false),
             sources: Mutex::default(),
-            timers: Mutex::default(),
+            timers: Mutex::new(Clock {
+                timers: Timers::new(Instant::now()),
+                sleep_deadline: None,
+            }),
         })
     }
 
@@ -169,16 +171,11 @@ impl Reactor {
     pub(crate) fn set_timer(&self, at: Instant, id: Option<u64>, waker: &Waker) -> u64 {
         let mut t = lock(&self.timers);
         if let Some(id) = id {
-            if let Some(w) = t.due.get_mut(&(at, id)) {
-                if !w.will_wake(waker) {
-                    w.clone_from(waker);
-                }
+            if t.timers.refresh(id, waker) {
                 return id;
             }
         }
-        let id = t.next_id;
-        t.next_id += 1;
-        t.due.insert((at, id), waker.clone());
+        let id = t.timers.insert(at, waker);
         let sooner = self.blocked.load(SeqCst) && t.sleep_deadline.is_none_or(|d| at < d);
         drop(t);
         if sooner {
@@ -187,8 +184,9 @@ impl Reactor {
         id
     }
 
-    pub(crate) fn cancel_timer(&self, at: Instant, id: u64) {
-        lock(&self.timers).due.remove(&(at, id));
+    /// Takes timer `id` off the list (nothing if it fired already).
+    pub(crate) fn cancel_timer(&self, id: u64) {
+        lock(&self.timers).timers.cancel(id);
     }
 
     /// Waits for I/O or the next timer, unless `woken` says there is work already, then
@@ -221,7 +219,7 @@ impl Reactor {
     /// then looks at `woken`, so a wake that lands in between still finds us.
     fn sleep_for(&self, woken: &AtomicBool) -> Option<Duration> {
         let mut t = lock(&self.timers);
-        let next = t.due.first_key_value().map(|((at, _), _)| *at);
+        let next = t.timers.next_deadline();
         t.sleep_deadline = next;
         self.blocked.store(true, SeqCst);
         if woken.load(SeqCst) {
@@ -259,13 +257,7 @@ impl Reactor {
         }
         {
             let now = Instant::now();
-            let mut t = lock(&self.timers);
-            while let Some(entry) = t.due.first_entry() {
-                if entry.key().0 > now {
-                    break;
-                }
-                turn.wakers.push(entry.remove());
-            }
+            lock(&self.timers).timers.fire(now, &mut turn.wakers);
         }
         for waker in turn.wakers.drain(..) {
             wake_guarded(waker);

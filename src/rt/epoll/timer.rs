@@ -38,7 +38,7 @@ impl Future for Timer {
         match &self.filed {
             Some((reactor, id)) => {
                 if Instant::now() >= at {
-                    reactor.cancel_timer(at, *id);
+                    reactor.cancel_timer(*id);
                     self.filed = None;
                     self.fired = true;
                     return Poll::Ready(());
@@ -64,7 +64,7 @@ impl Future for Timer {
 impl Drop for Timer {
     fn drop(&mut self) {
         if let Some((reactor, id)) = self.filed.take() {
-            reactor.cancel_timer(self.at, id);
+            reactor.cancel_timer(id);
         }
     }
 }
