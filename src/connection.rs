@@ -18,7 +18,6 @@ use futures_rustls::rustls::ServerConfig;
 use crate::admission::Seat;
 use crate::downstream::h2;
 use crate::downstream::{Downstream, Next, Session, TextReply};
-use crate::engine::Engine;
 use crate::error::{Error, Kind};
 use crate::exchange::{self, kept, Scratch};
 use crate::http::parse::ReadHead;
@@ -29,7 +28,6 @@ use crate::metrics::ConnectionGuard;
 use crate::proxy_protocol;
 use crate::rt::{self, Runtime};
 use crate::shutdown::Busy;
-use crate::slot;
 use crate::stream::Stream;
 use crate::tls::{self, Accepted};
 use crate::upstream::pool::BUFFER;
@@ -148,13 +146,10 @@ pub(crate) fn accepted(
             let serve = serve_tls(live, tcp, (peer, id), config, seat, runtime);
             return Box::pin(serve).await;
         }
-        // No local holds the client across an await: its room would stay in the task
-        // after the client moved (into the loop, or into the h2 server's box).
-        let h2 = match requests(&live, downstream(&live, tcp.into(), peer, id), id, &seat).await {
-            Ended::H2c(client) => h2c(live, client, (peer, id), seat, runtime),
-            Ended::Closed => return,
-        };
-        h2.await;
+        let mut client = downstream(&live, tcp.into(), peer, id);
+        if requests(&live, &mut client, id, &seat).await == Ended::H2c {
+            h2c(live, client, (peer, id), seat, runtime).await;
+        }
     }
 }
 
@@ -172,11 +167,10 @@ fn serve(
     runtime: Runtime,
 ) -> impl Future<Output = ()> + Send {
     async move {
-        let h2 = match requests(&live, downstream(&live, stream, peer, id), id, &seat).await {
-            Ended::H2c(client) => h2c(live, client, (peer, id), seat, runtime),
-            Ended::Closed => return,
-        };
-        h2.await;
+        let mut client = downstream(&live, stream, peer, id);
+        if requests(&live, &mut client, id, &seat).await == Ended::H2c {
+            h2c(live, client, (peer, id), seat, runtime).await;
+        }
     }
 }
 
@@ -189,16 +183,12 @@ fn downstream(live: &Live, stream: Stream, peer: SocketAddr, id: ListenerId) -> 
 }
 
 /// How a connection's run of HTTP/1.x requests ended.
-#[allow(
-    clippy::large_enum_variant,
-    reason = "returned once per connection, the client moved straight on; a Box would allocate"
-)]
+#[derive(PartialEq, Eq)]
 enum Ended {
     /// Closed, idled out, or drained: the connection is done.
     Closed,
-    /// It opened with the HTTP/2 preface on a listener with `h2c = true`: the client,
-    /// for the h2 server.
-    H2c(Downstream),
+    /// It opened with the HTTP/2 preface on a listener with `h2c = true`.
+    H2c,
 }
 
 /// Hands a plain connection that opened with the HTTP/2 preface to the h2 server.
@@ -219,44 +209,15 @@ fn h2c(
     Box::pin(h2::serve(live, client.into_conn(), from, seat, runtime))
 }
 
-/// What one request's exchange owns while it runs in a slot (see `requests`), and
-/// gives back: the engine it runs on, the client, the scratch.
-type Owned = (Arc<Engine>, Downstream, Box<Scratch>);
-
-thread_local! {
-    /// The exchanges' slots (see `slot`): a warm keep-alive request reuses one.
-    static EXCHANGES: slot::Pool<Owned, Owned> = const { slot::Pool::new() };
-}
-
-/// One request's exchange as a `'static` future that owns what it works on, so that
-/// it can run in a reused slot, and gives it back.
-#[allow(
-    clippy::manual_async_fn,
-    reason = "an async fn keeps a second copy of each argument (see `accepted`)"
-)]
-fn exchange_owned((e, mut client, mut s): Owned) -> impl Future<Output = Owned> + Send {
-    async move {
-        exchange::exchange(&e, &mut client, &mut s).await;
-        (e, client, s)
-    }
-}
-
 /// Serves `client`'s requests one after another until it closes, idles out, or weir
 /// shuts down; or finds that it speaks HTTP/2 (`h2c = true` on plain listener `id`).
-///
-/// Each request's exchange runs in a heap slot reused per thread (`slot`), not inline:
-/// a future holds room for its largest await point, and an exchange in flight is most
-/// of this task's. Inline, every idle connection carried it (4.1 KiB each, against
-/// 2.5 KiB then); boxed per request (`Box::pin`), it cost one allocation a request
-/// (`tests/alloc_free.rs`). The slot's future must be `'static`, so the loop owns
-/// `client` and lends it to the exchange by value.
 #[allow(
     clippy::manual_async_fn,
     reason = "an async fn keeps a second copy of each argument (see `accepted`)"
 )]
 fn requests<'a>(
     live: &'a Arc<Live>,
-    mut client: Downstream,
+    client: &'a mut Downstream,
     id: ListenerId,
     seat: &'a Seat,
 ) -> impl Future<Output = Ended> + Send + 'a {
@@ -270,13 +231,13 @@ fn requests<'a>(
         let mut shutdown = std::pin::pin!(signal.fired());
         let next = loop {
             if client.buffered().is_empty() {
-                park(&mut held, &mut client);
-                if !idle(live, &mut client, seat, shutdown.as_mut(), first).await {
+                park(&mut held, client);
+                if !idle(live, client, seat, shutdown.as_mut(), first).await {
                     break Next::Close;
                 }
             }
             if first && !id.tls && h2::is_preface(client.buffered()) && takes_h2c(live, id) {
-                return Ended::H2c(client);
+                return Ended::H2c;
             }
             first = false;
             // Each request runs on the engine in force when it starts (see `live`): taken
@@ -285,34 +246,32 @@ fn requests<'a>(
             let e = live.get();
             let t = e.config.timeouts;
             client.allow(e.limits.max_bytes);
-            let mut s = resume(held.take(), &mut client);
+            let s = resume(&mut held, client);
             let head = rt::timeout(t.header, client.read_request(e.limits, &mut s.req)).await;
             let err = match head {
+                // Boxed, like `reject` below: a future holds room for its largest await
+                // point, and an exchange in flight is most of this task's. Unboxed, every
+                // idle connection carried it (4.1 KiB each, against 2.5 KiB now; one 2 KiB
+                // allocation per request instead).
                 Some(Ok(())) => {
-                    let owned = (e, client, s);
-                    let (e, back, s) = slot::run(&EXCHANGES, exchange_owned, owned).await;
-                    client = back;
-                    held = Some(s);
+                    Box::pin(exchange::exchange(&e, client, s)).await;
                     match client.next() {
                         Next::KeepAlive if !e.stop.is_fired() => continue,
                         Next::KeepAlive => break Next::Close,
                         other => break other,
                     }
                 }
-                Some(Err(ReadHead::Closed)) => None,
-                Some(Err(ReadHead::Failed(err))) if err.kind == Kind::ClientGone => None,
-                Some(Err(ReadHead::Failed(err))) => Some(err),
-                None => Some(Error::new(Kind::HeaderTimeout, "request head timed out")),
+                Some(Err(ReadHead::Closed)) => break Next::Close,
+                Some(Err(ReadHead::Failed(err))) if err.kind == Kind::ClientGone => {
+                    break Next::Close
+                }
+                Some(Err(ReadHead::Failed(err))) => err,
+                None => Error::new(Kind::HeaderTimeout, "request head timed out"),
             };
-            let s = held.insert(s);
-            let Some(err) = err else {
-                break Next::Close;
-            };
-            // Boxed as the exchange is slotted, but on a path that closes the connection.
-            Box::pin(exchange::reject(&e, &mut client, s, err)).await;
+            Box::pin(exchange::reject(&e, client, s, err)).await;
             break Next::CloseAfterError;
         };
-        park(&mut held, &mut client); // for the thread's next connection
+        park(&mut held, client); // for the thread's next connection
         if next == Next::CloseAfterError {
             client.linger().await;
         }
@@ -389,10 +348,9 @@ fn park(held: &mut Option<Box<Scratch>>, client: &mut Downstream) {
     }
 }
 
-/// A request is arriving: its scratch (the one `held`, after a pipelined request), and
-/// the reply buffer with it.
-fn resume(held: Option<Box<Scratch>>, client: &mut Downstream) -> Box<Scratch> {
-    held.unwrap_or_else(|| {
+/// A request is arriving: its scratch, and the reply buffer with it.
+fn resume<'a>(held: &'a mut Option<Box<Scratch>>, client: &mut Downstream) -> &'a mut Scratch {
+    held.get_or_insert_with(|| {
         let mut s = kept::take();
         client.put_out(std::mem::take(&mut s.out));
         s

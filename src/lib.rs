@@ -59,7 +59,6 @@ pub mod route;
 pub mod rt;
 mod server;
 mod shutdown;
-mod slot;
 mod stream;
 mod systemd;
 pub mod tls;
