@@ -378,8 +378,7 @@ mod tests {
     /// release); 1,512 for `serve` alone with it boxed; the whole task 1,560 with each
     /// value held once (`accepted`), 1,200 with the idle wait hand-written (`IdleWait`),
     /// 1,192 without the seat's `Arc<Ask>`; 960 with `rt::timeout` a struct that holds
-    /// the wrapped future once (1,224 before it); 1,016 with the request loop owning
-    /// the client for the exchange's reused slot (`slot`).
+    /// the wrapped future once (1,224 before it).
     #[test]
     fn the_connection_future_carries_no_rarely_used_state() {
         let task = future_size(accepted);
