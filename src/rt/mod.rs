@@ -108,11 +108,13 @@ mod listen;
 mod signals;
 #[cfg(not(feature = "tokio-runtime"))]
 mod smol_executor;
+mod timeout;
 
 pub use batch::Batch;
 pub use contract::{Backend, Executor, Signal};
 pub use limits::{is_local_resource_error, local_shortage, raise_fd_limit, FdLimit};
 pub use listen::somaxconn;
+pub use timeout::{timeout, Timeout};
 
 /// The allocator the `weir` binary installs with the `mimalloc` feature (on by default;
 /// `--no-default-features` leaves the system's); an embedding
@@ -126,8 +128,6 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
-
-use futures_lite::FutureExt;
 
 /// The backend this build runs on: weir's epoll reactor on Linux by default.
 #[cfg(all(
@@ -269,25 +269,6 @@ pub fn shutdown_write(stream: &TcpStream) {
 /// Sleeps for `d`.
 pub async fn sleep(d: Duration) {
     Chosen::timer(d).await;
-}
-
-/// Runs `fut` for at most `d`; `None` when the time ran out first.
-///
-/// Most reads and writes complete on their first poll, so the future is polled once
-/// before a timer is filed: that is not free (a lock and a tree insert on the epoll
-/// reactor; a wake of the reactor thread in async-io), and on the hot path it was a
-/// timer per system call.
-pub async fn timeout<T>(d: Duration, fut: impl Future<Output = T>) -> Option<T> {
-    let mut fut = std::pin::pin!(fut);
-    if let Some(done) = futures_lite::future::poll_once(fut.as_mut()).await {
-        return Some(done);
-    }
-    async { Some(fut.await) }
-        .or(async {
-            Chosen::timer(d).await;
-            None
-        })
-        .await
 }
 
 /// Signals caught from the moment this is made until it is dropped.
