@@ -3,7 +3,7 @@
 //! A counting global allocator wraps the system's. weir runs in this process (one
 //! worker thread, as the bench's), with a keep-alive client and an origin that are
 //! themselves allocation-free once started (fixed buffers, std sockets), so every
-//! allocation counted while the requests run is weir's. After a warm-up, `MEASURED`
+//! allocation counted while the requests run is weir's. After a warm-up, `WINDOWS` windows of `MEASURED`
 //! further requests are counted, with the default chain's access log on (to a file;
 //! stdout formats the same lines) and with no log. Two kinds remain, each named here
 //! and counted exactly, so any new allocation fails the test:
@@ -16,6 +16,12 @@
 //!   woken task onto an unbounded `concurrent-queue`, which allocates a 504-byte block
 //!   for each 31 pushes and frees it once drained. A request wakes its connection's task
 //!   a few times, so this is about one block every eight requests.
+//!
+//! The count is process-wide, so work that is not a request's (a pool reaper's
+//! periodic wait, a previous test's proxy still stopping) can land in it on a loaded
+//! machine. The requests are therefore counted in `WINDOWS` windows and judged by the
+//! cleanest: an allocation made per request, or per few requests, shows in every
+//! window; background work does not.
 //!
 //! Set `WEIR_ALLOC_TRACE=1` to print a backtrace of each allocation counted.
 //!
@@ -44,8 +50,10 @@ use weir::config::MiddlewareSpec;
 /// Requests before counting: the connection, its pooled upstream connection and every
 /// reused buffer are in place by then.
 const WARM_UP: usize = 200;
-/// Requests counted.
-const MEASURED: usize = 500;
+/// Requests counted in each window.
+const MEASURED: usize = 100;
+/// Windows counted; the cleanest one is judged.
+const WINDOWS: usize = 8;
 
 const REQUEST: &[u8] = b"GET /small HTTP/1.1\r\nHost: alloc.test\r\nUser-Agent: t\r\n\r\n";
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
@@ -228,20 +236,27 @@ struct Allocations {
     others: u64,
 }
 
-impl Allocations {
-    /// Exactly the boxed exchange per request, and at most one queue block for each
-    /// 31 of five task wakes per request (about four are made).
+/// The windows counted for one configuration.
+#[derive(Debug)]
+struct Windows(Vec<Allocations>);
+
+impl Windows {
+    /// The window with the fewest other allocations: exactly the boxed exchange per
+    /// request there, and at most one queue block for each 31 of five task wakes per
+    /// request (about four are made), plus one for a block begun in the window before.
     fn assert_only_the_named_ones(&self) {
-        assert_eq!(self.others, MEASURED as u64, "{self:?}");
+        let cleanest = self.0.iter().min_by_key(|w| w.others).expect("a window");
+        assert_eq!(cleanest.others, MEASURED as u64, "{self:?}");
         assert!(
-            self.queue_blocks <= (MEASURED as u64 * 5).div_ceil(31),
+            cleanest.queue_blocks <= (MEASURED as u64 * 5).div_ceil(31) + 1,
             "{self:?}"
         );
     }
 }
 
-/// Allocations weir makes for `MEASURED` warm keep-alive requests with `middleware`.
-fn allocations_per_run(middleware: Vec<MiddlewareSpec>) -> Allocations {
+/// Allocations weir makes in each of `WINDOWS` windows of `MEASURED` warm keep-alive
+/// requests with `middleware`.
+fn allocations_per_run(middleware: Vec<MiddlewareSpec>) -> Windows {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     TRACE.store(
         std::env::var_os("WEIR_ALLOC_TRACE").is_some(),
@@ -255,6 +270,14 @@ fn allocations_per_run(middleware: Vec<MiddlewareSpec>) -> Allocations {
     for _ in 0..WARM_UP {
         assert!(client.request());
     }
+    let windows = (0..WINDOWS).map(|_| count_window(&mut client)).collect();
+    drop(client);
+    drop(proxy);
+    Windows(windows)
+}
+
+/// Counts what `MEASURED` requests on `client` allocate.
+fn count_window(client: &mut Client) -> Allocations {
     QUEUE_BLOCKS.store(0, Ordering::Relaxed);
     OTHERS.store(0, Ordering::Relaxed);
     COUNTING.store(true, Ordering::SeqCst);
@@ -263,14 +286,11 @@ fn allocations_per_run(middleware: Vec<MiddlewareSpec>) -> Allocations {
         ok += usize::from(client.request());
     }
     COUNTING.store(false, Ordering::SeqCst);
-    let counted = Allocations {
+    assert_eq!(ok, MEASURED, "every request answered 200");
+    Allocations {
         queue_blocks: QUEUE_BLOCKS.load(Ordering::Relaxed),
         others: OTHERS.load(Ordering::Relaxed),
-    };
-    assert_eq!(ok, MEASURED, "every request answered 200");
-    drop(client);
-    drop(proxy);
-    counted
+    }
 }
 
 #[test]
