@@ -187,3 +187,38 @@ fn pending_resolves_only_while_a_connection_waits_and_leaves_it_queued() {
         }
     });
 }
+
+/// The reason the default backend shares one run queue between its workers: a task that
+/// holds its thread (a busy connection: a long parse, a slow plugin) must not starve the
+/// tasks queued behind it there. Here a task spawns a second one from its own worker, the
+/// way a connection spawns its helpers, and then keeps the thread until the second has
+/// done a loopback round trip. An executor with a queue per worker and no stealing would
+/// leave the second task queued behind the busy one until the deadline.
+#[test]
+fn a_busy_task_does_not_starve_a_task_queued_on_its_thread() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    let runtime = Runtime::new();
+    let spawner = runtime.clone();
+    let helped = runtime.block_on(2, async move {
+        let busy = spawner.clone().spawn(async move {
+            let done = Arc::new(AtomicBool::new(false));
+            let flag = done.clone();
+            spawner
+                .spawn(async move {
+                    echo_roundtrip(4096).await;
+                    flag.store(true, SeqCst);
+                })
+                .detach();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !done.load(SeqCst) && Instant::now() < deadline {
+                thread::yield_now(); // holds the worker: no await
+            }
+            done.load(SeqCst)
+        });
+        busy.await
+    });
+    assert!(
+        helped,
+        "a task queued behind a busy one on its worker did not run within 10 s"
+    );
+}
