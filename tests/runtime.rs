@@ -222,3 +222,34 @@ fn a_busy_task_does_not_starve_a_task_queued_on_its_thread() {
         "a task queued behind a busy one on its worker did not run within 10 s"
     );
 }
+
+/// A worker takes from its own queue first, but not only: a task that keeps yielding
+/// (requeued on its worker at every poll) must not hold off one spawned from another
+/// thread (queued on the shared queue).
+#[test]
+fn a_task_that_keeps_yielding_does_not_starve_one_spawned_from_another_thread() {
+    let (done, finished) = mpsc::channel();
+    // On a thread of its own, so a starved runtime fails the test instead of hanging it.
+    thread::spawn(move || {
+        let runtime = Runtime::new();
+        let spawner = runtime.clone();
+        let out = runtime.block_on(1, async move {
+            let _spinner = spawner.spawn(async {
+                loop {
+                    futures_lite::future::yield_now().await;
+                }
+            });
+            let elsewhere = spawner.clone();
+            let task = thread::spawn(move || elsewhere.spawn(async { 42 }))
+                .join()
+                .unwrap();
+            task.await
+        });
+        let _ = done.send(out);
+    });
+    assert_eq!(
+        finished.recv_timeout(Duration::from_secs(30)).ok(),
+        Some(42),
+        "a task spawned from another thread starved behind one that keeps yielding"
+    );
+}

@@ -172,8 +172,10 @@ where
         if let Poll::Ready(out) = until.as_mut().poll(cx) {
             return Poll::Ready(out);
         }
-        for _ in 0..BUDGET {
-            let runnable = match worker.next() {
+        for i in 0..BUDGET {
+            // The shared queue first once a pass: tasks that keep requeueing themselves
+            // on this worker cannot hold off those spawned from elsewhere.
+            let runnable = match worker.next(i == 0) {
                 Some(r) => r,
                 None if worker.asleep.borrow().is_some() => return Poll::Pending,
                 None => {
@@ -293,8 +295,12 @@ impl Worker {
         self.wake_up();
         lock(&self.state.queues).retain(|q| !Arc::ptr_eq(q, &self.queue));
         let left = std::mem::take(&mut *lock(&self.queue));
-        if !left.is_empty() {
-            lock(&self.state.shared).extend(left);
+        let mut shared = lock(&self.state.shared);
+        shared.extend(left);
+        let queued = !shared.is_empty();
+        drop(shared);
+        if queued {
+            // A wake meant for this worker may have come as it left.
             self.state.wake_one();
         }
     }
@@ -312,8 +318,13 @@ impl Worker {
     }
 
     /// The next task to run: this worker's own, then the shared queue's, then one taken
-    /// from another worker.
-    fn next(&self) -> Option<Runnable> {
+    /// from another worker (the shared queue's first if `shared_first`).
+    fn next(&self, shared_first: bool) -> Option<Runnable> {
+        if shared_first {
+            if let Some(r) = lock(&self.state.shared).pop_front() {
+                return Some(r);
+            }
+        }
         let mut own = lock(&self.queue);
         if let Some(r) = own.pop_front() {
             let more = !own.is_empty();
