@@ -14,6 +14,8 @@
 # CONFIG names as {cert} and {key}; quick mode passes it with --tls-cert/--tls-key.
 # With KEEP=DIR the two callgrind profiles are kept there (N1.cg, N2.cg), for
 # `callgrind_annotate` on a binary built with symbols (bench/profiling.md says how).
+# With NEWCONN=1 each request comes on a connection of its own (the client closes it
+# after the response): instructions per new connection, accept to close.
 # Needs valgrind and python3 (and openssl with TLS=1). Loopback only; bounded (N2 requests).
 set -euo pipefail
 WEIR=$1
@@ -24,6 +26,7 @@ REQ_HOST=${REQ_HOST:-a.example}
 REQ_PATH=${REQ_PATH:-/}
 TLS=${TLS:-0}
 KEEP=${KEEP:-}
+NEWCONN=${NEWCONN:-0}
 command -v valgrind >/dev/null || { echo "instructions.sh: needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 # weir on mimalloc executes itself again to set these (src/cli/alloc.rs); under valgrind
 # that would leave the counted process at once, so they are set here.
@@ -50,19 +53,25 @@ fi
 
 # Sends $1 sequential keep-alive requests and reads each response by its length.
 requests() {
-  python3 - "$1" "$PROXY" "$REQ_HOST" "$REQ_PATH" "$TLS" <<'PY'
+  python3 - "$1" "$PROXY" "$REQ_HOST" "$REQ_PATH" "$TLS" "$NEWCONN" <<'PY'
 import socket, ssl, sys
 n, addr, host, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 ip, port = addr.rsplit(":", 1)
-s = socket.create_connection((ip, int(port)))
-if sys.argv[5] == "1":
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-    s = ctx.wrap_socket(s, server_hostname="bench.test")
+def connect():
+    s = socket.create_connection((ip, int(port)))
+    if sys.argv[5] == "1":
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        s = ctx.wrap_socket(s, server_hostname="bench.test")
+    return s
+s = connect()
 req = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
 buf = b""
-for _ in range(n):
+for i in range(n):
+    if sys.argv[6] == "1" and i > 0:
+        s.close()
+        s = connect()
     s.sendall(req)
     while True:
         end = buf.find(b"\r\n\r\n")

@@ -3,19 +3,19 @@
 //! A counting global allocator wraps the system's. weir runs in this process (one
 //! worker thread, as the bench's), with a keep-alive client and an origin that are
 //! themselves allocation-free once started (fixed buffers, std sockets), so every
-//! allocation counted while the requests run is weir's. After a warm-up, `WINDOWS` windows of `MEASURED`
-//! further requests are counted, with the default chain's access log on (to a file;
-//! stdout formats the same lines) and with no log. Two kinds remain, each named here
-//! and counted exactly, so any new allocation fails the test:
+//! allocation counted while the requests run is weir's. After a warm-up, `WINDOWS`
+//! windows of `MEASURED` further requests are counted, with the default chain's access
+//! log on (to a file; stdout formats the same lines) and with no log. One kind remains, named here and
+//! counted exactly, so any new allocation fails the test:
 //!
 //! - **The boxed exchange future, one per request** (`src/connection.rs`): unboxed, the
 //!   exchange's state (about 2 KiB) would be carried by every idle keep-alive
 //!   connection's task. Boxing trades one allocation per request (served from
 //!   mimalloc's per-thread free list) for that memory.
-//! - **The executor's run-queue blocks**: smol's executor (async-executor) pushes every
-//!   woken task onto an unbounded `concurrent-queue`, which allocates a 504-byte block
-//!   for each 31 pushes and frees it once drained. A request wakes its connection's task
-//!   a few times, so this is about one block every eight requests.
+//!
+//! (Until weir had its own executor, smol's also allocated a 504-byte `concurrent-queue`
+//! block for each 31 task wakes, about one every eight requests; weir's run queues are
+//! `VecDeque`s that keep their room: `src/rt/lean_executor.rs`.)
 //!
 //! The count is process-wide, so work that is not a request's (a pool reaper's
 //! periodic wait, a previous test's proxy still stopping) can land in it on a loaded
@@ -25,7 +25,7 @@
 //!
 //! Set `WEIR_ALLOC_TRACE=1` to print a backtrace of each allocation counted.
 //!
-//! The counts are those of the default backend (smol's executor over weir's epoll
+//! The counts are those of the default backend (weir's executor over its epoll
 //! reactor), which is what weir ships and benchmarks on Linux. The other backends
 //! allocate in their reactors per readiness wait (async-io: about 7 per request), so
 //! the file is built only for the default one.
@@ -62,14 +62,8 @@ struct Counting;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static TRACE: AtomicBool = AtomicBool::new(false);
-/// Allocations of the executor's queue block size (see the module's doc).
-static QUEUE_BLOCKS: AtomicU64 = AtomicU64::new(0);
-/// Every other allocation.
-static OTHERS: AtomicU64 = AtomicU64::new(0);
-
-/// `concurrent_queue::unbounded::Block<Runnable>`: 31 slots of a pointer and a state
-/// word, and the link to the next block (on 64-bit targets).
-const QUEUE_BLOCK: usize = 31 * 16 + 8;
+/// Every allocation while counting.
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     /// Set while this thread prints a traced allocation (which allocates itself).
@@ -83,12 +77,7 @@ fn counted(size: usize) {
     if TRACING.get() {
         return;
     }
-    let kind = if size == QUEUE_BLOCK {
-        &QUEUE_BLOCKS
-    } else {
-        &OTHERS
-    };
-    kind.fetch_add(1, Ordering::Relaxed);
+    ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
     if TRACE.load(Ordering::Relaxed) {
         TRACING.set(true);
         let at = std::backtrace::Backtrace::force_capture();
@@ -232,8 +221,7 @@ impl Client {
 /// What weir allocated for `MEASURED` warm keep-alive requests.
 #[derive(Debug)]
 struct Allocations {
-    queue_blocks: u64,
-    others: u64,
+    all: u64,
 }
 
 /// The windows counted for one configuration.
@@ -241,16 +229,10 @@ struct Allocations {
 struct Windows(Vec<Allocations>);
 
 impl Windows {
-    /// The window with the fewest other allocations: exactly the boxed exchange per
-    /// request there, and at most one queue block for each 31 of five task wakes per
-    /// request (about four are made), plus one for a block begun in the window before.
+    /// The window with the fewest allocations: exactly the boxed exchange per request.
     fn assert_only_the_named_ones(&self) {
-        let cleanest = self.0.iter().min_by_key(|w| w.others).expect("a window");
-        assert_eq!(cleanest.others, MEASURED as u64, "{self:?}");
-        assert!(
-            cleanest.queue_blocks <= (MEASURED as u64 * 5).div_ceil(31) + 1,
-            "{self:?}"
-        );
+        let cleanest = self.0.iter().map(|w| w.all).min().expect("a window");
+        assert_eq!(cleanest, MEASURED as u64, "{self:?}");
     }
 }
 
@@ -278,8 +260,7 @@ fn allocations_per_run(middleware: Vec<MiddlewareSpec>) -> Windows {
 
 /// Counts what `MEASURED` requests on `client` allocate.
 fn count_window(client: &mut Client) -> Allocations {
-    QUEUE_BLOCKS.store(0, Ordering::Relaxed);
-    OTHERS.store(0, Ordering::Relaxed);
+    ALLOCATIONS.store(0, Ordering::Relaxed);
     COUNTING.store(true, Ordering::SeqCst);
     let mut ok = 0;
     for _ in 0..MEASURED {
@@ -288,8 +269,7 @@ fn count_window(client: &mut Client) -> Allocations {
     COUNTING.store(false, Ordering::SeqCst);
     assert_eq!(ok, MEASURED, "every request answered 200");
     Allocations {
-        queue_blocks: QUEUE_BLOCKS.load(Ordering::Relaxed),
-        others: OTHERS.load(Ordering::Relaxed),
+        all: ALLOCATIONS.load(Ordering::Relaxed),
     }
 }
 

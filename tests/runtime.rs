@@ -187,3 +187,69 @@ fn pending_resolves_only_while_a_connection_waits_and_leaves_it_queued() {
         }
     });
 }
+
+/// The reason the default backend shares one run queue between its workers: a task that
+/// holds its thread (a busy connection: a long parse, a slow plugin) must not starve the
+/// tasks queued behind it there. Here a task spawns a second one from its own worker, the
+/// way a connection spawns its helpers, and then keeps the thread until the second has
+/// done a loopback round trip. An executor with a queue per worker and no stealing would
+/// leave the second task queued behind the busy one until the deadline.
+#[test]
+fn a_busy_task_does_not_starve_a_task_queued_on_its_thread() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    let runtime = Runtime::new();
+    let spawner = runtime.clone();
+    let helped = runtime.block_on(2, async move {
+        let busy = spawner.clone().spawn(async move {
+            let done = Arc::new(AtomicBool::new(false));
+            let flag = done.clone();
+            spawner
+                .spawn(async move {
+                    echo_roundtrip(4096).await;
+                    flag.store(true, SeqCst);
+                })
+                .detach();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !done.load(SeqCst) && Instant::now() < deadline {
+                thread::yield_now(); // holds the worker: no await
+            }
+            done.load(SeqCst)
+        });
+        busy.await
+    });
+    assert!(
+        helped,
+        "a task queued behind a busy one on its worker did not run within 10 s"
+    );
+}
+
+/// A worker takes from its own queue first, but not only: a task that keeps yielding
+/// (requeued on its worker at every poll) must not hold off one spawned from another
+/// thread (queued on the shared queue).
+#[test]
+fn a_task_that_keeps_yielding_does_not_starve_one_spawned_from_another_thread() {
+    let (done, finished) = mpsc::channel();
+    // On a thread of its own, so a starved runtime fails the test instead of hanging it.
+    thread::spawn(move || {
+        let runtime = Runtime::new();
+        let spawner = runtime.clone();
+        let out = runtime.block_on(1, async move {
+            let _spinner = spawner.spawn(async {
+                loop {
+                    futures_lite::future::yield_now().await;
+                }
+            });
+            let elsewhere = spawner.clone();
+            let task = thread::spawn(move || elsewhere.spawn(async { 42 }))
+                .join()
+                .unwrap();
+            task.await
+        });
+        let _ = done.send(out);
+    });
+    assert_eq!(
+        finished.recv_timeout(Duration::from_secs(30)).ok(),
+        Some(42),
+        "a task spawned from another thread starved behind one that keeps yielding"
+    );
+}

@@ -4,10 +4,11 @@
 //! functions here (spawn, listen, connect, timers, signals), so the proxy core can be
 //! rebuilt on another executor and compared like for like.
 //!
-//! Tasks run on smol's executor (`smol_executor.rs`). Sockets and timers run, on Linux,
-//! on weir's own edge-triggered epoll reactor (`epoll/`), one per worker thread, which
-//! spends no system call to re-arm a socket between reads; elsewhere, or with the
-//! `portable-runtime` feature, on smol's portable one (`portable.rs`). Signals go
+//! On Linux, tasks run on weir's own executor (`lean_executor.rs`: a run queue per
+//! worker thread, with stealing) and sockets and timers on weir's own edge-triggered
+//! epoll reactor (`epoll/`), one per worker thread, which spends no system call to
+//! re-arm a socket between reads; elsewhere, or with the `portable-runtime` feature, on
+//! smol's executor (`smol_executor.rs`) and smol's portable reactor (`portable.rs`). Signals go
 //! through async-signal on both (`signals.rs`). With the `tokio-runtime` feature,
 //! tasks, sockets, timers and signals all run on tokio (`tokio_rt/`).
 //!
@@ -102,11 +103,20 @@ mod batch;
 pub mod contract;
 #[cfg(not(feature = "tokio-runtime"))]
 mod gate;
+#[cfg(all(
+    target_os = "linux",
+    not(feature = "portable-runtime"),
+    not(feature = "tokio-runtime")
+))]
+mod lean_executor;
 mod limits;
 mod listen;
 #[cfg(not(feature = "tokio-runtime"))]
 mod signals;
-#[cfg(not(feature = "tokio-runtime"))]
+#[cfg(all(
+    any(not(target_os = "linux"), feature = "portable-runtime"),
+    not(feature = "tokio-runtime")
+))]
 mod smol_executor;
 mod timeout;
 

@@ -1,6 +1,6 @@
-//! smol's executor, shared by the epoll and portable backends: one queue for all the
-//! worker threads, each thread blocking in its backend's `block_on` (so, on epoll, each
-//! drives its own reactor).
+//! smol's executor, the portable backend's: one queue for all the worker threads, each
+//! thread blocking in the backend's `block_on`. (The epoll backend runs weir's own,
+//! `lean_executor.rs`, which does the same work in fewer instructions.)
 //!
 //! One shared executor rather than one per thread: a task runs on whichever worker is
 //! free, so one busy connection cannot starve the others queued behind it on its thread.

@@ -1,8 +1,8 @@
 //! weir's own reactor for Linux: epoll, edge-triggered, one per runtime thread.
 //!
-//! Why not async-io's: see `reactor`. The executor stays smol's (`smol_executor`: one
-//! queue shared by the worker threads); only readiness, timers and the thread's blocking
-//! loop live here. Everything is safe code over `rustix`. Signals go through async-signal
+//! Why not async-io's: see `reactor`. The executor is weir's (`lean_executor`: a run
+//! queue per worker thread, with stealing); only readiness, timers and the thread's
+//! blocking loop live here. Everything is safe code over `rustix`. Signals go through async-signal
 //! (`rt/signals.rs` says why not through this reactor).
 
 mod block_on;
@@ -22,11 +22,11 @@ use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
 use std::time::Duration;
 
 use super::contract::{Backend, Signal};
+use super::lean_executor::Lean;
 use super::signals::AsyncSignals;
-use super::smol_executor::Smol;
 use super::Batch;
 
-/// smol's executor over weir's epoll reactor.
+/// weir's executor over weir's epoll reactor.
 pub struct Epoll;
 
 impl Backend for Epoll {
@@ -34,7 +34,7 @@ impl Backend for Epoll {
     type TcpListener = net::TcpListener;
     type Timer = timer::Timer;
     type Signals = AsyncSignals;
-    type Executor = Smol<Epoll>;
+    type Executor = Lean<Epoll>;
 
     fn bind(addr: SocketAddr, backlog: u32) -> io::Result<net::TcpListener> {
         net::bind(addr, backlog)

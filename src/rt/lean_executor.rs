@@ -1,0 +1,365 @@
+//! weir's own executor for the default backend: async-task's tasks in a run queue per
+//! worker thread, a shared queue for tasks spawned or woken off the workers, and
+//! stealing, each worker blocking in its backend's `block_on` (on epoll, each drives its
+//! own reactor).
+//!
+//! Why not smol's executor, which this replaced: per small keep-alive request it ran
+//! about 1,200 instructions for each of the ~4 task runs (a search of the runner's
+//! local queue, then the global one, then a steal, then its sleepers list under a mutex
+//! each time the queue ran dry; `bench/profiling.md`, "A leaner executor"). Here a task
+//! woken on a worker (by that worker's reactor, or by a task it runs) goes to that
+//! worker's own queue, and running it is a pop from an uncontended lock.
+//!
+//! A task runs on whichever worker is free, as with one shared queue: a worker with
+//! nothing of its own takes from the shared queue, then from the other workers' queues;
+//! and a worker that queues a task while running another one, or that leaves tasks
+//! queued behind the one it is about to run, wakes a sleeping worker to take them. So
+//! one busy connection cannot starve the others queued behind it on its thread
+//! (`tests/runtime.rs`, `a_busy_task_does_not_starve_a_task_queued_on_its_thread`).
+//!
+//! No LIFO slot (tokio's): it pays where tasks hand messages to each other, and weir
+//! runs a connection's request in one task. Queues are FIFO: a task that yields goes
+//! behind the others.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::{self, Future};
+use std::marker::PhantomData;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Poll, Waker};
+use std::thread;
+
+use async_task::{Builder, Runnable, Task};
+use futures_lite::{AsyncRead, AsyncWrite};
+use slab::Slab;
+
+use super::contract::{Backend, Executor};
+use super::gate;
+
+/// Tasks a worker runs before it lets its reactor take events and timers again.
+const BUDGET: usize = 64;
+
+/// weir's executor, its threads blocking in backend `B`'s loop.
+pub struct Lean<B> {
+    handle: Arc<Handle>,
+    backend: PhantomData<fn() -> B>,
+}
+
+impl<B> Clone for Lean<B> {
+    fn clone(&self) -> Self {
+        Lean {
+            handle: self.handle.clone(),
+            backend: PhantomData,
+        }
+    }
+}
+
+/// What the runtime's handles share. When the last is dropped, the tasks still alive are
+/// cancelled (their futures dropped), as dropping smol's executor does: each task holds
+/// the [`State`] through its scheduler, so only the handles can tell when nobody can run
+/// them any more.
+struct Handle(Arc<State>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.0.cancel_all();
+    }
+}
+
+type Queue = Mutex<VecDeque<Runnable>>;
+
+/// The executor's state, shared by its handles, its workers and its tasks' schedulers.
+#[derive(Default)]
+struct State {
+    /// Tasks spawned or woken off the workers, and those a stopping worker left.
+    shared: Queue,
+    /// The running workers' own queues, for stealing.
+    queues: Mutex<Vec<Arc<Queue>>>,
+    /// Workers with nothing to run, each by its id and its `block_on`'s waker.
+    sleepers: Mutex<Vec<(usize, Waker)>>,
+    /// `sleepers.len()`, read without the lock on the hot path.
+    sleeping: AtomicUsize,
+    /// A waker of every live task, so that the last handle's drop can cancel them.
+    active: Mutex<Slab<Waker>>,
+    /// Worker ids.
+    next_id: AtomicUsize,
+}
+
+thread_local! {
+    /// The worker this thread is, while it runs one.
+    static WORKER: RefCell<Option<Rc<Worker>>> = const { RefCell::new(None) };
+}
+
+/// One worker thread of an executor.
+struct Worker {
+    id: usize,
+    state: Arc<State>,
+    queue: Arc<Queue>,
+    /// Inside a task's poll: what it queues may wait behind it, so a sleeper is woken.
+    running: Cell<bool>,
+    /// Listed among the sleepers, with this waker (its `block_on`'s).
+    asleep: RefCell<Option<Waker>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<B> Executor for Lean<B>
+where
+    B: Backend,
+    for<'a> &'a B::TcpStream: AsyncRead + AsyncWrite,
+{
+    type Task<T: Send + 'static> = Task<T>;
+
+    fn new() -> Self {
+        Lean {
+            handle: Arc::new(Handle(Arc::new(State::default()))),
+            backend: PhantomData,
+        }
+    }
+
+    fn spawn<T: Send + 'static>(&self, fut: impl Future<Output = T> + Send + 'static) -> Task<T> {
+        self.handle.0.spawn(fut)
+    }
+
+    fn detach<T: Send + 'static>(task: Task<T>) {
+        task.detach();
+    }
+
+    fn cancel<T: Send + 'static>(task: Task<T>) -> impl Future<Output = Option<T>> + Send {
+        task.cancel()
+    }
+
+    fn run<T>(&self, threads: usize, fut: impl Future<Output = T>) -> T {
+        let threads = match threads {
+            0 => thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let (stop, stopped) = async_channel::bounded::<()>(1);
+        let workers: Vec<_> = (1..threads)
+            .map(|i| {
+                let state = self.handle.0.clone();
+                let stopped = stopped.clone();
+                thread::Builder::new()
+                    .name(format!("weir-worker-{i}"))
+                    .spawn(move || work::<B, _>(state, stopped.recv()))
+                    .expect("spawn worker thread")
+            })
+            .collect();
+        // Gated: the loop would poll `fut` after every reactor turn, woken or not.
+        let out = work::<B, _>(self.handle.0.clone(), gate::Gated::new(fut));
+        stop.close();
+        for w in workers {
+            let _ = w.join();
+        }
+        out
+    }
+}
+
+/// Runs tasks on this thread until `until` is done, in backend `B`'s `block_on`.
+fn work<B: Backend, T>(state: Arc<State>, until: impl Future<Output = T>) -> T
+where
+    for<'a> &'a B::TcpStream: AsyncRead + AsyncWrite,
+{
+    let worker = Worker::enter(state);
+    let mut until = pin!(until);
+    let out = B::block_on(future::poll_fn(|cx| {
+        worker.wake_up();
+        if let Poll::Ready(out) = until.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        for i in 0..BUDGET {
+            // The shared queue first once a pass: tasks that keep requeueing themselves
+            // on this worker cannot hold off those spawned from elsewhere.
+            let runnable = match worker.next(i == 0) {
+                Some(r) => r,
+                None if worker.asleep.borrow().is_some() => return Poll::Pending,
+                None => {
+                    // Listed first, then one more look: a task queued in between wakes us.
+                    worker.fall_asleep(cx.waker());
+                    continue;
+                }
+            };
+            worker.wake_up();
+            worker.running.set(true);
+            runnable.run();
+            worker.running.set(false);
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }));
+    worker.leave();
+    out
+}
+
+impl State {
+    fn spawn<T: Send + 'static>(
+        self: &Arc<Self>,
+        fut: impl Future<Output = T> + Send + 'static,
+    ) -> Task<T> {
+        let mut active = lock(&self.active);
+        let entry = active.vacant_entry();
+        let finished = Finished(self.clone(), entry.key());
+        let fut = async move {
+            let _finished = finished;
+            fut.await
+        };
+        let state = self.clone();
+        let (runnable, task) = Builder::new()
+            .propagate_panic(true)
+            .spawn(|()| fut, move |r| state.schedule(r));
+        entry.insert(runnable.waker());
+        drop(active);
+        runnable.schedule();
+        task
+    }
+
+    /// Queues a woken task: on this thread's own queue if it is one of our workers,
+    /// else on the shared one, waking a sleeper to take it.
+    fn schedule(self: &Arc<Self>, runnable: Runnable) {
+        let worker = WORKER
+            .try_with(|w| w.borrow().clone())
+            .ok()
+            .flatten()
+            .filter(|w| Arc::ptr_eq(&w.state, self));
+        match worker {
+            Some(w) => w.push(runnable),
+            None => {
+                lock(&self.shared).push_back(runnable);
+                self.wake_one();
+            }
+        }
+    }
+
+    /// Wakes one sleeping worker, if any sleeps.
+    fn wake_one(&self) {
+        if self.sleeping.load(SeqCst) == 0 {
+            return;
+        }
+        let mut sleepers = lock(&self.sleepers);
+        let woken = sleepers.pop();
+        self.sleeping.store(sleepers.len(), SeqCst);
+        drop(sleepers);
+        if let Some((_, waker)) = woken {
+            waker.wake();
+        }
+    }
+
+    /// Cancels every live task: each is woken, and every queued task dropped, until none
+    /// is left (dropping one may wake others).
+    fn cancel_all(&self) {
+        let wakers: Vec<Waker> = lock(&self.active).drain().collect();
+        wakers.into_iter().for_each(Waker::wake);
+        loop {
+            let queued = std::mem::take(&mut *lock(&self.shared));
+            if queued.is_empty() {
+                break;
+            }
+            drop(queued);
+        }
+    }
+}
+
+/// Drops a task's entry among the live ones when its future ends or is dropped.
+struct Finished(Arc<State>, usize);
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        lock(&self.0.active).try_remove(self.1);
+    }
+}
+
+impl Worker {
+    /// Makes this thread a worker of `state` until [`Worker::leave`].
+    fn enter(state: Arc<State>) -> Rc<Worker> {
+        let queue = Arc::new(Queue::default());
+        lock(&state.queues).push(queue.clone());
+        let worker = Rc::new(Worker {
+            id: state.next_id.fetch_add(1, SeqCst),
+            state,
+            queue,
+            running: Cell::new(false),
+            asleep: RefCell::new(None),
+        });
+        WORKER.with(|w| *w.borrow_mut() = Some(worker.clone()));
+        worker
+    }
+
+    /// Stops being a worker: tasks left in this queue go to the shared one.
+    fn leave(&self) {
+        WORKER.with(|w| w.borrow_mut().take());
+        self.wake_up();
+        lock(&self.state.queues).retain(|q| !Arc::ptr_eq(q, &self.queue));
+        let left = std::mem::take(&mut *lock(&self.queue));
+        let mut shared = lock(&self.state.shared);
+        shared.extend(left);
+        let queued = !shared.is_empty();
+        drop(shared);
+        if queued {
+            // A wake meant for this worker may have come as it left.
+            self.state.wake_one();
+        }
+    }
+
+    /// Queues a task woken on this thread.
+    fn push(&self, runnable: Runnable) {
+        lock(&self.queue).push_back(runnable);
+        if let Some(own) = self.asleep.borrow().as_ref() {
+            // Woken outside a poll of the loop (a reactor turn, the end of a batch):
+            // the loop must come round before the thread sleeps.
+            own.wake_by_ref();
+        } else if self.running.get() {
+            self.state.wake_one();
+        }
+    }
+
+    /// The next task to run: this worker's own, then the shared queue's, then one taken
+    /// from another worker (the shared queue's first if `shared_first`).
+    fn next(&self, shared_first: bool) -> Option<Runnable> {
+        if shared_first {
+            if let Some(r) = lock(&self.state.shared).pop_front() {
+                return Some(r);
+            }
+        }
+        let mut own = lock(&self.queue);
+        if let Some(r) = own.pop_front() {
+            let more = !own.is_empty();
+            drop(own);
+            if more {
+                self.state.wake_one(); // it may take them while we run this one
+            }
+            return Some(r);
+        }
+        drop(own);
+        if let Some(r) = lock(&self.state.shared).pop_front() {
+            return Some(r);
+        }
+        lock(&self.state.queues)
+            .iter()
+            .filter(|q| !Arc::ptr_eq(q, &self.queue))
+            .find_map(|q| q.try_lock().ok()?.pop_front())
+    }
+
+    /// Lists this worker among the sleepers, to be woken through `waker`.
+    fn fall_asleep(&self, waker: &Waker) {
+        let mut sleepers = lock(&self.state.sleepers);
+        sleepers.push((self.id, waker.clone()));
+        self.state.sleeping.store(sleepers.len(), SeqCst);
+        drop(sleepers);
+        *self.asleep.borrow_mut() = Some(waker.clone());
+    }
+
+    /// Takes this worker off the sleepers' list, if it is on it.
+    fn wake_up(&self) {
+        if self.asleep.borrow_mut().take().is_none() {
+            return;
+        }
+        let mut sleepers = lock(&self.state.sleepers);
+        sleepers.retain(|&(id, _)| id != self.id);
+        self.state.sleeping.store(sleepers.len(), SeqCst);
+    }
+}
