@@ -19,6 +19,15 @@
 # Plain h2c with prior knowledge by default, to keep TLS out of the figure; TLS=1 speaks
 # TLS 1.3 + ALPN h2 instead. Needs valgrind, perf (SYSCALLS=1), h2load, python3, openssl.
 # Loopback only; bounded (2 x (W + N1 + N2) requests per proxy).
+#
+# GRPC=1 counts instructions per unary gRPC call instead, as run.sh's grpc-unary
+# scenario makes them (bench/lib/grpc.sh): h2c client -> proxy -> h2c origins, each
+# proxy's gRPC instance (weir `protocol = "h2c"`, HAProxy `proto h2`, nginx
+# `grpc_pass`) in front of the scenario's nginx origin process (three h2c ports, one
+# worker, not under valgrind), h2load POSTing one 5-byte-prefixed message with
+# `content-type: application/grpc` and `te: trailers` to /weir.Bench/Unary.
+# GRPC=1 UPSTREAM=http1 gives weir an HTTP/1.1 group to the same origin process's
+# HTTP/1.1 ports instead (grpc-h1up): what the h2 upstream side costs per call.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 WEIR=$HERE/../target/release/weir
@@ -31,6 +40,8 @@ STREAMS=${STREAMS:-10}
 REQ_PATH=${REQ_PATH:-/small}
 TLS=${TLS:-0}
 SYSCALLS=${SYSCALLS:-0}
+GRPC=${GRPC:-}
+UPSTREAM=${UPSTREAM:-h2c}
 for t in valgrind h2load python3 openssl; do
   command -v $t >/dev/null || { echo "h2instructions.sh: needs $t" >&2; exit 1; }
 done
@@ -69,12 +80,59 @@ one_worker() {
 }
 
 # One origin, as bench/lib/origins.sh's: /small a short text, /1m a 1 MiB file.
-printf 'hello from origin 1\n' >"$WORK/data/small"
-head -c 1048576 /dev/urandom >"$WORK/data/1m"
-ORIGIN=127.0.0.1:$(free_port)
-"$WEIR" backend --listen "$ORIGIN" --dir "$WORK/data" >"$WORK/logs/origin.log" 2>&1 &
-PIDS+=("$!")
-ORIGINS=("$ORIGIN") KEEPALIVE=64 MAX_CONNS=8192
+start_origin() {
+  printf 'hello from origin 1\n' >"$WORK/data/small"
+  head -c 1048576 /dev/urandom >"$WORK/data/1m"
+  ORIGIN=127.0.0.1:$(free_port)
+  "$WEIR" backend --listen "$ORIGIN" --dir "$WORK/data" >"$WORK/logs/origin.log" 2>&1 &
+  PIDS+=("$!")
+  ORIGINS=("$ORIGIN")
+}
+
+# GRPC=1: grpc-unary's origin process (bench/lib/grpc.sh), its h2c ports (or its
+# HTTP/1.1 ones with UPSTREAM=http1) as ORIGINS; the request body in $BODY.
+start_grpc_origin() {
+  local dir=$WORK/grpc-origin p h2c="" h1="" up
+  # shellcheck source=lib/grpc.sh
+  . "$HERE/lib/grpc.sh"
+  mkdir -p "$dir/www"
+  grpc_message "a reply of 16 B." "$dir/www/reply"
+  BODY=$WORK/grpc-request REQ_PATH=$GRPC_PATH
+  grpc_message "a request, 16 B." "$BODY"
+  CALL=(-H 'content-type: application/grpc' -H 'te: trailers' -d "$BODY")
+  for _ in 1 2 3; do h2c+=" $(free_port)" h1+=" $(free_port)"; done
+  grpc_origin_config "$dir" "$h2c" "$h1" >"$dir/nginx.conf"
+  nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" -g "daemon off;" >"$WORK/logs/origin.log" 2>&1 &
+  PIDS+=("$!")
+  up=$h2c
+  [ "$UPSTREAM" = http1 ] && up=$h1
+  ORIGINS=()
+  for p in $up; do ORIGINS+=("127.0.0.1:$p"); done
+  for p in $h2c; do
+    PORT=$p wait_call || { echo "h2instructions.sh: gRPC origin :$p did not answer" >&2; exit 1; }
+  done
+  export GRPC GRPC_UPSTREAM=$UPSTREAM
+}
+
+# Polls one gRPC call to port $PORT until it succeeds (0) or 10 s pass (1).
+wait_call() {
+  for _ in $(seq 100); do
+    h2load -n 1 -c 1 "${CALL[@]}" "http://127.0.0.1:$PORT$REQ_PATH" 2>/dev/null \
+      | grep -q '^requests: 1 total.* 1 succeeded' && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+CALL=()  # h2load's options for a gRPC call (GRPC=1)
+if [ -n "$GRPC" ]; then
+  [ "$TLS" = 1 ] && { echo "h2instructions.sh: GRPC=1 is h2c only (as grpc-unary)" >&2; exit 1; }
+  command -v nginx >/dev/null || { echo "h2instructions.sh: GRPC=1 needs nginx (the origin)" >&2; exit 1; }
+  start_grpc_origin
+else
+  start_origin
+fi
+KEEPALIVE=64 MAX_CONNS=8192
 export TLS_CERT="" TLS_KEY="" TLS_PEM="" H2=1
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
   -subj /CN=bench.test -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" 2>/dev/null
@@ -89,7 +147,7 @@ for p in $PROXIES; do . "$HERE/proxies/$p.sh"; done
 # h2load's run of $1 requests on one connection; exits non-zero unless all succeeded.
 load() {
   local out
-  out=$(h2load -c 1 -m "$STREAMS" -n "$1" "$SCHEME://127.0.0.1:$PORT$REQ_PATH" 2>&1)
+  out=$(h2load -c 1 -m "$STREAMS" -n "$1" "${CALL[@]}" "$SCHEME://127.0.0.1:$PORT$REQ_PATH" 2>&1)
   grep -q "requests: $1 total, $1 started, $1 done, $1 succeeded" <<<"$out" \
     || { echo "h2instructions.sh: h2load against $PROXY_NAME failed:" >&2; echo "$out" | tail -8 >&2; return 1; }
 }
@@ -132,7 +190,7 @@ syscalls() {
   start
   load "$W"
   perf stat -x, -e raw_syscalls:sys_enter -p "$PROXY_PID" -o "$out" -- \
-    bash -c "$(declare -f load); SCHEME=$SCHEME PORT=$PORT STREAMS=$STREAMS REQ_PATH=$REQ_PATH PROXY_NAME=$PROXY_NAME load $1"
+    bash -c "$(declare -f load); $(declare -p CALL); SCHEME=$SCHEME PORT=$PORT STREAMS=$STREAMS REQ_PATH=$REQ_PATH PROXY_NAME=$PROXY_NAME load $1"
   stop
   awk -F, '/^[0-9]/ {print $1; exit}' "$out"
 }
@@ -154,7 +212,11 @@ for p in $PROXIES; do
     haproxy) PROXY_CONF=$WORK/$p/haproxy.cfg ;;
     *) echo "h2instructions.sh: unknown proxy $p" >&2; exit 1 ;;
   esac
-  line="$p: $(per_request instructions) instructions/request"
-  [ "$SYSCALLS" = 1 ] && line+=", $(per_request syscalls) syscalls/request"
-  echo "$line (h2load -c 1 -m $STREAMS, $SCHEME $REQ_PATH, N $N1 -> $N2)"
+  [ -n "$GRPC" ] && [ "$UPSTREAM" = http1 ] && [ "$p" != weir ] && {
+    echo "$p: skipped (UPSTREAM=http1 is weir's grpc-h1up alone)"; continue; }
+  what=request via=""
+  [ -n "$GRPC" ] && what=call via=", unary gRPC to $UPSTREAM origins"
+  line="$p: $(per_request instructions) instructions/$what"
+  [ "$SYSCALLS" = 1 ] && line+=", $(per_request syscalls) syscalls/$what"
+  echo "$line (h2load -c 1 -m $STREAMS, $SCHEME $REQ_PATH$via, N $N1 -> $N2)"
 done

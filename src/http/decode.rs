@@ -47,6 +47,13 @@ pub trait Source {
     fn trailers(&mut self) -> Option<http::HeaderMap> {
         None
     }
+
+    /// Whether the piece handed out now is the body's last, with no trailers after it
+    /// (`false` when not known). An h2 sender then flags its last DATA frame
+    /// END_STREAM rather than sending an empty frame after it.
+    fn last_piece(&self) -> bool {
+        false
+    }
 }
 
 /// Where the decoder stands in the body.

@@ -152,6 +152,11 @@ impl<S: Source> Source for Replay<S> {
         self.src.consume(n);
     }
 
+    /// Known only for the client's live body: a replayed piece has more after it.
+    fn last_piece(&self) -> bool {
+        !self.kept.replaying() && self.src.last_piece()
+    }
+
     fn trailers(&mut self) -> Option<http::HeaderMap> {
         match self.src.trailers() {
             Some(t) => {

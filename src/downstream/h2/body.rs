@@ -120,6 +120,12 @@ impl Source for Detached {
     fn trailers(&mut self) -> Option<http::HeaderMap> {
         self.body.trailers.take()
     }
+
+    /// The client flagged this piece's DATA frame END_STREAM (h2 has nothing after it
+    /// for the stream, no trailers).
+    fn last_piece(&self) -> bool {
+        !self.body.data.is_empty() && self.body.recv.is_end_stream()
+    }
 }
 
 /// The request body as the exchange pulls it.

@@ -126,7 +126,9 @@ impl Duplex {
     }
 
     /// One piece of the body upstream, or its end. Safe to drop at any await: a piece
-    /// is consumed in the same poll that sent it.
+    /// is consumed in the same poll that sent it. The client's last piece, when known
+    /// as such, ends the stream itself: an empty DATA frame after it was one frame more
+    /// per unary gRPC call to queue, write, and for the server to read.
     async fn step(&mut self, used: &mut u64) -> Result<(), CopyError> {
         let (Some(body), Some(out)) = (self.body.as_mut(), self.out.as_mut()) else {
             return std::future::pending().await;
@@ -137,9 +139,18 @@ impl Duplex {
             self.out = None;
             return Ok(());
         }
-        let room = h2end::send_piece(out, piece, self.timeout).await?;
+        let room = h2end::room(out, piece.len(), self.timeout).await?;
+        let whole = room == piece.len();
+        let data = Bytes::copy_from_slice(&piece[..room]);
+        let ends = whole && body.last_piece();
+        if room > 0 {
+            out.send_data(data, ends).map_err(h2end::write_error)?;
+        }
         body.consume(room);
         *used += room as u64;
+        if ends {
+            self.out = None;
+        }
         Ok(())
     }
 }

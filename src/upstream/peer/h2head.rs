@@ -22,7 +22,9 @@ use crate::http::framing::Body;
 use crate::http::head::reason;
 use crate::http::{Protocol, RequestHead, ResponseHead};
 
-/// Never sent on HTTP/2 (RFC 9113 §8.2.2), nor the framing fields weir sets itself.
+/// Never sent on HTTP/2 (RFC 9113 §8.2.2), nor the fields weir sets itself (framing,
+/// and `te`, always `trailers`). Matched case-insensitively as they stand in the head:
+/// a lowercased copy of every name was an allocation per field per call.
 const NOT_SENT: &[&str] = &[
     "connection",
     "keep-alive",
@@ -31,6 +33,7 @@ const NOT_SENT: &[&str] = &[
     "upgrade",
     "host",
     "content-length",
+    "te",
 ];
 
 /// Why a head could not become an h2 request.
@@ -47,7 +50,6 @@ pub(super) fn request(
         .headers
         .get("host")
         .ok_or("no Host to send as :authority")?;
-    let authority = std::str::from_utf8(authority).map_err(|_| "Host is not text")?;
     let uri = http::Uri::builder()
         .scheme(scheme)
         .authority(authority)
@@ -58,23 +60,24 @@ pub(super) fn request(
     *out.method_mut() =
         http::Method::from_bytes(req.method.as_bytes()).map_err(|_| "bad method")?;
     *out.uri_mut() = uri;
+    // Sized once: grown field by field, the map reallocated and rehashed on the way.
     let headers = out.headers_mut();
+    headers.reserve(req.headers.len() + 2);
     for (name, value) in req.headers.iter() {
-        let lower = name.to_ascii_lowercase();
-        let trailers_only = lower == "te" && !value.eq_ignore_ascii_case(b"trailers");
-        if NOT_SENT.contains(&lower.as_str()) || trailers_only {
+        if NOT_SENT.iter().any(|n| n.eq_ignore_ascii_case(name)) {
             continue;
         }
-        let name = HeaderName::from_bytes(lower.as_bytes()).map_err(|_| "bad field name")?;
+        // `from_bytes` lowercases as it checks (HTTP/1.1 clients send any case).
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| "bad field name")?;
         let value = HeaderValue::from_bytes(value).map_err(|_| "bad field value")?;
         headers.append(name, value);
     }
     if let Body::Length(n) = framing {
-        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+        headers.append(http::header::CONTENT_LENGTH, HeaderValue::from(n));
     }
     // weir reads trailers from an h2 upstream and passes them on to h2 clients; gRPC
     // servers refuse a call without this (weir's client side drops `TE` as hop-by-hop).
-    headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+    headers.append(http::header::TE, HeaderValue::from_static("trailers"));
     Ok(out)
 }
 
@@ -86,8 +89,12 @@ pub(super) fn response(parts: &Parts, ended: bool, res: &mut ResponseHead) {
     res.reason.push_str(reason(res.status));
     res.protocol = Protocol::Http2;
     for (name, value) in &parts.headers {
-        // `http` has checked the bytes; a field weir's head refuses is left out.
-        let _ = res.headers.add(name.as_str(), value.as_bytes());
+        // Unchecked, as `downstream::h2` takes a client's fields: h2's HPACK decoder
+        // built each name with `HeaderName::from_lowercase` (lowercase tchar only) and
+        // each value with `HeaderValue::from_bytes` (no control byte but HTAB, so no
+        // CR, LF or NUL): stricter than `Headers::add`, whose checks ran again on
+        // every field of every answer.
+        res.headers.push_parsed(name.as_str(), value.as_bytes());
     }
     if parts.headers.contains_key(http::header::CONTENT_LENGTH) {
         return;
