@@ -69,7 +69,8 @@ fn exited(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the command name in parentheses: `pid (comm) S ...`.
         Ok(stat) => matches!(
-            stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().as_bytes()[0]),
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().as_bytes()[0]),
             Some(b'Z' | b'X')
         ),
         Err(_) => true,
@@ -170,7 +171,10 @@ fn three_upgrades_under_wrk_load_fail_no_request() {
         assert!(eventually(|| exited(old.0)), "process {n} drains and exits");
     }
     assert!(carries_the_load(admin), "the last process serves");
-    eprintln!("{UPGRADES} upgrades over in {:?} of wrk's {LOAD}", began.elapsed());
+    eprintln!(
+        "{UPGRADES} upgrades over in {:?} of wrk's {LOAD}",
+        began.elapsed()
+    );
     assert!(
         load.try_wait().unwrap().is_none(),
         "wrk's {LOAD} ended before the last upgrade was over: the test proved nothing"
