@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures_rustls::rustls::ServerConfig;
 
@@ -27,7 +28,7 @@ use crate::live::Live;
 use crate::metrics::ConnectionGuard;
 use crate::proxy_protocol;
 use crate::rt::{self, Runtime};
-use crate::shutdown::Busy;
+use crate::shutdown::{self, Busy};
 use crate::stream::Stream;
 use crate::tls::{self, Accepted};
 use crate::upstream::pool::BUFFER;
@@ -256,8 +257,11 @@ fn requests<'a>(
                 Some(Ok(())) => {
                     Box::pin(exchange::exchange(&e, client, s)).await;
                     match client.next() {
-                        Next::KeepAlive if !e.stop.is_fired() => continue,
-                        Next::KeepAlive => break Next::Close,
+                        // Kept even when a drain began during the exchange: the client
+                        // was told it could send another request (the session says
+                        // `Connection: close` only from the drain on), and may be
+                        // sending it now. The idle wait gives it the drain's grace.
+                        Next::KeepAlive => continue,
                         other => break other,
                     }
                 }
@@ -280,8 +284,8 @@ fn requests<'a>(
 }
 
 /// Waits for the client's next request: true when its bytes are here (or on their
-/// way), false when the connection is to close (EOF, an error, the idle deadline, a
-/// drain, or its seat given up).
+/// way), false when the connection is to close (EOF, an error, the idle deadline, the
+/// end of a drain's grace, or its seat given up).
 #[allow(
     clippy::manual_async_fn,
     reason = "an async fn keeps a second copy of each argument (see `accepted`)"
@@ -309,6 +313,7 @@ fn idle<'a, S: Future<Output = ()>>(
                 None => return answer_ask(client, seat), // a new client is owed a seat
             },
         };
+        let began = Instant::now();
         let woke = {
             let data = std::pin::pin!(client.wait_for_request());
             IdleWait::new(data, stop, listed.as_ref(), limit).await
@@ -320,7 +325,17 @@ fn idle<'a, S: Future<Output = ()>>(
             Woke::Data(Ok(n)) => n > 0,
             // Draining, but the next request is already here: answer it (with
             // `Connection: close`) rather than close on it.
-            Woke::Stop => !client.is_quiet(),
+            Woke::Stop if !client.is_quiet() => true,
+            // Draining and quiet: closing now would race a request the client sends in
+            // this instant (it would see the close and, unless it retries, fail). Its
+            // next request within the grace is answered with `Connection: close`.
+            Woke::Stop => {
+                let t = live.get().config.timeouts;
+                let grace = shutdown::idle_grace(t.drain, t.idle, began.elapsed());
+                let data = std::pin::pin!(client.wait_for_request());
+                let woke = IdleWait::new(data, None::<Pin<&mut S>>, None, grace).await;
+                matches!(woke, Woke::Data(Ok(n)) if n > 0)
+            }
             Woke::Asked => answer_ask(client, seat),
             Woke::Data(Err(_)) | Woke::TimedOut => false,
         }

@@ -1,13 +1,14 @@
-//! Graceful shutdown: in-flight requests finish, idle connections close, exit 0.
+//! Graceful shutdown: in-flight requests finish, idle connections close after a short
+//! grace (a request sent in it is answered with `Connection: close`), exit 0.
 
 mod util;
 
 use std::net::TcpStream;
 use std::sync::mpsc::channel;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use util::bin::{signal, spawn};
+use util::bin::{signal, spawn, write_config};
 use util::client::{get, once, Conn};
 use util::origin::{ok, origin};
 
@@ -65,4 +66,68 @@ fn sigterm_drains_and_exits_zero() {
     signal(&weir.child, "TERM");
     let status = weir.child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
+}
+
+/// The drain's grace for idle keep-alive connections with room to spare on a busy
+/// machine, and far below the `timeouts.drain` these tests set (30 s): an idle
+/// connection held to the drain's end would fail them.
+const WITHIN_GRACE: Duration = Duration::from_secs(5);
+
+/// An idle keep-alive connection is not closed the instant the drain begins: a client
+/// sending its next request then (wrk, a script that does not retry) would see the
+/// close as a failure. The request is answered with `Connection: close`; a connection
+/// that stays quiet is closed after the grace, not held to the drain's end.
+#[test]
+fn a_request_on_an_idle_connection_as_the_drain_begins_is_answered() {
+    let o = origin(|_| ok(b"up"));
+    let mut config = util::config(&[o.addr]);
+    config.timeouts.drain = Duration::from_secs(30);
+    let proxy = util::start(config);
+    let addr = proxy.addr;
+    let mut sends = Conn::open(addr);
+    assert_eq!(sends.roundtrip(&get("/")).status, 200);
+    let mut quiet = Conn::open(addr);
+    assert_eq!(quiet.roundtrip(&get("/")).status, 200);
+
+    proxy.handle.stop();
+    // The listeners close, then the drain begins at once.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).is_ok() {
+        assert!(Instant::now() < deadline, "the listener closes on stop");
+    }
+    let began = Instant::now();
+    sends.send(&get("/"));
+    let r = sends
+        .read(false)
+        .expect("the request sent as the drain began is answered");
+    assert_eq!((r.status, r.text().as_str()), (200, "up"));
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(sends.is_closed());
+    assert!(
+        quiet.is_closed(),
+        "a quiet connection closes after the grace"
+    );
+    assert!(began.elapsed() < WITHIN_GRACE, "{:?}", began.elapsed());
+    proxy.stop().unwrap();
+}
+
+/// An idle client holds a SIGTERM for the grace at most, not for `timeouts.drain`.
+#[test]
+fn sigterm_with_an_idle_client_exits_after_the_grace() {
+    let o = origin(|_| ok(b"up"));
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\n[timeouts]\ndrain = \"30s\"\n\
+         [upstream]\nservers = [\"{}\"]\n",
+        o.addr
+    );
+    let config = write_config("sigterm-idle", &text);
+    let mut weir = spawn(&["serve", "--config", &config], "stderr", "listening on");
+    let mut idle = Conn::open(weir.addr);
+    assert_eq!(idle.roundtrip(&get("/")).text(), "up");
+    let began = Instant::now();
+    signal(&weir.child, "TERM");
+    let status = weir.child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(began.elapsed() < WITHIN_GRACE, "{:?}", began.elapsed());
+    assert!(idle.is_closed());
 }
