@@ -99,7 +99,9 @@ impl<S> Conn<S> {
             return None;
         }
         let buf = &mut self.buf;
-        let lent = self.lent.get_or_insert_with(|| Lent::new(std::mem::take(buf)));
+        let lent = self
+            .lent
+            .get_or_insert_with(|| Lent::new(std::mem::take(buf)));
         let piece = lent.piece(self.start..self.start + n);
         self.consume(n);
         Some(piece)
@@ -107,6 +109,9 @@ impl<S> Conn<S> {
 
     /// Takes the buffer back from a loan before writing into it: the same one if no
     /// frame holds it any more, else another with the unconsumed bytes copied over.
+    /// Out of line: HTTP/1.1 never lends, and its reads should not carry this code.
+    #[cold]
+    #[inline(never)]
     fn own(&mut self) {
         if let Some(lent) = self.lent.take() {
             self.buf = lent.reclaim(self.start..self.end);
@@ -121,7 +126,9 @@ impl<S> Conn<S> {
         if self.capacity() >= size {
             return;
         }
-        self.own();
+        if self.lent.is_some() {
+            self.own();
+        }
         if size != spare::LARGE {
             self.buf.resize(size, 0);
             return;
@@ -160,7 +167,9 @@ impl<S> Conn<S> {
 
     /// Makes room after the buffered bytes: compact first, then grow up to `max`.
     fn make_room(&mut self) {
-        self.own();
+        if self.lent.is_some() {
+            self.own();
+        }
         if self.buf.is_empty() {
             self.buf = spare::take(self.initial);
         }
@@ -209,7 +218,9 @@ mod tests {
     /// A connection grown for a large body, over loopback, and the writing end.
     async fn pair() -> (Conn<TcpStream>, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let writer = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let writer = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
         let (reader, _) = listener.accept().await.unwrap();
         let mut conn = Conn::new(reader, spare::SIZE, spare::LARGE);
         conn.grow_to(spare::LARGE);
@@ -232,7 +243,10 @@ mod tests {
             let (mut conn, mut writer) = pair().await;
             writer.write_all(&[1; 2 * lend::MIN]).await.unwrap();
             fill_to(&mut conn, 2 * lend::MIN).await;
-            assert!(conn.lend(lend::MIN - 1).is_none(), "a small piece is copied");
+            assert!(
+                conn.lend(lend::MIN - 1).is_none(),
+                "a small piece is copied"
+            );
             let first = conn.lend(lend::MIN).unwrap();
             let second = conn.lend(lend::MIN).unwrap();
             assert_eq!(conn.buffered().len(), 0);
