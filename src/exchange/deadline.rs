@@ -138,6 +138,13 @@ impl<B: Source> Source for Expiring<B> {
         }
     }
 
+    fn lend(&mut self, n: usize) -> Option<bytes::Bytes> {
+        match self.expired {
+            true => None,
+            false => self.body.lend(n),
+        }
+    }
+
     fn trailers(&mut self) -> Option<http::HeaderMap> {
         if !self.expired {
             return self.body.trailers();

@@ -99,6 +99,10 @@ impl<B: Source> Source for Watch<B> {
         self.body.consume(n);
     }
 
+    fn lend(&mut self, n: usize) -> Option<bytes::Bytes> {
+        self.body.lend(n)
+    }
+
     fn trailers(&mut self) -> Option<http::HeaderMap> {
         let trailers = self.body.trailers();
         let code = trailers.as_ref().and_then(|t| t.get("grpc-status"));

@@ -4,16 +4,22 @@
 //! pipelined request) stay in it for whoever reads next. The same buffer doubles as the
 //! body copy buffer, so relaying costs no second allocation. A first-size buffer given
 //! up while idle goes to the thread's [`spare`] list, and a new one comes from there.
+//! A large buffer can also be lent to HTTP/2 frames piece by piece ([`Conn::lend`],
+//! [`lend`]): the body then goes out without a copy.
 
 use std::io;
 
+use bytes::Bytes;
 use futures_lite::{AsyncRead, AsyncReadExt};
 
+use super::lend::{self, Lent};
 use super::spare;
 
 pub struct Conn<S> {
     pub io: S,
     buf: Vec<u8>,
+    /// The buffer while frames hold pieces of it (`buf` is empty then).
+    lent: Option<Lent>,
     start: usize,
     end: usize,
     max: usize,
@@ -28,6 +34,7 @@ impl<S> Conn<S> {
         Conn {
             io,
             buf: Vec::new(),
+            lent: None,
             start: 0,
             end: 0,
             max: max.max(cap),
@@ -37,13 +44,25 @@ impl<S> Conn<S> {
 
     /// Bytes read but not yet consumed.
     pub fn buffered(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
+        &self.bytes()[self.start..self.end]
+    }
+
+    /// All of the buffer, wherever it is.
+    fn bytes(&self) -> &[u8] {
+        match &self.lent {
+            Some(lent) => lent.bytes(),
+            None => &self.buf,
+        }
     }
 
     /// The unconsumed bytes and the stream at once (a tunnel relays the first, then
     /// reads the second).
     pub fn parts(&mut self) -> (&[u8], &mut S) {
-        (&self.buf[self.start..self.end], &mut self.io)
+        let bytes = match &self.lent {
+            Some(lent) => lent.bytes(),
+            None => &self.buf,
+        };
+        (&bytes[self.start..self.end], &mut self.io)
     }
 
     pub fn consume(&mut self, n: usize) {
@@ -67,14 +86,48 @@ impl<S> Conn<S> {
 
     /// The buffer's current size.
     pub fn capacity(&self) -> usize {
-        self.buf.len()
+        self.bytes().len()
+    }
+
+    /// The first `n` buffered bytes, consumed, as `Bytes` that share the buffer: a
+    /// large body's piece handed to an HTTP/2 frame without a copy ([`lend`]). `None`,
+    /// and nothing consumed, for a piece under [`lend::MIN`] or a buffer not grown for
+    /// a large body: the caller copies those.
+    pub fn lend(&mut self, n: usize) -> Option<Bytes> {
+        debug_assert!(n <= self.end - self.start);
+        if n < lend::MIN || self.capacity() != spare::LARGE {
+            return None;
+        }
+        let buf = &mut self.buf;
+        let lent = self
+            .lent
+            .get_or_insert_with(|| Lent::new(std::mem::take(buf)));
+        let piece = lent.piece(self.start..self.start + n);
+        self.consume(n);
+        Some(piece)
+    }
+
+    /// Takes the buffer back from a loan before writing into it: the same one if no
+    /// frame holds it any more, else another with the unconsumed bytes copied over.
+    /// Out of line: HTTP/1.1 never lends, and its reads should not carry this code.
+    #[cold]
+    #[inline(never)]
+    fn own(&mut self) {
+        if let Some(lent) = self.lent.take() {
+            self.buf = lent.reclaim(self.start..self.end);
+            self.end -= self.start;
+            self.start = 0;
+        }
     }
 
     /// Grows the buffer to at least `size` now: a large body then moves in large pieces.
     pub fn grow_to(&mut self, size: usize) {
         self.max = self.max.max(size);
-        if self.buf.len() >= size {
+        if self.capacity() >= size {
             return;
+        }
+        if self.lent.is_some() {
+            self.own();
         }
         if size != spare::LARGE {
             self.buf.resize(size, 0);
@@ -92,7 +145,8 @@ impl<S> Conn<S> {
     /// Gives back memory grown for a body, once nothing is buffered: an idle keep-alive
     /// connection should cost a few KiB, not the largest body it ever carried.
     pub fn shrink_to(&mut self, size: usize) {
-        if self.buf.len() > size && self.start == self.end {
+        if self.capacity() > size && self.start == self.end {
+            self.lent = None; // kept again once its frames are gone
             spare::give(std::mem::replace(&mut self.buf, spare::take(size)));
             self.start = 0;
             self.end = 0;
@@ -104,6 +158,7 @@ impl<S> Conn<S> {
     /// allocates it again.
     pub fn release(&mut self) {
         if self.start == self.end {
+            self.lent = None; // kept again once its frames are gone
             spare::give(std::mem::take(&mut self.buf));
             self.start = 0;
             self.end = 0;
@@ -112,6 +167,9 @@ impl<S> Conn<S> {
 
     /// Makes room after the buffered bytes: compact first, then grow up to `max`.
     fn make_room(&mut self) {
+        if self.lent.is_some() {
+            self.own();
+        }
         if self.buf.is_empty() {
             self.buf = spare::take(self.initial);
         }
@@ -148,5 +206,68 @@ impl<S: AsyncRead + Unpin> Conn<S> {
         let n = self.io.read(&mut self.buf[self.end..]).await?;
         self.end += n;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_lite::AsyncWriteExt;
+    use smol::net::{TcpListener, TcpStream};
+
+    /// A connection grown for a large body, over loopback, and the writing end.
+    async fn pair() -> (Conn<TcpStream>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let writer = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (reader, _) = listener.accept().await.unwrap();
+        let mut conn = Conn::new(reader, spare::SIZE, spare::LARGE);
+        conn.grow_to(spare::LARGE);
+        (conn, writer)
+    }
+
+    /// Reads until `n` bytes are buffered.
+    async fn fill_to(conn: &mut Conn<TcpStream>, n: usize) {
+        while conn.buffered().len() < n {
+            assert!(conn.fill().await.unwrap() > 0, "the writer closed");
+        }
+    }
+
+    #[test]
+    fn large_pieces_are_lent_and_a_held_buffer_is_never_read_into() {
+        smol::block_on(async {
+            for _ in 0..4 {
+                spare::drop_one(); // no kept large buffer from another test
+            }
+            let (mut conn, mut writer) = pair().await;
+            writer.write_all(&[1; 2 * lend::MIN]).await.unwrap();
+            fill_to(&mut conn, 2 * lend::MIN).await;
+            assert!(
+                conn.lend(lend::MIN - 1).is_none(),
+                "a small piece is copied"
+            );
+            let first = conn.lend(lend::MIN).unwrap();
+            let second = conn.lend(lend::MIN).unwrap();
+            assert_eq!(conn.buffered().len(), 0);
+            // The next read goes elsewhere while frames hold the first buffer.
+            writer.write_all(&[2; lend::MIN]).await.unwrap();
+            fill_to(&mut conn, lend::MIN).await;
+            assert!(first.iter().chain(second.iter()).all(|&b| b == 1));
+            let third = conn.lend(lend::MIN).unwrap();
+            assert!(third.iter().all(|&b| b == 2));
+            let in_first = |b: &Bytes| {
+                let from_first = (b.as_ptr() as usize).wrapping_sub(first.as_ptr() as usize);
+                from_first < spare::LARGE
+            };
+            assert!(in_first(&second) && !in_first(&third));
+            // Once no frame holds it, the buffer is read into again, not a new one.
+            drop(third);
+            let at = conn.buffered().as_ptr();
+            writer.write_all(&[3; lend::MIN]).await.unwrap();
+            fill_to(&mut conn, lend::MIN).await;
+            assert_eq!(conn.buffered().as_ptr(), at);
+            assert!(conn.buffered().iter().all(|&b| b == 3));
+        });
     }
 }

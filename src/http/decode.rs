@@ -14,6 +14,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_lite::AsyncRead;
 
 use super::body::{CopyError, ReadError, PIECE};
@@ -39,6 +40,14 @@ pub trait Source {
 
     /// Marks the first `n` bytes of the last piece as used.
     fn consume(&mut self, n: usize);
+
+    /// The first `n` bytes of the last piece as `Bytes` sharing the source's buffer,
+    /// marked used; `None` (nothing used) when the source cannot lend them, and the
+    /// caller copies. An HTTP/2 client's DATA frames take `Bytes`: a large HTTP/1.1
+    /// response body goes out to them without a copy ([`super::lend`]).
+    fn lend(&mut self, _n: usize) -> Option<Bytes> {
+        None
+    }
 
     /// The trailer fields that came after the body, once [`piece`](Self::piece) has
     /// returned empty; taken, so a second call gives `None`. Only HTTP/2 carries them
@@ -233,6 +242,18 @@ impl Decoder {
     /// Marks `n` bytes of the last piece as used.
     fn consume<S>(&mut self, src: &mut Conn<S>, n: usize) {
         src.consume(n);
+        self.count(n);
+    }
+
+    /// The first `n` bytes of the last piece lent out of `src`'s buffer, if it can.
+    fn lend<S>(&mut self, src: &mut Conn<S>, n: usize) -> Option<Bytes> {
+        let piece = src.lend(n)?;
+        self.count(n);
+        Some(piece)
+    }
+
+    /// Counts `n` bytes of the last piece as used.
+    fn count(&mut self, n: usize) {
         self.total += n as u64;
         if matches!(self.at, At::Length | At::ChunkData) {
             self.left -= n as u64;
@@ -261,6 +282,10 @@ impl<S: AsyncRead + Unpin> Source for Decoding<'_, S> {
 
     fn consume(&mut self, n: usize) {
         self.dec.consume(self.src, n);
+    }
+
+    fn lend(&mut self, n: usize) -> Option<Bytes> {
+        self.dec.lend(self.src, n)
     }
 }
 

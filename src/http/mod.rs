@@ -10,6 +10,7 @@ pub(crate) mod h2end;
 pub mod head;
 pub mod headers;
 pub mod hop;
+pub(crate) mod lend;
 pub mod ows;
 pub mod parse;
 pub mod protocol;

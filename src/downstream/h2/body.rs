@@ -4,7 +4,8 @@
 //! back to the client only as the upstream takes bytes ([`Source::consume`]), so a
 //! slow upstream stops the client. The response body goes out a piece at a time, each
 //! only once the client's window has room for it ([`send`]), so a slow client stops
-//! the upstream read: weir buffers at most one piece per stream.
+//! the upstream read: weir buffers at most one piece per stream, plus the large
+//! buffers lent to frames h2 has not written yet (`http::lend`).
 
 use std::future::poll_fn;
 use std::io;
@@ -227,14 +228,33 @@ pub(super) async fn send<B: Source>(
         if room == 0 {
             continue;
         }
-        let data = Bytes::copy_from_slice(&piece[..room]);
-        body.consume(room);
-        sent += room as u64;
+        let Some(data) = take(body, room).await? else {
+            continue;
+        };
+        sent += data.len() as u64;
         match length == Some(sent) {
             true => held = data,
             false => out.send_data(data, false).map_err(h2end::write_error)?,
         }
     }
+}
+
+/// The first `room` bytes of `body`'s piece as a frame's payload, used: lent from the
+/// source's buffer where it can (a large HTTP/1.1 body: no copy), else copied. The
+/// piece is asked for again for the copy (the same piece comes back until used); a
+/// source that ended meanwhile (a gRPC deadline) gives `None`.
+async fn take<B: Source>(body: &mut B, room: usize) -> Result<Option<Bytes>, CopyError> {
+    if let Some(data) = body.lend(room) {
+        return Ok(Some(data));
+    }
+    let piece = body.piece().await?;
+    let n = room.min(piece.len());
+    if n == 0 {
+        return Ok(None);
+    }
+    let data = Bytes::copy_from_slice(&piece[..n]);
+    body.consume(n);
+    Ok(Some(data))
 }
 
 /// Resolves when the client resets the stream, as the write error it is.

@@ -228,6 +228,13 @@ impl Source for PeerBody<'_> {
         }
     }
 
+    fn lend(&mut self, n: usize) -> Option<bytes::Bytes> {
+        match self {
+            PeerBody::H1(b) => b.lend(n),
+            PeerBody::H2(_) => None,
+        }
+    }
+
     fn trailers(&mut self) -> Option<http::HeaderMap> {
         match self {
             PeerBody::H1(_) => None,
