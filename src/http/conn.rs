@@ -212,16 +212,16 @@ impl<S: AsyncRead + Unpin> Conn<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rt::{self, TcpStream};
     use futures_lite::AsyncWriteExt;
-    use smol::net::{TcpListener, TcpStream};
 
     /// A connection grown for a large body, over loopback, and the writing end.
     async fn pair() -> (Conn<TcpStream>, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let writer = TcpStream::connect(listener.local_addr().unwrap())
+        let listener = rt::bind("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        let writer = rt::connect(rt::local_addr(&listener).unwrap())
             .await
             .unwrap();
-        let (reader, _) = listener.accept().await.unwrap();
+        let (reader, _) = rt::accept(&listener).await.unwrap();
         let mut conn = Conn::new(reader, spare::SIZE, spare::LARGE);
         conn.grow_to(spare::LARGE);
         (conn, writer)
@@ -236,7 +236,7 @@ mod tests {
 
     #[test]
     fn large_pieces_are_lent_and_a_held_buffer_is_never_read_into() {
-        smol::block_on(async {
+        rt::Runtime::new().block_on(1, async {
             for _ in 0..4 {
                 spare::drop_one(); // no kept large buffer from another test
             }
