@@ -393,12 +393,20 @@ mod tests {
     /// release); 1,512 for `serve` alone with it boxed; the whole task 1,560 with each
     /// value held once (`accepted`), 1,200 with the idle wait hand-written (`IdleWait`),
     /// 1,192 without the seat's `Arc<Ask>`; 960 with `rt::timeout` a struct that holds
-    /// the wrapped future once (1,224 before it).
+    /// the wrapped future once (1,224 before it). The bound is the default backend's;
+    /// the portable and tokio backends' sockets and timers are larger (1,032 bytes on
+    /// the portable one), so they keep the earlier 1,280.
     #[test]
     fn the_connection_future_carries_no_rarely_used_state() {
         let task = future_size(accepted);
         eprintln!("connection task future: {task} bytes");
-        assert!(task <= 1024, "{task} bytes");
+        let default_backend = cfg!(all(
+            target_os = "linux",
+            not(feature = "portable-runtime"),
+            not(feature = "tokio-runtime")
+        ));
+        let bound = if default_backend { 1024 } else { 1280 };
+        assert!(task <= bound, "{task} bytes");
     }
 
     /// The exchange of one HTTP/1.x request, kept off the idle task (see `requests`):
