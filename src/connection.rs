@@ -400,12 +400,7 @@ mod tests {
     fn the_connection_future_carries_no_rarely_used_state() {
         let task = future_size(accepted);
         eprintln!("connection task future: {task} bytes");
-        let default_backend = cfg!(all(
-            target_os = "linux",
-            not(feature = "portable-runtime"),
-            not(feature = "tokio-runtime")
-        ));
-        let bound = if default_backend { 1024 } else { 1280 };
+        let bound = if rt::DEFAULT_BACKEND { 1024 } else { 1280 };
         assert!(task <= bound, "{task} bytes");
     }
 

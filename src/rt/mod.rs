@@ -156,6 +156,14 @@ pub type Chosen = imp::Portable;
 #[cfg(feature = "tokio-runtime")]
 pub type Chosen = imp::Tokio;
 
+/// Whether this build runs on the default backend (weir's executor and epoll reactor),
+/// the one weir ships and measures: size guards outside `rt` hold it to its own bounds.
+pub const DEFAULT_BACKEND: bool = cfg!(all(
+    target_os = "linux",
+    not(feature = "portable-runtime"),
+    not(feature = "tokio-runtime")
+));
+
 type Exec = <Chosen as Backend>::Executor;
 
 /// A non-blocking TCP stream; it and `&TcpStream` are both `AsyncRead + AsyncWrite`.
