@@ -13,6 +13,7 @@ use std::time::Duration;
 use util::admin::{announced, call, json, promtool_accepts, scrape, value, wait_for};
 use util::bin::spawn;
 use util::client::{get, once, Conn};
+use util::ports::free_port;
 use weir::Proxy;
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -389,16 +390,6 @@ fn the_admin_flag_follows_the_token_rule() {
     assert_eq!(call(admin, "GET", "/api/upstreams", None).status, 200);
 }
 
-/// A free loopback port for a program that cannot report the one it bound (Prometheus
-/// logs the address it was given, not the port `:0` became).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn a_real_prometheus_scrapes_weir() {
     let backends = util::named_backends(1);
@@ -418,7 +409,7 @@ fn a_real_prometheus_scrapes_weir() {
         ),
     )
     .unwrap();
-    let web = format!("127.0.0.1:{}", free_port());
+    let web = free_port().to_string();
     let mut prom = Command::new("prometheus")
         .arg(format!("--config.file={}", config.display()))
         .arg(format!(

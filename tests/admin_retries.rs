@@ -11,16 +11,9 @@ use std::time::{Duration, Instant};
 
 use util::admin::{scrape, value};
 use util::client::{get, Conn};
+use util::ports::Refusing;
 
 const LIMIT: Duration = Duration::from_secs(10);
-
-/// An address nothing listens on: connecting is refused.
-fn refused_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
 
 /// An origin that reads each request head, then closes without a response.
 fn closing_origin() -> SocketAddr {
@@ -48,7 +41,8 @@ fn errors(text: &str, server: SocketAddr) -> f64 {
 
 #[test]
 fn each_retry_is_counted_under_its_own_cause() {
-    let (refused, closing) = (refused_addr(), closing_origin());
+    let down = Refusing::new();
+    let (refused, closing) = (down.addr, closing_origin());
     let good = util::backend(weir::backend::Mode::Name("good".into()));
     let proxy = util::start(util::admin::config(&[refused, closing, good]));
     let admin = proxy.admin.unwrap();

@@ -32,7 +32,8 @@ fn anon_kib(pid: u32) -> u64 {
 /// which they hold (up to 2 MiB here, a quarter of what the burst took) until they do.
 fn weir_on_one_thread() -> Running {
     let up = util::backend(Mode::Name("fine".into()));
-    let path = temp_dir("burst").join("weir.toml");
+    let dir = temp_dir("burst");
+    let path = dir.join("weir.toml");
     let text = format!(
         "listen = \"127.0.0.1:0\"\nthreads = 1\n[upstream]\nservers = [\"{up}\"]\n\
          keepalive_timeout = \"1s\"\n[[middleware]]\nbuiltin = \"balancer\"\n"
@@ -43,6 +44,7 @@ fn weir_on_one_thread() -> Running {
         "stderr",
         "listening on",
     )
+    .holding(dir)
 }
 
 #[test]

@@ -91,7 +91,7 @@ fn backend_replies_carry_the_current_date() {
     let named = util::backend(Mode::Name("one".into()));
     let echo = util::backend(Mode::Echo);
     let dir = util::bin::temp_dir("date");
-    let files = util::backend(Mode::Dir(dir));
+    let files = util::backend(Mode::Dir(dir.to_path_buf()));
     let before = now();
     let answers = [
         once(named, &get("/")),

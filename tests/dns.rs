@@ -76,7 +76,7 @@ listen = "127.0.0.1:0"
 
 /// Polls `check` until it holds, failing the test after [`LIMIT`].
 fn wait_until(what: &str, check: impl FnMut() -> bool) {
-    util::dns::wait_until(what, LIMIT, check)
+    util::wait::wait_until(LIMIT, what, check)
 }
 
 /// Clients sending GETs on keep-alive connections until stopped (at most for

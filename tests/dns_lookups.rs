@@ -41,7 +41,7 @@ listen = "127.0.0.1:0"
 
 /// Polls `check` until it holds, failing the test after [`LIMIT`].
 fn wait_until(what: &str, check: impl FnMut() -> bool) {
-    util::dns::wait_until(what, LIMIT, check)
+    util::wait::wait_until(LIMIT, what, check)
 }
 
 /// How long the nameserver takes to see `n` more lookups of an A/AAAA name (two

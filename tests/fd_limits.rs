@@ -26,7 +26,8 @@ fn weir_under(limits: &str, name: &str) -> Running {
 /// `[upstream]` table and the rest of its config ending in `more`.
 fn weir_with(limits: &str, name: &str, more: &str) -> Running {
     let up = util::backend(Mode::Name("fine".into()));
-    let path = temp_dir(name).join("weir.toml");
+    let dir = temp_dir(name);
+    let path = dir.join("weir.toml");
     let text =
         format!("listen = \"127.0.0.1:0\"\nthreads = 1\n[upstream]\nservers = [\"{up}\"]\n{more}");
     fs::write(&path, text).unwrap();
@@ -35,7 +36,7 @@ fn weir_with(limits: &str, name: &str, more: &str) -> Running {
         .arg(env!("CARGO_BIN_EXE_weir"))
         .args(["serve", "--config"])
         .arg(&path);
-    spawn_command(cmd, "stderr", "listening on")
+    spawn_command(cmd, "stderr", "listening on").holding(dir)
 }
 
 /// The "Max open files" soft and hard limits of process `pid`.
@@ -165,7 +166,8 @@ fn out_of_descriptors_weir_pauses_accepting_then_serves_again() {
 
 #[test]
 fn out_of_descriptors_for_upstream_connects_is_503_no_servers_fault_and_logged_so() {
-    let log = temp_dir("connect-emfile-log").join("access.log");
+    let log_dir = temp_dir("connect-emfile-log");
+    let log = log_dir.join("access.log");
     let more = format!(
         "max_fails = 1\nfail_timeout = \"60s\"\nretries = 0\n\
          [[middleware]]\nbuiltin = \"log\"\nconfig = {{ path = {:?} }}\n\

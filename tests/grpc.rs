@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::bin::temp_dir;
+use util::bin::{temp_dir, TempDir};
 use util::tls::Ca;
 use weir::Config;
 
@@ -82,8 +82,9 @@ impl Drop for Servers {
 }
 
 /// A proxy with an h2c listener and a TLS listener offering h2, both to the h2c group
-/// of `servers` (round-robin); the CA file a TLS client trusts.
-fn proxy(name: &str, servers: &[String]) -> (util::TestProxy, PathBuf) {
+/// of `servers` (round-robin); the CA file a TLS client trusts and the directory
+/// holding it.
+fn proxy(name: &str, servers: &[String]) -> (util::TestProxy, PathBuf, TempDir) {
     let dir = temp_dir(name);
     let ca = Ca::new();
     let ca_file = ca.write(&dir);
@@ -109,7 +110,7 @@ protocol = "h2c"
         servers.join(", ")
     );
     let config = Config::parse(&text, "grpc.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
-    (util::start(config), ca_file)
+    (util::start(config), ca_file, dir)
 }
 
 /// Runs `calls.py` with `args` (bounded by `timeout`): its output, asserting success.
@@ -150,7 +151,7 @@ fn assert_client(text: &str) {
 #[test]
 fn grpc_calls_of_every_kind_pass_through_over_h2c_and_tls() {
     let servers = Servers::start(3);
-    let (proxy, ca) = proxy("grpc-calls", &servers.addrs());
+    let (proxy, ca, _dir) = proxy("grpc-calls", &servers.addrs());
     let h2c = proxy.addrs[0].to_string();
     assert_client(&calls(&["client", &h2c]));
     let tls = format!("127.0.0.1:{}", proxy.addrs[1].port());
@@ -174,7 +175,7 @@ fn grpc_calls_of_every_kind_pass_through_over_h2c_and_tls() {
 #[test]
 fn a_ping_pong_bidi_call_completes_over_h2c_and_tls() {
     let servers = Servers::start(1);
-    let (proxy, ca) = proxy("grpc-pingpong", &servers.addrs());
+    let (proxy, ca, _dir) = proxy("grpc-pingpong", &servers.addrs());
     let h2c = proxy.addrs[0].to_string();
     let out = calls(&["pingpong", &h2c]);
     assert!(out.lines().any(|l| l == "ok ping-pong 20"), "{out}");
@@ -215,18 +216,14 @@ max_streams_per_connection = 1
     }
 }
 
-/// A port nothing listens on.
-fn closed_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
-
 #[test]
 fn weirs_own_failures_reach_the_grpc_client_as_grpc_statuses() {
     let servers = Servers::start(1);
     let live = &servers.addrs()[0];
-    let down = closed_port();
-    let log = temp_dir("grpc-failures").join("access.log");
+    let refusing = util::ports::Refusing::new();
+    let down = refusing.addr.to_string();
+    let log_dir = temp_dir("grpc-failures");
+    let log = log_dir.join("access.log");
     let text = format!(
         r#"
 listen = [{{ addr = "127.0.0.1:0", h2c = true }}]

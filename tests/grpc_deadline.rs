@@ -16,21 +16,12 @@ use bytes::Bytes;
 use futures_lite::FutureExt;
 use util::h2client;
 use util::h2origin::{self, Behaviour, CANCELLED};
-use weir::Config;
+use weir::config::UpstreamProtocol;
 
 /// A proxy with an h2c listener in front of one h2c origin; upstream reads wait 30 s.
 fn proxy(origin: std::net::SocketAddr) -> util::TestProxy {
-    let text = format!(
-        r#"
-listen = [{{ addr = "127.0.0.1:0", h2c = true }}]
-[timeouts]
-upstream_read = "30s"
-[upstream]
-servers = ["{origin}"]
-protocol = "h2c"
-"#
-    );
-    util::start(Config::parse(&text, "grpc_deadline.toml").unwrap_or_else(|e| panic!("{e}")))
+    let timeouts = "[timeouts]\nupstream_read = \"30s\"";
+    util::h2c_proxy(origin, UpstreamProtocol::H2c, timeouts)
 }
 
 /// A gRPC request to `path` with `grpc-timeout: 300m` and one empty message.

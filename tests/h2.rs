@@ -15,10 +15,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use util::bin::temp_dir;
+use util::bin::{temp_dir, TempDir};
 use util::h2::{answer, block, frame, goaway, send_raw, END_STREAM_AND_HEADERS, GOOD};
 use util::origin::{ok, origin};
 use util::tls::Ca;
+use util::wait::{wait_until, WAIT};
 use weir::backend::Mode;
 use weir::Config;
 
@@ -26,7 +27,7 @@ use weir::Config;
 /// and TLS with `h2 = false`. Routes: `b.test` to `b`, anything else to `a`; an access log.
 struct H2Proxy {
     proxy: util::TestProxy,
-    dir: PathBuf,
+    dir: TempDir,
     ca: PathBuf,
     log: PathBuf,
 }
@@ -196,7 +197,7 @@ fn pattern_file(dir: &Path, name: &str, len: usize, seed: u64) -> (PathBuf, Vec<
 fn a_few_mib_go_up_and_down_intact() {
     let dir = temp_dir("h2-bodies-root");
     let (_, served) = pattern_file(&dir, "big.bin", 5 * 1024 * 1024 + 7, 3);
-    let files = util::backend(Mode::Dir(dir.clone()));
+    let files = util::backend(Mode::Dir(dir.to_path_buf()));
     let echo = util::backend(Mode::Echo);
     let p = start("h2-bodies", files, echo, "");
     // Download, over TLS.
@@ -456,10 +457,9 @@ fn on_stop_an_open_stream_finishes_after_goaway() {
     let p = start("h2-stop", o.addr, o.addr, "");
     let addr = p.h2c();
     let client = std::thread::spawn(move || curl_h2c(addr, &[], "/slow"));
-    assert!(
-        util::tls::eventually(|| arrived.load(Ordering::SeqCst) == 1),
-        "the request never reached the origin"
-    );
+    wait_until(WAIT, "the request reaches the origin", || {
+        arrived.load(Ordering::SeqCst) == 1
+    });
     let log = p.stop_and_log();
     let out = client.join().unwrap();
     assert_eq!(split(&out), (&b"slow but complete"[..], "2 200".into()));

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use util::bin::temp_dir;
+use util::bin::{temp_dir, TempDir};
 use util::h2client::{connect, get, read_all};
 use util::origin::{origin, Reply};
 use util::plugins::plugins;
@@ -24,6 +24,8 @@ use weir::Config;
 struct Proxy {
     proxy: util::TestProxy,
     ca: PathBuf,
+    /// The certificates; removed after the proxy stops.
+    _dir: TempDir,
 }
 
 fn start(name: &str, groups_and_routes: &str, middleware: &str) -> Proxy {
@@ -50,6 +52,7 @@ builtin = "balancer"
     Proxy {
         proxy: util::start(config),
         ca: ca_file,
+        _dir: dir,
     }
 }
 

@@ -7,23 +7,13 @@ mod util;
 
 use std::net::SocketAddr;
 
-use util::h2::{read_frame, send_raw, Frame, GOOD, HEADERS};
+use util::h2::{frame_kinds, read_frame, send_raw, Frame, DATA, END_STREAM, GOOD, HEADERS};
 use util::origin::{ok, origin, Reply};
-use weir::Config;
+use weir::config::UpstreamProtocol;
 
-const DATA: u8 = 0;
-const END_STREAM: u8 = 0x1;
-
-/// A proxy with one `h2c` listener in front of `origin`.
+/// A proxy with one `h2c` listener in front of the HTTP/1.1 `origin`.
 fn proxy(origin: SocketAddr) -> util::TestProxy {
-    let text = format!(
-        r#"
-listen = [{{ addr = "127.0.0.1:0", h2c = true }}]
-[upstream]
-servers = ["{origin}"]
-"#
-    );
-    util::start(Config::parse(&text, "h2_end_stream.toml").unwrap_or_else(|e| panic!("{e}")))
+    util::h2c_proxy(origin, UpstreamProtocol::Http1, "")
 }
 
 /// The frames of stream 1, up to the one flagged END_STREAM.
@@ -43,20 +33,13 @@ fn response(proxy: SocketAddr) -> Vec<Frame> {
     panic!("the connection ended before stream 1 did: {frames:?}");
 }
 
-fn kinds(frames: &[Frame]) -> Vec<(u8, usize, bool)> {
-    frames
-        .iter()
-        .map(|f| (f.kind, f.payload.len(), f.flags & END_STREAM != 0))
-        .collect()
-}
-
 #[test]
 fn a_body_of_known_length_ends_with_its_last_data_frame() {
     let o = origin(|_| ok(b"hello"));
     let p = proxy(o.addr);
     let frames = response(p.addr);
     assert_eq!(
-        kinds(&frames),
+        frame_kinds(&frames),
         vec![(HEADERS, frames[0].payload.len(), false), (DATA, 5, true)],
         "HEADERS, then one DATA frame of the body that ends the stream: {frames:?}"
     );

@@ -20,22 +20,16 @@ use util::h2::{
     END_STREAM_AND_HEADERS, ENHANCE_YOUR_CALM, GOOD, HEADERS, NO_ERROR, REFUSED_STREAM, RST_STREAM,
 };
 use util::origin::{ok, origin};
-use util::tls::eventually;
-use weir::Config;
+use util::wait::{wait_until, WAIT};
+use weir::config::UpstreamProtocol;
 
 /// A proxy with one `h2c` listener in front of `origin`; `extra` adds tables.
 fn proxy(origin: SocketAddr, extra: &str) -> util::TestProxy {
-    let text = format!(
-        r#"
-listen = [{{ addr = "127.0.0.1:0", h2c = true }}]
-threads = 2
-{extra}
-[upstream]
-servers = ["{origin}"]
-"#
-    );
-    let config = Config::parse(&text, "h2_limits.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
-    util::start(config)
+    util::h2c_proxy(
+        origin,
+        UpstreamProtocol::Http1,
+        &format!("threads = 2\n{extra}"),
+    )
 }
 
 /// An origin that reads requests and never answers; counts heads and closed connections.
@@ -121,7 +115,7 @@ fn streams_past_max_concurrent_streams_are_refused() {
         "SETTINGS_MAX_CONCURRENT_STREAMS 2 announced: {settings:?}"
     );
     send(&mut s, &[get(1), get(3)].concat());
-    assert!(eventually(|| o.requests() == 2), "{}", o.requests());
+    wait_until(WAIT, "both requests reach the origin", || o.requests() == 2);
     send(&mut s, &get(5));
     let f = answer_of(&mut s, 5).expect("stream 5 answered");
     assert_eq!((f.kind, reset_code(&f)), (RST_STREAM, REFUSED_STREAM));
@@ -276,23 +270,20 @@ fn a_ping_flood_past_the_default_bound_gets_goaway() {
 #[test]
 fn a_reset_stream_cancels_its_upstream_request_and_is_logged() {
     let o = silent();
-    let log = util::bin::temp_dir("h2-reset").join("access.log");
+    let log_dir = util::bin::temp_dir("h2-reset");
+    let log = log_dir.join("access.log");
     let logged = format!(
         "[[middleware]]\nbuiltin = \"log\"\nconfig = {{ format = \"combined\", path = {log:?} }}\n"
     );
     let p = proxy(o.addr, &logged);
     let mut s = open(p.addrs[0], &[]);
     send(&mut s, &get(1));
-    assert!(
-        eventually(|| o.requests() == 1),
-        "the request reached the origin"
-    );
+    wait_until(WAIT, "the request reaches the origin", || o.requests() == 1);
     send(&mut s, &rst(1));
     // upstream_read is 60 s: only the cancel closes the origin's connection this soon.
-    assert!(
-        eventually(|| o.closes() == 1),
-        "the upstream request was not cancelled"
-    );
+    wait_until(WAIT, "the upstream request is cancelled", || {
+        o.closes() == 1
+    });
     // The connection itself goes on.
     send(&mut s, &frame(6, 0, 0, &[9; 8]));
     assert!(until(&mut s, |f| f.kind == 6 && f.flags & 1 == 1).is_some());
@@ -310,16 +301,17 @@ fn rapid_resets_past_max_resets_get_goaway_and_cancel_their_requests() {
     // Each stream reaches the origin before it is reset: weir did work for each.
     for (i, id) in (1..).step_by(2).take(5).enumerate() {
         send(&mut s, &get(id));
-        assert!(eventually(|| o.requests() == i + 1), "stream {id}");
+        wait_until(WAIT, &format!("stream {id} reaches the origin"), || {
+            o.requests() == i + 1
+        });
         send(&mut s, &rst(id));
     }
     send(&mut s, &[get(11), rst(11)].concat());
     assert_eq!(goaway_code(&mut s), Some(ENHANCE_YOUR_CALM));
     assert!(o.requests() <= 6, "{}", o.requests());
-    assert!(
-        eventually(|| o.closes() == o.accepts()),
-        "requests left running"
-    );
+    wait_until(WAIT, "no request left running", || {
+        o.closes() == o.accepts()
+    });
 }
 
 #[test]
@@ -334,10 +326,9 @@ fn a_rapid_reset_burst_is_stopped_at_the_default_bound() {
     assert_eq!(goaway_code(&mut s), Some(ENHANCE_YOUR_CALM));
     // At most the streams before the 101st reset were started, and all are cancelled.
     assert!(o.requests() <= 101, "{}", o.requests());
-    assert!(
-        eventually(|| o.closes() == o.accepts()),
-        "requests left running"
-    );
+    wait_until(WAIT, "no request left running", || {
+        o.closes() == o.accepts()
+    });
 }
 
 // ---------------------------------------------------------------------------------------

@@ -26,7 +26,8 @@ fn peak_kib(pid: u32) -> usize {
 
 /// The binary with an h2c listener: `up.test` to `up`, anything else to `files`.
 fn weir(files: std::net::SocketAddr, up: std::net::SocketAddr) -> Running {
-    let path = temp_dir("h2-memory").join("weir.toml");
+    let dir = temp_dir("h2-memory");
+    let path = dir.join("weir.toml");
     let text = format!(
         r#"listen = [{{ addr = "127.0.0.1:0", h2c = true }}]
 threads = 2
@@ -49,13 +50,14 @@ upstream = "files"
         "stderr",
         "listening on",
     )
+    .holding(dir)
 }
 
 #[test]
 fn fifty_mib_up_and_down_in_bounded_memory() {
     let root = temp_dir("h2-memory-root");
     fs::write(root.join("big.bin"), util::pattern(BODY, 5)).unwrap();
-    let files = util::backend(Mode::Dir(root));
+    let files = util::backend(Mode::Dir(root.to_path_buf()));
     // The upload's origin answers with the length and hash of what it read.
     let up = origin(|req| ok(format!("{} {:x}", req.body.len(), util::fnv(&req.body)).as_bytes()));
     let w = weir(files, up.addr);

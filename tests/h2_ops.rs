@@ -14,18 +14,15 @@ use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use util::h2::{block, frame, END_STREAM_AND_HEADERS};
+use util::h2::{
+    block, frame, DATA, END_STREAM_AND_HEADERS, GOAWAY, HEADERS, REFUSED_STREAM, RST_STREAM,
+};
 use util::origin::{ok, origin, Origin};
+use util::wait::{wait_until, WAIT};
 use weir::{Config, Proxy};
 
 /// An event on the raw connection: `(type, stream, payload)`.
 type Frame = (u8, u32, Vec<u8>);
-
-const HEADERS: u8 = 1;
-const DATA: u8 = 0;
-const RST_STREAM: u8 = 3;
-const GOAWAY: u8 = 7;
-const REFUSED_STREAM: u32 = 7;
 
 /// A config with one `h2c` listener to origin `a` (routes: all to `a`), with `extra`.
 fn h2c_config(a: SocketAddr, extra: &str) -> Config {
@@ -144,10 +141,7 @@ impl Gated {
     /// Waits until `/slow` has reached the origin.
     fn wait_slow(&self) {
         let arrived = || self.slow_arrived.load(Ordering::SeqCst) == 1;
-        assert!(
-            util::tls::eventually(arrived),
-            "/slow never reached the origin"
-        );
+        wait_until(WAIT, "/slow reaches the origin", arrived);
     }
 
     fn open(&self) {

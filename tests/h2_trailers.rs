@@ -10,19 +10,10 @@ use util::client::{self, Conn};
 use util::h2client;
 use util::h2origin::{self, Behaviour};
 use weir::config::UpstreamProtocol;
-use weir::Config;
 
 /// A proxy with an h2c listener in front of one h2c origin.
 fn proxy(origin: std::net::SocketAddr) -> util::TestProxy {
-    let text = format!(
-        r#"
-listen = [{{ addr = "127.0.0.1:0", h2c = true }}]
-[upstream]
-servers = ["{origin}"]
-protocol = "h2c"
-"#
-    );
-    util::start(Config::parse(&text, "h2_trailers.toml").unwrap_or_else(|e| panic!("{e}")))
+    util::h2c_proxy(origin, UpstreamProtocol::H2c, "")
 }
 
 #[test]

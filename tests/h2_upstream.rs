@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use util::client::{self, Conn};
 use util::h2origin::{self, Behaviour};
+use util::wait::{wait_until, WAIT};
 use weir::config::{Listener, UpstreamProtocol, UpstreamTls};
 use weir::Config;
 
@@ -96,10 +97,9 @@ fn idle_h2_connections_close_after_keepalive_timeout() {
     let proxy = util::start(config);
     let mut c = Conn::open(proxy.addr);
     assert_eq!(c.roundtrip(&client::get("/")).status, 200);
-    assert!(
-        util::tls::eventually(|| origin.closed() == 1),
-        "weir closed the idle connection"
-    );
+    wait_until(WAIT, "weir closes the idle connection", || {
+        origin.closed() == 1
+    });
     // The next request opens a new one.
     assert_eq!(c.roundtrip(&client::get("/")).status, 200);
     assert_eq!(origin.connections(), 2);
@@ -266,7 +266,9 @@ fn active_health_checks_speak_h2_to_an_h2c_group() {
     let proxy = util::start(config);
     // The probes arrive as h2 streams (an HTTP/1.1 probe would fail the origin's h2
     // handshake, count no request, and take the server out).
-    assert!(util::tls::eventually(|| origin.requests() >= 3));
+    wait_until(WAIT, "three requests reach the origin", || {
+        origin.requests() >= 3
+    });
     let mut c = Conn::open(proxy.addr);
     let r = c.roundtrip(&client::get("/"));
     assert_eq!((r.status, r.text().as_str()), (200, "up"));

@@ -11,13 +11,12 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use util::h2::{answer, block, frame, read_frame, Frame, END_HEADERS, HEADERS};
-use weir::Config;
+use util::h2::{
+    answer, block, frame, frame_kinds, read_frame, Frame, ACK, DATA, END_HEADERS, END_STREAM,
+    HEADERS, SETTINGS,
+};
+use weir::config::UpstreamProtocol;
 
-const DATA: u8 = 0;
-const SETTINGS: u8 = 4;
-const END_STREAM: u8 = 0x1;
-const ACK: u8 = 0x1;
 /// HPACK: `:status 200`, indexed from the static table (RFC 7541 Appendix A).
 const STATUS_200: u8 = 0x88;
 
@@ -56,17 +55,9 @@ fn origin() -> (SocketAddr, mpsc::Receiver<Vec<Frame>>) {
     (addr, rx)
 }
 
+/// A proxy with one `h2c` listener in front of the h2c `origin`.
 fn proxy(origin: SocketAddr) -> util::TestProxy {
-    let text = format!(
-        r#"
-listen = [{{ addr = "127.0.0.1:0", h2c = true }}]
-[upstream]
-servers = ["{origin}"]
-protocol = "h2c"
-"#
-    );
-    let config = Config::parse(&text, "h2_upstream_end_stream.toml");
-    util::start(config.unwrap_or_else(|e| panic!("{e}")))
+    util::h2c_proxy(origin, UpstreamProtocol::H2c, "")
 }
 
 /// A gRPC-shaped POST on stream 1: HEADERS, then one DATA frame flagged END_STREAM, in
@@ -101,11 +92,8 @@ fn a_body_that_ended_goes_up_ending_with_its_last_data_frame() {
         "the call is answered"
     );
     let frames = seen.recv_timeout(Duration::from_secs(10)).unwrap();
-    let kinds: Vec<_> = (frames.iter())
-        .map(|f| (f.kind, f.payload.len(), f.flags & END_STREAM != 0))
-        .collect();
     assert_eq!(
-        kinds,
+        frame_kinds(&frames),
         vec![
             (HEADERS, frames[0].payload.len(), false),
             (DATA, message.len(), true)

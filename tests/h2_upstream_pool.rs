@@ -15,6 +15,7 @@ use util::admin::{scrape, value, wait_for};
 use util::client::{self, Conn};
 use util::h2origin::{self, Behaviour};
 use util::relay;
+use util::wait::{wait_until, WAIT};
 use weir::config::UpstreamProtocol;
 use weir::Config;
 
@@ -90,11 +91,9 @@ fn an_idle_connection_that_answers_pings_is_kept_and_reused() {
     let mut c = Conn::open(proxy.addr);
     assert_eq!(c.roundtrip(&client::get("/")).status, 200);
     // Several PINGs on the idle connection, each answered.
-    assert!(
-        util::tls::eventually(|| relay.pings() >= 6),
-        "weir PINGs the idle connection: {} seen",
-        relay.pings()
-    );
+    wait_until(WAIT, "weir PINGs the idle connection 6 times", || {
+        relay.pings() >= 6
+    });
     assert_eq!(c.roundtrip(&client::get("/")).status, 200);
     assert_eq!(origin.connections(), 1, "the idle connection was reused");
     let text = scrape(proxy.admin.unwrap());

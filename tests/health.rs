@@ -167,7 +167,8 @@ fn a_server_back_after_a_passive_down_mark_is_logged() {
             ok(b"recovered")
         }
     });
-    let path = temp_dir("back-up").join("weir.toml");
+    let dir = temp_dir("back-up");
+    let path = dir.join("weir.toml");
     std::fs::write(
         &path,
         format!(

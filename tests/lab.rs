@@ -4,10 +4,11 @@
 mod util;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 
 use util::client::{get, once};
 use util::examples::run;
+use util::ports::Refusing;
 use weir::backend::Mode;
 
 /// Sends raw bytes, closes our side, and returns everything the server answered.
@@ -61,10 +62,8 @@ fn socket_proxy_forwards_the_request_and_relays_the_answer() {
 
 #[test]
 fn socket_proxy_answers_502_when_the_backend_is_down() {
-    let closed = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap(); // freed
+    let down = Refusing::new();
+    let closed = down.addr;
     let proxy = run("socket_proxy", &["127.0.0.1:0", &closed.to_string()]);
     let r = once(proxy.addr, &get("/"));
     assert_eq!(r.status, 502);
@@ -76,6 +75,17 @@ fn socket_proxy_answers_502_when_the_backend_is_down() {
     // A failed exchange ends that exchange only: the proxy is still there for the next.
     let r = once(proxy.addr, &get("/"));
     assert_eq!(r.status, 502);
+}
+
+/// What the test above relies on: the down backend's address refuses, and no other
+/// test can start listening there meanwhile (a port bound and freed could be taken).
+#[test]
+fn a_refusing_address_refuses_and_cannot_be_taken_while_held() {
+    let down = Refusing::new();
+    let err = TcpStream::connect(down.addr).expect_err("nothing listens");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+    let taken = std::net::TcpListener::bind(down.addr);
+    assert!(taken.is_err(), "another listener took {}", down.addr);
 }
 
 #[test]

@@ -22,7 +22,7 @@ fn weir_with(limits: &str, name: &str) -> Running {
          servers = [\"{up}\"]\n[[middleware]]\nbuiltin = \"balancer\"\n"
     );
     let path = write_config(name, &text);
-    spawn(&["serve", "--config", &path], "stderr", "listening on")
+    spawn(&["serve", "--config", &path], "stderr", "listening on").holding(path)
 }
 
 /// The backlog of the socket listening on `addr`, as `ss -ltn` shows it (Send-Q).

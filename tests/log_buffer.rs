@@ -47,7 +47,7 @@ fn binary(name: &str, upstream: std::net::SocketAddr, log: &Path, settings: &str
         log.display().to_string()
     );
     let config = write_config(name, &text);
-    spawn(&["serve", "--config", &config], "stderr", "listening on")
+    spawn(&["serve", "--config", &config], "stderr", "listening on").holding(config)
 }
 
 /// `n` keep-alive requests, each for its own target `/{tag}/{i}`.
@@ -61,7 +61,8 @@ fn requests(addr: std::net::SocketAddr, tag: &str, n: usize) {
 #[test]
 fn a_line_reaches_the_file_within_the_flush_interval() {
     let o = origin(|_| ok(b"x"));
-    let path = temp_dir("flush-bound").join("access.log");
+    let dir = temp_dir("flush-bound");
+    let path = dir.join("access.log");
     let proxy = in_process(o.addr, &path, "buffer = \"32k\", flush = \"100ms\"");
     once(proxy.addr, &get("/soon"));
     // Far from full, so only the flusher can have written it; 5 s is 50 intervals.
@@ -77,7 +78,8 @@ fn a_line_reaches_the_file_within_the_flush_interval() {
 #[test]
 fn an_unbuffered_log_writes_each_line_at_once() {
     let o = origin(|_| ok(b"x"));
-    let path = temp_dir("unbuffered").join("access.log");
+    let dir = temp_dir("unbuffered");
+    let path = dir.join("access.log");
     let settings = format!("buffer = 0, flush = \"{NEVER}\"");
     let proxy = in_process(o.addr, &path, &settings);
     let mut c = Conn::open(proxy.addr);
@@ -93,7 +95,8 @@ fn an_unbuffered_log_writes_each_line_at_once() {
 #[test]
 fn a_full_buffer_is_written_without_waiting_for_the_interval() {
     let o = origin(|_| ok(b"x"));
-    let path = temp_dir("full-buffer").join("access.log");
+    let dir = temp_dir("full-buffer");
+    let path = dir.join("access.log");
     let settings = format!("buffer = \"1k\", flush = \"{NEVER}\"");
     let proxy = in_process(o.addr, &path, &settings);
     // One connection, so one thread's buffer: ~150-byte lines fill 1 KiB by the 7th.
@@ -108,7 +111,8 @@ fn a_full_buffer_is_written_without_waiting_for_the_interval() {
 #[test]
 fn sigterm_loses_no_buffered_line() {
     let o = origin(|_| ok(b"x"));
-    let path = temp_dir("sigterm-lines").join("access.log");
+    let dir = temp_dir("sigterm-lines");
+    let path = dir.join("access.log");
     let settings = format!("buffer = \"1m\", flush = \"{NEVER}\"");
     let mut weir = binary("sigterm-lines", o.addr, &path, &settings);
     let n = 300;
@@ -130,7 +134,8 @@ fn sigterm_loses_no_buffered_line() {
 #[test]
 fn sighup_writes_out_every_buffered_line() {
     let o = origin(|_| ok(b"x"));
-    let path = temp_dir("sighup-lines").join("access.log");
+    let dir = temp_dir("sighup-lines");
+    let path = dir.join("access.log");
     let settings = format!("buffer = \"1m\", flush = \"{NEVER}\"");
     let weir = binary("sighup-lines", o.addr, &path, &settings);
     let n = 300;
@@ -153,7 +158,8 @@ fn sighup_writes_out_every_buffered_line() {
 #[test]
 fn lines_from_two_threads_never_interleave() {
     let o = origin(|_| ok(b"x"));
-    let path = temp_dir("interleave").join("access.log");
+    let dir = temp_dir("interleave");
+    let path = dir.join("access.log");
     // Small buffers, so both threads write out often while the other appends.
     let proxy = in_process(o.addr, &path, "buffer = \"2k\", flush = \"10ms\"");
     let (clients, each) = (16, 100);

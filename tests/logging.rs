@@ -36,7 +36,8 @@ fn lines(path: &std::path::Path) -> Vec<String> {
 #[test]
 fn combined_format_records_request_status_bytes_and_upstream() {
     let o = origin(|_| ok(b"12345"));
-    let path = temp_dir("combined").join("access.log");
+    let dir = temp_dir("combined");
+    let path = dir.join("access.log");
     let proxy = util::start(log_config(o.addr, "combined", &path));
     let mut c = Conn::open(proxy.addr);
     c.roundtrip(
@@ -67,7 +68,8 @@ fn combined_format_records_request_status_bytes_and_upstream() {
 #[test]
 fn json_format_is_one_object_per_line() {
     let o = origin(|_| ok(b"abc"));
-    let path = temp_dir("json").join("access.log");
+    let dir = temp_dir("json");
+    let path = dir.join("access.log");
     let proxy = util::start(log_config(o.addr, "json", &path));
     // A raw backslash in the query is forwarded and a raw `"` refused with 400 (see
     // request.rs); both are logged, escaped.
@@ -107,7 +109,8 @@ fn json_format_is_one_object_per_line() {
 #[test]
 fn a_505_is_logged_with_the_request_line_as_received() {
     let o = origin(|_| ok(b"x"));
-    let path = temp_dir("received").join("access.log");
+    let dir = temp_dir("received");
+    let path = dir.join("access.log");
     let proxy = util::start(log_config(o.addr, "combined", &path));
     let r = once(proxy.addr, b"GET /x\"y HTTP/2.0\r\nHost: a\r\n\r\n");
     assert_eq!(r.status, 505);

@@ -24,7 +24,8 @@ fn weir_with_limit(o: &Origin, max: usize, name: &str) -> Running {
 
 /// weir on one thread with `max_connections = max`, in front of `up`.
 fn weir_in_front_of(up: std::net::SocketAddr, max: usize, name: &str) -> Running {
-    let path = temp_dir(name).join("weir.toml");
+    let dir = temp_dir(name);
+    let path = dir.join("weir.toml");
     let text = format!(
         "listen = \"127.0.0.1:0\"\nthreads = 1\n[limits]\nmax_connections = {max}\n\
          [upstream]\nservers = [\"{up}\"]\n[[middleware]]\nbuiltin = \"balancer\"\n"
@@ -35,6 +36,7 @@ fn weir_in_front_of(up: std::net::SocketAddr, max: usize, name: &str) -> Running
         "stderr",
         "listening on",
     )
+    .holding(dir)
 }
 
 /// A client that has had one request answered and now idles between requests.

@@ -211,7 +211,8 @@ fn a_bad_setting_names_the_key_and_the_choices() {
 #[test]
 fn the_access_log_records_what_the_client_sent() {
     let up = origin(|r| ok(r.target.as_bytes()));
-    let log = temp_dir("path-rules-log").join("access.log");
+    let log_dir = temp_dir("path-rules-log");
+    let log = log_dir.join("access.log");
     let text = format!(
         r#"listen = "127.0.0.1:0"
 [[middleware]]

@@ -13,21 +13,21 @@ use std::process::{ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use util::bin::{run, signal, spawn, spawn_command, temp_dir, weir};
+use util::bin::{
+    run, signal, spawn, spawn_command, temp_dir, weir, write_config, ConfigFile, TempDir,
+};
 use util::client::once;
 use util::plugins::{get, plugins};
 use weir::backend::Mode;
 
 /// A config whose chain is the one plugin at `plugin`, written under a fresh directory.
-fn config_with(name: &str, plugin: &Path) -> String {
-    let path = temp_dir(name).join("weir.toml");
+fn config_with(name: &str, plugin: &Path) -> ConfigFile {
     let text = format!(
         "allow_root = true\nlisten = \"127.0.0.1:0\"\n[upstream]\nservers = [\"127.0.0.1:9\"]\n\
          [[middleware]]\nplugin = \"{}\"\n",
         plugin.display()
     );
-    fs::write(&path, text).unwrap();
-    path.display().to_string()
+    write_config(name, &text)
 }
 
 fn check(name: &str, plugin: &Path) -> Output {
@@ -91,7 +91,8 @@ fn a_hook_panicking_on_every_request_logs_a_bounded_number_of_lines() {
     // src/plugin/throttle.rs with an injected clock; here only the bound is asserted).
     const REQUESTS: usize = 300;
     let up = util::backend(Mode::Echo);
-    let path = temp_dir("panic-flood").join("weir.toml");
+    let dir = temp_dir("panic-flood");
+    let path = dir.join("weir.toml");
     fs::write(
         &path,
         format!(
@@ -129,12 +130,14 @@ fn a_hook_panicking_on_every_request_logs_a_bounded_number_of_lines() {
 }
 
 /// A real plugin cut to half its size, in a fresh file: the loader maps it, then
-/// faults on the missing pages (SIGBUS), as in issue 14.
-fn truncated(name: &str) -> std::path::PathBuf {
+/// faults on the missing pages (SIGBUS), as in issue 14. The directory holding it
+/// goes with the first value.
+fn truncated(name: &str) -> (TempDir, std::path::PathBuf) {
     let whole = fs::read(&plugins().add_header).unwrap();
-    let path = temp_dir(name).join("libtruncated.so");
+    let dir = temp_dir(name);
+    let path = dir.join("libtruncated.so");
     fs::write(&path, &whole[..whole.len() / 2]).unwrap();
-    path
+    (dir, path)
 }
 
 /// Runs weir with `args` for at most 30 s (killed after): its exit status, if it
@@ -164,8 +167,7 @@ fn run_bounded(args: &[&str]) -> (Option<ExitStatus>, String) {
 }
 
 /// A config file with `plugin` as its only middleware and `extra` TOML after it.
-fn config_file(name: &str, upstream: &str, plugin: Option<&Path>, extra: &str) -> String {
-    let path = temp_dir(name).join("weir.toml");
+fn config_file(name: &str, upstream: &str, plugin: Option<&Path>, extra: &str) -> ConfigFile {
     let chain = match plugin {
         Some(p) => format!("[[middleware]]\nplugin = \"{}\"\n", p.display()),
         None => "[[middleware]]\nbuiltin = \"balancer\"\n".into(),
@@ -173,8 +175,7 @@ fn config_file(name: &str, upstream: &str, plugin: Option<&Path>, extra: &str) -
     let text = format!(
         "allow_root = true\nlisten = \"127.0.0.1:0\"\n{extra}\n[upstream]\nservers = [\"{upstream}\"]\n{chain}"
     );
-    fs::write(&path, text).unwrap();
-    path.display().to_string()
+    write_config(name, &text)
 }
 
 /// `weir CMD --config` with `plugin` exits 1 (not killed), naming the file and `why`.
@@ -194,7 +195,7 @@ fn refused_at_start(cmd: &str, name: &str, plugin: &Path, extra: &str, why: &str
 #[test]
 fn libraries_that_crash_or_hang_while_loading_are_refused_at_start_up() {
     let p = plugins();
-    let trunc = truncated("trunc-start");
+    let (_trunc_dir, trunc) = truncated("trunc-start");
     for cmd in ["check", "serve"] {
         refused_at_start(
             cmd,
@@ -225,7 +226,7 @@ fn a_reload_naming_a_crashing_library_is_refused_and_weir_keeps_serving() {
     let up = util::backend(Mode::Name("old config".into()));
     let config = config_file("reload-bad", &up.to_string(), None, "");
     let weir = spawn(&["serve", "--config", &config], "stderr", "listening on");
-    let trunc = truncated("trunc-reload");
+    let (_trunc_dir, trunc) = truncated("trunc-reload");
     let p = plugins();
     for (lib, why) in [
         (&trunc, "SIGBUS"),
@@ -236,7 +237,8 @@ fn a_reload_naming_a_crashing_library_is_refused_and_weir_keeps_serving() {
             "builtin = \"balancer\"",
             &format!("plugin = \"{}\"", lib.display()),
         );
-        let bad = temp_dir("reload-bad-next").join("weir.toml");
+        let bad_dir = temp_dir("reload-bad-next");
+        let bad = bad_dir.join("weir.toml");
         fs::write(&bad, text).unwrap();
         fs::rename(&bad, &config).unwrap();
         let before = weir.later.snapshot().len();
@@ -276,7 +278,8 @@ fn plugins_are_still_checked_after_the_binary_on_disk_is_gone() {
             plugins().add_header.display()
         ),
     );
-    let next = temp_dir("deleted-binary-next").join("weir.toml");
+    let next_dir = temp_dir("deleted-binary-next");
+    let next = next_dir.join("weir.toml");
     fs::write(&next, with_plugin).unwrap();
     fs::rename(&next, &config).unwrap();
     signal(&weir.child, "HUP");

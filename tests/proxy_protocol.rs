@@ -87,7 +87,8 @@ fn echo_xff(o_req: &util::origin::Req) -> util::origin::Reply {
 #[test]
 fn a_good_header_gives_the_client_address_to_the_origin_and_the_log() {
     let o = origin(echo_xff);
-    let log = util::bin::temp_dir("pp-good").join("access.log");
+    let log_dir = util::bin::temp_dir("pp-good");
+    let log = log_dir.join("access.log");
     let p = proxy(&o, Versions::Both, "127.0.0.1/32", &log);
     // v1 and the request in one write: weir must not read the request with the header.
     let v1 = [
@@ -161,7 +162,8 @@ fn a_good_header_gives_the_client_address_to_the_origin_and_the_log() {
 #[test]
 fn every_bad_header_is_closed_before_a_request_and_counted() {
     let o = origin(echo_xff);
-    let log = util::bin::temp_dir("pp-bad").join("access.log");
+    let log_dir = util::bin::temp_dir("pp-bad");
+    let log = log_dir.join("access.log");
     let p = proxy(&o, Versions::Both, "127.0.0.1/32", &log);
     let mut too_long = b"PROXY TCP4 192.0.2.10 127.0.0.1 5555 80".to_vec();
     too_long.resize(120, b' ');
@@ -240,7 +242,8 @@ fn every_bad_header_is_closed_before_a_request_and_counted() {
 #[test]
 fn a_peer_outside_trusted_is_closed_and_a_version_not_taken_is_refused() {
     let o = origin(echo_xff);
-    let log = util::bin::temp_dir("pp-untrusted").join("access.log");
+    let log_dir = util::bin::temp_dir("pp-untrusted");
+    let log = log_dir.join("access.log");
     let p = proxy(&o, Versions::Both, "10.0.0.0/8", &log);
     closed(
         p.addr,

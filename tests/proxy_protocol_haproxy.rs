@@ -74,7 +74,8 @@ fn haproxy_send_proxy_v2_and_v1_give_weir_the_client_address() {
         ("send-proxy-v2", Versions::V2),
         ("send-proxy", Versions::V1),
     ] {
-        let log = util::bin::temp_dir(&format!("pp-haproxy-{option}")).join("access.log");
+        let log_dir = util::bin::temp_dir(&format!("pp-haproxy-{option}"));
+        let log = log_dir.join("access.log");
         let listen = "127.0.0.1:0".parse::<SocketAddr>().unwrap().into();
         let (w, _origin) = weir(proxied(listen, accept), &log);
         let h = util::haproxy::start(&haproxy, option, w.addr, option);

@@ -170,7 +170,8 @@ fn regression_a_sighup_right_after_listening_reloads_instead_of_killing_weir() {
     // SIGHUP's default action ends a process: weir must catch it before it says it is
     // listening, not once its serving task first runs.
     let backend = util::named_backends(1)[0];
-    let path = temp_dir("early-hup").join("weir.toml");
+    let dir = temp_dir("early-hup");
+    let path = dir.join("weir.toml");
     let text = format!("listen = \"127.0.0.1:0\"\n[upstream]\nservers = [\"{backend}\"]\n");
     fs::write(&path, text).unwrap();
     for _ in 0..5 {
@@ -193,7 +194,8 @@ fn regression_a_sighup_right_after_listening_reloads_instead_of_killing_weir() {
 #[test]
 fn a_threads_change_on_sighup_says_it_needs_a_restart_with_both_values() {
     let backend = util::named_backends(1)[0];
-    let path = temp_dir("threads-hup").join("weir.toml");
+    let dir = temp_dir("threads-hup");
+    let path = dir.join("weir.toml");
     let write = |threads: usize| {
         let text = format!(
             "listen = \"127.0.0.1:0\"\nthreads = {threads}\n[upstream]\nservers = [\"{backend}\"]\n"

@@ -6,7 +6,7 @@ mod util;
 
 use std::collections::HashSet;
 
-use util::bin::{run, spawn, write_config};
+use util::bin::{run, spawn, write_config, ConfigFile};
 use util::client::{get, once};
 
 /// New connections tried before giving up on seeing both processes. The kernel hashes
@@ -14,7 +14,7 @@ use util::client::{get, once};
 /// missing one in 400 tries would mean it never gets any.
 const TRIES: usize = 400;
 
-fn config(name: &str, listen: &str, reuse_port: bool, backend: std::net::SocketAddr) -> String {
+fn config(name: &str, listen: &str, reuse_port: bool, backend: std::net::SocketAddr) -> ConfigFile {
     let text = format!(
         "listen = {{ addr = \"{listen}\", reuse_port = {reuse_port} }}\n\
          [upstream]\nservers = [\"{backend}\"]\n"

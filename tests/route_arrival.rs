@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use util::bin::{assert_refused, run, temp_dir, write_config};
 use util::client::{once, Conn, Resp};
+use util::ports::free_port;
 use util::tls::{connect, roundtrip, Ca};
 use weir::backend::Mode;
 use weir::{Config, Proxy};
@@ -124,14 +125,6 @@ fn listener_names_send_two_plain_listeners_to_two_groups() {
     let mut c = Conn::open(internal);
     assert_eq!(answer(&c.roundtrip(&get("/admin"))), "admin");
     assert_eq!(answer(&c.roundtrip(&get("/"))), "web");
-}
-
-/// A port free a moment ago: a reload test needs fixed addresses to reorder.
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 #[test]

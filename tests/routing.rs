@@ -1301,7 +1301,8 @@ fn access_log_names_route_and_group_in_both_formats() {
 #[test]
 fn a_route_name_cannot_inject_a_header_or_a_log_line() {
     let o = origin(|_| ok(b"ok"));
-    let log = temp_dir("routing-inject").join("access.log");
+    let log_dir = temp_dir("routing-inject");
+    let log = log_dir.join("access.log");
     let proxy = start(&format!(
         "[upstreams.g]\nservers = [\"{}\"]\ndebug_headers = true\n\
          [[routes]]\nname = \"evil\\r\\nX-Evil: 1\"\n\

@@ -6,20 +6,21 @@
 mod util;
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use util::bin::{signal, spawn_command, temp_dir, weir, write_config};
+use util::bin::{signal, spawn_command, temp_dir, weir, write_config, ConfigFile};
 use util::client::{get, once};
+use util::ports::free_port;
 
 /// How long a message from weir may take to arrive.
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A minimal config serving `listen` in front of one backend.
-fn config(name: &str, listen: &str) -> String {
+fn config(name: &str, listen: &str) -> ConfigFile {
     let backend = util::named_backends(1)[0];
     let text = format!("listen = \"{listen}\"\n[upstream]\nservers = [\"{backend}\"]\n");
     write_config(name, &text)
@@ -91,15 +92,6 @@ fn notify_reaches_an_abstract_socket() {
     assert!(next(&socket).contains("STOPPING=1"));
 }
 
-/// A port free a moment ago, for `systemd-socket-activate -l` (which cannot take 0).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// weir under `systemd-socket-activate` listening on `addrs`, once it announced that it
 /// listens (it is started on the first connection, which the caller then makes).
 /// Retries on another port should one be taken in between.
@@ -108,6 +100,8 @@ struct Activated {
     /// weir's stderr, line by line, read by a thread of its own.
     stderr: mpsc::Receiver<String>,
     addrs: Vec<SocketAddr>,
+    /// weir reads it on the first connection, and again on SIGHUP.
+    _config: ConfigFile,
 }
 
 impl Activated {
@@ -134,9 +128,7 @@ impl Drop for Activated {
 
 fn activate(name: &str, sockets: usize, listen: usize) -> Activated {
     for _ in 0..5 {
-        let addrs: Vec<SocketAddr> = (0..sockets)
-            .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
-            .collect();
+        let addrs: Vec<SocketAddr> = (0..sockets).map(|_| free_port()).collect();
         let listed: Vec<String> = addrs[..listen].iter().map(|a| format!("\"{a}\"")).collect();
         let backend = util::named_backends(1)[0];
         let text = format!(
@@ -173,6 +165,7 @@ fn activate(name: &str, sockets: usize, listen: usize) -> Activated {
                 child,
                 stderr: rx,
                 addrs,
+                _config: config,
             };
         }
         let _ = child.kill();

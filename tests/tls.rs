@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use futures_rustls::rustls;
 use util::bin::temp_dir;
-use util::tls::{closes, connect, eventually, roundtrip, shown, tls_listener, Ca, Leaf};
+use util::ports::free_port;
+use util::tls::{closes, connect, roundtrip, shown, tls_listener, Ca, Leaf};
+use util::wait::{poll_until, wait_until, WAIT};
 use weir::backend::Mode;
 use weir::config::{CertFiles, Listener, ServerTls, TlsVersion};
 use weir::{Config, Proxy};
@@ -169,7 +171,9 @@ fn sni_strict_refuses_unknown_names() {
     assert!(shown(&s) == leaves[1].der);
     let err = connect(addr, "unknown.test", util::tls::client_trusting_anything()).unwrap_err();
     assert!(err.to_string().contains("alert"), "{err}");
-    assert!(eventually(|| proxy.handle.tls_handshake_failures() >= 1));
+    wait_until(WAIT, "at least 1 handshake failure counted", || {
+        proxy.handle.tls_handshake_failures() >= 1
+    });
 }
 
 #[test]
@@ -220,7 +224,9 @@ fn plain_http_to_the_tls_port_gets_a_plain_400_and_a_close() {
         resp.text()
     );
     assert!(c.is_closed());
-    assert!(eventually(|| proxy.handle.tls_handshake_failures() == 1));
+    wait_until(WAIT, "1 handshake failure counted", || {
+        proxy.handle.tls_handshake_failures() == 1
+    });
 }
 
 #[test]
@@ -253,7 +259,9 @@ fn a_stalled_or_garbage_handshake_closes_within_the_header_timeout() {
     // The server still works, and counted all four.
     let s = connect(addr, "a.test", ca.client(&[])).unwrap();
     assert_eq!(roundtrip(s, GET).0.status, 200);
-    assert!(eventually(|| proxy.handle.tls_handshake_failures() == 4));
+    wait_until(WAIT, "4 handshake failures counted", || {
+        proxy.handle.tls_handshake_failures() == 4
+    });
 }
 
 #[test]
@@ -435,18 +443,9 @@ fn a_redirect_https_route_sends_plain_http_to_https_with_308() {
     assert_eq!(resp.status, 400);
 }
 
-/// A port free a moment ago: a reload test needs to know, before the reload, where a
-/// new listener will be.
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
 /// Waits until connecting to `addr` succeeds (`true`) or is refused (`false`).
 fn until_connect(addr: SocketAddr, want: bool) -> bool {
-    eventually(|| TcpStream::connect(addr).is_ok() == want)
+    poll_until(WAIT, || TcpStream::connect(addr).is_ok() == want)
 }
 
 #[test]

@@ -5,7 +5,8 @@
 mod util;
 
 use util::bin::temp_dir;
-use util::tls::{eventually, tls_listener, Ca, Leaf};
+use util::tls::{tls_listener, Ca, Leaf};
+use util::wait::{wait_until, WAIT};
 use weir::backend::Mode;
 use weir::config::ServerTls;
 
@@ -113,7 +114,9 @@ fn a_reload_rereads_a_kept_groups_ca_file() {
     // The same group definition, but the CA file now holds another CA.
     std::fs::write(&ca_file, Ca::new().pem()).unwrap();
     proxy.handle.reload();
-    assert!(eventually(|| util::client::once(addr, GET).status == 502));
+    wait_until(WAIT, "the reloaded proxy answers 502", || {
+        util::client::once(addr, GET).status == 502
+    });
     proxy.stop().unwrap();
 }
 

@@ -17,9 +17,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use tungstenite::Message;
-use util::bin::{run, spawn, spawn_command, temp_dir, write_config, Running};
+use util::bin::{run, spawn, spawn_command, temp_dir, write_config, ConfigFile, Running};
 use util::client::{get, once, Conn};
 use util::origin::{ok, origin, Origin};
+use util::wait::wait_until;
 
 /// How long anything awaited here may take.
 const WAIT: Duration = Duration::from_secs(30);
@@ -66,18 +67,6 @@ fn exits_within(child: &mut Child, limit: Duration) -> bool {
     false
 }
 
-/// Waits until `done` holds, at most [`WAIT`].
-fn eventually(mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    true
-}
-
 /// The access log, to /dev/null: on stdout (the default) it would fill the pipe
 /// `spawn` makes and reads nothing from, and weir would stall writing it.
 const QUIET_LOG: &str = "[[middleware]]\nbuiltin = \"log\"\nconfig = { path = \"/dev/null\" }\n";
@@ -85,7 +74,7 @@ const QUIET_LOG: &str = "[[middleware]]\nbuiltin = \"log\"\nconfig = { path = \"
 /// weir in front of `backend` with a listener and an admin listener on port 0 (matched
 /// to the handed-over sockets by their configured address), and `extra` appended. No
 /// upstream keep-alive: [`slow_and_echo`]'s router picks a server per connection.
-fn start(name: &str, backend: SocketAddr, extra: &str) -> (Running, String) {
+fn start(name: &str, backend: SocketAddr, extra: &str) -> (Running, ConfigFile) {
     let text = format!(
         "listen = \"127.0.0.1:0\"\n{extra}\n[admin]\nlisten = \"127.0.0.1:0\"\n\
          [upstream]\nservers = [\"{backend}\"]\nkeepalive = 0\n{QUIET_LOG}"
@@ -167,7 +156,9 @@ fn an_upgrade_under_load_fails_no_request() {
             thread::spawn(move || client(addr, tally, stop, 20_000))
         })
         .collect();
-    assert!(eventually(|| tally.done.load(Ordering::Relaxed) >= 300));
+    wait_until(WAIT, "300 answers from the first process", || {
+        tally.done.load(Ordering::Relaxed) >= 300
+    });
 
     let new = upgrade(&weir).expect("the upgrade succeeds");
     let upgraded = Instant::now();
@@ -182,9 +173,9 @@ fn an_upgrade_under_load_fails_no_request() {
     );
     let at_exit = tally.done.load(Ordering::Relaxed);
     // Only the new process holds the sockets now; it must carry the load on.
-    assert!(eventually(
-        || tally.done.load(Ordering::Relaxed) >= at_exit + 300
-    ));
+    wait_until(WAIT, "300 more answers from the new process", || {
+        tally.done.load(Ordering::Relaxed) >= at_exit + 300
+    });
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.join().unwrap();
@@ -348,7 +339,8 @@ fn start_copy(name: &str, extra: &str) -> (Running, std::path::PathBuf, Origin) 
     std::fs::write(&config, text).unwrap();
     let mut cmd = std::process::Command::new(&exe);
     cmd.args(["serve", "--config"]).arg(&config);
-    (spawn_command(cmd, "stderr", "listening on"), exe, origin)
+    let weir = spawn_command(cmd, "stderr", "listening on").holding(dir);
+    (weir, exe, origin)
 }
 
 /// Puts a shell script at `exe`, as a package upgrade replaces a file: a new file

@@ -11,11 +11,11 @@ mod util;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use util::bin::{run, spawn, write_config};
 use util::client::{get, once};
+use util::wait::wait_until;
 use weir::backend::Mode;
 
 /// How long anything awaited here may take.
@@ -77,18 +77,6 @@ fn exited(pid: u32) -> bool {
     }
 }
 
-/// Waits until `done` holds, at most [`WAIT`]: whether it did.
-fn eventually(mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
 /// The 2xx answers counted in the `/metrics` of the process that accepts on `admin`.
 fn answered(admin: SocketAddr) -> f64 {
     util::admin::scrape(admin)
@@ -99,8 +87,8 @@ fn answered(admin: SocketAddr) -> f64 {
 }
 
 /// Waits until the process accepting on `admin` has answered [`SERVED`] requests.
-fn carries_the_load(admin: SocketAddr) -> bool {
-    eventually(|| answered(admin) >= SERVED)
+fn carries_the_load(admin: SocketAddr, what: &str) {
+    wait_until(WAIT, what, || answered(admin) >= SERVED)
 }
 
 /// wrk with one thread and 50 keep-alive connections against `addr`, for [`LOAD`].
@@ -156,21 +144,22 @@ fn three_upgrades_under_wrk_load_fail_no_request() {
     let admin = util::admin::announced(&weir);
     let mut load = wrk(weir.addr);
     let began = Instant::now();
-    assert!(carries_the_load(admin), "wrk's load reaches weir");
+    carries_the_load(admin, "wrk's load reaches weir");
 
     // The first process is this test's child; the later ones are not (see `exited`).
     let mut serving = upgrade(weir.child.id());
-    assert!(
-        eventually(|| weir.child.try_wait().unwrap().is_some()),
-        "the first process drains and exits"
-    );
+    wait_until(WAIT, "the first process drains and exits", || {
+        weir.child.try_wait().unwrap().is_some()
+    });
     for n in 2..=UPGRADES {
-        assert!(carries_the_load(admin), "process {n} serves");
+        carries_the_load(admin, &format!("process {n} serves"));
         let old = serving;
         serving = upgrade(old.0);
-        assert!(eventually(|| exited(old.0)), "process {n} drains and exits");
+        wait_until(WAIT, &format!("process {n} drains and exits"), || {
+            exited(old.0)
+        });
     }
-    assert!(carries_the_load(admin), "the last process serves");
+    carries_the_load(admin, "the last process serves");
     eprintln!(
         "{UPGRADES} upgrades over in {:?} of wrk's {LOAD}",
         began.elapsed()

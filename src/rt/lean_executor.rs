@@ -30,7 +30,6 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
-use std::thread;
 
 use async_task::{Builder, Runnable, Task};
 use futures_lite::{AsyncRead, AsyncWrite};
@@ -39,6 +38,7 @@ use slab::Slab;
 
 use super::contract::{Backend, Executor};
 use super::gate;
+use super::workers::{run_with_workers, Stopped};
 
 /// Tasks a worker runs before it lets its reactor take events and timers again.
 const BUDGET: usize = 64;
@@ -136,28 +136,15 @@ where
     }
 
     fn run<T>(&self, threads: usize, fut: impl Future<Output = T>) -> T {
-        let threads = match threads {
-            0 => thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
+        let worker = || {
+            let state = self.handle.0.clone();
+            move |stopped: Stopped| {
+                let _ = work::<B, _>(state, stopped.recv());
+            }
         };
-        let (stop, stopped) = async_channel::bounded::<()>(1);
-        let workers: Vec<_> = (1..threads)
-            .map(|i| {
-                let state = self.handle.0.clone();
-                let stopped = stopped.clone();
-                thread::Builder::new()
-                    .name(format!("weir-worker-{i}"))
-                    .spawn(move || work::<B, _>(state, stopped.recv()))
-                    .expect("spawn worker thread")
-            })
-            .collect();
         // Gated: the loop would poll `fut` after every reactor turn, woken or not.
-        let out = work::<B, _>(self.handle.0.clone(), gate::Gated::new(fut));
-        stop.close();
-        for w in workers {
-            let _ = w.join();
-        }
-        out
+        let main = || work::<B, _>(self.handle.0.clone(), gate::Gated::new(fut));
+        run_with_workers(threads, worker, main)
     }
 }
 

@@ -119,6 +119,8 @@ mod signals;
 ))]
 mod smol_executor;
 mod timeout;
+#[cfg(not(feature = "tokio-runtime"))]
+mod workers;
 
 pub use batch::Batch;
 pub use contract::{Backend, Executor, Signal};

@@ -8,12 +8,12 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::thread;
 
 use futures_lite::{AsyncRead, AsyncWrite};
 
 use super::contract::{Backend, Executor};
 use super::gate;
+use super::workers::{run_with_workers, Stopped};
 
 /// smol's executor, its threads blocking in backend `B`'s loop.
 pub struct Smol<B> {
@@ -60,27 +60,14 @@ where
     }
 
     fn run<T>(&self, threads: usize, fut: impl Future<Output = T>) -> T {
-        let threads = match threads {
-            0 => thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
+        let worker = || {
+            let ex = self.ex.clone();
+            move |stopped: Stopped| {
+                let _ = B::block_on(ex.run(stopped.recv()));
+            }
         };
-        let (stop, stopped) = async_channel::bounded::<()>(1);
-        let workers: Vec<_> = (1..threads)
-            .map(|i| {
-                let ex = self.ex.clone();
-                let stopped = stopped.clone();
-                thread::Builder::new()
-                    .name(format!("weir-worker-{i}"))
-                    .spawn(move || B::block_on(ex.run(stopped.recv())))
-                    .expect("spawn worker thread")
-            })
-            .collect();
         // Gated: `run` would poll `fut` after every reactor turn, woken or not.
-        let out = B::block_on(self.ex.run(gate::Gated::new(fut)));
-        stop.close();
-        for w in workers {
-            let _ = w.join();
-        }
-        out
+        let main = || B::block_on(self.ex.run(gate::Gated::new(fut)));
+        run_with_workers(threads, worker, main)
     }
 }

@@ -5,18 +5,18 @@
 //! on SIGQUIT, it sends GOAWAY with the last stream it took and finishes those.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::bin::temp_dir;
+use crate::util::bin::{temp_dir, TempDir};
 
 /// A running nginx (master and one worker, so SIGQUIT is a graceful stop); stopped on
 /// drop.
 pub struct GrpcOrigin {
     pub addr: SocketAddr,
     child: Child,
-    dir: PathBuf,
+    dir: TempDir,
 }
 
 /// The nginx config: one h2c server answering every path with the reply file.

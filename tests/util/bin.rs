@@ -2,7 +2,6 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -16,11 +15,12 @@ pub fn run(args: &[&str]) -> Output {
     weir().args(args).output().expect("weir runs")
 }
 
-/// Writes `text` as `weir.toml` in a fresh temp dir named after `name`; its path.
-pub fn write_config(name: &str, text: &str) -> String {
-    let path = temp_dir(name).join("weir.toml");
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+pub use super::temp::{temp_dir, ConfigFile, TempDir};
+
+/// Writes `text` as `weir.toml` in a fresh temp dir named after `name`; the file's
+/// path, which keeps the directory until it is dropped.
+pub fn write_config(name: &str, text: &str) -> ConfigFile {
+    ConfigFile::write(name, text)
 }
 
 /// Both `weir check` and `weir serve` refuse the config at `path` (the case `name`):
@@ -43,6 +43,18 @@ pub struct Running {
     pub preamble: Vec<String>,
     /// Lines of the announcing stream after the address, as they arrive.
     pub later: Lines,
+    /// Directories the process uses (its config, its logs): removed after it is killed.
+    dirs: Vec<TempDir>,
+}
+
+impl Running {
+    /// Keeps `dir` (or a [`ConfigFile`]'s) until the process is gone: for a helper that
+    /// writes the config in a directory of its own and hands back only the process,
+    /// which reads the config again on SIGHUP.
+    pub fn holding(mut self, dir: impl Into<TempDir>) -> Running {
+        self.dirs.push(dir.into());
+        self
+    }
 }
 
 /// Lines a child writes, shared with the thread that reads them.
@@ -173,6 +185,7 @@ pub fn spawn_command(mut cmd: Command, stream: &str, marker: &str) -> Running {
         addr,
         preamble,
         later,
+        dirs: Vec::new(),
     }
 }
 
@@ -185,14 +198,6 @@ pub fn signal(child: &Child, sig: &str) {
         .expect("kill runs")
         .success();
     assert!(ok, "kill -{sig} failed");
-}
-
-/// A fresh, empty temporary directory for one test.
-pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("weir-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Starts `cmd`, trying again while its executable is "busy" (ETXTBSY). A test that

@@ -214,15 +214,3 @@ pub fn name_status(admin: SocketAddr) -> serde_json::Value {
     let v = super::admin::json(admin, "/api/upstreams");
     v["groups"][0]["names"][0].clone()
 }
-
-/// Polls `check` until it holds, failing the test after `limit`.
-pub fn wait_until(what: &str, limit: std::time::Duration, mut check: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + limit;
-    while !check() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        thread::sleep(std::time::Duration::from_millis(10));
-    }
-}

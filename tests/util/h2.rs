@@ -93,15 +93,30 @@ pub struct Frame {
     pub payload: Vec<u8>,
 }
 
+/// Frame types (RFC 9113 §6).
+pub const DATA: u8 = 0;
 pub const HEADERS: u8 = 1;
 pub const RST_STREAM: u8 = 3;
+pub const SETTINGS: u8 = 4;
 pub const GOAWAY: u8 = 7;
+/// Frame flags: END_STREAM (DATA, HEADERS) and ACK (SETTINGS, PING) share a bit.
+pub const END_STREAM: u8 = 0x1;
+pub const ACK: u8 = 0x1;
 pub const END_HEADERS: u8 = 0x4;
 /// GOAWAY and RST_STREAM codes (RFC 9113 §7).
 pub const NO_ERROR: u32 = 0;
 pub const REFUSED_STREAM: u32 = 7;
 pub const CANCEL: u32 = 8;
 pub const ENHANCE_YOUR_CALM: u32 = 11;
+
+/// Each frame's type, payload length and whether it ends its stream: what a test of
+/// how a stream ends compares.
+pub fn frame_kinds(frames: &[Frame]) -> Vec<(u8, usize, bool)> {
+    frames
+        .iter()
+        .map(|f| (f.kind, f.payload.len(), f.flags & END_STREAM != 0))
+        .collect()
+}
 
 /// The next frame, or `None` once the connection ends (or the read times out).
 pub fn read_frame(s: &mut TcpStream) -> Option<Frame> {

@@ -6,12 +6,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::bin::temp_dir;
+use super::bin::{temp_dir, TempDir};
 
 /// A running HAProxy; killed on drop.
 pub struct Haproxy {
     pub addr: SocketAddr,
     child: Child,
+    /// Its config; removed after it is killed.
+    _dir: TempDir,
 }
 
 impl Drop for Haproxy {
@@ -67,7 +69,11 @@ pub fn start(haproxy: &std::path::Path, name: &str, server: SocketAddr, options:
             .spawn()
             .expect("haproxy runs");
         if wait_listening(&mut child, addr) {
-            return Haproxy { addr, child };
+            return Haproxy {
+                addr,
+                child,
+                _dir: dir,
+            };
         }
         let _ = child.kill();
         let _ = child.wait();

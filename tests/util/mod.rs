@@ -18,14 +18,18 @@ pub mod haproxy;
 pub mod nginx;
 pub mod origin;
 pub mod plugins;
+pub mod ports;
 pub mod relay;
+pub mod temp;
 pub mod tls;
+pub mod wait;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
 use weir::backend::{Backend, Mode};
+use weir::config::UpstreamProtocol;
 use weir::rt::Runtime;
 use weir::{Config, Handle, Middleware, Proxy, Upstream};
 
@@ -75,6 +79,24 @@ pub fn config(upstreams: &[SocketAddr]) -> Config {
         .map(|&addr| Upstream { addr, weight: 1 })
         .collect();
     config
+}
+
+/// Starts weir in-process with one h2c listener in front of `origin`, spoken to in
+/// `protocol`; `extra` (top-level keys, then tables) goes between the two. The set-up of
+/// the frame-level h2 tests, which look at one stream between a client and an origin.
+pub fn h2c_proxy(origin: SocketAddr, protocol: UpstreamProtocol, extra: &str) -> TestProxy {
+    let text = format!(
+        r#"
+listen = [{{ addr = "127.0.0.1:0", h2c = true }}]
+{extra}
+[upstream]
+servers = ["{origin}"]
+protocol = "{}"
+"#,
+        protocol.as_str()
+    );
+    let config = Config::parse(&text, "h2c_proxy.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    start(config)
 }
 
 /// Starts weir in-process with `config` and extra middleware.

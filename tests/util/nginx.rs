@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::bin::temp_dir;
+use super::bin::{temp_dir, TempDir};
 
 /// A running nginx; killed on drop.
 pub struct Nginx {
     pub addr: SocketAddr,
     child: Child,
+    /// Its config, pid file and logs; removed after it is killed.
+    _dir: TempDir,
 }
 
 impl Drop for Nginx {
@@ -61,7 +63,11 @@ pub fn start(nginx: &Path, name: &str, server: &str) -> Nginx {
             .spawn()
             .expect("nginx runs");
         if wait_listening(&mut child, addr) {
-            return Nginx { addr, child };
+            return Nginx {
+                addr,
+                child,
+                _dir: dir,
+            };
         }
         let _ = child.kill();
         let _ = child.wait();

@@ -233,16 +233,3 @@ pub fn tls_listener(tls: weir::config::ServerTls) -> weir::config::Listener {
         reuse_port: false,
     }
 }
-
-/// Waits up to 10 s for `done` (the server counts a failure just after the client
-/// sees it).
-pub fn eventually(mut done: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !done() {
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        std::thread::yield_now();
-    }
-    true
-}
