@@ -4,6 +4,7 @@
 # compare two builds, or one build under two configs, request for request.
 #
 #   bench/instructions.sh WEIR [CONFIG.toml]
+#   bench/instructions.sh nginx|haproxy|weir-fair [WEIR]
 #
 # Runs WEIR under callgrind twice, with N1 and then N2 sequential keep-alive requests
 # (GET $REQ_PATH with Host: $REQ_HOST) to one built-in origin, and prints
@@ -16,10 +17,21 @@
 # `callgrind_annotate` on a binary built with symbols (bench/profiling.md says how).
 # With NEWCONN=1 each request comes on a connection of its own (the client closes it
 # after the response): instructions per new connection, accept to close.
-# Needs valgrind and python3 (and openssl with TLS=1). Loopback only; bounded (N2 requests).
+# The anchors (nginx, haproxy) run with one worker and the fair harness's work
+# (bench/README.md: upstream keep-alive, X-Forwarded-For only, no access log) in front
+# of the same built-in origin, which `weir backend` serves (WEIR, default
+# target/release/weir); weir-fair runs WEIR with the same work (balancer only, XFF
+# only), for the side-by-side (bench/profiling.md, issue 24).
+# With SYSCALLS=1 the proxy runs under `strace -f -c` instead of callgrind and the
+# figure is system calls per request, with the calls of each kind per request after it.
+# Needs valgrind (strace with SYSCALLS=1) and python3 (and openssl with TLS=1). Loopback only; bounded (N2 requests).
 set -euo pipefail
-WEIR=$1
-CONF=${2:-}
+HERE=$(cd "$(dirname "$0")" && pwd)
+KIND=weir
+case $1 in
+  nginx|haproxy|weir-fair) KIND=$1; WEIR=${2:-$HERE/../target/release/weir}; CONF= ;;
+  *) WEIR=$1; CONF=${2:-} ;;
+esac
 N1=${N1:-500}
 N2=${N2:-2500}
 REQ_HOST=${REQ_HOST:-a.example}
@@ -27,6 +39,7 @@ REQ_PATH=${REQ_PATH:-/}
 TLS=${TLS:-0}
 KEEP=${KEEP:-}
 NEWCONN=${NEWCONN:-0}
+SYSCALLS=${SYSCALLS:-0}
 command -v valgrind >/dev/null || { echo "instructions.sh: needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 # weir on mimalloc executes itself again to set these (src/cli/alloc.rs); under valgrind
 # that would leave the counted process at once, so they are set here.
@@ -42,7 +55,63 @@ if [ "$TLS" = 1 ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
     -subj /CN=bench.test -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 fi
-if [ -n "$CONF" ]; then
+CMD=("$WEIR")
+STOP=INT
+if [ "$KIND" = nginx ]; then
+  cat >"$WORK/nginx.conf" <<CONF
+master_process off;
+daemon off;
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream pool { server $ORIGIN; keepalive 64; keepalive_requests 1000000; }
+  server { listen $PROXY;
+    location / { proxy_pass http://pool; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }
+}
+CONF
+  CMD=(nginx); ARGS=(-p "$WORK" -c "$WORK/nginx.conf")
+elif [ "$KIND" = haproxy ]; then
+  cat >"$WORK/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+  option forwardfor
+frontend fe
+  bind $PROXY
+  default_backend pool
+backend pool
+  balance roundrobin
+  server b1 $ORIGIN
+CONF
+  CMD=(haproxy); ARGS=(-db -f "$WORK/haproxy.cfg"); STOP=TERM  # it takes SIGINT slowly under valgrind
+elif [ "$KIND" = weir-fair ]; then
+  cat >"$WORK/weir.toml" <<CONF
+listen = "$PROXY"
+threads = 1
+[upstream]
+servers = ["$ORIGIN"]
+keepalive = 64
+[forwarded]
+for = true
+proto = false
+host = false
+request_id = false
+[[middleware]]
+builtin = "balancer"
+CONF
+  ARGS=(serve --config "$WORK/weir.toml")
+elif [ -n "$CONF" ]; then
   sed "s/{proxy}/$PROXY/g; s/{origin}/$ORIGIN/g; s|{cert}|$WORK/cert.pem|g; s|{key}|$WORK/key.pem|g" \
     "$CONF" >"$WORK/weir.toml"
   ARGS=(serve --config "$WORK/weir.toml")
@@ -88,17 +157,28 @@ for i in range(n):
 PY
 }
 
-# Instructions of one weir run serving $1 requests.
+# Instructions (system calls with SYSCALLS=1) of one proxy run serving $1 requests.
 count() {
   local out=$WORK/run-$1
-  valgrind --tool=callgrind --callgrind-out-file="$out.cg" "$WEIR" "${ARGS[@]}" >"$out.log" 2>&1 &
+  if [ "$SYSCALLS" = 1 ]; then
+    strace -f -c -o "$out.st" "${CMD[@]}" "${ARGS[@]}" >"$out.log" 2>&1 &
+  else
+    valgrind --tool=callgrind --callgrind-out-file="$out.cg" "${CMD[@]}" "${ARGS[@]}" >"$out.log" 2>&1 &
+  fi
   local pid=$!
   for _ in $(seq 150); do
     python3 -c "import socket,sys; socket.create_connection(('${PROXY%:*}', ${PROXY##*:}), 1)" 2>/dev/null && break
     sleep 0.2
   done
   requests "$1"
-  kill -INT "$pid"
+  if [ "$SYSCALLS" = 1 ]; then
+    kill -"$STOP" "$(pgrep -P "$pid" | head -1)" 2>/dev/null || kill -"$STOP" "$pid"
+    wait "$pid" || true
+    cp "$out.st" "$WORK/calls-$1"
+    awk '$NF == "total" {print $4}' "$out.st"
+    return
+  fi
+  kill -"$STOP" "$pid"
   wait "$pid" || true
   [ -z "$KEEP" ] || { mkdir -p "$KEEP" && cp "$out.cg" "$KEEP/$1.cg"; }
   awk '/^summary:/ {print $2}' "$out.cg"
@@ -106,4 +186,25 @@ count() {
 
 a=$(count "$N1")
 b=$(count "$N2")
-echo "$(( (b - a) / (N2 - N1) )) instructions/request (Ir $a at $N1 requests, $b at $N2)"
+if [ "$SYSCALLS" = 1 ]; then
+  echo "$(python3 -c "print(f'{($b - $a) / ($N2 - $N1):.2f}')") system calls/request ($a at $N1 requests, $b at $N2)"
+  # Each kind's calls per request (strace -c columns: ... calls [errors] syscall).
+  python3 - "$WORK/calls-$N1" "$WORK/calls-$N2" "$N1" "$N2" <<'PY'
+import sys
+def calls(path):
+    out = {}
+    for line in open(path):
+        f = line.split()
+        if len(f) >= 5 and f[0][0].isdigit() and f[-1] != "total":
+            out[f[-1]] = int(f[3])
+    return out
+a, b = calls(sys.argv[1]), calls(sys.argv[2])
+n = int(sys.argv[4]) - int(sys.argv[3])
+for name in sorted(b, key=lambda k: -(b[k] - a.get(k, 0))):
+    per = (b[name] - a.get(name, 0)) / n
+    if abs(per) >= 0.005:
+        print(f"  {name:16} {per:6.2f}")
+PY
+else
+  echo "$(( (b - a) / (N2 - N1) )) instructions/request (Ir $a at $N1 requests, $b at $N2)"
+fi

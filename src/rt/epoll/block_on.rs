@@ -88,6 +88,7 @@ pub fn block_on<T>(fut: impl Future<Output = T>) -> T {
     let mut later = Vec::new();
     let mut skipped_turn = false;
     let mut give_way = GiveWay::default();
+    let mut events_taken = 0;
     loop {
         parker.woken.store(false, SeqCst);
         if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
@@ -105,10 +106,10 @@ pub fn block_on<T>(fut: impl Future<Output = T>) -> T {
         }
         if skipped_turn {
             // The pass just run was the batch's writes: let what they woke answer first.
-            give_way.after_writes();
+            give_way.after_writes(events_taken);
         }
         skipped_turn = false;
-        reactor.turn(&parker.woken, &mut turn);
+        events_taken = reactor.turn(&parker.woken, &mut turn);
     }
 }
 

@@ -191,8 +191,9 @@ impl Reactor {
 
     /// Waits for I/O or the next timer, unless `woken` says there is work already, then
     /// wakes whatever became ready. Events are taken even when not blocking, so a busy
-    /// executor cannot starve sockets and timers.
-    pub(crate) fn turn(&self, woken: &AtomicBool, turn: &mut Turn) {
+    /// executor cannot starve sockets and timers. Returns how many events `epoll_wait`
+    /// gave (the eventfd's included): a sign of how far behind its sockets the thread is.
+    pub(crate) fn turn(&self, woken: &AtomicBool, turn: &mut Turn) -> usize {
         // Capped so the wait fits plain `epoll_pwait`'s milliseconds (kernels before 5.11
         // have no `epoll_pwait2`); waking once an hour for nothing costs nothing.
         let timeout = self.sleep_for(woken).map(|d| {
@@ -212,7 +213,9 @@ impl Reactor {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => panic!("epoll_wait failed: {e}"),
         }
+        let taken = turn.events.len();
         self.dispatch(turn);
+        taken
     }
 
     /// How long this turn may sleep (`None`: until an event). Publishes `blocked` first,
