@@ -34,19 +34,19 @@ pub struct ConnectionOptions {
 /// as for HEAD and 304 responses where it describes the representation, not this
 /// message) and returns the `Connection` options.
 pub fn strip(headers: &mut Headers, keep_length: bool) -> ConnectionOptions {
-    let options = ConnectionOptions {
-        close: headers.has_token("connection", "close"),
-        keep_alive: headers.has_token("connection", "keep-alive"),
-    };
-    // The names listed in Connection, gathered before anything is removed.
+    // One pass over the `Connection` values, before anything is removed: its options,
+    // and the names it lists (most messages have no `Connection` field at all, and
+    // three passes over every field were ~300 instructions a request).
+    let mut options = ConnectionOptions::default();
     let mut named: Vec<String> = Vec::new();
     for value in headers.get_all("connection") {
         for token in value.split(|&c| c == b',') {
             let token = super::ows::trim(token);
-            if !token.is_empty()
-                && !token.eq_ignore_ascii_case(b"close")
-                && !token.eq_ignore_ascii_case(b"keep-alive")
-            {
+            if token.eq_ignore_ascii_case(b"close") {
+                options.close = true;
+            } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                options.keep_alive = true;
+            } else if !token.is_empty() {
                 named.push(String::from_utf8_lossy(token).into_owned());
             }
         }
