@@ -20,6 +20,13 @@
 # TLS 1.3 + ALPN h2 instead. Needs valgrind, perf (SYSCALLS=1), h2load, python3, openssl.
 # Loopback only; bounded (2 x (W + N1 + N2) requests per proxy).
 #
+# NEWCONN=K opens a new connection every K requests, as run.sh's h2-newconn scenario
+# (K = 10 there, over TLS: use TLS=1 NEWCONN=10) and as lib/h2load.py does it: batches
+# of `h2load -c 10 -m $STREAMS -n 10*K` back to back, each client exactly K requests on
+# a connection of its own, so the figure includes a handshake (TLS and h2), a
+# connection's set-up and its close per K requests. (One h2load run of N/K clients at
+# once left some of them waiting past weir's header timeout under valgrind.)
+#
 # GRPC=1 counts instructions per unary gRPC call instead, as run.sh's grpc-unary
 # scenario makes them (bench/lib/grpc.sh): h2c client -> proxy -> h2c origins, each
 # proxy's gRPC instance (weir `protocol = "h2c"`, HAProxy `proto h2`, nginx
@@ -41,6 +48,7 @@ REQ_PATH=${REQ_PATH:-/small}
 TLS=${TLS:-0}
 SYSCALLS=${SYSCALLS:-0}
 GRPC=${GRPC:-}
+NEWCONN=${NEWCONN:-0}
 UPSTREAM=${UPSTREAM:-h2c}
 for t in valgrind h2load python3 openssl; do
   command -v $t >/dev/null || { echo "h2instructions.sh: needs $t" >&2; exit 1; }
@@ -146,10 +154,13 @@ for p in $PROXIES; do . "$HERE/proxies/$p.sh"; done
 
 # h2load's run of $1 requests on one connection; exits non-zero unless all succeeded.
 load() {
-  local out
-  out=$(h2load -c 1 -m "$STREAMS" -n "$1" "${CALL[@]}" "$SCHEME://127.0.0.1:$PORT$REQ_PATH" 2>&1)
-  grep -q "requests: $1 total, $1 started, $1 done, $1 succeeded" <<<"$out" \
-    || { echo "h2instructions.sh: h2load against $PROXY_NAME failed:" >&2; echo "$out" | tail -8 >&2; return 1; }
+  local out batch=$1 runs=1 conns=1 i
+  if [ "$NEWCONN" -gt 0 ]; then batch=$((10 * NEWCONN)) runs=$(($1 / batch)) conns=10; fi
+  for ((i = 0; i < runs; i++)); do
+    out=$(h2load -c "$conns" -m "$STREAMS" -n "$batch" "${CALL[@]}" "$SCHEME://127.0.0.1:$PORT$REQ_PATH" 2>&1)
+    grep -q "requests: $batch total, $batch started, $batch done, $batch succeeded" <<<"$out" \
+      || { echo "h2instructions.sh: h2load against $PROXY_NAME failed:" >&2; echo "$out" | tail -8 >&2; return 1; }
+  done
 }
 
 UNDER=()
@@ -190,7 +201,7 @@ syscalls() {
   start
   load "$W"
   perf stat -x, -e raw_syscalls:sys_enter -p "$PROXY_PID" -o "$out" -- \
-    bash -c "$(declare -f load); $(declare -p CALL); SCHEME=$SCHEME PORT=$PORT STREAMS=$STREAMS REQ_PATH=$REQ_PATH PROXY_NAME=$PROXY_NAME load $1"
+    bash -c "$(declare -f load); $(declare -p CALL); NEWCONN=$NEWCONN SCHEME=$SCHEME PORT=$PORT STREAMS=$STREAMS REQ_PATH=$REQ_PATH PROXY_NAME=$PROXY_NAME load $1"
   stop
   awk -F, '/^[0-9]/ {print $1; exit}' "$out"
 }
@@ -218,5 +229,7 @@ for p in $PROXIES; do
   [ -n "$GRPC" ] && what=call via=", unary gRPC to $UPSTREAM origins"
   line="$p: $(per_request instructions) instructions/$what"
   [ "$SYSCALLS" = 1 ] && line+=", $(per_request syscalls) syscalls/$what"
-  echo "$line (h2load -c 1 -m $STREAMS, $SCHEME $REQ_PATH$via, N $N1 -> $N2)"
+  shape="-c 1"
+  [ "$NEWCONN" -gt 0 ] && shape="-c 10 -n $((10 * NEWCONN)) in batches: a new connection every $NEWCONN requests,"
+  echo "$line (h2load $shape -m $STREAMS, $SCHEME $REQ_PATH$via, N $N1 -> $N2)"
 done

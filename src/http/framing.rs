@@ -38,9 +38,12 @@ fn content_length(headers: &Headers) -> Result<Option<u64>, &'static str> {
             if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
                 return Err("Content-Length is not a number");
             }
-            let n = std::str::from_utf8(part)
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok())
+            // Digits only, checked above: folded directly (no UTF-8 check, no `parse`).
+            let n = part
+                .iter()
+                .try_fold(0u64, |n, &d| {
+                    n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+                })
                 .ok_or("Content-Length overflows")?;
             if found.is_some_and(|f| f != n) {
                 return Err("conflicting Content-Length values");

@@ -127,6 +127,14 @@ impl Headers {
             .map(|e| (self.name_of(e), self.slice(&e.value)))
     }
 
+    /// All entries in order, names as bytes (ASCII tokens by construction): for callers
+    /// that take bytes anyway, without `iter`'s UTF-8 check of each name.
+    pub fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.entries
+            .iter()
+            .map(|e| (self.slice(&e.name), self.slice(&e.value)))
+    }
+
     /// The first value of `name`, case-insensitively. Names are compared as bytes here
     /// and in `get_all`: lookups run several times per request, and the UTF-8 check
     /// `iter` makes on every name showed up in profiles.

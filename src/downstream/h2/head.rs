@@ -20,16 +20,20 @@ use http::request::Parts;
 use crate::error::{Error, Kind};
 use crate::http::{Protocol, RequestHead, ResponseHead};
 
-/// Fields RFC 9113 §8.2.2 forbids on HTTP/2 besides those `http` names (connection,
-/// transfer-encoding, upgrade, te): never written into a response.
-const CONNECTION_SPECIFIC: &[&str] = &["keep-alive", "proxy-connection"];
-
-/// Whether `name` may not go into an h2 response weir writes: a connection-specific
-/// field, or `content-length` (weir writes its own).
-fn dropped(name: &HeaderName) -> bool {
-    use http::header::{CONNECTION, CONTENT_LENGTH, TE, TRANSFER_ENCODING, UPGRADE};
-    [CONNECTION, CONTENT_LENGTH, TE, TRANSFER_ENCODING, UPGRADE].contains(name)
-        || CONNECTION_SPECIFIC.contains(&name.as_str())
+/// Whether a field named `name` may not go into an h2 response weir writes: a
+/// connection-specific field (RFC 9113 §8.2.2), or `content-length` (weir writes its
+/// own). Compared as weir's bytes, before an `http` name is built for the field.
+fn dropped(name: &[u8]) -> bool {
+    const DROPPED: [&[u8]; 7] = [
+        b"connection",
+        b"content-length",
+        b"te",
+        b"transfer-encoding",
+        b"upgrade",
+        b"keep-alive",
+        b"proxy-connection",
+    ];
+    DROPPED.iter().any(|d| d.eq_ignore_ascii_case(name))
 }
 
 fn bad(why: &'static str) -> Error {
@@ -94,18 +98,19 @@ pub(super) fn response(res: &ResponseHead, length: Option<u64>) -> http::Respons
         http::StatusCode::from_u16(res.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
     let headers = out.headers_mut();
     headers.reserve(res.headers.len() + 1);
-    for (name, value) in res.headers.iter() {
+    for (name, value) in res.headers.fields() {
+        if dropped(name) {
+            continue;
+        }
         // `from_bytes` lowers the case itself, and knows the standard names without
         // allocating.
         let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
+            HeaderName::from_bytes(name),
             http::HeaderValue::from_bytes(value),
         ) else {
             continue;
         };
-        if !dropped(&name) {
-            headers.append(name, value);
-        }
+        headers.append(name, value);
     }
     if let Some(n) = length {
         headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(n));
