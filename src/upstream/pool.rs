@@ -7,13 +7,21 @@
 //! written to while idle, is dropped instead of used (see [`Pool::checkout`]).
 //!
 //! `keepalive` idle connections per server are kept until `keepalive_timeout`. A burst
-//! can leave more idle than that: those are kept while they keep being used, and closed
-//! once they have idled [`SURPLUS_GRACE`]. Round-robin over busy origins swings one
-//! server's share of the requests in flight well above its even share for a few
-//! milliseconds at a time (all clients pile onto whichever origin stalls); closing the
-//! surplus at once, as nginx does, meant reconnecting on the next swing: ~150 connects a
-//! second in the small-response benchmark, where HAProxy, which purges surplus gradually
-//! (`pool-purge-delay`), made 2.
+//! can leave more idle than that: up to as many again are kept while they keep being
+//! used, and closed once they have idled [`SURPLUS_GRACE`]. Round-robin over busy
+//! origins swings one server's share of the requests in flight well above its even
+//! share for a few milliseconds at a time (all clients pile onto whichever origin
+//! stalls); closing the surplus at once, as nginx does, meant reconnecting on the next
+//! swing: ~150 connects a second in the small-response benchmark, where HAProxy, which
+//! purges surplus gradually (`pool-purge-delay`), made 2.
+//!
+//! Beyond that second allowance a connection given back is closed at once, as nginx
+//! closes every one above `keepalive`: a burst of thousands of requests (a crowd of
+//! clients arriving together) would otherwise leave thousands idle, all closed in one
+//! sweep a grace later, and those closes (a system call and a FIN each) stalled the
+//! requests of that moment: 1,900 closes within 150 ms of a wrk load that started right
+//! after 9,750 clients' first requests (bench/profiling.md, "The crowd's tail, round
+//! two"). Closed as they come back, they cost the burst's own requests one close each.
 //!
 //! A background task calls [`Pool::reap`] every [`REAP_EVERY`], so idle connections past
 //! either limit close even when no request comes to their server.
@@ -93,7 +101,8 @@ impl Pool {
     /// Gives back a connection that finished a clean exchange. Within the server's
     /// `keepalive` allowance it keeps its read buffer (the steady state then allocates
     /// nothing per request); a surplus connection, left by a burst, frees it, and the
-    /// next response on it allocates one when it arrives. Kept, a burst of 8,000
+    /// next response on it allocates one when it arrives; beyond twice the allowance it
+    /// is closed (module docs). Kept with its buffer, a burst of 8,000
     /// requests left 8,000 idle connections holding 16 KiB each until the surplus
     /// closed, and glibc malloc then kept the pages (bench/README.md, "Memory after a
     /// burst").
@@ -103,6 +112,10 @@ impl Pool {
         }
         let now = Instant::now();
         let mut list = self.idle[i].lock().unwrap_or_else(|p| p.into_inner());
+        if list.len() >= self.max_kept() {
+            drop(list); // closed outside the lock (a system call), now, not in a sweep
+            return;
+        }
         if list.len() >= self.max_idle {
             conn.release();
         } else {
@@ -110,6 +123,12 @@ impl Pool {
         }
         list.push(Idle { conn, since: now });
         self.close_stale_surplus(&mut list, now);
+    }
+
+    /// The most idle connections kept to one server: the `keepalive` allowance and as
+    /// many again of surplus, for the next swing (module docs).
+    fn max_kept(&self) -> usize {
+        self.max_idle.saturating_mul(2)
     }
 
     /// Closes the idle connections past `keepalive_timeout`, and the surplus idle past
