@@ -19,6 +19,10 @@ use super::source::{Dir, Source};
 /// A non-blocking TCP stream; `&TcpStream` is both `AsyncRead` and `AsyncWrite`.
 pub struct TcpStream {
     io: StdStream,
+    /// Just accepted, and [`readable`] has not answered for it yet: the first ask is
+    /// answered at once (see [`readable`]). False on connected sockets. Beside `io`
+    /// (a 4-byte descriptor) it fills padding: every idle connection holds one.
+    fresh: AtomicBool,
     reg: Lazy,
 }
 
@@ -39,20 +43,9 @@ pub struct TcpListener {
 #[derive(Default)]
 struct Lazy {
     reg: OnceLock<Result<Registration, i32>>,
-    /// Just accepted, and [`readable`] has not answered for it yet: the first ask is
-    /// answered at once (see [`readable`]). False on connected and adopted sockets.
-    fresh: AtomicBool,
 }
 
 impl Lazy {
-    /// An accepted socket's: its first [`readable`] does not wait.
-    fn fresh() -> Lazy {
-        Lazy {
-            reg: OnceLock::new(),
-            fresh: AtomicBool::new(true),
-        }
-    }
-
     fn source(&self, fd: BorrowedFd<'_>) -> io::Result<&Source> {
         let reg = self.reg.get_or_init(|| {
             reactor::current()
@@ -80,12 +73,6 @@ impl Lazy {
             }
         }
         None
-    }
-
-    /// True the first time it is asked about a fresh socket never registered: it is
-    /// worth one try before it is registered and waited on.
-    fn probe(&self) -> bool {
-        self.fresh.load(Relaxed) && self.fresh.swap(false, Relaxed) && !self.registered()
     }
 }
 
@@ -127,7 +114,8 @@ pub async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr
     };
     let stream = TcpStream {
         io,
-        reg: Lazy::fresh(),
+        fresh: AtomicBool::new(true),
+        reg: Lazy::default(),
     };
     Ok((stream, peer))
 }
@@ -162,6 +150,7 @@ pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     }
     let stream = TcpStream {
         io: StdStream::from(fd),
+        fresh: AtomicBool::new(false),
         reg: Lazy::default(),
     };
     poll_fn(|cx| stream.poll_ready(cx, Dir::Write)).await?;
@@ -183,12 +172,19 @@ impl TcpStream {
         io.set_nonblocking(true)?;
         Ok(TcpStream {
             io,
+            fresh: AtomicBool::new(false),
             reg: Lazy::default(),
         })
     }
 
     pub fn get_ref(&self) -> &StdStream {
         &self.io
+    }
+
+    /// True the first time it is asked about a fresh socket never registered: it is
+    /// worth one try before it is registered and waited on.
+    fn probe(&self) -> bool {
+        self.fresh.load(Relaxed) && self.fresh.swap(false, Relaxed) && !self.reg.registered()
     }
 
     /// Whether the socket has had to wait, and so joined a reactor.
@@ -227,7 +223,7 @@ impl TcpStream {
 /// (a spurious wake is allowed): the read that follows finds the request already there
 /// far more often than not, and saves the registration, a reactor turn and a timer.
 pub async fn readable(stream: &TcpStream) {
-    if stream.reg.probe() {
+    if stream.probe() {
         return;
     }
     let _ = poll_fn(|cx| stream.poll_ready(cx, Dir::Read)).await;
