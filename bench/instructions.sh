@@ -16,7 +16,9 @@
 # With KEEP=DIR the two callgrind profiles are kept there (N1.cg, N2.cg), for
 # `callgrind_annotate` on a binary built with symbols (bench/profiling.md says how).
 # With NEWCONN=1 each request comes on a connection of its own (the client closes it
-# after the response): instructions per new connection, accept to close.
+# after the response): instructions per new connection, accept to close. NEWCONN=close
+# does the same with `Connection: close` in each request, so the proxy closes first
+# (as bench/run.sh's close scenario).
 # The anchors (nginx, haproxy) run with one worker and the fair harness's work
 # (bench/README.md: upstream keep-alive, X-Forwarded-For only, no access log) in front
 # of the same built-in origin, which `weir backend` serves (WEIR, default
@@ -135,10 +137,11 @@ def connect():
         s = ctx.wrap_socket(s, server_hostname="bench.test")
     return s
 s = connect()
-req = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+close = "Connection: close\r\n" if sys.argv[6] == "close" else ""
+req = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{close}\r\n".encode()
 buf = b""
 for i in range(n):
-    if sys.argv[6] == "1" and i > 0:
+    if sys.argv[6] in ("1", "close") and i > 0:
         s.close()
         s = connect()
     s.sendall(req)

@@ -15,9 +15,13 @@
 //! Kept buffers must not outlive the traffic that needs them: a kept 4 KiB buffer holds
 //! on to the whole allocator page it sits in, so a list left full after a burst would
 //! keep up to [`KEEP`] pages that the burst's other buffers emptied. So a connection that
-//! closes takes one kept buffer with it ([`drop_one`]): keep-alive traffic, which closes
-//! nothing, reuses freely; traffic that closes connections keeps about as many as it
-//! gives; and once a burst's connections have closed, the list is empty.
+//! closes takes one kept buffer with it ([`closing`]) while more than [`KEEP_ON_CLOSE`]
+//! are kept: keep-alive traffic, which closes nothing, reuses freely; and once a burst's
+//! connections have closed, the list is down to [`KEEP_ON_CLOSE`]. Below that a closing
+//! connection leaves its own buffer for the next: with a new connection per request
+//! the list used to stay empty, and every connection zeroed a fresh 4 KiB (4,100 of the
+//! 10,700 instructions a new connection cost over a keep-alive request: callgrind,
+//! bench/profiling.md, "New connections: where the instructions go").
 //!
 //! The buffer a large body grows to ([`LARGE`], `body::PIECE`) is kept the same way,
 //! but only [`KEEP_LARGE`] of them: an upstream connection grows to it for each large
@@ -39,6 +43,10 @@ const KEEP: usize = 32;
 
 /// Large buffers kept per thread: 512 KiB.
 const KEEP_LARGE: usize = 2;
+
+/// Buffers kept per thread once the connections of a burst have closed: 16 KiB, enough
+/// for a new connection per request at the concurrency one thread turns over.
+const KEEP_ON_CLOSE: usize = 4;
 
 type List = RefCell<Vec<Vec<u8>>>;
 
@@ -70,6 +78,21 @@ pub fn take(size: usize) -> Vec<u8> {
 pub fn drop_one() {
     drop(pop(&SPARE));
     drop(pop(&SPARE_LARGE));
+}
+
+/// A connection closes with `buf`, its read buffer (empty if it held none): the buffer
+/// is kept for the next connection while fewer than [`KEEP_ON_CLOSE`] are; otherwise
+/// it is freed, and one kept buffer with it, so a burst's leftovers drain away.
+pub fn closing(buf: Vec<u8>) {
+    let kept = SPARE
+        .try_with(|s| s.borrow().len())
+        .unwrap_or(KEEP_ON_CLOSE);
+    if kept < KEEP_ON_CLOSE {
+        drop(pop(&SPARE_LARGE));
+        give(buf);
+    } else {
+        drop_one();
+    }
 }
 
 /// Gives `buf` back: kept when it is of a kept size and its list has room, freed
@@ -125,6 +148,31 @@ mod tests {
         }
         assert_eq!(SPARE.with_borrow(Vec::len), 0);
         drop_one();
+    }
+
+    #[test]
+    fn a_closing_connection_leaves_its_buffer_only_while_few_are_kept() {
+        while pop(&SPARE).is_some() {}
+        let mut buf = take(SIZE);
+        buf[0] = 5;
+        closing(buf);
+        assert_eq!(
+            take(SIZE)[0],
+            5,
+            "the closing connection's buffer was not kept"
+        );
+        for _ in 0..KEEP {
+            give(vec![1; SIZE]);
+        }
+        for _ in 0..KEEP {
+            closing(vec![2; SIZE]);
+        }
+        let left = SPARE.with_borrow(Vec::len);
+        assert!(
+            left <= KEEP_ON_CLOSE,
+            "{left} buffers left after the burst closed"
+        );
+        while pop(&SPARE).is_some() {}
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
@@ -18,6 +19,10 @@ use super::source::{Dir, Source};
 /// A non-blocking TCP stream; `&TcpStream` is both `AsyncRead` and `AsyncWrite`.
 pub struct TcpStream {
     io: StdStream,
+    /// Just accepted, and [`readable`] has not answered for it yet: the first ask is
+    /// answered at once (see [`readable`]). False on connected sockets. Beside `io`
+    /// (a 4-byte descriptor) it fills padding: every idle connection holds one.
+    fresh: AtomicBool,
     reg: Lazy,
 }
 
@@ -27,14 +32,22 @@ pub struct TcpListener {
     reg: Lazy,
 }
 
-/// A socket registers on first use, with the reactor of the thread that polls it: a
-/// listener bound before the runtime starts then lives on a runtime thread's reactor.
+/// A socket registers with the reactor of the thread that first has to wait on it, and
+/// not before: until a call answers `WouldBlock`, calls go straight to the kernel. A
+/// connection whose request is already there when it is accepted (the usual case: a
+/// client sends its request right after the handshake) is read, answered and, with
+/// `Connection: close`, closed without an `epoll_ctl`, a slot in the reactor or a turn
+/// of it (bench/profiling.md, "New connections: where the instructions go"). Registering
+/// after the `WouldBlock` misses nothing: `EPOLL_CTL_ADD` reports a socket that is
+/// already ready at the next `epoll_wait`, edge-triggered or not.
 #[derive(Default)]
-struct Lazy(OnceLock<Result<Registration, i32>>);
+struct Lazy {
+    reg: OnceLock<Result<Registration, i32>>,
+}
 
 impl Lazy {
     fn source(&self, fd: BorrowedFd<'_>) -> io::Result<&Source> {
-        let reg = self.0.get_or_init(|| {
+        let reg = self.reg.get_or_init(|| {
             reactor::current()
                 .register(fd)
                 .map_err(|e| e.raw_os_error().unwrap_or(0))
@@ -44,6 +57,23 @@ impl Lazy {
             Err(errno) => Err(io::Error::from_raw_os_error(*errno)),
         }
     }
+
+    fn registered(&self) -> bool {
+        self.reg.get().is_some()
+    }
+
+    /// Runs `op` once, without the reactor, while the socket is not registered: its
+    /// answer, or `None` when it would block (then the caller registers and waits).
+    fn try_unregistered<R>(&self, mut op: impl FnMut() -> io::Result<R>) -> Option<io::Result<R>> {
+        while !self.registered() {
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                done => return Some(done),
+            }
+        }
+        None
+    }
 }
 
 /// Binds a listener with room for `backlog` connections not yet accepted.
@@ -51,29 +81,32 @@ pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     adopt(crate::rt::listen::listener(addr, backlog)?)
 }
 
-/// A listening socket made elsewhere (passed by systemd), non-blocking from now on.
+/// A listening socket made elsewhere (passed by systemd), non-blocking from now on,
+/// with Nagle off for the connections it accepts (see [`accept`]).
 pub fn adopt(io: std::net::TcpListener) -> io::Result<TcpListener> {
     io.set_nonblocking(true)?;
+    sys::sockopt::set_tcp_nodelay(&io, true)?;
     Ok(TcpListener {
         io,
         reg: Lazy::default(),
     })
 }
 
-/// Accepts one connection, already non-blocking (`accept4`), with Nagle off.
+/// Accepts one connection, already non-blocking (`accept4`), with Nagle off: on Linux
+/// an accepted socket inherits `TCP_NODELAY` from its listener (set in [`adopt`]), so
+/// no `setsockopt` per connection; elsewhere it is set on each.
 pub async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
-    let source = listener.reg.source(listener.io.as_fd())?;
     let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
-    let (fd, peer) = poll_fn(|cx| {
-        source.poll_io(
-            cx,
-            Dir::Read,
-            || Ok(sys::acceptfrom_with(&listener.io, flags)?),
-            |_| false,
-        )
-    })
-    .await?;
+    let accept = || Ok(sys::acceptfrom_with(&listener.io, flags)?);
+    let (fd, peer) = match listener.reg.try_unregistered(accept) {
+        Some(done) => done?,
+        None => {
+            let source = listener.reg.source(listener.io.as_fd())?;
+            poll_fn(|cx| source.poll_io(cx, Dir::Read, accept, |_| false)).await?
+        }
+    };
     let io = StdStream::from(fd);
+    #[cfg(not(target_os = "linux"))]
     io.set_nodelay(true)?;
     let peer = match peer.map(SocketAddr::try_from) {
         Some(Ok(peer)) => peer,
@@ -81,6 +114,7 @@ pub async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr
     };
     let stream = TcpStream {
         io,
+        fresh: AtomicBool::new(true),
         reg: Lazy::default(),
     };
     Ok((stream, peer))
@@ -116,6 +150,7 @@ pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     }
     let stream = TcpStream {
         io: StdStream::from(fd),
+        fresh: AtomicBool::new(false),
         reg: Lazy::default(),
     };
     poll_fn(|cx| stream.poll_ready(cx, Dir::Write)).await?;
@@ -137,6 +172,7 @@ impl TcpStream {
         io.set_nonblocking(true)?;
         Ok(TcpStream {
             io,
+            fresh: AtomicBool::new(false),
             reg: Lazy::default(),
         })
     }
@@ -145,25 +181,51 @@ impl TcpStream {
         &self.io
     }
 
-    /// Waits until the socket is known ready in `dir` (free when it already is).
-    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Dir) -> Poll<io::Result<()>> {
-        self.poll_op(cx, dir, || Ok(()), |_| false)
+    /// True the first time it is asked about a fresh socket never registered: it is
+    /// worth one try before it is registered and waited on.
+    fn probe(&self) -> bool {
+        self.fresh.load(Relaxed) && self.fresh.swap(false, Relaxed) && !self.reg.registered()
     }
 
+    /// Whether the socket has had to wait, and so joined a reactor.
+    #[cfg(test)]
+    pub(crate) fn is_registered(&self) -> bool {
+        self.reg.registered()
+    }
+
+    /// Waits until the socket is known ready in `dir` (free when it already is); a
+    /// socket not yet registered is registered first, and waits for what its
+    /// registration reports.
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Dir) -> Poll<io::Result<()>> {
+        let source = self.reg.source(self.io.as_fd())?;
+        source.poll_io(cx, dir, || Ok(()), |_| false)
+    }
+
+    /// Runs `op` once the socket is ready in `dir`: at once, without the reactor, while
+    /// the socket has never had to wait (see [`Lazy`]).
     fn poll_op<R>(
         &self,
         cx: &mut Context<'_>,
         dir: Dir,
-        op: impl FnMut() -> io::Result<R>,
+        mut op: impl FnMut() -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
+        if let Some(done) = self.reg.try_unregistered(&mut op) {
+            return Poll::Ready(done);
+        }
         let source = self.reg.source(self.io.as_fd())?;
         source.poll_io(cx, dir, op, drained)
     }
 }
 
-/// Waits until `stream` has bytes (or EOF) to read.
+/// Waits until `stream` has bytes (or EOF) to read. Asked first about an accepted socket
+/// never registered (a connection before its first request), it answers at once
+/// (a spurious wake is allowed): the read that follows finds the request already there
+/// far more often than not, and saves the registration, a reactor turn and a timer.
 pub async fn readable(stream: &TcpStream) {
+    if stream.probe() {
+        return;
+    }
     let _ = poll_fn(|cx| stream.poll_ready(cx, Dir::Read)).await;
 }
 

@@ -1,15 +1,17 @@
 //! The reactor over real loopback sockets, driven turn by turn from the test thread.
 
 use std::future::Future;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{TcpListener as StdListener, TcpStream as StdStream};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use super::net::{readable, TcpStream};
+use futures_lite::{AsyncRead, AsyncWrite};
+
+use super::net::{self, readable, TcpStream};
 use super::reactor::{self, Reactor, Turn};
 
 #[derive(Default)]
@@ -96,4 +98,74 @@ fn a_panicking_waker_does_not_stop_the_reactor_waking_the_others() {
     wait_readable(&server, &Waker::from(later.clone()));
     client.write_all(b"x").unwrap();
     turn_until(&reactor, || later.0.load(SeqCst) == 1);
+}
+
+/// Accepts one connection from `listener`, which must be waiting already.
+fn accept_now(listener: &net::TcpListener, cx: &mut Context<'_>) -> TcpStream {
+    match pin!(net::accept(listener)).as_mut().poll(cx) {
+        std::task::Poll::Ready(Ok((stream, _))) => stream,
+        std::task::Poll::Ready(Err(e)) => panic!("accept failed: {e}"),
+        std::task::Poll::Pending => panic!("the queued connection was not accepted at once"),
+    }
+}
+
+fn bound() -> (net::TcpListener, std::net::SocketAddr) {
+    let listener = net::bind("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+    let addr = listener.get_ref().local_addr().unwrap();
+    (listener, addr)
+}
+
+/// A client that sends its request right after connecting (the usual case) is
+/// accepted, read and answered with no `epoll_ctl`, no reactor turn and no wait: the
+/// socket is registered only once a call would block (issue 24, new connections).
+#[test]
+fn a_connection_whose_request_is_there_is_served_without_registering_it() {
+    let reactor = Arc::new(Reactor::new().unwrap());
+    let _current = reactor::enter(reactor.clone());
+    let (listener, addr) = bound();
+    let mut client = StdStream::connect(addr).unwrap();
+    client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let waker = Waker::from(Arc::new(Count::default()));
+    let mut cx = Context::from_waker(&waker);
+    let server = accept_now(&listener, &mut cx);
+    let ready = pin!(readable(&server)).as_mut().poll(&mut cx).is_ready();
+    assert!(ready, "readable waited for a reactor turn");
+    let mut buf = [0u8; 64];
+    let read = Pin::new(&mut &server).poll_read(&mut cx, &mut buf);
+    assert!(matches!(read, std::task::Poll::Ready(Ok(18))), "{read:?}");
+    let wrote = Pin::new(&mut &server).poll_write(&mut cx, b"HTTP/1.1 200 OK\r\n\r\n");
+    assert!(matches!(wrote, std::task::Poll::Ready(Ok(19))), "{wrote:?}");
+    assert!(!server.is_registered(), "the connection was registered");
+    assert!(
+        server.get_ref().nodelay().unwrap(),
+        "Nagle is on for an accepted connection"
+    );
+    let mut answer = [0u8; 19];
+    client.read_exact(&mut answer).unwrap();
+}
+
+/// A fresh connection whose client has sent nothing yet: `readable` answers once
+/// without waiting, the read that follows would block, registers the socket and
+/// waits; the client's bytes then wake it (nothing is lost between the failed read and
+/// the registration). A second `readable` (the TLS listener's loop) waits for real.
+#[test]
+fn a_fresh_connection_registers_when_it_must_wait_and_is_woken_by_its_bytes() {
+    let reactor = Arc::new(Reactor::new().unwrap());
+    let _current = reactor::enter(reactor.clone());
+    let (listener, addr) = bound();
+    let mut client = StdStream::connect(addr).unwrap();
+    let count = Arc::new(Count::default());
+    let waker = Waker::from(count.clone());
+    let mut cx = Context::from_waker(&waker);
+    let server = accept_now(&listener, &mut cx);
+    assert!(pin!(readable(&server)).as_mut().poll(&mut cx).is_ready());
+    wait_readable(&server, &waker);
+    let mut buf = [0u8; 8];
+    let read = Pin::new(&mut &server).poll_read(&mut cx, &mut buf);
+    assert!(read.is_pending(), "{read:?}");
+    assert!(server.is_registered());
+    client.write_all(b"x").unwrap();
+    turn_until(&reactor, || count.0.load(SeqCst) >= 1);
+    let read = Pin::new(&mut &server).poll_read(&mut cx, &mut buf);
+    assert!(matches!(read, std::task::Poll::Ready(Ok(1))), "{read:?}");
 }
