@@ -151,6 +151,9 @@ fn the_portable_runtime_refuses_user_with_the_reason() {
     let out = run(&["serve", "--config", &config]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains(config.as_str()) && err.contains("user:"), "{err}");
+    assert!(
+        err.contains(config.as_str()) && err.contains("user:"),
+        "{err}"
+    );
     assert!(err.contains("threads"), "{err}");
 }
