@@ -20,7 +20,7 @@
 //! refused by the parser.
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::config::Forwarded;
 use crate::error::{Error, Kind};
@@ -148,7 +148,7 @@ pub fn add_forwarded(
             scratch.extend_from_slice(v);
             scratch.extend_from_slice(b", ");
         }
-        let _ = write!(scratch, "{}", client.ip());
+        push_ip(scratch, client.ip());
         let _ = req.headers.set("X-Forwarded-For", &scratch[..]);
     }
     if opts.proto {
@@ -164,9 +164,47 @@ pub fn add_forwarded(
     }
 }
 
+/// Appends `ip` as text. An IPv4 address is written digit by digit: `write!` through
+/// `Display` cost ~1,000 instructions per request, on every request forwarded.
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    let IpAddr::V4(v4) = ip else {
+        let _ = write!(out, "{ip}");
+        return;
+    };
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        if octet >= 100 {
+            out.push(b'0' + octet / 100);
+        }
+        if octet >= 10 {
+            out.push(b'0' + octet / 10 % 10);
+        }
+        out.push(b'0' + octet % 10);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ips_are_written_as_display_writes_them() {
+        let mut out = Vec::new();
+        for text in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.9.100.255",
+            "192.168.20.99",
+            "::1",
+            "2001:db8::7",
+        ] {
+            out.clear();
+            push_ip(&mut out, text.parse().unwrap());
+            assert_eq!(out, text.as_bytes());
+        }
+    }
 
     fn req(target: &str, headers: &[(&str, &str)]) -> RequestHead {
         let mut r = RequestHead {

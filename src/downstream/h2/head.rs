@@ -18,6 +18,7 @@ use http::header::{HeaderName, COOKIE, HOST};
 use http::request::Parts;
 
 use crate::error::{Error, Kind};
+use crate::http::h2values::Values;
 use crate::http::{Protocol, RequestHead, ResponseHead};
 
 /// Fields RFC 9113 §8.2.2 forbids on HTTP/2 besides those `http` names (connection,
@@ -94,16 +95,18 @@ pub(super) fn response(res: &ResponseHead, length: Option<u64>) -> http::Respons
         http::StatusCode::from_u16(res.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
     let headers = out.headers_mut();
     headers.reserve(res.headers.len() + 1);
+    let mut values = Values::of(&res.headers);
     for (name, value) in res.headers.iter() {
         // `from_bytes` lowers the case itself, and knows the standard names without
         // allocating.
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            http::HeaderValue::from_bytes(value),
-        ) else {
-            continue;
+        let name = match HeaderName::from_bytes(name.as_bytes()) {
+            Ok(name) if !dropped(&name) => name,
+            _ => {
+                values.skip(value.len());
+                continue;
+            }
         };
-        if !dropped(&name) {
+        if let Ok(value) = values.next(value.len()) {
             headers.append(name, value);
         }
     }
