@@ -22,9 +22,9 @@ pub(crate) struct Values {
 impl Values {
     /// The values of `headers`, copied once.
     pub fn of(headers: &Headers) -> Self {
-        let len = headers.iter().map(|(_, v)| v.len()).sum();
+        let len = headers.iter_bytes().map(|(_, v)| v.len()).sum();
         let mut all = Vec::with_capacity(len);
-        for (_, value) in headers.iter() {
+        for (_, value) in headers.iter_bytes() {
             all.extend_from_slice(value);
         }
         Values {

@@ -96,10 +96,10 @@ pub(super) fn response(res: &ResponseHead, length: Option<u64>) -> http::Respons
     let headers = out.headers_mut();
     headers.reserve(res.headers.len() + 1);
     let mut values = Values::of(&res.headers);
-    for (name, value) in res.headers.iter() {
+    for (name, value) in res.headers.iter_bytes() {
         // `from_bytes` lowers the case itself, and knows the standard names without
         // allocating.
-        let name = match HeaderName::from_bytes(name.as_bytes()) {
+        let name = match HeaderName::from_bytes(name) {
             Ok(name) if !dropped(&name) => name,
             _ => {
                 values.skip(value.len());

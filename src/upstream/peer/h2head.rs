@@ -65,13 +65,16 @@ pub(super) fn request(
     let headers = out.headers_mut();
     headers.reserve(req.headers.len() + 2);
     let mut values = Values::of(&req.headers);
-    for (name, value) in req.headers.iter() {
-        if NOT_SENT.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+    for (name, value) in req.headers.iter_bytes() {
+        if NOT_SENT
+            .iter()
+            .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
+        {
             values.skip(value.len());
             continue;
         }
         // `from_bytes` lowercases as it checks (HTTP/1.1 clients send any case).
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| "bad field name")?;
+        let name = HeaderName::from_bytes(name).map_err(|_| "bad field name")?;
         let value = values.next(value.len()).map_err(|_| "bad field value")?;
         headers.append(name, value);
     }
