@@ -128,7 +128,8 @@ impl Headers {
     }
 
     /// All entries in order, names as bytes (ASCII tokens by construction): for callers
-    /// that take bytes anyway, without `iter`'s UTF-8 check of each name.
+    /// that take bytes anyway, such as the conversions to `http` maps every h2 message
+    /// goes through, without `iter`'s UTF-8 check of each name (~100 instructions a field).
     pub fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.entries
             .iter()

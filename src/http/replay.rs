@@ -152,6 +152,18 @@ impl<S: Source> Source for Replay<S> {
         self.src.consume(n);
     }
 
+    /// The live body's bytes as the client sent them (its DATA frame's `Bytes`, no
+    /// copy); the retry copy was made when the piece was handed out. A replayed piece
+    /// is weir's own copy, not lent.
+    fn lend(&mut self, n: usize) -> Option<bytes::Bytes> {
+        if self.kept.replaying() {
+            return None;
+        }
+        let data = self.src.lend(n)?;
+        self.kept.used_live(n);
+        Some(data)
+    }
+
     /// Known only for the client's live body: a replayed piece has more after it.
     fn last_piece(&self) -> bool {
         !self.kept.replaying() && self.src.last_piece()

@@ -18,6 +18,7 @@ use http::header::{HeaderName, COOKIE, HOST};
 use http::request::Parts;
 
 use crate::error::{Error, Kind};
+use crate::http::h2values::Values;
 use crate::http::{Protocol, RequestHead, ResponseHead};
 
 /// Whether a field named `name` may not go into an h2 response weir writes: a
@@ -98,19 +99,20 @@ pub(super) fn response(res: &ResponseHead, length: Option<u64>) -> http::Respons
         http::StatusCode::from_u16(res.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
     let headers = out.headers_mut();
     headers.reserve(res.headers.len() + 1);
+    let mut values = Values::of(&res.headers);
     for (name, value) in res.headers.fields() {
-        if dropped(name) {
-            continue;
-        }
         // `from_bytes` lowers the case itself, and knows the standard names without
         // allocating.
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name),
-            http::HeaderValue::from_bytes(value),
-        ) else {
-            continue;
+        let name = match HeaderName::from_bytes(name) {
+            Ok(http_name) if !dropped(name) => http_name,
+            _ => {
+                values.skip(value.len());
+                continue;
+            }
         };
-        headers.append(name, value);
+        if let Ok(value) = values.next(value.len()) {
+            headers.append(name, value);
+        }
     }
     if let Some(n) = length {
         headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(n));

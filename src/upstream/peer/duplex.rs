@@ -139,18 +139,28 @@ impl Duplex {
             self.out = None;
             return Ok(());
         }
-        let room = h2end::room(out, piece.len(), self.timeout).await?;
-        let whole = room == piece.len();
-        let data = Bytes::copy_from_slice(&piece[..room]);
-        let ends = whole && body.last_piece();
+        let len = piece.len();
+        let room = h2end::room(out, len, self.timeout).await?;
+        let ends = room == len && body.last_piece();
         if room > 0 {
+            let data = take(body, room).await?;
             out.send_data(data, ends).map_err(h2end::write_error)?;
         }
-        body.consume(room);
         *used += room as u64;
         if ends {
             self.out = None;
         }
         Ok(())
     }
+}
+
+/// The first `room` bytes of `body`'s piece (asked for and non-empty just before),
+/// used: the client's own `Bytes` where it lends them, else a copy.
+async fn take(body: &mut Replay<Detached>, room: usize) -> Result<Bytes, CopyError> {
+    if let Some(data) = body.lend(room) {
+        return Ok(data);
+    }
+    let data = Bytes::copy_from_slice(&body.piece().await?[..room]);
+    body.consume(room);
+    Ok(data)
 }

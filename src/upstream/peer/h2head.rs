@@ -19,6 +19,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::response::Parts;
 
 use crate::http::framing::Body;
+use crate::http::h2values::Values;
 use crate::http::head::reason;
 use crate::http::{Protocol, RequestHead, ResponseHead};
 
@@ -63,13 +64,18 @@ pub(super) fn request(
     // Sized once: grown field by field, the map reallocated and rehashed on the way.
     let headers = out.headers_mut();
     headers.reserve(req.headers.len() + 2);
-    for (name, value) in req.headers.iter() {
-        if NOT_SENT.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+    let mut values = Values::of(&req.headers);
+    for (name, value) in req.headers.fields() {
+        if NOT_SENT
+            .iter()
+            .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
+        {
+            values.skip(value.len());
             continue;
         }
         // `from_bytes` lowercases as it checks (HTTP/1.1 clients send any case).
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| "bad field name")?;
-        let value = HeaderValue::from_bytes(value).map_err(|_| "bad field value")?;
+        let name = HeaderName::from_bytes(name).map_err(|_| "bad field name")?;
+        let value = values.next(value.len()).map_err(|_| "bad field value")?;
         headers.append(name, value);
     }
     if let Body::Length(n) = framing {

@@ -282,6 +282,14 @@ struct ResponseBody {
 }
 
 impl ResponseBody {
+    /// Gives `n` used bytes back to the server's window.
+    fn release(&mut self, n: usize) {
+        if let Some(recv) = self.recv.as_mut() {
+            // An error means the stream is gone, which the next read reports.
+            let _ = recv.flow_control().release_capacity(n);
+        }
+    }
+
     fn new(recv: RecvStream) -> Self {
         let done = recv.is_end_stream();
         ResponseBody {
@@ -335,9 +343,17 @@ impl Source for Reading<'_> {
 
     fn consume(&mut self, n: usize) {
         self.body.data.advance(n);
-        if let Some(recv) = self.body.recv.as_mut() {
-            // An error means the stream is gone, which the next read reports.
-            let _ = recv.flow_control().release_capacity(n);
+        self.body.release(n);
+    }
+
+    /// The DATA frame's own `Bytes`, as h2 read them: an h2 client's stream takes them
+    /// as they are (a copy and an allocation less per piece).
+    fn lend(&mut self, n: usize) -> Option<Bytes> {
+        if n == 0 || n > self.body.data.len() {
+            return None;
         }
+        let data = self.body.data.split_to(n);
+        self.body.release(n);
+        Some(data)
     }
 }

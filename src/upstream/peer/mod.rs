@@ -231,7 +231,7 @@ impl Source for PeerBody<'_> {
     fn lend(&mut self, n: usize) -> Option<bytes::Bytes> {
         match self {
             PeerBody::H1(b) => b.lend(n),
-            PeerBody::H2(_) => None,
+            PeerBody::H2(b) => b.lend(n),
         }
     }
 
