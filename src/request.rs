@@ -221,6 +221,19 @@ fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
 mod tests {
     use super::*;
 
+    fn req(target: &str, headers: &[(&str, &str)]) -> RequestHead {
+        let mut r = RequestHead {
+            method: "GET".into(),
+            target: target.into(),
+            protocol: crate::http::Protocol::Http11,
+            ..Default::default()
+        };
+        for (n, v) in headers {
+            r.headers.add(n, v).unwrap();
+        }
+        r
+    }
+
     #[test]
     fn absolute_form_becomes_origin_form() {
         let mut r = req("http://example.com:81?q", &[("Host", "other")]);
