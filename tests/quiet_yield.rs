@@ -44,7 +44,8 @@ fn sequential_keep_alive_requests_cost_no_yield() {
             origin.addr
         ),
     );
-    let counts = temp_dir("quiet-yield-strace").join("calls");
+    let counts_dir = temp_dir("quiet-yield-strace");
+    let counts = counts_dir.join("calls");
     let mut cmd = Command::new("strace");
     cmd.args(["-f", "-c", "-e", "trace=sched_yield", "-o"])
         .arg(&counts)
