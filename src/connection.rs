@@ -120,74 +120,36 @@ impl Drop for Held {
 /// each value once: a plain function returning an `async move` block that uses its
 /// captures in place, where an `async fn` keeps a second copy of each argument it
 /// moves into a future and every nested future a third (the spawned block used to
-/// hold the stream, the seat, the listener id and the peer three times). A capture is
-/// kept for the task's whole life, so the client session is made here, before the
-/// block, and holds the socket and the peer itself: capturing the socket and the peer
-/// as well cost every idle connection ~100 bytes. The plain path's request loop works
-/// on borrows for the same reason.
+/// hold the stream, the seat, the listener id and the peer three times). The plain
+/// path's request loop works on borrows for the same reason.
 pub(crate) fn accepted(
     live: Arc<Live>,
     a: Incoming,
     runtime: Runtime,
 ) -> impl Future<Output = ()> + Send + 'static {
     let Incoming {
-        tcp,
+        mut tcp,
         peer,
         id,
         tls,
         seat,
         held,
     } = a;
-    let mut start = match tls {
-        None => Start::Plain(downstream(&live, tcp.into(), peer, id)),
-        Some(config) => Start::Tls(tcp, peer, id, config),
-    };
     async move {
         let _ = &held; // dropped with the task
-        let proxied = {
-            let (tcp, peer, id) = start.socket();
-            proxy_protocol::accept(&live, id, tcp, peer)
-        };
-        let Some(peer) = proxied.await else {
+        let proxied = proxy_protocol::accept(&live, id, &mut tcp, peer).await;
+        let Some(peer) = proxied else {
             return; // counted and logged: no request is read
         };
-        let client = match start {
-            Start::Plain(ref mut client) => client,
-            Start::Tls(tcp, _, id, config) => {
-                // Boxed: its handshake future holds rustls' state inline (2.7 KiB), which
-                // every plain connection's task would carry too.
-                let serve = serve_tls(live, tcp, (peer, id), config, seat, runtime);
-                return Box::pin(serve).await;
-            }
-        };
-        client.peer = peer;
-        if let Ended::H2c(id) = requests(&live, client, &seat).await {
-            if let Start::Plain(client) = start {
-                h2c(live, client, id, seat, runtime).await;
-            }
+        if let Some(config) = tls {
+            // Boxed: its handshake future holds rustls' state inline (2.7 KiB), which
+            // every plain connection's task would carry too.
+            let serve = serve_tls(live, tcp, (peer, id), config, seat, runtime);
+            return Box::pin(serve).await;
         }
-    }
-}
-
-/// What a connection's task starts from, made before its future so that the future
-/// holds it once: a plain listener's client session (which holds the socket and the
-/// peer and the listener id), or a TLS listener's socket, peer and listener id before
-/// the handshake.
-enum Start {
-    Plain(Downstream),
-    Tls(rt::TcpStream, SocketAddr, ListenerId, Arc<ServerConfig>),
-}
-
-impl Start {
-    /// The socket, for a PROXY protocol header (it comes before any TLS), the peer and
-    /// the listener.
-    fn socket(&mut self) -> (&mut rt::TcpStream, SocketAddr, Option<ListenerId>) {
-        match self {
-            Start::Plain(client) => {
-                let (peer, id) = (client.peer, client.listener);
-                (client.tcp_mut(), peer, id)
-            }
-            Start::Tls(tcp, peer, id, _) => (tcp, *peer, Some(*id)),
+        let mut client = downstream(&live, tcp.into(), peer, id);
+        if requests(&live, &mut client, id, &seat).await == Ended::H2c {
+            h2c(live, client, (peer, id), seat, runtime).await;
         }
     }
 }
@@ -207,8 +169,8 @@ fn serve(
 ) -> impl Future<Output = ()> + Send {
     async move {
         let mut client = downstream(&live, stream, peer, id);
-        if let Ended::H2c(id) = requests(&live, &mut client, &seat).await {
-            h2c(live, client, id, seat, runtime).await;
+        if requests(&live, &mut client, id, &seat).await == Ended::H2c {
+            h2c(live, client, (peer, id), seat, runtime).await;
         }
     }
 }
@@ -222,11 +184,12 @@ fn downstream(live: &Live, stream: Stream, peer: SocketAddr, id: ListenerId) -> 
 }
 
 /// How a connection's run of HTTP/1.x requests ended.
+#[derive(PartialEq, Eq)]
 enum Ended {
     /// Closed, idled out, or drained: the connection is done.
     Closed,
-    /// It opened with the HTTP/2 preface on listener `.0`, which has `h2c = true`.
-    H2c(ListenerId),
+    /// It opened with the HTTP/2 preface on a listener with `h2c = true`.
+    H2c,
 }
 
 /// Hands a plain connection that opened with the HTTP/2 preface to the h2 server.
@@ -235,12 +198,12 @@ enum Ended {
 fn h2c(
     live: Arc<Live>,
     client: Downstream,
-    listener: ListenerId,
+    (peer, listener): (SocketAddr, ListenerId),
     seat: Seat,
     runtime: Runtime,
 ) -> Pin<Box<impl Future<Output = ()> + Send>> {
     let from = h2::From {
-        peer: client.peer,
+        peer,
         listener,
         tls: false,
     };
@@ -248,7 +211,7 @@ fn h2c(
 }
 
 /// Serves `client`'s requests one after another until it closes, idles out, or weir
-/// shuts down; or finds that it speaks HTTP/2 (`h2c = true` on its plain listener).
+/// shuts down; or finds that it speaks HTTP/2 (`h2c = true` on plain listener `id`).
 #[allow(
     clippy::manual_async_fn,
     reason = "an async fn keeps a second copy of each argument (see `accepted`)"
@@ -256,6 +219,7 @@ fn h2c(
 fn requests<'a>(
     live: &'a Arc<Live>,
     client: &'a mut Downstream,
+    id: ListenerId,
     seat: &'a Seat,
 ) -> impl Future<Output = Ended> + Send + 'a {
     async move {
@@ -263,9 +227,9 @@ fn requests<'a>(
         let mut held: Option<Box<Scratch>> = None;
         let mut first = true;
         // One wait for the shutdown signal for the connection's life: made afresh for each
-        // idle wait, it allocated its listener every request (tests/alloc_free.rs). On
-        // `live`'s own signal, not a clone of it, which the task would carry too.
-        let mut shutdown = std::pin::pin!(live.stop().fired());
+        // idle wait, it allocated its listener every request (tests/alloc_free.rs).
+        let signal = live.stop().clone();
+        let mut shutdown = std::pin::pin!(signal.fired());
         let next = loop {
             if client.buffered().is_empty() {
                 park(&mut held, client);
@@ -273,65 +237,49 @@ fn requests<'a>(
                     break Next::Close;
                 }
             }
-            if first {
-                if let Some(id) = speaks_h2c(live, client) {
-                    return Ended::H2c(id);
-                }
+            if first && !id.tls && h2::is_preface(client.buffered()) && takes_h2c(live, id) {
+                return Ended::H2c;
             }
             first = false;
-            // Boxed: a future holds room for its largest await point, and a request in
-            // flight (its head's read, its exchange) is most of this task's. Unboxed,
-            // every idle connection carried it (4.1 KiB each for the exchange alone); one
-            // allocation per request instead, as when only the exchange was boxed.
-            match Box::pin(one_request(live, client, &mut held)).await {
-                // Kept even when a drain began during the exchange: the client was told
-                // it could send another request (the session says `Connection: close`
-                // only from the drain on), and may be sending it now. The idle wait gives
-                // it the drain's grace.
-                Next::KeepAlive => continue,
-                other => break other,
-            }
+            // Each request runs on the engine in force when it starts (see `live`): taken
+            // once its first bytes are here, not before the wait, or a connection idle
+            // across a reload would serve its next request on the retired engine.
+            let e = live.get();
+            let t = e.config.timeouts;
+            client.allow(e.limits.max_bytes);
+            let s = resume(&mut held, client);
+            let head = rt::timeout(t.header, client.read_request(e.limits, &mut s.req)).await;
+            let err = match head {
+                // Boxed, like `reject` below: a future holds room for its largest await
+                // point, and an exchange in flight is most of this task's. Unboxed, every
+                // idle connection carried it (4.1 KiB each, against 2.5 KiB now; one 2 KiB
+                // allocation per request instead).
+                Some(Ok(())) => {
+                    Box::pin(exchange::exchange(&e, client, s)).await;
+                    match client.next() {
+                        // Kept even when a drain began during the exchange: the client
+                        // was told it could send another request (the session says
+                        // `Connection: close` only from the drain on), and may be
+                        // sending it now. The idle wait gives it the drain's grace.
+                        Next::KeepAlive => continue,
+                        other => break other,
+                    }
+                }
+                Some(Err(ReadHead::Closed)) => break Next::Close,
+                Some(Err(ReadHead::Failed(err))) if err.kind == Kind::ClientGone => {
+                    break Next::Close
+                }
+                Some(Err(ReadHead::Failed(err))) => err,
+                None => Error::new(Kind::HeaderTimeout, "request head timed out"),
+            };
+            Box::pin(exchange::reject(&e, client, s, err)).await;
+            break Next::CloseAfterError;
         };
         park(&mut held, client); // for the thread's next connection
         if next == Next::CloseAfterError {
             client.linger().await;
         }
         Ended::Closed
-    }
-}
-
-/// One request whose first bytes are here: its head, then its exchange (or the error
-/// reply a bad or late head gets); says what follows it.
-#[allow(
-    clippy::manual_async_fn,
-    reason = "an async fn keeps a second copy of each argument (see `accepted`)"
-)]
-fn one_request<'a>(
-    live: &'a Live,
-    client: &'a mut Downstream,
-    held: &'a mut Option<Box<Scratch>>,
-) -> impl Future<Output = Next> + Send + 'a {
-    async move {
-        // Each request runs on the engine in force when it starts (see `live`): taken
-        // once its first bytes are here, not before the wait, or a connection idle
-        // across a reload would serve its next request on the retired engine.
-        let e = live.get();
-        let header = e.config.timeouts.header;
-        client.allow(e.limits.max_bytes);
-        let s = resume(held, client);
-        let head = rt::timeout(header, client.read_request(e.limits, &mut s.req)).await;
-        let err = match head {
-            Some(Ok(())) => {
-                exchange::exchange(&e, client, s).await;
-                return client.next();
-            }
-            Some(Err(ReadHead::Closed)) => return Next::Close,
-            Some(Err(ReadHead::Failed(err))) if err.kind == Kind::ClientGone => return Next::Close,
-            Some(Err(ReadHead::Failed(err))) => err,
-            None => Error::new(Kind::HeaderTimeout, "request head timed out"),
-        };
-        exchange::reject(&e, client, s, err).await;
-        Next::CloseAfterError
     }
 }
 
@@ -350,6 +298,8 @@ fn idle<'a, S: Future<Output = ()>>(
     first: bool,
 ) -> impl Future<Output = bool> + 'a {
     async move {
+        let t = live.get().config.timeouts;
+        let limit = if first { t.header } else { t.idle };
         // A drain closes idle keep-alive connections, but not one still waiting for its
         // first request: it was accepted before the listener closed (in an upgrade,
         // while the new process already served), its client has sent or is sending that
@@ -365,10 +315,8 @@ fn idle<'a, S: Future<Output = ()>>(
         };
         let began = Instant::now();
         let woke = {
-            // The limit is computed in the call, not bound: a binding would be kept
-            // across the wait, beside the copy the wait holds.
             let data = std::pin::pin!(client.wait_for_request());
-            IdleWait::new(data, stop, listed.as_ref(), wait_limit(live, first)).await
+            IdleWait::new(data, stop, listed.as_ref(), limit).await
         };
         if let Some(listed) = listed {
             listed.end(matches!(woke, Woke::Asked));
@@ -391,17 +339,6 @@ fn idle<'a, S: Future<Output = ()>>(
             Woke::Asked => answer_ask(client, seat),
             Woke::Data(Err(_)) | Woke::TimedOut => false,
         }
-    }
-}
-
-/// How long a connection may wait for its next request: its first one's head must
-/// arrive within `timeouts.header`, later ones may idle for `timeouts.idle`.
-fn wait_limit(live: &Live, first: bool) -> std::time::Duration {
-    let t = live.get().config.timeouts;
-    if first {
-        t.header
-    } else {
-        t.idle
     }
 }
 
@@ -435,16 +372,10 @@ fn resume<'a>(held: &'a mut Option<Box<Scratch>>, client: &mut Downstream) -> &'
     })
 }
 
-/// The plain listener `client` came in on, if it opened with the HTTP/2 preface and that
-/// listener takes HTTP/2 with prior knowledge (`h2c = true`).
-fn speaks_h2c(live: &Live, client: &Downstream) -> Option<ListenerId> {
-    let id = client.listener.filter(|id| !id.tls)?;
-    if !h2::is_preface(client.buffered()) {
-        return None;
-    }
+/// Whether plain listener `id` takes HTTP/2 with prior knowledge (`h2c = true`).
+fn takes_h2c(live: &Live, id: ListenerId) -> bool {
     let e = live.get();
-    let takes = e.listener(id).is_some_and(|i| e.config.listen[i].h2c);
-    takes.then_some(id)
+    e.listener(id).is_some_and(|i| e.config.listen[i].h2c)
 }
 
 #[cfg(test)]
@@ -462,34 +393,25 @@ mod tests {
     /// release); 1,512 for `serve` alone with it boxed; the whole task 1,560 with each
     /// value held once (`accepted`), 1,200 with the idle wait hand-written (`IdleWait`),
     /// 1,192 without the seat's `Arc<Ask>`; 960 with `rt::timeout` a struct that holds
-    /// the wrapped future once (1,224 before it); 1,024 at the start of round four
-    /// (bench/profiling.md), 728 with the client session made before the task's future
-    /// (`Start`: no second socket, peer or listener id beside it), a request's head read
-    /// boxed with its exchange (`one_request`) and the idle wait's timer made with it.
-    /// The bound is the default backend's; the portable and tokio backends' sockets and
-    /// timers are larger (1,032 bytes on the portable one before round four), so they
-    /// keep the earlier 1,280.
+    /// the wrapped future once (1,224 before it). The bound is the default backend's;
+    /// the portable and tokio backends' sockets and timers are larger (1,032 bytes on
+    /// the portable one), so they keep the earlier 1,280.
     #[test]
     fn the_connection_future_carries_no_rarely_used_state() {
         let task = future_size(accepted);
         eprintln!("connection task future: {task} bytes");
-        let bound = if rt::DEFAULT_BACKEND { 768 } else { 1280 };
+        let bound = if rt::DEFAULT_BACKEND { 1024 } else { 1280 };
         assert!(task <= bound, "{task} bytes");
     }
 
     /// The exchange of one HTTP/1.x request, kept off the idle task (see `requests`):
     /// its size is what each request's future occupies while it runs. 5,352 bytes in
     /// a debug build while `rt::timeout` stored each wrapped future twice, 4,064 since.
-    /// What is boxed per request is the exchange with its head's read (`one_request`,
-    /// 4,168 bytes): the read's ~100 bytes more there, not in every idle task.
     #[test]
     fn the_exchange_future_stays_small() {
         let exchange = future_size(exchange::exchange::<Downstream>);
         eprintln!("HTTP/1.x exchange future: {exchange} bytes");
         assert!(exchange <= 4608, "{exchange} bytes");
-        let request = future_size(one_request);
-        eprintln!("one request (head and exchange), boxed: {request} bytes");
-        assert!(request <= exchange + 256, "{request} bytes");
     }
 
     /// A connection task that panics inside `catch_unwind` (as listeners.rs spawns

@@ -154,9 +154,8 @@ impl Engine {
     /// its address and kind (a reload reordered `listen`). `None` if no longer listed.
     #[inline]
     pub fn listener(&self, id: ListenerId) -> Option<usize> {
-        let index = id.index as usize;
-        match self.config.listen.get(index) {
-            Some(l) if id.is(l) => Some(index),
+        match self.config.listen.get(id.index) {
+            Some(l) if id.is(l) => Some(id.index),
             _ => self.config.listen.iter().position(|l| id.is(l)),
         }
     }

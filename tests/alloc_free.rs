@@ -8,10 +8,10 @@
 //! log on (to a file; stdout formats the same lines) and with no log. One kind remains, named here and
 //! counted exactly, so any new allocation fails the test:
 //!
-//! - **The boxed request future, one per request** (`src/connection.rs`, `one_request`:
-//!   the head's read and the exchange): unboxed, its state (about 4 KiB) would be
-//!   carried by every idle keep-alive connection's task. Boxing trades one allocation
-//!   per request (served from mimalloc's per-thread free list) for that memory.
+//! - **The boxed exchange future, one per request** (`src/connection.rs`): unboxed, the
+//!   exchange's state (about 2 KiB) would be carried by every idle keep-alive
+//!   connection's task. Boxing trades one allocation per request (served from
+//!   mimalloc's per-thread free list) for that memory.
 //!
 //! (Until weir had its own executor, smol's also allocated a 504-byte `concurrent-queue`
 //! block for each 31 task wakes, about one every eight requests; weir's run queues are
@@ -229,7 +229,7 @@ struct Allocations {
 struct Windows(Vec<Allocations>);
 
 impl Windows {
-    /// The window with the fewest allocations: exactly the boxed request per request.
+    /// The window with the fewest allocations: exactly the boxed exchange per request.
     fn assert_only_the_named_ones(&self) {
         let cleanest = self.0.iter().map(|w| w.all).min().expect("a window");
         assert_eq!(cleanest, MEASURED as u64, "{self:?}");

@@ -92,17 +92,16 @@ impl Reject {
 
 /// The client address of a connection accepted from `peer` on listener `id`: `peer`
 /// itself, or, on a listener with `proxy_protocol`, what its header says. `None` when
-/// the connection is to be closed (already counted and logged). A connection with no
-/// listener id (`None`, as a session off the proxy listeners has) takes no header.
+/// the connection is to be closed (already counted and logged).
 pub(crate) async fn accept(
     live: &Live,
-    id: Option<ListenerId>,
+    id: ListenerId,
     tcp: &mut TcpStream,
     peer: SocketAddr,
 ) -> Option<SocketAddr> {
     let e = live.get();
-    let Some(proxy) = id
-        .and_then(|id| e.listener(id))
+    let Some(proxy) = e
+        .listener(id)
         .and_then(|i| e.config.listen[i].proxy_protocol.as_ref())
     else {
         return Some(peer);
