@@ -31,7 +31,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 KIND=weir
 case $1 in
-  nginx|haproxy|weir-fair) KIND=$1; WEIR=${2:-$HERE/../target/release/weir}; CONF= ;;
+  nginx|haproxy) KIND=$1; WEIR=${2:-$HERE/../target/release/weir}; CONF= ;;
+  weir-fair) WEIR=${2:-$HERE/../target/release/weir}; CONF=$HERE/lib/weir-fair.toml ;;
   *) WEIR=$1; CONF=${2:-} ;;
 esac
 N1=${N1:-500}
@@ -97,22 +98,6 @@ backend pool
   server b1 $ORIGIN
 CONF
   CMD=(haproxy); ARGS=(-db -f "$WORK/haproxy.cfg"); STOP=TERM  # it takes SIGINT slowly under valgrind
-elif [ "$KIND" = weir-fair ]; then
-  cat >"$WORK/weir.toml" <<CONF
-listen = "$PROXY"
-threads = 1
-[upstream]
-servers = ["$ORIGIN"]
-keepalive = 64
-[forwarded]
-for = true
-proto = false
-host = false
-request_id = false
-[[middleware]]
-builtin = "balancer"
-CONF
-  ARGS=(serve --config "$WORK/weir.toml")
 elif [ -n "$CONF" ]; then
   sed "s/{proxy}/$PROXY/g; s/{origin}/$ORIGIN/g; s|{cert}|$WORK/cert.pem|g; s|{key}|$WORK/key.pem|g" \
     "$CONF" >"$WORK/weir.toml"

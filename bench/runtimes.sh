@@ -38,22 +38,9 @@ trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WO
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 # The work of bench/proxies/weir.sh's config (balancer only, no access log, X-Forwarded-For
-# only), with instructions.sh's placeholders.
-config() {  # $1 listen line, $2 threads
-  cat <<CONF
-listen = $1
-threads = $2
-[upstream]
-servers = ["{origin}"]
-keepalive = 64
-[forwarded]
-for = true
-proto = false
-host = false
-request_id = false
-[[middleware]]
-builtin = "balancer"
-CONF
+# only): bench/lib/weir-fair.toml, with instructions.sh's placeholders.
+config() {  # $1 listen value, $2 threads
+  sed "s|^listen = .*|listen = $1|; s|^threads = .*|threads = $2|" "$HERE/lib/weir-fair.toml"
 }
 config '"{proxy}"' 1 >"$WORK/plain.toml"
 config '{ addr = "{proxy}", tls = { cert = "{cert}", key = "{key}", min_version = "1.3" } }' 1 >"$WORK/tls.toml"
