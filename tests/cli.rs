@@ -3,14 +3,16 @@
 mod util;
 
 use std::fs;
-use std::net::{TcpListener, TcpStream};
+use std::net::SocketAddr;
+use std::net::TcpStream;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use util::bin::{assert_refused, run, signal, spawn, temp_dir, weir, write_config};
 use util::client::{get, once};
+use util::ports::free_port;
 
 #[test]
 fn demo_rotates_over_three_backends_and_stops_on_ctrl_c() {
@@ -436,31 +438,38 @@ fn a_reader_that_leaves_early_ends_each_command_quietly_with_its_own_status() {
 #[test]
 fn demo_keeps_serving_when_nobody_reads_its_stdout() {
     // demo announces its address on stdout, which nobody reads here: give it a port.
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // A port free a moment ago may be taken by a parallel test before demo binds it;
+    // demo then exits saying so, and this tries another.
+    let (addr, demo) = (0..5)
+        .find_map(|_| start_demo_unread(free_port()))
+        .expect("demo found its port taken five times");
+    assert_eq!(once(addr, &get("/")).text(), "backend 1\n");
+    assert_eq!(once(addr, &get("/")).text(), "backend 2\n");
+    signal(&demo, "INT");
+    let out = demo.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_no_panic("demo", &out.stderr);
+}
+
+/// Starts `weir demo` on `addr` with stdout unread, and waits until it accepts a
+/// connection; `None` when the port was taken before demo bound it.
+fn start_demo_unread(addr: SocketAddr) -> Option<(SocketAddr, Child)> {
     let mut demo = weir()
         .args(["demo", "--listen", &addr.to_string()])
         .stdout(stdout_nobody_reads())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Served (and access-logged to the gone stdout) once it is up.
     let deadline = Instant::now() + Duration::from_secs(20);
-    let answer = loop {
-        if let Ok(s) = TcpStream::connect(addr) {
-            drop(s);
-            break once(addr, &get("/")).text();
+    while TcpStream::connect(addr).is_err() {
+        if demo.try_wait().unwrap().is_some() {
+            let out = demo.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("in use"), "demo exited early: {err}");
+            return None;
         }
-        assert!(demo.try_wait().unwrap().is_none(), "demo exited early");
         assert!(Instant::now() < deadline, "demo never listened on {addr}");
         std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(answer, "backend 1\n");
-    assert_eq!(once(addr, &get("/")).text(), "backend 2\n");
-    signal(&demo, "INT");
-    let out = demo.wait_with_output().unwrap();
-    assert!(out.status.success(), "{:?}", out.status);
-    assert_no_panic("demo", &out.stderr);
+    }
+    Some((addr, demo))
 }
