@@ -215,7 +215,7 @@ syscalls() {
     wait "$tracer" 2>/dev/null || true
     stop
     [ -n "${STRACE_OUT:-}" ] && [ "$1" = "$N2" ] && mkdir -p "$STRACE_OUT" && cp "$out" "$STRACE_OUT/$PROXY_NAME.strace"
-    awk '$NF == "total" {print $3; exit}' "$out"
+    awk '$NF == "total" {print $4; exit}' "$out"
     return
   fi
   perf stat -x, -e raw_syscalls:sys_enter -p "$PROXY_PID" -o "$out" -- \
