@@ -4,30 +4,20 @@
 
 use super::headers::Headers;
 
-/// Always connection-specific, whatever `Connection` says.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
-    "content-length",
-];
-
 /// Whether `name` is one of the headers a proxy owns: hop-by-hop or framing. Middleware
 /// that could set these could desynchronise the framing weir decided.
 pub fn is_hop_by_hop(name: &str) -> bool {
     hop_by_hop(name.as_bytes()).is_some()
 }
 
-/// The [`HOP_BY_HOP`] name `name` is, if any, compared only with the one or two names
-/// as long as it: most fields (`host`, `accept`, `date`, ...) match no length and cost
-/// a branch, and a field as long as `connection` (`user-agent`) two comparisons, not
-/// nine (the search of the list was ~65 instructions a field, every field of every
-/// request and response).
+/// The name a proxy owns that `name` is, if any: always connection-specific, whatever
+/// `Connection` says (`connection`, `keep-alive`, `proxy-connection`, `te`, `trailer`,
+/// `transfer-encoding`, `upgrade`, `proxy-authorization`), or framing
+/// (`content-length`). Compared only with the one or two such names as long as it:
+/// most fields (`host`, `accept`, `date`, ...) match no length and cost a branch, and
+/// a field as long as `connection` (`user-agent`) two comparisons, not nine (the
+/// search of the list was ~65 instructions a field, every field of every request and
+/// response).
 fn hop_by_hop(name: &[u8]) -> Option<&'static str> {
     let same_length: &[&'static str] = match name.len() {
         2 => &["te"],
@@ -88,6 +78,19 @@ pub fn strip(headers: &mut Headers, keep_length: bool) -> ConnectionOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every name `hop_by_hop` knows.
+    const HOP_BY_HOP: [&str; 9] = [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authorization",
+        "content-length",
+    ];
 
     #[test]
     fn strips_listed_and_fixed_hop_headers() {
