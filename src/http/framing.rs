@@ -28,27 +28,11 @@ impl Body {
     }
 }
 
-/// What a message says of its body's length: its one Content-Length, and whether it
-/// has a Transfer-Encoding field, found in one pass over the fields (a pass for each
-/// was ~100 instructions a message more).
-struct Declared {
-    length: Option<u64>,
-    coded: bool,
-}
-
-/// What `headers` declare. Every Content-Length value (comma lists included) must be
-/// the same plain decimal number that fits in u64 (RFC 9110 §8.6, RFC 9112 §6.3 ¶5).
-fn declared(headers: &Headers) -> Result<Declared, &'static str> {
+/// The one Content-Length of a message: every value (comma lists included) must be the
+/// same plain decimal number that fits in u64 (RFC 9110 §8.6, RFC 9112 §6.3 ¶5).
+fn content_length(headers: &Headers) -> Result<Option<u64>, &'static str> {
     let mut found: Option<u64> = None;
-    let mut coded = false;
-    for (name, value) in headers.fields() {
-        if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            coded = true;
-            continue;
-        }
-        if !name.eq_ignore_ascii_case(b"content-length") {
-            continue;
-        }
+    for value in headers.get_all("content-length") {
         for part in value.split(|&c| c == b',') {
             let part = super::ows::trim(part);
             if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
@@ -67,17 +51,13 @@ fn declared(headers: &Headers) -> Result<Declared, &'static str> {
             found = Some(n);
         }
     }
-    Ok(Declared {
-        length: found,
-        coded,
-    })
+    Ok(found)
 }
 
-/// The transfer codings, in order; `None` when there is no Transfer-Encoding header
-/// (`coded` false). Ok(()) means the list is exactly `chunked` (the only coding weir
-/// implements).
-fn transfer_encoding(headers: &Headers, coded: bool) -> Option<Result<(), Kind>> {
-    if !coded {
+/// The transfer codings, in order; `None` when there is no Transfer-Encoding header.
+/// Ok(true) means the list is exactly `chunked` (the only coding weir implements).
+fn transfer_encoding(headers: &Headers) -> Option<Result<(), Kind>> {
+    if !headers.contains("transfer-encoding") {
         return None;
     }
     let codings: Vec<&[u8]> = headers
@@ -99,9 +79,8 @@ fn transfer_encoding(headers: &Headers, coded: bool) -> Option<Result<(), Kind>>
 
 /// The framing of a request body (RFC 9112 §6.1–6.3).
 pub fn request(head: &RequestHead) -> Result<Body, Error> {
-    let Declared { length, coded } =
-        declared(&head.headers).map_err(|why| Error::new(Kind::BadRequest, why))?;
-    match transfer_encoding(&head.headers, coded) {
+    let length = content_length(&head.headers).map_err(|why| Error::new(Kind::BadRequest, why))?;
+    match transfer_encoding(&head.headers) {
         Some(_) if head.protocol.is_http10() => Err(Error::new(
             Kind::BadRequest,
             "Transfer-Encoding in an HTTP/1.0 request",
@@ -127,8 +106,8 @@ pub fn response(request_was_head: bool, head: &ResponseHead) -> Result<Body, Err
     if request_was_head || head.status < 200 || head.status == 204 || head.status == 304 {
         return Ok(Body::Empty);
     }
-    let Declared { length, coded } = declared(&head.headers).map_err(bad)?;
-    match transfer_encoding(&head.headers, coded) {
+    let length = content_length(&head.headers).map_err(bad)?;
+    match transfer_encoding(&head.headers) {
         Some(_) if length.is_some() => Err(bad("both Content-Length and Transfer-Encoding")),
         Some(Ok(())) => Ok(Body::Chunked),
         Some(Err(_)) => Err(bad("unsupported Transfer-Encoding")),
