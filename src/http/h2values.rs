@@ -138,6 +138,9 @@ mod tests {
         let first = Values::of(&small, None).next(3).unwrap();
         let second = Values::of(&small, None).next(3).unwrap();
         assert!(first == "one" && second == "one");
+        // One block, no allocation per head: the second head's values follow the first's.
+        let after_first = first.as_bytes().as_ptr_range().end;
+        assert_eq!(second.as_bytes().as_ptr(), after_first);
         let mut large = Headers::new();
         large.add("big", vec![b'x'; BLOCK + 1]).unwrap();
         let mut values = Values::of(&large, Some(5));
