@@ -19,7 +19,8 @@
 # CALLGRIND_OUT=DIR keeps the N2 runs' callgrind files there (for callgrind_annotate).
 #
 # Plain h2c with prior knowledge by default, to keep TLS out of the figure; TLS=1 speaks
-# TLS 1.3 + ALPN h2 instead. Needs valgrind, perf (SYSCALLS=1), h2load, python3, openssl.
+# TLS 1.3 + ALPN h2 instead. Needs valgrind, perf (SYSCALLS=1) or strace (SYSCALLS=strace),
+# h2load, python3, openssl.
 # Loopback only; bounded (2 x (W + N1 + N2) requests per proxy).
 #
 # NEWCONN=K opens a new connection every K requests, as run.sh's h2-newconn scenario
@@ -52,7 +53,9 @@ SYSCALLS=${SYSCALLS:-0}
 GRPC=${GRPC:-}
 NEWCONN=${NEWCONN:-0}
 UPSTREAM=${UPSTREAM:-h2c}
-for t in valgrind h2load python3 openssl; do
+TOOLS="valgrind h2load python3 openssl"
+[ "$SYSCALLS" = strace ] && TOOLS+=" strace"
+for t in $TOOLS; do
   command -v $t >/dev/null || { echo "h2instructions.sh: needs $t" >&2; exit 1; }
 done
 export MIMALLOC_PURGE_DELAY=${MIMALLOC_PURGE_DELAY:-0} MIMALLOC_ARENA_EAGER_COMMIT=${MIMALLOC_ARENA_EAGER_COMMIT:-0}
