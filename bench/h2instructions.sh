@@ -13,11 +13,14 @@
 # and a warm-up then N2, each from `h2load -c 1 -m $STREAMS` on one connection; the
 # figure is (Ir(N2) - Ir(N1)) / (N2 - N1), so start-up, warm-up, the connection's set-up
 # and shutdown cancel out. SYSCALLS=1 adds syscalls per request the same way, from
-# `perf stat -e raw_syscalls:sys_enter -p PID` around the two runs without valgrind.
+# `perf stat -e raw_syscalls:sys_enter -p PID` around the two runs without valgrind;
+# SYSCALLS=strace counts them with `strace -c -f` instead (STRACE_OUT=DIR keeps the N2
+# runs' per-call tables there).
 # CALLGRIND_OUT=DIR keeps the N2 runs' callgrind files there (for callgrind_annotate).
 #
 # Plain h2c with prior knowledge by default, to keep TLS out of the figure; TLS=1 speaks
-# TLS 1.3 + ALPN h2 instead. Needs valgrind, perf (SYSCALLS=1), h2load, python3, openssl.
+# TLS 1.3 + ALPN h2 instead. Needs valgrind, perf (SYSCALLS=1) or strace (SYSCALLS=strace),
+# h2load, python3, openssl.
 # Loopback only; bounded (2 x (W + N1 + N2) requests per proxy).
 #
 # NEWCONN=K opens a new connection every K requests, as run.sh's h2-newconn scenario
@@ -50,7 +53,9 @@ SYSCALLS=${SYSCALLS:-0}
 GRPC=${GRPC:-}
 NEWCONN=${NEWCONN:-0}
 UPSTREAM=${UPSTREAM:-h2c}
-for t in valgrind h2load python3 openssl; do
+TOOLS="valgrind h2load python3 openssl"
+[ "$SYSCALLS" = strace ] && TOOLS+=" strace"
+for t in $TOOLS; do
   command -v $t >/dev/null || { echo "h2instructions.sh: needs $t" >&2; exit 1; }
 done
 export MIMALLOC_PURGE_DELAY=${MIMALLOC_PURGE_DELAY:-0} MIMALLOC_ARENA_EAGER_COMMIT=${MIMALLOC_ARENA_EAGER_COMMIT:-0}
@@ -200,6 +205,22 @@ syscalls() {
   local out=$WORK/perf.txt
   start
   load "$W"
+  if [ "$SYSCALLS" = strace ]; then
+    strace -c -f -q -p "$PROXY_PID" -o "$out" &
+    local tracer=$!
+    local _
+    for _ in $(seq 100); do  # until strace has attached (10 s at most)
+      [ "$(awk '/^TracerPid/ {print $2}' "/proc/$PROXY_PID/status")" != 0 ] && break
+      sleep 0.1
+    done
+    load "$1"
+    kill -INT "$tracer"
+    wait "$tracer" 2>/dev/null || true
+    stop
+    [ -n "${STRACE_OUT:-}" ] && [ "$1" = "$N2" ] && mkdir -p "$STRACE_OUT" && cp "$out" "$STRACE_OUT/$PROXY_NAME.strace"
+    awk '$NF == "total" {print $4; exit}' "$out"
+    return
+  fi
   perf stat -x, -e raw_syscalls:sys_enter -p "$PROXY_PID" -o "$out" -- \
     bash -c "$(declare -f load); $(declare -p CALL); NEWCONN=$NEWCONN SCHEME=$SCHEME PORT=$PORT STREAMS=$STREAMS REQ_PATH=$REQ_PATH PROXY_NAME=$PROXY_NAME load $1"
   stop
@@ -228,7 +249,7 @@ for p in $PROXIES; do
   what=request via=""
   [ -n "$GRPC" ] && what=call via=", unary gRPC to $UPSTREAM origins"
   line="$p: $(per_request instructions) instructions/$what"
-  [ "$SYSCALLS" = 1 ] && line+=", $(per_request syscalls) syscalls/$what"
+  [ "$SYSCALLS" != 0 ] && line+=", $(per_request syscalls) syscalls/$what"
   shape="-c 1"
   [ "$NEWCONN" -gt 0 ] && shape="-c 10 -n $((10 * NEWCONN)) in batches: a new connection every $NEWCONN requests,"
   echo "$line (h2load $shape -m $STREAMS, $SCHEME $REQ_PATH$via, N $N1 -> $N2)"

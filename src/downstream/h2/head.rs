@@ -99,7 +99,7 @@ pub(super) fn response(res: &ResponseHead, length: Option<u64>) -> http::Respons
         http::StatusCode::from_u16(res.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
     let headers = out.headers_mut();
     headers.reserve(res.headers.len() + 1);
-    let mut values = Values::of(&res.headers);
+    let mut values = Values::of(&res.headers, length);
     for (name, value) in res.headers.fields() {
         // `from_bytes` lowers the case itself, and knows the standard names without
         // allocating.
@@ -114,8 +114,10 @@ pub(super) fn response(res: &ResponseHead, length: Option<u64>) -> http::Respons
             headers.append(name, value);
         }
     }
-    if let Some(n) = length {
-        headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(n));
+    if length.is_some() {
+        if let Ok(value) = values.length() {
+            headers.insert(http::header::CONTENT_LENGTH, value);
+        }
     }
     out
 }

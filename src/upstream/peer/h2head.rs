@@ -64,7 +64,11 @@ pub(super) fn request(
     // Sized once: grown field by field, the map reallocated and rehashed on the way.
     let headers = out.headers_mut();
     headers.reserve(req.headers.len() + 2);
-    let mut values = Values::of(&req.headers);
+    let length = match framing {
+        Body::Length(n) => Some(n),
+        _ => None,
+    };
+    let mut values = Values::of(&req.headers, length);
     for (name, value) in req.headers.fields() {
         if NOT_SENT
             .iter()
@@ -78,8 +82,9 @@ pub(super) fn request(
         let value = values.next(value.len()).map_err(|_| "bad field value")?;
         headers.append(name, value);
     }
-    if let Body::Length(n) = framing {
-        headers.append(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+    if length.is_some() {
+        let value = values.length().map_err(|_| "bad content-length")?;
+        headers.append(http::header::CONTENT_LENGTH, value);
     }
     // weir reads trailers from an h2 upstream and passes them on to h2 clients; gRPC
     // servers refuse a call without this (weir's client side drops `TE` as hop-by-hop).
