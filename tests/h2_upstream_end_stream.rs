@@ -184,3 +184,29 @@ fn a_unary_calls_headers_and_data_go_up_in_one_write() {
         );
     }
 }
+
+/// The same for an HTTP/1.1 client's body with a length (HEADERS, its DATA, and the
+/// empty DATA frame that ends the stream): all in one write, where before the HEADERS
+/// went alone.
+#[test]
+fn an_http1_posts_headers_and_body_go_up_in_one_write() {
+    for _ in 0..20 {
+        let (o, seen) = origin();
+        let p = util::h2c_proxy(o, UpstreamProtocol::H2c, "threads = 1");
+        let mut client = TcpStream::connect(p.addr).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let post = "POST /p HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nhello";
+        client.write_all(post.as_bytes()).unwrap();
+        let mut status = [0u8; 12];
+        client.read_exact(&mut status).unwrap();
+        assert_eq!(&status, b"HTTP/1.1 200", "the POST is answered");
+        let seen = seen.recv_timeout(Duration::from_secs(10)).unwrap();
+        let reads: Vec<(u8, usize)> = seen.iter().map(|(f, n)| (f.kind, *n)).collect();
+        assert!(
+            matches!(reads[..], [(HEADERS, a), (DATA, b), (DATA, c)] if a == b && b == c),
+            "HEADERS and both DATA frames completed by the same read: {reads:?}"
+        );
+    }
+}

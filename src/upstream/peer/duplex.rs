@@ -168,8 +168,9 @@ impl Duplex {
 /// woke the connection task again. Handed over at once, the piece is written right
 /// after the HEADERS, in the same write, as soon as the server's window has room for it
 /// (h2 never sends past the window). h2 holds it instead of weir: still one piece per
-/// stream; every later piece waits for room as before.
-const UNWAITED: usize = 16 * 1024;
+/// stream; every later piece waits for room as before. [`super::h2stream`] sends a
+/// body that is not full duplex the same way.
+pub(super) const UNWAITED: usize = 16 * 1024;
 
 /// The first `room` bytes of `body`'s piece (asked for and non-empty just before),
 /// used: the client's own `Bytes` where it lends them, else a copy.
