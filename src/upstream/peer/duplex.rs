@@ -140,7 +140,10 @@ impl Duplex {
             return Ok(());
         }
         let len = piece.len();
-        let room = h2end::room(out, len, self.timeout).await?;
+        let room = match *used == 0 && len <= UNWAITED {
+            true => len,
+            false => h2end::room(out, len, self.timeout).await?,
+        };
         let ends = room == len && body.last_piece();
         if room > 0 {
             let data = take(body, room).await?;
@@ -153,6 +156,21 @@ impl Duplex {
         Ok(())
     }
 }
+
+/// The most of a stream's first body piece handed to h2 without waiting for the
+/// server's window (h2's default frame size).
+///
+/// Why not wait: a stream h2 has just been given is not open yet at h2's level (it
+/// waits in h2's queue of streams to open until the connection's task runs), and h2
+/// gives it no window before then. Waiting for room cost every unary gRPC call a round
+/// trip between its task and the connection's: the connection task wrote the HEADERS
+/// alone and woke the call to say there was room, and the call handed the DATA and
+/// woke the connection task again. Handed over at once, the piece is written right
+/// after the HEADERS, in the same write, as soon as the server's window has room for it
+/// (h2 never sends past the window). h2 holds it instead of weir: still one piece per
+/// stream; every later piece waits for room as before. [`super::h2stream`] sends a
+/// body that is not full duplex the same way.
+pub(super) const UNWAITED: usize = 16 * 1024;
 
 /// The first `room` bytes of `body`'s piece (asked for and non-empty just before),
 /// used: the client's own `Bytes` where it lends them, else a copy.

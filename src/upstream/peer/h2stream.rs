@@ -184,7 +184,11 @@ impl H2 {
                 h2end::finish(out, body.trailers())?;
                 return Ok(sent);
             }
-            let room = h2end::send_piece(out, piece, timeout).await?;
+            let room = match sent == 0 && piece.len() <= duplex::UNWAITED {
+                // See `duplex::UNWAITED`: h2 holds it until the stream opens.
+                true => send_now(out, piece)?,
+                false => h2end::send_piece(out, piece, timeout).await?,
+            };
             body.consume(room);
             self.used += room as u64;
             sent += room as u64;
@@ -261,6 +265,14 @@ impl H2 {
             timeout,
         }
     }
+}
+
+/// Hands all of `piece` to h2 without waiting for the server's window (h2 sends it
+/// within the window): the bytes handed.
+fn send_now(out: &mut SendStream<Bytes>, piece: &[u8]) -> Result<usize, CopyError> {
+    out.send_data(Bytes::copy_from_slice(piece), false)
+        .map_err(write_error)?;
+    Ok(piece.len())
 }
 
 /// The response future polled once, without waiting.
