@@ -113,7 +113,7 @@ impl Headers {
 
     /// Whether `e` is named `name`, case-insensitively, compared as bytes (no UTF-8 check).
     fn is_named(&self, e: &Entry, name: &str) -> bool {
-        self.slice(&e.name).eq_ignore_ascii_case(name.as_bytes())
+        super::name_eq::same_name(self.slice(&e.name), name.as_bytes())
     }
 
     fn name_of(&self, e: &Entry) -> &str {
@@ -242,7 +242,8 @@ impl Headers {
         let before = self.entries.len();
         let bytes = &self.bytes;
         self.entries.retain(|e| {
-            !bytes[e.name.start as usize..e.name.end as usize].eq_ignore_ascii_case(name.as_bytes())
+            let stored = &bytes[e.name.start as usize..e.name.end as usize];
+            !super::name_eq::same_name(stored, name.as_bytes())
         });
         before != self.entries.len()
     }
