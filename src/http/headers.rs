@@ -1,8 +1,9 @@
 //! A header list that is safe by construction and cheap to reuse.
 //!
-//! Names and values live in one byte buffer; the list holds offsets into it. A connection
-//! keeps its `Headers` across requests and `clear()`s them, so a warmed-up connection
-//! parses and rewrites heads without allocating. Every value that enters through
+//! Names and values live in one byte buffer, laid out as the lines of a head
+//! (`Name: value\r\n`), so a run of fields goes out in one copy; the list holds
+//! offsets into it. A connection keeps its `Headers` across requests and `clear()`s
+//! them, so a warmed-up connection parses and rewrites heads without allocating. Every value that enters through
 //! [`Headers::set`] or [`Headers::add`] is checked: no CR, LF or NUL can ever be written
 //! out, and names must be RFC 9110 tokens.
 
@@ -112,7 +113,7 @@ impl Headers {
 
     /// Whether `e` is named `name`, case-insensitively, compared as bytes (no UTF-8 check).
     fn is_named(&self, e: &Entry, name: &str) -> bool {
-        self.slice(&e.name).eq_ignore_ascii_case(name.as_bytes())
+        super::name_eq::same_name(self.slice(&e.name), name.as_bytes())
     }
 
     fn name_of(&self, e: &Entry) -> &str {
@@ -168,12 +169,55 @@ impl Headers {
         let start = self.bytes.len() as u32;
         self.bytes.extend_from_slice(name.as_bytes());
         let mid = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(b": ");
         self.bytes.extend_from_slice(value);
         let end = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(b"\r\n");
         self.entries.push(Entry {
             name: start..mid,
-            value: mid..end,
+            value: mid + 2..end,
         });
+    }
+
+    /// Appends fields that already lie as wire lines (`Name: value\r\n`, one after
+    /// another) in `lines`, each given by the offsets of its name and value there: one
+    /// copy for the whole run instead of two per field (a request's or response's
+    /// fields, straight from the read buffer). Without checks, as `push_parsed`; the
+    /// caller has made sure of the layout.
+    pub(crate) fn push_lines(
+        &mut self,
+        lines: &[u8],
+        fields: impl Iterator<Item = (Range<usize>, Range<usize>)>,
+    ) {
+        let base = self.bytes.len();
+        self.bytes.extend_from_slice(lines);
+        let at = |r: Range<usize>| (base + r.start) as u32..(base + r.end) as u32;
+        self.entries.extend(fields.map(|(name, value)| Entry {
+            name: at(name),
+            value: at(value),
+        }));
+    }
+
+    /// Writes every field as a wire line, except those `skip(name)` picks. Fields that
+    /// still lie one after another in the list's buffer (all that were parsed or added
+    /// together and not removed since) go out in one copy: the head of a proxied
+    /// message is mostly the fields it arrived with.
+    pub(crate) fn write_lines(&self, out: &mut Vec<u8>, mut skip: impl FnMut(&[u8]) -> bool) {
+        let mut run = 0..0;
+        for e in &self.entries {
+            if skip(self.slice(&e.name)) {
+                continue;
+            }
+            // `value.end` is followed by the line's CR LF (`push_parsed`, `push_lines`).
+            let line = e.name.start as usize..e.value.end as usize + 2;
+            if line.start == run.end {
+                run.end = line.end;
+            } else {
+                out.extend_from_slice(&self.bytes[run]);
+                run = line;
+            }
+        }
+        out.extend_from_slice(&self.bytes[run]);
     }
 
     /// Appends `name: value`, keeping any existing values.
@@ -198,7 +242,8 @@ impl Headers {
         let before = self.entries.len();
         let bytes = &self.bytes;
         self.entries.retain(|e| {
-            !bytes[e.name.start as usize..e.name.end as usize].eq_ignore_ascii_case(name.as_bytes())
+            let stored = &bytes[e.name.start as usize..e.name.end as usize];
+            !super::name_eq::same_name(stored, name.as_bytes())
         });
         before != self.entries.len()
     }
@@ -268,6 +313,24 @@ mod tests {
         assert!(is_token(b"X-Forwarded-For"));
         assert!(!is_token(b""));
         assert!(!is_token(b"a:b"));
+    }
+
+    #[test]
+    fn lines_skip_removed_and_skipped_fields() {
+        let mut h = Headers::new();
+        h.add("A", "1").unwrap();
+        h.add("B", "2").unwrap();
+        h.add("C", "3").unwrap();
+        h.add("D", "4").unwrap();
+        h.remove("b");
+        h.set("A", "5").unwrap();
+        let mut out = Vec::new();
+        h.write_lines(&mut out, |name| name == b"D");
+        assert_eq!(out, b"C: 3\r\nA: 5\r\n");
+        out.clear();
+        h.write_lines(&mut out, |_| false);
+        assert_eq!(out, b"C: 3\r\nD: 4\r\nA: 5\r\n");
+        assert_eq!(h.get("a"), Some(&b"5"[..]));
     }
 
     #[test]

@@ -71,7 +71,8 @@ pub fn strip(headers: &mut Headers, keep_length: bool) -> ConnectionOptions {
     headers.retain(|name, _| {
         let hop = might_be_hop(name)
             && HOP_BY_HOP.iter().any(|h| {
-                name.eq_ignore_ascii_case(h.as_bytes()) && !(keep_length && *h == "content-length")
+                super::name_eq::same_name(name, h.as_bytes())
+                    && !(keep_length && *h == "content-length")
             });
         !hop && !named
             .iter()

@@ -12,6 +12,7 @@ pub mod head;
 pub mod headers;
 pub mod hop;
 pub(crate) mod lend;
+mod name_eq;
 pub mod ows;
 pub mod parse;
 pub mod protocol;

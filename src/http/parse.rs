@@ -2,14 +2,17 @@
 //!
 //! A fixed, uninitialised header array (no per-parse zeroing), `Partial` means "read
 //! more", and hard caps on head size and header count. The parsed slices are copied into
-//! the connection's reusable [`RequestHead`], so the read buffer is free for the body.
+//! the connection's reusable [`RequestHead`], so the read buffer is free for the body;
+//! the fields in one piece when they arrived as canonical lines.
 
 use std::mem::MaybeUninit;
+use std::ops::Range;
 
 use futures_lite::AsyncRead;
 
 use super::conn::Conn;
 use super::head::{RequestHead, ResponseHead};
+use super::headers::Headers;
 use super::protocol::Protocol;
 use crate::error::{Error, Kind};
 
@@ -61,10 +64,59 @@ fn parse_request(
     head.method.push_str(req.method.unwrap_or_default());
     head.target.push_str(req.path.unwrap_or_default());
     head.protocol = Protocol::from_h1_minor(req.version.unwrap_or(1));
-    for h in req.headers.iter() {
-        head.headers.push_parsed(h.name, h.value);
-    }
+    copy_fields(&mut head.headers, buf, req.headers);
     Ok(Some(n))
+}
+
+/// Copies the parsed fields into `headers`. When they lie in `buf` as canonical lines
+/// one after another (`Name: value\r\n`, as nearly every client and server sends
+/// them), the whole run is copied at once; otherwise (other whitespace, a bare LF)
+/// field by field, rewritten in canonical form. A per-field copy was about 40 small
+/// `memcpy` calls per proxied request.
+fn copy_fields(headers: &mut Headers, buf: &[u8], fields: &[httparse::Header<'_>]) {
+    match canonical_run(buf, fields) {
+        Some(run) => headers.push_lines(
+            &buf[run.clone()],
+            fields.iter().map(|f| {
+                let name = offset(buf, f.name.as_bytes()) - run.start;
+                let value = name + f.name.len() + 2;
+                (name..name + f.name.len(), value..value + f.value.len())
+            }),
+        ),
+        None => {
+            for f in fields {
+                headers.push_parsed(f.name, f.value);
+            }
+        }
+    }
+}
+
+/// Where `part`, a slice of `buf`, starts in it (wrapping: a slice from elsewhere, such
+/// as an empty one, gives an offset that matches no layout check).
+fn offset(buf: &[u8], part: &[u8]) -> usize {
+    (part.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize)
+}
+
+/// The span of `buf` holding `fields` as canonical wire lines, one after another, if
+/// they do: each name followed by `": "`, its value, and CR LF, and the next name right
+/// after.
+fn canonical_run(buf: &[u8], fields: &[httparse::Header<'_>]) -> Option<Range<usize>> {
+    let start = offset(buf, fields.first()?.name.as_bytes());
+    let mut end = start;
+    for f in fields {
+        let name = offset(buf, f.name.as_bytes());
+        let value = name.wrapping_add(f.name.len() + 2);
+        let value_end = value.wrapping_add(f.value.len());
+        let laid_out = name == end
+            && offset(buf, f.value) == value
+            && buf.get(value.wrapping_sub(2)..value) == Some(b": ")
+            && buf.get(value_end..value_end.wrapping_add(2)) == Some(b"\r\n");
+        if !laid_out {
+            return None;
+        }
+        end = value_end + 2;
+    }
+    Some(start..end)
 }
 
 /// httparse knows `HTTP/1.0` and `HTTP/1.1` only. RFC 9110 §2.5 and §15.6.6 ask more, and
@@ -155,9 +207,7 @@ pub fn response(
     head.status = res.code.unwrap_or(0);
     head.reason.push_str(res.reason.unwrap_or_default());
     head.protocol = Protocol::from_h1_minor(res.version.unwrap_or(1));
-    for h in res.headers.iter() {
-        head.headers.push_parsed(h.name, h.value);
-    }
+    copy_fields(&mut head.headers, buf, res.headers);
     Ok(Some(n))
 }
 
@@ -288,6 +338,39 @@ mod tests {
         ] {
             let err = request(raw, LIMITS, &mut head).unwrap_err();
             assert_eq!(err.status(), 400, "{}", String::from_utf8_lossy(raw));
+        }
+    }
+
+    /// The fields as a proxy would write them again, and as the list gives them.
+    fn rewritten(raw: &[u8]) -> (Vec<u8>, Vec<(String, Vec<u8>)>) {
+        let mut head = RequestHead::default();
+        let limits = HeadLimits {
+            max_bytes: 1024,
+            max_headers: 8,
+        };
+        assert!(request(raw, limits, &mut head).unwrap().is_some());
+        let mut out = Vec::new();
+        head.headers.write_lines(&mut out, |_| false);
+        let list = head.headers.iter().map(|(n, v)| (n.into(), v.into()));
+        (out, list.collect())
+    }
+
+    #[test]
+    fn fields_come_out_canonical_whether_copied_in_one_run_or_one_by_one() {
+        let want = b"Host: x\r\nX-Empty: \r\nX-A: 1 2\r\n".to_vec();
+        let list = vec![
+            ("Host".to_string(), b"x".to_vec()),
+            ("X-Empty".to_string(), b"".to_vec()),
+            ("X-A".to_string(), b"1 2".to_vec()),
+        ];
+        for raw in [
+            &b"GET / HTTP/1.1\r\nHost: x\r\nX-Empty: \r\nX-A: 1 2\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost:x\r\nX-Empty:\r\nX-A: 1 2 \r\n\r\n",
+            b"GET / HTTP/1.1\nHost: x\nX-Empty: \nX-A:\t1 2\n\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nX-Empty:  \r\nX-A: 1 2\r\n\r\n",
+        ] {
+            let case = String::from_utf8_lossy(raw);
+            assert_eq!(rewritten(raw), (want.clone(), list.clone()), "{case}");
         }
     }
 

@@ -1,7 +1,8 @@
 //! Serialising heads: one buffer, one write.
 //!
-//! Heads are rebuilt from the parsed form, never copied from the wire, and the framing
-//! header is always the one weir decided on. The output buffer belongs to the
+//! Heads are rebuilt from the parsed form, never copied from the wire unchecked (the
+//! fields are copied in runs from the header list, which keeps them as wire lines), and
+//! the framing header is always the one weir decided on. The output buffer belongs to the
 //! connection and is reused, so writing a head allocates nothing once warm.
 
 use super::framing::Body;
@@ -24,9 +25,9 @@ pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
 }
 
 /// A framing header weir writes itself when it frames the message.
-fn is_framing(name: &str) -> bool {
-    (name.len() == 14 && name.eq_ignore_ascii_case("content-length"))
-        || (name.len() == 17 && name.eq_ignore_ascii_case("transfer-encoding"))
+fn is_framing(name: &[u8]) -> bool {
+    (name.len() == 14 && name.eq_ignore_ascii_case(b"content-length"))
+        || (name.len() == 17 && name.eq_ignore_ascii_case(b"transfer-encoding"))
 }
 
 /// Writes the header list; when weir frames the message itself, any framing header in the
@@ -34,15 +35,7 @@ fn is_framing(name: &str) -> bool {
 /// one weir decided.
 fn push_headers(out: &mut Vec<u8>, headers: &Headers, framing: Framing) {
     let own_framing = framing != Framing::None;
-    for (name, value) in headers.iter() {
-        if own_framing && is_framing(name) {
-            continue;
-        }
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
-    }
+    headers.write_lines(out, |name| own_framing && is_framing(name));
 }
 
 fn push_framing(out: &mut Vec<u8>, body: Framing) {
