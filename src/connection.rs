@@ -120,36 +120,74 @@ impl Drop for Held {
 /// each value once: a plain function returning an `async move` block that uses its
 /// captures in place, where an `async fn` keeps a second copy of each argument it
 /// moves into a future and every nested future a third (the spawned block used to
-/// hold the stream, the seat, the listener id and the peer three times). The plain
-/// path's request loop works on borrows for the same reason.
+/// hold the stream, the seat, the listener id and the peer three times). A capture is
+/// kept for the task's whole life, so the client session is made here, before the
+/// block, and holds the socket and the peer itself: capturing the socket and the peer
+/// as well cost every idle connection ~100 bytes. The plain path's request loop works
+/// on borrows for the same reason.
 pub(crate) fn accepted(
     live: Arc<Live>,
     a: Incoming,
     runtime: Runtime,
 ) -> impl Future<Output = ()> + Send + 'static {
     let Incoming {
-        mut tcp,
+        tcp,
         peer,
         id,
         tls,
         seat,
         held,
     } = a;
+    let mut start = match tls {
+        None => Start::Plain(downstream(&live, tcp.into(), peer, id)),
+        Some(config) => Start::Tls(tcp, peer, id, config),
+    };
     async move {
         let _ = &held; // dropped with the task
-        let proxied = proxy_protocol::accept(&live, id, &mut tcp, peer).await;
-        let Some(peer) = proxied else {
+        let proxied = {
+            let (tcp, peer, id) = start.socket();
+            proxy_protocol::accept(&live, id, tcp, peer)
+        };
+        let Some(peer) = proxied.await else {
             return; // counted and logged: no request is read
         };
-        if let Some(config) = tls {
-            // Boxed: its handshake future holds rustls' state inline (2.7 KiB), which
-            // every plain connection's task would carry too.
-            let serve = serve_tls(live, tcp, (peer, id), config, seat, runtime);
-            return Box::pin(serve).await;
+        let client = match start {
+            Start::Plain(ref mut client) => client,
+            Start::Tls(tcp, _, id, config) => {
+                // Boxed: its handshake future holds rustls' state inline (2.7 KiB), which
+                // every plain connection's task would carry too.
+                let serve = serve_tls(live, tcp, (peer, id), config, seat, runtime);
+                return Box::pin(serve).await;
+            }
+        };
+        client.peer = peer;
+        if let Ended::H2c(id) = requests(&live, client, &seat).await {
+            if let Start::Plain(client) = start {
+                h2c(live, client, id, seat, runtime).await;
+            }
         }
-        let mut client = downstream(&live, tcp.into(), peer, id);
-        if requests(&live, &mut client, id, &seat).await == Ended::H2c {
-            h2c(live, client, (peer, id), seat, runtime).await;
+    }
+}
+
+/// What a connection's task starts from, made before its future so that the future
+/// holds it once: a plain listener's client session (which holds the socket and the
+/// peer and the listener id), or a TLS listener's socket, peer and listener id before
+/// the handshake.
+enum Start {
+    Plain(Downstream),
+    Tls(rt::TcpStream, SocketAddr, ListenerId, Arc<ServerConfig>),
+}
+
+impl Start {
+    /// The socket, for a PROXY protocol header (it comes before any TLS), the peer and
+    /// the listener.
+    fn socket(&mut self) -> (&mut rt::TcpStream, SocketAddr, Option<ListenerId>) {
+        match self {
+            Start::Plain(client) => {
+                let (peer, id) = (client.peer, client.listener);
+                (client.tcp_mut(), peer, id)
+            }
+            Start::Tls(tcp, peer, id, _) => (tcp, *peer, Some(*id)),
         }
     }
 }
@@ -169,8 +207,8 @@ fn serve(
 ) -> impl Future<Output = ()> + Send {
     async move {
         let mut client = downstream(&live, stream, peer, id);
-        if requests(&live, &mut client, id, &seat).await == Ended::H2c {
-            h2c(live, client, (peer, id), seat, runtime).await;
+        if let Ended::H2c(id) = requests(&live, &mut client, &seat).await {
+            h2c(live, client, id, seat, runtime).await;
         }
     }
 }
@@ -184,12 +222,11 @@ fn downstream(live: &Live, stream: Stream, peer: SocketAddr, id: ListenerId) -> 
 }
 
 /// How a connection's run of HTTP/1.x requests ended.
-#[derive(PartialEq, Eq)]
 enum Ended {
     /// Closed, idled out, or drained: the connection is done.
     Closed,
-    /// It opened with the HTTP/2 preface on a listener with `h2c = true`.
-    H2c,
+    /// It opened with the HTTP/2 preface on listener `.0`, which has `h2c = true`.
+    H2c(ListenerId),
 }
 
 /// Hands a plain connection that opened with the HTTP/2 preface to the h2 server.
@@ -198,12 +235,12 @@ enum Ended {
 fn h2c(
     live: Arc<Live>,
     client: Downstream,
-    (peer, listener): (SocketAddr, ListenerId),
+    listener: ListenerId,
     seat: Seat,
     runtime: Runtime,
 ) -> Pin<Box<impl Future<Output = ()> + Send>> {
     let from = h2::From {
-        peer,
+        peer: client.peer,
         listener,
         tls: false,
     };
@@ -211,7 +248,7 @@ fn h2c(
 }
 
 /// Serves `client`'s requests one after another until it closes, idles out, or weir
-/// shuts down; or finds that it speaks HTTP/2 (`h2c = true` on plain listener `id`).
+/// shuts down; or finds that it speaks HTTP/2 (`h2c = true` on its plain listener).
 #[allow(
     clippy::manual_async_fn,
     reason = "an async fn keeps a second copy of each argument (see `accepted`)"
@@ -219,7 +256,6 @@ fn h2c(
 fn requests<'a>(
     live: &'a Arc<Live>,
     client: &'a mut Downstream,
-    id: ListenerId,
     seat: &'a Seat,
 ) -> impl Future<Output = Ended> + Send + 'a {
     async move {
@@ -227,9 +263,9 @@ fn requests<'a>(
         let mut held: Option<Box<Scratch>> = None;
         let mut first = true;
         // One wait for the shutdown signal for the connection's life: made afresh for each
-        // idle wait, it allocated its listener every request (tests/alloc_free.rs).
-        let signal = live.stop().clone();
-        let mut shutdown = std::pin::pin!(signal.fired());
+        // idle wait, it allocated its listener every request (tests/alloc_free.rs). On
+        // `live`'s own signal, not a clone of it, which the task would carry too.
+        let mut shutdown = std::pin::pin!(live.stop().fired());
         let next = loop {
             if client.buffered().is_empty() {
                 park(&mut held, client);
@@ -237,23 +273,27 @@ fn requests<'a>(
                     break Next::Close;
                 }
             }
-            if first && !id.tls && h2::is_preface(client.buffered()) && takes_h2c(live, id) {
-                return Ended::H2c;
+            if first {
+                if let Some(id) = speaks_h2c(live, client) {
+                    return Ended::H2c(id);
+                }
             }
             first = false;
             // Each request runs on the engine in force when it starts (see `live`): taken
             // once its first bytes are here, not before the wait, or a connection idle
             // across a reload would serve its next request on the retired engine.
             let e = live.get();
-            let t = e.config.timeouts;
+            let header = e.config.timeouts.header;
             client.allow(e.limits.max_bytes);
             let s = resume(&mut held, client);
-            let head = rt::timeout(t.header, client.read_request(e.limits, &mut s.req)).await;
+            let head = rt::timeout(header, client.read_request(e.limits, &mut s.req)).await;
             let err = match head {
                 // Boxed, like `reject` below: a future holds room for its largest await
-                // point, and an exchange in flight is most of this task's. Unboxed, every
-                // idle connection carried it (4.1 KiB each, against 2.5 KiB now; one 2 KiB
-                // allocation per request instead).
+                // point, and an exchange in flight is most of this task's. The head's
+                // read stays in the task: boxed with the exchange, the future was built
+                // beside its box and copied in (4 KiB, ~420 instructions a request), and
+                // the idle task stayed in the same allocator size class anyway
+                // (bench/profiling.md, round five).
                 Some(Ok(())) => {
                     Box::pin(exchange::exchange(&e, client, s)).await;
                     match client.next() {
@@ -298,8 +338,6 @@ fn idle<'a, S: Future<Output = ()>>(
     first: bool,
 ) -> impl Future<Output = bool> + 'a {
     async move {
-        let t = live.get().config.timeouts;
-        let limit = if first { t.header } else { t.idle };
         // A drain closes idle keep-alive connections, but not one still waiting for its
         // first request: it was accepted before the listener closed (in an upgrade,
         // while the new process already served), its client has sent or is sending that
@@ -315,8 +353,10 @@ fn idle<'a, S: Future<Output = ()>>(
         };
         let began = Instant::now();
         let woke = {
+            // The limit is computed in the call, not bound: a binding would be kept
+            // across the wait, beside the copy the wait holds.
             let data = std::pin::pin!(client.wait_for_request());
-            IdleWait::new(data, stop, listed.as_ref(), limit).await
+            IdleWait::new(data, stop, listed.as_ref(), wait_limit(live, first)).await
         };
         if let Some(listed) = listed {
             listed.end(matches!(woke, Woke::Asked));
@@ -339,6 +379,17 @@ fn idle<'a, S: Future<Output = ()>>(
             Woke::Asked => answer_ask(client, seat),
             Woke::Data(Err(_)) | Woke::TimedOut => false,
         }
+    }
+}
+
+/// How long a connection may wait for its next request: its first one's head must
+/// arrive within `timeouts.header`, later ones may idle for `timeouts.idle`.
+fn wait_limit(live: &Live, first: bool) -> std::time::Duration {
+    let t = live.get().config.timeouts;
+    if first {
+        t.header
+    } else {
+        t.idle
     }
 }
 
@@ -372,10 +423,16 @@ fn resume<'a>(held: &'a mut Option<Box<Scratch>>, client: &mut Downstream) -> &'
     })
 }
 
-/// Whether plain listener `id` takes HTTP/2 with prior knowledge (`h2c = true`).
-fn takes_h2c(live: &Live, id: ListenerId) -> bool {
+/// The plain listener `client` came in on, if it opened with the HTTP/2 preface and that
+/// listener takes HTTP/2 with prior knowledge (`h2c = true`).
+fn speaks_h2c(live: &Live, client: &Downstream) -> Option<ListenerId> {
+    let id = client.listener.filter(|id| !id.tls)?;
+    if !h2::is_preface(client.buffered()) {
+        return None;
+    }
     let e = live.get();
-    e.listener(id).is_some_and(|i| e.config.listen[i].h2c)
+    let takes = e.listener(id).is_some_and(|i| e.config.listen[i].h2c);
+    takes.then_some(id)
 }
 
 #[cfg(test)]
@@ -393,14 +450,22 @@ mod tests {
     /// release); 1,512 for `serve` alone with it boxed; the whole task 1,560 with each
     /// value held once (`accepted`), 1,200 with the idle wait hand-written (`IdleWait`),
     /// 1,192 without the seat's `Arc<Ask>`; 960 with `rt::timeout` a struct that holds
-    /// the wrapped future once (1,224 before it). The bound is the default backend's;
-    /// the portable and tokio backends' sockets and timers are larger (1,032 bytes on
-    /// the portable one), so they keep the earlier 1,280.
+    /// the wrapped future once (1,224 before it); 1,024 at the start of round four
+    /// (bench/profiling.md); with the client session made before the task's future
+    /// (`Start`: no second socket, peer or listener id beside it) and the idle wait's
+    /// timer made with it, 776: with the task's 64-byte header and guard, in mimalloc's
+    /// 896-byte class (1,088 bytes in the 1,280 class before). Boxing the head's read
+    /// with the exchange made it 704, still the 896 class, but that future was built
+    /// beside its box and copied in, ~420 instructions a request (bench/profiling.md,
+    /// round five). The bound keeps the task in the 896 class.
+    /// The bound is the default backend's; the portable and tokio backends' sockets and
+    /// timers are larger (1,032 bytes on the portable one before round four), so they
+    /// keep the earlier 1,280.
     #[test]
     fn the_connection_future_carries_no_rarely_used_state() {
         let task = future_size(accepted);
         eprintln!("connection task future: {task} bytes");
-        let bound = if rt::DEFAULT_BACKEND { 1024 } else { 1280 };
+        let bound = if rt::DEFAULT_BACKEND { 800 } else { 1280 };
         assert!(task <= bound, "{task} bytes");
     }
 

@@ -154,8 +154,9 @@ impl Engine {
     /// its address and kind (a reload reordered `listen`). `None` if no longer listed.
     #[inline]
     pub fn listener(&self, id: ListenerId) -> Option<usize> {
-        match self.config.listen.get(id.index) {
-            Some(l) if id.is(l) => Some(id.index),
+        let index = id.index as usize;
+        match self.config.listen.get(index) {
+            Some(l) if id.is(l) => Some(index),
             _ => self.config.listen.iter().position(|l| id.is(l)),
         }
     }

@@ -43,8 +43,10 @@ pub(crate) struct IdleWait<'a, D, S> {
     data: Pin<&'a mut D>,
     stop: Option<Pin<&'a mut S>>,
     listed: Option<&'a Listed<'a>>,
-    limit: Duration,
-    timer: Option<Timer>,
+    /// Made with the wait, filed on the first poll that finds nothing to do (it reads
+    /// the clock once; the idle wait's own start is read just before it anyway). Holding
+    /// it rather than the limit and an `Option<Timer>` keeps the struct 16 bytes smaller.
+    timer: Timer,
 }
 
 impl<'a, D, S> IdleWait<'a, D, S>
@@ -64,8 +66,7 @@ where
             data,
             stop,
             listed,
-            limit,
-            timer: None,
+            timer: rt::Chosen::timer(limit),
         }
     }
 }
@@ -87,9 +88,7 @@ where
                 return Poll::Ready(Woke::Stop);
             }
         }
-        let limit = this.limit;
-        let timer = this.timer.get_or_insert_with(|| rt::Chosen::timer(limit));
-        if Pin::new(timer).poll(cx).is_ready() {
+        if Pin::new(&mut this.timer).poll(cx).is_ready() {
             return Poll::Ready(Woke::TimedOut);
         }
         match this.listed.map(|l| l.poll_asked(cx)) {

@@ -62,7 +62,8 @@ impl Bound {
         let local = rt::local_addr(&listener)?;
         let tls = l.tls.is_some();
         let id = ListenerId {
-            index,
+            // Past u32::MAX entries (never), the engine finds it by address instead.
+            index: u32::try_from(index).unwrap_or(u32::MAX),
             addr: l.addr,
             tls,
         };

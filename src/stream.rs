@@ -65,6 +65,16 @@ impl Stream {
         }
     }
 
+    /// The TCP socket under the stream, to read from it directly (a PROXY protocol
+    /// header comes before any TLS).
+    pub fn tcp_mut(&mut self) -> &mut TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Server(s) => s.get_mut().0,
+            Stream::Client(s) => s.get_mut().0,
+        }
+    }
+
     /// Whether this is a TLS stream.
     pub fn is_tls(&self) -> bool {
         !matches!(self, Stream::Plain(_))

@@ -11,7 +11,10 @@
 //! - **The boxed exchange future, one per request** (`src/connection.rs`): unboxed, the
 //!   exchange's state (about 2 KiB) would be carried by every idle keep-alive
 //!   connection's task. Boxing trades one allocation per request (served from
-//!   mimalloc's per-thread free list) for that memory.
+//!   mimalloc's per-thread free list) for that memory. A per-thread pool of reused
+//!   slots removes it, but was measured dearer: ~150 more instructions a request than
+//!   the allocation and free, or ~780 with the session moved in and out, and more idle
+//!   memory either way (bench/profiling.md, round five).
 //!
 //! (Until weir had its own executor, smol's also allocated a 504-byte `concurrent-queue`
 //! block for each 31 task wakes, about one every eight requests; weir's run queues are

@@ -101,6 +101,12 @@ impl Downstream {
         self
     }
 
+    /// The TCP socket under a plain session, for what comes before HTTP on it (a
+    /// PROXY protocol header).
+    pub fn tcp_mut(&mut self) -> &mut rt::TcpStream {
+        self.conn.io.tcp_mut()
+    }
+
     /// Whether the client speaks to us over TLS.
     pub fn is_tls(&self) -> bool {
         self.conn.io.is_tls()

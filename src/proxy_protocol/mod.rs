@@ -92,16 +92,17 @@ impl Reject {
 
 /// The client address of a connection accepted from `peer` on listener `id`: `peer`
 /// itself, or, on a listener with `proxy_protocol`, what its header says. `None` when
-/// the connection is to be closed (already counted and logged).
+/// the connection is to be closed (already counted and logged). A connection with no
+/// listener id (`None`, as a session off the proxy listeners has) takes no header.
 pub(crate) async fn accept(
     live: &Live,
-    id: ListenerId,
+    id: Option<ListenerId>,
     tcp: &mut TcpStream,
     peer: SocketAddr,
 ) -> Option<SocketAddr> {
     let e = live.get();
-    let Some(proxy) = e
-        .listener(id)
+    let Some(proxy) = id
+        .and_then(|id| e.listener(id))
         .and_then(|i| e.config.listen[i].proxy_protocol.as_ref())
     else {
         return Some(peer);
