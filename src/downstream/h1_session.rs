@@ -13,6 +13,7 @@ use crate::http::conn::Conn;
 use crate::http::decode::{Decoder, Decoding, Source};
 use crate::http::framing::{self, Body};
 use crate::http::hop::ConnectionOptions;
+use crate::http::splice;
 use crate::http::write::{self, Framing};
 use crate::http::{Protocol, RequestHead, ResponseHead};
 use crate::listener_id::ListenerId;
@@ -183,7 +184,7 @@ impl Session for Downstream {
         // Sent with the rest of this turn's writes, after the requests going upstream
         // (see `rt::end_of_batch`).
         rt::end_of_batch(rt::Batch::clients()).await;
-        let bytes = body::pipe(body, &mut self.conn.io, out, &self.out, write_timeout).await?;
+        let bytes = splice::pipe(body, &mut self.conn.io, out, &self.out, write_timeout).await?;
         self.next = if keep { Next::KeepAlive } else { Next::Close };
         Ok(bytes)
     }
