@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::error::{Error, Kind};
 use crate::http::body::{self, CopyError, Out, ReadError};
 use crate::http::conn::Conn;
-use crate::http::decode::{Decoder, Decoding, Source};
+use crate::http::decode::{Decoder, Decoding, Source, Unread};
 use crate::http::framing::{self, Body};
 use crate::http::hop::ConnectionOptions;
 use crate::http::splice;
@@ -50,6 +50,18 @@ impl Source for RequestBody<'_> {
 
     fn consume(&mut self, n: usize) {
         self.body.consume(n);
+    }
+
+    /// Not while `100 Continue` is still owed: the first piece says it.
+    fn unread(&mut self, min: u64) -> Option<Unread<'_>> {
+        match *self.continue_100 {
+            true => None,
+            false => self.body.unread_plain(min),
+        }
+    }
+
+    fn spliced(&mut self, n: u64) {
+        self.body.spliced_plain(n);
     }
 }
 

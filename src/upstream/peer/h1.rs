@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use crate::error::{Error, Kind};
-use crate::http::body::{self, CopyError, Out};
+use crate::http::body::{CopyError, Out};
 use crate::http::conn::Conn;
 use crate::http::decode::{Decoder, Decoding, Source};
 use crate::http::framing::Body;
 use crate::http::parse::{self, HeadLimits, ReadHead};
+use crate::http::splice;
 use crate::http::write;
 use crate::http::{RequestHead, ResponseHead};
 use crate::rt;
@@ -68,7 +69,7 @@ impl H1 {
         };
         rt::end_of_batch(batch).await;
         self.awaiting = true;
-        body::pipe(body, &mut self.conn.io, out, scratch, write_timeout).await
+        splice::pipe(body, &mut self.conn.io, out, scratch, write_timeout).await
     }
 
     /// Reads one response head into `res` within `timeout`.
