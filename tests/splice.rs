@@ -222,3 +222,30 @@ fn a_client_closing_mid_upload_is_not_sent_on_as_a_whole_body() {
     let log = fs::read_to_string(&path).unwrap();
     assert!(log.contains("\"error\":\""), "logged as an error: {log}");
 }
+
+#[test]
+fn a_client_leaving_mid_body_drops_the_upstream_connection_and_the_next_body_is_exact() {
+    let _serial = one_at_a_time();
+    let (o, one, _) = large_origin();
+    let dir = temp_dir("splice-client-gone");
+    let path = dir.join("access.log");
+    let proxy = util::start(with_log(util::config(&[o.addr]), &path));
+    // The client reads the head and a little of 10 MiB, then resets the connection:
+    // weir's write fails with bytes still in its pipe.
+    let mut s = TcpStream::connect(proxy.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(&get("/10m")).unwrap();
+    let mut some = vec![0; 100 * 1024];
+    s.read_exact(&mut some).unwrap();
+    drop(s);
+    // The upstream connection, its body unfinished, is closed rather than pooled.
+    assert!(o.wait_closes(1), "the origin connection was closed");
+    // Whatever that pipe held never reaches another client.
+    for _ in 0..4 {
+        let r = Conn::open(proxy.addr).roundtrip(&get("/1m"));
+        assert_eq!(fnv(&r.body), fnv(&one));
+    }
+    proxy.stop().unwrap();
+    let log = fs::read_to_string(&path).unwrap();
+    assert!(log.contains("client write failed"), "{log}");
+}

@@ -92,7 +92,10 @@ impl<'w, 'p, W: AsyncWrite + Unpin> Sink<'w, 'p, W> {
             not(feature = "portable-runtime"),
             not(feature = "tokio-runtime")
         )),
-        allow(dead_code, reason = "only a splice (epoll backend) sends the head alone")
+        allow(
+            dead_code,
+            reason = "only a splice (epoll backend) sends the head alone"
+        )
     )]
     pub(super) async fn send_prefix(&mut self) -> Result<(), CopyError> {
         let prefix = std::mem::take(&mut self.prefix);
