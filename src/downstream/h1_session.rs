@@ -190,13 +190,18 @@ impl Session for Downstream {
         body: &mut B,
         write_timeout: Duration,
     ) -> Result<u64, CopyError> {
+        let spliceable = splice::worth(framing);
         let (framing, out, keep) = reframe(framing, self.protocol, self.may_keep());
         let connection = self.connection_value(keep);
         write::response_head(&mut self.out, head, framing, connection);
         // Sent with the rest of this turn's writes, after the requests going upstream
         // (see `rt::end_of_batch`).
         rt::end_of_batch(rt::Batch::clients()).await;
-        let bytes = splice::pipe(body, &mut self.conn.io, out, &self.out, write_timeout).await?;
+        let dst = &mut self.conn.io;
+        let bytes = match spliceable {
+            true => splice::pipe(body, dst, out, &self.out, write_timeout).await?,
+            false => body::pipe(body, dst, out, &self.out, write_timeout).await?,
+        };
         self.next = if keep { Next::KeepAlive } else { Next::Close };
         Ok(bytes)
     }

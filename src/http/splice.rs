@@ -24,10 +24,18 @@ use std::time::Duration;
 
 use super::body::{CopyError, Out, Sink};
 use super::decode::Source;
+use super::framing::Body;
 use crate::stream::Stream;
 
 /// The least of a body still to come, after what came with its head, for a splice.
 pub const MIN: u64 = 64 * 1024;
+
+/// Whether a body framed as `body` may be spliced at all: a Content-Length of at least
+/// [`MIN`]. The rest go to [`super::body::pipe`] without asking their source, which
+/// keeps small responses at their instruction count.
+pub fn worth(body: Body) -> bool {
+    matches!(body, Body::Length(n) if n >= MIN)
+}
 
 /// Body bytes relayed by splice since the process started, by every proxy in it:
 /// `weir_body_bytes_spliced_total` in `/metrics`, so that an operator can see the

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Kind};
-use crate::http::body::{CopyError, Out};
+use crate::http::body::{self, CopyError, Out};
 use crate::http::conn::Conn;
 use crate::http::decode::{Decoder, Decoding, Source};
 use crate::http::framing::Body;
@@ -69,7 +69,11 @@ impl H1 {
         };
         rt::end_of_batch(batch).await;
         self.awaiting = true;
-        splice::pipe(body, &mut self.conn.io, out, scratch, write_timeout).await
+        let dst = &mut self.conn.io;
+        match splice::worth(framing) {
+            true => splice::pipe(body, dst, out, scratch, write_timeout).await,
+            false => body::pipe(body, dst, out, scratch, write_timeout).await,
+        }
     }
 
     /// Reads one response head into `res` within `timeout`.
