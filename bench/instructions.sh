@@ -24,6 +24,8 @@
 # of the same built-in origin, which `weir backend` serves (WEIR, default
 # target/release/weir); weir-fair runs WEIR with the same work (balancer only, XFF
 # only), for the side-by-side (bench/profiling.md, issue 24).
+# With ORIGIN_DIR=DIR the origin serves the files in DIR (`weir backend --dir`), e.g.
+# a 1 MiB file `1m` for REQ_PATH=/1m, instead of its short built-in answer.
 # With SYSCALLS=1 the proxy runs under `strace -f -c` instead of callgrind and the
 # figure is system calls per request, with the calls of each kind per request after it.
 # Needs valgrind (strace with SYSCALLS=1) and python3 (and openssl with TLS=1). Loopback only; bounded (N2 requests).
@@ -43,6 +45,7 @@ TLS=${TLS:-0}
 KEEP=${KEEP:-}
 NEWCONN=${NEWCONN:-0}
 SYSCALLS=${SYSCALLS:-0}
+ORIGIN_DIR=${ORIGIN_DIR:-}
 command -v valgrind >/dev/null || { echo "instructions.sh: needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 # weir on mimalloc executes itself again to set these (src/cli/alloc.rs); under valgrind
 # that would leave the counted process at once, so they are set here.
@@ -51,7 +54,9 @@ WORK=$(mktemp -d /tmp/weir-ir.XXXXXX)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ORIGIN=127.0.0.1:$(free_port)
 PROXY=127.0.0.1:$(free_port)
-"$WEIR" backend --listen "$ORIGIN" --name origin >/dev/null 2>&1 &
+ORIGIN_ARGS=(--name origin)
+[ -z "$ORIGIN_DIR" ] || ORIGIN_ARGS=(--dir "$ORIGIN_DIR")
+"$WEIR" backend --listen "$ORIGIN" "${ORIGIN_ARGS[@]}" >/dev/null 2>&1 &
 ORIGIN_PID=$!
 trap 'kill $ORIGIN_PID 2>/dev/null; rm -rf "$WORK"' EXIT
 if [ "$TLS" = 1 ]; then

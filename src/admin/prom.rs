@@ -138,6 +138,17 @@ pub fn render(e: &Engine) -> String {
     );
     head(
         &mut out,
+        "weir_body_bytes_spliced_total",
+        "counter",
+        "Body bytes moved socket to socket by splice(2), never copied through weir (process-wide).",
+    );
+    let _ = writeln!(
+        out,
+        "weir_body_bytes_spliced_total {}",
+        crate::http::splice::spliced_bytes()
+    );
+    head(
+        &mut out,
         "weir_grpc_calls_total",
         "counter",
         "gRPC calls (content-type application/grpc*) by the grpc-status their client got.",

@@ -10,9 +10,10 @@ use std::time::Duration;
 use crate::error::{Error, Kind};
 use crate::http::body::{self, CopyError, Out, ReadError};
 use crate::http::conn::Conn;
-use crate::http::decode::{Decoder, Decoding, Source};
+use crate::http::decode::{Decoder, Decoding, Source, Unread};
 use crate::http::framing::{self, Body};
 use crate::http::hop::ConnectionOptions;
+use crate::http::splice;
 use crate::http::write::{self, Framing};
 use crate::http::{Protocol, RequestHead, ResponseHead};
 use crate::listener_id::ListenerId;
@@ -49,6 +50,18 @@ impl Source for RequestBody<'_> {
 
     fn consume(&mut self, n: usize) {
         self.body.consume(n);
+    }
+
+    /// Not while `100 Continue` is still owed: the first piece says it.
+    fn unread(&mut self, min: u64) -> Option<Unread<'_>> {
+        match *self.continue_100 {
+            true => None,
+            false => self.body.unread_plain(min),
+        }
+    }
+
+    fn spliced(&mut self, n: u64) {
+        self.body.spliced_plain(n);
     }
 }
 
@@ -177,13 +190,18 @@ impl Session for Downstream {
         body: &mut B,
         write_timeout: Duration,
     ) -> Result<u64, CopyError> {
+        let spliceable = splice::worth(framing);
         let (framing, out, keep) = reframe(framing, self.protocol, self.may_keep());
         let connection = self.connection_value(keep);
         write::response_head(&mut self.out, head, framing, connection);
         // Sent with the rest of this turn's writes, after the requests going upstream
         // (see `rt::end_of_batch`).
         rt::end_of_batch(rt::Batch::clients()).await;
-        let bytes = body::pipe(body, &mut self.conn.io, out, &self.out, write_timeout).await?;
+        let dst = &mut self.conn.io;
+        let bytes = match spliceable {
+            true => splice::pipe(body, dst, out, &self.out, write_timeout).await?,
+            false => body::pipe(body, dst, out, &self.out, write_timeout).await?,
+        };
         self.next = if keep { Next::KeepAlive } else { Next::Close };
         Ok(bytes)
     }

@@ -145,6 +145,19 @@ impl<B: Source> Source for Expiring<B> {
         }
     }
 
+    /// Only without a deadline: a splice cannot be cut short when the deadline comes,
+    /// so a body with one is read piece by piece.
+    fn unread(&mut self, min: u64) -> Option<crate::http::decode::Unread<'_>> {
+        match self.at {
+            None => self.body.unread(min),
+            Some(_) => None,
+        }
+    }
+
+    fn spliced(&mut self, n: u64) {
+        self.body.spliced(n);
+    }
+
     fn trailers(&mut self) -> Option<http::HeaderMap> {
         if !self.expired {
             return self.body.trailers();

@@ -103,6 +103,15 @@ impl<B: Source> Source for Watch<B> {
         self.body.lend(n)
     }
 
+    /// No trailers come with a body on a socket: nothing to watch.
+    fn unread(&mut self, min: u64) -> Option<crate::http::decode::Unread<'_>> {
+        self.body.unread(min)
+    }
+
+    fn spliced(&mut self, n: u64) {
+        self.body.spliced(n);
+    }
+
     fn trailers(&mut self) -> Option<http::HeaderMap> {
         let trailers = self.body.trailers();
         let code = trailers.as_ref().and_then(|t| t.get("grpc-status"));

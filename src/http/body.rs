@@ -67,14 +67,44 @@ pub struct Copy<'a> {
 /// only while a large body moves and is given back when the connection idles.
 pub const PIECE: usize = 256 * 1024;
 
-struct Sink<'w, 'p, W> {
-    dst: &'w mut W,
+/// The destination of a copy: framing, the head still to send, the write timeout.
+pub(super) struct Sink<'w, 'p, W> {
+    pub(super) dst: &'w mut W,
     out: Out,
     prefix: &'p [u8],
-    timeout: Duration,
+    pub(super) timeout: Duration,
 }
 
-impl<W: AsyncWrite + Unpin> Sink<'_, '_, W> {
+impl<'w, 'p, W: AsyncWrite + Unpin> Sink<'w, 'p, W> {
+    pub(super) fn new(dst: &'w mut W, out: Out, prefix: &'p [u8], timeout: Duration) -> Self {
+        Sink {
+            dst,
+            out,
+            prefix,
+            timeout,
+        }
+    }
+
+    /// Sends the prefix (a head) if it has not gone yet with a piece.
+    #[cfg_attr(
+        not(all(
+            target_os = "linux",
+            not(feature = "portable-runtime"),
+            not(feature = "tokio-runtime")
+        )),
+        allow(
+            dead_code,
+            reason = "only a splice (epoll backend) sends the head alone"
+        )
+    )]
+    pub(super) async fn send_prefix(&mut self) -> Result<(), CopyError> {
+        let prefix = std::mem::take(&mut self.prefix);
+        if prefix.is_empty() {
+            return Ok(());
+        }
+        self.write(&mut [IoSlice::new(prefix)]).await
+    }
+
     async fn write(&mut self, bufs: &mut [IoSlice<'_>]) -> Result<(), CopyError> {
         match rt::timeout(self.timeout, write_all_vectored(self.dst, bufs)).await {
             Some(Ok(())) => Ok(()),
@@ -84,7 +114,7 @@ impl<W: AsyncWrite + Unpin> Sink<'_, '_, W> {
     }
 
     /// Writes one piece of body data, framed for the destination.
-    async fn piece(&mut self, data: &[u8]) -> Result<(), CopyError> {
+    pub(super) async fn piece(&mut self, data: &[u8]) -> Result<(), CopyError> {
         let prefix = std::mem::take(&mut self.prefix);
         match self.out {
             Out::Raw => {
@@ -106,7 +136,7 @@ impl<W: AsyncWrite + Unpin> Sink<'_, '_, W> {
     }
 
     /// Ends the body: the last chunk for chunked output, and any prefix not yet sent.
-    async fn finish(&mut self) -> Result<(), CopyError> {
+    pub(super) async fn finish(&mut self) -> Result<(), CopyError> {
         let prefix = std::mem::take(&mut self.prefix);
         let last: &[u8] = match self.out {
             Out::Chunked => b"0\r\n\r\n",
@@ -182,12 +212,7 @@ where
     B: Source,
     W: AsyncWrite + Unpin,
 {
-    let mut sink = Sink {
-        dst,
-        out,
-        prefix,
-        timeout: write_timeout,
-    };
+    let mut sink = Sink::new(dst, out, prefix, write_timeout);
     let mut total = 0u64;
     loop {
         let piece = src.piece().await?;

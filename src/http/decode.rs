@@ -21,7 +21,8 @@ use super::body::{CopyError, ReadError, PIECE};
 use super::conn::Conn;
 use super::framing::Body;
 use super::ows;
-use crate::rt;
+use crate::rt::{self, TcpStream};
+use crate::stream::Stream;
 
 /// Longest chunk-size line or trailer line accepted.
 const MAX_LINE: usize = 4096;
@@ -63,6 +64,30 @@ pub trait Source {
     fn last_piece(&self) -> bool {
         false
     }
+
+    /// The rest of the body when it is a run of raw bytes still on a plain TCP socket,
+    /// none of it buffered (a Content-Length body read past what came with its head),
+    /// so that the caller may move it with splice(2) instead of reading it; it then
+    /// reports each count moved to [`spliced`](Self::spliced). A body decides before
+    /// its first piece, by whether `min` bytes or more are still to come; once it has
+    /// started this way it stays so. `None`, the default,
+    /// where the bytes must be decoded, seen or kept (chunked, TLS, HTTP/2, a body
+    /// kept for a retry): the caller reads pieces as usual.
+    fn unread(&mut self, _min: u64) -> Option<Unread<'_>> {
+        None
+    }
+
+    /// Counts `n` bytes moved from [`unread`](Self::unread)'s socket as used.
+    fn spliced(&mut self, _n: u64) {}
+}
+
+/// The part of a body still on its socket (see [`Source::unread`]).
+pub struct Unread<'a> {
+    pub socket: &'a TcpStream,
+    /// Body bytes still to come from `socket`.
+    pub left: u64,
+    /// Longest wait for `socket` to send the next bytes.
+    pub timeout: Duration,
 }
 
 /// Where the decoder stands in the body.
@@ -254,10 +279,35 @@ impl Decoder {
 
     /// Counts `n` bytes of the last piece as used.
     fn count(&mut self, n: usize) {
-        self.total += n as u64;
+        self.count_u64(n as u64);
+    }
+
+    fn count_u64(&mut self, n: u64) {
+        self.total += n;
         if matches!(self.at, At::Length | At::ChunkData) {
-            self.left -= n as u64;
+            self.left -= n;
         }
+    }
+
+    /// The bytes of a Content-Length body not yet read from `src`, when none is
+    /// buffered. A body decides once, before its first piece, whether at least `min` of
+    /// it is still to come; if so it starts here without growing the buffer (bytes that
+    /// skip it need no room), else it is read piece by piece like any other.
+    fn unread<S>(&mut self, src: &Conn<S>, min: u64) -> Option<u64> {
+        if self.at == At::Start {
+            let Body::Length(n) = self.body else {
+                return None;
+            };
+            let to_come = n.saturating_sub(src.buffered().len() as u64);
+            // Over the limit: `piece` says so.
+            if to_come < min || self.past_limit(n) {
+                return None;
+            }
+            self.left = n;
+            self.at = At::Length;
+        }
+        let raw = self.at == At::Length && self.left > 0 && src.buffered().is_empty();
+        raw.then_some(self.left)
     }
 }
 
@@ -272,6 +322,26 @@ impl<S> Decoding<'_, S> {
     /// The connection the body is read from (to answer on it, say).
     pub fn conn(&mut self) -> &mut Conn<S> {
         self.src
+    }
+}
+
+impl Decoding<'_, Stream> {
+    /// [`Source::unread`] for a body on a weir connection: only a plain TCP one.
+    pub fn unread_plain(&mut self, min: u64) -> Option<Unread<'_>> {
+        let Stream::Plain(socket) = &self.src.io else {
+            return None;
+        };
+        let left = self.dec.unread(self.src, min)?;
+        Some(Unread {
+            socket,
+            left,
+            timeout: self.timeout,
+        })
+    }
+
+    /// [`Source::spliced`] for [`unread_plain`](Self::unread_plain).
+    pub fn spliced_plain(&mut self, n: u64) {
+        self.dec.count_u64(n);
     }
 }
 

@@ -18,6 +18,7 @@ pub mod parse;
 pub mod protocol;
 pub(crate) mod replay;
 pub(crate) mod spare;
+pub mod splice;
 pub(crate) mod time;
 pub mod write;
 

@@ -164,6 +164,20 @@ impl<S: Source> Source for Replay<S> {
         Some(data)
     }
 
+    /// Only a body no longer copied (past the bound, or never within it) and not being
+    /// replayed: a spliced byte cannot be kept for a retry.
+    fn unread(&mut self, min: u64) -> Option<super::decode::Unread<'_>> {
+        if self.kept.keeping || self.kept.replaying() {
+            return None;
+        }
+        self.src.unread(min)
+    }
+
+    fn spliced(&mut self, n: u64) {
+        self.kept.used += n;
+        self.src.spliced(n);
+    }
+
     /// Known only for the client's live body: a replayed piece has more after it.
     fn last_piece(&self) -> bool {
         !self.kept.replaying() && self.src.last_piece()

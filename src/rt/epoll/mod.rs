@@ -10,6 +10,7 @@ mod give_way;
 mod net;
 mod reactor;
 mod source;
+pub(crate) mod splice;
 mod timer;
 mod timers;
 

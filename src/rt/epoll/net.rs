@@ -203,7 +203,7 @@ impl TcpStream {
 
     /// Runs `op` once the socket is ready in `dir`: at once, without the reactor, while
     /// the socket has never had to wait (see [`Lazy`]).
-    fn poll_op<R>(
+    pub(super) fn poll_op<R>(
         &self,
         cx: &mut Context<'_>,
         dir: Dir,

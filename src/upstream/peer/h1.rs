@@ -8,6 +8,7 @@ use crate::http::conn::Conn;
 use crate::http::decode::{Decoder, Decoding, Source};
 use crate::http::framing::Body;
 use crate::http::parse::{self, HeadLimits, ReadHead};
+use crate::http::splice;
 use crate::http::write;
 use crate::http::{RequestHead, ResponseHead};
 use crate::rt;
@@ -68,7 +69,11 @@ impl H1 {
         };
         rt::end_of_batch(batch).await;
         self.awaiting = true;
-        body::pipe(body, &mut self.conn.io, out, scratch, write_timeout).await
+        let dst = &mut self.conn.io;
+        match splice::worth(framing) {
+            true => splice::pipe(body, dst, out, scratch, write_timeout).await,
+            false => body::pipe(body, dst, out, scratch, write_timeout).await,
+        }
     }
 
     /// Reads one response head into `res` within `timeout`.

@@ -29,7 +29,7 @@ use futures_rustls::TlsConnector;
 
 use crate::config::UpstreamProtocol;
 use crate::http::body::CopyError;
-use crate::http::decode::{Decoding, Source};
+use crate::http::decode::{Decoding, Source, Unread};
 use crate::http::framing::Body;
 use crate::http::parse::{HeadLimits, ReadHead};
 use crate::http::replay::Replay;
@@ -239,6 +239,19 @@ impl Source for PeerBody<'_> {
         match self {
             PeerBody::H1(_) => None,
             PeerBody::H2(b) => b.trailers(),
+        }
+    }
+
+    fn unread(&mut self, min: u64) -> Option<Unread<'_>> {
+        match self {
+            PeerBody::H1(b) => b.unread_plain(min),
+            PeerBody::H2(_) => None,
+        }
+    }
+
+    fn spliced(&mut self, n: u64) {
+        if let PeerBody::H1(b) = self {
+            b.spliced_plain(n);
         }
     }
 }
