@@ -60,7 +60,7 @@ where
     }
 
     fn run<T>(&self, threads: usize, fut: impl Future<Output = T>) -> T {
-        let worker = || {
+        let worker = |_| {
             let ex = self.ex.clone();
             move |stopped: Stopped| {
                 let _ = B::block_on(ex.run(stopped.recv()));

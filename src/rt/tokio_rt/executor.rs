@@ -80,10 +80,7 @@ impl Executor for Tokio {
     }
 
     fn run<T>(&self, threads: usize, fut: impl Future<Output = T>) -> T {
-        let threads = match threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        let threads = crate::rt::worker_threads(threads);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("weir-worker")
