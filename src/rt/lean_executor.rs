@@ -212,7 +212,7 @@ where
         for i in 0..BUDGET {
             // The shared queue first once a pass: tasks that keep requeueing themselves
             // on this worker cannot hold off those spawned from elsewhere.
-            let runnable = match worker.next(i == 0) {
+            let (runnable, placed) = match worker.next(i == 0) {
                 Some(r) => r,
                 None if worker.asleep.borrow().is_some() => return Poll::Pending,
                 None => {
@@ -222,7 +222,10 @@ where
                 }
             };
             worker.wake_up();
-            worker.running.set(true);
+            // A placed task (an accept loop) queues what it spawns here without waking
+            // another worker: the connection runs on the thread that accepted it, once
+            // the loop has drained its socket (the contract's "Placement" rule).
+            worker.running.set(!placed);
             runnable.run();
             worker.running.set(false);
         }
@@ -380,13 +383,12 @@ impl Worker {
     /// The next task to run: this worker's own, then its placed ones, then the shared
     /// queue's, then one taken from another worker (placed and shared first if
     /// `shared_first`).
-    fn next(&self, shared_first: bool) -> Option<Runnable> {
+    fn next(&self, shared_first: bool) -> Option<(Runnable, bool)> {
+        let placed = || lock(&self.slot.queue).pop_front().map(|r| (r, true));
+        let shared = || lock(&self.state.shared).pop_front().map(|r| (r, false));
         if shared_first {
-            if let Some(r) = lock(&self.slot.queue).pop_front() {
-                return Some(r);
-            }
-            if let Some(r) = lock(&self.state.shared).pop_front() {
-                return Some(r);
+            if let Some(next) = placed().or_else(shared) {
+                return Some(next);
             }
         }
         let mut own = lock(&self.queue);
@@ -396,19 +398,17 @@ impl Worker {
             if more {
                 self.state.wake_one(); // it may take them while we run this one
             }
-            return Some(r);
+            return Some((r, false));
         }
         drop(own);
-        if let Some(r) = lock(&self.slot.queue).pop_front() {
-            return Some(r);
-        }
-        if let Some(r) = lock(&self.state.shared).pop_front() {
-            return Some(r);
+        if let Some(next) = placed().or_else(shared) {
+            return Some(next);
         }
         lock(&self.state.queues)
             .iter()
             .filter(|q| !Arc::ptr_eq(q, &self.queue))
             .find_map(|q| q.try_lock().ok()?.pop_front())
+            .map(|r| (r, false))
     }
 
     /// Lists this worker among the sleepers, to be woken through `waker`.
