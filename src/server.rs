@@ -135,9 +135,10 @@ impl Proxy {
         let seats = fds::prepare(&self.config);
         let (trigger, stop) = shutdown::pair();
         let backlog = listeners::backlog(&self.config.limits);
+        let sockets = rt::listeners_per_address(self.config.threads);
         let mut listeners = Vec::with_capacity(self.config.listen.len());
         for (i, l) in self.config.listen.iter().enumerate() {
-            let bound = Bound::open(i, l, backlog, &mut inherited);
+            let bound = Bound::open(i, l, backlog, sockets, &mut inherited);
             listeners.push(bound.map_err(|e| StartError::Bind(l.addr, e))?);
         }
         let admin = match &self.config.admin {
@@ -320,6 +321,7 @@ impl Server {
             live: live.clone(),
             busy: busy.clone(),
             runtime: runtime.clone(),
+            sockets: rt::listeners_per_address(live.get().config.threads),
         };
         let accepting = Listeners::new(shared);
         accepting.start(listeners);

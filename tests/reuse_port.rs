@@ -48,12 +48,17 @@ fn two_processes_share_a_port_and_both_serve() {
     );
 }
 
+/// A second process without `reuse_port` (a copy started by mistake) is refused the
+/// port, whether the first holds one socket or one per thread (`threads` is the
+/// default here, one per CPU; `tests/listener_per_thread.rs`). One that sets
+/// `reuse_port = true` could join a first process's per-thread sockets, as with nginx's
+/// `reuseport` (the kernel lets a user's `SO_REUSEPORT` sockets share a port).
 #[test]
 fn without_reuse_port_the_second_process_is_refused_the_port() {
     let backends = util::named_backends(1);
     let first = config("noreuse-1", "127.0.0.1:0", false, backends[0]);
     let a = spawn(&["serve", "--config", &first], "stderr", "listening on");
-    let second = config("noreuse-2", &a.addr.to_string(), true, backends[0]);
+    let second = config("noreuse-2", &a.addr.to_string(), false, backends[0]);
     let out = run(&["serve", "--config", &second]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");

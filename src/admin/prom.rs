@@ -17,7 +17,7 @@ use crate::engine::Engine;
 use crate::exchange::cause::Cause;
 use crate::metrics::group::REASONS;
 use crate::metrics::histogram::{Snapshot, BOUNDS_US};
-use crate::metrics::CLASS_NAMES;
+use crate::metrics::{Metrics, CLASS_NAMES};
 use crate::upstream::group::Group;
 
 /// The `Content-Type` of the exposition.
@@ -188,6 +188,7 @@ pub fn render(e: &Engine) -> String {
         "weir_connections_accepted_total {}",
         m.connections_accepted.load(Relaxed)
     );
+    write_accepted_by_thread(&mut out, m);
     super::prom_h2::write(&mut out, m);
     head(
         &mut out,
@@ -383,4 +384,27 @@ fn upstreams(out: &mut String, e: &Engine) {
         );
     }
     super::prom_h2pool::write(out, e);
+}
+
+/// Accepts per thread, when each thread has a listening socket of its own (`threads`
+/// above 1 on the default runtime): how evenly the kernel spreads new connections.
+/// Absent with one shared socket, where the accepting thread is not known.
+fn write_accepted_by_thread(out: &mut String, m: &Metrics) {
+    let counted = m.accepted_by_thread.iter().map(|n| n.load(Relaxed));
+    let counted: Vec<(usize, u64)> = counted.enumerate().filter(|&(_, n)| n > 0).collect();
+    if counted.is_empty() {
+        return;
+    }
+    head(
+        out,
+        "weir_connections_accepted_by_thread_total",
+        "counter",
+        "Client connections accepted by each thread's own listening socket (SO_REUSEPORT).",
+    );
+    for (thread, n) in counted {
+        let _ = writeln!(
+            out,
+            "weir_connections_accepted_by_thread_total{{thread=\"{thread}\"}} {n}"
+        );
+    }
 }

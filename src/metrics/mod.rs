@@ -73,6 +73,9 @@ pub struct Metrics {
     pub connect_errors: AtomicU64,
     pub connections_active: AtomicI64,
     pub connections_accepted: AtomicU64,
+    /// Connections accepted by each thread's own listening socket, when each thread has
+    /// one (`listeners.rs`); threads past [`THREADS_COUNTED`] count in the last.
+    pub accepted_by_thread: [AtomicU64; THREADS_COUNTED],
     /// HTTP/2 connections and streams (see [`h2`]).
     pub h2: H2Stats,
     pub reloads_ok: AtomicU64,
@@ -96,6 +99,7 @@ impl Default for Metrics {
             connect_errors: AtomicU64::new(0),
             connections_active: AtomicI64::new(0),
             connections_accepted: AtomicU64::new(0),
+            accepted_by_thread: std::array::from_fn(|_| AtomicU64::new(0)),
             h2: H2Stats::default(),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
@@ -104,6 +108,9 @@ impl Default for Metrics {
         }
     }
 }
+
+/// Threads whose accepts `weir_connections_accepted_by_thread_total` tells apart.
+pub const THREADS_COUNTED: usize = 64;
 
 /// Why weir's HTTP/2 guard closed a connection: the `kind` label of
 /// `weir_h2_guard_closes_total` (a flood of one frame type, or a slow header block).
@@ -179,6 +186,12 @@ impl Metrics {
         self.connections_accepted.fetch_add(1, Relaxed);
         self.connections_active.fetch_add(1, Relaxed);
         ConnectionGuard(self.clone())
+    }
+
+    /// Thread `thread`'s own listening socket accepted a connection.
+    pub fn accepted_on_thread(&self, thread: usize) {
+        let slot = thread.min(THREADS_COUNTED - 1);
+        self.accepted_by_thread[slot].fetch_add(1, Relaxed);
     }
 
     /// A failed attempt goes to another server; `cause` is its cause's slot

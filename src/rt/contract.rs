@@ -33,6 +33,18 @@
 //!   one per CPU): whether they share one queue or each keep their own is the backend's
 //!   choice, written in its docs. Sockets and timers also work when first polled off a
 //!   runtime thread (in a test, say), at whatever cost.
+//! - **Placement.** An executor whose [`Executor::PLACES_TASKS`] is true numbers the
+//!   threads of a running [`Executor::run`] `0..threads`, and runs a task spawned with
+//!   [`Executor::spawn_on`]`(i, ..)` on thread `i` (modulo `threads`) only: never
+//!   stolen, never moved, so the sockets it first waits on belong to that thread's
+//!   reactor, and what it spawns with [`Executor::spawn`] is queued on that thread first.
+//!   weir then runs one accept loop per thread, each on a listening socket of its own
+//!   bound with `SO_REUSEPORT`: the kernel spreads new connections over the threads, and
+//!   each is accepted and queued by the thread whose reactor saw it (no thundering
+//!   herd on one shared socket). An executor that cannot place tasks leaves
+//!   `PLACES_TASKS` false and `spawn_on` as `spawn`: weir then keeps one listening
+//!   socket per address, shared by its threads. Before `run` (or after it) `spawn_on`
+//!   is `spawn`.
 
 use std::future::Future;
 use std::io;
@@ -139,6 +151,22 @@ pub trait Executor: Clone + Send + Sync + 'static {
         &self,
         fut: impl Future<Output = T> + Send + 'static,
     ) -> Self::Task<T>;
+
+    /// Whether [`Executor::spawn_on`] places tasks on one thread (the module's
+    /// "Placement" rule); false: it is [`Executor::spawn`].
+    const PLACES_TASKS: bool = false;
+
+    /// Starts `fut` on thread `worker` (modulo the number of threads) of the running
+    /// [`Executor::run`], and only there; as [`Executor::spawn`] where the executor
+    /// cannot place tasks, or while it does not run.
+    fn spawn_on<T: Send + 'static>(
+        &self,
+        worker: usize,
+        fut: impl Future<Output = T> + Send + 'static,
+    ) -> Self::Task<T> {
+        let _ = worker;
+        self.spawn(fut)
+    }
 
     /// Lets the task run to its end without anyone awaiting it.
     fn detach<T: Send + 'static>(task: Self::Task<T>);

@@ -17,6 +17,12 @@
 //! one busy connection cannot starve the others queued behind it on its thread
 //! (`tests/runtime.rs`, `a_busy_task_does_not_starve_a_task_queued_on_its_thread`).
 //!
+//! Placement (the contract's rule): `spawn_on(i, ..)` puts a task in worker `i`'s
+//! [`Slot`], a queue no other worker takes from, and its wakes from any thread go back
+//! there. weir runs each thread's accept loop so: the listener registers with that
+//! thread's reactor, and the connections it accepts are queued on that thread (another
+//! may still steal them when it runs dry, as any task).
+//!
 //! No LIFO slot (tokio's): it pays where tasks hand messages to each other, and weir
 //! runs a connection's request in one task. Queues are FIFO: a task that yields goes
 //! behind the others.
@@ -39,6 +45,9 @@ use slab::Slab;
 use super::contract::{Backend, Executor};
 use super::gate;
 use super::workers::{run_with_workers, Stopped};
+
+mod slot;
+use slot::Slot;
 
 /// Tasks a worker runs before it lets its reactor take events and timers again.
 const BUDGET: usize = 64;
@@ -87,6 +96,9 @@ struct State {
     active: Mutex<Slab<Waker>>,
     /// Worker ids.
     next_id: AtomicUsize,
+    /// The placed tasks' queues of the running `run`, one per thread (empty when none
+    /// runs).
+    slots: Mutex<Vec<Arc<Slot>>>,
 }
 
 thread_local! {
@@ -99,6 +111,8 @@ struct Worker {
     id: usize,
     state: Arc<State>,
     queue: Arc<Queue>,
+    /// Its placed tasks.
+    slot: Arc<Slot>,
     /// Inside a task's poll: what it queues may wait behind it, so a sleeper is woken.
     running: Cell<bool>,
     /// Listed among the sleepers, with this waker (its `block_on`'s).
@@ -124,7 +138,25 @@ where
     }
 
     fn spawn<T: Send + 'static>(&self, fut: impl Future<Output = T> + Send + 'static) -> Task<T> {
-        self.handle.0.spawn(fut)
+        let state = self.handle.0.clone();
+        self.handle.0.spawn(fut, move |r| state.schedule(r))
+    }
+
+    const PLACES_TASKS: bool = true;
+
+    fn spawn_on<T: Send + 'static>(
+        &self,
+        worker: usize,
+        fut: impl Future<Output = T> + Send + 'static,
+    ) -> Task<T> {
+        let slots = lock(&self.handle.0.slots);
+        let Some(slot) = slots.get(worker % slots.len().max(1)).cloned() else {
+            drop(slots);
+            return self.spawn(fut);
+        };
+        drop(slots);
+        let state = self.handle.0.clone();
+        self.handle.0.spawn(fut, move |r| slot.schedule(r, &state))
     }
 
     fn detach<T: Send + 'static>(task: Task<T>) {
@@ -136,26 +168,43 @@ where
     }
 
     fn run<T>(&self, threads: usize, fut: impl Future<Output = T>) -> T {
-        let worker = || {
-            let state = self.handle.0.clone();
+        let state = &self.handle.0;
+        let slots: Vec<Arc<Slot>> = (0..super::worker_threads(threads))
+            .map(|_| Arc::default())
+            .collect();
+        *lock(&state.slots) = slots.clone();
+        let worker = |i: usize| {
+            let state = state.clone();
+            let slot = slots[i].clone();
             move |stopped: Stopped| {
-                let _ = work::<B, _>(state, stopped.recv());
+                let _ = work::<B, _>(state, slot, stopped.recv());
             }
         };
         // Gated: the loop would poll `fut` after every reactor turn, woken or not.
-        let main = || work::<B, _>(self.handle.0.clone(), gate::Gated::new(fut));
-        run_with_workers(threads, worker, main)
+        let main = || work::<B, _>(state.clone(), slots[0].clone(), gate::Gated::new(fut));
+        let out = run_with_workers(threads, worker, main);
+        lock(&state.slots).clear();
+        for slot in slots {
+            slot.close(state);
+        }
+        out
     }
 }
 
 /// Runs tasks on this thread until `until` is done, in backend `B`'s `block_on`.
-fn work<B: Backend, T>(state: Arc<State>, until: impl Future<Output = T>) -> T
+fn work<B: Backend, T>(state: Arc<State>, slot: Arc<Slot>, until: impl Future<Output = T>) -> T
 where
     for<'a> &'a B::TcpStream: AsyncRead + AsyncWrite,
 {
-    let worker = Worker::enter(state);
+    let worker = Worker::enter(state, slot);
     let mut until = pin!(until);
+    let mut known = false;
     let out = B::block_on(future::poll_fn(|cx| {
+        if !known {
+            // Before the first look at the slot: a task placed after it wakes us.
+            *lock(&worker.slot.thread) = Some(cx.waker().clone());
+            known = true;
+        }
         worker.wake_up();
         if let Poll::Ready(out) = until.as_mut().poll(cx) {
             return Poll::Ready(out);
@@ -163,7 +212,7 @@ where
         for i in 0..BUDGET {
             // The shared queue first once a pass: tasks that keep requeueing themselves
             // on this worker cannot hold off those spawned from elsewhere.
-            let runnable = match worker.next(i == 0) {
+            let (runnable, placed) = match worker.next(i == 0) {
                 Some(r) => r,
                 None if worker.asleep.borrow().is_some() => return Poll::Pending,
                 None => {
@@ -173,7 +222,10 @@ where
                 }
             };
             worker.wake_up();
-            worker.running.set(true);
+            // A placed task (an accept loop) queues what it spawns here without waking
+            // another worker: the connection runs on the thread that accepted it, once
+            // the loop has drained its socket (the contract's "Placement" rule).
+            worker.running.set(!placed);
             runnable.run();
             worker.running.set(false);
         }
@@ -185,9 +237,11 @@ where
 }
 
 impl State {
+    /// Spawns `fut` as a task that `schedule` queues each time it is woken.
     fn spawn<T: Send + 'static>(
         self: &Arc<Self>,
         fut: impl Future<Output = T> + Send + 'static,
+        schedule: impl Fn(Runnable) + Send + Sync + 'static,
     ) -> Task<T> {
         let mut active = lock(&self.active);
         let entry = active.vacant_entry();
@@ -195,10 +249,9 @@ impl State {
             fut,
             _finished: Finished(self.clone(), entry.key()),
         };
-        let state = self.clone();
         let (runnable, task) = Builder::new()
             .propagate_panic(true)
-            .spawn(|()| fut, move |r| state.schedule(r));
+            .spawn(|()| fut, schedule);
         entry.insert(runnable.waker());
         drop(active);
         runnable.schedule();
@@ -283,13 +336,14 @@ impl Drop for Finished {
 
 impl Worker {
     /// Makes this thread a worker of `state` until [`Worker::leave`].
-    fn enter(state: Arc<State>) -> Rc<Worker> {
+    fn enter(state: Arc<State>, slot: Arc<Slot>) -> Rc<Worker> {
         let queue = Arc::new(Queue::default());
         lock(&state.queues).push(queue.clone());
         let worker = Rc::new(Worker {
             id: state.next_id.fetch_add(1, SeqCst),
             state,
             queue,
+            slot,
             running: Cell::new(false),
             asleep: RefCell::new(None),
         });
@@ -300,6 +354,7 @@ impl Worker {
     /// Stops being a worker: tasks left in this queue go to the shared one.
     fn leave(&self) {
         WORKER.with(|w| w.borrow_mut().take());
+        lock(&self.slot.thread).take(); // its placed tasks wait for `cancel_all`
         self.wake_up();
         lock(&self.state.queues).retain(|q| !Arc::ptr_eq(q, &self.queue));
         let left = std::mem::take(&mut *lock(&self.queue));
@@ -325,12 +380,15 @@ impl Worker {
         }
     }
 
-    /// The next task to run: this worker's own, then the shared queue's, then one taken
-    /// from another worker (the shared queue's first if `shared_first`).
-    fn next(&self, shared_first: bool) -> Option<Runnable> {
+    /// The next task to run: this worker's own, then its placed ones, then the shared
+    /// queue's, then one taken from another worker (placed and shared first if
+    /// `shared_first`).
+    fn next(&self, shared_first: bool) -> Option<(Runnable, bool)> {
+        let placed = || lock(&self.slot.queue).pop_front().map(|r| (r, true));
+        let shared = || lock(&self.state.shared).pop_front().map(|r| (r, false));
         if shared_first {
-            if let Some(r) = lock(&self.state.shared).pop_front() {
-                return Some(r);
+            if let Some(next) = placed().or_else(shared) {
+                return Some(next);
             }
         }
         let mut own = lock(&self.queue);
@@ -340,16 +398,17 @@ impl Worker {
             if more {
                 self.state.wake_one(); // it may take them while we run this one
             }
-            return Some(r);
+            return Some((r, false));
         }
         drop(own);
-        if let Some(r) = lock(&self.state.shared).pop_front() {
-            return Some(r);
+        if let Some(next) = placed().or_else(shared) {
+            return Some(next);
         }
         lock(&self.state.queues)
             .iter()
             .filter(|q| !Arc::ptr_eq(q, &self.queue))
             .find_map(|q| q.try_lock().ok()?.pop_front())
+            .map(|r| (r, false))
     }
 
     /// Lists this worker among the sleepers, to be woken through `waker`.

@@ -38,6 +38,65 @@ pub fn listener_with(addr: SocketAddr, backlog: u32, reuse_port: bool) -> io::Re
     Ok(TcpListener::from(fd))
 }
 
+/// `count` listeners on `addr` sharing it with `SO_REUSEPORT` (the kernel spreads new
+/// connections over them). Unless `others_may_join`, a probe socket bound to `addr`
+/// without `SO_REUSEPORT` (not listening, so it takes no connection) holds the address
+/// meanwhile: a port someone listens on fails here with `EADDRINUSE`, as a plain bind
+/// does, nobody else can join the group while it binds, and port 0 becomes the probe's
+/// port for every member. Once the group listens, a later plain bind fails against it.
+#[cfg(unix)]
+pub fn group(
+    addr: SocketAddr,
+    backlog: u32,
+    count: usize,
+    others_may_join: bool,
+) -> io::Result<Vec<TcpListener>> {
+    if count <= 1 {
+        return Ok(vec![listener_with(addr, backlog, others_may_join)?]);
+    }
+    let probe = match others_may_join {
+        true => None,
+        false => Some(probe(addr)?),
+    };
+    let mut at = match &probe {
+        Some(p) => p.local_addr()?,
+        None => addr,
+    };
+    let mut sockets = Vec::with_capacity(count);
+    for _ in 0..count {
+        let socket = listener_with(at, backlog, true)?;
+        at = socket.local_addr()?; // port 0: the first member's port for the rest
+        sockets.push(socket);
+    }
+    drop(probe);
+    Ok(sockets)
+}
+
+/// A socket bound to `addr` with `SO_REUSEADDR` only, not listening (see [`group`]).
+#[cfg(unix)]
+fn probe(addr: SocketAddr) -> io::Result<TcpListener> {
+    use rustix::net::{self as sys, AddressFamily, SocketFlags, SocketType};
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::INET,
+        SocketAddr::V6(_) => AddressFamily::INET6,
+    };
+    let fd = sys::socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+    sys::sockopt::set_socket_reuseaddr(&fd, true)?;
+    sys::bind(&fd, &addr)?;
+    Ok(TcpListener::from(fd))
+}
+
+/// Elsewhere one listener, shared by the threads.
+#[cfg(not(unix))]
+pub fn group(
+    addr: SocketAddr,
+    backlog: u32,
+    _count: usize,
+    others_may_join: bool,
+) -> io::Result<Vec<TcpListener>> {
+    Ok(vec![listener_with(addr, backlog, others_may_join)?])
+}
+
 /// Elsewhere std's listener, whose backlog is 128 whatever is asked.
 #[cfg(not(unix))]
 pub fn listener(addr: SocketAddr, _backlog: u32) -> io::Result<TcpListener> {

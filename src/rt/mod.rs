@@ -176,6 +176,39 @@ pub const DEFAULT_BACKEND: bool = cfg!(all(
 
 type Exec = <Chosen as Backend>::Executor;
 
+/// The number of threads a `threads` setting means: itself, or one per CPU for 0.
+pub fn worker_threads(threads: usize) -> usize {
+    match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// How many listening sockets weir binds per `listen` address with `threads` threads:
+/// one per thread where the executor places tasks (each thread accepts on its own,
+/// `SO_REUSEPORT`; see the contract's "Placement" rule), else one, shared.
+pub fn listeners_per_address(threads: usize) -> usize {
+    match Exec::PLACES_TASKS {
+        true => worker_threads(threads),
+        false => 1,
+    }
+}
+
+/// Binds `count` listening sockets on `addr` that share it with `SO_REUSEPORT`, one per
+/// thread (see [`listeners_per_address`]). Unless `others_may_join` (`listen.reuse_port`),
+/// the address must be free: a socket without `SO_REUSEPORT` holds it while the group
+/// binds, so a port another process listens on (another weir included) is refused as
+/// a plain bind would be, and port 0 resolves to one port for the whole group.
+pub fn bind_group(
+    addr: SocketAddr,
+    backlog: u32,
+    count: usize,
+    others_may_join: bool,
+) -> io::Result<Vec<TcpListener>> {
+    let sockets = listen::group(addr, backlog, count, others_may_join)?;
+    sockets.into_iter().map(Chosen::adopt).collect()
+}
+
 /// A non-blocking TCP stream; it and `&TcpStream` are both `AsyncRead + AsyncWrite`.
 pub type TcpStream = <Chosen as Backend>::TcpStream;
 /// A non-blocking TCP listener.
@@ -356,6 +389,18 @@ impl Runtime {
         fut: impl Future<Output = T> + Send + 'static,
     ) -> Task<T> {
         Task(self.ex.spawn(fut))
+    }
+
+    /// Spawns a task that runs on thread `worker` of this runtime only (see the
+    /// contract's "Placement" rule); where the backend cannot place tasks, as [`spawn`].
+    ///
+    /// [`spawn`]: Runtime::spawn
+    pub fn spawn_on<T: Send + 'static>(
+        &self,
+        worker: usize,
+        fut: impl Future<Output = T> + Send + 'static,
+    ) -> Task<T> {
+        Task(self.ex.spawn_on(worker, fut))
     }
 
     /// Runs `fut` to completion on the current thread, with `threads - 1` more OS threads

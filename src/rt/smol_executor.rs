@@ -4,6 +4,11 @@
 //!
 //! One shared executor rather than one per thread: a task runs on whichever worker is
 //! free, so one busy connection cannot starve the others queued behind it on its thread.
+//! smol's executor cannot place a task on one thread, so this backend leaves the
+//! contract's `PLACES_TASKS` false: weir keeps one listening socket per address, shared
+//! by the threads (the default backend, whose executor places tasks, has one per
+//! thread). A `LocalExecutor` per thread would place them, at the price of the stealing
+//! this backend keeps.
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -60,7 +65,7 @@ where
     }
 
     fn run<T>(&self, threads: usize, fut: impl Future<Output = T>) -> T {
-        let worker = || {
+        let worker = |_| {
             let ex = self.ex.clone();
             move |stopped: Stopped| {
                 let _ = B::block_on(ex.run(stopped.recv()));

@@ -12,23 +12,21 @@ pub(super) type Stopped = async_channel::Receiver<()>;
 /// Runs `main` on this thread and a loop made by `worker` on each of `threads - 1`
 /// threads named `weir-worker-N` (`threads` 0: one thread per core); once `main`
 /// returns, closes their [`Stopped`] channel and joins them, then gives `main`'s output.
-/// `worker` is called on this thread, so it can clone what its loop shares.
+/// `worker` is called on this thread with the worker's index (1 up; `main`'s thread is
+/// 0), so it can clone what its loop shares.
 pub(super) fn run_with_workers<T, W>(
     threads: usize,
-    worker: impl Fn() -> W,
+    worker: impl Fn(usize) -> W,
     main: impl FnOnce() -> T,
 ) -> T
 where
     W: FnOnce(Stopped) + Send + 'static,
 {
-    let threads = match threads {
-        0 => thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let threads = super::worker_threads(threads);
     let (stop, stopped) = async_channel::bounded::<()>(1);
     let workers: Vec<_> = (1..threads)
         .map(|i| {
-            let work = worker();
+            let work = worker(i);
             let stopped = stopped.clone();
             thread::Builder::new()
                 .name(format!("weir-worker-{i}"))

@@ -64,6 +64,28 @@ impl Inherited {
         Some(self.sockets.remove(at).listener)
     }
 
+    /// Every passed socket for the entry configured as `addr`: the first one
+    /// [`Inherited::claim`] gives, and those handed over beside it for the same entry
+    /// (an upgrade passes one per thread when the old process had a socket per thread:
+    /// same configured address, same bound one; two entries on port 0 differ in the
+    /// bound one).
+    pub fn claim_all(&mut self, addr: SocketAddr) -> Vec<TcpListener> {
+        let Some(first) = self.claim(addr) else {
+            return Vec::new();
+        };
+        let Ok(local) = first.local_addr() else {
+            return vec![first];
+        };
+        let same = |s: &Socket| s.named == Some(addr) && s.local == local;
+        let (mine, rest): (Vec<Socket>, Vec<Socket>) = std::mem::take(&mut self.sockets)
+            .into_iter()
+            .partition(same);
+        self.sockets = rest;
+        std::iter::once(first)
+            .chain(mine.into_iter().map(|s| s.listener))
+            .collect()
+    }
+
     /// Closes the passed sockets no entry claimed, each with a warning.
     pub fn close_unclaimed(self) {
         for s in self.sockets {

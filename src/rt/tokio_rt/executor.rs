@@ -2,11 +2,15 @@
 //! work-stealing queues, the calling thread polling only the main future.
 //!
 //! Why multi-thread and not a current-thread runtime per worker: it is the runtime most
-//! tokio programs run, so it is the fair comparison, and it needs no change to how weir
-//! accepts (one listener, shared). Not measured against the per-worker variant, which
-//! needs the contract to place tasks (a new connection on any worker, its helpers on its
-//! own): `bench/profiling.md`, "Runtimes compared", says what it would touch. There, at 2
-//! threads, this runtime costs 0.03 futex calls and 0.21 context switches per request.
+//! tokio programs run, so it is the fair comparison. It cannot place a task on one of
+//! its workers (tokio has no such spawn: `spawn_local` needs a `LocalSet` on a
+//! current-thread runtime), so it leaves the contract's `PLACES_TASKS` false and weir
+//! keeps one listening socket per address, shared by the workers, on this backend (the
+//! default backend has one per thread: `listeners.rs`). A current-thread runtime per
+//! worker, each with its own `SO_REUSEPORT` socket, would place tasks and is not
+//! measured: `bench/profiling.md`, "Runtimes compared", says what it would touch. There,
+//! at 2 threads, this runtime costs 0.03 futex calls and 0.21 context switches per
+//! request.
 
 use std::future::Future;
 use std::panic;
@@ -80,10 +84,7 @@ impl Executor for Tokio {
     }
 
     fn run<T>(&self, threads: usize, fut: impl Future<Output = T>) -> T {
-        let threads = match threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        let threads = crate::rt::worker_threads(threads);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("weir-worker")
