@@ -7,7 +7,6 @@ mod util;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use util::bin::{assert_refused, run, temp_dir, write_config};
 use util::client::{once, Conn, Resp};
