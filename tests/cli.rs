@@ -10,7 +10,7 @@ use std::process::Stdio;
 
 use util::bin::{assert_refused, run, signal, spawn, temp_dir, weir, write_config};
 use util::client::{get, once};
-use util::listening::start_on_free_port;
+use util::listening::{listens, start_on_free_port};
 
 #[test]
 fn demo_rotates_over_three_backends_and_stops_on_ctrl_c() {
@@ -456,4 +456,29 @@ fn demo_keeps_serving_when_nobody_reads_its_stdout() {
     let status = demo.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert_no_panic("demo", log().as_bytes());
+}
+
+/// The race CI met, made certain: another test holds demo's port. A connect succeeds
+/// (the other test answers), so "it accepts" cannot tell demo is up; demo's own process
+/// never listens there, and it exits saying the address is in use.
+#[test]
+fn demo_on_a_port_another_test_holds_is_not_taken_for_up() {
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = other.local_addr().unwrap();
+    let demo = weir()
+        .args(["demo", "--listen", &addr.to_string()])
+        .stdout(stdout_nobody_reads())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = demo.id();
+    let answered = std::net::TcpStream::connect(addr).is_ok();
+    assert!(answered, "the other test answers on {addr}");
+    assert!(!listens(pid, addr), "demo does not listen on {addr}");
+    let out = demo.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in use"), "{err}");
+    // The test's own process holds it: what `listens` sees for the holder.
+    assert!(listens(std::process::id(), addr));
 }
