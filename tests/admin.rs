@@ -13,7 +13,8 @@ use std::time::Duration;
 use util::admin::{announced, call, json, promtool_accepts, scrape, value, wait_for};
 use util::bin::spawn;
 use util::client::{get, once, Conn};
-use util::ports::free_port;
+use util::listening::start_on_free_port;
+use util::wait::poll_until;
 use weir::Proxy;
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -409,37 +410,30 @@ fn a_real_prometheus_scrapes_weir() {
         ),
     )
     .unwrap();
-    let web = free_port().to_string();
-    let mut prom = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address={web}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus (Debian package `prometheus`; .ci/run installs it)");
-    let web: std::net::SocketAddr = web.parse().unwrap();
-    // Asks Prometheus until it has scraped weir and stored the series, up to LIMIT.
-    let query = "/api/v1/query?query=sum(weir_requests_total%7Bcode_class%3D%222xx%22%7D)";
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let mut last = String::new();
-    let seen = loop {
-        if let Ok(s) = std::net::TcpStream::connect(web) {
-            drop(s);
-            let req = format!("GET {query} HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n");
-            last = once(web, req.as_bytes()).text();
-            if last.contains(r#""5"]"#) {
-                break true;
-            }
-        }
-        if std::time::Instant::now() > deadline {
-            break false;
-        }
-        thread::yield_now();
+    // Prometheus logs its configured address, not the port `:0` became, so it gets a
+    // free one and is up once its own process listens there.
+    let spawn = |web: std::net::SocketAddr| {
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={web}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus (Debian package `prometheus`; .ci/run installs it)")
     };
+    let (web, mut prom) = start_on_free_port("prometheus", spawn, String::new);
+    // Asks Prometheus until it has scraped weir and stored the series.
+    let query = "/api/v1/query?query=sum(weir_requests_total%7Bcode_class%3D%222xx%22%7D)";
+    let mut last = String::new();
+    let seen = poll_until(Duration::from_secs(60), || {
+        let req = format!("GET {query} HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n");
+        last = once(web, req.as_bytes()).text();
+        last.contains(r#""5"]"#)
+    });
     let health = {
         let req = "GET /api/v1/targets HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n";
         once(web, req.as_bytes()).text()

@@ -4,15 +4,13 @@ mod util;
 
 use std::fs;
 use std::net::SocketAddr;
-use std::net::TcpStream;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
 use util::bin::{assert_refused, run, signal, spawn, temp_dir, weir, write_config};
 use util::client::{get, once};
-use util::ports::free_port;
+use util::listening::{listens, start_on_free_port};
 
 #[test]
 fn demo_rotates_over_three_backends_and_stops_on_ctrl_c() {
@@ -437,39 +435,50 @@ fn a_reader_that_leaves_early_ends_each_command_quietly_with_its_own_status() {
 
 #[test]
 fn demo_keeps_serving_when_nobody_reads_its_stdout() {
-    // demo announces its address on stdout, which nobody reads here: give it a port.
-    // A port free a moment ago may be taken by a parallel test before demo binds it;
-    // demo then exits saying so, and this tries another.
-    let (addr, demo) = (0..5)
-        .find_map(|_| start_demo_unread(free_port()))
-        .expect("demo found its port taken five times");
+    // demo announces its address on stdout, which nobody reads here: give it a port,
+    // and know demo is up when its own process listens there (a parallel test may take
+    // a port free a moment ago; demo then exits and another port is tried).
+    let dir = temp_dir("demo-unread");
+    let stderr = dir.join("stderr");
+    let spawn = |addr: SocketAddr| {
+        weir()
+            .args(["demo", "--listen", &addr.to_string()])
+            .stdout(stdout_nobody_reads())
+            .stderr(fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let log = || fs::read_to_string(&stderr).unwrap_or_default();
+    let (addr, mut demo) = start_on_free_port("weir demo", spawn, log);
     assert_eq!(once(addr, &get("/")).text(), "backend 1\n");
     assert_eq!(once(addr, &get("/")).text(), "backend 2\n");
     signal(&demo, "INT");
-    let out = demo.wait_with_output().unwrap();
-    assert!(out.status.success(), "{:?}", out.status);
-    assert_no_panic("demo", &out.stderr);
+    let status = demo.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_no_panic("demo", log().as_bytes());
 }
 
-/// Starts `weir demo` on `addr` with stdout unread, and waits until it accepts a
-/// connection; `None` when the port was taken before demo bound it.
-fn start_demo_unread(addr: SocketAddr) -> Option<(SocketAddr, Child)> {
-    let mut demo = weir()
+/// The race CI met, made certain: another test holds demo's port. A connect succeeds
+/// (the other test answers), so "it accepts" cannot tell demo is up; demo's own process
+/// never listens there, and it exits saying the address is in use.
+#[test]
+fn demo_on_a_port_another_test_holds_is_not_taken_for_up() {
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = other.local_addr().unwrap();
+    let demo = weir()
         .args(["demo", "--listen", &addr.to_string()])
         .stdout(stdout_nobody_reads())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(addr).is_err() {
-        if demo.try_wait().unwrap().is_some() {
-            let out = demo.wait_with_output().unwrap();
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert!(err.contains("in use"), "demo exited early: {err}");
-            return None;
-        }
-        assert!(Instant::now() < deadline, "demo never listened on {addr}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some((addr, demo))
+    let pid = demo.id();
+    let answered = std::net::TcpStream::connect(addr).is_ok();
+    assert!(answered, "the other test answers on {addr}");
+    assert!(!listens(pid, addr), "demo does not listen on {addr}");
+    let out = demo.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in use"), "{err}");
+    // The test's own process holds it: what `listens` sees for the holder.
+    assert!(listens(std::process::id(), addr));
 }

@@ -3,13 +3,13 @@
 
 mod util;
 
-use std::net::TcpListener;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use util::client::{get, once, Conn};
 use util::origin::{ok, origin, Reply};
+use util::ports::Refusing;
 use weir::{Ctx, Middleware, RequestHead, Summary, Upstreams};
 
 fn proxy_to_ok() -> (util::TestProxy, util::origin::Origin) {
@@ -91,11 +91,8 @@ fn slow_request_head_gets_408() {
 
 #[test]
 fn refused_upstream_is_502_at_once_not_after_a_timeout() {
-    let closed = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap(); // bound, then dropped
-    let mut config = util::config(&[closed]);
+    let closed = Refusing::new();
+    let mut config = util::config(&[closed.addr]);
     config.timeouts.connect = Duration::from_secs(30);
     let proxy = util::start(config);
     let started = Instant::now();
@@ -195,11 +192,8 @@ fn a_panicking_connection_task_does_not_take_the_proxy_down() {
 fn regression_an_error_reply_to_head_has_no_body() {
     // Nothing listens there: every request is a 502 weir writes itself, and the
     // connection stays open after it.
-    let dead = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let proxy = util::start(util::config(&[dead]));
+    let dead = Refusing::new();
+    let proxy = util::start(util::config(&[dead.addr]));
     let mut c = Conn::open(proxy.addr);
     let head = c.roundtrip(b"HEAD /x HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(head.status, 502);

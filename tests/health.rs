@@ -3,7 +3,6 @@
 
 mod util;
 
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::channel;
 use std::sync::Arc;
@@ -13,13 +12,7 @@ use std::time::Duration;
 use util::bin::{assert_refused, spawn, temp_dir, write_config};
 use util::client::{get, once, Conn};
 use util::origin::{ok, origin, Reply};
-
-fn refused_addr() -> std::net::SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
+use util::ports::Refusing;
 
 #[test]
 fn a_killed_origin_under_concurrent_load_costs_no_get() {
@@ -109,7 +102,8 @@ fn a_post_is_never_replayed_once_its_bytes_were_sent_but_a_get_is() {
 
 #[test]
 fn a_refused_server_is_retried_elsewhere_then_left_out() {
-    let down = refused_addr();
+    let refusing = Refusing::new();
+    let down = refusing.addr;
     let b = origin(|_| ok(b"b"));
     let mut config = util::config(&[down, b.addr]);
     config.upstream.debug_headers = true;
@@ -263,7 +257,8 @@ fn a_health_path_that_would_inject_into_the_probe_is_refused_naming_its_key() {
         assert_refused(name, &path, want);
     }
     // Built in code, the same config is refused by `bind`, before any probe is sent.
-    let mut config = util::config(&[refused_addr()]);
+    let refusing = Refusing::new();
+    let mut config = util::config(&[refusing.addr]);
     config.upstream.health = Some(weir::config::Health {
         path: "/ok\r\nX-Injected: 1".into(),
         ..weir::config::Health::default()

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use util::bin::{assert_refused, signal, spawn, temp_dir, write_config, Running};
 use util::client::{get, once, Conn};
 use util::origin::{ok, origin};
+use util::wait::WAIT;
 use weir::config::MiddlewareSpec;
 
 /// Longer than any test may take: lines that arrive came for another reason.
@@ -65,8 +66,8 @@ fn a_line_reaches_the_file_within_the_flush_interval() {
     let path = dir.join("access.log");
     let proxy = in_process(o.addr, &path, "buffer = \"32k\", flush = \"100ms\"");
     once(proxy.addr, &get("/soon"));
-    // Far from full, so only the flusher can have written it; 5 s is 50 intervals.
-    let lines = wait_for_lines(&path, 1, Duration::from_secs(5));
+    // Far from full, so only the flusher can have written it (the wait is 100 intervals).
+    let lines = wait_for_lines(&path, 1, WAIT);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(
         lines[0].contains("\"GET /soon HTTP/1.1\" 200 "),
@@ -85,7 +86,7 @@ fn an_unbuffered_log_writes_each_line_at_once() {
     let mut c = Conn::open(proxy.addr);
     for i in 1..=3 {
         c.roundtrip(&get(&format!("/line/{i}")));
-        let lines = wait_for_lines(&path, i, Duration::from_secs(5));
+        let lines = wait_for_lines(&path, i, WAIT);
         assert_eq!(lines.len(), i, "{lines:?}");
         assert!(lines[i - 1].contains(&format!("/line/{i} ")), "{lines:?}");
     }
@@ -101,7 +102,7 @@ fn a_full_buffer_is_written_without_waiting_for_the_interval() {
     let proxy = in_process(o.addr, &path, &settings);
     // One connection, so one thread's buffer: ~150-byte lines fill 1 KiB by the 7th.
     requests(proxy.addr, "fill", 20);
-    let lines = wait_for_lines(&path, 6, Duration::from_secs(5));
+    let lines = wait_for_lines(&path, 6, WAIT);
     assert!(lines.len() >= 6 && lines.len() < 20, "{}", lines.len());
     assert!(lines.iter().all(|l| l.ends_with("upstream_group=default")));
     proxy.stop().unwrap();

@@ -4,6 +4,7 @@
 mod util;
 
 use util::client::once;
+use util::ports::Refusing;
 use weir::backend::Mode;
 
 fn id_seen_by_origin(echo: &str) -> Option<String> {
@@ -74,10 +75,8 @@ fn a_local_reply_returns_the_id_too() {
 #[test]
 fn weirs_own_error_replies_return_the_id_too() {
     // A closed port: the connect is refused, weir answers 502 itself.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = dead.local_addr().unwrap();
-    drop(dead);
-    let proxy = util::start(util::config(&[addr]));
+    let dead = Refusing::new();
+    let proxy = util::start(util::config(&[dead.addr]));
     let r = once(
         proxy.addr,
         b"GET / HTTP/1.1\r\nHost: t\r\nX-Request-Id: trace-502\r\n\r\n",

@@ -7,14 +7,14 @@ mod util;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use util::bin::{assert_refused, run, temp_dir, write_config};
 use util::client::{once, Conn, Resp};
 use util::ports::free_port;
 use util::tls::{connect, roundtrip, Ca};
+use util::wait::{wait_until, WAIT};
 use weir::backend::Mode;
-use weir::{Config, Proxy};
+use weir::{Config, Proxy, Server, StartError};
 
 /// A config from TOML with two threads and no access log (only the balancer).
 fn config(text: &str) -> Config {
@@ -129,7 +129,40 @@ fn listener_names_send_two_plain_listeners_to_two_groups() {
 
 #[test]
 fn a_connection_keeps_its_listener_when_a_reload_reorders_listen() {
-    let (a, b) = (free_port(), free_port());
+    // The reordered config must name the same addresses, so they are fixed ports, free
+    // a moment ago: a parallel test may take one before weir binds it, and then the
+    // start is tried again on two others.
+    let (server, reordered, a, b) = (0..10)
+        .find_map(|_| bind_reorderable(free_port(), free_port()))
+        .expect("weir found one of its two ports taken ten times");
+    let handle = server.handle();
+    let thread = std::thread::spawn(move || server.run());
+
+    // A connection to `internal` (listen[1]), kept open across the reload.
+    let mut kept = Conn::open(b);
+    assert_eq!(answer(&kept.roundtrip(&get("/"))), "admin");
+    assert_eq!(answer(&once(a, &get("/probe"))), "web");
+
+    *reordered.lock().unwrap() = true;
+    handle.reload();
+    wait_until(WAIT, "the reload applied", || {
+        answer(&once(a, &get("/probe"))) == "admin"
+    });
+    // `internal` is listen[0] now, and listen[1] is `public`: the kept connection's
+    // requests still come in on `internal`.
+    assert_eq!(answer(&kept.roundtrip(&get("/"))), "admin");
+    assert_eq!(answer(&once(b, &get("/"))), "admin");
+    assert_eq!(answer(&once(a, &get("/"))), "web");
+    handle.stop();
+    thread.join().unwrap().unwrap();
+}
+
+/// weir bound to `a` (`public`) and `b` (`internal`), serving a config that a reload
+/// reorders once the flag is set; `None` when one of the ports was taken meanwhile.
+fn bind_reorderable(
+    a: SocketAddr,
+    b: SocketAddr,
+) -> Option<(Server, Arc<Mutex<bool>>, SocketAddr, SocketAddr)> {
     let groups = groups();
     let render = move |reordered: bool| {
         let (first, second) = match reordered {
@@ -150,32 +183,15 @@ fn a_connection_keeps_its_listener_when_a_reload_reorders_listen() {
     };
     let reordered = Arc::new(Mutex::new(false));
     let flag = reordered.clone();
-    let server = Proxy::new(render(false))
+    let bound = Proxy::new(render(false))
         .handle_signals(false)
         .reload_from(move || Ok(render(*flag.lock().unwrap())))
-        .bind()
-        .unwrap();
-    let handle = server.handle();
-    let thread = std::thread::spawn(move || server.run());
-
-    // A connection to `internal` (listen[1]), kept open across the reload.
-    let mut kept = Conn::open(b);
-    assert_eq!(answer(&kept.roundtrip(&get("/"))), "admin");
-    assert_eq!(answer(&once(a, &get("/probe"))), "web");
-
-    *reordered.lock().unwrap() = true;
-    handle.reload();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while answer(&once(a, &get("/probe"))) != "admin" {
-        assert!(Instant::now() < deadline, "the reload never applied");
+        .bind();
+    match bound {
+        Ok(server) => Some((server, reordered, a, b)),
+        Err(StartError::Bind(_, e)) if e.kind() == std::io::ErrorKind::AddrInUse => None,
+        Err(e) => panic!("{e}"),
     }
-    // `internal` is listen[0] now, and listen[1] is `public`: the kept connection's
-    // requests still come in on `internal`.
-    assert_eq!(answer(&kept.roundtrip(&get("/"))), "admin");
-    assert_eq!(answer(&once(b, &get("/"))), "admin");
-    assert_eq!(answer(&once(a, &get("/"))), "web");
-    handle.stop();
-    thread.join().unwrap().unwrap();
 }
 
 const ONE_GROUP: &str = "[upstreams.web]\nservers = [\"127.0.0.1:9001\"]\n";

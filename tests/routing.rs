@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use util::bin::{assert_refused, run, temp_dir, write_config};
 use util::client::{once, Conn, Resp};
 use util::origin::{ok, origin, Origin, Reply};
+use util::ports::Refusing;
+use util::wait::{poll_until, WAIT};
 use weir::backend::Mode;
 use weir::{Config, Proxy};
 
@@ -38,14 +40,6 @@ fn named(name: &str) -> SocketAddr {
     util::backend(Mode::Name(name.to_string()))
 }
 
-/// A port nothing listens on: connecting is refused.
-fn refused_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
 /// `METHOD target HTTP/1.1` with `Host: host` and `extra` header lines.
 fn request(method: &str, host: &str, target: &str, extra: &str) -> Vec<u8> {
     format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n").into_bytes()
@@ -56,15 +50,9 @@ fn get(host: &str, target: &str) -> Vec<u8> {
 }
 
 /// Asks `ask` on fresh connections until `done` holds for the answer (a reload is
-/// applied asynchronously); false if it never did within 5 s.
+/// applied asynchronously); false if it never did within [`WAIT`].
 fn until(addr: SocketAddr, ask: &[u8], done: impl Fn(&Resp) -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if done(&once(addr, ask)) {
-            return true;
-        }
-    }
-    false
+    poll_until(WAIT, || done(&once(addr, ask)))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -618,9 +606,11 @@ upstream = "hashed"
 
 #[test]
 fn retries_stay_within_the_group() {
-    let dead = refused_addr();
+    // Ports nothing listens on (connecting is refused) for as long as the test runs.
+    let (refusing, refusing0, all_dead) = (Refusing::new(), Refusing::new(), Refusing::new());
+    let (dead, dead0) = (refusing.addr, refusing0.addr);
     let live_a = named("a-live");
-    let (dead0, live0) = (refused_addr(), named("live0"));
+    let live0 = named("live0");
     let proxy = start(&format!(
         r#"
 [upstreams.a]
@@ -649,7 +639,7 @@ upstream = "no-retry"
 upstream = "b"
 "#,
         named("b"),
-        refused_addr()
+        all_dead.addr
     ));
     let r = once(proxy.addr, &get("a.test", "/"));
     assert_eq!((r.status, r.text().as_str()), (200, "a-live\n"));
@@ -871,7 +861,7 @@ fn reload_keeps_a_server_that_active_checks_took_out_out() {
     let addr = proxy.addr;
     // Waits (by asking, bounded) until twenty answers in a row are "well".
     let mut streak = 0;
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + WAIT;
     while streak < 20 {
         assert!(Instant::now() < deadline, "the checks never took sick out");
         streak = match once(addr, &get("t", "/")).text().as_str() {

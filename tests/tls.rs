@@ -4,13 +4,13 @@
 mod util;
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_rustls::rustls;
 use util::bin::temp_dir;
-use util::ports::free_port;
+use util::listening::listening_on;
 use util::tls::{closes, connect, roundtrip, shown, tls_listener, Ca, Leaf};
 use util::wait::{poll_until, wait_until, WAIT};
 use weir::backend::Mode;
@@ -443,6 +443,13 @@ fn a_redirect_https_route_sends_plain_http_to_https_with_308() {
     assert_eq!(resp.status, 400);
 }
 
+/// An address of 127/8 made from this process's id, which no other test uses: a
+/// listener on its port 0 is found by its address alone (see `listening_on`).
+fn own_loopback_ip() -> Ipv4Addr {
+    let [_, a, b, c] = std::process::id().to_be_bytes();
+    Ipv4Addr::new(127, 64 | a, b, c)
+}
+
 /// Waits until connecting to `addr` succeeds (`true`) or is refused (`false`).
 fn until_connect(addr: SocketAddr, want: bool) -> bool {
     poll_until(WAIT, || TcpStream::connect(addr).is_ok() == want)
@@ -465,10 +472,12 @@ fn reload_opens_new_listeners_and_closes_removed_ones() {
     let handle = server.handle();
     let thread = std::thread::spawn(move || server.run());
 
-    // Add a TLS listener.
-    let added = free_port();
+    // Add a TLS listener on port 0 of an address no other test process uses, and find
+    // the port it got: a port chosen here could be taken by a parallel test before
+    // weir binds it, answering in weir's place.
+    let ip = own_loopback_ip();
     next.lock().unwrap().listen.push(Listener {
-        addr: added,
+        addr: SocketAddr::from((ip, 0)),
         tls: Some(ServerTls::single(&leaf.cert, &leaf.key)),
         name: None,
         h2: false,
@@ -477,7 +486,9 @@ fn reload_opens_new_listeners_and_closes_removed_ones() {
         reuse_port: false,
     });
     handle.reload();
-    assert!(until_connect(added, true), "the new listener never opened");
+    let opened = poll_until(WAIT, || listening_on(ip).len() == 1);
+    assert!(opened, "the new listener never opened");
+    let added = listening_on(ip)[0];
     let s = connect(added, "a.test", ca.client(&[])).unwrap();
     let (resp, s) = roundtrip(s, GET);
     assert_eq!(resp.status, 200);

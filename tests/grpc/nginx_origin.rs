@@ -4,12 +4,13 @@
 //! is not (see grpc_load.rs): after `keepalive_requests` streams on a connection, and
 //! on SIGQUIT, it sends GOAWAY with the last stream it took and finishes those.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::bin::{temp_dir, TempDir};
+use crate::util::listening::start_on_free_port;
 
 /// A running nginx (master and one worker, so SIGQUIT is a graceful stop); stopped on
 /// drop.
@@ -50,21 +51,15 @@ fn grpc_frame(message: &[u8]) -> Vec<u8> {
 
 impl GrpcOrigin {
     /// Starts an origin answering `name`, sending GOAWAY after `keepalive_requests`
-    /// streams on a connection. A port found free can be taken before nginx binds it,
-    /// so a failed start is tried again on another port.
+    /// streams on a connection, on a free port (see [`start_on_free_port`]).
     pub fn start(nginx: &Path, name: &str, keepalive_requests: usize) -> GrpcOrigin {
         let dir = temp_dir(&format!("grpc-origin-{name}"));
         std::fs::create_dir_all(dir.join("www")).unwrap();
         std::fs::write(dir.join("www/reply"), grpc_frame(name.as_bytes())).unwrap();
-        for _ in 0..10 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .unwrap()
-                .port();
-            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let spawn = |addr| {
             let conf = dir.join("nginx.conf");
             std::fs::write(&conf, config(&dir, addr, keepalive_requests)).unwrap();
-            let mut child = Command::new(nginx)
+            Command::new(nginx)
                 .arg("-p")
                 .arg(&dir)
                 .arg("-c")
@@ -75,15 +70,12 @@ impl GrpcOrigin {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .expect("nginx runs");
-            if wait_listening(&mut child, addr) {
-                return GrpcOrigin { addr, child, dir };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-        panic!("nginx did not start in 10 tries:\n{log}");
+                .expect("nginx runs")
+        };
+        let log = || std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+        // The master holds the listening socket, so it is the process checked.
+        let (addr, child) = start_on_free_port("nginx (gRPC origin)", spawn, log);
+        GrpcOrigin { addr, child, dir }
     }
 
     /// SIGQUIT: nginx's graceful stop (GOAWAY on every connection, streams taken are
@@ -119,19 +111,4 @@ impl Drop for GrpcOrigin {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Polls until nginx accepts on `addr` (true) or exits (false); 10 s at most.
-fn wait_listening(child: &mut Child, addr: SocketAddr) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if TcpStream::connect(addr).is_ok() {
-            return true;
-        }
-        if !matches!(child.try_wait(), Ok(None)) {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    false
 }

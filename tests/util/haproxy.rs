@@ -1,12 +1,12 @@
 //! A real HAProxy as the layer-4 balancer in front of weir (`mode tcp`), on a free
 //! loopback port, sending the PROXY header to weir as it does in production.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use super::bin::{temp_dir, TempDir};
+use super::listening::start_on_free_port;
 
 /// A running HAProxy; killed on drop.
 pub struct Haproxy {
@@ -41,16 +41,12 @@ pub fn binary() -> Option<PathBuf> {
 }
 
 /// Starts HAProxy in `mode tcp` on a free port of 127.0.0.1, forwarding to `server`
-/// with `options` on its `server` line (`send-proxy-v2`, `send-proxy`). A port found
-/// free can be taken before HAProxy binds it, so a failed start is tried again.
+/// with `options` on its `server` line (`send-proxy-v2`, `send-proxy`); see
+/// [`start_on_free_port`] for the race the port choice avoids.
 pub fn start(haproxy: &std::path::Path, name: &str, server: SocketAddr, options: &str) -> Haproxy {
     let dir = temp_dir(&format!("haproxy-{name}"));
-    for _ in 0..10 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let log = dir.join("stderr.log");
+    let spawn = |addr| {
         let conf = dir.join("haproxy.cfg");
         let text = format!(
             "global\n  maxconn 100\n\
@@ -59,39 +55,21 @@ pub fn start(haproxy: &std::path::Path, name: &str, server: SocketAddr, options:
              backend be\n  server weir {server} {options}\n"
         );
         std::fs::write(&conf, text).unwrap();
-        let mut child = Command::new(haproxy)
+        Command::new(haproxy)
             .arg("-db")
             .arg("-f")
             .arg(&conf)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
-            .expect("haproxy runs");
-        if wait_listening(&mut child, addr) {
-            return Haproxy {
-                addr,
-                child,
-                _dir: dir,
-            };
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+            .expect("haproxy runs")
+    };
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let (addr, child) = start_on_free_port("haproxy", spawn, read_log);
+    Haproxy {
+        addr,
+        child,
+        _dir: dir,
     }
-    panic!("haproxy did not start in 10 tries");
-}
-
-/// Polls until HAProxy accepts on `addr` (true) or exits (false); 10 s at most.
-fn wait_listening(child: &mut Child, addr: SocketAddr) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if TcpStream::connect(addr).is_ok() {
-            return true;
-        }
-        if !matches!(child.try_wait(), Ok(None)) {
-            return false;
-        }
-        std::thread::yield_now();
-    }
-    false
 }

@@ -15,6 +15,7 @@ pub mod h2;
 pub mod h2client;
 pub mod h2origin;
 pub mod haproxy;
+pub mod listening;
 pub mod nginx;
 pub mod origin;
 pub mod plugins;

@@ -2,12 +2,12 @@
 //! files in a test directory. Used where the question is what a real origin makes of
 //! the path weir forwards (it decodes `%2F`, matches `location` by string prefix).
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use super::bin::{temp_dir, TempDir};
+use super::listening::start_on_free_port;
 
 /// A running nginx; killed on drop.
 pub struct Nginx {
@@ -38,19 +38,14 @@ pub fn binary() -> Option<PathBuf> {
 }
 
 /// Starts nginx with `server` (the inside of one `server { }` block, without
-/// `listen`) on a free port of 127.0.0.1. A port found free can be taken before nginx
-/// binds it, so a failed start is tried again on another port.
+/// `listen`) on a free port of 127.0.0.1 (see [`start_on_free_port`] for the race it
+/// avoids).
 pub fn start(nginx: &Path, name: &str, server: &str) -> Nginx {
     let dir = temp_dir(&format!("nginx-{name}"));
-    for _ in 0..10 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let spawn = |addr| {
         let conf = dir.join("nginx.conf");
         std::fs::write(&conf, config(&dir, addr, server)).unwrap();
-        let mut child = Command::new(nginx)
+        Command::new(nginx)
             .arg("-p")
             .arg(&dir)
             .arg("-c")
@@ -61,34 +56,15 @@ pub fn start(nginx: &Path, name: &str, server: &str) -> Nginx {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("nginx runs");
-        if wait_listening(&mut child, addr) {
-            return Nginx {
-                addr,
-                child,
-                _dir: dir,
-            };
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+            .expect("nginx runs")
+    };
+    let log = || std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+    let (addr, child) = start_on_free_port("nginx", spawn, log);
+    Nginx {
+        addr,
+        child,
+        _dir: dir,
     }
-    let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-    panic!("nginx did not start in 10 tries:\n{log}");
-}
-
-/// Polls until nginx accepts on `addr` (true) or exits (false); 10 s at most.
-fn wait_listening(child: &mut Child, addr: SocketAddr) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if TcpStream::connect(addr).is_ok() {
-            return true;
-        }
-        if !matches!(child.try_wait(), Ok(None)) {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    false
 }
 
 fn config(dir: &Path, addr: SocketAddr, server: &str) -> String {
