@@ -86,17 +86,6 @@ impl<'w, 'p, W: AsyncWrite + Unpin> Sink<'w, 'p, W> {
     }
 
     /// Sends the prefix (a head) if it has not gone yet with a piece.
-    #[cfg_attr(
-        not(all(
-            target_os = "linux",
-            not(feature = "portable-runtime"),
-            not(feature = "tokio-runtime")
-        )),
-        allow(
-            dead_code,
-            reason = "only a splice (epoll backend) sends the head alone"
-        )
-    )]
     pub(super) async fn send_prefix(&mut self) -> Result<(), CopyError> {
         let prefix = std::mem::take(&mut self.prefix);
         if prefix.is_empty() {

@@ -77,16 +77,11 @@ pub async fn pipe<B: Source>(
 
 /// Splices what is left of `src`'s body into the sink's socket, if both allow it;
 /// returns the bytes moved (0 when not spliced: the copy loop goes on).
-#[cfg(all(
-    target_os = "linux",
-    not(feature = "portable-runtime"),
-    not(feature = "tokio-runtime")
-))]
 async fn splice_rest<B: Source>(
     src: &mut B,
     sink: &mut Sink<'_, '_, Stream>,
 ) -> Result<u64, CopyError> {
-    if !matches!(sink.dst, Stream::Plain(_)) {
+    if !crate::rt::splice::AVAILABLE || !matches!(sink.dst, Stream::Plain(_)) {
         return Ok(0);
     }
     let Some(unread) = src.unread(MIN) else {
@@ -107,23 +102,6 @@ async fn splice_rest<B: Source>(
     result.map(|()| moved)
 }
 
-#[cfg(not(all(
-    target_os = "linux",
-    not(feature = "portable-runtime"),
-    not(feature = "tokio-runtime")
-)))]
-async fn splice_rest<B: Source>(
-    _src: &mut B,
-    _sink: &mut Sink<'_, '_, Stream>,
-) -> Result<u64, CopyError> {
-    Ok(0)
-}
-
-#[cfg(all(
-    target_os = "linux",
-    not(feature = "portable-runtime"),
-    not(feature = "tokio-runtime")
-))]
 mod relay {
     use std::io;
     use std::time::Duration;

@@ -125,13 +125,20 @@ mod workers;
 pub use batch::Batch;
 pub use contract::{Backend, Executor, Signal};
 /// splice(2) between plain TCP sockets: only on the epoll backend, whose sockets are
-/// weir's own (`http::splice` falls back to the copy loop elsewhere).
+/// weir's own; elsewhere `take` never gives a pipe and `http::splice` copies.
 #[cfg(all(
     target_os = "linux",
     not(feature = "portable-runtime"),
     not(feature = "tokio-runtime")
 ))]
 pub(crate) use imp::splice;
+#[cfg(not(all(
+    target_os = "linux",
+    not(feature = "portable-runtime"),
+    not(feature = "tokio-runtime")
+)))]
+#[path = "no_splice.rs"]
+pub(crate) mod splice;
 pub use limits::{is_local_resource_error, local_shortage, raise_fd_limit, FdLimit};
 pub use listen::somaxconn;
 pub use timeout::{timeout, Timeout};

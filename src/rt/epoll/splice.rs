@@ -30,6 +30,9 @@ thread_local! {
     static PIPES: RefCell<Vec<Pipe>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Whether this backend splices (it does; `no_splice.rs` says not).
+pub const AVAILABLE: bool = true;
+
 /// One pipe, owned by one relay at a time.
 pub struct Pipe {
     read: OwnedFd,
