@@ -76,11 +76,15 @@ pub fn listens(pid: u32, addr: SocketAddr) -> bool {
 /// other test uses.
 pub fn listening_on(ip: Ipv4Addr) -> Vec<SocketAddr> {
     let on_ip = |(a, _): &(SocketAddr, String)| a.ip() == ip;
-    tcp_listeners()
+    let mut addrs: Vec<SocketAddr> = tcp_listeners()
         .into_iter()
         .filter(on_ip)
         .map(|(a, _)| a)
-        .collect()
+        .collect();
+    // weir with several threads listens on one address once per thread (SO_REUSEPORT).
+    addrs.sort();
+    addrs.dedup();
+    addrs
 }
 
 /// Every IPv4 TCP socket in the LISTEN state (0A) from /proc/net/tcp, with its inode.

@@ -187,6 +187,13 @@ pub(crate) async fn serve(
             }
         }
     }
+    // The connection's part of a drain ends with its streams, not before: a stream
+    // whose client has its whole answer may still be writing its access-log line, and
+    // shutdown's final log flush comes once the drain is done. Dropping the connection
+    // first ends every stream still waiting on it (h2 tells them the connection is
+    // gone), so this waits only for exchanges already finishing.
+    drop(conn);
+    rt::timeout(live.get().config.timeouts.drain, activity.went_idle()).await;
     drop(seat);
 }
 
