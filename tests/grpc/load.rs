@@ -87,9 +87,9 @@ impl Server {
         writeln!(stdin, "stop {grace_seconds}").unwrap();
     }
 
-    /// Waits until the graceful stop has finished (within a 30 s grace and 30 s more).
+    /// Waits until the graceful stop has finished.
     pub fn wait_stopped(&mut self) {
-        next_line(&self.lines, "stopped", Duration::from_secs(60));
+        next_line(&self.lines, "stopped", Duration::from_secs(30));
     }
 
     /// SIGKILL: the connection to weir resets with whatever was in flight on it.
