@@ -14,7 +14,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use util::h2::{
-    answer, block, frame, frame_kinds, Frame, ACK, DATA, END_HEADERS, END_STREAM, HEADERS, SETTINGS,
+    answer, block, frame, frame_kinds, read_frame, Frame, ACK, DATA, END_HEADERS, END_STREAM,
+    HEADERS, SETTINGS,
 };
 use weir::config::UpstreamProtocol;
 
@@ -96,21 +97,6 @@ impl Read for Reads {
         self.at += n;
         Ok(n)
     }
-}
-
-/// The next frame from `s`, or `None` once the connection ends (or the read times out).
-fn read_frame(s: &mut impl Read) -> Option<Frame> {
-    let mut head = [0u8; 9];
-    s.read_exact(&mut head).ok()?;
-    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-    let mut payload = vec![0; len];
-    s.read_exact(&mut payload).ok()?;
-    Some(Frame {
-        kind: head[3],
-        flags: head[4],
-        stream: u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff,
-        payload,
-    })
 }
 
 /// A proxy with one `h2c` listener in front of the h2c `origin`.

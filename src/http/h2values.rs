@@ -21,6 +21,7 @@ use std::cell::RefCell;
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderValue, InvalidHeaderValue};
 
+use super::write::decimal;
 use super::Headers;
 
 /// The block values are cut from, per thread: a few dozen small heads each.
@@ -88,19 +89,6 @@ impl Values {
     /// out or skipped.
     pub fn length(&mut self) -> Result<HeaderValue, InvalidHeaderValue> {
         self.next(self.all.len() - self.at)
-    }
-}
-
-/// `n` in decimal, in the end of `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[at..];
-        }
     }
 }
 

@@ -119,7 +119,7 @@ pub fn frame_kinds(frames: &[Frame]) -> Vec<(u8, usize, bool)> {
 }
 
 /// The next frame, or `None` once the connection ends (or the read times out).
-pub fn read_frame(s: &mut TcpStream) -> Option<Frame> {
+pub fn read_frame(s: &mut impl Read) -> Option<Frame> {
     let mut head = [0u8; 9];
     s.read_exact(&mut head).ok()?;
     let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
