@@ -82,8 +82,12 @@ fn past_max_connections_a_client_waits_while_every_seat_is_mid_request() {
     let mut config = util::config(&[o.addr]);
     config.limits.max_connections = 1;
     let proxy = util::start(config);
-    // Mid-request: half a head sent. Such a connection is never asked to make room.
+    // Seated first (a listener per thread could otherwise accept the second client
+    // before the first), then mid-request: half a head sent. Such a connection is never
+    // asked to make room.
     let mut first = Conn::open(proxy.addr);
+    first.send(&get("/"));
+    assert_eq!(first.read(false).expect("first seated").text(), "hi");
     first.send(b"GET / HTTP/1.1\r\nHo");
     let mut second = TcpStream::connect(proxy.addr).unwrap(); // waits for a seat
     second.write_all(&get("/")).unwrap();
