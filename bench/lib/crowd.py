@@ -4,8 +4,8 @@ once and then held open while wrk runs its small-response load beside them.
 
     crowd.py --port P --count N --ready FILE [--timeout S]
 
-Opens the connections (benchlib's `_open_all`, 256 handshakes in flight at a time),
-sends one GET /small on every one and reads the answers (`_round`), writes one JSON
+Opens the connections (conns.py's `open_all`, 256 handshakes in flight at a time),
+sends one GET /small on every one and reads the answers (`request_all`), writes one JSON
 line to FILE ({"count", "connected", "answered", "other"}) once they are all idle
 keep-alive connections, and then holds them until it is terminated (SIGTERM from
 run.sh), or for at most --hold seconds. A proxy that drops idle connections under load
@@ -25,7 +25,7 @@ import signal
 import sys
 import time
 
-from benchlib import _open_all, _round, still_open
+from conns import open_all, request_all, still_open
 
 REQUEST = b"GET /small HTTP/1.1\r\nHost: bench\r\n\r\n"
 
@@ -40,8 +40,8 @@ def main():
     a = ap.parse_args()
     signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
     deadline = time.monotonic() + a.timeout
-    socks, failed = _open_all(a.port, a.count, 256, deadline)
-    answered, socks, other = _round(socks, REQUEST, deadline)
+    socks, failed = open_all(a.port, a.count, 256, deadline)
+    answered, socks, other = request_all(socks, REQUEST, deadline)
     with open(a.ready + ".tmp", "w") as f:
         json.dump({"count": a.count, "connected": a.count - failed, "answered": answered,
                    "other": other}, f)
