@@ -460,13 +460,21 @@ for r in $(seq "$REPEATS"); do
       if [ "$sc" = crowd ]; then
         [ "$t" = direct ] && continue
         # small responses while CROWD_CONNS idle keep-alive connections, each answered
-        # once, are held open on the same proxy (bench/lib/crowd.py)
+        # once, are held open on the same proxy (bench/lib/crowd.py). crowd.py writes
+        # $ready only once the proxy holds them all (its established connections, from
+        # /proc/net/tcp): within 120 s to open and answer them, 30 s more to hold them;
+        # otherwise it exits saying what it saw, and the run stops with that.
         ready=$WORK/crowd-$t-$r.json
         "${LOAD_CPUS[@]}" python3 "$LIB/crowd.py" --port "${PORT_OF[$t]}" --count "$CROWD_CONNS" \
-          --ready "$ready" >"$WORK/crowd-$t-$r.out" &
+          --ready "$ready" --timeout 120 --settle 30 >"$WORK/crowd-$t-$r.out" 2>"$WORK/crowd-$t-$r.err" &
         holder=$!
-        for _ in $(seq 1200); do [ -e "$ready" ] || ! kill -0 $holder 2>/dev/null && break; sleep 0.1; done
-        [ -e "$ready" ] || { echo "run.sh: crowd.py did not open its connections to $t" >&2; KEEP=1; exit 1; }
+        for _ in $(seq 1600); do [ -e "$ready" ] || ! kill -0 $holder 2>/dev/null && break; sleep 0.1; done
+        if [ ! -e "$ready" ]; then
+          kill -TERM $holder 2>/dev/null; wait $holder 2>/dev/null || true
+          echo "run.sh: the crowd of $CROWD_CONNS connections to $t was not established, so wrk did not run:" \
+            "$(cat "$WORK/crowd-$t-$r.err")" >&2
+          KEEP=1; exit 1
+        fi
         line=$(run_wrk crowd "$t" "$r")
         kill -TERM $holder; wait $holder || true
         line=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["crowd"]=int(sys.argv[2]); print(json.dumps(r))' "$line" "$CROWD_CONNS")
