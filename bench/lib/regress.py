@@ -14,7 +14,7 @@ import json
 import statistics
 
 import spread
-from benchlib import SCEN, aggregate
+from aggregate import SCEN, aggregate
 
 A, B = "weir", "weir-base"
 

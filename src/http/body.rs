@@ -70,7 +70,7 @@ pub const PIECE: usize = 256 * 1024;
 /// The destination of a copy: framing, the head still to send, the write timeout.
 pub(super) struct Sink<'w, 'p, W> {
     pub(super) dst: &'w mut W,
-    out: Out,
+    pub(super) out: Out,
     prefix: &'p [u8],
     pub(super) timeout: Duration,
 }
@@ -201,9 +201,45 @@ where
     B: Source,
     W: AsyncWrite + Unpin,
 {
-    let mut sink = Sink::new(dst, out, prefix, write_timeout);
+    let sink = Sink::new(dst, out, prefix, write_timeout);
+    copy_loop(src, sink, &mut CopyAll).await
+}
+
+/// Another way to move the rest of a body than piece by piece through user space (the
+/// splice of [`super::splice`]). The copy loop asks it before each piece it reads, so
+/// that one loop serves both ways and a body the other way will not take (or takes only
+/// from its second piece on) still ends the same way.
+pub(super) trait Rest<B, W> {
+    /// Moves what is left of `src`'s body into the sink's destination if it can; returns
+    /// the payload bytes it moved, 0 when it did not take the body (the copy loop goes on).
+    async fn take(&mut self, src: &mut B, sink: &mut Sink<'_, '_, W>) -> Result<u64, CopyError>;
+}
+
+/// No other way: every byte goes through the copy loop. A no-op the compiler removes,
+/// so a plain copy costs what it did before the hook.
+pub(super) struct CopyAll;
+
+impl<B, W> Rest<B, W> for CopyAll {
+    async fn take(&mut self, _: &mut B, _: &mut Sink<'_, '_, W>) -> Result<u64, CopyError> {
+        Ok(0)
+    }
+}
+
+/// The copy loop: each turn offers the rest of the body to `rest`, then reads a piece
+/// from `src` and writes it framed; the prefix leaves with the first write. Returns the
+/// payload bytes relayed, by either way.
+pub(super) async fn copy_loop<B, W>(
+    src: &mut B,
+    mut sink: Sink<'_, '_, W>,
+    rest: &mut impl Rest<B, W>,
+) -> Result<u64, CopyError>
+where
+    B: Source,
+    W: AsyncWrite + Unpin,
+{
     let mut total = 0u64;
     loop {
+        total += rest.take(src, &mut sink).await?;
         let piece = src.piece().await?;
         if piece.is_empty() {
             break;

@@ -5,7 +5,8 @@
 //! short) moves with splice(2) through a pipe (`rt::splice`): the kernel passes the
 //! received pages to the pipe and on to the sending socket, so the two copies through
 //! user space, and the large buffer the copy loop grows for them, are not needed.
-//! Everything else goes through the copy loop of [`super::body`], and so does the
+//! Everything else goes through the copy loop of [`super::body`] (which offers the body
+//! to the splice before each piece it reads, through its `Rest` hook), and so does the
 //! start of a spliced body: the bytes that came with the head are in the buffer
 //! already and leave with the head in one write; the splice moves the rest.
 //!
@@ -22,7 +23,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use super::body::{CopyError, Out, Sink};
+use super::body::{self, CopyError, Out, Rest, Sink};
 use super::decode::Source;
 use super::framing::Body;
 use crate::stream::Stream;
@@ -47,8 +48,8 @@ pub fn spliced_bytes() -> u64 {
     SPLICED.load(Relaxed)
 }
 
-/// [`super::body::pipe`] to a weir connection: the same, but the rest of a raw body
-/// goes by splice(2) when the module docs allow it.
+/// [`super::body::pipe`] to a weir connection: the same copy loop, but the rest of a raw
+/// body goes by splice(2) when the module docs allow it.
 pub async fn pipe<B: Source>(
     src: &mut B,
     dst: &mut Stream,
@@ -56,50 +57,44 @@ pub async fn pipe<B: Source>(
     prefix: &[u8],
     write_timeout: Duration,
 ) -> Result<u64, CopyError> {
-    let mut sink = Sink::new(dst, out, prefix, write_timeout);
-    let mut total = 0u64;
-    loop {
-        if out == Out::Raw {
-            total += splice_rest(src, &mut sink).await?;
-        }
-        let piece = src.piece().await?;
-        if piece.is_empty() {
-            break;
-        }
-        let n = piece.len();
-        sink.piece(piece).await?;
-        src.consume(n);
-        total += n as u64;
-    }
-    sink.finish().await?;
-    Ok(total)
+    let sink = Sink::new(dst, out, prefix, write_timeout);
+    body::copy_loop(src, sink, &mut Splice).await
 }
 
-/// Splices what is left of `src`'s body into the sink's socket, if both allow it;
-/// returns the bytes moved (0 when not spliced: the copy loop goes on).
-async fn splice_rest<B: Source>(
-    src: &mut B,
-    sink: &mut Sink<'_, '_, Stream>,
-) -> Result<u64, CopyError> {
-    if !crate::rt::splice::AVAILABLE || !matches!(sink.dst, Stream::Plain(_)) {
-        return Ok(0);
+/// The copy loop's other way for the rest of a body: a splice through a pipe.
+struct Splice;
+
+impl<B: Source> Rest<B, Stream> for Splice {
+    /// Splices what is left of `src`'s body into the sink's socket, if both allow it;
+    /// returns the bytes moved (0 when not spliced: the copy loop goes on).
+    async fn take(
+        &mut self,
+        src: &mut B,
+        sink: &mut Sink<'_, '_, Stream>,
+    ) -> Result<u64, CopyError> {
+        if sink.out != Out::Raw
+            || !crate::rt::splice::AVAILABLE
+            || !matches!(sink.dst, Stream::Plain(_))
+        {
+            return Ok(0);
+        }
+        let Some(unread) = src.unread(MIN) else {
+            return Ok(0);
+        };
+        // No pipe (descriptors short): the copy loop reads the rest.
+        let Ok(mut pipe) = crate::rt::splice::Pipe::take() else {
+            return Ok(0);
+        };
+        sink.send_prefix().await?;
+        let Stream::Plain(to) = &*sink.dst else {
+            unreachable!("checked above");
+        };
+        let (moved, result) = relay::run(&mut pipe, unread, to, sink.timeout).await;
+        pipe.give_back();
+        src.spliced(moved);
+        SPLICED.fetch_add(moved, Relaxed);
+        result.map(|()| moved)
     }
-    let Some(unread) = src.unread(MIN) else {
-        return Ok(0);
-    };
-    // No pipe (descriptors short): the copy loop reads the rest.
-    let Ok(mut pipe) = crate::rt::splice::Pipe::take() else {
-        return Ok(0);
-    };
-    sink.send_prefix().await?;
-    let Stream::Plain(to) = &*sink.dst else {
-        unreachable!("checked above");
-    };
-    let (moved, result) = relay::run(&mut pipe, unread, to, sink.timeout).await;
-    pipe.give_back();
-    src.spliced(moved);
-    SPLICED.fetch_add(moved, Relaxed);
-    result.map(|()| moved)
 }
 
 mod relay {
