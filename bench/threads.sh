@@ -15,6 +15,9 @@
 # proxy made (`sched:sched_wakeup`: of wrk, the origin or its own threads); then
 # CPU µs per request (task-clock, the noisy one) and each thread's share of the CPU;
 # for weir, the connections each thread's listener accepted.
+# With REUSEPORT=1 nginx listens with `reuseport` (a socket per worker, as weir at
+# threads > 1); without it nginx's workers share one socket, and with its default
+# `accept_mutex off` one worker often takes every connection (bench/profiling.md).
 # WEIR: the binary (default target/release/weir). Needs perf with tracepoints (root or
 # kernel.perf_event_paranoid ≤ -1), wrk, curl, python3, nginx for nginx. Loopback only;
 # bounded by SECONDS; every process it starts is stopped by its pid on exit.
@@ -55,7 +58,7 @@ http {
   client_body_temp_path $WORK/b; proxy_temp_path $WORK/p; fastcgi_temp_path $WORK/f;
   uwsgi_temp_path $WORK/u; scgi_temp_path $WORK/s;
   upstream pool { server 127.0.0.1:$ORIGIN; keepalive 64; keepalive_requests 1000000; }
-  server { listen 127.0.0.1:$PROXY;
+  server { listen 127.0.0.1:$PROXY$([ "${REUSEPORT:-0}" = 1 ] && echo " reuseport");
     location / { proxy_pass http://pool; proxy_http_version 1.1; proxy_set_header Connection "";
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }
 }
