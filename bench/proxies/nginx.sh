@@ -20,6 +20,10 @@ start_nginx() {  # $1 port, $2 worker processes, $3 scratch dir
   # in 1.22), the same 100 streams.
   [ -n "${GRPC:-}" ] && tls="http2;
     http2_max_concurrent_streams 100"
+  # More than one worker: a listening socket each (`reuseport`), as weir opens one per
+  # thread; without it one worker often takes every connection wrk opens at once.
+  local reuse=""
+  [ "$2" -gt 1 ] && reuse=" reuseport"
   # nginx's default: `access_log logs/access.log combined;`, no buffer, written per request
   [ -n "${ACCESS_LOG:-}" ] && log="access_log $ACCESS_LOG;"
   # `keepalive` caps the idle upstream connections cached per WORKER for the whole
@@ -49,7 +53,7 @@ $servers    keepalive $((KEEPALIVE * ${#ORIGINS[@]}));
     keepalive_timeout 60s;
   }
   server {
-    listen 127.0.0.1:$1${tls:+ $tls};
+    listen 127.0.0.1:$1$reuse${tls:+ $tls};
 $(nginx_location)
   }
 }
