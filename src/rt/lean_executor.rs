@@ -384,7 +384,7 @@ impl Worker {
     /// queue's, then one taken from another worker (placed and shared first if
     /// `shared_first`).
     fn next(&self, shared_first: bool) -> Option<(Runnable, bool)> {
-        let placed = || lock(&self.slot.queue).pop_front().map(|r| (r, true));
+        let placed = || self.slot.pop().map(|r| (r, true));
         let shared = || lock(&self.state.shared).pop_front().map(|r| (r, false));
         if shared_first {
             if let Some(next) = placed().or_else(shared) {
