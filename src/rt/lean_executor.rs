@@ -46,7 +46,9 @@ use super::contract::{Backend, Executor};
 use super::gate;
 use super::workers::{run_with_workers, Stopped};
 
+mod flagged;
 mod slot;
+use flagged::Flagged;
 use slot::Slot;
 
 /// Tasks a worker runs before it lets its reactor take events and timers again.
@@ -85,9 +87,12 @@ type Queue = Mutex<VecDeque<Runnable>>;
 #[derive(Default)]
 struct State {
     /// Tasks spawned or woken off the workers, and those a stopping worker left.
-    shared: Queue,
+    /// Looked at on every pass of every worker's loop, nearly always empty: flagged.
+    shared: Flagged,
     /// The running workers' own queues, for stealing.
     queues: Mutex<Vec<Arc<Queue>>>,
+    /// `queues.len()`, read without the lock: a lone worker has nobody to steal from.
+    workers: AtomicUsize,
     /// Workers with nothing to run, each by its id and its `block_on`'s waker.
     sleepers: Mutex<Vec<(usize, Waker)>>,
     /// `sleepers.len()`, read without the lock on the hot path.
@@ -269,7 +274,7 @@ impl State {
         match worker {
             Some(w) => w.push(runnable),
             None => {
-                lock(&self.shared).push_back(runnable);
+                self.shared.lock().push_back(runnable); // the flag, then `sleeping`
                 self.wake_one();
             }
         }
@@ -295,7 +300,7 @@ impl State {
         let wakers: Vec<Waker> = lock(&self.active).drain().collect();
         wakers.into_iter().for_each(Waker::wake);
         loop {
-            let queued = std::mem::take(&mut *lock(&self.shared));
+            let queued = std::mem::take(&mut *self.shared.lock());
             if queued.is_empty() {
                 break;
             }
@@ -338,7 +343,10 @@ impl Worker {
     /// Makes this thread a worker of `state` until [`Worker::leave`].
     fn enter(state: Arc<State>, slot: Arc<Slot>) -> Rc<Worker> {
         let queue = Arc::new(Queue::default());
-        lock(&state.queues).push(queue.clone());
+        let mut queues = lock(&state.queues);
+        queues.push(queue.clone());
+        state.workers.store(queues.len(), SeqCst);
+        drop(queues);
         let worker = Rc::new(Worker {
             id: state.next_id.fetch_add(1, SeqCst),
             state,
@@ -356,9 +364,12 @@ impl Worker {
         WORKER.with(|w| w.borrow_mut().take());
         lock(&self.slot.thread).take(); // its placed tasks wait for `cancel_all`
         self.wake_up();
-        lock(&self.state.queues).retain(|q| !Arc::ptr_eq(q, &self.queue));
+        let mut queues = lock(&self.state.queues);
+        queues.retain(|q| !Arc::ptr_eq(q, &self.queue));
+        self.state.workers.store(queues.len(), SeqCst);
+        drop(queues);
         let left = std::mem::take(&mut *lock(&self.queue));
-        let mut shared = lock(&self.state.shared);
+        let mut shared = self.state.shared.lock();
         shared.extend(left);
         let queued = !shared.is_empty();
         drop(shared);
@@ -384,8 +395,8 @@ impl Worker {
     /// queue's, then one taken from another worker (placed and shared first if
     /// `shared_first`).
     fn next(&self, shared_first: bool) -> Option<(Runnable, bool)> {
-        let placed = || self.slot.pop().map(|r| (r, true));
-        let shared = || lock(&self.state.shared).pop_front().map(|r| (r, false));
+        let placed = || self.slot.queue.pop().map(|r| (r, true));
+        let shared = || self.state.shared.pop().map(|r| (r, false));
         if shared_first {
             if let Some(next) = placed().or_else(shared) {
                 return Some(next);
@@ -403,6 +414,13 @@ impl Worker {
         drop(own);
         if let Some(next) = placed().or_else(shared) {
             return Some(next);
+        }
+        // Alone (it counted itself in `enter`), nobody to steal from. A second worker
+        // stores the count before it queues and then loads `sleeping`, and this one
+        // stores `sleeping` before its last look (all SeqCst): it sees the count or is
+        // woken.
+        if self.state.workers.load(SeqCst) < 2 {
+            return None;
         }
         lock(&self.state.queues)
             .iter()
