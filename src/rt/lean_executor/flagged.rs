@@ -47,9 +47,10 @@ impl Flagged {
     ///   it under `Slot::thread`'s lock, which the queuer took after the store, and
     ///   looks here only after that (`work`);
     /// - a task queued on the shared queue is followed by `wake_one`, which loads
-    ///   `sleeping` after the store, while a worker falling asleep stores `sleeping`
-    ///   before its last look here (`fall_asleep`, then one more `next`): with all four
-    ///   SeqCst one of the two sees the other (the worker looks again, or is woken);
+    ///   `sleeping` after the store, while a worker falling asleep counts itself in
+    ///   `sleeping` before its last look here (`Sleeper::fall_asleep`, then one more
+    ///   `next`): with all four SeqCst one of the two sees the other (the worker looks
+    ///   again, or is woken);
     /// - a worker sees its own stores.
     ///
     /// A stale `true` only costs the lock.

@@ -37,9 +37,7 @@ impl Slot {
         let on_own_thread = WORKER
             .try_with(|w| match w.borrow().as_ref() {
                 Some(w) if Arc::ptr_eq(&w.slot, self) => {
-                    if let Some(own) = w.asleep.borrow().as_ref() {
-                        own.wake_by_ref(); // woken in a reactor turn: see `Worker::push`
-                    }
+                    w.wake_if_asleep(); // woken in a reactor turn: see `Worker::push`
                     true
                 }
                 _ => false,
