@@ -258,3 +258,56 @@ fn a_task_that_keeps_yielding_does_not_starve_one_spawned_from_another_thread() 
         "a task spawned from another thread starved behind one that keeps yielding"
     );
 }
+
+/// A task spawned from another thread while the only worker sleeps in its reactor (no
+/// socket ready, its one timer 20 s away) runs at once: the spawn wakes the sleeping
+/// worker (`Sleepers::wake_one`), as nothing else would before that timer.
+#[test]
+#[cfg(target_os = "linux")] // thread states from /proc
+fn a_task_spawned_from_another_thread_wakes_a_sleeping_worker() {
+    let (ran, done) = mpsc::channel();
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let runtime = Runtime::new();
+    let spawner = runtime.clone();
+    // The runtime on a thread of its own: if the spawn does not wake it, it sleeps until
+    // the timer, past this test's deadline.
+    thread::spawn(move || {
+        runtime.block_on(1, async move {
+            let _ = tid_tx.send(rustix::thread::gettid());
+            rt::sleep(Duration::from_secs(20)).await;
+        })
+    });
+    let tid = tid_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    wait_until_blocked(tid);
+    spawner
+        .spawn(async move {
+            let _ = ran.send(42);
+        })
+        .detach();
+    assert_eq!(
+        done.recv_timeout(Duration::from_secs(10)).ok(),
+        Some(42),
+        "a task spawned from another thread did not wake the sleeping worker"
+    );
+}
+
+/// Polls until thread `tid` of this process is blocked (state `S`: the worker in
+/// `epoll_wait` with nothing to run), with a deadline.
+#[cfg(target_os = "linux")]
+fn wait_until_blocked(tid: rustix::thread::Pid) {
+    let path = format!("/proc/self/task/{}/stat", tid.as_raw_nonzero());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stat = std::fs::read_to_string(&path).unwrap();
+        // After "(comm)": the state letter.
+        let state = stat.rsplit(')').next().unwrap().trim_start().chars().next();
+        if state == Some('S') {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker never blocked: {stat}"
+        );
+        thread::yield_now();
+    }
+}

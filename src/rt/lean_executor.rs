@@ -46,7 +46,11 @@ use super::contract::{Backend, Executor};
 use super::gate;
 use super::workers::{run_with_workers, Stopped};
 
+mod flagged;
+mod sleep;
 mod slot;
+use flagged::Flagged;
+use sleep::{Sleeper, Sleepers};
 use slot::Slot;
 
 /// Tasks a worker runs before it lets its reactor take events and timers again.
@@ -85,17 +89,16 @@ type Queue = Mutex<VecDeque<Runnable>>;
 #[derive(Default)]
 struct State {
     /// Tasks spawned or woken off the workers, and those a stopping worker left.
-    shared: Queue,
+    /// Looked at on every pass of every worker's loop, nearly always empty: flagged.
+    shared: Flagged,
     /// The running workers' own queues, for stealing.
     queues: Mutex<Vec<Arc<Queue>>>,
-    /// Workers with nothing to run, each by its id and its `block_on`'s waker.
-    sleepers: Mutex<Vec<(usize, Waker)>>,
-    /// `sleepers.len()`, read without the lock on the hot path.
-    sleeping: AtomicUsize,
+    /// `queues.len()`, read without the lock: a lone worker has nobody to steal from.
+    workers: AtomicUsize,
+    /// Which workers have nothing to run.
+    sleepers: Sleepers,
     /// A waker of every live task, so that the last handle's drop can cancel them.
     active: Mutex<Slab<Waker>>,
-    /// Worker ids.
-    next_id: AtomicUsize,
     /// The placed tasks' queues of the running `run`, one per thread (empty when none
     /// runs).
     slots: Mutex<Vec<Arc<Slot>>>,
@@ -108,15 +111,17 @@ thread_local! {
 
 /// One worker thread of an executor.
 struct Worker {
-    id: usize,
     state: Arc<State>,
     queue: Arc<Queue>,
     /// Its placed tasks.
     slot: Arc<Slot>,
     /// Inside a task's poll: what it queues may wait behind it, so a sleeper is woken.
     running: Cell<bool>,
-    /// Listed among the sleepers, with this waker (its `block_on`'s).
-    asleep: RefCell<Option<Waker>>,
+    /// Whether it sleeps, shared with those that wake it.
+    sleeper: Arc<Sleeper>,
+    /// Its `block_on`'s waker, once known: a task queued here while it sleeps (in a
+    /// reactor turn, between polls of its loop) wakes it through this.
+    own: RefCell<Option<Waker>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -203,6 +208,8 @@ where
         if !known {
             // Before the first look at the slot: a task placed after it wakes us.
             *lock(&worker.slot.thread) = Some(cx.waker().clone());
+            worker.sleeper.set_waker(cx.waker());
+            *worker.own.borrow_mut() = Some(cx.waker().clone());
             known = true;
         }
         worker.wake_up();
@@ -214,10 +221,11 @@ where
             // on this worker cannot hold off those spawned from elsewhere.
             let (runnable, placed) = match worker.next(i == 0) {
                 Some(r) => r,
-                None if worker.asleep.borrow().is_some() => return Poll::Pending,
+                None if worker.sleeper.is_asleep() => return Poll::Pending,
                 None => {
-                    // Listed first, then one more look: a task queued in between wakes us.
-                    worker.fall_asleep(cx.waker());
+                    // Counted first, then one more look: a task queued in between wakes
+                    // us (`Sleepers::wake_one`).
+                    worker.sleeper.fall_asleep(&worker.state.sleepers);
                     continue;
                 }
             };
@@ -269,7 +277,7 @@ impl State {
         match worker {
             Some(w) => w.push(runnable),
             None => {
-                lock(&self.shared).push_back(runnable);
+                self.shared.lock().push_back(runnable); // the flag, then `sleeping`
                 self.wake_one();
             }
         }
@@ -277,16 +285,7 @@ impl State {
 
     /// Wakes one sleeping worker, if any sleeps.
     fn wake_one(&self) {
-        if self.sleeping.load(SeqCst) == 0 {
-            return;
-        }
-        let mut sleepers = lock(&self.sleepers);
-        let woken = sleepers.pop();
-        self.sleeping.store(sleepers.len(), SeqCst);
-        drop(sleepers);
-        if let Some((_, waker)) = woken {
-            waker.wake();
-        }
+        self.sleepers.wake_one();
     }
 
     /// Cancels every live task: each is woken, and every queued task dropped, until none
@@ -295,7 +294,7 @@ impl State {
         let wakers: Vec<Waker> = lock(&self.active).drain().collect();
         wakers.into_iter().for_each(Waker::wake);
         loop {
-            let queued = std::mem::take(&mut *lock(&self.shared));
+            let queued = std::mem::take(&mut *self.shared.lock());
             if queued.is_empty() {
                 break;
             }
@@ -338,14 +337,17 @@ impl Worker {
     /// Makes this thread a worker of `state` until [`Worker::leave`].
     fn enter(state: Arc<State>, slot: Arc<Slot>) -> Rc<Worker> {
         let queue = Arc::new(Queue::default());
-        lock(&state.queues).push(queue.clone());
+        let mut queues = lock(&state.queues);
+        queues.push(queue.clone());
+        state.workers.store(queues.len(), SeqCst);
+        drop(queues);
         let worker = Rc::new(Worker {
-            id: state.next_id.fetch_add(1, SeqCst),
+            sleeper: state.sleepers.join(),
             state,
             queue,
             slot,
             running: Cell::new(false),
-            asleep: RefCell::new(None),
+            own: RefCell::new(None),
         });
         WORKER.with(|w| *w.borrow_mut() = Some(worker.clone()));
         worker
@@ -356,9 +358,13 @@ impl Worker {
         WORKER.with(|w| w.borrow_mut().take());
         lock(&self.slot.thread).take(); // its placed tasks wait for `cancel_all`
         self.wake_up();
-        lock(&self.state.queues).retain(|q| !Arc::ptr_eq(q, &self.queue));
+        self.state.sleepers.part(&self.sleeper);
+        let mut queues = lock(&self.state.queues);
+        queues.retain(|q| !Arc::ptr_eq(q, &self.queue));
+        self.state.workers.store(queues.len(), SeqCst);
+        drop(queues);
         let left = std::mem::take(&mut *lock(&self.queue));
-        let mut shared = lock(&self.state.shared);
+        let mut shared = self.state.shared.lock();
         shared.extend(left);
         let queued = !shared.is_empty();
         drop(shared);
@@ -371,21 +377,30 @@ impl Worker {
     /// Queues a task woken on this thread.
     fn push(&self, runnable: Runnable) {
         lock(&self.queue).push_back(runnable);
-        if let Some(own) = self.asleep.borrow().as_ref() {
-            // Woken outside a poll of the loop (a reactor turn, the end of a batch):
-            // the loop must come round before the thread sleeps.
-            own.wake_by_ref();
-        } else if self.running.get() {
+        if !self.wake_if_asleep() && self.running.get() {
             self.state.wake_one();
         }
+    }
+
+    /// Wakes this worker's own loop if it sleeps: a task queued on its thread outside
+    /// a poll of the loop (in a reactor turn, at the end of a batch) must bring the loop
+    /// round before the thread sleeps. (Taken off by a `wake_one`, it was woken.)
+    fn wake_if_asleep(&self) -> bool {
+        if !self.sleeper.is_asleep() {
+            return false;
+        }
+        if let Some(own) = self.own.borrow().as_ref() {
+            own.wake_by_ref();
+        }
+        true
     }
 
     /// The next task to run: this worker's own, then its placed ones, then the shared
     /// queue's, then one taken from another worker (placed and shared first if
     /// `shared_first`).
     fn next(&self, shared_first: bool) -> Option<(Runnable, bool)> {
-        let placed = || lock(&self.slot.queue).pop_front().map(|r| (r, true));
-        let shared = || lock(&self.state.shared).pop_front().map(|r| (r, false));
+        let placed = || self.slot.queue.pop().map(|r| (r, true));
+        let shared = || self.state.shared.pop().map(|r| (r, false));
         if shared_first {
             if let Some(next) = placed().or_else(shared) {
                 return Some(next);
@@ -404,6 +419,13 @@ impl Worker {
         if let Some(next) = placed().or_else(shared) {
             return Some(next);
         }
+        // Alone (it counted itself in `enter`), nobody to steal from. A second worker
+        // stores the count before it queues and then loads `sleeping`, and this one
+        // counts itself in `sleeping` before its last look (all SeqCst): it sees the
+        // count or is woken.
+        if self.state.workers.load(SeqCst) < 2 {
+            return None;
+        }
         lock(&self.state.queues)
             .iter()
             .filter(|q| !Arc::ptr_eq(q, &self.queue))
@@ -411,23 +433,9 @@ impl Worker {
             .map(|r| (r, false))
     }
 
-    /// Lists this worker among the sleepers, to be woken through `waker`.
-    fn fall_asleep(&self, waker: &Waker) {
-        let mut sleepers = lock(&self.state.sleepers);
-        sleepers.push((self.id, waker.clone()));
-        self.state.sleeping.store(sleepers.len(), SeqCst);
-        drop(sleepers);
-        *self.asleep.borrow_mut() = Some(waker.clone());
-    }
-
-    /// Takes this worker off the sleepers' list, if it is on it.
+    /// Marks this worker awake, if it sleeps.
     fn wake_up(&self) {
-        if self.asleep.borrow_mut().take().is_none() {
-            return;
-        }
-        let mut sleepers = lock(&self.state.sleepers);
-        sleepers.retain(|&(id, _)| id != self.id);
-        self.state.sleeping.store(sleepers.len(), SeqCst);
+        self.sleeper.wake_up(&self.state.sleepers);
     }
 }
 

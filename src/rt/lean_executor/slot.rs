@@ -7,12 +7,14 @@ use std::task::Waker;
 
 use async_task::Runnable;
 
-use super::{lock, Queue, State, WORKER};
+use super::flagged::Flagged;
+use super::{lock, State, WORKER};
 
 /// One thread's placed tasks (`spawn_on`): only that thread runs them.
 #[derive(Default)]
 pub(super) struct Slot {
-    pub(super) queue: Queue,
+    /// Looked at on every pass of the thread's loop, nearly always empty: flagged.
+    pub(super) queue: Flagged,
     /// The waker of the thread's `block_on`, once it runs: a task placed or woken from
     /// another thread wakes it.
     pub(super) thread: Mutex<Option<Waker>>,
@@ -25,19 +27,17 @@ impl Slot {
     /// Queues a placed task, waking its thread unless that thread is the one queuing
     /// it from inside a task (its loop then comes round to the slot by itself).
     pub(super) fn schedule(self: &Arc<Self>, runnable: Runnable, state: &Arc<State>) {
-        let mut queue = lock(&self.queue);
+        let mut queue = self.queue.lock();
         if self.closed.load(SeqCst) {
             drop(queue);
             return state.schedule(runnable);
         }
         queue.push_back(runnable);
-        drop(queue);
+        drop(queue); // stores the flag, before the wake below (`Flagged::pop`)
         let on_own_thread = WORKER
             .try_with(|w| match w.borrow().as_ref() {
                 Some(w) if Arc::ptr_eq(&w.slot, self) => {
-                    if let Some(own) = w.asleep.borrow().as_ref() {
-                        own.wake_by_ref(); // woken in a reactor turn: see `Worker::push`
-                    }
+                    w.wake_if_asleep(); // woken in a reactor turn: see `Worker::push`
                     true
                 }
                 _ => false,
@@ -52,8 +52,8 @@ impl Slot {
 
     /// Ends placement here (its `run` is over): what is queued goes to the shared queue.
     pub(super) fn close(&self, state: &State) {
-        let mut queue = lock(&self.queue);
+        let mut queue = self.queue.lock();
         self.closed.store(true, SeqCst);
-        lock(&state.shared).extend(queue.drain(..));
+        state.shared.lock().extend(queue.drain(..));
     }
 }
