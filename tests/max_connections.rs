@@ -126,6 +126,14 @@ fn a_burst_of_1000_clients_at_a_limit_of_50_is_served_in_full() {
     // Every client connects and sends one request before any reads: 50 get seats, 950
     // wait in the backlog, and each answered client, idle now, makes room for one.
     let _clients = burst(weir.addr, CLIENTS, "fine\n");
+    // weir wrote the line before it served the 51st client, but the thread that reads
+    // its stderr for this test may not have read it yet: wait for it, then count.
     let reached = REACHED.replace("MAX", "50");
+    let long = std::time::Duration::from_secs(20);
+    assert!(
+        weir.later.wait_for(&reached, long).is_some(),
+        "{:?}",
+        weir.later.snapshot()
+    );
     assert_eq!(count(&weir, &reached), 1, "{:?}", weir.later.snapshot());
 }

@@ -11,9 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use util::admin::call;
+use util::admin::{call, scrape, value};
 use util::browser::{chromium, serve_pages};
 use util::client::{get, Conn};
+use util::wait::{wait_until, WAIT};
 
 /// The number in `data-samples="N"` of the element with `id`.
 fn samples(dom: &str, id: &str) -> usize {
@@ -32,8 +33,13 @@ fn body_attr<'a>(dom: &'a str, attr: &str) -> Option<&'a str> {
 }
 
 /// Load on the proxy until the returned flag is set, so the charts have something to
-/// draw; one bad request for the 4xx column.
-fn load(addr: std::net::SocketAddr) -> (Arc<AtomicBool>, Vec<thread::JoinHandle<()>>) {
+/// draw; one bad request for the 4xx column. Returns once both routes (`default` and
+/// the refused request's `-`) have a request counted: weir counts a request just after
+/// writing its response, so a status read at once could still lack either row.
+fn load(
+    addr: std::net::SocketAddr,
+    admin: std::net::SocketAddr,
+) -> (Arc<AtomicBool>, Vec<thread::JoinHandle<()>>) {
     let done = Arc::new(AtomicBool::new(false));
     let load: Vec<_> = (0..2)
         .map(|_| {
@@ -47,6 +53,15 @@ fn load(addr: std::net::SocketAddr) -> (Arc<AtomicBool>, Vec<thread::JoinHandle<
         })
         .collect();
     util::client::once(addr, b"BAD\r\n\r\n");
+    let counted = |route: &str, class: &str| {
+        let series = format!(
+            "weir_requests_total{{route=\"{route}\",upstream=\"{route}\",code_class=\"{class}\"}}"
+        );
+        value(&scrape(admin), &series).is_some_and(|n| n >= 1.0)
+    };
+    wait_until(WAIT, "both routes have a request counted", || {
+        counted("default", "2xx") && counted("-", "4xx")
+    });
     (done, load)
 }
 
@@ -55,7 +70,7 @@ fn the_status_page_renders_live_data_in_chromium() {
     let backends = util::named_backends(2);
     let proxy = util::start(util::admin::config(&backends));
     let (addr, admin) = (proxy.addr, proxy.admin.unwrap());
-    let (done, load) = load(addr);
+    let (done, load) = load(addr, admin);
 
     let url = format!("http://{admin}/status");
     let profile = util::bin::temp_dir("chromium-status");
@@ -136,7 +151,7 @@ fn the_status_page_fits_a_phone_without_sideways_scrolling() {
     let backends = util::named_backends(2);
     let proxy = util::start(util::admin::config(&backends));
     let (addr, admin) = (proxy.addr, proxy.admin.unwrap());
-    let (done, load) = load(addr);
+    let (done, load) = load(addr, admin);
     let status = call(admin, "GET", "/api/status", None);
     assert_eq!(status.status, 200);
     done.store(true, Ordering::SeqCst);

@@ -1,21 +1,20 @@
 //! HTTPS to clients: real rustls clients over loopback, certificates made at test time.
-//! TLS to upstreams is in `tls_upstream.rs`.
+//! TLS to upstreams is in `tls_upstream.rs`; certificates and listeners across a reload in
+//! `tls_reload.rs`.
 
 mod util;
 
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use futures_rustls::rustls;
 use util::bin::temp_dir;
-use util::listening::listening_on;
 use util::tls::{closes, connect, roundtrip, shown, tls_listener, Ca, Leaf};
-use util::wait::{poll_until, wait_until, WAIT};
+use util::wait::{wait_until, WAIT};
 use weir::backend::Mode;
-use weir::config::{CertFiles, Listener, ServerTls, TlsVersion};
-use weir::{Config, Proxy};
+use weir::config::{CertFiles, ServerTls, TlsVersion};
+use weir::Config;
 
 const GET: &[u8] = b"GET /hello HTTP/1.1\r\nHost: a.test\r\n\r\n";
 
@@ -308,64 +307,6 @@ fn large_bodies_both_ways_over_tls_keep_their_hash() {
     }
 }
 
-/// Writes the files of a listener's one certificate from `leaf` (as a renewal would).
-fn install(leaf: &Leaf, cert: &std::path::Path, key: &std::path::Path) {
-    std::fs::copy(&leaf.cert, cert).unwrap();
-    std::fs::copy(&leaf.key, key).unwrap();
-}
-
-#[test]
-fn reload_swaps_the_certificate_under_load_with_no_failed_request() {
-    let dir = temp_dir("tls-reload");
-    let ca = Ca::new();
-    let first = ca.leaf(&dir, "first", &["a.test"]);
-    let second = ca.leaf(&dir, "second", &["a.test"]);
-    let (cert, key) = (dir.join("site.pem"), dir.join("site.key"));
-    install(&first, &cert, &key);
-    let proxy = util::start_reloadable(plain_and_tls(ServerTls::single(&cert, &key)));
-    let addr = proxy.addrs[1];
-    let client = ca.client(&[]);
-
-    // Load: connections opened and used in a loop while the certificate changes.
-    let stop = Arc::new(Mutex::new(false));
-    let load = {
-        let (stop, client) = (stop.clone(), client.clone());
-        std::thread::spawn(move || {
-            let mut done = 0;
-            while !*stop.lock().unwrap() {
-                let s = connect(addr, "a.test", client.clone()).expect("handshake under load");
-                let (resp, s) = roundtrip(s, GET);
-                assert_eq!(resp.status, 200);
-                assert_eq!(roundtrip(s, GET).0.status, 200);
-                done += 1;
-            }
-            done
-        })
-    };
-    let s = connect(addr, "a.test", client.clone()).unwrap();
-    assert!(shown(&s) == first.der);
-
-    install(&second, &cert, &key);
-    proxy.handle.reload();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let s = connect(addr, "a.test", client.clone()).unwrap();
-        if shown(&s) == second.der {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the new certificate never arrived"
-        );
-        std::thread::yield_now();
-    }
-
-    *stop.lock().unwrap() = true;
-    let done = load.join().expect("no failed request under load");
-    assert!(done > 0);
-    proxy.stop().unwrap();
-}
-
 /// A WebSocket echo origin: echoes each message until the client closes.
 fn ws_echo_origin() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -441,67 +382,4 @@ fn a_redirect_https_route_sends_plain_http_to_https_with_308() {
     // No Host: nothing to redirect to.
     let resp = util::client::once(proxy.addrs[0], b"GET / HTTP/1.0\r\n\r\n");
     assert_eq!(resp.status, 400);
-}
-
-/// An address of 127/8 made from this process's id, which no other test uses: a
-/// listener on its port 0 is found by its address alone (see `listening_on`).
-fn own_loopback_ip() -> Ipv4Addr {
-    let [_, a, b, c] = std::process::id().to_be_bytes();
-    Ipv4Addr::new(127, 64 | a, b, c)
-}
-
-/// Waits until connecting to `addr` succeeds (`true`) or is refused (`false`).
-fn until_connect(addr: SocketAddr, want: bool) -> bool {
-    poll_until(WAIT, || TcpStream::connect(addr).is_ok() == want)
-}
-
-#[test]
-fn reload_opens_new_listeners_and_closes_removed_ones() {
-    let dir = temp_dir("tls-relisten");
-    let ca = Ca::new();
-    let leaf = ca.leaf(&dir, "a", &["a.test"]);
-    let config = util::config(&[util::backend(Mode::Echo)]);
-    let next = Arc::new(Mutex::new(config.clone()));
-    let source = next.clone();
-    let server = Proxy::new(config.clone())
-        .handle_signals(false)
-        .reload_from(move || Ok(source.lock().unwrap().clone()))
-        .bind()
-        .unwrap();
-    let plain = server.local_addr();
-    let handle = server.handle();
-    let thread = std::thread::spawn(move || server.run());
-
-    // Add a TLS listener on port 0 of an address no other test process uses, and find
-    // the port it got: a port chosen here could be taken by a parallel test before
-    // weir binds it, answering in weir's place.
-    let ip = own_loopback_ip();
-    next.lock().unwrap().listen.push(Listener {
-        addr: SocketAddr::from((ip, 0)),
-        tls: Some(ServerTls::single(&leaf.cert, &leaf.key)),
-        name: None,
-        h2: false,
-        h2c: false,
-        proxy_protocol: None,
-        reuse_port: false,
-    });
-    handle.reload();
-    let opened = poll_until(WAIT, || listening_on(ip).len() == 1);
-    assert!(opened, "the new listener never opened");
-    let added = listening_on(ip)[0];
-    let s = connect(added, "a.test", ca.client(&[])).unwrap();
-    let (resp, s) = roundtrip(s, GET);
-    assert_eq!(resp.status, 200);
-
-    // Remove it again: no new connections; the open one finishes its next request.
-    next.lock().unwrap().listen.pop();
-    handle.reload();
-    assert!(
-        until_connect(added, false),
-        "the removed listener still accepts"
-    );
-    assert_eq!(roundtrip(s, GET).0.status, 200);
-    assert_eq!(util::client::once(plain, GET).status, 200);
-    handle.stop();
-    thread.join().unwrap().unwrap();
 }
