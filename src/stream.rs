@@ -116,9 +116,13 @@ impl Stream {
 
     /// Resolves once a read would not block (bytes, EOF, or decrypted bytes already
     /// held); it may wake spuriously.
-    pub async fn readable(&mut self) {
-        if !self.has_plaintext() {
-            rt::readable(self.tcp()).await;
+    /// Not an `async fn`, which would hold `self` twice: every idle connection's task
+    /// holds this wait.
+    pub fn readable(&mut self) -> impl std::future::Future<Output = ()> + '_ {
+        async move {
+            if !self.has_plaintext() {
+                rt::readable(self.tcp()).await;
+            }
         }
     }
 
