@@ -81,4 +81,3 @@ fn a_panicking_connection_task_still_gives_back_what_it_held() {
         "no Busy is left"
     );
 }
-
