@@ -128,6 +128,10 @@ impl Downstream {
     /// Waits until the client sends something (or closes) and reads it; `Ok(0)` at EOF.
     /// While it waits the connection holds no read buffer at all (nginx does the same).
     /// Not an `async fn`, which would hold `self` twice: every idle task holds this.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn keeps a second copy of `self` (bench/profiling.md, round six)"
+    )]
     pub fn wait_for_request(&mut self) -> impl Future<Output = std::io::Result<usize>> + '_ {
         async move {
             self.conn.release();

@@ -208,6 +208,10 @@ impl<S: AsyncRead + Unpin> Conn<S> {
     /// [`is_full`](Self::is_full).
     /// Not an `async fn`, which would hold `self` twice: every idle connection's task
     /// holds this read (bench/profiling.md, round six).
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn keeps a second copy of `self` (bench/profiling.md, round six)"
+    )]
     pub fn fill(&mut self) -> impl Future<Output = io::Result<usize>> + '_ {
         async move {
             self.make_room();
