@@ -19,9 +19,11 @@ use futures_rustls::rustls::ServerConfig;
 use crate::admission::Seat;
 use crate::downstream::h2;
 use crate::downstream::{Downstream, Next, Session, TextReply};
+use crate::engine::Engine;
 use crate::error::{Error, Kind};
 use crate::exchange::{self, kept, Scratch};
 use crate::http::parse::ReadHead;
+use crate::http::RequestHead;
 use crate::idle_wait::{IdleWait, Woke};
 use crate::listener_id::ListenerId;
 use crate::live::Live;
@@ -282,38 +284,44 @@ fn requests<'a>(
             // Each request runs on the engine in force when it starts (see `live`): taken
             // once its first bytes are here, not before the wait, or a connection idle
             // across a reload would serve its next request on the retired engine.
-            let e = live.get();
-            let header = e.config.timeouts.header;
-            client.allow(e.limits.max_bytes);
-            let s = resume(&mut held, client);
-            let head = rt::timeout(header, client.read_request(e.limits, &mut s.req)).await;
-            let err = match head {
-                // Boxed, like `reject` below: a future holds room for its largest await
-                // point, and an exchange in flight is most of this task's. The head's
-                // read stays in the task: boxed with the exchange, the future was built
-                // beside its box and copied in (4 KiB, ~420 instructions a request), and
-                // the idle task stayed in the same allocator size class anyway
-                // (bench/profiling.md, round five).
-                Some(Ok(())) => {
-                    Box::pin(exchange::exchange(&e, client, s)).await;
-                    match client.next() {
-                        // Kept even when a drain began during the exchange: the client
-                        // was told it could send another request (the session says
-                        // `Connection: close` only from the drain on), and may be
-                        // sending it now. The idle wait gives it the drain's grace.
-                        Next::KeepAlive => continue,
-                        other => break other,
+            // In a block: what is left of the head and its error must not be held
+            // across the answer's await, or every idle task would have room for them.
+            let (e, err) = {
+                let e = live.get();
+                client.allow(e.limits.max_bytes);
+                let s = resume(&mut held, client);
+                // The head is nearly always whole in the bytes the idle wait read: parsed
+                // from them, with no future. Only a head that arrives in pieces waits,
+                // boxed (see `read_head`).
+                let (e, head) = match client.buffered_request(e.limits, &mut s.req) {
+                    Some(head) => (e, Some(head)),
+                    None => Box::pin(read_head(e, client, &mut s.req)).await,
+                };
+                let err = match head {
+                    Some(Ok(())) => None,
+                    Some(Err(ReadHead::Closed)) => break Next::Close,
+                    Some(Err(ReadHead::Failed(err))) if err.kind == Kind::ClientGone => {
+                        break Next::Close
                     }
-                }
-                Some(Err(ReadHead::Closed)) => break Next::Close,
-                Some(Err(ReadHead::Failed(err))) if err.kind == Kind::ClientGone => {
-                    break Next::Close
-                }
-                Some(Err(ReadHead::Failed(err))) => err,
-                None => Error::new(Kind::HeaderTimeout, "request head timed out"),
+                    Some(Err(ReadHead::Failed(err))) => Some(err),
+                    None => Some(Error::new(Kind::HeaderTimeout, "request head timed out")),
+                };
+                (e, err)
             };
-            Box::pin(exchange::reject(&e, client, s, err)).await;
-            break Next::CloseAfterError;
+            let failed = err.is_some();
+            let s = resume(&mut held, client);
+            answer(&e, client, s, err).await;
+            if failed {
+                break Next::CloseAfterError;
+            }
+            match client.next() {
+                // Kept even when a drain began during the exchange: the client was told
+                // it could send another request (the session says `Connection: close`
+                // only from the drain on), and may be sending it now. The idle wait
+                // gives it the drain's grace.
+                Next::KeepAlive => continue,
+                other => break other,
+            }
         };
         park(&mut held, client); // for the thread's next connection
         if next == Next::CloseAfterError {
@@ -321,6 +329,38 @@ fn requests<'a>(
         }
         Ended::Closed
     }
+}
+
+/// The answer to a request: its exchange, or the error reply to a head that failed.
+/// Boxed: a future holds room for its largest await point, and an exchange in flight
+/// is most of this task's. Built in its box, not beside it (boxing the head's read with
+/// it made a 4 KiB copy a request: bench/profiling.md, round five). One future for
+/// both, so the task awaits it at one point, holding neither the head nor its error.
+fn answer<'a>(
+    e: &'a Engine,
+    client: &'a mut Downstream,
+    s: &'a mut Scratch,
+    err: Option<Error>,
+) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+    match err {
+        None => Box::pin(exchange::exchange(e, client, s)),
+        Some(err) => Box::pin(exchange::reject(e, client, s, err)),
+    }
+}
+
+/// Reads a request head that did not come whole with the idle wait's bytes, within
+/// `timeouts.header`. Boxed by its caller, and rare: a future holds room for its
+/// largest await point, and this read, with the engine and the scratch held across it,
+/// was 72 bytes of every idle connection's task (bench/profiling.md, round six). The
+/// engine is handed back, so the task does not hold it across the wait.
+async fn read_head(
+    e: Arc<Engine>,
+    client: &mut Downstream,
+    req: &mut RequestHead,
+) -> (Arc<Engine>, Option<Result<(), ReadHead>>) {
+    let header = e.config.timeouts.header;
+    let head = rt::timeout(header, client.read_request(e.limits, req)).await;
+    (e, head)
 }
 
 /// Waits for the client's next request: true when its bytes are here (or on their
@@ -352,34 +392,44 @@ fn idle<'a, S: Future<Output = ()>>(
             },
         };
         let began = Instant::now();
-        let woke = {
-            // The limit is computed in the call, not bound: a binding would be kept
-            // across the wait, beside the copy the wait holds.
-            let data = std::pin::pin!(client.wait_for_request());
-            IdleWait::new(data, stop, listed.as_ref(), wait_limit(live, first)).await
-        };
-        if let Some(listed) = listed {
-            listed.end(matches!(woke, Woke::Asked));
-        }
-        match woke {
-            Woke::Data(Ok(n)) => n > 0,
-            // Draining, but the next request is already here: answer it (with
-            // `Connection: close`) rather than close on it.
-            Woke::Stop if !client.is_quiet() => true,
-            // Draining and quiet: closing now would race a request the client sends in
-            // this instant (it would see the close and, unless it retries, fail). Its
-            // next request within the grace is answered with `Connection: close`.
-            Woke::Stop => {
-                let t = live.get().config.timeouts;
-                let grace = shutdown::idle_grace(t.drain, t.idle, began.elapsed());
+        // In a block: the wait's outcome must not be held across the drain's grace,
+        // or every idle task would have room for it.
+        let waited = {
+            let woke = {
+                // The limit is computed in the call, not bound: a binding would be kept
+                // across the wait, beside the copy the wait holds.
                 let data = std::pin::pin!(client.wait_for_request());
-                let woke = IdleWait::new(data, None::<Pin<&mut S>>, None, grace).await;
-                matches!(woke, Woke::Data(Ok(n)) if n > 0)
+                IdleWait::new(data, stop, listed.as_ref(), wait_limit(live, first)).await
+            };
+            if let Some(listed) = listed {
+                listed.end(matches!(woke, Woke::Asked));
             }
-            Woke::Asked => answer_ask(client, seat),
-            Woke::Data(Err(_)) | Woke::TimedOut => false,
-        }
+            match woke {
+                Woke::Data(Ok(n)) => return n > 0,
+                // Draining, but the next request is already here: answer it (with
+                // `Connection: close`) rather than close on it.
+                Woke::Stop if !client.is_quiet() => return true,
+                Woke::Stop => began.elapsed(),
+                Woke::Asked => return answer_ask(client, seat),
+                Woke::Data(Err(_)) | Woke::TimedOut => return false,
+            }
+        };
+        // Draining and quiet. Boxed: once per connection, at a drain, where a second
+        // wait inline made every idle task larger.
+        Box::pin(drain_grace(live, client, waited)).await
     }
+}
+
+/// Draining and quiet after `waited` idle: closing now would race a request the
+/// client sends in this instant (it would see the close and, unless it retries, fail).
+/// Its next request within the grace is answered with `Connection: close`.
+async fn drain_grace(live: &Live, client: &mut Downstream, waited: std::time::Duration) -> bool {
+    let t = live.get().config.timeouts;
+    let grace = shutdown::idle_grace(t.drain, t.idle, waited);
+    let data = std::pin::pin!(client.wait_for_request());
+    let no_stop = None::<Pin<&mut std::future::Pending<()>>>;
+    let woke = IdleWait::new(data, no_stop, None, grace).await;
+    matches!(woke, Woke::Data(Ok(n)) if n > 0)
 }
 
 /// How long a connection may wait for its next request: its first one's head must

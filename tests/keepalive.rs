@@ -39,6 +39,38 @@ fn pipelined_requests_are_answered_in_order() {
     }
 }
 
+/// A head that does not come whole with the first read after the idle wait is read on
+/// under the header timeout (connection.rs parses a whole one from the buffer and
+/// waits only for a partial one): the first request's head and a kept-alive one's,
+/// each in pieces, and a pipelined pair split inside the second head.
+#[test]
+fn request_heads_that_arrive_in_pieces_are_answered() {
+    let o = origin(|r| ok(r.target.as_bytes()));
+    let proxy = util::start(util::config(&[o.addr]));
+    let mut c = Conn::open(proxy.addr);
+    c.reader.get_ref().set_nodelay(true).unwrap();
+    let send_in_pieces = |c: &mut Conn, raw: &[u8], cuts: &[usize]| {
+        let mut from = 0;
+        for &cut in cuts.iter().chain([raw.len()].iter()) {
+            c.send(&raw[from..cut]);
+            from = cut;
+            thread::sleep(Duration::from_millis(20)); // separate segments, not a wait
+        }
+    };
+    for i in 0..2 {
+        let raw = get(&format!("/piece{i}"));
+        send_in_pieces(&mut c, &raw, &[3, 10, raw.len() - 2]);
+        assert_eq!(c.read(false).unwrap().text(), format!("/piece{i}"));
+    }
+    let mut pair = get("/a");
+    pair.extend_from_slice(&get("/b"));
+    let cut = get("/a").len() + 7;
+    send_in_pieces(&mut c, &pair, &[cut]);
+    assert_eq!(c.read(false).unwrap().text(), "/a");
+    assert_eq!(c.read(false).unwrap().text(), "/b");
+    assert_eq!(o.accepts(), 1);
+}
+
 #[test]
 fn http10_client_gets_keep_alive_only_when_it_asks() {
     let o = origin(|_| ok(b"hi"));

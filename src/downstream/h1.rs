@@ -1,5 +1,6 @@
 //! HTTP/1.x to the client over one TCP stream.
 
+use std::future::Future;
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -126,10 +127,17 @@ impl Downstream {
 
     /// Waits until the client sends something (or closes) and reads it; `Ok(0)` at EOF.
     /// While it waits the connection holds no read buffer at all (nginx does the same).
-    pub async fn wait_for_request(&mut self) -> std::io::Result<usize> {
-        self.conn.release();
-        self.conn.io.readable().await;
-        self.conn.fill().await
+    /// Not an `async fn`, which would hold `self` twice: every idle task holds this.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn keeps a second copy of `self` (bench/profiling.md, round six)"
+    )]
+    pub fn wait_for_request(&mut self) -> impl Future<Output = std::io::Result<usize>> + '_ {
+        async move {
+            self.conn.release();
+            self.conn.io.readable().await;
+            self.conn.fill().await
+        }
     }
 
     /// The stream with the bytes read from it but not consumed: for a connection that
@@ -149,16 +157,43 @@ impl Downstream {
         limits: HeadLimits,
         req: &mut RequestHead,
     ) -> Result<(), ReadHead> {
-        // Nothing is known of the new request yet: should its head fail, the reply
-        // closes the connection.
+        self.forget_request();
+        let n = parse::read_request(&mut self.conn, limits, req).await?;
+        self.took_request(n, req);
+        Ok(())
+    }
+
+    /// Takes one request head into `req` from the bytes already read, if they hold all
+    /// of it; `None` when more must be read (with [`read_request`](Self::read_request)).
+    pub fn buffered_request(
+        &mut self,
+        limits: HeadLimits,
+        req: &mut RequestHead,
+    ) -> Option<Result<(), ReadHead>> {
+        self.forget_request();
+        match parse::buffered_request(&self.conn, limits, req) {
+            Ok(Some(n)) => {
+                self.took_request(n, req);
+                Some(Ok(()))
+            }
+            Ok(None) => None,
+            Err(err) => Some(Err(ReadHead::Failed(err))),
+        }
+    }
+
+    /// Nothing is known of the new request yet: should its head fail, the reply closes
+    /// the connection.
+    fn forget_request(&mut self) {
         self.body = Decoder::default();
         self.continue_100 = false;
         self.wants_keep = false;
         self.next = Next::Close;
-        let n = parse::read_request(&mut self.conn, limits, req).await?;
+    }
+
+    /// The head of `n` bytes at the front of the buffer was parsed into `req`.
+    fn took_request(&mut self, n: usize, req: &RequestHead) {
         self.conn.consume(n);
         self.protocol = req.protocol;
-        Ok(())
     }
 
     // ---- The write side ----

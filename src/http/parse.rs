@@ -225,6 +225,37 @@ impl From<Error> for ReadHead {
     }
 }
 
+/// The request head at the front of `conn`'s buffer, if all of it is there: its length
+/// in bytes (`Ok(None)` when more must be read). No read: a keep-alive connection's
+/// next head is nearly always whole in the bytes its idle wait read, and parsed here
+/// it needs no future in the connection's task (see `connection::requests`).
+pub fn buffered_request<S>(
+    conn: &Conn<S>,
+    limits: HeadLimits,
+    head: &mut RequestHead,
+) -> Result<Option<usize>, Error> {
+    if conn.buffered().is_empty() {
+        return Ok(None);
+    }
+    let parsed = request(conn.buffered(), limits, head)?;
+    let too_large = match parsed {
+        Some(n) if n <= limits.max_bytes => return Ok(Some(n)),
+        Some(_) => true,
+        None => conn.buffered().len() >= limits.max_bytes || conn.is_full(),
+    };
+    if !too_large {
+        return Ok(None);
+    }
+    // nginx's rule: a request line that alone does not fit is 414, else 431.
+    let line_end = conn.buffered().iter().position(|&c| c == b'\n');
+    let kind = if line_end.is_some_and(|i| i < limits.max_bytes) {
+        Kind::HeadersTooLarge
+    } else {
+        Kind::UriTooLong
+    };
+    Err(Error::new(kind, "request head too large"))
+}
+
 /// Reads until a whole request head is buffered; returns its length in bytes. The head's
 /// raw bytes are `conn.buffered()[..len]` until the caller consumes them.
 pub async fn read_request<S: AsyncRead + Unpin>(
@@ -233,23 +264,8 @@ pub async fn read_request<S: AsyncRead + Unpin>(
     head: &mut RequestHead,
 ) -> Result<usize, ReadHead> {
     loop {
-        if !conn.buffered().is_empty() {
-            let parsed = request(conn.buffered(), limits, head)?;
-            let too_large = match parsed {
-                Some(n) if n <= limits.max_bytes => return Ok(n),
-                Some(_) => true,
-                None => conn.buffered().len() >= limits.max_bytes || conn.is_full(),
-            };
-            if too_large {
-                // nginx's rule: a request line that alone does not fit is 414, else 431.
-                let line_end = conn.buffered().iter().position(|&c| c == b'\n');
-                let kind = if line_end.is_some_and(|i| i < limits.max_bytes) {
-                    Kind::HeadersTooLarge
-                } else {
-                    Kind::UriTooLong
-                };
-                return Err(Error::new(kind, "request head too large").into());
-            }
+        if let Some(n) = buffered_request(conn, limits, head)? {
+            return Ok(n);
         }
         match conn.fill().await {
             Ok(0) if conn.buffered().is_empty() => return Err(ReadHead::Closed),

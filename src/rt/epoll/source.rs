@@ -40,8 +40,11 @@ pub(crate) enum Dir {
 #[derive(Default)]
 pub(crate) struct Source {
     state: AtomicUsize,
-    /// A waiting task per direction, indexed by `Dir`.
-    wakers: [Mutex<Option<Waker>>; 2],
+    /// A waiting task per direction, indexed by `Dir`. One lock for both (a lock each
+    /// was 8 bytes more, which put every socket's `Arc<Source>` in mimalloc's 80-byte
+    /// class, not 64: bench/profiling.md, "Idle connections, round six"); each
+    /// direction's task holds it for a swap of one waker.
+    wakers: Mutex<[Option<Waker>; 2]>,
 }
 
 impl Dir {
@@ -89,10 +92,8 @@ impl Source {
             // reports a writable socket's OUT with every read event, so this skips the
             // writer's lock on almost every event.
             if bits & dir.ready() != 0 && before & dir.ready() == 0 {
-                let waiting = self.wakers[dir as usize]
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .take();
+                let waiting =
+                    self.wakers.lock().unwrap_or_else(PoisonError::into_inner)[dir as usize].take();
                 wake.extend(waiting);
             }
         }
@@ -110,14 +111,12 @@ impl Source {
         loop {
             let seen = self.state.load(SeqCst);
             if seen & dir.ready() == 0 {
-                let mut waiting = self.wakers[dir as usize]
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                let displaced = match &mut *waiting {
+                let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+                let displaced = match &mut wakers[dir as usize] {
                     Some(w) if w.will_wake(cx.waker()) => None,
                     other => other.replace(cx.waker().clone()),
                 };
-                drop(waiting);
+                drop(wakers);
                 if let Some(w) = displaced {
                     wake_guarded(w);
                 }
@@ -175,6 +174,14 @@ mod tests {
     /// A waker that counts its wakes.
     #[derive(Default)]
     struct Count(AtomicUsize);
+
+    /// Every socket holds an `Arc<Source>`: with the `Arc`'s two counts it must fit
+    /// mimalloc's 64-byte class (it was 72 bytes, in the 80 class, with a lock per
+    /// direction).
+    #[test]
+    fn a_source_and_its_counts_fit_64_bytes() {
+        assert!(std::mem::size_of::<Source>() + 16 <= 64);
+    }
 
     impl Wake for Count {
         fn wake(self: Arc<Self>) {
