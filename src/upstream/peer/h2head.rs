@@ -93,8 +93,9 @@ pub(super) fn request(
 }
 
 /// Maps an h2 response head onto `res` (cleared first); `ended` when its HEADERS
-/// frame ended the stream.
-pub(super) fn response(parts: &Parts, ended: bool, res: &mut ResponseHead) {
+/// frame ended the stream. The map itself goes along in `res.h2_fields`, for an h2
+/// client while the head still says the same (`http::h2fields`).
+pub(super) fn response(parts: &mut Parts, ended: bool, res: &mut ResponseHead) {
     res.clear();
     res.status = parts.status.as_u16();
     res.reason.push_str(reason(res.status));
@@ -107,7 +108,10 @@ pub(super) fn response(parts: &Parts, ended: bool, res: &mut ResponseHead) {
         // every field of every answer.
         res.headers.push_parsed(name.as_str(), value.as_bytes());
     }
-    if parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+    let fields = std::mem::take(&mut parts.headers);
+    let has_length = fields.contains_key(http::header::CONTENT_LENGTH);
+    res.h2_fields.keep(fields);
+    if has_length {
         return;
     }
     // A head that ended the stream (gRPC's trailers-only answer) must reach an h2
@@ -155,20 +159,37 @@ mod tests {
 
     #[test]
     fn a_response_without_length_reads_as_chunked() {
-        let (parts, ()) = http::Response::builder()
-            .status(201)
-            .header("x-y", "z")
-            .body(())
-            .unwrap()
-            .into_parts();
+        let parts = || {
+            http::Response::builder()
+                .status(201)
+                .header("x-y", "z")
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
         let mut res = ResponseHead::default();
-        response(&parts, false, &mut res);
+        response(&mut parts(), false, &mut res);
         assert_eq!(res.status, 201);
         assert_eq!(res.protocol, Protocol::Http2);
         assert_eq!(res.headers.get("x-y"), Some(&b"z"[..]));
         assert_eq!(res.headers.get("transfer-encoding"), Some(&b"chunked"[..]));
-        response(&parts, true, &mut res);
+        response(&mut parts(), true, &mut res);
         assert_eq!(res.headers.get("content-length"), Some(&b"0"[..]));
         assert!(!res.headers.contains("transfer-encoding"));
+    }
+
+    #[test]
+    fn the_answers_own_map_goes_along() {
+        let mut res = ResponseHead::default();
+        let (mut parts, ()) = http::Response::builder()
+            .header("x-y", "z")
+            .body(())
+            .unwrap()
+            .into_parts();
+        response(&mut parts, false, &mut res);
+        let kept = res.h2_fields.take().expect("the map is kept");
+        assert_eq!(kept["x-y"], "z");
+        assert!(res.h2_fields.take().is_none(), "taken once");
     }
 }
