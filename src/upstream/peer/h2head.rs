@@ -77,8 +77,7 @@ pub(super) fn request(
             values.skip(value.len());
             continue;
         }
-        // `from_bytes` lowercases as it checks (HTTP/1.1 clients send any case).
-        let name = HeaderName::from_bytes(name).map_err(|_| "bad field name")?;
+        let name = name_of(name).map_err(|_| "bad field name")?;
         let value = values.next(value.len()).map_err(|_| "bad field value")?;
         headers.append(name, value);
     }
@@ -90,6 +89,27 @@ pub(super) fn request(
     // servers refuse a call without this (weir's client side drops `TE` as hop-by-hop).
     headers.append(http::header::TE, HeaderValue::from_static("trailers"));
     Ok(out)
+}
+
+/// The fields weir adds itself, which the `http` crate does not know by name.
+const WEIRS_OWN: [&str; 4] = [
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-request-id",
+];
+
+/// `name` as an `http` name. `from_bytes` lowercases as it checks (HTTP/1.1 clients
+/// send any case), but copies a name it does not know into an allocation of its own:
+/// one per call for `X-Forwarded-For` alone. weir's own fields get static names.
+fn name_of(name: &[u8]) -> Result<HeaderName, http::header::InvalidHeaderName> {
+    match WEIRS_OWN
+        .iter()
+        .find(|own| own.as_bytes().eq_ignore_ascii_case(name))
+    {
+        Some(own) => Ok(HeaderName::from_static(own)),
+        None => HeaderName::from_bytes(name),
+    }
 }
 
 /// Maps an h2 response head onto `res` (cleared first); `ended` when its HEADERS
@@ -142,6 +162,7 @@ mod tests {
             ("Content-Length", "99"),
             ("TE", "gzip"),
             ("X-A", "b"),
+            ("X-Forwarded-For", "192.0.2.1"),
         ] {
             req.headers.add(n, v).unwrap();
         }
@@ -149,7 +170,8 @@ mod tests {
         assert_eq!(out.uri().to_string(), "https://example.com/a?b=1");
         assert_eq!(out.method(), "POST");
         let names: Vec<_> = out.headers().keys().map(|k| k.as_str()).collect();
-        assert_eq!(names, ["x-a", "content-length", "te"]);
+        assert_eq!(names, ["x-a", "x-forwarded-for", "content-length", "te"]);
+        assert_eq!(out.headers()["x-forwarded-for"], "192.0.2.1");
         assert_eq!(out.headers()["te"], "trailers");
         assert_eq!(out.headers()["content-length"], "3");
         let chunked = request(&req, Body::Chunked, false).unwrap();
