@@ -198,6 +198,66 @@ fn an_h2_client_reaches_an_h2c_origin_through_an_h2c_listener() {
     assert_eq!(origin.connections(), 1);
 }
 
+/// An h2 client's answer from an h2c origin: the origin's own fields when nothing
+/// touched them (weir sends the map h2 decoded, `http::h2fields`), and the head a
+/// middleware edited when one did (the map must not win over the edit).
+#[test]
+fn an_h2_client_gets_the_origins_fields_or_the_middlewares_edit() {
+    let origin = h2origin::h2c("o1", Behaviour::Serve);
+    let listen = Listener {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        tls: None,
+        name: None,
+        h2: false,
+        h2c: true,
+        proxy_protocol: None,
+        reuse_port: false,
+    };
+    let mut config = h2c_config(&[origin.addr]);
+    config.listen = vec![listen.clone()];
+    let plain = util::start(config);
+    let mut config = h2c_config(&[origin.addr]);
+    config.listen = vec![listen];
+    let spec: weir::config::MiddlewareSpec = toml::from_str(
+        r#"
+builtin = "headers"
+config = { response = { add = { "X-Served-By" = "weir" }, remove = ["X-Origin"] } }
+"#,
+    )
+    .unwrap();
+    config.middleware.insert(0, spec);
+    let edited = util::start(config);
+    let head = |addr: SocketAddr| {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--http2-prior-knowledge",
+                "--max-time",
+                "20",
+                "-D",
+                "-",
+            ])
+            .arg(format!("http://{addr}/"))
+            .output()
+            .expect("curl runs (.ci/run installs it)");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().to_ascii_lowercase()
+    };
+    let plain = head(plain.addr);
+    assert!(plain.starts_with("http/2 200"), "{plain}");
+    assert!(plain.contains("\r\nx-origin: o1\r\n"), "{plain}");
+    assert!(plain.contains("\r\ncontent-length: 2\r\n"), "{plain}");
+    assert_eq!(plain.matches("content-length").count(), 1, "{plain}");
+    assert!(
+        plain.contains("\r\nx-request-id: "),
+        "weir's own field: {plain}"
+    );
+    let edited = head(edited.addr);
+    assert!(edited.contains("\r\nx-served-by: weir\r\n"), "{edited}");
+    assert!(!edited.contains("x-origin"), "{edited}");
+    assert!(edited.contains("\r\ncontent-length: 2\r\n"), "{edited}");
+}
+
 #[test]
 fn an_h2_upstream_over_tls_with_a_private_ca() {
     let dir = util::bin::temp_dir("h2-upstream-tls");

@@ -38,10 +38,13 @@ pub(crate) fn take() -> Box<Scratch> {
 
 /// Gives `s` back for the thread's next request; freed if the list is full or `s`
 /// grew too large. While the thread exits the list may be gone: `s` is just freed.
-pub(crate) fn give(s: Box<Scratch>) {
+/// An h2 upstream's answer map left in it (an HTTP/1.x client never takes it) is
+/// dropped: a parked scratch holds no request's data.
+pub(crate) fn give(mut s: Box<Scratch>) {
     if s.capacity() > LARGEST {
         return;
     }
+    s.res.h2_fields.clear();
     let _ = KEPT.try_with(|k| {
         let mut k = k.borrow_mut();
         if k.len() < KEEP {
@@ -75,6 +78,14 @@ mod tests {
         give(s);
         let again = take();
         assert_eq!(again.req.target.as_ptr(), at);
+    }
+
+    #[test]
+    fn a_parked_scratch_holds_no_upstream_answer_map() {
+        let mut s = take();
+        s.res.h2_fields.keep(http::HeaderMap::new());
+        give(s);
+        assert!(take().res.h2_fields.take().is_none());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Both are reused across the requests of one connection (`clear` keeps capacity), so
 //! the hot path does not allocate once a connection has warmed up.
 
+use super::h2fields::H2Fields;
 use super::headers::Headers;
 use super::protocol::Protocol;
 
@@ -61,6 +62,9 @@ pub struct ResponseHead {
     /// responses as HTTP/1.1 whatever this says.
     pub protocol: Protocol,
     pub headers: Headers,
+    /// An h2 upstream's own map of `headers`, for an h2 client while they still agree
+    /// (weir's to set and read; see [`H2Fields`]).
+    pub h2_fields: H2Fields,
 }
 
 impl ResponseHead {
@@ -69,6 +73,7 @@ impl ResponseHead {
         self.reason.clear();
         self.protocol = Protocol::default();
         self.headers.clear();
+        self.h2_fields.clear();
     }
 }
 

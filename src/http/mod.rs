@@ -7,6 +7,7 @@ pub mod decode;
 pub mod framing;
 pub(crate) mod h2compat;
 pub(crate) mod h2end;
+pub mod h2fields;
 pub(crate) mod h2values;
 pub mod head;
 pub mod headers;

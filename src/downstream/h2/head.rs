@@ -14,12 +14,12 @@
 //! - `cookie` fields, which h2 clients send one per crumb (§8.2.3), are joined with
 //!   `"; "` into one field for HTTP/1.1 upstreams.
 
-use http::header::{HeaderName, COOKIE, HOST};
+use http::header::{HeaderName, CONTENT_LENGTH, COOKIE, HOST};
 use http::request::Parts;
 
 use crate::error::{Error, Kind};
 use crate::http::h2values::Values;
-use crate::http::{Protocol, RequestHead, ResponseHead};
+use crate::http::{Headers, Protocol, RequestHead, ResponseHead};
 
 /// Whether a field named `name` may not go into an h2 response weir writes: a
 /// connection-specific field (RFC 9113 §8.2.2), or `content-length` (weir writes its
@@ -97,6 +97,10 @@ pub(super) fn response(res: &ResponseHead, length: Option<u64>) -> http::Respons
     let mut out = http::Response::new(());
     *out.status_mut() =
         http::StatusCode::from_u16(res.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    if let Some(fields) = res.h2_fields.take().and_then(|f| as_is(f, res, length)) {
+        *out.headers_mut() = fields;
+        return out;
+    }
     let headers = out.headers_mut();
     headers.reserve(res.headers.len() + 1);
     let mut values = Values::of(&res.headers, length);
@@ -120,6 +124,56 @@ pub(super) fn response(res: &ResponseHead, length: Option<u64>) -> http::Respons
         }
     }
     out
+}
+
+/// An h2 upstream's own map of `res`'s fields (`http::h2fields`), made ready to send
+/// as the client's answer: `None` when the head no longer begins with what the map
+/// says (a middleware changed or removed a field), for the caller to build one from
+/// the head. Compared field by field in order, past the fields never sent (see
+/// [`dropped`]); those the map has go, fields the head has after the map's are added
+/// (weir's `X-Request-Id`, a middleware's `add`), and `content-length` is weir's, as
+/// when built.
+fn as_is(
+    mut fields: http::HeaderMap,
+    res: &ResponseHead,
+    length: Option<u64>,
+) -> Option<http::HeaderMap> {
+    let mut ours = res.headers.fields().filter(|(name, _)| !dropped(name));
+    // Fields of the map not to send; `content-length` (the usual one) is replaced or
+    // removed below, the others (never seen from an h2 server) are listed.
+    let mut unsent = Vec::new();
+    for (name, value) in &fields {
+        if dropped(name.as_str().as_bytes()) {
+            if name != CONTENT_LENGTH {
+                unsent.push(name.clone());
+            }
+            continue;
+        }
+        let (our_name, our_value) = ours.next()?;
+        if !our_name.eq_ignore_ascii_case(name.as_str().as_bytes()) || our_value != value.as_bytes()
+        {
+            return None;
+        }
+    }
+    // Fields weir or a middleware added after the origin's (`X-Request-Id`, ...).
+    for (name, value) in ours {
+        let name = HeaderName::from_bytes(name).ok();
+        let value = http::HeaderValue::from_bytes(value).ok();
+        if let (Some(name), Some(value)) = (name, value) {
+            fields.append(name, value);
+        }
+    }
+    for name in unsent {
+        fields.remove(name);
+    }
+    match length {
+        Some(n) => {
+            let value = Values::of(&Headers::new(), Some(n)).length().ok()?;
+            fields.insert(CONTENT_LENGTH, value);
+        }
+        None => drop(fields.remove(CONTENT_LENGTH)),
+    }
+    Some(fields)
 }
 
 #[cfg(test)]
@@ -165,6 +219,55 @@ mod tests {
             .body(())
             .unwrap();
         assert!(request(&parts(star), &mut head).is_err());
+    }
+
+    /// A head filled from an h2 upstream's answer, with its map kept as
+    /// `upstream::peer::h2head` keeps it.
+    fn from_upstream(fields: &[(&'static str, &str)]) -> ResponseHead {
+        let mut map = http::HeaderMap::new();
+        let mut res = ResponseHead {
+            status: 200,
+            ..Default::default()
+        };
+        for (n, v) in fields {
+            map.append(HeaderName::from_static(n), v.parse().unwrap());
+            res.headers.push_parsed(n, v.as_bytes());
+        }
+        res.h2_fields.keep(map);
+        res
+    }
+
+    #[test]
+    fn an_unchanged_upstream_answer_goes_out_as_its_own_map() {
+        let res = from_upstream(&[("server", "o"), ("content-length", "99"), ("x-a", "b")]);
+        let out = response(&res, Some(3));
+        let names: Vec<_> = out.headers().keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["server", "content-length", "x-a"]);
+        assert_eq!(out.headers()["content-length"], "3");
+        assert!(res.h2_fields.take().is_none(), "the map was used");
+        let unknown = from_upstream(&[("content-length", "99"), ("x-a", "b")]);
+        assert!(!response(&unknown, None)
+            .headers()
+            .contains_key("content-length"));
+    }
+
+    #[test]
+    fn a_changed_head_is_answered_from_its_fields() {
+        let mut added = from_upstream(&[("x-a", "b")]);
+        added.headers.add("x-by", "middleware").unwrap();
+        added.headers.add("x-a", "two").unwrap();
+        let out = response(&added, None);
+        assert_eq!(out.headers()["x-by"], "middleware");
+        let xa: Vec<_> = out.headers().get_all("x-a").iter().collect();
+        assert_eq!(xa, ["b", "two"]);
+        let mut changed = from_upstream(&[("x-a", "b"), ("x-c", "d")]);
+        changed.headers.set("x-a", "rewritten").unwrap();
+        let out = response(&changed, None);
+        assert_eq!(out.headers()["x-a"], "rewritten");
+        assert_eq!(out.headers()["x-c"], "d");
+        let mut removed = from_upstream(&[("x-a", "b"), ("x-c", "d")]);
+        removed.headers.remove("x-c");
+        assert!(!response(&removed, None).headers().contains_key("x-c"));
     }
 
     #[test]

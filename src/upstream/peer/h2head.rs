@@ -77,8 +77,7 @@ pub(super) fn request(
             values.skip(value.len());
             continue;
         }
-        // `from_bytes` lowercases as it checks (HTTP/1.1 clients send any case).
-        let name = HeaderName::from_bytes(name).map_err(|_| "bad field name")?;
+        let name = name_of(name).map_err(|_| "bad field name")?;
         let value = values.next(value.len()).map_err(|_| "bad field value")?;
         headers.append(name, value);
     }
@@ -92,9 +91,31 @@ pub(super) fn request(
     Ok(out)
 }
 
+/// The fields weir adds itself, which the `http` crate does not know by name.
+const WEIRS_OWN: [&str; 4] = [
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-request-id",
+];
+
+/// `name` as an `http` name. `from_bytes` lowercases as it checks (HTTP/1.1 clients
+/// send any case), but copies a name it does not know into an allocation of its own:
+/// one per call for `X-Forwarded-For` alone. weir's own fields get static names.
+fn name_of(name: &[u8]) -> Result<HeaderName, http::header::InvalidHeaderName> {
+    match WEIRS_OWN
+        .iter()
+        .find(|own| own.as_bytes().eq_ignore_ascii_case(name))
+    {
+        Some(own) => Ok(HeaderName::from_static(own)),
+        None => HeaderName::from_bytes(name),
+    }
+}
+
 /// Maps an h2 response head onto `res` (cleared first); `ended` when its HEADERS
-/// frame ended the stream.
-pub(super) fn response(parts: &Parts, ended: bool, res: &mut ResponseHead) {
+/// frame ended the stream. The map itself goes along in `res.h2_fields`, for an h2
+/// client while the head still says the same (`http::h2fields`).
+pub(super) fn response(parts: &mut Parts, ended: bool, res: &mut ResponseHead) {
     res.clear();
     res.status = parts.status.as_u16();
     res.reason.push_str(reason(res.status));
@@ -107,7 +128,10 @@ pub(super) fn response(parts: &Parts, ended: bool, res: &mut ResponseHead) {
         // every field of every answer.
         res.headers.push_parsed(name.as_str(), value.as_bytes());
     }
-    if parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+    let fields = std::mem::take(&mut parts.headers);
+    let has_length = fields.contains_key(http::header::CONTENT_LENGTH);
+    res.h2_fields.keep(fields);
+    if has_length {
         return;
     }
     // A head that ended the stream (gRPC's trailers-only answer) must reach an h2
@@ -138,6 +162,7 @@ mod tests {
             ("Content-Length", "99"),
             ("TE", "gzip"),
             ("X-A", "b"),
+            ("X-Forwarded-For", "192.0.2.1"),
         ] {
             req.headers.add(n, v).unwrap();
         }
@@ -145,7 +170,8 @@ mod tests {
         assert_eq!(out.uri().to_string(), "https://example.com/a?b=1");
         assert_eq!(out.method(), "POST");
         let names: Vec<_> = out.headers().keys().map(|k| k.as_str()).collect();
-        assert_eq!(names, ["x-a", "content-length", "te"]);
+        assert_eq!(names, ["x-a", "x-forwarded-for", "content-length", "te"]);
+        assert_eq!(out.headers()["x-forwarded-for"], "192.0.2.1");
         assert_eq!(out.headers()["te"], "trailers");
         assert_eq!(out.headers()["content-length"], "3");
         let chunked = request(&req, Body::Chunked, false).unwrap();
@@ -155,20 +181,37 @@ mod tests {
 
     #[test]
     fn a_response_without_length_reads_as_chunked() {
-        let (parts, ()) = http::Response::builder()
-            .status(201)
-            .header("x-y", "z")
-            .body(())
-            .unwrap()
-            .into_parts();
+        let parts = || {
+            http::Response::builder()
+                .status(201)
+                .header("x-y", "z")
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
         let mut res = ResponseHead::default();
-        response(&parts, false, &mut res);
+        response(&mut parts(), false, &mut res);
         assert_eq!(res.status, 201);
         assert_eq!(res.protocol, Protocol::Http2);
         assert_eq!(res.headers.get("x-y"), Some(&b"z"[..]));
         assert_eq!(res.headers.get("transfer-encoding"), Some(&b"chunked"[..]));
-        response(&parts, true, &mut res);
+        response(&mut parts(), true, &mut res);
         assert_eq!(res.headers.get("content-length"), Some(&b"0"[..]));
         assert!(!res.headers.contains("transfer-encoding"));
+    }
+
+    #[test]
+    fn the_answers_own_map_goes_along() {
+        let mut res = ResponseHead::default();
+        let (mut parts, ()) = http::Response::builder()
+            .header("x-y", "z")
+            .body(())
+            .unwrap()
+            .into_parts();
+        response(&mut parts, false, &mut res);
+        let kept = res.h2_fields.take().expect("the map is kept");
+        assert_eq!(kept["x-y"], "z");
+        assert!(res.h2_fields.take().is_none(), "taken once");
     }
 }

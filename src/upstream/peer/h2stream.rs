@@ -230,8 +230,8 @@ impl H2 {
                 )))
             }
             Some(Ok(answer)) => {
-                let (parts, recv) = answer.into_parts();
-                h2head::response(&parts, recv.is_end_stream(), res);
+                let (mut parts, recv) = answer.into_parts();
+                h2head::response(&mut parts, recv.is_end_stream(), res);
                 self.body = ResponseBody::new(recv);
                 Ok(())
             }
