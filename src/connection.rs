@@ -23,6 +23,7 @@ use crate::error::{Error, Kind};
 use crate::exchange::{self, kept, Scratch};
 use crate::http::parse::ReadHead;
 use crate::idle_wait::{IdleWait, Woke};
+use crate::in_box::in_box;
 use crate::listener_id::ListenerId;
 use crate::live::Live;
 use crate::metrics::ConnectionGuard;
@@ -156,8 +157,7 @@ pub(crate) fn accepted(
             Start::Tls(tcp, _, id, config) => {
                 // Boxed: its handshake future holds rustls' state inline (2.7 KiB), which
                 // every plain connection's task would carry too.
-                let serve = serve_tls(live, tcp, (peer, id), config, seat, runtime);
-                return Box::pin(serve).await;
+                return in_box(|| serve_tls(live, tcp, (peer, id), config, seat, runtime)).await;
             }
         };
         client.peer = peer;
@@ -244,7 +244,7 @@ fn h2c(
         listener,
         tls: false,
     };
-    Box::pin(h2::serve(live, client.into_conn(), from, seat, runtime))
+    in_box(|| h2::serve(live, client.into_conn(), from, seat, runtime))
 }
 
 /// Serves `client`'s requests one after another until it closes, idles out, or weir
@@ -290,12 +290,12 @@ fn requests<'a>(
             let err = match head {
                 // Boxed, like `reject` below: a future holds room for its largest await
                 // point, and an exchange in flight is most of this task's. The head's
-                // read stays in the task: boxed with the exchange, the future was built
-                // beside its box and copied in (4 KiB, ~420 instructions a request), and
-                // the idle task stayed in the same allocator size class anyway
-                // (bench/profiling.md, round five).
+                // read stays in the task: the idle task stayed in the same allocator
+                // size class anyway (bench/profiling.md, round five). Built in its box
+                // (`in_box`): `Box::pin` built it beside and copied it in (4 KiB, ~420
+                // instructions a request).
                 Some(Ok(())) => {
-                    Box::pin(exchange::exchange(&e, client, s)).await;
+                    in_box(|| exchange::exchange(&e, client, s)).await;
                     match client.next() {
                         // Kept even when a drain began during the exchange: the client
                         // was told it could send another request (the session says
@@ -312,7 +312,7 @@ fn requests<'a>(
                 Some(Err(ReadHead::Failed(err))) => err,
                 None => Error::new(Kind::HeaderTimeout, "request head timed out"),
             };
-            Box::pin(exchange::reject(&e, client, s, err)).await;
+            in_box(|| exchange::reject(&e, client, s, err)).await;
             break Next::CloseAfterError;
         };
         park(&mut held, client); // for the thread's next connection

@@ -41,6 +41,7 @@ use crate::admission::Seat;
 use crate::engine::Engine;
 use crate::exchange::{self, kept};
 use crate::http::conn::Conn;
+use crate::in_box::in_box;
 use crate::listener_id::ListenerId;
 use crate::live::Live;
 use crate::metrics::h2::H2Stats;
@@ -163,8 +164,10 @@ pub(crate) async fn serve(
                     continue;
                 };
                 // Boxed here: the task's future is over 2 KiB, which the executor's
-                // wrappers and async-task's own boxing copied four times over.
-                let task = Box::pin(stream_task(live.clone(), req, respond, from, open));
+                // wrappers and async-task's own boxing copied four times over; built
+                // in its box, not copied into it (`in_box`).
+                let live = live.clone();
+                let task = in_box(|| stream_task(live, req, respond, from, open));
                 runtime.spawn(task).detach();
             }
             Wake::Stream(_) => break, // closed, or a connection error (h2 sent GOAWAY)
