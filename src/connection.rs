@@ -157,7 +157,8 @@ pub(crate) fn accepted(
             Start::Tls(tcp, _, id, config) => {
                 // Boxed: its handshake future holds rustls' state inline (2.7 KiB), which
                 // every plain connection's task would carry too.
-                return in_box(|| serve_tls(live, tcp, (peer, id), config, seat, runtime)).await;
+                let serve = serve_tls(live, tcp, (peer, id), config, seat, runtime);
+                return Box::pin(serve).await;
             }
         };
         client.peer = peer;
@@ -295,7 +296,8 @@ fn requests<'a>(
                 // (`in_box`): `Box::pin` built it beside and copied it in (4 KiB, ~420
                 // instructions a request).
                 Some(Ok(())) => {
-                    in_box(|| exchange::exchange(&e, client, s)).await;
+                    let exchange = in_box(|| exchange::exchange(&e, client, s));
+                    exchange.await;
                     match client.next() {
                         // Kept even when a drain began during the exchange: the client
                         // was told it could send another request (the session says
@@ -312,7 +314,8 @@ fn requests<'a>(
                 Some(Err(ReadHead::Failed(err))) => err,
                 None => Error::new(Kind::HeaderTimeout, "request head timed out"),
             };
-            in_box(|| exchange::reject(&e, client, s, err)).await;
+            let reject = in_box(|| exchange::reject(&e, client, s, err));
+            reject.await;
             break Next::CloseAfterError;
         };
         park(&mut held, client); // for the thread's next connection

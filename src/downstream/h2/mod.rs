@@ -282,9 +282,14 @@ fn stream_task(
                 // A reset stops the exchange, and with it the upstream request.
                 Ok(()) => {
                     let gone = reset::reset(&answer);
-                    in_box(|| exchange::exchange_until(&e, &mut client, &mut s, gone)).await
+                    let exchange =
+                        in_box(|| exchange::exchange_until(&e, &mut client, &mut s, gone));
+                    exchange.await
                 }
-                Err(err) => in_box(|| exchange::reject(&e, &mut client, &mut s, err)).await,
+                Err(err) => {
+                    let reject = in_box(|| exchange::reject(&e, &mut client, &mut s, err));
+                    reject.await
+                }
             }
         };
         if std::panic::AssertUnwindSafe(run)
