@@ -45,6 +45,7 @@ mod exchange;
 mod fds;
 pub mod http;
 mod idle_wait;
+mod in_box;
 mod listener_id;
 mod listeners;
 mod live;
