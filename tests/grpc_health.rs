@@ -14,7 +14,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use util::admin::{value, wait_for};
-use weir::config::{Health, Listener, UpstreamProtocol};
+use weir::config::{Health, UpstreamProtocol};
 use weir::Config;
 
 fn script() -> PathBuf {
@@ -79,15 +79,7 @@ impl Drop for Servers {
 /// every 50 ms for `service`, one check to go down or come back.
 fn proxy(servers: &[SocketAddr], service: &str) -> util::TestProxy {
     let mut config = util::admin::config(servers);
-    config.listen = vec![Listener {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        tls: None,
-        name: None,
-        h2: false,
-        h2c: true,
-        proxy_protocol: None,
-        reuse_port: false,
-    }];
+    config.listen = vec![util::h2c_listener()];
     config.upstream.protocol = UpstreamProtocol::H2c;
     config.upstream.health = Some(Health {
         interval: Duration::from_millis(50),

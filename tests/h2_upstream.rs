@@ -13,7 +13,7 @@ use std::sync::Arc;
 use util::client::{self, Conn};
 use util::h2origin::{self, Behaviour};
 use util::wait::{wait_until, WAIT};
-use weir::config::{Listener, UpstreamProtocol, UpstreamTls};
+use weir::config::{UpstreamProtocol, UpstreamTls};
 use weir::Config;
 
 fn h2c_config(origins: &[SocketAddr]) -> Config {
@@ -162,15 +162,7 @@ fn a_refused_stream_goes_to_another_server_even_for_post() {
 fn an_h2_client_reaches_an_h2c_origin_through_an_h2c_listener() {
     let origin = h2origin::h2c("o1", Behaviour::Serve);
     let mut config = h2c_config(&[origin.addr]);
-    config.listen = vec![Listener {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        tls: None,
-        name: None,
-        h2: false,
-        h2c: true,
-        proxy_protocol: None,
-        reuse_port: false,
-    }];
+    config.listen = vec![util::h2c_listener()];
     let proxy = util::start(config);
     let dir = util::bin::temp_dir("h2-upstream-curl");
     let body = util::pattern(300_000, 3);
@@ -204,15 +196,7 @@ fn an_h2_client_reaches_an_h2c_origin_through_an_h2c_listener() {
 #[test]
 fn an_h2_client_gets_the_origins_fields_or_the_middlewares_edit() {
     let origin = h2origin::h2c("o1", Behaviour::Serve);
-    let listen = Listener {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        tls: None,
-        name: None,
-        h2: false,
-        h2c: true,
-        proxy_protocol: None,
-        reuse_port: false,
-    };
+    let listen = util::h2c_listener();
     let mut config = h2c_config(&[origin.addr]);
     config.listen = vec![listen.clone()];
     let plain = util::start(config);

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use util::client::{self, Conn};
 use util::h2origin::{self, Behaviour, H2Origin};
 use util::origin::{self, Reply};
-use weir::config::{Listener, UpstreamProtocol};
+use weir::config::UpstreamProtocol;
 use weir::Config;
 
 /// 48 KiB: over one DATA frame (16 KiB) and within the default bound (64 KiB).
@@ -74,7 +74,7 @@ fn a_post_refused_mid_body_is_replayed_whole_from_an_http1_client() {
 fn a_post_refused_mid_body_is_replayed_whole_from_an_h2_client() {
     let (refusing, good) = origins();
     let mut config = h2c_config(&refusing, &good);
-    config.listen = vec![h2c_listener()];
+    config.listen = vec![util::h2c_listener()];
     let proxy = util::start(config);
     let (status, text) = smol::block_on(h2_post(proxy.addr, BODY, 5));
     let want = format!("{BODY} {:x}", util::h2client::pattern_hash(BODY, 5));
@@ -153,18 +153,6 @@ fn with_body(method: &str, body: &[u8]) -> Vec<u8> {
     let mut r = head.into_bytes();
     r.extend_from_slice(body);
     r
-}
-
-fn h2c_listener() -> Listener {
-    Listener {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        tls: None,
-        name: None,
-        h2: false,
-        h2c: true,
-        proxy_protocol: None,
-        reuse_port: false,
-    }
 }
 
 /// POSTs `len` bytes of `util::pattern(len, seed)` to `/hash` over h2c: the status

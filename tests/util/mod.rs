@@ -63,6 +63,19 @@ impl Drop for TestProxy {
     }
 }
 
+/// A plain listener on `127.0.0.1:0` that takes HTTP/2 with prior knowledge (`h2c`).
+pub fn h2c_listener() -> weir::config::Listener {
+    weir::config::Listener {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        tls: None,
+        name: None,
+        h2: false,
+        h2c: true,
+        proxy_protocol: None,
+        reuse_port: false,
+    }
+}
+
 /// A config on 127.0.0.1:0 over `upstreams`, without access logging (the chain is just
 /// the balancer), two executor threads (so cross-thread paths are exercised).
 pub fn config(upstreams: &[SocketAddr]) -> Config {
