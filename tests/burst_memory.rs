@@ -76,12 +76,13 @@ fn a_bursts_memory_goes_back_after_its_connections_close() {
     );
 
     drop(clients);
-    // glibc kept all of what a burst took; mimalloc gives back most of it, three
-    // quarters or more in most runs. On the portable runtime (two threads) about one run
-    // in six kept 2.6 to 3.4 MiB of the ~10 taken for the whole wait; with a request
-    // now and then, as a server after a burst sees, one in twelve did (73% back). So:
-    // at least half back.
-    let kept_at_most = before + took / 2;
+    // glibc kept all of what a burst took (80% of the peak); mimalloc gives back most
+    // of it. On the portable runtime (two threads) about one run in six kept 2.6 to
+    // 3.4 MiB of the ~10 taken for the whole wait. Since an idle connection shrank to
+    // ~1.1 KiB the burst takes ~6.7 MiB, and a portable run kept 3.6 MiB of it (47%
+    // back): what stays is about as much as before, what comes back is less. So: at
+    // least a third back, which glibc's behaviour still fails.
+    let kept_at_most = before + took * 2 / 3;
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut now = anon_kib(pid);
     while now > kept_at_most && Instant::now() < deadline {
