@@ -18,6 +18,15 @@ from httpclient import client_tls
 from procs import procstat, tree, vmrss_kib, workers
 
 
+
+def content_length(head):
+    """A response head's Content-Length (0 without one): how much body to wait for."""
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            return int(v)
+    return 0
+
 def still_open(socks):
     """Connections the proxy has not closed: a peek that finds neither bytes nor EOF."""
     alive = 0
@@ -76,12 +85,7 @@ def cmd_idle(a):
                     st[0] += chunk
                     head, sep, body = st[0].partition(b"\r\n\r\n")
                     if sep:
-                        length = 0
-                        for line in head.split(b"\r\n")[1:]:
-                            k, _, v = line.partition(b":")
-                            if k.strip().lower() == b"content-length":
-                                length = int(v)
-                        if len(body) >= length:
+                        if len(body) >= content_length(head):
                             sel.unregister(s)
                             del pending[s]
                             socks.append(s)
@@ -223,12 +227,7 @@ def request_all(socks, req, deadline):
             head, sep, body = got[s].partition(b"\r\n\r\n")
             if not sep:
                 continue
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                k, _, v = line.partition(b":")
-                if k.strip().lower() == b"content-length":
-                    length = int(v)
-            if len(body) >= length:
+            if len(body) >= content_length(head):
                 sel.unregister(s); del got[s]
                 alive.append(s)
                 if head.startswith(b"HTTP/1.1 200"):
