@@ -25,7 +25,7 @@ use crate::live::{Live, Source};
 use crate::middleware::{build, log, Chain, Middleware};
 use crate::privileges;
 use crate::rt::{self, Runtime, TcpListener};
-use crate::shutdown::{self, Trigger};
+use crate::shutdown::{self, Signal, Trigger};
 use crate::systemd::{self, activation::Inherited};
 use crate::upgrade::{self, wire::Passed};
 
@@ -134,6 +134,7 @@ impl Proxy {
         self.config.validate()?;
         let seats = fds::prepare(&self.config);
         let (trigger, stop) = shutdown::pair();
+        let (ask_stop, stop_asked) = shutdown::pair();
         let backlog = listeners::backlog(&self.config.limits);
         let sockets = rt::listeners_per_address(self.config.threads);
         let mut listeners = Vec::with_capacity(self.config.listen.len());
@@ -182,6 +183,8 @@ impl Proxy {
             listeners,
             admin,
             trigger,
+            ask_stop,
+            stop_asked,
             hangups,
             terminations,
             upgrades,
@@ -213,7 +216,12 @@ pub struct Server {
     listeners: Vec<Bound>,
     /// The `[admin]` listener and its bound address, when configured.
     admin: Option<(TcpListener, SocketAddr)>,
+    /// Fired once the listeners are closed: every connection drains from then on.
     trigger: Trigger,
+    /// [`Handle::stop`]'s request to stop, kept apart from `trigger` so a stop from the
+    /// library closes the listeners before the drain begins, as a SIGTERM does.
+    ask_stop: Trigger,
+    stop_asked: Signal,
     /// SIGHUP and SIGTERM/SIGINT, when the proxy handles signals.
     hangups: Option<rt::Caught>,
     terminations: Option<rt::Caught>,
@@ -228,16 +236,17 @@ pub struct Server {
 /// Stops or reloads a running server from another thread or task.
 #[derive(Clone)]
 pub struct Handle {
-    trigger: Trigger,
+    ask_stop: Trigger,
     live: Arc<Live>,
     reload: async_channel::Sender<()>,
 }
 
 impl Handle {
     /// Begins a graceful shutdown: stop accepting, let in-flight requests finish (up to
-    /// `timeouts.drain`), close idle connections.
+    /// `timeouts.drain`), close idle connections. The drain begins once the listeners
+    /// are closed.
     pub fn stop(&self) {
-        self.trigger.fire();
+        self.ask_stop.fire();
     }
 
     /// Asks for a reload, as SIGHUP does.
@@ -276,7 +285,7 @@ impl Server {
 
     pub fn handle(&self) -> Handle {
         Handle {
-            trigger: self.trigger.clone(),
+            ask_stop: self.ask_stop.clone(),
             live: self.live.clone(),
             reload: self.reload.clone(),
         }
@@ -304,6 +313,9 @@ impl Server {
             live,
             listeners,
             trigger,
+            // Held to the end: a channel whose every sender is gone reads as fired.
+            ask_stop: _ask_stop,
+            stop_asked,
             hangups,
             terminations,
             reload: ask_reload,
@@ -354,10 +366,9 @@ impl Server {
             Ok::<(), io::Error>(())
         };
         let stop = async {
-            let stopped = live.stop().clone();
             match terminations {
-                Some(mut watch) => watch.next().or(stopped.fired()).await,
-                None => stopped.fired().await,
+                Some(mut watch) => watch.next().or(stop_asked.fired()).await,
+                None => stop_asked.fired().await,
             }
             Ok::<(), io::Error>(())
         };
