@@ -10,9 +10,11 @@
 # (GET $REQ_PATH with Host: $REQ_HOST) to one built-in origin, and prints
 # (Ir(N2) - Ir(N1)) / (N2 - N1): start-up and shutdown cancel out. A CONFIG may say
 # {proxy} and {origin} for the two loopback addresses; without one, quick mode is used.
-# With TLS=1 the client speaks TLS 1.3 to weir (one connection, so one handshake in each
+# With TLS=1 the client speaks TLS 1.3 to the proxy (one connection, so one handshake in each
 # run, which cancels out like start-up): the script makes a P-256 certificate, which a
-# CONFIG names as {cert} and {key}; quick mode passes it with --tls-cert/--tls-key.
+# CONFIG names as {cert} and {key}; quick mode passes it with --tls-cert/--tls-key;
+# weir-fair, nginx and haproxy get the fair harness's TLS 1.3 listener
+# (bench/proxies/*.sh) on it, and the script prints the protocol and suite agreed.
 # With KEEP=DIR the two callgrind profiles are kept there (N1.cg, N2.cg), for
 # `callgrind_annotate` on a binary built with symbols (bench/profiling.md says how).
 # With NEWCONN=1 each request comes on a connection of its own (the client closes it
@@ -59,9 +61,15 @@ ORIGIN_ARGS=(--name origin)
 "$WEIR" backend --listen "$ORIGIN" "${ORIGIN_ARGS[@]}" >/dev/null 2>&1 &
 ORIGIN_PID=$!
 trap 'kill $ORIGIN_PID 2>/dev/null; rm -rf "$WORK"' EXIT
+NGINX_TLS= HAPROXY_TLS=
 if [ "$TLS" = 1 ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
     -subj /CN=bench.test -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+  cat "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/both.pem"
+  # The fair harness's TLS settings (bench/proxies/*.sh): TLS 1.3 only, each one's
+  # defaults otherwise; X25519 and TLS_AES_256_GCM_SHA384 for all three with this client.
+  NGINX_TLS=" ssl; ssl_certificate $WORK/cert.pem; ssl_certificate_key $WORK/key.pem; ssl_protocols TLSv1.3"
+  HAPROXY_TLS=" ssl crt $WORK/both.pem ssl-min-ver TLSv1.3 alpn http/1.1"
 fi
 CMD=("$WEIR")
 STOP=INT
@@ -77,7 +85,7 @@ http {
   access_log off;
   keepalive_requests 1000000;
   upstream pool { server $ORIGIN; keepalive 64; keepalive_requests 1000000; }
-  server { listen $PROXY;
+  server { listen $PROXY$NGINX_TLS;
     location / { proxy_pass http://pool; proxy_http_version 1.1; proxy_set_header Connection "";
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }
 }
@@ -96,7 +104,7 @@ defaults
   http-reuse always
   option forwardfor
 frontend fe
-  bind $PROXY
+  bind $PROXY$HAPROXY_TLS
   default_backend pool
 backend pool
   balance roundrobin
@@ -106,6 +114,11 @@ CONF
 elif [ -n "$CONF" ]; then
   sed "s/{proxy}/$PROXY/g; s/{origin}/$ORIGIN/g; s|{cert}|$WORK/cert.pem|g; s|{key}|$WORK/key.pem|g" \
     "$CONF" >"$WORK/weir.toml"
+  # weir-fair over TLS: the listener bench/proxies/weir.sh gives the tls-* scenarios.
+  if [ "$TLS" = 1 ] && [ "$CONF" = "$HERE/lib/weir-fair.toml" ]; then
+    sed -i "s|^listen = .*|listen = { addr = \"$PROXY\", tls = { cert = \"$WORK/cert.pem\", key = \"$WORK/key.pem\", min_version = \"1.3\" } }|" \
+      "$WORK/weir.toml"
+  fi
   ARGS=(serve --config "$WORK/weir.toml")
 else
   ARGS=(serve --listen "$PROXY" --upstream "$ORIGIN" --threads 1)
@@ -114,7 +127,7 @@ fi
 
 # Sends $1 sequential keep-alive requests and reads each response by its length.
 requests() {
-  python3 - "$1" "$PROXY" "$REQ_HOST" "$REQ_PATH" "$TLS" "$NEWCONN" <<'PY'
+  python3 - "$1" "$PROXY" "$REQ_HOST" "$REQ_PATH" "$TLS" "$NEWCONN" "$WORK/negotiated" <<'PY'
 import socket, ssl, sys
 n, addr, host, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 ip, port = addr.rsplit(":", 1)
@@ -127,6 +140,9 @@ def connect():
         s = ctx.wrap_socket(s, server_hostname="bench.test")
     return s
 s = connect()
+if sys.argv[5] == "1":
+    with open(sys.argv[7], "w") as f:
+        print(s.version(), s.cipher()[0], file=f)
 close = "Connection: close\r\n" if sys.argv[6] == "close" else ""
 req = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{close}\r\n".encode()
 buf = b""
@@ -163,6 +179,10 @@ count() {
     python3 -c "import socket,sys; socket.create_connection(('${PROXY%:*}', ${PROXY##*:}), 1)" 2>/dev/null && break
     sleep 0.2
   done
+  # The key exchange group (the counted client cannot tell it): one more handshake in
+  # each run, so it cancels out.
+  [ "$TLS" != 1 ] || openssl s_client -brief -connect "$PROXY" </dev/null 2>&1 |
+    awk -F': ' '/Temp Key/ {print $2}' >"$WORK/group"
   requests "$1"
   if [ "$SYSCALLS" = 1 ]; then
     kill -"$STOP" "$(pgrep -P "$pid" | head -1)" 2>/dev/null || kill -"$STOP" "$pid"
@@ -179,6 +199,8 @@ count() {
 
 a=$(count "$N1")
 b=$(count "$N2")
+# The protocol and suite the counted client agreed, and the key exchange group.
+[ "$TLS" != 1 ] || echo "negotiated: $(cat "$WORK/negotiated"), $(cat "$WORK/group")"
 if [ "$SYSCALLS" = 1 ]; then
   echo "$(python3 -c "print(f'{($b - $a) / ($N2 - $N1):.2f}')") system calls/request ($a at $N1 requests, $b at $N2)"
   # Each kind's calls per request (strace -c columns: ... calls [errors] syscall).
