@@ -14,7 +14,9 @@
 //! cut from it is dropped (h2 drops a head once it has encoded it); a thread holds at
 //! most one block beyond those. A head larger than a block gets a buffer of its own.
 //! The content-length weir sends is written there too, instead of `HeaderValue::from`
-//! a number, which allocated for its digits.
+//! a number, which allocated for its digits; and, for a request to an h2 upstream,
+//! its `:authority` and `:path` ([`Values::of_request`]), which `http::Uri`'s builder
+//! copied into a `Bytes` each (two allocations per call).
 
 use std::cell::RefCell;
 
@@ -42,13 +44,33 @@ impl Values {
     /// The values of `headers`, copied once, followed by `length`'s digits if given
     /// (for [`length`](Self::length)).
     pub fn of(headers: &Headers, length: Option<u64>) -> Self {
+        Values::with_leading(&[], headers, length)
+    }
+
+    /// As [`of`](Self::of), with `authority` and `target` first, for
+    /// [`bytes`](Self::bytes) to hand out before the fields.
+    pub fn of_request(
+        authority: &[u8],
+        target: &[u8],
+        headers: &Headers,
+        length: Option<u64>,
+    ) -> Self {
+        Values::with_leading(&[authority, target], headers, length)
+    }
+
+    fn with_leading(leading: &[&[u8]], headers: &Headers, length: Option<u64>) -> Self {
         let mut digits = [0u8; 20];
         let digits = match length {
             Some(n) => decimal(n, &mut digits),
             None => &[][..],
         };
-        let len = headers.fields().map(|(_, v)| v.len()).sum::<usize>() + digits.len();
+        let len = leading.iter().map(|b| b.len()).sum::<usize>()
+            + headers.fields().map(|(_, v)| v.len()).sum::<usize>()
+            + digits.len();
         let fill = |buf: &mut BytesMut| {
+            for bytes in leading {
+                buf.extend_from_slice(bytes);
+            }
             for (_, value) in headers.fields() {
                 buf.extend_from_slice(value);
             }
@@ -80,6 +102,14 @@ impl Values {
         HeaderValue::from_maybe_shared(value)
     }
 
+    /// The next `len` bytes as they are, unchecked: a leading part given to
+    /// [`of_request`](Self::of_request), for `http`'s own parser to check.
+    pub fn bytes(&mut self, len: usize) -> Bytes {
+        let bytes = self.all.slice(self.at..self.at + len);
+        self.at += len;
+        bytes
+    }
+
     /// Passes over the next field's value (`len` bytes), not sent.
     pub fn skip(&mut self, len: usize) {
         self.at += len;
@@ -109,6 +139,17 @@ mod tests {
         assert_eq!(values.next(5).unwrap(), "three");
         assert!(values.next(4).is_err());
         assert_eq!(values.length().unwrap(), "1234");
+    }
+
+    #[test]
+    fn a_requests_authority_and_target_come_first() {
+        let mut h = Headers::new();
+        h.add("a", "one").unwrap();
+        let mut values = Values::of_request(b"example.com", b"/x?y", &h, Some(7));
+        assert_eq!(values.bytes(11), "example.com");
+        assert_eq!(values.bytes(4), "/x?y");
+        assert_eq!(values.next(3).unwrap(), "one");
+        assert_eq!(values.length().unwrap(), "7");
     }
 
     #[test]

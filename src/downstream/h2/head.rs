@@ -276,13 +276,25 @@ mod tests {
             status: 200,
             ..Default::default()
         };
-        for (n, v) in [("Connection", "close"), ("Keep-Alive", "x"), ("X-A", "b")] {
+        let dropped = [
+            ("Connection", "close"),
+            ("Keep-Alive", "x"),
+            ("TE", "trailers"),
+            ("Transfer-Encoding", "chunked"),
+            ("Upgrade", "h2c"),
+            ("Proxy-Connection", "x"),
+        ];
+        for (n, v) in dropped
+            .into_iter()
+            .chain([("X-A", "b"), ("Keep-Alivf", "c")])
+        {
             res.headers.add(n, v).unwrap();
         }
         res.headers.add("Content-Length", "9").unwrap();
         let out = response(&res, Some(3));
-        assert_eq!(out.headers().len(), 2);
+        assert_eq!(out.headers().len(), 3);
         assert_eq!(out.headers()["x-a"], "b");
+        assert_eq!(out.headers()["keep-alivf"], "c");
         assert_eq!(out.headers()["content-length"], "3");
     }
 }

@@ -24,6 +24,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_lite::future::poll_once;
 use futures_lite::FutureExt;
 use h2::{Reason, SendStream};
 
@@ -96,6 +97,11 @@ impl Duplex {
 
     /// Waits for `wait` while sending the request body, within `timeout` of the last
     /// piece moved: `Ok(None)` on a timeout, `Err` when the client's side failed.
+    ///
+    /// A piece the client has already sent goes first, on its own (`poll_once`): a
+    /// unary call's one message came with its HEADERS and is there at the first turn,
+    /// when the answer cannot be; waiting for both at once polled the answer (a lock
+    /// on the connection's streams) and built the pair and its deadline for nothing.
     async fn alongside<F: Future + Unpin>(
         &mut self,
         wait: &mut F,
@@ -106,14 +112,22 @@ impl Duplex {
             if self.out.is_none() {
                 return Ok(rt::timeout(timeout, &mut *wait).await);
             }
-            let answer = async { Turn::Answer((&mut *wait).await) };
-            let sent = async { Turn::Sent(self.step(used).await) };
-            match rt::timeout(timeout, answer.or(sent)).await {
-                None => return Ok(None),
-                Some(Turn::Answer(got)) => return Ok(Some(got)),
-                Some(Turn::Sent(Ok(()))) => {}
-                Some(Turn::Sent(Err(CopyError::Write(_)))) => self.out = None,
-                Some(Turn::Sent(Err(err))) => {
+            let turn = match poll_once(self.step(used)).await {
+                Some(sent) => Turn::Sent(sent),
+                None => {
+                    let answer = async { Turn::Answer((&mut *wait).await) };
+                    let sent = async { Turn::Sent(self.step(used).await) };
+                    match rt::timeout(timeout, answer.or(sent)).await {
+                        None => return Ok(None),
+                        Some(turn) => turn,
+                    }
+                }
+            };
+            match turn {
+                Turn::Answer(got) => return Ok(Some(got)),
+                Turn::Sent(Ok(())) => {}
+                Turn::Sent(Err(CopyError::Write(_))) => self.out = None,
+                Turn::Sent(Err(err)) => {
                     if let Some(mut out) = self.out.take() {
                         out.send_reset(Reason::CANCEL);
                     }
