@@ -458,20 +458,20 @@ fn answer_ask(client: &Downstream, seat: &Seat) -> bool {
     }
 }
 
-/// Between requests: the scratch and the reply buffer go to the thread's list, so an
-/// idle connection holds neither (see `exchange::kept`).
+/// Between requests: the scratch and the session's request state (its reply buffer)
+/// go to the thread's list, so an idle connection holds neither (see `exchange::kept`).
 fn park(held: &mut Option<Box<Scratch>>, client: &mut Downstream) {
     if let Some(mut s) = held.take() {
-        s.out = client.take_out();
+        s.h1 = client.park();
         kept::give(s);
     }
 }
 
-/// A request is arriving: its scratch, and the reply buffer with it.
+/// A request is arriving: its scratch, and the session's request state with it.
 fn resume<'a>(held: &'a mut Option<Box<Scratch>>, client: &mut Downstream) -> &'a mut Scratch {
     held.get_or_insert_with(|| {
         let mut s = kept::take();
-        client.put_out(std::mem::take(&mut s.out));
+        client.resume(s.h1.take());
         s
     })
 }
