@@ -138,6 +138,16 @@ impl Limit {
 
     /// Asks the longest-idle connection to close; with none idle, the next connection
     /// to go idle closes instead.
+    /// A drain began: wakes every listed (idle keep-alive) connection's wait, which
+    /// then finds the stop signal fired (see `crate::idle_wait`). Called after the
+    /// signal fires. The idle list already holds each idle connection's waker, so the
+    /// connections need no listener of their own on the signal: one was a 56-byte
+    /// allocation (the 64-byte class) held by every idle connection for its life
+    /// (bench/profiling.md, "Idle connections, round seven").
+    pub fn wake_idle(&self) {
+        self.idle().waiting.wake_all();
+    }
+
     fn ask_one(&self) {
         let mut idle = self.idle();
         match idle.waiting.pop_oldest() {

@@ -265,14 +265,10 @@ fn requests<'a>(
         // Taken when a request's first bytes arrive, given back when the connection idles.
         let mut held: Option<Box<Scratch>> = None;
         let mut first = true;
-        // One wait for the shutdown signal for the connection's life: made afresh for each
-        // idle wait, it allocated its listener every request (tests/alloc_free.rs). On
-        // `live`'s own signal, not a clone of it, which the task would carry too.
-        let mut shutdown = std::pin::pin!(live.stop().fired());
         let next = loop {
             if client.buffered().is_empty() {
                 park(&mut held, client);
-                if !idle(live, client, seat, shutdown.as_mut(), first).await {
+                if !idle(live, client, seat, first).await {
                     break Next::Close;
                 }
             }
@@ -373,11 +369,10 @@ async fn read_head(
     clippy::manual_async_fn,
     reason = "an async fn keeps a second copy of each argument (see `accepted`)"
 )]
-fn idle<'a, S: Future<Output = ()>>(
+fn idle<'a>(
     live: &'a Live,
     client: &'a mut Downstream,
     seat: &'a Seat,
-    shutdown: Pin<&'a mut S>,
     first: bool,
 ) -> impl Future<Output = bool> + 'a {
     async move {
@@ -386,11 +381,12 @@ fn idle<'a, S: Future<Output = ()>>(
         // while the new process already served), its client has sent or is sending that
         // request, and dropping it unanswered would fail it. It waits up to
         // `timeouts.header`, within the drain. Nor is such a connection ever asked to
-        // give up its seat (see `admission`).
-        let (stop, listed) = match first {
-            true => (None, None),
+        // give up its seat (see `admission`). The drain wakes listed waits only, so the
+        // two go together (see `idle_wait`).
+        let listed = match first {
+            true => None,
             false => match seat.listed() {
-                Some(listed) => (Some(shutdown), Some(listed)),
+                Some(listed) => Some(listed),
                 None => return answer_ask(client, seat), // a new client is owed a seat
             },
         };
@@ -402,7 +398,8 @@ fn idle<'a, S: Future<Output = ()>>(
                 // The limit is computed in the call, not bound: a binding would be kept
                 // across the wait, beside the copy the wait holds.
                 let data = std::pin::pin!(client.wait_for_request());
-                IdleWait::new(data, stop, listed.as_ref(), wait_limit(live, first)).await
+                let listing = listed.as_ref().map(|l| (live.stop(), l));
+                IdleWait::new(data, listing, wait_limit(live, first)).await
             };
             if let Some(listed) = listed {
                 listed.end(matches!(woke, Woke::Asked));
@@ -430,8 +427,7 @@ async fn drain_grace(live: &Live, client: &mut Downstream, waited: std::time::Du
     let t = live.get().config.timeouts;
     let grace = shutdown::idle_grace(t.drain, t.idle, waited);
     let data = std::pin::pin!(client.wait_for_request());
-    let no_stop = None::<Pin<&mut std::future::Pending<()>>>;
-    let woke = IdleWait::new(data, no_stop, None, grace).await;
+    let woke = IdleWait::new(data, None, grace).await;
     matches!(woke, Woke::Data(Ok(n)) if n > 0)
 }
 
@@ -458,20 +454,20 @@ fn answer_ask(client: &Downstream, seat: &Seat) -> bool {
     }
 }
 
-/// Between requests: the scratch and the reply buffer go to the thread's list, so an
-/// idle connection holds neither (see `exchange::kept`).
+/// Between requests: the scratch and the session's request state (its reply buffer)
+/// go to the thread's list, so an idle connection holds neither (see `exchange::kept`).
 fn park(held: &mut Option<Box<Scratch>>, client: &mut Downstream) {
     if let Some(mut s) = held.take() {
-        s.out = client.take_out();
+        s.h1 = client.park();
         kept::give(s);
     }
 }
 
-/// A request is arriving: its scratch, and the reply buffer with it.
+/// A request is arriving: its scratch, and the session's request state with it.
 fn resume<'a>(held: &'a mut Option<Box<Scratch>>, client: &mut Downstream) -> &'a mut Scratch {
     held.get_or_insert_with(|| {
         let mut s = kept::take();
-        client.put_out(std::mem::take(&mut s.out));
+        client.resume(s.h1.take());
         s
     })
 }

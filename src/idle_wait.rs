@@ -14,6 +14,13 @@
 //! arrived is served even if the deadline passed or an ask came meanwhile), then the
 //! drain, the deadline and the ask. As `rt::timeout` does, the timer is filed only when
 //! the first poll finds nothing to do.
+//!
+//! The drain is not a future polled here: that held a listener on the stop signal for
+//! each idle connection, a 56-byte allocation for its life, and 40 bytes of its task.
+//! The wait reads the signal's flag instead, after its waker is in the idle list, and
+//! the drain wakes every listed wait once the signal has fired (`Limit::wake_idle`):
+//! a wait that listed its waker before that wake is woken by it, one that listed it
+//! after finds the flag set (both under the list's lock).
 
 use std::future::Future;
 use std::io;
@@ -23,6 +30,7 @@ use std::time::Duration;
 
 use crate::admission::Listed;
 use crate::rt::{self, Backend};
+use crate::shutdown::Signal;
 
 type Timer = <rt::Chosen as Backend>::Timer;
 
@@ -38,10 +46,11 @@ pub(crate) enum Woke {
     Asked,
 }
 
-/// The wait itself: the caller pins `data` and `stop` in its own frame and lends them.
-pub(crate) struct IdleWait<'a, D, S> {
+/// The wait itself: the caller pins `data` in its own frame and lends it.
+pub(crate) struct IdleWait<'a, D> {
     data: Pin<&'a mut D>,
-    stop: Option<Pin<&'a mut S>>,
+    /// Only with `listed`: the drain wakes listed waits alone.
+    stop: Option<&'a Signal>,
     listed: Option<&'a Listed<'a>>,
     /// Made with the wait, filed on the first poll that finds nothing to do (it reads
     /// the clock once; the idle wait's own start is read just before it anyway). Holding
@@ -49,32 +58,28 @@ pub(crate) struct IdleWait<'a, D, S> {
     timer: Timer,
 }
 
-impl<'a, D, S> IdleWait<'a, D, S>
+/// A drain (`stop`) and an ask for the seat, for a wait listed as idle.
+pub(crate) type Listing<'a> = Option<(&'a Signal, &'a Listed<'a>)>;
+
+impl<'a, D> IdleWait<'a, D>
 where
     D: Future<Output = io::Result<usize>>,
-    S: Future<Output = ()>,
 {
-    /// Waits up to `limit` for `data`; `stop` (a drain) and `listed` (an ask for the
-    /// seat) end it early when given.
-    pub fn new(
-        data: Pin<&'a mut D>,
-        stop: Option<Pin<&'a mut S>>,
-        listed: Option<&'a Listed<'a>>,
-        limit: Duration,
-    ) -> Self {
+    /// Waits up to `limit` for `data`; when `listed`, a drain (its `Signal` fired) and
+    /// an ask for the seat end it early.
+    pub fn new(data: Pin<&'a mut D>, listed: Listing<'a>, limit: Duration) -> Self {
         IdleWait {
             data,
-            stop,
-            listed,
+            stop: listed.map(|(stop, _)| stop),
+            listed: listed.map(|(_, listed)| listed),
             timer: rt::Chosen::timer(limit),
         }
     }
 }
 
-impl<D, S> Future for IdleWait<'_, D, S>
+impl<D> Future for IdleWait<'_, D>
 where
     D: Future<Output = io::Result<usize>>,
-    S: Future<Output = ()>,
 {
     type Output = Woke;
 
@@ -83,15 +88,15 @@ where
         if let Poll::Ready(read) = this.data.as_mut().poll(cx) {
             return Poll::Ready(Woke::Data(read));
         }
-        if let Some(stop) = &mut this.stop {
-            if stop.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Woke::Stop);
-            }
+        // Before the drain's flag is read: the waker must be listed first (module docs).
+        let asked = this.listed.map(|l| l.poll_asked(cx));
+        if this.stop.is_some_and(Signal::is_fired) {
+            return Poll::Ready(Woke::Stop);
         }
         if Pin::new(&mut this.timer).poll(cx).is_ready() {
             return Poll::Ready(Woke::TimedOut);
         }
-        match this.listed.map(|l| l.poll_asked(cx)) {
+        match asked {
             Some(Poll::Ready(())) => Poll::Ready(Woke::Asked),
             _ => Poll::Pending,
         }

@@ -391,6 +391,9 @@ impl Server {
         // drain treats as idle (in an upgrade, the new process takes them instead).
         accepting.close().await;
         trigger.fire();
+        // The idle keep-alive connections find the signal fired when woken: they hold
+        // no listener on it (see `Limit::wake_idle`).
+        live.limit.wake_idle();
         drop((accepting, busy)); // the drain waits for every `Busy`, these included
         if rt::timeout(live.get().config.timeouts.drain, drained.wait())
             .await

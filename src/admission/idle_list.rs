@@ -91,6 +91,17 @@ impl IdleList {
         self.take(id).is_some()
     }
 
+    /// Wakes every listed entry's wait, leaving them listed (a drain began).
+    pub(super) fn wake_all(&self) {
+        let mut at = self.head;
+        while let Some(slot) = self.slots.get(at as usize) {
+            if let Some(waker) = &slot.waker {
+                waker.wake_by_ref();
+            }
+            at = slot.next;
+        }
+    }
+
     /// Takes the longest-idle entry off the list and returns its waker.
     pub(super) fn pop_oldest(&mut self) -> Option<Waker> {
         let slot = self.slots.get(self.head as usize)?;
@@ -141,6 +152,16 @@ mod tests {
         assert!(list.pop_oldest().is_some());
         assert!(list.pop_oldest().is_some());
         assert!(list.pop_oldest().is_none());
+    }
+
+    #[test]
+    fn waking_all_leaves_every_entry_listed_in_order() {
+        let mut list = IdleList::default();
+        let ids: Vec<u64> = (0..3).map(|_| list.join()).collect();
+        assert!(list.leave(ids[1]));
+        list.wake_all();
+        assert!(list.waker_mut(ids[0]).is_some() && list.waker_mut(ids[2]).is_some());
+        assert!(list.pop_oldest().is_some() && list.waker_mut(ids[0]).is_none());
     }
 
     #[test]

@@ -24,18 +24,32 @@ const CLIENT_BUFFER: usize = 4096;
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1024 * 1024;
 
-/// One client connection's HTTP/1.x session: its read buffer, the buffer replies are
-/// serialised into, and the HTTP version of the request being answered.
+/// One client connection's HTTP/1.x session: its read buffer and the state of the
+/// request being answered.
 pub(crate) struct Downstream {
     pub(super) conn: Conn<Stream>,
-    pub(super) out: Vec<u8>,
-    /// The HTTP version of the current request: it picks the `Connection` header and
-    /// how a body of unknown length is framed.
-    pub(super) protocol: Protocol,
+    /// The current request's state, in its own box that idles with the connection's
+    /// scratch (see [`PerRequest`]); made on first use when none was handed in.
+    pub(super) request: Option<Box<PerRequest>>,
     pub peer: SocketAddr,
     /// The proxy listener it came in on (`None` on the admin listener): what routes'
     /// `listeners` conditions read.
     pub listener: Option<ListenerId>,
+    /// Fires when weir shuts down: no response then offers keep-alive.
+    pub(super) stop: Option<Signal>,
+}
+
+/// What a session needs only while it answers a request: the buffer replies are
+/// serialised into, the request's HTTP version and where its body's decoding stands. Boxed and handed to
+/// the thread's kept scratch while the connection idles ([`Downstream::park`]), so an
+/// idle connection's task holds 8 bytes for it, not 80: inline, it put every idle
+/// task in mimalloc's 768-byte class (bench/profiling.md, "Idle connections, round
+/// seven"). Its box is kept with the scratch, so a warm request allocates none.
+pub(crate) struct PerRequest {
+    pub(super) out: Vec<u8>,
+    /// The HTTP version of the current request: it picks the `Connection` header and
+    /// how a body of unknown length is framed.
+    pub(super) protocol: Protocol,
     /// The current request's body: where its decoding stands.
     pub(super) body: Decoder,
     /// The client waits for `100 Continue` before its body, not yet sent.
@@ -44,8 +58,34 @@ pub(crate) struct Downstream {
     pub(super) wants_keep: bool,
     /// What follows the current exchange, once it has answered.
     pub(super) next: Next,
-    /// Fires when weir shuts down: no response then offers keep-alive.
-    pub(super) stop: Option<Signal>,
+}
+
+impl Default for PerRequest {
+    /// Nothing known of a request yet: should its head fail, the reply closes.
+    fn default() -> Self {
+        PerRequest {
+            out: Vec::new(),
+            protocol: Protocol::Http11,
+            body: Decoder::default(),
+            continue_100: false,
+            wants_keep: false,
+            next: Next::Close,
+        }
+    }
+}
+
+impl PerRequest {
+    /// Bytes of memory its reply buffer holds.
+    pub fn capacity(&self) -> usize {
+        self.out.capacity()
+    }
+}
+
+/// The request state in `slot`, made if the session has none (a connection not parked
+/// by the request loop: the admin listener's, a refused plain-HTTP-to-TLS one). A free
+/// function over the one field, so that callers keep borrowing the session's others.
+pub(super) fn current(slot: &mut Option<Box<PerRequest>>) -> &mut PerRequest {
+    slot.get_or_insert_with(Box::default)
 }
 
 /// How one of weir's own text replies goes out.
@@ -78,14 +118,9 @@ impl Downstream {
     pub fn new(stream: Stream, peer: SocketAddr, max_head: usize) -> Self {
         Downstream {
             conn: Conn::new(stream, CLIENT_BUFFER, max_head),
-            out: Vec::new(),
-            protocol: Protocol::Http11,
+            request: None,
             peer,
             listener: None,
-            body: Decoder::default(),
-            continue_100: false,
-            wants_keep: false,
-            next: Next::Close,
             stop: None,
         }
     }
@@ -184,33 +219,41 @@ impl Downstream {
     /// Nothing is known of the new request yet: should its head fail, the reply closes
     /// the connection.
     fn forget_request(&mut self) {
-        self.body = Decoder::default();
-        self.continue_100 = false;
-        self.wants_keep = false;
-        self.next = Next::Close;
+        let r = current(&mut self.request);
+        let out = std::mem::take(&mut r.out);
+        *r = PerRequest {
+            out,
+            protocol: r.protocol,
+            ..PerRequest::default()
+        };
     }
 
     /// The head of `n` bytes at the front of the buffer was parsed into `req`.
     fn took_request(&mut self, n: usize, req: &RequestHead) {
         self.conn.consume(n);
-        self.protocol = req.protocol;
+        current(&mut self.request).protocol = req.protocol;
     }
 
     // ---- The write side ----
 
-    /// The reply buffer, handed over while the connection idles (see `exchange::kept`).
-    pub fn take_out(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.out)
+    /// The request state, handed over while the connection idles (see `exchange::kept`).
+    pub fn park(&mut self) -> Option<Box<PerRequest>> {
+        self.request.take()
     }
 
-    /// A reply buffer for the next request, empty or not (every writer clears it).
-    pub fn put_out(&mut self, out: Vec<u8>) {
-        self.out = out;
+    /// The request state for the next request, as parked by some connection (every
+    /// request resets it; every writer clears its reply buffer).
+    pub fn resume(&mut self, request: Option<Box<PerRequest>>) {
+        if request.is_some() {
+            self.request = request;
+        }
     }
 
-    /// Writes `self.out` plus `body` within `timeout`; false if the client did not take it.
+    /// Writes the reply buffer plus `body` within `timeout`; false if the client did
+    /// not take it.
     pub(super) async fn send(&mut self, body: &[u8], timeout: Duration) -> bool {
-        let mut bufs = [IoSlice::new(&self.out), IoSlice::new(body)];
+        let out = &current(&mut self.request).out;
+        let mut bufs = [IoSlice::new(out), IoSlice::new(body)];
         let bufs = if body.is_empty() {
             &mut bufs[..1]
         } else {
@@ -220,10 +263,17 @@ impl Downstream {
         matches!(rt::timeout(timeout, write).await, Some(Ok(())))
     }
 
+    /// The HTTP version of the current request (1.1 before any).
+    pub(super) fn protocol(&self) -> Protocol {
+        self.request
+            .as_ref()
+            .map_or(Protocol::Http11, |r| r.protocol)
+    }
+
     /// `Connection` value for a response: `close` when the connection ends,
     /// `keep-alive` for an HTTP/1.0 client that asked for it.
     pub(super) fn connection_value(&self, keep: bool) -> Option<&'static str> {
-        match (keep, self.protocol) {
+        match (keep, self.protocol()) {
             (false, _) => Some("close"),
             (true, Protocol::Http10) => Some("keep-alive"),
             (true, _) => None,
@@ -265,7 +315,7 @@ impl Downstream {
             let _ = res.headers.add(crate::request_id::HEADER, id);
         }
         write::local_response_head(
-            &mut self.out,
+            &mut current(&mut self.request).out,
             &res,
             Framing::Length(text.len() as u64),
             (!keep).then_some("close"),
@@ -286,7 +336,8 @@ impl Downstream {
     ) -> bool {
         let connection = self.connection_value(keep);
         let framing = Framing::Length(length as u64);
-        write::local_response_head(&mut self.out, res, framing, connection);
+        let out = &mut current(&mut self.request).out;
+        write::local_response_head(out, res, framing, connection);
         self.send(body, timeout).await
     }
 

@@ -21,7 +21,7 @@ use crate::rt;
 use crate::stream::Stream;
 use crate::tunnel;
 
-use super::h1::{Downstream, TextReply};
+use super::h1::{current, Downstream, TextReply};
 use super::session::{Reply, Session};
 use super::Next;
 
@@ -69,12 +69,14 @@ impl Downstream {
     /// Whether the connection may carry another request after this one: the client
     /// wants it, its body was read to the end, and weir is not shutting down.
     fn may_keep(&self) -> bool {
-        self.wants_keep && self.body.is_done() && !self.stop.as_ref().is_some_and(|s| s.is_fired())
+        let r = self.request.as_deref();
+        let keep = r.is_some_and(|r| r.wants_keep && r.body.is_done());
+        keep && !self.stop.as_ref().is_some_and(|s| s.is_fired())
     }
 
     /// Records what follows a reply weir wrote itself.
     fn after_reply(&mut self, sent: bool, keep: bool) {
-        self.next = after_reply(sent, keep);
+        current(&mut self.request).next = after_reply(sent, keep);
     }
 }
 
@@ -129,13 +131,15 @@ impl Session for Downstream {
         if matches!(body, Body::Length(n) if limit != 0 && n > limit) {
             return Err(Error::new(Kind::BodyTooLarge, "request body too large"));
         }
-        self.body = Decoder::new(body, limit);
-        self.continue_100 = expect_continue && !body.is_empty() && self.protocol.is_http11();
+        let continue_100 = expect_continue && !body.is_empty() && self.protocol().is_http11();
+        let r = current(&mut self.request);
+        r.body = Decoder::new(body, limit);
+        r.continue_100 = continue_100;
         Ok(body)
     }
 
     fn client_said(&mut self, said: ConnectionOptions) {
-        self.wants_keep = if self.protocol.is_http10() {
+        current(&mut self.request).wants_keep = if self.protocol().is_http10() {
             said.keep_alive
         } else {
             !said.close
@@ -143,9 +147,10 @@ impl Session for Downstream {
     }
 
     fn body(&mut self, timeout: Duration) -> RequestBody<'_> {
+        let r = current(&mut self.request);
         RequestBody {
-            body: self.body.over(&mut self.conn, timeout),
-            continue_100: &mut self.continue_100,
+            body: r.body.over(&mut self.conn, timeout),
+            continue_100: &mut r.continue_100,
             timeout,
         }
     }
@@ -157,10 +162,11 @@ impl Session for Downstream {
     }
 
     async fn interim(&mut self, head: &ResponseHead, timeout: Duration) -> bool {
-        if self.protocol.is_http10() {
+        if self.protocol().is_http10() {
             return true; // HTTP/1.0 clients do not get them
         }
-        write::response_head(&mut self.out, head, Framing::None, None);
+        let out = &mut current(&mut self.request).out;
+        write::response_head(out, head, Framing::None, None);
         self.send(b"", timeout).await
     }
 
@@ -191,18 +197,20 @@ impl Session for Downstream {
         write_timeout: Duration,
     ) -> Result<u64, CopyError> {
         let spliceable = splice::worth(framing);
-        let (framing, out, keep) = reframe(framing, self.protocol, self.may_keep());
+        let (framing, out, keep) = reframe(framing, self.protocol(), self.may_keep());
         let connection = self.connection_value(keep);
-        write::response_head(&mut self.out, head, framing, connection);
+        let buf = &mut current(&mut self.request).out;
+        write::response_head(buf, head, framing, connection);
         // Sent with the rest of this turn's writes, after the requests going upstream
         // (see `rt::end_of_batch`).
         rt::end_of_batch(rt::Batch::clients()).await;
         let dst = &mut self.conn.io;
+        let head_bytes = &current(&mut self.request).out;
         let bytes = match spliceable {
-            true => splice::pipe(body, dst, out, &self.out, write_timeout).await?,
-            false => body::pipe(body, dst, out, &self.out, write_timeout).await?,
+            true => splice::pipe(body, dst, out, head_bytes, write_timeout).await?,
+            false => body::pipe(body, dst, out, head_bytes, write_timeout).await?,
         };
-        self.next = if keep { Next::KeepAlive } else { Next::Close };
+        current(&mut self.request).next = if keep { Next::KeepAlive } else { Next::Close };
         Ok(bytes)
     }
 
@@ -213,8 +221,9 @@ impl Session for Downstream {
         write_timeout: Duration,
         idle: Duration,
     ) -> Option<u64> {
-        self.next = Next::Close;
-        write::response_head(&mut self.out, head, Framing::None, None);
+        let r = current(&mut self.request);
+        r.next = Next::Close;
+        write::response_head(&mut r.out, head, Framing::None, None);
         if !self.send(b"", write_timeout).await {
             return None;
         }
@@ -222,7 +231,7 @@ impl Session for Downstream {
     }
 
     fn next(&self) -> Next {
-        self.next
+        self.request.as_ref().map_or(Next::Close, |r| r.next)
     }
 }
 

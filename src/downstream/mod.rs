@@ -17,5 +17,5 @@ mod h1_session;
 pub(crate) mod h2;
 mod session;
 
-pub(crate) use h1::{Downstream, TextReply};
+pub(crate) use h1::{Downstream, PerRequest, TextReply};
 pub(crate) use session::{Next, Reply, Session};

@@ -61,7 +61,8 @@ impl Scratch {
             + req.target.capacity()
             + req.original_target.capacity()
             + self.res.reason.capacity();
-        let vecs = self.bytes.capacity() + self.path.capacity() + self.out.capacity();
+        let h1 = self.h1.as_ref().map_or(0, |r| r.capacity());
+        let vecs = self.bytes.capacity() + self.path.capacity() + h1;
         strings + vecs + req.headers.capacity() + self.res.headers.capacity()
     }
 }
@@ -91,7 +92,7 @@ mod tests {
     #[test]
     fn a_grown_scratch_is_freed_and_the_list_is_bounded() {
         let mut big = Box::<Scratch>::default();
-        big.out.reserve(LARGEST + 1);
+        big.bytes.reserve(LARGEST + 1);
         give(big);
         assert_eq!(KEPT.with_borrow(Vec::len), 0);
         for _ in 0..KEEP + 10 {

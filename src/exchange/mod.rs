@@ -37,7 +37,7 @@ use std::net::SocketAddr;
 
 use futures_lite::FutureExt;
 
-use crate::downstream::Session;
+use crate::downstream::{PerRequest, Session};
 use crate::engine::Engine;
 use crate::error::{Error, Kind};
 use crate::http::{RequestHead, ResponseHead};
@@ -55,9 +55,9 @@ pub(crate) struct Scratch {
     bytes: Vec<u8>,
     /// The request path in normal form, as the rules see it (see [`path`]).
     path: Vec<u8>,
-    /// An HTTP/1.x client's reply buffer, parked here while its connection idles (see
-    /// [`kept`]).
-    pub out: Vec<u8>,
+    /// An HTTP/1.x session's request state (its reply buffer, its body's decoding),
+    /// parked here while its connection idles (see [`kept`]).
+    pub h1: Option<Box<PerRequest>>,
 }
 
 /// What happened, for `on_complete` and the connection loop.
