@@ -324,7 +324,7 @@ fn requests<'a>(
                 other => break other,
             }
         };
-        park(&mut held, client); // for the thread's next connection
+        close(&mut held, client);
         if next == Next::CloseAfterError {
             client.linger().await;
         }
@@ -465,6 +465,16 @@ fn park(held: &mut Option<Box<Scratch>>, client: &mut Downstream) {
         s.out = client.take_out();
         kept::give(s);
     }
+}
+
+/// The connection closes: its scratch, if it holds one, with the reply buffer, goes to
+/// [`kept::closing`] (kept for the thread's next connection only while few are).
+fn close(held: &mut Option<Box<Scratch>>, client: &mut Downstream) {
+    let s = held.take().map(|mut s| {
+        s.out = client.take_out();
+        s
+    });
+    kept::closing(s);
 }
 
 /// A request is arriving: its scratch, and the reply buffer with it.
