@@ -82,8 +82,9 @@ fn a_bursts_memory_goes_back_after_its_connections_close() {
     // runtime beside two CPU hogs 50% to 60% came back (47% in one CI run), and the
     // bound had been lowered to a third. Now a closing connection drains that list
     // as it does the spare read buffers (http/spare.rs): 62% to 69% came back in the
-    // same runs, three quarters on the default runtime. So: at least half back, which
-    // a list left full failed about one run in six, and glibc always.
+    // same runs (the default runtime gave three quarters before the change). So: at
+    // least half back, which a list left full failed about one run in six, and glibc
+    // always.
     let kept_at_most = before + took / 2;
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut now = anon_kib(pid);
