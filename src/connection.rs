@@ -320,7 +320,7 @@ fn requests<'a>(
                 other => break other,
             }
         };
-        park(&mut held, client); // for the thread's next connection
+        close(&mut held, client);
         if next == Next::CloseAfterError {
             client.linger().await;
         }
@@ -461,6 +461,17 @@ fn park(held: &mut Option<Box<Scratch>>, client: &mut Downstream) {
         s.h1 = client.park();
         kept::give(s);
     }
+}
+
+/// The connection closes: its scratch, if it holds one, with the session's request
+/// state, goes to [`kept::closing`] (kept for the thread's next connection only while
+/// few are).
+fn close(held: &mut Option<Box<Scratch>>, client: &mut Downstream) {
+    let s = held.take().map(|mut s| {
+        s.h1 = client.park();
+        s
+    });
+    kept::closing(s);
 }
 
 /// A request is arriving: its scratch, and the session's request state with it.

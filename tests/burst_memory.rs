@@ -77,12 +77,15 @@ fn a_bursts_memory_goes_back_after_its_connections_close() {
 
     drop(clients);
     // glibc kept all of what a burst took (80% of the peak); mimalloc gives back most
-    // of it. On the portable runtime (two threads) about one run in six kept 2.6 to
-    // 3.4 MiB of the ~10 taken for the whole wait. Since an idle connection shrank to
-    // ~1.1 KiB the burst takes ~6.7 MiB, and a portable run kept 3.6 MiB of it (47%
-    // back): what stays is about as much as before, what comes back is less. So: at
-    // least a third back, which glibc's behaviour still fails.
-    let kept_at_most = before + took * 2 / 3;
+    // of it, once nothing weir keeps pins its pages. A per-thread list of 256 request
+    // scratches (exchange/kept.rs), left full after the burst, did: on the portable
+    // runtime beside two CPU hogs 50% to 60% came back (47% in one CI run), and the
+    // bound had been lowered to a third. Now a closing connection drains that list
+    // as it does the spare read buffers (http/spare.rs): 62% to 69% came back in the
+    // same runs (the default runtime gave three quarters before the change). So: at
+    // least half back, which a list left full failed about one run in six, and glibc
+    // always.
+    let kept_at_most = before + took / 2;
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut now = anon_kib(pid);
     while now > kept_at_most && Instant::now() < deadline {
@@ -90,6 +93,7 @@ fn a_bursts_memory_goes_back_after_its_connections_close() {
         std::thread::sleep(Duration::from_millis(100));
         now = anon_kib(pid);
     }
+    eprintln!("anonymous RSS: {before} KiB before, {held} with {CLIENTS} clients, {now} after");
     assert!(
         now <= kept_at_most,
         "anonymous RSS {before} KiB before, {held} with {CLIENTS} clients, {now} 20 s after they closed"
