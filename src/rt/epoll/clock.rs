@@ -51,3 +51,69 @@ pub(super) fn driving() -> impl Drop {
     }
     Forget
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::super::block_on::block_on;
+    use super::super::timer::Timer;
+    use super::*;
+
+    /// Busy for `d` without yielding: a task that computes (or blocks) in one poll.
+    fn spin(d: Duration) {
+        let until = Instant::now() + d;
+        while Instant::now() < until {}
+    }
+
+    #[test]
+    fn a_runtime_thread_reads_the_clock_once_a_turn_and_forgets_it_after() {
+        let (first, same, after_sleep, slept) = block_on(async {
+            Timer::after(Duration::from_millis(1)).await; // one turn at least
+            let first = now();
+            spin(Duration::from_millis(5));
+            let same = now();
+            let t0 = Instant::now();
+            Timer::after(Duration::from_millis(20)).await;
+            (first, same, now(), t0.elapsed())
+        });
+        assert_eq!(first, same, "read the clock again within the turn");
+        assert!(slept >= Duration::from_millis(20), "woke early: {slept:?}");
+        assert!(after_sleep >= first + Duration::from_millis(20));
+        assert!(
+            NOW.get().is_none(),
+            "kept the last turn's time after block_on"
+        );
+        let (a, b) = (now(), {
+            spin(Duration::from_millis(2));
+            now()
+        });
+        assert!(
+            b >= a + Duration::from_millis(2),
+            "off a runtime thread: a fresh read"
+        );
+    }
+
+    #[test]
+    fn a_timer_filed_late_in_a_turn_counts_from_the_turn_and_fires_at_most_a_batch_late() {
+        let (from_filing, from_turn) = block_on(async {
+            Timer::after(Duration::from_millis(1)).await;
+            let turn = now();
+            spin(Duration::from_millis(30)); // the batch runs on after the wait
+            let filed = Instant::now();
+            Timer::after(Duration::from_millis(100)).await;
+            (filed.elapsed(), turn.elapsed())
+        });
+        // Due 100 ms after the turn, 70 ms after it was filed; the next wait's timeout
+        // counts from the turn too, so it may end up to the 30 ms batch late.
+        assert!(
+            from_turn >= Duration::from_millis(100),
+            "early: {from_turn:?}"
+        );
+        assert!(from_filing >= Duration::from_millis(70), "{from_filing:?}");
+        assert!(
+            from_turn < Duration::from_millis(100 + 30 + 500),
+            "later than one batch past its deadline, and then some: {from_turn:?}"
+        );
+    }
+}
