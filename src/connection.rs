@@ -12,7 +12,6 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
 
 use futures_rustls::rustls::ServerConfig;
 
@@ -390,7 +389,8 @@ fn idle<'a>(
                 None => return answer_ask(client, seat), // a new client is owed a seat
             },
         };
-        let began = Instant::now();
+        // The turn's time (`rt::now`): one clock read per reactor turn, not one per wait.
+        let began = rt::now();
         // In a block: the wait's outcome must not be held across the drain's grace,
         // or every idle task would have room for it.
         let waited = {
@@ -409,7 +409,7 @@ fn idle<'a>(
                 // Draining, but the next request is already here: answer it (with
                 // `Connection: close`) rather than close on it.
                 Woke::Stop if !client.is_quiet() => return true,
-                Woke::Stop => began.elapsed(),
+                Woke::Stop => rt::now().saturating_duration_since(began),
                 Woke::Asked => return answer_ask(client, seat),
                 Woke::Data(Err(_)) | Woke::TimedOut => return false,
             }

@@ -180,8 +180,14 @@ pub fn add_forwarded(
             scratch.extend_from_slice(v);
             scratch.extend_from_slice(b", ");
         }
+        if !scratch.is_empty() {
+            req.headers.remove("x-forwarded-for");
+        }
         push_ip(scratch, client.ip());
-        let _ = req.headers.set("X-Forwarded-For", &scratch[..]);
+        // Unchecked: the name is a token, the value the values the parser let in (no
+        // CR, LF or NUL) and an address's digits (`set`'s checks, a removal pass over
+        // the fields and the check of each byte, were ~100 instructions a request).
+        req.headers.push_parsed("X-Forwarded-For", &scratch[..]);
     }
     if opts.proto {
         let proto = if https { "https" } else { "http" };

@@ -240,25 +240,29 @@ impl Headers {
     /// Removes every value of `name`; true if any was there.
     pub fn remove(&mut self, name: &str) -> bool {
         let before = self.entries.len();
-        let bytes = &self.bytes;
-        self.entries.retain(|e| {
-            let stored = &bytes[e.name.start as usize..e.name.end as usize];
-            !super::name_eq::same_name(stored, name.as_bytes())
-        });
+        self.retain(|stored, _| !super::name_eq::same_name(stored, name.as_bytes()));
         before != self.entries.len()
     }
 
     /// Keeps only the entries for which `keep(name, value)` is true. The name is given
     /// as bytes, as `get` compares it: a UTF-8 check per name per call showed up in
     /// profiles (names are tokens, ASCII, by construction).
+    ///
+    /// A plain loop that moves each kept entry down over the removed ones: a head has a
+    /// handful of fields, and `Vec::retain`'s two-phase loop with its panic guard cost
+    /// more than the work (bench/profiling.md, "Small keep-alive requests, round six").
     pub fn retain(&mut self, mut keep: impl FnMut(&[u8], &[u8]) -> bool) {
-        let bytes = &self.bytes;
-        self.entries.retain(|e| {
-            keep(
-                &bytes[e.name.start as usize..e.name.end as usize],
-                &bytes[e.value.start as usize..e.value.end as usize],
-            )
-        });
+        let mut kept = 0;
+        for i in 0..self.entries.len() {
+            let e = self.entries[i].clone();
+            let name = &self.bytes[e.name.start as usize..e.name.end as usize];
+            let value = &self.bytes[e.value.start as usize..e.value.end as usize];
+            if keep(name, value) {
+                self.entries[kept] = e;
+                kept += 1;
+            }
+        }
+        self.entries.truncate(kept);
     }
 
     /// True if any comma-separated element of any `name` value equals `token`

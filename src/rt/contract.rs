@@ -49,7 +49,7 @@
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncRead, AsyncWrite};
 
@@ -117,6 +117,13 @@ where
     /// It must resolve, off a runtime thread too; a plain yield is a correct
     /// implementation.
     fn end_of_batch(batch: Batch) -> impl Future<Output = ()> + Send;
+
+    /// The time, as timers and deadlines count it: may be the time of the thread's
+    /// last reactor turn rather than a fresh read (the epoll backend's `clock` module
+    /// says by how much it can be behind), so it must not be used to time work.
+    fn now() -> Instant {
+        Instant::now()
+    }
 
     /// A timer that fires `after` from now (a far-off deadline for an overflowing one).
     fn timer(after: Duration) -> Self::Timer;

@@ -154,7 +154,7 @@ pub use mimalloc::MiMalloc as Allocator;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The backend this build runs on: weir's epoll reactor on Linux by default.
 #[cfg(all(
@@ -332,6 +332,14 @@ pub fn peek(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
 /// Half-closes a stream: the peer sees EOF, and we can still read what it sends.
 pub fn shutdown_write(stream: &TcpStream) {
     let _ = Chosen::stream_std(stream).shutdown(std::net::Shutdown::Write);
+}
+
+/// The time as timers count it: on a runtime thread of the epoll backend, the time of
+/// its last reactor turn (one clock read per turn; `rt/epoll/clock.rs` says how far
+/// behind it can be). For deadlines and ages measured against timeouts, not for timing
+/// work (use `Instant::now` there).
+pub fn now() -> Instant {
+    Chosen::now()
 }
 
 /// Sleeps for `d`.

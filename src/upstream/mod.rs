@@ -131,7 +131,7 @@ impl Upstreams {
 
     /// A balancer's view for one request: healthy servers not yet tried.
     pub fn view(&self, tried: u64) -> Eligible<'_> {
-        let now = Instant::now();
+        let now = crate::rt::now();
         Eligible {
             list: self.snapshot(),
             upstreams: self,

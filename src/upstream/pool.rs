@@ -87,7 +87,7 @@ impl Pool {
     pub fn checkout(&self, i: usize, resendable: bool) -> Option<UpstreamConn> {
         let mut list = self.idle[i].lock().unwrap_or_else(|p| p.into_inner());
         while let Some(idle) = list.pop() {
-            let idled = idle.since.elapsed();
+            let idled = crate::rt::now().saturating_duration_since(idle.since);
             if idled >= self.idle_timeout {
                 continue;
             }
@@ -110,7 +110,7 @@ impl Pool {
         if self.max_idle == 0 || !conn.buffered().is_empty() {
             return; // no pooling, or bytes past the response: the stream is out of step
         }
-        let now = Instant::now();
+        let now = crate::rt::now();
         let mut list = self.idle[i].lock().unwrap_or_else(|p| p.into_inner());
         if list.len() >= self.max_kept() {
             drop(list); // closed outside the lock (a system call), now, not in a sweep

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
+use super::clock;
 use super::give_way::GiveWay;
 use super::reactor::{self, Reactor, Turn};
 use crate::rt::Batch;
@@ -76,6 +77,7 @@ pub async fn end_of_batch(batch: Batch) {
 pub fn block_on<T>(fut: impl Future<Output = T>) -> T {
     let reactor = Arc::new(Reactor::new().expect("create an epoll reactor"));
     let _current = reactor::enter(reactor.clone());
+    let _clock = clock::driving();
     let parker = Arc::new(Parker {
         woken: AtomicBool::new(false),
         reactor: reactor.clone(),

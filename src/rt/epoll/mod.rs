@@ -6,6 +6,7 @@
 //! (`rt/signals.rs` says why not through this reactor).
 
 mod block_on;
+pub(crate) mod clock;
 mod give_way;
 mod net;
 mod reactor;
@@ -20,7 +21,7 @@ mod tests;
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::contract::{Backend, Signal};
 use super::lean_executor::Lean;
@@ -65,6 +66,10 @@ impl Backend for Epoll {
 
     fn end_of_batch(batch: Batch) -> impl Future<Output = ()> + Send {
         block_on::end_of_batch(batch)
+    }
+
+    fn now() -> Instant {
+        clock::now()
     }
 
     fn timer(after: Duration) -> timer::Timer {

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use rustix::buffer::spare_capacity;
 use rustix::event::{epoll, eventfd, EventfdFlags, Timespec};
 
+use super::clock;
 use super::source::{wake_guarded, Readiness, Source};
 use super::timers::Timers;
 
@@ -229,7 +230,7 @@ impl Reactor {
             self.blocked.store(false, SeqCst);
             return Some(Duration::ZERO);
         }
-        next.map(|at| at.saturating_duration_since(Instant::now()))
+        next.map(|at| at.saturating_duration_since(clock::now()))
     }
 
     /// Records the events taken and the timers due, then wakes their tasks; each wake is
@@ -259,7 +260,7 @@ impl Reactor {
             }
         }
         {
-            let now = Instant::now();
+            let now = clock::turn();
             lock(&self.timers).timers.fire(now, &mut turn.wakers);
         }
         for waker in turn.wakers.drain(..) {

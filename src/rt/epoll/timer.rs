@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use super::clock;
 use super::reactor::{self, Reactor};
 
 /// Resolves at its deadline; dropping it early takes it off the reactor's list.
@@ -19,9 +20,10 @@ pub struct Timer {
 
 impl Timer {
     pub fn after(d: Duration) -> Timer {
-        let at = Instant::now()
+        let now = clock::now();
+        let at = now
             .checked_add(d)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
         Timer {
             at,
             fired: d.is_zero(),
@@ -37,7 +39,7 @@ impl Future for Timer {
         let at = self.at;
         match &self.filed {
             Some((reactor, id)) => {
-                if Instant::now() >= at {
+                if clock::now() >= at {
                     reactor.cancel_timer(*id);
                     self.filed = None;
                     self.fired = true;
