@@ -99,7 +99,8 @@ fn uri(
     target: usize,
     tls: bool,
 ) -> Result<http::Uri, Invalid> {
-    let bad = |_| "Host or target cannot form an h2 request";
+    const UNFIT: Invalid = "Host or target cannot form an h2 request";
+    let bad = |_| UNFIT;
     let mut parts = http::uri::Parts::default();
     parts.scheme = Some(match tls {
         true => http::uri::Scheme::HTTPS,
@@ -109,7 +110,7 @@ fn uri(
         Some(http::uri::Authority::from_maybe_shared(values.bytes(authority)).map_err(bad)?);
     parts.path_and_query =
         Some(http::uri::PathAndQuery::from_maybe_shared(values.bytes(target)).map_err(bad)?);
-    http::Uri::from_parts(parts).map_err(|_| "Host or target cannot form an h2 request")
+    http::Uri::from_parts(parts).map_err(|_| UNFIT)
 }
 
 /// The fields weir adds itself, which the `http` crate does not know by name.
