@@ -14,7 +14,9 @@
 # asleep in `epoll_wait`), `sched_yield`, `futex`, context switches and the wake-ups the
 # proxy made (`sched:sched_wakeup`: of wrk, the origin or its own threads); then
 # CPU µs per request (task-clock, the noisy one) and each thread's share of the CPU;
-# for weir, the connections each thread's listener accepted.
+# for weir, the connections each thread's listener accepted, and its context switches
+# split into voluntary (it slept) and involuntary (preempted, or a `sched_yield` that
+# let another run) from /proc.
 # With REUSEPORT=1 nginx listens with `reuseport` (a socket per worker, as weir at
 # threads > 1); without it nginx's workers share one socket, and with its default
 # `accept_mutex off` one worker often takes every connection (bench/profiling.md).
@@ -79,6 +81,13 @@ ticks() {
     for t in /proc/"$p"/task/*; do awk -v t="${t##*/}" '{print t, $14 + $15}' "$t/stat"; done
   done
 }
+# A weir process's context switches as "tid voluntary involuntary" lines.
+switches() {
+  local t
+  for t in /proc/"$MAIN"/task/*; do
+    awk -v t="${t##*/}" '/^voluntary_ctxt/ {v = $2} /^nonvoluntary_ctxt/ {n = $2} END {print t, v, n}' "$t/status"
+  done
+}
 EVENTS=task-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_epoll_pwait
 EVENTS+=,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_write,syscalls:sys_enter_sched_yield
 EVENTS+=,syscalls:sys_enter_futex,sched:sched_wakeup
@@ -86,8 +95,10 @@ perf stat -e "$EVENTS" -p "$TARGETS" -o "$WORK/perf" &
 PERF=$!
 sleep 0.2
 ticks >"$WORK/ticks0"
+switches >"$WORK/switches0"
 wrk -t1 -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$PROXY/" >"$WORK/wrk"
 ticks >"$WORK/ticks1"
+switches >"$WORK/switches1"
 kill -INT "$PERF"
 wait "$PERF" || true
 
@@ -102,5 +113,7 @@ awk -v n="$REQUESTS" '
 join "$WORK/ticks0" "$WORK/ticks1" | awk '{d = $3 - $2; if (d > 0) { tid[NR] = $1; used[NR] = d; all += d } }
   END { printf "  CPU share by thread:"; for (i in used) printf " %.0f%%", 100 * used[i] / all; print "" }'
 if [ "$KIND" = weir ]; then
+  join "$WORK/switches0" "$WORK/switches1" | awk -v n="$REQUESTS" '{v += $4 - $2; i += $5 - $3}
+    END {printf "  %-40s %8.3f\n  %-40s %8.3f\n", "voluntary switches/request", v / n, "involuntary switches/request", i / n}'
   curl -s "http://127.0.0.1:$ADMIN/metrics" | awk '/^weir_connections_accepted_by_thread_total/ {printf "  accepted: %s\n", $0}'
 fi

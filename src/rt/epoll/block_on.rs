@@ -89,7 +89,7 @@ pub fn block_on<T>(fut: impl Future<Output = T>) -> T {
     let _deferred = Deferring::start();
     let mut later = Vec::new();
     let mut skipped_turn = false;
-    let mut give_way = GiveWay::default();
+    let mut give_way = GiveWay::new();
     let mut events_taken = 0;
     loop {
         parker.woken.store(false, SeqCst);

@@ -27,7 +27,15 @@
 //! would find more work at once. On sequential keep-alive requests (one at a time on
 //! one connection) that drops both yields per request: 8 system calls per request to 6,
 //! nginx's 7 (bench/profiling.md, issue 24).
+//!
+//! Nor does a thread yield while another thread of the process drives a reactor too
+//! (`threads` > 1). There a yield lets wrk and the origins catch up and go back to sleep,
+//! so the next writes wake them again, one by one: at 2 threads (wrk -c50, small
+//! responses) the runs with 0.09 yields per request made 0.8 wake-ups and 0.8 involuntary
+//! context switches per request, those without yields 0.11–0.18 and 0.02–0.10, where
+//! tokio is (0.14–0.24 and 0.16; bench/profiling.md, issue 25).
 
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -40,18 +48,25 @@ const PAUSE: Duration = Duration::from_secs(1);
 /// The fewest events a reactor turn must have taken for the batch it started to yield.
 const BUSY_TURN: usize = 2;
 
-/// One runtime thread's yield-after-writes state.
-#[derive(Default)]
+/// How many threads of the process hold a [`GiveWay`] (drive a reactor) now.
+static DRIVING: AtomicUsize = AtomicUsize::new(0);
+
+/// One runtime thread's yield-after-writes state; counted in [`DRIVING`] while it lives.
 pub(super) struct GiveWay {
     paused_until: Option<Instant>,
 }
 
 impl GiveWay {
+    pub(super) fn new() -> GiveWay {
+        DRIVING.fetch_add(1, Relaxed);
+        GiveWay { paused_until: None }
+    }
+
     /// Called after a pass that ran deferred writes, in a batch that a reactor turn of
-    /// `events_taken` events started: yields the CPU unless that turn was quiet or
-    /// yielding is paused.
+    /// `events_taken` events started: yields the CPU unless that turn was quiet, another
+    /// thread drives a reactor too, or yielding is paused.
     pub(super) fn after_writes(&mut self, events_taken: usize) {
-        if events_taken < BUSY_TURN {
+        if !busy_and_alone(events_taken) {
             return;
         }
         let start = Instant::now();
@@ -74,13 +89,33 @@ impl GiveWay {
     }
 }
 
+/// Whether a batch that a reactor turn of `events_taken` events started may yield: the
+/// turn was busy and no other thread of the process drives a reactor.
+fn busy_and_alone(events_taken: usize) -> bool {
+    events_taken >= BUSY_TURN && DRIVING.load(Relaxed) <= 1
+}
+
+impl Drop for GiveWay {
+    fn drop(&mut self) {
+        DRIVING.fetch_sub(1, Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Other tests drive reactors meanwhile, so only "not alone" can be asserted here.
+    #[test]
+    fn a_thread_does_not_yield_while_another_drives_a_reactor() {
+        let (_one, _two) = (GiveWay::new(), GiveWay::new());
+        assert!(!busy_and_alone(BUSY_TURN * 100));
+        assert!(!busy_and_alone(BUSY_TURN - 1));
+    }
+
     #[test]
     fn a_short_yield_keeps_yielding() {
-        let mut g = GiveWay::default();
+        let mut g = GiveWay::new();
         let t0 = Instant::now();
         g.took(t0, t0 + Duration::from_micros(300));
         assert!(!g.paused_at(t0 + Duration::from_millis(1)));
@@ -88,7 +123,7 @@ mod tests {
 
     #[test]
     fn a_long_yield_pauses_yielding_for_a_while() {
-        let mut g = GiveWay::default();
+        let mut g = GiveWay::new();
         let t0 = Instant::now();
         let end = t0 + LONG_YIELD;
         g.took(t0, end);
