@@ -86,7 +86,7 @@ pub(super) fn request(
     }
     // weir reads trailers from an h2 upstream and passes them on to h2 clients; gRPC
     // servers refuse a call without this (weir's client side drops `TE` as hop-by-hop).
-    headers.append(http::header::TE, HeaderValue::from_static("trailers"));
+    headers.append(http::header::TE, TRAILERS.clone());
     Ok(out)
 }
 
@@ -113,12 +113,17 @@ fn uri(
     http::Uri::from_parts(parts).map_err(|_| UNFIT)
 }
 
-/// The fields weir adds itself, which the `http` crate does not know by name.
-const WEIRS_OWN: [&str; 4] = [
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-request-id",
+/// `TE: trailers`, checked when weir is compiled (`from_static` is a `const fn`; called
+/// at run time it checked the bytes on every call), and cloned (no byte copied).
+static TRAILERS: HeaderValue = HeaderValue::from_static("trailers");
+
+/// The fields weir adds itself, which the `http` crate does not know by name: built
+/// when weir is compiled and cloned, as [`TRAILERS`].
+static WEIRS_OWN: [HeaderName; 4] = [
+    HeaderName::from_static("x-forwarded-for"),
+    HeaderName::from_static("x-forwarded-proto"),
+    HeaderName::from_static("x-forwarded-host"),
+    HeaderName::from_static("x-request-id"),
 ];
 
 /// `name` as an `http` name. `from_bytes` lowercases as it checks (HTTP/1.1 clients
@@ -127,9 +132,9 @@ const WEIRS_OWN: [&str; 4] = [
 fn name_of(name: &[u8]) -> Result<HeaderName, http::header::InvalidHeaderName> {
     match WEIRS_OWN
         .iter()
-        .find(|own| own.as_bytes().eq_ignore_ascii_case(name))
+        .find(|own| own.as_str().as_bytes().eq_ignore_ascii_case(name))
     {
-        Some(own) => Ok(HeaderName::from_static(own)),
+        Some(own) => Ok(own.clone()),
         None => HeaderName::from_bytes(name),
     }
 }
