@@ -97,7 +97,9 @@ async fn open(
     if let Some(peer) = H1::checkout(group, idx, may_resend) {
         return Ok(Peer::H1(peer));
     }
-    Ok(Peer::H1(H1::new(connect(e, group, idx, client).await?)))
+    // Boxed, as the h2 pool's dial is: rare, and the largest state of an attempt.
+    let new = Box::pin(connect(e, group, idx, client)).await?;
+    Ok(Peer::H1(H1::new(new)))
 }
 
 /// A new connection (TCP, the PROXY header if the group sends one, and TLS if the group

@@ -209,10 +209,15 @@ impl H2Pool {
                 }
                 Found::Dial(dialing) => dialing,
             };
-            let made = match dial().await {
-                Ok(stream) => self.handshake(i, stream).await,
-                Err(e) => Err(e),
-            };
+            // Boxed: a new connection is rare, and its dial and handshake are ~1.5 KiB
+            // of future every stream's exchange would carry (its box 4,104 bytes).
+            let made = Box::pin(async {
+                match dial().await {
+                    Ok(stream) => self.handshake(i, stream).await,
+                    Err(e) => Err(e),
+                }
+            })
+            .await;
             let conn = made?; // `dialing` dropped: the waiters try for themselves
             conn.streams.store(1, Ordering::Release);
             self.server(i).conns.push(conn.clone());

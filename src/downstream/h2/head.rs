@@ -37,6 +37,20 @@ fn dropped(name: &[u8]) -> bool {
     DROPPED.iter().any(|d| d.eq_ignore_ascii_case(name))
 }
 
+/// [`dropped`] for a name of an h2 map: `http` keeps its names lowercase, and knows
+/// five of the seven as its own, compared without their bytes (as bytes, each name of
+/// a gRPC answer cost a case-blind scan of the list).
+fn dropped_name(name: &HeaderName) -> bool {
+    use http::header::{CONNECTION, TE, TRANSFER_ENCODING, UPGRADE};
+    name == CONNECTION
+        || name == CONTENT_LENGTH
+        || name == TE
+        || name == TRANSFER_ENCODING
+        || name == UPGRADE
+        || name == "keep-alive"
+        || name == "proxy-connection"
+}
+
 fn bad(why: &'static str) -> Error {
     Error::new(Kind::BadRequest, why)
 }
@@ -143,15 +157,17 @@ fn as_is(
     // removed below, the others (never seen from an h2 server) are listed.
     let mut unsent = Vec::new();
     for (name, value) in &fields {
-        if dropped(name.as_str().as_bytes()) {
+        if dropped_name(name) {
             if name != CONTENT_LENGTH {
                 unsent.push(name.clone());
             }
             continue;
         }
+        // Compared byte for byte: the head's names were copied from this map
+        // (`upstream::peer::h2head`), so an unchanged field has the same bytes; a
+        // name a middleware wrote again in another case only costs the map.
         let (our_name, our_value) = ours.next()?;
-        if !our_name.eq_ignore_ascii_case(name.as_str().as_bytes()) || our_value != value.as_bytes()
-        {
+        if our_name != name.as_str().as_bytes() || our_value != value.as_bytes() {
             return None;
         }
     }
@@ -296,5 +312,42 @@ mod tests {
         assert_eq!(out.headers()["x-a"], "b");
         assert_eq!(out.headers()["keep-alivf"], "c");
         assert_eq!(out.headers()["content-length"], "3");
+    }
+
+    #[test]
+    fn an_h2_maps_names_are_dropped_as_the_heads_are() {
+        let names = [
+            "connection",
+            "content-length",
+            "te",
+            "transfer-encoding",
+            "upgrade",
+            "keep-alive",
+            "proxy-connection",
+            "keep-alivf",
+            "content-type",
+            "tk",
+            "x-a",
+        ];
+        for n in names {
+            let name = HeaderName::from_static(n);
+            assert_eq!(dropped_name(&name), dropped(n.as_bytes()), "{n}");
+        }
+    }
+
+    #[test]
+    fn a_field_written_again_in_another_case_is_answered_from_the_head() {
+        let mut res = from_upstream(&[("x-a", "b"), ("x-c", "d")]);
+        res.headers = Headers::new();
+        res.headers.push_parsed("X-A", b"b");
+        res.headers.push_parsed("x-c", b"d");
+        res.headers.add("x-e", "f").unwrap();
+        let out = response(&res, None);
+        let fields: Vec<_> = out
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(fields, [("x-a", "b"), ("x-c", "d"), ("x-e", "f")]);
     }
 }
