@@ -5,14 +5,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::clock;
 use super::reactor::{self, Reactor};
 
 /// Resolves at its deadline; dropping it early takes it off the reactor's list.
 pub struct Timer {
-    at: Instant,
+    /// The deadline in the clock's ticks (`clock::ticks`): integers to add and compare.
+    at: u64,
     /// Due without asking the clock: made with a zero duration, or already fired.
     fired: bool,
     filed: Option<(Arc<Reactor>, u64)>,
@@ -20,10 +21,7 @@ pub struct Timer {
 
 impl Timer {
     pub fn after(d: Duration) -> Timer {
-        let now = clock::now();
-        let at = now
-            .checked_add(d)
-            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
+        let at = clock::ticks().saturating_add(clock::ticks_in(d));
         Timer {
             at,
             fired: d.is_zero(),
@@ -39,7 +37,7 @@ impl Future for Timer {
         let at = self.at;
         match &self.filed {
             Some((reactor, id)) => {
-                if clock::now() >= at {
+                if clock::ticks() >= at {
                     reactor.cancel_timer(*id);
                     self.filed = None;
                     self.fired = true;
