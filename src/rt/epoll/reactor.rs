@@ -187,6 +187,20 @@ impl Reactor {
         id
     }
 
+    /// Moves timer `id` to `at` (the clock's ticks); false if it fired or was cancelled.
+    pub(crate) fn move_timer(&self, id: u64, at: u64) -> bool {
+        let mut t = lock(&self.timers);
+        if !t.timers.reschedule(id, at) {
+            return false;
+        }
+        let sooner = self.blocked.load(SeqCst) && t.sleep_deadline.is_none_or(|d| at < d);
+        drop(t);
+        if sooner {
+            self.unblock();
+        }
+        true
+    }
+
     /// Takes timer `id` off the list (nothing if it fired already).
     pub(crate) fn cancel_timer(&self, id: u64) {
         lock(&self.timers).timers.cancel(id);

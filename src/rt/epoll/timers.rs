@@ -130,6 +130,34 @@ impl Timers {
         id
     }
 
+    /// Makes timer `id` due at `at` (ticks) instead; false (and nothing done) if `id`
+    /// is stale. A timer whose slot stays the same only has its deadline written: a
+    /// connection's idle timer, moved a few milliseconds on by each request.
+    pub(crate) fn reschedule(&mut self, id: u64, at: u64) -> bool {
+        let (generation, index) = ((id >> 32) as u32, id as u32);
+        let Some(entry) = self.entries.get_mut(index as usize) else {
+            return false;
+        };
+        if entry.generation != generation || entry.waker.is_none() {
+            return false;
+        }
+        let (was, pos) = (entry.at, entry.pos);
+        if pos != SOON && slot(was) == slot(at) {
+            entry.at = at;
+            return true;
+        }
+        match pos {
+            SOON => {
+                self.soon.remove(&(was, id));
+            }
+            pos => self.unlist(slot(was), pos),
+        }
+        let pos = self.place(at, index, id);
+        let entry = &mut self.entries[index as usize];
+        (entry.pos, entry.at) = (pos, at);
+        true
+    }
+
     /// Takes timer `id` off the list; a stale id (fired, cancelled) is ignored.
     pub(crate) fn cancel(&mut self, id: u64) {
         if let Some(taken) = self.take(id) {
@@ -477,6 +505,29 @@ mod tests {
         timers.insert(at, &w);
         assert_eq!(timers.next_deadline(), Some(at));
         assert!(lists(&timers) == 0);
+    }
+
+    #[test]
+    fn a_rescheduled_timer_fires_at_its_new_deadline_only() {
+        let mut timers = Timers::new();
+        let (count, w) = waker();
+        let (other, w2) = waker();
+        let at = 60 * SECOND;
+        let id = timers.insert(at, &w);
+        let kept = timers.insert(at + MS, &w2);
+        assert!(timers.reschedule(id, at + 2 * MS), "within its slot");
+        assert_eq!(timers.next_deadline(), Some(start(slot(at))));
+        assert!(timers.reschedule(id, at + SLOT * 8), "into a later slot");
+        assert!(timers.reschedule(kept, 5 * MS), "into the open slot");
+        assert_eq!(timers.next_deadline(), Some(5 * MS));
+        assert_eq!(fire(&mut timers, at + SLOT), 1);
+        assert_eq!((count.0.load(SeqCst), other.0.load(SeqCst)), (0, 1));
+        assert!(!timers.reschedule(kept, at), "a fired timer was moved");
+        assert!(timers.reschedule(id, at + SLOT * 2), "out of the tree, back");
+        assert_eq!(fire(&mut timers, at + SLOT * 2 - 1), 0);
+        assert_eq!(fire(&mut timers, at + SLOT * 2), 1);
+        assert_eq!(count.0.load(SeqCst), 1);
+        assert_eq!(timers.next_deadline(), None);
     }
 
     #[test]
