@@ -34,8 +34,9 @@ impl Timer {
     /// Makes the timer due `d` from now. A filed one is moved on its reactor's list
     /// (`Timers::reschedule`: a write of its deadline when it stays in its slot) rather
     /// than cancelled and filed again: a keep-alive connection's idle timer, kept across
-    /// its requests, was a `set_timer` and a `cancel_timer` a request (~450
-    /// instructions with the waker's clone and drop and the reactor's `Arc`).
+    /// its requests, was a `set_timer` and a `cancel_timer` a request, with the waker's
+    /// clone and drop and the reactor's `Arc` (136 instructions a request more than the
+    /// move: bench/profiling.md, "Timers, round four").
     pub fn reset(&mut self, d: Duration) {
         self.at = clock::ticks().saturating_add(clock::ticks_in(d));
         self.fired = d.is_zero();

@@ -523,7 +523,10 @@ mod tests {
         assert_eq!(fire(&mut timers, at + SLOT), 1);
         assert_eq!((count.0.load(SeqCst), other.0.load(SeqCst)), (0, 1));
         assert!(!timers.reschedule(kept, at), "a fired timer was moved");
-        assert!(timers.reschedule(id, at + SLOT * 2), "out of the tree, back");
+        assert!(
+            timers.reschedule(id, at + SLOT * 2),
+            "out of the tree, back"
+        );
         assert_eq!(fire(&mut timers, at + SLOT * 2 - 1), 0);
         assert_eq!(fire(&mut timers, at + SLOT * 2), 1);
         assert_eq!(count.0.load(SeqCst), 1);
