@@ -190,9 +190,9 @@ impl Limit {
 impl Seat {
     /// Lists this connection (one that has had a response and waits for its next
     /// request) among those that may be asked to give up their seat, for one wait;
-    /// `None` when a new client is owed a seat already: the caller then acts as if
-    /// asked. The caller polls [`Listed::poll_asked`] beside its own wait and ends
-    /// with [`Listed::end`].
+    /// `None` when a new client is owed a seat already (or the list is full: see
+    /// `idle_list`): the caller then acts as if asked. The caller polls
+    /// [`Listed::poll_asked`] beside its own wait and ends with [`Listed::end`].
     ///
     /// A handle, not a future wrapping the caller's wait: every idle connection's task
     /// carries its wait, and a combinator around it cost ~300 bytes each (see
@@ -203,8 +203,9 @@ impl Seat {
             idle.owed -= 1;
             return None;
         }
-        // With a waker that does nothing until the wait's first poll puts its own.
-        let id = idle.waiting.join();
+        // With a waker that does nothing until the wait's first poll puts its own; a
+        // full list (a million listed: `idle_list`) lists no more.
+        let id = idle.waiting.join()?;
         Some(Listed {
             limit: &self.limit,
             id,

@@ -23,13 +23,13 @@ use crate::error::{Error, Kind};
 use crate::exchange::{self, kept, Scratch};
 use crate::http::parse::ReadHead;
 use crate::http::RequestHead;
-use crate::idle_wait::{IdleWait, Woke};
+use crate::idle_wait::{IdleWait, Timer, Woke};
 use crate::in_box::in_box;
 use crate::listener_id::ListenerId;
 use crate::live::Live;
 use crate::metrics::ConnectionGuard;
 use crate::proxy_protocol;
-use crate::rt::{self, Runtime};
+use crate::rt::{self, Backend, Runtime};
 use crate::shutdown::{self, Busy};
 use crate::stream::Stream;
 use crate::tls::{self, Accepted};
@@ -263,11 +263,14 @@ fn requests<'a>(
     async move {
         // Taken when a request's first bytes arrive, given back when the connection idles.
         let mut held: Option<Box<Scratch>> = None;
+        // The idle waits' timer, kept from one to the next: moved on each time rather
+        // than filed and cancelled (`IdleWait`).
+        let mut timer = rt::Chosen::timer(std::time::Duration::ZERO);
         let mut first = true;
         let next = loop {
             if client.buffered().is_empty() {
                 park(&mut held, client);
-                if !idle(live, client, seat, first).await {
+                if !idle(live, client, seat, &mut timer, first).await {
                     break Next::Close;
                 }
             }
@@ -372,6 +375,7 @@ fn idle<'a>(
     live: &'a Live,
     client: &'a mut Downstream,
     seat: &'a Seat,
+    timer: &'a mut Timer,
     first: bool,
 ) -> impl Future<Output = bool> + 'a {
     async move {
@@ -399,7 +403,7 @@ fn idle<'a>(
                 // across the wait, beside the copy the wait holds.
                 let data = std::pin::pin!(client.wait_for_request());
                 let listing = listed.as_ref().map(|l| (live.stop(), l));
-                IdleWait::new(data, listing, wait_limit(live, first)).await
+                IdleWait::new(data, listing, timer, wait_limit(live, first)).await
             };
             if let Some(listed) = listed {
                 listed.end(matches!(woke, Woke::Asked));
@@ -427,7 +431,8 @@ async fn drain_grace(live: &Live, client: &mut Downstream, waited: std::time::Du
     let t = live.get().config.timeouts;
     let grace = shutdown::idle_grace(t.drain, t.idle, waited);
     let data = std::pin::pin!(client.wait_for_request());
-    let woke = IdleWait::new(data, None, grace).await;
+    let mut timer = rt::Chosen::timer(grace);
+    let woke = IdleWait::new(data, None, &mut timer, grace).await;
     matches!(woke, Woke::Data(Ok(n)) if n > 0)
 }
 

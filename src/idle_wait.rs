@@ -32,7 +32,7 @@ use crate::admission::Listed;
 use crate::rt::{self, Backend};
 use crate::shutdown::Signal;
 
-type Timer = <rt::Chosen as Backend>::Timer;
+pub(crate) type Timer = <rt::Chosen as Backend>::Timer;
 
 /// What ended the wait.
 pub(crate) enum Woke {
@@ -52,10 +52,11 @@ pub(crate) struct IdleWait<'a, D> {
     /// Only with `listed`: the drain wakes listed waits alone.
     stop: Option<&'a Signal>,
     listed: Option<&'a Listed<'a>>,
-    /// Made with the wait, filed on the first poll that finds nothing to do (it reads
-    /// the clock once; the idle wait's own start is read just before it anyway). Holding
-    /// it rather than the limit and an `Option<Timer>` keeps the struct 16 bytes smaller.
-    timer: Timer,
+    /// The connection's, kept across its waits and set with each (`Backend::reset`):
+    /// on the epoll runtime a timer still filed from the last wait is moved, not
+    /// cancelled and filed again (`rt::epoll::timer`); a fresh one is filed on the first
+    /// poll that finds nothing to do.
+    timer: &'a mut Timer,
 }
 
 /// A drain (`stop`) and an ask for the seat, for a wait listed as idle.
@@ -65,14 +66,20 @@ impl<'a, D> IdleWait<'a, D>
 where
     D: Future<Output = io::Result<usize>>,
 {
-    /// Waits up to `limit` for `data`; when `listed`, a drain (its `Signal` fired) and
-    /// an ask for the seat end it early.
-    pub fn new(data: Pin<&'a mut D>, listed: Listing<'a>, limit: Duration) -> Self {
+    /// Waits up to `limit` for `data`, on `timer` (set here); when `listed`, a drain
+    /// (its `Signal` fired) and an ask for the seat end it early.
+    pub fn new(
+        data: Pin<&'a mut D>,
+        listed: Listing<'a>,
+        timer: &'a mut Timer,
+        limit: Duration,
+    ) -> Self {
+        rt::Chosen::reset(timer, limit);
         IdleWait {
             data,
             stop: listed.map(|(stop, _)| stop),
             listed: listed.map(|(_, listed)| listed),
-            timer: rt::Chosen::timer(limit),
+            timer,
         }
     }
 }
@@ -93,7 +100,7 @@ where
         if this.stop.is_some_and(Signal::is_fired) {
             return Poll::Ready(Woke::Stop);
         }
-        if Pin::new(&mut this.timer).poll(cx).is_ready() {
+        if Pin::new(&mut *this.timer).poll(cx).is_ready() {
             return Poll::Ready(Woke::TimedOut);
         }
         match asked {

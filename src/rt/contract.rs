@@ -128,6 +128,13 @@ where
     /// A timer that fires `after` from now (a far-off deadline for an overflowing one).
     fn timer(after: Duration) -> Self::Timer;
 
+    /// Sets `timer` to fire `after` from now, as [`timer`](Self::timer) makes one: for a
+    /// timer kept across waits (a keep-alive connection's idle timer), which a backend
+    /// may move rather than cancel and file again (the epoll one does).
+    fn reset(timer: &mut Self::Timer, after: Duration) {
+        *timer = Self::timer(after);
+    }
+
     /// The std socket under a stream.
     fn stream_std(stream: &Self::TcpStream) -> &StdStream;
 

@@ -20,23 +20,57 @@
 //! first turn, [`now`] reads the clock.
 
 use std::cell::Cell;
-use std::time::Instant;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+/// Where [`ticks`] count from: the first time anything asked (a process-wide origin,
+/// so a timer's deadline means the same to every thread's reactor).
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 thread_local! {
-    /// Set by the thread driving a reactor after each wait; `None` elsewhere.
-    static NOW: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// Set by the thread driving a reactor after each wait, as an `Instant` and as
+    /// ticks; `None` elsewhere.
+    static NOW: Cell<Option<(Instant, u64)>> = const { Cell::new(None) };
 }
 
 /// The time of this thread's last reactor turn, or the clock off a runtime thread.
 pub(crate) fn now() -> Instant {
-    NOW.get().unwrap_or_else(Instant::now)
+    match NOW.get() {
+        Some((now, _)) => now,
+        None => Instant::now(),
+    }
 }
 
-/// Reads the clock for this turn: called by the driving thread after each wait.
-pub(super) fn turn() -> Instant {
+/// [`now`] in nanoseconds since the process's epoch: what timers are filed and compared
+/// in, so that filing one is integer arithmetic, not `Instant` subtraction (a
+/// `sub_timespec`, ~37 instructions, per timer filed: bench/profiling.md, "Small
+/// keep-alive requests, round six").
+pub(crate) fn ticks() -> u64 {
+    match NOW.get() {
+        Some((_, ticks)) => ticks,
+        None => ticks_at(Instant::now()),
+    }
+}
+
+/// `d` in ticks, saturating (a timer `Duration::MAX` away is due never, in effect).
+pub(crate) fn ticks_in(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
+}
+
+/// Reads the clock for this turn: called by the driving thread after each wait;
+/// returns the turn's ticks.
+pub(super) fn turn() -> u64 {
     let now = Instant::now();
-    NOW.set(Some(now));
-    now
+    let ticks = ticks_at(now);
+    NOW.set(Some((now, ticks)));
+    ticks
+}
+
+/// `at` in ticks (0 for a time before the epoch: only ever compared with later ones).
+fn ticks_at(at: Instant) -> u64 {
+    ticks_in(at.saturating_duration_since(*EPOCH))
 }
 
 /// Marks the calling thread as driving a reactor until the guard drops; then [`now`]
@@ -49,6 +83,7 @@ pub(super) fn driving() -> impl Drop {
             NOW.set(None);
         }
     }
+    LazyLock::force(&EPOCH);
     Forget
 }
 

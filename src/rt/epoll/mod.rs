@@ -76,6 +76,10 @@ impl Backend for Epoll {
         timer::Timer::after(after)
     }
 
+    fn reset(timer: &mut timer::Timer, after: Duration) {
+        timer.reset(after);
+    }
+
     fn stream_std(stream: &net::TcpStream) -> &StdStream {
         stream.get_ref()
     }

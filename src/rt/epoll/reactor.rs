@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::task::Waker;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::buffer::spare_capacity;
 use rustix::event::{epoll, eventfd, EventfdFlags, Timespec};
@@ -64,8 +64,9 @@ struct Slab {
 /// The timers (`timers` says how they are kept) and what the driver sleeps until.
 struct Clock {
     timers: Timers,
-    /// While the driver is blocked: the deadline it sleeps until (`None`: none).
-    sleep_deadline: Option<Instant>,
+    /// While the driver is blocked: the deadline it sleeps until, in the clock's ticks
+    /// (`None`: none).
+    sleep_deadline: Option<u64>,
 }
 
 /// A socket's place in a reactor; dropping it forgets the socket.
@@ -135,7 +136,7 @@ impl Reactor {
             blocked: AtomicBool::new(false),
             sources: Mutex::default(),
             timers: Mutex::new(Clock {
-                timers: Timers::new(Instant::now()),
+                timers: Timers::new(),
                 sleep_deadline: None,
             }),
         })
@@ -168,8 +169,9 @@ impl Reactor {
         }
     }
 
-    /// Files a timer (or refreshes its waker) and returns its id.
-    pub(crate) fn set_timer(&self, at: Instant, id: Option<u64>, waker: &Waker) -> u64 {
+    /// Files a timer due at `at` (the clock's ticks), or refreshes its waker; returns
+    /// its id.
+    pub(crate) fn set_timer(&self, at: u64, id: Option<u64>, waker: &Waker) -> u64 {
         let mut t = lock(&self.timers);
         if let Some(id) = id {
             if t.timers.refresh(id, waker) {
@@ -183,6 +185,20 @@ impl Reactor {
             self.unblock();
         }
         id
+    }
+
+    /// Moves timer `id` to `at` (the clock's ticks); false if it fired or was cancelled.
+    pub(crate) fn move_timer(&self, id: u64, at: u64) -> bool {
+        let mut t = lock(&self.timers);
+        if !t.timers.reschedule(id, at) {
+            return false;
+        }
+        let sooner = self.blocked.load(SeqCst) && t.sleep_deadline.is_none_or(|d| at < d);
+        drop(t);
+        if sooner {
+            self.unblock();
+        }
+        true
     }
 
     /// Takes timer `id` off the list (nothing if it fired already).
@@ -230,7 +246,7 @@ impl Reactor {
             self.blocked.store(false, SeqCst);
             return Some(Duration::ZERO);
         }
-        next.map(|at| at.saturating_duration_since(clock::now()))
+        next.map(|at| Duration::from_nanos(at.saturating_sub(clock::ticks())))
     }
 
     /// Records the events taken and the timers due, then wakes their tasks; each wake is

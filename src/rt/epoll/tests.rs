@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncRead, AsyncWrite};
 
+use super::clock;
 use super::net::{self, readable, TcpStream};
 use super::reactor::{self, Reactor, Turn};
 
@@ -58,7 +59,7 @@ fn turn_until(reactor: &Reactor, done: impl Fn() -> bool) {
     let tick = Waker::from(Arc::new(Count::default()));
     while !done() {
         assert!(Instant::now() < deadline, "no wake-up within 5 s");
-        reactor.set_timer(Instant::now() + Duration::from_millis(50), None, &tick);
+        reactor.set_timer(clock::ticks() + 50_000_000, None, &tick);
         reactor.turn(&never, &mut turn);
     }
 }

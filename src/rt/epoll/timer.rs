@@ -5,14 +5,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::clock;
 use super::reactor::{self, Reactor};
 
 /// Resolves at its deadline; dropping it early takes it off the reactor's list.
 pub struct Timer {
-    at: Instant,
+    /// The deadline in the clock's ticks (`clock::ticks`): integers to add and compare.
+    at: u64,
     /// Due without asking the clock: made with a zero duration, or already fired.
     fired: bool,
     filed: Option<(Arc<Reactor>, u64)>,
@@ -20,14 +21,29 @@ pub struct Timer {
 
 impl Timer {
     pub fn after(d: Duration) -> Timer {
-        let now = clock::now();
-        let at = now
-            .checked_add(d)
-            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
+        let at = clock::ticks().saturating_add(clock::ticks_in(d));
         Timer {
             at,
             fired: d.is_zero(),
             filed: None,
+        }
+    }
+}
+
+impl Timer {
+    /// Makes the timer due `d` from now. A filed one is moved on its reactor's list
+    /// (`Timers::reschedule`: a write of its deadline when it stays in its slot) rather
+    /// than cancelled and filed again: a keep-alive connection's idle timer, kept across
+    /// its requests, was a `set_timer` and a `cancel_timer` a request, with the waker's
+    /// clone and drop and the reactor's `Arc` (136 instructions a request more than the
+    /// move: bench/profiling.md, "Timers, round four").
+    pub fn reset(&mut self, d: Duration) {
+        self.at = clock::ticks().saturating_add(clock::ticks_in(d));
+        self.fired = d.is_zero();
+        if let Some((reactor, id)) = &self.filed {
+            if !reactor.move_timer(*id, self.at) {
+                self.filed = None; // it fired meanwhile: the next poll files it again
+            }
         }
     }
 }
@@ -39,7 +55,7 @@ impl Future for Timer {
         let at = self.at;
         match &self.filed {
             Some((reactor, id)) => {
-                if clock::now() >= at {
+                if clock::ticks() >= at {
                     reactor.cancel_timer(*id);
                     self.filed = None;
                     self.fired = true;

@@ -24,73 +24,73 @@
 
 use std::collections::BTreeMap;
 use std::task::Waker;
-use std::time::{Duration, Instant};
 
-/// How coarse the far slots are: a timer due more than this far ahead costs no tree
-/// insert, and the reactor wakes at most once per `SLOT` to move timers nearer.
-const SLOT: Duration = Duration::from_nanos(NANOS_PER_SLOT as u64);
-/// `SLOT`, as slots per second and nanoseconds (a slot number from a `Duration` in u64
-/// and u32 arithmetic: the u128 division of `as_nanos` was most of filing a timer).
-const SLOTS_PER_SECOND: u64 = 4;
-const NANOS_PER_SLOT: u32 = 1_000_000_000 / SLOTS_PER_SECOND as u32;
+/// How coarse the far slots are, in ticks (nanoseconds, `clock::ticks`): a timer due
+/// more than this far ahead costs no tree insert, and the reactor wakes at most once per
+/// `SLOT` to move timers nearer.
+const SLOT: u64 = 250_000_000;
 
 /// Emptied slot lists kept for reuse, so filing a timer into a new slot does not
 /// allocate (a warm request makes no allocation: tests/alloc_free.rs).
 const SPARE_LISTS: usize = 64;
 
+/// An entry's `pos` while it is in `soon`.
+const SOON: u32 = u32::MAX;
+
 pub(crate) struct Timers {
-    /// Where ticks count from: the reactor's creation.
-    epoch: Instant,
     entries: Vec<Entry>,
     free: Vec<u32>,
-    /// Timers due within the slots already opened, exactly ordered.
-    soon: BTreeMap<(Instant, u64), ()>,
-    /// Timers due later, by slot number (`tick`); each list holds entry indices.
+    /// Timers due within the slots already opened, exactly ordered: (deadline, id).
+    soon: BTreeMap<(u64, u64), ()>,
+    /// Timers due later, by slot number (`slot`), but for the `filling` slot's; each
+    /// list holds entry indices, and none is empty.
     later: BTreeMap<u64, Vec<u32>>,
+    /// The slot new timers went into last, and its list, kept out of `later`: a
+    /// request's timers share their slot with the previous request's, so filing and
+    /// cancelling them touch this list without a `BTreeMap` lookup, and the list stays
+    /// when its last timer is cancelled (removing and inserting it again in `later` was
+    /// ~270 instructions a request). It goes into `later` when filing moves on to
+    /// another slot (if not empty), or into `soon` when its slot opens.
+    filling: Option<(u64, Vec<u32>)>,
     /// Every slot up to this one has been moved into `soon`.
     opened: u64,
     /// When the slot after `opened` starts: before then no slot can open, so a turn
-    /// compares one `Instant` instead of working out its slot number.
-    next_opening: Instant,
-    /// The slot new timers went into last. Its list stays in `later` when its last
-    /// timer is cancelled: the next timer most likely goes into it too (a request's
-    /// timers share their slot with the previous request's), and removing and inserting
-    /// it again in `later` was ~270 instructions a request. Removed once filing moves
-    /// on to another slot (or when its slot opens), so at most one empty list waits in
-    /// `later`, and `next_deadline` looks past it.
-    filling: Option<u64>,
+    /// compares one number instead of working out its slot.
+    next_opening: u64,
     spare: Vec<Vec<u32>>,
 }
 
+/// A timer's slab slot: 32 bytes (it was 56 with an `Instant` and an enum of its place),
+/// and the slab has a slot for each timer filed at once, two or so a connection
+/// (bench/profiling.md, "Idle connections, round seven").
 struct Entry {
     generation: u32,
-    timer: Option<Filed>,
+    /// Where it is filed: `SOON`, or its position in its slot's list (the slot is its
+    /// deadline's, so it need not be kept).
+    pos: u32,
+    /// Its deadline, in ticks.
+    at: u64,
+    /// `None` while the slot is free.
+    waker: Option<Waker>,
 }
 
-struct Filed {
-    at: Instant,
+/// What a cancelled or fired timer held.
+struct Taken {
+    at: u64,
+    pos: u32,
     waker: Waker,
-    place: Place,
-}
-
-#[derive(Clone, Copy)]
-enum Place {
-    Soon,
-    /// In `later[tick]`, at this position.
-    Later(u64, u32),
 }
 
 impl Timers {
-    pub(crate) fn new(now: Instant) -> Timers {
+    pub(crate) fn new() -> Timers {
         Timers {
-            epoch: now,
             entries: Vec::new(),
             free: Vec::new(),
             soon: BTreeMap::new(),
             later: BTreeMap::new(),
-            opened: 0,
-            next_opening: now + SLOT,
             filling: None,
+            opened: 0,
+            next_opening: SLOT,
             spare: Vec::new(),
         }
     }
@@ -99,8 +99,8 @@ impl Timers {
     pub(crate) fn refresh(&mut self, id: u64, waker: &Waker) -> bool {
         match self.filed_mut(id) {
             Some(filed) => {
-                if !filed.waker.will_wake(waker) {
-                    filed.waker.clone_from(waker);
+                if !filed.will_wake(waker) {
+                    filed.clone_from(waker);
                 }
                 true
             }
@@ -108,58 +108,90 @@ impl Timers {
         }
     }
 
-    /// Files a timer due `at`; returns its id.
-    pub(crate) fn insert(&mut self, at: Instant, waker: &Waker) -> u64 {
+    /// Files a timer due at `at` (ticks); returns its id.
+    pub(crate) fn insert(&mut self, at: u64, waker: &Waker) -> u64 {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
                 self.entries.push(Entry {
                     generation: 0,
-                    timer: None,
+                    pos: SOON,
+                    at: 0,
+                    waker: None,
                 });
                 (self.entries.len() - 1) as u32
             }
         };
         let id = (u64::from(self.entries[index as usize].generation) << 32) | u64::from(index);
-        let place = self.place(at, index, id);
-        self.entries[index as usize].timer = Some(Filed {
-            at,
-            waker: waker.clone(),
-            place,
-        });
+        let pos = self.place(at, index, id);
+        let entry = &mut self.entries[index as usize];
+        (entry.pos, entry.at) = (pos, at);
+        entry.waker = Some(waker.clone());
         id
+    }
+
+    /// Makes timer `id` due at `at` (ticks) instead; false (and nothing done) if `id`
+    /// is stale. A timer whose slot stays the same only has its deadline written: a
+    /// connection's idle timer, moved a few milliseconds on by each request.
+    pub(crate) fn reschedule(&mut self, id: u64, at: u64) -> bool {
+        let (generation, index) = ((id >> 32) as u32, id as u32);
+        let Some(entry) = self.entries.get_mut(index as usize) else {
+            return false;
+        };
+        if entry.generation != generation || entry.waker.is_none() {
+            return false;
+        }
+        let (was, pos) = (entry.at, entry.pos);
+        if pos != SOON && slot(was) == slot(at) {
+            entry.at = at;
+            return true;
+        }
+        match pos {
+            SOON => {
+                self.soon.remove(&(was, id));
+            }
+            pos => self.unlist(slot(was), pos),
+        }
+        let pos = self.place(at, index, id);
+        let entry = &mut self.entries[index as usize];
+        (entry.pos, entry.at) = (pos, at);
+        true
     }
 
     /// Takes timer `id` off the list; a stale id (fired, cancelled) is ignored.
     pub(crate) fn cancel(&mut self, id: u64) {
-        if let Some(filed) = self.take(id) {
-            match filed.place {
-                Place::Soon => {
-                    self.soon.remove(&(filed.at, id));
+        if let Some(taken) = self.take(id) {
+            match taken.pos {
+                SOON => {
+                    self.soon.remove(&(taken.at, id));
                 }
-                Place::Later(tick, pos) => self.unlist(tick, pos),
+                pos => self.unlist(slot(taken.at), pos),
             }
         }
     }
 
-    /// The earliest time a timer may be due: exact for `soon`, the start of the first
-    /// occupied slot otherwise (`None`: no timer at all).
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+    /// The earliest time (ticks) a timer may be due: exact for `soon`, the start of the
+    /// first occupied slot otherwise (`None`: no timer at all).
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
         let soon = self.soon.first_key_value().map(|((at, _), _)| *at);
-        // The first list may be the `filling` slot's, left empty: at most one is.
-        let later = self
-            .later
-            .iter()
-            .find(|(_, list)| !list.is_empty())
-            .map(|(tick, _)| self.start(*tick));
+        let later = self.later.first_key_value().map(|(slot, _)| *slot);
+        let filling = match &self.filling {
+            Some((slot, list)) if !list.is_empty() => Some(*slot),
+            _ => None,
+        };
+        let first_slot = match (later, filling) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let later = first_slot.map(start);
         match (soon, later) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
 
-    /// Moves the wakers of every timer due by `now` into `wake`.
-    pub(crate) fn fire(&mut self, now: Instant, wake: &mut Vec<Waker>) {
+    /// Moves the wakers of every timer due by `now` (ticks) into `wake`.
+    pub(crate) fn fire(&mut self, now: u64, wake: &mut Vec<Waker>) {
         self.open_until(now);
         while let Some(entry) = self.soon.first_entry() {
             let (at, id) = *entry.key();
@@ -167,69 +199,76 @@ impl Timers {
                 break;
             }
             entry.remove();
-            wake.extend(self.take(id).map(|filed| filed.waker));
+            wake.extend(self.take(id).map(|taken| taken.waker));
         }
     }
 
     /// Opens every slot whose time has come: its timers move into `soon`.
-    pub(crate) fn open_until(&mut self, now: Instant) {
+    pub(crate) fn open_until(&mut self, now: u64) {
         if now < self.next_opening {
             return;
         }
-        let current = self.tick(now);
+        let current = slot(now);
         while let Some(entry) = self.later.first_entry() {
             if *entry.key() > current {
                 break;
             }
-            let mut list = entry.remove();
-            for index in list.drain(..) {
-                let entry = &mut self.entries[index as usize];
-                let id = (u64::from(entry.generation) << 32) | u64::from(index);
-                if let Some(filed) = &mut entry.timer {
-                    filed.place = Place::Soon;
-                    self.soon.insert((filed.at, id), ());
-                }
-            }
-            self.recycle(list);
+            let list = entry.remove();
+            self.open(list);
+        }
+        if let Some((_, list)) = self.filling.take_if(|(slot, _)| *slot <= current) {
+            self.open(list);
         }
         self.opened = self.opened.max(current);
-        self.next_opening = self.start(self.opened + 1);
+        self.next_opening = start(self.opened + 1);
     }
 
-    /// Where a new timer goes: the exact tree if its slot is open, else its slot's list.
-    fn place(&mut self, at: Instant, index: u32, id: u64) -> Place {
-        let tick = self.tick(at);
-        if tick <= self.opened {
+    /// Moves the timers of an opened slot's list into `soon`.
+    fn open(&mut self, mut list: Vec<u32>) {
+        for index in list.drain(..) {
+            let entry = &mut self.entries[index as usize];
+            let id = (u64::from(entry.generation) << 32) | u64::from(index);
+            if entry.waker.is_some() {
+                entry.pos = SOON;
+                self.soon.insert((entry.at, id), ());
+            }
+        }
+        self.recycle(list);
+    }
+
+    /// Where a new timer goes: the exact tree if its slot is open (`SOON`), else its
+    /// slot's list, at the position returned.
+    fn place(&mut self, at: u64, index: u32, id: u64) -> u32 {
+        let slot = slot(at);
+        if slot <= self.opened {
             self.soon.insert((at, id), ());
-            return Place::Soon;
+            return SOON;
         }
-        if self.filling != Some(tick) {
-            self.move_filling_to(tick);
+        if !matches!(&self.filling, Some((filling, _)) if *filling == slot) {
+            self.move_filling_to(slot);
         }
-        let spare = &mut self.spare;
-        let list = self
-            .later
-            .entry(tick)
-            .or_insert_with(|| spare.pop().unwrap_or_default());
+        let Some((_, list)) = &mut self.filling else {
+            return SOON; // not reached: made the filling slot just above
+        };
         list.push(index);
-        Place::Later(tick, (list.len() - 1) as u32)
+        (list.len() - 1) as u32
     }
 
-    /// Removes the entry at `pos` of slot `tick`'s list; the list's last entry takes
+    /// Removes the entry at `pos` of slot `slot`'s list; the list's last entry takes
     /// its place (and learns its new position).
-    fn unlist(&mut self, tick: u64, pos: u32) {
-        let Some(list) = self.later.get_mut(&tick) else {
-            return;
+    fn unlist(&mut self, slot: u64, pos: u32) {
+        let (list, filling) = match &mut self.filling {
+            Some((filling, list)) if *filling == slot => (list, true),
+            _ => match self.later.get_mut(&slot) {
+                Some(list) => (list, false),
+                None => return,
+            },
         };
         list.swap_remove(pos as usize);
         match list.get(pos as usize) {
-            Some(&moved) => {
-                if let Some(filed) = &mut self.entries[moved as usize].timer {
-                    filed.place = Place::Later(tick, pos);
-                }
-            }
-            None if list.is_empty() && self.filling != Some(tick) => {
-                if let Some(list) = self.later.remove(&tick) {
+            Some(&moved) => self.entries[moved as usize].pos = pos,
+            None if list.is_empty() && !filling => {
+                if let Some(list) = self.later.remove(&slot) {
                     self.recycle(list);
                 }
             }
@@ -237,36 +276,45 @@ impl Timers {
         }
     }
 
-    /// Notes `tick` as the slot being filled; the one before leaves `later` if its
-    /// list was left empty.
-    fn move_filling_to(&mut self, tick: u64) {
-        if let Some(old) = self.filling.replace(tick) {
-            if self.later.get(&old).is_some_and(Vec::is_empty) {
-                if let Some(list) = self.later.remove(&old) {
-                    self.recycle(list);
+    /// Makes `slot` the one being filled; the one before goes into `later`, or back to
+    /// the spares if empty.
+    fn move_filling_to(&mut self, slot: u64) {
+        let list = match self.later.remove(&slot) {
+            Some(list) => list,
+            None => self.spare.pop().unwrap_or_default(),
+        };
+        if let Some((old, list)) = self.filling.replace((slot, list)) {
+            match list.is_empty() {
+                true => self.recycle(list),
+                false => {
+                    self.later.insert(old, list);
                 }
             }
         }
     }
 
     /// Empties entry `id`'s slot, if `id` is current, and returns what it held.
-    fn take(&mut self, id: u64) -> Option<Filed> {
+    fn take(&mut self, id: u64) -> Option<Taken> {
         let (generation, index) = ((id >> 32) as u32, id as u32);
         let entry = self.entries.get_mut(index as usize)?;
         if entry.generation != generation {
             return None;
         }
-        let filed = entry.timer.take()?;
+        let waker = entry.waker.take()?;
         entry.generation = entry.generation.wrapping_add(1) & 0x7fff_ffff;
         self.free.push(index);
-        Some(filed)
+        Some(Taken {
+            at: entry.at,
+            pos: entry.pos,
+            waker,
+        })
     }
 
-    fn filed_mut(&mut self, id: u64) -> Option<&mut Filed> {
+    fn filed_mut(&mut self, id: u64) -> Option<&mut Waker> {
         let (generation, index) = ((id >> 32) as u32, id as u32);
         let entry = self.entries.get_mut(index as usize)?;
         match entry.generation == generation {
-            true => entry.timer.as_mut(),
+            true => entry.waker.as_mut(),
             false => None,
         }
     }
@@ -276,18 +324,16 @@ impl Timers {
             self.spare.push(list);
         }
     }
+}
 
-    /// The slot `at` falls in.
-    fn tick(&self, at: Instant) -> u64 {
-        let since = at.saturating_duration_since(self.epoch);
-        since.as_secs() * SLOTS_PER_SECOND + u64::from(since.subsec_nanos() / NANOS_PER_SLOT)
-    }
+/// The slot `at` (ticks) falls in.
+fn slot(at: u64) -> u64 {
+    at / SLOT
+}
 
-    /// When slot `tick` opens.
-    fn start(&self, tick: u64) -> Instant {
-        let whole = Duration::from_secs(tick / SLOTS_PER_SECOND);
-        self.epoch + whole + SLOT * (tick % SLOTS_PER_SECOND) as u32
-    }
+/// When slot `slot` opens (ticks).
+fn start(slot: u64) -> u64 {
+    slot.saturating_mul(SLOT)
 }
 
 #[cfg(test)]
@@ -296,6 +342,9 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
     use std::sync::Arc;
     use std::task::Wake;
+
+    const MS: u64 = 1_000_000;
+    const SECOND: u64 = 1_000 * MS;
 
     #[derive(Default)]
     struct Count(AtomicUsize);
@@ -312,7 +361,7 @@ mod tests {
     }
 
     /// Fires what is due at `now` and wakes it; returns how many fired.
-    fn fire(timers: &mut Timers, now: Instant) -> usize {
+    fn fire(timers: &mut Timers, now: u64) -> usize {
         let mut wake = Vec::new();
         timers.fire(now, &mut wake);
         let n = wake.len();
@@ -320,18 +369,27 @@ mod tests {
         n
     }
 
+    /// The slot lists that hold timers or are kept: `later`'s and the filling one.
+    fn lists(timers: &Timers) -> usize {
+        timers.later.len() + usize::from(timers.filling.is_some())
+    }
+
+    #[test]
+    fn the_entry_is_32_bytes() {
+        assert_eq!(size_of::<Entry>(), 32);
+    }
+
     #[test]
     fn a_far_timer_fires_at_its_exact_deadline_not_at_its_slot() {
-        let epoch = Instant::now();
-        let mut timers = Timers::new(epoch);
+        let mut timers = Timers::new();
         let (count, w) = waker();
-        let at = epoch + Duration::from_millis(60_123);
+        let at = 60_123 * MS;
         timers.insert(at, &w);
         let next = timers.next_deadline().unwrap();
         assert!(next <= at, "the driver would sleep past the deadline");
         assert_eq!(fire(&mut timers, next), 0, "fired at its slot's start");
         assert_eq!(timers.next_deadline(), Some(at), "opened, it is exact");
-        assert_eq!(fire(&mut timers, at - Duration::from_nanos(1)), 0);
+        assert_eq!(fire(&mut timers, at - 1), 0);
         assert_eq!(fire(&mut timers, at), 1);
         assert_eq!(count.0.load(SeqCst), 1);
         assert_eq!(fire(&mut timers, at + SLOT * 8), 0, "fired twice");
@@ -340,40 +398,33 @@ mod tests {
 
     #[test]
     fn thousands_of_far_timers_stay_out_of_the_ordered_tree() {
-        let epoch = Instant::now();
-        let mut timers = Timers::new(epoch);
+        let mut timers = Timers::new();
         let (_, w) = waker();
         let ids: Vec<u64> = (0..10_000u64)
-            .map(|i| {
-                timers.insert(
-                    epoch + Duration::from_secs(60) + Duration::from_micros(i),
-                    &w,
-                )
-            })
+            .map(|i| timers.insert(60 * SECOND + i * 1_000, &w))
             .collect();
         assert!(timers.soon.is_empty(), "far timers went into the tree");
-        assert!(timers.later.len() <= 2, "one list per slot, not per timer");
+        assert!(lists(&timers) <= 2, "one list per slot, not per timer");
         for id in ids {
             timers.cancel(id);
         }
         assert!(timers.next_deadline().is_none(), "no timer, yet a deadline");
         assert!(
-            timers.later.values().all(Vec::is_empty) && timers.later.len() <= 1,
+            timers.later.is_empty() && lists(&timers) <= 1,
             "more than the filling slot's list was kept"
         );
     }
 
     #[test]
     fn cancelling_from_a_slot_keeps_the_others_findable() {
-        let epoch = Instant::now();
-        let mut timers = Timers::new(epoch);
-        let at = epoch + Duration::from_secs(10);
+        let mut timers = Timers::new();
+        let at = 10 * SECOND;
         let (first, w1) = waker();
         let (middle, w2) = waker();
         let (last, w3) = waker();
         let a = timers.insert(at, &w1);
-        timers.insert(at + Duration::from_millis(1), &w2);
-        let c = timers.insert(at + Duration::from_millis(2), &w3);
+        timers.insert(at + MS, &w2);
+        let c = timers.insert(at + 2 * MS, &w3);
         timers.cancel(a); // the last entry moves into the first's place
         timers.cancel(c); // and is found there
         assert_eq!(fire(&mut timers, at + SLOT * 4), 1);
@@ -382,60 +433,116 @@ mod tests {
     }
 
     #[test]
+    fn cancelling_from_a_slot_that_filing_left_keeps_the_others_findable() {
+        let mut timers = Timers::new();
+        let at = 10 * SECOND;
+        let (first, w1) = waker();
+        let (second, w2) = waker();
+        let (third, w3) = waker();
+        let a = timers.insert(at, &w1);
+        timers.insert(at + MS, &w2);
+        let c = timers.insert(at + 2 * MS, &w3);
+        timers.insert(at + SLOT * 2, &w1); // filing moves on: the first slot is in `later`
+        assert_eq!(timers.later.len(), 1);
+        timers.cancel(a);
+        timers.cancel(c);
+        assert_eq!(fire(&mut timers, at + SLOT), 1);
+        let woken = |c: &Count| c.0.load(SeqCst);
+        assert_eq!((woken(&first), woken(&second), woken(&third)), (0, 1, 0));
+        assert!(timers.later.is_empty(), "the opened slot stayed in `later`");
+    }
+
+    #[test]
     fn a_stale_id_never_touches_the_slots_next_owner() {
-        let epoch = Instant::now();
-        let mut timers = Timers::new(epoch);
+        let mut timers = Timers::new();
         let (_, w) = waker();
-        let soon = epoch + Duration::from_millis(1);
+        let soon = MS;
         let old = timers.insert(soon, &w);
         assert_eq!(fire(&mut timers, soon), 1);
         let (count, w2) = waker();
-        let new = timers.insert(soon + Duration::from_millis(1), &w2);
+        let new = timers.insert(soon + MS, &w2);
         assert_eq!(old as u32, new as u32, "the entry is reused");
         timers.cancel(old);
         assert!(!timers.refresh(old, &w), "a fired timer was refreshed");
-        assert_eq!(fire(&mut timers, soon + Duration::from_millis(1)), 1);
+        assert_eq!(fire(&mut timers, soon + MS), 1);
         assert_eq!(count.0.load(SeqCst), 1, "a stale cancel took the new timer");
     }
 
     #[test]
     fn the_filling_slots_empty_list_is_kept_until_filing_moves_on() {
-        let epoch = Instant::now();
-        let mut timers = Timers::new(epoch);
+        let mut timers = Timers::new();
         let (count, w) = waker();
-        let at = epoch + Duration::from_secs(60);
+        let at = 60 * SECOND;
         let id = timers.insert(at, &w);
         timers.cancel(id);
-        assert_eq!(timers.later.len(), 1, "the filling slot's list was dropped");
+        assert_eq!(lists(&timers), 1, "the filling slot's list was dropped");
         assert_eq!(
             timers.next_deadline(),
             None,
             "an empty slot gives a deadline"
         );
-        let id = timers.insert(at + Duration::from_millis(1), &w);
-        assert_eq!(timers.later.len(), 1, "the same slot took a second list");
+        let id = timers.insert(at + MS, &w);
+        assert_eq!(lists(&timers), 1, "the same slot took a second list");
         timers.cancel(id);
         let further = at + SLOT * 2;
         timers.insert(further, &w);
         assert_eq!(
-            timers.later.len(),
+            lists(&timers),
             1,
             "the empty list stayed after filing moved on"
         );
         assert!(timers.next_deadline().unwrap() <= further);
         assert_eq!(fire(&mut timers, further), 1);
         assert_eq!(count.0.load(SeqCst), 1);
-        assert!(timers.later.is_empty() && timers.next_deadline().is_none());
+        assert!(lists(&timers) == 0 && timers.next_deadline().is_none());
     }
 
     #[test]
     fn a_timer_due_in_an_open_slot_is_exact_at_once() {
-        let epoch = Instant::now();
-        let mut timers = Timers::new(epoch);
+        let mut timers = Timers::new();
         let (_, w) = waker();
-        let at = epoch + Duration::from_millis(5);
+        let at = 5 * MS;
         timers.insert(at, &w);
         assert_eq!(timers.next_deadline(), Some(at));
-        assert!(timers.later.is_empty());
+        assert!(lists(&timers) == 0);
+    }
+
+    #[test]
+    fn a_rescheduled_timer_fires_at_its_new_deadline_only() {
+        let mut timers = Timers::new();
+        let (count, w) = waker();
+        let (other, w2) = waker();
+        let at = 60 * SECOND;
+        let id = timers.insert(at, &w);
+        let kept = timers.insert(at + MS, &w2);
+        assert!(timers.reschedule(id, at + 2 * MS), "within its slot");
+        assert_eq!(timers.next_deadline(), Some(start(slot(at))));
+        assert!(timers.reschedule(id, at + SLOT * 8), "into a later slot");
+        assert!(timers.reschedule(kept, 5 * MS), "into the open slot");
+        assert_eq!(timers.next_deadline(), Some(5 * MS));
+        assert_eq!(fire(&mut timers, at + SLOT), 1);
+        assert_eq!((count.0.load(SeqCst), other.0.load(SeqCst)), (0, 1));
+        assert!(!timers.reschedule(kept, at), "a fired timer was moved");
+        assert!(
+            timers.reschedule(id, at + SLOT * 2),
+            "out of the tree, back"
+        );
+        assert_eq!(fire(&mut timers, at + SLOT * 2 - 1), 0);
+        assert_eq!(fire(&mut timers, at + SLOT * 2), 1);
+        assert_eq!(count.0.load(SeqCst), 1);
+        assert_eq!(timers.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_timer_due_never_is_filed_and_cancelled() {
+        let mut timers = Timers::new();
+        let (_, w) = waker();
+        let id = timers.insert(u64::MAX, &w);
+        assert!(timers
+            .next_deadline()
+            .is_some_and(|at| at > 500_000 * SECOND));
+        assert_eq!(fire(&mut timers, 3600 * SECOND), 0);
+        timers.cancel(id);
+        assert_eq!(timers.next_deadline(), None);
     }
 }
