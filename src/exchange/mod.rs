@@ -184,11 +184,14 @@ impl<'a, S: Session> Exchange<'a, S> {
         self.upstream_target()?;
         // A gRPC call's own deadline bounds the rest (see [`deadline`]).
         let until = deadline::of(self.req, self.cx.started);
+        // The upstream side, made here by the attempt that answers and lent from here
+        // on (see `attempt::open`); dropped with the exchange if it ends early.
+        let mut peer = None;
         let picked = {
             // Pinned here and lent: `within` holds a reference, not a second and
             // third copy of the forward phase's future (15,040 → 6,520 bytes per
             // HTTP/2 stream task in a debug build, each byte copied when the task is boxed).
-            let forward = std::pin::pin!(self.forward(&intent, group));
+            let forward = std::pin::pin!(self.forward(&intent, group, &mut peer));
             deadline::within(until, forward).await?
         };
         self.add_debug_headers(&picked);
