@@ -116,8 +116,17 @@ struct Exchange<'a, S> {
 
 /// Runs one request whose head was just read into `s.req`; the session then knows what
 /// follows on its connection (`Session::next`).
+///
+/// [`exchange_until`] without its `gone`, which an HTTP/1.x request has none of: racing
+/// the exchange against a future that never ends built the race in place and moved the
+/// exchange into it, a 408-byte copy per request (bench/profiling.md, "Small keep-alive
+/// requests, round seven").
 pub(crate) async fn exchange<S: Session>(e: &Engine, client: &mut S, s: &mut Scratch) {
-    exchange_until(e, client, s, std::future::pending()).await;
+    let mut x = Exchange::new(e, client, s);
+    if let Err(end) = x.run().await {
+        x.end(end).await;
+    }
+    x.complete();
 }
 
 /// [`exchange`], stopped where it stands if `gone` resolves first: the client gave up
