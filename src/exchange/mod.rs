@@ -300,8 +300,9 @@ impl<'a, S: Session> Exchange<'a, S> {
         }
     }
 
-    /// Runs `on_complete` for every middleware.
-    fn complete(self) {
+    /// Runs `on_complete` for every middleware. By reference: the exchange (408 bytes)
+    /// taken by value was a copy per request.
+    fn complete(&self) {
         let o = &self.o;
         let routes = &self.e.routes;
         let route = self.cx.route.map(|i| &routes.list[i]);
