@@ -39,6 +39,7 @@ pub mod config;
 mod connection;
 mod discovery;
 mod downstream;
+mod either;
 mod engine;
 pub mod error;
 mod exchange;

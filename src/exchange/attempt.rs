@@ -81,25 +81,32 @@ fn dial_failed(e: &Engine, addr: std::net::SocketAddr, failed: Dial) -> Failed {
 /// A pooled connection to server `idx` (if `may_resend` allows a stale one), or a new
 /// one; for an h2 group, a stream slot on a shared connection. `client` goes into the
 /// PROXY header of a group with `send_proxy_protocol` (never an h2 one: see `config`).
-async fn open(
+///
+/// The peer is made in `slot`, the exchange's, and lent from there: a `Peer` is over
+/// 128 bytes, so each move of it through a `Result` and a future's state was a call to
+/// `memcpy` (bench/profiling.md, "Small keep-alive requests, round seven"). The last
+/// try's peer, if any, is closed first, as it was when each try held its own.
+async fn open<'p>(
     e: &Engine,
     group: &Group,
     (idx, client): (usize, SocketAddr),
     may_resend: bool,
-) -> Result<Peer, Failed> {
+    slot: &'p mut Option<Peer>,
+) -> Result<&'p mut Peer, Failed> {
+    *slot = None;
     if group.config.protocol.is_h2() {
-        let slot = group
+        let stream = group
             .h2
             .slot(idx, || connect(e, group, idx, client))
             .await?;
-        return Ok(Peer::H2(H2::new(slot, group.config.tls.is_some())));
+        return Ok(slot.insert(Peer::H2(H2::new(stream, group.config.tls.is_some()))));
     }
     if let Some(peer) = H1::checkout(group, idx, may_resend) {
-        return Ok(Peer::H1(peer));
+        return Ok(slot.insert(Peer::H1(peer)));
     }
     // Boxed, as the h2 pool's dial is: rare, and the largest state of an attempt.
-    let new = Box::pin(connect(e, group, idx, client)).await?;
-    Ok(Peer::H1(H1::new(new)))
+    let stream = Box::pin(connect(e, group, idx, client)).await?;
+    Ok(slot.insert(Peer::H1(H1::new(stream))))
 }
 
 /// A new connection (TCP, the PROXY header if the group sends one, and TLS if the group
@@ -158,7 +165,8 @@ pub(super) fn request_copy_error(err: CopyError) -> Failed {
 }
 
 /// Sends the request to server `idx` and reads the final response head into `res`.
-/// Returns the peer and the request body bytes sent (so far, for full duplex).
+/// Leaves the peer that answered in `peer` and returns the request body bytes sent
+/// (so far, for full duplex); a failed attempt leaves no peer.
 ///
 /// **Full duplex** (see `upstream::peer::duplex`): when the group speaks h2 and the
 /// client's session can hand its body out on its own (an h2 client), the body goes up
@@ -176,9 +184,9 @@ pub(crate) async fn attempt<S: Session>(
     client: &mut S,
     to: (usize, &Request<'_>),
     kept: &mut Kept,
-    scratch: &mut Vec<u8>,
-    res: &mut ResponseHead,
-) -> Result<(Peer, u64), Failed> {
+    (scratch, res): (&mut Vec<u8>, &mut ResponseHead),
+    peer: &mut Option<Peer>,
+) -> Result<u64, Failed> {
     let duplex = group.config.protocol.is_h2() && !to.1.body.is_empty() && !to.1.websocket;
     let mut detached = match duplex {
         true => client
@@ -186,7 +194,19 @@ pub(crate) async fn attempt<S: Session>(
             .map(|body| Replay::new(body, std::mem::take(kept))),
         false => None,
     };
-    let tried = attempt_with(e, group, client, to, (scratch, res), kept, &mut detached).await;
+    let tried = attempt_with(
+        e,
+        group,
+        client,
+        to,
+        (scratch, res),
+        kept,
+        (&mut detached, peer),
+    )
+    .await;
+    if tried.is_err() {
+        *peer = None;
+    }
     if let Some(body) = detached {
         let (body, was_kept) = body.into_parts();
         *kept = was_kept;
@@ -207,8 +227,8 @@ async fn attempt_with<S: Session>(
     (idx, req): (usize, &Request<'_>),
     (scratch, res): (&mut Vec<u8>, &mut ResponseHead),
     kept: &mut Kept,
-    detached: &mut Taken,
-) -> Result<(Peer, u64), Failed> {
+    (detached, slot): (&mut Taken, &mut Option<Peer>),
+) -> Result<u64, Failed> {
     let t = &e.config.timeouts;
     // A pooled connection may have been closed by the origin just as we picked it; a
     // request that got no byte back is then sent once more on a new one: one without
@@ -218,14 +238,15 @@ async fn attempt_with<S: Session>(
     let mut gone_away_resent = false;
     loop {
         let fresh_ok = may_resend && req.body.is_empty();
-        let mut peer = open(e, group, (idx, client.peer()), fresh_ok).await?;
-        let sent = match (&mut peer, detached.take()) {
-            (Peer::H2(p), Some(body)) => {
+        let peer = open(e, group, (idx, client.peer()), fresh_ok, slot).await?;
+        // The detached body (256 bytes) is moved only when an h2 stream takes it.
+        let sent = match &mut *peer {
+            Peer::H2(p) if detached.is_some() => {
+                let body = detached.take().expect("checked by the guard");
                 let opened = p.send_duplex(req.head, req.body, body, t.upstream_read);
                 opened.await.map(|()| 0)
             }
-            (peer, body) => {
-                *detached = body;
+            peer => {
                 let mut body = Replay::new(client.body(t.client_body), std::mem::take(kept));
                 let (head, framing) = (req.head, req.body);
                 let batch = rt::Batch::server(idx);
@@ -239,7 +260,7 @@ async fn attempt_with<S: Session>(
         let sent = match sent {
             Ok(n) => n,
             Err(err) => {
-                reclaim(&mut peer, detached);
+                reclaim(peer, detached);
                 if matches!(err, CopyError::Write(_))
                     && peer.reused()
                     && may_resend
@@ -248,7 +269,7 @@ async fn attempt_with<S: Session>(
                     may_resend = false;
                     continue;
                 }
-                match unsent(&peer, &mut gone_away_resent, kept, detached) {
+                match unsent(peer, &mut gone_away_resent, kept, detached) {
                     Resend::SameServer => continue,
                     Resend::OtherServer(failed) => return Err(failed),
                     Resend::No => return Err(request_copy_error(err)),
@@ -256,16 +277,16 @@ async fn attempt_with<S: Session>(
             }
         };
         client.request_sent();
-        let read = read_final_head(e, &mut peer, res, req.websocket, client).await;
+        let read = read_final_head(e, peer, res, req.websocket, client).await;
         if let Some(err) = peer.upload_failed() {
-            reclaim(&mut peer, detached);
+            reclaim(peer, detached);
             return Err(request_copy_error(err));
         }
         let gone = match read {
-            Ok(()) => return Ok((peer, sent)),
+            Ok(()) => return Ok(sent),
             Err(gone) => gone,
         };
-        reclaim(&mut peer, detached);
+        reclaim(peer, detached);
         // Closed or reset before a response: on a reused connection this is the
         // origin's keep-alive close racing our request, so send it once more fresh.
         if matches!(gone, Gone::Closed | Gone::Reset(_))
@@ -277,7 +298,7 @@ async fn attempt_with<S: Session>(
             may_resend = false;
             continue;
         }
-        match unsent(&peer, &mut gone_away_resent, kept, detached) {
+        match unsent(peer, &mut gone_away_resent, kept, detached) {
             Resend::SameServer => continue,
             Resend::OtherServer(failed) => return Err(failed),
             Resend::No => return Err(gone.into_failed()),

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::FutureExt;
 
+use crate::either::Either;
 use crate::error::{Error, Kind};
 use crate::http::body::{CopyError, ReadError};
 use crate::http::decode::Source;
@@ -109,8 +110,9 @@ impl<B> Expiring<B> {
     }
 }
 
-impl<B: Source> Source for Expiring<B> {
-    async fn piece(&mut self) -> Result<&[u8], CopyError> {
+impl<B: Source> Expiring<B> {
+    /// [`Source::piece`] with a deadline, or after it expired.
+    async fn piece_until(&mut self) -> Result<&[u8], CopyError> {
         if !self.expired {
             let Some(at) = self.at else {
                 return self.body.piece().await;
@@ -129,6 +131,21 @@ impl<B: Source> Source for Expiring<B> {
         match self.trailers {
             true => Ok(&[]),
             false => Err(CopyError::Read(ReadError::TimedOut)),
+        }
+    }
+}
+
+impl<B: Source> Source for Expiring<B> {
+    /// Without a deadline (nearly every request), the body's own future: no `async`
+    /// layer between it and the relay (see [`Either`]).
+    fn piece(&mut self) -> impl Future<Output = Result<&[u8], CopyError>> {
+        match self.at {
+            None => Either::Left {
+                f: self.body.piece(),
+            },
+            Some(_) => Either::Right {
+                f: self.piece_until(),
+            },
         }
     }
 

@@ -17,13 +17,23 @@ use crate::upstream::{self, state::InFlight};
 use super::attempt::{self, Failed};
 use super::{reply, End, Exchange, Intent};
 
-/// The server that answered, and the connection its response is on.
-pub(crate) struct Picked<'a> {
-    pub peer: Peer,
+/// The server that answered, and the connection its response is on: the exchange's
+/// slot, which the attempt that answered filled (a `Peer` is lent, not moved: see
+/// `attempt::open`).
+pub(crate) struct Picked<'a, 'p> {
+    pub peer: &'p mut Option<Peer>,
     pub group: &'a Group,
     pub idx: usize,
     /// Counts the request against the server (least-conn, p2c) until the body is done.
     _in_flight: InFlight<'a>,
+}
+
+impl Picked<'_, '_> {
+    /// The connection the response is on: the attempt that answered left it in the
+    /// slot, and nothing takes it before the response is relayed.
+    pub fn conn(&mut self) -> &mut Peer {
+        self.peer.as_mut().expect("the answering attempt's peer")
+    }
 }
 
 pub(super) fn idempotent(method: &str) -> bool {
@@ -76,12 +86,13 @@ impl<'a, S: Session> Exchange<'a, S> {
     }
 
     /// Forwards the request until a server answers with a response head, or no retry
-    /// is left.
-    pub(super) async fn forward(
+    /// is left; the answering server's connection is left in `peer`.
+    pub(super) async fn forward<'p>(
         &mut self,
         intent: &Intent,
         group: &'a Group,
-    ) -> Result<Picked<'a>, End> {
+        peer: &'p mut Option<Peer>,
+    ) -> Result<Picked<'a, 'p>, End> {
         let retries = group.retries();
         let may_replay = idempotent(&self.req.method) && intent.body.is_empty();
         let host_from_upstream = !self.req.headers.contains("host");
@@ -95,8 +106,16 @@ impl<'a, S: Session> Exchange<'a, S> {
             if host_from_upstream {
                 self.host_from(group.upstreams.addr(idx));
             }
-            let failed = match self.try_server(intent, group, idx, &mut kept).await {
-                Ok(picked) => return Ok(picked),
+            let tried = self.try_server(intent, group, idx, &mut kept, &mut *peer);
+            let failed = match tried.await {
+                Ok(_in_flight) => {
+                    return Ok(Picked {
+                        peer,
+                        group,
+                        idx,
+                        _in_flight,
+                    })
+                }
                 Err(failed) => failed,
             };
             self.count_failure(group, idx, &failed);
@@ -116,14 +135,16 @@ impl<'a, S: Session> Exchange<'a, S> {
     }
 
     /// One attempt on server `idx`, counted in flight against it while it runs (and,
-    /// if it answers, while its response body is relayed).
+    /// if it answers, while its response body is relayed: the count is returned). The
+    /// server's connection is left in `peer` if it answers.
     async fn try_server(
         &mut self,
         intent: &Intent,
         group: &'a Group,
         idx: usize,
         kept: &mut Kept,
-    ) -> Result<Picked<'a>, Failed> {
+        peer: &mut Option<Peer>,
+    ) -> Result<InFlight<'a>, Failed> {
         let in_flight = group.upstreams.state(idx).start();
         let began = std::time::Instant::now();
         let request = attempt::Request {
@@ -133,15 +154,10 @@ impl<'a, S: Session> Exchange<'a, S> {
         };
         let to = (idx, &request);
         let (e, client, bytes, res) = (self.e, &mut *self.client, &mut *self.bytes, &mut *self.res);
-        let (peer, sent) = attempt::attempt(e, group, client, to, kept, bytes, res).await?;
+        let sent = attempt::attempt(e, group, client, to, kept, (bytes, res), peer).await?;
         self.o.bytes_in = sent;
         self.answered(group, idx, began.elapsed());
-        Ok(Picked {
-            peer,
-            group,
-            idx,
-            _in_flight: in_flight,
-        })
+        Ok(in_flight)
     }
 
     /// Counts a failed attempt against its server (passive health, per-server counts)

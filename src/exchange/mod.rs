@@ -116,8 +116,17 @@ struct Exchange<'a, S> {
 
 /// Runs one request whose head was just read into `s.req`; the session then knows what
 /// follows on its connection (`Session::next`).
+///
+/// [`exchange_until`] without its `gone`, which an HTTP/1.x request has none of: racing
+/// the exchange against a future that never ends built the race in place and moved the
+/// exchange into it, a 408-byte copy per request (bench/profiling.md, "Small keep-alive
+/// requests, round seven").
 pub(crate) async fn exchange<S: Session>(e: &Engine, client: &mut S, s: &mut Scratch) {
-    exchange_until(e, client, s, std::future::pending()).await;
+    let mut x = Exchange::new(e, client, s);
+    if let Err(end) = x.run().await {
+        x.end(end).await;
+    }
+    x.complete();
 }
 
 /// [`exchange`], stopped where it stands if `gone` resolves first: the client gave up
@@ -184,11 +193,14 @@ impl<'a, S: Session> Exchange<'a, S> {
         self.upstream_target()?;
         // A gRPC call's own deadline bounds the rest (see [`deadline`]).
         let until = deadline::of(self.req, self.cx.started);
+        // The upstream side, made here by the attempt that answers and lent from here
+        // on (see `attempt::open`); dropped with the exchange if it ends early.
+        let mut peer = None;
         let picked = {
             // Pinned here and lent: `within` holds a reference, not a second and
             // third copy of the forward phase's future (15,040 → 6,520 bytes per
             // HTTP/2 stream task in a debug build, each byte copied when the task is boxed).
-            let forward = std::pin::pin!(self.forward(&intent, group));
+            let forward = std::pin::pin!(self.forward(&intent, group, &mut peer));
             deadline::within(until, forward).await?
         };
         self.add_debug_headers(&picked);
@@ -288,8 +300,9 @@ impl<'a, S: Session> Exchange<'a, S> {
         }
     }
 
-    /// Runs `on_complete` for every middleware.
-    fn complete(self) {
+    /// Runs `on_complete` for every middleware. By reference: the exchange (408 bytes)
+    /// taken by value was a copy per request.
+    fn complete(&self) {
         let o = &self.o;
         let routes = &self.e.routes;
         let route = self.cx.route.map(|i| &routes.list[i]);

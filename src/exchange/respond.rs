@@ -39,7 +39,7 @@ fn response_copy_error(err: CopyError) -> Error {
 impl<S: Session> Exchange<'_, S> {
     /// `X-Weir-Upstream` and `X-Weir-Reason` when `debug_headers` is on: which server
     /// answered, why the balancer chose it, and any retry before it.
-    pub(super) fn add_debug_headers(&mut self, picked: &Picked<'_>) {
+    pub(super) fn add_debug_headers(&mut self, picked: &Picked<'_, '_>) {
         let group = picked.group;
         if !group.config.debug_headers {
             return;
@@ -96,15 +96,11 @@ impl<S: Session> Exchange<'_, S> {
     pub(super) async fn body_back(
         &mut self,
         said: ResponseIntent,
-        picked: Picked<'_>,
+        mut picked: Picked<'_, '_>,
         until: Option<std::time::Instant>,
     ) {
-        let Picked {
-            mut peer,
-            group,
-            idx,
-            ..
-        } = picked;
+        let (group, idx) = (picked.group, picked.idx);
+        let peer = picked.conn();
         let t = &self.e.config.timeouts;
         self.o.status = self.res.status;
         self.o.grpc_status = grpc::status_in(self.res.headers.get("grpc-status"));
@@ -135,7 +131,9 @@ impl<S: Session> Exchange<'_, S> {
             Ok(bytes) => {
                 self.o.bytes_out = bytes;
                 if said.reuse_upstream {
-                    peer.give_back(group, idx);
+                    if let Some(peer) = picked.peer.take() {
+                        peer.give_back(group, idx);
+                    }
                 }
             }
             // The head may be out already: the only honest signal left is a close.
@@ -146,8 +144,8 @@ impl<S: Session> Exchange<'_, S> {
     /// Completes a WebSocket upgrade: the origin must have answered 101 with
     /// `Upgrade: websocket` and a `Sec-WebSocket-Accept`, else 502. Then bytes flow both
     /// ways until one side closes or the tunnel idles out.
-    pub(super) async fn upgrade(&mut self, picked: Picked<'_>) -> Result<(), End> {
-        let Picked { mut peer, .. } = picked;
+    pub(super) async fn upgrade(&mut self, mut picked: Picked<'_, '_>) -> Result<(), End> {
+        let peer = picked.conn();
         let res = &mut *self.res;
         if !res.headers.contains("sec-websocket-accept")
             || !res.headers.has_token("upgrade", "websocket")

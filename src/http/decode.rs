@@ -12,6 +12,7 @@
 //! protocol (an HTTP/2 stream's DATA frames) is another `Source`, and may end with
 //! trailer fields ([`Source::trailers`]).
 
+use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -346,8 +347,11 @@ impl Decoding<'_, Stream> {
 }
 
 impl<S: AsyncRead + Unpin> Source for Decoding<'_, S> {
-    async fn piece(&mut self) -> Result<&[u8], CopyError> {
-        self.dec.piece(self.src, self.timeout).await
+    /// The decoder's own future, not one that awaits it: a layer of `async` costs every
+    /// poll of every piece (bench/profiling.md, "Small keep-alive requests, round
+    /// seven").
+    fn piece(&mut self) -> impl Future<Output = Result<&[u8], CopyError>> {
+        self.dec.piece(self.src, self.timeout)
     }
 
     fn consume(&mut self, n: usize) {

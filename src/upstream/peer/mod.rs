@@ -21,6 +21,7 @@ pub(crate) mod h1;
 mod h2head;
 pub(crate) mod h2stream;
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -28,6 +29,7 @@ use std::time::Duration;
 use futures_rustls::TlsConnector;
 
 use crate::config::UpstreamProtocol;
+use crate::either::Either;
 use crate::http::body::CopyError;
 use crate::http::decode::{Decoding, Source, Unread};
 use crate::http::framing::Body;
@@ -214,10 +216,11 @@ pub(crate) enum PeerBody<'a> {
 }
 
 impl Source for PeerBody<'_> {
-    async fn piece(&mut self) -> Result<&[u8], CopyError> {
+    /// The kind's own future, not one that awaits it (see [`Either`]).
+    fn piece(&mut self) -> impl Future<Output = Result<&[u8], CopyError>> {
         match self {
-            PeerBody::H1(b) => b.piece().await,
-            PeerBody::H2(b) => b.piece().await,
+            PeerBody::H1(b) => Either::Left { f: b.piece() },
+            PeerBody::H2(b) => Either::Right { f: b.piece() },
         }
     }
 
