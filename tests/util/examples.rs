@@ -23,17 +23,22 @@ fn rustc() -> PathBuf {
     }
 }
 
-/// Builds the lab examples once; returns the directory holding the binaries.
+/// Builds the lab examples once per test process; returns the directory holding the
+/// binaries. nextest runs each test in a process of its own, so several build at once:
+/// each builds in a directory of its own (rustc's intermediate files are named after
+/// the crate) and renames its binaries into place, which replaces a file atomically and
+/// leaves a binary another test is running untouched.
 fn built() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let out = root.join("target").join("lab-examples");
-        std::fs::create_dir_all(&out).unwrap();
+        let scratch = out.join(format!("build-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch).unwrap();
         for name in LAB {
             let status = Command::new(rustc())
                 .args(["--edition", "2021", "-D", "warnings", "-o"])
-                .arg(out.join(name))
+                .arg(scratch.join(name))
                 .arg(root.join("examples").join(format!("{name}.rs")))
                 .status()
                 .expect("rustc runs");
@@ -41,7 +46,9 @@ fn built() -> &'static Path {
                 status.success(),
                 "examples/{name}.rs does not build with std alone"
             );
+            std::fs::rename(scratch.join(name), out.join(name)).unwrap();
         }
+        let _ = std::fs::remove_dir_all(&scratch);
         out
     })
 }
