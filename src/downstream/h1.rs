@@ -171,7 +171,7 @@ impl Downstream {
         async move {
             self.conn.release();
             self.conn.io.readable().await;
-            self.conn.fill().await
+            self.conn.fill_idle().await
         }
     }
 
