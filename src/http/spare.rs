@@ -1,7 +1,8 @@
 //! Read buffers kept for reuse, so a keep-alive request does not pay for a fresh one.
 //!
 //! A connection gives its read buffer back whenever nothing is buffered (a client
-//! between requests, or while its request is upstream; a surplus upstream connection),
+//! between requests, while its read would block, once its request's head is parsed;
+//! a surplus upstream connection),
 //! so that thousands of idle connections hold no buffer at all. Allocating the next one
 //! zeroed (the only way to read into it without `unsafe`) cost 4,100 of the 40,500
 //! instructions of a small proxied request, a tenth: callgrind, bench/instructions.sh.
