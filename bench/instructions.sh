@@ -30,6 +30,10 @@
 # a 1 MiB file `1m` for REQ_PATH=/1m, instead of its short built-in answer.
 # With SYSCALLS=1 the proxy runs under `strace -f -c` instead of callgrind and the
 # figure is system calls per request, with the calls of each kind per request after it.
+# With WRK=C the client is `wrk -t1 -cC` (with NEWCONN=close: `Connection: close`, as
+# bench/run.sh's close scenario) for N1 and then N2 seconds (defaults 2 and 6), and the
+# figure is per request as wrk counts them: the proxy under load, saturated under
+# callgrind. It moves by a few percent with the batch sizes the machine's load allows.
 # Needs valgrind (strace with SYSCALLS=1) and python3 (and openssl with TLS=1). Loopback only; bounded (N2 requests).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -39,8 +43,8 @@ case $1 in
   weir-fair) WEIR=${2:-$HERE/../target/release/weir}; CONF=$HERE/lib/weir-fair.toml ;;
   *) WEIR=$1; CONF=${2:-} ;;
 esac
-N1=${N1:-500}
-N2=${N2:-2500}
+WRK=${WRK:-}
+if [ -n "$WRK" ]; then N1=${N1:-2} N2=${N2:-6}; else N1=${N1:-500} N2=${N2:-2500}; fi
 REQ_HOST=${REQ_HOST:-a.example}
 REQ_PATH=${REQ_PATH:-/}
 TLS=${TLS:-0}
@@ -125,8 +129,15 @@ else
   [ "$TLS" = 1 ] && ARGS+=(--tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem")
 fi
 
-# Sends $1 sequential keep-alive requests and reads each response by its length.
+# Sends $1 sequential keep-alive requests and reads each response by its length; with
+# WRK, runs wrk for $1 seconds and leaves the requests it made in $WORK/done-$1.
 requests() {
+  if [ -n "$WRK" ]; then
+    local close=(); [ "$NEWCONN" = close ] && close=(-H "Connection: close")
+    wrk -t1 -c"$WRK" -d"$1s" --timeout 5s "${close[@]}" "http://$PROXY$REQ_PATH" >"$WORK/wrk-$1" 2>&1
+    awk '/requests in/ {print $1}' "$WORK/wrk-$1" >"$WORK/done-$1"
+    return
+  fi
   python3 - "$1" "$PROXY" "$REQ_HOST" "$REQ_PATH" "$TLS" "$NEWCONN" "$WORK/negotiated" <<'PY'
 import socket, ssl, sys
 n, addr, host, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
@@ -199,12 +210,17 @@ count() {
 
 a=$(count "$N1")
 b=$(count "$N2")
+D1=$N1 D2=$N2
+if [ -n "$WRK" ]; then
+  N1=$(cat "$WORK/done-$D1") N2=$(cat "$WORK/done-$D2")
+  echo "wrk: $N1 requests in $D1 s, $N2 in $D2 s"
+fi
 # The protocol and suite the counted client agreed, and the key exchange group.
 [ "$TLS" != 1 ] || echo "negotiated: $(cat "$WORK/negotiated"), $(cat "$WORK/group")"
 if [ "$SYSCALLS" = 1 ]; then
   echo "$(python3 -c "print(f'{($b - $a) / ($N2 - $N1):.2f}')") system calls/request ($a at $N1 requests, $b at $N2)"
   # Each kind's calls per request (strace -c columns: ... calls [errors] syscall).
-  python3 - "$WORK/calls-$N1" "$WORK/calls-$N2" "$N1" "$N2" <<'PY'
+  python3 - "$WORK/calls-$D1" "$WORK/calls-$D2" "$N1" "$N2" <<'PY'
 import sys
 def calls(path):
     out = {}

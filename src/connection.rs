@@ -28,6 +28,7 @@ use crate::in_box::in_box;
 use crate::listener_id::ListenerId;
 use crate::live::Live;
 use crate::metrics::ConnectionGuard;
+use crate::open_clients;
 use crate::proxy_protocol;
 use crate::rt::{self, Backend, Runtime};
 use crate::shutdown::{self, Busy};
@@ -98,6 +99,8 @@ pub(crate) struct Incoming {
 pub(crate) struct Held {
     pub busy: Busy,
     pub counted: ConnectionGuard,
+    /// Counted open, for the per-thread lists of kept buffers (no bytes).
+    pub open: open_clients::Counted,
     pub peer: SocketAddr,
 }
 

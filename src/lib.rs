@@ -52,6 +52,7 @@ mod listeners;
 mod live;
 mod metrics;
 pub mod middleware;
+mod open_clients;
 pub mod plugin;
 mod privileges;
 mod proxy_protocol;

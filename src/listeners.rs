@@ -318,6 +318,7 @@ async fn accept_loop(accept: Accept, live: Arc<Live>, busy: Busy, runtime: Runti
             held: connection::Held {
                 busy: busy.clone(),
                 counted: metrics.connection(),
+                open: crate::open_clients::Counted::new(),
                 peer,
             },
         };

@@ -76,6 +76,7 @@ fn a_panicking_connection_task_still_gives_back_what_it_held() {
     let held = Held {
         busy,
         counted: metrics.connection(),
+        open: crate::open_clients::Counted::new(),
         peer: ([127, 0, 0, 1], 9).into(),
     };
     let task = async move {

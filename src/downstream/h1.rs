@@ -171,7 +171,7 @@ impl Downstream {
         async move {
             self.conn.release();
             self.conn.io.readable().await;
-            self.conn.fill().await
+            self.conn.fill_idle().await
         }
     }
 
@@ -229,8 +229,16 @@ impl Downstream {
     }
 
     /// The head of `n` bytes at the front of the buffer was parsed into `req`.
+    /// The head of `n` bytes is parsed into `req`: consumed, and the read buffer given
+    /// back if nothing follows it (a body yet to come, or a request without one). Until
+    /// the exchange reads again the buffer is not needed, and it used to be held until
+    /// the request had gone upstream, which waits for the end of the batch of ready tasks
+    /// (`rt::end_of_batch`): under load a batch of new connections held a buffer each,
+    /// more than the thread's list keeps, and one connection in five zeroed a fresh one
+    /// (bench/profiling.md, "New connections, round two").
     fn took_request(&mut self, n: usize, req: &RequestHead) {
         self.conn.consume(n);
+        self.conn.release();
         current(&mut self.request).protocol = req.protocol;
     }
 

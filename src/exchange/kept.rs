@@ -20,7 +20,9 @@
 //! connection leaves its scratch for the next only while few are kept
 //! ([`KEEP_ON_CLOSE`]), and otherwise frees it and one kept one ([`closing`]): once a
 //! burst's connections have closed, the list is down to a few, and the same bursts
-//! kept 2.0 to 2.5 MiB (62% to 69% back).
+//! kept 2.0 to 2.5 MiB (62% to 69% back). "Few" is as many as client connections are
+//! open, at least [`KEEP_ON_CLOSE`]: with four, a thread turning over many new
+//! connections at once grew a fresh scratch for most of them (`open_clients`).
 
 use std::cell::RefCell;
 
@@ -30,8 +32,9 @@ use super::Scratch;
 /// at a time under load (50 in the bench), and little memory (about 1 KiB each).
 const KEEP: usize = 256;
 
-/// Scratches kept per thread once a burst's connections have closed: enough for a new
-/// connection per request at the concurrency one thread turns over.
+/// Scratches kept per thread once a burst's connections have closed. While more client
+/// connections are open, a closing one may leave its scratch in a list of up to that
+/// many (and [`KEEP`]): see [`closing`].
 const KEEP_ON_CLOSE: usize = 4;
 
 /// A scratch that grew past this (a very large head) is freed rather than kept.
@@ -69,11 +72,17 @@ pub(crate) fn give(mut s: Box<Scratch>) {
 }
 
 /// A connection closes with `s`, its scratch if it holds one: kept for the next
-/// connection while fewer than [`KEEP_ON_CLOSE`] are, otherwise freed, and one kept
+/// connection while fewer are kept than client connections are open (at least
+/// [`KEEP_ON_CLOSE`], at most [`KEEP`]: `open_clients`), otherwise freed, and one kept
 /// scratch with it, so a burst's leftovers drain away as its connections close.
 pub(crate) fn closing(s: Option<Box<Scratch>>) {
-    let kept = KEPT.try_with(|k| k.borrow().len()).unwrap_or(KEEP_ON_CLOSE);
-    if kept < KEEP_ON_CLOSE {
+    closing_within(s, crate::open_clients::keep_on_close(KEEP_ON_CLOSE, KEEP));
+}
+
+/// [`closing`] with the list's bound given.
+fn closing_within(s: Option<Box<Scratch>>, bound: usize) {
+    let kept = KEPT.try_with(|k| k.borrow().len()).unwrap_or(bound);
+    if kept < bound {
         if let Some(s) = s {
             give(s);
         }
@@ -108,12 +117,12 @@ mod tests {
             give(Box::default());
         }
         for _ in 0..KEEP {
-            closing(None);
+            closing_within(None, KEEP_ON_CLOSE);
         }
         let left = KEPT.with_borrow(Vec::len);
         assert!(left < KEEP_ON_CLOSE, "{left} kept after the burst closed");
         // With few kept, a closing connection's own scratch stays for the next one.
-        closing(Some(Box::default()));
+        closing_within(Some(Box::default()), KEEP_ON_CLOSE);
         assert_eq!(KEPT.with_borrow(Vec::len), left + 1);
         while take_kept().is_some() {}
     }

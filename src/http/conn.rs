@@ -9,6 +9,8 @@
 
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::task::Poll;
 
 use bytes::Bytes;
 use futures_lite::{AsyncRead, AsyncReadExt};
@@ -222,6 +224,34 @@ impl<S: AsyncRead + Unpin> Conn<S> {
             self.end += n;
             Ok(n)
         }
+    }
+
+    /// As [`fill`](Self::fill), for a connection with nothing buffered that waits for
+    /// its peer's next message: while the read would block it holds no buffer (it goes
+    /// back to the thread's [`spare`] list, as in [`release`](Self::release)), and the
+    /// next try takes one again. A connection accepted before its request arrived is
+    /// read at once (`rt::readable`), and used to hold the 4 KiB it took while it
+    /// waited: under load a third of them did, and the list ran dry
+    /// (bench/profiling.md, "New connections, round two"). nginx frees its buffer on
+    /// `EAGAIN` the same way.
+    pub fn fill_idle(&mut self) -> impl Future<Output = io::Result<usize>> + '_ {
+        std::future::poll_fn(move |cx| {
+            self.make_room();
+            if self.end == self.buf.len() {
+                return Poll::Ready(Err(io::Error::other("read buffer full")));
+            }
+            match Pin::new(&mut self.io).poll_read(cx, &mut self.buf[self.end..]) {
+                Poll::Ready(Ok(n)) => {
+                    self.end += n;
+                    Poll::Ready(Ok(n))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    self.release();
+                    Poll::Pending
+                }
+            }
+        })
     }
 }
 

@@ -1,7 +1,8 @@
 //! Read buffers kept for reuse, so a keep-alive request does not pay for a fresh one.
 //!
 //! A connection gives its read buffer back whenever nothing is buffered (a client
-//! between requests, or while its request is upstream; a surplus upstream connection),
+//! between requests, while its read would block, once its request's head is parsed;
+//! a surplus upstream connection),
 //! so that thousands of idle connections hold no buffer at all. Allocating the next one
 //! zeroed (the only way to read into it without `unsafe`) cost 4,100 of the 40,500
 //! instructions of a small proxied request, a tenth: callgrind, bench/instructions.sh.
@@ -21,7 +22,9 @@
 //! connection leaves its own buffer for the next: with a new connection per request
 //! the list used to stay empty, and every connection zeroed a fresh 4 KiB (4,100 of the
 //! 10,700 instructions a new connection cost over a keep-alive request: callgrind,
-//! bench/profiling.md, "New connections: where the instructions go").
+//! bench/profiling.md, "New connections: where the instructions go"). That floor is
+//! raised to the client connections open (up to [`KEEP`]): four were too few for a
+//! thread that turns over many at once (`open_clients` says why).
 //!
 //! The buffer a large body grows to ([`LARGE`], `body::PIECE`) is kept the same way,
 //! but only [`KEEP_LARGE`] of them: an upstream connection grows to it for each large
@@ -44,8 +47,9 @@ const KEEP: usize = 32;
 /// Large buffers kept per thread: 512 KiB.
 const KEEP_LARGE: usize = 2;
 
-/// Buffers kept per thread once the connections of a burst have closed: 16 KiB, enough
-/// for a new connection per request at the concurrency one thread turns over.
+/// Buffers kept per thread once the connections of a burst have closed: 16 KiB. While
+/// more client connections are open, a closing one may leave its buffer in a list of up
+/// to that many (and [`KEEP`]): see [`closing`].
 const KEEP_ON_CLOSE: usize = 4;
 
 type List = RefCell<Vec<Vec<u8>>>;
@@ -81,13 +85,18 @@ pub fn drop_one() {
 }
 
 /// A connection closes with `buf`, its read buffer (empty if it held none): the buffer
-/// is kept for the next connection while fewer than [`KEEP_ON_CLOSE`] are; otherwise
-/// it is freed, and one kept buffer with it, so a burst's leftovers drain away.
+/// is kept for the next connection while fewer are kept than client connections are
+/// open (at least [`KEEP_ON_CLOSE`], at most [`KEEP`]: `open_clients`); otherwise it is
+/// freed, and one kept buffer with it, so a burst's leftovers drain away as its
+/// connections close.
 pub fn closing(buf: Vec<u8>) {
-    let kept = SPARE
-        .try_with(|s| s.borrow().len())
-        .unwrap_or(KEEP_ON_CLOSE);
-    if kept < KEEP_ON_CLOSE {
+    closing_within(buf, crate::open_clients::keep_on_close(KEEP_ON_CLOSE, KEEP));
+}
+
+/// [`closing`] with the list's bound given.
+fn closing_within(buf: Vec<u8>, bound: usize) {
+    let kept = SPARE.try_with(|s| s.borrow().len()).unwrap_or(bound);
+    if kept < bound {
         drop(pop(&SPARE_LARGE));
         give(buf);
     } else {
@@ -155,7 +164,7 @@ mod tests {
         while pop(&SPARE).is_some() {}
         let mut buf = take(SIZE);
         buf[0] = 5;
-        closing(buf);
+        closing_within(buf, KEEP_ON_CLOSE);
         assert_eq!(
             take(SIZE)[0],
             5,
@@ -165,13 +174,23 @@ mod tests {
             give(vec![1; SIZE]);
         }
         for _ in 0..KEEP {
-            closing(vec![2; SIZE]);
+            closing_within(vec![2; SIZE], KEEP_ON_CLOSE);
         }
         let left = SPARE.with_borrow(Vec::len);
         assert!(
             left <= KEEP_ON_CLOSE,
             "{left} buffers left after the burst closed"
         );
+        while pop(&SPARE).is_some() {}
+    }
+
+    #[test]
+    fn with_many_clients_open_closing_connections_leave_their_buffers_for_the_next() {
+        while pop(&SPARE).is_some() {}
+        for _ in 0..10 {
+            closing_within(vec![3; SIZE], KEEP);
+        }
+        assert_eq!(SPARE.with_borrow(Vec::len), 10);
         while pop(&SPARE).is_some() {}
     }
 
