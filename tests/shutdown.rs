@@ -75,8 +75,9 @@ const WITHIN_GRACE: Duration = Duration::from_secs(5);
 
 /// An idle keep-alive connection is not closed the instant the drain begins: a client
 /// sending its next request then (wrk, a script that does not retry) would see the
-/// close as a failure. The request is answered with `Connection: close`; a connection
-/// that stays quiet is closed after the grace, not held to the drain's end.
+/// close as a failure. The request is answered, and the connection closed (at once
+/// with `Connection: close`, or after the grace); a connection that stays quiet is
+/// closed after the grace, not held to the drain's end.
 #[test]
 fn a_request_on_an_idle_connection_as_the_drain_begins_is_answered() {
     let o = origin(|_| ok(b"up"));
@@ -101,7 +102,15 @@ fn a_request_on_an_idle_connection_as_the_drain_begins_is_answered() {
         .read(false)
         .expect("the request sent as the drain began is answered");
     assert_eq!((r.status, r.text().as_str()), (200, "up"));
-    assert_eq!(r.header("connection"), Some("close"));
+    // The listeners close first, then the drain begins (`server.rs`); the test sees the
+    // first and cannot see the second, so its request may be answered just before the
+    // drain with keep-alive (and then closed after the grace, as any idle connection)
+    // or in it with `Connection: close`. Either way the connection ends within the grace.
+    assert!(
+        matches!(r.header("connection"), None | Some("close")),
+        "{:?}",
+        r.header("connection")
+    );
     assert!(sends.is_closed());
     assert!(
         quiet.is_closed(),
