@@ -17,7 +17,7 @@ use futures_rustls::rustls::ServerConfig;
 
 use crate::admission::Seat;
 use crate::downstream::h2;
-use crate::downstream::{Downstream, Next, Session, TextReply};
+use crate::downstream::{Downstream, Next, Session};
 use crate::engine::Engine;
 use crate::error::{Error, Kind};
 use crate::exchange::{self, kept, Scratch};
@@ -33,51 +33,7 @@ use crate::proxy_protocol;
 use crate::rt::{self, Backend, Runtime};
 use crate::shutdown::{self, Busy};
 use crate::stream::Stream;
-use crate::tls::{self, Accepted};
 use crate::upstream::pool::BUFFER;
-
-/// What a plain HTTP client that reached a TLS listener is told (nginx says the same).
-const PLAIN_HTTP_TO_TLS: &[u8] =
-    b"400 Bad Request: the plain HTTP request was sent to an HTTPS port; use https://\n";
-
-/// Runs the TLS handshake on a connection accepted by a TLS listener, then serves it
-/// in the protocol ALPN agreed (`h2` is offered only when the listener turns it on).
-pub(crate) async fn serve_tls(
-    live: Arc<Live>,
-    tcp: rt::TcpStream,
-    from: (SocketAddr, ListenerId),
-    config: Arc<ServerConfig>,
-    seat: Seat,
-    runtime: Runtime,
-) {
-    let peer = from.0;
-    let e = live.get();
-    let limit = e.config.timeouts.header;
-    match tls::accept(tcp, config, limit, peer, &e.handshakes).await {
-        Accepted::Tls(stream) if stream.alpn() == Some(b"h2") => {
-            drop(e);
-            let (peer, listener) = from;
-            let from = h2::From {
-                peer,
-                listener,
-                tls: true,
-            };
-            h2::serve(live, h2::unread(stream), from, seat, runtime).await
-        }
-        Accepted::Tls(stream) => {
-            drop(e);
-            serve(live, stream, from, seat, runtime).await
-        }
-        Accepted::PlainHttp(tcp) => {
-            let mut client = Downstream::new(tcp.into(), peer, BUFFER);
-            client
-                .write_text(400, PLAIN_HTTP_TO_TLS, TextReply::closing(limit))
-                .await;
-            client.linger().await;
-        }
-        Accepted::Closed => {}
-    }
-}
 
 /// One accepted connection, as the listener's accept loop hands it over.
 pub(crate) struct Incoming {
@@ -161,7 +117,7 @@ pub(crate) fn accepted(
             Start::Tls(tcp, _, id, config) => {
                 // Boxed: its handshake future holds rustls' state inline (2.7 KiB), which
                 // every plain connection's task would carry too.
-                let serve = serve_tls(live, tcp, (peer, id), config, seat, runtime);
+                let serve = over_tls::serve_tls(live, tcp, (peer, id), config, seat, runtime);
                 return Box::pin(serve).await;
             }
         };
@@ -502,6 +458,8 @@ fn speaks_h2c(live: &Live, client: &Downstream) -> Option<ListenerId> {
     let takes = e.listener(id).is_some_and(|i| e.config.listen[i].h2c);
     takes.then_some(id)
 }
+
+mod over_tls;
 
 #[cfg(test)]
 mod tests;
