@@ -1,7 +1,7 @@
 //! The two line formats.
 
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{stamp, text};
 use crate::balance::Reason;
@@ -39,7 +39,7 @@ pub fn combined(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     };
     text::ip(line, cx.client.ip());
     line.extend_from_slice(b" - - [");
-    stamp::common(line);
+    stamp::common(line, end(cx, s));
     line.extend_from_slice(b"] \"");
     if req.method.is_empty() {
         // A head that never parsed: what arrived (already escaped), as nginx logs it.
@@ -78,6 +78,13 @@ pub fn combined(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     }
 }
 
+/// The request's end on the monotonic clock, which the exchange read for its duration.
+fn end(cx: &Ctx, s: &Summary<'_>) -> Instant {
+    cx.started
+        .checked_add(s.duration)
+        .unwrap_or_else(Instant::now)
+}
+
 /// `1.234`: what `{:.3}` makes of the seconds, without float formatting's cost.
 fn seconds_to_the_millisecond(line: &mut Vec<u8>, d: Duration) {
     let ms = d.as_secs().saturating_mul(1000) + u64::from((d.subsec_nanos() + 500_000) / 1_000_000);
@@ -114,7 +121,7 @@ fn json_str(line: &mut Vec<u8>, v: &[u8]) {
 pub fn json(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     let req = s.request;
     line.extend_from_slice(b"{\"time\":\"");
-    stamp::iso(line);
+    stamp::iso(line, end(cx, s));
     line.extend_from_slice(b"\",\"client\":\"");
     text::ip(line, cx.client.ip());
     line.extend_from_slice(b"\",\"method\":");
