@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::text;
 use crate::http::time::{self, MONTHS};
 
 /// Both formats of one second.
@@ -30,12 +31,12 @@ thread_local! {
 
 /// Appends the second of `now` (the line's moment) in the common log format.
 pub fn common(line: &mut Vec<u8>, now: Instant) {
-    with_current(now, |s| line.extend_from_slice(&s.common));
+    with_current(now, |s| text::fixed::<26>(line, &s.common));
 }
 
 /// Appends the second of `now` in ISO 8601, UTC.
 pub fn iso(line: &mut Vec<u8>, now: Instant) {
-    with_current(now, |s| line.extend_from_slice(&s.iso));
+    with_current(now, |s| text::fixed::<20>(line, &s.iso));
 }
 
 fn with_current(now: Instant, f: impl FnOnce(&Stamps)) {
