@@ -63,9 +63,14 @@ pub fn combined(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
         None => line.push(b'-'),
     }
     rt(line, s.duration);
-    line.extend_from_slice(b" reason=\"");
-    reason(line, cx, s);
-    line.extend_from_slice(b"\" route=");
+    if matches!(cx.reason, Some(Reason::RoundRobin)) && cx.retried.is_none() && s.error.is_none() {
+        // The default balancer's pick, nothing after it: one fixed-size store, no call.
+        line.extend_from_slice(b" reason=\"rr\" route=");
+    } else {
+        line.extend_from_slice(b" reason=\"");
+        reason(line, cx, s);
+        line.extend_from_slice(b"\" route=");
+    }
     text::escaped(line, s.route.as_bytes());
     line.extend_from_slice(b" upstream_group=");
     line.extend_from_slice(s.upstream_group.as_bytes());
@@ -256,6 +261,31 @@ mod tests {
             combined.contains(&format!("reason=\"{}\"", Reason::RoundRobin)),
             "{combined}"
         );
+    }
+
+    #[test]
+    fn a_plain_round_robin_pick_is_logged_as_it_displays() {
+        let mut cx = Ctx::new("127.0.0.1:5000".parse().unwrap());
+        cx.reason = Some(Reason::RoundRobin);
+        let req = RequestHead::default();
+        let s = Summary {
+            request: &req,
+            status: 200,
+            upstream: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            duration: Duration::ZERO,
+            upstream_time: None,
+            error: None,
+            route: "-",
+            upstream_group: "-",
+            grpc_status: None,
+        };
+        let mut line = Vec::new();
+        combined(&mut line, &cx, &s);
+        let line = String::from_utf8(line).unwrap();
+        let want = format!(" reason=\"{}\" route=- ", Reason::RoundRobin);
+        assert!(line.contains(&want), "{line}");
     }
 
     #[test]
