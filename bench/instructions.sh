@@ -28,6 +28,9 @@
 # only), for the side-by-side (bench/profiling.md, issue 24).
 # With ORIGIN_DIR=DIR the origin serves the files in DIR (`weir backend --dir`), e.g.
 # a 1 MiB file `1m` for REQ_PATH=/1m, instead of its short built-in answer.
+# With LOG=1 a CONFIG's chain (weir-fair's too) gets weir's default access log ahead of
+# its first entry, as bench/proxies/weir.sh's ACCESS_LOG does (`log`, combined, to a
+# file in the temp dir): compare with the same run without it for what the log costs.
 # With SYSCALLS=1 the proxy runs under `strace -f -c` instead of callgrind and the
 # figure is system calls per request, with the calls of each kind per request after it.
 # With WRK=C the client is `wrk -t1 -cC` (with NEWCONN=close: `Connection: close`, as
@@ -52,6 +55,7 @@ KEEP=${KEEP:-}
 NEWCONN=${NEWCONN:-0}
 SYSCALLS=${SYSCALLS:-0}
 ORIGIN_DIR=${ORIGIN_DIR:-}
+LOG=${LOG:-0}
 command -v valgrind >/dev/null || { echo "instructions.sh: needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 # weir on mimalloc executes itself again to set these (src/cli/alloc.rs); under valgrind
 # that would leave the counted process at once, so they are set here.
@@ -118,6 +122,8 @@ CONF
 elif [ -n "$CONF" ]; then
   sed "s/{proxy}/$PROXY/g; s/{origin}/$ORIGIN/g; s|{cert}|$WORK/cert.pem|g; s|{key}|$WORK/key.pem|g" \
     "$CONF" >"$WORK/weir.toml"
+  [ "$LOG" != 1 ] || sed -i "0,/^\[\[middleware\]\]/s||[[middleware]]\nbuiltin = \"log\"\nconfig = { format = \"combined\", path = \"$WORK/access.log\" }\n\n[[middleware]]|" \
+    "$WORK/weir.toml"
   # weir-fair over TLS: the listener bench/proxies/weir.sh gives the tls-* scenarios.
   if [ "$TLS" = 1 ] && [ "$CONF" = "$HERE/lib/weir-fair.toml" ]; then
     sed -i "s|^listen = .*|listen = { addr = \"$PROXY\", tls = { cert = \"$WORK/cert.pem\", key = \"$WORK/key.pem\", min_version = \"1.3\" } }|" \
@@ -215,6 +221,8 @@ if [ -n "$WRK" ]; then
   N1=$(cat "$WORK/done-$D1") N2=$(cat "$WORK/done-$D2")
   echo "wrk: $N1 requests in $D1 s, $N2 in $D2 s"
 fi
+# Every request of both runs logged, one line each.
+[ "$LOG" != 1 ] || echo "access log: $(wc -l <"$WORK/access.log") lines for $((N1 + N2)) requests"
 # The protocol and suite the counted client agreed, and the key exchange group.
 [ "$TLS" != 1 ] || echo "negotiated: $(cat "$WORK/negotiated"), $(cat "$WORK/group")"
 if [ "$SYSCALLS" = 1 ]; then

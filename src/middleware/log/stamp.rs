@@ -1,14 +1,22 @@
 //! A log line's time, formatted once a second per thread instead of once a line.
+//!
+//! Nor is the wall clock read for every line: the request's end is known on the
+//! monotonic clock already (its start plus its duration), and the second read last
+//! holds until that clock has moved past the second's end. A wall clock set while a
+//! second runs shows from the next second on.
 
 use std::cell::RefCell;
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::text;
 use crate::http::time::{self, MONTHS};
 
 /// Both formats of one second.
 struct Stamps {
     second: i64,
+    /// When, on the monotonic clock, `second` ends (`None`: not read yet).
+    until: Option<Instant>,
     /// `23/Nov/2026:20:10:00 +0000`, for combined lines.
     common: Vec<u8>,
     /// `2026-11-23T20:10:00Z`, for JSON lines.
@@ -17,33 +25,43 @@ struct Stamps {
 
 thread_local! {
     static STAMPS: RefCell<Stamps> = const {
-        RefCell::new(Stamps { second: i64::MIN, common: Vec::new(), iso: Vec::new() })
+        RefCell::new(Stamps { second: i64::MIN, until: None, common: Vec::new(), iso: Vec::new() })
     };
 }
 
-/// Appends the current second in the common log format.
-pub fn common(line: &mut Vec<u8>) {
-    with_current(|s| line.extend_from_slice(&s.common));
+/// Appends the second of `now` (the line's moment) in the common log format.
+pub fn common(line: &mut Vec<u8>, now: Instant) {
+    with_current(now, |s| text::fixed::<26>(line, &s.common));
 }
 
-/// Appends the current second in ISO 8601, UTC.
-pub fn iso(line: &mut Vec<u8>) {
-    with_current(|s| line.extend_from_slice(&s.iso));
+/// Appends the second of `now` in ISO 8601, UTC.
+pub fn iso(line: &mut Vec<u8>, now: Instant) {
+    with_current(now, |s| text::fixed::<20>(line, &s.iso));
 }
 
-fn with_current(f: impl FnOnce(&Stamps)) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+fn with_current(now: Instant, f: impl FnOnce(&Stamps)) {
     STAMPS.with_borrow_mut(|s| {
-        if s.second != now {
-            s.refresh(now);
+        if s.until.is_none_or(|until| now >= until) {
+            s.read_clock(now);
         }
         f(s);
     });
 }
 
 impl Stamps {
+    /// Reads the wall clock at `now`: its second, and when that ends.
+    fn read_clock(&mut self, now: Instant) {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let left = Duration::from_secs(1) - Duration::from_nanos(u64::from(wall.subsec_nanos()));
+        self.until = now.checked_add(left);
+        let second = wall.as_secs() as i64;
+        if second != self.second {
+            self.refresh(second);
+        }
+    }
+
     fn refresh(&mut self, second: i64) {
         let t = time::from_unix(second);
         self.second = second;
@@ -75,6 +93,7 @@ mod tests {
     fn both_formats_of_one_second() {
         let mut s = Stamps {
             second: 0,
+            until: None,
             common: Vec::new(),
             iso: Vec::new(),
         };
