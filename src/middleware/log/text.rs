@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-/// `00` to `99`: numbers are written two digits a step, as the `itoa` crate does.
+/// `00` to `99`: a status or a port is written two digits a step, as `itoa` does.
 const PAIRS: [[u8; 2]; 100] = {
     let mut t = [[0; 2]; 100];
     let mut i = 0;
@@ -42,26 +42,7 @@ const OCTETS: [[u8; 5]; 256] = {
 
 /// Appends `n` in decimal.
 pub fn number(line: &mut Vec<u8>, n: u64) {
-    if n < 10 {
-        line.push(b'0' + n as u8);
-        return;
-    }
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = n;
-    while n >= 100 {
-        at -= 2;
-        digits[at..at + 2].copy_from_slice(&PAIRS[(n % 100) as usize]);
-        n /= 100;
-    }
-    if n >= 10 {
-        at -= 2;
-        digits[at..at + 2].copy_from_slice(&PAIRS[n as usize]);
-    } else {
-        at -= 1;
-        digits[at] = b'0' + n as u8;
-    }
-    line.extend_from_slice(&digits[at..]);
+    line.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// `n`'s three digits, if it has three (as every HTTP status weir sends does).
