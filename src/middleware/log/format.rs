@@ -216,20 +216,30 @@ mod tests {
         lines_for(cx, &err)
     }
 
-    fn lines_for(cx: &Ctx, err: &Error) -> (String, String) {
-        let req = RequestHead::default();
-        let s = Summary {
-            request: &req,
-            status: err.kind.status(),
+    /// A 200 for `req` with nothing counted: what each test changes starts from it.
+    fn answered(req: &RequestHead) -> Summary<'_> {
+        Summary {
+            request: req,
+            status: 200,
             upstream: None,
             bytes_in: 0,
-            bytes_out: 27,
+            bytes_out: 0,
             duration: std::time::Duration::ZERO,
             upstream_time: None,
-            error: Some(err),
+            error: None,
             route: "-",
             upstream_group: "-",
             grpc_status: None,
+        }
+    }
+
+    fn lines_for(cx: &Ctx, err: &Error) -> (String, String) {
+        let req = RequestHead::default();
+        let s = Summary {
+            status: err.kind.status(),
+            bytes_out: 27,
+            error: Some(err),
+            ..answered(&req)
         };
         let (mut c, mut j) = (Vec::new(), Vec::new());
         combined(&mut c, cx, &s);
@@ -268,19 +278,7 @@ mod tests {
         let mut cx = Ctx::new("127.0.0.1:5000".parse().unwrap());
         cx.reason = Some(Reason::RoundRobin);
         let req = RequestHead::default();
-        let s = Summary {
-            request: &req,
-            status: 200,
-            upstream: None,
-            bytes_in: 0,
-            bytes_out: 0,
-            duration: Duration::ZERO,
-            upstream_time: None,
-            error: None,
-            route: "-",
-            upstream_group: "-",
-            grpc_status: None,
-        };
+        let s = answered(&req);
         let mut line = Vec::new();
         combined(&mut line, &cx, &s);
         let line = String::from_utf8(line).unwrap();
@@ -322,19 +320,7 @@ mod tests {
                 protocol,
                 ..Default::default()
             };
-            let s = Summary {
-                request: &req,
-                status: 200,
-                upstream: None,
-                bytes_in: 0,
-                bytes_out: 0,
-                duration: std::time::Duration::ZERO,
-                upstream_time: None,
-                error: None,
-                route: "-",
-                upstream_group: "-",
-                grpc_status: None,
-            };
+            let s = answered(&req);
             let (mut c, mut j) = (Vec::new(), Vec::new());
             combined(&mut c, &cx, &s);
             json(&mut j, &cx, &s);
