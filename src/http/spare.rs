@@ -16,8 +16,8 @@
 //! Kept buffers must not outlive the traffic that needs them: a kept 4 KiB buffer holds
 //! on to the whole allocator page it sits in, so a list left full after a burst would
 //! keep up to [`KEEP`] pages that the burst's other buffers emptied. So a connection that
-//! closes takes one kept buffer with it ([`closing`]) while more than [`KEEP_ON_CLOSE`]
-//! are kept: keep-alive traffic, which closes nothing, reuses freely; and once a burst's
+//! closes cuts the list back below [`KEEP_ON_CLOSE`] ([`closing`]) when that many or
+//! more are kept: keep-alive traffic, which closes nothing, reuses freely; and once a burst's
 //! connections have closed, the list is down to [`KEEP_ON_CLOSE`]. Below that a closing
 //! connection leaves its own buffer for the next: with a new connection per request
 //! the list used to stay empty, and every connection zeroed a fresh 4 KiB (4,100 of the
@@ -87,8 +87,8 @@ pub fn drop_one() {
 /// A connection closes with `buf`, its read buffer (empty if it held none): the buffer
 /// is kept for the next connection while fewer are kept than client connections are
 /// open (at least [`KEEP_ON_CLOSE`], at most [`KEEP`]: `open_clients`); otherwise it is
-/// freed, and one kept buffer with it, so a burst's leftovers drain away as its
-/// connections close.
+/// freed, and the list cut back below that bound, so a burst's leftovers go as soon as
+/// its connections have closed.
 pub fn closing(buf: Vec<u8>) {
     closing_within(buf, crate::open_clients::keep_on_close(KEEP_ON_CLOSE, KEEP));
 }
@@ -100,7 +100,11 @@ fn closing_within(buf: Vec<u8>, bound: usize) {
         drop(pop(&SPARE_LARGE));
         give(buf);
     } else {
-        drop_one();
+        // Freed with `buf`: what the list holds at and past the bound, at once. One a
+        // close drained a burst's leftovers too slowly once the bound had fallen back
+        // (`open_clients`): at a connection a second, 32 buffers took half a minute.
+        let _ = SPARE.try_with(|s| s.borrow_mut().truncate(bound - 1));
+        drop(pop(&SPARE_LARGE));
     }
 }
 
