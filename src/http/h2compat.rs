@@ -18,6 +18,7 @@ use std::task::{Context, Poll};
 use futures_lite::{AsyncRead, AsyncWrite};
 use tokio::io::ReadBuf;
 
+use super::read_past_reset::ReadPastReset;
 use crate::stream::Stream;
 
 /// The most one read takes: as much as weir's HTTP/1.1 connections read at once.
@@ -37,9 +38,10 @@ pub(crate) fn tokio_io<T: AsyncRead + AsyncWrite + Unpin>(io: T) -> Io<T> {
     Io(io)
 }
 
-/// A fresh upstream `stream` (nothing read from it yet) for h2.
-pub(crate) fn fresh(stream: Stream) -> Io<Stream> {
-    tokio_io(stream)
+/// A fresh upstream `stream` (nothing read from it yet) for h2, its reads going on
+/// past a write that met a reset, to the server's GOAWAY ([`ReadPastReset`]).
+pub(crate) fn fresh(stream: Stream) -> Io<ReadPastReset<Stream>> {
+    tokio_io(ReadPastReset::new(stream))
 }
 
 impl<T: AsyncRead + Unpin> tokio::io::AsyncRead for Io<T> {

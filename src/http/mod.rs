@@ -17,6 +17,7 @@ mod name_eq;
 pub mod ows;
 pub mod parse;
 pub mod protocol;
+pub(crate) mod read_past_reset;
 pub(crate) mod replay;
 pub(crate) mod spare;
 pub mod splice;
