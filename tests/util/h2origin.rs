@@ -11,7 +11,8 @@
 //! stream, with `grpc-status: 12`; `/hang` never answers and `/head-then-hang` sends
 //! only a gRPC response head: both wait for the stream's reset and count it in
 //! [`CANCELLED`] when its reason is CANCEL. [`Behaviour`] adds refusing every
-//! stream, holding answers until enough requests are in, and a GOAWAY after one.
+//! stream, holding answers until enough requests are in, a GOAWAY after one, and a
+//! GOAWAY with a reset connection when the test says.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::thread;
 
 use bytes::Bytes;
-use futures_lite::{AsyncRead, AsyncWrite};
+use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
 use futures_rustls::rustls::ServerConfig;
 use tokio_util::compat::FuturesAsyncReadCompatExt;
 
@@ -33,6 +34,8 @@ pub struct H2Origin {
     pub closed: Arc<AtomicUsize>,
     /// Body bytes read from the stream refused by [`Behaviour::RefuseFirstAfterData`].
     pub refused_after: Arc<AtomicUsize>,
+    /// The cue of [`Behaviour::ResetOnCue`].
+    cue: async_channel::Sender<()>,
 }
 
 impl H2Origin {
@@ -50,6 +53,11 @@ impl H2Origin {
 
     pub fn refused_after(&self) -> usize {
         self.refused_after.load(Ordering::SeqCst)
+    }
+
+    /// Cues [`Behaviour::ResetOnCue`]: the connection open now goes away.
+    pub fn go_away_and_reset(&self) {
+        self.cue.try_send(()).expect("one cue per origin");
     }
 }
 
@@ -71,6 +79,11 @@ pub enum Behaviour {
     /// request has ended (h2 then resets it with NO_ERROR, RFC 9113 §8.1); once the
     /// client has acknowledged a PING sent after it, [`EARLY_ANSWERS`] counts it.
     Early,
+    /// Served, until [`H2Origin::go_away_and_reset`]: then the connection open sends a
+    /// GOAWAY naming the last stream it took and closes with a TCP reset (SO_LINGER 0),
+    /// as a server stopping does when the client's next frames arrive after its close.
+    /// Later connections are served.
+    ResetOnCue,
 }
 
 /// `/hang` and `/head-then-hang` streams reset by the client side with CANCEL.
@@ -91,12 +104,14 @@ pub fn h2_tls(name: &'static str, tls: Arc<ServerConfig>) -> H2Origin {
 
 fn start(name: &'static str, behaviour: Behaviour, tls: Option<Arc<ServerConfig>>) -> H2Origin {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (cue, cued) = async_channel::bounded(1);
     let origin = H2Origin {
         addr: listener.local_addr().unwrap(),
         connections: Arc::default(),
         requests: Arc::default(),
         closed: Arc::default(),
         refused_after: Arc::default(),
+        cue,
     };
     let (connections, requests) = (origin.connections.clone(), origin.requests.clone());
     let (closed, refused_after) = (origin.closed.clone(), origin.refused_after.clone());
@@ -104,10 +119,15 @@ fn start(name: &'static str, behaviour: Behaviour, tls: Option<Arc<ServerConfig>
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
             connections.fetch_add(1, Ordering::SeqCst);
+            if let Behaviour::ResetOnCue = behaviour {
+                let zero = Some(std::time::Duration::ZERO);
+                rustix::net::sockopt::set_socket_linger(&stream, zero).unwrap();
+            }
             let (requests, tls, closed) = (requests.clone(), tls.clone(), closed.clone());
             let counts = Counts {
                 requests,
                 refused_after: refused_after.clone(),
+                cued: cued.clone(),
             };
             thread::spawn(move || {
                 smol::block_on(connection(stream, name, behaviour, counts, tls));
@@ -122,6 +142,7 @@ fn start(name: &'static str, behaviour: Behaviour, tls: Option<Arc<ServerConfig>
 struct Counts {
     requests: Arc<AtomicUsize>,
     refused_after: Arc<AtomicUsize>,
+    cued: async_channel::Receiver<()>,
 }
 
 async fn connection(
@@ -155,9 +176,26 @@ where
     let Counts {
         requests,
         refused_after,
+        cued,
     } = counts;
     ex.run(async {
-        while let Some(Ok((req, mut respond))) = conn.accept().await {
+        loop {
+            // `None`: the test's cue came first. (An origin dropped closes the channel:
+            // that is no cue.)
+            let next = async { Some(conn.accept().await) }
+                .or(async {
+                    match cued.recv().await {
+                        Ok(()) => None,
+                        Err(_) => std::future::pending().await,
+                    }
+                })
+                .await;
+            let Some(Some(Ok((req, mut respond)))) = next else {
+                if next.is_none() {
+                    go_away_and_close(&mut conn).await;
+                }
+                return;
+            };
             let first = requests.fetch_add(1, Ordering::SeqCst) == 0;
             match behaviour {
                 Behaviour::Refuse => {
@@ -180,7 +218,7 @@ where
                     conn.graceful_shutdown();
                     ex.spawn(answer(req, respond, name)).detach();
                 }
-                Behaviour::Serve | Behaviour::RefuseFirstAfterData => {
+                Behaviour::Serve | Behaviour::RefuseFirstAfterData | Behaviour::ResetOnCue => {
                     ex.spawn(answer(req, respond, name)).detach()
                 }
                 Behaviour::Early => ex.spawn(early(req, respond, ping.clone())).detach(),
@@ -188,6 +226,17 @@ where
         }
     })
     .await;
+}
+
+/// Sends a GOAWAY naming the last stream taken and ends the connection (see
+/// [`Behaviour::ResetOnCue`]; the socket's linger makes its close a reset).
+async fn go_away_and_close<T, B>(conn: &mut h2::server::Connection<T, B>)
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    B: bytes::Buf,
+{
+    conn.abrupt_shutdown(h2::Reason::NO_ERROR);
+    while conn.accept().await.is_some() {}
 }
 
 /// Waits (up to 10 s, checking every millisecond) until `done`.
