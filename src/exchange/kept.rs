@@ -89,7 +89,8 @@ fn closing_within(s: Option<Box<Scratch>>, bound: usize) {
     } else {
         // `s` is freed, and what the list holds at and past the bound with it, at once
         // (see `http::spare::closing`: one a close was too slow once the bound fell).
-        let _ = KEPT.try_with(|k| k.borrow_mut().truncate(bound - 1));
+        let keep = crate::open_clients::kept_after_cut(kept, bound);
+        let _ = KEPT.try_with(|k| k.borrow_mut().truncate(keep));
     }
 }
 

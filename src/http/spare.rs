@@ -100,10 +100,12 @@ fn closing_within(buf: Vec<u8>, bound: usize) {
         drop(pop(&SPARE_LARGE));
         give(buf);
     } else {
-        // Freed with `buf`: what the list holds at and past the bound, at once. One a
-        // close drained a burst's leftovers too slowly once the bound had fallen back
-        // (`open_clients`): at a connection a second, 32 buffers took half a minute.
-        let _ = SPARE.try_with(|s| s.borrow_mut().truncate(bound - 1));
+        // Freed with `buf`: what the list holds at and past the bound, at once (all of
+        // a burst's leftovers: `open_clients::kept_after_cut`). One a close drained them
+        // too slowly once the bound had fallen: at a connection a second, 32 buffers
+        // took half a minute.
+        let keep = crate::open_clients::kept_after_cut(kept, bound);
+        let _ = SPARE.try_with(|s| s.borrow_mut().truncate(keep));
         drop(pop(&SPARE_LARGE));
     }
 }
