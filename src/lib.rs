@@ -62,6 +62,7 @@ pub mod route;
 pub mod rt;
 mod server;
 mod shutdown;
+mod slot_growth;
 mod stream;
 mod systemd;
 pub mod tls;

@@ -101,6 +101,7 @@ impl IdleList {
         let index = match self.free.pop() {
             Some(index) => index,
             None if self.slots.len() < NIL as usize => {
+                crate::slot_growth::reserve_one(&mut self.slots);
                 self.slots.push(Slot {
                     links: Links::new(NIL, NIL, 0),
                     waker: None,

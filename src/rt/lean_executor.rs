@@ -252,6 +252,11 @@ impl State {
         schedule: impl Fn(Runnable) + Send + Sync + 'static,
     ) -> Task<T> {
         let mut active = lock(&self.active);
+        let len = active.len();
+        if len == active.capacity() {
+            // Full: grow by a quarter, not by `Vec`'s doubling (`slot_growth`).
+            active.reserve_exact(crate::slot_growth::step(len));
+        }
         let entry = active.vacant_entry();
         let fut = Tracked {
             fut,

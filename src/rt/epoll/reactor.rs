@@ -305,6 +305,7 @@ impl Slab {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
+                crate::slot_growth::reserve_one(&mut self.slots);
                 self.slots.push((0, None));
                 self.slots.len() - 1
             }

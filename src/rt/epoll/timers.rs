@@ -113,6 +113,7 @@ impl Timers {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
+                crate::slot_growth::reserve_one(&mut self.entries);
                 self.entries.push(Entry {
                     generation: 0,
                     pos: SOON,
