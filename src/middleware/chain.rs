@@ -12,9 +12,18 @@ use crate::http::{RequestHead, ResponseHead};
 use crate::upstream::Upstreams;
 
 /// The ordered middleware list, shared by every connection.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Chain {
     lists: Arc<Lists>,
+    /// Every hook some middleware has: kept beside the pointer, so a walk with nothing
+    /// to call costs a test and a branch where it is inlined, not a call.
+    hooks: Hooks,
+}
+
+impl Default for Chain {
+    fn default() -> Self {
+        Chain::new(Vec::new())
+    }
 }
 
 /// A middleware and its place in the chain.
@@ -36,6 +45,7 @@ impl Chain {
             let placed = list.iter().cloned().enumerate();
             placed.filter(|(i, _)| hooks[*i].has(hook)).collect()
         };
+        let any = hooks.iter().fold(Hooks::NONE, |any, &h| any | h);
         let lists = Lists {
             on_request: having(Hooks::ON_REQUEST),
             select_upstream: having(Hooks::SELECT_UPSTREAM),
@@ -45,6 +55,7 @@ impl Chain {
         };
         Chain {
             lists: Arc::new(lists),
+            hooks: any,
         }
     }
 
@@ -62,7 +73,19 @@ impl Chain {
 
     /// Runs `on_request` front to back. `Err((i, reply))` when middleware `i` (its
     /// place in the chain) answered; stops early when a middleware calls [`Ctx::fail`].
+    #[inline]
     pub fn on_request(&self, cx: &mut Ctx, req: &mut RequestHead) -> Result<(), (usize, Response)> {
+        match self.hooks.has(Hooks::ON_REQUEST) {
+            true => self.walk_on_request(cx, req),
+            false => Ok(()),
+        }
+    }
+
+    fn walk_on_request(
+        &self,
+        cx: &mut Ctx,
+        req: &mut RequestHead,
+    ) -> Result<(), (usize, Response)> {
         for (i, m) in self.lists.on_request.iter() {
             let flow = m.on_request(cx, req);
             if cx.failed() {
@@ -76,7 +99,20 @@ impl Chain {
     }
 
     /// The first `Some` from `select_upstream`, front to back.
+    #[inline]
     pub fn select_upstream(
+        &self,
+        cx: &mut Ctx,
+        req: &RequestHead,
+        upstreams: &Upstreams,
+    ) -> Option<usize> {
+        match self.hooks.has(Hooks::SELECT_UPSTREAM) {
+            true => self.walk_select_upstream(cx, req, upstreams),
+            false => None,
+        }
+    }
+
+    fn walk_select_upstream(
         &self,
         cx: &mut Ctx,
         req: &RequestHead,
@@ -95,7 +131,14 @@ impl Chain {
     }
 
     /// Runs `on_response` back to front over the first `upto` middleware (by place).
+    #[inline]
     pub fn on_response(&self, cx: &mut Ctx, res: &mut ResponseHead, upto: usize) {
+        if self.hooks.has(Hooks::ON_RESPONSE) {
+            self.walk_on_response(cx, res, upto);
+        }
+    }
+
+    fn walk_on_response(&self, cx: &mut Ctx, res: &mut ResponseHead, upto: usize) {
         let having = &self.lists.on_response;
         let before = having.partition_point(|(i, _)| *i < upto);
         for (_, m) in having[..before].iter().rev() {
@@ -106,7 +149,21 @@ impl Chain {
         }
     }
 
+    /// Whether some middleware has `hook`: when none has `on_complete`, the caller
+    /// need not build a [`Summary`].
+    #[inline]
+    pub fn has(&self, hook: Hooks) -> bool {
+        self.hooks.has(hook)
+    }
+
+    #[inline]
     pub fn on_complete(&self, cx: &Ctx, summary: &Summary<'_>) {
+        if self.hooks.has(Hooks::ON_COMPLETE) {
+            self.walk_on_complete(cx, summary);
+        }
+    }
+
+    fn walk_on_complete(&self, cx: &Ctx, summary: &Summary<'_>) {
         for (_, m) in self.lists.on_complete.iter() {
             m.on_complete(cx, summary);
         }
