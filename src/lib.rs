@@ -74,6 +74,6 @@ pub use config::{Config, ConfigError};
 pub use error::Error;
 pub use http::{Headers, RequestHead, ResponseHead};
 pub use live::Source;
-pub use middleware::{Chain, Ctx, Flow, Middleware, Response, Summary};
+pub use middleware::{Chain, Ctx, Flow, Hooks, Middleware, Response, Summary};
 pub use server::{Handle, Proxy, Server, StartError};
 pub use upstream::{Upstream, Upstreams};

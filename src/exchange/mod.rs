@@ -41,7 +41,7 @@ use crate::downstream::{PerRequest, Session};
 use crate::engine::Engine;
 use crate::error::{Error, Kind};
 use crate::http::{RequestHead, ResponseHead};
-use crate::middleware::{Chain, Ctx, Response, Summary};
+use crate::middleware::{Chain, Ctx, Hooks, Response, Summary};
 
 pub(crate) use prepare::Intent;
 
@@ -242,10 +242,17 @@ impl<'a, S: Session> Exchange<'a, S> {
         self.run_on_request(Stage::Route)
     }
 
+    /// Inlined, so a chain with no `on_request` at all (the default config's) costs a
+    /// test here, not a call that builds a `Result`.
+    #[inline]
     fn run_on_request(&mut self, stage: Stage) -> Result<(), End> {
-        let Some(chain) = self.chain(stage) else {
-            return Ok(());
-        };
+        match self.chain(stage) {
+            Some(chain) if chain.has(Hooks::ON_REQUEST) => self.walk_on_request(chain, stage),
+            _ => Ok(()),
+        }
+    }
+
+    fn walk_on_request(&mut self, chain: &Chain, stage: Stage) -> Result<(), End> {
         let replied = chain.on_request(&mut self.cx, self.req);
         if self.cx.failed() {
             return Err(End::error(reply::middleware_failed()));
@@ -267,7 +274,16 @@ impl<'a, S: Session> Exchange<'a, S> {
 
     /// `on_response` back to front: the route's chain, then the global chain, stopping
     /// when a middleware fails the request. `from` is where a local reply came from.
+    /// Inlined for its test: most configs have no `on_response` at all.
+    #[inline]
     fn run_on_response(&mut self, from: Option<(Stage, usize)>) {
+        let route = self.route_chain.is_some_and(|c| c.has(Hooks::ON_RESPONSE));
+        if route || self.e.chain.has(Hooks::ON_RESPONSE) {
+            self.walk_on_response(from);
+        }
+    }
+
+    fn walk_on_response(&mut self, from: Option<(Stage, usize)>) {
         let res = &mut *self.res;
         let global = &self.e.chain;
         match from {

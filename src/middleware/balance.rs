@@ -5,7 +5,7 @@
 //! tried, rather than failing every request (Envoy's panic threshold at 0%), and says
 //! `fail-open` in the log. If a chain has no balancer, one is appended at the end.
 
-use super::{hash_key, Ctx, Middleware};
+use super::{hash_key, Ctx, Hooks, Middleware};
 use crate::balance::{Algorithm, Reason};
 use crate::config::HashKey;
 use crate::http::RequestHead;
@@ -47,6 +47,10 @@ fn fail_open(upstreams: &Upstreams, tried: u64) -> Option<usize> {
 impl Middleware for Balancer {
     fn name(&self) -> &str {
         "balancer"
+    }
+
+    fn hooks(&self) -> Hooks {
+        Hooks::SELECT_UPSTREAM
     }
 
     fn select_upstream(

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{Ctx, Flow, Middleware};
+use super::{Ctx, Flow, Hooks, Middleware};
 use crate::http::headers::{check, InvalidHeader};
 use crate::http::hop::is_hop_by_hop;
 use crate::http::{Headers, RequestHead, ResponseHead};
@@ -94,6 +94,10 @@ impl HeaderRewrite {
 impl Middleware for HeaderRewrite {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn hooks(&self) -> Hooks {
+        Hooks::ON_REQUEST | Hooks::ON_RESPONSE
     }
 
     fn on_request(&self, _cx: &mut Ctx, req: &mut RequestHead) -> Flow {

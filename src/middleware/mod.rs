@@ -15,12 +15,16 @@
 
 pub mod balance;
 pub mod build;
+mod chain;
 pub mod hash_key;
 pub mod headers;
+mod hooks;
 pub mod log;
 
+pub use chain::Chain;
+pub use hooks::Hooks;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::balance::Reason;
@@ -176,6 +180,13 @@ pub trait Middleware: Send + Sync {
     /// A short name for logs and `weir check`.
     fn name(&self) -> &str;
 
+    /// The hooks this middleware implements; the chain, built once, calls only those
+    /// (see [`Hooks`]). The default is all of them, always right: say less only to
+    /// spare each request the calls to hooks left at their no-op default.
+    fn hooks(&self) -> Hooks {
+        Hooks::ALL
+    }
+
     /// Runs front to back once the request head is parsed and hop-by-hop headers are
     /// gone. May rewrite the head. [`Flow::Respond`] answers locally: later middleware
     /// and the upstream are skipped, and the reply passes back through the
@@ -202,78 +213,4 @@ pub trait Middleware: Send + Sync {
     /// Runs exactly once per request, front to back, after the last byte was sent or the
     /// request failed. Must not block.
     fn on_complete(&self, _cx: &Ctx, _summary: &Summary<'_>) {}
-}
-
-/// The ordered middleware list, shared by every connection.
-#[derive(Clone, Default)]
-pub struct Chain {
-    list: Arc<[Arc<dyn Middleware>]>,
-}
-
-impl Chain {
-    pub fn new(list: Vec<Arc<dyn Middleware>>) -> Self {
-        Chain { list: list.into() }
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Middleware>> {
-        self.list.iter()
-    }
-
-    pub fn len(&self) -> usize {
-        self.list.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
-
-    /// Runs `on_request` front to back. `Err((i, reply))` when middleware `i` answered;
-    /// stops early when a middleware calls [`Ctx::fail`].
-    pub fn on_request(&self, cx: &mut Ctx, req: &mut RequestHead) -> Result<(), (usize, Response)> {
-        for (i, m) in self.list.iter().enumerate() {
-            let flow = m.on_request(cx, req);
-            if cx.failed() {
-                break; // the caller sees `cx.failed()` and answers 500
-            }
-            if let Flow::Respond(r) = flow {
-                return Err((i, r));
-            }
-        }
-        Ok(())
-    }
-
-    /// The first `Some` from `select_upstream`, front to back.
-    pub fn select_upstream(
-        &self,
-        cx: &mut Ctx,
-        req: &RequestHead,
-        upstreams: &Upstreams,
-    ) -> Option<usize> {
-        for m in self.list.iter() {
-            let pick = m.select_upstream(cx, req, upstreams);
-            if cx.failed() {
-                return None;
-            }
-            if let Some(i) = pick {
-                return Some(i).filter(|&i| i < upstreams.len());
-            }
-        }
-        None
-    }
-
-    /// Runs `on_response` back to front over the first `upto` middleware.
-    pub fn on_response(&self, cx: &mut Ctx, res: &mut ResponseHead, upto: usize) {
-        for m in self.list[..upto.min(self.list.len())].iter().rev() {
-            m.on_response(cx, res);
-            if cx.failed() {
-                break;
-            }
-        }
-    }
-
-    pub fn on_complete(&self, cx: &Ctx, summary: &Summary<'_>) {
-        for m in self.list.iter() {
-            m.on_complete(cx, summary);
-        }
-    }
 }

@@ -15,7 +15,7 @@ use super::host::HOST;
 use super::load::Library;
 use super::throttle::{self, Hook, LogThrottle};
 use crate::http::{RequestHead, ResponseHead};
-use crate::middleware::{Ctx, Flow, Middleware, Summary};
+use crate::middleware::{Ctx, Flow, Hooks, Middleware, Summary};
 use crate::upstream::Upstreams;
 
 /// One `[[middleware]] plugin = ...` entry.
@@ -148,6 +148,19 @@ impl Drop for FfiMiddleware {
 impl Middleware for FfiMiddleware {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The hooks whose pointers are set; a plugin with per-request state also runs
+    /// `on_request` and `on_response` without them, since those make the state (and
+    /// fail the request when `request_new` does), and `on_complete` frees it.
+    fn hooks(&self) -> Hooks {
+        let d = &self.lib.desc;
+        let state = d.request_new.is_some();
+        Hooks::NONE
+            .with_if(Hooks::ON_REQUEST, d.on_request.is_some() || state)
+            .with_if(Hooks::SELECT_UPSTREAM, d.choose_upstream.is_some())
+            .with_if(Hooks::ON_RESPONSE, d.on_response.is_some() || state)
+            .with_if(Hooks::ON_COMPLETE, d.on_complete.is_some() || state)
     }
 
     fn on_request(&self, cx: &mut Ctx, req: &mut RequestHead) -> Flow {

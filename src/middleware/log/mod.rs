@@ -25,7 +25,7 @@ use std::sync::Arc;
 pub use config::{Config, Format};
 pub use sink::flush_all;
 
-use super::{Ctx, Middleware, Summary};
+use super::{Ctx, Hooks, Middleware, Summary};
 use sink::Sink;
 
 pub struct AccessLog {
@@ -58,6 +58,10 @@ impl AccessLog {
 impl Middleware for AccessLog {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn hooks(&self) -> Hooks {
+        Hooks::ON_COMPLETE
     }
 
     fn on_complete(&self, cx: &Ctx, summary: &Summary<'_>) {
