@@ -31,13 +31,16 @@ fn anon_kib(pid: u32) -> u64 {
 /// instead of 60: the burst's memory goes back once all its connections have closed,
 /// and the 32 a pool keeps open by default are spread over as many allocator pages,
 /// which they hold (up to 2 MiB here, a quarter of what the burst took) until they do.
+/// A head may take a minute, not 10 s: the burst holds every client mid-head while a
+/// slow machine connects the last of them.
 fn weir_on_one_thread() -> Running {
     let up = util::backend(Mode::Name("fine".into()));
     let dir = temp_dir("burst");
     let path = dir.join("weir.toml");
     let text = format!(
         "listen = \"127.0.0.1:0\"\nthreads = 1\n[upstream]\nservers = [\"{up}\"]\n\
-         keepalive_timeout = \"1s\"\n[[middleware]]\nbuiltin = \"balancer\"\n"
+         keepalive_timeout = \"1s\"\n[timeouts]\nheader = \"60s\"\n\
+         [[middleware]]\nbuiltin = \"balancer\"\n"
     );
     fs::write(&path, text).unwrap();
     spawn(
