@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use super::{stamp, text};
+use super::{recent, stamp, text};
 use crate::balance::Reason;
 use crate::error::Kind;
 use crate::middleware::{Ctx, Summary};
@@ -37,7 +37,7 @@ pub fn combined(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
         Some(v) => text::escaped(line, v),
         None => line.push(b'-'),
     };
-    text::ip(line, cx.client.ip());
+    recent::client(line, cx.client.ip());
     line.extend_from_slice(b" - - [");
     stamp::common(line, end(cx, s));
     line.extend_from_slice(b"] \"");
@@ -59,7 +59,7 @@ pub fn combined(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     header(line, "user-agent");
     line.extend_from_slice(b"\" upstream=");
     match s.upstream {
-        Some(addr) => text::socket_addr(line, addr),
+        Some(addr) => recent::upstream(line, addr),
         None => line.push(b'-'),
     }
     rt(line, s.duration);
@@ -140,7 +140,7 @@ pub fn json(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
     line.extend_from_slice(b"{\"time\":\"");
     stamp::iso(line, end(cx, s));
     line.extend_from_slice(b"\",\"client\":\"");
-    text::ip(line, cx.client.ip());
+    recent::client(line, cx.client.ip());
     line.extend_from_slice(b"\",\"method\":");
     json_str(line, req.method.as_bytes());
     line.extend_from_slice(b",\"target\":");
@@ -158,7 +158,7 @@ pub fn json(line: &mut Vec<u8>, cx: &Ctx, s: &Summary<'_>) {
         // An address needs no escaping.
         Some(a) => {
             line.push(b'"');
-            text::socket_addr(line, a);
+            recent::upstream(line, a);
             line.push(b'"');
         }
         None => line.extend_from_slice(b"null"),

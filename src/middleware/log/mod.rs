@@ -14,6 +14,7 @@
 
 mod config;
 mod format;
+mod recent;
 mod sink;
 mod stamp;
 mod text;
