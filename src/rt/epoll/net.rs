@@ -48,6 +48,7 @@ struct Lazy {
 impl Lazy {
     /// The socket's registration, made now if it has none, watched for writes from the
     /// start if the first wait is to write (`dir`).
+    #[inline]
     fn get(&self, fd: BorrowedFd<'_>, dir: Dir) -> io::Result<&Registration> {
         let reg = self.reg.get_or_init(|| {
             reactor::current()
@@ -66,6 +67,7 @@ impl Lazy {
 
     /// Polls the socket's source in `dir`; a write left waiting makes epoll watch for
     /// writes from then on.
+    #[inline]
     fn poll_io<R>(
         &self,
         cx: &mut Context<'_>,
@@ -221,8 +223,16 @@ impl TcpStream {
     /// socket not yet registered is registered first, and waits for what its
     /// registration reports.
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Dir) -> Poll<io::Result<()>> {
-        self.reg
-            .poll_io(cx, self.io.as_fd(), dir, || Ok(()), |_| false)
+        let fd = self.io.as_fd();
+        match dir {
+            // A read never has writes watched: the wait for each keep-alive request
+            // pays nothing for them.
+            Dir::Read => self
+                .reg
+                .source(fd, dir)?
+                .poll_io(cx, dir, || Ok(()), |_| false),
+            Dir::Write => self.reg.poll_io(cx, fd, dir, || Ok(()), |_| false),
+        }
     }
 
     /// Runs `op` once the socket is ready in `dir`: at once, without the reactor, while

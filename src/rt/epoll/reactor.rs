@@ -17,7 +17,7 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::task::Waker;
@@ -317,10 +317,16 @@ impl Registration {
     /// first time, epoll starts watching it for writes. `EPOLL_CTL_MOD` reports the
     /// socket at once if it is writable again already, so the writer cannot miss the
     /// edge that came between its EAGAIN and this call.
-    pub(crate) fn watch_writes(&self, fd: impl AsFd) -> io::Result<()> {
-        if !self.source.watch_writes() {
-            return Ok(());
+    pub(crate) fn watch_writes(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        match self.source.watch_writes() {
+            true => self.add_writes(fd),
+            false => Ok(()),
         }
+    }
+
+    /// Asks epoll for the socket's writes: once in its life, at most.
+    #[cold]
+    fn add_writes(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
         let data = epoll::EventData::new_u64(self.key);
         Ok(epoll::modify(
             &self.reactor.epoll,
