@@ -12,12 +12,12 @@
 //! comes in the same single event, so after the short read that clears `READ` nothing
 //! would ever announce the EOF still to be read. Only EAGAIN clears them.
 //!
-//! A socket is watched for writes only once a write has had to wait (`watches_writes`):
+//! A socket is watched for writes only once a write has had to wait (`WATCHES_WRITES`):
 //! a socket epoll watches for `EPOLLOUT` is reported writable the moment it is added, a
 //! reactor turn for nothing on a connection that never fills its send buffer (most of
 //! them). Until then `WRITE` stands as an assumption (the kernel's send buffer is empty
-//! on a new socket), which the first write that returns EAGAIN ends; the reactor then
-//! adds `EPOLLOUT` (`EPOLL_CTL_MOD`, which reports the socket at once should it have
+//! on a new socket), which the first write that drains it (EAGAIN, or short) ends; then
+//! `EPOLLOUT` is added (`EPOLL_CTL_MOD`, which reports the socket at once should it have
 //! become writable meanwhile), and from then on epoll's edges keep `WRITE` as before.
 //!
 //! One task may wait per direction at a time: the proxy reads a socket from one task and
