@@ -20,7 +20,9 @@
 # With NEWCONN=1 each request comes on a connection of its own (the client closes it
 # after the response): instructions per new connection, accept to close. NEWCONN=close
 # does the same with `Connection: close` in each request, so the proxy closes first
-# (as bench/run.sh's close scenario).
+# (as bench/run.sh's close scenario). With NEWCONN=1, CLOSE_AFTER=S makes the client
+# wait S seconds after each response before it closes (a client over a network: its
+# FIN comes after the proxy has gone back to waiting, which loopback hides).
 # The anchors (nginx, haproxy) run with one worker and the fair harness's work
 # (bench/README.md: upstream keep-alive, X-Forwarded-For only, no access log) in front
 # of the same built-in origin, which `weir backend` serves (WEIR, default
@@ -56,6 +58,7 @@ NEWCONN=${NEWCONN:-0}
 SYSCALLS=${SYSCALLS:-0}
 ORIGIN_DIR=${ORIGIN_DIR:-}
 LOG=${LOG:-0}
+CLOSE_AFTER=${CLOSE_AFTER:-0}
 command -v valgrind >/dev/null || { echo "instructions.sh: needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 # weir on mimalloc executes itself again to set these (src/cli/alloc.rs); under valgrind
 # that would leave the counted process at once, so they are set here.
@@ -144,8 +147,8 @@ requests() {
     awk '/requests in/ {print $1}' "$WORK/wrk-$1" >"$WORK/done-$1"
     return
   fi
-  python3 - "$1" "$PROXY" "$REQ_HOST" "$REQ_PATH" "$TLS" "$NEWCONN" "$WORK/negotiated" <<'PY'
-import socket, ssl, sys
+  python3 - "$1" "$PROXY" "$REQ_HOST" "$REQ_PATH" "$TLS" "$NEWCONN" "$WORK/negotiated" "$CLOSE_AFTER" <<'PY'
+import socket, ssl, sys, time
 n, addr, host, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 ip, port = addr.rsplit(":", 1)
 def connect():
@@ -165,6 +168,7 @@ req = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{close}\r\n".encode()
 buf = b""
 for i in range(n):
     if sys.argv[6] in ("1", "close") and i > 0:
+        time.sleep(float(sys.argv[8]))
         s.close()
         s = connect()
     s.sendall(req)

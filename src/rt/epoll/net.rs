@@ -46,16 +46,42 @@ struct Lazy {
 }
 
 impl Lazy {
-    fn source(&self, fd: BorrowedFd<'_>) -> io::Result<&Source> {
+    /// The socket's registration, made now if it has none, watched for writes from the
+    /// start if the first wait is to write (`dir`).
+    #[inline]
+    fn get(&self, fd: BorrowedFd<'_>, dir: Dir) -> io::Result<&Registration> {
         let reg = self.reg.get_or_init(|| {
             reactor::current()
-                .register(fd)
+                .register(fd, matches!(dir, Dir::Write))
                 .map_err(|e| e.raw_os_error().unwrap_or(0))
         });
         match reg {
-            Ok(reg) => Ok(&reg.source),
+            Ok(reg) => Ok(reg),
             Err(errno) => Err(io::Error::from_raw_os_error(*errno)),
         }
+    }
+
+    fn source(&self, fd: BorrowedFd<'_>, dir: Dir) -> io::Result<&Source> {
+        Ok(&self.get(fd, dir)?.source)
+    }
+
+    /// Polls the socket's source in `dir`; a write left waiting makes epoll watch for
+    /// writes from then on.
+    #[inline]
+    fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        fd: BorrowedFd<'_>,
+        dir: Dir,
+        op: impl FnMut() -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> Poll<io::Result<R>> {
+        let reg = self.get(fd, dir)?;
+        let polled = reg.source.poll_io(cx, dir, op, drained);
+        if polled.is_pending() && matches!(dir, Dir::Write) {
+            reg.watch_writes(fd)?;
+        }
+        polled
     }
 
     fn registered(&self) -> bool {
@@ -101,7 +127,7 @@ pub async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr
     let (fd, peer) = match listener.reg.try_unregistered(accept) {
         Some(done) => done?,
         None => {
-            let source = listener.reg.source(listener.io.as_fd())?;
+            let source = listener.reg.source(listener.io.as_fd(), Dir::Read)?;
             poll_fn(|cx| source.poll_io(cx, Dir::Read, accept, |_| false)).await?
         }
     };
@@ -122,7 +148,7 @@ pub async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr
 
 /// Waits until a connection is waiting to be accepted, without accepting it.
 pub async fn pending(listener: &TcpListener) -> io::Result<()> {
-    let source = listener.reg.source(listener.io.as_fd())?;
+    let source = listener.reg.source(listener.io.as_fd(), Dir::Read)?;
     // The reactor's readiness may be stale (it is only cleared when an accept finds the
     // queue empty), so the kernel is asked; "no" waits for the next connection's edge.
     let queued = || {
@@ -197,8 +223,16 @@ impl TcpStream {
     /// socket not yet registered is registered first, and waits for what its
     /// registration reports.
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Dir) -> Poll<io::Result<()>> {
-        let source = self.reg.source(self.io.as_fd())?;
-        source.poll_io(cx, dir, || Ok(()), |_| false)
+        let fd = self.io.as_fd();
+        match dir {
+            // A read never has writes watched: the wait for each keep-alive request
+            // pays nothing for them.
+            Dir::Read => self
+                .reg
+                .source(fd, dir)?
+                .poll_io(cx, dir, || Ok(()), |_| false),
+            Dir::Write => self.reg.poll_io(cx, fd, dir, || Ok(()), |_| false),
+        }
     }
 
     /// Runs `op` once the socket is ready in `dir`: at once, without the reactor, while
@@ -213,8 +247,7 @@ impl TcpStream {
         if let Some(done) = self.reg.try_unregistered(&mut op) {
             return Poll::Ready(done);
         }
-        let source = self.reg.source(self.io.as_fd())?;
-        source.poll_io(cx, dir, op, drained)
+        self.reg.poll_io(cx, self.io.as_fd(), dir, op, drained)
     }
 }
 

@@ -2,10 +2,13 @@
 //!
 //! async-io registers each socket one-shot, so every wait for readiness re-arms it with
 //! an `epoll_ctl`: on small proxied requests that was a third of weir's system calls
-//! (2.4 per request, against HAProxy's 4.2 calls in all). Here a socket is added once,
-//! for reads and writes; the reactor records readiness as epoll reports it, and a socket
-//! clears it only when the kernel says there is nothing more (see `source`). The fd
-//! leaves the epoll set when it is closed, so dropping a socket costs no call either.
+//! (2.4 per request, against HAProxy's 4.2 calls in all). Here a socket is added once;
+//! the reactor records readiness as epoll reports it, and a socket clears it only when
+//! the kernel says there is nothing more (see `source`). A socket that registered to
+//! read is watched for writes only from its first write that has to wait (one
+//! `EPOLL_CTL_MOD` in its life): added with `EPOLLOUT`, an idle socket is reported
+//! writable at once, a reactor turn for nothing per connection. The fd leaves the epoll
+//! set when it is closed, so dropping a socket costs no call either.
 //!
 //! Each thread in [`super::block_on`] drives its own reactor, and a socket registers with
 //! the reactor of the thread that first polls it. Wakers cross threads freely, so a task
@@ -14,7 +17,7 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::task::Waker;
@@ -142,16 +145,21 @@ impl Reactor {
         })
     }
 
-    /// Adds `fd` for reads and writes, edge-triggered, for as long as it stays open.
-    pub(crate) fn register(self: &Arc<Self>, fd: impl AsFd) -> io::Result<Registration> {
-        let source = Arc::new(Source::default());
+    /// Adds `fd`, edge-triggered, for as long as it stays open: for reads, and for
+    /// writes too if `writes` (a socket that waits to write, or to connect); otherwise
+    /// writes are watched from the first that has to wait ([`Registration::watch_writes`]).
+    pub(crate) fn register(
+        self: &Arc<Self>,
+        fd: impl AsFd,
+        writes: bool,
+    ) -> io::Result<Registration> {
+        let source = Arc::new(match writes {
+            true => Source::watching_writes(),
+            false => Source::assumed_writable(),
+        });
         let key = lock(&self.sources).insert(source.clone());
-        let interest = epoll::EventFlags::IN
-            | epoll::EventFlags::OUT
-            | epoll::EventFlags::RDHUP
-            | epoll::EventFlags::ET;
         let data = epoll::EventData::new_u64(key);
-        if let Err(e) = epoll::add(&self.epoll, fd, data, interest) {
+        if let Err(e) = epoll::add(&self.epoll, fd, data, interest(writes)) {
             lock(&self.sources).remove(key);
             return Err(e.into());
         }
@@ -291,6 +299,41 @@ impl Turn {
             events: Vec::with_capacity(EVENTS),
             wakers: Vec::new(),
         }
+    }
+}
+
+/// Edge-triggered reads and hang-ups, and writes if asked.
+fn interest(writes: bool) -> epoll::EventFlags {
+    use epoll::EventFlags as F;
+    let reads = F::IN | F::RDHUP | F::ET;
+    match writes {
+        true => reads | F::OUT,
+        false => reads,
+    }
+}
+
+impl Registration {
+    /// Called when a write on the socket `fd` has to wait, with its waker filed: the
+    /// first time, epoll starts watching it for writes. `EPOLL_CTL_MOD` reports the
+    /// socket at once if it is writable again already, so the writer cannot miss the
+    /// edge that came between its EAGAIN and this call.
+    pub(crate) fn watch_writes(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        match self.source.watch_writes() {
+            true => self.add_writes(fd),
+            false => Ok(()),
+        }
+    }
+
+    /// Asks epoll for the socket's writes: once in its life, at most.
+    #[cold]
+    fn add_writes(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let data = epoll::EventData::new_u64(self.key);
+        Ok(epoll::modify(
+            &self.reactor.epoll,
+            fd,
+            data,
+            interest(true),
+        )?)
     }
 }
 

@@ -12,6 +12,14 @@
 //! comes in the same single event, so after the short read that clears `READ` nothing
 //! would ever announce the EOF still to be read. Only EAGAIN clears them.
 //!
+//! A socket is watched for writes only once a write has had to wait (`WATCHES_WRITES`):
+//! a socket epoll watches for `EPOLLOUT` is reported writable the moment it is added, a
+//! reactor turn for nothing on a connection that never fills its send buffer (most of
+//! them). Until then `WRITE` stands as an assumption (the kernel's send buffer is empty
+//! on a new socket), which the first write that drains it (EAGAIN, or short) ends; then
+//! `EPOLLOUT` is added (`EPOLL_CTL_MOD`, which reports the socket at once should it have
+//! become writable meanwhile), and from then on epoll's edges keep `WRITE` as before.
+//!
 //! One task may wait per direction at a time: the proxy reads a socket from one task and
 //! writes it from one task. A second waiter replaces the first, and the first is woken
 //! (as async-io does), so it polls again and finds out, instead of sleeping forever.
@@ -27,9 +35,12 @@ const WRITE: usize = 2;
 const READ_CLOSED: usize = 4;
 /// The socket hung up or failed (HUP, ERR): writes return now.
 const WRITE_CLOSED: usize = 8;
+/// epoll watches the socket for writes (`EPOLLOUT`): a write that waits is woken by an
+/// edge. Without it, the socket's `WRITE` is assumed until a write says otherwise.
+const WATCHES_WRITES: usize = 16;
 /// One delivered event, counted above the readiness bits.
-const EVENT: usize = 16;
-const READINESS: usize = EVENT - 1;
+const EVENT: usize = 32;
+const FLAGS: usize = EVENT - 1;
 
 #[derive(Clone, Copy)]
 pub(crate) enum Dir {
@@ -37,7 +48,6 @@ pub(crate) enum Dir {
     Write,
 }
 
-#[derive(Default)]
 pub(crate) struct Source {
     state: AtomicUsize,
     /// A waiting task per direction, indexed by `Dir`. One lock for both (a lock each
@@ -45,6 +55,13 @@ pub(crate) struct Source {
     /// class, not 64: bench/profiling.md, "Idle connections, round six"); each
     /// direction's task holds it for a swap of one waker.
     wakers: Mutex<[Option<Waker>; 2]>,
+}
+
+/// Watched for writes from the start: every readiness bit then comes from epoll.
+impl Default for Source {
+    fn default() -> Source {
+        Source::watching_writes()
+    }
 }
 
 impl Dir {
@@ -74,6 +91,34 @@ pub(crate) struct Readiness {
 }
 
 impl Source {
+    /// A source epoll watches for writes from the start (a connecting socket: the
+    /// writable edge is how a non-blocking connect completes).
+    pub(crate) fn watching_writes() -> Source {
+        Source::with_state(WATCHES_WRITES)
+    }
+
+    /// A source epoll watches for reads only: writes go ahead until one would block
+    /// (then [`Source::watch_writes`]).
+    pub(crate) fn assumed_writable() -> Source {
+        Source::with_state(WRITE)
+    }
+
+    fn with_state(state: usize) -> Source {
+        Source {
+            state: AtomicUsize::new(state),
+            wakers: Mutex::default(),
+        }
+    }
+
+    /// True once, for the first caller after the socket's writes began to wait: that
+    /// caller asks epoll for `EPOLLOUT`. A waiting writer has filed its waker before it
+    /// asks, so the event the `EPOLL_CTL_MOD` reports (the socket may be writable again
+    /// already) finds it.
+    pub(crate) fn watch_writes(&self) -> bool {
+        self.state.load(SeqCst) & WATCHES_WRITES == 0
+            && self.state.fetch_or(WATCHES_WRITES, SeqCst) & WATCHES_WRITES == 0
+    }
+
     /// Called by the reactor for an event: records readiness, hands over the waiters.
     pub(crate) fn set_ready(&self, r: Readiness, wake: &mut Vec<Waker>) {
         let bit = |on: bool, bit: usize| if on { bit } else { 0 };
@@ -145,7 +190,7 @@ impl Source {
     /// Forgets the readiness `bits`, unless an event arrived since `seen` was read.
     fn clear(&self, seen: usize, bits: usize) {
         let mut now = seen;
-        while now & !READINESS == seen & !READINESS {
+        while now & !FLAGS == seen & !FLAGS {
             match self
                 .state
                 .compare_exchange(now, now & !bits, SeqCst, SeqCst)
@@ -333,5 +378,35 @@ mod tests {
         assert_eq!(woken(&reader), 0, "a writer displaced the reader");
         deliver(&source, event(true, false));
         assert_eq!((woken(&reader), woken(&writer)), (1, 0));
+    }
+
+    /// A source watched for reads only writes at once, with no event; once a write
+    /// would block the writer waits, and epoll is asked to watch writes once only.
+    #[test]
+    fn writes_are_assumed_until_one_would_block_and_then_watched_once() {
+        let source = Source::assumed_writable();
+        let (count, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        let wrote = source.poll_io(&mut cx, Dir::Write, || Ok(5), |&n| n < 5);
+        assert!(matches!(wrote, Poll::Ready(Ok(5))));
+        assert!(source
+            .poll_io(&mut cx, Dir::Write, would_block, |_| false)
+            .is_pending());
+        assert!(
+            source.watch_writes(),
+            "the first wait did not ask for writes"
+        );
+        assert!(!source.watch_writes(), "writes were asked for twice");
+        deliver(
+            &source,
+            Readiness {
+                read: false,
+                write: true,
+                read_closed: false,
+                write_closed: false,
+            },
+        );
+        assert_eq!(woken(&count), 1);
+        assert!(!Source::watching_writes().watch_writes());
     }
 }

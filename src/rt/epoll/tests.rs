@@ -170,3 +170,102 @@ fn a_fresh_connection_registers_when_it_must_wait_and_is_woken_by_its_bytes() {
     let read = Pin::new(&mut &server).poll_read(&mut cx, &mut buf);
     assert!(matches!(read, std::task::Poll::Ready(Ok(1))), "{read:?}");
 }
+
+/// Turns `reactor` once without sleeping; returns the events it took.
+fn turn_now(reactor: &Reactor) -> usize {
+    reactor.turn(&AtomicBool::new(true), &mut Turn::new())
+}
+
+/// Reads whatever `client` has, without blocking.
+fn drain(client: &StdStream) {
+    let mut buf = [0u8; 65536];
+    while matches!((&*client).read(&mut buf), Ok(n) if n > 0) {}
+}
+
+/// Registers `server` by a read that has to wait (as a connection waiting for its next
+/// request does): it is then watched for reads only.
+fn register_to_read(server: &TcpStream, cx: &mut Context<'_>) {
+    let mut buf = [0u8; 8];
+    let read = Pin::new(&mut &*server).poll_read(cx, &mut buf);
+    assert!(read.is_pending(), "{read:?}");
+    assert!(server.is_registered());
+}
+
+/// A socket that registers to read is not reported writable by its registration: that
+/// report woke the reactor for nothing once per connection (issue 24).
+#[test]
+fn a_socket_registered_to_read_costs_no_reactor_turn() {
+    let reactor = Arc::new(Reactor::new().unwrap());
+    let _current = reactor::enter(reactor.clone());
+    let (_client, server) = pair();
+    let waker = Waker::from(Arc::new(Count::default()));
+    register_to_read(&server, &mut Context::from_waker(&waker));
+    assert_eq!(turn_now(&reactor), 0, "the registration reported an event");
+}
+
+/// Writes `server` until a write has to wait (the client reads nothing meanwhile).
+fn write_until_pending(server: &TcpStream, cx: &mut Context<'_>) {
+    let chunk = vec![b'x'; 65536];
+    for _ in 0..10_000 {
+        if Pin::new(&mut &*server).poll_write(cx, &chunk).is_pending() {
+            return;
+        }
+    }
+    panic!("the send buffer never filled");
+}
+
+/// A socket watched for reads only goes on writing until a write has to wait; that
+/// writer is woken once the peer reads, and the write then goes ahead.
+#[test]
+fn a_write_that_waits_on_a_socket_registered_to_read_is_woken_when_the_peer_reads() {
+    let reactor = Arc::new(Reactor::new().unwrap());
+    let _current = reactor::enter(reactor.clone());
+    let (client, server) = pair();
+    client.set_nonblocking(true).unwrap();
+    let count = Arc::new(Count::default());
+    let waker = Waker::from(count.clone());
+    let mut cx = Context::from_waker(&waker);
+    register_to_read(&server, &mut cx);
+    write_until_pending(&server, &mut cx);
+    turn_until(&reactor, || {
+        drain(&client);
+        count.0.load(SeqCst) >= 1
+    });
+    let wrote = Pin::new(&mut &server).poll_write(&mut cx, b"more");
+    assert!(matches!(wrote, std::task::Poll::Ready(Ok(4))), "{wrote:?}");
+}
+
+/// The peer frees the send buffer between the write's EAGAIN and the writer's wait: no
+/// edge comes after epoll starts watching writes, and the writer must still be woken
+/// (`EPOLL_CTL_MOD` reports a socket writable already).
+#[test]
+fn a_write_whose_buffer_frees_before_writes_are_watched_is_still_woken() {
+    let reactor = Arc::new(Reactor::new().unwrap());
+    let _current = reactor::enter(reactor.clone());
+    let (client, server) = pair();
+    client.set_nonblocking(true).unwrap();
+    let count = Arc::new(Count::default());
+    let waker = Waker::from(count.clone());
+    let mut cx = Context::from_waker(&waker);
+    register_to_read(&server, &mut cx);
+    let chunk = vec![b'x'; 65536];
+    let mut blocked = false;
+    for _ in 0..10_000 {
+        let op = || {
+            let wrote = server.get_ref().write(&chunk);
+            if matches!(&wrote, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
+                blocked = true;
+                drain(&client);
+            }
+            wrote
+        };
+        if server
+            .poll_op(&mut cx, super::source::Dir::Write, op, |_| false)
+            .is_pending()
+        {
+            break;
+        }
+    }
+    assert!(blocked, "the send buffer never filled");
+    turn_until(&reactor, || count.0.load(SeqCst) >= 1);
+}
