@@ -1,0 +1,205 @@
+//! The quiet-time trim: once a thread has started no request for [`QUIET`], it gives
+//! back what only a burst needed.
+//!
+//! A thread keeps blocks for reuse so that a request allocates nothing: read buffers
+//! (`http::spare`, up to 32), request scratches (`exchange::kept`, up to 256), and the
+//! pool's idle upstream connections keep their read buffers (`upstream::pool`). After a
+//! burst those lists are full, and each kept block pins the allocator page it sits in,
+//! which the burst's other blocks emptied: with 5,000 idle keep-alive clients held after
+//! a ramp, about 50 bytes a connection (bench/profiling.md, "Idle connections, round
+//! eight" and "round nine"). Cutting them on every give-back instead cost 6% more
+//! instructions a request at 50 connections (a deep idle list then gives and takes a
+//! buffer on each request), so the cut waits for the traffic to stop, and no step of a
+//! request's way changes but one counter bump ([`started`]).
+//!
+//! How it is triggered, on every runtime through the `rt` API alone: one task per
+//! worker thread ([`trim_when_quiet`], spawned on thread `k` where the runtime places
+//! tasks) sleeps on a timer only while the thread is *armed*: a list ran dry and a block
+//! was made afresh ([`grew`], a cold path: a fresh zeroed 4 KiB costs 4,100
+//! instructions anyway). Armed, it looks at the thread's request counter four times a
+//! [`QUIET`]; once it has not moved for a whole `QUIET`, the task trims the thread's
+//! lists to a few and disarms, so an idle process is not woken again until traffic
+//! grows a list. The same trim frees the buffers of the pool's idle connections that
+//! have idled half a `QUIET` (the pool is shared by the threads, so each connection's
+//! own idle time says it is not in use: `Pool::free_idle_buffers`), as does the pool's
+//! reaper, which runs every second anyway, for a thread that went quiet while another
+//! still used the pool. Where a runtime cannot
+//! place tasks (the portable and tokio ones steal them), a trim task trims the lists of
+//! whichever thread runs it: the lists are per thread, the tasks are not, so a thread
+//! may keep its lists until a task happens to run there; the default runtime places
+//! them.
+//!
+//! HAProxy trims its pools likewise only off the request path (on memory pressure, and
+//! `pool-purge-delay` closes idle server connections a period at a time), and nginx
+//! frees a request's pool at its end and keeps no per-thread lists to trim.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+/// How long a thread starts no request before its lists are trimmed: longer than the
+/// gaps inside a load (a keep-alive client's think time, a balancer's swing), short
+/// enough that an idle process gives a burst's memory back within two seconds.
+pub(crate) const QUIET: Duration = Duration::from_secs(1);
+
+/// How many looks the trim task takes over [`QUIET`]: it trims once that many in a row
+/// found no request started, so within a quarter of `QUIET` past it (the idle
+/// benchmark measures two seconds after its last request).
+const LOOKS: u32 = 4;
+
+/// The trims [`also_trim`] registered.
+type Also = Vec<Box<dyn Fn() -> bool + Send>>;
+static ALSO: Mutex<Also> = Mutex::new(Vec::new());
+
+thread_local! {
+    /// Requests started on this thread: the trim's test of quiet.
+    static STARTED: Cell<u64> = const { Cell::new(0) };
+    /// Whether a list ran dry since the last trim.
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    /// The trim task parked while the thread is not armed.
+    static PARKED: RefCell<Option<Waker>> = const { RefCell::new(None) };
+}
+
+/// A request starts on this thread (one increment: the only cost on a request's way).
+#[inline]
+pub(crate) fn started() {
+    let _ = STARTED.try_with(|n| n.set(n.get().wrapping_add(1)));
+}
+
+/// A list of this thread ran dry and a block was made afresh: it may end up kept, so
+/// the trim task looks again once the thread is quiet.
+#[cold]
+pub(crate) fn grew() {
+    if ARMED.try_with(|a| a.replace(true)).unwrap_or(true) {
+        return;
+    }
+    let parked = PARKED.try_with(|p| p.borrow_mut().take()).ok().flatten();
+    if let Some(w) = parked {
+        w.wake();
+    }
+}
+
+/// Runs for the life of the server on one worker thread: trims the thread's lists
+/// each time it goes quiet after a list grew (module docs).
+pub(crate) async fn trim_when_quiet() {
+    loop {
+        Armed.await;
+        let mut seen = requests_started();
+        let mut still = 0;
+        while still < LOOKS {
+            crate::rt::sleep(QUIET / LOOKS).await;
+            let now = requests_started();
+            still = if now == seen { still + 1 } else { 0 };
+            seen = now;
+        }
+        let _ = ARMED.try_with(|a| a.set(false));
+        trim();
+    }
+}
+
+/// Cuts this thread's kept lists to a few each, and runs the trims registered with
+/// [`also_trim`].
+pub(crate) fn trim() {
+    crate::http::spare::trim();
+    crate::exchange::kept::trim();
+    let mut also = ALSO.lock().unwrap_or_else(|p| p.into_inner());
+    also.retain(|trim| trim());
+}
+
+/// Registers a trim of something shared by the threads (an engine's upstream pools),
+/// run whenever a thread goes quiet, until it returns false (its engine is gone).
+pub(crate) fn also_trim(trim: impl Fn() -> bool + Send + 'static) {
+    let mut also = ALSO.lock().unwrap_or_else(|p| p.into_inner());
+    also.push(Box::new(trim));
+}
+
+fn requests_started() -> u64 {
+    STARTED.try_with(Cell::get).unwrap_or(0)
+}
+
+/// Resolves once this thread is armed, parking its waker until then.
+struct Armed;
+
+impl Future for Armed {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if ARMED.try_with(Cell::get).unwrap_or(true) {
+            return Poll::Ready(());
+        }
+        let _ = PARKED.try_with(|p| *p.borrow_mut() = Some(cx.waker().clone()));
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::kept;
+    use crate::http::{conn::Conn, spare};
+    use crate::rt::{self, Runtime};
+    use futures_lite::AsyncWriteExt;
+
+    /// A burst of 40 connections, each reading a request into a fresh buffer with a
+    /// fresh scratch, then going idle (giving both back): the thread's lists fill, and
+    /// once no request has started for [`QUIET`] the trim task cuts them to a few.
+    #[test]
+    fn a_burst_s_kept_blocks_are_trimmed_once_the_thread_is_quiet() {
+        let runtime = Runtime::new();
+        runtime.clone().block_on(1, async move {
+            runtime.spawn(trim_when_quiet()).detach();
+            while spare::kept() > 0 {
+                spare::drop_one();
+            }
+            let listener = rt::bind("127.0.0.1:0".parse().unwrap(), 64).unwrap();
+            let addr = rt::local_addr(&listener).unwrap();
+            let mut held = Vec::new();
+            for _ in 0..40 {
+                let mut client = rt::connect(addr).await.unwrap();
+                let (server, _) = rt::accept(&listener).await.unwrap();
+                client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+                let mut conn = Conn::new(server, spare::SIZE, spare::SIZE);
+                assert!(conn.fill().await.unwrap() > 0);
+                held.push((conn, client, kept::take()));
+            }
+            for (conn, _, scratch) in &mut held {
+                let n = conn.buffered().len();
+                conn.consume(n);
+                conn.release();
+                kept::give(std::mem::take(scratch));
+            }
+            assert!(spare::kept() > 8 && kept::kept() > 8);
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while spare::kept() > 4 || kept::kept() > 4 {
+                let left = (spare::kept(), kept::kept());
+                assert!(std::time::Instant::now() < deadline, "still kept: {left:?}");
+                rt::sleep(Duration::from_millis(20)).await;
+            }
+        });
+    }
+
+    #[test]
+    fn a_list_that_grew_wakes_the_parked_trim_task_once() {
+        let woken = std::sync::Arc::new(Count::default());
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        ARMED.set(false);
+        assert!(Pin::new(&mut Armed).poll(&mut cx).is_pending());
+        grew();
+        grew();
+        assert_eq!(woken.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert!(Pin::new(&mut Armed).poll(&mut cx).is_ready());
+    }
+
+    #[derive(Default)]
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
