@@ -6,32 +6,34 @@
 //! pool's idle upstream connections keep their read buffers (`upstream::pool`). After a
 //! burst those lists are full, and each kept block pins the allocator page it sits in,
 //! which the burst's other blocks emptied: with 5,000 idle keep-alive clients held after
-//! a ramp, about 50 bytes a connection (bench/profiling.md, "Idle connections, round
-//! eight" and "round nine"). Cutting them on every give-back instead cost 6% more
-//! instructions a request at 50 connections (a deep idle list then gives and takes a
-//! buffer on each request), so the cut waits for the traffic to stop, and no step of a
-//! request's way changes but one counter bump ([`started`]).
+//! a ramp, about 100 bytes a connection (bench/profiling.md, "Idle connections, round
+//! nine"). Cutting them on every give-back instead cost 6% more instructions a request
+//! at 50 connections ("round eight": a deep idle list then gives and takes a buffer on
+//! each request), so the cut waits for the traffic to stop, and a request's way gains
+//! one counter bump ([`started`]).
 //!
 //! How it is triggered, on every runtime through the `rt` API alone: one task per
 //! worker thread ([`trim_when_quiet`], spawned on thread `k` where the runtime places
 //! tasks) sleeps on a timer only while the thread is *armed*: a list ran dry and a block
 //! was made afresh ([`grew`], a cold path: a fresh zeroed 4 KiB costs 4,100
-//! instructions anyway). Armed, it looks at the thread's request counter four times a
+//! instructions anyway). Armed, it looks at the thread's request counter twice a
 //! [`QUIET`]; once it has not moved for a whole `QUIET`, the task trims the thread's
 //! lists to a few and disarms, so an idle process is not woken again until traffic
-//! grows a list. The same trim frees the buffers of the pool's idle connections that
-//! have idled half a `QUIET` (the pool is shared by the threads, so each connection's
-//! own idle time says it is not in use: `Pool::free_idle_buffers`), as does the pool's
-//! reaper, which runs every second anyway, for a thread that went quiet while another
-//! still used the pool. Where a runtime cannot
-//! place tasks (the portable and tokio ones steal them), a trim task trims the lists of
-//! whichever thread runs it: the lists are per thread, the tasks are not, so a thread
-//! may keep its lists until a task happens to run there; the default runtime places
-//! them.
+//! grows a list. The same trim runs what [`also_trim`] registered: each engine's pools
+//! free the buffers of the idle connections below their newest few that have idled
+//! half a `QUIET` (a pool is shared by the threads, so a connection's own idle time
+//! says it is out of use: `Pool::free_idle_buffers`); the pool's reaper, which runs
+//! every second anyway, does the same for a pool a busy thread still uses. Where a
+//! runtime cannot place tasks (the portable and tokio ones move them between threads),
+//! a trim task trims the lists of whichever thread polls it: the lists are per thread,
+//! the tasks are not, so a thread may keep its lists until a task runs there; the
+//! default runtime places one on each.
 //!
-//! HAProxy trims its pools likewise only off the request path (on memory pressure, and
-//! `pool-purge-delay` closes idle server connections a period at a time), and nginx
-//! frees a request's pool at its end and keeps no per-thread lists to trim.
+//! HAProxy likewise frees its pools' cached objects off the request path (`pool_gc`,
+//! when an allocation fails) and closes surplus idle server connections a part at a
+//! time every `pool-purge-delay`; nginx has nothing to trim: a request's buffers live
+//! in its request pool, freed at its end, so idle connections, client or upstream, hold
+//! none.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -46,9 +48,11 @@ use std::time::Duration;
 pub(crate) const QUIET: Duration = Duration::from_secs(1);
 
 /// How many looks the trim task takes over [`QUIET`]: it trims once that many in a row
-/// found no request started, so within a quarter of `QUIET` past it (the idle
-/// benchmark measures two seconds after its last request).
-const LOOKS: u32 = 4;
+/// found no request started, so within half a `QUIET` past it (the idle benchmark
+/// measures two seconds after its last request). Each look is a timer's wake-up while
+/// the thread is busy: four cost 40 instructions a request in the sequential
+/// benchmark (callgrind), where one more request is served in the same time.
+const LOOKS: u32 = 2;
 
 /// The trims [`also_trim`] registered.
 type Also = Vec<Box<dyn Fn() -> bool + Send>>;
@@ -79,6 +83,17 @@ pub(crate) fn grew() {
     let parked = PARKED.try_with(|p| p.borrow_mut().take()).ok().flatten();
     if let Some(w) = parked {
         w.wake();
+    }
+}
+
+/// Starts one trim task per worker thread (`threads` as configured), for the life of
+/// the server. Out of line: inlined, it tipped the executor's loop, which is generic
+/// over the server's future, out of its caller, 30 instructions a request more
+/// (callgrind, bench/instructions.sh).
+#[inline(never)]
+pub(crate) fn start(runtime: &crate::rt::Runtime, threads: usize) {
+    for k in 0..crate::rt::worker_threads(threads) {
+        runtime.spawn_on(k, trim_when_quiet()).detach();
     }
 }
 

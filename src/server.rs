@@ -327,12 +327,7 @@ impl Server {
         } = self;
         let (busy, drained) = shutdown::wait_group();
         live.start_background(&runtime);
-        // One quiet-time trim per worker thread, for the life of the server (`quiet`).
-        for k in 0..rt::worker_threads(live.get().config.threads) {
-            runtime
-                .spawn_on(k, crate::quiet::trim_when_quiet())
-                .detach();
-        }
+        crate::quiet::start(&runtime, live.get().config.threads);
         let admin = admin::serve(admin.map(|(l, _)| l), live.clone(), runtime.clone());
         // One accept task per listener, all sharing the connection limit.
         let shared = Shared {
