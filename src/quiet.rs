@@ -160,40 +160,46 @@ mod tests {
 
     /// A burst of 40 connections, each reading a request into a fresh buffer with a
     /// fresh scratch, then going idle (giving both back): the thread's lists fill, and
-    /// once no request has started for [`QUIET`] the trim task cuts them to a few.
+    /// once no request has started for [`QUIET`] the trim task cuts them to a few. The
+    /// burst runs as a task, on the one worker thread the trim task runs on too (the
+    /// tokio backend runs `block_on`'s own future on the calling thread, apart).
     #[test]
     fn a_burst_s_kept_blocks_are_trimmed_once_the_thread_is_quiet() {
         let runtime = Runtime::new();
-        runtime.clone().block_on(1, async move {
-            runtime.spawn(trim_when_quiet()).detach();
-            while spare::kept() > 0 {
-                spare::drop_one();
-            }
-            let listener = rt::bind("127.0.0.1:0".parse().unwrap(), 64).unwrap();
-            let addr = rt::local_addr(&listener).unwrap();
-            let mut held = Vec::new();
-            for _ in 0..40 {
-                let mut client = rt::connect(addr).await.unwrap();
-                let (server, _) = rt::accept(&listener).await.unwrap();
-                client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
-                let mut conn = Conn::new(server, spare::SIZE, spare::SIZE);
-                assert!(conn.fill().await.unwrap() > 0);
-                held.push((conn, client, kept::take()));
-            }
-            for (conn, _, scratch) in &mut held {
-                let n = conn.buffered().len();
-                conn.consume(n);
-                conn.release();
-                kept::give(std::mem::take(scratch));
-            }
-            assert!(spare::kept() > 8 && kept::kept() > 8);
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            while spare::kept() > 4 || kept::kept() > 4 {
-                let left = (spare::kept(), kept::kept());
-                assert!(std::time::Instant::now() < deadline, "still kept: {left:?}");
-                rt::sleep(Duration::from_millis(20)).await;
-            }
-        });
+        let spawner = runtime.clone();
+        runtime.block_on(
+            1,
+            spawner.clone().spawn(async move {
+                spawner.spawn(trim_when_quiet()).detach();
+                while spare::kept() > 0 {
+                    spare::drop_one();
+                }
+                let listener = rt::bind("127.0.0.1:0".parse().unwrap(), 64).unwrap();
+                let addr = rt::local_addr(&listener).unwrap();
+                let mut held = Vec::new();
+                for _ in 0..40 {
+                    let mut client = rt::connect(addr).await.unwrap();
+                    let (server, _) = rt::accept(&listener).await.unwrap();
+                    client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+                    let mut conn = Conn::new(server, spare::SIZE, spare::SIZE);
+                    assert!(conn.fill().await.unwrap() > 0);
+                    held.push((conn, client, kept::take()));
+                }
+                for (conn, _, scratch) in &mut held {
+                    let n = conn.buffered().len();
+                    conn.consume(n);
+                    conn.release();
+                    kept::give(std::mem::take(scratch));
+                }
+                assert!(spare::kept() > 8 && kept::kept() > 8);
+                let deadline = std::time::Instant::now() + Duration::from_secs(30);
+                while spare::kept() > 4 || kept::kept() > 4 {
+                    let left = (spare::kept(), kept::kept());
+                    assert!(std::time::Instant::now() < deadline, "still kept: {left:?}");
+                    rt::sleep(Duration::from_millis(20)).await;
+                }
+            }),
+        );
     }
 
     #[test]
