@@ -56,6 +56,7 @@ mod open_clients;
 pub mod plugin;
 mod privileges;
 mod proxy_protocol;
+mod quiet;
 mod request;
 mod request_id;
 pub mod route;

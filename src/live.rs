@@ -73,6 +73,17 @@ impl Live {
     pub fn start_background(&self, runtime: &Runtime) {
         let engine = self.get();
         runtime.spawn(reap(engine.clone())).detach();
+        let pools = Arc::downgrade(&engine);
+        crate::quiet::also_trim(move || {
+            let Some(engine) = pools.upgrade() else {
+                return false;
+            };
+            engine
+                .groups
+                .iter()
+                .for_each(|g| g.pool.free_idle_buffers());
+            true
+        });
         for group in &engine.groups {
             let failed = Arc::downgrade(group);
             group.h2.run_on(

@@ -327,6 +327,7 @@ impl Server {
         } = self;
         let (busy, drained) = shutdown::wait_group();
         live.start_background(&runtime);
+        crate::quiet::start(&runtime, live.get().config.threads);
         let admin = admin::serve(admin.map(|(l, _)| l), live.clone(), runtime.clone());
         // One accept task per listener, all sharing the connection limit.
         let shared = Shared {

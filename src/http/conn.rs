@@ -170,6 +170,18 @@ impl<S> Conn<S> {
         }
     }
 
+    /// As [`release`](Self::release), but frees the buffer instead of keeping it for
+    /// the thread's next connection: for a connection that has idled a while, trimmed
+    /// off any thread (`upstream::pool`'s reaper), whose buffer no request is waiting for.
+    pub fn free_buffer(&mut self) {
+        if self.start == self.end {
+            self.lent = None;
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
     /// Makes room after the buffered bytes: compact first, then grow up to `max`.
     fn make_room(&mut self) {
         if self.lent.is_some() {

@@ -74,7 +74,26 @@ pub fn take(size: usize) -> Vec<u8> {
     if let Some(buf) = list(size).and_then(|(l, _)| pop(l)) {
         return buf;
     }
+    crate::quiet::grew();
     vec![0; size]
+}
+
+/// The thread has gone quiet (`quiet`): keeps the [`KEEP_ON_CLOSE`] buffers given back
+/// last, those on the pages the last requests used, and frees the rest and every large
+/// one.
+pub fn trim() {
+    let _ = SPARE.try_with(|s| {
+        let mut s = s.borrow_mut();
+        let past = s.len().saturating_sub(KEEP_ON_CLOSE);
+        s.drain(..past);
+    });
+    let _ = SPARE_LARGE.try_with(|s| s.borrow_mut().clear());
+}
+
+/// How many buffers of [`SIZE`] this thread keeps (for tests).
+#[cfg(test)]
+pub fn kept() -> usize {
+    SPARE.with_borrow(Vec::len)
 }
 
 /// Frees one kept buffer of each size, if any: tests empty the thread's lists with it.
@@ -197,6 +216,23 @@ mod tests {
             closing_within(vec![3; SIZE], KEEP);
         }
         assert_eq!(SPARE.with_borrow(Vec::len), 10);
+        while pop(&SPARE).is_some() {}
+    }
+
+    #[test]
+    fn a_quiet_trim_keeps_the_newest_few_and_no_large_one() {
+        while pop(&SPARE).is_some() {}
+        for i in 0..KEEP {
+            give(vec![i as u8; SIZE]);
+        }
+        give(vec![1; LARGE]);
+        trim();
+        assert_eq!(SPARE_LARGE.with_borrow(Vec::len), 0);
+        let left: Vec<u8> = SPARE.with_borrow(|s| s.iter().map(|b| b[0]).collect());
+        let newest = (KEEP - KEEP_ON_CLOSE..KEEP)
+            .map(|i| i as u8)
+            .collect::<Vec<_>>();
+        assert_eq!(left, newest);
         while pop(&SPARE).is_some() {}
     }
 

@@ -24,7 +24,13 @@
 //! two"). Closed as they come back, they cost the burst's own requests one close each.
 //!
 //! A background task calls [`Pool::reap`] every [`REAP_EVERY`], so idle connections past
-//! either limit close even when no request comes to their server.
+//! either limit close even when no request comes to their server. It, and a thread's
+//! quiet-time trim (`quiet`), also free the read buffers of the connections below the
+//! newest [`BUFFERED`] that have idled [`BUFFER_IDLE`]: a burst leaves up to `keepalive` connections idle,
+//! each with its 4 KiB buffer pinning an allocator page (bench/profiling.md, "Idle
+//! connections, round nine"). Not at check-in: freeing the buffer of every connection
+//! given back to a deep list made each request on it take a buffer again, 6% more
+//! instructions a request at 50 connections ("round eight").
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -53,6 +59,15 @@ pub const SURPLUS_GRACE: Duration = Duration::from_secs(1);
 
 /// How often the background reaper looks for idle connections to close.
 pub const REAP_EVERY: Duration = Duration::from_secs(1);
+
+/// Idle connections to one server that keep their read buffer however long they idle:
+/// the newest, which the next checkouts take.
+pub const BUFFERED: usize = 4;
+
+/// How long an idle connection below the newest [`BUFFERED`] keeps its read buffer:
+/// half the quiet-time trim's bound, since a thread's last responses come back (and
+/// their connections idle) a little after its last request started.
+pub const BUFFER_IDLE: Duration = Duration::from_millis(500);
 
 struct Idle {
     conn: UpstreamConn,
@@ -144,6 +159,16 @@ impl Pool {
                 .count();
             list.drain(..expired);
             self.close_stale_surplus(&mut list, now);
+            free_idle_buffers(&mut list, now);
+        }
+    }
+
+    /// Frees the read buffers of the idle connections below the newest [`BUFFERED`]
+    /// that have idled [`BUFFER_IDLE`] (module docs): a thread's quiet-time trim.
+    pub fn free_idle_buffers(&self) {
+        let now = Instant::now();
+        for list in &self.idle {
+            free_idle_buffers(&mut list.lock().unwrap_or_else(|p| p.into_inner()), now);
         }
     }
 
@@ -177,6 +202,16 @@ impl Pool {
     }
 }
 
+/// Frees the read buffers of the idle connections in `list` below the newest
+/// [`BUFFERED`] that have idled [`BUFFER_IDLE`] or more.
+fn free_idle_buffers(list: &mut [Idle], now: Instant) {
+    let below = list.len().saturating_sub(BUFFERED);
+    let quiet = |idle: &&mut Idle| now.saturating_duration_since(idle.since) >= BUFFER_IDLE;
+    for idle in list[..below].iter_mut().take_while(quiet) {
+        idle.conn.free_buffer();
+    }
+}
+
 /// How many of the oldest idle connections to close: those above `max_idle` that have
 /// idled [`SURPLUS_GRACE`] or more. `since` runs oldest first (the list is a stack, so
 /// idle times only shrink towards its top).
@@ -195,6 +230,47 @@ fn surplus_to_close(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rt::{self, Runtime};
+
+    impl Pool {
+        /// The buffer each idle connection to server `i` holds, oldest first.
+        fn buffers(&self, i: usize) -> Vec<usize> {
+            let list = self.idle[i].lock().unwrap();
+            list.iter().map(|idle| idle.conn.capacity()).collect()
+        }
+    }
+
+    /// After a burst left eight connections idle, each with its read buffer, the
+    /// reaper frees the buffers of all but the newest few once they have idled
+    /// [`BUFFER_IDLE`]; the connections stay pooled.
+    #[test]
+    fn quiet_idle_connections_below_the_newest_few_give_their_buffers_back() {
+        Runtime::new().block_on(1, async {
+            let listener = rt::bind("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+            let addr = rt::local_addr(&listener).unwrap();
+            let pool = Pool::new(1, 64, Duration::from_secs(60));
+            let mut peers = Vec::new();
+            for _ in 0..8 {
+                let stream = rt::connect(addr).await.unwrap();
+                peers.push(rt::accept(&listener).await.unwrap());
+                let mut conn = Conn::new(Stream::from(stream), FIRST_READ, BUFFER);
+                conn.grow_to(FIRST_READ);
+                pool.checkin(0, conn);
+            }
+            assert_eq!(pool.buffers(0), [FIRST_READ; 8]);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let want = [[0; 8 - BUFFERED].as_slice(), &[FIRST_READ; BUFFERED]].concat();
+            loop {
+                pool.reap();
+                if pool.buffers(0) == want {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "left: {:?}", pool.buffers(0));
+                rt::sleep(Duration::from_millis(20)).await;
+            }
+            assert_eq!(pool.idle(0), 8);
+        });
+    }
 
     fn ages(now: Instant, secs: &[f64]) -> Vec<Instant> {
         secs.iter()
