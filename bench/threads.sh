@@ -13,7 +13,8 @@
 # (weir writes sockets with `writev`, so its `write`s are eventfd wakes of a worker
 # asleep in `epoll_wait`), `sched_yield`, `futex`, context switches and the wake-ups the
 # proxy made (`sched:sched_wakeup`: of wrk, the origin or its own threads); then
-# CPU µs per request (task-clock, the noisy one) and each thread's share of the CPU;
+# CPU µs per request (task-clock, the noisy one), each thread's share of the CPU and
+# the CPU per request split into user space and kernel (/proc utime and stime);
 # for weir, the connections each thread's listener accepted, and its context switches
 # split into voluntary (it slept) and involuntary (preempted, or a `sched_yield` that
 # let another run) from /proc.
@@ -74,11 +75,12 @@ for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PROXY/" && break
 TARGETS=$MAIN
 [ "$KIND" = nginx ] && TARGETS=$(pgrep -P "$MAIN" | paste -sd,)
 
-# Per-thread CPU ticks (utime + stime) of the targets, as "tid ticks" lines.
+# Per-thread CPU ticks of the targets, as "tid all user kernel" lines (utime + stime,
+# utime, stime).
 ticks() {
   local p t
   for p in ${TARGETS//,/ }; do
-    for t in /proc/"$p"/task/*; do awk -v t="${t##*/}" '{print t, $14 + $15}' "$t/stat"; done
+    for t in /proc/"$p"/task/*; do awk -v t="${t##*/}" '{print t, $14 + $15, $14, $15}' "$t/stat"; done
   done
 }
 # A weir process's context switches as "tid voluntary involuntary" lines.
@@ -109,9 +111,13 @@ awk -v n="$REQUESTS" '
   /task-clock/ { gsub(",", "", $1); printf "  %-40s %8.2f\n", "CPU us/request (task-clock)", $1 * 1000 / n; next }
   $2 ~ /^(context-switches|raw_syscalls|syscalls|sched)/ && $1 ~ /^[0-9,]+$/ {
     gsub(",", "", $1); printf "  %-40s %8.3f\n", $2 "/request", $1 / n }' "$WORK/perf"
-# Each busy thread's share of the targets' CPU during the load.
-join "$WORK/ticks0" "$WORK/ticks1" | awk '{d = $3 - $2; if (d > 0) { tid[NR] = $1; used[NR] = d; all += d } }
-  END { printf "  CPU share by thread:"; for (i in used) printf " %.0f%%", 100 * used[i] / all; print "" }'
+# Each busy thread's share of the targets' CPU during the load, and the CPU per request
+# split into user space and kernel (utime and stime, in ticks of 1/CLK_TCK s).
+join "$WORK/ticks0" "$WORK/ticks1" | awk -v n="$REQUESTS" -v hz="$(getconf CLK_TCK)" '
+  {d = $5 - $2; if (d > 0) { used[NR] = d; all += d }; user += $6 - $3; kernel += $7 - $4}
+  END { printf "  CPU share by thread:"; for (i in used) printf " %.0f%%", 100 * used[i] / all; print ""
+        printf "  %-40s %8.2f\n  %-40s %8.2f\n", "user us/request (utime)", user * 1e6 / hz / n,
+          "kernel us/request (stime)", kernel * 1e6 / hz / n }'
 if [ "$KIND" = weir ]; then
   join "$WORK/switches0" "$WORK/switches1" | awk -v n="$REQUESTS" '{v += $4 - $2; i += $5 - $3}
     END {printf "  %-40s %8.3f\n  %-40s %8.3f\n", "voluntary switches/request", v / n, "involuntary switches/request", i / n}'
