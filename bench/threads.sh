@@ -98,7 +98,7 @@ PERF=$!
 sleep 0.2
 ticks >"$WORK/ticks0"
 switches >"$WORK/switches0"
-wrk -t1 -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$PROXY/" >"$WORK/wrk"
+wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "http://127.0.0.1:$PROXY/" >"$WORK/wrk"
 ticks >"$WORK/ticks1"
 switches >"$WORK/switches1"
 kill -INT "$PERF"
@@ -106,7 +106,8 @@ wait "$PERF" || true
 
 REQUESTS=$(awk '/requests in/ {print $1}' "$WORK/wrk")
 RATE=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk")
-echo "$KIND, $THREADS thread(s), $CONNS connections: $REQUESTS requests, $RATE req/s"
+P99=$(awk '$1 == "99%" {print $2}' "$WORK/wrk")
+echo "$KIND, $THREADS thread(s), $CONNS connections: $REQUESTS requests, $RATE req/s, p99 $P99"
 awk -v n="$REQUESTS" '
   /task-clock/ { gsub(",", "", $1); printf "  %-40s %8.2f\n", "CPU us/request (task-clock)", $1 * 1000 / n; next }
   $2 ~ /^(context-switches|raw_syscalls|syscalls|sched)/ && $1 ~ /^[0-9,]+$/ {
