@@ -162,11 +162,8 @@ impl<S> Conn<S> {
     /// its next request then holds no buffer at all (nginx does the same). The next read
     /// allocates it again.
     pub fn release(&mut self) {
-        if self.start == self.end {
-            self.lent = None; // kept again once its frames are gone
-            spare::give(std::mem::take(&mut self.buf));
-            self.start = 0;
-            self.end = 0;
+        if let Some(buf) = self.take_idle_buffer() {
+            spare::give(buf);
         }
     }
 
@@ -174,12 +171,18 @@ impl<S> Conn<S> {
     /// the thread's next connection: for a connection that has idled a while, trimmed
     /// off any thread (`upstream::pool`'s reaper), whose buffer no request is waiting for.
     pub fn free_buffer(&mut self) {
-        if self.start == self.end {
-            self.lent = None;
-            self.buf = Vec::new();
-            self.start = 0;
-            self.end = 0;
+        drop(self.take_idle_buffer());
+    }
+
+    /// The buffer, taken off the connection, if nothing is buffered in it.
+    fn take_idle_buffer(&mut self) -> Option<Vec<u8>> {
+        if self.start != self.end {
+            return None;
         }
+        self.lent = None; // kept again once its frames are gone
+        self.start = 0;
+        self.end = 0;
+        Some(std::mem::take(&mut self.buf))
     }
 
     /// Makes room after the buffered bytes: compact first, then grow up to `max`.

@@ -203,6 +203,26 @@ fn a_socket_registered_to_read_costs_no_reactor_turn() {
     assert_eq!(turn_now(&reactor), 0, "the registration reported an event");
 }
 
+/// A reactor entered on this thread and a connected pair whose server end registered
+/// by a read that waits, with a waker counting its wakes; the client does not block.
+fn registered_to_read() -> (
+    Arc<Reactor>,
+    impl Drop,
+    StdStream,
+    TcpStream,
+    Arc<Count>,
+    Waker,
+) {
+    let reactor = Arc::new(Reactor::new().unwrap());
+    let current = reactor::enter(reactor.clone());
+    let (client, server) = pair();
+    client.set_nonblocking(true).unwrap();
+    let count = Arc::new(Count::default());
+    let waker = Waker::from(count.clone());
+    register_to_read(&server, &mut Context::from_waker(&waker));
+    (reactor, current, client, server, count, waker)
+}
+
 /// Writes `server` until a write has to wait (the client reads nothing meanwhile).
 fn write_until_pending(server: &TcpStream, cx: &mut Context<'_>) {
     let chunk = vec![b'x'; 65536];
@@ -218,14 +238,8 @@ fn write_until_pending(server: &TcpStream, cx: &mut Context<'_>) {
 /// writer is woken once the peer reads, and the write then goes ahead.
 #[test]
 fn a_write_that_waits_on_a_socket_registered_to_read_is_woken_when_the_peer_reads() {
-    let reactor = Arc::new(Reactor::new().unwrap());
-    let _current = reactor::enter(reactor.clone());
-    let (client, server) = pair();
-    client.set_nonblocking(true).unwrap();
-    let count = Arc::new(Count::default());
-    let waker = Waker::from(count.clone());
+    let (reactor, _current, client, server, count, waker) = registered_to_read();
     let mut cx = Context::from_waker(&waker);
-    register_to_read(&server, &mut cx);
     write_until_pending(&server, &mut cx);
     turn_until(&reactor, || {
         drain(&client);
@@ -240,14 +254,8 @@ fn a_write_that_waits_on_a_socket_registered_to_read_is_woken_when_the_peer_read
 /// (`EPOLL_CTL_MOD` reports a socket writable already).
 #[test]
 fn a_write_whose_buffer_frees_before_writes_are_watched_is_still_woken() {
-    let reactor = Arc::new(Reactor::new().unwrap());
-    let _current = reactor::enter(reactor.clone());
-    let (client, server) = pair();
-    client.set_nonblocking(true).unwrap();
-    let count = Arc::new(Count::default());
-    let waker = Waker::from(count.clone());
+    let (reactor, _current, client, server, count, waker) = registered_to_read();
     let mut cx = Context::from_waker(&waker);
-    register_to_read(&server, &mut cx);
     let chunk = vec![b'x'; 65536];
     let mut blocked = false;
     for _ in 0..10_000 {
