@@ -15,6 +15,10 @@ BURST_CONNS=8000
 # (bench/lib/crowd.py): issue 24's "10,000 idle connections + load".
 CROWD_CONNS=10000
 BURST_ROUNDS=3
+# Connections of the paced scenario, each waiting 1 ms between requests (lib/paced.lua):
+# 50 offer well under any proxy's rate here; more bring the offered load near saturation,
+# so the tails can be compared at equal rates up to it.
+PACED_CONNS=50
 WRK_THREADS=1
 # Idle upstream connections kept per origin server: above wrk's 50 client connections,
 # so no proxy closes and reopens upstream connections under load, even if every client
@@ -62,6 +66,8 @@ Usage: bench/run.sh [options]
   --burst-rounds N   requests each burst connection sends, all at once (default $BURST_ROUNDS)
   --crowd-conns N    idle keep-alive connections held open during the crowd scenario's
                      small-response load (default $CROWD_CONNS; not in the default list)
+  --paced-conns N    connections of the paced scenario, each waiting 1 ms between
+                     requests (default $PACED_CONNS)
   --wrk-threads N    wrk threads (default $WRK_THREADS)
   --weir PATH        use this weir binary instead of building target/release/weir
   --pin              pin every proxy alike to the first N CPUs (N = --threads), and wrk
@@ -88,6 +94,7 @@ parse_options() {
       --burst-conns) BURST_CONNS=$2; shift 2 ;;
       --burst-rounds) BURST_ROUNDS=$2; shift 2 ;;
       --crowd-conns) CROWD_CONNS=$2; shift 2 ;;
+      --paced-conns) PACED_CONNS=$2; shift 2 ;;
       --wrk-threads) WRK_THREADS=$2; shift 2 ;;
       --weir) WEIR=$2; shift 2 ;;
       --pin) PIN=1; shift ;;
@@ -124,5 +131,5 @@ parse_options() {
   ANCHORS=${ANCHORS//,/ }
   case $ORIGIN_MODE in separate|shared) ;; *) echo "run.sh: --origins is separate or shared" >&2; exit 2 ;; esac
   COMMAND="bench/run.sh --threads $THREADS --duration $DURATION --repeats $REPEATS"
-  COMMAND+=" --origins $ORIGIN_MODE --idle-conns $IDLE_CONNS --scenarios '$SCENARIOS' --proxies '$PROXY_LIST'"
+  COMMAND+=" --origins $ORIGIN_MODE --idle-conns $IDLE_CONNS --paced-conns $PACED_CONNS --scenarios '$SCENARIOS' --proxies '$PROXY_LIST'"
 }

@@ -22,7 +22,7 @@ run_wrk() {  # scenario target repeat
   esac
   case $sc in
     small|log|crowd) conns=50; path=/small ;;
-    paced)  conns=50; path=/small; script=$WORK/paced.lua ;;
+    paced)  conns=$PACED_CONNS; path=/small; script=$WORK/paced.lua ;;
     large)  conns=10; path=/1m ;;
     upload) conns=10; path=/upload; script=$WORK/upload.lua; up=1048576 ;;
     close)  conns=50; path=/small; extra=(-H "Connection: close") ;;
