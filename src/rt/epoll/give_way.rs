@@ -89,6 +89,11 @@ impl GiveWay {
     }
 }
 
+/// Whether another thread of the process drives a reactor now (`spin`).
+pub(super) fn others_drive() -> bool {
+    DRIVING.load(Relaxed) > 1
+}
+
 /// Whether a batch that a reactor turn of `events_taken` events started may yield: the
 /// turn was busy and no other thread of the process drives a reactor.
 fn busy_and_alone(events_taken: usize) -> bool {

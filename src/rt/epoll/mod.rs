@@ -11,6 +11,7 @@ mod give_way;
 mod net;
 mod reactor;
 mod source;
+mod spin;
 pub(crate) mod splice;
 mod timer;
 mod timers;

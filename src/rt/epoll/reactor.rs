@@ -29,6 +29,7 @@ use rustix::event::{epoll, eventfd, EventfdFlags, Timespec};
 
 use super::clock;
 use super::source::{wake_guarded, Readiness, Source};
+use super::spin;
 use super::timers::Timers;
 
 /// The event key of the reactor's own eventfd (source keys carry a 31-bit generation in
@@ -54,6 +55,9 @@ pub(crate) struct Reactor {
 pub(crate) struct Turn {
     events: Vec<epoll::Event>,
     wakers: Vec<Waker>,
+    /// Whether the thread looks for work a little before it sleeps (`spin`): a runtime
+    /// thread's turns do, the fallback reactor's do not.
+    spins: bool,
 }
 
 /// Sources by key: index in the low half, the slot's generation in the high half, so an
@@ -91,7 +95,10 @@ static FALLBACK: LazyLock<Arc<Reactor>> = LazyLock::new(|| {
         .name("weir-reactor".into())
         .spawn(move || {
             let never = AtomicBool::new(false);
-            let mut turn = Turn::new();
+            let mut turn = Turn {
+                spins: false,
+                ..Turn::new()
+            };
             loop {
                 driven.turn(&never, &mut turn);
             }
@@ -219,6 +226,11 @@ impl Reactor {
     /// executor cannot starve sockets and timers. Returns how many events `epoll_wait`
     /// gave (the eventfd's included): a sign of how far behind its sockets the thread is.
     pub(crate) fn turn(&self, woken: &AtomicBool, turn: &mut Turn) -> usize {
+        if turn.spins && !woken.load(SeqCst) && self.events_before_sleep(woken, turn) {
+            let taken = turn.events.len();
+            self.dispatch(turn);
+            return taken;
+        }
         // Capped so the wait fits plain `epoll_pwait`'s milliseconds (kernels before 5.11
         // have no `epoll_pwait2`); waking once an hour for nothing costs nothing.
         let timeout = self.sleep_for(woken).map(|d| {
@@ -241,6 +253,23 @@ impl Reactor {
         let taken = turn.events.len();
         self.dispatch(turn);
         taken
+    }
+
+    /// Whether events came while the thread looked for work before sleeping (`spin`);
+    /// it stops looking, without events, when its future is woken.
+    fn events_before_sleep(&self, woken: &AtomicBool, turn: &mut Turn) -> bool {
+        let no_wait = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        spin::before_sleep(|| {
+            let _ = epoll::wait(
+                &self.epoll,
+                spare_capacity(&mut turn.events),
+                Some(&no_wait),
+            );
+            !turn.events.is_empty() || woken.load(SeqCst)
+        }) && !turn.events.is_empty()
     }
 
     /// How long this turn may sleep (`None`: until an event). Publishes `blocked` first,
@@ -298,6 +327,7 @@ impl Turn {
         Turn {
             events: Vec::with_capacity(EVENTS),
             wakers: Vec::new(),
+            spins: true,
         }
     }
 }

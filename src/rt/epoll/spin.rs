@@ -1,0 +1,81 @@
+//! Looking for work a little longer before sleeping, while another thread drives a
+//! reactor too.
+//!
+//! With two or more runtime threads, a thread that runs dry and sleeps in `epoll_wait`
+//! must be scheduled again when its next event comes. On a machine whose CPUs are shared
+//! with the peers it serves (wrk and the origins, in the benchmarks), that wake-up waits
+//! for a CPU: at 2 threads on 2 cores a 1 MiB relay spent so long waiting that weir's
+//! rate *fell* from 1 thread to 2 (2,368 to ~1,900 req/s), at 66–69% of a core, where
+//! tokio, whose idle workers search for work before they park, rose to 2,500–2,900.
+//!
+//! So before a sleep the thread polls its epoll without a timeout for up to [`SPIN`],
+//! giving the CPU away (`sched_yield`) between polls: a peer that is runnable runs, and
+//! the thread is back as soon as it yields, already runnable. At 2 threads, against the
+//! same build without it (`bench/run.sh --threads 2`, 5 repeats, two runs): 1 MiB
+//! responses +25% and +32% req/s; new connections +13%; the small-response p99 of the
+//! saturated closed loop 2.15 and 3.39 ms against 4.00 and 3.98 (tokio 2.69, 2.87);
+//! the paced scenario unchanged. The price: 12–14% more CPU per small keep-alive request
+//! and 3% fewer of them when saturated (bench/profiling.md, "Runtimes at 2 threads,
+//! round two"). 200 µs without yielding took small responses to 0.80× tokio's rate; 200 µs
+//! with yields cost the paced scenario 29% more CPU per request.
+//!
+//! A thread alone in its process never spins: at 1 thread nobody else could take the
+//! events meanwhile, and its next `epoll_wait` hands the CPU to what its writes woke.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a thread looks for work before it sleeps.
+pub(super) const SPIN: Duration = Duration::from_micros(50);
+
+/// Calls `found` (a non-blocking poll: is there something to do now?) until it says yes
+/// or [`SPIN`] has passed, yielding the CPU between calls; at once `false` while no other
+/// thread of the process drives a reactor. Returns what the last call said.
+pub(super) fn before_sleep(found: impl FnMut() -> bool) -> bool {
+    if !super::give_way::others_drive() {
+        return false;
+    }
+    look_for(SPIN, found)
+}
+
+fn look_for(spin: Duration, mut found: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + spin;
+    loop {
+        if found() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        thread::yield_now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stops_looking_at_the_first_find() {
+        let mut calls = 0;
+        let found = look_for(Duration::from_secs(60), || {
+            calls += 1;
+            calls == 3
+        });
+        assert!(found);
+        assert_eq!(calls, 3);
+    }
+
+    #[test]
+    fn gives_up_once_the_spin_has_passed() {
+        let start = Instant::now();
+        let mut calls = 0;
+        let found = look_for(SPIN, || {
+            calls += 1;
+            false
+        });
+        assert!(!found);
+        assert!(calls >= 1);
+        assert!(start.elapsed() >= SPIN);
+    }
+}
