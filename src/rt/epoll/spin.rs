@@ -9,15 +9,16 @@
 //! tokio, whose idle workers search for work before they park, rose to 2,500–2,900.
 //!
 //! So before a sleep the thread polls its epoll without a timeout for up to [`SPIN`],
-//! giving the CPU away (`sched_yield`) between polls: a peer that is runnable runs, and
-//! the thread is back as soon as it yields, already runnable. At 2 threads, against the
-//! same build without it (`bench/run.sh --threads 2`, 5 repeats, two runs): 1 MiB
-//! responses +25% and +32% req/s; new connections +13%; the small-response p99 of the
-//! saturated closed loop 2.15 and 3.39 ms against 4.00 and 3.98 (tokio 2.69, 2.87);
-//! the paced scenario unchanged. The price: 12–14% more CPU per small keep-alive request
-//! and 3% fewer of them when saturated (bench/profiling.md, "Runtimes at 2 threads,
-//! round two"). 200 µs without yielding took small responses to 0.80× tokio's rate; 200 µs
-//! with yields cost the paced scenario 29% more CPU per request.
+//! giving the CPU away (`sched_yield`) between polls: a peer that is runnable runs
+//! first, and the thread, still runnable, needs no wake-up when its event comes. At 2
+//! threads, against the same build without it (`bench/run.sh --threads 2`, 5 repeats,
+//! three runs): 1 MiB responses +21%, +25% and +32% req/s; new connections +11% and
+//! +13%; the saturated small-response p99 3.01, 2.15 and 3.39 ms against 4.07, 4.00 and
+//! 3.98 (tokio 2.57, 2.69, 2.87). The price: 10–14% more CPU per small keep-alive
+//! request (0–3% fewer of them when saturated), 5–9% more in the paced scenario
+//! (bench/profiling.md, "Runtimes at 2 threads, round two"). Without the yields, 200 µs
+//! took small responses to 0.80× tokio's rate; with them, 200 µs cost the paced scenario
+//! 29% more CPU per request.
 //!
 //! A thread alone in its process never spins: at 1 thread nobody else could take the
 //! events meanwhile, and its next `epoll_wait` hands the CPU to what its writes woke.
