@@ -46,7 +46,7 @@ config '"{proxy}"' 1 >"$WORK/plain.toml"
 config '{ addr = "{proxy}", tls = { cert = "{cert}", key = "{key}", min_version = "1.3" } }' 1 >"$WORK/tls.toml"
 
 ir() {  # $1 binary, $2 config, [TLS=1 in the environment] -> instructions per request
-  "$HERE/instructions.sh" "$1" "$2" | awk '{print $1}'
+  "$HERE/instructions.sh" "$1" "$2" | awk '/ instructions\/request / {print $1}'
 }
 
 free_port() { $PY freeport 1; }
