@@ -20,8 +20,14 @@
 //! took small responses to 0.80× tokio's rate; with them, 200 µs cost the paced scenario
 //! 29% more CPU per request.
 //!
-//! A thread alone in its process never spins: at 1 thread nobody else could take the
-//! events meanwhile, and its next `epoll_wait` hands the CPU to what its writes woke.
+//! Each poll and each yield is a system call: at 2 threads a small keep-alive request
+//! costs 6.68–6.82 of them against 4.14–4.15 at 1 thread (tokio 4.21), at about tokio's
+//! CPU per request (`bench/runtimes.sh`, `bench/results/runtimes/counts-a431e92.md`).
+//!
+//! A thread alone in its process never spins: nobody else could take the events
+//! meanwhile, and its next `epoll_wait` hands the CPU to what its writes woke. Measured
+//! with the check taken out, at 1 thread: 1 MiB responses 0.74× and TLS small 0.89× the
+//! rate without the spin (`bench/results/runtimes/spin-1-scratch-a431e92.md`).
 
 use std::thread;
 use std::time::{Duration, Instant};
