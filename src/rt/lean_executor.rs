@@ -124,6 +124,27 @@ struct Worker {
     own: RefCell<Option<Waker>>,
 }
 
+/// Whether another worker of the calling thread's executor has tasks queued that this
+/// one could take. For a worker about to sleep (the epoll backend's `spin`): a worker
+/// that queued tasks and then lost its CPU to another process wakes nobody to take
+/// them, since it wakes a sleeper only as it queues or pops.
+pub(crate) fn others_have_tasks() -> bool {
+    WORKER.with(|w| {
+        let Some(me) = w.borrow().clone() else {
+            return false;
+        };
+        if me.state.workers.load(SeqCst) < 2 {
+            return false;
+        }
+        let queues = lock(&me.state.queues);
+        let queued = queues
+            .iter()
+            .filter(|q| !Arc::ptr_eq(q, &me.queue))
+            .any(|q| q.try_lock().is_ok_and(|q| !q.is_empty()));
+        queued
+    })
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -77,6 +77,7 @@ pub async fn end_of_batch(batch: Batch) {
 pub fn block_on<T>(fut: impl Future<Output = T>) -> T {
     let reactor = Arc::new(Reactor::new().expect("create an epoll reactor"));
     let _current = reactor::enter(reactor.clone());
+    let _listed = reactor::list(&reactor);
     let _clock = clock::driving();
     let parker = Arc::new(Parker {
         woken: AtomicBool::new(false),

@@ -12,14 +12,15 @@
 //!
 //! Each thread in [`super::block_on`] drives its own reactor, and a socket registers with
 //! the reactor of the thread that first polls it. Wakers cross threads freely, so a task
-//! that moves to another worker is still woken. Sockets and timers first polled outside
+//! that moves to another worker is still woken, and a thread about to sleep may take the
+//! socket events of another thread's reactor while that thread is busy (`spin`). Sockets and timers first polled outside
 //! a runtime thread use a fallback reactor on a thread of its own.
 
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use std::task::Waker;
 use std::thread;
 use std::time::Duration;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use rustix::buffer::spare_capacity;
 use rustix::event::{epoll, eventfd, EventfdFlags, Timespec};
 
+use super::super::lean_executor;
 use super::clock;
 use super::source::{wake_guarded, Readiness, Source};
 use super::spin;
@@ -58,6 +60,18 @@ pub(crate) struct Turn {
     /// Whether the thread looks for work a little before it sleeps (`spin`): a runtime
     /// thread's turns do, the fallback reactor's do not.
     spins: bool,
+    /// The other runtime threads' reactors, gathered for one look (kept so that a look
+    /// allocates nothing).
+    others: Vec<Arc<Reactor>>,
+}
+
+/// What a thread about to sleep found (`Reactor::look_before_sleep`).
+enum Found {
+    /// Events of its own reactor's sockets, in `Turn::events`.
+    Events,
+    /// Tasks to run: its own future was woken, or another worker has tasks queued.
+    Work,
+    Nothing,
 }
 
 /// Sources by key: index in the low half, the slot's generation in the high half, so an
@@ -124,6 +138,23 @@ pub(crate) fn enter(reactor: Arc<Reactor>) -> impl Drop {
         }
     }
     Restore(CURRENT.with(|c| c.replace(Some(reactor))))
+}
+
+/// The reactors of the process's runtime threads (not the fallback's): what a thread
+/// about to sleep looks at besides its own (`Reactor::take_others_events`).
+static LISTED: Mutex<Vec<Weak<Reactor>>> = Mutex::new(Vec::new());
+
+/// Lists `reactor` as a runtime thread's until the guard drops.
+pub(crate) fn list(reactor: &Arc<Reactor>) -> impl Drop {
+    struct Unlist(Weak<Reactor>);
+    impl Drop for Unlist {
+        fn drop(&mut self) {
+            lock(&LISTED).retain(|r| !r.ptr_eq(&self.0) && r.strong_count() > 0);
+        }
+    }
+    let weak = Arc::downgrade(reactor);
+    lock(&LISTED).push(weak.clone());
+    Unlist(weak)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -226,10 +257,19 @@ impl Reactor {
     /// executor cannot starve sockets and timers. Returns how many events `epoll_wait`
     /// gave (the eventfd's included): a sign of how far behind its sockets the thread is.
     pub(crate) fn turn(&self, woken: &AtomicBool, turn: &mut Turn) -> usize {
-        if turn.spins && !woken.load(SeqCst) && self.events_before_sleep(woken, turn) {
-            let taken = turn.events.len();
-            self.dispatch(turn);
-            return taken;
+        if turn.spins && !woken.load(SeqCst) {
+            match self.look_before_sleep(woken, turn) {
+                Found::Events => {
+                    let taken = turn.events.len();
+                    self.dispatch(turn);
+                    return taken;
+                }
+                Found::Work => {
+                    self.dispatch(turn); // no events: the timers due
+                    return 0;
+                }
+                Found::Nothing => {}
+            }
         }
         // Capped so the wait fits plain `epoll_pwait`'s milliseconds (kernels before 5.11
         // have no `epoll_pwait2`); waking once an hour for nothing costs nothing.
@@ -255,21 +295,67 @@ impl Reactor {
         taken
     }
 
-    /// Whether events came while the thread looked for work before sleeping (`spin`);
-    /// it stops looking, without events, when its future is woken.
-    fn events_before_sleep(&self, woken: &AtomicBool, turn: &mut Turn) -> bool {
+    /// What the thread found while it looked for work before sleeping (`spin`): its own
+    /// sockets' events; or a wake of its future, which taking another runtime thread's
+    /// events can bring; or tasks queued on another worker, to take.
+    fn look_before_sleep(&self, woken: &AtomicBool, turn: &mut Turn) -> Found {
         let no_wait = Timespec {
             tv_sec: 0,
             tv_nsec: 0,
         };
+        let mut found = Found::Nothing;
         spin::before_sleep(|| {
             let _ = epoll::wait(
                 &self.epoll,
                 spare_capacity(&mut turn.events),
                 Some(&no_wait),
             );
-            !turn.events.is_empty() || woken.load(SeqCst)
-        }) && !turn.events.is_empty()
+            if turn.events.is_empty() && !woken.load(SeqCst) {
+                self.take_others_events(turn);
+            }
+            found = if !turn.events.is_empty() {
+                Found::Events
+            } else if woken.load(SeqCst) || lean_executor::others_have_tasks() {
+                Found::Work
+            } else {
+                Found::Nothing
+            };
+            !matches!(found, Found::Nothing)
+        });
+        found
+    }
+
+    /// Takes the socket events waiting on the other runtime threads' reactors whose
+    /// threads are not asleep in `epoll_wait`, and wakes their tasks here. Such a thread
+    /// is busy, or waiting for a CPU: on a machine whose CPUs are shared with other
+    /// processes, the scheduler can leave it runnable but unrun for most of a run, and
+    /// every socket registered with its reactor waits with it (`bench/tail.sh`). A thread
+    /// asleep is woken by its own events and is left alone. Its eventfd and its timers
+    /// stay its own.
+    pub(super) fn take_others_events(&self, turn: &mut Turn) {
+        let mut others = std::mem::take(&mut turn.others);
+        others.extend(
+            lock(&LISTED)
+                .iter()
+                .filter_map(Weak::upgrade)
+                .filter(|r| !std::ptr::eq(&**r, self) && !r.blocked.load(SeqCst)),
+        );
+        let no_wait = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        for other in others.drain(..) {
+            let _ = epoll::wait(
+                &other.epoll,
+                spare_capacity(&mut turn.events),
+                Some(&no_wait),
+            );
+            other.record_events(&lock(&other.sources), turn, false);
+            for waker in turn.wakers.drain(..) {
+                wake_guarded(waker);
+            }
+        }
+        turn.others = others;
     }
 
     /// How long this turn may sleep (`None`: until an event). Publishes `blocked` first,
@@ -290,34 +376,40 @@ impl Reactor {
     /// guarded (`wake_guarded`), so a waker that panics costs its own task, not the
     /// reactor thread and every socket it serves.
     fn dispatch(&self, turn: &mut Turn) {
-        {
-            let slab = lock(&self.sources);
-            for event in turn.events.drain(..) {
-                let (flags, data) = (event.flags, event.data);
-                let key = data.u64();
-                if key == NOTIFY {
-                    let mut count = [0u8; 8];
-                    let _ = rustix::io::read(&self.notify, &mut count);
-                    continue;
-                }
-                if let Some(source) = slab.get(key) {
-                    use epoll::EventFlags as F;
-                    let ready = Readiness {
-                        read: flags.intersects(F::IN | F::PRI),
-                        write: flags.contains(F::OUT),
-                        read_closed: flags.intersects(F::RDHUP | F::HUP | F::ERR),
-                        write_closed: flags.intersects(F::HUP | F::ERR),
-                    };
-                    source.set_ready(ready, &mut turn.wakers);
-                }
-            }
-        }
+        self.record_events(&lock(&self.sources), turn, true);
         {
             let now = clock::turn();
             lock(&self.timers).timers.fire(now, &mut turn.wakers);
         }
         for waker in turn.wakers.drain(..) {
             wake_guarded(waker);
+        }
+    }
+
+    /// Records the events taken as their sources' readiness, gathering the wakers to
+    /// call. Only the owner (the thread that drives this reactor) drains the eventfd:
+    /// it is level-triggered, so another thread leaves its wake-up for the owner.
+    fn record_events(&self, slab: &Slab, turn: &mut Turn, owner: bool) {
+        for event in turn.events.drain(..) {
+            let (flags, data) = (event.flags, event.data);
+            let key = data.u64();
+            if key == NOTIFY {
+                if owner {
+                    let mut count = [0u8; 8];
+                    let _ = rustix::io::read(&self.notify, &mut count);
+                }
+                continue;
+            }
+            if let Some(source) = slab.get(key) {
+                use epoll::EventFlags as F;
+                let ready = Readiness {
+                    read: flags.intersects(F::IN | F::PRI),
+                    write: flags.contains(F::OUT),
+                    read_closed: flags.intersects(F::RDHUP | F::HUP | F::ERR),
+                    write_closed: flags.intersects(F::HUP | F::ERR),
+                };
+                source.set_ready(ready, &mut turn.wakers);
+            }
         }
     }
 }
@@ -328,6 +420,7 @@ impl Turn {
             events: Vec::with_capacity(EVENTS),
             wakers: Vec::new(),
             spins: true,
+            others: Vec::new(),
         }
     }
 }

@@ -20,6 +20,18 @@
 //! took small responses to 0.80× tokio's rate; with them, 200 µs cost the paced scenario
 //! 29% more CPU per request.
 //!
+//! While it looks, the thread also takes work another runtime thread has not got to:
+//! the socket events waiting on the reactors of the threads that are not asleep in
+//! `epoll_wait` (`Reactor::take_others_events`; their tasks are woken here), and the
+//! tasks queued on the other workers (`lean_executor::others_have_tasks`: it stops
+//! looking and its executor steals them). On CPUs shared with busy peers the scheduler
+//! can leave one of two runtime threads runnable but unrun for most of a run: at 2
+//! threads in a saturated closed loop it did in about one round of three, with that
+//! thread's connections served at 0.19–0.32× the others' rate and wrk's p99 at 3.4–5.0
+//! ms. With the thread's work taken, no round of 8 starved (bench/profiling.md,
+//! "Runtimes at `a431e92`, and the 2-thread tail, round three"; `bench/tail.sh` shows
+//! the split by thread).
+//!
 //! Each poll and each yield is a system call: at 2 threads a small keep-alive request
 //! costs 6.68–6.82 of them against 4.14–4.15 at 1 thread (tokio 4.21), at about tokio's
 //! CPU per request (`bench/runtimes.sh`, `bench/results/runtimes/counts-a431e92.md`).

@@ -277,3 +277,22 @@ fn a_write_whose_buffer_frees_before_writes_are_watched_is_still_woken() {
     assert!(blocked, "the send buffer never filled");
     turn_until(&reactor, || count.0.load(SeqCst) >= 1);
 }
+
+/// A thread about to sleep takes the socket events of another runtime thread's reactor
+/// while that thread is not asleep in `epoll_wait` (busy, or left waiting for a CPU):
+/// the socket's waiter is woken by the helper, and the owner's next turn finds nothing.
+#[test]
+fn a_busy_threads_socket_events_are_taken_by_a_thread_about_to_sleep() {
+    let (owner, _current, client, _server, count, _waker) = registered_to_read();
+    let _owner_listed = reactor::list(&owner);
+    let helper = Arc::new(Reactor::new().unwrap());
+    let _helper_listed = reactor::list(&helper);
+    (&client).write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count.0.load(SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the helper never took the event");
+        helper.take_others_events(&mut Turn::new());
+    }
+    assert_eq!(count.0.load(SeqCst), 1);
+    assert_eq!(turn_now(&owner), 0, "the owner was given the event as well");
+}
