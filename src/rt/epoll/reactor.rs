@@ -13,8 +13,9 @@
 //! Each thread in [`super::block_on`] drives its own reactor, and a socket registers with
 //! the reactor of the thread that first polls it. Wakers cross threads freely, so a task
 //! that moves to another worker is still woken, and a thread about to sleep may take the
-//! socket events of another thread's reactor while that thread is busy (`spin`). Sockets and timers first polled outside
-//! a runtime thread use a fallback reactor on a thread of its own.
+//! socket events of another thread's reactor while that thread is busy (`spin`).
+//! Sockets and timers first polled outside a runtime thread use a fallback reactor on a
+//! thread of its own.
 
 use std::cell::RefCell;
 use std::io;
