@@ -21,7 +21,7 @@ use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::task::Waker;
 use std::thread;
 use std::time::Duration;
@@ -29,11 +29,13 @@ use std::time::Duration;
 use rustix::buffer::spare_capacity;
 use rustix::event::{epoll, eventfd, EventfdFlags, Timespec};
 
-use super::super::lean_executor;
 use super::clock;
 use super::source::{wake_guarded, Readiness, Source};
-use super::spin;
 use super::timers::Timers;
+
+mod look;
+pub(crate) use look::list;
+use look::Found;
 
 /// The event key of the reactor's own eventfd (source keys carry a 31-bit generation in
 /// the high half, so they never collide with it).
@@ -64,15 +66,6 @@ pub(crate) struct Turn {
     /// The other runtime threads' reactors, gathered for one look (kept so that a look
     /// allocates nothing).
     others: Vec<Arc<Reactor>>,
-}
-
-/// What a thread about to sleep found (`Reactor::look_before_sleep`).
-enum Found {
-    /// Events of its own reactor's sockets, in `Turn::events`.
-    Events,
-    /// Tasks to run: its own future was woken, or another worker has tasks queued.
-    Work,
-    Nothing,
 }
 
 /// Sources by key: index in the low half, the slot's generation in the high half, so an
@@ -139,23 +132,6 @@ pub(crate) fn enter(reactor: Arc<Reactor>) -> impl Drop {
         }
     }
     Restore(CURRENT.with(|c| c.replace(Some(reactor))))
-}
-
-/// The reactors of the process's runtime threads (not the fallback's): what a thread
-/// about to sleep looks at besides its own (`Reactor::take_others_events`).
-static LISTED: Mutex<Vec<Weak<Reactor>>> = Mutex::new(Vec::new());
-
-/// Lists `reactor` as a runtime thread's until the guard drops.
-pub(crate) fn list(reactor: &Arc<Reactor>) -> impl Drop {
-    struct Unlist(Weak<Reactor>);
-    impl Drop for Unlist {
-        fn drop(&mut self) {
-            lock(&LISTED).retain(|r| !r.ptr_eq(&self.0) && r.strong_count() > 0);
-        }
-    }
-    let weak = Arc::downgrade(reactor);
-    lock(&LISTED).push(weak.clone());
-    Unlist(weak)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -294,69 +270,6 @@ impl Reactor {
         let taken = turn.events.len();
         self.dispatch(turn);
         taken
-    }
-
-    /// What the thread found while it looked for work before sleeping (`spin`): its own
-    /// sockets' events; or a wake of its future, which taking another runtime thread's
-    /// events can bring; or tasks queued on another worker, to take.
-    fn look_before_sleep(&self, woken: &AtomicBool, turn: &mut Turn) -> Found {
-        let no_wait = Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        let mut found = Found::Nothing;
-        spin::before_sleep(|| {
-            let _ = epoll::wait(
-                &self.epoll,
-                spare_capacity(&mut turn.events),
-                Some(&no_wait),
-            );
-            if turn.events.is_empty() && !woken.load(SeqCst) {
-                self.take_others_events(turn);
-            }
-            found = if !turn.events.is_empty() {
-                Found::Events
-            } else if woken.load(SeqCst) || lean_executor::others_have_tasks() {
-                Found::Work
-            } else {
-                Found::Nothing
-            };
-            !matches!(found, Found::Nothing)
-        });
-        found
-    }
-
-    /// Takes the socket events waiting on the other runtime threads' reactors whose
-    /// threads are not asleep in `epoll_wait`, and wakes their tasks here. Such a thread
-    /// is busy, or waiting for a CPU: on a machine whose CPUs are shared with other
-    /// processes, the scheduler can leave it runnable but unrun for most of a run, and
-    /// every socket registered with its reactor waits with it (`bench/tail.sh`). A thread
-    /// asleep is woken by its own events and is left alone. Its eventfd and its timers
-    /// stay its own.
-    pub(super) fn take_others_events(&self, turn: &mut Turn) {
-        let mut others = std::mem::take(&mut turn.others);
-        others.extend(
-            lock(&LISTED)
-                .iter()
-                .filter_map(Weak::upgrade)
-                .filter(|r| !std::ptr::eq(&**r, self) && !r.blocked.load(SeqCst)),
-        );
-        let no_wait = Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        for other in others.drain(..) {
-            let _ = epoll::wait(
-                &other.epoll,
-                spare_capacity(&mut turn.events),
-                Some(&no_wait),
-            );
-            other.record_events(&lock(&other.sources), turn, false);
-            for waker in turn.wakers.drain(..) {
-                wake_guarded(waker);
-            }
-        }
-        turn.others = others;
     }
 
     /// How long this turn may sleep (`None`: until an event). Publishes `blocked` first,
