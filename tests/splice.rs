@@ -196,6 +196,39 @@ fn uploads_of_one_and_ten_mib_are_spliced_byte_exact_and_counted() {
 }
 
 #[test]
+fn with_splice_off_large_bodies_are_copied_byte_exact_both_ways() {
+    let _serial = one_at_a_time();
+    let (o, one, _) = large_origin();
+    let echo = origin(|r| ok(format!("{} {:x}", r.body.len(), fnv(&r.body)).as_bytes()));
+    let mut config = util::admin::config(&[o.addr]);
+    config.splice = false;
+    let proxy = util::start(config);
+    let admin = proxy.admin.expect("admin listener");
+    let before = spliced(admin);
+    let mut c = Conn::open(proxy.addr);
+    let r = c.roundtrip(&get("/1m"));
+    assert_eq!(r.body.len(), MIB);
+    assert_eq!(fnv(&r.body), fnv(&one), "byte-exact");
+    assert_eq!(
+        c.roundtrip(&get("/small")).body,
+        b"small",
+        "the connection kept"
+    );
+    let mut config = util::config(&[echo.addr]);
+    config.splice = false;
+    let uploads = util::start(config);
+    let mut c = Conn::open(uploads.addr);
+    let body = pattern(MIB, 12);
+    let head = format!("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: {MIB}\r\n\r\n");
+    c.send(head.as_bytes());
+    c.send(&body);
+    let r = c.read(false).expect("a response");
+    assert_eq!(r.text(), format!("{MIB} {:x}", fnv(&body)));
+    // The count is the process's: it covers both proxies.
+    assert_eq!(spliced(admin) - before, 0.0, "nothing spliced");
+}
+
+#[test]
 fn a_client_closing_mid_upload_is_not_sent_on_as_a_whole_body() {
     let _serial = one_at_a_time();
     let o = origin(|r| ok(format!("{}", r.body.len()).as_bytes()));

@@ -34,6 +34,7 @@ $chain"
   cat >"$3" <<CONF
 listen = $(weir_listen "$1")
 threads = $2
+$([ "${WEIR_SPLICE:-1}" = 0 ] && echo "splice = false             # WEIR_SPLICE=0: bodies copied, as the anchors do")
 [upstream]
 servers = [${servers%, }]
 $([ -n "${GRPC:-}" ] && echo "protocol = \"${GRPC_UPSTREAM:-h2c}\"   # grpc-*: h2c, or http1 in grpc-h1up")

@@ -57,6 +57,8 @@ struct File {
     listen: Option<Spanned<listen::ListenFile>>,
     #[serde(default)]
     threads: usize,
+    #[serde(default = "splice_default")]
+    splice: bool,
     upstream: Option<UpstreamFile>,
     #[serde(default)]
     upstreams: BTreeMap<String, UpstreamFile>,
@@ -89,6 +91,11 @@ pub struct Config {
     pub listen: Vec<Listener>,
     /// Executor threads; 0 means one per CPU.
     pub threads: usize,
+    /// Whether a large Content-Length body between two plain TCP sockets moves by
+    /// splice(2) (`http::splice`; the default runtime only): less CPU per byte, and in
+    /// the benchmarks a longer tail when many large bodies move at once (bench/README.md,
+    /// "Same work for every proxy"). `false` copies every body through user space.
+    pub splice: bool,
     /// `[upstream]`: the one group, named `default`, of a file without
     /// `[upstreams.NAME]` (and what `--upstream`, `--balancer` and `--hash-key` set).
     /// Unused when `groups` is not empty; see [`Config::upstream_groups`].
@@ -111,6 +118,10 @@ pub struct Config {
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
+fn splice_default() -> bool {
+    true
+}
+
 fn default_listen() -> Listener {
     Listener::from(DEFAULT_LISTEN.parse::<SocketAddr>().expect("valid default"))
 }
@@ -121,6 +132,7 @@ impl Default for Config {
             source: "command line".into(),
             listen: vec![default_listen()],
             threads: 0,
+            splice: true,
             upstream: GroupConfig::default(),
             timeouts: Timeouts::default(),
             limits: Limits::default(),
@@ -371,6 +383,7 @@ impl File {
             source: file.into(),
             listen,
             threads: self.threads,
+            splice: self.splice,
             upstream,
             timeouts: self.timeouts,
             limits: self.limits,

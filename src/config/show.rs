@@ -27,6 +27,7 @@ impl Serialize for Config {
             source,
             listen,
             threads,
+            splice,
             upstream,
             timeouts,
             limits,
@@ -42,6 +43,7 @@ impl Serialize for Config {
         m.serialize_entry("source", source)?;
         m.serialize_entry("listen", listen)?;
         m.serialize_entry("threads", threads)?;
+        m.serialize_entry("splice", splice)?;
         // `[upstream]` or `[upstreams.NAME]`, as the file has it.
         match groups.is_empty() {
             true => m.serialize_entry("upstream", upstream)?,
@@ -164,6 +166,7 @@ mod tests {
     const FULL: &str = r#"
 listen = ["127.0.0.1:8080", { addr = "127.0.0.1:8443", name = "tls-in", tls = { certs = [{ cert = "a.pem", key = "a.key" }], sni_strict = true, min_version = "1.3", client_ca = "ca.pem" } }]
 threads = 3
+splice = false
 [upstreams.api]
 servers = ["127.0.0.1:9001", { addr = "127.0.0.1:9002", weight = 3 }]
 balancer = "hash"

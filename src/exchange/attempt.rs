@@ -17,6 +17,7 @@ use crate::http::framing::Body;
 use crate::http::hop;
 use crate::http::parse::ReadHead;
 use crate::http::replay::{Kept, Replay};
+use crate::http::splice;
 use crate::http::{RequestHead, ResponseHead};
 use crate::rt;
 use crate::upstream::group::Group;
@@ -247,7 +248,8 @@ async fn attempt_with<S: Session>(
                 opened.await.map(|()| 0)
             }
             peer => {
-                let mut body = Replay::new(client.body(t.client_body), std::mem::take(kept));
+                let body = splice::Gate::new(client.body(t.client_body), e.config.splice);
+                let mut body = Replay::new(body, std::mem::take(kept));
                 let (head, framing) = (req.head, req.body);
                 let batch = rt::Batch::server(idx);
                 let sent = peer

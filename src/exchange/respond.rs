@@ -7,6 +7,7 @@ use crate::error::{Error, Kind};
 use crate::http::body::{CopyError, ReadError};
 use crate::http::framing::{self, Body};
 use crate::http::hop;
+use crate::http::splice;
 use crate::http::Protocol;
 
 use crate::downstream::Session;
@@ -106,7 +107,8 @@ impl<S: Session> Exchange<'_, S> {
         self.o.grpc_status = grpc::status_in(self.res.headers.get("grpc-status"));
         let trailers =
             self.req.protocol == Protocol::Http2 && !matches!(said.body, Body::Length(_));
-        let body = deadline::Expiring::new(peer.body(said.body, t.upstream_read), until, trailers);
+        let body = splice::Gate::new(peer.body(said.body, t.upstream_read), self.e.config.splice);
+        let body = deadline::Expiring::new(body, until, trailers);
         let mut body = grpc::Watch::new(body);
         let relayed = self
             .client

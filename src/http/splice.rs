@@ -19,9 +19,16 @@
 //!
 //! Only on the epoll backend, whose sockets are weir's own; the portable and tokio
 //! backends copy (their readiness would need the same `poll_op` hook first).
+//!
+//! `splice = false` in the config turns it off: the exchange hands each body to the
+//! relay inside a [`Gate`] that keeps its socket from the splice, and every body takes
+//! the copy loop.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use super::body::{self, CopyError, Out, Rest, Sink};
 use super::decode::Source;
@@ -36,6 +43,54 @@ pub const MIN: u64 = 64 * 1024;
 /// keeps small responses at their instruction count.
 pub fn worth(body: Body) -> bool {
     matches!(body, Body::Length(n) if n >= MIN)
+}
+
+/// A body as the config lets it be relayed: with `open` false, [`Source::unread`]
+/// answers `None`, so the relay reads every piece (`splice = false`); otherwise, and in
+/// everything else, the body's own answers.
+pub struct Gate<B> {
+    body: B,
+    open: bool,
+}
+
+impl<B> Gate<B> {
+    pub fn new(body: B, open: bool) -> Self {
+        Gate { body, open }
+    }
+}
+
+impl<B: Source> Source for Gate<B> {
+    /// The body's own future: a layer of `async` would cost every poll of every piece.
+    fn piece(&mut self) -> impl Future<Output = Result<&[u8], CopyError>> {
+        self.body.piece()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.body.consume(n);
+    }
+
+    fn lend(&mut self, n: usize) -> Option<Bytes> {
+        self.body.lend(n)
+    }
+
+    fn trailers(&mut self) -> Option<http::HeaderMap> {
+        self.body.trailers()
+    }
+
+    fn last_piece(&self) -> bool {
+        self.body.last_piece()
+    }
+
+    fn unread(&mut self, min: u64) -> Option<super::decode::Unread<'_>> {
+        match self.open {
+            true => self.body.unread(min),
+            false => None,
+        }
+    }
+
+    fn spliced(&mut self, n: u64) {
+        self.body.spliced(n);
+    }
 }
 
 /// Body bytes relayed by splice since the process started, by every proxy in it:
