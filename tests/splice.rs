@@ -1,7 +1,8 @@
 //! Large Content-Length bodies between plain TCP sockets go by splice(2) (on the epoll
 //! backend; the others copy, and the same tests check the copy): byte-exact, with the connection kept on both sides afterwards, counted in
 //! the access log and in `weir_body_bytes_spliced_total`; an origin that closes
-//! mid-body is handled as the copy loop handles it.
+//! mid-body is handled as the copy loop handles it; with `splice = false` every body is
+//! copied.
 
 mod util;
 
