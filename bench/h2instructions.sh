@@ -58,7 +58,7 @@ TOOLS="valgrind h2load python3 openssl"
 for t in $TOOLS; do
   command -v $t >/dev/null || { echo "h2instructions.sh: needs $t" >&2; exit 1; }
 done
-export MIMALLOC_PURGE_DELAY=${MIMALLOC_PURGE_DELAY:-0} MIMALLOC_ARENA_EAGER_COMMIT=${MIMALLOC_ARENA_EAGER_COMMIT:-0}
+export MIMALLOC_PURGE_DELAY=${MIMALLOC_PURGE_DELAY:-10} MIMALLOC_ARENA_EAGER_COMMIT=${MIMALLOC_ARENA_EAGER_COMMIT:-0}
 WORK=$(mktemp -d /tmp/weir-h2ir.XXXXXX)
 mkdir -p "$WORK/logs" "$WORK/data" "$WORK/tls"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

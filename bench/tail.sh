@@ -71,7 +71,7 @@ for round in $(seq "$ROUNDS"); do
     sed "s/{proxy}/127.0.0.1:$port/; s/{origin}/127.0.0.1:$ORIGIN_PORT/; s/^threads = 1/threads = $THREADS/" \
       "$HERE/lib/weir-fair.toml" >"$WORK/weir.toml"
     # shellcheck disable=SC2086 # PREFIX is words
-    MIMALLOC_PURGE_DELAY=0 $PREFIX "$bin" serve --config "$WORK/weir.toml" >"$WORK/log" 2>&1 &
+    MIMALLOC_PURGE_DELAY=10 $PREFIX "$bin" serve --config "$WORK/weir.toml" >"$WORK/log" 2>&1 &
     proxy=$!
     PIDS+=("$proxy")
     up "$port" || { echo "tail.sh: $label did not start: $(tail -3 "$WORK/log")" >&2; exit 1; }

@@ -48,7 +48,7 @@ if [ "$KIND" = weir ]; then
   printf '[admin]\nlisten = "127.0.0.1:%s"\n' "$ADMIN" >>"$WORK/weir.toml"
   # weir on mimalloc executes itself again to set this (src/cli/alloc.rs); set here, the
   # pid started is the proxy's.
-  MIMALLOC_PURGE_DELAY=0 "$WEIR" serve --config "$WORK/weir.toml" >"$WORK/log" 2>&1 &
+  MIMALLOC_PURGE_DELAY=10 "$WEIR" serve --config "$WORK/weir.toml" >"$WORK/log" 2>&1 &
 else
   cat >"$WORK/nginx.conf" <<CONF
 worker_processes $THREADS;
