@@ -10,12 +10,11 @@
 //! release of the crate cannot change it silently. It first set 0, to purge at once:
 //! then, under load, a page that one batch of requests fills and frees is given back
 //! and faulted in again by the next (0.35 minor faults a small HTTP/2 request over
-//! TLS, 0.045 at 10 ms), and weir spent 8% more CPU a small HTTP/2 request and 3–4% a
-//! small HTTP/1.1 one (`bench/profiling.md`, "Purging after 10 ms"). After a burst
-//! of 8,000 connections 10 ms leaves about 0.5 MiB more than 0 did, ten seconds later
-//! (9.5–10.4 MiB against 9.2–9.5, from a 62–68 MiB peak): what was freed in the last
-//! milliseconds before the server went quiet (`bench/README.md`, "Memory after a
-//! burst").
+//! TLS, 0.045 at 10 ms), and weir spent 8% more CPU a small HTTP/2 request and 3% a
+//! small HTTP/1.1 one. After a burst of 8,000 connections 10 ms leaves about 0.5 MiB
+//! more than 0 did, ten seconds later (9.5–10.4 MiB against 9.2–9.5, from a 62–68 MiB
+//! peak): what was freed in the last milliseconds before the server went quiet
+//! (`bench/README.md`, "Memory after a burst", which has the runs).
 //!
 //! mimalloc reads its options from the environment once, as the process loads, before
 //! `main`; so weir sets them and executes itself again, once (same process id), unless
