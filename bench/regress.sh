@@ -8,7 +8,8 @@
 # `weir` and `weir-base` (proxies/weir-base.sh: the same config, only the binary
 # differs), alternating A and B in every repeat of every scenario, the order flipped
 # each repeat; then lib/regress.py prints, per scenario, A ÷ B repeat by repeat with its
-# median and min–max, and the CPU µs per request of each beside the throughput.
+# median and min–max, and the CPU µs per request of each beside the throughput; then
+# lib/cpusplit.py splits each one's CPU time into user and system time and minor faults.
 # --instructions also counts instructions per request of each under callgrind
 # (bench/instructions.sh, with run.sh's weir config: the steadiest figure on a busy box).
 #
@@ -62,3 +63,7 @@ for line in lines:
 open(sys.argv[1], "w").write("\n".join(out) + "\n")
 PY
 python3 "$HERE/lib/regress.py" "$raw" ${irs[0]:+--instructions "${irs[0]}" "${irs[1]}"}
+echo
+echo "Where the CPU time went (lib/cpusplit.py: medians per request):"
+echo
+python3 "$HERE/lib/cpusplit.py" "$raw"
