@@ -21,7 +21,7 @@ def cmd_measure(a):
     opids = [int(p) for p in a.origins.split(",") if p] if a.origins else []
     opids = [q for p in dict.fromkeys(opids) for q in tree(p) if q not in pids]   # nginx: + workers
     _, t0 = procstat(pids)
-    u0, s0, f0 = split(pids)
+    u0, s0, f0, v0 = split(pids)
     _, o0 = procstat(opids)
     w0 = time.monotonic()
     peak = [0]
@@ -44,14 +44,14 @@ def cmd_measure(a):
     th.join()
     wall = time.monotonic() - w0
     rss_end, t1 = procstat(pids)
-    u1, s1, f1 = split(pids)
+    u1, s1, f1, v1 = split(pids)
     _, o1 = procstat(opids)
     rec = dict(json.loads(a.meta)) if a.meta else {}
     if opids:   # what the origins spent meanwhile: a proxy can make them work harder
         rec["origin_cpu_s"] = round((o1 - o0) / CLK_TCK, 3)
     rec.update(rss_kib=max(peak[0], rss_end), cpu_pct=round(100.0 * (t1 - t0) / CLK_TCK / wall, 1),
                cpu_s=round((t1 - t0) / CLK_TCK, 3), user_s=round((u1 - u0) / CLK_TCK, 3),
-               sys_s=round((s1 - s0) / CLK_TCK, 3), minflt=f1 - f0, rc=rc)
+               sys_s=round((s1 - s0) / CLK_TCK, 3), minflt=f1 - f0, sleeps=v1 - v0, rc=rc)
     for line in out.splitlines():
         if line.startswith("WRKJSON "):
             rec.update(json.loads(line[8:]))

@@ -54,10 +54,12 @@ def procstat(pids):
 
 
 def split(pids):
-    """(user_ticks, system_ticks, minor_faults) summed over pids: where a proxy's CPU
-    time goes (its own code or the kernel's), and the pages it faulted in meanwhile
-    (an allocator that gives pages back and takes them again pays in faults)."""
-    user = system = faults = 0
+    """(user_ticks, system_ticks, minor_faults, sleeps) summed over pids: where a
+    proxy's CPU time goes (its own code or the kernel's), the pages it faulted in
+    meanwhile (an allocator that gives pages back and takes them again pays in faults),
+    and how often its threads went to sleep (voluntary context switches, each a
+    wake-up to pay for)."""
+    user = system = faults = sleeps = 0
     for p in pids:
         try:
             with open(f"/proc/{p}/stat") as f:
@@ -65,9 +67,25 @@ def split(pids):
             fields = stat[stat.rindex(")") + 2:].split()
             user, system = user + int(fields[11]), system + int(fields[12])
             faults += int(fields[7])
+            sleeps += _voluntary_switches(p)
         except (OSError, IndexError, ValueError):
             pass
-    return user, system, faults
+    return user, system, faults, sleeps
+
+
+def _voluntary_switches(pid):
+    """Voluntary context switches of every thread of pid (the process's status file
+    counts its first thread alone)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
 
 
 def workers(pid):
