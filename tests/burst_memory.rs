@@ -1,8 +1,8 @@
 //! A burst of keep-alive connections against the real binary: the memory it takes goes
 //! back to the system once they close. On glibc's malloc weir kept about 80% of a
 //! burst's peak for good (8,000 connections: 4 MiB before, 96 during, 69 ten seconds
-//! after); the default build runs on mimalloc told to purge at once
-//! (`src/cli/alloc.rs`). This checks that property; the figures beside nginx's and
+//! after); the default build runs on mimalloc told to give an emptied page back after
+//! 10 ms (`src/cli/alloc.rs`). This checks that property; the figures beside nginx's and
 //! HAProxy's are the bench's (`bench/run.sh --scenarios burst`).
 #![cfg(all(target_os = "linux", feature = "mimalloc"))]
 
