@@ -6,10 +6,11 @@ bench/run.sh's raw files.
   python3 bench/lib/cpusplit.py RAW.jsonl [RAW.jsonl ...]
 
 Medians over the repeats of every file, per scenario and proxy, from the `user_s`,
-`sys_s`, `minflt` and `sleeps` (voluntary context switches) that lib/measure.py records around each load run (runs recorded
-before it did are skipped). The split says where a gap in CPU µs per request lies
-before anyone profiles: user time is what callgrind counts, system time is system calls,
-wake-ups and page faults, which it does not. Standard library only.
+`sys_s`, `minflt` and `sleeps` (voluntary context switches) that lib/measure.py records
+around each load run (runs recorded before it did are skipped; `sleeps` came a commit
+later and shows as "–" where missing). The split says where a gap in CPU µs per request
+lies before anyone profiles: user time is what callgrind counts, system time is system
+calls, wake-ups and page faults, which it does not. Standard library only.
 """
 
 import json
