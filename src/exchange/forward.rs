@@ -71,9 +71,10 @@ impl<'a, S: Session> Exchange<'a, S> {
         Ok(idx)
     }
 
-    /// Records a response head from server `idx`, `took` after the attempt began: its
-    /// timing, and passive health (a 5xx counts as a failure with `fail_on_5xx`).
-    fn answered(&mut self, group: &Group, idx: usize, took: std::time::Duration) {
+    /// Records a response head from server `idx` to the attempt that began at `began`:
+    /// its timing, and passive health (a 5xx counts as a failure with `fail_on_5xx`).
+    fn answered(&mut self, group: &Group, idx: usize, began: std::time::Instant) {
+        let took = began.elapsed();
         self.o.upstream_time = Some(took);
         if self.e.stats.on {
             group.stats.responded(idx, self.res.status, took);
@@ -81,7 +82,7 @@ impl<'a, S: Session> Exchange<'a, S> {
         if self.res.status >= 500 && group.config.passive.fail_on_5xx {
             group.record_failure(idx);
         } else {
-            group.record_success(idx);
+            group.record_success(idx, began);
         }
     }
 
@@ -156,7 +157,7 @@ impl<'a, S: Session> Exchange<'a, S> {
         let (e, client, bytes, res) = (self.e, &mut *self.client, &mut *self.bytes, &mut *self.res);
         let sent = attempt::attempt(e, group, client, to, kept, (bytes, res), peer).await?;
         self.o.bytes_in = sent;
-        self.answered(group, idx, began.elapsed());
+        self.answered(group, idx, began);
         Ok(in_flight)
     }
 

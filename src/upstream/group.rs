@@ -101,10 +101,10 @@ impl Group {
         }
     }
 
-    /// Records a good answer from server `idx` (passive health); says so when it comes
-    /// back into rotation.
-    pub fn record_success(&self, idx: usize) {
-        if self.upstreams.state(idx).succeed() {
+    /// Records a good answer from server `idx` to a request sent to it at `sent`
+    /// (passive health); says so when it comes back into rotation.
+    pub fn record_success(&self, idx: usize, sent: Instant) {
+        if self.upstreams.state(idx).succeed(sent) {
             let log = format_args!("is up again: a request succeeded after it was marked down");
             self.went(idx, true, "a request succeeded".into(), log);
         }

@@ -175,13 +175,21 @@ impl ServerState {
         false
     }
 
-    /// Records a success: the failure count and any down mark are cleared. True (and
-    /// logged by the group) when the server had been marked down: it is back.
-    pub fn succeed(&self) -> bool {
+    /// Records a success of a request sent to the server at `sent`: the failure count
+    /// and any down mark are cleared. True (and logged by the group) when the server
+    /// had been marked down: it is back. A request sent before the latest failure says
+    /// nothing of the server since, so its success changes nothing (nginx clears a
+    /// peer's failures only for a request that chose it after them): a call already
+    /// running on a server that then began to stop must not bring it back
+    /// (bench/profiling.md, "Flaky tests, round six").
+    pub fn succeed(&self, sent: Instant) -> bool {
         if !self.troubled.load(Relaxed) {
             return false;
         }
         let mut f = self.lock();
+        if f.last_fail.is_some_and(|failed| sent < failed) {
+            return false;
+        }
         self.troubled.store(false, Relaxed);
         let back = f.down_until.is_some();
         if f.count != 0 || back {
@@ -225,11 +233,34 @@ mod tests {
         let later = t0 + Duration::from_secs(12);
         assert!(s.is_up(later), "back for a trial after fail_timeout");
         assert!(s.fail(later, p), "a failed trial takes it out at once");
-        assert!(s.succeed(), "a success after a down mark is a comeback");
+        assert!(
+            s.succeed(later),
+            "a success after a down mark is a comeback"
+        );
         assert!(s.is_up(later));
-        assert!(!s.succeed(), "and only once");
+        assert!(!s.succeed(later), "and only once");
         assert!(!s.fail(later, p), "one failure of two again");
-        assert!(!s.succeed(), "clearing a count alone is no comeback");
+        assert!(!s.succeed(later), "clearing a count alone is no comeback");
+    }
+
+    #[test]
+    fn a_success_of_a_request_sent_before_the_failure_changes_nothing() {
+        let s = ServerState::default();
+        let p = Passive {
+            max_fails: 1,
+            fail_timeout: Duration::from_secs(60),
+            fail_on_5xx: false,
+        };
+        let t0 = Instant::now();
+        assert!(s.fail(t0 + Duration::from_secs(1), p), "down at 1 s");
+        let answered = t0 + Duration::from_secs(2);
+        assert!(!s.succeed(t0), "sent at 0 s, before the failure: stale");
+        assert!(!s.is_up(answered), "still down");
+        assert!(
+            s.succeed(t0 + Duration::from_millis(1500)),
+            "sent at 1.5 s: back"
+        );
+        assert!(s.is_up(answered));
     }
 
     #[test]
