@@ -5,7 +5,7 @@ mod util;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::channel;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -195,6 +195,64 @@ fn a_server_back_after_a_passive_down_mark_is_logged() {
     assert_eq!(once(weir.addr, &get("/")).text(), "recovered");
     let ups = weir.later.snapshot();
     assert_eq!(ups.iter().filter(|l| l.contains("is up again")).count(), 1);
+}
+
+/// A request sent to a server before it was marked down says nothing of the server
+/// since: its answer, however late, must not bring the server back (nginx's rule). A
+/// gRPC call still running on a server that had begun to stop did, and the next calls
+/// went to it as it closed (bench/profiling.md, "Flaky tests, round six").
+#[test]
+fn a_slow_answer_to_a_request_sent_before_a_down_mark_does_not_bring_the_server_back() {
+    let (arrived_tx, arrived) = channel();
+    let (release, release_rx) = channel::<()>();
+    let (arrived_tx, release_rx) = (Mutex::new(arrived_tx), Mutex::new(release_rx));
+    let o = origin(move |req| match req.target.as_str() {
+        "/slow" => {
+            arrived_tx.lock().unwrap().send(()).unwrap();
+            let _ = release_rx
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(10));
+            ok(b"slow")
+        }
+        "/fail" => Reply::Bytes(b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n".to_vec()),
+        _ => ok(b"fine"),
+    });
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[upstream]\n\
+         servers = [\"{}\"]\nfail_on_5xx = true\nfail_timeout = \"60s\"\n",
+        o.addr
+    );
+    let config = weir::Config::parse(&text, "health.toml").unwrap_or_else(|e| panic!("{e}"));
+    let proxy = util::start(config);
+    let admin = proxy.admin.unwrap();
+    let up = format!(
+        "weir_upstream_server_up{{upstream=\"default\",server=\"{}\"}}",
+        o.addr
+    );
+    let wait = Duration::from_secs(10);
+
+    let addr = proxy.addr;
+    let slow = thread::spawn(move || once(addr, &get("/slow")));
+    arrived
+        .recv_timeout(wait)
+        .expect("the slow request reaches the origin");
+    assert_eq!(once(proxy.addr, &get("/fail")).status, 500);
+    util::admin::wait_for(admin, &up, 0.0, wait);
+
+    release.send(()).unwrap();
+    assert_eq!(slow.join().unwrap().text(), "slow");
+    let text = util::admin::scrape(admin);
+    assert_eq!(
+        util::admin::value(&text, &up),
+        Some(0.0),
+        "still down: {text}"
+    );
+
+    // A request sent now (fail-open: the only server) does bring it back.
+    assert_eq!(once(proxy.addr, &get("/")).text(), "fine");
+    let text = util::admin::wait_for(admin, &up, 1.0, wait);
+    assert_eq!(util::admin::value(&text, &up), Some(1.0), "{text}");
 }
 
 #[test]
